@@ -1,0 +1,117 @@
+/**
+ * The typed event stream: one interface per kind, a discriminated union on `kind`.
+ *
+ * These are what the decoder (decode.ts) makes of the kernel's records
+ * (bpf/sockeye_events.h) and what recorded captures hold, one JSON object per line.
+ * Every field is plain JSON (numbers, strings, arrays), so a capture round-trips.
+ */
+
+/** Who did it, captured in the kernel at the moment of the event. */
+export interface TaskContext {
+  /** Thread group id (what ps calls the pid). */
+  pid: number;
+  tid: number;
+  /** Real parent's pid. */
+  ppid: number;
+  uid: number;
+  gid: number;
+  cgroupId: number;
+  /** Process start, ns since boot (task->start_boottime): tells a reused pid apart. */
+  startNs: number;
+  comm: string;
+  parentComm: string;
+}
+
+interface EventBase {
+  /** CLOCK_MONOTONIC ns when the kernel saw it (bpf_ktime_get_ns). */
+  timeNs: number;
+  /** Wall-clock time in ms since the epoch, derived from timeNs. */
+  timeMs: number;
+  task: TaskContext;
+}
+
+/** IPv4 as dotted quad, IPv6 in RFC 5952 form (v4-mapped stays "::ffff:a.b.c.d"). */
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export type AddressFamily = "inet" | "inet6" | "unix" | "other";
+export type SocketType = "stream" | "dgram" | "raw" | "seqpacket" | "other";
+
+export type ConnectSource = "lsm" | "fentry" | "tracepoint";
+
+export interface ConnectEvent extends EventBase {
+  kind: "connect";
+  /** connect(2)'s fd; -1 when the hook fired outside connect(2), e.g. io_uring. */
+  fd: number;
+  /** 0 or -errno; null where the hook runs before the result is known. */
+  result: number | null;
+  family: AddressFamily;
+  /** The raw AF_* number, kept for families we do not name. */
+  familyNumber: number;
+  socketType: SocketType;
+  protocol: number;
+  source: ConnectSource;
+  /** Remote endpoint for inet/inet6; null otherwise. */
+  remote: Endpoint | null;
+  /** AF_UNIX path (abstract names start with "@"); null otherwise. */
+  unixPath: string | null;
+}
+
+export type DupSyscall = "dup" | "dup2" | "dup3" | "fcntl";
+export type SocketOrigin = "unknown" | "accepted" | "connected";
+
+export interface SocketDupEvent extends EventBase {
+  kind: "socket_dup";
+  syscall: DupSyscall;
+  oldfd: number;
+  newfd: number;
+  family: AddressFamily;
+  familyNumber: number;
+  socketType: SocketType;
+  protocol: number;
+  /** accepted = inbound (returned by accept while the sensor ran). */
+  origin: SocketOrigin;
+  /** Kernel sk_state (1 = TCP_ESTABLISHED). */
+  state: number;
+  /** Endpoints for inet/inet6 sockets; null for other families. */
+  local: Endpoint | null;
+  remote: Endpoint | null;
+}
+
+export interface ExecEvent extends EventBase {
+  kind: "exec";
+  /** The path handed to execve, as given (may be relative). */
+  filename: string;
+  filenameTruncated: boolean;
+  /** argv, each element decoded as UTF-8 (invalid bytes become U+FFFD). */
+  args: string[];
+  /** argv exactly as the kernel read it: elements NUL-terminated, base64. */
+  argsRaw: string;
+  argsTruncated: boolean;
+  /** audit login uid; 4294967295 when unset. */
+  loginUid: number;
+}
+
+export interface ForkEvent extends EventBase {
+  kind: "fork";
+  /** task is the new child; task.ppid is the parent. */
+}
+
+export interface ExitEvent extends EventBase {
+  kind: "exit";
+  /** As wait(2) reports it: status << 8 | signal. */
+  exitCode: number;
+}
+
+export type SensorEvent = ConnectEvent | SocketDupEvent | ExecEvent | ForkEvent | ExitEvent;
+export type EventKind = SensorEvent["kind"];
+export const EVENT_KINDS: readonly EventKind[] = ["connect", "socket_dup", "exec", "fork", "exit"];
+
+export type EventOfKind<K extends EventKind> = Extract<SensorEvent, { kind: K }>;
+
+/** For `switch` statements over kinds: a compile error when a kind is not handled. */
+export function assertNever(value: never): never {
+  throw new Error(`unhandled variant: ${JSON.stringify(value)}`);
+}
