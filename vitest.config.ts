@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 // Tiers (design.md §6): unit needs no privileges; kernel loads real programs into this
 // host's kernel and must run as root (in CI it fails loudly instead of skipping).
 export default defineConfig({
+  // Examples and tests import the package by name, as a user's agent would.
+  resolve: { alias: { sockeye: new URL("./src/index.ts", import.meta.url).pathname } },
   test: {
     projects: [
       {

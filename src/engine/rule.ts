@@ -1,0 +1,98 @@
+/**
+ * The rule API, public: sockeye's own rules and a user's agent use the same one.
+ *
+ * A rule names the event kinds it consumes (the engine indexes rules by kind), gets each
+ * such event with a read-only context, and returns zero or more detections. The engine
+ * turns a detection into a finding: the ECS document of design.md §5 (rule, threat,
+ * process, user, host, ...), with the detection's own fields merged in.
+ */
+import type { EventKind, EventOfKind, SensorEvent } from "../sensor/events.js";
+
+/** MITRE ATT&CK mapping, in the shape ECS `threat` uses. */
+export interface ThreatTechnique {
+  id: string;
+  name: string;
+  reference?: string;
+  subtechnique?: { id: string; name: string; reference?: string }[];
+}
+export interface ThreatEntry {
+  framework: "MITRE ATT&CK";
+  tactic: { id: string; name: string; reference?: string };
+  technique?: ThreatTechnique[];
+}
+
+export type Severity = "low" | "medium" | "high" | "critical";
+
+export interface RuleMeta {
+  /** rule.id in findings: "TRC-101", an Elastic rule_id, or a user's own id. */
+  id: string;
+  name: string;
+  description: string;
+  version?: string;
+  severity: Severity;
+  /** 0-100, as Elastic's risk_score. */
+  riskScore?: number;
+  threat: ThreatEntry[];
+  tags?: string[];
+  /** Where the rule came from: "builtin", or the path of the file it was loaded from. */
+  source: string;
+  /** Metadata a seed gives that has no ECS home (Tracee's Properties, EventName...). */
+  extra?: Record<string, unknown>;
+}
+
+/** Facts about a process, from the process table (seeded from /proc, fed by events). */
+export interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  /** ns since boot; pairs with pid to tell reused pids apart. */
+  startNs: number;
+  /** Absolute path of the executable when known, else the exec filename or "". */
+  executable: string;
+  /** Base name of the executable (what ECS calls process.name); comm when unknown. */
+  name: string;
+  args: string[];
+  uid: number;
+  comm: string;
+  cgroupId: number;
+  /** Set once an exit event was seen; the entry lingers to enrich late findings. */
+  exited: boolean;
+}
+
+/** Read-only view of the process table that rules get. */
+export interface ProcessView {
+  get(pid: number): ProcessInfo | undefined;
+  /** Parent, grandparent, ... up to `max` entries, nearest first. */
+  ancestors(pid: number, max?: number): ProcessInfo[];
+}
+
+export interface RuleContext {
+  processes: ProcessView;
+  /** Wall-clock ms; injectable so replays and tests are deterministic. */
+  now(): number;
+}
+
+export interface Detection {
+  /** Nested ECS fields merged into the finding (destination, finding, ...). */
+  fields?: Record<string, unknown>;
+  /**
+   * Detections with the same rule and fold key collapse into one finding (for example
+   * one reverse shell's many dups onto fds 0, 1 and 2). Absent: never folded.
+   */
+  foldKey?: string;
+}
+
+export interface Rule<K extends EventKind = EventKind> {
+  meta: RuleMeta;
+  kinds: readonly K[];
+  evaluate(event: EventOfKind<K>, ctx: RuleContext): Detection | Detection[] | null | undefined;
+}
+
+/** Declares a rule; a typo in `kinds` or an event field is a compile error. */
+export function defineRule<K extends EventKind>(rule: Rule<K>): Rule<K> {
+  return rule;
+}
+
+/** A rule of any kind, as the engine stores it. */
+export type AnyRule = Rule<EventKind> | { [K in EventKind]: Rule<K> }[EventKind];
+
+export type { SensorEvent };
