@@ -8,12 +8,14 @@ export default defineConfig({
   test: {
     projects: [
       {
+        extends: true,
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
         },
       },
       {
+        extends: true,
         test: {
           name: "kernel",
           include: ["test/kernel/**/*.test.ts"],
