@@ -8,5 +8,30 @@ export * from "./sensor/events.js";
 
 // --- engine: rules, process table, findings ---------------------------------------------
 export * from "./engine/rule.js";
+export { Engine, type DropReason, type EngineLogger, type EngineOptions, type EngineStats } from "./engine/engine.js";
+export { buildFinding, type Finding, type FindingProcess, type FindingProcessParent, type FindingThreat } from "./engine/finding.js";
+export type { FoldOptions } from "./engine/fold.js";
+export {
+  CaptureLineError,
+  CaptureWriter,
+  captureLine,
+  readCapture,
+  replayCapture,
+  type MalformedLine,
+  type ReadCaptureOptions,
+  type ReplayOptions,
+  type ReplayReport,
+} from "./engine/replay.js";
+export { sensorEventSchema } from "./engine/event-schema.js";
+export { ProcessTable, type ProcessTableOptions, type ProcessTableStats, type SeedReport } from "./process/table.js";
+export { builtinRules, type BuiltinRuleOptions } from "./rules/builtin.js";
+export {
+  DEFAULT_STDIO_ALLOWLIST,
+  TRC101_META,
+  createTrc101Rule,
+  trc101StdioOverSocket,
+  type StdioAllowEntry,
+  type Trc101Options,
+} from "./rules/trc-101-stdio-over-socket.js";
 
 // --- elastic: detection-rules TOML and EQL ----------------------------------------------

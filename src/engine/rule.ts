@@ -60,7 +60,11 @@ export interface ProcessInfo {
 
 /** Read-only view of the process table that rules get. */
 export interface ProcessView {
-  get(pid: number): ProcessInfo | undefined;
+  /**
+   * The entry for `pid`. With `startNs` (an event's task.startNs), only if the entry is that
+   * same incarnation of the pid, so a reused pid never lends its facts to another process.
+   */
+  get(pid: number, startNs?: number): ProcessInfo | undefined;
   /** Parent, grandparent, ... up to `max` entries, nearest first. */
   ancestors(pid: number, max?: number): ProcessInfo[];
 }
@@ -79,6 +83,11 @@ export interface Detection {
    * one reverse shell's many dups onto fds 0, 1 and 2). Absent: never folded.
    */
   foldKey?: string;
+  /**
+   * Set when the rule matched but an allowlist (or similar policy) says not to alert: the
+   * engine emits no finding and counts the reason, so suppression is visible, never silent.
+   */
+  suppressed?: string;
 }
 
 export interface Rule<K extends EventKind = EventKind> {
@@ -92,7 +101,16 @@ export function defineRule<K extends EventKind>(rule: Rule<K>): Rule<K> {
   return rule;
 }
 
-/** A rule of any kind, as the engine stores it. */
-export type AnyRule = Rule<EventKind> | { [K in EventKind]: Rule<K> }[EventKind];
+/**
+ * A rule of any kind(s), as the engine stores it: every `Rule<K>` is assignable to it,
+ * including rules of several kinds (`Rule<"connect" | "socket_dup">`), which a union of
+ * per-kind rules would not accept. `evaluate` takes `never` because only the engine, which
+ * indexes rules by their `kinds`, knows which event a stored rule may be given.
+ */
+export interface AnyRule {
+  meta: RuleMeta;
+  kinds: readonly EventKind[];
+  evaluate(event: never, ctx: RuleContext): Detection | Detection[] | null | undefined;
+}
 
 export type { SensorEvent };

@@ -1,0 +1,208 @@
+/**
+ * The detection engine: events in, findings out.
+ *
+ * For every event it first feeds the process table (fork/exec/exit), so a rule about an
+ * exec sees the process as it is after that exec; then it runs the rules subscribed to the
+ * event's kind with a read-only context, and turns their detections into findings.
+ *
+ * Nothing a rule or an event does stops the engine: a rule that throws is counted and
+ * logged once, an event of a kind this build does not know is counted and skipped.
+ * The engine is synchronous and does no I/O; the live stream or a replay drives it.
+ */
+import { hostname } from "node:os";
+import { EVENT_KINDS, type EventKind, type SensorEvent } from "../sensor/events.js";
+import { ProcessTable } from "../process/table.js";
+import { buildFinding, type Finding } from "./finding.js";
+import { FoldMemory, type FoldOptions } from "./fold.js";
+import type { AnyRule, Detection, ProcessView, RuleContext } from "./rule.js";
+
+/** Where the engine reports trouble. Injected so a daemon routes it to its own log. */
+export interface EngineLogger {
+  warn(message: string, details?: Record<string, unknown>): void;
+}
+
+/** Why an event (or a line that should have been one) never reached the rules. */
+export type DropReason = "unknown_kind" | "malformed_line";
+
+export interface EngineStats {
+  /** Events seen, by kind (unknown kinds included, under their own name). */
+  eventsByKind: Record<string, number>;
+  /** Findings emitted, by rule id. */
+  findingsByRule: Record<string, number>;
+  /** Detections folded into an earlier finding, by rule id. */
+  foldedByRule: Record<string, number>;
+  folded: number;
+  /** Detections a rule suppressed, by rule id then reason (e.g. an allowlist entry). */
+  suppressedByRule: Record<string, Record<string, number>>;
+  /** Exceptions thrown by a rule, by rule id. */
+  ruleErrors: Record<string, number>;
+  dropped: Record<DropReason, number>;
+}
+
+export interface EngineOptions {
+  /** The rules to run: e.g. `[...builtinRules(), myRule]`. Ids must be unique. */
+  rules: readonly AnyRule[];
+  /** Defaults to an empty table; call `seedFromProc()` on it for a live host. */
+  processes?: ProcessTable;
+  /** host.name in findings; defaults to os.hostname(). */
+  hostName?: string;
+  /** Wall clock for event.created and RuleContext.now; injectable for deterministic replays. */
+  now?: () => number;
+  /** Defaults to JSON lines on stderr (stdout is for findings). */
+  logger?: EngineLogger;
+  /** false: every detection is its own finding (per-fd findings for TRC-101). */
+  fold?: boolean | FoldOptions;
+}
+
+const stderrLogger: EngineLogger = {
+  warn(message, details) {
+    process.stderr.write(`${JSON.stringify({ level: "warn", message, ...details })}\n`);
+  },
+};
+
+const KNOWN_KINDS: ReadonlySet<string> = new Set(EVENT_KINDS);
+
+export class Engine {
+  readonly processes: ProcessTable;
+  /** The rules this engine runs, in the order given. */
+  readonly rules: readonly AnyRule[];
+  private readonly rulesByKind = new Map<EventKind, AnyRule[]>();
+  private readonly hostName: string;
+  private readonly now: () => number;
+  private readonly logger: EngineLogger;
+  private readonly folds: FoldMemory | undefined;
+  private readonly context: RuleContext;
+  private readonly counts: EngineStats = {
+    eventsByKind: counter(),
+    findingsByRule: counter(),
+    foldedByRule: counter(),
+    folded: 0,
+    suppressedByRule: {},
+    ruleErrors: counter(),
+    dropped: { unknown_kind: 0, malformed_line: 0 },
+  };
+
+  constructor(options: EngineOptions) {
+    this.processes = options.processes ?? new ProcessTable();
+    this.hostName = options.hostName ?? hostname();
+    this.now = options.now ?? Date.now;
+    this.logger = options.logger ?? stderrLogger;
+    this.folds = options.fold === false ? undefined : new FoldMemory(options.fold === true ? {} : options.fold);
+    const table = this.processes;
+    // Rules get only the reading half of the table; its entries are frozen.
+    const view: ProcessView = {
+      get: (pid, startNs) => table.get(pid, startNs),
+      ancestors: (pid, max) => table.ancestors(pid, max),
+    };
+    this.context = Object.freeze({ processes: Object.freeze(view), now: () => this.now() });
+    this.rules = [...options.rules];
+    this.index(this.rules);
+  }
+
+  /** A snapshot; later events do not change it. */
+  stats(): EngineStats {
+    return structuredClone(this.counts);
+  }
+
+  /** For stages in front of the engine (decoder, replay) that drop what they cannot read. */
+  countDrop(reason: DropReason): void {
+    this.counts.dropped[reason]++;
+  }
+
+  /** Runs one event through the table and the rules; returns the findings to emit now. */
+  handle(event: SensorEvent): Finding[] {
+    const kind: string = event.kind;
+    increment(this.counts.eventsByKind, kind);
+    if (!KNOWN_KINDS.has(kind)) {
+      this.countDrop("unknown_kind");
+      return [];
+    }
+    this.processes.apply(event);
+    const findings: Finding[] = [];
+    for (const rule of this.rulesByKind.get(event.kind) ?? []) {
+      for (const detection of this.evaluate(rule, event)) {
+        const finding = this.toFinding(rule, event, detection);
+        if (finding !== undefined) findings.push(finding);
+      }
+    }
+    return findings;
+  }
+
+  /** Runs a whole sequence of events (a capture, a batch), handing findings to `emit`. */
+  async run(events: Iterable<SensorEvent> | AsyncIterable<SensorEvent>, emit: (finding: Finding) => void): Promise<void> {
+    for await (const event of events) {
+      for (const finding of this.handle(event)) emit(finding);
+    }
+  }
+
+  private index(rules: readonly AnyRule[]): void {
+    const ids = new Set<string>();
+    for (const rule of rules) {
+      if (ids.has(rule.meta.id)) throw new Error(`two rules share the id ${JSON.stringify(rule.meta.id)}`);
+      ids.add(rule.meta.id);
+      for (const kind of rule.kinds) {
+        const list = this.rulesByKind.get(kind) ?? [];
+        list.push(rule);
+        this.rulesByKind.set(kind, list);
+      }
+    }
+  }
+
+  private evaluate(rule: AnyRule, event: SensorEvent): Detection[] {
+    try {
+      // The index only hands a rule the kinds it subscribed to, which TypeScript cannot
+      // see through the Map: this is the one place the event's type is asserted.
+      const evaluate = rule.evaluate as (event: SensorEvent, ctx: RuleContext) => ReturnType<AnyRule["evaluate"]>;
+      const result = evaluate.call(rule, event, this.context);
+      if (result === null || result === undefined) return [];
+      return Array.isArray(result) ? result : [result];
+    } catch (error) {
+      const id = rule.meta.id;
+      const count = increment(this.counts.ruleErrors, id);
+      // Once per rule: a rule that throws on every event must not flood the log.
+      if (count === 1) {
+        this.logger.warn("rule threw; its errors are counted in stats, only the first is logged", {
+          rule: id,
+          eventKind: event.kind,
+          error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        });
+      }
+      return [];
+    }
+  }
+
+  private toFinding(rule: AnyRule, event: SensorEvent, detection: Detection): Finding | undefined {
+    const id = rule.meta.id;
+    if (detection.suppressed !== undefined) {
+      increment((this.counts.suppressedByRule[id] ??= counter()), detection.suppressed);
+      return undefined;
+    }
+    const foldKey = this.folds !== undefined ? detection.foldKey : undefined;
+    if (foldKey !== undefined && this.folds?.seen(`${id}\u0000${foldKey}`, event.timeMs) === true) {
+      increment(this.counts.foldedByRule, id);
+      this.counts.folded++;
+      return undefined;
+    }
+    increment(this.counts.findingsByRule, id);
+    return buildFinding({
+      meta: rule.meta,
+      event,
+      detection,
+      processes: this.context.processes,
+      hostName: this.hostName,
+      createdMs: this.now(),
+      ...(foldKey !== undefined ? { foldKey } : {}),
+    });
+  }
+}
+
+/** Keys come from outside (event kinds in a capture, rule ids): no prototype to collide with. */
+function counter(): Record<string, number> {
+  return Object.create(null) as Record<string, number>;
+}
+
+function increment(counts: Record<string, number>, key: string): number {
+  const next = (counts[key] ?? 0) + 1;
+  counts[key] = next;
+  return next;
+}

@@ -1,0 +1,87 @@
+/**
+ * Run-time check of a decoded event read back from a capture: rules trust the SensorEvent
+ * types, so a line that does not fit them is rejected before it reaches a rule.
+ *
+ * The `z.ZodType<SensorEvent>` annotation makes a drift between this schema and
+ * src/sensor/events.ts a compile error. Unknown extra fields are dropped, so captures
+ * written by a newer sensor still replay.
+ */
+import { z } from "zod";
+import type { SensorEvent } from "../sensor/events.js";
+
+const int = z.number().int();
+
+const task = z.object({
+  pid: int,
+  tid: int,
+  ppid: int,
+  uid: int,
+  gid: int,
+  cgroupId: z.number().nonnegative(),
+  startNs: z.number().nonnegative(),
+  comm: z.string(),
+  parentComm: z.string(),
+});
+
+const base = {
+  timeNs: z.number().nonnegative(),
+  timeMs: z.number().nonnegative(),
+  task,
+};
+
+const endpoint = z.object({ address: z.string(), port: int.min(0).max(65535) });
+const family = z.enum(["inet", "inet6", "unix", "other"]);
+const socketType = z.enum(["stream", "dgram", "raw", "seqpacket", "other"]);
+
+const connect = z.object({
+  ...base,
+  kind: z.literal("connect"),
+  fd: int,
+  result: int.nullable(),
+  family,
+  familyNumber: int,
+  socketType,
+  protocol: int,
+  source: z.enum(["lsm", "fentry", "tracepoint"]),
+  remote: endpoint.nullable(),
+  unixPath: z.string().nullable(),
+});
+
+const socketDup = z.object({
+  ...base,
+  kind: z.literal("socket_dup"),
+  syscall: z.enum(["dup", "dup2", "dup3", "fcntl"]),
+  oldfd: int,
+  newfd: int,
+  family,
+  familyNumber: int,
+  socketType,
+  protocol: int,
+  origin: z.enum(["unknown", "accepted", "connected"]),
+  state: int,
+  local: endpoint.nullable(),
+  remote: endpoint.nullable(),
+});
+
+const exec = z.object({
+  ...base,
+  kind: z.literal("exec"),
+  filename: z.string(),
+  filenameTruncated: z.boolean(),
+  args: z.array(z.string()),
+  argsRaw: z.string(),
+  argsTruncated: z.boolean(),
+  loginUid: int,
+});
+
+const fork = z.object({ ...base, kind: z.literal("fork") });
+
+const exit = z.object({ ...base, kind: z.literal("exit"), exitCode: int });
+
+export const sensorEventSchema: z.ZodType<SensorEvent> = z.discriminatedUnion("kind", [
+  connect,
+  socketDup,
+  exec,
+  fork,
+  exit,
+]);

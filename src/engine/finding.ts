@@ -1,0 +1,190 @@
+/**
+ * A finding: the nested ECS JSON document of design.md §5, built from a rule's metadata,
+ * the triggering event, the process table and the detection's own fields.
+ */
+import type { EventKind, SensorEvent, TaskContext } from "../sensor/events.js";
+import type { Detection, ProcessInfo, ProcessView, RuleMeta, Severity, ThreatEntry } from "./rule.js";
+
+export interface FindingProcessParent {
+  pid: number;
+  name?: string;
+  executable?: string;
+  args?: string[];
+  args_count?: number;
+  command_line?: string;
+  entity_id?: string;
+}
+
+export interface FindingProcess extends FindingProcessParent {
+  thread: { id: number };
+  parent: FindingProcessParent;
+}
+
+/** ECS `threat`: each field is the list of values over the rule's MITRE entries. */
+export interface FindingThreat {
+  framework: "MITRE ATT&CK";
+  tactic: { id: string[]; name: string[]; reference: string[] };
+  technique?: {
+    id: string[];
+    name: string[];
+    reference: string[];
+    subtechnique?: { id: string[]; name: string[]; reference: string[] };
+  };
+}
+
+export interface Finding {
+  "@timestamp": string;
+  event: { kind: "alert"; category: string[]; created: string; module: "sockeye"; [field: string]: unknown };
+  rule: {
+    id: string;
+    name: string;
+    description: string;
+    version?: string;
+    severity: Severity;
+    risk_score?: number;
+    [field: string]: unknown;
+  };
+  threat?: FindingThreat;
+  process: FindingProcess;
+  user: { id: string };
+  group: { id: string };
+  host: { name: string; os: { type: "linux" } };
+  sockeye: {
+    /** The triggering event as the sensor decoded it, minus the task (see process, user). */
+    event: Record<string, unknown>;
+    cgroup_id: number;
+    /** Present when later detections with this key fold into this finding. */
+    fold_key?: string;
+    [field: string]: unknown;
+  };
+  /** Rule-specific fields (destination, finding, network, ...). */
+  [field: string]: unknown;
+}
+
+export interface FindingInput {
+  meta: RuleMeta;
+  event: SensorEvent;
+  detection: Detection;
+  processes: ProcessView;
+  hostName: string;
+  createdMs: number;
+  /** Set when folding is on and the detection has a fold key. */
+  foldKey?: string;
+}
+
+const CATEGORY_BY_KIND: Record<EventKind, string[]> = {
+  connect: ["network"],
+  socket_dup: ["network"],
+  exec: ["process"],
+  fork: ["process"],
+  exit: ["process"],
+};
+
+export function buildFinding(input: FindingInput): Finding {
+  const { meta, event, detection } = input;
+  const { task, ...eventFields } = event;
+  const base: Finding = {
+    "@timestamp": new Date(event.timeMs).toISOString(),
+    event: {
+      kind: "alert",
+      category: [...CATEGORY_BY_KIND[event.kind]],
+      created: new Date(input.createdMs).toISOString(),
+      module: "sockeye",
+    },
+    rule: ruleFields(meta),
+    ...(meta.threat.length > 0 ? { threat: ecsThreat(meta.threat) } : {}),
+    process: processFields(task, input.processes),
+    // ECS keeps ids as keywords, not numbers.
+    user: { id: String(task.uid) },
+    group: { id: String(task.gid) },
+    host: { name: input.hostName, os: { type: "linux" } },
+    sockeye: {
+      event: eventFields,
+      cgroup_id: task.cgroupId,
+      ...(input.foldKey !== undefined ? { fold_key: input.foldKey } : {}),
+    },
+  };
+  return detection.fields === undefined ? base : (deepMerge(base, detection.fields) as Finding);
+}
+
+function ruleFields(meta: RuleMeta): Finding["rule"] {
+  return {
+    id: meta.id,
+    name: meta.name,
+    description: meta.description,
+    ...(meta.version !== undefined ? { version: meta.version } : {}),
+    severity: meta.severity,
+    ...(meta.riskScore !== undefined ? { risk_score: meta.riskScore } : {}),
+    ...(meta.tags !== undefined ? { tags: [...meta.tags] } : {}),
+    ruleset: meta.source,
+  };
+}
+
+function ecsThreat(entries: readonly ThreatEntry[]): FindingThreat {
+  const techniques = entries.flatMap((entry) => entry.technique ?? []);
+  const subtechniques = techniques.flatMap((technique) => technique.subtechnique ?? []);
+  const threat: FindingThreat = {
+    framework: "MITRE ATT&CK",
+    tactic: listsOf(entries.map((entry) => entry.tactic)),
+  };
+  if (techniques.length > 0) {
+    threat.technique = listsOf(techniques);
+    if (subtechniques.length > 0) threat.technique.subtechnique = listsOf(subtechniques);
+  }
+  return threat;
+}
+
+function listsOf(items: readonly { id: string; name: string; reference?: string }[]) {
+  return {
+    id: items.map((item) => item.id),
+    name: items.map((item) => item.name),
+    reference: items.flatMap((item) => (item.reference === undefined ? [] : [item.reference])),
+  };
+}
+
+/**
+ * Process facts come from the table when it knows this incarnation of the pid, else from
+ * the event's own context (comm, parent comm), so a finding about a process that exited
+ * before userspace saw it still says who it was. Unknown facts are left out, not faked.
+ */
+function processFields(task: TaskContext, processes: ProcessView): FindingProcess {
+  const known = processes.get(task.pid, task.startNs);
+  const parent = known !== undefined ? processes.ancestors(task.pid, 1)[0] : processes.get(task.ppid);
+  return {
+    ...(known !== undefined ? describe(known) : { pid: task.pid, name: task.comm }),
+    entity_id: entityId(task.pid, task.startNs),
+    thread: { id: task.tid },
+    parent: parent !== undefined ? describe(parent) : { pid: task.ppid, name: task.parentComm },
+  };
+}
+
+function describe(info: ProcessInfo): FindingProcessParent {
+  return {
+    pid: info.pid,
+    name: info.name,
+    ...(info.executable !== "" ? { executable: info.executable } : {}),
+    ...(info.args.length > 0
+      ? { args: [...info.args], args_count: info.args.length, command_line: info.args.join(" ") }
+      : {}),
+    entity_id: entityId(info.pid, info.startNs),
+  };
+}
+
+/** pid and kernel start time together name one process for the host's uptime. */
+function entityId(pid: number, startNs: number): string {
+  return `${pid}-${startNs}`;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Objects merge key by key; anything else (arrays included) from `over` replaces. */
+export function deepMerge(into: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...into };
+  for (const [key, value] of Object.entries(over)) {
+    const current = merged[key];
+    merged[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
+  }
+  return merged;
+}

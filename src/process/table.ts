@@ -1,0 +1,331 @@
+/**
+ * The process table: pid → what the process is (executable, args, parent, ...), so a
+ * finding about a dup can say which program did it and who started it.
+ *
+ * Seeded once from /proc (processes that started before the sensor), then fed by the
+ * sensor's fork/exec/exit events. It is bounded: past `maxEntries` the longest-exited entry
+ * goes first, then the least recently updated live one. An exited entry lingers for
+ * `exitedLingerMs` of event time so that findings built after the exit are still enriched.
+ *
+ * A pid is only one process for a while: every entry keeps the kernel's start time
+ * (task->start_boottime) and an event whose task.startNs differs replaces the entry.
+ */
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { basename, join } from "node:path";
+import type { ProcessInfo, ProcessView } from "../engine/rule.js";
+import type { ExecEvent, ExitEvent, ForkEvent, SensorEvent, TaskContext } from "../sensor/events.js";
+
+export interface ProcessTableOptions {
+  /** Most entries kept (live and exited together). */
+  maxEntries?: number;
+  /** How long (event time) an exited process stays to enrich late findings. */
+  exitedLingerMs?: number;
+  /** Where /proc is; tests point this at a fake tree. */
+  procRoot?: string;
+  /**
+   * USER_HZ, the unit of /proc/<pid>/stat's starttime. It is 100 on every Linux ABI
+   * sockeye targets; node cannot call sysconf(_SC_CLK_TCK), hence an option, not a probe.
+   */
+  clockTicksPerSecond?: number;
+}
+
+export interface ProcessTableStats {
+  size: number;
+  live: number;
+  exited: number;
+  /** Entries dropped to stay within maxEntries (not counting lingering exits that expired). */
+  evicted: number;
+  /** Exited entries removed after their linger time. */
+  expired: number;
+  /** Entries replaced because an event showed the pid now belongs to another process. */
+  pidReused: number;
+}
+
+export interface SeedReport {
+  seeded: number;
+  /** pids that vanished or could not be read while seeding (normal on a busy host). */
+  skipped: number;
+}
+
+interface Entry {
+  info: Readonly<ProcessInfo>;
+  /**
+   * Seeded entries know their start time only to /proc's clock-tick precision; the first
+   * event about them carries the exact value, which then replaces the estimate.
+   */
+  startIsCoarse: boolean;
+  exitedAtMs?: number;
+}
+
+const DEFAULT_MAX_ENTRIES = 32_768;
+const DEFAULT_EXITED_LINGER_MS = 60_000;
+const DEFAULT_MAX_ANCESTORS = 16;
+
+export class ProcessTable implements ProcessView {
+  private readonly maxEntries: number;
+  private readonly exitedLingerMs: number;
+  private readonly procRoot: string;
+  private readonly nsPerTick: number;
+  // Two maps whose insertion order is the eviction order: live by last update, exited by
+  // exit time. A pid is in at most one of them.
+  private readonly live = new Map<number, Entry>();
+  private readonly exited = new Map<number, Entry>();
+  private latestEventMs = 0;
+  private evicted = 0;
+  private expired = 0;
+  private pidReused = 0;
+
+  constructor(options: ProcessTableOptions = {}) {
+    this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    this.exitedLingerMs = options.exitedLingerMs ?? DEFAULT_EXITED_LINGER_MS;
+    this.procRoot = options.procRoot ?? "/proc";
+    this.nsPerTick = 1e9 / (options.clockTicksPerSecond ?? 100);
+    if (!(this.maxEntries >= 1)) throw new RangeError(`maxEntries must be at least 1, got ${this.maxEntries}`);
+  }
+
+  get size(): number {
+    return this.live.size + this.exited.size;
+  }
+
+  stats(): ProcessTableStats {
+    return {
+      size: this.size,
+      live: this.live.size,
+      exited: this.exited.size,
+      evicted: this.evicted,
+      expired: this.expired,
+      pidReused: this.pidReused,
+    };
+  }
+
+  get(pid: number, startNs?: number): ProcessInfo | undefined {
+    const entry = this.live.get(pid) ?? this.exited.get(pid);
+    if (entry === undefined) return undefined;
+    if (startNs !== undefined && !this.isSameIncarnation(entry, startNs)) return undefined;
+    return entry.info;
+  }
+
+  ancestors(pid: number, max = DEFAULT_MAX_ANCESTORS): ProcessInfo[] {
+    const chain: ProcessInfo[] = [];
+    const seen = new Set<number>([pid]);
+    let child = this.get(pid);
+    while (child !== undefined && chain.length < max) {
+      const parentPid = child.ppid;
+      if (parentPid <= 0 || seen.has(parentPid)) break;
+      seen.add(parentPid);
+      const parent = this.get(parentPid);
+      // A parent cannot start after its child: such an entry is a later owner of the pid.
+      if (parent === undefined || parent.startNs > child.startNs) break;
+      chain.push(parent);
+      child = parent;
+    }
+    return chain;
+  }
+
+  /** Reads every /proc/<pid> once. Call at start, before feeding events. */
+  seedFromProc(): SeedReport {
+    const report: SeedReport = { seeded: 0, skipped: 0 };
+    for (const name of readdirSync(this.procRoot)) {
+      if (!/^\d+$/.test(name)) continue;
+      const info = this.readProcEntry(Number(name));
+      if (info === undefined) {
+        report.skipped++;
+        continue;
+      }
+      this.insert({ info: Object.freeze(info), startIsCoarse: true });
+      report.seeded++;
+    }
+    return report;
+  }
+
+  /** Feeds one event; only fork, exec and exit change the table. */
+  apply(event: SensorEvent): void {
+    if (event.timeMs > this.latestEventMs) {
+      this.latestEventMs = event.timeMs;
+      this.expireExited();
+    }
+    switch (event.kind) {
+      case "fork":
+        this.applyFork(event);
+        return;
+      case "exec":
+        this.applyExec(event);
+        return;
+      case "exit":
+        this.applyExit(event);
+        return;
+      case "connect":
+      case "socket_dup":
+        return;
+      default: {
+        // Compile-time exhaustiveness only: at run time an unknown kind (a newer sensor)
+        // is the engine's to count, and the table just ignores it.
+        const unhandled: never = event;
+        void unhandled;
+        return;
+      }
+    }
+  }
+
+  private applyFork(event: ForkEvent): void {
+    // A new thread is not a new process: same thread group, nothing to record.
+    if (event.task.tid !== event.task.pid) return;
+    const existing = this.entryOf(event.task.pid);
+    if (existing !== undefined && this.isSameIncarnation(existing, event.task.startNs)) return;
+    // Until it execs, a child runs its parent's program with its parent's argv.
+    const parent = this.get(event.task.ppid);
+    const base = fromTask(event.task);
+    this.replace(event.task.pid, existing, {
+      ...base,
+      executable: parent?.executable ?? base.executable,
+      name: parent?.name ?? base.name,
+      args: parent?.args ?? base.args,
+    });
+  }
+
+  private applyExec(event: ExecEvent): void {
+    const existing = this.entryOf(event.task.pid);
+    const same = existing !== undefined && this.isSameIncarnation(existing, event.task.startNs);
+    // The filename is kept as execve got it, even when relative: resolving it through
+    // /proc/<pid>/exe would cost a syscall per exec on the busiest stream and could read a
+    // later program of the same pid. The kernel-side path (bprm->file) is the real fix.
+    const info: ProcessInfo = {
+      ...(same ? existing.info : fromTask(event.task)),
+      ...taskFacts(event.task),
+      executable: event.filename,
+      name: basename(event.filename) || event.task.comm,
+      args: Object.freeze([...event.args]) as string[],
+      exited: false,
+    };
+    this.replace(event.task.pid, same ? undefined : existing, info);
+  }
+
+  private applyExit(event: ExitEvent): void {
+    const pid = event.task.pid;
+    const entry = this.live.get(pid);
+    if (entry === undefined || !this.isSameIncarnation(entry, event.task.startNs)) return;
+    this.live.delete(pid);
+    this.exited.set(pid, {
+      info: Object.freeze({ ...entry.info, startNs: event.task.startNs, exited: true }),
+      startIsCoarse: false,
+      exitedAtMs: event.timeMs,
+    });
+  }
+
+  private entryOf(pid: number): Entry | undefined {
+    return this.live.get(pid) ?? this.exited.get(pid);
+  }
+
+  /** Writes a live entry for `pid`; `previous` set means another process held the pid. */
+  private replace(pid: number, previous: Entry | undefined, info: ProcessInfo): void {
+    if (previous !== undefined) this.pidReused++;
+    this.live.delete(pid);
+    this.exited.delete(pid);
+    this.insert({ info: Object.freeze(info), startIsCoarse: false });
+  }
+
+  private insert(entry: Entry): void {
+    const pid = entry.info.pid;
+    this.live.delete(pid);
+    this.exited.delete(pid);
+    this.live.set(pid, entry);
+    while (this.size > this.maxEntries) {
+      const victims = this.exited.size > 0 ? this.exited : this.live;
+      const oldest = victims.keys().next();
+      if (oldest.done === true) break;
+      victims.delete(oldest.value);
+      this.evicted++;
+    }
+  }
+
+  private expireExited(): void {
+    // Exit order is (nearly) time order, so the expired entries are at the front.
+    for (const [pid, entry] of this.exited) {
+      if ((entry.exitedAtMs ?? 0) + this.exitedLingerMs > this.latestEventMs) break;
+      this.exited.delete(pid);
+      this.expired++;
+    }
+  }
+
+  private isSameIncarnation(entry: Entry, startNs: number): boolean {
+    if (!entry.startIsCoarse) return entry.info.startNs === startNs;
+    // /proc rounds down to a tick; allow one tick either way for the ns→tick conversion.
+    return Math.abs(entry.info.startNs - startNs) < 2 * this.nsPerTick;
+  }
+
+  private readProcEntry(pid: number): ProcessInfo | undefined {
+    const dir = join(this.procRoot, String(pid));
+    try {
+      const stat = parseStat(readFileSync(join(dir, "stat"), "utf8"));
+      const uid = parseRealUid(readFileSync(join(dir, "status"), "utf8"));
+      const args = readFileSync(join(dir, "cmdline"), "utf8").split("\0");
+      if (args.at(-1) === "") args.pop();
+      const executable = readExecutable(join(dir, "exe"));
+      return {
+        pid,
+        ppid: stat.ppid,
+        startNs: stat.startTicks * this.nsPerTick,
+        executable,
+        name: executable === "" ? stat.comm : basename(executable),
+        args: Object.freeze(args) as string[],
+        uid,
+        comm: stat.comm,
+        // /proc gives the cgroup path, not its id (the cgroupfs inode); events fill it in.
+        cgroupId: 0,
+        exited: false,
+      };
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** What an event's own context says about its process, before anything else is known. */
+function fromTask(task: TaskContext): ProcessInfo {
+  return { ...taskFacts(task), executable: "", name: task.comm, args: [], exited: false };
+}
+
+function taskFacts(task: TaskContext): Pick<ProcessInfo, "pid" | "ppid" | "startNs" | "uid" | "comm" | "cgroupId"> {
+  return {
+    pid: task.pid,
+    ppid: task.ppid,
+    startNs: task.startNs,
+    uid: task.uid,
+    comm: task.comm,
+    cgroupId: task.cgroupId,
+  };
+}
+
+interface ProcStat {
+  comm: string;
+  ppid: number;
+  startTicks: number;
+}
+
+/** proc(5) stat: "pid (comm) state ppid ... starttime(22nd) ..."; comm may hold ") ". */
+function parseStat(text: string): ProcStat {
+  const open = text.indexOf("(");
+  const close = text.lastIndexOf(")");
+  if (open < 0 || close < open) throw new Error("malformed stat");
+  const rest = text.slice(close + 2).trim().split(/\s+/);
+  // rest[0] is field 3 (state), so field N is rest[N - 3].
+  const ppid = Number(rest[1]);
+  const startTicks = Number(rest[19]);
+  if (!Number.isFinite(ppid) || !Number.isFinite(startTicks)) throw new Error("malformed stat");
+  return { comm: text.slice(open + 1, close), ppid, startTicks };
+}
+
+function parseRealUid(status: string): number {
+  const match = /^Uid:\s+(\d+)/m.exec(status);
+  if (match?.[1] === undefined) throw new Error("no Uid line");
+  return Number(match[1]);
+}
+
+/** Kernel threads have no exe and other users' links may be unreadable: both give "". */
+function readExecutable(link: string): string {
+  try {
+    return readlinkSync(link).replace(/ \(deleted\)$/, "");
+  } catch {
+    return "";
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * The registry of sockeye's built-in TypeScript rules. Every rule file in src/rules/ is
+ * listed here and documented in docs/rules/<id>.md (a unit test checks both).
+ */
+import type { AnyRule } from "../engine/rule.js";
+import { createTrc101Rule, type Trc101Options } from "./trc-101-stdio-over-socket.js";
+
+/** Per-rule options, for whoever builds the engine (the CLI from its config, an agent). */
+export interface BuiltinRuleOptions {
+  trc101?: Trc101Options;
+}
+
+/** Fresh instances of every built-in rule. */
+export function builtinRules(options: BuiltinRuleOptions = {}): AnyRule[] {
+  return [createTrc101Rule(options.trc101)];
+}

@@ -1,0 +1,161 @@
+import { describe, expect, it } from "vitest";
+import { Engine, defineRule, type EngineLogger, type SensorEvent } from "sockeye";
+import { BASE_TIME_MS, connect, exec, fork } from "./fixtures.js";
+
+function recordingLogger() {
+  const lines: { message: string; details?: Record<string, unknown> }[] = [];
+  const logger: EngineLogger = { warn: (message, details) => lines.push({ message, ...(details ? { details } : {}) }) };
+  return { logger, lines };
+}
+
+const everyConnect = defineRule({
+  meta: { id: "TEST-every-connect", name: "every connect", description: "test", severity: "low", threat: [], source: "test" },
+  kinds: ["connect"],
+  evaluate: (event) => ({ fields: { destination: { port: event.remote?.port } } }),
+});
+
+const throwsOnConnect = defineRule({
+  meta: { id: "TEST-throws", name: "throws", description: "test", severity: "low", threat: [], source: "test" },
+  kinds: ["connect"],
+  evaluate: () => {
+    throw new Error("boom");
+  },
+});
+
+describe("engine dispatch", () => {
+  it("runs only the rules subscribed to an event's kind", () => {
+    const seen: string[] = [];
+    const execRule = defineRule({
+      meta: { ...everyConnect.meta, id: "TEST-exec" },
+      kinds: ["exec"],
+      evaluate: (event) => {
+        seen.push(event.filename);
+        return null;
+      },
+    });
+    const engine = new Engine({ rules: [execRule], logger: recordingLogger().logger });
+    engine.handle(connect({ fd: 0 }));
+    engine.handle(exec({ filename: "/bin/true" }));
+    expect(seen).toEqual(["/bin/true"]);
+    expect(engine.stats().eventsByKind).toEqual({ connect: 1, exec: 1 });
+  });
+
+  it("feeds the process table before the rules, so an exec rule sees the new program", () => {
+    let nameSeen: string | undefined;
+    const rule = defineRule({
+      meta: { ...everyConnect.meta, id: "TEST-exec-name" },
+      kinds: ["exec"],
+      evaluate: (event, ctx) => {
+        nameSeen = ctx.processes.get(event.task.pid)?.name;
+        return null;
+      },
+    });
+    const engine = new Engine({ rules: [rule] });
+    engine.handle(exec({ filename: "/usr/bin/setsid" }));
+    expect(nameSeen).toBe("setsid");
+  });
+
+  it("gives rules a read-only context: no way to reach the table's feeding methods", () => {
+    let processes: object | undefined;
+    const rule = defineRule({
+      meta: { ...everyConnect.meta, id: "TEST-ctx" },
+      kinds: ["fork"],
+      evaluate: (_event, ctx) => {
+        processes = ctx.processes;
+        return null;
+      },
+    });
+    const engine = new Engine({ rules: [rule], now: () => 1234 });
+    engine.handle(fork());
+    expect(Object.keys(processes ?? {}).sort()).toEqual(["ancestors", "get"]);
+    expect(Object.isFrozen(processes)).toBe(true);
+  });
+
+  it("returns a rule's array of detections as several findings, with merged fields", () => {
+    const two = defineRule({
+      meta: { ...everyConnect.meta, id: "TEST-two" },
+      kinds: ["connect"],
+      evaluate: () => [{ fields: { labels: { n: "1" } } }, { fields: { labels: { n: "2" }, event: { action: "x" } } }],
+    });
+    const engine = new Engine({ rules: [two], hostName: "h" });
+    const findings = engine.handle(connect());
+    expect(findings.map((finding) => finding["labels"])).toEqual([{ n: "1" }, { n: "2" }]);
+    // Deep merge: the rule's event.action joins the engine's event fields, not replaces them.
+    expect(findings[1]?.event).toMatchObject({ kind: "alert", category: ["network"], action: "x" });
+    expect(engine.stats().findingsByRule).toEqual({ "TEST-two": 2 });
+  });
+
+  it("rejects two rules with one id", () => {
+    expect(() => new Engine({ rules: [everyConnect, everyConnect] })).toThrow(/TEST-every-connect/);
+  });
+});
+
+describe("engine isolation", () => {
+  it("counts a throwing rule's errors, logs the first only, and still runs the others", () => {
+    const { logger, lines } = recordingLogger();
+    const engine = new Engine({ rules: [throwsOnConnect, everyConnect], logger });
+    const findings = [1, 2, 3].flatMap(() => engine.handle(connect({ fd: 0 })));
+    expect(findings.map((finding) => finding.rule.id)).toEqual(["TEST-every-connect", "TEST-every-connect", "TEST-every-connect"]);
+    expect(engine.stats().ruleErrors).toEqual({ "TEST-throws": 3 });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.details).toMatchObject({ rule: "TEST-throws", eventKind: "connect" });
+    expect(String(lines[0]?.details?.["error"])).toContain("boom");
+  });
+
+  it("counts an unknown event kind and keeps going", () => {
+    const engine = new Engine({ rules: [everyConnect] });
+    const fromNewerSensor = { ...fork(), kind: "bind" } as unknown as SensorEvent;
+    expect(engine.handle(fromNewerSensor)).toEqual([]);
+    expect(engine.handle(connect())).toHaveLength(1);
+    const stats = engine.stats();
+    expect(stats.dropped).toEqual({ unknown_kind: 1, malformed_line: 0 });
+    expect(stats.eventsByKind).toEqual({ bind: 1, connect: 1 });
+    // Neither reached the table: unknown kinds stop before it, connect does not feed it.
+    expect(engine.processes.size).toBe(0);
+  });
+
+  it("hands out stats snapshots that later events do not change", () => {
+    const engine = new Engine({ rules: [everyConnect] });
+    const before = engine.stats();
+    engine.handle(connect());
+    expect(before.eventsByKind).toEqual({});
+    expect(engine.stats().eventsByKind).toEqual({ connect: 1 });
+  });
+});
+
+describe("engine folding memory", () => {
+  const folding = defineRule({
+    meta: { ...everyConnect.meta, id: "TEST-fold" },
+    kinds: ["connect"],
+    evaluate: (event) => ({ foldKey: String(event.remote?.port) }),
+  });
+
+  it("forgets a fold key after maxAgeMs of event time", () => {
+    const engine = new Engine({ rules: [folding], fold: { maxAgeMs: 1_000 } });
+    expect(engine.handle(connect({ timeMs: BASE_TIME_MS }))).toHaveLength(1);
+    expect(engine.handle(connect({ timeMs: BASE_TIME_MS + 999 }))).toHaveLength(0);
+    expect(engine.handle(connect({ timeMs: BASE_TIME_MS + 2_000 }))).toHaveLength(1);
+  });
+
+  it("holds at most maxKeys keys, forgetting the least recently seen", () => {
+    const engine = new Engine({ rules: [folding], fold: { maxKeys: 2 } });
+    const at = (port: number) => engine.handle(connect({ remote: { address: "10.0.0.1", port } })).length;
+    expect([at(1), at(2), at(1), at(3)]).toEqual([1, 1, 0, 1]);
+    // 2 was least recently seen when 3 arrived, so it alerts again; 1 is still remembered.
+    expect([at(2), at(3)]).toEqual([1, 0]);
+  });
+});
+
+describe("engine.run", () => {
+  it("drives an async stream of events and emits findings in order", async () => {
+    const engine = new Engine({ rules: [everyConnect] });
+    async function* stream() {
+      yield connect({ remote: { address: "10.0.0.1", port: 1 } });
+      yield exec();
+      yield connect({ remote: { address: "10.0.0.1", port: 2 } });
+    }
+    const ports: unknown[] = [];
+    await engine.run(stream(), (finding) => ports.push((finding["destination"] as { port: number }).port));
+    expect(ports).toEqual([1, 2]);
+  });
+});

@@ -1,0 +1,96 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  CaptureLineError,
+  CaptureWriter,
+  Engine,
+  builtinRules,
+  captureLine,
+  readCapture,
+  replayCapture,
+  type MalformedLine,
+  type SensorEvent,
+} from "sockeye";
+import { connect, dup, exec, exit, fork } from "./fixtures.js";
+
+const lines = (...text: string[]) => Readable.from([text.join("\n")]);
+
+describe("replay", () => {
+  it("replays a capture into findings", async () => {
+    const engine = new Engine({ rules: builtinRules(), hostName: "h" });
+    const capture = lines(captureLine(exec({ filename: "/bin/bash" })), captureLine(dup({ newfd: 0 })));
+    const findings: string[] = [];
+    const report = await replayCapture(engine, capture, { onFinding: (finding) => findings.push(finding.rule.id) });
+    expect(findings).toEqual(["TRC-101"]);
+    expect(report).toEqual({ events: 2, findings: 1, malformedCount: 0, malformed: [] });
+  });
+
+  it("counts and reports malformed lines with their line numbers, and keeps going", async () => {
+    const engine = new Engine({ rules: builtinRules() });
+    const capture = lines(
+      JSON.stringify(fork()),
+      "{not json",
+      "",
+      JSON.stringify({ ...connect({ fd: 0 }), fd: "zero" }),
+      "[1, 2]",
+      JSON.stringify({ kind: 7 }),
+      JSON.stringify(dup({ newfd: 1 })),
+    );
+    const seen: MalformedLine[] = [];
+    const report = await replayCapture(engine, capture, { onMalformed: (line) => seen.push(line) });
+    expect(report.malformed.map((line) => line.lineNumber)).toEqual([2, 4, 5, 6]);
+    expect(report.malformed[0]?.reason).toMatch(/^not JSON/);
+    expect(report.malformed[1]?.reason).toBe("not a valid connect event: fd: Expected number, received string");
+    expect(report.malformed[2]?.reason).toBe("not a JSON object");
+    expect(report.malformed[3]?.reason).toBe("no string field `kind`");
+    expect(seen).toEqual(report.malformed);
+    expect(report).toMatchObject({ events: 2, findings: 1, malformedCount: 4 });
+    expect(engine.stats().dropped.malformed_line).toBe(4);
+  });
+
+  it("stops at the first malformed line with a CaptureLineError in strict mode", async () => {
+    const engine = new Engine({ rules: builtinRules() });
+    const capture = lines(JSON.stringify(fork()), JSON.stringify(fork()), "garbage");
+    const failure = await replayCapture(engine, capture, { strict: true }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(CaptureLineError);
+    expect(failure).toMatchObject({ lineNumber: 3, code: "SOCKEYE_CAPTURE_LINE" });
+    expect((failure as Error).message).toMatch(/^capture line 3: not JSON/);
+  });
+
+  it("passes events of an unknown kind on to the engine, which counts them", async () => {
+    const engine = new Engine({ rules: builtinRules() });
+    const report = await replayCapture(engine, lines(JSON.stringify({ ...fork(), kind: "bind" })));
+    expect(report).toMatchObject({ events: 1, malformedCount: 0 });
+    expect(engine.stats().dropped.unknown_kind).toBe(1);
+  });
+});
+
+describe("capture writer", () => {
+  let dir = "";
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("writes what readCapture reads back unchanged", async () => {
+    dir = mkdtempSync(join(tmpdir(), "sockeye-capture-"));
+    const path = join(dir, "capture.jsonl");
+    const events: SensorEvent[] = [
+      fork({ task: { pid: 9 } }),
+      exec({ task: { pid: 9 }, filename: "/bin/sh", args: ["sh", "-c", "ünïcode"] }),
+      connect({ task: { pid: 9 }, fd: 0, result: null, family: "inet6", remote: { address: "::1", port: 9 } }),
+      dup({ task: { pid: 9 }, syscall: "fcntl" }),
+      exit({ task: { pid: 9 }, exitCode: 256 }),
+    ];
+    const writer = new CaptureWriter(createWriteStream(path));
+    for (const event of events) await writer.write(event);
+    await writer.close();
+    expect(writer.count).toBe(5);
+    expect(readFileSync(path, "utf8").split("\n")).toHaveLength(6);
+
+    const readBack: SensorEvent[] = [];
+    for await (const event of readCapture(path)) readBack.push(event);
+    expect(readBack).toEqual(events);
+  });
+});

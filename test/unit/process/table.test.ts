@@ -1,0 +1,184 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { ProcessTable } from "sockeye";
+import { BASE_TIME_MS, exec, exit, fork } from "../engine/fixtures.js";
+
+const TICK_NS = 10_000_000; // USER_HZ 100
+
+describe("process table: fork, exec, exit", () => {
+  it("records an exec with executable, base name, args, uid and parent", () => {
+    const table = new ProcessTable();
+    table.apply(exec({ task: { pid: 10, ppid: 1, uid: 0, comm: "sshd", startNs: 1 }, filename: "/usr/sbin/sshd", args: ["sshd", "-D"] }));
+    table.apply(exec({ task: { pid: 20, ppid: 10, uid: 1000, startNs: 2 }, filename: "/usr/bin/bash", args: ["-bash"] }));
+    expect(table.get(20)).toMatchObject({
+      pid: 20,
+      ppid: 10,
+      executable: "/usr/bin/bash",
+      name: "bash",
+      args: ["-bash"],
+      uid: 1000,
+      cgroupId: 7777,
+      exited: false,
+    });
+    expect(table.ancestors(20).map((process) => process.name)).toEqual(["sshd"]);
+  });
+
+  it("keeps a relative exec filename as given", () => {
+    const table = new ProcessTable();
+    table.apply(exec({ task: { pid: 30 }, filename: "./payload", args: ["./payload"] }));
+    expect(table.get(30)).toMatchObject({ executable: "./payload", name: "payload" });
+  });
+
+  it("gives a forked child its parent's program until it execs", () => {
+    const table = new ProcessTable();
+    table.apply(exec({ task: { pid: 10, startNs: 1 }, filename: "/usr/bin/python3", args: ["python3", "x.py"] }));
+    table.apply(fork({ task: { pid: 11, ppid: 10, startNs: 2, comm: "python3" } }));
+    expect(table.get(11)).toMatchObject({ ppid: 10, executable: "/usr/bin/python3", args: ["python3", "x.py"], name: "python3" });
+    table.apply(exec({ task: { pid: 11, ppid: 10, startNs: 2 }, filename: "/bin/sh", args: ["sh", "-i"] }));
+    expect(table.get(11)).toMatchObject({ executable: "/bin/sh", args: ["sh", "-i"], startNs: 2 });
+  });
+
+  it("ignores thread creation (tid differs from pid)", () => {
+    const table = new ProcessTable();
+    table.apply(exec({ task: { pid: 10, startNs: 1 }, filename: "/usr/bin/node" }));
+    table.apply(fork({ task: { pid: 10, tid: 12, startNs: 3 } }));
+    expect(table.get(10)).toMatchObject({ executable: "/usr/bin/node", startNs: 1 });
+    expect(table.stats().pidReused).toBe(0);
+  });
+
+  it("returns frozen entries, so a rule cannot alter the table", () => {
+    const table = new ProcessTable();
+    table.apply(exec({ task: { pid: 10 }, args: ["bash"] }));
+    const entry = table.get(10);
+    expect(Object.isFrozen(entry)).toBe(true);
+    expect(Object.isFrozen(entry?.args)).toBe(true);
+  });
+});
+
+describe("process table: pid reuse", () => {
+  it("replaces an entry when an event's start time differs", () => {
+    const table = new ProcessTable();
+    table.apply(exec({ task: { pid: 50, startNs: 1_000 }, filename: "/usr/bin/old" }));
+    table.apply(exec({ task: { pid: 50, startNs: 2_000 }, filename: "/usr/bin/new" }));
+    expect(table.get(50)).toMatchObject({ executable: "/usr/bin/new", startNs: 2_000 });
+    expect(table.stats().pidReused).toBe(1);
+  });
+
+  it("answers get(pid, startNs) only for the same incarnation", () => {
+    const table = new ProcessTable();
+    table.apply(exec({ task: { pid: 50, startNs: 1_000 }, filename: "/usr/bin/old" }));
+    expect(table.get(50, 1_000)?.executable).toBe("/usr/bin/old");
+    expect(table.get(50, 2_000)).toBeUndefined();
+  });
+
+  it("ignores an exit of an earlier owner of the pid", () => {
+    const table = new ProcessTable();
+    table.apply(exec({ task: { pid: 50, startNs: 2_000 } }));
+    table.apply(exit({ task: { pid: 50, startNs: 1_000 } }));
+    expect(table.get(50)?.exited).toBe(false);
+  });
+
+  it("stops ancestors at a parent that started after its child (a reused parent pid)", () => {
+    const table = new ProcessTable();
+    table.apply(exec({ task: { pid: 60, ppid: 1, startNs: 9_000 }, filename: "/usr/bin/later" }));
+    table.apply(exec({ task: { pid: 61, ppid: 60, startNs: 5_000 }, filename: "/bin/sh" }));
+    expect(table.ancestors(61)).toEqual([]);
+  });
+});
+
+describe("process table: exits linger, then go", () => {
+  it("keeps an exited entry for the linger time of event time, then drops it", () => {
+    const table = new ProcessTable({ exitedLingerMs: 5_000 });
+    table.apply(exec({ task: { pid: 70 }, filename: "/bin/nc", timeMs: BASE_TIME_MS }));
+    table.apply(exit({ task: { pid: 70 }, timeMs: BASE_TIME_MS + 1_000 }));
+    expect(table.get(70)).toMatchObject({ executable: "/bin/nc", exited: true });
+
+    table.apply(fork({ task: { pid: 71 }, timeMs: BASE_TIME_MS + 5_999 }));
+    expect(table.get(70)?.exited).toBe(true);
+
+    table.apply(fork({ task: { pid: 72 }, timeMs: BASE_TIME_MS + 6_000 }));
+    expect(table.get(70)).toBeUndefined();
+    expect(table.stats().expired).toBe(1);
+  });
+});
+
+describe("process table: bounded under a fork storm", () => {
+  it("never holds more than maxEntries and keeps the newest", () => {
+    const table = new ProcessTable({ maxEntries: 100 });
+    for (let pid = 1_000; pid < 11_000; pid++) table.apply(fork({ task: { pid, ppid: 999, startNs: pid } }));
+    expect(table.size).toBe(100);
+    expect(table.stats()).toMatchObject({ size: 100, evicted: 9_900 });
+    expect(table.get(10_999)).toBeDefined();
+    expect(table.get(1_000)).toBeUndefined();
+  });
+
+  it("evicts exited children before a long-lived live parent", () => {
+    const table = new ProcessTable({ maxEntries: 50, exitedLingerMs: 3_600_000 });
+    table.apply(exec({ task: { pid: 2, ppid: 1, startNs: 1 }, filename: "/usr/sbin/cron" }));
+    for (let pid = 100; pid < 5_100; pid++) {
+      const child = { pid, ppid: 2, startNs: pid };
+      table.apply(fork({ task: child }));
+      table.apply(exit({ task: child }));
+    }
+    expect(table.size).toBeLessThanOrEqual(50);
+    expect(table.get(2)).toMatchObject({ executable: "/usr/sbin/cron", exited: false });
+    expect(table.get(5_099)?.exited).toBe(true);
+  });
+});
+
+describe("process table: seeding from /proc", () => {
+  let procRoot = "";
+  afterEach(() => rmSync(procRoot, { recursive: true, force: true }));
+
+  function fakeProcess(pid: number, fields: { comm: string; ppid: number; startTicks: number; uid: number; cmdline: string[]; exe?: string }) {
+    const dir = join(procRoot, String(pid));
+    mkdirSync(dir);
+    // Fields 3.. of proc(5) stat; starttime is field 22. comm may hold spaces and parens.
+    const rest = ["S", fields.ppid, ...Array<number>(17).fill(0), fields.startTicks, 0, 0];
+    writeFileSync(join(dir, "stat"), `${pid} (${fields.comm}) ${rest.join(" ")}\n`);
+    writeFileSync(join(dir, "status"), `Name:\t${fields.comm}\nUid:\t${fields.uid}\t${fields.uid}\t${fields.uid}\t${fields.uid}\n`);
+    writeFileSync(join(dir, "cmdline"), fields.cmdline.map((arg) => `${arg}\0`).join(""));
+    if (fields.exe !== undefined) symlinkSync(fields.exe, join(dir, "exe"));
+  }
+
+  function seededTable() {
+    procRoot = mkdtempSync(join(tmpdir(), "sockeye-proc-"));
+    fakeProcess(1, { comm: "systemd", ppid: 0, startTicks: 1, uid: 0, cmdline: ["/sbin/init"], exe: "/usr/lib/systemd/systemd" });
+    fakeProcess(2, { comm: "kthreadd", ppid: 0, startTicks: 1, uid: 0, cmdline: [] });
+    fakeProcess(300, { comm: "tmux: server (1)", ppid: 1, startTicks: 500, uid: 1000, cmdline: ["tmux", "new"], exe: "/usr/bin/tmux (deleted)" });
+    fakeProcess(301, { comm: "bash", ppid: 300, startTicks: 600, uid: 1000, cmdline: ["-bash"], exe: "/usr/bin/bash" });
+    writeFileSync(join(procRoot, "uptime"), "1.0 1.0\n");
+    mkdirSync(join(procRoot, "999")); // vanished while we read: no stat
+    const table = new ProcessTable({ procRoot });
+    return { table, report: table.seedFromProc() };
+  }
+
+  it("reads every pid directory and reports the unreadable ones", () => {
+    const { table, report } = seededTable();
+    expect(report).toEqual({ seeded: 4, skipped: 1 });
+    expect(table.get(301)).toMatchObject({
+      pid: 301,
+      ppid: 300,
+      executable: "/usr/bin/bash",
+      name: "bash",
+      args: ["-bash"],
+      uid: 1000,
+      comm: "bash",
+      startNs: 600 * TICK_NS,
+    });
+    expect(table.get(300)).toMatchObject({ comm: "tmux: server (1)", executable: "/usr/bin/tmux", name: "tmux" });
+    expect(table.get(2)).toMatchObject({ executable: "", name: "kthreadd", args: [] });
+    expect(table.ancestors(301).map((process) => process.pid)).toEqual([300, 1]);
+  });
+
+  it("matches a seeded entry to an event's exact start time within a tick, then adopts it", () => {
+    const { table } = seededTable();
+    const exactStart = 600 * TICK_NS + 4_321_000;
+    expect(table.get(301, exactStart)?.name).toBe("bash");
+    table.apply(exec({ task: { pid: 301, ppid: 300, startNs: exactStart }, filename: "/usr/bin/nc", args: ["nc", "x", "1"] }));
+    expect(table.get(301)).toMatchObject({ executable: "/usr/bin/nc", startNs: exactStart });
+    expect(table.stats().pidReused).toBe(0);
+  });
+});

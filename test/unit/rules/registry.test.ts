@@ -1,0 +1,41 @@
+/**
+ * Meta-test: every rule file in src/rules/ is registered in builtin.ts, every registered
+ * rule has a unique id and a doc page docs/rules/<id>.md that names it.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { builtinRules, type AnyRule } from "sockeye";
+
+const rulesDir = new URL("../../../src/rules/", import.meta.url);
+const docsDir = new URL("../../../docs/rules/", import.meta.url);
+const registered = builtinRules();
+
+function isRule(value: unknown): value is AnyRule {
+  return typeof value === "object" && value !== null && "meta" in value && "kinds" in value && "evaluate" in value;
+}
+
+describe("built-in rule registry", () => {
+  it("has rules, with unique ids", () => {
+    const ids = registered.map((rule) => rule.meta.id);
+    expect(ids.length).toBeGreaterThan(0);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it.each(registered.map((rule) => [rule.meta.id, rule] as const))("%s has a doc page naming it", (id, rule) => {
+    const doc = new URL(`${id}.md`, docsDir);
+    expect(existsSync(doc), `docs/rules/${id}.md`).toBe(true);
+    const text = readFileSync(doc, "utf8");
+    expect(text).toContain(id);
+    expect(text).toContain(rule.meta.name);
+  });
+
+  const ruleFiles = readdirSync(rulesDir).filter((file) => file.endsWith(".ts") && file !== "builtin.ts");
+
+  it.each(ruleFiles)("%s exports a rule that builtin.ts registers", async (file) => {
+    const module = (await import(new URL(file, rulesDir).href)) as Record<string, unknown>;
+    const exported = Object.values(module).filter(isRule);
+    expect(exported.length).toBeGreaterThan(0);
+    const registeredIds = new Set(registered.map((rule) => rule.meta.id));
+    for (const rule of exported) expect(registeredIds).toContain(rule.meta.id);
+  });
+});
