@@ -5,6 +5,10 @@
 
 // --- sensor: kernel events -------------------------------------------------------------
 export * from "./sensor/events.js";
+export { Sensor, openSensor, probe } from "./sensor/sensor.js";
+export type { SensorOptions, HookCounters, SensorStats, BatchListener, ProbeReport } from "./sensor/sensor.js";
+export { SensorError } from "./sensor/errors.js";
+export { decodeBatch } from "./sensor/decode.js";
 
 // --- engine: rules, process table, findings ---------------------------------------------
 export * from "./engine/rule.js";

@@ -1,0 +1,580 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * sockeye's kernel side: connect, socket dups onto stdio, and process lifecycle.
+ *
+ * Capabilities and their candidate programs (userspace turns the losers off with
+ * bpf_program__set_autoload before load, see native/loader.cc):
+ *   connect:     handle_connect_lsm  >  handle_connect_fentry  >  handle_connect_{enter,exit}
+ *   socket_dup:  handle_{dup,dup2,dup3,fcntl}_{enter,exit}  (syscall tracepoints)
+ *   accept:      handle_accept{,4}_exit  (marks inbound sockets for socket_dup's origin)
+ *   process:     handle_exec, handle_fork, handle_exit  (tp_btf sched_process_*)
+ *
+ * Filtering happens here (design.md §2): a dup whose old fd is not a socket, or whose new
+ * fd is past stdio_fd_max, never leaves the kernel; a connect on an fd past stdio_fd_max
+ * neither, unless connect_all_fds is set.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "sockeye_events.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* vmlinux.h carries types, not macros. */
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define F_DUPFD 0
+#define F_DUPFD_CLOEXEC 1030
+#define EINPROGRESS 115
+
+#if defined(__TARGET_ARCH_x86)
+#define SYSCALL_NR_CONNECT 42
+#define SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define SYSCALL_NR_CONNECT 203
+#define SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
+#else
+#error "sockeye's BPF side knows the syscall numbers of x86 and arm64 only"
+#endif
+
+/* Load-time settings, written by userspace between open and load. */
+const volatile __s32 stdio_fd_max = 2;
+const volatile __u8 connect_all_fds = 0;
+
+/* Detections (connect, socket_dup) get their own small ring so that an exec flood can never
+ * push one out: the process ring can fill up and lose records while this one stays empty. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} detection_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} process_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SOCKEYE_HOOK_COUNT);
+	__type(key, __u32);
+	__type(value, struct hook_counter);
+} hook_counters SEC(".maps");
+
+/* Arguments of a syscall in flight, from its enter tracepoint to its exit tracepoint. Only
+ * calls that already passed the filter get an entry, so the map stays small. */
+struct pending_call {
+	__u64 user_addr; /* connect: the sockaddr in user memory */
+	__s32 fd;        /* connect: sockfd; dups: oldfd */
+	__s32 addrlen;
+	__u16 syscall;   /* enum sockeye_dup_syscall, or 0 for connect */
+	__u16 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64); /* pid_tgid: one call in flight per thread */
+	__type(value, struct pending_call);
+} pending_calls SEC(".maps");
+
+/* Sockets returned by accept()/accept4(), keyed by struct sock address. LRU: a busy server
+ * accepts far more sockets than ever reach stdio, and old entries may go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u8);
+} accepted_socks SEC(".maps");
+
+/* An exec record is too large for the BPF stack; it is built here, then copied out with
+ * only the bytes in use. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_event);
+} exec_scratch SEC(".maps");
+
+enum counter_field { COUNT_EMITTED, COUNT_LOST, COUNT_ERRORS };
+
+static __always_inline void count(__u32 hook, enum counter_field field)
+{
+	struct hook_counter *c = bpf_map_lookup_elem(&hook_counters, &hook);
+	if (!c)
+		return;
+	/* Per-CPU slot: no other CPU writes it, so a plain increment is safe. */
+	if (field == COUNT_EMITTED)
+		c->emitted++;
+	else if (field == COUNT_LOST)
+		c->lost++;
+	else
+		c->errors++;
+}
+
+static __always_inline void fill_header(struct event_header *h, __u16 kind, __u16 size)
+{
+	h->kind = kind;
+	h->size = size;
+	h->cpu = bpf_get_smp_processor_id();
+	h->time_ns = bpf_ktime_get_ns();
+}
+
+/* Context of `task`; cgroup is current's, which for fork (current = parent) is the child's too. */
+static __always_inline void fill_task(struct task_context *c, struct task_struct *task)
+{
+	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+
+	c->pid = BPF_CORE_READ(task, tgid);
+	c->tid = BPF_CORE_READ(task, pid);
+	c->ppid = BPF_CORE_READ(parent, tgid);
+	c->uid = BPF_CORE_READ(task, real_cred, uid.val);
+	c->gid = BPF_CORE_READ(task, real_cred, gid.val);
+	c->pad = 0;
+	c->cgroup_id = bpf_get_current_cgroup_id();
+	c->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	bpf_core_read_str(c->comm, sizeof(c->comm), &task->comm);
+	bpf_core_read_str(c->parent_comm, sizeof(c->parent_comm), &parent->comm);
+}
+
+static __always_inline struct file *task_fd_file(struct task_struct *task, int fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *file = NULL;
+
+	if (fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_core_read(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+static __always_inline struct socket *file_socket(struct file *file)
+{
+	if (!file)
+		return NULL;
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	return BPF_CORE_READ(file, private_data);
+}
+
+static __always_inline struct socket *current_fd_socket(int fd)
+{
+	return file_socket(task_fd_file(bpf_get_current_task_btf(), fd));
+}
+
+/* ---- connect -------------------------------------------------------------------------- */
+
+static __always_inline int within_stdio(long fd)
+{
+	return fd >= 0 && fd <= stdio_fd_max;
+}
+
+/* The fd of the connect(2) in progress, or -1 when the hook was reached some other way
+ * (io_uring's IORING_OP_CONNECT runs in a worker: Tracee reads a stale 0 there). */
+static __always_inline int connect_syscall_fd(void)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	if (SYSCALL_NR(regs) != SYSCALL_NR_CONNECT)
+		return -1;
+	return (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
+}
+
+/* Fills family, remote and unix_path from a sockaddr; `user` tells which memory it is in. */
+static __always_inline int read_sockaddr(struct connect_event *e, const void *addr, int addrlen, int user)
+{
+	__u16 family = 0;
+	long err;
+
+	err = user ? bpf_probe_read_user(&family, sizeof(family), addr)
+		   : bpf_probe_read_kernel(&family, sizeof(family), addr);
+	if (err)
+		return err;
+	e->family = family;
+	if (family == AF_INET) {
+		struct sockaddr_in sin = {};
+		err = user ? bpf_probe_read_user(&sin, sizeof(sin), addr)
+			   : bpf_probe_read_kernel(&sin, sizeof(sin), addr);
+		e->remote.port = bpf_ntohs(sin.sin_port);
+		__builtin_memcpy(e->remote.addr, &sin.sin_addr, 4);
+	} else if (family == AF_INET6) {
+		struct sockaddr_in6 sin6 = {};
+		err = user ? bpf_probe_read_user(&sin6, sizeof(sin6), addr)
+			   : bpf_probe_read_kernel(&sin6, sizeof(sin6), addr);
+		e->remote.port = bpf_ntohs(sin6.sin6_port);
+		__builtin_memcpy(e->remote.addr, &sin6.sin6_addr, 16);
+	} else if (family == AF_UNIX) {
+		/* sun_path follows the 2-byte family; never read past what the caller passed. */
+		int len = addrlen - 2;
+		if (len > SOCKEYE_UNIX_PATH_LEN)
+			len = SOCKEYE_UNIX_PATH_LEN;
+		if (len > 0)
+			err = user ? bpf_probe_read_user(e->unix_path, len & 127, addr + 2)
+				   : bpf_probe_read_kernel(e->unix_path, len & 127, addr + 2);
+	}
+	return err;
+}
+
+static __always_inline void emit_connect(struct socket *sock, const void *addr, int addrlen, int user,
+					 int fd, int result, __u8 source)
+{
+	struct connect_event *e;
+
+	e = bpf_ringbuf_reserve(&detection_events, sizeof(*e), 0);
+	if (!e) {
+		count(SOCKEYE_HOOK_CONNECT, COUNT_LOST);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	fill_header(&e->hdr, SOCKEYE_EVENT_CONNECT, sizeof(*e));
+	fill_task(&e->task, bpf_get_current_task_btf());
+	e->fd = fd;
+	e->result = result;
+	e->source = source;
+	if (sock) {
+		e->sock_type = BPF_CORE_READ(sock, type);
+		e->protocol = BPF_CORE_READ(sock, sk, sk_protocol);
+	}
+	if (read_sockaddr(e, addr, addrlen, user))
+		count(SOCKEYE_HOOK_CONNECT, COUNT_ERRORS);
+	bpf_ringbuf_submit(e, 0);
+	count(SOCKEYE_HOOK_CONNECT, COUNT_EMITTED);
+}
+
+static __always_inline int on_security_socket_connect(struct socket *sock, struct sockaddr *address,
+						     int addrlen, __u8 source)
+{
+	int fd = connect_syscall_fd();
+
+	/* fd -1 (not connect(2)) can never be a stdio redirection; only the all-fds mode wants it. */
+	if (!connect_all_fds && !within_stdio(fd))
+		return 0;
+	emit_connect(sock, address, addrlen, 0, fd, SOCKEYE_RESULT_UNKNOWN, source);
+	return 0;
+}
+
+SEC("lsm/socket_connect")
+int BPF_PROG(handle_connect_lsm, struct socket *sock, struct sockaddr *address, int addrlen)
+{
+	on_security_socket_connect(sock, address, addrlen, SOCKEYE_CONNECT_LSM);
+	return 0; /* never deny: sockeye observes */
+}
+
+SEC("fentry/security_socket_connect")
+int BPF_PROG(handle_connect_fentry, struct socket *sock, struct sockaddr *address, int addrlen)
+{
+	return on_security_socket_connect(sock, address, addrlen, SOCKEYE_CONNECT_FENTRY);
+}
+
+SEC("tp/syscalls/sys_enter_connect")
+int handle_connect_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pending_call call = {};
+
+	call.fd = (int)ctx->args[0];
+	if (!connect_all_fds && !within_stdio(call.fd))
+		return 0;
+	call.user_addr = ctx->args[1];
+	call.addrlen = (int)ctx->args[2];
+	if (bpf_map_update_elem(&pending_calls, &id, &call, BPF_ANY))
+		count(SOCKEYE_HOOK_CONNECT, COUNT_ERRORS);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_connect")
+int handle_connect_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pending_call *found = bpf_map_lookup_elem(&pending_calls, &id);
+	struct pending_call call;
+
+	if (!found)
+		return 0;
+	call = *found;
+	bpf_map_delete_elem(&pending_calls, &id);
+	emit_connect(current_fd_socket(call.fd), (const void *)call.user_addr, call.addrlen, 1, call.fd,
+		     (int)ctx->ret, SOCKEYE_CONNECT_TRACEPOINT);
+	return 0;
+}
+
+/* ---- socket dups onto stdio ----------------------------------------------------------- */
+
+/* Enter side of every dup: remember the call only when the old fd is a socket (and, where the
+ * new fd is already known, when it is within stdio). */
+static __always_inline int remember_dup(int oldfd, __u16 syscall)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pending_call call = {};
+
+	if (!current_fd_socket(oldfd))
+		return 0;
+	call.fd = oldfd;
+	call.syscall = syscall;
+	if (bpf_map_update_elem(&pending_calls, &id, &call, BPF_ANY))
+		count(SOCKEYE_HOOK_DUP, COUNT_ERRORS);
+	return 0;
+}
+
+static __always_inline void fill_endpoints(struct socket_dup_event *e, struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	e->family = family;
+	if (family == AF_INET) {
+		__be32 local = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 remote = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(e->local.addr, &local, 4);
+		__builtin_memcpy(e->remote.addr, &remote, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&e->local.addr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&e->remote.addr, sk, __sk_common.skc_v6_daddr);
+	}
+	e->local.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->remote.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+}
+
+static __always_inline int emit_dup(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pending_call *found = bpf_map_lookup_elem(&pending_calls, &id);
+	struct socket_dup_event *e;
+	struct pending_call call;
+	struct socket *sock;
+	struct sock *sk;
+	__u64 sk_key;
+
+	if (!found)
+		return 0;
+	call = *found;
+	bpf_map_delete_elem(&pending_calls, &id);
+	/* A failed call (ret < 0) never alerts; dup and fcntl pick the new fd only now. */
+	if (!within_stdio(ret))
+		return 0;
+	sock = current_fd_socket((int)ret);
+	if (!sock)
+		return 0;
+	sk = BPF_CORE_READ(sock, sk);
+
+	e = bpf_ringbuf_reserve(&detection_events, sizeof(*e), 0);
+	if (!e) {
+		count(SOCKEYE_HOOK_DUP, COUNT_LOST);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	fill_header(&e->hdr, SOCKEYE_EVENT_SOCKET_DUP, sizeof(*e));
+	fill_task(&e->task, bpf_get_current_task_btf());
+	e->oldfd = call.fd;
+	e->newfd = (int)ret;
+	e->syscall = call.syscall;
+	e->sock_type = BPF_CORE_READ(sock, type);
+	e->protocol = BPF_CORE_READ(sk, sk_protocol);
+	e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	fill_endpoints(e, sk);
+	sk_key = (__u64)sk;
+	if (bpf_map_lookup_elem(&accepted_socks, &sk_key))
+		e->origin = SOCKEYE_ORIGIN_ACCEPTED;
+	else if (e->remote.port)
+		e->origin = SOCKEYE_ORIGIN_CONNECTED;
+	bpf_ringbuf_submit(e, 0);
+	count(SOCKEYE_HOOK_DUP, COUNT_EMITTED);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_dup")
+int handle_dup_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return remember_dup((int)ctx->args[0], SOCKEYE_DUP_DUP);
+}
+
+SEC("tp/syscalls/sys_exit_dup")
+int handle_dup_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return emit_dup(ctx->ret);
+}
+
+SEC("tp/syscalls/sys_enter_dup2")
+int handle_dup2_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!within_stdio((long)ctx->args[1]))
+		return 0;
+	return remember_dup((int)ctx->args[0], SOCKEYE_DUP_DUP2);
+}
+
+SEC("tp/syscalls/sys_exit_dup2")
+int handle_dup2_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return emit_dup(ctx->ret);
+}
+
+SEC("tp/syscalls/sys_enter_dup3")
+int handle_dup3_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!within_stdio((long)ctx->args[1]))
+		return 0;
+	return remember_dup((int)ctx->args[0], SOCKEYE_DUP_DUP3);
+}
+
+SEC("tp/syscalls/sys_exit_dup3")
+int handle_dup3_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return emit_dup(ctx->ret);
+}
+
+SEC("tp/syscalls/sys_enter_fcntl")
+int handle_fcntl_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	long cmd = (long)ctx->args[1];
+
+	if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
+		return 0;
+	/* F_DUPFD returns the lowest free fd >= arg: past stdio_fd_max it cannot land on stdio. */
+	if (!within_stdio((long)ctx->args[2]))
+		return 0;
+	return remember_dup((int)ctx->args[0], SOCKEYE_DUP_FCNTL);
+}
+
+SEC("tp/syscalls/sys_exit_fcntl")
+int handle_fcntl_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return emit_dup(ctx->ret);
+}
+
+/* ---- accepted sockets ----------------------------------------------------------------- */
+
+static __always_inline int remember_accepted(long fd)
+{
+	struct socket *sock;
+	__u64 sk_key;
+	__u8 one = 1;
+
+	if (fd < 0)
+		return 0;
+	sock = current_fd_socket((int)fd);
+	if (!sock)
+		return 0;
+	sk_key = (__u64)BPF_CORE_READ(sock, sk);
+	if (bpf_map_update_elem(&accepted_socks, &sk_key, &one, BPF_ANY))
+		count(SOCKEYE_HOOK_ACCEPT, COUNT_ERRORS);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_accept")
+int handle_accept_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return remember_accepted(ctx->ret);
+}
+
+SEC("tp/syscalls/sys_exit_accept4")
+int handle_accept4_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return remember_accepted(ctx->ret);
+}
+
+/* ---- process lifecycle ---------------------------------------------------------------- */
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 zero = 0;
+	struct exec_event *e = bpf_map_lookup_elem(&exec_scratch, &zero);
+	unsigned long arg_start, arg_end, args_len;
+	long filename_len;
+	__u32 size;
+
+	if (!e)
+		return 0;
+	fill_header(&e->hdr, SOCKEYE_EVENT_EXEC, 0);
+	fill_task(&e->task, task);
+	e->filename_truncated = 0;
+	e->args_truncated = 0;
+	e->pad = 0;
+	e->pad2 = 0;
+	e->loginuid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : (__u32)-1;
+
+	filename_len = bpf_probe_read_kernel_str(e->data, SOCKEYE_FILENAME_MAX, BPF_CORE_READ(bprm, filename));
+	if (filename_len <= 0) {
+		count(SOCKEYE_HOOK_EXEC, COUNT_ERRORS);
+		filename_len = 1;
+		e->data[0] = 0;
+	}
+	filename_len -= 1; /* drop the NUL */
+	if (filename_len >= SOCKEYE_FILENAME_MAX - 1)
+		e->filename_truncated = 1;
+	filename_len &= SOCKEYE_FILENAME_MAX - 1;
+
+	arg_start = BPF_CORE_READ(task, mm, arg_start);
+	arg_end = BPF_CORE_READ(task, mm, arg_end);
+	args_len = arg_end > arg_start ? arg_end - arg_start : 0;
+	if (args_len > SOCKEYE_ARGS_MAX - 1) {
+		args_len = SOCKEYE_ARGS_MAX - 1;
+		e->args_truncated = 1;
+	}
+	/* Masks give the verifier its bounds: filename < FILENAME_MAX, args < ARGS_MAX. */
+	args_len &= SOCKEYE_ARGS_MAX - 1;
+	if (args_len && bpf_probe_read_user(e->data + filename_len, args_len, (const void *)arg_start)) {
+		count(SOCKEYE_HOOK_EXEC, COUNT_ERRORS);
+		args_len = 0;
+	}
+	e->filename_len = filename_len;
+	e->args_len = args_len;
+
+	size = SOCKEYE_EXEC_FIXED_SIZE + filename_len + args_len;
+	e->hdr.size = size;
+	if (size > sizeof(*e))
+		return 0; /* cannot happen; tells the verifier the output stays inside *e */
+	if (bpf_ringbuf_output(&process_events, e, size, 0)) {
+		count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
+		return 0;
+	}
+	count(SOCKEYE_HOOK_EXEC, COUNT_EMITTED);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct fork_event *e;
+
+	/* New threads also pass here; the process table wants processes only. */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	e = bpf_ringbuf_reserve(&process_events, sizeof(*e), 0);
+	if (!e) {
+		count(SOCKEYE_HOOK_FORK, COUNT_LOST);
+		return 0;
+	}
+	fill_header(&e->hdr, SOCKEYE_EVENT_FORK, sizeof(*e));
+	fill_task(&e->task, child);
+	bpf_ringbuf_submit(e, 0);
+	count(SOCKEYE_HOOK_FORK, COUNT_EMITTED);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task)
+{
+	struct exit_event *e;
+
+	/* do_exit drops signal->live before this tracepoint: 0 means the last thread is leaving. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	e = bpf_ringbuf_reserve(&process_events, sizeof(*e), 0);
+	if (!e) {
+		count(SOCKEYE_HOOK_EXIT, COUNT_LOST);
+		return 0;
+	}
+	fill_header(&e->hdr, SOCKEYE_EVENT_EXIT, sizeof(*e));
+	fill_task(&e->task, task);
+	e->exit_code = BPF_CORE_READ(task, exit_code);
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+	count(SOCKEYE_HOOK_EXIT, COUNT_EMITTED);
+	return 0;
+}

@@ -1,0 +1,56 @@
+// Sizes and offsets of the shared records, straight from bpf/sockeye_events.h, so the unit
+// tier can check that src/sensor/layout.ts (the decoder's twin of that header) agrees.
+#include <napi.h>
+
+#include <cstddef>
+
+#include "sockeye_events.h"
+
+namespace sockeye {
+
+#define FIELD(obj, type, field) obj.Set(#field, Napi::Number::New(env, offsetof(type, field)))
+
+Napi::Object layout_to_js(Napi::Env env) {
+  Napi::Object out = Napi::Object::New(env);
+  auto add = [&](const char* name, size_t size) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("sizeof", Napi::Number::New(env, size));
+    out.Set(name, o);
+    return o;
+  };
+  Napi::Object h = add("event_header", sizeof(event_header));
+  FIELD(h, event_header, kind); FIELD(h, event_header, size); FIELD(h, event_header, cpu); FIELD(h, event_header, time_ns);
+  Napi::Object t = add("task_context", sizeof(task_context));
+  FIELD(t, task_context, pid); FIELD(t, task_context, tid); FIELD(t, task_context, ppid); FIELD(t, task_context, uid);
+  FIELD(t, task_context, gid); FIELD(t, task_context, cgroup_id); FIELD(t, task_context, start_ns);
+  FIELD(t, task_context, comm); FIELD(t, task_context, parent_comm);
+  Napi::Object ep = add("sock_endpoint", sizeof(sock_endpoint));
+  FIELD(ep, sock_endpoint, addr); FIELD(ep, sock_endpoint, port);
+  Napi::Object c = add("connect_event", sizeof(connect_event));
+  FIELD(c, connect_event, task); FIELD(c, connect_event, fd); FIELD(c, connect_event, result);
+  FIELD(c, connect_event, family); FIELD(c, connect_event, sock_type); FIELD(c, connect_event, protocol);
+  FIELD(c, connect_event, source); FIELD(c, connect_event, remote); FIELD(c, connect_event, unix_path);
+  Napi::Object d = add("socket_dup_event", sizeof(socket_dup_event));
+  FIELD(d, socket_dup_event, task); FIELD(d, socket_dup_event, oldfd); FIELD(d, socket_dup_event, newfd);
+  FIELD(d, socket_dup_event, syscall); FIELD(d, socket_dup_event, family); FIELD(d, socket_dup_event, sock_type);
+  FIELD(d, socket_dup_event, protocol); FIELD(d, socket_dup_event, origin); FIELD(d, socket_dup_event, state);
+  FIELD(d, socket_dup_event, local); FIELD(d, socket_dup_event, remote);
+  Napi::Object x = add("exec_event", sizeof(exec_event));
+  FIELD(x, exec_event, task); FIELD(x, exec_event, filename_len); FIELD(x, exec_event, args_len);
+  FIELD(x, exec_event, filename_truncated); FIELD(x, exec_event, args_truncated); FIELD(x, exec_event, loginuid);
+  FIELD(x, exec_event, data);
+  Napi::Object f = add("fork_event", sizeof(fork_event));
+  FIELD(f, fork_event, task);
+  Napi::Object e = add("exit_event", sizeof(exit_event));
+  FIELD(e, exit_event, task); FIELD(e, exit_event, exit_code);
+  Napi::Object k = Napi::Object::New(env);
+  k.Set("COMM_LEN", SOCKEYE_COMM_LEN);
+  k.Set("UNIX_PATH_LEN", SOCKEYE_UNIX_PATH_LEN);
+  k.Set("FILENAME_MAX", SOCKEYE_FILENAME_MAX);
+  k.Set("ARGS_MAX", SOCKEYE_ARGS_MAX);
+  k.Set("HOOK_COUNT", static_cast<int>(SOCKEYE_HOOK_COUNT));
+  out.Set("constants", k);
+  return out;
+}
+
+}  // namespace sockeye

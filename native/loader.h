@@ -1,0 +1,81 @@
+// Kernel side of the addon, free of Node-API: feature probe, load with candidate choice,
+// attach, counters. sensor.cc wraps it for JavaScript.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+struct sockeye_bpf;
+struct bpf_link;
+
+namespace sockeye {
+
+// An expected failure, with the stable code SensorError carries into JavaScript.
+struct SensorFailure {
+  std::string code;  // EPERM_BPF, NO_BTF, NO_TRACEFS, LOAD_FAILED, ATTACH_FAILED, ...
+  int err;           // errno, 0 when none applies
+  std::string message;
+};
+
+struct LoadOptions {
+  int stdio_fd_max = 2;
+  bool connect_all_fds = false;
+  uint32_t detection_ring_bytes = 1u << 20;
+  uint32_t process_ring_bytes = 16u << 20;
+  // Candidate programs not to try, by section name (e.g. "lsm/socket_connect"): lets tests
+  // and users force a fallback.
+  std::vector<std::string> skip_candidates;
+};
+
+// One candidate program for one capability, and what became of it.
+struct CandidateReport {
+  std::string capability;  // connect, socket_dup, accept, process
+  std::string program;     // section name, e.g. "lsm/socket_connect"
+  bool live = false;
+  std::string reason;      // why it was passed over; empty when live
+};
+
+struct KernelFeatures {
+  std::string kernel_release;
+  bool btf = false;
+  std::string lsm_list;      // /sys/kernel/security/lsm, "" if unreadable
+  std::string lockdown;      // e.g. "integrity"
+  std::string tracefs_path;  // where tp/ programs find their events
+  bool cap_bpf = false;
+  bool cap_perfmon = false;
+  bool cap_sys_admin = false;
+  std::vector<std::string> actions;  // what sockeye did to the system, e.g. mounts
+};
+
+// Mounts tracefs and securityfs where they are missing (this host boots without them) and
+// reads what the kernel offers. Never throws: missing things are reported as such.
+KernelFeatures probe_features(bool mount_missing);
+
+class LoadedSensor {
+ public:
+  ~LoadedSensor();
+  LoadedSensor(const LoadedSensor&) = delete;
+  LoadedSensor& operator=(const LoadedSensor&) = delete;
+
+  int detection_ring_fd() const;
+  int process_ring_fd() const;
+  // Per-hook {emitted, lost, errors}, summed over CPUs; index = enum sockeye_hook.
+  std::vector<uint64_t> counters() const;
+  const std::vector<CandidateReport>& report() const { return report_; }
+  const KernelFeatures& features() const { return features_; }
+  void detach();
+
+  // Throws SensorFailure.
+  static std::unique_ptr<LoadedSensor> open(const LoadOptions& options);
+
+ private:
+  LoadedSensor() = default;
+  sockeye_bpf* skel_ = nullptr;
+  std::vector<bpf_link*> links_;
+  std::vector<CandidateReport> report_;
+  KernelFeatures features_;
+};
+
+}  // namespace sockeye

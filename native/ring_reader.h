@@ -1,0 +1,48 @@
+// Drains both ring buffers on a thread of its own and hands records over in batches:
+// one batch per wakeup, never one call per record (design.md §2).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+struct ring_buffer;
+
+namespace sockeye {
+
+// Records back to back, each padded to 8 bytes; every record starts with event_header.
+struct Batch {
+  std::vector<uint8_t> bytes;
+  uint32_t records = 0;
+};
+
+class RingReader {
+ public:
+  // `deliver` runs on the reader thread and takes ownership; it may block, which is how a
+  // slow consumer turns into kernel-counted losses instead of unbounded memory.
+  using Deliver = std::function<void(std::unique_ptr<Batch>)>;
+
+  // Throws std::runtime_error when the ring buffers cannot be set up.
+  RingReader(int detection_ring_fd, int process_ring_fd, Deliver deliver);
+  ~RingReader();
+  RingReader(const RingReader&) = delete;
+  RingReader& operator=(const RingReader&) = delete;
+
+  // Stops polling and joins the thread; the current batch is delivered first.
+  void stop();
+
+ private:
+  static int on_record(void* ctx, void* data, size_t size);
+  void run();
+
+  ring_buffer* rings_ = nullptr;
+  Deliver deliver_;
+  std::unique_ptr<Batch> batch_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace sockeye

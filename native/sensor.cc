@@ -1,0 +1,249 @@
+// The JavaScript face of the kernel side: one Sensor object per loaded set of programs.
+//
+// Batches travel from the reader thread to the event loop through one thread-safe
+// function; each becomes one ArrayBuffer that owns the batch's memory (no copy), and one
+// JS call. The daemon decides with ref()/unref() whether a live sensor keeps Node alive.
+#include <napi.h>
+
+#include <memory>
+#include <mutex>
+
+#include "loader.h"
+#include "ring_reader.h"
+#include "sockeye_events.h"
+
+namespace sockeye {
+
+// Per-environment state (no statics: style.md): the SensorError class JS registered.
+struct AddonData {
+  Napi::FunctionReference sensor_error;
+  Napi::FunctionReference sensor_class;
+};
+
+Napi::Error make_sensor_error(Napi::Env env, const std::string& code, int err, const std::string& message) {
+  auto* data = env.GetInstanceData<AddonData>();
+  if (data && !data->sensor_error.IsEmpty()) {
+    Napi::Object e = data->sensor_error.New(
+        {Napi::String::New(env, message), Napi::String::New(env, code), Napi::Number::New(env, err)});
+    return Napi::Error(env, e);
+  }
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  e.Set("errno", Napi::Number::New(env, err));
+  return e;
+}
+
+namespace {
+
+LoadOptions parse_options(const Napi::Value& value) {
+  LoadOptions o;
+  if (!value.IsObject()) return o;
+  Napi::Object obj = value.As<Napi::Object>();
+  if (obj.Has("stdioFdMax")) o.stdio_fd_max = obj.Get("stdioFdMax").As<Napi::Number>().Int32Value();
+  if (obj.Has("connectAllFds")) o.connect_all_fds = obj.Get("connectAllFds").ToBoolean();
+  if (obj.Has("detectionRingBytes"))
+    o.detection_ring_bytes = obj.Get("detectionRingBytes").As<Napi::Number>().Uint32Value();
+  if (obj.Has("processRingBytes")) o.process_ring_bytes = obj.Get("processRingBytes").As<Napi::Number>().Uint32Value();
+  if (obj.Has("skipCandidates")) {
+    Napi::Array list = obj.Get("skipCandidates").As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); i++) o.skip_candidates.push_back(list.Get(i).ToString());
+  }
+  return o;
+}
+
+Napi::Object features_to_js(Napi::Env env, const KernelFeatures& f) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kernelRelease", f.kernel_release);
+  o.Set("btf", f.btf);
+  o.Set("lsmList", f.lsm_list);
+  o.Set("bpfLsm", f.lsm_list.find("bpf") != std::string::npos);
+  o.Set("lockdown", f.lockdown);
+  o.Set("tracefsPath", f.tracefs_path);
+  o.Set("capBpf", f.cap_bpf);
+  o.Set("capPerfmon", f.cap_perfmon);
+  o.Set("capSysAdmin", f.cap_sys_admin);
+  Napi::Array actions = Napi::Array::New(env, f.actions.size());
+  for (size_t i = 0; i < f.actions.size(); i++) actions.Set(i, f.actions[i]);
+  o.Set("actions", actions);
+  return o;
+}
+
+Napi::Array report_to_js(Napi::Env env, const std::vector<CandidateReport>& report) {
+  Napi::Array out = Napi::Array::New(env, report.size());
+  for (size_t i = 0; i < report.size(); i++) {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("capability", report[i].capability);
+    r.Set("program", report[i].program);
+    r.Set("live", report[i].live);
+    r.Set("reason", report[i].reason);
+    out.Set(i, r);
+  }
+  return out;
+}
+
+void deliver_to_js(Napi::Env env, Napi::Function on_batch, std::nullptr_t*, Batch* raw) {
+  std::unique_ptr<Batch> batch(raw);
+  if (env == nullptr) return;  // environment shutting down: the batch is freed
+  Batch* owned = batch.release();
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
+      env, owned->bytes.data(), owned->bytes.size(), [](Napi::Env, void*, Batch* b) { delete b; }, owned);
+  on_batch.Call({buffer, Napi::Number::New(env, owned->records)});
+}
+
+using BatchFunction = Napi::TypedThreadSafeFunction<std::nullptr_t, Batch, deliver_to_js>;
+
+// Batches allowed to wait for the event loop; past this the reader blocks and the kernel
+// counts what it cannot store.
+constexpr size_t kMaxQueuedBatches = 64;
+
+class Sensor : public Napi::ObjectWrap<Sensor> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Sensor",
+                       {
+                           InstanceMethod<&Sensor::Start>("start"),
+                           InstanceMethod<&Sensor::Close>("close"),
+                           InstanceMethod<&Sensor::Counters>("counters"),
+                           InstanceMethod<&Sensor::Report>("report"),
+                           InstanceMethod<&Sensor::Features>("features"),
+                           InstanceMethod<&Sensor::Ref>("ref"),
+                           InstanceMethod<&Sensor::Unref>("unref"),
+                       });
+  }
+
+  // new Sensor(options, onBatch(buffer, records))
+  explicit Sensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sensor>(info) {
+    Napi::Env env = info.Env();
+    if (!info[1].IsFunction()) throw Napi::TypeError::New(env, "Sensor: onBatch must be a function");
+    try {
+      loaded_ = LoadedSensor::open(parse_options(info[0]));
+    } catch (const SensorFailure& f) {
+      throw make_sensor_error(env, f.code, f.err, f.message);
+    }
+    on_batch_ = BatchFunction::New(env, info[1].As<Napi::Function>(), "sockeye-batches", kMaxQueuedBatches, 1);
+    napi_add_env_cleanup_hook(env, &Sensor::OnEnvTeardown, this);
+    hook_env_ = env;
+  }
+
+  ~Sensor() override { Shutdown(); }
+
+  static void OnEnvTeardown(void* self) { static_cast<Sensor*>(self)->Shutdown(); }
+
+ private:
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    if (!loaded_) throw make_sensor_error(info.Env(), "CLOSED", 0, "the sensor is closed");
+    if (reader_) return info.Env().Undefined();
+    BatchFunction fn = on_batch_;
+    try {
+      reader_ = std::make_unique<RingReader>(loaded_->detection_ring_fd(), loaded_->process_ring_fd(),
+                                             [fn](std::unique_ptr<Batch> batch) mutable {
+                                               if (fn.BlockingCall(batch.get()) == napi_ok) batch.release();
+                                             });
+    } catch (const std::exception& e) {
+      throw make_sensor_error(info.Env(), "RING_FAILED", errno, e.what());
+    }
+    return info.Env().Undefined();
+  }
+
+  // Flushes the last batch, detaches every program, frees the maps. Idempotent.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  void Shutdown() {
+    std::lock_guard<std::mutex> lock(shutdown_mutex_);
+    if (reader_) reader_->stop();
+    reader_.reset();
+    if (loaded_) {
+      loaded_->detach();
+      loaded_.reset();
+      on_batch_.Release();
+      napi_remove_env_cleanup_hook(hook_env_, &Sensor::OnEnvTeardown, this);
+    }
+  }
+
+  // Flat array: per hook (enum sockeye_hook order) emitted, lost, errors.
+  Napi::Value Counters(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<uint64_t> values = loaded_ ? loaded_->counters() : std::vector<uint64_t>();
+    Napi::Array out = Napi::Array::New(env, values.size());
+    for (size_t i = 0; i < values.size(); i++) out.Set(i, Napi::Number::New(env, double(values[i])));
+    return out;
+  }
+
+  Napi::Value Report(const Napi::CallbackInfo& info) {
+    if (!loaded_) return Napi::Array::New(info.Env());
+    return report_to_js(info.Env(), loaded_->report());
+  }
+
+  Napi::Value Features(const Napi::CallbackInfo& info) {
+    if (!loaded_) return info.Env().Null();
+    return features_to_js(info.Env(), loaded_->features());
+  }
+
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    if (loaded_) on_batch_.Ref(info.Env());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Unref(const Napi::CallbackInfo& info) {
+    if (loaded_) on_batch_.Unref(info.Env());
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<LoadedSensor> loaded_;
+  std::unique_ptr<RingReader> reader_;
+  BatchFunction on_batch_;
+  napi_env hook_env_ = nullptr;
+  std::mutex shutdown_mutex_;
+};
+
+// probe(options): load, attach and detach at once; what `sockeye probe` prints. Features are
+// reported even when loading fails, with the failure alongside.
+Napi::Value Probe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  try {
+    auto loaded = LoadedSensor::open(parse_options(info[0]));
+    out.Set("features", features_to_js(env, loaded->features()));
+    out.Set("candidates", report_to_js(env, loaded->report()));
+    out.Set("error", env.Null());
+  } catch (const SensorFailure& f) {
+    out.Set("features", features_to_js(env, probe_features(false)));
+    out.Set("candidates", Napi::Array::New(env));
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("code", f.code);
+    e.Set("errno", f.err);
+    e.Set("message", f.message);
+    out.Set("error", e);
+  }
+  return out;
+}
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  auto* data = info.Env().GetInstanceData<AddonData>();
+  data->sensor_error = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+Napi::Object layout_to_js(Napi::Env env);
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  env.SetInstanceData(data);
+  Napi::Function sensor = Sensor::Define(env);
+  data->sensor_class = Napi::Persistent(sensor);
+  exports.Set("Sensor", sensor);
+  exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
+  exports.Set("layout", layout_to_js(env));
+  return exports;
+}
+
+}  // namespace sockeye
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return sockeye::Init(env, exports); }
+NODE_API_MODULE(sockeye, InitAddon)

@@ -1,0 +1,91 @@
+/**
+ * Loads build/Release/sockeye.node, the one place that does. A load failure becomes a
+ * SensorError that says what to do, instead of a bare dlopen message.
+ */
+import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import { SensorError } from "./errors.js";
+
+export interface NativeCandidate {
+  capability: string;
+  program: string;
+  live: boolean;
+  reason: string;
+}
+
+export interface NativeFeatures {
+  kernelRelease: string;
+  btf: boolean;
+  lsmList: string;
+  bpfLsm: boolean;
+  lockdown: string;
+  tracefsPath: string;
+  capBpf: boolean;
+  capPerfmon: boolean;
+  capSysAdmin: boolean;
+  actions: string[];
+}
+
+export interface NativeOptions {
+  stdioFdMax?: number;
+  connectAllFds?: boolean;
+  detectionRingBytes?: number;
+  processRingBytes?: number;
+  skipCandidates?: string[];
+}
+
+export interface NativeSensor {
+  start(): void;
+  close(): void;
+  /** Flat: per hook (layout.ts HOOKS order) emitted, lost, errors. */
+  counters(): number[];
+  report(): NativeCandidate[];
+  features(): NativeFeatures | null;
+  ref(): void;
+  unref(): void;
+}
+
+export interface NativeProbe {
+  features: NativeFeatures;
+  candidates: NativeCandidate[];
+  error: { code: string; errno: number; message: string } | null;
+}
+
+type Layout = Record<string, Record<string, number>>;
+
+export interface NativeBinding {
+  Sensor: new (options: NativeOptions, onBatch: (batch: ArrayBuffer, records: number) => void) => NativeSensor;
+  probe(options: NativeOptions): NativeProbe;
+  setErrorClass(cls: typeof SensorError): void;
+  layout: Layout;
+}
+
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const BINDING_PATH = join(packageRoot, "build", "Release", "sockeye.node");
+
+let cached: NativeBinding | undefined;
+
+export function loadBinding(path = BINDING_PATH): NativeBinding {
+  if (cached && path === BINDING_PATH) return cached;
+  if (!existsSync(path)) {
+    throw new SensorError(
+      `the native addon is not built (${path} is missing): run 'npm run build' in ${packageRoot} (needs clang, bpftool, libbpf-dev)`,
+      "NO_BINDING",
+    );
+  }
+  let binding: NativeBinding;
+  try {
+    binding = createRequire(import.meta.url)(path) as NativeBinding;
+  } catch (err) {
+    const why = (err as Error).message.split("\n")[0];
+    throw new SensorError(
+      `the native addon at ${path} failed to load (${why}): rebuild it with 'npm run build' for this Node (${process.version})`,
+      "BINDING_LOAD_FAILED",
+    );
+  }
+  binding.setErrorClass(SensorError);
+  if (path === BINDING_PATH) cached = binding;
+  return binding;
+}

@@ -1,0 +1,219 @@
+/**
+ * Batch decoding: one ArrayBuffer from the addon holds many records back to back (each
+ * padded to 8 bytes, each starting with event_header). A DataView walks it once; nothing
+ * here calls back into native code.
+ */
+import type {
+  AddressFamily, ConnectSource, DupSyscall, Endpoint, SensorEvent, SocketOrigin, SocketType, TaskContext,
+} from "./events.js";
+import { COMM_LEN, EventKindCode, LAYOUT, UNIX_PATH_LEN } from "./layout.js";
+
+export type DecodeDropReason = "truncated_record" | "bad_record_size" | "unknown_kind";
+
+export interface DecodedBatch {
+  events: SensorEvent[];
+  dropped: Partial<Record<DecodeDropReason, number>>;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: false });
+const H = LAYOUT.event_header;
+const T = LAYOUT.task_context;
+const C = LAYOUT.connect_event;
+const D = LAYOUT.socket_dup_event;
+const X = LAYOUT.exec_event;
+const E = LAYOUT.exit_event;
+const P = LAYOUT.sock_endpoint;
+
+const RESULT_UNKNOWN = 0x7fffffff;
+
+function family(n: number): AddressFamily {
+  return n === 2 ? "inet" : n === 10 ? "inet6" : n === 1 ? "unix" : "other";
+}
+
+function socketType(n: number): SocketType {
+  // The kernel keeps SOCK_NONBLOCK/CLOEXEC out of socket->type; mask anyway for safety.
+  switch (n & 0xf) {
+    case 1: return "stream";
+    case 2: return "dgram";
+    case 3: return "raw";
+    case 5: return "seqpacket";
+    default: return "other";
+  }
+}
+
+const CONNECT_SOURCES: Record<number, ConnectSource> = { 1: "lsm", 2: "fentry", 3: "tracepoint" };
+const DUP_SYSCALLS: Record<number, DupSyscall> = { 1: "dup", 2: "dup2", 3: "dup3", 4: "fcntl" };
+const ORIGINS: Record<number, SocketOrigin> = { 0: "unknown", 1: "accepted", 2: "connected" };
+
+function cString(bytes: Uint8Array, offset: number, max: number): string {
+  let end = offset;
+  while (end < offset + max && bytes[end] !== 0) end++;
+  return utf8.decode(bytes.subarray(offset, end));
+}
+
+/** RFC 5952 text of a 16-byte IPv6 address; v4-mapped addresses keep their dotted tail. */
+export function formatIPv6(b: Uint8Array): string {
+  const words: number[] = [];
+  for (let i = 0; i < 16; i += 2) words.push((b[i]! << 8) | b[i + 1]!);
+  if (words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff) {
+    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  }
+  let bestStart = -1, bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (words[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = words.map((w) => w.toString(16));
+  if (bestStart < 0) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+}
+
+function endpoint(bytes: Uint8Array, view: DataView, at: number, fam: AddressFamily): Endpoint | null {
+  const port = view.getUint16(at + P.port, true);
+  if (fam === "inet") return { address: Array.from(bytes.subarray(at, at + 4)).join("."), port };
+  if (fam === "inet6") return { address: formatIPv6(bytes.subarray(at, at + 16)), port };
+  return null;
+}
+
+function task(bytes: Uint8Array, view: DataView, at: number): TaskContext {
+  return {
+    pid: view.getUint32(at + T.pid, true),
+    tid: view.getUint32(at + T.tid, true),
+    ppid: view.getUint32(at + T.ppid, true),
+    uid: view.getUint32(at + T.uid, true),
+    gid: view.getUint32(at + T.gid, true),
+    cgroupId: Number(view.getBigUint64(at + T.cgroup_id, true)),
+    startNs: Number(view.getBigUint64(at + T.start_ns, true)),
+    comm: cString(bytes, at + T.comm, COMM_LEN),
+    parentComm: cString(bytes, at + T.parent_comm, COMM_LEN),
+  };
+}
+
+/** argv as the kernel copied it: NUL-terminated elements, the last possibly cut short. */
+export function splitArgs(raw: Uint8Array): string[] {
+  const args: string[] = [];
+  let start = 0;
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] === 0) {
+      args.push(utf8.decode(raw.subarray(start, i)));
+      start = i + 1;
+    }
+  }
+  if (start < raw.length) args.push(utf8.decode(raw.subarray(start)));
+  return args;
+}
+
+const MIN_SIZE: Record<number, number> = {
+  [EventKindCode.connect]: C.sizeof,
+  [EventKindCode.socket_dup]: D.sizeof,
+  [EventKindCode.exec]: X.data,
+  [EventKindCode.fork]: LAYOUT.fork_event.sizeof,
+  [EventKindCode.exit]: E.sizeof,
+};
+
+/**
+ * Decodes one batch. `clockOffsetNs` turns CLOCK_MONOTONIC into wall-clock ns.
+ * A record that does not fit is counted and ends the batch (its size cannot be trusted);
+ * an unknown kind is counted and skipped by its size.
+ */
+export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = buffer.byteLength): DecodedBatch {
+  const view = new DataView(buffer, 0, limit);
+  const bytes = new Uint8Array(buffer, 0, limit);
+  const events: SensorEvent[] = [];
+  const dropped: DecodedBatch["dropped"] = {};
+  const drop = (r: DecodeDropReason) => { dropped[r] = (dropped[r] ?? 0) + 1; };
+
+  let at = 0;
+  while (at < limit) {
+    if (limit - at < H.sizeof) { drop("truncated_record"); break; }
+    const kind = view.getUint16(at + H.kind, true);
+    const size = view.getUint16(at + H.size, true);
+    if (size < H.sizeof) { drop("bad_record_size"); break; }
+    if (at + size > limit) { drop("truncated_record"); break; }
+    const min = MIN_SIZE[kind];
+    if (min === undefined) { drop("unknown_kind"); at += (size + 7) & ~7; continue; }
+    if (size < min) { drop("bad_record_size"); break; }
+
+    const timeNs = Number(view.getBigUint64(at + H.time_ns, true));
+    const timeMs = (timeNs + clockOffsetNs) / 1e6;
+    const t = task(bytes, view, at + LAYOUT.connect_event.task);
+    const base = { timeNs, timeMs, task: t };
+
+    switch (kind) {
+      case EventKindCode.connect: {
+        const famNum = view.getUint16(at + C.family, true);
+        const fam = family(famNum);
+        const result = view.getInt32(at + C.result, true);
+        let unixPath: string | null = null;
+        if (fam === "unix") {
+          const p = at + C.unix_path;
+          // Abstract socket names start with a NUL byte; show them the way ss does.
+          unixPath = bytes[p] === 0 ? "@" + cString(bytes, p + 1, UNIX_PATH_LEN - 1) : cString(bytes, p, UNIX_PATH_LEN);
+        }
+        events.push({
+          ...base, kind: "connect",
+          fd: view.getInt32(at + C.fd, true),
+          result: result === RESULT_UNKNOWN ? null : result,
+          family: fam, familyNumber: famNum,
+          socketType: socketType(view.getUint16(at + C.sock_type, true)),
+          protocol: view.getUint16(at + C.protocol, true),
+          source: CONNECT_SOURCES[view.getUint8(at + C.source)] ?? "tracepoint",
+          remote: endpoint(bytes, view, at + C.remote, fam),
+          unixPath,
+        });
+        break;
+      }
+      case EventKindCode.socket_dup: {
+        const famNum = view.getUint16(at + D.family, true);
+        const fam = family(famNum);
+        events.push({
+          ...base, kind: "socket_dup",
+          syscall: DUP_SYSCALLS[view.getUint16(at + D.syscall, true)] ?? "dup",
+          oldfd: view.getInt32(at + D.oldfd, true),
+          newfd: view.getInt32(at + D.newfd, true),
+          family: fam, familyNumber: famNum,
+          socketType: socketType(view.getUint16(at + D.sock_type, true)),
+          protocol: view.getUint16(at + D.protocol, true),
+          origin: ORIGINS[view.getUint8(at + D.origin)] ?? "unknown",
+          state: view.getUint8(at + D.state),
+          local: endpoint(bytes, view, at + D.local, fam),
+          remote: endpoint(bytes, view, at + D.remote, fam),
+        });
+        break;
+      }
+      case EventKindCode.exec: {
+        const fnLen = view.getUint16(at + X.filename_len, true);
+        const argsLen = view.getUint16(at + X.args_len, true);
+        if (X.data + fnLen + argsLen > size) { drop("bad_record_size"); at = limit; break; }
+        const data = at + X.data;
+        const raw = bytes.subarray(data + fnLen, data + fnLen + argsLen);
+        events.push({
+          ...base, kind: "exec",
+          filename: utf8.decode(bytes.subarray(data, data + fnLen)),
+          filenameTruncated: view.getUint8(at + X.filename_truncated) !== 0,
+          args: splitArgs(raw),
+          argsRaw: Buffer.from(raw).toString("base64"),
+          argsTruncated: view.getUint8(at + X.args_truncated) !== 0,
+          loginUid: view.getUint32(at + X.loginuid, true),
+        });
+        break;
+      }
+      case EventKindCode.fork:
+        events.push({ ...base, kind: "fork" });
+        break;
+      case EventKindCode.exit:
+        events.push({ ...base, kind: "exit", exitCode: view.getInt32(at + E.exit_code, true) });
+        break;
+    }
+    at += (size + 7) & ~7;
+  }
+  return { events, dropped };
+}
+
+/** ns to add to a CLOCK_MONOTONIC stamp to get wall-clock ns (hrtime is CLOCK_MONOTONIC). */
+export function monotonicToWallOffsetNs(): number {
+  return Date.now() * 1e6 - Number(process.hrtime.bigint());
+}

@@ -1,0 +1,35 @@
+/**
+ * Twin of bpf/sockeye_events.h for the decoder: sizes and offsets of every record.
+ * test/unit/layout.test.ts checks each number against the addon's offsetof() values.
+ */
+export const COMM_LEN = 16;
+export const UNIX_PATH_LEN = 108;
+export const FILENAME_MAX = 512;
+export const ARGS_MAX = 8192;
+
+export const EventKindCode = { connect: 1, socket_dup: 2, exec: 3, fork: 4, exit: 5 } as const;
+
+export const HOOKS = ["connect", "socket_dup", "exec", "fork", "exit", "accept"] as const;
+export type HookName = (typeof HOOKS)[number];
+
+export const LAYOUT = {
+  event_header: { sizeof: 16, kind: 0, size: 2, cpu: 4, time_ns: 8 },
+  task_context: {
+    sizeof: 72, pid: 0, tid: 4, ppid: 8, uid: 12, gid: 16, cgroup_id: 24, start_ns: 32, comm: 40, parent_comm: 56,
+  },
+  sock_endpoint: { sizeof: 24, addr: 0, port: 16 },
+  connect_event: {
+    sizeof: 240, task: 16, fd: 88, result: 92, family: 96, sock_type: 98, protocol: 100, source: 102, remote: 104,
+    unix_path: 128,
+  },
+  socket_dup_event: {
+    sizeof: 160, task: 16, oldfd: 88, newfd: 92, syscall: 96, family: 98, sock_type: 100, protocol: 102, origin: 104,
+    state: 105, local: 112, remote: 136,
+  },
+  exec_event: {
+    sizeof: 8808, task: 16, filename_len: 88, args_len: 90, filename_truncated: 92, args_truncated: 93, loginuid: 96,
+    data: 104,
+  },
+  fork_event: { sizeof: 88, task: 16 },
+  exit_event: { sizeof: 96, task: 16, exit_code: 88 },
+} as const;
