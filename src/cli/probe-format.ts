@@ -1,0 +1,22 @@
+import type { ProbeReport } from "../sensor/sensor.js";
+
+/** The human-readable form of `sockeye probe`. */
+export function formatProbe(report: ProbeReport): string {
+  const f = report.features;
+  const yes = (b: boolean) => (b ? "yes" : "no");
+  const lines = [
+    `kernel        ${f.kernelRelease}`,
+    `btf           ${yes(f.btf)}`,
+    `lsm           ${f.lsmList || "(unreadable)"}${f.bpfLsm ? "" : "  (no bpf LSM)"}`,
+    `lockdown      ${f.lockdown || "(unknown)"}`,
+    `tracefs       ${f.tracefsPath || "(not mounted)"}`,
+    `capabilities  CAP_BPF=${yes(f.capBpf)} CAP_PERFMON=${yes(f.capPerfmon)} CAP_SYS_ADMIN=${yes(f.capSysAdmin)}`,
+  ];
+  for (const a of f.actions) lines.push(`action        ${a}`);
+  lines.push("", "capability  status   program");
+  for (const c of report.candidates) {
+    lines.push(`${c.capability.padEnd(11)} ${(c.live ? "live" : "passed").padEnd(8)} ${c.program}${c.reason ? `  (${c.reason})` : ""}`);
+  }
+  if (report.error) lines.push("", `error: ${report.error.message} [${report.error.code}]`);
+  return `${lines.join("\n")}\n`;
+}
