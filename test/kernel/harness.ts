@@ -1,0 +1,86 @@
+/**
+ * Kernel tier plumbing: root check that fails loudly in CI, loopback listeners, and a sensor
+ * session that collects the events of the processes a test starts.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import net from "node:net";
+import dgram from "node:dgram";
+import { openSensor, type Sensor, type SensorEvent, type SensorOptions } from "sockeye";
+
+export const isRoot = process.getuid?.() === 0;
+export const inCI = process.env.CI === "true";
+
+/**
+ * describe() for tests that need root. Outside CI a non-root run skips with a printed reason;
+ * in CI (root by contract) a non-root run fails instead of proving nothing.
+ */
+export function kernelTier(): { run: boolean } {
+  if (isRoot) return { run: true };
+  if (inCI) throw new Error("kernel tier: CI=true but not running as root: these tests must run, not skip");
+  console.warn("kernel tier skipped: not root (run 'sudo npm run test:kernel')");
+  return { run: false };
+}
+
+export const PYTHON = "/usr/bin/python3";
+
+export interface TcpListener {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function tcpListener(host = "127.0.0.1"): Promise<TcpListener> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => { sockets.add(s); s.on("error", () => {}); });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
+  };
+}
+
+export async function udpListener(host = "127.0.0.1"): Promise<TcpListener> {
+  const sock = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");
+  await new Promise<void>((resolve) => sock.bind(0, host, resolve));
+  return { port: sock.address().port, close: () => new Promise((resolve) => sock.close(() => resolve())) };
+}
+
+/** Runs a command to completion; returns its pid and exit status. */
+export async function run(cmd: string, args: string[], input?: string): Promise<{ pid: number; status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+  let stdout = "", stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  child.stdin.end(input ?? "");
+  const status = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  return { pid: child.pid!, status, stdout, stderr };
+}
+
+export function python(code: string) {
+  return run(PYTHON, ["-c", code]);
+}
+
+export class Session {
+  readonly events: SensorEvent[] = [];
+  private constructor(readonly sensor: Sensor) {
+    sensor.subscribe((batch) => this.events.push(...batch));
+  }
+  static async open(options: SensorOptions = {}): Promise<Session> {
+    return new Session(await openSensor(options));
+  }
+  /** Lets the reader thread deliver what the kernel has already written. */
+  async settle(ms = 300): Promise<void> {
+    await new Promise((r) => setTimeout(r, ms));
+  }
+  of(pid: number): SensorEvent[] {
+    return this.events.filter((e) => e.task.pid === pid);
+  }
+  close(): void {
+    this.sensor.close();
+  }
+}
+
+export function bpftoolProgramNames(): string[] {
+  const out = spawnSync("bpftool", ["prog", "list", "--json"], { encoding: "utf8" });
+  if (out.status !== 0) throw new Error(`bpftool prog list failed: ${out.stderr}`);
+  return (JSON.parse(out.stdout) as { name?: string }[]).map((p) => p.name ?? "");
+}

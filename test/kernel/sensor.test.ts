@@ -1,0 +1,184 @@
+/**
+ * Each hook against real syscalls on this host's kernel (root). No mocks here.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { probe, SensorError, type ConnectEvent, type ExecEvent, type SocketDupEvent } from "sockeye";
+import { Session, kernelTier, python, run, tcpListener, udpListener, PYTHON, type TcpListener } from "./harness.js";
+
+const tier = kernelTier();
+
+describe.runIf(tier.run)("kernel: sensor hooks", () => {
+  let session: Session;
+  let tcp: TcpListener;
+
+  beforeAll(async () => {
+    session = await Session.open();
+    tcp = await tcpListener();
+  });
+  afterAll(async () => {
+    session?.close();
+    await tcp?.close();
+  });
+
+  it("probe reports connect on its tracepoint fallback here, and why LSM and fentry were passed over", () => {
+    const report = probe();
+    expect(report.error).toBeNull();
+    const connect = report.candidates.filter((c) => c.capability === "connect");
+    expect(connect.map((c) => c.program)).toEqual([
+      "lsm/socket_connect",
+      "fentry/security_socket_connect",
+      "tp/syscalls/sys_enter_connect+sys_exit_connect",
+    ]);
+    // design.md §1: this host refuses BPF trampolines, so LSM and fentry load with EPERM.
+    expect(connect[0]).toMatchObject({ live: false, reason: expect.stringMatching(/load failed: .*Operation not permitted/) });
+    expect(connect[1]).toMatchObject({ live: false, reason: expect.stringMatching(/load failed/) });
+    expect(connect[2]).toMatchObject({ live: true, reason: "" });
+    expect(report.candidates.filter((c) => c.live).map((c) => c.capability).sort()).toEqual(["accept", "connect", "process", "socket_dup"]);
+    expect(session.sensor.liveProgram("connect")).toBe("tp/syscalls/sys_enter_connect+sys_exit_connect");
+  });
+
+  const dupCases: { name: string; code: string; syscall: SocketDupEvent["syscall"]; newfd: number }[] = [
+    // os.dup() is fcntl(F_DUPFD_CLOEXEC) in CPython: libc's dup() is the dup syscall itself.
+    { name: "dup onto a closed fd 0", code: "os.close(0); ctypes.CDLL(None).dup(c.fileno())", syscall: "dup", newfd: 0 },
+    { name: "python os.dup onto a closed fd 0", code: "os.close(0); os.dup(c.fileno())", syscall: "fcntl", newfd: 0 },
+    { name: "dup2 onto fd 1", code: "os.dup2(c.fileno(), 1)", syscall: "dup2", newfd: 1 },
+    { name: "dup3 onto fd 2 (dup2 inheritable=False)", code: "os.dup2(c.fileno(), 2, inheritable=False)", syscall: "dup3", newfd: 2 },
+    { name: "fcntl(F_DUPFD) onto a closed fd 0", code: "os.close(0); fcntl.fcntl(c.fileno(), fcntl.F_DUPFD, 0)", syscall: "fcntl", newfd: 0 },
+    { name: "fcntl(F_DUPFD_CLOEXEC) onto a closed fd 1", code: "os.close(1); fcntl.fcntl(c.fileno(), fcntl.F_DUPFD_CLOEXEC, 0)", syscall: "fcntl", newfd: 1 },
+  ];
+  for (const c of dupCases) {
+    it(`socket_dup: ${c.name}`, async () => {
+      const child = await python(
+        `import os, socket, fcntl, ctypes\nc = socket.create_connection(("127.0.0.1", ${tcp.port}))\nold = c.fileno()\n${c.code}\nos.write(2, str(old).encode())`,
+      );
+      await session.settle();
+      // node hands the child its stdio as AF_UNIX socketpairs: those dups are real, and not ours.
+      const dups = session.of(child.pid).filter((e): e is SocketDupEvent => e.kind === "socket_dup" && e.family !== "unix");
+      expect(dups).toHaveLength(1);
+      const e = dups[0]!;
+      expect(e).toMatchObject({
+        syscall: c.syscall, newfd: c.newfd, family: "inet", socketType: "stream", protocol: 6, origin: "connected",
+        remote: { address: "127.0.0.1", port: tcp.port },
+      });
+      expect(e.local?.address).toBe("127.0.0.1");
+      expect(e.local?.port).toBeGreaterThan(0);
+      if (c.newfd !== 2) expect(e.oldfd).toBe(Number(child.stderr));
+      expect(e.task.comm).toBe("python3");
+      expect(e.task.uid).toBe(0);
+    });
+  }
+
+  it("socket_dup stays silent for a non-socket, a socket onto fd 5, and a failed dup3", async () => {
+    const child = await python(
+      [
+        "import os, socket, ctypes",
+        `c = socket.create_connection(("127.0.0.1", ${tcp.port}))`,
+        "f = os.open('/etc/hostname', os.O_RDONLY)",
+        "os.dup2(f, 1)",          // a file onto stdout
+        "os.dup2(c.fileno(), 5)", // a socket past stdio
+        "libc = ctypes.CDLL(None, use_errno=True)",
+        "assert libc.dup3(c.fileno(), 1, 0x7fff) == -1 and ctypes.get_errno() == 22", // EINVAL
+      ].join("\n"),
+    );
+    expect(child.status).toBe(0);
+    await session.settle();
+    expect(session.of(child.pid).filter((e) => e.kind === "socket_dup" && e.family !== "unix")).toEqual([]);
+  });
+
+  it("connect on fd 0 over IPv4 carries fd, address, port and result", async () => {
+    const child = await python(`import os, socket\nos.close(0)\ns = socket.socket()\nassert s.fileno() == 0\ns.connect(("127.0.0.1", ${tcp.port}))`);
+    expect(child.status).toBe(0);
+    await session.settle();
+    const connects = session.of(child.pid).filter((e): e is ConnectEvent => e.kind === "connect");
+    expect(connects).toHaveLength(1);
+    expect(connects[0]).toMatchObject({
+      fd: 0, result: 0, family: "inet", socketType: "stream", source: "tracepoint",
+      remote: { address: "127.0.0.1", port: tcp.port },
+    });
+  });
+
+  it("connect on fd 3 never leaves the kernel by default", async () => {
+    const child = await python(`import socket\ns = socket.create_connection(("127.0.0.1", ${tcp.port}))\nassert s.fileno() == 3`);
+    expect(child.status).toBe(0);
+    await session.settle();
+    expect(session.of(child.pid).filter((e) => e.kind === "connect")).toEqual([]);
+  });
+
+  it("exec of long and non-UTF-8 arguments: bytes kept, truncation flagged", async () => {
+    const long = "A".repeat(10_000);
+    const child = await python(
+      `import subprocess\nsubprocess.run([b"/bin/true", b"caf\\xe9\\xff", b"${long}"])`,
+    );
+    expect(child.status).toBe(0);
+    await session.settle();
+    const exec = session.events.find(
+      (e): e is ExecEvent => e.kind === "exec" && e.task.ppid === child.pid && e.filename === "/bin/true",
+    );
+    expect(exec).toBeDefined();
+    expect(exec!.argsTruncated).toBe(true);
+    const raw = Buffer.from(exec!.argsRaw, "base64");
+    expect(raw.length).toBe(8191);
+    expect(raw.subarray(0, 16)).toEqual(Buffer.from([...Buffer.from("/bin/true\0caf"), 0xe9, 0xff, 0]));
+    expect(exec!.args[0]).toBe("/bin/true");
+    expect(exec!.args[1]).toBe("caf\ufffd\ufffd");
+    expect(exec!.args[2]).toMatch(/^A+$/);
+    expect(exec!.task.parentComm).toBe("python3");
+  });
+
+  it("fork and exit of a child process", async () => {
+    const child = await python("import os, sys\npid = os.fork()\nif pid == 0: os._exit(7)\nos.waitpid(pid, 0)\nprint(pid)");
+    await session.settle();
+    const forked = Number(child.stdout.trim());
+    const fork = session.events.find((e) => e.kind === "fork" && e.task.pid === forked);
+    expect(fork?.task.ppid).toBe(child.pid);
+    const exit = session.events.find((e) => e.kind === "exit" && e.task.pid === forked);
+    expect(exit).toMatchObject({ kind: "exit", exitCode: 7 << 8 });
+    expect(exit!.task.startNs).toBe(fork!.task.startNs);
+  });
+
+  it("counts nothing lost in a quiet run", () => {
+    const counters = session.sensor.counters();
+    expect(counters.socket_dup.emitted).toBeGreaterThanOrEqual(dupCases.length);
+    for (const c of Object.values(counters)) expect(c.lost).toBe(0);
+  });
+});
+
+describe.runIf(tier.run)("kernel: connect on every fd", () => {
+  it("reports IPv6 and UDP connects with address and port", async () => {
+    const session = await Session.open({ connectAllFds: true });
+    const tcp6 = await tcpListener("::1");
+    const udp = await udpListener("127.0.0.1");
+    try {
+      const child = await python(
+        `import socket\na = socket.create_connection(("::1", ${tcp6.port}))\nb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nb.connect(("127.0.0.1", ${udp.port}))`,
+      );
+      expect(child.status).toBe(0);
+      await session.settle();
+      const connects = session.of(child.pid).filter((e): e is ConnectEvent => e.kind === "connect" && e.family !== "unix");
+      expect(connects.map((c) => [c.family, c.socketType, c.remote?.address, c.remote?.port, c.result])).toEqual([
+        ["inet6", "stream", "::1", tcp6.port, 0],
+        ["inet", "dgram", "127.0.0.1", udp.port, 0],
+      ]);
+    } finally {
+      session.close();
+      await tcp6.close();
+      await udp.close();
+    }
+  });
+});
+
+describe.runIf(tier.run)("kernel: privileges", () => {
+  it("an unprivileged run fails with one line naming the missing capabilities", async () => {
+    const r = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", process.execPath, "dist/cli/main.js", "run"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/^sockeye: missing CAP_BPF and CAP_PERFMON .*\[EPERM_BPF\]$/m);
+  });
+
+  it("SensorError carries code and errno", () => {
+    const e = new SensorError("x", "NO_BTF", 2);
+    expect([e.code, e.errno, e.name]).toEqual(["NO_BTF", 2, "SensorError"]);
+  });
+});
+
+void PYTHON;
