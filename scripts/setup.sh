@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Everything a fresh Debian 12 machine lacks to build and run sockeye, as root: the Debian
+# packages of the BPF toolchain, then the npm dependencies and the build (npm ci runs
+# `prepare`, which compiles the BPF object, the addon and the TypeScript).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/setup.sh: run as root (it installs Debian packages): sudo bash scripts/setup.sh" >&2
+  exit 1
+fi
+
+packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool cmake make g++ pkg-config
+          python3 util-linux iproute2)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+npm ci --no-audit --no-fund

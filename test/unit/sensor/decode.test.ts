@@ -1,0 +1,131 @@
+import { describe, expect, it } from "vitest";
+import { decodeBatch, formatIPv6, splitArgs } from "../../../src/sensor/decode.js";
+import { LAYOUT, EventKindCode } from "../../../src/sensor/layout.js";
+
+/** Writes records the way the kernel does: header, task context, kind-specific fields. */
+class BatchBuilder {
+  private parts: Buffer[] = [];
+  record(kind: number, size: number, fill: (b: Buffer) => void, declaredSize = size): this {
+    const b = Buffer.alloc((size + 7) & ~7);
+    b.writeUInt16LE(kind, 0);
+    b.writeUInt16LE(declaredSize, 2);
+    b.writeBigUInt64LE(5_000_000_000n, 8);
+    const t = LAYOUT.task_context, at = 16;
+    b.writeUInt32LE(4242, at + t.pid);
+    b.writeUInt32LE(4243, at + t.tid);
+    b.writeUInt32LE(1, at + t.ppid);
+    b.writeUInt32LE(1000, at + t.uid);
+    b.write("bash", at + t.comm);
+    b.write("sshd", at + t.parent_comm);
+    fill(b);
+    this.parts.push(b);
+    return this;
+  }
+  buffer(): ArrayBuffer {
+    const all = Buffer.concat(this.parts);
+    return all.buffer.slice(all.byteOffset, all.byteOffset + all.length) as ArrayBuffer;
+  }
+}
+
+const D = LAYOUT.socket_dup_event;
+const C = LAYOUT.connect_event;
+const X = LAYOUT.exec_event;
+
+function dupRecord(b: BatchBuilder, declaredSize: number = D.sizeof) {
+  return b.record(EventKindCode.socket_dup, D.sizeof, (r) => {
+    r.writeInt32LE(3, D.oldfd);
+    r.writeInt32LE(1, D.newfd);
+    r.writeUInt16LE(2, D.syscall);
+    r.writeUInt16LE(2, D.family);
+    r.writeUInt16LE(1, D.sock_type);
+    r.writeUInt16LE(6, D.protocol);
+    r.writeUInt8(2, D.origin);
+    Buffer.from([10, 0, 0, 1]).copy(r, D.remote);
+    r.writeUInt16LE(4444, D.remote + LAYOUT.sock_endpoint.port);
+  }, declaredSize);
+}
+
+describe("decodeBatch", () => {
+  it("decodes a socket_dup record with its task context", () => {
+    const { events, dropped } = decodeBatch(dupRecord(new BatchBuilder()).buffer(), 0);
+    expect(dropped).toEqual({});
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      kind: "socket_dup", syscall: "dup2", oldfd: 3, newfd: 1, family: "inet", socketType: "stream", protocol: 6,
+      origin: "connected", remote: { address: "10.0.0.1", port: 4444 }, timeNs: 5e9, timeMs: 5000,
+      task: { pid: 4242, tid: 4243, ppid: 1, uid: 1000, comm: "bash", parentComm: "sshd" },
+    });
+  });
+
+  it("decodes connect: unknown result is null, abstract unix names get '@'", () => {
+    const b = new BatchBuilder().record(EventKindCode.connect, C.sizeof, (r) => {
+      r.writeInt32LE(-1, C.fd);
+      r.writeInt32LE(0x7fffffff, C.result);
+      r.writeUInt16LE(1, C.family);
+      r.writeUInt8(1, C.source);
+      Buffer.from("\0hidden").copy(r, C.unix_path);
+    });
+    const [e] = decodeBatch(b.buffer(), 0).events;
+    expect(e).toMatchObject({ kind: "connect", fd: -1, result: null, family: "unix", source: "lsm", remote: null, unixPath: "@hidden" });
+  });
+
+  it("decodes a variable-size exec record and keeps raw argv bytes", () => {
+    const args = Buffer.from([...Buffer.from("nohup\0caf"), 0xe9, 0]);
+    const size = X.data + 9 + args.length;
+    const b = new BatchBuilder().record(EventKindCode.exec, size, (r) => {
+      r.writeUInt16LE(9, X.filename_len);
+      r.writeUInt16LE(args.length, X.args_len);
+      r.write("/bin/true", X.data);
+      args.copy(r, X.data + 9);
+    });
+    dupRecord(b);
+    const { events } = decodeBatch(b.buffer(), 0);
+    expect(events.map((e) => e.kind)).toEqual(["exec", "socket_dup"]);
+    expect(events[0]).toMatchObject({ filename: "/bin/true", args: ["nohup", "caf\ufffd"], argsTruncated: false });
+    expect(Buffer.from((events[0] as { argsRaw: string }).argsRaw, "base64")).toEqual(args);
+  });
+
+  it("counts an unknown kind and goes on with the next record", () => {
+    const b = new BatchBuilder().record(99, 96, () => {});
+    dupRecord(b);
+    const { events, dropped } = decodeBatch(b.buffer(), 0);
+    expect(events.map((e) => e.kind)).toEqual(["socket_dup"]);
+    expect(dropped).toEqual({ unknown_kind: 1 });
+  });
+
+  it("a record running past the batch ends it, counted, without a crash", () => {
+    const buf = dupRecord(new BatchBuilder()).buffer();
+    const { events, dropped } = decodeBatch(buf, 0, buf.byteLength - 8);
+    expect(events).toEqual([]);
+    expect(dropped).toEqual({ truncated_record: 1 });
+  });
+
+  it("a size smaller than its kind's record is counted as bad", () => {
+    const { events, dropped } = decodeBatch(dupRecord(new BatchBuilder(), 32).buffer(), 0);
+    expect(events).toEqual([]);
+    expect(dropped).toEqual({ bad_record_size: 1 });
+  });
+
+  it("garbage never throws", () => {
+    for (let seed = 1; seed < 200; seed++) {
+      const bytes = new Uint8Array(256).map((_, i) => (i * seed * 2654435761) >>> 24);
+      expect(() => decodeBatch(bytes.buffer, 0)).not.toThrow();
+    }
+  });
+});
+
+describe("formatIPv6 and splitArgs", () => {
+  it.each([
+    ["::1", [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]],
+    ["::ffff:127.0.0.1", [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1]],
+    ["2001:db8::1:0:0:1", [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1]],
+    ["2001:db8:0:1:1:1:1:1", [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]],
+  ])("%s", (text, bytes) => {
+    expect(formatIPv6(Uint8Array.from(bytes))).toBe(text);
+  });
+
+  it("splits NUL-terminated argv and keeps a cut-off last element", () => {
+    expect(splitArgs(Buffer.from("a\0bc\0de"))).toEqual(["a", "bc", "de"]);
+    expect(splitArgs(Buffer.from(""))).toEqual([]);
+  });
+});
