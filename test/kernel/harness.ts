@@ -51,7 +51,10 @@ export async function run(cmd: string, args: string[], input?: string): Promise<
   child.stdout.on("data", (d) => (stdout += d));
   child.stderr.on("data", (d) => (stderr += d));
   child.stdin.end(input ?? "");
-  const status = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  // 'exit', not 'close': a shell's grandchildren may hold the pipes open after it is gone.
+  const status = await new Promise<number | null>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : null))));
+  child.stdout.destroy();
+  child.stderr.destroy();
   return { pid: child.pid!, status, stdout, stderr };
 }
 
