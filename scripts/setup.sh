@@ -24,4 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-npm ci --no-audit --no-fund
+# `npm install` rather than `npm ci`: npm 11 as configured on these machines writes lock files
+# without the other platforms' optional packages, which `npm ci` then rejects as out of sync.
+# The lock file still pins every version.
+npm install --no-audit --no-fund
