@@ -83,13 +83,34 @@ struct {
 } pending_calls SEC(".maps");
 
 /* Sockets returned by accept()/accept4(), keyed by struct sock address. LRU: a busy server
- * accepts far more sockets than ever reach stdio, and old entries may go. */
+ * accepts far more sockets than ever reach stdio, and old entries may go. A freed sock's
+ * memory is reused for new sockets and we see no free (no kprobes), so the value holds the
+ * connection's ports and peer address: a lookup counts only when they still match. */
+struct accepted_sock {
+	__u32 peer_addr; /* IPv4 address, or the last 4 bytes of an IPv6 one */
+	__u16 local_port;
+	__u16 peer_port;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
-	__type(value, __u8);
+	__type(value, struct accepted_sock);
 } accepted_socks SEC(".maps");
+
+static __always_inline struct accepted_sock sock_identity(struct sock *sk)
+{
+	struct accepted_sock id = {};
+
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET6)
+		BPF_CORE_READ_INTO(&id.peer_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32[3]);
+	else
+		id.peer_addr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	id.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	id.peer_port = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	return id;
+}
 
 /* An exec record is too large for the BPF stack; it is built here, then copied out with
  * only the bytes in use. */
@@ -340,11 +361,20 @@ static __always_inline void fill_endpoints(struct socket_dup_event *e, struct so
 	e->remote.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 }
 
+static __always_inline int same_sock(struct accepted_sock *seen, struct sock *sk)
+{
+	struct accepted_sock now = sock_identity(sk);
+
+	return seen->peer_addr == now.peer_addr && seen->local_port == now.local_port &&
+	       seen->peer_port == now.peer_port;
+}
+
 static __always_inline int emit_dup(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct pending_call *found = bpf_map_lookup_elem(&pending_calls, &id);
 	struct socket_dup_event *e;
+	struct accepted_sock *accepted;
 	struct pending_call call;
 	struct socket *sock;
 	struct sock *sk;
@@ -378,7 +408,8 @@ static __always_inline int emit_dup(long ret)
 	e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	fill_endpoints(e, sk);
 	sk_key = (__u64)sk;
-	if (bpf_map_lookup_elem(&accepted_socks, &sk_key))
+	accepted = bpf_map_lookup_elem(&accepted_socks, &sk_key);
+	if (accepted && same_sock(accepted, sk))
 		e->origin = SOCKEYE_ORIGIN_ACCEPTED;
 	else if (e->remote.port)
 		e->origin = SOCKEYE_ORIGIN_CONNECTED;
@@ -450,17 +481,20 @@ int handle_fcntl_exit(struct trace_event_raw_sys_exit *ctx)
 
 static __always_inline int remember_accepted(long fd)
 {
+	struct accepted_sock id;
 	struct socket *sock;
+	struct sock *sk;
 	__u64 sk_key;
-	__u8 one = 1;
 
 	if (fd < 0)
 		return 0;
 	sock = current_fd_socket((int)fd);
 	if (!sock)
 		return 0;
-	sk_key = (__u64)BPF_CORE_READ(sock, sk);
-	if (bpf_map_update_elem(&accepted_socks, &sk_key, &one, BPF_ANY))
+	sk = BPF_CORE_READ(sock, sk);
+	sk_key = (__u64)sk;
+	id = sock_identity(sk);
+	if (bpf_map_update_elem(&accepted_socks, &sk_key, &id, BPF_ANY))
 		count(SOCKEYE_HOOK_ACCEPT, COUNT_ERRORS);
 	return 0;
 }

@@ -145,6 +145,9 @@ export class Sensor {
 
   private onBatch(buffer: ArrayBuffer): void {
     const { events, dropped } = decodeBatch(buffer, this.clockOffsetNs);
+    // A batch holds both rings one after the other: put it back in kernel time order, so a
+    // process's exec and fork reach the process table before its dups do.
+    events.sort((a, b) => a.timeNs - b.timeNs);
     this.stats_.batches++;
     this.stats_.events += events.length;
     for (const [reason, n] of Object.entries(dropped) as [DecodeDropReason, number][])
