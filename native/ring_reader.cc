@@ -52,13 +52,13 @@ void RingReader::run() {
     int n = ring_buffer__poll(rings_, kPollTimeoutMs);
     if (n < 0 && n != -EINTR) break;
     if (batch_->records == 0) continue;
-    deliver_(std::move(batch_));
+    deliver_(std::move(batch_), false);
     batch_ = std::make_unique<Batch>();
     batch_->bytes.reserve(kInitialBatchBytes);
   }
   // Whatever is still in the rings at stop belongs to the last batch: nothing is left behind.
   ring_buffer__consume(rings_);
-  if (batch_->records) deliver_(std::move(batch_));
+  if (batch_->records) deliver_(std::move(batch_), true);
   batch_ = std::make_unique<Batch>();
 }
 

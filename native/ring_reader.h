@@ -22,8 +22,9 @@ struct Batch {
 class RingReader {
  public:
   // `deliver` runs on the reader thread and takes ownership; it may block, which is how a
-  // slow consumer turns into kernel-counted losses instead of unbounded memory.
-  using Deliver = std::function<void(std::unique_ptr<Batch>)>;
+  // slow consumer turns into kernel-counted losses instead of unbounded memory. `closing`
+  // marks the last batch, delivered while the main thread waits in stop(): it must not block.
+  using Deliver = std::function<void(std::unique_ptr<Batch>, bool closing)>;
 
   // Throws std::runtime_error when the ring buffers cannot be set up.
   RingReader(int detection_ring_fd, int process_ring_fd, Deliver deliver);

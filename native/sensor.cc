@@ -5,6 +5,7 @@
 // JS call. The daemon decides with ref()/unref() whether a live sensor keeps Node alive.
 #include <napi.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -108,6 +109,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
                            InstanceMethod<&Sensor::Features>("features"),
                            InstanceMethod<&Sensor::Ref>("ref"),
                            InstanceMethod<&Sensor::Unref>("unref"),
+                           InstanceMethod<&Sensor::DroppedAtClose>("droppedAtClose"),
                        });
   }
 
@@ -134,11 +136,18 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     if (!loaded_) throw make_sensor_error(info.Env(), "CLOSED", 0, "the sensor is closed");
     if (reader_) return info.Env().Undefined();
     BatchFunction fn = on_batch_;
+    std::atomic<uint64_t>* dropped = &records_dropped_at_close_;
     try {
-      reader_ = std::make_unique<RingReader>(loaded_->detection_ring_fd(), loaded_->process_ring_fd(),
-                                             [fn](std::unique_ptr<Batch> batch) mutable {
-                                               if (fn.BlockingCall(batch.get()) == napi_ok) batch.release();
-                                             });
+      reader_ = std::make_unique<RingReader>(
+          loaded_->detection_ring_fd(), loaded_->process_ring_fd(),
+          [fn, dropped](std::unique_ptr<Batch> batch, bool closing) mutable {
+            // Blocking while the main thread joins the reader would deadlock on a full queue.
+            napi_status status = closing ? fn.NonBlockingCall(batch.get()) : fn.BlockingCall(batch.get());
+            if (status == napi_ok)
+              batch.release();
+            else
+              dropped->fetch_add(batch->records);
+          });
     } catch (const std::exception& e) {
       throw make_sensor_error(info.Env(), "RING_FAILED", errno, e.what());
     }
@@ -182,6 +191,11 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     return features_to_js(info.Env(), loaded_->features());
   }
 
+  // Records of the last batch that found the queue to JavaScript full at close.
+  Napi::Value DroppedAtClose(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(records_dropped_at_close_.load()));
+  }
+
   Napi::Value Ref(const Napi::CallbackInfo& info) {
     if (loaded_) on_batch_.Ref(info.Env());
     return info.Env().Undefined();
@@ -196,6 +210,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
   std::unique_ptr<RingReader> reader_;
   BatchFunction on_batch_;
   napi_env hook_env_ = nullptr;
+  std::atomic<uint64_t> records_dropped_at_close_{0};
   std::mutex shutdown_mutex_;
 };
 

@@ -45,6 +45,8 @@ export interface NativeSensor {
   features(): NativeFeatures | null;
   ref(): void;
   unref(): void;
+  /** Records of the last batch dropped because the queue to JS was full at close. */
+  droppedAtClose(): number;
 }
 
 export interface NativeProbe {

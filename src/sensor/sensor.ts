@@ -34,6 +34,8 @@ export interface SensorStats {
   events: number;
   decodeDropped: Partial<Record<DecodeDropReason, number>>;
   iteratorDropped: number;
+  /** Records of the last batch lost at close because JavaScript was far behind. */
+  droppedAtClose: number;
 }
 
 export type BatchListener = (events: SensorEvent[]) => void;
@@ -57,7 +59,7 @@ export class Sensor {
   private readonly clockOffsetNs = monotonicToWallOffsetNs();
   private started = false;
   private closed = false;
-  private readonly stats_: SensorStats = { batches: 0, events: 0, decodeDropped: {}, iteratorDropped: 0 };
+  private readonly stats_: SensorStats = { batches: 0, events: 0, decodeDropped: {}, iteratorDropped: 0, droppedAtClose: 0 };
   private readonly iteratorQueueLimit: number;
 
   /** Loads and attaches; throws SensorError. Prefer openSensor(). */
@@ -122,7 +124,7 @@ export class Sensor {
   }
 
   stats(): SensorStats {
-    return { ...this.stats_, decodeDropped: { ...this.stats_.decodeDropped } };
+    return { ...this.stats_, decodeDropped: { ...this.stats_.decodeDropped }, droppedAtClose: this.native.droppedAtClose() };
   }
 
   /** Whether a live sensor keeps Node's event loop alive (default: it does). */
