@@ -4,8 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import net from "node:net";
-import { bpftoolProgramNames, kernelTier, run } from "./harness.js";
+import { bpftoolProgramNames, kernelTier, run, tcpListener } from "./harness.js";
 
 const tier = kernelTier();
 const OUR_PROGRAMS = ["handle_dup2_exit", "handle_exec", "handle_connect_exit"];
@@ -22,18 +21,15 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
     await ready;
     expect(bpftoolProgramNames()).toEqual(expect.arrayContaining(OUR_PROGRAMS));
 
-    const sockets: net.Socket[] = [];
-    const server = net.createServer((s) => { sockets.push(s); s.on("error", () => {}); s.end("exit\n"); });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const port = (server.address() as net.AddressInfo).port;
+    const catcher = await tcpListener("127.0.0.1", "exit\n");
+    const port = catcher.port;
     await run("timeout", ["-s", "KILL", "5", "bash", "-c", `bash -i >& /dev/tcp/127.0.0.1/${port} 0>&1`]);
     await new Promise((r) => setTimeout(r, 500));
 
     const exited = new Promise<number | null>((resolve) => daemon.on("exit", (code) => resolve(code)));
     daemon.kill("SIGTERM");
     expect(await exited).toBe(0);
-    for (const s of sockets) s.destroy();
-    server.close();
+    await catcher.close();
 
     const findings = stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
     const ours = findings.filter((f) => f.rule.id === "TRC-101" && f.finding.Port === String(port));

@@ -28,9 +28,17 @@ export interface TcpListener {
   close(): Promise<void>;
 }
 
-export async function tcpListener(host = "127.0.0.1"): Promise<TcpListener> {
+/**
+ * A loopback TCP listener. With `farewell`, each connection gets it and is half-closed at
+ * once ("exit\n" makes a reverse shell on the other end finish by itself).
+ */
+export async function tcpListener(host = "127.0.0.1", farewell?: string): Promise<TcpListener> {
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => { sockets.add(s); s.on("error", () => {}); });
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    if (farewell !== undefined) s.end(farewell);
+  });
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return {
     port: (server.address() as net.AddressInfo).port,

@@ -4,26 +4,12 @@
  * port, fd and process; real negatives stay silent.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import net from "node:net";
 import { Engine, ProcessTable, builtinRules, type Finding } from "sockeye";
-import { Session, kernelTier, run, udpListener } from "./harness.js";
+import { Session, kernelTier, run, tcpListener, udpListener } from "./harness.js";
 
 const tier = kernelTier();
 
-/** Accepts, sends "exit", and closes: the shell on the other end ends by itself. */
-async function shellCatcher(host: string): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on("error", () => {});
-    s.end("exit\n");
-  });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
-  };
-}
+const shellCatcher = (host: string) => tcpListener(host, "exit\n");
 
 interface Trc101Finding extends Finding {
   finding: { "IP address": string; Port: string; "File descriptor": number };
