@@ -8,6 +8,9 @@ import { probe } from "../sensor/sensor.js";
 import { SensorError } from "../sensor/errors.js";
 import { runDaemon } from "./run.js";
 import { formatProbe } from "./probe-format.js";
+import { formatRuleStatuses } from "./rules-format.js";
+import { loadRuleCatalog } from "../rules/catalog.js";
+import { ElasticRuleError } from "../rules/elastic/loader.js";
 
 const EXIT_USAGE = 2;
 
@@ -48,15 +51,30 @@ program
   .option("--no-fold", "one finding per fd instead of one per (process, socket)")
   .option("--stdio-fd-max <n>", "highest fd treated as stdio", integer("--stdio-fd-max", 0, 1023))
   .option("--skip <program...>", "candidate programs not to try (e.g. lsm/socket_connect)")
-  .action(async (opts: { events?: boolean; fold: boolean; stdioFdMax?: number; skip?: string[] }) => {
+  .option("--rules <path...>", "also load Elastic detection-rules TOML files or folders of them")
+  .option("--lenient-rules", "skip a rule file that cannot run (with a warning) instead of refusing to start")
+  .action(async (opts: { events?: boolean; fold: boolean; stdioFdMax?: number; skip?: string[]; rules?: string[]; lenientRules?: boolean }) => {
     await runDaemon({
       events: opts.events ?? false,
       fold: opts.fold,
+      ...(opts.rules ? { rulePaths: opts.rules } : {}),
+      lenient: opts.lenientRules ?? false,
       ...(opts.stdioFdMax !== undefined ? { stdioFdMax: opts.stdioFdMax } : {}),
       ...(opts.skip ? { skipCandidates: opts.skip } : {}),
     });
     // Every program is detached and stdout drained: nothing is left to wait for.
     process.exit(0);
+  });
+
+program
+  .command("rules")
+  .description("list the rules sockeye would run, their source, and why any would not run")
+  .option("--json", "print the list as JSON")
+  .option("--rules <path...>", "also load Elastic detection-rules TOML files or folders of them")
+  .option("--lenient-rules", "list a rule file that cannot run as skipped instead of failing")
+  .action((opts: { json?: boolean; rules?: string[]; lenientRules?: boolean }) => {
+    const { statuses } = loadRuleCatalog({ ...(opts.rules ? { rulePaths: opts.rules } : {}), lenient: opts.lenientRules ?? false });
+    process.stdout.write(opts.json ? `${JSON.stringify(statuses, null, 2)}\n` : formatRuleStatuses(statuses));
   });
 
 try {
@@ -67,5 +85,7 @@ try {
     process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   }
   if (err instanceof SensorError) fail(`${err.message} [${err.code}]`);
+  // A rule file that cannot run is bad input, like a bad flag.
+  if (err instanceof ElasticRuleError) fail(`rule file ${err.message} (fix it, or start with --lenient-rules to skip it)`, EXIT_USAGE);
   fail((err as Error).message ?? String(err));
 }

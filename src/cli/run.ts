@@ -5,9 +5,9 @@
 import { openSensor, type SensorOptions } from "../sensor/sensor.js";
 import { Engine } from "../engine/engine.js";
 import { ProcessTable } from "../process/table.js";
-import { builtinRules } from "../rules/builtin.js";
+import { loadRuleCatalog, type RuleCatalogOptions } from "../rules/catalog.js";
 
-export interface RunOptions extends Pick<SensorOptions, "stdioFdMax" | "skipCandidates"> {
+export interface RunOptions extends Pick<SensorOptions, "stdioFdMax" | "skipCandidates">, Pick<RuleCatalogOptions, "rulePaths" | "lenient"> {
   events: boolean;
   fold: boolean;
 }
@@ -16,14 +16,30 @@ function log(message: string, details: Record<string, unknown> = {}): void {
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", message, ...details })}\n`);
 }
 
+function warn(message: string, details: Record<string, unknown> = {}): void {
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "warn", message, ...details })}\n`);
+}
+
 export async function runDaemon(options: RunOptions): Promise<void> {
+  // Rules first: a bad rule file fails the start before anything is loaded into the kernel.
+  const catalog = loadRuleCatalog({
+    ...(options.rulePaths ? { rulePaths: options.rulePaths } : {}),
+    ...(options.lenient !== undefined ? { lenient: options.lenient } : {}),
+  });
+  for (const status of catalog.statuses) {
+    if (status.status === "skipped") warn("rule skipped", { source: status.source, reason: status.reason });
+  }
+  log("rules loaded", {
+    running: catalog.rules.map((rule) => rule.meta.id),
+    skipped: catalog.statuses.filter((s) => s.status === "skipped").length,
+  });
   const processes = new ProcessTable();
   const sensor = await openSensor({
     ...(options.stdioFdMax !== undefined ? { stdioFdMax: options.stdioFdMax } : {}),
     ...(options.skipCandidates ? { skipCandidates: options.skipCandidates } : {}),
   });
   processes.seedFromProc();
-  const engine = new Engine({ rules: builtinRules(), processes, fold: options.fold });
+  const engine = new Engine({ rules: catalog.rules, processes, fold: options.fold });
 
   const out = process.stdout;
   sensor.subscribe((events) => {

@@ -171,7 +171,7 @@ function describe(info: ProcessInfo): FindingProcessParent {
 }
 
 /** pid and kernel start time together name one process for the host's uptime. */
-function entityId(pid: number, startNs: number): string {
+export function entityId(pid: number, startNs: number): string {
   return `${pid}-${startNs}`;
 }
 

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineRule, type Rule } from "../../engine/rule.js";
-import { buildExecEcsDocument } from "./ecs-exec.js";
+import { execEcsDocument } from "./ecs-exec.js";
 import { loadElasticRules, type LoadedElasticRule } from "./loader.js";
 
 /** A sockeye rule (kinds ["exec"]) that detects when the Elastic query matches. */
@@ -16,7 +16,7 @@ export function elasticRule(loaded: LoadedElasticRule): Rule<"exec"> {
     meta: loaded.meta,
     kinds: ["exec"],
     evaluate(event, ctx) {
-      return compiled.test(buildExecEcsDocument(event, ctx.processes)) ? {} : null;
+      return compiled.test(execEcsDocument(event, ctx.processes)) ? {} : null;
     },
   });
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ProcessInfo, ProcessView, RuleContext } from "../../../src/engine/rule.js";
 import type { ExecEvent } from "../../../src/sensor/events.js";
-import { buildExecEcsDocument } from "../../../src/rules/elastic/ecs-exec.js";
+import { buildExecEcsDocument, execEcsDocument } from "../../../src/rules/elastic/ecs-exec.js";
 import {
   ElasticRuleError,
   loadElasticRuleFile,
@@ -54,15 +54,24 @@ describe("ECS exec document", () => {
       host: { os: { type: "linux" } },
       process: {
         pid: 200,
+        entity_id: "200-2",
         name: "nohup",
         executable: "/usr/bin/nohup",
         args: ["nohup", "sleep", "1"],
         args_count: 3,
         command_line: "nohup sleep 1",
-        parent: { pid: 100, name: "bash", executable: "/usr/bin/bash", args: ["bash"], command_line: "bash" },
+        parent: { pid: 100, name: "bash", entity_id: "100-1", executable: "/usr/bin/bash", args: ["bash"], args_count: 1, command_line: "bash" },
       },
       user: { id: "1000" },
+      group: { id: "1000" },
     });
+  });
+
+  it("is built once per event and shared by every rule reading it", () => {
+    const event = execEvent("/usr/bin/nohup", ["nohup"]);
+    const first = execEcsDocument(event, shellParent);
+    expect(execEcsDocument(event, processes([]))).toBe(first);
+    expect(execEcsDocument(execEvent("/usr/bin/nohup", ["nohup"]), shellParent)).not.toBe(first);
   });
 
   it("falls back to the parent comm when the table does not know the parent", () => {

@@ -1,0 +1,14 @@
+import type { RuleStatus } from "../rules/catalog.js";
+
+/** The human-readable form of `sockeye rules`: one line per rule, reasons indented below. */
+export function formatRuleStatuses(statuses: readonly RuleStatus[]): string {
+  const lines = ["status    kind        id                                    name / source"];
+  for (const s of statuses) {
+    lines.push(`${s.status.padEnd(9)} ${s.kind.padEnd(11)} ${(s.id ?? "-").padEnd(37)} ${s.name ?? ""}`);
+    lines.push(`${" ".repeat(22)}${s.source}`);
+    if (s.reason !== undefined) lines.push(`${" ".repeat(22)}${s.reason}`);
+  }
+  const runs = statuses.filter((s) => s.status === "runs").length;
+  lines.push("", `${runs} of ${statuses.length} run`);
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,102 @@
+/**
+ * The rule catalog: everything `sockeye run` and `sockeye rules` load, with the status of
+ * each rule. Built-in TypeScript rules (builtin.ts), then the Elastic rules shipped in
+ * rules/elastic, then the user's rule files and folders, in the order given.
+ *
+ * A user file whose rule_id equals a shipped rule's replaces it (so a newer copy of a rule
+ * from detection-rules wins over ours); two user files with the same rule_id are an error
+ * (strict) or the second is skipped (lenient). Every rule that does not run says why.
+ */
+import type { AnyRule } from "../engine/rule.js";
+import { builtinRules, type BuiltinRuleOptions } from "./builtin.js";
+import { ElasticRuleError, loadElasticRules, type ElasticRuleLoadResult } from "./elastic/loader.js";
+import { builtinElasticRulesDir, elasticRule } from "./elastic/rule.js";
+
+export interface RuleStatus {
+  /** rule.id of findings; absent when the file could not be read as a rule. */
+  id?: string;
+  name?: string;
+  /** "builtin" for TypeScript rules, else the path of the rule file. */
+  source: string;
+  kind: "typescript" | "elastic";
+  status: "runs" | "skipped" | "replaced";
+  /** Why it is skipped or replaced: one line. */
+  reason?: string;
+}
+
+export interface RuleCatalogOptions extends BuiltinRuleOptions {
+  /** Extra Elastic rule files or folders of *.toml (not recursive). */
+  rulePaths?: readonly string[];
+  /** true: a rule file that cannot run is skipped with its reason; false: loading throws. */
+  lenient?: boolean;
+  /** false: leave out the Elastic rules shipped in rules/elastic (default true). */
+  builtinElastic?: boolean;
+}
+
+export interface RuleCatalog {
+  /** The rules to hand to the Engine, ids unique. */
+  rules: AnyRule[];
+  /** One entry per rule or rule file considered, runnable or not. */
+  statuses: RuleStatus[];
+}
+
+function elasticStatus(result: ElasticRuleLoadResult): RuleStatus {
+  return {
+    ...(result.rule ? { id: result.rule.meta.id, name: result.rule.meta.name } : {}),
+    source: result.source,
+    kind: "elastic",
+    status: result.status,
+    ...(result.reason !== undefined ? { reason: result.reason } : {}),
+  };
+}
+
+/** Loads the catalog. Strict (default): throws ElasticRuleError for the first bad file. */
+export function loadRuleCatalog(options: RuleCatalogOptions = {}): RuleCatalog {
+  const lenient = options.lenient ?? false;
+  const typescript = builtinRules(options);
+  const statuses: RuleStatus[] = typescript.map((rule) => ({
+    id: rule.meta.id,
+    name: rule.meta.name,
+    source: rule.meta.source,
+    kind: "typescript",
+    status: "runs",
+  }));
+  // Shipped rules are always loaded strictly: a shipped rule that cannot run is a bug.
+  const shipped = options.builtinElastic === false ? [] : loadElasticRules([builtinElasticRulesDir()]);
+  const user = loadElasticRules(options.rulePaths ?? [], { lenient });
+
+  const taken = new Map<string, string>(typescript.map((rule) => [rule.meta.id, "builtin"]));
+  const userById = new Map<string, ElasticRuleLoadResult>();
+  const userStatuses: RuleStatus[] = [];
+  for (const result of user) {
+    const id = result.rule?.meta.id;
+    if (id === undefined) {
+      userStatuses.push(elasticStatus(result));
+      continue;
+    }
+    const earlier = userById.get(id)?.source ?? (taken.get(id) === "builtin" ? "builtin" : undefined);
+    if (earlier !== undefined) {
+      const problem = `rule_id ${id} is already loaded from ${earlier}`;
+      if (!lenient) throw new ElasticRuleError(result.source, problem);
+      userStatuses.push({ ...elasticStatus(result), status: "skipped", reason: `${result.source}: ${problem}` });
+      continue;
+    }
+    userById.set(id, result);
+    userStatuses.push(elasticStatus(result));
+  }
+
+  const rules: AnyRule[] = [...typescript];
+  for (const result of shipped) {
+    const id = result.rule!.meta.id;
+    const replacement = userById.get(id);
+    if (replacement !== undefined) {
+      statuses.push({ ...elasticStatus(result), status: "replaced", reason: `replaced by ${replacement.source}` });
+      continue;
+    }
+    statuses.push(elasticStatus(result));
+    rules.push(elasticRule(result.rule!));
+  }
+  for (const result of userById.values()) rules.push(elasticRule(result.rule!));
+  statuses.push(...userStatuses);
+  return { rules, statuses };
+}
