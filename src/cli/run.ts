@@ -28,6 +28,9 @@ export async function runDaemon(options: RunOptions): Promise<void> {
   });
   for (const status of catalog.statuses) {
     if (status.status === "skipped") warn("rule skipped", { source: status.source, reason: status.reason });
+    if (status.status === "runs" && status.unprovidedFields !== undefined) {
+      warn("rule reads fields sockeye does not provide: conditions on them never hold", { rule: status.id, fields: status.unprovidedFields });
+    }
   }
   log("rules loaded", {
     running: catalog.rules.map((rule) => rule.meta.id),

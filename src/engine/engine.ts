@@ -93,6 +93,7 @@ export class Engine {
     const view: ProcessView = {
       get: (pid, startNs) => table.get(pid, startNs),
       ancestors: (pid, max) => table.ancestors(pid, max),
+      workingDirectory: (pid) => table.workingDirectory(pid),
     };
     this.context = Object.freeze({ processes: Object.freeze(view), now: () => this.now() });
     this.rules = [...options.rules];

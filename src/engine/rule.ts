@@ -67,6 +67,11 @@ export interface ProcessView {
   get(pid: number, startNs?: number): ProcessInfo | undefined;
   /** Parent, grandparent, ... up to `max` entries, nearest first. */
   ancestors(pid: number, max?: number): ProcessInfo[];
+  /**
+   * The current working directory of a live process on this host (read from /proc when
+   * asked), undefined when unknown: exited, not a live host (a replay), or unreadable.
+   */
+  workingDirectory?(pid: number): string | undefined;
 }
 
 export interface RuleContext {

@@ -59,7 +59,7 @@ export function wildcardToRegExp(pattern: string, caseInsensitive: boolean): Reg
   for (const ch of pattern) {
     if (ch === "*") source += ".*";
     else if (ch === "?") source += ".";
-    else source += ch.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+    else source += ch.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
   }
   return new RegExp(`^(?:${source})$`, caseInsensitive ? "isu" : "su");
 }

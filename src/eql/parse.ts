@@ -5,7 +5,7 @@
  *
  * with and/or/not, parentheses, ==, !=, <, <=, >, >=, in, in~, not in, `:` (wildcard, also
  * with a parenthesised list), like/like~, regex/regex~, string literals ("…", '…', """…"""),
- * numbers, true/false/null and dotted field paths. Everything else EQL has (sequence,
+ * numbers, true/false/null and dotted field paths, optionally marked `?field`. Everything else EQL has (sequence,
  * sample, join, pipes, function calls, field-to-field comparisons) is rejected with an
  * `EqlError` naming the construct and its line:column, never silently mis-evaluated.
  */
@@ -150,6 +150,13 @@ function lex(source: string): Token[] {
     if (ch === "`") throw new EqlError("escaped field names (`…`) are not supported", start.line, start.column);
     if (ch === "?" && (source[i + 1] === '"' || source[i + 1] === "'")) {
       throw new EqlError("raw strings (?\"…\") are not supported", start.line, start.column);
+    }
+    // `?field` marks an optional field (Elastic: no error when the index lacks it). Every
+    // field here is optional already (missing = the condition is false), so the mark is read
+    // and dropped.
+    if (ch === "?" && /[A-Za-z_@]/.test(source[i + 1] ?? "")) {
+      i++;
+      continue;
     }
     const op = OPERATORS.find((candidate) => source.startsWith(candidate, i));
     if (op !== undefined) {

@@ -74,6 +74,8 @@ export class ProcessTable implements ProcessView {
   private evicted = 0;
   private expired = 0;
   private pidReused = 0;
+  /** Seeded from /proc: pids in events are this host's, so /proc may be asked about them. */
+  private liveHost = false;
 
   constructor(options: ProcessTableOptions = {}) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
@@ -124,6 +126,7 @@ export class ProcessTable implements ProcessView {
 
   /** Reads every /proc/<pid> once. Call at start, before feeding events. */
   seedFromProc(): SeedReport {
+    this.liveHost = true;
     const report: SeedReport = { seeded: 0, skipped: 0 };
     for (const name of readdirSync(this.procRoot)) {
       if (!/^\d+$/.test(name)) continue;
@@ -136,6 +139,21 @@ export class ProcessTable implements ProcessView {
       report.seeded++;
     }
     return report;
+  }
+
+  /**
+   * /proc/<pid>/cwd of a live process, read when asked: the kernel events do not carry the
+   * working directory, and a rule that reads it is evaluated within milliseconds of the exec.
+   * Only on a table seeded from this host's /proc (never in a replay) and never for a pid
+   * whose exit was seen, so a reused pid does not lend its directory.
+   */
+  workingDirectory(pid: number): string | undefined {
+    if (!this.liveHost || !this.live.has(pid)) return undefined;
+    try {
+      return readlinkSync(join(this.procRoot, String(pid), "cwd"));
+    } catch {
+      return undefined;
+    }
   }
 
   /** Feeds one event; only fork, exec and exit change the table. */

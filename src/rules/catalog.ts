@@ -11,6 +11,7 @@ import type { AnyRule } from "../engine/rule.js";
 import { builtinRules, type BuiltinRuleOptions } from "./builtin.js";
 import { ElasticRuleError, loadElasticRules, type ElasticRuleLoadResult } from "./elastic/loader.js";
 import { builtinElasticRulesDir, elasticRule } from "./elastic/rule.js";
+import { EXEC_ECS_FIELDS } from "./elastic/ecs-exec.js";
 
 export interface RuleStatus {
   /** rule.id of findings; absent when the file could not be read as a rule. */
@@ -22,6 +23,11 @@ export interface RuleStatus {
   status: "runs" | "skipped" | "replaced";
   /** Why it is skipped or replaced: one line. */
   reason?: string;
+  /**
+   * Fields the rule reads that sockeye's exec view never carries: always missing, so a
+   * condition on them never holds (and `not` of it always does). Absent when none.
+   */
+  unprovidedFields?: string[];
 }
 
 export interface RuleCatalogOptions extends BuiltinRuleOptions {
@@ -41,12 +47,14 @@ export interface RuleCatalog {
 }
 
 function elasticStatus(result: ElasticRuleLoadResult): RuleStatus {
+  const unprovided = result.rule?.compiled.fields.filter((field) => !EXEC_ECS_FIELDS.has(field)) ?? [];
   return {
     ...(result.rule ? { id: result.rule.meta.id, name: result.rule.meta.name } : {}),
     source: result.source,
     kind: "elastic",
     status: result.status,
     ...(result.reason !== undefined ? { reason: result.reason } : {}),
+    ...(unprovided.length > 0 ? { unprovidedFields: unprovided } : {}),
   };
 }
 

@@ -49,20 +49,50 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
     }
   }
 
+  const processFields: Record<string, unknown> = {
+    pid: task.pid,
+    entity_id: entityId(task.pid, task.startNs),
+    name: basename(event.filename),
+    executable: self?.executable || event.filename,
+    args: [...event.args],
+    args_count: event.args.length,
+    command_line: event.args.join(" "),
+    parent: parentFields,
+    real_user: { id: String(task.uid) },
+    real_group: { id: String(task.gid) },
+  };
+  const workingDirectory = processes.workingDirectory;
+  if (workingDirectory !== undefined) {
+    // Read from /proc only when a rule asks (most exec events are decided before that).
+    let cwd: string | undefined | null = null;
+    Object.defineProperty(processFields, "working_directory", {
+      enumerable: true,
+      get: () => (cwd === null ? (cwd = workingDirectory.call(processes, task.pid)) : cwd),
+    });
+  }
+
   return {
     event: { category: ["process"], type: ["start"], action: "exec", kind: "event" },
     host: { os: { type: "linux" } },
-    process: {
-      pid: task.pid,
-      entity_id: entityId(task.pid, task.startNs),
-      name: basename(event.filename),
-      executable: self?.executable || event.filename,
-      args: [...event.args],
-      args_count: event.args.length,
-      command_line: event.args.join(" "),
-      parent: parentFields,
-    },
+    process: processFields,
+    // The kernel context has the real ids; Elastic Defend's user.id is the effective one,
+    // which equals the real one except across setuid executables.
     user: { id: String(task.uid) },
     group: { id: String(task.gid) },
   };
 }
+
+/**
+ * Every field path the document above can carry. A rule reading a path outside this list
+ * always sees it missing: the rule catalog says so for each rule, so that a rule which can
+ * never match (or whose `not` always holds) is visible, not silently blind.
+ */
+export const EXEC_ECS_FIELDS: ReadonlySet<string> = new Set([
+  "event.category", "event.type", "event.action", "event.kind", "host.os.type",
+  "process.pid", "process.entity_id", "process.name", "process.executable", "process.args",
+  "process.args_count", "process.command_line", "process.working_directory",
+  "process.real_user.id", "process.real_group.id",
+  "process.parent.pid", "process.parent.name", "process.parent.entity_id", "process.parent.executable",
+  "process.parent.args", "process.parent.args_count", "process.parent.command_line",
+  "user.id", "group.id",
+]);

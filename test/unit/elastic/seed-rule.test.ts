@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ProcessInfo, ProcessView, RuleContext } from "../../../src/engine/rule.js";
 import type { ExecEvent } from "../../../src/sensor/events.js";
+import { compileEql, getField } from "../../../src/eql/compile.js";
 import { buildExecEcsDocument, execEcsDocument } from "../../../src/rules/elastic/ecs-exec.js";
 import {
   ElasticRuleError,
@@ -61,10 +62,23 @@ describe("ECS exec document", () => {
         args_count: 3,
         command_line: "nohup sleep 1",
         parent: { pid: 100, name: "bash", entity_id: "100-1", executable: "/usr/bin/bash", args: ["bash"], args_count: 1, command_line: "bash" },
+        real_user: { id: "1000" },
+        real_group: { id: "1000" },
       },
       user: { id: "1000" },
       group: { id: "1000" },
     });
+  });
+
+  it("reads the working directory from the process view only when a rule asks", () => {
+    const asked: number[] = [];
+    const view: ProcessView = { ...shellParent, workingDirectory: (pid) => (asked.push(pid), "/tmp/x") };
+    const doc = buildExecEcsDocument(execEvent("/usr/bin/nohup", ["nohup"]), view);
+    expect(asked).toEqual([]);
+    expect(getField(doc, "process.working_directory")).toBe("/tmp/x");
+    expect(getField(doc, "process.working_directory")).toBe("/tmp/x");
+    expect(asked).toEqual([200]);
+    expect(compileEql('process where process.working_directory : "/tmp/*"').test(doc)).toBe(true);
   });
 
   it("is built once per event and shared by every rule reading it", () => {

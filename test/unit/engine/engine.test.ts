@@ -67,7 +67,7 @@ describe("engine dispatch", () => {
     });
     const engine = new Engine({ rules: [rule], now: () => 1234 });
     engine.handle(fork());
-    expect(Object.keys(processes ?? {}).sort()).toEqual(["ancestors", "get"]);
+    expect(Object.keys(processes ?? {}).sort()).toEqual(["ancestors", "get", "workingDirectory"]);
     expect(Object.isFrozen(processes)).toBe(true);
   });
 

@@ -160,6 +160,15 @@ describe("operator truth tables", () => {
     expect(test('s : "a.c"', { s: "abc" })).toBe(false);
     expect(test('s : "(x)+[y]"', { s: "(x)+[y]" })).toBe(true);
     expect(test('s : "a*"', { s: "a\nb" })).toBe(true);
+    // Characters a unicode-mode RegExp refuses to see escaped ('-', '/') stay literal too.
+    expect(test('s : "--socks5-*/x"', { s: "--socks5-hostname/x" })).toBe(true);
+    expect(test('s like "a-b"', { s: "a-b" })).toBe(true);
+  });
+
+  it("?field (optional) reads the field like any other", () => {
+    expect(test('?process.parent.name == "bash"', { process: { parent: { name: "bash" } } })).toBe(true);
+    expect(test('not ?process.parent.executable in ("/x")', {})).toBe(true);
+    expect(compileEql('process where ?a.b : "x" and c == 1').fields).toEqual(["a.b", "c"]);
   });
 
   it("flat dotted keys are found too", () => {

@@ -181,4 +181,16 @@ describe("process table: seeding from /proc", () => {
     expect(table.get(301)).toMatchObject({ executable: "/usr/bin/nc", startNs: exactStart });
     expect(table.stats().pidReused).toBe(0);
   });
+
+  it("reads a live process's working directory from /proc, never in a table not seeded from it", () => {
+    const { table } = seededTable();
+    symlinkSync("/srv/app", join(procRoot, "301", "cwd"));
+    expect(table.workingDirectory(301)).toBe("/srv/app");
+    expect(table.workingDirectory(300)).toBeUndefined(); // no cwd link: unreadable
+    table.apply(exit({ task: { pid: 301, ppid: 300, startNs: 600 * TICK_NS } }));
+    expect(table.workingDirectory(301)).toBeUndefined(); // exited: the pid may be reused
+    const replayTable = new ProcessTable({ procRoot });
+    replayTable.apply(exec({ task: { pid: 301, ppid: 300, startNs: 1 }, filename: "/usr/bin/nc", args: ["nc"] }));
+    expect(replayTable.workingDirectory(301)).toBeUndefined();
+  });
 });
