@@ -1,18 +1,30 @@
 #!/usr/bin/env node
 /**
- * The `sockeye` command. Findings go to stdout as JSON lines, logs to stderr; every expected
- * failure is one line on stderr and a non-zero exit, never a stack trace.
+ * The `sockeye` command. Findings go to stdout (and the configured outputs), logs to stderr;
+ * every expected failure is one line on stderr and a non-zero exit, never a stack trace:
+ * 2 for bad input (flags, config, rule files, captures), 1 for what the host refused
+ * (privileges, kernel features, an output that cannot be opened, a second daemon).
  */
-import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { readFileSync } from "node:fs";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { probe } from "../sensor/sensor.js";
 import { SensorError } from "../sensor/errors.js";
-import { runDaemon } from "./run.js";
+import { ElasticRuleError } from "../rules/elastic/loader.js";
+import { OutputError } from "../output/output.js";
+import { CaptureLineError } from "../engine/replay.js";
+import { ConfigError, resolveConfig, type ConfigInput } from "./config.js";
+import { InstanceLockError } from "./instance-lock.js";
+import { loadRules, runDaemon } from "./run.js";
+import { replayCommand } from "./replay.js";
 import { formatProbe } from "./probe-format.js";
 import { formatRuleStatuses } from "./rules-format.js";
-import { loadRuleCatalog } from "../rules/catalog.js";
-import { ElasticRuleError } from "../rules/elastic/loader.js";
 
 const EXIT_USAGE = 2;
+
+function packageVersion(): string {
+  const manifest = new URL("../../package.json", import.meta.url);
+  return (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version;
+}
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -27,9 +39,54 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
+/** The flags shared by `run`, `rules` and `replay` that choose the rules. */
+function withRuleFlags(command: Command): Command {
+  return command
+    .option("-c, --config <file>", "TOML configuration file (see config/sockeye.example.toml); flags win over it")
+    .option("--rules <path...>", "also load Elastic detection-rules TOML files or folders of them")
+    .option("--lenient-rules", "skip a rule file that cannot run (with a warning) instead of refusing to start");
+}
+
+interface RuleFlags {
+  config?: string;
+  rules?: string[];
+  lenientRules?: boolean;
+}
+
+interface RunFlags extends RuleFlags {
+  events?: boolean;
+  fold?: boolean;
+  stdioFdMax?: number;
+  skip?: string[];
+  format?: "auto" | "json" | "pretty" | "none";
+  outputFile?: string;
+  webhook?: string;
+  prometheus?: string;
+  statsInterval?: number;
+  capture?: string;
+}
+
+/** Only what was given on the command line: absent flags leave the file's values alone. */
+function configFromFlags(flags: RunFlags, given: (name: string) => boolean): ConfigInput {
+  const input: Record<string, Record<string, unknown>> = { sensor: {}, rules: {}, output: {}, metrics: {} };
+  if (flags.stdioFdMax !== undefined) input["sensor"]!["stdio_fd_max"] = flags.stdioFdMax;
+  if (flags.skip !== undefined) input["sensor"]!["skip_programs"] = flags.skip;
+  if (flags.rules !== undefined) input["rules"]!["paths"] = flags.rules;
+  if (flags.lenientRules) input["rules"]!["lenient"] = true;
+  if (given("fold")) input["rules"]!["fold"] = flags.fold;
+  if (flags.events) input["output"]!["events"] = true;
+  if (flags.format !== undefined) input["output"]!["stdout"] = flags.format;
+  if (flags.outputFile !== undefined) input["output"]!["file"] = { path: flags.outputFile };
+  if (flags.webhook !== undefined) input["output"]!["webhook"] = { url: flags.webhook };
+  if (flags.prometheus !== undefined) input["metrics"]!["prometheus_listen"] = flags.prometheus;
+  if (flags.statsInterval !== undefined) input["metrics"]!["stats_interval_s"] = flags.statsInterval;
+  for (const key of Object.keys(input)) if (Object.keys(input[key]!).length === 0) delete input[key];
+  return input as ConfigInput;
+}
+
 const program = new Command("sockeye")
   .description("Linux reverse-shell detection sensor (eBPF + Node.js)")
-  .version(process.env.npm_package_version ?? "0.1.0", "-V, --version")
+  .version(packageVersion(), "-V, --version")
   .showHelpAfterError("(run 'sockeye --help' for usage)")
   .exitOverride();
 
@@ -44,37 +101,52 @@ program
     if (report.error) process.exitCode = 1;
   });
 
-program
-  .command("run")
-  .description("load the sensor and stream findings as JSON lines on stdout")
-  .option("--events", "also stream every decoded kernel event (JSON lines, kind-tagged)")
+withRuleFlags(
+  program
+    .command("run")
+    .description("the daemon: load the sensor and deliver findings (stdout, file, webhook) until SIGINT/SIGTERM; SIGHUP reloads"),
+)
+  .option("--events", "also stream every decoded kernel event to stdout (JSON lines, kind-tagged)")
   .option("--no-fold", "one finding per fd instead of one per (process, socket)")
   .option("--stdio-fd-max <n>", "highest fd treated as stdio", integer("--stdio-fd-max", 0, 1023))
   .option("--skip <program...>", "candidate programs not to try (e.g. lsm/socket_connect)")
-  .option("--rules <path...>", "also load Elastic detection-rules TOML files or folders of them")
-  .option("--lenient-rules", "skip a rule file that cannot run (with a warning) instead of refusing to start")
-  .action(async (opts: { events?: boolean; fold: boolean; stdioFdMax?: number; skip?: string[]; rules?: string[]; lenientRules?: boolean }) => {
+  .addOption(new Option("--format <format>", "stdout format (auto: json unless stdout is a terminal)").choices(["auto", "json", "pretty", "none"]))
+  .option("--output-file <path>", "also append findings as JSON lines to this file (rotated by size)")
+  .option("--webhook <url>", "also POST findings in batches to this http(s) URL")
+  .option("--prometheus <host:port>", "serve Prometheus metrics at http://host:port/metrics")
+  .option("--stats-interval <seconds>", "seconds between stats lines on stderr (0: none)", integer("--stats-interval", 0, 86_400))
+  .option("--capture <file>", "also record every kernel event to this file, for `sockeye replay`")
+  .action(async (flags: RunFlags, command: Command) => {
     await runDaemon({
-      events: opts.events ?? false,
-      fold: opts.fold,
-      ...(opts.rules ? { rulePaths: opts.rules } : {}),
-      lenient: opts.lenientRules ?? false,
-      ...(opts.stdioFdMax !== undefined ? { stdioFdMax: opts.stdioFdMax } : {}),
-      ...(opts.skip ? { skipCandidates: opts.skip } : {}),
+      ...(flags.config !== undefined ? { configPath: flags.config } : {}),
+      flags: configFromFlags(flags, (name) => command.getOptionValueSource(name) === "cli"),
+      ...(flags.capture !== undefined ? { capturePath: flags.capture } : {}),
     });
-    // Every program is detached and stdout drained: nothing is left to wait for.
+    // Every program is detached and every output flushed: nothing is left to wait for.
     process.exit(0);
   });
 
-program
-  .command("rules")
-  .description("list the rules sockeye would run, their source, and why any would not run")
+withRuleFlags(program.command("rules").description("list the rules sockeye would run, their source, and why any would not run"))
   .option("--json", "print the list as JSON")
-  .option("--rules <path...>", "also load Elastic detection-rules TOML files or folders of them")
-  .option("--lenient-rules", "list a rule file that cannot run as skipped instead of failing")
-  .action((opts: { json?: boolean; rules?: string[]; lenientRules?: boolean }) => {
-    const { statuses } = loadRuleCatalog({ ...(opts.rules ? { rulePaths: opts.rules } : {}), lenient: opts.lenientRules ?? false });
-    process.stdout.write(opts.json ? `${JSON.stringify(statuses, null, 2)}\n` : formatRuleStatuses(statuses));
+  .action((flags: RuleFlags & { json?: boolean }) => {
+    const config = resolveConfig(flags.config, configFromFlags(flags, () => false));
+    const { statuses } = loadRules(config);
+    process.stdout.write(flags.json ? `${JSON.stringify(statuses, null, 2)}\n` : formatRuleStatuses(statuses));
+  });
+
+withRuleFlags(program.command("replay").description("run the rules over a recorded capture (sockeye run --capture) and print the findings as JSON lines"))
+  .argument("<capture>", "capture file (one JSON event per line)")
+  .option("--strict", "stop at the first malformed line instead of counting it")
+  .action(async (capture: string, flags: RuleFlags & { strict?: boolean }) => {
+    const config = resolveConfig(flags.config, configFromFlags(flags, () => false));
+    process.exitCode = await replayCommand(capture, config, { strict: flags.strict ?? false });
+  });
+
+program
+  .command("version")
+  .description("print sockeye's version")
+  .action(() => {
+    process.stdout.write(`${packageVersion()}\n`);
   });
 
 try {
@@ -85,7 +157,10 @@ try {
     process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   }
   if (err instanceof SensorError) fail(`${err.message} [${err.code}]`);
-  // A rule file that cannot run is bad input, like a bad flag.
+  // A rule file, the config or a capture that cannot be used is bad input, like a bad flag.
   if (err instanceof ElasticRuleError) fail(`rule file ${err.message} (fix it, or start with --lenient-rules to skip it)`, EXIT_USAGE);
+  if (err instanceof ConfigError) fail(err.message, EXIT_USAGE);
+  if (err instanceof CaptureLineError) fail(`${err.message} (or replay without --strict to count such lines)`, EXIT_USAGE);
+  if (err instanceof OutputError || err instanceof InstanceLockError) fail(err.message);
   fail((err as Error).message ?? String(err));
 }

@@ -1,31 +1,58 @@
 /**
- * `sockeye run`: sensor → engine → JSON lines on stdout. Logs one line containing "ready"
- * on stderr once every hook is attached; SIGINT/SIGTERM flush, detach and exit 0.
+ * `sockeye run`, the daemon: config → rules → outputs → instance lock → sensor → engine.
+ *
+ * Everything that can be wrong with the configuration, the rules or an output fails before
+ * a single program is loaded into the kernel. Logs one line containing "ready" on stderr
+ * once every hook is attached (and tells systemd, when started by it). SIGHUP reloads the
+ * config file, the rules and the outputs between two batches, so no event is lost; a reload
+ * that fails keeps what runs. SIGINT/SIGTERM: the rings are drained into a last batch, every
+ * program detached, every output flushed, exit 0.
  */
-import { openSensor, type SensorOptions } from "../sensor/sensor.js";
+import { spawn } from "node:child_process";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { openSensor, type Sensor } from "../sensor/sensor.js";
 import { Engine } from "../engine/engine.js";
+import type { Finding } from "../engine/finding.js";
+import { captureLine } from "../engine/replay.js";
 import { ProcessTable } from "../process/table.js";
-import { loadRuleCatalog, type RuleCatalogOptions } from "../rules/catalog.js";
+import { loadRuleCatalog, type RuleCatalog } from "../rules/catalog.js";
+import { DEFAULT_STDIO_ALLOWLIST } from "../rules/trc-101-stdio-over-socket.js";
+import { OutputSet } from "../output/output-set.js";
+import { resolveConfig, type Config, type ConfigInput } from "./config.js";
+import { acquireInstanceLock } from "./instance-lock.js";
+import { buildOutputs } from "./outputs.js";
+import { log, warn } from "./log.js";
+import { DaemonStats } from "./daemon-stats.js";
 
-export interface RunOptions extends Pick<SensorOptions, "stdioFdMax" | "skipCandidates">, Pick<RuleCatalogOptions, "rulePaths" | "lenient"> {
-  events: boolean;
-  fold: boolean;
+export interface RunRequest {
+  /** --config; re-read on SIGHUP. */
+  configPath?: string;
+  /** Settings given as flags: they win over the file, on start and on every reload. */
+  flags: ConfigInput;
+  /** --capture: also record every event in the capture format `sockeye replay` reads. */
+  capturePath?: string;
 }
 
-function log(message: string, details: Record<string, unknown> = {}): void {
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", message, ...details })}\n`);
-}
-
-function warn(message: string, details: Record<string, unknown> = {}): void {
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "warn", message, ...details })}\n`);
-}
-
-export async function runDaemon(options: RunOptions): Promise<void> {
-  // Rules first: a bad rule file fails the start before anything is loaded into the kernel.
-  const catalog = loadRuleCatalog({
-    ...(options.rulePaths ? { rulePaths: options.rulePaths } : {}),
-    ...(options.lenient !== undefined ? { lenient: options.lenient } : {}),
+export function loadRules(config: Config): RuleCatalog {
+  return loadRuleCatalog({
+    rulePaths: config.rules.paths,
+    lenient: config.rules.lenient,
+    builtinElastic: config.rules.shipped_elastic,
+    trc101: {
+      allowlist: [
+        ...DEFAULT_STDIO_ALLOWLIST,
+        ...config.rules.trc101_allow.map((entry) => ({
+          label: entry.label,
+          ...(entry.executable !== undefined ? { executable: entry.executable } : {}),
+          ...(entry.name !== undefined ? { name: entry.name } : {}),
+          ...(entry.parent_name !== undefined ? { parentName: entry.parent_name } : {}),
+        })),
+      ],
+    },
   });
+}
+
+function reportRules(catalog: RuleCatalog): void {
   for (const status of catalog.statuses) {
     if (status.status === "skipped") warn("rule skipped", { source: status.source, reason: status.reason });
     if (status.status === "runs" && status.unprovidedFields !== undefined) {
@@ -36,38 +63,142 @@ export async function runDaemon(options: RunOptions): Promise<void> {
     running: catalog.rules.map((rule) => rule.meta.id),
     skipped: catalog.statuses.filter((s) => s.status === "skipped").length,
   });
-  const processes = new ProcessTable();
-  const sensor = await openSensor({
-    ...(options.stdioFdMax !== undefined ? { stdioFdMax: options.stdioFdMax } : {}),
-    ...(options.skipCandidates ? { skipCandidates: options.skipCandidates } : {}),
-  });
-  processes.seedFromProc();
-  const engine = new Engine({ rules: catalog.rules, processes, fold: options.fold });
+}
 
-  const out = process.stdout;
+/** Sensor settings are fixed once programs are loaded: a reload can only warn about them. */
+function sensorSettings(config: Config): string {
+  return JSON.stringify(config.sensor);
+}
+
+/**
+ * systemd (Type=notify, NotifyAccess=all) learns readiness from READY=1 on $NOTIFY_SOCKET.
+ * Node cannot send on a unix datagram socket, so systemd-notify does it for us.
+ */
+function notifySystemd(state: string): void {
+  if (process.env["NOTIFY_SOCKET"] === undefined) return;
+  const child = spawn("systemd-notify", [`--pid=${process.pid}`, state], { stdio: "ignore" });
+  child.on("error", (error) => warn("systemd-notify failed", { state, error: error.message }));
+}
+
+export async function runDaemon(request: RunRequest): Promise<void> {
+  let config = resolveConfig(request.configPath, request.flags);
+  // Rules and outputs first: a bad rule file or an unwritable output stops the start
+  // before anything is loaded into the kernel.
+  let catalog = loadRules(config);
+  reportRules(catalog);
+  let outputs: OutputSet = buildOutputs(config);
+  await outputs.open();
+  let capture: WriteStream | undefined;
+  if (request.capturePath !== undefined) {
+    capture = createWriteStream(request.capturePath, { flags: "a", mode: 0o600 });
+    await new Promise<void>((resolve, reject) => {
+      capture!.once("open", () => resolve());
+      capture!.once("error", (error) => reject(new Error(`capture ${request.capturePath}: cannot open: ${(error as NodeJS.ErrnoException).code ?? error.message}`)));
+    });
+  }
+
+  const stats = new DaemonStats();
+  const lock = await acquireInstanceLock();
+  try {
+    await stats.configure(config.metrics);
+  } catch (error) {
+    await outputs.close(0);
+    await lock.release();
+    throw error;
+  }
+  let sensor: Sensor;
+  try {
+    sensor = await openSensor({
+      stdioFdMax: config.sensor.stdio_fd_max,
+      skipCandidates: config.sensor.skip_programs,
+      ...(config.sensor.detection_ring_bytes !== undefined ? { detectionRingBytes: config.sensor.detection_ring_bytes } : {}),
+      ...(config.sensor.process_ring_bytes !== undefined ? { processRingBytes: config.sensor.process_ring_bytes } : {}),
+    });
+  } catch (error) {
+    await stats.stop();
+    await outputs.close(0);
+    await lock.release();
+    throw error;
+  }
+  const runningSensorSettings = sensorSettings(config);
+  const processes = new ProcessTable();
+  const seeded = processes.seedFromProc();
+  const engine = new Engine({ rules: catalog.rules, processes, fold: config.rules.fold });
+  stats.attach(() => ({ timeMs: Date.now(), engine: engine.stats(), kernel: sensor.counters(), outputs: outputs.stats() }));
+
+  const stdout = process.stdout;
   sensor.subscribe((events) => {
-    let chunk = "";
+    const findings: Finding[] = [];
+    let eventLines = "";
     for (const event of events) {
-      if (options.events) chunk += `${JSON.stringify({ "sockeye.event": event })}\n`;
-      for (const finding of engine.handle(event)) chunk += `${JSON.stringify(finding)}\n`;
+      if (config.output.events) eventLines += `${JSON.stringify({ "sockeye.event": event })}\n`;
+      for (const finding of engine.handle(event)) findings.push(finding);
     }
-    if (chunk) out.write(chunk);
+    if (capture !== undefined && events.length > 0) capture.write(events.map(captureLine).join(""));
+    if (eventLines) stdout.write(eventLines);
+    outputs.write(findings);
   });
 
   for (const action of sensor.features.actions) log(action);
   const live = sensor.programs.filter((p) => p.live).map((p) => p.program);
   const passed = sensor.programs.filter((p) => !p.live).map((p) => `${p.program}: ${p.reason}`);
-  log("sensor ready", { live, passed });
-
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      const counters = sensor.counters(); // read while the maps still exist
-      sensor.close(); // drains the rings into a last batch, then detaches every program
-      log("stopped", { signal, kernel: counters, sensor: sensor.stats(), engine: engine.stats() });
-      resolve();
-    };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
+  log("sensor ready", {
+    live,
+    passed,
+    processesSeeded: seeded.seeded,
+    outputs: outputs.outputs.map((o) => o.name),
+    ...(stats.metricsAddress !== undefined ? { metrics: `http://${stats.metricsAddress}/metrics` } : {}),
   });
-  await new Promise<void>((resolve) => (out.writableNeedDrain ? out.once("drain", resolve) : resolve()));
+  notifySystemd("READY=1");
+
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = async () => {
+    let next: { config: Config; catalog: RuleCatalog; outputs: OutputSet };
+    try {
+      const nextConfig = resolveConfig(request.configPath, request.flags);
+      const nextCatalog = loadRules(nextConfig);
+      const nextOutputs = buildOutputs(nextConfig);
+      await nextOutputs.open();
+      next = { config: nextConfig, catalog: nextCatalog, outputs: nextOutputs };
+    } catch (error) {
+      warn("reload failed: still running the previous configuration", { error: (error as Error).message });
+      return;
+    }
+    if (sensorSettings(next.config) !== runningSensorSettings) warn("reload: [sensor] settings take effect only at restart");
+    // Between two batches (one JS turn): every later event meets the new rules and outputs.
+    engine.setRules(next.catalog.rules);
+    const previous = outputs;
+    outputs = next.outputs;
+    config = next.config;
+    catalog = next.catalog;
+    reportRules(catalog);
+    await stats.configure(config.metrics).catch((error: Error) => warn("reload: metrics endpoint not moved", { error: error.message }));
+    await previous.close();
+    log("reloaded", { running: catalog.rules.map((rule) => rule.meta.id), outputs: outputs.outputs.map((o) => o.name) });
+  };
+  process.on("SIGHUP", () => {
+    reloading = reloading.then(reload);
+  });
+
+  const signal = await new Promise<string>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+  notifySystemd("STOPPING=1");
+  await reloading;
+  await stats.stop(); // no stats tick may read the sensor once it is closed
+  const counters = sensor.counters(); // read while the maps still exist
+  sensor.close(); // drains the rings into a last batch (through the subscriber), then detaches
+  const flushed = await outputs.close();
+  if (capture !== undefined) await new Promise<void>((resolve) => capture!.end(resolve));
+  await lock.release();
+  log("stopped", {
+    signal,
+    kernel: counters,
+    sensor: sensor.stats(),
+    engine: engine.stats(),
+    outputs: outputs.stats(),
+    abandonedAtStop: Object.values(flushed).reduce((sum, result) => sum + result.abandoned, 0),
+  });
+  await new Promise<void>((resolve) => (stdout.writableNeedDrain ? stdout.once("drain", resolve) : resolve()));
 }

@@ -64,8 +64,7 @@ const KNOWN_KINDS: ReadonlySet<string> = new Set(EVENT_KINDS);
 
 export class Engine {
   readonly processes: ProcessTable;
-  /** The rules this engine runs, in the order given. */
-  readonly rules: readonly AnyRule[];
+  private rules_: readonly AnyRule[] = [];
   private readonly rulesByKind = new Map<EventKind, AnyRule[]>();
   private readonly hostName: string;
   private readonly now: () => number;
@@ -96,8 +95,24 @@ export class Engine {
       workingDirectory: (pid) => table.workingDirectory(pid),
     };
     this.context = Object.freeze({ processes: Object.freeze(view), now: () => this.now() });
-    this.rules = [...options.rules];
-    this.index(this.rules);
+    this.setRules(options.rules);
+  }
+
+  /** The rules this engine runs, in the order given. */
+  get rules(): readonly AnyRule[] {
+    return this.rules_;
+  }
+
+  /**
+   * Swaps the rule set between two events (a daemon's reload): the process table, fold
+   * memory and counters carry over, so no event is lost and a folded shell stays folded.
+   * Throws, changing nothing, when two rules share an id.
+   */
+  setRules(rules: readonly AnyRule[]): void {
+    const byKind = this.index(rules);
+    this.rules_ = [...rules];
+    this.rulesByKind.clear();
+    for (const [kind, list] of byKind) this.rulesByKind.set(kind, list);
   }
 
   /** A snapshot; later events do not change it. */
@@ -136,17 +151,19 @@ export class Engine {
     }
   }
 
-  private index(rules: readonly AnyRule[]): void {
+  private index(rules: readonly AnyRule[]): Map<EventKind, AnyRule[]> {
     const ids = new Set<string>();
+    const byKind = new Map<EventKind, AnyRule[]>();
     for (const rule of rules) {
       if (ids.has(rule.meta.id)) throw new Error(`two rules share the id ${JSON.stringify(rule.meta.id)}`);
       ids.add(rule.meta.id);
       for (const kind of rule.kinds) {
-        const list = this.rulesByKind.get(kind) ?? [];
+        const list = byKind.get(kind) ?? [];
         list.push(rule);
-        this.rulesByKind.set(kind, list);
+        byKind.set(kind, list);
       }
     }
+    return byKind;
   }
 
   private evaluate(rule: AnyRule, event: SensorEvent): Detection[] {

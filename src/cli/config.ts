@@ -1,0 +1,156 @@
+/**
+ * The daemon's configuration: a TOML file (config/sockeye.example.toml documents every key)
+ * and command-line flags on top of it; flags win. Validated with zod, strictly: an unknown
+ * key or a bad value is a ConfigError whose message is one line naming the key.
+ */
+import { readFileSync } from "node:fs";
+import { parse as parseToml, TomlError } from "smol-toml";
+import { z } from "zod";
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+const pow2 = z
+  .number()
+  .int()
+  .refine((n) => n >= 4096 && (n & (n - 1)) === 0, "must be a power of two of at least 4096");
+
+const listenAddress = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):\d{1,5}$/, 'must be "host:port", e.g. "127.0.0.1:9464"');
+
+const allowEntry = z
+  .object({
+    label: z.string().min(1),
+    executable: z.string().min(1).optional(),
+    name: z.string().min(1).optional(),
+    parent_name: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((e) => e.executable !== undefined || e.name !== undefined || e.parent_name !== undefined, {
+    message: "needs at least one of executable, name, parent_name",
+  });
+
+export const configSchema = z
+  .object({
+    sensor: z
+      .object({
+        stdio_fd_max: z.number().int().min(0).max(1023).default(2),
+        skip_programs: z.array(z.string().min(1)).default([]),
+        detection_ring_bytes: pow2.optional(),
+        process_ring_bytes: pow2.optional(),
+      })
+      .strict()
+      .default({}),
+    rules: z
+      .object({
+        paths: z.array(z.string().min(1)).default([]),
+        lenient: z.boolean().default(false),
+        shipped_elastic: z.boolean().default(true),
+        fold: z.boolean().default(true),
+        /** Added to TRC-101's default allowlist of inetd-style services. */
+        trc101_allow: z.array(allowEntry).default([]),
+      })
+      .strict()
+      .default({}),
+    output: z
+      .object({
+        /** auto: json when stdout is not a terminal, pretty when it is. none: nothing on stdout. */
+        stdout: z.enum(["auto", "json", "pretty", "none"]).default("auto"),
+        /** Also write every decoded kernel event to stdout (JSON lines). */
+        events: z.boolean().default(false),
+        file: z
+          .object({
+            path: z.string().min(1),
+            max_bytes: z.number().int().min(4096).default(100 * 1024 * 1024),
+            keep: z.number().int().min(0).max(100).default(5),
+          })
+          .strict()
+          .optional(),
+        webhook: z
+          .object({
+            url: z.string().url().refine((u) => /^https?:\/\//.test(u), "must be an http:// or https:// URL"),
+            headers: z.record(z.string()).default({}),
+            max_queue: z.number().int().min(1).default(10_000),
+            max_batch: z.number().int().min(1).default(500),
+            timeout_ms: z.number().int().min(100).default(5_000),
+            max_attempts: z.number().int().min(1).max(100).default(8),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({}),
+    metrics: z
+      .object({
+        /** Seconds between stats lines on stderr; 0 turns them off. */
+        stats_interval_s: z.number().min(0).default(60),
+        /** "host:port" for a Prometheus /metrics endpoint; absent: no endpoint. */
+        prometheus_listen: listenAddress.optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+/** What a config file may hold before defaults are applied. */
+export type ConfigInput = z.input<typeof configSchema>;
+
+function describeIssue(issue: z.ZodIssue): string {
+  if (issue.code === "unrecognized_keys") {
+    const where = issue.path.length ? `${issue.path.join(".")}.` : "";
+    return `unknown key ${issue.keys.map((k) => `${where}${k}`).join(", ")}`;
+  }
+  return `${issue.path.join(".") || "(top level)"}: ${issue.message}`;
+}
+
+/** Validates an object (a parsed file, or built from flags); `origin` prefixes the message. */
+export function validateConfig(input: unknown, origin: string): Config {
+  const checked = configSchema.safeParse(input);
+  if (!checked.success) throw new ConfigError(`${origin}: ${describeIssue(checked.error.issues[0]!)}`);
+  return checked.data;
+}
+
+/** Reads and parses a TOML config file into its raw (not yet defaulted) form. */
+export function readConfigFile(path: string): ConfigInput {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(`config ${path}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    return parseToml(text) as ConfigInput;
+  } catch (error) {
+    const line = error instanceof TomlError ? `:${error.line}` : "";
+    const first = (error as Error).message.split("\n")[0];
+    throw new ConfigError(`config ${path}${line}: TOML syntax error: ${first}`);
+  }
+}
+
+/** Recursively lays `over` onto `base`: objects merge, anything else (arrays too) replaces. */
+function layer(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    if (value === undefined) continue;
+    const current = out[key];
+    const bothObjects = [current, value].every((v) => typeof v === "object" && v !== null && !Array.isArray(v));
+    out[key] = bothObjects ? layer(current as Record<string, unknown>, value as Record<string, unknown>) : value;
+  }
+  return out;
+}
+
+/**
+ * The effective configuration: the file (if any), then the flags laid over it, validated
+ * once. A bad value is reported against the file when the file gave it, else the flags.
+ */
+export function resolveConfig(path: string | undefined, flags: ConfigInput): Config {
+  const file = path !== undefined ? readConfigFile(path) : {};
+  if (path !== undefined) validateConfig(file, `config ${path}`);
+  return validateConfig(layer(file as Record<string, unknown>, flags as Record<string, unknown>), path !== undefined ? "config (with flags)" : "flags");
+}

@@ -1,0 +1,81 @@
+/**
+ * The daemon's visibility: a stats line on stderr every `stats_interval_s` and, when asked,
+ * a Prometheus endpoint. Both read one StatsSnapshot assembled here from the engine, the
+ * kernel counters and the outputs. The endpoint listens before the sensor loads, so a port
+ * that is taken fails the start before anything is in the kernel.
+ */
+import type { Config } from "./config.js";
+import type { StatsSnapshot } from "../metrics/snapshot.js";
+import { formatStatsLine } from "../metrics/stats-line.js";
+import { PrometheusMetrics } from "../metrics/prometheus.js";
+
+/** How often the endpoint's series are refreshed: a scrape is at most this stale. */
+const METRICS_REFRESH_MS = 5_000;
+
+type MetricsConfig = Config["metrics"];
+
+function parseListen(listen: string): { host: string; port: number } {
+  const colon = listen.lastIndexOf(":");
+  return { host: listen.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), port: Number(listen.slice(colon + 1)) };
+}
+
+export class DaemonStats {
+  private snapshotSource: (() => StatsSnapshot) | undefined;
+  private previous: StatsSnapshot | undefined;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private metricsTimer: NodeJS.Timeout | undefined;
+  private metrics: PrometheusMetrics | undefined;
+  private listening: string | undefined;
+
+  /** Starts (or moves) the endpoint per `config`; rejects with one line when it cannot listen. */
+  async configure(config: MetricsConfig): Promise<void> {
+    if (config.prometheus_listen !== this.listening) {
+      await this.metrics?.close();
+      this.metrics = undefined;
+      this.listening = undefined;
+      if (config.prometheus_listen !== undefined) {
+        const metrics = new PrometheusMetrics(parseListen(config.prometheus_listen));
+        await metrics.listen();
+        this.metrics = metrics;
+        this.listening = config.prometheus_listen;
+      }
+    }
+    clearInterval(this.statsTimer);
+    this.statsTimer = undefined;
+    if (config.stats_interval_s > 0) {
+      this.statsTimer = setInterval(() => this.writeStatsLine(), config.stats_interval_s * 1000).unref();
+    }
+    this.refreshMetrics();
+  }
+
+  /** From now on, stats come from `source` (the running sensor, engine and outputs). */
+  attach(source: () => StatsSnapshot): void {
+    this.snapshotSource = source;
+    this.previous = source();
+    clearInterval(this.metricsTimer);
+    this.metricsTimer = setInterval(() => this.refreshMetrics(), METRICS_REFRESH_MS).unref();
+    this.refreshMetrics();
+  }
+
+  get metricsAddress(): string | undefined {
+    const address = this.metrics?.address;
+    return address !== undefined ? `${address.address}:${address.port}` : undefined;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.statsTimer);
+    clearInterval(this.metricsTimer);
+    await this.metrics?.close();
+  }
+
+  private refreshMetrics(): void {
+    if (this.metrics !== undefined && this.snapshotSource !== undefined) this.metrics.update(this.snapshotSource());
+  }
+
+  private writeStatsLine(): void {
+    if (this.snapshotSource === undefined) return;
+    const current = this.snapshotSource();
+    process.stderr.write(`${formatStatsLine(current, this.previous)}\n`);
+    this.previous = current;
+  }
+}

