@@ -44,3 +44,19 @@ export { parseEql, type EqlExpr, type EqlQuery } from "./eql/parse.js";
 export { loadElasticRuleFile, loadElasticRules, ElasticRuleError, type LoadedElasticRule, type ElasticRuleLoadResult, type ElasticLoadOptions } from "./rules/elastic/loader.js";
 export { elasticRule, loadBuiltinElasticRules, builtinElasticRulesDir } from "./rules/elastic/rule.js";
 export { buildExecEcsDocument } from "./rules/elastic/ecs-exec.js";
+
+// --- output: where findings go, and the daemon's metrics ------------------------------------
+export {
+  OUTPUT_DROP_REASONS,
+  OutputError,
+  type FindingOutput,
+  type FlushResult,
+  type OutputDropReason,
+  type OutputStats,
+} from "./output/output.js";
+export { OutputSet } from "./output/output-set.js";
+export type { StreamOutputOptions } from "./output/stream.js";
+export { JsonLinesOutput, type JsonLinesOutputOptions } from "./output/json-lines.js";
+export { PrettyOutput, formatPretty, type PrettyFormatOptions, type PrettyOutputOptions } from "./output/pretty.js";
+export { FileOutput, type FileOutputOptions } from "./output/file.js";
+export { WebhookOutput, type WebhookBackoff, type WebhookOutputOptions } from "./output/webhook.js";

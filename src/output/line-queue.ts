@@ -1,0 +1,100 @@
+/**
+ * A bounded queue of text lines in front of one slow writer (a pipe, a file), shared by
+ * the stream and file outputs.
+ *
+ * One chunk is in flight at a time; lines that arrive meanwhile wait here, up to
+ * `maxBufferedBytes`. Past that the newest lines are dropped and counted: memory stays
+ * bounded however slow the reader of stdout or the disk is, and the order of what is
+ * delivered is the order of arrival.
+ */
+import { IdleWaiters, type FlushResult, type OutputCounters } from "./output.js";
+
+export interface QueuedLine {
+  /** The line, newline included. */
+  text: string;
+  bytes: number;
+}
+
+/**
+ * Delivers a chunk of lines, calling `delivered(n)` as lines land. A rejection means the
+ * lines not yet reported as delivered failed.
+ */
+export type LineSink = (lines: readonly QueuedLine[], delivered: (count: number) => void) => Promise<void>;
+
+interface Flight {
+  count: number;
+  delivered: number;
+  /** Counted as flush_timeout already; its late outcome must not be counted again. */
+  abandoned: boolean;
+}
+
+export const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+export class LineQueue {
+  private pending: QueuedLine[] = [];
+  private pendingBytes = 0;
+  private flight: Flight | undefined;
+  private readonly idleWaiters = new IdleWaiters();
+
+  constructor(
+    private readonly counters: OutputCounters,
+    private readonly sink: LineSink,
+    private readonly maxBufferedBytes: number = DEFAULT_MAX_BUFFERED_BYTES,
+  ) {
+    if (!(maxBufferedBytes > 0)) throw new RangeError(`maxBufferedBytes must be positive, got ${maxBufferedBytes}`);
+  }
+
+  /** Lines accepted and neither delivered nor dropped. */
+  get depth(): number {
+    const flying = this.flight !== undefined && !this.flight.abandoned ? this.flight.count - this.flight.delivered : 0;
+    return this.pending.length + flying;
+  }
+
+  push(texts: readonly string[]): void {
+    for (const text of texts) {
+      const bytes = Buffer.byteLength(text);
+      if (this.pendingBytes + bytes > this.maxBufferedBytes) {
+        this.counters.drop("queue_full", 1);
+        continue;
+      }
+      this.pending.push({ text, bytes });
+      this.pendingBytes += bytes;
+    }
+    void this.pump();
+  }
+
+  async flush(timeoutMs: number): Promise<FlushResult> {
+    if (await this.idleWaiters.wait(() => this.idle(), timeoutMs)) return { complete: true, abandoned: 0 };
+    const abandoned = this.depth;
+    if (this.flight !== undefined) this.flight.abandoned = true;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.counters.drop("flush_timeout", abandoned);
+    return { complete: false, abandoned };
+  }
+
+  private idle(): boolean {
+    return this.pending.length === 0 && (this.flight === undefined || this.flight.abandoned);
+  }
+
+  private async pump(): Promise<void> {
+    if (this.flight !== undefined) return;
+    while (this.pending.length > 0) {
+      const lines = this.pending;
+      this.pending = [];
+      this.pendingBytes = 0;
+      const flight: Flight = { count: lines.length, delivered: 0, abandoned: false };
+      this.flight = flight;
+      try {
+        await this.sink(lines, (count) => {
+          flight.delivered += count;
+          if (!flight.abandoned) this.counters.written += count;
+        });
+      } catch (error) {
+        if (!flight.abandoned) this.counters.drop("write_error", flight.count - flight.delivered, error);
+      }
+      this.flight = undefined;
+    }
+    this.idleWaiters.wake();
+  }
+}
