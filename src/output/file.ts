@@ -11,18 +11,8 @@ import { constants } from "node:fs";
 import { open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Finding } from "../engine/finding.js";
-import { LineQueue, type QueuedLine } from "./line-queue.js";
-import {
-  DEFAULT_FLUSH_TIMEOUT_MS,
-  OutputCounters,
-  OutputError,
-  describeError,
-  encodeFinding,
-  type FindingOutput,
-  type FlushResult,
-  type OutputStats,
-} from "./output.js";
-
+import { LineOutput, type QueuedLine } from "./line-output.js";
+import { OutputError, describeError, encodeFinding } from "./output.js";
 export interface FileOutputOptions {
   path: string;
   /** Defaults to "file". */
@@ -37,68 +27,39 @@ export interface FileOutputOptions {
 
 const FILE_MODE = 0o600;
 
-export class FileOutput implements FindingOutput {
-  readonly type = "file";
-  readonly name: string;
+export class FileOutput extends LineOutput {
   readonly path: string;
   private readonly maxBytes: number;
   private readonly keep: number;
-  private readonly counters: OutputCounters;
-  private readonly queue: LineQueue;
   private handle: FileHandle | undefined;
   private size = 0;
-  private state: "new" | "open" | "closed" = "new";
 
   constructor(options: FileOutputOptions) {
-    this.name = options.name ?? "file";
+    super("file", options.name ?? "file", options.maxBufferedBytes);
     this.path = options.path;
     this.maxBytes = options.maxBytes ?? 100 * 1024 * 1024;
     this.keep = options.keep ?? 5;
     if (!(Number.isInteger(this.maxBytes) && this.maxBytes > 0))
       throw new RangeError(`maxBytes must be a positive integer, got ${this.maxBytes}`);
     if (!(Number.isInteger(this.keep) && this.keep >= 0)) throw new RangeError(`keep must be an integer >= 0, got ${this.keep}`);
-    this.counters = new OutputCounters(this.name, this.type);
-    this.queue = new LineQueue(this.counters, (lines, delivered) => this.append(lines, delivered), options.maxBufferedBytes);
   }
 
-  async open(): Promise<void> {
+  protected async acquire(): Promise<void> {
     const directory = dirname(this.path);
     const dirStat = await stat(directory).catch((error: NodeJS.ErrnoException) => {
       throw new OutputError(this.name, `directory ${directory} ${error.code === "ENOENT" ? "does not exist" : `cannot be read (${describeError(error)})`}`);
     });
     if (!dirStat.isDirectory()) throw new OutputError(this.name, `${directory} is not a directory`);
     await this.openFile();
-    this.state = "open";
   }
 
-  write(findings: readonly Finding[]): void {
-    if (this.state !== "open") {
-      this.counters.drop("closed", findings.length);
-      return;
-    }
-    const lines: string[] = [];
-    for (const finding of findings) {
-      const json = encodeFinding(finding, this.counters);
-      if (json !== undefined) lines.push(`${json}\n`);
-    }
-    this.queue.push(lines);
+  protected release(): Promise<void> {
+    return this.closeFile();
   }
 
-  flush(timeoutMs = DEFAULT_FLUSH_TIMEOUT_MS): Promise<FlushResult> {
-    return this.queue.flush(timeoutMs);
-  }
-
-  async close(timeoutMs = DEFAULT_FLUSH_TIMEOUT_MS): Promise<FlushResult> {
-    const result = await this.flush(timeoutMs);
-    this.state = "closed";
-    // A write abandoned at the deadline still owns the handle; it is closed when the
-    // process exits rather than pulled from under that write.
-    if (result.complete) await this.closeFile();
-    return result;
-  }
-
-  stats(): OutputStats {
-    return this.counters.snapshot(this.queue.depth);
+  protected formatLine(finding: Finding): string | undefined {
+    const json = encodeFinding(finding, this.counters);
+    return json === undefined ? undefined : `${json}\n`;
   }
 
   private async openFile(): Promise<void> {
@@ -118,7 +79,7 @@ export class FileOutput implements FindingOutput {
   }
 
   /** Writes lines in pieces that each fit the current file, rotating between pieces. */
-  private async append(lines: readonly QueuedLine[], delivered: (count: number) => void): Promise<void> {
+  protected async deliver(lines: readonly QueuedLine[], delivered: (count: number) => void): Promise<void> {
     let start = 0;
     while (start < lines.length) {
       // A rotation that failed half way left no file open; its size is read again here.

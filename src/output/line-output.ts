@@ -1,13 +1,21 @@
 /**
- * A bounded queue of text lines in front of one slow writer (a pipe, a file), shared by
- * the stream and file outputs.
+ * Outputs that deliver one text line per finding (stream, file, syslog) share this: a
+ * bounded queue of lines in front of one slow writer (a pipe, a file, a socket).
  *
  * One chunk is in flight at a time; lines that arrive meanwhile wait here, up to
  * `maxBufferedBytes`. Past that the newest lines are dropped and counted: memory stays
  * bounded however slow the reader of stdout or the disk is, and the order of what is
  * delivered is the order of arrival.
  */
-import { IdleWaiters, type FlushResult, type OutputCounters } from "./output.js";
+import type { Finding } from "../engine/finding.js";
+import {
+  DEFAULT_FLUSH_TIMEOUT_MS,
+  IdleWaiters,
+  OutputCounters,
+  type FindingOutput,
+  type FlushResult,
+  type OutputStats,
+} from "./output.js";
 
 export interface QueuedLine {
   /** The line, newline included. */
@@ -96,5 +104,68 @@ export class LineQueue {
       this.flight = undefined;
     }
     this.idleWaiters.wake();
+  }
+}
+
+/**
+ * The FindingOutput part common to line outputs; a subclass says how to format a line,
+ * how to deliver a chunk of them, and what to acquire at open and release at close.
+ */
+export abstract class LineOutput implements FindingOutput {
+  protected readonly counters: OutputCounters;
+  private readonly queue: LineQueue;
+  private state: "new" | "open" | "closed" = "new";
+
+  constructor(
+    readonly type: string,
+    readonly name: string,
+    maxBufferedBytes: number | undefined,
+  ) {
+    this.counters = new OutputCounters(name, type);
+    this.queue = new LineQueue(this.counters, (lines, delivered) => this.deliver(lines, delivered), maxBufferedBytes);
+  }
+
+  /** The finding's line, terminator included, or undefined when it cannot be formatted. */
+  protected abstract formatLine(finding: Finding): string | undefined;
+  protected abstract deliver(lines: readonly QueuedLine[], delivered: (count: number) => void): Promise<void>;
+  /** Rejects with an OutputError when the output cannot work. */
+  protected abstract acquire(): Promise<void>;
+  /** Only called once nothing is in flight. */
+  protected abstract release(): Promise<void>;
+
+  async open(): Promise<void> {
+    await this.acquire();
+    this.state = "open";
+  }
+
+  write(findings: readonly Finding[]): void {
+    if (this.state !== "open") {
+      this.counters.drop("closed", findings.length);
+      return;
+    }
+    const lines: string[] = [];
+    for (const finding of findings) {
+      const line = this.formatLine(finding);
+      if (line !== undefined) lines.push(line);
+    }
+    this.queue.push(lines);
+  }
+
+  flush(timeoutMs = DEFAULT_FLUSH_TIMEOUT_MS): Promise<FlushResult> {
+    return this.queue.flush(timeoutMs);
+  }
+
+  async close(timeoutMs = DEFAULT_FLUSH_TIMEOUT_MS): Promise<FlushResult> {
+    const result = await this.flush(timeoutMs);
+    const wasOpen = this.state === "open";
+    this.state = "closed";
+    // A write abandoned at the deadline still owns the stream, file or socket (and may yet
+    // fail on it): that is left for the process exit rather than pulled from under it.
+    if (wasOpen && result.complete) await this.release();
+    return result;
+  }
+
+  stats(): OutputStats {
+    return this.counters.snapshot(this.queue.depth);
   }
 }
