@@ -60,6 +60,7 @@ export { JsonLinesOutput, type JsonLinesOutputOptions } from "./output/json-line
 export { PrettyOutput, formatPretty, type PrettyFormatOptions, type PrettyOutputOptions } from "./output/pretty.js";
 export { FileOutput, type FileOutputOptions } from "./output/file.js";
 export { WebhookOutput, type WebhookBackoff, type WebhookOutputOptions } from "./output/webhook.js";
+export { SYSLOG_FACILITIES, SyslogOutput, type SyslogFacility, type SyslogOutputOptions } from "./output/syslog.js";
 export type { StatsSnapshot } from "./metrics/snapshot.js";
 export { DEFAULT_METRICS_PORT, PrometheusMetrics, type PrometheusMetricsOptions } from "./metrics/prometheus.js";
 export { formatStatsLine } from "./metrics/stats-line.js";

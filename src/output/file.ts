@@ -11,7 +11,7 @@ import { constants } from "node:fs";
 import { open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Finding } from "../engine/finding.js";
-import { LineOutput, type QueuedLine } from "./line-output.js";
+import { LineOutput, type LineProgress, type QueuedLine } from "./line-output.js";
 import { OutputError, describeError, encodeFinding } from "./output.js";
 export interface FileOutputOptions {
   path: string;
@@ -79,7 +79,7 @@ export class FileOutput extends LineOutput {
   }
 
   /** Writes lines in pieces that each fit the current file, rotating between pieces. */
-  protected async deliver(lines: readonly QueuedLine[], delivered: (count: number) => void): Promise<void> {
+  protected async deliver(lines: readonly QueuedLine[], progress: LineProgress): Promise<void> {
     let start = 0;
     while (start < lines.length) {
       // A rotation that failed half way left no file open; its size is read again here.
@@ -97,7 +97,7 @@ export class FileOutput extends LineOutput {
       // writeFile, unlike write, loops over short writes; O_APPEND puts every byte at the end.
       await this.handle!.writeFile(lines.slice(start, end).map((line) => line.text).join(""));
       this.size += bytes;
-      delivered(end - start);
+      progress.delivered(end - start);
       start = end;
     }
   }

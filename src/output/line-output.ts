@@ -23,15 +23,19 @@ export interface QueuedLine {
   bytes: number;
 }
 
-/**
- * Delivers a chunk of lines, calling `delivered(n)` as lines land. A rejection means the
- * lines not yet reported as delivered failed.
- */
-export type LineSink = (lines: readonly QueuedLine[], delivered: (count: number) => void) => Promise<void>;
+/** How a sink reports each line's fate; every line handed to it is reported once. */
+export interface LineProgress {
+  delivered(count: number): void;
+  failed(count: number, error: unknown): void;
+}
+
+/** Delivers a chunk of lines. A rejection means the lines not yet reported failed. */
+export type LineSink = (lines: readonly QueuedLine[], progress: LineProgress) => Promise<void>;
 
 interface Flight {
   count: number;
-  delivered: number;
+  /** Lines already reported delivered or failed. */
+  settled: number;
   /** Counted as flush_timeout already; its late outcome must not be counted again. */
   abandoned: boolean;
 }
@@ -54,7 +58,7 @@ export class LineQueue {
 
   /** Lines accepted and neither delivered nor dropped. */
   get depth(): number {
-    const flying = this.flight !== undefined && !this.flight.abandoned ? this.flight.count - this.flight.delivered : 0;
+    const flying = this.flight !== undefined && !this.flight.abandoned ? this.flight.count - this.flight.settled : 0;
     return this.pending.length + flying;
   }
 
@@ -91,15 +95,22 @@ export class LineQueue {
       const lines = this.pending;
       this.pending = [];
       this.pendingBytes = 0;
-      const flight: Flight = { count: lines.length, delivered: 0, abandoned: false };
+      const flight: Flight = { count: lines.length, settled: 0, abandoned: false };
       this.flight = flight;
-      try {
-        await this.sink(lines, (count) => {
-          flight.delivered += count;
+      const progress: LineProgress = {
+        delivered: (count) => {
+          flight.settled += count;
           if (!flight.abandoned) this.counters.written += count;
-        });
+        },
+        failed: (count, error) => {
+          flight.settled += count;
+          if (!flight.abandoned) this.counters.drop("write_error", count, error);
+        },
+      };
+      try {
+        await this.sink(lines, progress);
       } catch (error) {
-        if (!flight.abandoned) this.counters.drop("write_error", flight.count - flight.delivered, error);
+        progress.failed(flight.count - flight.settled, error);
       }
       this.flight = undefined;
     }
@@ -122,12 +133,12 @@ export abstract class LineOutput implements FindingOutput {
     maxBufferedBytes: number | undefined,
   ) {
     this.counters = new OutputCounters(name, type);
-    this.queue = new LineQueue(this.counters, (lines, delivered) => this.deliver(lines, delivered), maxBufferedBytes);
+    this.queue = new LineQueue(this.counters, (lines, progress) => this.deliver(lines, progress), maxBufferedBytes);
   }
 
   /** The finding's line, terminator included, or undefined when it cannot be formatted. */
   protected abstract formatLine(finding: Finding): string | undefined;
-  protected abstract deliver(lines: readonly QueuedLine[], delivered: (count: number) => void): Promise<void>;
+  protected abstract deliver(lines: readonly QueuedLine[], progress: LineProgress): Promise<void>;
   /** Rejects with an OutputError when the output cannot work. */
   protected abstract acquire(): Promise<void>;
   /** Only called once nothing is in flight. */

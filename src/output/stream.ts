@@ -5,7 +5,7 @@
  */
 import type { Writable } from "node:stream";
 import type { Finding } from "../engine/finding.js";
-import { LineOutput, type QueuedLine } from "./line-output.js";
+import { LineOutput, type LineProgress, type QueuedLine } from "./line-output.js";
 import { OutputError, describeError, type OutputCounters } from "./output.js";
 
 export interface StreamOutputOptions {
@@ -51,13 +51,13 @@ export class StreamOutput extends LineOutput {
     return line === undefined ? undefined : `${line}\n`;
   }
 
-  protected deliver(lines: readonly QueuedLine[], delivered: (count: number) => void): Promise<void> {
+  protected deliver(lines: readonly QueuedLine[], progress: LineProgress): Promise<void> {
     return new Promise((resolve, reject) => {
       // The callback fires once the bytes are handed to the fd, so one chunk at a time is
       // in the stream's own buffer and the LineQueue bound holds.
       this.stream.write(lines.map((line) => line.text).join(""), (error) => {
         if (error) return reject(error);
-        delivered(lines.length);
+        progress.delivered(lines.length);
         resolve();
       });
     });
