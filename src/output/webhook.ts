@@ -88,7 +88,9 @@ export class WebhookOutput implements FindingOutput {
   constructor(options: WebhookOutputOptions) {
     this.name = options.name ?? "webhook";
     this.url = options.url;
-    this.headers = { "user-agent": "sockeye", ...options.headers, "content-type": "application/json" };
+    // Lower-cased, so a configured "Content-Type" replaces ours instead of joining it.
+    const configured = Object.entries(options.headers ?? {}).map(([key, value]) => [key.toLowerCase(), value]);
+    this.headers = { "user-agent": "sockeye", ...Object.fromEntries(configured), "content-type": "application/json" };
     this.maxQueue = positiveInteger("maxQueue", options.maxQueue ?? 10_000);
     this.maxBatch = positiveInteger("maxBatch", options.maxBatch ?? 500);
     this.timeoutMs = positiveInteger("timeoutMs", options.timeoutMs ?? 10_000);

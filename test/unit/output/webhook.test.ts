@@ -60,7 +60,7 @@ function webhook(options: WebhookOutputOptions): WebhookOutput {
 describe("webhook output", () => {
   it("POSTs a batch as a JSON array with the configured headers", async () => {
     const server = await webhookServer();
-    const output = webhook({ url: server.url, headers: { Authorization: "Bearer s3cret" } });
+    const output = webhook({ url: server.url, headers: { Authorization: "Bearer s3cret", "Content-Type": "text/plain" } });
     await output.open();
     const findings = numberedFindings(3);
     output.write(findings);
