@@ -18,7 +18,7 @@ import {
 } from "./output.js";
 
 export interface QueuedLine {
-  /** The line, newline included. */
+  /** The text as delivered: a newline ends it for streams and files, not for datagrams. */
   text: string;
   bytes: number;
 }
@@ -30,7 +30,7 @@ export interface LineProgress {
 }
 
 /** Delivers a chunk of lines. A rejection means the lines not yet reported failed. */
-export type LineSink = (lines: readonly QueuedLine[], progress: LineProgress) => Promise<void>;
+type LineSink = (lines: readonly QueuedLine[], progress: LineProgress) => Promise<void>;
 
 interface Flight {
   count: number;
@@ -40,9 +40,9 @@ interface Flight {
   abandoned: boolean;
 }
 
-export const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
-export class LineQueue {
+class LineQueue {
   private pending: QueuedLine[] = [];
   private pendingBytes = 0;
   private flight: Flight | undefined;
