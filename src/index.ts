@@ -44,3 +44,23 @@ export { parseEql, type EqlExpr, type EqlQuery } from "./eql/parse.js";
 export { loadElasticRuleFile, loadElasticRules, ElasticRuleError, type LoadedElasticRule, type ElasticRuleLoadResult, type ElasticLoadOptions } from "./rules/elastic/loader.js";
 export { elasticRule, loadBuiltinElasticRules, builtinElasticRulesDir } from "./rules/elastic/rule.js";
 export { buildExecEcsDocument } from "./rules/elastic/ecs-exec.js";
+
+// --- output: where findings go, and the daemon's metrics ------------------------------------
+export {
+  OUTPUT_DROP_REASONS,
+  OutputError,
+  type FindingOutput,
+  type FlushResult,
+  type OutputDropReason,
+  type OutputStats,
+} from "./output/output.js";
+export { OutputSet } from "./output/output-set.js";
+export type { StreamOutputOptions } from "./output/stream.js";
+export { JsonLinesOutput, type JsonLinesOutputOptions } from "./output/json-lines.js";
+export { PrettyOutput, formatPretty, type PrettyFormatOptions, type PrettyOutputOptions } from "./output/pretty.js";
+export { FileOutput, type FileOutputOptions } from "./output/file.js";
+export { WebhookOutput, type WebhookBackoff, type WebhookOutputOptions } from "./output/webhook.js";
+export { SYSLOG_FACILITIES, SyslogOutput, type SyslogFacility, type SyslogOutputOptions } from "./output/syslog.js";
+export type { StatsSnapshot } from "./metrics/snapshot.js";
+export { DEFAULT_METRICS_PORT, PrometheusMetrics, type PrometheusMetricsOptions } from "./metrics/prometheus.js";
+export { formatStatsLine } from "./metrics/stats-line.js";

@@ -1,0 +1,132 @@
+/**
+ * The Prometheus endpoint: `GET /metrics` on 127.0.0.1 (by default) serves the counters of
+ * the latest StatsSnapshot the daemon handed to `update()`.
+ *
+ * The daemon's numbers are totals kept elsewhere (engine, kernel maps, outputs), so each
+ * update replaces every series rather than adding to it; that happens synchronously, so a
+ * scrape never sees half an update. A total that goes down (the sensor reopened on reload)
+ * reads to Prometheus as a counter reset, which rate() already handles.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { describeError } from "../output/output.js";
+import type { StatsSnapshot } from "./snapshot.js";
+
+export interface PrometheusMetricsOptions {
+  /** Address to bind (default 127.0.0.1: the counters describe the host's processes). */
+  host?: string;
+  /** Port (default 9469; 0 picks a free one, see `address`). */
+  port?: number;
+  /** Also export prom-client's Node process metrics (CPU, memory, event loop lag; default true). */
+  processMetrics?: boolean;
+}
+
+export const DEFAULT_METRICS_PORT = 9469;
+
+export class PrometheusMetrics {
+  readonly registry = new Registry();
+  private readonly host: string;
+  private readonly port: number;
+  private server: Server | undefined;
+  private readonly series;
+
+  constructor(options: PrometheusMetricsOptions = {}) {
+    this.host = options.host ?? "127.0.0.1";
+    this.port = options.port ?? DEFAULT_METRICS_PORT;
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: "sockeye_" });
+    const registers = [this.registry];
+    const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+      new Counter<L>({ name: `sockeye_${name}`, help, labelNames, registers });
+    this.series = {
+      events: counter("events_total", "Kernel events decoded, by kind.", ["kind"]),
+      findings: counter("findings_total", "Findings emitted, by rule id.", ["rule"]),
+      engineDropped: counter("engine_dropped_total", "Events that never reached the rules, by reason.", ["reason"]),
+      ruleErrors: counter("rule_errors_total", "Exceptions thrown by a rule, by rule id.", ["rule"]),
+      kernelEmitted: counter("kernel_records_total", "Records the eBPF programs submitted, by hook.", ["hook"]),
+      kernelLost: counter("kernel_lost_records_total", "Records lost in the kernel (ring buffer full), by hook.", ["hook"]),
+      kernelErrors: counter("kernel_errors_total", "Helper errors in the eBPF programs, by hook.", ["hook"]),
+      written: counter("output_written_total", "Findings delivered, by output.", ["output"]),
+      dropped: counter("output_dropped_total", "Findings an output dropped, by output and reason.", ["output", "reason"]),
+      retries: counter("output_retries_total", "Requests repeated after a retryable failure, by output.", ["output"]),
+      rotations: counter("output_rotations_total", "File rotations, by output.", ["output"]),
+      queueDepth: new Gauge<"output">({
+        name: "sockeye_output_queue_depth",
+        help: "Findings accepted by an output and not yet delivered or dropped.",
+        labelNames: ["output"],
+        registers,
+      }),
+    };
+  }
+
+  update(snapshot: StatsSnapshot): void {
+    const s = this.series;
+    for (const metric of Object.values(s)) metric.reset();
+    for (const [kind, n] of Object.entries(snapshot.engine.eventsByKind)) s.events.inc({ kind }, n);
+    for (const [rule, n] of Object.entries(snapshot.engine.findingsByRule)) s.findings.inc({ rule }, n);
+    for (const [reason, n] of Object.entries(snapshot.engine.dropped)) s.engineDropped.inc({ reason }, n);
+    for (const [rule, n] of Object.entries(snapshot.engine.ruleErrors)) s.ruleErrors.inc({ rule }, n);
+    for (const [hook, counters] of Object.entries(snapshot.kernel)) {
+      s.kernelEmitted.inc({ hook }, counters.emitted);
+      s.kernelLost.inc({ hook }, counters.lost);
+      s.kernelErrors.inc({ hook }, counters.errors);
+    }
+    for (const output of snapshot.outputs) {
+      const labels = { output: output.name };
+      s.written.inc(labels, output.written);
+      for (const [reason, n] of Object.entries(output.dropped)) s.dropped.inc({ ...labels, reason }, n);
+      s.retries.inc(labels, output.retries);
+      s.rotations.inc(labels, output.rotations);
+      s.queueDepth.set(labels, output.queueDepth);
+    }
+  }
+
+  /** Starts the HTTP server; rejects with one line (e.g. the port is taken). */
+  async listen(): Promise<AddressInfo> {
+    const server = createServer((request, response) => void this.serve(request, response));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (error: NodeJS.ErrnoException) => {
+        // Node's own text repeats the address; the usual causes get a plain sentence.
+        const problem =
+          error.code === "EADDRINUSE"
+            ? "the port is already in use (EADDRINUSE)"
+            : error.code === "EADDRNOTAVAIL"
+              ? "no interface has that address (EADDRNOTAVAIL)"
+              : describeError(error);
+        reject(new Error(`metrics: cannot listen on ${this.host}:${this.port}: ${problem}`));
+      });
+      server.listen(this.port, this.host, () => resolve());
+    });
+    // Later server errors (a failed accept) must not take the daemon down; a scrape retries.
+    server.on("error", () => {});
+    this.server = server;
+    return this.address!;
+  }
+
+  /** Where the server listens, once listen() has resolved. */
+  get address(): AddressInfo | undefined {
+    return (this.server?.address() as AddressInfo | null) ?? undefined;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server === undefined) return;
+    // A scraper's keep-alive connection must not hold the daemon's shutdown.
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    if (path !== "/metrics") return void response.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics\n");
+    if (request.method !== "GET" && request.method !== "HEAD")
+      return void response.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end();
+    try {
+      const body = await this.registry.metrics();
+      response.writeHead(200, { "content-type": this.registry.contentType }).end(request.method === "HEAD" ? undefined : body);
+    } catch (error) {
+      response.writeHead(500, { "content-type": "text/plain" }).end(`${describeError(error)}\n`);
+    }
+  }
+}

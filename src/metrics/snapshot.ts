@@ -1,0 +1,17 @@
+/**
+ * What the daemon knows about itself at one instant: the input of the Prometheus endpoint
+ * and of the periodic stats line. The daemon assembles it from engine.stats(),
+ * sensor.counters() and outputs.stats(); nothing here reads a kernel.
+ */
+import type { EngineStats } from "../engine/engine.js";
+import type { HookCounters } from "../sensor/sensor.js";
+import type { OutputStats } from "../output/output.js";
+
+export interface StatsSnapshot {
+  /** When it was taken (Date.now()); rates are computed between two snapshots. */
+  timeMs: number;
+  engine: EngineStats;
+  /** Sensor.counters(): records emitted, lost (ring full) and helper errors, per hook. */
+  kernel: Readonly<Record<string, HookCounters>>;
+  outputs: readonly OutputStats[];
+}

@@ -1,0 +1,51 @@
+/**
+ * The periodic stats line on stderr: one JSON object, shaped like the daemon's other log
+ * lines (`time`, `level`, `message`), so the same log pipeline reads it.
+ */
+import type { StatsSnapshot } from "./snapshot.js";
+
+/**
+ * `previous` is the snapshot of the last line: with it the line carries rates per second
+ * over the interval; without it (the first line) only totals.
+ */
+export function formatStatsLine(current: StatsSnapshot, previous?: StatsSnapshot): string {
+  const intervalS = previous !== undefined ? (current.timeMs - previous.timeMs) / 1000 : 0;
+  const rates =
+    previous !== undefined && intervalS > 0
+      ? {
+          interval_s: round(intervalS),
+          events_per_s: mapValues(current.engine.eventsByKind, (n, kind) => round((n - (previous.engine.eventsByKind[kind] ?? 0)) / intervalS)),
+        }
+      : {};
+  return JSON.stringify({
+    time: new Date(current.timeMs).toISOString(),
+    level: "info",
+    message: "stats",
+    ...rates,
+    events: { ...current.engine.eventsByKind },
+    findings: { ...current.engine.findingsByRule },
+    kernel_lost: mapValues(current.kernel, (hook) => hook.lost),
+    kernel_errors: mapValues(current.kernel, (hook) => hook.errors),
+    outputs: Object.fromEntries(
+      current.outputs.map((output) => [
+        output.name,
+        {
+          written: output.written,
+          // Only the reasons that happened: the line stays short and each one stands out.
+          dropped: Object.fromEntries(Object.entries(output.dropped).filter(([, n]) => n > 0)),
+          queue: output.queueDepth,
+          ...(output.retries > 0 ? { retries: output.retries } : {}),
+        },
+      ]),
+    ),
+  });
+}
+
+function mapValues<T, U>(record: Readonly<Record<string, T>>, map: (value: T, key: string) => U): Record<string, U> {
+  return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, map(value, key)]));
+}
+
+/** One decimal: a stats line is read by people. */
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
+}

@@ -1,0 +1,125 @@
+/**
+ * JSON lines appended to a file, rotated by size: when the next lines would take the file
+ * past `maxBytes`, file.{keep-1} → file.{keep}, …, file → file.1 and a fresh file is
+ * started; the oldest beyond `keep` is deleted. Files are created mode 0600: findings name
+ * users, commands and addresses.
+ *
+ * Writes go through fs.promises (libuv's thread pool), one chunk at a time, behind the
+ * same bounded LineQueue as the stream outputs.
+ */
+import { constants } from "node:fs";
+import { open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { Finding } from "../engine/finding.js";
+import { LineOutput, type LineProgress, type QueuedLine } from "./line-output.js";
+import { OutputError, describeError, encodeFinding } from "./output.js";
+export interface FileOutputOptions {
+  path: string;
+  /** Defaults to "file". */
+  name?: string;
+  /** Size at which the file is rotated (default 100 MiB). A single longer line still goes in whole. */
+  maxBytes?: number;
+  /** Rotated files kept: path.1 … path.{keep} (default 5; 0 keeps none). */
+  keep?: number;
+  /** Bytes waiting for the disk before the newest lines are dropped (default 8 MiB). */
+  maxBufferedBytes?: number;
+}
+
+const FILE_MODE = 0o600;
+
+export class FileOutput extends LineOutput {
+  readonly path: string;
+  private readonly maxBytes: number;
+  private readonly keep: number;
+  private handle: FileHandle | undefined;
+  private size = 0;
+
+  constructor(options: FileOutputOptions) {
+    super("file", options.name ?? "file", options.maxBufferedBytes);
+    this.path = options.path;
+    this.maxBytes = options.maxBytes ?? 100 * 1024 * 1024;
+    this.keep = options.keep ?? 5;
+    if (!(Number.isInteger(this.maxBytes) && this.maxBytes > 0))
+      throw new RangeError(`maxBytes must be a positive integer, got ${this.maxBytes}`);
+    if (!(Number.isInteger(this.keep) && this.keep >= 0)) throw new RangeError(`keep must be an integer >= 0, got ${this.keep}`);
+  }
+
+  protected async acquire(): Promise<void> {
+    const directory = dirname(this.path);
+    const dirStat = await stat(directory).catch((error: NodeJS.ErrnoException) => {
+      throw new OutputError(this.name, `directory ${directory} ${error.code === "ENOENT" ? "does not exist" : `cannot be read (${describeError(error)})`}`);
+    });
+    if (!dirStat.isDirectory()) throw new OutputError(this.name, `${directory} is not a directory`);
+    await this.openFile();
+  }
+
+  protected release(): Promise<void> {
+    return this.closeFile();
+  }
+
+  protected formatLine(finding: Finding): string | undefined {
+    const json = encodeFinding(finding, this.counters);
+    return json === undefined ? undefined : `${json}\n`;
+  }
+
+  private async openFile(): Promise<void> {
+    try {
+      // O_APPEND: another writer (or a restarted sockeye) never has its lines overwritten.
+      this.handle = await open(this.path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, FILE_MODE);
+      this.size = (await this.handle.stat()).size;
+    } catch (error) {
+      throw new OutputError(this.name, `cannot open ${this.path}: ${describeError(error)}`);
+    }
+  }
+
+  private async closeFile(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    await handle?.close();
+  }
+
+  /** Writes lines in pieces that each fit the current file, rotating between pieces. */
+  protected async deliver(lines: readonly QueuedLine[], progress: LineProgress): Promise<void> {
+    let start = 0;
+    while (start < lines.length) {
+      // A rotation that failed half way left no file open; its size is read again here.
+      if (this.handle === undefined) await this.openFile();
+      let end = start;
+      let bytes = 0;
+      while (end < lines.length && (this.size + bytes + lines[end]!.bytes <= this.maxBytes || (this.size === 0 && end === start))) {
+        bytes += lines[end]!.bytes;
+        end++;
+      }
+      if (end === start) {
+        await this.rotate();
+        continue;
+      }
+      // writeFile, unlike write, loops over short writes; O_APPEND puts every byte at the end.
+      await this.handle!.writeFile(lines.slice(start, end).map((line) => line.text).join(""));
+      this.size += bytes;
+      progress.delivered(end - start);
+      start = end;
+    }
+  }
+
+  private async rotate(): Promise<void> {
+    await this.closeFile();
+    await unlinkIfPresent(this.keep === 0 ? this.path : `${this.path}.${this.keep}`);
+    for (let index = this.keep - 1; index >= 1; index--) await renameIfPresent(`${this.path}.${index}`, `${this.path}.${index + 1}`);
+    if (this.keep > 0) await rename(this.path, `${this.path}.1`);
+    this.counters.rotations++;
+    await this.openFile();
+  }
+}
+
+async function unlinkIfPresent(path: string): Promise<void> {
+  await unlink(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "ENOENT") throw error;
+  });
+}
+
+async function renameIfPresent(from: string, to: string): Promise<void> {
+  await rename(from, to).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "ENOENT") throw error;
+  });
+}

@@ -1,0 +1,60 @@
+/**
+ * Several outputs at once: every batch goes to each of them. Opening is all or nothing, so
+ * a daemon never runs with part of the outputs its configuration asked for.
+ */
+import type { Finding } from "../engine/finding.js";
+import { DEFAULT_FLUSH_TIMEOUT_MS, type FindingOutput, type FlushResult, type OutputStats } from "./output.js";
+
+export class OutputSet {
+  readonly outputs: readonly FindingOutput[];
+
+  constructor(outputs: readonly FindingOutput[]) {
+    const names = new Set<string>();
+    for (const output of outputs) {
+      // Names label metrics and stats: two outputs with one name would merge their counts.
+      if (names.has(output.name)) throw new Error(`two outputs share the name ${JSON.stringify(output.name)}`);
+      names.add(output.name);
+    }
+    this.outputs = [...outputs];
+  }
+
+  /**
+   * Opens every output, in order; on the first failure closes those already open and
+   * rejects with that output's error (an OutputError naming it).
+   */
+  async open(): Promise<void> {
+    const opened: FindingOutput[] = [];
+    for (const output of this.outputs) {
+      try {
+        await output.open();
+      } catch (error) {
+        await Promise.all(opened.map((done) => done.close(0)));
+        throw error;
+      }
+      opened.push(output);
+    }
+  }
+
+  write(findings: readonly Finding[]): void {
+    if (findings.length === 0) return;
+    for (const output of this.outputs) output.write(findings);
+  }
+
+  /** Flushes all in parallel, under one deadline; results by output name. */
+  async flush(timeoutMs = DEFAULT_FLUSH_TIMEOUT_MS): Promise<Record<string, FlushResult>> {
+    return this.each((output) => output.flush(timeoutMs));
+  }
+
+  async close(timeoutMs = DEFAULT_FLUSH_TIMEOUT_MS): Promise<Record<string, FlushResult>> {
+    return this.each((output) => output.close(timeoutMs));
+  }
+
+  stats(): OutputStats[] {
+    return this.outputs.map((output) => output.stats());
+  }
+
+  private async each(action: (output: FindingOutput) => Promise<FlushResult>): Promise<Record<string, FlushResult>> {
+    const results = await Promise.all(this.outputs.map(action));
+    return Object.fromEntries(this.outputs.map((output, index) => [output.name, results[index]!]));
+  }
+}

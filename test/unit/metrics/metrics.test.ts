@@ -1,0 +1,139 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { OUTPUT_DROP_REASONS, PrometheusMetrics, formatStatsLine, type OutputStats, type StatsSnapshot } from "sockeye";
+
+const noDrops = Object.fromEntries(OUTPUT_DROP_REASONS.map((reason) => [reason, 0])) as OutputStats["dropped"];
+
+function snapshot(scale: number, timeMs = Date.UTC(2026, 10, 22, 10, 0, 0)): StatsSnapshot {
+  return {
+    timeMs,
+    engine: {
+      eventsByKind: { exec: 120 * scale, connect: 4 * scale },
+      findingsByRule: { "TRC-101": 2 * scale },
+      foldedByRule: {},
+      folded: 0,
+      suppressedByRule: {},
+      ruleErrors: {},
+      dropped: { unknown_kind: 0, malformed_line: 1 },
+    },
+    kernel: {
+      connect: { emitted: 4 * scale, lost: 0, errors: 0 },
+      exec: { emitted: 120 * scale, lost: 7 * scale, errors: 1 },
+    },
+    outputs: [
+      { name: "json-lines", type: "json-lines", written: 2 * scale, dropped: { ...noDrops }, queueDepth: 0, retries: 0, rotations: 0 },
+      {
+        name: "siem",
+        type: "webhook",
+        written: scale,
+        dropped: { ...noDrops, queue_full: 3 * scale },
+        queueDepth: 7,
+        retries: 2,
+        rotations: 0,
+        lastError: "HTTP 503 Service Unavailable",
+      },
+    ],
+  };
+}
+
+const running: PrometheusMetrics[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((metrics) => metrics.close()));
+});
+
+async function started(options: ConstructorParameters<typeof PrometheusMetrics>[0] = {}) {
+  const metrics = new PrometheusMetrics({ port: 0, processMetrics: false, ...options });
+  running.push(metrics);
+  const address = await metrics.listen();
+  return { metrics, address, url: `http://127.0.0.1:${address.port}` };
+}
+
+async function scrape(url: string): Promise<string[]> {
+  const response = await fetch(`${url}/metrics`);
+  expect(response.status).toBe(200);
+  expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+  return (await response.text()).split("\n");
+}
+
+describe("Prometheus endpoint", () => {
+  it("binds 127.0.0.1 and serves the snapshot's counters and gauges on /metrics", async () => {
+    const { metrics, address, url } = await started();
+    expect(address.address).toBe("127.0.0.1");
+    metrics.update(snapshot(1));
+    const lines = await scrape(url);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        "# TYPE sockeye_events_total counter",
+        'sockeye_events_total{kind="exec"} 120',
+        'sockeye_events_total{kind="connect"} 4',
+        'sockeye_findings_total{rule="TRC-101"} 2',
+        'sockeye_engine_dropped_total{reason="malformed_line"} 1',
+        'sockeye_kernel_records_total{hook="exec"} 120',
+        'sockeye_kernel_lost_records_total{hook="exec"} 7',
+        'sockeye_kernel_lost_records_total{hook="connect"} 0',
+        'sockeye_kernel_errors_total{hook="exec"} 1',
+        'sockeye_output_written_total{output="json-lines"} 2',
+        'sockeye_output_written_total{output="siem"} 1',
+        'sockeye_output_dropped_total{output="siem",reason="queue_full"} 3',
+        'sockeye_output_dropped_total{output="siem",reason="http_rejected"} 0',
+        'sockeye_output_retries_total{output="siem"} 2',
+        "# TYPE sockeye_output_queue_depth gauge",
+        'sockeye_output_queue_depth{output="siem"} 7',
+      ]),
+    );
+  });
+
+  it("replaces the totals on each update instead of adding them up", async () => {
+    const { metrics, url } = await started();
+    metrics.update(snapshot(1));
+    metrics.update(snapshot(5));
+    const lines = await scrape(url);
+    expect(lines).toContain('sockeye_events_total{kind="exec"} 600');
+    expect(lines).toContain('sockeye_output_dropped_total{output="siem",reason="queue_full"} 15');
+    expect(lines).not.toContain('sockeye_events_total{kind="exec"} 720');
+  });
+
+  it("exports Node process metrics unless told not to, and answers 404 off /metrics", async () => {
+    const { url } = await started({ processMetrics: true });
+    expect((await scrape(url)).some((line) => line.startsWith("sockeye_process_cpu_seconds_total"))).toBe(true);
+    expect((await fetch(`${url}/`)).status).toBe(404);
+    expect((await fetch(`${url}/metrics`, { method: "POST" })).status).toBe(405);
+  });
+
+  it("rejects with one line when the port is taken", async () => {
+    const { address } = await started();
+    const second = new PrometheusMetrics({ port: address.port, processMetrics: false });
+    await expect(second.listen()).rejects.toThrow(
+      new RegExp(`^metrics: cannot listen on 127\\.0\\.0\\.1:${address.port}: the port is already in use \\(EADDRINUSE\\)$`),
+    );
+  });
+});
+
+describe("stats line", () => {
+  it("is one JSON object with rates over the interval, totals, lost records per hook and queue depths", () => {
+    const previous = snapshot(1);
+    const current = snapshot(3, previous.timeMs + 10_000);
+    const line = formatStatsLine(current, previous);
+    expect(line).not.toContain("\n");
+    expect(JSON.parse(line)).toEqual({
+      time: "2026-11-22T10:00:10.000Z",
+      level: "info",
+      message: "stats",
+      interval_s: 10,
+      events_per_s: { exec: 24, connect: 0.8 },
+      events: { exec: 360, connect: 12 },
+      findings: { "TRC-101": 6 },
+      kernel_lost: { connect: 0, exec: 21 },
+      kernel_errors: { connect: 0, exec: 1 },
+      outputs: {
+        "json-lines": { written: 6, dropped: {}, queue: 0 },
+        siem: { written: 3, dropped: { queue_full: 9 }, queue: 7, retries: 2 },
+      },
+    });
+  });
+
+  it("carries totals only on the first line, when there is nothing to take a rate against", () => {
+    const parsed = JSON.parse(formatStatsLine(snapshot(1))) as Record<string, unknown>;
+    expect(parsed).not.toHaveProperty("events_per_s");
+    expect(parsed).toMatchObject({ events: { exec: 120 }, kernel_lost: { exec: 7 } });
+  });
+});

@@ -1,0 +1,82 @@
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { FileOutput } from "sockeye";
+import { numberedFindings } from "./fixtures.js";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "sockeye-file-output-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** The pids of the findings in a file, in order. */
+async function pidsIn(path: string): Promise<number[]> {
+  const text = await readFile(path, "utf8");
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => (JSON.parse(line) as { process: { pid: number } }).process.pid);
+}
+
+describe("file output", () => {
+  const findings = numberedFindings(7); // pids 0-6: one-digit pids, so every line has one size
+  const lineBytes = Buffer.byteLength(`${JSON.stringify(findings[0])}\n`);
+
+  it("rotates by size: file → file.1 → file.2, the oldest deleted, every file 0600", async () => {
+    const path = join(dir, "findings.jsonl");
+    const output = new FileOutput({ path, maxBytes: 2 * lineBytes + 1, keep: 2 });
+    await output.open();
+    output.write(findings.slice(0, 3));
+    output.write(findings.slice(3));
+    expect(await output.close(2000)).toEqual({ complete: true, abandoned: 0 });
+
+    expect((await readdir(dir)).sort()).toEqual(["findings.jsonl", "findings.jsonl.1", "findings.jsonl.2"]);
+    expect(await pidsIn(path)).toEqual([6]);
+    expect(await pidsIn(`${path}.1`)).toEqual([4, 5]);
+    expect(await pidsIn(`${path}.2`)).toEqual([2, 3]); // [0, 1] was file.2 before the last rotation
+    for (const name of await readdir(dir)) expect((await stat(join(dir, name))).mode & 0o777).toBe(0o600);
+    expect(output.stats()).toMatchObject({ name: "file", written: 7, rotations: 3, queueDepth: 0 });
+  });
+
+  it("appends to an existing file and counts its size toward the first rotation", async () => {
+    const path = join(dir, "findings.jsonl");
+    await writeFile(path, `${JSON.stringify(findings[0])}\n`, { mode: 0o600 });
+    const output = new FileOutput({ path, maxBytes: 2 * lineBytes, keep: 1 });
+    await output.open();
+    output.write(findings.slice(1, 4));
+    await output.close(2000);
+    expect(await pidsIn(`${path}.1`)).toEqual([0, 1]);
+    expect(await pidsIn(path)).toEqual([2, 3]);
+  });
+
+  it("with keep 0 starts the file afresh instead of keeping rotated copies", async () => {
+    const path = join(dir, "findings.jsonl");
+    const output = new FileOutput({ path, maxBytes: lineBytes, keep: 0 });
+    await output.open();
+    output.write(findings.slice(0, 3));
+    await output.close(2000);
+    expect(await readdir(dir)).toEqual(["findings.jsonl"]);
+    expect(await pidsIn(path)).toEqual([2]);
+    expect(output.stats().rotations).toBe(2);
+  });
+
+  it("rejects at open with one line when the directory does not exist", async () => {
+    const output = new FileOutput({ path: join(dir, "missing", "findings.jsonl"), name: "audit-file" });
+    await expect(output.open()).rejects.toThrow(
+      new RegExp(`^output audit-file: directory ${dir}/missing does not exist$`),
+    );
+  });
+
+  it("rejects at open when the path is a directory", async () => {
+    const error = await new FileOutput({ path: dir }).open().then(
+      () => undefined,
+      (failure: Error) => failure,
+    );
+    expect(error?.message).toMatch(new RegExp(`^output file: cannot open ${dir}: EISDIR`));
+    expect(error?.message).not.toContain("\n");
+  });
+});
