@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
+import { SYSLOG_FACILITIES, type SyslogFacility } from "../output/syslog.js";
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -79,6 +80,15 @@ export const configSchema = z
             max_batch: z.number().int().min(1).default(500),
             timeout_ms: z.number().int().min(100).default(5_000),
             max_attempts: z.number().int().min(1).max(100).default(8),
+          })
+          .strict()
+          .optional(),
+        /** RFC 5424 over UDP, one datagram per finding (node has no unix datagram sockets for /dev/log). */
+        syslog: z
+          .object({
+            host: z.string().ip().default("127.0.0.1"),
+            port: z.number().int().min(1).max(65535).default(514),
+            facility: z.enum(Object.keys(SYSLOG_FACILITIES) as [SyslogFacility, ...SyslogFacility[]]).default("authpriv"),
           })
           .strict()
           .optional(),

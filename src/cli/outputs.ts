@@ -1,6 +1,6 @@
 /**
  * The outputs a configuration asks for, as one OutputSet: stdout (JSON lines, or the pretty
- * format on a terminal), a rotating file, a webhook. Nothing is opened here; the daemon opens
+ * format on a terminal), a rotating file, a webhook, syslog. Nothing is opened here; the daemon opens
  * the set, so an output that cannot work fails the start (or a reload), never later.
  */
 import type { Config } from "./config.js";
@@ -10,6 +10,7 @@ import { JsonLinesOutput } from "../output/json-lines.js";
 import { PrettyOutput } from "../output/pretty.js";
 import { FileOutput } from "../output/file.js";
 import { WebhookOutput } from "../output/webhook.js";
+import { SyslogOutput } from "../output/syslog.js";
 
 export function buildOutputs(config: Config, stdout: NodeJS.WriteStream = process.stdout): OutputSet {
   const { output } = config;
@@ -25,6 +26,9 @@ export function buildOutputs(config: Config, stdout: NodeJS.WriteStream = proces
     outputs.push(
       new WebhookOutput({ url: w.url, headers: w.headers, maxQueue: w.max_queue, maxBatch: w.max_batch, timeoutMs: w.timeout_ms, maxAttempts: w.max_attempts }),
     );
+  }
+  if (output.syslog !== undefined) {
+    outputs.push(new SyslogOutput({ host: output.syslog.host, port: output.syslog.port, facility: output.syslog.facility }));
   }
   return new OutputSet(outputs);
 }

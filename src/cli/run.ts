@@ -72,12 +72,26 @@ function sensorSettings(config: Config): string {
 
 /**
  * systemd (Type=notify, NotifyAccess=all) learns readiness from READY=1 on $NOTIFY_SOCKET.
- * Node cannot send on a unix datagram socket, so systemd-notify does it for us.
+ * Node cannot send on a unix datagram socket, so systemd-notify does it for us. READY also
+ * names us as the main pid; STOPPING must not (sending on behalf of a pid that has exited
+ * fails), and is awaited so that it is sent before we exit.
  */
-function notifySystemd(state: string): void {
-  if (process.env["NOTIFY_SOCKET"] === undefined) return;
-  const child = spawn("systemd-notify", [`--pid=${process.pid}`, state], { stdio: "ignore" });
-  child.on("error", (error) => warn("systemd-notify failed", { state, error: error.message }));
+function notifySystemd(state: "READY=1" | "STOPPING=1"): Promise<void> {
+  if (process.env["NOTIFY_SOCKET"] === undefined) return Promise.resolve();
+  // --no-block: no BARRIER round trip, which would need a systemd answering it.
+  const args = state === "READY=1" ? ["--no-block", `--pid=${process.pid}`, state] : ["--no-block", state];
+  return new Promise((resolve) => {
+    const child = spawn("systemd-notify", args, { stdio: "ignore" });
+    const timer = setTimeout(resolve, 2_000).unref();
+    child.on("error", (error) => {
+      warn("systemd-notify failed", { state, error: error.message });
+      resolve();
+    });
+    child.on("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 export async function runDaemon(request: RunRequest): Promise<void> {
@@ -85,7 +99,6 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   // Rules and outputs first: a bad rule file or an unwritable output stops the start
   // before anything is loaded into the kernel.
   let catalog = loadRules(config);
-  reportRules(catalog);
   let outputs: OutputSet = buildOutputs(config);
   await outputs.open();
   let capture: WriteStream | undefined;
@@ -98,7 +111,13 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   }
 
   const stats = new DaemonStats();
-  const lock = await acquireInstanceLock();
+  let lock;
+  try {
+    lock = await acquireInstanceLock();
+  } catch (error) {
+    await outputs.close(0);
+    throw error;
+  }
   try {
     await stats.configure(config.metrics);
   } catch (error) {
@@ -139,6 +158,8 @@ export async function runDaemon(request: RunRequest): Promise<void> {
     outputs.write(findings);
   });
 
+  // Logged once the sensor is up, so a start that fails says one line and nothing else.
+  reportRules(catalog);
   for (const action of sensor.features.actions) log(action);
   const live = sensor.programs.filter((p) => p.live).map((p) => p.program);
   const passed = sensor.programs.filter((p) => !p.live).map((p) => `${p.program}: ${p.reason}`);
@@ -149,7 +170,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
     outputs: outputs.outputs.map((o) => o.name),
     ...(stats.metricsAddress !== undefined ? { metrics: `http://${stats.metricsAddress}/metrics` } : {}),
   });
-  notifySystemd("READY=1");
+  void notifySystemd("READY=1");
 
   let reloading: Promise<void> = Promise.resolve();
   const reload = async () => {
@@ -184,7 +205,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
     process.once("SIGINT", () => resolve("SIGINT"));
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
-  notifySystemd("STOPPING=1");
+  await notifySystemd("STOPPING=1");
   await reloading;
   await stats.stop(); // no stats tick may read the sensor once it is closed
   const counters = sensor.counters(); // read while the maps still exist

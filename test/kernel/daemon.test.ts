@@ -4,13 +4,14 @@
  */
 import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { bpftoolProgramNames, kernelTier, run, tcpListener } from "./harness.js";
+import { bpftoolPrograms, kernelTier, programsLoadedSince, run, tcpListener } from "./harness.js";
 
 const tier = kernelTier();
 const OUR_PROGRAMS = ["handle_dup2_exit", "handle_exec", "handle_connect_exit"];
 
 describe.runIf(tier.run)("kernel: sockeye run", () => {
   it("ready, a finding for a real reverse shell, then a clean SIGTERM", async () => {
+    const before = bpftoolPrograms();
     const daemon = spawn(process.execPath, ["dist/cli/main.js", "run"], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "", stderr = "";
     daemon.stdout.on("data", (d) => (stdout += d));
@@ -19,7 +20,8 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
       daemon.on("exit", (code) => reject(new Error(`exited ${code} before ready: ${stderr}`)));
     });
     await ready;
-    expect(bpftoolProgramNames()).toEqual(expect.arrayContaining(OUR_PROGRAMS));
+    const ours = programsLoadedSince(before);
+    expect(ours.map((p) => p.name)).toEqual(expect.arrayContaining(OUR_PROGRAMS));
 
     const catcher = await tcpListener("127.0.0.1", "exit\n");
     const port = catcher.port;
@@ -32,9 +34,9 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
     await catcher.close();
 
     const findings = stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
-    const ours = findings.filter((f) => f.rule.id === "TRC-101" && f.finding.Port === String(port));
-    expect(ours.length).toBeGreaterThanOrEqual(1);
-    expect(ours[0]).toMatchObject({
+    const shellFindings = findings.filter((f) => f.rule.id === "TRC-101" && f.finding.Port === String(port));
+    expect(shellFindings.length).toBeGreaterThanOrEqual(1);
+    expect(shellFindings[0]).toMatchObject({
       event: { kind: "alert" },
       rule: { id: "TRC-101", name: "Process standard input/output over socket detected" },
       destination: { ip: "127.0.0.1", port },
@@ -43,9 +45,10 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
     });
     expect(stderr).toMatch(/"message":"stopped","signal":"SIGTERM"/);
     // The kernel frees detached programs after an RCU grace period: give it a moment.
-    let left: string[] = [];
+    let left: number[] = [];
     for (let i = 0; i < 40; i++) {
-      left = bpftoolProgramNames().filter((n) => n.startsWith("handle_"));
+      const loaded = new Set(bpftoolPrograms().map((p) => p.id));
+      left = ours.map((p) => p.id).filter((id) => loaded.has(id));
       if (!left.length) break;
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -90,8 +90,17 @@ export class Session {
   }
 }
 
-export function bpftoolProgramNames(): string[] {
+export function bpftoolPrograms(): { id: number; name: string }[] {
   const out = spawnSync("bpftool", ["prog", "list", "--json"], { encoding: "utf8" });
   if (out.status !== 0) throw new Error(`bpftool prog list failed: ${out.stderr}`);
-  return (JSON.parse(out.stdout) as { name?: string }[]).map((p) => p.name ?? "");
+  return (JSON.parse(out.stdout) as { id: number; name?: string }[]).map((p) => ({ id: p.id, name: p.name ?? "" }));
+}
+
+/**
+ * Ids of sockeye's programs (handle_*) loaded since `before` was taken: the ones a daemon
+ * under test loaded, even while another sensor (a developer's, a benchmark) runs too.
+ */
+export function programsLoadedSince(before: readonly { id: number }[]): { id: number; name: string }[] {
+  const known = new Set(before.map((p) => p.id));
+  return bpftoolPrograms().filter((p) => p.name.startsWith("handle_") && !known.has(p.id));
 }

@@ -10,6 +10,11 @@ describe("sockeye CLI usage errors", () => {
     [["run", "--stdio-fd-max", "abc"], /--stdio-fd-max must be an integer from 0 to 1023/],
     [["run", "--nope"], /unknown option '--nope'/],
     [["probe", "extra"], /too many arguments/],
+    [["run", "--format", "xml"], /option '--format <format>' argument 'xml' is invalid\. Allowed choices are auto, json, pretty, none/],
+    [["run", "--config", "/nonexistent/sockeye.toml"], /^sockeye: config \/nonexistent\/sockeye\.toml: cannot read: ENOENT$/m],
+    [["run", "--webhook", "ftp://127.0.0.1/x"], /^sockeye: flags: output\.webhook\.url: must be an http:\/\/ or https:\/\/ URL$/m],
+    [["run", "--prometheus", "9469"], /^sockeye: flags: metrics\.prometheus_listen: must be "host:port"/m],
+    [["replay", "/nonexistent/capture.jsonl"], /^sockeye: capture \/nonexistent\/capture\.jsonl: no such file$/m],
   ])("%j", (args, message) => {
     const r = cli(...args);
     expect(r.status).toBe(2);
@@ -18,10 +23,34 @@ describe("sockeye CLI usage errors", () => {
     expect(r.stdout).toBe("");
   });
 
+  it("an output that cannot be opened fails the start before the kernel is touched: exit 1, one line", () => {
+    const r = cli("run", "--output-file", "/nonexistent-dir/findings.jsonl");
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/^sockeye: output file: .*\/nonexistent-dir/);
+  });
+
+  it("version prints the package version", () => {
+    const r = cli("version");
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(cli("--version").stdout).toBe(r.stdout);
+  });
+
+  it("replay runs the rules over a capture: the example's reverse shell gives one TRC-101 finding", () => {
+    const r = cli("replay", "examples/custom-agent/capture.jsonl");
+    expect(r.status).toBe(0);
+    const findings = r.stdout.trim().split("\n").map((line) => JSON.parse(line) as { rule: { id: string }; destination?: { ip: string; port: number } });
+    expect(findings.map((f) => f.rule.id)).toEqual(["TRC-101"]);
+    expect(findings[0]!.destination).toEqual({ ip: "10.0.0.66", port: 4444 });
+    expect(r.stderr).toMatch(/"message":"replayed".*"events":18,"findings":1,"malformed":0/);
+  });
+
   it("--help lists the commands and exits 0", () => {
     const r = cli("--help");
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/probe/);
     expect(r.stdout).toMatch(/run/);
+    for (const command of ["rules", "replay", "version"]) expect(r.stdout).toContain(command);
   });
 });
