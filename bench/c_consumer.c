@@ -26,6 +26,17 @@
 
 #define MAX_SECONDS 1800
 #define POLL_TIMEOUT_MS 50
+/* The addon's default wakeup policy (native/loader.h), and the same reading loop as
+ * native/ring_reader.cc, so that this is the limit of the same kernel side. */
+#define WAKEUP_INTERVAL_NS 250000ull
+#define QUIET_SLACK_NS 50000ull
+
+static unsigned long long monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
 
 static atomic_ullong records_total;
 static atomic_ullong dups_from_loadgen;
@@ -36,7 +47,8 @@ static int on_record(void *ctx, void *data, size_t size)
 	const struct event_header *h = data;
 
 	atomic_fetch_add_explicit(&records_total, 1, memory_order_relaxed);
-	if (h->kind == SOCKEYE_EVENT_SOCKET_DUP &&
+	/* AF_INET only: the generator's own stdout (a socketpair from its parent) is AF_UNIX. */
+	if (h->kind == SOCKEYE_EVENT_SOCKET_DUP && ((const struct socket_dup_event *)data)->family == 2 &&
 	    !memcmp(((const struct socket_dup_event *)data)->task.comm, "sockeye-loadgen", 15))
 		atomic_fetch_add_explicit(&dups_from_loadgen, 1, memory_order_relaxed);
 	return 0;
@@ -44,10 +56,24 @@ static int on_record(void *ctx, void *data, size_t size)
 
 static void *drain(void *rings)
 {
+	struct timespec nap = { 0, WAKEUP_INTERVAL_NS / 2 };
+	unsigned long long last_read = 0, last_found = 0;
+
 	while (!atomic_load(&stopping)) {
-		int n = ring_buffer__poll(rings, POLL_TIMEOUT_MS);
-		if (n < 0 && n != -EINTR)
+		int n;
+		if (last_read - last_found < WAKEUP_INTERVAL_NS + QUIET_SLACK_NS) {
+			nanosleep(&nap, NULL);
+		} else {
+			n = ring_buffer__poll(rings, POLL_TIMEOUT_MS);
+			if (n < 0 && n != -EINTR)
+				break;
+		}
+		last_read = monotonic_ns();
+		n = ring_buffer__consume(rings);
+		if (n < 0)
 			break;
+		if (n > 0)
+			last_found = last_read;
 	}
 	return NULL;
 }
@@ -93,6 +119,7 @@ int main(void)
 	}
 	for (size_t i = 0; i < sizeof(skipped_programs) / sizeof(skipped_programs[0]); i++)
 		bpf_program__set_autoload(bpf_object__find_program_by_name(skel->obj, skipped_programs[i]), false);
+	skel->rodata->wakeup_interval_ns = WAKEUP_INTERVAL_NS;
 	if (sockeye_bpf__load(skel) || sockeye_bpf__attach(skel)) {
 		fprintf(stderr, "sockeye-c-consumer: load/attach: %s\n", strerror(errno));
 		sockeye_bpf__destroy(skel);

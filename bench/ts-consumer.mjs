@@ -28,11 +28,13 @@ let records = 0;
 let loadgenDups = 0;
 let findings = 0;
 let latenciesNs = [];
+// inet only: the generator's own stdout (a socketpair from its parent) is a unix socket.
+const isLoadgenDup = (e) => e.kind === "socket_dup" && e.family === "inet" && e.task.comm === "sockeye-loadgen";
 
 if (mode === "noop") {
   sensor.subscribe((events) => {
     records += events.length;
-    for (const e of events) if (e.kind === "socket_dup" && e.task.comm === "sockeye-loadgen") loadgenDups++;
+    for (const e of events) if (isLoadgenDup(e)) loadgenDups++;
   });
 } else {
   const processes = new ProcessTable();
@@ -44,7 +46,7 @@ if (mode === "noop") {
     const probes = [];
     for (const event of events) {
       records++;
-      if (event.kind === "socket_dup" && event.task.comm === "sockeye-loadgen") loadgenDups++;
+      if (isLoadgenDup(event)) loadgenDups++;
       for (const finding of engine.handle(event)) {
         chunk += `${JSON.stringify(finding)}\n`;
         findings++;
