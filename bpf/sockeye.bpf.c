@@ -45,6 +45,16 @@ char LICENSE[] SEC("license") = "GPL";
 /* Load-time settings, written by userspace between open and load. */
 const volatile __s32 stdio_fd_max = 2;
 const volatile __u8 connect_all_fds = 0;
+/* Wakeup policy (see submit_flags): at most one consumer wakeup per ring per CPU in this
+ * interval. The reader keeps polling for longer than this after its last record, so a record
+ * submitted without a wakeup is still read within about one interval. 0 = wake for every
+ * record the reader is not already busy with (libbpf's default). */
+const volatile __u64 wakeup_interval_ns = 0;
+/* A detection ring fuller than this share (in 1/8ths) admits only records whose (process, fd)
+ * has not had one admitted in the last detection_repeat_window_ns: a process that floods
+ * matching dups cannot fill the ring and push out another process's first detection. */
+const volatile __u8 detection_pressure_eighths = 4;
+const volatile __u64 detection_repeat_window_ns = 1000000000ull;
 
 /* Detections (connect, socket_dup) get their own small ring so that an exec flood can never
  * push one out: the process ring can fill up and lose records while this one stays empty. */
@@ -57,6 +67,24 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20);
 } process_events SEC(".maps");
+
+enum ring_id { RING_DETECTION = 0, RING_PROCESS = 1, RING_COUNT = 2 };
+
+/* Per CPU and ring: when a record last woke the reader (ns, bpf_ktime_get_ns). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RING_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} ring_last_wakeup SEC(".maps");
+
+/* (tgid << 32 | fd) -> when its last detection record was admitted under pressure. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, __u64);
+} detection_admitted SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -135,6 +163,47 @@ static __always_inline void count(__u32 hook, enum counter_field field)
 		c->lost++;
 	else
 		c->errors++;
+}
+
+/*
+ * A wakeup is an irq_work and, when the reader sleeps on another CPU, an IPI: costly on
+ * every record (in this VM kind it cut the records one CPU can produce to a third). So a
+ * record wakes the reader only when none on this CPU did in the last wakeup_interval_ns; the
+ * ones in between are picked up by the reader's polling (native/ring_reader.cc). An isolated
+ * record, what a real detection looks like, always wakes the reader at once.
+ */
+static __always_inline __u64 submit_flags(__u32 ring, __u64 now)
+{
+	__u64 *last;
+
+	if (!wakeup_interval_ns)
+		return 0;
+	last = bpf_map_lookup_elem(&ring_last_wakeup, &ring);
+	if (!last)
+		return 0;
+	if (now - *last < wakeup_interval_ns)
+		return BPF_RB_NO_WAKEUP;
+	*last = now;
+	return BPF_RB_FORCE_WAKEUP;
+}
+
+/* False when the detection ring is under pressure and this (process, fd) already had a record
+ * admitted within the window: then the record is shed and counted as lost. */
+static __always_inline int admit_detection(int fd)
+{
+	__u64 size = bpf_ringbuf_query(&detection_events, BPF_RB_RING_SIZE);
+	__u64 used = bpf_ringbuf_query(&detection_events, BPF_RB_AVAIL_DATA);
+	__u64 key, now, *last;
+
+	if (used * 8 < size * detection_pressure_eighths)
+		return 1;
+	key = (bpf_get_current_pid_tgid() & 0xffffffff00000000ull) | (__u32)fd;
+	now = bpf_ktime_get_ns();
+	last = bpf_map_lookup_elem(&detection_admitted, &key);
+	if (last && now - *last < detection_repeat_window_ns)
+		return 0;
+	bpf_map_update_elem(&detection_admitted, &key, &now, BPF_ANY);
+	return 1;
 }
 
 static __always_inline void fill_header(struct event_header *h, __u16 kind, __u16 size)
@@ -247,6 +316,10 @@ static __always_inline void emit_connect(struct socket *sock, const void *addr, 
 {
 	struct connect_event *e;
 
+	if (!admit_detection(fd)) {
+		count(SOCKEYE_HOOK_CONNECT, COUNT_LOST);
+		return;
+	}
 	e = bpf_ringbuf_reserve(&detection_events, sizeof(*e), 0);
 	if (!e) {
 		count(SOCKEYE_HOOK_CONNECT, COUNT_LOST);
@@ -264,7 +337,7 @@ static __always_inline void emit_connect(struct socket *sock, const void *addr, 
 	}
 	if (read_sockaddr(e, addr, addrlen, user))
 		count(SOCKEYE_HOOK_CONNECT, COUNT_ERRORS);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, submit_flags(RING_DETECTION, e->hdr.time_ns));
 	count(SOCKEYE_HOOK_CONNECT, COUNT_EMITTED);
 }
 
@@ -392,6 +465,10 @@ static __always_inline int emit_dup(long ret)
 		return 0;
 	sk = BPF_CORE_READ(sock, sk);
 
+	if (!admit_detection((int)ret)) {
+		count(SOCKEYE_HOOK_DUP, COUNT_LOST);
+		return 0;
+	}
 	e = bpf_ringbuf_reserve(&detection_events, sizeof(*e), 0);
 	if (!e) {
 		count(SOCKEYE_HOOK_DUP, COUNT_LOST);
@@ -413,7 +490,7 @@ static __always_inline int emit_dup(long ret)
 		e->origin = SOCKEYE_ORIGIN_ACCEPTED;
 	else if (e->remote.port)
 		e->origin = SOCKEYE_ORIGIN_CONNECTED;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, submit_flags(RING_DETECTION, e->hdr.time_ns));
 	count(SOCKEYE_HOOK_DUP, COUNT_EMITTED);
 	return 0;
 }
@@ -563,7 +640,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	e->hdr.size = size;
 	if (size > sizeof(*e))
 		return 0; /* cannot happen; tells the verifier the output stays inside *e */
-	if (bpf_ringbuf_output(&process_events, e, size, 0)) {
+	if (bpf_ringbuf_output(&process_events, e, size, submit_flags(RING_PROCESS, e->hdr.time_ns))) {
 		count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
 		return 0;
 	}
@@ -586,7 +663,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	}
 	fill_header(&e->hdr, SOCKEYE_EVENT_FORK, sizeof(*e));
 	fill_task(&e->task, child);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, submit_flags(RING_PROCESS, e->hdr.time_ns));
 	count(SOCKEYE_HOOK_FORK, COUNT_EMITTED);
 	return 0;
 }
@@ -608,7 +685,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	fill_task(&e->task, task);
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, submit_flags(RING_PROCESS, e->hdr.time_ns));
 	count(SOCKEYE_HOOK_EXIT, COUNT_EMITTED);
 	return 0;
 }

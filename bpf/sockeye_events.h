@@ -69,7 +69,7 @@ enum sockeye_hook {
 
 struct hook_counter {
 	__u64 emitted;  /* records submitted to a ring buffer */
-	__u64 lost;     /* ring buffer full: record dropped */
+	__u64 lost;     /* record dropped: ring buffer full, or (detections) shed under pressure */
 	__u64 errors;   /* a helper failed (read of kernel/user memory, map update) */
 };
 

@@ -220,6 +220,7 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
         for (const char* name : other.bpf_programs) bpf_program__set_autoload(program(a.skel, name), false);
     a.skel->rodata->stdio_fd_max = options.stdio_fd_max;
     a.skel->rodata->connect_all_fds = options.connect_all_fds ? 1 : 0;
+    a.skel->rodata->wakeup_interval_ns = uint64_t(options.wakeup_interval_us) * 1000;
     int err = bpf_map__set_max_entries(a.skel->maps.detection_events, options.detection_ring_bytes);
     if (!err) err = bpf_map__set_max_entries(a.skel->maps.process_events, options.process_ring_bytes);
     if (err) throw SensorFailure{"BAD_OPTION", -err, "ring buffer sizes must be powers of two of at least a page"};
@@ -258,6 +259,7 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
       if (&c == &chosen) after = true;
     }
     sensor->skel_ = a.skel;
+    sensor->wakeup_interval_us_ = options.wakeup_interval_us;
     sensor->links_ = std::move(a.links);
     a.skel = nullptr;
     return sensor;

@@ -24,6 +24,11 @@ struct LoadOptions {
   bool connect_all_fds = false;
   uint32_t detection_ring_bytes = 1u << 20;
   uint32_t process_ring_bytes = 16u << 20;
+  // At most one reader wakeup per ring per CPU in this interval (bpf/sockeye.bpf.c
+  // submit_flags); the reader polls for a little longer than this after its last record
+  // (ring_reader.cc), so records between wakeups wait at most about this long. 0 = libbpf's
+  // default of a wakeup whenever the reader is idle.
+  uint32_t wakeup_interval_us = 250;
   // Candidate programs not to try, by section name (e.g. "lsm/socket_connect"): lets tests
   // and users force a fallback.
   std::vector<std::string> skip_candidates;
@@ -61,6 +66,7 @@ class LoadedSensor {
 
   int detection_ring_fd() const;
   int process_ring_fd() const;
+  uint32_t wakeup_interval_us() const { return wakeup_interval_us_; }
   // Per-hook {emitted, lost, errors}, summed over CPUs; index = enum sockeye_hook.
   std::vector<uint64_t> counters() const;
   const std::vector<CandidateReport>& report() const { return report_; }
@@ -73,6 +79,7 @@ class LoadedSensor {
  private:
   LoadedSensor() = default;
   sockeye_bpf* skel_ = nullptr;
+  uint32_t wakeup_interval_us_ = 0;
   std::vector<bpf_link*> links_;
   std::vector<CandidateReport> report_;
   KernelFeatures features_;

@@ -1,6 +1,8 @@
 #include "ring_reader.h"
 
 #include <bpf/libbpf.h>
+#include <time.h>
+
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -12,10 +14,19 @@ namespace {
 // wakes the poll at once).
 constexpr int kPollTimeoutMs = 50;
 constexpr size_t kInitialBatchBytes = 64 * 1024;
+// Margin past the kernel's wakeup interval before the reader trusts wakeups again: covers the
+// moment between a record's wakeup decision and its commit.
+constexpr uint64_t kQuietSlackNs = 50'000;
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
+}
 }  // namespace
 
-RingReader::RingReader(int detection_ring_fd, int process_ring_fd, Deliver deliver)
-    : deliver_(std::move(deliver)), batch_(std::make_unique<Batch>()) {
+RingReader::RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wakeup_interval_us, Deliver deliver)
+    : wakeup_interval_us_(wakeup_interval_us), deliver_(std::move(deliver)), batch_(std::make_unique<Batch>()) {
   batch_->bytes.reserve(kInitialBatchBytes);
   // Both rings share one epoll set: one wakeup drains whatever either holds.
   rings_ = ring_buffer__new(detection_ring_fd, &RingReader::on_record, this, nullptr);
@@ -47,11 +58,31 @@ int RingReader::on_record(void* ctx, void* data, size_t size) {
   return 0;
 }
 
+// Two states. Idle: sleep in epoll until a record wakes us. Busy (a record was found less than
+// one wakeup interval ago): the kernel may be submitting records without waking us (see
+// submit_flags in bpf/sockeye.bpf.c), so sleep half an interval and read whatever is there;
+// only after a full interval (plus slack) with nothing new is epoll trusted again. A busy
+// stream thus costs two reader wakeups per interval instead of one per record, and a record
+// waits at most about one interval.
 void RingReader::run() {
+  const uint64_t interval_ns = uint64_t(wakeup_interval_us_) * 1000;
+  const timespec busy_nap{0, long(interval_ns / 2)};
+  // Times taken just before a read of the rings: the last read, and the last that found any.
+  uint64_t last_read_ns = 0, last_found_ns = 0;
   while (!stopping_.load()) {
-    int n = ring_buffer__poll(rings_, kPollTimeoutMs);
-    if (n < 0 && n != -EINTR) break;
+    if (interval_ns && last_read_ns - last_found_ns < interval_ns + kQuietSlackNs) {
+      nanosleep(&busy_nap, nullptr);
+    } else {
+      int n = ring_buffer__poll(rings_, kPollTimeoutMs);
+      if (n < 0 && n != -EINTR) break;
+    }
+    last_read_ns = monotonic_ns();
+    // Every ring, not only the one whose wakeup fired: the other may hold records that were
+    // submitted without one, and a batch must hold both rings' records up to now so that a
+    // process's exec is never a batch behind its dups.
+    if (ring_buffer__consume(rings_) < 0) break;
     if (batch_->records == 0) continue;
+    last_found_ns = last_read_ns;
     deliver_(std::move(batch_), false);
     batch_ = std::make_unique<Batch>();
     batch_->bytes.reserve(kInitialBatchBytes);

@@ -26,8 +26,10 @@ class RingReader {
   // marks the last batch, delivered while the main thread waits in stop(): it must not block.
   using Deliver = std::function<void(std::unique_ptr<Batch>, bool closing)>;
 
+  // `wakeup_interval_us`: the kernel side's wakeup interval (LoadOptions); the reader keeps
+  // polling past it after each record so that no record submitted without a wakeup waits.
   // Throws std::runtime_error when the ring buffers cannot be set up.
-  RingReader(int detection_ring_fd, int process_ring_fd, Deliver deliver);
+  RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wakeup_interval_us, Deliver deliver);
   ~RingReader();
   RingReader(const RingReader&) = delete;
   RingReader& operator=(const RingReader&) = delete;
@@ -40,6 +42,7 @@ class RingReader {
   void run();
 
   ring_buffer* rings_ = nullptr;
+  uint32_t wakeup_interval_us_;
   Deliver deliver_;
   std::unique_ptr<Batch> batch_;
   std::atomic<bool> stopping_{false};

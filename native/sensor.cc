@@ -44,6 +44,8 @@ LoadOptions parse_options(const Napi::Value& value) {
   if (obj.Has("connectAllFds")) o.connect_all_fds = obj.Get("connectAllFds").ToBoolean();
   if (obj.Has("detectionRingBytes"))
     o.detection_ring_bytes = obj.Get("detectionRingBytes").As<Napi::Number>().Uint32Value();
+  if (obj.Has("wakeupIntervalUs"))
+    o.wakeup_interval_us = obj.Get("wakeupIntervalUs").As<Napi::Number>().Uint32Value();
   if (obj.Has("processRingBytes")) o.process_ring_bytes = obj.Get("processRingBytes").As<Napi::Number>().Uint32Value();
   if (obj.Has("skipCandidates")) {
     Napi::Array list = obj.Get("skipCandidates").As<Napi::Array>();
@@ -139,7 +141,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     std::atomic<uint64_t>* dropped = &records_dropped_at_close_;
     try {
       reader_ = std::make_unique<RingReader>(
-          loaded_->detection_ring_fd(), loaded_->process_ring_fd(),
+          loaded_->detection_ring_fd(), loaded_->process_ring_fd(), loaded_->wakeup_interval_us(),
           [fn, dropped](std::unique_ptr<Batch> batch, bool closing) mutable {
             // Blocking while the main thread joins the reader would deadlock on a full queue.
             napi_status status = closing ? fn.NonBlockingCall(batch.get()) : fn.BlockingCall(batch.get());

@@ -14,6 +14,8 @@ packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool cmake make g++ pkg
           python3 util-linux iproute2)
 # The kernel tier's real reverse shells use these interpreters and tools.
 packages+=(bash perl php-cli ruby netcat-traditional)
+# npm run bench builds its C load generator and C consumer with cc (bench/Makefile).
+packages+=(gcc)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -33,6 +33,7 @@ export interface NativeOptions {
   connectAllFds?: boolean;
   detectionRingBytes?: number;
   processRingBytes?: number;
+  wakeupIntervalUs?: number;
   skipCandidates?: string[];
 }
 

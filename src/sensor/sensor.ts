@@ -17,6 +17,12 @@ export interface SensorOptions {
   detectionRingBytes?: number;
   /** Ring for exec, fork and exit records, bytes, power of two (default 16 MiB). */
   processRingBytes?: number;
+  /**
+   * At most one reader wakeup per ring per CPU in this many µs (default 250): under a stream
+   * of events, records between wakeups are read by polling, at most about this late. An
+   * isolated event (a real detection) still wakes the reader at once. 0 = wake on every record.
+   */
+  wakeupIntervalUs?: number;
   /** Candidate programs not to try, e.g. ["lsm/socket_connect"] to force a fallback. */
   skipCandidates?: string[];
   /** Events a `for await` loop may fall behind by before new ones are dropped and counted. */
@@ -44,6 +50,8 @@ function checkOptions(o: SensorOptions): void {
   const pow2 = (n: number) => Number.isInteger(n) && n >= 4096 && (n & (n - 1)) === 0;
   if (o.stdioFdMax !== undefined && !(Number.isInteger(o.stdioFdMax) && o.stdioFdMax >= 0 && o.stdioFdMax < 1024))
     throw new SensorError(`stdioFdMax must be an integer from 0 to 1023, got ${o.stdioFdMax}`, "BAD_OPTION");
+  if (o.wakeupIntervalUs !== undefined && !(Number.isInteger(o.wakeupIntervalUs) && o.wakeupIntervalUs >= 0 && o.wakeupIntervalUs <= 100_000))
+    throw new SensorError(`wakeupIntervalUs must be an integer from 0 to 100000, got ${o.wakeupIntervalUs}`, "BAD_OPTION");
   for (const key of ["detectionRingBytes", "processRingBytes"] as const) {
     const v = o[key];
     if (v !== undefined && !pow2(v))
@@ -70,6 +78,7 @@ export class Sensor {
     if (options.connectAllFds !== undefined) native.connectAllFds = options.connectAllFds;
     if (options.detectionRingBytes !== undefined) native.detectionRingBytes = options.detectionRingBytes;
     if (options.processRingBytes !== undefined) native.processRingBytes = options.processRingBytes;
+    if (options.wakeupIntervalUs !== undefined) native.wakeupIntervalUs = options.wakeupIntervalUs;
     if (options.skipCandidates !== undefined) native.skipCandidates = options.skipCandidates;
     this.iteratorQueueLimit = options.iteratorQueueLimit ?? 1_000_000;
     const binding = loadBinding();

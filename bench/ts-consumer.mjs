@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+/**
+ * A sockeye consumer in Node.js for the benchmarks, over the built package (dist/):
+ *   noop  the addon and decoder with a handler that only counts (the cost of getting events
+ *         into JavaScript);
+ *   full  what `sockeye run` does: every rule (builtinRules() + loadBuiltinElasticRules()),
+ *         the process table seeded from /proc, findings as JSON lines written to /dev/null.
+ *
+ * Same protocol as sockeye-c-consumer: prints {"ready":true} once attached, then one JSON line
+ * of running totals per "stats" line on stdin; "quit" or EOF closes the sensor and exits.
+ * In full mode each TRC-101 finding of a "sockeye-probe" process adds a latency sample: from
+ * the syscall's BPF timestamp (CLOCK_MONOTONIC) to the moment its JSON line was written.
+ */
+import { openSync, writeSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { Engine, ProcessTable, builtinRules, loadBuiltinElasticRules, openSensor } from "../dist/index.js";
+
+const mode = process.argv[2];
+if (mode !== "noop" && mode !== "full") {
+  process.stderr.write("usage: ts-consumer.mjs noop|full\n");
+  process.exit(2);
+}
+// Never outlive the benchmark that started us, whatever happens to it.
+const MAX_SECONDS = 1800;
+
+const sensor = await openSensor();
+let records = 0;
+let loadgenDups = 0;
+let findings = 0;
+let latenciesNs = [];
+// inet only: the generator's own stdout (a socketpair from its parent) is a unix socket.
+const isLoadgenDup = (e) => e.kind === "socket_dup" && e.family === "inet" && e.task.comm === "sockeye-loadgen";
+
+if (mode === "noop") {
+  sensor.subscribe((events) => {
+    records += events.length;
+    for (const e of events) if (isLoadgenDup(e)) loadgenDups++;
+  });
+} else {
+  const processes = new ProcessTable();
+  processes.seedFromProc();
+  const engine = new Engine({ rules: [...builtinRules(), ...loadBuiltinElasticRules()], processes, fold: true });
+  const devNull = openSync("/dev/null", "w");
+  sensor.subscribe((events) => {
+    let chunk = "";
+    const probes = [];
+    for (const event of events) {
+      records++;
+      if (isLoadgenDup(event)) loadgenDups++;
+      for (const finding of engine.handle(event)) {
+        chunk += `${JSON.stringify(finding)}\n`;
+        findings++;
+        if (finding.rule.id === "TRC-101" && event.task.comm === "sockeye-probe") probes.push(event.timeNs);
+      }
+    }
+    if (chunk) writeSync(devNull, chunk);
+    if (probes.length) {
+      const written = Number(process.hrtime.bigint());
+      for (const t of probes) latenciesNs.push(written - t);
+    }
+  });
+}
+
+const stopTimer = setTimeout(quit, MAX_SECONDS * 1000);
+stopTimer.unref();
+
+function stats() {
+  const k = sensor.counters();
+  const line = {
+    records, loadgenDups, findings,
+    dupEmitted: k.socket_dup.emitted, dupLost: k.socket_dup.lost, execEmitted: k.exec.emitted, execLost: k.exec.lost,
+    batches: sensor.stats().batches,
+    latenciesNs,
+  };
+  latenciesNs = [];
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+function quit() {
+  sensor.close();
+  process.exit(0);
+}
+
+process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
+const lines = createInterface({ input: process.stdin });
+lines.on("line", (line) => {
+  if (line.startsWith("stats")) stats();
+  else if (line.startsWith("quit")) quit();
+});
+lines.on("close", quit);
