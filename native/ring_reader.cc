@@ -14,6 +14,15 @@ namespace {
 // wakes the poll at once).
 constexpr int kPollTimeoutMs = 50;
 constexpr size_t kInitialBatchBytes = 64 * 1024;
+// libbpf 1.1's consume keeps reading for as long as producers keep writing: under a flood
+// one call would never return, the batch would grow without bound and JavaScript would see
+// nothing. A batch this big ends the call; the rest is read right after it is handed over.
+constexpr size_t kMaxBatchBytes = 4 * 1024 * 1024;
+// What on_record returns to stop libbpf (the record itself is already copied and consumed).
+constexpr int kBatchFull = -EFBIG;
+// At stop, the rings are read until empty, but no more than this many full batches: a flood
+// that outruns the reader must not keep close() from returning.
+constexpr int kMaxBatchesAtStop = 16;
 // Margin past the kernel's wakeup interval before the reader trusts wakeups again: covers the
 // moment between a record's wakeup decision and its commit.
 constexpr uint64_t kQuietSlackNs = 50'000;
@@ -55,7 +64,7 @@ int RingReader::on_record(void* ctx, void* data, size_t size) {
   bytes.resize(at + ((size + 7) & ~size_t(7)));
   memcpy(bytes.data() + at, data, size);
   self->batch_->records++;
-  return 0;
+  return bytes.size() >= kMaxBatchBytes ? kBatchFull : 0;
 }
 
 // Two states. Idle: sleep in epoll until a record wakes us. Busy (a record was found less than
@@ -74,23 +83,27 @@ void RingReader::run() {
       nanosleep(&busy_nap, nullptr);
     } else {
       int n = ring_buffer__poll(rings_, kPollTimeoutMs);
-      if (n < 0 && n != -EINTR) break;
+      if (n < 0 && n != -EINTR && n != kBatchFull) break;
     }
     last_read_ns = monotonic_ns();
     // Every ring, not only the one whose wakeup fired: the other may hold records that were
     // submitted without one, and a batch must hold both rings' records up to now so that a
     // process's exec is never a batch behind its dups.
-    if (ring_buffer__consume(rings_) < 0) break;
+    int consumed = ring_buffer__consume(rings_);
+    if (consumed < 0 && consumed != kBatchFull) break;
     if (batch_->records == 0) continue;
     last_found_ns = last_read_ns;
     deliver_(std::move(batch_), false);
     batch_ = std::make_unique<Batch>();
     batch_->bytes.reserve(kInitialBatchBytes);
   }
-  // Whatever is still in the rings at stop belongs to the last batch: nothing is left behind.
-  ring_buffer__consume(rings_);
-  if (batch_->records) deliver_(std::move(batch_), true);
-  batch_ = std::make_unique<Batch>();
+  // Whatever is still in the rings at stop belongs to the last batches: nothing is left behind.
+  for (int i = 0; i < kMaxBatchesAtStop; i++) {
+    int consumed = ring_buffer__consume(rings_);
+    if (batch_->records) deliver_(std::move(batch_), true);
+    batch_ = std::make_unique<Batch>();
+    if (consumed != kBatchFull) break;
+  }
 }
 
 }  // namespace sockeye

@@ -209,7 +209,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   await reloading;
   await stats.stop(); // no stats tick may read the sensor once it is closed
   const counters = sensor.counters(); // read while the maps still exist
-  sensor.close(); // drains the rings into a last batch (through the subscriber), then detaches
+  await sensor.shutdown(); // the rings' last batches reach the subscriber, then every program is detached
   const flushed = await outputs.close();
   if (capture !== undefined) await new Promise<void>((resolve) => capture!.end(resolve));
   await lock.release();

@@ -148,6 +148,18 @@ export class Sensor {
     for (const l of this.listeners) l([]);
   }
 
+  /**
+   * close(), then waits until the last batches that close() drained from the rings have
+   * reached the subscribers: they come through the event loop after close() returns, so a
+   * daemon that flushes its outputs right after close() would miss them.
+   */
+  async shutdown(): Promise<void> {
+    this.close();
+    // The reader signalled the thread-safe function before close() returned: a timer then an
+    // immediate span one whole poll phase of the loop, where those queued calls run.
+    await new Promise<void>((resolve) => setTimeout(() => setImmediate(resolve), 0));
+  }
+
   private start(): void {
     if (this.started || this.closed) return;
     this.started = true;

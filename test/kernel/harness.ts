@@ -58,6 +58,8 @@ export async function run(cmd: string, args: string[], input?: string): Promise<
   let stdout = "", stderr = "";
   child.stdout.on("data", (d) => (stdout += d));
   child.stderr.on("data", (d) => (stderr += d));
+  // A child that exits at once (a refused start) closes its stdin before we write: EPIPE.
+  child.stdin.on("error", () => {});
   child.stdin.end(input ?? "");
   // 'exit', not 'close': a shell's grandchildren may hold the pipes open after it is gone.
   const status = await new Promise<number | null>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : null))));
