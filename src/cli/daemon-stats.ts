@@ -1,7 +1,7 @@
 /**
  * The daemon's visibility: a stats line on stderr every `stats_interval_s` and, when asked,
- * a Prometheus endpoint. Both read one StatsSnapshot assembled here from the engine, the
- * kernel counters and the outputs. The endpoint listens before the sensor loads, so a port
+ * a Prometheus endpoint. Both read one StatsSnapshot of the engine, the kernel counters and
+ * the outputs, taken when a line is written or a scrape comes in. The endpoint listens before the sensor loads, so a port
  * that is taken fails the start before anything is in the kernel.
  */
 import type { Config } from "./config.js";
@@ -9,10 +9,12 @@ import type { StatsSnapshot } from "../metrics/snapshot.js";
 import { formatStatsLine } from "../metrics/stats-line.js";
 import { PrometheusMetrics } from "../metrics/prometheus.js";
 
-/** How often the endpoint's series are refreshed: a scrape is at most this stale. */
-const METRICS_REFRESH_MS = 5_000;
-
 type MetricsConfig = Config["metrics"];
+
+function emptySnapshot(): StatsSnapshot {
+  const engine = { eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {}, dropped: { unknown_kind: 0, malformed_line: 0 } };
+  return { timeMs: Date.now(), engine, kernel: {}, outputs: [] };
+}
 
 function parseListen(listen: string): { host: string; port: number } {
   const colon = listen.lastIndexOf(":");
@@ -23,7 +25,6 @@ export class DaemonStats {
   private snapshotSource: (() => StatsSnapshot) | undefined;
   private previous: StatsSnapshot | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
-  private metricsTimer: NodeJS.Timeout | undefined;
   private metrics: PrometheusMetrics | undefined;
   private listening: string | undefined;
 
@@ -34,7 +35,11 @@ export class DaemonStats {
       this.metrics = undefined;
       this.listening = undefined;
       if (config.prometheus_listen !== undefined) {
-        const metrics = new PrometheusMetrics(parseListen(config.prometheus_listen));
+        // Each scrape reads a fresh snapshot (none before the sensor is attached).
+        const metrics = new PrometheusMetrics({
+          ...parseListen(config.prometheus_listen),
+          collect: () => this.snapshotSource?.() ?? emptySnapshot(),
+        });
         await metrics.listen();
         this.metrics = metrics;
         this.listening = config.prometheus_listen;
@@ -45,16 +50,12 @@ export class DaemonStats {
     if (config.stats_interval_s > 0) {
       this.statsTimer = setInterval(() => this.writeStatsLine(), config.stats_interval_s * 1000).unref();
     }
-    this.refreshMetrics();
   }
 
   /** From now on, stats come from `source` (the running sensor, engine and outputs). */
   attach(source: () => StatsSnapshot): void {
     this.snapshotSource = source;
     this.previous = source();
-    clearInterval(this.metricsTimer);
-    this.metricsTimer = setInterval(() => this.refreshMetrics(), METRICS_REFRESH_MS).unref();
-    this.refreshMetrics();
   }
 
   get metricsAddress(): string | undefined {
@@ -64,12 +65,8 @@ export class DaemonStats {
 
   async stop(): Promise<void> {
     clearInterval(this.statsTimer);
-    clearInterval(this.metricsTimer);
+    this.snapshotSource = undefined;
     await this.metrics?.close();
-  }
-
-  private refreshMetrics(): void {
-    if (this.metrics !== undefined && this.snapshotSource !== undefined) this.metrics.update(this.snapshotSource());
   }
 
   private writeStatsLine(): void {

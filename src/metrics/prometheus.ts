@@ -20,6 +20,8 @@ export interface PrometheusMetricsOptions {
   port?: number;
   /** Also export prom-client's Node process metrics (CPU, memory, event loop lag; default true). */
   processMetrics?: boolean;
+  /** Called at every scrape for a fresh snapshot (the daemon's); without it, update() feeds the series. */
+  collect?: () => StatsSnapshot;
 }
 
 export const DEFAULT_METRICS_PORT = 9469;
@@ -29,11 +31,13 @@ export class PrometheusMetrics {
   private readonly host: string;
   private readonly port: number;
   private server: Server | undefined;
+  private readonly collect: (() => StatsSnapshot) | undefined;
   private readonly series;
 
   constructor(options: PrometheusMetricsOptions = {}) {
     this.host = options.host ?? "127.0.0.1";
     this.port = options.port ?? DEFAULT_METRICS_PORT;
+    this.collect = options.collect;
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: "sockeye_" });
     const registers = [this.registry];
     const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
@@ -123,6 +127,7 @@ export class PrometheusMetrics {
     if (request.method !== "GET" && request.method !== "HEAD")
       return void response.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end();
     try {
+      if (this.collect !== undefined) this.update(this.collect());
       const body = await this.registry.metrics();
       response.writeHead(200, { "content-type": this.registry.contentType }).end(request.method === "HEAD" ? undefined : body);
     } catch (error) {

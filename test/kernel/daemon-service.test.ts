@@ -94,7 +94,7 @@ describe.runIf(tier.run)("kernel: sockeye run as a service", () => {
         "[output]", 'stdout = "json"',
         "[output.file]", `path = "${findingsFile}"`,
         "[output.webhook]", `url = "${webhookUrl}"`, 'headers = { Authorization = "Bearer test-token" }',
-        "[metrics]", "stats_interval_s = 0",
+        "[metrics]", "stats_interval_s = 1", 'prometheus_listen = "127.0.0.1:0"',
       ].join("\n"),
     );
 
@@ -119,6 +119,14 @@ describe.runIf(tier.run)("kernel: sockeye run as a service", () => {
       expect(inFile).toEqual(onStdout);
       expect(viaWebhook).toEqual(onStdout);
       expect(posted[0]!.headers["authorization"]).toBe("Bearer test-token");
+
+      // Visibility: the Prometheus endpoint (its URL is in the ready line) and the stats line.
+      const metricsUrl = /"metrics":"(http:\/\/127\.0\.0\.1:\d+\/metrics)"/.exec(daemon.stderr())![1]!;
+      const scrape = await (await fetch(metricsUrl)).text();
+      expect(Number(/^sockeye_findings_total\{rule="TRC-101"\} (\d+)$/m.exec(scrape)?.[1])).toBeGreaterThanOrEqual(1);
+      expect(scrape).toMatch(/^sockeye_kernel_lost_records_total\{hook="socket_dup"\} \d+$/m);
+      expect(Number(/^sockeye_output_written_total\{output="webhook"\} (\d+)$/m.exec(scrape)?.[1])).toBeGreaterThanOrEqual(1);
+      await daemon.waitFor(/"message":"stats".*"findings":\{[^}]*"TRC-101":\d+/);
 
       // A rule that does not exist yet: the marker exec is not reported...
       const marker = `sockeye-reload-${process.pid}`;
