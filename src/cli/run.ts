@@ -10,7 +10,7 @@
  */
 import { spawn } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
-import { openSensor, type Sensor } from "../sensor/sensor.js";
+import { openSensor } from "../sensor/sensor.js";
 import { Engine } from "../engine/engine.js";
 import type { Finding } from "../engine/finding.js";
 import { captureLine } from "../engine/replay.js";
@@ -94,51 +94,53 @@ function notifySystemd(state: "READY=1" | "STOPPING=1"): Promise<void> {
   });
 }
 
+function openCapture(path: string): Promise<WriteStream> {
+  const stream = createWriteStream(path, { flags: "a", mode: 0o600 });
+  return new Promise((resolve, reject) => {
+    stream.once("open", () => resolve(stream));
+    stream.once("error", (error: NodeJS.ErrnoException) => reject(new Error(`capture ${path}: cannot open: ${error.code ?? error.message}`)));
+  });
+}
+
+function endStream(stream: WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.end(resolve));
+}
+
 export async function runDaemon(request: RunRequest): Promise<void> {
   let config = resolveConfig(request.configPath, request.flags);
   // Rules and outputs first: a bad rule file or an unwritable output stops the start
   // before anything is loaded into the kernel.
   let catalog = loadRules(config);
   let outputs: OutputSet = buildOutputs(config);
-  await outputs.open();
-  let capture: WriteStream | undefined;
-  if (request.capturePath !== undefined) {
-    capture = createWriteStream(request.capturePath, { flags: "a", mode: 0o600 });
-    await new Promise<void>((resolve, reject) => {
-      capture!.once("open", () => resolve());
-      capture!.once("error", (error) => reject(new Error(`capture ${request.capturePath}: cannot open: ${(error as NodeJS.ErrnoException).code ?? error.message}`)));
-    });
-  }
 
+  // Each start-up step that succeeded is undone, newest first, when a later one fails: a
+  // refused start leaves no lock held, no port bound and no file half-written.
+  const undo: (() => Promise<unknown>)[] = [];
+  const step = async <T>(start: () => Promise<T>, stop: (value: T) => Promise<unknown>): Promise<T> => {
+    try {
+      const value = await start();
+      undo.unshift(() => stop(value));
+      return value;
+    } catch (error) {
+      for (const undoStep of undo) await undoStep();
+      throw error;
+    }
+  };
+  await step(() => outputs.open(), () => outputs.close(0));
+  const capture = request.capturePath === undefined ? undefined : await step(() => openCapture(request.capturePath!), endStream);
   const stats = new DaemonStats();
-  let lock;
-  try {
-    lock = await acquireInstanceLock();
-  } catch (error) {
-    await outputs.close(0);
-    throw error;
-  }
-  try {
-    await stats.configure(config.metrics);
-  } catch (error) {
-    await outputs.close(0);
-    await lock.release();
-    throw error;
-  }
-  let sensor: Sensor;
-  try {
-    sensor = await openSensor({
-      stdioFdMax: config.sensor.stdio_fd_max,
-      skipCandidates: config.sensor.skip_programs,
-      ...(config.sensor.detection_ring_bytes !== undefined ? { detectionRingBytes: config.sensor.detection_ring_bytes } : {}),
-      ...(config.sensor.process_ring_bytes !== undefined ? { processRingBytes: config.sensor.process_ring_bytes } : {}),
-    });
-  } catch (error) {
-    await stats.stop();
-    await outputs.close(0);
-    await lock.release();
-    throw error;
-  }
+  const lock = await step(() => acquireInstanceLock(), (held) => held.release());
+  await step(() => stats.configure(config.metrics), () => stats.stop());
+  const sensor = await step(
+    () =>
+      openSensor({
+        stdioFdMax: config.sensor.stdio_fd_max,
+        skipCandidates: config.sensor.skip_programs,
+        ...(config.sensor.detection_ring_bytes !== undefined ? { detectionRingBytes: config.sensor.detection_ring_bytes } : {}),
+        ...(config.sensor.process_ring_bytes !== undefined ? { processRingBytes: config.sensor.process_ring_bytes } : {}),
+      }),
+    async () => {},
+  );
   const runningSensorSettings = sensorSettings(config);
   const processes = new ProcessTable();
   const seeded = processes.seedFromProc();
@@ -211,7 +213,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const counters = sensor.counters(); // read while the maps still exist
   await sensor.shutdown(); // the rings' last batches reach the subscriber, then every program is detached
   const flushed = await outputs.close();
-  if (capture !== undefined) await new Promise<void>((resolve) => capture!.end(resolve));
+  if (capture !== undefined) await endStream(capture);
   await lock.release();
   log("stopped", {
     signal,

@@ -4,6 +4,9 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { bpftoolPrograms, kernelTier, programsLoadedSince, run, tcpListener } from "./harness.js";
 
 const tier = kernelTier();
@@ -18,7 +21,8 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
 
   it("ready, a finding for a real reverse shell, then a clean SIGTERM", async () => {
     const before = bpftoolPrograms();
-    const child = spawn(process.execPath, ["dist/cli/main.js", "run"], { stdio: ["ignore", "pipe", "pipe"] });
+    const capture = join(mkdtempSync(join(tmpdir(), "sockeye-capture-")), "events.jsonl");
+    const child = spawn(process.execPath, ["dist/cli/main.js", "run", "--capture", capture], { stdio: ["ignore", "pipe", "pipe"] });
     daemon = child;
     let stdout = "", stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -60,6 +64,12 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(left).toEqual([]);
+
+    // The recorded capture replays into the same finding, without the kernel.
+    const replayed = await run(process.execPath, ["dist/cli/main.js", "replay", capture]);
+    expect(replayed.status).toBe(0);
+    const again = replayed.stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((f) => f.rule.id === "TRC-101" && f.finding.Port === String(port));
+    expect(again[0]).toMatchObject({ destination: { ip: "127.0.0.1", port }, process: { name: "bash" }, finding: shellFindings[0].finding });
   });
 
   it("bad flags exit 2 with one line", async () => {
