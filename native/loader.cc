@@ -61,13 +61,18 @@ thread_local std::string* libbpf_log_capture = nullptr;
 int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
   static const bool debug = getenv("SOCKEYE_DEBUG_LIBBPF") != nullptr;
   if (level == LIBBPF_DEBUG && !debug) return 0;
-  char line[1024];
+  // Sized to the message: libbpf hands over a whole verifier log in one "%s", and the
+  // refusal is at its end (a fixed 1 KiB buffer cut it off).
   va_list copy;
   va_copy(copy, args);
-  int n = vsnprintf(line, sizeof(line), format, copy);
+  int n = vsnprintf(nullptr, 0, format, copy);
   va_end(copy);
-  if (libbpf_log_capture && n > 0) libbpf_log_capture->append(line);
-  if (debug) fputs(line, stderr);
+  if (n <= 0) return n;
+  std::string line(static_cast<size_t>(n) + 1, '\0');
+  vsnprintf(line.data(), line.size(), format, args);
+  line.resize(static_cast<size_t>(n));
+  if (libbpf_log_capture) libbpf_log_capture->append(line);
+  if (debug) fputs(line.c_str(), stderr);
   return n;
 }
 
