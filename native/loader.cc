@@ -120,6 +120,15 @@ void mount_if_missing(const char* marker, const char* target, const char* fstype
   }
 }
 
+// Whether `name` is one of the comma-separated entries of /sys/kernel/security/lsm.
+bool lsm_listed(const std::string& list, const std::string& name) {
+  std::istringstream entries(list);
+  std::string entry;
+  while (std::getline(entries, entry, ','))
+    if (entry == name) return true;
+  return false;
+}
+
 bool skipped(const LoadOptions& o, const Candidate& c) {
   for (const auto& s : o.skip_candidates)
     if (s == c.program) return true;
@@ -213,6 +222,15 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
     CandidateReport rep{chosen.capability, chosen.program, false, ""};
     if (skipped(options, chosen)) {
       rep.reason = "skipped by option";
+      sensor->report_.push_back(rep);
+      continue;
+    }
+    // A kernel built with CONFIG_BPF_LSM but booted without bpf on its LSM list loads and
+    // attaches an lsm/ program, and never runs it: connect would be silently blind (seen in
+    // the VM tier with lsm= lacking bpf). Pass it over when the list says so; when the list
+    // cannot be read, trying is all there is.
+    if (std::strncmp(chosen.program, "lsm/", 4) == 0 && !f.lsm_list.empty() && !lsm_listed(f.lsm_list, "bpf")) {
+      rep.reason = "bpf is not an active LSM (" + f.lsm_list + "): boot with lsm=" + f.lsm_list + ",bpf to use it";
       sensor->report_.push_back(rep);
       continue;
     }
