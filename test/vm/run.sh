@@ -11,7 +11,9 @@
 # never needed), --smp N (default 2).
 # Writes DIR/results.json (what the guest observed) and DIR/console.log (the serial console).
 # It judges nothing itself: test/vm/vm.test.ts (npm run test:vm) asserts on results.json.
-# Every expected failure is one line on stderr and exit status 1 (2 for usage errors).
+# Every expected failure is one line on stderr and a non-zero exit: 3 when something the tier
+# needs is not to be had here (a tool, the kernel package), 1 for any other failure, 2 for
+# usage errors. The vitest tier skips on 3 outside CI and fails on anything in CI.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,6 +21,7 @@ root="$(cd "$here/../.." && pwd)"
 cache="${SOCKEYE_VM_CACHE:-$here/.cache}"
 
 die() { echo "test/vm: $*" >&2; exit 1; }
+unavailable() { echo "test/vm: $*" >&2; exit 3; }
 usage() { echo "test/vm: $*" >&2; echo "usage: bash test/vm/run.sh [--kernel VMLINUZ | --deb LINUX-IMAGE.deb] [--append ARGS] [--timeout SEC] [--out DIR] [--accel tcg|kvm] [--smp N]" >&2; exit 2; }
 note() { echo "test/vm: $*" >&2; }
 
@@ -43,19 +46,19 @@ case "$accel" in tcg|kvm) ;; *) usage "--accel must be tcg or kvm, got $accel" ;
 out="${out:-$cache/run}"
 
 # --- prerequisites: say exactly which is missing and what installs it ------------------------
-need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found (Debian package $2; bash scripts/setup.sh installs it)"; }
+need() { command -v "$1" >/dev/null 2>&1 || unavailable "$1 not found (Debian package $2; bash scripts/setup.sh installs it)"; }
 need qemu-system-x86_64 qemu-system-x86
 need cpio cpio
 need gzip gzip
 need gcc gcc
 need timeout coreutils
 busybox_bin="$(command -v busybox || true)"
-[ -n "$busybox_bin" ] || die "busybox not found (Debian package busybox-static; bash scripts/setup.sh installs it)"
+[ -n "$busybox_bin" ] || unavailable "busybox not found (Debian package busybox-static; bash scripts/setup.sh installs it)"
 # The initramfs has no libc for busybox: it must be the static build.
-if ldd "$busybox_bin" >/dev/null 2>&1; then die "$busybox_bin is dynamically linked: install busybox-static"; fi
-[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || die "no static libc for the guest helper (Debian package libc6-dev)"
+if ldd "$busybox_bin" >/dev/null 2>&1; then unavailable "$busybox_bin is dynamically linked: install busybox-static"; fi
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || unavailable "no static libc for the guest helper (Debian package libc6-dev)"
 for bin in /usr/bin/node /bin/bash /usr/bin/setsid /usr/bin/nohup; do
-  [ -x "$bin" ] || die "$bin is missing (the guest suite runs it)"
+  [ -x "$bin" ] || unavailable "$bin is missing (the guest suite runs it)"
 done
 [ -f "$root/build/Release/sockeye.node" ] || die "build/Release/sockeye.node is missing: run 'npm run build' first"
 [ -f "$root/dist/index.js" ] || die "dist/index.js is missing: run 'npm run build' first"
@@ -68,7 +71,7 @@ config=""
 extract_deb() { # $1 = .deb; sets kernel and config from its boot/
   local d="$cache/kernels/$(basename "$1" .deb)"
   if [ ! -d "$d/boot" ]; then
-    command -v dpkg-deb >/dev/null || die "dpkg-deb not found (needed to unpack $1)"
+    command -v dpkg-deb >/dev/null || unavailable "dpkg-deb not found (needed to unpack $1)"
     rm -rf "$d.tmp" && mkdir -p "$d.tmp"
     dpkg-deb -x "$1" "$d.tmp" || die "dpkg-deb -x failed on $1"
     rm -rf "$d" && mv "$d.tmp" "$d"
@@ -96,14 +99,14 @@ else
     if [ -z "$debfile" ]; then
       note "fetching Debian's kernel package $pkg"
       (cd "$cache/debs" && apt-get download "$pkg" >"$cache/debs/download.log" 2>&1) \
-        || die "apt-get download $pkg failed: $(grep -E '^(E|Err):' "$cache/debs/download.log" | head -1)"
+        || unavailable "apt-get download $pkg failed: $(grep -E '^(E|Err):' "$cache/debs/download.log" | head -1)"
       debfile="$(ls "$cache/debs/${pkg}_"*.deb 2>/dev/null | head -1 || true)"
       [ -n "$debfile" ] || die "apt-get download $pkg left no .deb in $cache/debs"
     fi
   else
     # No package index here (no apt-get update as non-root): a kernel fetched earlier still serves.
     debfile="$(ls -t "$cache/debs/"linux-image-*.deb 2>/dev/null | head -1 || true)"
-    [ -n "$debfile" ] || die "cannot name Debian's kernel package: 'apt-cache depends linux-image-amd64' names none (run apt-get update as root), and none is cached"
+    [ -n "$debfile" ] || unavailable "cannot name Debian's kernel package: 'apt-cache depends linux-image-amd64' names none (run apt-get update as root), and none is cached"
     note "no package index; using the cached $(basename "$debfile")"
   fi
   extract_deb "$debfile"

@@ -53,16 +53,16 @@ function readOr(path) {
 }
 
 /** A loopback listener that tells each caller "exit" and hangs up, so shells end by themselves. */
-async function catcher() {
+async function catcher(path) {
   const sockets = new Set();
   const server = net.createServer((s) => {
     sockets.add(s);
     s.on("error", () => {});
     s.end("exit\n");
   });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise((resolve) => (path ? server.listen(path, resolve) : server.listen(0, "127.0.0.1", resolve)));
   return {
-    port: server.address().port,
+    port: path ? null : server.address().port,
     close: () => new Promise((resolve) => {
       for (const s of sockets) s.destroy();
       server.close(() => resolve());
@@ -113,6 +113,8 @@ function summarize(f) {
 async function main() {
   const t0 = Date.now();
   out.probe = probe();
+  // The next candidate must stand on its own too: with the LSM program skipped, fentry.
+  out.probeWithoutLsm = probe({ skipCandidates: ["lsm/socket_connect"] });
 
   const sensor = await openSensor();
   out.programs = sensor.programs;
@@ -127,9 +129,12 @@ async function main() {
   });
   const findings = [];
   const execs = [];
+  const connects = [];
   sensor.subscribe((events) => {
     for (const e of events) {
       if (e.kind === "exec") execs.push({ pid: e.task.pid, filename: e.filename, args: e.args });
+      if (e.kind === "connect")
+        connects.push({ pid: e.task.pid, comm: e.task.comm, fd: e.fd, family: e.family, source: e.source, remote: e.remote, unixPath: e.unixPath });
       for (const f of engine.handle(e)) findings.push(f);
     }
   });
@@ -138,10 +143,11 @@ async function main() {
    * One case: a fresh listener, one command built with its port, and every finding (of any
    * rule) that arrives while it runs. Negatives are judged on that whole window.
    */
-  async function scenario(name, expect, build) {
-    const l = await catcher();
+  async function scenario(name, expect, build, unixPath) {
+    const l = await catcher(unixPath);
     const before = findings.length;
     const execBefore = execs.length;
+    const connectBefore = connects.length;
     const started = Date.now();
     const [cmd, ...args] = build(l.port);
     const r = await run(cmd, args);
@@ -158,6 +164,7 @@ async function main() {
       durationMs: Date.now() - started,
       findings: findings.slice(before).map(summarize),
       execs: execs.slice(execBefore).map((e) => ({ filename: e.filename, args: e.args })),
+      connects: connects.slice(connectBefore),
     });
   }
 
@@ -178,6 +185,8 @@ async function main() {
   await scenario("file-onto-fd1", "none", () => [HELPER, "file-dup2", "/sockeye/package.json", "1"]);
   await scenario("connect-fd3", "none", (p) => [HELPER, "connect-fd3", ip, String(p)]);
   await scenario("setsid-sleep", "none", () => [BASH, "-c", "setsid sleep 0; true"]);
+  // AF_UNIX on fd 0: the connect hook sees it (and reads sun_path), TRC-101 stays silent.
+  await scenario("unix-fd0", "none", () => [HELPER, "unix-fd0", "/tmp/sockeye-vm.sock"], "/tmp/sockeye-vm.sock");
   await scenario("nohup-no-dev-tcp", "none", () => [BASH, "-c", "nohup true >/dev/null 2>&1; true"]);
 
   out.counters = sensor.counters();

@@ -8,6 +8,8 @@
  *   sockhelper dup2 IP PORT NEWFD    connect, then dup2(sock, NEWFD)
  *   sockhelper dup3 IP PORT NEWFD    connect, then dup3(sock, NEWFD, O_CLOEXEC)
  *   sockhelper file-dup2 PATH NEWFD  open(PATH), then dup2(file, NEWFD)       (negative)
+ *   sockhelper unix-fd0 PATH         close(0), AF_UNIX socket on fd 0, connect(PATH) (negative:
+ *                                    TRC-101 ignores AF_UNIX, but the hook reads sun_path)
  *
  * Exit status 0 when every syscall did what was asked; 2 with one line on stderr otherwise,
  * so a case that silently did something else cannot pass as a negative.
@@ -17,10 +19,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static int fail(const char *what) {
@@ -64,7 +68,7 @@ static void connect_on(int want, const char *ip, const char *port) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    dprintf(2, "usage: sockhelper connect-fd0|connect-fd3|dup2|dup3|file-dup2 ...\n");
+    dprintf(2, "usage: sockhelper connect-fd0|connect-fd3|dup2|dup3|file-dup2|unix-fd0 ...\n");
     return 2;
   }
   const char *mode = argv[1];
@@ -84,6 +88,17 @@ int main(int argc, char **argv) {
     int f = open(argv[2], O_RDONLY);
     if (f < 0) fail("open");
     if (dup2(f, atoi(argv[3])) != atoi(argv[3])) fail("dup2");
+  } else if (!strcmp(mode, "unix-fd0") && argc == 3) {
+    struct sockaddr_un su;
+    memset(&su, 0, sizeof su);
+    su.sun_family = AF_UNIX;
+    strncpy(su.sun_path, argv[2], sizeof su.sun_path - 1);
+    close(0);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (s != 0) fail("AF_UNIX socket did not land on fd 0");
+    /* The exact length, not sizeof su: the hook must read no more than the caller passed. */
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(su.sun_path) + 1);
+    if (connect(s, (struct sockaddr *)&su, len) < 0) fail("connect");
   } else {
     dprintf(2, "sockhelper: unknown mode or wrong argument count: %s\n", mode);
     return 2;
