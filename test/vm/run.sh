@@ -57,7 +57,11 @@ busybox_bin="$(command -v busybox || true)"
 # The initramfs has no libc for busybox: it must be the static build.
 if ldd "$busybox_bin" >/dev/null 2>&1; then unavailable "$busybox_bin is dynamically linked: install busybox-static"; fi
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || unavailable "no static libc for the guest helper (Debian package libc6-dev)"
-for bin in /usr/bin/node /bin/bash /usr/bin/setsid /usr/bin/nohup; do
+# The node that built the addon (npm's): the guest runs the same binary at /usr/bin/node.
+node_bin="$(command -v node || true)"
+[ -n "$node_bin" ] || unavailable "node not found on PATH"
+node_bin="$(readlink -f "$node_bin")"
+for bin in "$node_bin" /bin/bash /usr/bin/setsid /usr/bin/nohup; do
   [ -x "$bin" ] || unavailable "$bin is missing (the guest suite runs it)"
 done
 [ -f "$root/build/Release/sockeye.node" ] || die "build/Release/sockeye.node is missing: run 'npm run build' first"
@@ -153,7 +157,7 @@ copy_with_libs() { # $1 = file, $2 = path in the image (default: same as $1)
 
 mkdir -p "$stage/bin" "$stage/usr/local/bin" "$stage/etc" "$stage/root"
 cp "$busybox_bin" "$stage/bin/busybox"
-copy_with_libs /usr/bin/node
+copy_with_libs "$node_bin" /usr/bin/node
 copy_with_libs /bin/bash
 copy_with_libs /usr/bin/setsid   # util-linux: the exec event then names the file "setsid"
 copy_with_libs /usr/bin/nohup    # coreutils
