@@ -123,7 +123,7 @@ if [ -n "$config" ]; then
   grep -q '^CONFIG_BPF_LSM=y' "$config" || note "$(basename "$config"): CONFIG_BPF_LSM is not set: expect the connect hook to fall back"
   lsm_default="$(sed -n 's/^CONFIG_LSM="\(.*\)"$/\1/p' "$config")"
   if grep -q '^CONFIG_BPF_LSM=y' "$config" && [ -n "$lsm_default" ] && [[ ",$lsm_default," != *",bpf,"* ]] && [[ " $append " != *" lsm="* ]]; then
-    append="$append lsm=$lsm_default,bpf"
+    append="${append:+$append }lsm=$lsm_default,bpf"
     note "bpf is not in this kernel's default LSM list: booting with lsm=$lsm_default,bpf"
   fi
 else
