@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config";
 
 // Tiers (design.md §6): unit needs no privileges; kernel loads real programs into this
-// host's kernel and must run as root (in CI it fails loudly instead of skipping).
+// host's kernel and must run as root (in CI it fails loudly instead of skipping); vm boots
+// Debian's kernel under qemu and runs the built package inside (test/vm/README.md).
 export default defineConfig({
   // Examples and tests import the package by name, as a user's agent would.
   resolve: { alias: { sockeye: new URL("./src/index.ts", import.meta.url).pathname } },
@@ -23,6 +24,17 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 30_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "vm",
+          include: ["test/vm/**/*.test.ts"],
+          // The boot is one beforeAll: fetch (first run), initramfs, qemu TCG with its own
+          // timeout (run.sh --timeout, 480 s); the assertions after it are instant.
+          testTimeout: 30_000,
+          hookTimeout: 900_000,
         },
       },
     ],

@@ -301,12 +301,20 @@ static __always_inline int read_sockaddr(struct connect_event *e, const void *ad
 		__builtin_memcpy(e->remote.addr, &sin6.sin6_addr, 16);
 	} else if (family == AF_UNIX) {
 		/* sun_path follows the 2-byte family; never read past what the caller passed. */
-		int len = addrlen - 2;
-		if (len > SOCKEYE_UNIX_PATH_LEN)
-			len = SOCKEYE_UNIX_PATH_LEN;
-		if (len > 0)
-			err = user ? bpf_probe_read_user(e->unix_path, len & 127, addr + 2)
-				   : bpf_probe_read_kernel(e->unix_path, len & 127, addr + 2);
+		if (addrlen > 2) {
+			__u64 len = (__u64)(addrlen - 2);
+
+			/* The clamp must sit on the very register handed to the helper: 64 bits wide
+			 * (a 32-bit one is compared through a zero-extended copy) and behind a barrier
+			 * (else clang clamps a sign-extended copy and drops a mask it proves
+			 * redundant). The 6.1 verifier (Debian 12's kernel, where the LSM and fentry
+			 * programs load) refused both as an unbounded read. */
+			barrier_var(len);
+			if (len > SOCKEYE_UNIX_PATH_LEN)
+				len = SOCKEYE_UNIX_PATH_LEN;
+			err = user ? bpf_probe_read_user(e->unix_path, len, addr + 2)
+				   : bpf_probe_read_kernel(e->unix_path, len, addr + 2);
+		}
 	}
 	return err;
 }

@@ -61,13 +61,18 @@ thread_local std::string* libbpf_log_capture = nullptr;
 int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
   static const bool debug = getenv("SOCKEYE_DEBUG_LIBBPF") != nullptr;
   if (level == LIBBPF_DEBUG && !debug) return 0;
-  char line[1024];
+  // Sized to the message: libbpf hands over a whole verifier log in one "%s", and the
+  // refusal is at its end (a fixed 1 KiB buffer cut it off).
   va_list copy;
   va_copy(copy, args);
-  int n = vsnprintf(line, sizeof(line), format, copy);
+  int n = vsnprintf(nullptr, 0, format, copy);
   va_end(copy);
-  if (libbpf_log_capture && n > 0) libbpf_log_capture->append(line);
-  if (debug) fputs(line, stderr);
+  if (n <= 0) return n;
+  std::string line(static_cast<size_t>(n) + 1, '\0');
+  vsnprintf(line.data(), line.size(), format, args);
+  line.resize(static_cast<size_t>(n));
+  if (libbpf_log_capture) libbpf_log_capture->append(line);
+  if (debug) fputs(line.c_str(), stderr);
   return n;
 }
 
@@ -113,6 +118,15 @@ void mount_if_missing(const char* marker, const char* target, const char* fstype
   } else {
     f.actions.push_back(std::string("could not mount ") + fstype + " at " + target + ": " + errno_text(errno));
   }
+}
+
+// Whether `name` is one of the comma-separated entries of /sys/kernel/security/lsm.
+bool lsm_listed(const std::string& list, const std::string& name) {
+  std::istringstream entries(list);
+  std::string entry;
+  while (std::getline(entries, entry, ','))
+    if (entry == name) return true;
+  return false;
 }
 
 bool skipped(const LoadOptions& o, const Candidate& c) {
@@ -208,6 +222,15 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
     CandidateReport rep{chosen.capability, chosen.program, false, ""};
     if (skipped(options, chosen)) {
       rep.reason = "skipped by option";
+      sensor->report_.push_back(rep);
+      continue;
+    }
+    // A kernel built with CONFIG_BPF_LSM but booted without bpf on its LSM list loads and
+    // attaches an lsm/ program, and never runs it: connect would be silently blind (seen in
+    // the VM tier with lsm= lacking bpf). Pass it over when the list says so; when the list
+    // cannot be read, trying is all there is.
+    if (std::strncmp(chosen.program, "lsm/", 4) == 0 && !f.lsm_list.empty() && !lsm_listed(f.lsm_list, "bpf")) {
+      rep.reason = "bpf is not an active LSM (" + f.lsm_list + "): boot with lsm=" + f.lsm_list + ",bpf to use it";
       sensor->report_.push_back(rep);
       continue;
     }

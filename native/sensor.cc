@@ -6,8 +6,10 @@
 #include <napi.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "loader.h"
 #include "ring_reader.h"
@@ -139,12 +141,20 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     if (reader_) return info.Env().Undefined();
     BatchFunction fn = on_batch_;
     std::atomic<uint64_t>* dropped = &records_dropped_at_close_;
+    const std::atomic<bool>* shutting_down = &shutting_down_;
     try {
       reader_ = std::make_unique<RingReader>(
           loaded_->detection_ring_fd(), loaded_->process_ring_fd(), loaded_->wakeup_interval_us(),
-          [fn, dropped](std::unique_ptr<Batch> batch, bool closing) mutable {
-            // Blocking while the main thread joins the reader would deadlock on a full queue.
-            napi_status status = closing ? fn.NonBlockingCall(batch.get()) : fn.BlockingCall(batch.get());
+          [fn, dropped, shutting_down](std::unique_ptr<Batch> batch, bool closing) mutable {
+            // Never BlockingCall: close() joins this thread from the main thread, which is the
+            // only one that empties the queue, so a reader blocked on a full queue at that
+            // moment deadlocks (seen on a host flooded with other processes' execs). Wait for
+            // room in short steps instead, and give up once close has begun.
+            napi_status status = fn.NonBlockingCall(batch.get());
+            while (status == napi_queue_full && !closing && !shutting_down->load()) {
+              std::this_thread::sleep_for(std::chrono::milliseconds(1));
+              status = fn.NonBlockingCall(batch.get());
+            }
             if (status == napi_ok)
               batch.release();
             else
@@ -164,6 +174,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
 
   void Shutdown() {
     std::lock_guard<std::mutex> lock(shutdown_mutex_);
+    shutting_down_.store(true);
     if (reader_) reader_->stop();
     reader_.reset();
     if (loaded_) {
@@ -193,7 +204,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     return features_to_js(info.Env(), loaded_->features());
   }
 
-  // Records of the last batch that found the queue to JavaScript full at close.
+  // Records of batches that found the queue to JavaScript full once close had begun.
   Napi::Value DroppedAtClose(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(records_dropped_at_close_.load()));
   }
@@ -213,6 +224,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
   BatchFunction on_batch_;
   napi_env hook_env_ = nullptr;
   std::atomic<uint64_t> records_dropped_at_close_{0};
+  std::atomic<bool> shutting_down_{false};
   std::mutex shutdown_mutex_;
 };
 

@@ -14,8 +14,11 @@ packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool cmake make g++ pkg
           python3 util-linux iproute2)
 # The kernel tier's real reverse shells use these interpreters and tools.
 packages+=(bash perl php-cli ruby netcat-traditional)
-# npm run bench builds its C load generator and C consumer with cc (bench/Makefile).
-packages+=(gcc)
+# The VM tier (test/vm): qemu boots Debian's kernel with an initramfs of busybox-static, cpio
+# packs it, gcc -static with libc6-dev builds the guest's syscall helper; setsid (util-linux)
+# and nohup (coreutils) are copied into the guest. npm run bench builds its C load generator
+# and C consumer with the same gcc (bench/Makefile).
+packages+=(qemu-system-x86 busybox-static cpio gzip gcc libc6-dev coreutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

