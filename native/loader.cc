@@ -294,9 +294,13 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
 
 LoadedSensor::~LoadedSensor() { detach(); }
 
-void LoadedSensor::detach() {
+void LoadedSensor::detach_programs() {
   for (auto* l : links_) bpf_link__destroy(l);
   links_.clear();
+}
+
+void LoadedSensor::detach() {
+  detach_programs();
   if (skel_) sockeye_bpf__destroy(skel_);
   skel_ = nullptr;
 }

@@ -71,6 +71,9 @@ class LoadedSensor {
   std::vector<uint64_t> counters() const;
   const std::vector<CandidateReport>& report() const { return report_; }
   const KernelFeatures& features() const { return features_; }
+  // Destroys the links: no program runs any more, the maps (rings, counters) stay readable.
+  void detach_programs();
+  // detach_programs(), then frees the programs and maps.
   void detach();
 
   // Throws SensorFailure.

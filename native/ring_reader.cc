@@ -88,7 +88,8 @@ void RingReader::run() {
     last_read_ns = monotonic_ns();
     // Every ring, not only the one whose wakeup fired: the other may hold records that were
     // submitted without one, and a batch must hold both rings' records up to now so that a
-    // process's exec is never a batch behind its dups.
+    // process's exec is never a batch behind its dups. (Only a batch cut at kMaxBatchBytes,
+    // under a flood, can leave the process ring for the next batch, read at once after it.)
     int consumed = ring_buffer__consume(rings_);
     if (consumed < 0 && consumed != kBatchFull) break;
     if (batch_->records == 0) continue;

@@ -175,9 +175,14 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
   void Shutdown() {
     std::lock_guard<std::mutex> lock(shutdown_mutex_);
     shutting_down_.store(true);
+    // Programs first: once none runs, the reader's last drain takes everything there is, so
+    // no record is counted emitted and then neither delivered nor counted lost.
+    if (loaded_) loaded_->detach_programs();
     if (reader_) reader_->stop();
     reader_.reset();
     if (loaded_) {
+      // The totals outlive the maps: a daemon reports them after the last batch.
+      final_counters_ = loaded_->counters();
       loaded_->detach();
       loaded_.reset();
       on_batch_.Release();
@@ -188,7 +193,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
   // Flat array: per hook (enum sockeye_hook order) emitted, lost, errors.
   Napi::Value Counters(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    std::vector<uint64_t> values = loaded_ ? loaded_->counters() : std::vector<uint64_t>();
+    std::vector<uint64_t> values = loaded_ ? loaded_->counters() : final_counters_;
     Napi::Array out = Napi::Array::New(env, values.size());
     for (size_t i = 0; i < values.size(); i++) out.Set(i, Napi::Number::New(env, double(values[i])));
     return out;
@@ -224,6 +229,8 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
   BatchFunction on_batch_;
   napi_env hook_env_ = nullptr;
   std::atomic<uint64_t> records_dropped_at_close_{0};
+  // Counters read just before the maps were freed at close (empty until then).
+  std::vector<uint64_t> final_counters_;
   std::atomic<bool> shutting_down_{false};
   std::mutex shutdown_mutex_;
 };

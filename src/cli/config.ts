@@ -22,7 +22,8 @@ const pow2 = z
 
 const listenAddress = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):\d{1,5}$/, 'must be "host:port", e.g. "127.0.0.1:9464"');
+  .regex(/^(\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):\d{1,5}$/, 'must be "host:port", e.g. "127.0.0.1:9469"')
+  .refine((value) => Number(value.slice(value.lastIndexOf(":") + 1)) <= 65535, "the port must be from 0 to 65535");
 
 const allowEntry = z
   .object({
@@ -67,19 +68,21 @@ export const configSchema = z
         file: z
           .object({
             path: z.string().min(1),
-            max_bytes: z.number().int().min(4096).default(100 * 1024 * 1024),
-            keep: z.number().int().min(0).max(100).default(5),
+            // Defaults live in the output itself (FileOutput): one place, documented in the example.
+            max_bytes: z.number().int().min(4096).optional(),
+            keep: z.number().int().min(0).max(100).optional(),
           })
           .strict()
           .optional(),
         webhook: z
           .object({
             url: z.string().url().refine((u) => /^https?:\/\//.test(u), "must be an http:// or https:// URL"),
-            headers: z.record(z.string()).default({}),
-            max_queue: z.number().int().min(1).default(10_000),
-            max_batch: z.number().int().min(1).default(500),
-            timeout_ms: z.number().int().min(100).default(5_000),
-            max_attempts: z.number().int().min(1).max(100).default(8),
+            // Defaults live in WebhookOutput: one place, documented in the example.
+            headers: z.record(z.string()).optional(),
+            max_queue: z.number().int().min(1).max(10_000_000).optional(),
+            max_batch: z.number().int().min(1).max(100_000).optional(),
+            timeout_ms: z.number().int().min(100).max(600_000).optional(),
+            max_attempts: z.number().int().min(1).max(100).optional(),
           })
           .strict()
           .optional(),
@@ -98,7 +101,7 @@ export const configSchema = z
     metrics: z
       .object({
         /** Seconds between stats lines on stderr; 0 turns them off. */
-        stats_interval_s: z.number().min(0).default(60),
+        stats_interval_s: z.number().min(0).max(86_400).default(60),
         /** "host:port" for a Prometheus /metrics endpoint; absent: no endpoint. */
         prometheus_listen: listenAddress.optional(),
       })

@@ -31,19 +31,19 @@ export class DaemonStats {
   /** Starts (or moves) the endpoint per `config`; rejects with one line when it cannot listen. */
   async configure(config: MetricsConfig): Promise<void> {
     if (config.prometheus_listen !== this.listening) {
-      await this.metrics?.close();
-      this.metrics = undefined;
-      this.listening = undefined;
+      // The new endpoint listens before the old one closes: a move that fails keeps the old.
+      let next: PrometheusMetrics | undefined;
       if (config.prometheus_listen !== undefined) {
         // Each scrape reads a fresh snapshot (none before the sensor is attached).
-        const metrics = new PrometheusMetrics({
+        next = new PrometheusMetrics({
           ...parseListen(config.prometheus_listen),
           collect: () => this.snapshotSource?.() ?? emptySnapshot(),
         });
-        await metrics.listen();
-        this.metrics = metrics;
-        this.listening = config.prometheus_listen;
+        await next.listen();
       }
+      await this.metrics?.close();
+      this.metrics = next;
+      this.listening = config.prometheus_listen;
     }
     clearInterval(this.statsTimer);
     this.statsTimer = undefined;
@@ -67,6 +67,8 @@ export class DaemonStats {
     clearInterval(this.statsTimer);
     this.snapshotSource = undefined;
     await this.metrics?.close();
+    this.metrics = undefined;
+    this.listening = undefined;
   }
 
   private writeStatsLine(): void {

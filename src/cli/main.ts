@@ -87,7 +87,8 @@ function configFromFlags(flags: RunFlags, given: (name: string) => boolean): Con
 const program = new Command("sockeye")
   .description("Linux reverse-shell detection sensor (eBPF + Node.js)")
   .version(packageVersion(), "-V, --version")
-  .showHelpAfterError("(run 'sockeye --help' for usage)")
+  // Every usage error is one line: commander's message with the hint at its end.
+  .configureOutput({ outputError: (message, write) => write(`${message.trimEnd()} (run 'sockeye --help' for usage)\n`) })
   .exitOverride();
 
 program

@@ -12,6 +12,11 @@ import { FileOutput } from "../output/file.js";
 import { WebhookOutput } from "../output/webhook.js";
 import { SyslogOutput } from "../output/syslog.js";
 
+/** The keys that are set: the outputs' own defaults stand for the rest. */
+function defined<T extends Record<string, unknown>>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
 export function buildOutputs(config: Config, stdout: NodeJS.WriteStream = process.stdout): OutputSet {
   const { output } = config;
   const outputs: FindingOutput[] = [];
@@ -19,12 +24,16 @@ export function buildOutputs(config: Config, stdout: NodeJS.WriteStream = proces
   if (stdoutFormat === "json") outputs.push(new JsonLinesOutput({ stream: stdout, name: "stdout" }));
   if (stdoutFormat === "pretty") outputs.push(new PrettyOutput({ stream: stdout, name: "stdout" }));
   if (output.file !== undefined) {
-    outputs.push(new FileOutput({ path: output.file.path, maxBytes: output.file.max_bytes, keep: output.file.keep }));
+    const f = output.file;
+    outputs.push(new FileOutput({ path: f.path, ...defined({ maxBytes: f.max_bytes, keep: f.keep }) }));
   }
   if (output.webhook !== undefined) {
     const w = output.webhook;
     outputs.push(
-      new WebhookOutput({ url: w.url, headers: w.headers, maxQueue: w.max_queue, maxBatch: w.max_batch, timeoutMs: w.timeout_ms, maxAttempts: w.max_attempts }),
+      new WebhookOutput({
+        url: w.url,
+        ...defined({ headers: w.headers, maxQueue: w.max_queue, maxBatch: w.max_batch, timeoutMs: w.timeout_ms, maxAttempts: w.max_attempts }),
+      }),
     );
   }
   if (output.syslog !== undefined) {

@@ -3,22 +3,27 @@
  * on stdout and a one-line summary on stderr. Malformed lines are counted and named (or, with
  * --strict, stop the replay), never skipped in silence.
  */
-import { existsSync } from "node:fs";
+import { statSync } from "node:fs";
 import { Engine } from "../engine/engine.js";
 import { replayCapture } from "../engine/replay.js";
 import { ProcessTable } from "../process/table.js";
 import type { Config } from "./config.js";
 import { ConfigError } from "./config.js";
-import { loadRules } from "./run.js";
+import { loadRules, reportRules } from "./run.js";
 import { log, warn } from "./log.js";
 
 /** Returns the exit code: 0, or 1 when some lines were malformed. */
 export async function replayCommand(capture: string, config: Config, options: { strict: boolean }): Promise<number> {
-  if (!existsSync(capture)) throw new ConfigError(`capture ${capture}: no such file`);
-  const catalog = loadRules(config);
-  for (const status of catalog.statuses) {
-    if (status.status === "skipped") warn("rule skipped", { source: status.source, reason: status.reason });
+  let isFile = false;
+  try {
+    isFile = statSync(capture).isFile();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(`capture ${capture}: ${code === "ENOENT" ? "no such file" : `cannot read: ${code ?? (error as Error).message}`}`);
   }
+  if (!isFile) throw new ConfigError(`capture ${capture}: not a regular file`);
+  const catalog = loadRules(config);
+  reportRules(catalog);
   // A replay never reads this host's /proc: the capture's processes are not ours.
   const engine = new Engine({ rules: catalog.rules, processes: new ProcessTable(), fold: config.rules.fold });
   let out = "";

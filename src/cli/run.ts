@@ -9,15 +9,15 @@
  * program detached, every output flushed, exit 0.
  */
 import { spawn } from "node:child_process";
-import { createWriteStream, type WriteStream } from "node:fs";
 import { openSensor } from "../sensor/sensor.js";
 import { Engine } from "../engine/engine.js";
 import type { Finding } from "../engine/finding.js";
-import { captureLine } from "../engine/replay.js";
 import { ProcessTable } from "../process/table.js";
 import { loadRuleCatalog, type RuleCatalog } from "../rules/catalog.js";
 import { DEFAULT_STDIO_ALLOWLIST } from "../rules/trc-101-stdio-over-socket.js";
 import { OutputSet } from "../output/output-set.js";
+import { addOutputStats, type OutputStats } from "../output/output.js";
+import { CaptureFile } from "./capture-file.js";
 import { resolveConfig, type Config, type ConfigInput } from "./config.js";
 import { acquireInstanceLock } from "./instance-lock.js";
 import { buildOutputs } from "./outputs.js";
@@ -52,7 +52,7 @@ export function loadRules(config: Config): RuleCatalog {
   });
 }
 
-function reportRules(catalog: RuleCatalog): void {
+export function reportRules(catalog: RuleCatalog): void {
   for (const status of catalog.statuses) {
     if (status.status === "skipped") warn("rule skipped", { source: status.source, reason: status.reason });
     if (status.status === "runs" && status.unprovidedFields !== undefined) {
@@ -94,18 +94,6 @@ function notifySystemd(state: "READY=1" | "STOPPING=1"): Promise<void> {
   });
 }
 
-function openCapture(path: string): Promise<WriteStream> {
-  const stream = createWriteStream(path, { flags: "a", mode: 0o600 });
-  return new Promise((resolve, reject) => {
-    stream.once("open", () => resolve(stream));
-    stream.once("error", (error: NodeJS.ErrnoException) => reject(new Error(`capture ${path}: cannot open: ${error.code ?? error.message}`)));
-  });
-}
-
-function endStream(stream: WriteStream): Promise<void> {
-  return new Promise((resolve) => stream.end(resolve));
-}
-
 export async function runDaemon(request: RunRequest): Promise<void> {
   let config = resolveConfig(request.configPath, request.flags);
   // Rules and outputs first: a bad rule file or an unwritable output stops the start
@@ -127,9 +115,8 @@ export async function runDaemon(request: RunRequest): Promise<void> {
     }
   };
   await step(() => outputs.open(), () => outputs.close(0));
-  const capture = request.capturePath === undefined ? undefined : await step(() => openCapture(request.capturePath!), endStream);
+  const capture = request.capturePath === undefined ? undefined : await step(() => CaptureFile.open(request.capturePath!), (file) => file.end());
   const stats = new DaemonStats();
-  const lock = await step(() => acquireInstanceLock(), (held) => held.release());
   await step(() => stats.configure(config.metrics), () => stats.stop());
   const sensor = await step(
     () =>
@@ -139,13 +126,26 @@ export async function runDaemon(request: RunRequest): Promise<void> {
         ...(config.sensor.detection_ring_bytes !== undefined ? { detectionRingBytes: config.sensor.detection_ring_bytes } : {}),
         ...(config.sensor.process_ring_bytes !== undefined ? { processRingBytes: config.sensor.process_ring_bytes } : {}),
       }),
-    async () => {},
+    async (opened) => opened.close(),
   );
+  // After the sensor, so that a user without the privileges is told about those first; a
+  // refused second daemon has its programs loaded for a moment, then closes them.
+  const lock = await step(() => acquireInstanceLock(), (held) => held.release());
   const runningSensorSettings = sensorSettings(config);
   const processes = new ProcessTable();
   const seeded = processes.seedFromProc();
   const engine = new Engine({ rules: catalog.rules, processes, fold: config.rules.fold });
-  stats.attach(() => ({ timeMs: Date.now(), engine: engine.stats(), kernel: sensor.counters(), outputs: outputs.stats() }));
+  // Output sets retired by reloads: their counts stay in every total, by output name.
+  const retired = new Map<string, OutputStats>();
+  const outputTotals = (): OutputStats[] => {
+    const current = outputs.stats();
+    const names = new Set(current.map((o) => o.name));
+    return [
+      ...current.map((o) => (retired.has(o.name) ? addOutputStats(retired.get(o.name)!, o) : o)),
+      ...[...retired.values()].filter((o) => !names.has(o.name)),
+    ];
+  };
+  stats.attach(() => ({ timeMs: Date.now(), engine: engine.stats(), kernel: sensor.counters(), outputs: outputTotals() }));
 
   const stdout = process.stdout;
   sensor.subscribe((events) => {
@@ -155,7 +155,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
       if (config.output.events) eventLines += `${JSON.stringify({ "sockeye.event": event })}\n`;
       for (const finding of engine.handle(event)) findings.push(finding);
     }
-    if (capture !== undefined && events.length > 0) capture.write(events.map(captureLine).join(""));
+    capture?.write(events);
     if (eventLines) stdout.write(eventLines);
     outputs.write(findings);
   });
@@ -175,7 +175,9 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   void notifySystemd("READY=1");
 
   let reloading: Promise<void> = Promise.resolve();
+  let stopping = false;
   const reload = async () => {
+    if (stopping) return;
     let next: { config: Config; catalog: RuleCatalog; outputs: OutputSet };
     try {
       const nextConfig = resolveConfig(request.configPath, request.flags);
@@ -187,6 +189,10 @@ export async function runDaemon(request: RunRequest): Promise<void> {
       warn("reload failed: still running the previous configuration", { error: (error as Error).message });
       return;
     }
+    if (stopping) {
+      await next.outputs.close(0);
+      return;
+    }
     if (sensorSettings(next.config) !== runningSensorSettings) warn("reload: [sensor] settings take effect only at restart");
     // Between two batches (one JS turn): every later event meets the new rules and outputs.
     engine.setRules(next.catalog.rules);
@@ -195,32 +201,45 @@ export async function runDaemon(request: RunRequest): Promise<void> {
     config = next.config;
     catalog = next.catalog;
     reportRules(catalog);
-    await stats.configure(config.metrics).catch((error: Error) => warn("reload: metrics endpoint not moved", { error: error.message }));
-    await previous.close();
-    log("reloaded", { running: catalog.rules.map((rule) => rule.meta.id), outputs: outputs.outputs.map((o) => o.name) });
+    await stats.configure(config.metrics).catch((error: Error) => warn("reload: metrics settings not changed", { error: error.message }));
+    // What the retired set delivered and dropped, its last flush included, stays counted.
+    const flushed = await previous.close();
+    for (const retiredStats of previous.stats()) {
+      const earlier = retired.get(retiredStats.name);
+      retired.set(retiredStats.name, earlier !== undefined ? addOutputStats(earlier, retiredStats) : retiredStats);
+    }
+    log("reloaded", {
+      running: catalog.rules.map((rule) => rule.meta.id),
+      outputs: outputs.outputs.map((o) => o.name),
+      abandonedByPreviousOutputs: Object.values(flushed).reduce((sum, result) => sum + result.abandoned, 0),
+    });
   };
-  process.on("SIGHUP", () => {
+  const onHangup = () => {
     reloading = reloading.then(reload);
-  });
+  };
+  process.on("SIGHUP", onHangup);
 
   const signal = await new Promise<string>((resolve) => {
     process.once("SIGINT", () => resolve("SIGINT"));
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
+  // A SIGHUP from now on must not reopen what is being closed.
+  stopping = true;
+  process.off("SIGHUP", onHangup);
   await notifySystemd("STOPPING=1");
   await reloading;
   await stats.stop(); // no stats tick may read the sensor once it is closed
-  const counters = sensor.counters(); // read while the maps still exist
-  await sensor.shutdown(); // the rings' last batches reach the subscriber, then every program is detached
+  await sensor.shutdown(); // every program detached, then the rings' last batches reach the subscriber
   const flushed = await outputs.close();
-  if (capture !== undefined) await endStream(capture);
+  await capture?.end();
   await lock.release();
   log("stopped", {
     signal,
-    kernel: counters,
+    kernel: sensor.counters(), // the totals at close, the last drain included
     sensor: sensor.stats(),
     engine: engine.stats(),
-    outputs: outputs.stats(),
+    outputs: outputTotals(),
+    ...(capture !== undefined ? { capture: capture.stats() } : {}),
     abandonedAtStop: Object.values(flushed).reduce((sum, result) => sum + result.abandoned, 0),
   });
   await new Promise<void>((resolve) => (stdout.writableNeedDrain ? stdout.once("drain", resolve) : resolve()));

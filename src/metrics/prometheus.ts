@@ -4,7 +4,7 @@
  *
  * The daemon's numbers are totals kept elsewhere (engine, kernel maps, outputs), so each
  * update replaces every series rather than adding to it; that happens synchronously, so a
- * scrape never sees half an update. A total that goes down (the sensor reopened on reload)
+ * scrape never sees half an update. A total that goes down (a new daemon)
  * reads to Prometheus as a counter reset, which rate() already handles.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";

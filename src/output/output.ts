@@ -124,6 +124,22 @@ export class OutputCounters {
   }
 }
 
+/**
+ * Two spans of one output's life added up (a daemon's output set retired at a reload and
+ * its successor of the same name): nothing an earlier set dropped disappears from the totals.
+ */
+export function addOutputStats(earlier: OutputStats, later: OutputStats): OutputStats {
+  const dropped = { ...later.dropped };
+  for (const reason of OUTPUT_DROP_REASONS) dropped[reason] = (earlier.dropped[reason] ?? 0) + (later.dropped[reason] ?? 0);
+  return {
+    ...later,
+    written: earlier.written + later.written,
+    dropped,
+    retries: earlier.retries + later.retries,
+    rotations: earlier.rotations + later.rotations,
+  };
+}
+
 /** One finding as JSON text, or undefined (counted) when JSON cannot carry it. */
 export function encodeFinding(finding: Finding, counters: OutputCounters): string | undefined {
   try {

@@ -73,7 +73,7 @@ export function loadRuleCatalog(options: RuleCatalogOptions = {}): RuleCatalog {
   const shipped = options.builtinElastic === false ? [] : loadElasticRules([builtinElasticRulesDir()]);
   const user = loadElasticRules(options.rulePaths ?? [], { lenient });
 
-  const taken = new Map<string, string>(typescript.map((rule) => [rule.meta.id, "builtin"]));
+  const builtinIds = new Set(typescript.map((rule) => rule.meta.id));
   const userById = new Map<string, ElasticRuleLoadResult>();
   const userStatuses: RuleStatus[] = [];
   for (const result of user) {
@@ -82,7 +82,7 @@ export function loadRuleCatalog(options: RuleCatalogOptions = {}): RuleCatalog {
       userStatuses.push(elasticStatus(result));
       continue;
     }
-    const earlier = userById.get(id)?.source ?? (taken.get(id) === "builtin" ? "builtin" : undefined);
+    const earlier = userById.get(id)?.source ?? (builtinIds.has(id) ? "builtin" : undefined);
     if (earlier !== undefined) {
       const problem = `rule_id ${id} is already loaded from ${earlier}`;
       if (!lenient) throw new ElasticRuleError(result.source, problem);

@@ -122,7 +122,7 @@ export class Sensor {
     }
   }
 
-  /** Kernel-side counters per hook, summed over CPUs. */
+  /** Kernel-side counters per hook, summed over CPUs; after close(), the totals at close. */
   counters(): Record<HookName, HookCounters> {
     const flat = this.native.counters();
     const out = {} as Record<HookName, HookCounters>;

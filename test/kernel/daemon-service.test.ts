@@ -146,6 +146,11 @@ describe.runIf(tier.run)("kernel: sockeye run as a service", () => {
       await run("/usr/bin/true", [marker]);
       const reloaded = await poll(() => markerFindings()[0]);
       expect(reloaded).toMatchObject({ rule: { id: "test-reload-marker", severity: "low" }, process: { name: "true", args: ["/usr/bin/true", marker] } });
+      // The reload replaced the outputs: what the first webhook output delivered still counts.
+      await poll(() => posted.flatMap((p) => p.body as Record<string, any>[]).find((f) => f.rule?.id === "test-reload-marker"));
+      const written = async () =>
+        Number(/^sockeye_output_written_total\{output="webhook"\} (\d+)$/m.exec(await (await fetch(metricsUrl)).text())?.[1]);
+      expect(await written()).toBe(posted.flatMap((p) => p.body as unknown[]).length);
 
       // A reload with a broken rule keeps the running rules.
       writeFileSync(join(rulesDir, "broken.toml"), "[rule\n");

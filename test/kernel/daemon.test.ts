@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { openSensor } from "sockeye";
 import { bpftoolProgramIds, bpftoolProgramNames, kernelTier, programIdsHeldBy, run, tcpListener } from "./harness.js";
 
 const tier = kernelTier();
@@ -71,6 +72,23 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
     expect(replayed.status).toBe(0);
     const again = replayed.stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((f) => f.rule.id === "TRC-101" && f.finding.Port === String(port));
     expect(again[0]).toMatchObject({ destination: { ip: "127.0.0.1", port }, process: { name: "bash" }, finding: shellFindings[0].finding });
+  });
+
+  it("close() detaches and frees every program while the process lives on", async () => {
+    const before = new Set(programIdsHeldBy(process.pid));
+    const sensor = await openSensor();
+    const opened = programIdsHeldBy(process.pid).filter((id) => !before.has(id));
+    expect(opened.length).toBeGreaterThanOrEqual(OUR_PROGRAMS.length);
+    await sensor.shutdown();
+    expect(programIdsHeldBy(process.pid).filter((id) => opened.includes(id))).toEqual([]);
+    let left: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const loaded = new Set(bpftoolProgramIds());
+      left = opened.filter((id) => loaded.has(id));
+      if (!left.length) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(left).toEqual([]);
   });
 
   it("bad flags exit 2 with one line", async () => {

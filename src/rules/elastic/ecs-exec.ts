@@ -15,16 +15,19 @@ function basename(path: string): string {
 
 /**
  * Every Elastic rule reads the same document for one exec: build it once per event, not
- * once per rule (exec is the high-volume stream). Keyed weakly, so it goes with the event.
+ * once per rule (exec is the high-volume stream). Keyed weakly by the process view (one per
+ * engine: two engines on one sensor see their own tables) and by the event.
  */
-const documents = new WeakMap<ExecEvent, Record<string, unknown>>();
+const documents = new WeakMap<ProcessView, WeakMap<ExecEvent, Record<string, unknown>>>();
 
-/** The ECS document of `event`, built on first use and shared by every rule. */
+/** The ECS document of `event`, built on first use and shared by every rule of an engine. */
 export function execEcsDocument(event: ExecEvent, processes: ProcessView): Record<string, unknown> {
-  let doc = documents.get(event);
+  let byEvent = documents.get(processes);
+  if (byEvent === undefined) documents.set(processes, (byEvent = new WeakMap()));
+  let doc = byEvent.get(event);
   if (doc === undefined) {
     doc = buildExecEcsDocument(event, processes);
-    documents.set(event, doc);
+    byEvent.set(event, doc);
   }
   return doc;
 }

@@ -2,10 +2,12 @@
  * The daemon's configuration: the shipped example is valid and equals the defaults, flags
  * win over the file, and every bad key or value is one line naming it.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { FileOutput } from "../../../src/output/file.js";
+import { WebhookOutput } from "../../../src/output/webhook.js";
 import { ConfigError, readConfigFile, resolveConfig, validateConfig } from "../../../src/cli/config.js";
 
 const EXAMPLE = new URL("../../../config/sockeye.example.toml", import.meta.url).pathname;
@@ -31,7 +33,28 @@ describe("config", () => {
     const path = file("layer.toml", '[sensor]\nstdio_fd_max = 5\nskip_programs = ["lsm/socket_connect"]\n[output.file]\npath = "/var/log/x"\nkeep = 2\n');
     const config = resolveConfig(path, { sensor: { stdio_fd_max: 1 }, output: { file: { path: "/tmp/y" } } });
     expect(config.sensor).toEqual({ stdio_fd_max: 1, skip_programs: ["lsm/socket_connect"] });
-    expect(config.output.file).toEqual({ path: "/tmp/y", keep: 2, max_bytes: 100 * 1024 * 1024 });
+    expect(config.output.file).toEqual({ path: "/tmp/y", keep: 2 });
+  });
+
+  it("every commented-out section of the example is valid too once uncommented", () => {
+    const text = readFileSync(EXAMPLE, "utf8");
+    // Only lines that are TOML (a [table] or a key = value), not the prose around them.
+    const uncommented = text.replace(/^# (?=\[|[a-z_]+ = )/gm, "");
+    expect(uncommented).not.toBe(text);
+    const config = resolveConfig(file("uncommented.toml", uncommented), {});
+    expect(config.output.file).toEqual({ path: "/var/log/sockeye/findings.jsonl", max_bytes: 104857600, keep: 5 });
+    expect(config.output.webhook).toMatchObject({ url: "https://siem.example.internal/ingest", max_queue: 10000, timeout_ms: 10000, max_attempts: 5 });
+    expect(config.output.syslog).toEqual({ host: "127.0.0.1", port: 514, facility: "authpriv" });
+    expect(config.rules.trc101_allow).toEqual([{ label: "my-tcp-service", executable: "/usr/local/sbin/my-tcp-service" }]);
+    expect(config.sensor).toMatchObject({ detection_ring_bytes: 1048576, process_ring_bytes: 16777216 });
+    expect(config.metrics.prometheus_listen).toBe("127.0.0.1:9469");
+  });
+
+  it("the example's output defaults are the outputs' own", () => {
+    const file = new FileOutput({ path: "/tmp/x" });
+    const webhook = new WebhookOutput({ url: "http://127.0.0.1:1/" });
+    expect([(file as unknown as { maxBytes: number }).maxBytes, (file as unknown as { keep: number }).keep]).toEqual([104857600, 5]);
+    expect([(webhook as unknown as { timeoutMs: number }).timeoutMs, (webhook as unknown as { maxAttempts: number }).maxAttempts]).toEqual([10000, 5]);
   });
 
   const bad: [string, string, RegExp][] = [
@@ -43,6 +66,8 @@ describe("config", () => {
     ["bad stdout format", "[output]\nstdout = \"xml\"\n", /: output\.stdout: Invalid enum value/],
     ["webhook not http", "[output.webhook]\nurl = \"ftp://127.0.0.1/x\"\n", /: output\.webhook\.url: must be an http:\/\/ or https:\/\/ URL$/],
     ["listen address", "[metrics]\nprometheus_listen = \"9469\"\n", /: metrics\.prometheus_listen: must be "host:port"/],
+    ["listen port", "[metrics]\nprometheus_listen = \"127.0.0.1:99999\"\n", /: metrics\.prometheus_listen: the port must be from 0 to 65535$/],
+    ["stats interval past a day", "[metrics]\nstats_interval_s = 3000000\n", /: metrics\.stats_interval_s: Number must be less than or equal to 86400$/],
     ["allow entry that matches nothing", "[[rules.trc101_allow]]\nlabel = \"x\"\n", /: rules\.trc101_allow\.0: needs at least one of executable, name, parent_name$/],
     ["TOML syntax", "[sensor\n", /^config .*syntax\.toml:1: TOML syntax error: /],
   ];

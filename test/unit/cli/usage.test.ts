@@ -15,10 +15,14 @@ describe("sockeye CLI usage errors", () => {
     [["run", "--webhook", "ftp://127.0.0.1/x"], /^sockeye: flags: output\.webhook\.url: must be an http:\/\/ or https:\/\/ URL$/m],
     [["run", "--prometheus", "9469"], /^sockeye: flags: metrics\.prometheus_listen: must be "host:port"/m],
     [["replay", "/nonexistent/capture.jsonl"], /^sockeye: capture \/nonexistent\/capture\.jsonl: no such file$/m],
+    [["replay", "/tmp"], /^sockeye: capture \/tmp: not a regular file$/m],
+    [["replay"], /missing required argument 'capture' \(run 'sockeye --help' for usage\)$/m],
+    [["run", "--stats-interval", "-1"], /--stats-interval must be an integer from 0 to 86400/],
   ])("%j", (args, message) => {
     const r = cli(...args);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(message);
+    expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stdout).toBe("");
   });

@@ -84,7 +84,9 @@ describe("ECS exec document", () => {
   it("is built once per event and shared by every rule reading it", () => {
     const event = execEvent("/usr/bin/nohup", ["nohup"]);
     const first = execEcsDocument(event, shellParent);
-    expect(execEcsDocument(event, processes([]))).toBe(first);
+    expect(execEcsDocument(event, shellParent)).toBe(first);
+    // Another engine's table (another view) gets its own document.
+    expect(execEcsDocument(event, processes([]))).not.toBe(first);
     expect(execEcsDocument(execEvent("/usr/bin/nohup", ["nohup"]), shellParent)).not.toBe(first);
   });
 
