@@ -8,7 +8,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSensor } from "sockeye";
-import { bpftoolProgramIds, bpftoolProgramNames, kernelTier, programIdsHeldBy, run, tcpListener } from "./harness.js";
+import { bpftoolProgramNames, stillLoaded, kernelTier, programIdsHeldBy, run, tcpListener } from "./harness.js";
 
 const tier = kernelTier();
 const OUR_PROGRAMS = ["handle_dup2_exit", "handle_exec", "handle_connect_exit"];
@@ -57,15 +57,7 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
       finding: { "IP address": "127.0.0.1", Port: String(port) },
     });
     expect(stderr).toMatch(/"message":"stopped","signal":"SIGTERM"/);
-    // The kernel frees detached programs after an RCU grace period: give it a moment.
-    let left: number[] = [];
-    for (let i = 0; i < 40; i++) {
-      const loaded = new Set(bpftoolProgramIds());
-      left = held.filter((id) => loaded.has(id));
-      if (!left.length) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(left).toEqual([]);
+    expect(await stillLoaded(held)).toEqual([]);
 
     // The recorded capture replays into the same finding, without the kernel.
     const replayed = await run(process.execPath, ["dist/cli/main.js", "replay", capture]);
@@ -81,14 +73,7 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
     expect(opened.length).toBeGreaterThanOrEqual(OUR_PROGRAMS.length);
     await sensor.shutdown();
     expect(programIdsHeldBy(process.pid).filter((id) => opened.includes(id))).toEqual([]);
-    let left: number[] = [];
-    for (let i = 0; i < 40; i++) {
-      const loaded = new Set(bpftoolProgramIds());
-      left = opened.filter((id) => loaded.has(id));
-      if (!left.length) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(left).toEqual([]);
+    expect(await stillLoaded(opened)).toEqual([]);
   });
 
   it("bad flags exit 2 with one line", async () => {

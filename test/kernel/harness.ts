@@ -103,8 +103,22 @@ export function bpftoolProgramNames(): string[] {
   return bpftoolPrograms().map((p) => p.name ?? "");
 }
 
-export function bpftoolProgramIds(): number[] {
+function bpftoolProgramIds(): number[] {
   return bpftoolPrograms().map((p) => p.id);
+}
+
+/**
+ * Which of `ids` the kernel still has after up to 4 s: it frees detached programs after an
+ * RCU grace period, so give it a moment before calling one left behind.
+ */
+export async function stillLoaded(ids: readonly number[]): Promise<number[]> {
+  let left: number[] = [...ids];
+  for (let i = 0; i < 40 && left.length; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 100));
+    const loaded = new Set(bpftoolProgramIds());
+    left = ids.filter((id) => loaded.has(id));
+  }
+  return left;
 }
 
 /**
