@@ -12,7 +12,8 @@ import { SensorError } from "../sensor/errors.js";
 import { ElasticRuleError } from "../rules/elastic/loader.js";
 import { OutputError } from "../output/output.js";
 import { CaptureLineError } from "../engine/replay.js";
-import { ConfigError, resolveConfig, type ConfigInput } from "./config.js";
+import { ConfigError, resolveConfig } from "./config.js";
+import { configFromFlags, type RuleFlags, type RunFlags } from "./flags.js";
 import { InstanceLockError } from "./instance-lock.js";
 import { loadRules, runDaemon } from "./run.js";
 import { replayCommand } from "./replay.js";
@@ -45,43 +46,6 @@ function withRuleFlags(command: Command): Command {
     .option("-c, --config <file>", "TOML configuration file (see config/sockeye.example.toml); flags win over it")
     .option("--rules <path...>", "also load Elastic detection-rules TOML files or folders of them")
     .option("--lenient-rules", "skip a rule file that cannot run (with a warning) instead of refusing to start");
-}
-
-interface RuleFlags {
-  config?: string;
-  rules?: string[];
-  lenientRules?: boolean;
-}
-
-interface RunFlags extends RuleFlags {
-  events?: boolean;
-  fold?: boolean;
-  stdioFdMax?: number;
-  skip?: string[];
-  format?: "auto" | "json" | "pretty" | "none";
-  outputFile?: string;
-  webhook?: string;
-  prometheus?: string;
-  statsInterval?: number;
-  capture?: string;
-}
-
-/** Only what was given on the command line: absent flags leave the file's values alone. */
-function configFromFlags(flags: RunFlags, given: (name: string) => boolean): ConfigInput {
-  const input: Record<string, Record<string, unknown>> = { sensor: {}, rules: {}, output: {}, metrics: {} };
-  if (flags.stdioFdMax !== undefined) input["sensor"]!["stdio_fd_max"] = flags.stdioFdMax;
-  if (flags.skip !== undefined) input["sensor"]!["skip_programs"] = flags.skip;
-  if (flags.rules !== undefined) input["rules"]!["paths"] = flags.rules;
-  if (flags.lenientRules) input["rules"]!["lenient"] = true;
-  if (given("fold")) input["rules"]!["fold"] = flags.fold;
-  if (flags.events) input["output"]!["events"] = true;
-  if (flags.format !== undefined) input["output"]!["stdout"] = flags.format;
-  if (flags.outputFile !== undefined) input["output"]!["file"] = { path: flags.outputFile };
-  if (flags.webhook !== undefined) input["output"]!["webhook"] = { url: flags.webhook };
-  if (flags.prometheus !== undefined) input["metrics"]!["prometheus_listen"] = flags.prometheus;
-  if (flags.statsInterval !== undefined) input["metrics"]!["stats_interval_s"] = flags.statsInterval;
-  for (const key of Object.keys(input)) if (Object.keys(input[key]!).length === 0) delete input[key];
-  return input as ConfigInput;
 }
 
 const program = new Command("sockeye")

@@ -1,0 +1,43 @@
+/**
+ * The command line's share of the configuration: the flags given, as a ConfigInput laid over
+ * the config file (config.ts). A flag left out leaves the file's value alone, which is why
+ * `given` tells a typed --no-fold from commander's default.
+ */
+import type { ConfigInput } from "./config.js";
+
+export interface RuleFlags {
+  config?: string;
+  rules?: string[];
+  lenientRules?: boolean;
+}
+
+export interface RunFlags extends RuleFlags {
+  events?: boolean;
+  fold?: boolean;
+  stdioFdMax?: number;
+  skip?: string[];
+  format?: "auto" | "json" | "pretty" | "none";
+  outputFile?: string;
+  webhook?: string;
+  prometheus?: string;
+  statsInterval?: number;
+  capture?: string;
+}
+
+/** Only what was given on the command line: absent flags leave the file's values alone. */
+export function configFromFlags(flags: RunFlags, given: (name: string) => boolean): ConfigInput {
+  const input: Record<string, Record<string, unknown>> = { sensor: {}, rules: {}, output: {}, metrics: {} };
+  if (flags.stdioFdMax !== undefined) input["sensor"]!["stdio_fd_max"] = flags.stdioFdMax;
+  if (flags.skip !== undefined) input["sensor"]!["skip_programs"] = flags.skip;
+  if (flags.rules !== undefined) input["rules"]!["paths"] = flags.rules;
+  if (flags.lenientRules) input["rules"]!["lenient"] = true;
+  if (given("fold")) input["rules"]!["fold"] = flags.fold;
+  if (flags.events) input["output"]!["events"] = true;
+  if (flags.format !== undefined) input["output"]!["stdout"] = flags.format;
+  if (flags.outputFile !== undefined) input["output"]!["file"] = { path: flags.outputFile };
+  if (flags.webhook !== undefined) input["output"]!["webhook"] = { url: flags.webhook };
+  if (flags.prometheus !== undefined) input["metrics"]!["prometheus_listen"] = flags.prometheus;
+  if (flags.statsInterval !== undefined) input["metrics"]!["stats_interval_s"] = flags.statsInterval;
+  for (const key of Object.keys(input)) if (Object.keys(input[key]!).length === 0) delete input[key];
+  return input as ConfigInput;
+}

@@ -1,0 +1,47 @@
+/**
+ * Flags over the config file, and the outputs a configuration builds: what `sockeye run`
+ * does with its command line before anything is opened.
+ */
+import { PassThrough } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { resolveConfig, validateConfig } from "../../../src/cli/config.js";
+import { configFromFlags } from "../../../src/cli/flags.js";
+import { buildOutputs } from "../../../src/cli/outputs.js";
+
+describe("configFromFlags", () => {
+  it("maps each flag to its key and leaves out what was not given", () => {
+    expect(configFromFlags({}, () => false)).toEqual({});
+    expect(
+      configFromFlags(
+        { stdioFdMax: 4, skip: ["lsm/socket_connect"], rules: ["/r"], lenientRules: true, fold: false, events: true, format: "pretty", outputFile: "/f", webhook: "http://127.0.0.1:1/", prometheus: "127.0.0.1:0", statsInterval: 5 },
+        (name) => name === "fold",
+      ),
+    ).toEqual({
+      sensor: { stdio_fd_max: 4, skip_programs: ["lsm/socket_connect"] },
+      rules: { paths: ["/r"], lenient: true, fold: false },
+      output: { events: true, stdout: "pretty", file: { path: "/f" }, webhook: { url: "http://127.0.0.1:1/" } },
+      metrics: { prometheus_listen: "127.0.0.1:0", stats_interval_s: 5 },
+    });
+  });
+
+  it("commander's default fold=true is not a flag: the file's fold stays", () => {
+    expect(configFromFlags({ fold: true }, () => false)).toEqual({});
+  });
+});
+
+describe("buildOutputs", () => {
+  const stream = (isTTY: boolean) => Object.assign(new PassThrough(), { isTTY }) as unknown as NodeJS.WriteStream;
+
+  it("stdout auto: JSON lines when not a terminal, the pretty format on one", () => {
+    const config = validateConfig({}, "test");
+    expect(buildOutputs(config, stream(false)).outputs.map((o) => [o.name, o.type])).toEqual([["stdout", "json-lines"]]);
+    expect(buildOutputs(config, stream(true)).outputs.map((o) => [o.name, o.type])).toEqual([["stdout", "pretty"]]);
+  });
+
+  it("none, then every other output the config names, in order", () => {
+    const config = resolveConfig(undefined, {
+      output: { stdout: "none", file: { path: "/tmp/x" }, webhook: { url: "http://127.0.0.1:1/" }, syslog: {} },
+    });
+    expect(buildOutputs(config, stream(false)).outputs.map((o) => o.type)).toEqual(["file", "webhook", "syslog"]);
+  });
+});
