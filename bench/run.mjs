@@ -93,7 +93,8 @@ const loadgen = (...args) => runJson(LOADGEN, args.map(String));
 
 /** A consumer (C or Node) speaking the stats protocol of bench/ts-consumer.mjs. */
 async function startConsumer(kind) {
-  const [cmd, args] = kind === "c" ? [C_CONSUMER, []] : [process.execPath, [TS_CONSUMER, kind]];
+  const [cmd, args] = kind === "c" ? [C_CONSUMER, []] : kind === "attached" ? [C_CONSUMER, ["attach-only"]]
+    : [process.execPath, [TS_CONSUMER, kind]];
   const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout });
   const waiting = [];
@@ -215,25 +216,37 @@ async function throughput() {
 
 // ---- 2. overhead on the monitored host ----------------------------------------------------
 
+// Sides, from no sensor to the full pipeline: each step adds one layer, so the differences
+// split the cost: attached (programs live, nobody reads: the kernel side alone), c (plus a
+// minimal reader: wakeups and reading), noop (plus the addon and decoder), full (plus rules,
+// process table, output: what `sockeye run` costs).
+const OVERHEAD_SIDES = ["off", "attached", "c", "noop", "full"];
+
 async function overhead() {
   const kinds = [["dup2-nonsock", P.dupCalls], ["connect-udp", P.connectCalls], ["exec", P.execCalls]];
-  const samples = { off: {}, on: {} };
+  const samples = Object.fromEntries(OVERHEAD_SIDES.map((s) => [s, {}]));
   for (let r = 0; r < P.ohRounds; r++) {
-    // off/on, then on/off: interleaved so drift hits both sides alike.
-    for (const state of r % 2 ? ["on", "off"] : ["off", "on"]) {
-      const consumer = state === "on" ? await startConsumer("full") : null;
+    // Rotated, and reversed every other round: drift hits every side alike.
+    const rotated = [...OVERHEAD_SIDES.slice(r % OVERHEAD_SIDES.length), ...OVERHEAD_SIDES.slice(0, r % OVERHEAD_SIDES.length)];
+    for (const side of r % 2 ? rotated.reverse() : rotated) {
+      const consumer = side === "off" ? null : await startConsumer(side);
       for (const [kind, n] of kinds) {
         const res = await loadgen("overhead", kind, n);
-        (samples[state][kind] ??= []).push(res.ns_per_call);
+        (samples[side][kind] ??= []).push(res.ns_per_call);
       }
       await consumer?.stop();
     }
-    log(`overhead round ${r}: ${JSON.stringify(Object.fromEntries(kinds.map(([k]) => [k, [samples.off[k].at(-1), samples.on[k].at(-1)]])))}`);
+    log(`overhead round ${r}: ${JSON.stringify(Object.fromEntries(kinds.map(([k]) => [k, OVERHEAD_SIDES.map((s) => samples[s][k].at(-1))])))}`);
   }
   const out = {};
   for (const [kind] of kinds) {
-    const off = median(samples.off[kind]), on = median(samples.on[kind]);
-    out[kind] = { offNs: round(off, 1), onNs: round(on, 1), addedNs: round(on - off, 1), ratio: round(on / off), samples: { off: samples.off[kind], on: samples.on[kind] } };
+    const off = median(samples.off[kind]), on = median(samples.full[kind]);
+    const sides = Object.fromEntries(OVERHEAD_SIDES.slice(1).map((s) => {
+      const ns = median(samples[s][kind]);
+      return [s, { ns: round(ns, 1), addedNs: round(ns - off, 1), ratio: round(ns / off) }];
+    }));
+    out[kind] = { offNs: round(off, 1), onNs: round(on, 1), addedNs: round(on - off, 1), ratio: round(on / off), sides,
+      samples: Object.fromEntries(OVERHEAD_SIDES.map((s) => [s, samples[s][kind]])) };
   }
   return out;
 }
@@ -358,6 +371,9 @@ function writeResults(facts, parts, commands) {
     connect_added_ns: o?.["connect-udp"].addedNs ?? null,
     exec_added_ns: o?.exec.addedNs ?? null,
     exec_overhead_ratio: o?.exec.ratio ?? null,
+    exec_overhead_ratio_kernel_only: o?.exec.sides.attached.ratio ?? null,
+    exec_overhead_ratio_c_consumer: o?.exec.sides.c.ratio ?? null,
+    exec_overhead_ratio_noop: o?.exec.sides.noop.ratio ?? null,
     latency_p50_ms_idle: l?.idle.p50Ms ?? null,
     latency_p99_ms_idle: l?.idle.p99Ms ?? null,
     latency_p99_ms_load: l?.load.p99Ms ?? null,
@@ -401,6 +417,9 @@ function writeResults(facts, parts, commands) {
   if (o) {
     md += "\n## Overhead per call (medians of interleaved rounds)\n\n| call | no sensor (ns) | sensor (ns) | added (ns) | ratio |\n|---|---|---|---|---|\n";
     for (const [k, v] of Object.entries(o)) md += `| ${k} | ${fmt(v.offNs)} | ${fmt(v.onNs)} | ${fmt(v.addedNs)} | ${fmt(v.ratio)} |\n`;
+    md += "\nThe same calls split by layer (ratio to no sensor): attached = programs live, nobody reads; c = plus a minimal C reader; noop = the addon and decoder instead; full = plus rules, process table, output.\n\n";
+    md += `| call | ${OVERHEAD_SIDES.slice(1).join(" | ")} |\n|---|${OVERHEAD_SIDES.slice(1).map(() => "---").join("|")}|\n`;
+    for (const [k, v] of Object.entries(o)) md += `| ${k} | ${OVERHEAD_SIDES.slice(1).map((s) => `${fmt(v.sides[s].ratio)} (+${fmt(v.sides[s].addedNs)} ns)`).join(" | ")} |\n`;
   }
   if (fl) md += `\n## Flood\n\n${fmt(fl.flood.execs)} execs with ~6 KiB of argv and ${fmt(fl.flood.decoy_rounds)} decoy rounds (a matching socket dup, a pipe dup, a connect on fd > 2) in ${fl.flood.seconds} s; kernel counters of the daemon at its end: \`${JSON.stringify(fl.kernelCounters)}\`.\n`;
   md += `\n## Commands\n\n${commands.map((c) => `- \`${c}\``).join("\n")}\n`;
@@ -426,7 +445,7 @@ const commands = [
   "make -C bench (run by the script: build/bench/sockeye-loadgen, build/bench/sockeye-c-consumer)",
   "consumers: build/bench/sockeye-c-consumer | node bench/ts-consumer.mjs noop | node bench/ts-consumer.mjs full",
   `throughput: sockeye-loadgen dups RATE ${P.stepS} (RATE 0 = closed loop, then ${LADDER.join(", ")} up to 1.1 × the closed-loop rate)`,
-  `overhead: sockeye-loadgen overhead dup2-nonsock ${P.dupCalls} | connect-udp ${P.connectCalls} | exec ${P.execCalls}, without and with ts-consumer.mjs full, ${P.ohRounds} interleaved rounds`,
+  `overhead: sockeye-loadgen overhead dup2-nonsock ${P.dupCalls} | connect-udp ${P.connectCalls} | exec ${P.execCalls}, on each side (no sensor, sockeye-c-consumer attach-only, sockeye-c-consumer, ts-consumer.mjs noop, ts-consumer.mjs full), ${P.ohRounds} interleaved rounds`,
   `latency: sockeye-loadgen probe ${P.probes} 2000 against ts-consumer.mjs full, idle, then beside sockeye-loadgen dups RATE`,
   `footprint: node dist/cli/main.js run, sampled ${P.footprintS} s after it is ready`,
   `flood: sockeye-loadgen flood ${P.floodS} beside node dist/cli/main.js run, ${P.shells} × bash -c 'bash -i >& /dev/tcp/127.0.0.1/PORT 0>&1'`,
