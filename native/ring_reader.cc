@@ -10,9 +10,11 @@
 
 namespace sockeye {
 namespace {
-// How long one poll may sleep: bounds how late stop() returns, not event latency (a record
-// wakes the poll at once).
-constexpr int kPollTimeoutMs = 50;
+// How long one poll may sleep. A detection wakes the poll at once; process records below the
+// ring's fill level wake nobody (process_submit_flags in bpf/sockeye.bpf.c), so this is how
+// late they can reach JavaScript, e.g. an exec for an exec rule. It also bounds how late
+// stop() returns. 100 idle wakeups/s of this thread cost no measurable CPU.
+constexpr int kPollTimeoutMs = 10;
 constexpr size_t kInitialBatchBytes = 64 * 1024;
 // libbpf 1.1's consume keeps reading for as long as producers keep writing: under a flood
 // one call would never return, the batch would grow without bound and JavaScript would see
