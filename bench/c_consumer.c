@@ -44,6 +44,8 @@ static unsigned long long monotonic_ns(void)
 static atomic_ullong records_total;
 static atomic_ullong dups_from_loadgen;
 static atomic_int stopping;
+/* The current read found a detection record: only those make the reader busy (ring_reader.cc). */
+static int read_detections;
 
 static int on_record(void *ctx, void *data, size_t size)
 {
@@ -55,6 +57,12 @@ static int on_record(void *ctx, void *data, size_t size)
 	    !memcmp(((const struct socket_dup_event *)data)->task.comm, "sockeye-loadgen", 15))
 		atomic_fetch_add_explicit(&dups_from_loadgen, 1, memory_order_relaxed);
 	return 0;
+}
+
+static int on_detection_record(void *ctx, void *data, size_t size)
+{
+	read_detections = 1;
+	return on_record(ctx, data, size);
 }
 
 static void *drain(void *rings)
@@ -72,10 +80,11 @@ static void *drain(void *rings)
 				break;
 		}
 		last_read = monotonic_ns();
+		read_detections = 0;
 		n = ring_buffer__consume(rings);
 		if (n < 0)
 			break;
-		if (n > 0)
+		if (read_detections)
 			last_found = last_read;
 	}
 	return NULL;
@@ -129,7 +138,7 @@ int main(int argc, char **argv)
 		sockeye_bpf__destroy(skel);
 		return 1;
 	}
-	rings = ring_buffer__new(bpf_map__fd(skel->maps.detection_events), on_record, NULL, NULL);
+	rings = ring_buffer__new(bpf_map__fd(skel->maps.detection_events), on_detection_record, NULL, NULL);
 	if (!rings || ring_buffer__add(rings, bpf_map__fd(skel->maps.process_events), on_record, NULL)) {
 		fprintf(stderr, "sockeye-c-consumer: ring buffers: %s\n", strerror(errno));
 		sockeye_bpf__destroy(skel);
