@@ -68,7 +68,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
+	__uint(max_entries, 2 << 20);
 } process_events SEC(".maps");
 
 enum ring_id { RING_DETECTION = 0, RING_PROCESS = 1, RING_COUNT = 2 };
