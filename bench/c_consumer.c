@@ -41,6 +41,13 @@ static unsigned long long monotonic_ns(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+/* Latency samples of "sockeye-probe" dups (bench/run.mjs latency part): record's BPF time to
+ * the moment this reader holds it, the part of the detection latency before the addon. */
+#define MAX_LATENCY_SAMPLES 8192
+static unsigned long long latencies_ns[MAX_LATENCY_SAMPLES];
+static unsigned int latency_count;
+static pthread_mutex_t latency_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static atomic_ullong records_total;
 static atomic_ullong dups_from_loadgen;
 static atomic_int stopping;
@@ -56,6 +63,14 @@ static int on_record(void *ctx, void *data, size_t size)
 	if (h->kind == SOCKEYE_EVENT_SOCKET_DUP && ((const struct socket_dup_event *)data)->family == 2 &&
 	    !memcmp(((const struct socket_dup_event *)data)->task.comm, "sockeye-loadgen", 15))
 		atomic_fetch_add_explicit(&dups_from_loadgen, 1, memory_order_relaxed);
+	if (h->kind == SOCKEYE_EVENT_SOCKET_DUP &&
+	    !memcmp(((const struct socket_dup_event *)data)->task.comm, "sockeye-probe", 14)) {
+		unsigned long long now = monotonic_ns();
+		pthread_mutex_lock(&latency_lock);
+		if (latency_count < MAX_LATENCY_SAMPLES)
+			latencies_ns[latency_count++] = now - h->time_ns;
+		pthread_mutex_unlock(&latency_lock);
+	}
 	return 0;
 }
 
@@ -105,9 +120,15 @@ static void print_stats(struct sockeye_bpf *skel)
 		}
 	}
 	printf("{\"records\":%llu,\"loadgenDups\":%llu,\"dupEmitted\":%llu,\"dupLost\":%llu,"
-	       "\"execEmitted\":%llu,\"execLost\":%llu}\n",
+	       "\"execEmitted\":%llu,\"execLost\":%llu,\"latenciesNs\":[",
 	       atomic_load(&records_total), atomic_load(&dups_from_loadgen), emitted[SOCKEYE_HOOK_DUP],
 	       lost[SOCKEYE_HOOK_DUP], emitted[SOCKEYE_HOOK_EXEC], lost[SOCKEYE_HOOK_EXEC]);
+	pthread_mutex_lock(&latency_lock);
+	for (unsigned int i = 0; i < latency_count; i++)
+		printf("%s%llu", i ? "," : "", latencies_ns[i]);
+	latency_count = 0;
+	pthread_mutex_unlock(&latency_lock);
+	printf("]}\n");
 	fflush(stdout);
 }
 

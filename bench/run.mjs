@@ -116,6 +116,7 @@ async function startConsumer(kind) {
         await sleep(150);
         const cur = await stats();
         cur.latenciesNs = [...prev.latenciesNs ?? [], ...cur.latenciesNs ?? []];
+        cur.receivedLatenciesNs = [...prev.receivedLatenciesNs ?? [], ...cur.receivedLatenciesNs ?? []];
         if (cur.records === prev.records) return cur;
         prev = cur;
       }
@@ -254,20 +255,35 @@ async function overhead() {
 // ---- 3. detection latency -----------------------------------------------------------------
 
 async function latency(loadRate) {
+  const sum = (xs) => ({ samples: xs.length, p50Ms: round(quantile(xs, 0.5), 3), p99Ms: round(quantile(xs, 0.99), 3), maxMs: round(Math.max(...xs), 3) });
+  const ms = (xs) => xs.map((ns) => ns / 1e6);
+  // Breakdown, idle: the C reader holding the record (kernel, wakeup, scheduling of a reader
+  // thread), then in the full pipeline the batch reaching the subscriber (plus the addon's
+  // hop to the event loop and decoding) and the finding written (plus rules and output).
+  const c = await startConsumer("c");
+  await c.settled();
+  await loadgen("probe", P.probes, 2000);
+  const cReader = sum(ms((await c.settled()).latenciesNs));
+  await c.stop();
+
   const consumer = await startConsumer("full");
   await consumer.settled();
   await loadgen("probe", P.probes, 2000);
-  const idle = (await consumer.settled()).latenciesNs.map((ns) => ns / 1e6);
+  const idleStats = await consumer.settled();
+  const idle = ms(idleStats.latenciesNs);
   // Under load: matching dups from another process at `loadRate` for the whole probe run.
   const loadS = Math.ceil((P.probes * 2.5) / 1000) + 2;
   const load = loadgen("dups", loadRate, loadS);
   await sleep(500);
   await loadgen("probe", P.probes, 2000);
   const gen = await load;
-  const loaded = (await consumer.settled()).latenciesNs.map((ns) => ns / 1e6);
+  const loaded = ms((await consumer.settled()).latenciesNs);
   await consumer.stop();
-  const sum = (xs) => ({ samples: xs.length, p50Ms: round(quantile(xs, 0.5), 3), p99Ms: round(quantile(xs, 0.99), 3), maxMs: round(Math.max(...xs), 3) });
-  return { probes: P.probes, idle: sum(idle), load: { ...sum(loaded), loadRate: Math.round(gen.generated / gen.seconds) } };
+  return {
+    probes: P.probes, idle: sum(idle),
+    idleBreakdown: { cReaderHolds: cReader, subscriberReceives: sum(ms(idleStats.receivedLatenciesNs)), findingWritten: sum(idle) },
+    load: { ...sum(loaded), loadRate: Math.round(gen.generated / gen.seconds) },
+  };
 }
 
 // ---- 4. footprint ------------------------------------------------------------------------
@@ -376,6 +392,8 @@ function writeResults(facts, parts, commands) {
     exec_overhead_ratio_noop: o?.exec.sides.noop.ratio ?? null,
     latency_p50_ms_idle: l?.idle.p50Ms ?? null,
     latency_p99_ms_idle: l?.idle.p99Ms ?? null,
+    latency_p99_ms_idle_c_reader: l?.idleBreakdown.cReaderHolds.p99Ms ?? null,
+    latency_p99_ms_idle_subscriber: l?.idleBreakdown.subscriberReceives.p99Ms ?? null,
     latency_p99_ms_load: l?.load.p99Ms ?? null,
     idle_rss_mb: f?.rssMbMedian ?? null,
     idle_rss_mb_without_ring_mappings: f?.rssMbWithoutRingMappings ?? null,
@@ -421,6 +439,12 @@ function writeResults(facts, parts, commands) {
     md += `| call | ${OVERHEAD_SIDES.slice(1).join(" | ")} |\n|---|${OVERHEAD_SIDES.slice(1).map(() => "---").join("|")}|\n`;
     for (const [k, v] of Object.entries(o)) md += `| ${k} | ${OVERHEAD_SIDES.slice(1).map((s) => `${fmt(v.sides[s].ratio)} (+${fmt(v.sides[s].addedNs)} ns)`).join(" | ")} |\n`;
   }
+  if (l) {
+    md += "\n## Idle detection latency, by stage (ms from the syscall's BPF timestamp)\n\n| stage | p50 | p99 | max |\n|---|---|---|---|\n";
+    const b = l.idleBreakdown;
+    for (const [name, v] of [["a minimal C reader holds the record", b.cReaderHolds], ["full pipeline: the decoded batch reaches the subscriber", b.subscriberReceives], ["full pipeline: the finding's JSON line is written", b.findingWritten]])
+      md += `| ${name} | ${fmt(v.p50Ms)} | ${fmt(v.p99Ms)} | ${fmt(v.maxMs)} |\n`;
+  }
   if (fl) md += `\n## Flood\n\n${fmt(fl.flood.execs)} execs with ~6 KiB of argv and ${fmt(fl.flood.decoy_rounds)} decoy rounds (a matching socket dup, a pipe dup, a connect on fd > 2) in ${fl.flood.seconds} s; kernel counters of the daemon at its end: \`${JSON.stringify(fl.kernelCounters)}\`.\n`;
   md += `\n## Commands\n\n${commands.map((c) => `- \`${c}\``).join("\n")}\n`;
   md += `\n## Machine\n\n${Object.entries(facts).map(([k, v]) => `- ${k}: ${Array.isArray(v) ? v.join(", ") : v}`).join("\n")}\n`;
@@ -446,7 +470,7 @@ const commands = [
   "consumers: build/bench/sockeye-c-consumer | node bench/ts-consumer.mjs noop | node bench/ts-consumer.mjs full",
   `throughput: sockeye-loadgen dups RATE ${P.stepS} (RATE 0 = closed loop, then ${LADDER.join(", ")} up to 1.1 × the closed-loop rate)`,
   `overhead: sockeye-loadgen overhead dup2-nonsock ${P.dupCalls} | connect-udp ${P.connectCalls} | exec ${P.execCalls}, on each side (no sensor, sockeye-c-consumer attach-only, sockeye-c-consumer, ts-consumer.mjs noop, ts-consumer.mjs full), ${P.ohRounds} interleaved rounds`,
-  `latency: sockeye-loadgen probe ${P.probes} 2000 against ts-consumer.mjs full, idle, then beside sockeye-loadgen dups RATE`,
+  `latency: sockeye-loadgen probe ${P.probes} 2000 against sockeye-c-consumer idle, then ts-consumer.mjs full, idle, then beside sockeye-loadgen dups RATE`,
   `footprint: node dist/cli/main.js run, sampled ${P.footprintS} s after it is ready`,
   `flood: sockeye-loadgen flood ${P.floodS} beside node dist/cli/main.js run, ${P.shells} × bash -c 'bash -i >& /dev/tcp/127.0.0.1/PORT 0>&1'`,
 ];
