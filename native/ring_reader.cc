@@ -13,7 +13,8 @@ namespace {
 // How long one poll may sleep. A detection wakes the poll at once; process records below the
 // ring's fill level wake nobody (process_submit_flags in bpf/sockeye.bpf.c), so this is how
 // late they can reach JavaScript, e.g. an exec for an exec rule. It also bounds how late
-// stop() returns. 100 idle wakeups/s of this thread cost no measurable CPU.
+// stop() returns. The price: 100 wakeups/s at idle (the idle daemon's CPU went from 0.12% to
+// about 0.6% in bench/ with this change).
 constexpr int kPollTimeoutMs = 10;
 constexpr size_t kInitialBatchBytes = 64 * 1024;
 // libbpf 1.1's consume keeps reading for as long as producers keep writing: under a flood
