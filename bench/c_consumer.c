@@ -5,6 +5,9 @@
  * live programs as on a host without BPF trampolines (connect on its tracepoint fallback),
  * same two rings; a thread drains them and only counts records, by kind and by producer.
  *
+ * With the argument "attach-only" nothing reads the rings: what the kernel side alone costs
+ * the monitored host (the overhead part's split between kernel and userspace).
+ *
  * Protocol (like bench/ts-consumer.mjs): prints {"ready":true} once attached, then one JSON
  * line of running totals per "stats" line on stdin; exits on "quit", EOF, or after
  * MAX_SECONDS.
@@ -25,7 +28,7 @@
 #include "sockeye_events.h"
 
 #define MAX_SECONDS 1800
-#define POLL_TIMEOUT_MS 50
+#define POLL_TIMEOUT_MS 10
 /* The addon's default wakeup policy (native/loader.h), and the same reading loop as
  * native/ring_reader.cc, so that this is the limit of the same kernel side. */
 #define WAKEUP_INTERVAL_NS 250000ull
@@ -38,9 +41,18 @@ static unsigned long long monotonic_ns(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+/* Latency samples of "sockeye-probe" dups (bench/run.mjs latency part): record's BPF time to
+ * the moment this reader holds it, the part of the detection latency before the addon. */
+#define MAX_LATENCY_SAMPLES 8192
+static unsigned long long latencies_ns[MAX_LATENCY_SAMPLES];
+static unsigned int latency_count;
+static pthread_mutex_t latency_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static atomic_ullong records_total;
 static atomic_ullong dups_from_loadgen;
 static atomic_int stopping;
+/* The current read found a detection record: only those make the reader busy (ring_reader.cc). */
+static int read_detections;
 
 static int on_record(void *ctx, void *data, size_t size)
 {
@@ -51,7 +63,21 @@ static int on_record(void *ctx, void *data, size_t size)
 	if (h->kind == SOCKEYE_EVENT_SOCKET_DUP && ((const struct socket_dup_event *)data)->family == 2 &&
 	    !memcmp(((const struct socket_dup_event *)data)->task.comm, "sockeye-loadgen", 15))
 		atomic_fetch_add_explicit(&dups_from_loadgen, 1, memory_order_relaxed);
+	if (h->kind == SOCKEYE_EVENT_SOCKET_DUP &&
+	    !memcmp(((const struct socket_dup_event *)data)->task.comm, "sockeye-probe", 14)) {
+		unsigned long long now = monotonic_ns();
+		pthread_mutex_lock(&latency_lock);
+		if (latency_count < MAX_LATENCY_SAMPLES)
+			latencies_ns[latency_count++] = now - h->time_ns;
+		pthread_mutex_unlock(&latency_lock);
+	}
 	return 0;
+}
+
+static int on_detection_record(void *ctx, void *data, size_t size)
+{
+	read_detections = 1;
+	return on_record(ctx, data, size);
 }
 
 static void *drain(void *rings)
@@ -69,10 +95,11 @@ static void *drain(void *rings)
 				break;
 		}
 		last_read = monotonic_ns();
+		read_detections = 0;
 		n = ring_buffer__consume(rings);
 		if (n < 0)
 			break;
-		if (n > 0)
+		if (read_detections)
 			last_found = last_read;
 	}
 	return NULL;
@@ -93,16 +120,23 @@ static void print_stats(struct sockeye_bpf *skel)
 		}
 	}
 	printf("{\"records\":%llu,\"loadgenDups\":%llu,\"dupEmitted\":%llu,\"dupLost\":%llu,"
-	       "\"execEmitted\":%llu,\"execLost\":%llu}\n",
+	       "\"execEmitted\":%llu,\"execLost\":%llu,\"latenciesNs\":[",
 	       atomic_load(&records_total), atomic_load(&dups_from_loadgen), emitted[SOCKEYE_HOOK_DUP],
 	       lost[SOCKEYE_HOOK_DUP], emitted[SOCKEYE_HOOK_EXEC], lost[SOCKEYE_HOOK_EXEC]);
+	pthread_mutex_lock(&latency_lock);
+	for (unsigned int i = 0; i < latency_count; i++)
+		printf("%s%llu", i ? "," : "", latencies_ns[i]);
+	latency_count = 0;
+	pthread_mutex_unlock(&latency_lock);
+	printf("]}\n");
 	fflush(stdout);
 }
 
 static const char *const skipped_programs[] = { "handle_connect_lsm", "handle_connect_fentry" };
 
-int main(void)
+int main(int argc, char **argv)
 {
+	int read_rings = !(argc > 1 && !strcmp(argv[1], "attach-only"));
 	struct sockeye_bpf *skel;
 	struct ring_buffer *rings;
 	pthread_t reader;
@@ -125,13 +159,14 @@ int main(void)
 		sockeye_bpf__destroy(skel);
 		return 1;
 	}
-	rings = ring_buffer__new(bpf_map__fd(skel->maps.detection_events), on_record, NULL, NULL);
+	rings = ring_buffer__new(bpf_map__fd(skel->maps.detection_events), on_detection_record, NULL, NULL);
 	if (!rings || ring_buffer__add(rings, bpf_map__fd(skel->maps.process_events), on_record, NULL)) {
 		fprintf(stderr, "sockeye-c-consumer: ring buffers: %s\n", strerror(errno));
 		sockeye_bpf__destroy(skel);
 		return 1;
 	}
-	pthread_create(&reader, NULL, drain, rings);
+	if (read_rings)
+		pthread_create(&reader, NULL, drain, rings);
 	printf("{\"ready\":true}\n");
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin) && time(NULL) - started < MAX_SECONDS) {
@@ -141,7 +176,8 @@ int main(void)
 			print_stats(skel);
 	}
 	atomic_store(&stopping, 1);
-	pthread_join(reader, NULL);
+	if (read_rings)
+		pthread_join(reader, NULL);
 	ring_buffer__free(rings);
 	sockeye_bpf__destroy(skel);
 	return 0;

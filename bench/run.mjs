@@ -93,7 +93,8 @@ const loadgen = (...args) => runJson(LOADGEN, args.map(String));
 
 /** A consumer (C or Node) speaking the stats protocol of bench/ts-consumer.mjs. */
 async function startConsumer(kind) {
-  const [cmd, args] = kind === "c" ? [C_CONSUMER, []] : [process.execPath, [TS_CONSUMER, kind]];
+  const [cmd, args] = kind === "c" ? [C_CONSUMER, []] : kind === "attached" ? [C_CONSUMER, ["attach-only"]]
+    : [process.execPath, [TS_CONSUMER, kind]];
   const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout });
   const waiting = [];
@@ -115,6 +116,7 @@ async function startConsumer(kind) {
         await sleep(150);
         const cur = await stats();
         cur.latenciesNs = [...prev.latenciesNs ?? [], ...cur.latenciesNs ?? []];
+        cur.receivedLatenciesNs = [...prev.receivedLatenciesNs ?? [], ...cur.receivedLatenciesNs ?? []];
         if (cur.records === prev.records) return cur;
         prev = cur;
       }
@@ -215,25 +217,37 @@ async function throughput() {
 
 // ---- 2. overhead on the monitored host ----------------------------------------------------
 
+// Sides, from no sensor to the full pipeline: each step adds one layer, so the differences
+// split the cost: attached (programs live, nobody reads: the kernel side alone), c (plus a
+// minimal reader: wakeups and reading), noop (plus the addon and decoder), full (plus rules,
+// process table, output: what `sockeye run` costs).
+const OVERHEAD_SIDES = ["off", "attached", "c", "noop", "full"];
+
 async function overhead() {
   const kinds = [["dup2-nonsock", P.dupCalls], ["connect-udp", P.connectCalls], ["exec", P.execCalls]];
-  const samples = { off: {}, on: {} };
+  const samples = Object.fromEntries(OVERHEAD_SIDES.map((s) => [s, {}]));
   for (let r = 0; r < P.ohRounds; r++) {
-    // off/on, then on/off: interleaved so drift hits both sides alike.
-    for (const state of r % 2 ? ["on", "off"] : ["off", "on"]) {
-      const consumer = state === "on" ? await startConsumer("full") : null;
+    // Rotated, and reversed every other round: drift hits every side alike.
+    const rotated = [...OVERHEAD_SIDES.slice(r % OVERHEAD_SIDES.length), ...OVERHEAD_SIDES.slice(0, r % OVERHEAD_SIDES.length)];
+    for (const side of r % 2 ? rotated.reverse() : rotated) {
+      const consumer = side === "off" ? null : await startConsumer(side);
       for (const [kind, n] of kinds) {
         const res = await loadgen("overhead", kind, n);
-        (samples[state][kind] ??= []).push(res.ns_per_call);
+        (samples[side][kind] ??= []).push(res.ns_per_call);
       }
       await consumer?.stop();
     }
-    log(`overhead round ${r}: ${JSON.stringify(Object.fromEntries(kinds.map(([k]) => [k, [samples.off[k].at(-1), samples.on[k].at(-1)]])))}`);
+    log(`overhead round ${r}: ${JSON.stringify(Object.fromEntries(kinds.map(([k]) => [k, OVERHEAD_SIDES.map((s) => samples[s][k].at(-1))])))}`);
   }
   const out = {};
   for (const [kind] of kinds) {
-    const off = median(samples.off[kind]), on = median(samples.on[kind]);
-    out[kind] = { offNs: round(off, 1), onNs: round(on, 1), addedNs: round(on - off, 1), ratio: round(on / off), samples: { off: samples.off[kind], on: samples.on[kind] } };
+    const off = median(samples.off[kind]), on = median(samples.full[kind]);
+    const sides = Object.fromEntries(OVERHEAD_SIDES.slice(1).map((s) => {
+      const ns = median(samples[s][kind]);
+      return [s, { ns: round(ns, 1), addedNs: round(ns - off, 1), ratio: round(ns / off) }];
+    }));
+    out[kind] = { offNs: round(off, 1), onNs: round(on, 1), addedNs: round(on - off, 1), ratio: round(on / off), sides,
+      samples: Object.fromEntries(OVERHEAD_SIDES.map((s) => [s, samples[s][kind]])) };
   }
   return out;
 }
@@ -241,20 +255,35 @@ async function overhead() {
 // ---- 3. detection latency -----------------------------------------------------------------
 
 async function latency(loadRate) {
+  const sum = (xs) => ({ samples: xs.length, p50Ms: round(quantile(xs, 0.5), 3), p99Ms: round(quantile(xs, 0.99), 3), maxMs: round(Math.max(...xs), 3) });
+  const ms = (xs) => xs.map((ns) => ns / 1e6);
+  // Breakdown, idle: the C reader holding the record (kernel, wakeup, scheduling of a reader
+  // thread), then in the full pipeline the batch reaching the subscriber (plus the addon's
+  // hop to the event loop and decoding) and the finding written (plus rules and output).
+  const c = await startConsumer("c");
+  await c.settled();
+  await loadgen("probe", P.probes, 2000);
+  const cReader = sum(ms((await c.settled()).latenciesNs));
+  await c.stop();
+
   const consumer = await startConsumer("full");
   await consumer.settled();
   await loadgen("probe", P.probes, 2000);
-  const idle = (await consumer.settled()).latenciesNs.map((ns) => ns / 1e6);
+  const idleStats = await consumer.settled();
+  const idle = ms(idleStats.latenciesNs);
   // Under load: matching dups from another process at `loadRate` for the whole probe run.
   const loadS = Math.ceil((P.probes * 2.5) / 1000) + 2;
   const load = loadgen("dups", loadRate, loadS);
   await sleep(500);
   await loadgen("probe", P.probes, 2000);
   const gen = await load;
-  const loaded = (await consumer.settled()).latenciesNs.map((ns) => ns / 1e6);
+  const loaded = ms((await consumer.settled()).latenciesNs);
   await consumer.stop();
-  const sum = (xs) => ({ samples: xs.length, p50Ms: round(quantile(xs, 0.5), 3), p99Ms: round(quantile(xs, 0.99), 3), maxMs: round(Math.max(...xs), 3) });
-  return { probes: P.probes, idle: sum(idle), load: { ...sum(loaded), loadRate: Math.round(gen.generated / gen.seconds) } };
+  return {
+    probes: P.probes, idle: sum(idle),
+    idleBreakdown: { cReaderHolds: cReader, subscriberReceives: sum(ms(idleStats.receivedLatenciesNs)), findingWritten: sum(idle) },
+    load: { ...sum(loaded), loadRate: Math.round(gen.generated / gen.seconds) },
+  };
 }
 
 // ---- 4. footprint ------------------------------------------------------------------------
@@ -358,8 +387,13 @@ function writeResults(facts, parts, commands) {
     connect_added_ns: o?.["connect-udp"].addedNs ?? null,
     exec_added_ns: o?.exec.addedNs ?? null,
     exec_overhead_ratio: o?.exec.ratio ?? null,
+    exec_overhead_ratio_kernel_only: o?.exec.sides.attached.ratio ?? null,
+    exec_overhead_ratio_c_consumer: o?.exec.sides.c.ratio ?? null,
+    exec_overhead_ratio_noop: o?.exec.sides.noop.ratio ?? null,
     latency_p50_ms_idle: l?.idle.p50Ms ?? null,
     latency_p99_ms_idle: l?.idle.p99Ms ?? null,
+    latency_p99_ms_idle_c_reader: l?.idleBreakdown.cReaderHolds.p99Ms ?? null,
+    latency_p99_ms_idle_subscriber: l?.idleBreakdown.subscriberReceives.p99Ms ?? null,
     latency_p99_ms_load: l?.load.p99Ms ?? null,
     idle_rss_mb: f?.rssMbMedian ?? null,
     idle_rss_mb_without_ring_mappings: f?.rssMbWithoutRingMappings ?? null,
@@ -401,6 +435,15 @@ function writeResults(facts, parts, commands) {
   if (o) {
     md += "\n## Overhead per call (medians of interleaved rounds)\n\n| call | no sensor (ns) | sensor (ns) | added (ns) | ratio |\n|---|---|---|---|---|\n";
     for (const [k, v] of Object.entries(o)) md += `| ${k} | ${fmt(v.offNs)} | ${fmt(v.onNs)} | ${fmt(v.addedNs)} | ${fmt(v.ratio)} |\n`;
+    md += "\nThe same calls split by layer (ratio to no sensor): attached = programs live, nobody reads; c = plus a minimal C reader; noop = the addon and decoder instead; full = plus rules, process table, output.\n\n";
+    md += `| call | ${OVERHEAD_SIDES.slice(1).join(" | ")} |\n|---|${OVERHEAD_SIDES.slice(1).map(() => "---").join("|")}|\n`;
+    for (const [k, v] of Object.entries(o)) md += `| ${k} | ${OVERHEAD_SIDES.slice(1).map((s) => `${fmt(v.sides[s].ratio)} (+${fmt(v.sides[s].addedNs)} ns)`).join(" | ")} |\n`;
+  }
+  if (l) {
+    md += "\n## Idle detection latency, by stage (ms from the syscall's BPF timestamp)\n\n| stage | p50 | p99 | max |\n|---|---|---|---|\n";
+    const b = l.idleBreakdown;
+    for (const [name, v] of [["a minimal C reader holds the record", b.cReaderHolds], ["full pipeline: the decoded batch reaches the subscriber", b.subscriberReceives], ["full pipeline: the finding's JSON line is written", b.findingWritten]])
+      md += `| ${name} | ${fmt(v.p50Ms)} | ${fmt(v.p99Ms)} | ${fmt(v.maxMs)} |\n`;
   }
   if (fl) md += `\n## Flood\n\n${fmt(fl.flood.execs)} execs with ~6 KiB of argv and ${fmt(fl.flood.decoy_rounds)} decoy rounds (a matching socket dup, a pipe dup, a connect on fd > 2) in ${fl.flood.seconds} s; kernel counters of the daemon at its end: \`${JSON.stringify(fl.kernelCounters)}\`.\n`;
   md += `\n## Commands\n\n${commands.map((c) => `- \`${c}\``).join("\n")}\n`;
@@ -426,8 +469,8 @@ const commands = [
   "make -C bench (run by the script: build/bench/sockeye-loadgen, build/bench/sockeye-c-consumer)",
   "consumers: build/bench/sockeye-c-consumer | node bench/ts-consumer.mjs noop | node bench/ts-consumer.mjs full",
   `throughput: sockeye-loadgen dups RATE ${P.stepS} (RATE 0 = closed loop, then ${LADDER.join(", ")} up to 1.1 × the closed-loop rate)`,
-  `overhead: sockeye-loadgen overhead dup2-nonsock ${P.dupCalls} | connect-udp ${P.connectCalls} | exec ${P.execCalls}, without and with ts-consumer.mjs full, ${P.ohRounds} interleaved rounds`,
-  `latency: sockeye-loadgen probe ${P.probes} 2000 against ts-consumer.mjs full, idle, then beside sockeye-loadgen dups RATE`,
+  `overhead: sockeye-loadgen overhead dup2-nonsock ${P.dupCalls} | connect-udp ${P.connectCalls} | exec ${P.execCalls}, on each side (no sensor, sockeye-c-consumer attach-only, sockeye-c-consumer, ts-consumer.mjs noop, ts-consumer.mjs full), ${P.ohRounds} interleaved rounds`,
+  `latency: sockeye-loadgen probe ${P.probes} 2000 against sockeye-c-consumer idle, then ts-consumer.mjs full, idle, then beside sockeye-loadgen dups RATE`,
   `footprint: node dist/cli/main.js run, sampled ${P.footprintS} s after it is ready`,
   `flood: sockeye-loadgen flood ${P.floodS} beside node dist/cli/main.js run, ${P.shells} × bash -c 'bash -i >& /dev/tcp/127.0.0.1/PORT 0>&1'`,
 ];

@@ -9,7 +9,8 @@
  * Same protocol as sockeye-c-consumer: prints {"ready":true} once attached, then one JSON line
  * of running totals per "stats" line on stdin; "quit" or EOF closes the sensor and exits.
  * In full mode each TRC-101 finding of a "sockeye-probe" process adds a latency sample: from
- * the syscall's BPF timestamp (CLOCK_MONOTONIC) to the moment its JSON line was written.
+ * the syscall's BPF timestamp (CLOCK_MONOTONIC) to the moment its JSON line was written, and
+ * one to the moment its batch reached the subscriber (decoded, before any rule ran).
  */
 import { openSync, writeSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -28,6 +29,7 @@ let records = 0;
 let loadgenDups = 0;
 let findings = 0;
 let latenciesNs = [];
+let receivedLatenciesNs = [];
 // inet only: the generator's own stdout (a socketpair from its parent) is a unix socket.
 const isLoadgenDup = (e) => e.kind === "socket_dup" && e.family === "inet" && e.task.comm === "sockeye-loadgen";
 
@@ -42,6 +44,7 @@ if (mode === "noop") {
   const engine = new Engine({ rules: [...builtinRules(), ...loadBuiltinElasticRules()], processes, fold: true });
   const devNull = openSync("/dev/null", "w");
   sensor.subscribe((events) => {
+    const received = Number(process.hrtime.bigint());
     let chunk = "";
     const probes = [];
     for (const event of events) {
@@ -56,7 +59,10 @@ if (mode === "noop") {
     if (chunk) writeSync(devNull, chunk);
     if (probes.length) {
       const written = Number(process.hrtime.bigint());
-      for (const t of probes) latenciesNs.push(written - t);
+      for (const t of probes) {
+        latenciesNs.push(written - t);
+        receivedLatenciesNs.push(received - t);
+      }
     }
   });
 }
@@ -70,9 +76,10 @@ function stats() {
     records, loadgenDups, findings,
     dupEmitted: k.socket_dup.emitted, dupLost: k.socket_dup.lost, execEmitted: k.exec.emitted, execLost: k.exec.lost,
     batches: sensor.stats().batches,
-    latenciesNs,
+    latenciesNs, receivedLatenciesNs,
   };
   latenciesNs = [];
+  receivedLatenciesNs = [];
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 

@@ -55,6 +55,9 @@ const volatile __u64 wakeup_interval_ns = 0;
  * matching dups cannot fill the ring and push out another process's first detection. */
 const volatile __u8 detection_pressure_eighths = 4;
 const volatile __u64 detection_repeat_window_ns = 1000000000ull;
+/* Process records wake the reader only once their ring is this full (in 1/8ths); see
+ * process_submit_flags. */
+const volatile __u8 process_wakeup_eighths = 2;
 
 /* Detections (connect, socket_dup) get their own small ring so that an exec flood can never
  * push one out: the process ring can fill up and lose records while this one stays empty. */
@@ -65,7 +68,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
+	__uint(max_entries, 2 << 20);
 } process_events SEC(".maps");
 
 enum ring_id { RING_DETECTION = 0, RING_PROCESS = 1, RING_COUNT = 2 };
@@ -185,6 +188,24 @@ static __always_inline __u64 submit_flags(__u32 ring, __u64 now)
 		return BPF_RB_NO_WAKEUP;
 	*last = now;
 	return BPF_RB_FORCE_WAKEUP;
+}
+
+/*
+ * Process records (exec, fork, exit) are context for detections, not detections, and every
+ * fork+exec makes three of them: woken for each, the reader cost a fork+exec of /bin/true
+ * 42 µs with a C reader and 115 µs with the addon (bench/README.md). So below a fill level
+ * they wake nobody: the reader reads both rings at every detection's wakeup (a detection
+ * always finds its process's exec) and at least once per poll timeout (native/ring_reader.cc).
+ * Past the level, an exec flood wakes the reader as detections do, before the ring overflows.
+ */
+static __always_inline __u64 process_submit_flags(__u64 now)
+{
+	__u64 size = bpf_ringbuf_query(&process_events, BPF_RB_RING_SIZE);
+	__u64 used = bpf_ringbuf_query(&process_events, BPF_RB_AVAIL_DATA);
+
+	if (used * 8 < size * process_wakeup_eighths)
+		return BPF_RB_NO_WAKEUP;
+	return submit_flags(RING_PROCESS, now);
 }
 
 /* False when the detection ring is under pressure and this (process, fd) already had a record
@@ -648,7 +669,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	e->hdr.size = size;
 	if (size > sizeof(*e))
 		return 0; /* cannot happen; tells the verifier the output stays inside *e */
-	if (bpf_ringbuf_output(&process_events, e, size, submit_flags(RING_PROCESS, e->hdr.time_ns))) {
+	if (bpf_ringbuf_output(&process_events, e, size, process_submit_flags(e->hdr.time_ns))) {
 		count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
 		return 0;
 	}
@@ -671,7 +692,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	}
 	fill_header(&e->hdr, SOCKEYE_EVENT_FORK, sizeof(*e));
 	fill_task(&e->task, child);
-	bpf_ringbuf_submit(e, submit_flags(RING_PROCESS, e->hdr.time_ns));
+	bpf_ringbuf_submit(e, process_submit_flags(e->hdr.time_ns));
 	count(SOCKEYE_HOOK_FORK, COUNT_EMITTED);
 	return 0;
 }
@@ -693,7 +714,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	fill_task(&e->task, task);
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->pad = 0;
-	bpf_ringbuf_submit(e, submit_flags(RING_PROCESS, e->hdr.time_ns));
+	bpf_ringbuf_submit(e, process_submit_flags(e->hdr.time_ns));
 	count(SOCKEYE_HOOK_EXIT, COUNT_EMITTED);
 	return 0;
 }

@@ -23,7 +23,11 @@ struct LoadOptions {
   int stdio_fd_max = 2;
   bool connect_all_fds = false;
   uint32_t detection_ring_bytes = 1u << 20;
-  uint32_t process_ring_bytes = 16u << 20;
+  // libbpf maps a ring's data twice and the kernel maps every page at once: a ring costs
+  // twice its size in RSS from the start. 2 MiB (was 16: 28 MB of the idle daemon's RSS)
+  // kept the exec + decoy flood bench at 30/30 with no exec record lost; the reader is woken
+  // at a quarter full (bpf/sockeye.bpf.c process_submit_flags).
+  uint32_t process_ring_bytes = 2u << 20;
   // At most one reader wakeup per ring per CPU in this interval (bpf/sockeye.bpf.c
   // submit_flags); the reader polls for a little longer than this after its last record
   // (ring_reader.cc), so records between wakeups wait at most about this long. 0 = libbpf's

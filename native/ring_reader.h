@@ -39,12 +39,14 @@ class RingReader {
 
  private:
   static int on_record(void* ctx, void* data, size_t size);
+  static int on_detection_record(void* ctx, void* data, size_t size);
   void run();
 
   ring_buffer* rings_ = nullptr;
   uint32_t wakeup_interval_us_;
   Deliver deliver_;
   std::unique_ptr<Batch> batch_;
+  bool read_detections_ = false;  // the current read of the rings found a detection record
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

@@ -15,7 +15,7 @@ export interface SensorOptions {
   connectAllFds?: boolean;
   /** Ring for connect and socket_dup records, bytes, power of two (default 1 MiB). */
   detectionRingBytes?: number;
-  /** Ring for exec, fork and exit records, bytes, power of two (default 16 MiB). */
+  /** Ring for exec, fork and exit records, bytes, power of two (default 2 MiB). */
   processRingBytes?: number;
   /**
    * At most one reader wakeup per ring per CPU in this many µs (default 250): under a stream
