@@ -1,8 +1,9 @@
 /**
  * The daemon's visibility: a stats line on stderr every `stats_interval_s` and, when asked,
  * a Prometheus endpoint. Both read one StatsSnapshot of the engine, the kernel counters and
- * the outputs, taken when a line is written or a scrape comes in. The endpoint listens before the sensor loads, so a port
- * that is taken fails the start before anything is in the kernel.
+ * the outputs, taken when a line is written or a scrape comes in. The endpoint listens
+ * before the sensor loads, so a port that is taken fails the start before anything is in
+ * the kernel.
  */
 import type { Config } from "./config.js";
 import type { StatsSnapshot } from "../metrics/snapshot.js";
