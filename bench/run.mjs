@@ -33,9 +33,11 @@ const wanted = (part) => !only || only.has(part);
 
 // Sizes of each part, quick (a couple of minutes in all) and full.
 const P = quick
-  ? { rounds: 1, stepS: 1, ohRounds: 2, dupCalls: 300_000, connectCalls: 150_000, execCalls: 150,
+  ? { rounds: 1, stepS: 1, ohRounds: 2, execRounds: 2, dupCalls: 300_000, connectCalls: 150_000, execCalls: 150,
       probes: 200, footprintS: 10, floodS: 10, shells: 10 }
-  : { rounds: 3, stepS: 2, ohRounds: 4, dupCalls: 1_000_000, connectCalls: 400_000, execCalls: 600,
+  // fork+exec gets more rounds and calls than dup2/connect: its goal is a 5% line, and 4
+  // rounds of 600 left the sides within about 3% noise of each other (bench/README.md).
+  : { rounds: 3, stepS: 2, ohRounds: 4, execRounds: 10, dupCalls: 1_000_000, connectCalls: 400_000, execCalls: 1500,
       probes: 1000, footprintS: 60, floodS: 30, shells: 30 };
 const LADDER = [25e3, 50e3, 100e3, 150e3, 200e3, 300e3, 400e3, 500e3, 600e3, 800e3, 1e6, 1.25e6, 1.5e6];
 
@@ -226,18 +228,20 @@ const OVERHEAD_SIDES = ["off", "attached", "c", "noop", "full"];
 async function overhead() {
   const kinds = [["dup2-nonsock", P.dupCalls], ["connect-udp", P.connectCalls], ["exec", P.execCalls]];
   const samples = Object.fromEntries(OVERHEAD_SIDES.map((s) => [s, {}]));
-  for (let r = 0; r < P.ohRounds; r++) {
+  const rounds = Math.max(P.ohRounds, P.execRounds);
+  for (let r = 0; r < rounds; r++) {
     // Rotated, and reversed every other round: drift hits every side alike.
     const rotated = [...OVERHEAD_SIDES.slice(r % OVERHEAD_SIDES.length), ...OVERHEAD_SIDES.slice(0, r % OVERHEAD_SIDES.length)];
     for (const side of r % 2 ? rotated.reverse() : rotated) {
       const consumer = side === "off" ? null : await startConsumer(side);
       for (const [kind, n] of kinds) {
+        if (r >= (kind === "exec" ? P.execRounds : P.ohRounds)) continue;
         const res = await loadgen("overhead", kind, n);
         (samples[side][kind] ??= []).push(res.ns_per_call);
       }
       await consumer?.stop();
     }
-    log(`overhead round ${r}: ${JSON.stringify(Object.fromEntries(kinds.map(([k]) => [k, OVERHEAD_SIDES.map((s) => samples[s][k].at(-1))])))}`);
+    log(`overhead round ${r}: ${JSON.stringify(Object.fromEntries(kinds.map(([k]) => [k, OVERHEAD_SIDES.map((s) => samples[s][k]?.at(-1))])))}`);
   }
   const out = {};
   for (const [kind] of kinds) {
@@ -469,7 +473,7 @@ const commands = [
   "make -C bench (run by the script: build/bench/sockeye-loadgen, build/bench/sockeye-c-consumer)",
   "consumers: build/bench/sockeye-c-consumer | node bench/ts-consumer.mjs noop | node bench/ts-consumer.mjs full",
   `throughput: sockeye-loadgen dups RATE ${P.stepS} (RATE 0 = closed loop, then ${LADDER.join(", ")} up to 1.1 × the closed-loop rate)`,
-  `overhead: sockeye-loadgen overhead dup2-nonsock ${P.dupCalls} | connect-udp ${P.connectCalls} | exec ${P.execCalls}, on each side (no sensor, sockeye-c-consumer attach-only, sockeye-c-consumer, ts-consumer.mjs noop, ts-consumer.mjs full), ${P.ohRounds} interleaved rounds`,
+  `overhead: sockeye-loadgen overhead dup2-nonsock ${P.dupCalls} | connect-udp ${P.connectCalls} | exec ${P.execCalls}, on each side (no sensor, sockeye-c-consumer attach-only, sockeye-c-consumer, ts-consumer.mjs noop, ts-consumer.mjs full), ${P.ohRounds} interleaved rounds (exec: ${P.execRounds})`,
   `latency: sockeye-loadgen probe ${P.probes} 2000 against sockeye-c-consumer idle, then ts-consumer.mjs full, idle, then beside sockeye-loadgen dups RATE`,
   `footprint: node dist/cli/main.js run, sampled ${P.footprintS} s after it is ready`,
   `flood: sockeye-loadgen flood ${P.floodS} beside node dist/cli/main.js run, ${P.shells} × bash -c 'bash -i >& /dev/tcp/127.0.0.1/PORT 0>&1'`,
