@@ -95,7 +95,10 @@ const loadgen = (...args) => runJson(LOADGEN, args.map(String));
 
 /** A consumer (C or Node) speaking the stats protocol of bench/ts-consumer.mjs. */
 async function startConsumer(kind) {
+  // full-rr: the full consumer under SCHED_RR priority 1, what packaging/sockeye.service
+  // suggests for a host where the detection latency tail matters.
   const [cmd, args] = kind === "c" ? [C_CONSUMER, []] : kind === "attached" ? [C_CONSUMER, ["attach-only"]]
+    : kind === "full-rr" ? ["chrt", ["--rr", "1", process.execPath, TS_CONSUMER, "full"]]
     : [process.execPath, [TS_CONSUMER, kind]];
   const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout });
@@ -283,8 +286,16 @@ async function latency(loadRate) {
   const gen = await load;
   const loaded = ms((await consumer.settled()).latenciesNs);
   await consumer.stop();
+
+  // The idle tail is the wait for a CPU (bench/README.md, design change 6): the same probes
+  // with the daemon ahead of the time-shared tasks.
+  const rr = await startConsumer("full-rr");
+  await rr.settled();
+  await loadgen("probe", P.probes, 2000);
+  const idleRr = ms((await rr.settled()).latenciesNs);
+  await rr.stop();
   return {
-    probes: P.probes, idle: sum(idle),
+    probes: P.probes, idle: sum(idle), idleSchedRr: sum(idleRr),
     idleBreakdown: { cReaderHolds: cReader, subscriberReceives: sum(ms(idleStats.receivedLatenciesNs)), findingWritten: sum(idle) },
     load: { ...sum(loaded), loadRate: Math.round(gen.generated / gen.seconds) },
   };
@@ -399,6 +410,7 @@ function writeResults(facts, parts, commands) {
     latency_p99_ms_idle_c_reader: l?.idleBreakdown.cReaderHolds.p99Ms ?? null,
     latency_p99_ms_idle_subscriber: l?.idleBreakdown.subscriberReceives.p99Ms ?? null,
     latency_p99_ms_load: l?.load.p99Ms ?? null,
+    latency_p99_ms_idle_sched_rr: l?.idleSchedRr.p99Ms ?? null,
     idle_rss_mb: f?.rssMbMedian ?? null,
     idle_rss_mb_without_ring_mappings: f?.rssMbWithoutRingMappings ?? null,
     idle_cpu_percent: f?.cpuPercent ?? null,
@@ -423,6 +435,7 @@ function writeResults(facts, parts, commands) {
     ["detection latency p50, idle (ms)", json.latency_p50_ms_idle, "", ""],
     ["detection latency p99, idle (ms)", json.latency_p99_ms_idle, "≤ 1", l ? goal(json.latency_p99_ms_idle <= 1) : null],
     [`detection latency p99 under load (ms; ${fmt(l?.load.loadRate)} matching events/s)`, json.latency_p99_ms_load, "", ""],
+    ["detection latency p99, idle, daemon under SCHED_RR 1 (ms)", json.latency_p99_ms_idle_sched_rr, "", ""],
     ["idle `sockeye run`: RSS (MB, median)", json.idle_rss_mb, "≤ 60", f ? goal(json.idle_rss_mb <= 60) : null],
     ["idle `sockeye run`: RSS without the ring buffers' mappings (MB)", json.idle_rss_mb_without_ring_mappings, "", ""],
     ["idle `sockeye run`: CPU %", json.idle_cpu_percent, "", ""],
@@ -446,7 +459,8 @@ function writeResults(facts, parts, commands) {
   if (l) {
     md += "\n## Idle detection latency, by stage (ms from the syscall's BPF timestamp)\n\n| stage | p50 | p99 | max |\n|---|---|---|---|\n";
     const b = l.idleBreakdown;
-    for (const [name, v] of [["a minimal C reader holds the record", b.cReaderHolds], ["full pipeline: the decoded batch reaches the subscriber", b.subscriberReceives], ["full pipeline: the finding's JSON line is written", b.findingWritten]])
+    for (const [name, v] of [["a minimal C reader holds the record", b.cReaderHolds], ["full pipeline: the decoded batch reaches the subscriber", b.subscriberReceives], ["full pipeline: the finding's JSON line is written", b.findingWritten],
+      ["the same, the full pipeline under SCHED_RR 1 (`chrt --rr 1`)", l.idleSchedRr]])
       md += `| ${name} | ${fmt(v.p50Ms)} | ${fmt(v.p99Ms)} | ${fmt(v.maxMs)} |\n`;
   }
   if (fl) md += `\n## Flood\n\n${fmt(fl.flood.execs)} execs with ~6 KiB of argv and ${fmt(fl.flood.decoy_rounds)} decoy rounds (a matching socket dup, a pipe dup, a connect on fd > 2) in ${fl.flood.seconds} s; kernel counters of the daemon at its end: \`${JSON.stringify(fl.kernelCounters)}\`.\n`;
@@ -474,7 +488,7 @@ const commands = [
   "consumers: build/bench/sockeye-c-consumer | node bench/ts-consumer.mjs noop | node bench/ts-consumer.mjs full",
   `throughput: sockeye-loadgen dups RATE ${P.stepS} (RATE 0 = closed loop, then ${LADDER.join(", ")} up to 1.1 × the closed-loop rate)`,
   `overhead: sockeye-loadgen overhead dup2-nonsock ${P.dupCalls} | connect-udp ${P.connectCalls} | exec ${P.execCalls}, on each side (no sensor, sockeye-c-consumer attach-only, sockeye-c-consumer, ts-consumer.mjs noop, ts-consumer.mjs full), ${P.ohRounds} interleaved rounds (exec: ${P.execRounds})`,
-  `latency: sockeye-loadgen probe ${P.probes} 2000 against sockeye-c-consumer idle, then ts-consumer.mjs full, idle, then beside sockeye-loadgen dups RATE`,
+  `latency: sockeye-loadgen probe ${P.probes} 2000 against sockeye-c-consumer idle, then ts-consumer.mjs full, idle, then beside sockeye-loadgen dups RATE, then chrt --rr 1 ts-consumer.mjs full, idle`,
   `footprint: node dist/cli/main.js run, sampled ${P.footprintS} s after it is ready`,
   `flood: sockeye-loadgen flood ${P.floodS} beside node dist/cli/main.js run, ${P.shells} × bash -c 'bash -i >& /dev/tcp/127.0.0.1/PORT 0>&1'`,
 ];
