@@ -33,9 +33,11 @@ const wanted = (part) => !only || only.has(part);
 
 // Sizes of each part, quick (a couple of minutes in all) and full.
 const P = quick
-  ? { rounds: 1, stepS: 1, ohRounds: 2, dupCalls: 300_000, connectCalls: 150_000, execCalls: 150,
+  ? { rounds: 1, stepS: 1, ohRounds: 2, execRounds: 2, dupCalls: 300_000, connectCalls: 150_000, execCalls: 150,
       probes: 200, footprintS: 10, floodS: 10, shells: 10 }
-  : { rounds: 3, stepS: 2, ohRounds: 4, dupCalls: 1_000_000, connectCalls: 400_000, execCalls: 600,
+  // fork+exec gets more rounds and calls than dup2/connect: its goal is a 5% line, and 4
+  // rounds of 600 left the sides within about 3% noise of each other (bench/README.md).
+  : { rounds: 3, stepS: 2, ohRounds: 4, execRounds: 10, dupCalls: 1_000_000, connectCalls: 400_000, execCalls: 1500,
       probes: 1000, footprintS: 60, floodS: 30, shells: 30 };
 const LADDER = [25e3, 50e3, 100e3, 150e3, 200e3, 300e3, 400e3, 500e3, 600e3, 800e3, 1e6, 1.25e6, 1.5e6];
 
@@ -93,7 +95,10 @@ const loadgen = (...args) => runJson(LOADGEN, args.map(String));
 
 /** A consumer (C or Node) speaking the stats protocol of bench/ts-consumer.mjs. */
 async function startConsumer(kind) {
+  // full-rr: the full consumer under SCHED_RR priority 1, what packaging/sockeye.service
+  // suggests for a host where the detection latency tail matters.
   const [cmd, args] = kind === "c" ? [C_CONSUMER, []] : kind === "attached" ? [C_CONSUMER, ["attach-only"]]
+    : kind === "full-rr" ? ["chrt", ["--rr", "1", process.execPath, TS_CONSUMER, "full"]]
     : [process.execPath, [TS_CONSUMER, kind]];
   const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout });
@@ -226,18 +231,20 @@ const OVERHEAD_SIDES = ["off", "attached", "c", "noop", "full"];
 async function overhead() {
   const kinds = [["dup2-nonsock", P.dupCalls], ["connect-udp", P.connectCalls], ["exec", P.execCalls]];
   const samples = Object.fromEntries(OVERHEAD_SIDES.map((s) => [s, {}]));
-  for (let r = 0; r < P.ohRounds; r++) {
+  const rounds = Math.max(P.ohRounds, P.execRounds);
+  for (let r = 0; r < rounds; r++) {
     // Rotated, and reversed every other round: drift hits every side alike.
     const rotated = [...OVERHEAD_SIDES.slice(r % OVERHEAD_SIDES.length), ...OVERHEAD_SIDES.slice(0, r % OVERHEAD_SIDES.length)];
     for (const side of r % 2 ? rotated.reverse() : rotated) {
       const consumer = side === "off" ? null : await startConsumer(side);
       for (const [kind, n] of kinds) {
+        if (r >= (kind === "exec" ? P.execRounds : P.ohRounds)) continue;
         const res = await loadgen("overhead", kind, n);
         (samples[side][kind] ??= []).push(res.ns_per_call);
       }
       await consumer?.stop();
     }
-    log(`overhead round ${r}: ${JSON.stringify(Object.fromEntries(kinds.map(([k]) => [k, OVERHEAD_SIDES.map((s) => samples[s][k].at(-1))])))}`);
+    log(`overhead round ${r}: ${JSON.stringify(Object.fromEntries(kinds.map(([k]) => [k, OVERHEAD_SIDES.map((s) => samples[s][k]?.at(-1))])))}`);
   }
   const out = {};
   for (const [kind] of kinds) {
@@ -279,8 +286,16 @@ async function latency(loadRate) {
   const gen = await load;
   const loaded = ms((await consumer.settled()).latenciesNs);
   await consumer.stop();
+
+  // The idle tail is the wait for a CPU (bench/README.md, design change 6): the same probes
+  // with the daemon ahead of the time-shared tasks.
+  const rr = await startConsumer("full-rr");
+  await rr.settled();
+  await loadgen("probe", P.probes, 2000);
+  const idleRr = ms((await rr.settled()).latenciesNs);
+  await rr.stop();
   return {
-    probes: P.probes, idle: sum(idle),
+    probes: P.probes, idle: sum(idle), idleSchedRr: sum(idleRr),
     idleBreakdown: { cReaderHolds: cReader, subscriberReceives: sum(ms(idleStats.receivedLatenciesNs)), findingWritten: sum(idle) },
     load: { ...sum(loaded), loadRate: Math.round(gen.generated / gen.seconds) },
   };
@@ -395,6 +410,7 @@ function writeResults(facts, parts, commands) {
     latency_p99_ms_idle_c_reader: l?.idleBreakdown.cReaderHolds.p99Ms ?? null,
     latency_p99_ms_idle_subscriber: l?.idleBreakdown.subscriberReceives.p99Ms ?? null,
     latency_p99_ms_load: l?.load.p99Ms ?? null,
+    latency_p99_ms_idle_sched_rr: l?.idleSchedRr.p99Ms ?? null,
     idle_rss_mb: f?.rssMbMedian ?? null,
     idle_rss_mb_without_ring_mappings: f?.rssMbWithoutRingMappings ?? null,
     idle_cpu_percent: f?.cpuPercent ?? null,
@@ -419,6 +435,7 @@ function writeResults(facts, parts, commands) {
     ["detection latency p50, idle (ms)", json.latency_p50_ms_idle, "", ""],
     ["detection latency p99, idle (ms)", json.latency_p99_ms_idle, "≤ 1", l ? goal(json.latency_p99_ms_idle <= 1) : null],
     [`detection latency p99 under load (ms; ${fmt(l?.load.loadRate)} matching events/s)`, json.latency_p99_ms_load, "", ""],
+    ["detection latency p99, idle, daemon under SCHED_RR 1 (ms)", json.latency_p99_ms_idle_sched_rr, "", ""],
     ["idle `sockeye run`: RSS (MB, median)", json.idle_rss_mb, "≤ 60", f ? goal(json.idle_rss_mb <= 60) : null],
     ["idle `sockeye run`: RSS without the ring buffers' mappings (MB)", json.idle_rss_mb_without_ring_mappings, "", ""],
     ["idle `sockeye run`: CPU %", json.idle_cpu_percent, "", ""],
@@ -442,7 +459,8 @@ function writeResults(facts, parts, commands) {
   if (l) {
     md += "\n## Idle detection latency, by stage (ms from the syscall's BPF timestamp)\n\n| stage | p50 | p99 | max |\n|---|---|---|---|\n";
     const b = l.idleBreakdown;
-    for (const [name, v] of [["a minimal C reader holds the record", b.cReaderHolds], ["full pipeline: the decoded batch reaches the subscriber", b.subscriberReceives], ["full pipeline: the finding's JSON line is written", b.findingWritten]])
+    for (const [name, v] of [["a minimal C reader holds the record", b.cReaderHolds], ["full pipeline: the decoded batch reaches the subscriber", b.subscriberReceives], ["full pipeline: the finding's JSON line is written", b.findingWritten],
+      ["the same, the full pipeline under SCHED_RR 1 (`chrt --rr 1`)", l.idleSchedRr]])
       md += `| ${name} | ${fmt(v.p50Ms)} | ${fmt(v.p99Ms)} | ${fmt(v.maxMs)} |\n`;
   }
   if (fl) md += `\n## Flood\n\n${fmt(fl.flood.execs)} execs with ~6 KiB of argv and ${fmt(fl.flood.decoy_rounds)} decoy rounds (a matching socket dup, a pipe dup, a connect on fd > 2) in ${fl.flood.seconds} s; kernel counters of the daemon at its end: \`${JSON.stringify(fl.kernelCounters)}\`.\n`;
@@ -469,8 +487,8 @@ const commands = [
   "make -C bench (run by the script: build/bench/sockeye-loadgen, build/bench/sockeye-c-consumer)",
   "consumers: build/bench/sockeye-c-consumer | node bench/ts-consumer.mjs noop | node bench/ts-consumer.mjs full",
   `throughput: sockeye-loadgen dups RATE ${P.stepS} (RATE 0 = closed loop, then ${LADDER.join(", ")} up to 1.1 × the closed-loop rate)`,
-  `overhead: sockeye-loadgen overhead dup2-nonsock ${P.dupCalls} | connect-udp ${P.connectCalls} | exec ${P.execCalls}, on each side (no sensor, sockeye-c-consumer attach-only, sockeye-c-consumer, ts-consumer.mjs noop, ts-consumer.mjs full), ${P.ohRounds} interleaved rounds`,
-  `latency: sockeye-loadgen probe ${P.probes} 2000 against sockeye-c-consumer idle, then ts-consumer.mjs full, idle, then beside sockeye-loadgen dups RATE`,
+  `overhead: sockeye-loadgen overhead dup2-nonsock ${P.dupCalls} | connect-udp ${P.connectCalls} | exec ${P.execCalls}, on each side (no sensor, sockeye-c-consumer attach-only, sockeye-c-consumer, ts-consumer.mjs noop, ts-consumer.mjs full), ${P.ohRounds} interleaved rounds (exec: ${P.execRounds})`,
+  `latency: sockeye-loadgen probe ${P.probes} 2000 against sockeye-c-consumer idle, then ts-consumer.mjs full, idle, then beside sockeye-loadgen dups RATE, then chrt --rr 1 ts-consumer.mjs full, idle`,
   `footprint: node dist/cli/main.js run, sampled ${P.footprintS} s after it is ready`,
   `flood: sockeye-loadgen flood ${P.floodS} beside node dist/cli/main.js run, ${P.shells} × bash -c 'bash -i >& /dev/tcp/127.0.0.1/PORT 0>&1'`,
 ];

@@ -13,7 +13,7 @@ export interface SensorOptions {
   stdioFdMax?: number;
   /** Report connects on every fd, not only stdio ones (more volume; default false). */
   connectAllFds?: boolean;
-  /** Ring for connect and socket_dup records, bytes, power of two (default 1 MiB). */
+  /** Ring for connect and socket_dup records, bytes, power of two (default 512 KiB). */
   detectionRingBytes?: number;
   /** Ring for exec, fork and exit records, bytes, power of two (default 2 MiB). */
   processRingBytes?: number;

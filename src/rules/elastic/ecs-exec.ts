@@ -15,21 +15,20 @@ function basename(path: string): string {
 
 /**
  * Every Elastic rule reads the same document for one exec: build it once per event, not
- * once per rule (exec is the high-volume stream). Keyed weakly by the process view (one per
- * engine: two engines on one sensor see their own tables) and by the event.
+ * once per rule (exec is the high-volume stream). The engine runs every rule on one event
+ * before the next, so the last document is the only one worth keeping; it is keyed by the
+ * process view too (one per engine: two engines on one sensor see their own tables). One
+ * entry, not a WeakMap per event: the WeakMaps' upkeep was a third of the document's cost
+ * and added to every garbage collection (bench/README.md).
  */
-const documents = new WeakMap<ProcessView, WeakMap<ExecEvent, Record<string, unknown>>>();
+let last: { event: ExecEvent; processes: ProcessView; doc: Record<string, unknown> } | undefined;
 
 /** The ECS document of `event`, built on first use and shared by every rule of an engine. */
 export function execEcsDocument(event: ExecEvent, processes: ProcessView): Record<string, unknown> {
-  let byEvent = documents.get(processes);
-  if (byEvent === undefined) documents.set(processes, (byEvent = new WeakMap()));
-  let doc = byEvent.get(event);
-  if (doc === undefined) {
-    doc = buildExecEcsDocument(event, processes);
-    byEvent.set(event, doc);
+  if (last === undefined || last.event !== event || last.processes !== processes) {
+    last = { event, processes, doc: buildExecEcsDocument(event, processes) };
   }
-  return doc;
+  return last.doc;
 }
 
 /** Builds the nested ECS document for `event`; `processes` supplies the parent's facts. */

@@ -46,7 +46,7 @@ describe("config", () => {
     expect(config.output.webhook).toMatchObject({ url: "https://siem.example.internal/ingest", max_queue: 10000, timeout_ms: 10000, max_attempts: 5 });
     expect(config.output.syslog).toEqual({ host: "127.0.0.1", port: 514, facility: "authpriv" });
     expect(config.rules.trc101_allow).toEqual([{ label: "my-tcp-service", executable: "/usr/local/sbin/my-tcp-service" }]);
-    expect(config.sensor).toMatchObject({ detection_ring_bytes: 1048576, process_ring_bytes: 2097152 });
+    expect(config.sensor).toMatchObject({ detection_ring_bytes: 524288, process_ring_bytes: 2097152 });
     expect(config.metrics.prometheus_listen).toBe("127.0.0.1:9469");
   });
 

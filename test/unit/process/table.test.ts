@@ -102,6 +102,24 @@ describe("process table: exits linger, then go", () => {
     expect(table.get(70)).toBeUndefined();
     expect(table.stats().expired).toBe(1);
   });
+
+  it("times a reused pid's exit from its last exit, not its first", () => {
+    const table = new ProcessTable({ exitedLingerMs: 5_000 });
+    table.apply(fork({ task: { pid: 80, startNs: 1 }, timeMs: BASE_TIME_MS }));
+    table.apply(exit({ task: { pid: 80, startNs: 1 }, timeMs: BASE_TIME_MS + 1_000 }));
+    table.apply(fork({ task: { pid: 81, startNs: 2 }, timeMs: BASE_TIME_MS + 2_000 }));
+    table.apply(exit({ task: { pid: 81, startNs: 2 }, timeMs: BASE_TIME_MS + 2_000 }));
+    // pid 80 again, a later process that exits later.
+    table.apply(fork({ task: { pid: 80, startNs: 3 }, timeMs: BASE_TIME_MS + 3_000 }));
+    table.apply(exit({ task: { pid: 80, startNs: 3 }, timeMs: BASE_TIME_MS + 4_000 }));
+
+    table.apply(fork({ task: { pid: 90 }, timeMs: BASE_TIME_MS + 7_000 }));
+    expect(table.get(81)).toBeUndefined();
+    expect(table.get(80)).toMatchObject({ startNs: 3, exited: true });
+    table.apply(fork({ task: { pid: 91 }, timeMs: BASE_TIME_MS + 9_000 }));
+    expect(table.get(80)).toBeUndefined();
+    expect(table.stats()).toMatchObject({ expired: 2, pidReused: 1 });
+  });
 });
 
 describe("process table: bounded under a fork storm", () => {
@@ -125,6 +143,20 @@ describe("process table: bounded under a fork storm", () => {
     expect(table.size).toBeLessThanOrEqual(50);
     expect(table.get(2)).toMatchObject({ executable: "/usr/sbin/cron", exited: false });
     expect(table.get(5_099)?.exited).toBe(true);
+  });
+
+  it("evicts the earliest exit first when exited pids are reused", () => {
+    const table = new ProcessTable({ maxEntries: 3, exitedLingerMs: 3_600_000 });
+    for (const pid of [10, 11, 12]) {
+      table.apply(fork({ task: { pid, startNs: pid } }));
+      table.apply(exit({ task: { pid, startNs: pid } }));
+    }
+    // pid 10 reused and exited again: now the latest exit, so 11 goes first.
+    table.apply(fork({ task: { pid: 10, startNs: 100 } }));
+    table.apply(exit({ task: { pid: 10, startNs: 100 } }));
+    table.apply(fork({ task: { pid: 13, startNs: 13 } }));
+    expect([10, 11, 12, 13].map((pid) => table.get(pid) !== undefined)).toEqual([true, false, true, true]);
+    expect(table.stats()).toMatchObject({ size: 3, evicted: 1 });
   });
 });
 
