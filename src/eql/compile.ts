@@ -30,6 +30,20 @@ export interface CompiledEql {
   /** Every field path the query reads, in first-use order, without duplicates. */
   fields: string[];
   test(doc: EqlDocument): boolean;
+  /**
+   * The values `field` must take for the query to hold at all (from a top-level
+   * `field in (...)`, `field == "x"`, `field in~ (...)` or `field : "x"` without wildcards,
+   * joined through `and` / `or`), or undefined when the query does not pin it down. A caller
+   * that knows the field cheaply can skip building the document when its value is not in it.
+   */
+  requiredValues(field: string): RequiredValues | undefined;
+}
+
+/** A value set from requiredValues(); `caseInsensitive` sets hold lower-cased values. */
+export interface RequiredValues {
+  values: ReadonlySet<string>;
+  caseInsensitive: boolean;
+  has(value: string): boolean;
 }
 
 type Predicate = (doc: EqlDocument) => boolean;
@@ -162,6 +176,44 @@ function compileExpr(expr: EqlExpr, fields: Set<string>): Predicate {
   }
 }
 
+function valueSet(values: readonly string[], caseInsensitive: boolean): RequiredValues {
+  const set = new Set(caseInsensitive ? values.map((v) => v.toLowerCase()) : values);
+  return { values: set, caseInsensitive, has: (value) => set.has(caseInsensitive ? value.toLowerCase() : value) };
+}
+
+/**
+ * What `expr` requires of a string field. `and`: either side's requirement holds for the
+ * whole (the smaller is kept); `or`: only when both sides pin the field, their union (case
+ * folded if either side folds case). Anything else (not, !=, wildcards, numbers) pins nothing.
+ */
+function requiredOf(expr: EqlExpr, field: string): RequiredValues | undefined {
+  switch (expr.type) {
+    case "and": {
+      const left = requiredOf(expr.left, field);
+      const right = requiredOf(expr.right, field);
+      if (left === undefined || right === undefined) return left ?? right;
+      return left.values.size <= right.values.size ? left : right;
+    }
+    case "or": {
+      const left = requiredOf(expr.left, field);
+      const right = requiredOf(expr.right, field);
+      if (left === undefined || right === undefined) return undefined;
+      const caseInsensitive = left.caseInsensitive || right.caseInsensitive;
+      return valueSet([...left.values, ...right.values], caseInsensitive);
+    }
+    case "compare":
+      return expr.field === field && expr.op === "==" && typeof expr.value === "string" ? valueSet([expr.value], false) : undefined;
+    case "in":
+      if (expr.field !== field || expr.negated || !expr.values.every((v) => typeof v === "string")) return undefined;
+      return valueSet(expr.values as string[], expr.caseInsensitive);
+    case "wildcard":
+      if (expr.field !== field || expr.patterns.some((p) => p.includes("*") || p.includes("?"))) return undefined;
+      return valueSet(expr.patterns, expr.caseInsensitive);
+    default:
+      return undefined;
+  }
+}
+
 /**
  * Parses and compiles a single-event EQL query. Throws `EqlError` (one-line message with
  * line:column) for syntax errors and for constructs outside the supported subset.
@@ -170,5 +222,14 @@ export function compileEql(query: string): CompiledEql {
   const parsed = parseEql(query);
   const fields = new Set<string>();
   const test = compileExpr(parsed.where, fields);
-  return { category: parsed.category.toLowerCase(), fields: [...fields], test };
+  const required = new Map<string, RequiredValues | undefined>();
+  return {
+    category: parsed.category.toLowerCase(),
+    fields: [...fields],
+    test,
+    requiredValues(field) {
+      if (!required.has(field)) required.set(field, requiredOf(parsed.where, field));
+      return required.get(field);
+    },
+  };
 }

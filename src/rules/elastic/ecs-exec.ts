@@ -7,6 +7,11 @@ import { entityId } from "../../engine/finding.js";
 import type { ProcessView } from "../../engine/rule.js";
 import type { ExecEvent } from "../../sensor/events.js";
 
+/** ECS process.name of an exec: the base name of the executed file. */
+export function execProcessName(event: ExecEvent): string {
+  return basename(event.filename);
+}
+
 function basename(path: string): string {
   const trimmed = path.replace(/\/+$/, "");
   const slash = trimmed.lastIndexOf("/");

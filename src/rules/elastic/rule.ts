@@ -6,16 +6,20 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineRule, type Rule } from "../../engine/rule.js";
-import { execEcsDocument } from "./ecs-exec.js";
+import { execEcsDocument, execProcessName } from "./ecs-exec.js";
 import { loadElasticRules, type LoadedElasticRule } from "./loader.js";
 
 /** A sockeye rule (kinds ["exec"]) that detects when the Elastic query matches. */
 export function elasticRule(loaded: LoadedElasticRule): Rule<"exec"> {
   const { compiled } = loaded;
+  // Most Linux rules pin process.name (the seed: setsid or nohup): an exec of any other
+  // program cannot match, so its ECS document is never built for this rule.
+  const names = compiled.requiredValues("process.name");
   return defineRule({
     meta: loaded.meta,
     kinds: ["exec"],
     evaluate(event, ctx) {
+      if (names !== undefined && !names.has(execProcessName(event))) return null;
       return compiled.test(execEcsDocument(event, ctx.processes)) ? {} : null;
     },
   });

