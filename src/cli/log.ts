@@ -2,7 +2,7 @@
  * The daemon's log: one JSON object per line on stderr (stdout carries findings), so a
  * journal or a log shipper can parse every line.
  */
-function line(level: "info" | "warn" | "error", message: string, details: Record<string, unknown>): void {
+function line(level: "info" | "warn", message: string, details: Record<string, unknown>): void {
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, message, ...details })}\n`);
 }
 

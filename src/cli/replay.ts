@@ -25,7 +25,7 @@ export async function replayCommand(capture: string, config: Config, options: { 
   const catalog = loadRules(config);
   reportRules(catalog);
   // A replay never reads this host's /proc: the capture's processes are not ours.
-  const engine = new Engine({ rules: catalog.rules, processes: new ProcessTable(), fold: config.rules.fold });
+  const engine = new Engine({ rules: catalog.rules, processes: new ProcessTable(), fold: config.rules.fold, logger: { warn } });
   let out = "";
   const report = await replayCapture(engine, capture, {
     strict: options.strict,

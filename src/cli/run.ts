@@ -134,7 +134,8 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const runningSensorSettings = sensorSettings(config);
   const processes = new ProcessTable();
   const seeded = processes.seedFromProc();
-  const engine = new Engine({ rules: catalog.rules, processes, fold: config.rules.fold });
+  // The engine's warnings (a rule that throws) go to the daemon's log, in its line format.
+  const engine = new Engine({ rules: catalog.rules, processes, fold: config.rules.fold, logger: { warn } });
   // Output sets retired by reloads: their counts stay in every total, by output name.
   const retired = new Map<string, OutputStats>();
   const outputTotals = (): OutputStats[] => {

@@ -59,7 +59,7 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
   const processFields: Record<string, unknown> = {
     pid: task.pid,
     entity_id: entityId(task.pid, task.startNs),
-    name: basename(event.filename),
+    name: execProcessName(event), // the one definition the rules' process.name prefilter uses too
     executable: self?.executable || event.filename,
     args: [...event.args],
     args_count: event.args.length,
