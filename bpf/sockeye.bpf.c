@@ -4,8 +4,8 @@
  *
  * Capabilities and their candidate programs (userspace turns the losers off with
  * bpf_program__set_autoload before load, see native/loader.cc):
- *   connect:     handle_connect_lsm  >  handle_connect_fentry  >  handle_connect_{enter,exit}
- *   socket_dup:  handle_{dup,dup2,dup3,fcntl}_{enter,exit}  (syscall tracepoints)
+ *   connect:     handle_connect_lsm  >  handle_connect_fentry  >  handle_connect_exit
+ *   socket_dup:  handle_{dup,dup2,dup3,fcntl}_exit  (syscall exit tracepoints)
  *   accept:      handle_accept{,4}_exit  (marks inbound sockets for socket_dup's origin)
  *   process:     handle_exec, handle_fork, handle_exit  (tp_btf sched_process_*)
  *
@@ -95,23 +95,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct hook_counter);
 } hook_counters SEC(".maps");
-
-/* Arguments of a syscall in flight, from its enter tracepoint to its exit tracepoint. Only
- * calls that already passed the filter get an entry, so the map stays small. */
-struct pending_call {
-	__u64 user_addr; /* connect: the sockaddr in user memory */
-	__s32 fd;        /* connect: sockfd; dups: oldfd */
-	__s32 addrlen;
-	__u16 syscall;   /* enum sockeye_dup_syscall, or 0 for connect */
-	__u16 pad[3];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64); /* pid_tgid: one call in flight per thread */
-	__type(value, struct pending_call);
-} pending_calls SEC(".maps");
 
 /* Sockets returned by accept()/accept4(), keyed by struct sock address. LRU: a busy server
  * accepts far more sockets than ever reach stdio, and old entries may go. A freed sock's
@@ -235,32 +218,38 @@ static __always_inline void fill_header(struct event_header *h, __u16 kind, __u1
 	h->time_ns = bpf_ktime_get_ns();
 }
 
-/* Context of `task`; cgroup is current's, which for fork (current = parent) is the child's too. */
+/* Context of `task`; cgroup is current's, which for fork (current = parent) is the child's too.
+ * `task` is a BTF pointer (bpf_get_current_task_btf or a tp_btf argument): its fields are read
+ * with plain loads, which the verifier turns into fault-safe ones, instead of one
+ * bpf_probe_read_kernel call each (about 30 ns a call here; bench/README.md, change 14). */
 static __always_inline void fill_task(struct task_context *c, struct task_struct *task)
 {
-	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+	struct task_struct *parent = task->real_parent;
+	const struct cred *cred = task->real_cred;
 
-	c->pid = BPF_CORE_READ(task, tgid);
-	c->tid = BPF_CORE_READ(task, pid);
-	c->ppid = BPF_CORE_READ(parent, tgid);
-	c->uid = BPF_CORE_READ(task, real_cred, uid.val);
-	c->gid = BPF_CORE_READ(task, real_cred, gid.val);
+	c->pid = task->tgid;
+	c->tid = task->pid;
+	c->ppid = parent->tgid;
+	c->uid = cred->uid.val;
+	c->gid = cred->gid.val;
 	c->pad = 0;
 	c->cgroup_id = bpf_get_current_cgroup_id();
-	c->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
-	bpf_core_read_str(c->comm, sizeof(c->comm), &task->comm);
-	bpf_core_read_str(c->parent_comm, sizeof(c->parent_comm), &parent->comm);
+	c->start_ns = task->group_leader->start_boottime;
+	/* comm is always NUL-terminated within its 16 bytes: a fixed-size copy is enough. */
+	bpf_probe_read_kernel(c->comm, sizeof(c->comm), task->comm);
+	bpf_probe_read_kernel(c->parent_comm, sizeof(c->parent_comm), parent->comm);
 }
 
 static __always_inline struct file *task_fd_file(struct task_struct *task, int fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct fdtable *fdt = task->files->fdt;
 	struct file **fds;
 	struct file *file = NULL;
 
-	if (fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+	if (fd < 0 || (unsigned int)fd >= fdt->max_fds)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
+	/* A pointer to pointers loads as a plain number: the slot itself needs a helper. */
+	fds = fdt->fd;
 	bpf_core_read(&file, sizeof(file), &fds[fd]);
 	return file;
 }
@@ -395,55 +384,30 @@ int BPF_PROG(handle_connect_fentry, struct socket *sock, struct sockaddr *addres
 	return on_security_socket_connect(sock, address, addrlen, SOCKEYE_CONNECT_FENTRY);
 }
 
-SEC("tp/syscalls/sys_enter_connect")
-int handle_connect_enter(struct trace_event_raw_sys_enter *ctx)
+/* The registers of the syscall the current task is in. At a syscall's exit tracepoint they
+ * still hold the caller's arguments (x86-64 keeps them in pt_regs; on arm64 the first one is
+ * orig_x0, which PT_REGS_PARM1_SYSCALL reads), so the exit programs below need no enter
+ * program and no map to carry them: each enter tracepoint cost about 250 ns on every call of
+ * its syscall, and the map 150 ns more on each matching one (bench/README.md, change 14). */
+static __always_inline struct pt_regs *current_syscall_regs(void)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct pending_call call = {};
-
-	call.fd = (int)ctx->args[0];
-	if (!connect_all_fds && !within_stdio(call.fd))
-		return 0;
-	call.user_addr = ctx->args[1];
-	call.addrlen = (int)ctx->args[2];
-	if (bpf_map_update_elem(&pending_calls, &id, &call, BPF_ANY))
-		count(SOCKEYE_HOOK_CONNECT, COUNT_ERRORS);
-	return 0;
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
 SEC("tp/syscalls/sys_exit_connect")
 int handle_connect_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct pending_call *found = bpf_map_lookup_elem(&pending_calls, &id);
-	struct pending_call call;
+	struct pt_regs *regs = current_syscall_regs();
+	int fd = (int)PT_REGS_PARM1_SYSCALL(regs);
 
-	if (!found)
+	if (!connect_all_fds && !within_stdio(fd))
 		return 0;
-	call = *found;
-	bpf_map_delete_elem(&pending_calls, &id);
-	emit_connect(current_fd_socket(call.fd), (const void *)call.user_addr, call.addrlen, 1, call.fd,
-		     (int)ctx->ret, SOCKEYE_CONNECT_TRACEPOINT);
+	emit_connect(current_fd_socket(fd), (const void *)PT_REGS_PARM2_SYSCALL(regs),
+		     (int)PT_REGS_PARM3_SYSCALL(regs), 1, fd, (int)ctx->ret, SOCKEYE_CONNECT_TRACEPOINT);
 	return 0;
 }
 
 /* ---- socket dups onto stdio ----------------------------------------------------------- */
-
-/* Enter side of every dup: remember the call only when the old fd is a socket (and, where the
- * new fd is already known, when it is within stdio). */
-static __always_inline int remember_dup(int oldfd, __u16 syscall)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct pending_call call = {};
-
-	if (!current_fd_socket(oldfd))
-		return 0;
-	call.fd = oldfd;
-	call.syscall = syscall;
-	if (bpf_map_update_elem(&pending_calls, &id, &call, BPF_ANY))
-		count(SOCKEYE_HOOK_DUP, COUNT_ERRORS);
-	return 0;
-}
 
 static __always_inline void fill_endpoints(struct socket_dup_event *e, struct sock *sk)
 {
@@ -471,22 +435,17 @@ static __always_inline int same_sock(struct accepted_sock *seen, struct sock *sk
 	       seen->peer_port == now.peer_port;
 }
 
-static __always_inline int emit_dup(long ret)
+/* Exit side of every dup: `ret` is the new fd (or -errno), `oldfd` the fd it copies. A failed
+ * call never alerts; dup and fcntl pick the new fd only now. The new fd is the old one's
+ * file, so "is it a socket" is asked once, of the new fd. */
+static __always_inline int emit_dup(long ret, int oldfd, __u16 syscall)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct pending_call *found = bpf_map_lookup_elem(&pending_calls, &id);
 	struct socket_dup_event *e;
 	struct accepted_sock *accepted;
-	struct pending_call call;
 	struct socket *sock;
 	struct sock *sk;
 	__u64 sk_key;
 
-	if (!found)
-		return 0;
-	call = *found;
-	bpf_map_delete_elem(&pending_calls, &id);
-	/* A failed call (ret < 0) never alerts; dup and fcntl pick the new fd only now. */
 	if (!within_stdio(ret))
 		return 0;
 	sock = current_fd_socket((int)ret);
@@ -506,9 +465,9 @@ static __always_inline int emit_dup(long ret)
 	__builtin_memset(e, 0, sizeof(*e));
 	fill_header(&e->hdr, SOCKEYE_EVENT_SOCKET_DUP, sizeof(*e));
 	fill_task(&e->task, bpf_get_current_task_btf());
-	e->oldfd = call.fd;
+	e->oldfd = oldfd;
 	e->newfd = (int)ret;
-	e->syscall = call.syscall;
+	e->syscall = syscall;
 	e->sock_type = BPF_CORE_READ(sock, type);
 	e->protocol = BPF_CORE_READ(sk, sk_protocol);
 	e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
@@ -524,63 +483,47 @@ static __always_inline int emit_dup(long ret)
 	return 0;
 }
 
-SEC("tp/syscalls/sys_enter_dup")
-int handle_dup_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return remember_dup((int)ctx->args[0], SOCKEYE_DUP_DUP);
-}
-
+/* Each exit program first checks the result, so the common case (a new fd past stdio, or an
+ * error) reads no register and no fd table. */
 SEC("tp/syscalls/sys_exit_dup")
 int handle_dup_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return emit_dup(ctx->ret);
-}
-
-SEC("tp/syscalls/sys_enter_dup2")
-int handle_dup2_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	if (!within_stdio((long)ctx->args[1]))
+	if (!within_stdio(ctx->ret))
 		return 0;
-	return remember_dup((int)ctx->args[0], SOCKEYE_DUP_DUP2);
+	return emit_dup(ctx->ret, (int)PT_REGS_PARM1_SYSCALL(current_syscall_regs()), SOCKEYE_DUP_DUP);
 }
 
 SEC("tp/syscalls/sys_exit_dup2")
 int handle_dup2_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return emit_dup(ctx->ret);
-}
-
-SEC("tp/syscalls/sys_enter_dup3")
-int handle_dup3_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	if (!within_stdio((long)ctx->args[1]))
+	if (!within_stdio(ctx->ret))
 		return 0;
-	return remember_dup((int)ctx->args[0], SOCKEYE_DUP_DUP3);
+	return emit_dup(ctx->ret, (int)PT_REGS_PARM1_SYSCALL(current_syscall_regs()), SOCKEYE_DUP_DUP2);
 }
 
 SEC("tp/syscalls/sys_exit_dup3")
 int handle_dup3_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return emit_dup(ctx->ret);
+	if (!within_stdio(ctx->ret))
+		return 0;
+	return emit_dup(ctx->ret, (int)PT_REGS_PARM1_SYSCALL(current_syscall_regs()), SOCKEYE_DUP_DUP3);
 }
 
-SEC("tp/syscalls/sys_enter_fcntl")
-int handle_fcntl_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	long cmd = (long)ctx->args[1];
-
-	if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
-		return 0;
-	/* F_DUPFD returns the lowest free fd >= arg: past stdio_fd_max it cannot land on stdio. */
-	if (!within_stdio((long)ctx->args[2]))
-		return 0;
-	return remember_dup((int)ctx->args[0], SOCKEYE_DUP_FCNTL);
-}
-
+/* fcntl returns small numbers for many commands (F_GETFD gives 0 or 1): only F_DUPFD and
+ * F_DUPFD_CLOEXEC return an fd. */
 SEC("tp/syscalls/sys_exit_fcntl")
 int handle_fcntl_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return emit_dup(ctx->ret);
+	struct pt_regs *regs;
+	long cmd;
+
+	if (!within_stdio(ctx->ret))
+		return 0;
+	regs = current_syscall_regs();
+	cmd = (long)PT_REGS_PARM2_SYSCALL(regs);
+	if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
+		return 0;
+	return emit_dup(ctx->ret, (int)PT_REGS_PARM1_SYSCALL(regs), SOCKEYE_DUP_FCNTL);
 }
 
 /* ---- accepted sockets ----------------------------------------------------------------- */

@@ -38,8 +38,7 @@ const std::vector<Candidate>& connect_candidates() {
   static const std::vector<Candidate> list = {
       {"connect", "lsm/socket_connect", {"handle_connect_lsm"}},
       {"connect", "fentry/security_socket_connect", {"handle_connect_fentry"}},
-      {"connect", "tp/syscalls/sys_enter_connect+sys_exit_connect",
-       {"handle_connect_enter", "handle_connect_exit"}},
+      {"connect", "tp/syscalls/sys_exit_connect", {"handle_connect_exit"}},
   };
   return list;
 }
@@ -47,9 +46,8 @@ const std::vector<Candidate>& connect_candidates() {
 // Capabilities with one candidate: without them there is no sensor.
 const std::vector<Candidate>& required_programs() {
   static const std::vector<Candidate> list = {
-      {"socket_dup", "tp/syscalls/sys_{enter,exit}_{dup,dup2,dup3,fcntl}",
-       {"handle_dup_enter", "handle_dup_exit", "handle_dup2_enter", "handle_dup2_exit",
-        "handle_dup3_enter", "handle_dup3_exit", "handle_fcntl_enter", "handle_fcntl_exit"}},
+      {"socket_dup", "tp/syscalls/sys_exit_{dup,dup2,dup3,fcntl}",
+       {"handle_dup_exit", "handle_dup2_exit", "handle_dup3_exit", "handle_fcntl_exit"}},
       {"accept", "tp/syscalls/sys_exit_accept{,4}", {"handle_accept_exit", "handle_accept4_exit"}},
       {"process", "tp_btf/sched_process_{exec,fork,exit}", {"handle_exec", "handle_fork", "handle_exit"}},
   };

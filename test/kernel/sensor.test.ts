@@ -27,14 +27,14 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
     expect(connect.map((c) => c.program)).toEqual([
       "lsm/socket_connect",
       "fentry/security_socket_connect",
-      "tp/syscalls/sys_enter_connect+sys_exit_connect",
+      "tp/syscalls/sys_exit_connect",
     ]);
     // design.md §1: this host refuses BPF trampolines, so LSM and fentry load with EPERM.
     expect(connect[0]).toMatchObject({ live: false, reason: expect.stringMatching(/load failed: .*Operation not permitted/) });
     expect(connect[1]).toMatchObject({ live: false, reason: expect.stringMatching(/load failed/) });
     expect(connect[2]).toMatchObject({ live: true, reason: "" });
     expect(report.candidates.filter((c) => c.live).map((c) => c.capability).sort()).toEqual(["accept", "connect", "process", "socket_dup"]);
-    expect(session.sensor.liveProgram("connect")).toBe("tp/syscalls/sys_enter_connect+sys_exit_connect");
+    expect(session.sensor.liveProgram("connect")).toBe("tp/syscalls/sys_exit_connect");
   });
 
   const dupCases: { name: string; code: string; syscall: SocketDupEvent["syscall"]; newfd: number }[] = [
