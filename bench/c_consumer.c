@@ -3,7 +3,8 @@
  * sockeye-c-consumer: the least a userspace reader of sockeye's kernel side can do, as the
  * yardstick for the addon. Same BPF object (the skeleton the addon build generates), same
  * live programs as on a host without BPF trampolines (connect on its tracepoint fallback),
- * same two rings; a thread drains them and only counts records, by kind and by producer.
+ * same two rings; a thread (SCHED_RR 1, like the addon's) drains them and only counts records,
+ * by kind and by producer.
  *
  * With the argument "attach-only" nothing reads the rings: what the kernel side alone costs
  * the monitored host (the overhead part's split between kernel and userspace).
@@ -17,6 +18,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -165,8 +167,13 @@ int main(int argc, char **argv)
 		sockeye_bpf__destroy(skel);
 		return 1;
 	}
-	if (read_rings)
+	if (read_rings) {
+		/* Scheduled like the addon's reader thread (native/ring_reader.cc): SCHED_RR 1. */
+		struct sched_param param = { .sched_priority = 1 };
+
 		pthread_create(&reader, NULL, drain, rings);
+		pthread_setschedparam(reader, SCHED_RR, &param);
+	}
 	printf("{\"ready\":true}\n");
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin) && time(NULL) - started < MAX_SECONDS) {

@@ -1,6 +1,8 @@
 #include "ring_reader.h"
 
 #include <bpf/libbpf.h>
+#include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 #include <cerrno>
@@ -37,7 +39,8 @@ uint64_t monotonic_ns() {
 }
 }  // namespace
 
-RingReader::RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wakeup_interval_us, Deliver deliver)
+RingReader::RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wakeup_interval_us, bool realtime,
+                       Deliver deliver)
     : wakeup_interval_us_(wakeup_interval_us), deliver_(std::move(deliver)), batch_(std::make_unique<Batch>()) {
   batch_->bytes.reserve(kInitialBatchBytes);
   // Both rings share one epoll set: one wakeup drains whatever either holds.
@@ -48,6 +51,20 @@ RingReader::RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wake
     throw std::runtime_error(std::string("ring_buffer__add: ") + strerror(errno));
   }
   thread_ = std::thread([this] { run(); });
+  // Named, so that top -H, ps -L and /proc/PID/task show which thread reads the rings.
+  pthread_setname_np(thread_.native_handle(), "sockeye-reader");
+  // Real-time, lowest priority: the reader gets a CPU as soon as it wakes, even while the
+  // monitored host keeps every CPU busy. Without it, a 125 µs nap of the busy reader took up
+  // to 6 ms whenever the host was busy, long enough for a stream of detections to overflow the
+  // ring (bench/README.md, change 15). Its work per wakeup is bounded (one batch, at most
+  // kMaxBatchBytes), it sleeps between reads and while JavaScript's queue is full, so it
+  // cannot spin; and the kernel's RT throttling caps all real-time work at 95% of a CPU.
+  if (realtime) {
+    sched_param param{};
+    param.sched_priority = 1;
+    int err = pthread_setschedparam(thread_.native_handle(), SCHED_RR, &param);
+    scheduling_ = err == 0 ? "SCHED_RR 1" : std::string("normal (SCHED_RR refused: ") + strerror(err) + ")";
+  }
 }
 
 RingReader::~RingReader() {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -28,14 +29,19 @@ class RingReader {
 
   // `wakeup_interval_us`: the kernel side's wakeup interval (LoadOptions); the reader keeps
   // polling past it after each record so that no record submitted without a wakeup waits.
-  // Throws std::runtime_error when the ring buffers cannot be set up.
-  RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wakeup_interval_us, Deliver deliver);
+  // `realtime`: run the thread under SCHED_RR at the lowest real-time priority (see
+  // scheduling()). Throws std::runtime_error when the ring buffers cannot be set up.
+  RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wakeup_interval_us, bool realtime,
+             Deliver deliver);
   ~RingReader();
   RingReader(const RingReader&) = delete;
   RingReader& operator=(const RingReader&) = delete;
 
   // Stops polling and joins the thread; the current batch is delivered first.
   void stop();
+
+  // How the thread is scheduled: "SCHED_RR 1", "normal", or "normal (SCHED_RR refused: why)".
+  const std::string& scheduling() const { return scheduling_; }
 
  private:
   static int on_record(void* ctx, void* data, size_t size);
@@ -49,6 +55,7 @@ class RingReader {
   bool read_detections_ = false;  // the current read of the rings found a detection record
   std::atomic<bool> stopping_{false};
   std::thread thread_;
+  std::string scheduling_ = "normal";
 };
 
 }  // namespace sockeye

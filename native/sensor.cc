@@ -114,6 +114,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
                            InstanceMethod<&Sensor::Ref>("ref"),
                            InstanceMethod<&Sensor::Unref>("unref"),
                            InstanceMethod<&Sensor::DroppedAtClose>("droppedAtClose"),
+                           InstanceMethod<&Sensor::ReaderScheduling>("readerScheduling"),
                        });
   }
 
@@ -126,6 +127,9 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     } catch (const SensorFailure& f) {
       throw make_sensor_error(env, f.code, f.err, f.message);
     }
+    // Off only when asked: `readerRealtime: false`.
+    if (info[0].IsObject() && info[0].As<Napi::Object>().Has("readerRealtime"))
+      reader_realtime_ = info[0].As<Napi::Object>().Get("readerRealtime").ToBoolean();
     on_batch_ = BatchFunction::New(env, info[1].As<Napi::Function>(), "sockeye-batches", kMaxQueuedBatches, 1);
     napi_add_env_cleanup_hook(env, &Sensor::OnEnvTeardown, this);
     hook_env_ = env;
@@ -145,7 +149,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     try {
       reader_ = std::make_unique<RingReader>(
           loaded_->detection_ring_fd(), loaded_->process_ring_fd(), loaded_->wakeup_interval_us(),
-          [fn, dropped, shutting_down](std::unique_ptr<Batch> batch, bool closing) mutable {
+          reader_realtime_, [fn, dropped, shutting_down](std::unique_ptr<Batch> batch, bool closing) mutable {
             // Never BlockingCall: close() joins this thread from the main thread, which is the
             // only one that empties the queue, so a reader blocked on a full queue at that
             // moment deadlocks (seen on a host flooded with other processes' execs). Wait for
@@ -178,7 +182,10 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     // Programs first: once none runs, the reader's last drain takes everything there is, so
     // no record is counted emitted and then neither delivered nor counted lost.
     if (loaded_) loaded_->detach_programs();
-    if (reader_) reader_->stop();
+    if (reader_) {
+      reader_->stop();
+      reader_scheduling_ = reader_->scheduling();
+    }
     reader_.reset();
     if (loaded_) {
       // The totals outlive the maps: a daemon reports them after the last batch.
@@ -214,6 +221,13 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     return Napi::Number::New(info.Env(), double(records_dropped_at_close_.load()));
   }
 
+  // How the reader thread runs; null before start() (the thread starts with the first read).
+  Napi::Value ReaderScheduling(const Napi::CallbackInfo& info) {
+    if (reader_) reader_scheduling_ = reader_->scheduling();
+    if (reader_scheduling_.empty()) return info.Env().Null();
+    return Napi::String::New(info.Env(), reader_scheduling_);
+  }
+
   Napi::Value Ref(const Napi::CallbackInfo& info) {
     if (loaded_) on_batch_.Ref(info.Env());
     return info.Env().Undefined();
@@ -232,6 +246,8 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
   // Counters read just before the maps were freed at close (empty until then).
   std::vector<uint64_t> final_counters_;
   std::atomic<bool> shutting_down_{false};
+  bool reader_realtime_ = true;
+  std::string reader_scheduling_;  // kept after close
   std::mutex shutdown_mutex_;
 };
 

@@ -45,6 +45,7 @@ export const configSchema = z
         skip_programs: z.array(z.string().min(1)).default([]),
         detection_ring_bytes: pow2.optional(),
         process_ring_bytes: pow2.optional(),
+        reader_realtime: z.boolean().default(true),
       })
       .strict()
       .default({}),

@@ -123,6 +123,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
       openSensor({
         stdioFdMax: config.sensor.stdio_fd_max,
         skipCandidates: config.sensor.skip_programs,
+        readerRealtime: config.sensor.reader_realtime,
         ...(config.sensor.detection_ring_bytes !== undefined ? { detectionRingBytes: config.sensor.detection_ring_bytes } : {}),
         ...(config.sensor.process_ring_bytes !== undefined ? { processRingBytes: config.sensor.process_ring_bytes } : {}),
       }),
@@ -169,6 +170,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   log("sensor ready", {
     live,
     passed,
+    reader: sensor.readerScheduling(),
     processesSeeded: seeded.seeded,
     outputs: outputs.outputs.map((o) => o.name),
     ...(stats.metricsAddress !== undefined ? { metrics: `http://${stats.metricsAddress}/metrics` } : {}),

@@ -34,6 +34,7 @@ export interface NativeOptions {
   detectionRingBytes?: number;
   processRingBytes?: number;
   wakeupIntervalUs?: number;
+  readerRealtime?: boolean;
   skipCandidates?: string[];
 }
 
@@ -48,6 +49,8 @@ export interface NativeSensor {
   unref(): void;
   /** Records dropped because the queue to JS was full once close had begun. */
   droppedAtClose(): number;
+  /** "SCHED_RR 1", "normal" or "normal (SCHED_RR refused: …)"; null before start(). */
+  readerScheduling(): string | null;
 }
 
 export interface NativeProbe {

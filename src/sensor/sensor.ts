@@ -23,6 +23,14 @@ export interface SensorOptions {
    * isolated event (a real detection) still wakes the reader at once. 0 = wake on every record.
    */
   wakeupIntervalUs?: number;
+  /**
+   * Run the thread that drains the ring buffers under SCHED_RR at priority 1 (default true),
+   * so that a host whose CPUs are all busy (or an attacker flooding it) cannot keep it from
+   * reading in time. Its work is bounded and it sleeps between reads. Where real-time
+   * scheduling is refused (e.g. a cgroup without an RT budget) it runs normally:
+   * readerScheduling() says which.
+   */
+  readerRealtime?: boolean;
   /** Candidate programs not to try, e.g. ["lsm/socket_connect"] to force a fallback. */
   skipCandidates?: string[];
   /** Events a `for await` loop may fall behind by before new ones are dropped and counted. */
@@ -52,6 +60,8 @@ function checkOptions(o: SensorOptions): void {
     throw new SensorError(`stdioFdMax must be an integer from 0 to 1023, got ${o.stdioFdMax}`, "BAD_OPTION");
   if (o.wakeupIntervalUs !== undefined && !(Number.isInteger(o.wakeupIntervalUs) && o.wakeupIntervalUs >= 0 && o.wakeupIntervalUs <= 100_000))
     throw new SensorError(`wakeupIntervalUs must be an integer from 0 to 100000, got ${o.wakeupIntervalUs}`, "BAD_OPTION");
+  if (o.readerRealtime !== undefined && typeof o.readerRealtime !== "boolean")
+    throw new SensorError(`readerRealtime must be true or false, got ${String(o.readerRealtime)}`, "BAD_OPTION");
   for (const key of ["detectionRingBytes", "processRingBytes"] as const) {
     const v = o[key];
     if (v !== undefined && !pow2(v))
@@ -80,6 +90,7 @@ export class Sensor {
     if (options.processRingBytes !== undefined) native.processRingBytes = options.processRingBytes;
     if (options.wakeupIntervalUs !== undefined) native.wakeupIntervalUs = options.wakeupIntervalUs;
     if (options.skipCandidates !== undefined) native.skipCandidates = options.skipCandidates;
+    if (options.readerRealtime !== undefined) native.readerRealtime = options.readerRealtime;
     this.iteratorQueueLimit = options.iteratorQueueLimit ?? 1_000_000;
     const binding = loadBinding();
     this.native = new binding.Sensor(native, (buffer) => this.onBatch(buffer));
@@ -134,6 +145,11 @@ export class Sensor {
 
   stats(): SensorStats {
     return { ...this.stats_, decodeDropped: { ...this.stats_.decodeDropped }, droppedAtClose: this.native.droppedAtClose() };
+  }
+
+  /** How the reader thread is scheduled ("SCHED_RR 1", "normal", "normal (SCHED_RR refused: …)"); null before the first subscriber. */
+  readerScheduling(): string | null {
+    return this.native.readerScheduling();
   }
 
   /** Whether a live sensor keeps Node's event loop alive (default: it does). */

@@ -1,8 +1,9 @@
 /**
  * Each hook against real syscalls on this host's kernel (root). No mocks here.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { probe, SensorError, type ConnectEvent, type ExecEvent, type SocketDupEvent } from "sockeye";
+import { openSensor, probe, SensorError, type ConnectEvent, type ExecEvent, type SocketDupEvent } from "sockeye";
 import { Session, kernelTier, python, run, tcpListener, udpListener, PYTHON, type TcpListener } from "./harness.js";
 
 const tier = kernelTier();
@@ -35,6 +36,36 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
     expect(connect[2]).toMatchObject({ live: true, reason: "" });
     expect(report.candidates.filter((c) => c.live).map((c) => c.capability).sort()).toEqual(["accept", "connect", "process", "socket_dup"]);
     expect(session.sensor.liveProgram("connect")).toBe("tp/syscalls/sys_exit_connect");
+  });
+
+  it("the ring reader is a thread named sockeye-reader under SCHED_RR 1, or normal when asked", async () => {
+    // /proc/self/task/TID/stat: comm in parentheses, then fields 3.. ; 40 rt_priority, 41 policy.
+    const readers = () =>
+      readdirSync("/proc/self/task").flatMap((tid) => {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+        if (!stat.includes("(sockeye-reader)")) return [];
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return [{ tid: Number(tid), rtPriority: Number(fields[40 - 3]), policy: Number(fields[41 - 3]) }];
+      });
+    const SCHED_OTHER = 0, SCHED_RR = 2;
+    expect(session.sensor.readerScheduling()).toBe("SCHED_RR 1");
+    const before = readers();
+    expect(before).toHaveLength(1);
+    expect(before[0]).toMatchObject({ policy: SCHED_RR, rtPriority: 1 });
+
+    const plain = await openSensor({ readerRealtime: false });
+    expect(plain.readerScheduling()).toBeNull(); // no thread before the first subscriber
+    plain.subscribe(() => {});
+    try {
+      expect(plain.readerScheduling()).toBe("normal");
+      const added = readers().filter((r) => !before.some((b) => b.tid === r.tid));
+      expect(added).toHaveLength(1);
+      expect(added[0]).toMatchObject({ policy: SCHED_OTHER, rtPriority: 0 });
+    } finally {
+      plain.close();
+    }
+    expect(readers()).toHaveLength(1);
+    expect(plain.readerScheduling()).toBe("normal"); // still told after close
   });
 
   const dupCases: { name: string; code: string; syscall: SocketDupEvent["syscall"]; newfd: number }[] = [

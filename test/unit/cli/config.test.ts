@@ -22,7 +22,7 @@ describe("config", () => {
   it("the documented example is valid and says exactly the defaults", () => {
     expect(resolveConfig(EXAMPLE, {})).toEqual(validateConfig({}, "defaults"));
     expect(validateConfig({}, "defaults")).toEqual({
-      sensor: { stdio_fd_max: 2, skip_programs: [] },
+      sensor: { stdio_fd_max: 2, skip_programs: [], reader_realtime: true },
       rules: { paths: [], lenient: false, shipped_elastic: true, fold: true, trc101_allow: [] },
       output: { stdout: "auto", events: false },
       metrics: { stats_interval_s: 60 },
@@ -32,7 +32,7 @@ describe("config", () => {
   it("flags win over the file, key by key", () => {
     const path = file("layer.toml", '[sensor]\nstdio_fd_max = 5\nskip_programs = ["lsm/socket_connect"]\n[output.file]\npath = "/var/log/x"\nkeep = 2\n');
     const config = resolveConfig(path, { sensor: { stdio_fd_max: 1 }, output: { file: { path: "/tmp/y" } } });
-    expect(config.sensor).toEqual({ stdio_fd_max: 1, skip_programs: ["lsm/socket_connect"] });
+    expect(config.sensor).toEqual({ stdio_fd_max: 1, skip_programs: ["lsm/socket_connect"], reader_realtime: true });
     expect(config.output.file).toEqual({ path: "/tmp/y", keep: 2 });
   });
 
@@ -62,6 +62,7 @@ describe("config", () => {
     ["unknown nested key", "[output.webhook]\nurl = \"http://127.0.0.1:1/\"\nretries = 3\n", /: unknown key output\.webhook\.retries$/],
     ["wrong type", "[sensor]\nstdio_fd_max = \"two\"\n", /: sensor\.stdio_fd_max: Expected number, received string$/],
     ["out of range", "[sensor]\nstdio_fd_max = 4096\n", /: sensor\.stdio_fd_max: Number must be less than or equal to 1023$/],
+    ["reader_realtime not a boolean", "[sensor]\nreader_realtime = \"yes\"\n", /: sensor\.reader_realtime: Expected boolean, received string$/],
     ["ring not a power of two", "[sensor]\nprocess_ring_bytes = 5000\n", /: sensor\.process_ring_bytes: must be a power of two of at least 4096$/],
     ["bad stdout format", "[output]\nstdout = \"xml\"\n", /: output\.stdout: Invalid enum value/],
     ["webhook not http", "[output.webhook]\nurl = \"ftp://127.0.0.1/x\"\n", /: output\.webhook\.url: must be an http:\/\/ or https:\/\/ URL$/],
