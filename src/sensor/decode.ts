@@ -45,18 +45,40 @@ const CONNECT_SOURCES: Record<number, ConnectSource> = { 1: "lsm", 2: "fentry", 
 const DUP_SYSCALLS: Record<number, DupSyscall> = { 1: "dup", 2: "dup2", 3: "dup3", 4: "fcntl" };
 const ORIGINS: Record<number, SocketOrigin> = { 0: "unknown", 1: "accepted", 2: "connected" };
 
+/**
+ * Short names (comm, parent comm) repeat from record to record: the same few process names
+ * make almost every record. Each distinct one is built once and kept, keyed by a hash of its
+ * bytes and checked byte by byte on a hit, so a record's names cost a scan and a Map lookup
+ * instead of a string built character by character (bench/README.md, change 16).
+ */
+const NAME_CACHE_MAX = 4096;
+const nameCache = new Map<number, string>();
+
 function cString(bytes: Uint8Array, offset: number, max: number): string {
   let end = offset;
   let ascii = true;
+  let hash = 0x811c9dc5;
   while (end < offset + max && bytes[end] !== 0) {
-    if (bytes[end]! >= 0x80) ascii = false;
+    const b = bytes[end]!;
+    if (b >= 0x80) ascii = false;
+    hash = Math.imul(hash ^ b, 0x01000193);
     end++;
   }
-  // comm and similar short names are nearly always ASCII: build those without a call into
-  // TextDecoder, which costs more than the whole rest of a record's decoding.
-  if (!ascii || end - offset > 32) return utf8.decode(bytes.subarray(offset, end));
-  let text = "";
-  for (let i = offset; i < end; i++) text += String.fromCharCode(bytes[i]!);
+  const length = end - offset;
+  if (!ascii || length > 32) return utf8.decode(bytes.subarray(offset, end));
+  const key = (hash ^ length) >>> 0;
+  const cached = nameCache.get(key);
+  if (cached !== undefined && cached.length === length) {
+    let same = true;
+    for (let i = 0; i < length; i++) {
+      if (cached.charCodeAt(i) !== bytes[offset + i]) { same = false; break; }
+    }
+    if (same) return cached;
+  }
+  // ASCII: one flat string from the bytes, without a call into TextDecoder.
+  const text = String.fromCharCode.apply(null, bytes.subarray(offset, end) as unknown as number[]);
+  if (nameCache.size >= NAME_CACHE_MAX) nameCache.clear();
+  nameCache.set(key, text);
   return text;
 }
 
@@ -80,11 +102,31 @@ export function formatIPv6(b: Uint8Array): string {
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }
 
+/** Dotted IPv4 text per address, built once: a host talks to few addresses. */
+const IPV4_CACHE_MAX = 4096;
+const ipv4Cache = new Map<number, string>();
+
+function ipv4(view: DataView, at: number): string {
+  const key = view.getUint32(at, false);
+  let text = ipv4Cache.get(key);
+  if (text === undefined) {
+    text = `${key >>> 24}.${(key >>> 16) & 0xff}.${(key >>> 8) & 0xff}.${key & 0xff}`;
+    if (ipv4Cache.size >= IPV4_CACHE_MAX) ipv4Cache.clear();
+    ipv4Cache.set(key, text);
+  }
+  return text;
+}
+
 function endpoint(bytes: Uint8Array, view: DataView, at: number, fam: AddressFamily): Endpoint | null {
   const port = view.getUint16(at + P.port, true);
-  if (fam === "inet") return { address: `${bytes[at]}.${bytes[at + 1]}.${bytes[at + 2]}.${bytes[at + 3]}`, port };
+  if (fam === "inet") return { address: ipv4(view, at), port };
   if (fam === "inet6") return { address: formatIPv6(bytes.subarray(at, at + 16)), port };
   return null;
+}
+
+/** A u64 as a Number without a BigInt: exact below 2^53, rounded like Number(bigint) above. */
+function u64(view: DataView, at: number): number {
+  return view.getUint32(at + 4, true) * 0x1_0000_0000 + view.getUint32(at, true);
 }
 
 function task(bytes: Uint8Array, view: DataView, at: number): TaskContext {
@@ -94,8 +136,8 @@ function task(bytes: Uint8Array, view: DataView, at: number): TaskContext {
     ppid: view.getUint32(at + T.ppid, true),
     uid: view.getUint32(at + T.uid, true),
     gid: view.getUint32(at + T.gid, true),
-    cgroupId: Number(view.getBigUint64(at + T.cgroup_id, true)),
-    startNs: Number(view.getBigUint64(at + T.start_ns, true)),
+    cgroupId: u64(view, at + T.cgroup_id),
+    startNs: u64(view, at + T.start_ns),
     comm: cString(bytes, at + T.comm, COMM_LEN),
     parentComm: cString(bytes, at + T.parent_comm, COMM_LEN),
   };
@@ -146,7 +188,7 @@ export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = 
     if (min === undefined) { drop("unknown_kind"); at += (size + 7) & ~7; continue; }
     if (size < min) { drop("bad_record_size"); break; }
 
-    const timeNs = Number(view.getBigUint64(at + H.time_ns, true));
+    const timeNs = u64(view, at + H.time_ns);
     const timeMs = (timeNs + clockOffsetNs) / 1e6;
     const t = task(bytes, view, at + LAYOUT.connect_event.task);
     // The common fields are written out in each literal below, not spread from one object:

@@ -57,6 +57,38 @@ describe("decodeBatch", () => {
     });
   });
 
+  it("names, addresses and 64-bit numbers stay exact across the decoder's caches", () => {
+    // Many records, names of equal length and one of the full 16 bytes (no NUL), different
+    // addresses: every record must decode to its own bytes, not a cached neighbour's.
+    const names = ["bash", "dash", "zsh", "sockeye-loadgen", "0123456789abcdef", "a", "b", "café"];
+    const b = new BatchBuilder();
+    const t = LAYOUT.task_context;
+    for (let i = 0; i < 200; i++) {
+      b.record(EventKindCode.socket_dup, D.sizeof, (r) => {
+        r.fill(0, 16 + t.comm, 16 + t.comm + 32);
+        r.write(names[i % names.length]!, 16 + t.comm);
+        r.write(names[(i + 3) % names.length]!, 16 + t.parent_comm);
+        r.writeBigUInt64LE(2n ** 40n + BigInt(i), 16 + t.cgroup_id);
+        r.writeBigUInt64LE(2n ** 60n + 12345n, 16 + t.start_ns);
+        r.writeBigUInt64LE(BigInt(i) * 1_000_000_007n, 8);
+        r.writeUInt16LE(2, D.family);
+        Buffer.from([127, 0, i % 7, i % 251]).copy(r, D.remote);
+        Buffer.from([10, 1, 2, 3]).copy(r, D.local);
+      });
+    }
+    const { events } = decodeBatch(b.buffer(), 0);
+    expect(events).toHaveLength(200);
+    events.forEach((e, i) => {
+      expect(e.task.comm).toBe(names[i % names.length]);
+      expect(e.task.parentComm).toBe(names[(i + 3) % names.length]);
+      expect(e.task.cgroupId).toBe(2 ** 40 + i);
+      expect(e.task.startNs).toBe(Number(2n ** 60n + 12345n));
+      expect(e.timeNs).toBe(i * 1_000_000_007);
+      expect(e.kind === "socket_dup" && e.remote?.address).toBe(`127.0.${i % 7}.${i % 251}`);
+      expect(e.kind === "socket_dup" && e.local?.address).toBe("10.1.2.3");
+    });
+  });
+
   it("decodes connect: unknown result is null, abstract unix names get '@'", () => {
     const b = new BatchBuilder().record(EventKindCode.connect, C.sizeof, (r) => {
       r.writeInt32LE(-1, C.fd);
