@@ -52,8 +52,11 @@ const volatile __u8 connect_all_fds = 0;
 const volatile __u64 wakeup_interval_ns = 0;
 /* A detection ring fuller than this share (in 1/8ths) admits only records whose (process, fd)
  * has not had one admitted in the last detection_repeat_window_ns: a process that floods
- * matching dups cannot fill the ring and push out another process's first detection. */
-const volatile __u8 detection_pressure_eighths = 4;
+ * matching dups cannot fill the ring and push out another process's first detection. Three
+ * quarters, not half: the reader may stall for a few ms on a busy host (a hypervisor's), and a
+ * steady stream of one process's records must not be shed before the ring is really filling;
+ * the last quarter (819 records at 512 KiB) still holds other processes' first records. */
+const volatile __u8 detection_pressure_eighths = 6;
 const volatile __u64 detection_repeat_window_ns = 1000000000ull;
 /* Process records wake the reader only once their ring is this full (in 1/8ths); see
  * process_submit_flags. */
