@@ -89,6 +89,8 @@ static void *drain(void *rings)
 
 	while (!atomic_load(&stopping)) {
 		int n;
+
+		read_detections = 0; /* before the poll, which reads the ring that woke it */
 		if (last_read - last_found < WAKEUP_INTERVAL_NS + QUIET_SLACK_NS) {
 			nanosleep(&nap, NULL);
 		} else {
@@ -97,7 +99,6 @@ static void *drain(void *rings)
 				break;
 		}
 		last_read = monotonic_ns();
-		read_detections = 0;
 		n = ring_buffer__consume(rings);
 		if (n < 0)
 			break;

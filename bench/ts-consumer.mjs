@@ -4,7 +4,8 @@
  *   noop  the addon and decoder with a handler that only counts (the cost of getting events
  *         into JavaScript);
  *   full  what `sockeye run` does: every rule (builtinRules() + loadBuiltinElasticRules()),
- *         the process table seeded from /proc, findings as JSON lines written to /dev/null.
+ *         the process table seeded from /proc, findings as JSON lines written to /dev/null,
+ *         the event loop real-time while calm (eventLoopRealtime, the daemon's default).
  *
  * Same protocol as sockeye-c-consumer: prints {"ready":true} once attached, then one JSON line
  * of running totals per "stats" line on stdin; "quit" or EOF closes the sensor and exits.
@@ -24,7 +25,9 @@ if (mode !== "noop" && mode !== "full") {
 // Never outlive the benchmark that started us, whatever happens to it.
 const MAX_SECONDS = 1800;
 
-const sensor = await openSensor();
+// full mode schedules like `sockeye run` (sensor.event_loop_realtime defaults to true there);
+// noop is the library's default.
+const sensor = await openSensor(mode === "full" ? { eventLoopRealtime: true } : {});
 let records = 0;
 let loadgenDups = 0;
 let findings = 0;

@@ -1,6 +1,8 @@
 #include "ring_reader.h"
 
 #include <bpf/libbpf.h>
+
+#include "scheduling.h"
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
@@ -40,7 +42,7 @@ uint64_t monotonic_ns() {
 }  // namespace
 
 RingReader::RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wakeup_interval_us, bool realtime,
-                       Deliver deliver)
+                       bool event_loop_realtime, Deliver deliver)
     : wakeup_interval_us_(wakeup_interval_us), deliver_(std::move(deliver)), batch_(std::make_unique<Batch>()) {
   batch_->bytes.reserve(kInitialBatchBytes);
   // Both rings share one epoll set: one wakeup drains whatever either holds.
@@ -50,6 +52,8 @@ RingReader::RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wake
     ring_buffer__free(rings_);
     throw std::runtime_error(std::string("ring_buffer__add: ") + strerror(errno));
   }
+  // Here, on the event loop thread itself, before the reader that ticks it exists.
+  if (event_loop_realtime) event_loop_ = std::make_unique<EventLoopPriority>();
   thread_ = std::thread([this] { run(); });
   // Named, so that top -H, ps -L and /proc/PID/task show which thread reads the rings.
   pthread_setname_np(thread_.native_handle(), "sockeye-reader");
@@ -62,9 +66,12 @@ RingReader::RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wake
   if (realtime) {
     sched_param param{};
     param.sched_priority = 1;
-    int err = pthread_setschedparam(thread_.native_handle(), SCHED_RR, &param);
-    scheduling_ = err == 0 ? "SCHED_RR 1" : std::string("normal (SCHED_RR refused: ") + strerror(err) + ")";
+    scheduling_ = describe_realtime_result(pthread_setschedparam(thread_.native_handle(), SCHED_RR, &param));
   }
+}
+
+std::string RingReader::event_loop_scheduling() const {
+  return event_loop_ ? event_loop_->describe() : "normal";
 }
 
 RingReader::~RingReader() {
@@ -75,6 +82,8 @@ RingReader::~RingReader() {
 void RingReader::stop() {
   stopping_.store(true);
   if (thread_.joinable()) thread_.join();
+  // The event loop is the host application's thread: never leave it real-time after close.
+  if (event_loop_) event_loop_->release();
 }
 
 int RingReader::on_record(void* ctx, void* data, size_t size) {
@@ -106,6 +115,12 @@ void RingReader::run() {
   // Times taken just before a read of the rings: the last read, and the last that found any.
   uint64_t last_read_ns = 0, last_found_ns = 0;
   while (!stopping_.load()) {
+    // Reset before the poll: ring_buffer__poll itself reads the ring that woke it, and a
+    // detection it read must make the reader busy too. (Reset after it, the reader went back
+    // to epoll when the record that woke it was the only one there yet; the next records,
+    // submitted without a wakeup, then waited for the next wakeup or the poll timeout: the
+    // 2 ms idle p99 tail in bench/README.md, change 17.)
+    read_detections_ = false;
     if (interval_ns && last_read_ns - last_found_ns < interval_ns + kQuietSlackNs) {
       nanosleep(&busy_nap, nullptr);
     } else {
@@ -113,11 +128,11 @@ void RingReader::run() {
       if (n < 0 && n != -EINTR && n != kBatchFull) break;
     }
     last_read_ns = monotonic_ns();
+    if (event_loop_) event_loop_->tick(last_read_ns);
     // Every ring, not only the one whose wakeup fired: the other may hold records that were
     // submitted without one, and a batch must hold both rings' records up to now so that a
     // process's exec is never a batch behind its dups. (Only a batch cut at kMaxBatchBytes,
     // under a flood, can leave the process ring for the next batch, read at once after it.)
-    read_detections_ = false;
     int consumed = ring_buffer__consume(rings_);
     if (consumed < 0 && consumed != kBatchFull) break;
     if (read_detections_) last_found_ns = last_read_ns;

@@ -14,6 +14,8 @@ struct ring_buffer;
 
 namespace sockeye {
 
+class EventLoopPriority;
+
 // Records back to back, each padded to 8 bytes; every record starts with event_header.
 struct Batch {
   std::vector<uint8_t> bytes;
@@ -30,9 +32,11 @@ class RingReader {
   // `wakeup_interval_us`: the kernel side's wakeup interval (LoadOptions); the reader keeps
   // polling past it after each record so that no record submitted without a wakeup waits.
   // `realtime`: run the thread under SCHED_RR at the lowest real-time priority (see
-  // scheduling()). Throws std::runtime_error when the ring buffers cannot be set up.
+  // scheduling()). `event_loop_realtime`: the calling thread (the event loop) runs SCHED_RR 1
+  // while it is calm, normal while busy (scheduling.h); the reader runs the checks.
+  // Throws std::runtime_error when the ring buffers cannot be set up.
   RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wakeup_interval_us, bool realtime,
-             Deliver deliver);
+             bool event_loop_realtime, Deliver deliver);
   ~RingReader();
   RingReader(const RingReader&) = delete;
   RingReader& operator=(const RingReader&) = delete;
@@ -42,6 +46,8 @@ class RingReader {
 
   // How the thread is scheduled: "SCHED_RR 1", "normal", or "normal (SCHED_RR refused: why)".
   const std::string& scheduling() const { return scheduling_; }
+  // How the event loop thread is: "normal" when not managed, else EventLoopPriority::describe().
+  std::string event_loop_scheduling() const;
 
  private:
   static int on_record(void* ctx, void* data, size_t size);
@@ -56,6 +62,7 @@ class RingReader {
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   std::string scheduling_ = "normal";
+  std::unique_ptr<EventLoopPriority> event_loop_;
 };
 
 }  // namespace sockeye

@@ -114,7 +114,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
                            InstanceMethod<&Sensor::Ref>("ref"),
                            InstanceMethod<&Sensor::Unref>("unref"),
                            InstanceMethod<&Sensor::DroppedAtClose>("droppedAtClose"),
-                           InstanceMethod<&Sensor::ReaderScheduling>("readerScheduling"),
+                           InstanceMethod<&Sensor::Scheduling>("scheduling"),
                        });
   }
 
@@ -127,9 +127,13 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     } catch (const SensorFailure& f) {
       throw make_sensor_error(env, f.code, f.err, f.message);
     }
-    // Off only when asked: `readerRealtime: false`.
-    if (info[0].IsObject() && info[0].As<Napi::Object>().Has("readerRealtime"))
-      reader_realtime_ = info[0].As<Napi::Object>().Get("readerRealtime").ToBoolean();
+    // readerRealtime: on unless false; eventLoopRealtime: off unless true (the event loop is
+    // the host application's thread).
+    if (info[0].IsObject()) {
+      Napi::Object o = info[0].As<Napi::Object>();
+      if (o.Has("readerRealtime")) reader_realtime_ = o.Get("readerRealtime").ToBoolean();
+      if (o.Has("eventLoopRealtime")) event_loop_realtime_ = o.Get("eventLoopRealtime").ToBoolean();
+    }
     on_batch_ = BatchFunction::New(env, info[1].As<Napi::Function>(), "sockeye-batches", kMaxQueuedBatches, 1);
     napi_add_env_cleanup_hook(env, &Sensor::OnEnvTeardown, this);
     hook_env_ = env;
@@ -149,7 +153,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     try {
       reader_ = std::make_unique<RingReader>(
           loaded_->detection_ring_fd(), loaded_->process_ring_fd(), loaded_->wakeup_interval_us(),
-          reader_realtime_, [fn, dropped, shutting_down](std::unique_ptr<Batch> batch, bool closing) mutable {
+          reader_realtime_, event_loop_realtime_, [fn, dropped, shutting_down](std::unique_ptr<Batch> batch, bool closing) mutable {
             // Never BlockingCall: close() joins this thread from the main thread, which is the
             // only one that empties the queue, so a reader blocked on a full queue at that
             // moment deadlocks (seen on a host flooded with other processes' execs). Wait for
@@ -183,8 +187,8 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     // no record is counted emitted and then neither delivered nor counted lost.
     if (loaded_) loaded_->detach_programs();
     if (reader_) {
+      remember_scheduling();  // as it ran, before stop() releases the event loop
       reader_->stop();
-      reader_scheduling_ = reader_->scheduling();
     }
     reader_.reset();
     if (loaded_) {
@@ -221,11 +225,20 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     return Napi::Number::New(info.Env(), double(records_dropped_at_close_.load()));
   }
 
-  // How the reader thread runs; null before start() (the thread starts with the first read).
-  Napi::Value ReaderScheduling(const Napi::CallbackInfo& info) {
-    if (reader_) reader_scheduling_ = reader_->scheduling();
+  // { reader, eventLoop }: how the two threads run; null before start() (the reader starts
+  // with the first subscriber). Kept after close.
+  Napi::Value Scheduling(const Napi::CallbackInfo& info) {
+    if (reader_) remember_scheduling();
     if (reader_scheduling_.empty()) return info.Env().Null();
-    return Napi::String::New(info.Env(), reader_scheduling_);
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("reader", reader_scheduling_);
+    out.Set("eventLoop", event_loop_scheduling_);
+    return out;
+  }
+
+  void remember_scheduling() {
+    reader_scheduling_ = reader_->scheduling();
+    event_loop_scheduling_ = reader_->event_loop_scheduling();
   }
 
   Napi::Value Ref(const Napi::CallbackInfo& info) {
@@ -247,7 +260,8 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
   std::vector<uint64_t> final_counters_;
   std::atomic<bool> shutting_down_{false};
   bool reader_realtime_ = true;
-  std::string reader_scheduling_;  // kept after close
+  bool event_loop_realtime_ = false;
+  std::string reader_scheduling_, event_loop_scheduling_;  // kept after close
   std::mutex shutdown_mutex_;
 };
 

@@ -7,6 +7,7 @@
 export * from "./sensor/events.js";
 export { Sensor, openSensor, probe } from "./sensor/sensor.js";
 export type { SensorOptions, HookCounters, SensorStats, BatchListener, ProbeReport } from "./sensor/sensor.js";
+export type { SensorScheduling } from "./sensor/binding.js";
 export { SensorError } from "./sensor/errors.js";
 export { decodeBatch } from "./sensor/decode.js";
 

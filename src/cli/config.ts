@@ -46,6 +46,7 @@ export const configSchema = z
         detection_ring_bytes: pow2.optional(),
         process_ring_bytes: pow2.optional(),
         reader_realtime: z.boolean().default(true),
+        event_loop_realtime: z.boolean().default(true),
       })
       .strict()
       .default({}),

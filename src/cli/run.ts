@@ -124,6 +124,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
         stdioFdMax: config.sensor.stdio_fd_max,
         skipCandidates: config.sensor.skip_programs,
         readerRealtime: config.sensor.reader_realtime,
+        eventLoopRealtime: config.sensor.event_loop_realtime,
         ...(config.sensor.detection_ring_bytes !== undefined ? { detectionRingBytes: config.sensor.detection_ring_bytes } : {}),
         ...(config.sensor.process_ring_bytes !== undefined ? { processRingBytes: config.sensor.process_ring_bytes } : {}),
       }),
@@ -170,7 +171,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   log("sensor ready", {
     live,
     passed,
-    reader: sensor.readerScheduling(),
+    scheduling: sensor.scheduling(),
     processesSeeded: seeded.seeded,
     outputs: outputs.outputs.map((o) => o.name),
     ...(stats.metricsAddress !== undefined ? { metrics: `http://${stats.metricsAddress}/metrics` } : {}),
@@ -240,6 +241,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
     signal,
     kernel: sensor.counters(), // the totals at close, the last drain included
     sensor: sensor.stats(),
+    scheduling: sensor.scheduling(), // as it ran: "normal: busy (N times so far)" after a flood
     engine: engine.stats(),
     outputs: outputTotals(),
     ...(capture !== undefined ? { capture: capture.stats() } : {}),

@@ -35,7 +35,15 @@ export interface NativeOptions {
   processRingBytes?: number;
   wakeupIntervalUs?: number;
   readerRealtime?: boolean;
+  eventLoopRealtime?: boolean;
   skipCandidates?: string[];
+}
+
+export interface SensorScheduling {
+  /** "SCHED_RR 1", "normal" or "normal (SCHED_RR refused: …)". */
+  reader: string;
+  /** "normal" (not managed), "SCHED_RR 1 while calm", "normal: busy (N times so far)", "normal (SCHED_RR refused: …)". */
+  eventLoop: string;
 }
 
 export interface NativeSensor {
@@ -49,8 +57,8 @@ export interface NativeSensor {
   unref(): void;
   /** Records dropped because the queue to JS was full once close had begun. */
   droppedAtClose(): number;
-  /** "SCHED_RR 1", "normal" or "normal (SCHED_RR refused: …)"; null before start(). */
-  readerScheduling(): string | null;
+  /** How the reader and event loop threads run; null before start(). */
+  scheduling(): SensorScheduling | null;
 }
 
 export interface NativeProbe {

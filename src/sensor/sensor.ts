@@ -2,7 +2,7 @@
  * The public sensor: load and attach the kernel programs, then hand out typed events, either
  * to subscribers (one call per batch) or to a `for await` loop.
  */
-import { loadBinding, type NativeCandidate, type NativeFeatures, type NativeOptions, type NativeSensor } from "./binding.js";
+import { loadBinding, type NativeCandidate, type NativeFeatures, type NativeOptions, type NativeSensor, type SensorScheduling } from "./binding.js";
 import { decodeBatch, monotonicToWallOffsetNs, type DecodeDropReason } from "./decode.js";
 import type { SensorEvent } from "./events.js";
 import { HOOKS, type HookName } from "./layout.js";
@@ -31,6 +31,15 @@ export interface SensorOptions {
    * readerScheduling() says which.
    */
   readerRealtime?: boolean;
+  /**
+   * Run the calling thread, the event loop where rules run and findings are written, under
+   * SCHED_RR 1 while it uses under a fifth of a CPU, and normally as soon as it uses over half
+   * (checked every 250 ms by the reader thread; real time again after 5 s calm). Detection
+   * latency then stays low on a busy host without a flood ever making the event loop a
+   * real-time CPU hog. Default false: the event loop is the application's; `sockeye run` turns
+   * it on. Restored to normal scheduling at close.
+   */
+  eventLoopRealtime?: boolean;
   /** Candidate programs not to try, e.g. ["lsm/socket_connect"] to force a fallback. */
   skipCandidates?: string[];
   /** Events a `for await` loop may fall behind by before new ones are dropped and counted. */
@@ -60,8 +69,10 @@ function checkOptions(o: SensorOptions): void {
     throw new SensorError(`stdioFdMax must be an integer from 0 to 1023, got ${o.stdioFdMax}`, "BAD_OPTION");
   if (o.wakeupIntervalUs !== undefined && !(Number.isInteger(o.wakeupIntervalUs) && o.wakeupIntervalUs >= 0 && o.wakeupIntervalUs <= 100_000))
     throw new SensorError(`wakeupIntervalUs must be an integer from 0 to 100000, got ${o.wakeupIntervalUs}`, "BAD_OPTION");
-  if (o.readerRealtime !== undefined && typeof o.readerRealtime !== "boolean")
-    throw new SensorError(`readerRealtime must be true or false, got ${String(o.readerRealtime)}`, "BAD_OPTION");
+  for (const key of ["readerRealtime", "eventLoopRealtime"] as const) {
+    if (o[key] !== undefined && typeof o[key] !== "boolean")
+      throw new SensorError(`${key} must be true or false, got ${String(o[key])}`, "BAD_OPTION");
+  }
   for (const key of ["detectionRingBytes", "processRingBytes"] as const) {
     const v = o[key];
     if (v !== undefined && !pow2(v))
@@ -91,6 +102,7 @@ export class Sensor {
     if (options.wakeupIntervalUs !== undefined) native.wakeupIntervalUs = options.wakeupIntervalUs;
     if (options.skipCandidates !== undefined) native.skipCandidates = options.skipCandidates;
     if (options.readerRealtime !== undefined) native.readerRealtime = options.readerRealtime;
+    if (options.eventLoopRealtime !== undefined) native.eventLoopRealtime = options.eventLoopRealtime;
     this.iteratorQueueLimit = options.iteratorQueueLimit ?? 1_000_000;
     const binding = loadBinding();
     this.native = new binding.Sensor(native, (buffer) => this.onBatch(buffer));
@@ -147,9 +159,9 @@ export class Sensor {
     return { ...this.stats_, decodeDropped: { ...this.stats_.decodeDropped }, droppedAtClose: this.native.droppedAtClose() };
   }
 
-  /** How the reader thread is scheduled ("SCHED_RR 1", "normal", "normal (SCHED_RR refused: …)"); null before the first subscriber. */
-  readerScheduling(): string | null {
-    return this.native.readerScheduling();
+  /** How the reader and event loop threads are scheduled; null before the first subscriber. */
+  scheduling(): SensorScheduling | null {
+    return this.native.scheduling();
   }
 
   /** Whether a live sensor keeps Node's event loop alive (default: it does). */

@@ -32,7 +32,7 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
     });
     await ready;
     // The ring reader runs real-time by default (root may; this host has no RT cgroup budget).
-    expect(stderr).toMatch(/"message":"sensor ready".*"reader":"SCHED_RR 1"/);
+    expect(stderr).toMatch(/"message":"sensor ready".*"scheduling":\{"reader":"SCHED_RR 1","eventLoop":"SCHED_RR 1 while calm"\}/);
     expect(bpftoolProgramNames()).toEqual(expect.arrayContaining(OUR_PROGRAMS));
     // This daemon's own programs (by its fds): other sensors may share the kernel meanwhile.
     const held = programIdsHeldBy(child.pid!);

@@ -38,26 +38,28 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
     expect(session.sensor.liveProgram("connect")).toBe("tp/syscalls/sys_exit_connect");
   });
 
+  // /proc/self/task/TID/stat: comm in parentheses, then fields 3.. ; 40 rt_priority, 41 policy.
+  const SCHED_OTHER = 0, SCHED_RR = 2;
+  const threadPolicy = (tid: number | string) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { tid: Number(tid), comm: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), rtPriority: Number(fields[40 - 3]), policy: Number(fields[41 - 3]) };
+  };
+  const readers = () => readdirSync("/proc/self/task").map(threadPolicy).filter((t) => t.comm === "sockeye-reader");
+
   it("the ring reader is a thread named sockeye-reader under SCHED_RR 1, or normal when asked", async () => {
-    // /proc/self/task/TID/stat: comm in parentheses, then fields 3.. ; 40 rt_priority, 41 policy.
-    const readers = () =>
-      readdirSync("/proc/self/task").flatMap((tid) => {
-        const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
-        if (!stat.includes("(sockeye-reader)")) return [];
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        return [{ tid: Number(tid), rtPriority: Number(fields[40 - 3]), policy: Number(fields[41 - 3]) }];
-      });
-    const SCHED_OTHER = 0, SCHED_RR = 2;
-    expect(session.sensor.readerScheduling()).toBe("SCHED_RR 1");
+    expect(session.sensor.scheduling()).toEqual({ reader: "SCHED_RR 1", eventLoop: "normal" });
     const before = readers();
     expect(before).toHaveLength(1);
     expect(before[0]).toMatchObject({ policy: SCHED_RR, rtPriority: 1 });
+    // The event loop is the application's: left alone unless asked.
+    expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_OTHER });
 
     const plain = await openSensor({ readerRealtime: false });
-    expect(plain.readerScheduling()).toBeNull(); // no thread before the first subscriber
+    expect(plain.scheduling()).toBeNull(); // no thread before the first subscriber
     plain.subscribe(() => {});
     try {
-      expect(plain.readerScheduling()).toBe("normal");
+      expect(plain.scheduling()).toEqual({ reader: "normal", eventLoop: "normal" });
       const added = readers().filter((r) => !before.some((b) => b.tid === r.tid));
       expect(added).toHaveLength(1);
       expect(added[0]).toMatchObject({ policy: SCHED_OTHER, rtPriority: 0 });
@@ -65,8 +67,30 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
       plain.close();
     }
     expect(readers()).toHaveLength(1);
-    expect(plain.readerScheduling()).toBe("normal"); // still told after close
+    expect(plain.scheduling()).toEqual({ reader: "normal", eventLoop: "normal" }); // still told after close
   });
+
+  it("eventLoopRealtime: SCHED_RR 1 while calm, normal once busy, real-time again after 5 s calm, normal after close", async () => {
+    const sensor = await openSensor({ eventLoopRealtime: true });
+    sensor.subscribe(() => {});
+    try {
+      expect(sensor.scheduling()).toEqual({ reader: "SCHED_RR 1", eventLoop: "SCHED_RR 1 while calm" });
+      expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_RR, rtPriority: 1 });
+      // Busy: the event loop spins for 800 ms; the reader thread checks it every 250 ms.
+      const spinUntil = Date.now() + 800;
+      while (Date.now() < spinUntil);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(sensor.scheduling()?.eventLoop).toBe("normal: busy (1 times so far)");
+      expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_OTHER, rtPriority: 0 });
+      await new Promise((r) => setTimeout(r, 6500));
+      expect(sensor.scheduling()?.eventLoop).toBe("SCHED_RR 1 while calm");
+      expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_RR, rtPriority: 1 });
+    } finally {
+      sensor.close();
+    }
+    expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_OTHER, rtPriority: 0 });
+    expect(sensor.scheduling()).toEqual({ reader: "SCHED_RR 1", eventLoop: "SCHED_RR 1 while calm" }); // as it ran
+  }, 15_000);
 
   const dupCases: { name: string; code: string; syscall: SocketDupEvent["syscall"]; newfd: number }[] = [
     // os.dup() is fcntl(F_DUPFD_CLOEXEC) in CPython: libc's dup() is the dup syscall itself.
