@@ -60,7 +60,7 @@ RingReader::RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wake
   // Real-time, lowest priority: the reader gets a CPU as soon as it wakes, even while the
   // monitored host keeps every CPU busy. Without it, a 125 µs nap of the busy reader took up
   // to 6 ms whenever the host was busy, long enough for a stream of detections to overflow the
-  // ring (bench/README.md, change 15). Its work per wakeup is bounded (one batch, at most
+  // ring (bench/README.md, change 16). Its work per wakeup is bounded (one batch, at most
   // kMaxBatchBytes), it sleeps between reads and while JavaScript's queue is full, so it
   // cannot spin; and the kernel's RT throttling caps all real-time work at 95% of a CPU.
   if (realtime) {

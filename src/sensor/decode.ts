@@ -49,7 +49,7 @@ const ORIGINS: Record<number, SocketOrigin> = { 0: "unknown", 1: "accepted", 2: 
  * Short names (comm, parent comm) repeat from record to record: the same few process names
  * make almost every record. Each distinct one is built once and kept, keyed by a hash of its
  * bytes and checked byte by byte on a hit, so a record's names cost a scan and a Map lookup
- * instead of a string built character by character (bench/README.md, change 16).
+ * instead of a string built character by character (bench/README.md, change 19).
  */
 const NAME_CACHE_MAX = 4096;
 const nameCache = new Map<number, string>();
