@@ -550,17 +550,18 @@ int handle_dup3_exit(struct trace_event_raw_sys_exit *ctx)
 }
 
 /* fcntl returns small numbers for many commands (F_GETFD gives 0 or 1): only F_DUPFD and
- * F_DUPFD_CLOEXEC return an fd. */
+ * F_DUPFD_CLOEXEC return an fd. The command is compared as the kernel reads it, an unsigned
+ * int: garbage in the register's upper half must not hide an F_DUPFD. */
 SEC("tp/syscalls/sys_exit_fcntl")
 int handle_fcntl_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *regs;
-	long cmd;
+	unsigned int cmd;
 
 	if (!within_stdio(ctx->ret))
 		return 0;
 	regs = current_syscall_regs();
-	cmd = (long)PT_REGS_PARM2_SYSCALL(regs);
+	cmd = (unsigned int)PT_REGS_PARM2_SYSCALL(regs);
 	if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
 		return 0;
 	return emit_dup(ctx->ret, (int)PT_REGS_PARM1_SYSCALL(regs), SOCKEYE_DUP_FCNTL);

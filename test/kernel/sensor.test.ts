@@ -100,6 +100,9 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
     { name: "dup3 onto fd 2 (dup2 inheritable=False)", code: "os.dup2(c.fileno(), 2, inheritable=False)", syscall: "dup3", newfd: 2 },
     { name: "fcntl(F_DUPFD) onto a closed fd 0", code: "os.close(0); fcntl.fcntl(c.fileno(), fcntl.F_DUPFD, 0)", syscall: "fcntl", newfd: 0 },
     { name: "fcntl(F_DUPFD_CLOEXEC) onto a closed fd 1", code: "os.close(1); fcntl.fcntl(c.fileno(), fcntl.F_DUPFD_CLOEXEC, 0)", syscall: "fcntl", newfd: 1 },
+    // The kernel reads fcntl's command as an unsigned int: bits above 32 must not hide F_DUPFD
+    // (raw syscall 72 = fcntl on x86-64; ctypes passes c_long as all 64 bits).
+    { name: "raw fcntl with F_DUPFD | 1 << 32 onto a closed fd 0", code: "os.close(0); ctypes.CDLL(None).syscall(ctypes.c_long(72), ctypes.c_long(c.fileno()), ctypes.c_long((1 << 32) | fcntl.F_DUPFD), ctypes.c_long(0))", syscall: "fcntl", newfd: 0 },
   ];
   for (const c of dupCases) {
     it(`socket_dup: ${c.name}`, async () => {
