@@ -135,7 +135,8 @@ static void print_stats(struct sockeye_bpf *skel)
 	fflush(stdout);
 }
 
-static const char *const skipped_programs[] = { "handle_connect_lsm", "handle_connect_fentry" };
+/* The ia32 program is opt-in in the addon too (LoadOptions::compat_syscalls). */
+static const char *const skipped_programs[] = { "handle_connect_lsm", "handle_connect_fentry", "handle_compat_exit" };
 
 int main(int argc, char **argv)
 {

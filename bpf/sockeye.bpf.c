@@ -7,6 +7,7 @@
  *   connect:     handle_connect_lsm  >  handle_connect_fentry  >  handle_connect_exit
  *   socket_dup:  handle_{dup,dup2,dup3,fcntl}_exit  (syscall exit tracepoints)
  *   accept:      handle_accept{,4}_exit  (marks inbound sockets for socket_dup's origin)
+ *   compat:      handle_compat_exit  (tp_btf/sys_exit: ia32 syscalls; opt-in, see there)
  *   process:     handle_exec, handle_fork, handle_exit  (tp_btf sched_process_*)
  *
  * Filtering happens here (design.md §2): a dup whose old fd is not a socket, or whose new
@@ -45,6 +46,9 @@ char LICENSE[] SEC("license") = "GPL";
 /* Load-time settings, written by userspace between open and load. */
 const volatile __s32 stdio_fd_max = 2;
 const volatile __u8 connect_all_fds = 0;
+/* handle_compat_exit reports ia32 connects too: set when connect runs on its tracepoint
+ * fallback, which (like every syscall tracepoint) never sees them. LSM and fentry do. */
+const volatile __u8 compat_connect = 0;
 /* Wakeup policy (see submit_flags): at most one consumer wakeup per ring per CPU in this
  * interval. The reader keeps polling for longer than this after its last record, so a record
  * submitted without a wakeup is still read within about one interval. 0 = wake for every
@@ -599,6 +603,76 @@ SEC("tp/syscalls/sys_exit_accept4")
 int handle_accept4_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	return remember_accepted(ctx->ret);
+}
+
+/* ---- ia32 syscalls (opt-in) ----------------------------------------------------------- */
+
+/*
+ * Syscall tracepoints skip ia32 syscalls (the kernel's trace_get_syscall_nr returns -1 for
+ * them on x86-64), so a 32-bit binary, or a 64-bit one that uses int $0x80, dups a socket onto
+ * stdio unseen by every program above. The raw sys_exit tracepoint sees every syscall: this
+ * program keeps the ia32 ones and hands them to the same code. It runs on every syscall of
+ * the host, though (about 90 ns each here: bench/README.md, change 21), so the loader attaches
+ * it only when asked (LoadOptions::compat_syscalls).
+ */
+#if defined(__TARGET_ARCH_x86)
+#define TS_COMPAT 0x0002 /* thread_info.status: the syscall in progress is an ia32 one */
+/* arch/x86/entry/syscalls/syscall_32.tbl */
+#define IA32_DUP 41
+#define IA32_FCNTL 55
+#define IA32_DUP2 63
+#define IA32_SOCKETCALL 102
+#define IA32_FCNTL64 221
+#define IA32_DUP3 330
+#define IA32_CONNECT 362
+#define SOCKETCALL_CONNECT 3 /* socketcall's call number for connect */
+
+static __always_inline int compat_connect_exit(int fd, __u32 addr, int addrlen, long ret)
+{
+	if (!compat_connect || (!connect_all_fds && !within_stdio(fd)))
+		return 0;
+	emit_connect(current_fd_socket(fd), (const void *)(unsigned long)addr, addrlen, 1, fd, (int)ret,
+		     SOCKEYE_CONNECT_TRACEPOINT);
+	return 0;
+}
+#endif
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(handle_compat_exit, struct pt_regs *regs, long ret)
+{
+#if defined(__TARGET_ARCH_x86)
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 args[3] = {};
+	long nr;
+
+	if (!(task->thread_info.status & TS_COMPAT))
+		return 0;
+	/* ia32 arguments: ebx, ecx, edx; each a 32-bit value. */
+	nr = regs->orig_ax;
+	switch (nr) {
+	case IA32_DUP:
+		return emit_dup(ret, (int)regs->bx, SOCKEYE_DUP_DUP);
+	case IA32_DUP2:
+		return emit_dup(ret, (int)regs->bx, SOCKEYE_DUP_DUP2);
+	case IA32_DUP3:
+		return emit_dup(ret, (int)regs->bx, SOCKEYE_DUP_DUP3);
+	case IA32_FCNTL:
+	case IA32_FCNTL64:
+		if ((__u32)regs->cx != F_DUPFD && (__u32)regs->cx != F_DUPFD_CLOEXEC)
+			return 0;
+		return emit_dup(ret, (int)regs->bx, SOCKEYE_DUP_FCNTL);
+	case IA32_CONNECT:
+		return compat_connect_exit((int)regs->bx, (__u32)regs->cx, (int)regs->dx, ret);
+	case IA32_SOCKETCALL:
+		/* socketcall(call, args): args points at the call's arguments as 32-bit words. */
+		if ((__u32)regs->bx != SOCKETCALL_CONNECT || !compat_connect)
+			return 0;
+		if (bpf_probe_read_user(args, sizeof(args), (const void *)(unsigned long)(__u32)regs->cx))
+			return 0;
+		return compat_connect_exit((int)args[0], args[1], (int)args[2], ret);
+	}
+#endif
+	return 0;
 }
 
 /* ---- process lifecycle ---------------------------------------------------------------- */

@@ -54,6 +54,15 @@ const std::vector<Candidate>& required_programs() {
   return list;
 }
 
+// Optional: ia32 syscalls, only when LoadOptions::compat_syscalls asks (it costs every syscall).
+const Candidate& compat_program() {
+  static const Candidate c{"compat", "tp_btf/sys_exit (ia32 syscalls)", {"handle_compat_exit"}};
+  return c;
+}
+constexpr const char* kCompatOff =
+    "off: ia32 syscalls (32-bit binaries, int $0x80) go unseen; sensor.compat_syscalls = true watches them "
+    "at one more program on every syscall";
+
 // libbpf's log: kept per load attempt to explain a refusal, printed only when asked.
 thread_local std::string* libbpf_log_capture = nullptr;
 
@@ -212,6 +221,10 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
     throw SensorFailure{"NO_BTF", ENOENT,
                         "this kernel has no BTF at /sys/kernel/btf/vmlinux: sockeye's CO-RE programs need a "
                         "kernel built with CONFIG_DEBUG_INFO_BTF=y"};
+#if !defined(__x86_64__)
+  if (options.compat_syscalls)
+    throw SensorFailure{"BAD_OPTION", EINVAL, "compat_syscalls: only x86-64 has ia32 syscalls; turn it off here"};
+#endif
   if (f.tracefs_path.empty())
     throw SensorFailure{"NO_TRACEFS", ENOENT,
                         "tracefs is not mounted and could not be mounted: mount it with "
@@ -242,6 +255,10 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
         for (const char* name : other.bpf_programs) bpf_program__set_autoload(program(a.skel, name), false);
     a.skel->rodata->stdio_fd_max = options.stdio_fd_max;
     a.skel->rodata->connect_all_fds = options.connect_all_fds ? 1 : 0;
+    // The ia32 program reports connects only where connect itself runs on a syscall tracepoint.
+    a.skel->rodata->compat_connect = std::strncmp(chosen.program, "tp/", 3) == 0 ? 1 : 0;
+    if (!options.compat_syscalls)
+      for (const char* name : compat_program().bpf_programs) bpf_program__set_autoload(program(a.skel, name), false);
     a.skel->rodata->wakeup_interval_ns = uint64_t(options.wakeup_interval_us) * 1000;
     int err = bpf_map__set_max_entries(a.skel->maps.detection_events, options.detection_ring_bytes);
     if (!err) err = bpf_map__set_max_entries(a.skel->maps.process_events, options.process_ring_bytes);
@@ -251,6 +268,10 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
     if (err) {
       std::string detail = log.about(chosen.bpf_programs[0]);
       bool ours = !detail.empty();
+      if (!ours && options.compat_syscalls && !log.about(compat_program().bpf_programs[0]).empty())
+        throw SensorFailure{"LOAD_FAILED", -err,
+                            "compat_syscalls: the kernel refused " + std::string(compat_program().program) + ": " +
+                                log.about(compat_program().bpf_programs[0]) + " (turn compat_syscalls off)"};
       if (!ours) {
         // The failure was in a program every attempt loads: no candidate can help.
         throw SensorFailure{"LOAD_FAILED", -err,
@@ -271,9 +292,15 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
       std::string why = attach_all(a, req);
       if (!why.empty()) throw SensorFailure{"ATTACH_FAILED", errno, req.capability + std::string(": ") + why};
     }
+    if (options.compat_syscalls) {
+      std::string why = attach_all(a, compat_program());
+      if (!why.empty()) throw SensorFailure{"ATTACH_FAILED", errno, "compat_syscalls: " + why + " (turn compat_syscalls off)"};
+    }
     rep.live = true;
     sensor->report_.push_back(rep);
     for (const Candidate& req : required_programs()) sensor->report_.push_back({req.capability, req.program, true, ""});
+    sensor->report_.push_back(
+        {compat_program().capability, compat_program().program, options.compat_syscalls, options.compat_syscalls ? "" : kCompatOff});
     // Whatever was not tried after the winner is reported as such.
     bool after = false;
     for (const Candidate& c : connect_candidates()) {

@@ -35,6 +35,9 @@ struct LoadOptions {
   // (ring_reader.cc), so records between wakeups wait at most about this long. 0 = libbpf's
   // default of a wakeup whenever the reader is idle.
   uint32_t wakeup_interval_us = 250;
+  // Also watch ia32 syscalls (32-bit binaries, int $0x80), which syscall tracepoints skip:
+  // one more program on every syscall of the host (bpf/sockeye.bpf.c handle_compat_exit).
+  bool compat_syscalls = false;
   // Candidate programs not to try, by section name (e.g. "lsm/socket_connect"): lets tests
   // and users force a fallback.
   std::vector<std::string> skip_candidates;

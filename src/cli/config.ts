@@ -47,6 +47,7 @@ export const configSchema = z
         process_ring_bytes: pow2.optional(),
         reader_realtime: z.boolean().default(true),
         event_loop_realtime: z.boolean().default(true),
+        compat_syscalls: z.boolean().default(false),
       })
       .strict()
       .default({}),

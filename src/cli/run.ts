@@ -125,6 +125,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
         skipCandidates: config.sensor.skip_programs,
         readerRealtime: config.sensor.reader_realtime,
         eventLoopRealtime: config.sensor.event_loop_realtime,
+        compatSyscalls: config.sensor.compat_syscalls,
         ...(config.sensor.detection_ring_bytes !== undefined ? { detectionRingBytes: config.sensor.detection_ring_bytes } : {}),
         ...(config.sensor.process_ring_bytes !== undefined ? { processRingBytes: config.sensor.process_ring_bytes } : {}),
       }),

@@ -36,6 +36,7 @@ export interface NativeOptions {
   wakeupIntervalUs?: number;
   readerRealtime?: boolean;
   eventLoopRealtime?: boolean;
+  compatSyscalls?: boolean;
   skipCandidates?: string[];
 }
 

@@ -40,6 +40,13 @@ export interface SensorOptions {
    * it on. Restored to normal scheduling at close.
    */
   eventLoopRealtime?: boolean;
+  /**
+   * Also watch ia32 syscalls: 32-bit binaries and 64-bit ones using int $0x80, which syscall
+   * tracepoints skip (an attacker's way past dup detection, and past connect where connect
+   * runs on its tracepoint fallback). Costs one more program on every syscall of the host
+   * (about 90 ns each on the bench machine). Default false; x86-64 only.
+   */
+  compatSyscalls?: boolean;
   /** Candidate programs not to try, e.g. ["lsm/socket_connect"] to force a fallback. */
   skipCandidates?: string[];
   /** Events a `for await` loop may fall behind by before new ones are dropped and counted. */
@@ -69,7 +76,7 @@ function checkOptions(o: SensorOptions): void {
     throw new SensorError(`stdioFdMax must be an integer from 0 to 1023, got ${o.stdioFdMax}`, "BAD_OPTION");
   if (o.wakeupIntervalUs !== undefined && !(Number.isInteger(o.wakeupIntervalUs) && o.wakeupIntervalUs >= 0 && o.wakeupIntervalUs <= 100_000))
     throw new SensorError(`wakeupIntervalUs must be an integer from 0 to 100000, got ${o.wakeupIntervalUs}`, "BAD_OPTION");
-  for (const key of ["readerRealtime", "eventLoopRealtime"] as const) {
+  for (const key of ["readerRealtime", "eventLoopRealtime", "compatSyscalls", "connectAllFds"] as const) {
     if (o[key] !== undefined && typeof o[key] !== "boolean")
       throw new SensorError(`${key} must be true or false, got ${String(o[key])}`, "BAD_OPTION");
   }
@@ -103,6 +110,7 @@ export class Sensor {
     if (options.skipCandidates !== undefined) native.skipCandidates = options.skipCandidates;
     if (options.readerRealtime !== undefined) native.readerRealtime = options.readerRealtime;
     if (options.eventLoopRealtime !== undefined) native.eventLoopRealtime = options.eventLoopRealtime;
+    if (options.compatSyscalls !== undefined) native.compatSyscalls = options.compatSyscalls;
     this.iteratorQueueLimit = options.iteratorQueueLimit ?? 1_000_000;
     const binding = loadBinding();
     this.native = new binding.Sensor(native, (buffer) => this.onBatch(buffer));

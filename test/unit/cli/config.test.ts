@@ -22,7 +22,7 @@ describe("config", () => {
   it("the documented example is valid and says exactly the defaults", () => {
     expect(resolveConfig(EXAMPLE, {})).toEqual(validateConfig({}, "defaults"));
     expect(validateConfig({}, "defaults")).toEqual({
-      sensor: { stdio_fd_max: 2, skip_programs: [], reader_realtime: true, event_loop_realtime: true },
+      sensor: { stdio_fd_max: 2, skip_programs: [], reader_realtime: true, event_loop_realtime: true, compat_syscalls: false },
       rules: { paths: [], lenient: false, shipped_elastic: true, fold: true, trc101_allow: [] },
       output: { stdout: "auto", events: false },
       metrics: { stats_interval_s: 60 },
@@ -32,7 +32,7 @@ describe("config", () => {
   it("flags win over the file, key by key", () => {
     const path = file("layer.toml", '[sensor]\nstdio_fd_max = 5\nskip_programs = ["lsm/socket_connect"]\n[output.file]\npath = "/var/log/x"\nkeep = 2\n');
     const config = resolveConfig(path, { sensor: { stdio_fd_max: 1 }, output: { file: { path: "/tmp/y" } } });
-    expect(config.sensor).toEqual({ stdio_fd_max: 1, skip_programs: ["lsm/socket_connect"], reader_realtime: true, event_loop_realtime: true });
+    expect(config.sensor).toEqual({ stdio_fd_max: 1, skip_programs: ["lsm/socket_connect"], reader_realtime: true, event_loop_realtime: true, compat_syscalls: false });
     expect(config.output.file).toEqual({ path: "/tmp/y", keep: 2 });
   });
 
