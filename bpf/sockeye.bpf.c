@@ -35,6 +35,16 @@ char LICENSE[] SEC("license") = "GPL";
 
 #if defined(__TARGET_ARCH_x86)
 #define SYSCALL_NR_CONNECT 42
+#define TS_COMPAT 0x0002 /* thread_info.status: the syscall in progress is an ia32 one */
+/* arch/x86/entry/syscalls/syscall_32.tbl */
+#define IA32_DUP 41
+#define IA32_FCNTL 55
+#define IA32_DUP2 63
+#define IA32_SOCKETCALL 102
+#define IA32_FCNTL64 221
+#define IA32_DUP3 330
+#define IA32_CONNECT 362
+#define SOCKETCALL_CONNECT 3 /* socketcall's call number for connect */
 #define SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
 #elif defined(__TARGET_ARCH_arm64)
 #define SYSCALL_NR_CONNECT 203
@@ -283,12 +293,30 @@ static __always_inline int within_stdio(long fd)
 }
 
 /* The fd of the connect(2) in progress, or -1 when the hook was reached some other way
- * (io_uring's IORING_OP_CONNECT runs in a worker: Tracee reads a stale 0 there). */
+ * (io_uring's IORING_OP_CONNECT runs in a worker: Tracee reads a stale 0 there). An ia32
+ * connect (a 32-bit binary, or int $0x80) has its own numbers and registers: read as if it
+ * were a 64-bit one, it looked like no connect at all and went unreported. */
 static __always_inline int connect_syscall_fd(void)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	long nr = SYSCALL_NR(regs);
 
-	if (SYSCALL_NR(regs) != SYSCALL_NR_CONNECT)
+#if defined(__TARGET_ARCH_x86)
+	if (task->thread_info.status & TS_COMPAT) {
+		__u32 fd;
+
+		if (nr == IA32_CONNECT)
+			return (int)regs->bx;
+		/* socketcall(SYS_CONNECT, args): the fd is the first 32-bit word of args, which the
+		 * kernel has just copied in (so the page is there). */
+		if (nr == IA32_SOCKETCALL && (__u32)regs->bx == SOCKETCALL_CONNECT &&
+		    !bpf_probe_read_user(&fd, sizeof(fd), (const void *)(unsigned long)(__u32)regs->cx))
+			return (int)fd;
+		return -1;
+	}
+#endif
+	if (nr != SYSCALL_NR_CONNECT)
 		return -1;
 	return (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
 }
@@ -616,16 +644,6 @@ int handle_accept4_exit(struct trace_event_raw_sys_exit *ctx)
  * it only when asked (LoadOptions::compat_syscalls).
  */
 #if defined(__TARGET_ARCH_x86)
-#define TS_COMPAT 0x0002 /* thread_info.status: the syscall in progress is an ia32 one */
-/* arch/x86/entry/syscalls/syscall_32.tbl */
-#define IA32_DUP 41
-#define IA32_FCNTL 55
-#define IA32_DUP2 63
-#define IA32_SOCKETCALL 102
-#define IA32_FCNTL64 221
-#define IA32_DUP3 330
-#define IA32_CONNECT 362
-#define SOCKETCALL_CONNECT 3 /* socketcall's call number for connect */
 
 static __always_inline int compat_connect_exit(int fd, __u32 addr, int addrlen, long ret)
 {

@@ -60,8 +60,9 @@ const Candidate& compat_program() {
   return c;
 }
 constexpr const char* kCompatOff =
-    "off: ia32 syscalls (32-bit binaries, int $0x80) go unseen; sensor.compat_syscalls = true watches them "
-    "at one more program on every syscall";
+    "off: ia32 syscalls (32-bit binaries, int $0x80) can put a socket on stdio unseen (dups; connects too where "
+    "connect runs on its tracepoint); sensor.compat_syscalls = true watches them at one more program on every "
+    "syscall";
 
 // libbpf's log: kept per load attempt to explain a refusal, printed only when asked.
 thread_local std::string* libbpf_log_capture = nullptr;

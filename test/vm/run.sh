@@ -130,13 +130,19 @@ else
   note "no kernel config found beside $kernel: booting without checking CONFIG_BPF_LSM (pass --append lsm=...,bpf if it is not on by default)"
 fi
 
-# --- the guest's static helper ----------------------------------------------------------------
+# --- the guest's static helpers ---------------------------------------------------------------
+# sockhelper: the socket cases; ia32-syscalls: the kernel tier's int $0x80 helper, shared.
+build_static() { # $1 = source, $2 = output
+  if [ ! -x "$2" ] || [ "$1" -nt "$2" ]; then
+    gcc -static -O2 -Wall -o "$2.tmp" "$1" 2>"$cache/gcc.log" \
+      || die "gcc -static failed on $1: $(head -1 "$cache/gcc.log")"
+    mv "$2.tmp" "$2"
+  fi
+}
 helper="$cache/sockhelper"
-if [ ! -x "$helper" ] || [ "$here/guest/sockhelper.c" -nt "$helper" ]; then
-  gcc -static -O2 -Wall -o "$helper.tmp" "$here/guest/sockhelper.c" 2>"$cache/gcc.log" \
-    || die "gcc -static failed on guest/sockhelper.c: $(head -1 "$cache/gcc.log")"
-  mv "$helper.tmp" "$helper"
-fi
+build_static "$here/guest/sockhelper.c" "$helper"
+ia32_helper="$cache/ia32-syscalls"
+build_static "$here/../kernel/helpers/ia32-syscalls.c" "$ia32_helper"
 
 # --- the initramfs ----------------------------------------------------------------------------
 stage="$cache/initramfs"
@@ -162,6 +168,7 @@ copy_with_libs /bin/bash
 copy_with_libs /usr/bin/setsid   # util-linux: the exec event then names the file "setsid"
 copy_with_libs /usr/bin/nohup    # coreutils
 cp "$helper" "$stage/usr/local/bin/sockhelper"
+cp "$ia32_helper" "$stage/usr/local/bin/ia32-syscalls"
 cp "$here/guest/init" "$stage/init" && chmod 755 "$stage/init"
 printf 'root:x:0:0:root:/root:/bin/bash\n' >"$stage/etc/passwd"
 printf 'root:x:0:\n' >"$stage/etc/group"

