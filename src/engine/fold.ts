@@ -13,12 +13,15 @@ export interface FoldOptions {
 
 const DEFAULT_MAX_KEYS = 4096;
 const DEFAULT_MAX_AGE_MS = 10 * 60_000;
+const SWEEP_EVERY_MS = 1000;
 
 export class FoldMemory {
   private readonly maxKeys: number;
   private readonly maxAgeMs: number;
   /** key → last time seen; insertion order is recency order (re-set on every hit). */
   private readonly lastSeenMs = new Map<string, number>();
+  /** Event time of the last sweep for keys past maxAgeMs. */
+  private sweptAtMs = -Infinity;
 
   constructor(options: FoldOptions = {}) {
     this.maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS;
@@ -36,11 +39,16 @@ export class FoldMemory {
     this.lastSeenMs.delete(key);
     // max(): a replay's events may be slightly out of order; recency never goes backwards.
     this.lastSeenMs.set(key, Math.max(last ?? nowMs, nowMs));
-    this.forgetOld(nowMs);
+    // A sweep walks the Map from its oldest entry, and a Map iterator first steps over every
+    // entry deleted since the last rehash: each hit deletes one, so sweeping on every call
+    // cost a flood of one shell's dups most of its time (bench/README.md, change 22). Sweep
+    // when over the key limit, or at most once a second of event time for age.
+    if (this.lastSeenMs.size > this.maxKeys || nowMs - this.sweptAtMs >= SWEEP_EVERY_MS) this.forgetOld(nowMs);
     return folds;
   }
 
   private forgetOld(nowMs: number): void {
+    this.sweptAtMs = nowMs;
     for (const [key, last] of this.lastSeenMs) {
       if (this.lastSeenMs.size <= this.maxKeys && nowMs - last < this.maxAgeMs) break;
       this.lastSeenMs.delete(key);
