@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Engine, defineRule, type EngineLogger, type SensorEvent } from "sockeye";
 import { BASE_TIME_MS, connect, exec, fork } from "./fixtures.js";
+import { FoldMemory } from "../../../src/engine/fold.js";
 
 function recordingLogger() {
   const lines: { message: string; details?: Record<string, unknown> }[] = [];
@@ -143,6 +144,19 @@ describe("engine folding memory", () => {
     expect([at(1), at(2), at(1), at(3)]).toEqual([1, 1, 0, 1]);
     // 2 was least recently seen when 3 arrived, so it alerts again; 1 is still remembered.
     expect([at(2), at(3)]).toEqual([1, 0]);
+  });
+
+  it("keys past maxAgeMs are swept from memory (at most a second of event time late)", () => {
+    const memory = new FoldMemory({ maxAgeMs: 1_000 });
+    for (let i = 0; i < 100; i++) expect(memory.seen(`k${i}`, i)).toBe(false);
+    // 100 distinct keys within 100 ms: all kept, and a repeat inside the age folds.
+    expect(memory.size).toBe(100);
+    expect(memory.seen("k5", 500)).toBe(true);
+    // Past the age: a repeat alerts again even before any sweep ...
+    expect(memory.seen("k6", 1_500)).toBe(false);
+    // ... and the next sweep (a second of event time after the last) drops the stale keys.
+    memory.seen("late", 5_000);
+    expect(memory.size).toBe(1);
   });
 });
 
