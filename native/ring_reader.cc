@@ -54,7 +54,14 @@ RingReader::RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wake
   }
   // Here, on the event loop thread itself, before the reader that ticks it exists.
   if (event_loop_realtime) event_loop_ = std::make_unique<EventLoopPriority>();
-  thread_ = std::thread([this] { run(); });
+  try {
+    thread_ = std::thread([this] { run(); });
+  } catch (...) {
+    // No reader (EAGAIN: a pids limit): nothing would tick the event loop; ~EventLoopPriority
+    // restores it as the unique_ptr goes.
+    ring_buffer__free(rings_);
+    throw;
+  }
   // Named, so that top -H, ps -L and /proc/PID/task show which thread reads the rings.
   pthread_setname_np(thread_.native_handle(), "sockeye-reader");
   // Real-time, lowest priority: the reader gets a CPU as soon as it wakes, even while the
@@ -62,7 +69,8 @@ RingReader::RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wake
   // to 6 ms whenever the host was busy, long enough for a stream of detections to overflow the
   // ring (bench/README.md, change 16). Its work per wakeup is bounded (one batch, at most
   // kMaxBatchBytes), it sleeps between reads and while JavaScript's queue is full, so it
-  // cannot spin; and the kernel's RT throttling caps all real-time work at 95% of a CPU.
+  // cannot spin; and the kernel's RT throttling (unless sched_rt_runtime_us is -1) leaves
+  // ordinary tasks at least 5% of each CPU.
   if (realtime) {
     sched_param param{};
     param.sched_priority = 1;
@@ -114,6 +122,9 @@ void RingReader::run() {
   const timespec busy_nap{0, long(interval_ns / 2)};
   // Times taken just before a read of the rings: the last read, and the last that found any.
   uint64_t last_read_ns = 0, last_found_ns = 0;
+  const std::function<void()> tick_while_waiting = [this] {
+    if (event_loop_) event_loop_->tick(monotonic_ns());
+  };
   while (!stopping_.load()) {
     // Reset before the poll: ring_buffer__poll itself reads the ring that woke it, and a
     // detection it read must make the reader busy too. (Reset after it, the reader went back
@@ -137,14 +148,16 @@ void RingReader::run() {
     if (consumed < 0 && consumed != kBatchFull) break;
     if (read_detections_) last_found_ns = last_read_ns;
     if (batch_->records == 0) continue;
-    deliver_(std::move(batch_), false);
+    deliver_(std::move(batch_), false, tick_while_waiting);
     batch_ = std::make_unique<Batch>();
     batch_->bytes.reserve(kInitialBatchBytes);
   }
+  // Left the loop on a read error, not a stop: nothing will watch the event loop from now on.
+  if (!stopping_.load() && event_loop_) event_loop_->give_up();
   // Whatever is still in the rings at stop belongs to the last batches: nothing is left behind.
   for (int i = 0; i < kMaxBatchesAtStop; i++) {
     int consumed = ring_buffer__consume(rings_);
-    if (batch_->records) deliver_(std::move(batch_), true);
+    if (batch_->records) deliver_(std::move(batch_), true, tick_while_waiting);
     batch_ = std::make_unique<Batch>();
     if (consumed != kBatchFull) break;
   }

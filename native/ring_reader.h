@@ -27,7 +27,9 @@ class RingReader {
   // `deliver` runs on the reader thread and takes ownership; it may block, which is how a
   // slow consumer turns into kernel-counted losses instead of unbounded memory. `closing`
   // marks the last batch, delivered while the main thread waits in stop(): it must not block.
-  using Deliver = std::function<void(std::unique_ptr<Batch>, bool closing)>;
+  // While it waits it calls `waiting` now and then: the reader's periodic duties (the event
+  // loop's scheduling checks) must go on exactly when JavaScript is stuck.
+  using Deliver = std::function<void(std::unique_ptr<Batch>, bool closing, const std::function<void()>& waiting)>;
 
   // `wakeup_interval_us`: the kernel side's wakeup interval (LoadOptions); the reader keeps
   // polling past it after each record so that no record submitted without a wakeup waits.

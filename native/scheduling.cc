@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <set>
 
 #ifndef SCHED_RESET_ON_FORK
 #define SCHED_RESET_ON_FORK 0x40000000
@@ -18,27 +20,73 @@ std::string describe_realtime_result(int err) {
   return err == 0 ? "SCHED_RR 1" : std::string("normal (SCHED_RR refused: ") + strerror(err) + ")";
 }
 
+namespace {
+// Threads some EventLoopPriority manages: two sensors on one event loop must not both change
+// it (closing one would reset what the other believes).
+std::mutex managed_mutex;
+std::set<pid_t> managed_threads;
+}  // namespace
+
 EventLoopPriority::EventLoopPriority() : tid_(pid_t(syscall(SYS_gettid))) {
-  have_clock_ = pthread_getcpuclockid(pthread_self(), &cpu_clock_) == 0;
-  if (!have_clock_) {
+  if (pthread_getcpuclockid(pthread_self(), &cpu_clock_) != 0) {
     refused_ = "normal (its CPU clock is unreadable)";
     return;
   }
-  if (!set_realtime(true)) refused_ = describe_realtime_result(errno);
+  {
+    std::lock_guard<std::mutex> lock(managed_mutex);
+    if (!managed_threads.insert(tid_).second) {
+      refused_ = "left as it was (another sensor manages this thread)";
+      return;
+    }
+  }
+  // From here on this object holds the thread's registry entry; unregister() gives it back.
+  sched_param param{};
+  original_policy_ = sched_getscheduler(tid_);
+  if (original_policy_ < 0 || sched_getparam(tid_, &param) != 0) {
+    refused_ = std::string("normal (its scheduling is unreadable: ") + strerror(errno) + ")";
+    unregister();
+    return;
+  }
+  original_priority_ = param.sched_priority;
+  if ((original_policy_ & ~SCHED_RESET_ON_FORK) != SCHED_OTHER) {
+    refused_ = "left as it was (policy " + std::to_string(original_policy_ & ~SCHED_RESET_ON_FORK) + ", not SCHED_OTHER)";
+    unregister();
+    return;
+  }
+  if (!set_realtime(true)) {
+    refused_ = describe_realtime_result(errno);
+    unregister();
+    return;
+  }
+  managed_ = true;
+}
+
+void EventLoopPriority::unregister() {
+  std::lock_guard<std::mutex> lock(managed_mutex);
+  managed_threads.erase(tid_);
 }
 
 bool EventLoopPriority::set_realtime(bool on) {
-  // sched_setscheduler with a thread id changes that thread alone, from any thread.
+  // sched_setscheduler with a thread id changes that thread alone, from any thread. Off is
+  // the thread's own policy as it was, reset-on-fork flag and all.
   sched_param param{};
-  param.sched_priority = on ? 1 : 0;
-  if (sched_setscheduler(tid_, (on ? SCHED_RR : SCHED_OTHER) | SCHED_RESET_ON_FORK, &param) != 0) return false;
+  param.sched_priority = on ? 1 : original_priority_;
+  if (sched_setscheduler(tid_, on ? (SCHED_RR | SCHED_RESET_ON_FORK) : original_policy_, &param) != 0) return false;
   realtime_.store(on);
   return true;
 }
 
 void EventLoopPriority::release() {
-  if (refused_.empty() && realtime_.load()) set_realtime(false);
+  if (!managed_) return;
+  if (realtime_.load()) set_realtime(false);
+  unregister();
+  managed_ = false;
   refused_ = "normal (released)";
+}
+
+void EventLoopPriority::give_up() {
+  given_up_.store(true);
+  if (managed_ && realtime_.load()) set_realtime(false);
 }
 
 uint64_t EventLoopPriority::thread_cpu_ns() const {
@@ -48,7 +96,7 @@ uint64_t EventLoopPriority::thread_cpu_ns() const {
 }
 
 void EventLoopPriority::tick(uint64_t now_ns) {
-  if (!refused_.empty()) return;
+  if (!managed_ || given_up_.load()) return;
   if (last_check_ns_ == 0) {
     last_check_ns_ = calm_since_ns_ = now_ns;
     last_cpu_ns_ = thread_cpu_ns();
@@ -69,6 +117,7 @@ void EventLoopPriority::tick(uint64_t now_ns) {
 
 std::string EventLoopPriority::describe() const {
   if (!refused_.empty()) return refused_;
+  if (given_up_.load()) return "normal (the reader stopped watching it)";
   if (realtime_.load()) return "SCHED_RR 1 while calm";
   return "normal: busy (" + std::to_string(demotions_.load()) + " times so far)";
 }

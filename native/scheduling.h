@@ -24,10 +24,18 @@ std::string describe_realtime_result(int err);
 class EventLoopPriority {
  public:
   // On the event loop thread: puts that thread under SCHED_RR 1 (with SCHED_RESET_ON_FORK, so
-  // processes it spawns run normally).
+  // processes it spawns run normally). A thread that is not plain SCHED_OTHER (an operator's
+  // chrt or SCHED_BATCH), or that another sensor already manages, is left as it is.
   EventLoopPriority();
-  // Back to normal scheduling; call on the event loop thread, after the last tick().
+  ~EventLoopPriority() { release(); }
+  EventLoopPriority(const EventLoopPriority&) = delete;
+  EventLoopPriority& operator=(const EventLoopPriority&) = delete;
+  // Back to the thread's scheduling as it was before; call on the event loop thread, after
+  // the last tick(). Idempotent.
   void release();
+  // From the ticking thread when it stops ticking for good before release() (its loop
+  // failed): back to the original scheduling now, since nothing will watch it any more.
+  void give_up();
 
   // From another thread, often (the reader's loop): every kCheckInterval, the event loop's CPU
   // share since the last check decides its scheduling.
@@ -47,11 +55,15 @@ class EventLoopPriority {
  private:
   uint64_t thread_cpu_ns() const;
   bool set_realtime(bool on);
+  void unregister();
 
   pid_t tid_;
   clockid_t cpu_clock_{};
-  bool have_clock_ = false;
-  std::string refused_;  // set once in the constructor
+  int original_policy_ = 0;  // sched_getscheduler's, SCHED_RESET_ON_FORK included
+  int original_priority_ = 0;
+  bool managed_ = false;     // this object registered tid_ and changed its scheduling
+  std::string refused_;      // written on the event loop thread only
+  std::atomic<bool> given_up_{false};
   std::atomic<bool> realtime_{false};
   std::atomic<uint32_t> demotions_{0};
   uint64_t last_check_ns_ = 0, last_cpu_ns_ = 0, calm_since_ns_ = 0;

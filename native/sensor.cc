@@ -154,13 +154,16 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     try {
       reader_ = std::make_unique<RingReader>(
           loaded_->detection_ring_fd(), loaded_->process_ring_fd(), loaded_->wakeup_interval_us(),
-          reader_realtime_, event_loop_realtime_, [fn, dropped, shutting_down](std::unique_ptr<Batch> batch, bool closing) mutable {
+          reader_realtime_, event_loop_realtime_,
+          [fn, dropped, shutting_down](std::unique_ptr<Batch> batch, bool closing,
+                                       const std::function<void()>& waiting) mutable {
             // Never BlockingCall: close() joins this thread from the main thread, which is the
             // only one that empties the queue, so a reader blocked on a full queue at that
             // moment deadlocks (seen on a host flooded with other processes' execs). Wait for
             // room in short steps instead, and give up once close has begun.
             napi_status status = fn.NonBlockingCall(batch.get());
             while (status == napi_queue_full && !closing && !shutting_down->load()) {
+              waiting();  // a JavaScript stuck with the queue full is still demoted
               std::this_thread::sleep_for(std::chrono::milliseconds(1));
               status = fn.NonBlockingCall(batch.get());
             }

@@ -1,6 +1,7 @@
 /**
  * Each hook against real syscalls on this host's kernel (root). No mocks here.
  */
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSensor, probe, SensorError, type ConnectEvent, type ExecEvent, type SocketDupEvent } from "sockeye";
@@ -89,8 +90,27 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
       sensor.close();
     }
     expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_OTHER, rtPriority: 0 });
+    // Exactly as it was: not even the reset-on-fork flag sockeye set while real-time is left.
+    expect(spawnSync("chrt", ["-p", String(process.pid)], { encoding: "utf8" }).stdout).toMatch(/policy: SCHED_OTHER\n/);
     expect(sensor.scheduling()).toEqual({ reader: "SCHED_RR 1", eventLoop: "SCHED_RR 1 while calm" }); // as it ran
   }, 15_000);
+
+  it("eventLoopRealtime: a second sensor on the same event loop leaves it to the first", async () => {
+    const first = await openSensor({ eventLoopRealtime: true });
+    const second = await openSensor({ eventLoopRealtime: true });
+    first.subscribe(() => {});
+    second.subscribe(() => {});
+    try {
+      expect(first.scheduling()?.eventLoop).toBe("SCHED_RR 1 while calm");
+      expect(second.scheduling()?.eventLoop).toBe("left as it was (another sensor manages this thread)");
+      second.close();
+      expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_RR, rtPriority: 1 }); // still the first's
+    } finally {
+      second.close();
+      first.close();
+    }
+    expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_OTHER, rtPriority: 0 });
+  });
 
   const dupCases: { name: string; code: string; syscall: SocketDupEvent["syscall"]; newfd: number }[] = [
     // os.dup() is fcntl(F_DUPFD_CLOEXEC) in CPython: libc's dup() is the dup syscall itself.
