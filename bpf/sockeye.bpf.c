@@ -44,7 +44,10 @@ char LICENSE[] SEC("license") = "GPL";
 #define IA32_FCNTL64 221
 #define IA32_DUP3 330
 #define IA32_CONNECT 362
-#define SOCKETCALL_CONNECT 3 /* socketcall's call number for connect */
+#define IA32_ACCEPT4 364
+#define SOCKETCALL_CONNECT 3 /* socketcall's call numbers */
+#define SOCKETCALL_ACCEPT 5
+#define SOCKETCALL_ACCEPT4 18
 #define SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
 #elif defined(__TARGET_ARCH_arm64)
 #define SYSCALL_NR_CONNECT 203
@@ -296,7 +299,7 @@ static __always_inline int within_stdio(long fd)
  * (io_uring's IORING_OP_CONNECT runs in a worker: Tracee reads a stale 0 there). An ia32
  * connect (a 32-bit binary, or int $0x80) has its own numbers and registers: read as if it
  * were a 64-bit one, it looked like no connect at all and went unreported. */
-static __always_inline int connect_syscall_fd(void)
+static __always_inline int connect_syscall_fd(struct socket *sock)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
@@ -308,11 +311,21 @@ static __always_inline int connect_syscall_fd(void)
 
 		if (nr == IA32_CONNECT)
 			return (int)regs->bx;
-		/* socketcall(SYS_CONNECT, args): the fd is the first 32-bit word of args, which the
-		 * kernel has just copied in (so the page is there). */
-		if (nr == IA32_SOCKETCALL && (__u32)regs->bx == SOCKETCALL_CONNECT &&
-		    !bpf_probe_read_user(&fd, sizeof(fd), (const void *)(unsigned long)(__u32)regs->cx))
+		if (nr != IA32_SOCKETCALL || (__u32)regs->bx != SOCKETCALL_CONNECT)
+			return -1;
+		/* socketcall(SYS_CONNECT, args): the fd is the first 32-bit word of args in user
+		 * memory, which another thread may have rewritten since the kernel read it (or made
+		 * unreadable). Trusted only when that fd holds this very socket; else the socket is
+		 * looked for on the stdio fds, the only ones a detection needs. */
+		if (!bpf_probe_read_user(&fd, sizeof(fd), (const void *)(unsigned long)(__u32)regs->cx) &&
+		    current_fd_socket((int)fd) == sock)
 			return (int)fd;
+		for (int i = 0; i < 8; i++) {
+			if (i > stdio_fd_max)
+				break;
+			if (current_fd_socket(i) == sock)
+				return i;
+		}
 		return -1;
 	}
 #endif
@@ -397,7 +410,7 @@ static __always_inline void emit_connect(struct socket *sock, const void *addr, 
 static __always_inline int on_security_socket_connect(struct socket *sock, struct sockaddr *address,
 						     int addrlen, __u8 source)
 {
-	int fd = connect_syscall_fd();
+	int fd = connect_syscall_fd(sock);
 
 	/* fd -1 (not connect(2)) can never be a stdio redirection; only the all-fds mode wants it. */
 	if (!connect_all_fds && !within_stdio(fd))
@@ -466,6 +479,10 @@ struct sock_common_head {
 	 bpf_core_field_offset(struct sock_common, skc_num) == 14 &&                     \
 	 bpf_core_field_offset(struct sock_common, skc_family) == 16 &&                  \
 	 bpf_core_field_offset(struct sock_common, skc_state) == 18 &&                   \
+	 bpf_core_field_size(struct sock_common, skc_dport) == 2 &&                      \
+	 bpf_core_field_size(struct sock_common, skc_num) == 2 &&                        \
+	 bpf_core_field_size(struct sock_common, skc_family) == 2 &&                     \
+	 bpf_core_field_size(struct sock_common, skc_state) == 1 &&                      \
 	 bpf_core_field_offset(struct sock, __sk_common) == 0)
 
 static __always_inline void read_sock_common_head(struct sock_common_head *h, struct sock *sk)
@@ -681,7 +698,12 @@ int BPF_PROG(handle_compat_exit, struct pt_regs *regs, long ret)
 		return emit_dup(ret, (int)regs->bx, SOCKEYE_DUP_FCNTL);
 	case IA32_CONNECT:
 		return compat_connect_exit((int)regs->bx, (__u32)regs->cx, (int)regs->dx, ret);
+	/* Accepted sockets, so that a 32-bit inetd-style service's stdio socket is known inbound. */
+	case IA32_ACCEPT4:
+		return remember_accepted(ret);
 	case IA32_SOCKETCALL:
+		if ((__u32)regs->bx == SOCKETCALL_ACCEPT || (__u32)regs->bx == SOCKETCALL_ACCEPT4)
+			return remember_accepted(ret);
 		/* socketcall(call, args): args points at the call's arguments as 32-bit words. */
 		if ((__u32)regs->bx != SOCKETCALL_CONNECT || !compat_connect)
 			return 0;

@@ -59,10 +59,15 @@ const Candidate& compat_program() {
   static const Candidate c{"compat", "tp_btf/sys_exit (ia32 syscalls)", {"handle_compat_exit"}};
   return c;
 }
+#if defined(__x86_64__)
 constexpr const char* kCompatOff =
     "off: ia32 syscalls (32-bit binaries, int $0x80) can put a socket on stdio unseen (dups; connects too where "
     "connect runs on its tracepoint); sensor.compat_syscalls = true watches them at one more program on every "
     "syscall";
+#else
+constexpr const char* kCompatOff =
+    "off: 32-bit (compat) syscalls go unseen on this architecture; sockeye watches them on x86-64 only";
+#endif
 
 // libbpf's log: kept per load attempt to explain a refusal, printed only when asked.
 thread_local std::string* libbpf_log_capture = nullptr;

@@ -92,6 +92,17 @@ describe.runIf(tier.run)("kernel: ia32 syscalls", () => {
       });
     }
 
+    for (const mode of ["accept4", "socketcall-accept"]) {
+      it(`a socket accepted through ia32 ${mode} and dup2()ed onto fd 1 is known inbound`, async () => {
+        const child = await run(helper, [mode, "0"]);
+        expect(child.status, child.stderr).toBe(0);
+        await session.settle();
+        const dups = inetDups(session, child.pid);
+        expect(dups).toHaveLength(1);
+        expect(dups[0]).toMatchObject({ syscall: "dup2", newfd: 1, origin: "accepted", local: { address: "127.0.0.1" } });
+      });
+    }
+
     it("64-bit dups are still reported once, not twice", async () => {
       const child = await run("/usr/bin/python3", [
         "-c", `import os, socket\nc = socket.create_connection(("127.0.0.1", ${tcp.port}))\nos.dup2(c.fileno(), 1)`,

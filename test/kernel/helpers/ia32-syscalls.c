@@ -5,6 +5,9 @@
  * them. Built by test/kernel/compat.test.ts with the host's cc.
  *
  *   ia32-syscalls dup2|dup3|dup|fcntl|connect|socketcall PORT
+ *   ia32-syscalls accept4|socketcall-accept 0
+ *     (an inetd-style service: accepts a connection from itself through ia32 accept4 or
+ *     socketcall(SYS_ACCEPT), then dup2()s the accepted socket onto fd 1 through ia32 too)
  *
  * Prints the ia32 call's result on stderr; exits 0 when it succeeded.
  */
@@ -25,12 +28,14 @@
 #define IA32_SOCKETCALL 102
 #define IA32_DUP3 330
 #define IA32_CONNECT 362
+#define IA32_ACCEPT4 364
 
+/* ia32 arguments: ebx, ecx, edx, esi (the fourth is 0 for every call here). */
 static long int80(long nr, long a, long b, long c)
 {
 	long ret;
 
-	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b), "d"(c), "S"(0L) : "memory");
 	return ret;
 }
 
@@ -49,7 +54,32 @@ int main(int argc, char **argv)
 	addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	long ret;
 
-	if (!strcmp(mode, "connect") || !strcmp(mode, "socketcall")) {
+	if (!strcmp(mode, "accept4") || !strcmp(mode, "socketcall-accept")) {
+		int server = socket(AF_INET, SOCK_STREAM, 0);
+		socklen_t len = sizeof(*addr);
+		addr->sin_port = 0;
+		if (bind(server, (struct sockaddr *)addr, sizeof(*addr)) || listen(server, 1) ||
+		    getsockname(server, (struct sockaddr *)addr, &len))
+			return 4;
+		int client = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(client, (struct sockaddr *)addr, sizeof(*addr)))
+			return 4;
+		long accepted;
+		if (!strcmp(mode, "accept4")) {
+			accepted = int80(IA32_ACCEPT4, server, 0, 0); /* flags (esi): 0 */
+		} else {
+			unsigned int *args = (unsigned int *)(low + 64);
+			args[0] = (unsigned int)server;
+			args[1] = 0;
+			args[2] = 0;
+			accepted = int80(IA32_SOCKETCALL, 5 /* SYS_ACCEPT */, (long)(unsigned long)args, 0);
+		}
+		if (accepted < 0) {
+			dprintf(2, "accept %ld\n", accepted);
+			return 1;
+		}
+		ret = int80(IA32_DUP2, accepted, 1, 0);
+	} else if (!strcmp(mode, "connect") || !strcmp(mode, "socketcall")) {
 		close(0);
 		int s = socket(AF_INET, SOCK_STREAM, 0); /* the lowest free fd: 0 */
 		if (!strcmp(mode, "connect")) {
