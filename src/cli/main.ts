@@ -60,8 +60,9 @@ program
   .description("report kernel features and which program serves each capability")
   .option("--json", "print the report as JSON")
   .option("--skip <program...>", "candidate programs not to try (e.g. lsm/socket_connect)")
-  .action((opts: { json?: boolean; skip?: string[] }) => {
-    const report = probe(opts.skip ? { skipCandidates: opts.skip } : {});
+  .option("--compat-syscalls", "also load the ia32-syscall program (sensor.compat_syscalls), to see that this kernel takes it")
+  .action((opts: { json?: boolean; skip?: string[]; compatSyscalls?: boolean }) => {
+    const report = probe({ ...(opts.skip ? { skipCandidates: opts.skip } : {}), ...(opts.compatSyscalls ? { compatSyscalls: true } : {}) });
     process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatProbe(report));
     if (report.error) process.exitCode = 1;
   });

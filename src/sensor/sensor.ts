@@ -233,6 +233,9 @@ export interface ProbeReport {
 }
 
 /** Loads, attaches and detaches at once: which program would serve each capability here. */
-export function probe(options: Pick<SensorOptions, "skipCandidates"> = {}): ProbeReport {
-  return loadBinding().probe(options.skipCandidates ? { skipCandidates: options.skipCandidates } : {});
+export function probe(options: Pick<SensorOptions, "skipCandidates" | "compatSyscalls"> = {}): ProbeReport {
+  const native: NativeOptions = {};
+  if (options.skipCandidates) native.skipCandidates = options.skipCandidates;
+  if (options.compatSyscalls) native.compatSyscalls = true;
+  return loadBinding().probe(native);
 }

@@ -47,6 +47,13 @@ describe.runIf(tier.run)("kernel: ia32 syscalls", () => {
     }
   });
 
+  it("sockeye probe --compat-syscalls loads and attaches the program, and detaches it", async () => {
+    const r = await run(process.execPath, ["dist/cli/main.js", "probe", "--compat-syscalls", "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { candidates: { capability: string; live: boolean }[] };
+    expect(report.candidates.find((c) => c.capability === "compat")).toMatchObject({ live: true });
+  });
+
   describe("with compatSyscalls", () => {
     let session: Session;
     beforeAll(async () => {
