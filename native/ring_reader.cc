@@ -14,12 +14,15 @@
 
 namespace sockeye {
 namespace {
-// How long one poll may sleep. A detection wakes the poll at once; process records below the
-// ring's fill level wake nobody (process_submit_flags in bpf/sockeye.bpf.c), so this is how
-// late they can reach JavaScript, e.g. an exec for an exec rule. It also bounds how late
-// stop() returns. The price: 100 wakeups/s at idle (the idle daemon's CPU went from 0.12% to
-// about 0.6% in bench/ with this change).
-constexpr int kPollTimeoutMs = 10;
+// How long one poll may sleep. A detection wakes the poll at once (and every read takes both
+// rings, so its process's exec comes along); process records below the ring's fill level
+// wake nobody (process_submit_flags in bpf/sockeye.bpf.c), so this is how late they can reach
+// JavaScript: an exec-only rule such as 259be2d8 alerts up to this late. It also bounds how
+// late stop() returns. 50 ms, not 10: each poll that finds exec records is a batch, a wakeup
+// of the event loop and of V8's helpers; under 1,500 fork+execs/s the consumer's CPU went from
+// about 30 to 20 µs per fork+exec, and the idle daemon wakes 20 times a second instead of
+// 100 (bench/README.md, change 23).
+constexpr int kPollTimeoutMs = 50;
 constexpr size_t kInitialBatchBytes = 64 * 1024;
 // libbpf 1.1's consume keeps reading for as long as producers keep writing: under a flood
 // one call would never return, the batch would grow without bound and JavaScript would see
