@@ -29,7 +29,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# `npm install` rather than `npm ci`: npm 11 as configured on these machines writes lock files
-# without the other platforms' optional packages, which `npm ci` then rejects as out of sync.
-# The lock file still pins every version.
-npm install --no-audit --no-fund
+# `npm ci`: exactly the lock file's versions, and it refuses a lock that is out of step with
+# package.json instead of rewriting it (the lock lists every platform's optional packages).
+npm ci --no-audit --no-fund
