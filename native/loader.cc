@@ -68,6 +68,9 @@ constexpr const char* kCompatOff =
 constexpr const char* kCompatOff =
     "off: 32-bit (compat) syscalls go unseen on this architecture; sockeye watches them on x86-64 only";
 #endif
+constexpr const char* kCompatRefused =
+    "not needed: this kernel refuses ia32 syscalls (an int $0x80 from a test process died with SIGSEGV), so none "
+    "can put a socket on stdio";
 
 // libbpf's log: kept per load attempt to explain a refusal, printed only when asked.
 thread_local std::string* libbpf_log_capture = nullptr;
@@ -206,10 +209,12 @@ KernelFeatures probe_features(bool mount_missing) {
     f.cap_perfmon = caps & (1ull << 38);
     f.cap_bpf = caps & (1ull << 39);
   }
+  f.ia32 = probe_ia32_syscalls();
   return f;
 }
 
 std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
+  SignalsBlocked quiet_load;
   std::unique_ptr<LoadedSensor> sensor(new LoadedSensor());
   sensor->features_ = probe_features(true);
   const KernelFeatures& f = sensor->features_;
@@ -235,6 +240,10 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
     throw SensorFailure{"NO_TRACEFS", ENOENT,
                         "tracefs is not mounted and could not be mounted: mount it with "
                         "'mount -t tracefs nodev /sys/kernel/tracing' and start again"};
+  // On a kernel that refuses ia32 syscalls there is nothing for the compat program to see,
+  // and it would cost every syscall of the host.
+  const bool compat_refused = f.ia32 == Ia32Syscalls::refused;
+  const bool load_compat = options.compat_syscalls && !compat_refused;
 
   for (const Candidate& chosen : connect_candidates()) {
     CandidateReport rep{chosen.capability, chosen.program, false, ""};
@@ -263,7 +272,7 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
     a.skel->rodata->connect_all_fds = options.connect_all_fds ? 1 : 0;
     // The ia32 program reports connects only where connect itself runs on a syscall tracepoint.
     a.skel->rodata->compat_connect = std::strncmp(chosen.program, "tp/", 3) == 0 ? 1 : 0;
-    if (!options.compat_syscalls)
+    if (!load_compat)
       for (const char* name : compat_program().bpf_programs) bpf_program__set_autoload(program(a.skel, name), false);
     a.skel->rodata->wakeup_interval_ns = uint64_t(options.wakeup_interval_us) * 1000;
     int err = bpf_map__set_max_entries(a.skel->maps.detection_events, options.detection_ring_bytes);
@@ -274,7 +283,7 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
     if (err) {
       std::string detail = log.about(chosen.bpf_programs[0]);
       bool ours = !detail.empty();
-      if (!ours && options.compat_syscalls && !log.about(compat_program().bpf_programs[0]).empty())
+      if (!ours && load_compat && !log.about(compat_program().bpf_programs[0]).empty())
         throw SensorFailure{"LOAD_FAILED", -err,
                             "compat_syscalls: the kernel refused " + std::string(compat_program().program) + ": " +
                                 log.about(compat_program().bpf_programs[0]) + " (turn compat_syscalls off)"};
@@ -298,15 +307,15 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
       std::string why = attach_all(a, req);
       if (!why.empty()) throw SensorFailure{"ATTACH_FAILED", errno, req.capability + std::string(": ") + why};
     }
-    if (options.compat_syscalls) {
+    if (load_compat) {
       std::string why = attach_all(a, compat_program());
       if (!why.empty()) throw SensorFailure{"ATTACH_FAILED", errno, "compat_syscalls: " + why + " (turn compat_syscalls off)"};
     }
     rep.live = true;
     sensor->report_.push_back(rep);
     for (const Candidate& req : required_programs()) sensor->report_.push_back({req.capability, req.program, true, ""});
-    sensor->report_.push_back(
-        {compat_program().capability, compat_program().program, options.compat_syscalls, options.compat_syscalls ? "" : kCompatOff});
+    sensor->report_.push_back({compat_program().capability, compat_program().program, load_compat,
+                               load_compat ? "" : compat_refused ? kCompatRefused : kCompatOff});
     // Whatever was not tried after the winner is reported as such.
     bool after = false;
     for (const Candidate& c : connect_candidates()) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "kernel_checks.h"
+
 struct sockeye_bpf;
 struct bpf_link;
 
@@ -61,6 +63,7 @@ struct KernelFeatures {
   bool cap_perfmon = false;
   bool cap_sys_admin = false;
   std::vector<std::string> actions;  // what sockeye did to the system, e.g. mounts
+  Ia32Syscalls ia32 = Ia32Syscalls::unknown;
 };
 
 // Mounts tracefs and securityfs where they are missing (this host boots without them) and

@@ -71,6 +71,7 @@ Napi::Object features_to_js(Napi::Env env, const KernelFeatures& f) {
   Napi::Array actions = Napi::Array::New(env, f.actions.size());
   for (size_t i = 0; i < f.actions.size(); i++) actions.Set(i, f.actions[i]);
   o.Set("actions", actions);
+  o.Set("ia32Syscalls", ia32_syscalls_name(f.ia32));
   return o;
 }
 

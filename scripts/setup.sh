@@ -32,3 +32,16 @@ fi
 # `npm ci`: exactly the lock file's versions, and it refuses a lock that is out of step with
 # package.json instead of rewriting it (the lock lists every platform's optional packages).
 npm ci --no-audit --no-fund
+
+# `sockeye` on the PATH for this checkout. The wrapper execs node in its own place, so a signal
+# sent to the pid you started reaches the daemon itself (`npx sockeye` runs it under `npm exec`,
+# which does not pass SIGTERM on and leaves the daemon running, reparented to init).
+node_bin=$(command -v node)
+cat > /usr/local/bin/sockeye.tmp <<WRAPPER
+#!/bin/sh
+# Written by $(pwd)/scripts/setup.sh
+exec "$node_bin" "$(pwd)/dist/cli/main.js" "\$@"
+WRAPPER
+chmod 755 /usr/local/bin/sockeye.tmp
+mv -f /usr/local/bin/sockeye.tmp /usr/local/bin/sockeye
+echo "setup: sockeye is /usr/local/bin/sockeye (this checkout: $(pwd))" >&2

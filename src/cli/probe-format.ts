@@ -1,5 +1,12 @@
 import type { ProbeReport } from "../sensor/sensor.js";
 
+const IA32_TEXT: Record<ProbeReport["features"]["ia32Syscalls"], string> = {
+  taken: "taken (an int $0x80 from a test process ran)",
+  refused: "refused (an int $0x80 from a test process died with SIGSEGV): nothing to watch there",
+  unknown: "unknown (the test process could not run)",
+  "not-x86": "none (not x86-64)",
+};
+
 /** The human-readable form of `sockeye probe`. */
 export function formatProbe(report: ProbeReport): string {
   const f = report.features;
@@ -10,6 +17,7 @@ export function formatProbe(report: ProbeReport): string {
     `lsm           ${f.lsmList || "(unreadable)"}${f.bpfLsm ? "" : "  (no bpf LSM)"}`,
     `lockdown      ${f.lockdown || "(unknown)"}`,
     `tracefs       ${f.tracefsPath || "(not mounted)"}`,
+    `ia32          ${IA32_TEXT[f.ia32Syscalls]}`,
     `capabilities  CAP_BPF=${yes(f.capBpf)} CAP_PERFMON=${yes(f.capPerfmon)} CAP_SYS_ADMIN=${yes(f.capSysAdmin)}`,
   ];
   for (const a of f.actions) lines.push(`action        ${a}`);

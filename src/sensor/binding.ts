@@ -26,6 +26,11 @@ export interface NativeFeatures {
   capPerfmon: boolean;
   capSysAdmin: boolean;
   actions: string[];
+  /**
+   * Whether the kernel runs ia32 syscalls (int $0x80, 32-bit binaries), found by trying one
+   * in a child process: some builds of one kernel config refuse them at run time.
+   */
+  ia32Syscalls: "taken" | "refused" | "unknown" | "not-x86";
 }
 
 export interface NativeOptions {

@@ -2,6 +2,10 @@
  * ia32 syscalls (int $0x80 from a 64-bit program here, as from any 32-bit binary): syscall
  * tracepoints skip them, so by default they go unseen, and the report says so; with
  * compatSyscalls the raw sys_exit program reports them like their 64-bit twins.
+ *
+ * Machines of this kind differ: some kernel builds refuse ia32 syscalls (the caller dies with
+ * SIGSEGV) although CONFIG_IA32_EMULATION=y. The helper's own int $0x80 says which kernel this
+ * is, the sensor's probe must agree with it, and the tests for that kind of kernel run.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
@@ -14,15 +18,64 @@ import { Session, kernelTier, run, tcpListener, type TcpListener } from "./harne
 const tier = kernelTier();
 const SOURCE = new URL("./helpers/ia32-syscalls.c", import.meta.url).pathname;
 
-describe.runIf(tier.run)("kernel: ia32 syscalls", () => {
-  let helper: string;
+/** Builds the helper and asks it whether this kernel runs ia32 syscalls. */
+function buildHelper(): { helper: string; ia32: "taken" | "refused" } {
+  const helper = join(mkdtempSync(join(tmpdir(), "sockeye-ia32-")), "ia32-syscalls");
+  // cc comes with scripts/setup.sh (the VM tier builds its guest helper with it too).
+  const cc = spawnSync("cc", ["-O2", "-o", helper, SOURCE], { encoding: "utf8" });
+  if (cc.status !== 0) throw new Error(`cannot build the ia32 helper with cc: ${cc.error?.message ?? cc.stderr}`);
+  const probe = spawnSync(helper, ["getpid", "0"]);
+  if (probe.status === 0) return { helper, ia32: "taken" };
+  if (probe.signal === "SIGSEGV") return { helper, ia32: "refused" };
+  throw new Error(`ia32 helper: int $0x80 getpid gave status ${probe.status} signal ${probe.signal}, neither ran nor SIGSEGV`);
+}
+
+const built = tier.run ? buildHelper() : undefined;
+if (built) console.log(`ia32 syscalls on this kernel (${spawnSync("uname", ["-r"], { encoding: "utf8" }).stdout.trim()}): ${built.ia32}`);
+
+describe.runIf(tier.run)("kernel: ia32 syscalls, what this kernel does", () => {
+  it("the sensor's probe finds what an int $0x80 really does here", async () => {
+    const session = await Session.open();
+    try {
+      expect(session.sensor.features.ia32Syscalls).toBe(built!.ia32);
+    } finally {
+      session.close();
+    }
+  });
+});
+
+describe.runIf(tier.run && built?.ia32 === "refused")("kernel: ia32 syscalls refused by this kernel", () => {
+  const NOT_NEEDED = /^not needed: this kernel refuses ia32 syscalls .*SIGSEGV/;
+
+  it("the compat row says there is nothing to watch, with or without compatSyscalls, and loads nothing", async () => {
+    for (const compatSyscalls of [false, true]) {
+      const session = await Session.open({ compatSyscalls });
+      try {
+        const compat = session.sensor.programs.find((p) => p.capability === "compat");
+        expect(compat).toMatchObject({ program: "tp_btf/sys_exit (ia32 syscalls)", live: false });
+        expect(compat!.reason).toMatch(NOT_NEEDED);
+      } finally {
+        session.close();
+      }
+    }
+  });
+
+  it("sockeye probe --compat-syscalls succeeds and says so", async () => {
+    const r = await run(process.execPath, ["dist/cli/main.js", "probe", "--compat-syscalls", "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { features: { ia32Syscalls: string }; candidates: { capability: string; live: boolean; reason: string }[] };
+    expect(report.features.ia32Syscalls).toBe("refused");
+    const compat = report.candidates.find((c) => c.capability === "compat");
+    expect(compat).toMatchObject({ live: false });
+    expect(compat!.reason).toMatch(NOT_NEEDED);
+  });
+});
+
+describe.runIf(tier.run && built?.ia32 === "taken")("kernel: ia32 syscalls taken by this kernel", () => {
+  const helper = built?.helper ?? "";
   let tcp: TcpListener;
 
   beforeAll(async () => {
-    helper = join(mkdtempSync(join(tmpdir(), "sockeye-ia32-")), "ia32-syscalls");
-    // cc comes with scripts/setup.sh (the VM tier builds its guest helper with it too).
-    const cc = spawnSync("cc", ["-O2", "-o", helper, SOURCE], { encoding: "utf8" });
-    if (cc.status !== 0) throw new Error(`cannot build the ia32 helper with cc: ${cc.error?.message ?? cc.stderr}`);
     tcp = await tcpListener();
   });
   afterAll(async () => {

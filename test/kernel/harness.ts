@@ -81,9 +81,24 @@ export class Session {
   static async open(options: SensorOptions = {}): Promise<Session> {
     return new Session(await openSensor(options));
   }
-  /** Lets the reader thread deliver what the kernel has already written. */
+  /**
+   * Lets the reader thread deliver what the kernel has already written. Not a bare sleep (a
+   * busy or slower host delivers later): a marker process started now must have been seen
+   * exiting, twice over, since one read of the two rings can take the marker's exit from one
+   * ring after passing the other ring a moment too early. `ms` is a floor, not the bound.
+   */
   async settle(ms = 300): Promise<void> {
-    await new Promise((r) => setTimeout(r, ms));
+    const floor = new Promise((r) => setTimeout(r, ms));
+    for (let round = 0; round < 2; round++) {
+      const marker = spawnSync("/bin/true");
+      if (marker.pid === undefined || marker.status !== 0) throw new Error(`settle: /bin/true did not run: ${marker.error?.message}`);
+      const deadline = Date.now() + 10_000;
+      while (!this.events.some((e) => e.kind === "exit" && e.task.pid === marker.pid)) {
+        if (Date.now() > deadline) throw new Error(`settle: the sensor did not report the exit of marker pid ${marker.pid} within 10 s`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    await floor;
   }
   of(pid: number): SensorEvent[] {
     return this.events.filter((e) => e.task.pid === pid);

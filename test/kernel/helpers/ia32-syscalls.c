@@ -5,6 +5,9 @@
  * them. Built by test/kernel/compat.test.ts with the host's cc.
  *
  *   ia32-syscalls dup2|dup3|dup|fcntl|connect|socketcall PORT
+ *   ia32-syscalls getpid 0
+ *     (whether this kernel runs ia32 syscalls at all: exits 0 if it does; some builds kill
+ *     the caller with SIGSEGV instead)
  *   ia32-syscalls accept4|socketcall-accept 0
  *     (an inetd-style service: accepts a connection from itself through ia32 accept4 or
  *     socketcall(SYS_ACCEPT), then dup2()s the accepted socket onto fd 1 through ia32 too)
@@ -22,6 +25,7 @@
 #include <unistd.h>
 
 /* arch/x86/entry/syscalls/syscall_32.tbl */
+#define IA32_GETPID 20
 #define IA32_DUP 41
 #define IA32_FCNTL64 221
 #define IA32_DUP2 63
@@ -44,6 +48,8 @@ int main(int argc, char **argv)
 	if (argc != 3)
 		return 2;
 	const char *mode = argv[1];
+	if (!strcmp(mode, "getpid"))
+		return int80(IA32_GETPID, 0, 0, 0) == getpid() ? 0 : 1;
 	/* ia32 calls take 32-bit pointers: the address and socketcall's arguments live below 4 GiB. */
 	unsigned char *low = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
 	if (low == MAP_FAILED)
