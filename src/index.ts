@@ -3,6 +3,9 @@
  * Each section is owned by one stage; keep exports grouped by stage.
  */
 
+// --- errors: every error sockeye raises extends SockeyeError (code, exitStatus) ------------
+export { EXIT_BAD_INPUT, EXIT_REFUSED, SockeyeError, type ExitStatus } from "./errors.js";
+
 // --- sensor: kernel events -------------------------------------------------------------
 export * from "./sensor/events.js";
 export { Sensor, openSensor, probe } from "./sensor/sensor.js";

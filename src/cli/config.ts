@@ -6,12 +6,12 @@
 import { readFileSync } from "node:fs";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
+import { EXIT_BAD_INPUT, SockeyeError } from "../errors.js";
 import { SYSLOG_FACILITIES, type SyslogFacility } from "../output/syslog.js";
 
-export class ConfigError extends Error {
+export class ConfigError extends SockeyeError {
   constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
+    super(message, "SOCKEYE_CONFIG", EXIT_BAD_INPUT);
   }
 }
 

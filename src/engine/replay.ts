@@ -12,6 +12,7 @@ import { once } from "node:events";
 import { finished } from "node:stream/promises";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
+import { EXIT_BAD_INPUT, SockeyeError } from "../errors.js";
 import { EVENT_KINDS, type SensorEvent } from "../sensor/events.js";
 import type { Engine } from "./engine.js";
 import { sensorEventSchema } from "./event-schema.js";
@@ -23,14 +24,12 @@ export interface MalformedLine {
   reason: string;
 }
 
-export class CaptureLineError extends Error {
-  readonly code = "SOCKEYE_CAPTURE_LINE";
+export class CaptureLineError extends SockeyeError {
   constructor(
     readonly lineNumber: number,
     readonly reason: string,
   ) {
-    super(`capture line ${lineNumber}: ${reason}`);
-    this.name = "CaptureLineError";
+    super(`capture line ${lineNumber}: ${reason}`, "SOCKEYE_CAPTURE_LINE", EXIT_BAD_INPUT);
   }
 }
 
