@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { probe } from "../sensor/sensor.js";
+import { STDIO_FD_MAX_LIMIT } from "../sensor/options.js";
 import { EXIT_BAD_INPUT, EXIT_REFUSED, SockeyeError } from "../errors.js";
 import { resolveConfig } from "./config.js";
 import { configFromFlags, type RuleFlags, type RunFlags } from "./flags.js";
@@ -79,7 +80,7 @@ withRuleFlags(
 )
   .option("--events", "also stream every decoded kernel event to stdout (JSON lines, kind-tagged)")
   .option("--no-fold", "one finding per fd instead of one per (process, socket)")
-  .option("--stdio-fd-max <n>", "highest fd treated as stdio", integer("--stdio-fd-max", 0, 1023))
+  .option("--stdio-fd-max <n>", "highest fd treated as stdio", integer("--stdio-fd-max", 0, STDIO_FD_MAX_LIMIT))
   .option("--skip <program...>", "candidate programs not to try (e.g. lsm/socket_connect)")
   .addOption(new Option("--format <format>", "stdout format (auto: json unless stdout is a terminal)").choices(["auto", "json", "pretty", "none"]))
   .option("--output-file <path>", "also append findings as JSON lines to this file (rotated by size)")

@@ -10,11 +10,11 @@
  */
 import { spawn } from "node:child_process";
 import { openSensor } from "../sensor/sensor.js";
+import { sensorOptionsFromConfig } from "../sensor/options.js";
 import { Engine } from "../engine/engine.js";
 import type { Finding } from "../engine/finding.js";
 import { ProcessTable } from "../process/table.js";
 import { loadRuleCatalog, type RuleCatalog } from "../rules/catalog.js";
-import { DEFAULT_STDIO_ALLOWLIST } from "../rules/trc-101-stdio-over-socket.js";
 import { OutputSet } from "../output/output-set.js";
 import { addOutputStats, type OutputStats } from "../output/output.js";
 import { CaptureFile } from "./capture-file.js";
@@ -39,15 +39,13 @@ export function loadRules(config: Config): RuleCatalog {
     lenient: config.rules.lenient,
     builtinElastic: config.rules.shipped_elastic,
     trc101: {
-      allowlist: [
-        ...DEFAULT_STDIO_ALLOWLIST,
-        ...config.rules.trc101_allow.map((entry) => ({
-          label: entry.label,
-          ...(entry.executable !== undefined ? { executable: entry.executable } : {}),
-          ...(entry.name !== undefined ? { name: entry.name } : {}),
-          ...(entry.parent_name !== undefined ? { parentName: entry.parent_name } : {}),
-        })),
-      ],
+      stdioFdMax: config.sensor.stdio_fd_max,
+      extraAllowlist: config.rules.trc101_allow.map((entry) => ({
+        label: entry.label,
+        ...(entry.executable !== undefined ? { executable: entry.executable } : {}),
+        ...(entry.name !== undefined ? { name: entry.name } : {}),
+        ...(entry.parent_name !== undefined ? { parentName: entry.parent_name } : {}),
+      })),
     },
   });
 }
@@ -120,15 +118,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   await step(() => stats.configure(config.metrics), () => stats.stop());
   const sensor = await step(
     () =>
-      openSensor({
-        stdioFdMax: config.sensor.stdio_fd_max,
-        skipCandidates: config.sensor.skip_programs,
-        readerRealtime: config.sensor.reader_realtime,
-        eventLoopRealtime: config.sensor.event_loop_realtime,
-        compatSyscalls: config.sensor.compat_syscalls,
-        ...(config.sensor.detection_ring_bytes !== undefined ? { detectionRingBytes: config.sensor.detection_ring_bytes } : {}),
-        ...(config.sensor.process_ring_bytes !== undefined ? { processRingBytes: config.sensor.process_ring_bytes } : {}),
-      }),
+      openSensor(sensorOptionsFromConfig(config.sensor)),
     async (opened) => opened.close(),
   );
   // After the sensor, so that a user without the privileges is told about those first; a
