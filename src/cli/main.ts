@@ -10,9 +10,10 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { probe } from "../sensor/sensor.js";
 import { STDIO_FD_MAX_LIMIT } from "../sensor/options.js";
 import { EXIT_BAD_INPUT, EXIT_REFUSED, SockeyeError } from "../errors.js";
-import { resolveConfig } from "./config.js";
+import { resolveConfig } from "../config/config.js";
+import { loadConfiguredRules } from "../config/rules.js";
 import { configFromFlags, type RuleFlags, type RunFlags } from "./flags.js";
-import { loadRules, runDaemon } from "./run.js";
+import { runDaemon } from "./run.js";
 import { replayCommand } from "./replay.js";
 import { formatProbe } from "./probe-format.js";
 import { formatRuleStatuses } from "./rules-format.js";
@@ -102,7 +103,7 @@ withRuleFlags(program.command("rules").description("list the rules sockeye would
   .option("--json", "print the list as JSON")
   .action((flags: RuleFlags & { json?: boolean }) => {
     const config = resolveConfig(flags.config, configFromFlags(flags, () => false));
-    const { statuses } = loadRules(config);
+    const { statuses } = loadConfiguredRules(config);
     process.stdout.write(flags.json ? `${JSON.stringify(statuses, null, 2)}\n` : formatRuleStatuses(statuses));
   });
 

@@ -51,7 +51,7 @@ export const configSchema = z
       .object({
         /** auto: json when stdout is not a terminal, pretty when it is. none: nothing on stdout. */
         stdout: z.enum(["auto", "json", "pretty", "none"]).default("auto"),
-        /** Also write every decoded kernel event to stdout (JSON lines). */
+        /** Also write every decoded kernel event to stdout (JSON lines), as the output named "events". */
         events: z.boolean().default(false),
         file: z
           .object({
