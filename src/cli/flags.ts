@@ -3,7 +3,7 @@
  * the config file (config.ts). A flag left out leaves the file's value alone, which is why
  * `given` tells a typed --no-fold from commander's default.
  */
-import type { ConfigInput } from "./config.js";
+import type { ConfigInput } from "../config/config.js";
 
 export interface RuleFlags {
   config?: string;

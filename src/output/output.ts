@@ -7,6 +7,7 @@
  * draining the kernel rings whatever the SIEM or the disk is doing.
  */
 import type { Finding } from "../engine/finding.js";
+import { EXIT_REFUSED, SockeyeError } from "../errors.js";
 
 /** Why a finding accepted by `write()` was never delivered. */
 export type OutputDropReason =
@@ -79,14 +80,13 @@ export interface FindingOutput {
 export const DEFAULT_FLUSH_TIMEOUT_MS = 5_000;
 
 /** An output that cannot be opened: one line naming the output and the problem. */
-export class OutputError extends Error {
-  override readonly name = "OutputError";
+export class OutputError extends SockeyeError {
   constructor(
     readonly output: string,
     problem: string,
   ) {
     // Paths and server answers can carry newlines; the contract is one line.
-    super(`output ${output}: ${problem}`.replace(/\s*[\r\n]+\s*/g, " "));
+    super(`output ${output}: ${problem}`.replace(/\s*[\r\n]+\s*/g, " "), "SOCKEYE_OUTPUT", EXIT_REFUSED);
   }
 }
 

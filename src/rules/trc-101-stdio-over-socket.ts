@@ -3,14 +3,16 @@
  * signature (seed ../shared/seeds/000_754545c651b038c9.txt; semantics in design.md §3,
  * user documentation in docs/rules/TRC-101.md).
  *
- * Tracee's verdicts are kept: a connect on fd 0-2, or a socket dup'ed onto fd 0-2, of an
- * AF_INET/AF_INET6 socket whose port is set and not 0. Where design.md §3 lists Tracee's
+ * Tracee's verdicts are kept: a connect on a stdio fd, or a socket dup'ed onto one, of an
+ * AF_INET/AF_INET6 socket whose port is set and not 0. Stdio is fds 0-2 as in the seed, or
+ * 0 to the sensor's stdioFdMax when the rule is given it. Where design.md §3 lists Tracee's
  * gaps, this rule does better: failed connects and unknown fds (-1) never alert, fcntl dups
  * count like dup2, one shell folds into one finding per (process, remote endpoint), an
  * accepted socket is marked inbound, and inetd-style services can be allowlisted.
  */
 import { defineRule, type Detection, type Rule, type RuleMeta } from "../engine/rule.js";
 import type { ConnectEvent, Endpoint, SocketDupEvent } from "../sensor/events.js";
+import { DEFAULT_STDIO_FD_MAX, isStdioFd } from "../sensor/options.js";
 
 /** Exactly as the seed gives them; kept verbatim for anyone mapping back to Tracee. */
 const TRACEE_PROPERTIES = {
@@ -96,17 +98,21 @@ export const DEFAULT_STDIO_ALLOWLIST: readonly StdioAllowEntry[] = [
 export interface Trc101Options {
   /** Fold one process's dups of one socket into one finding (default true); false: one per fd. */
   fold?: boolean;
-  /** Replaces the default allowlist; spread DEFAULT_STDIO_ALLOWLIST to extend it. */
+  /** Replaces the default allowlist. */
   allowlist?: readonly StdioAllowEntry[];
+  /** Added to the allowlist (the default one, or `allowlist` when given). */
+  extraAllowlist?: readonly StdioAllowEntry[];
+  /** Highest fd that counts as stdio: the sensor's stdioFdMax (default 2, the seed's 0-2). */
+  stdioFdMax?: number;
 }
 
-const STDIO_FDS: ReadonlySet<number> = new Set([0, 1, 2]);
 /** A non-blocking connect still in progress is an attempt that may well succeed. */
 const EINPROGRESS = 115;
 
 export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | "socket_dup"> {
   const fold = options.fold ?? true;
-  const allowlist = options.allowlist ?? DEFAULT_STDIO_ALLOWLIST;
+  const allowlist = [...(options.allowlist ?? DEFAULT_STDIO_ALLOWLIST), ...(options.extraAllowlist ?? [])];
+  const stdioFdMax = options.stdioFdMax ?? DEFAULT_STDIO_FD_MAX;
   for (const entry of allowlist) {
     const criteria = [entry.executable, entry.name, entry.parentName, entry.parentPid];
     if (criteria.every((criterion) => criterion === undefined)) {
@@ -119,7 +125,7 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
     kinds: ["connect", "socket_dup"],
     evaluate(event, ctx) {
       const fd = event.kind === "connect" ? event.fd : event.newfd;
-      if (!STDIO_FDS.has(fd)) return null;
+      if (!isStdioFd(fd, stdioFdMax)) return null;
       if (event.family !== "inet" && event.family !== "inet6") return null;
       const remote = event.remote;
       if (remote === null || remote.port === 0) return null;

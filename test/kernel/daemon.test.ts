@@ -107,6 +107,31 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
     expect(readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"))).toHaveLength(1);
   });
 
+  it("--events streams every event on stdout as an output of its own, counted at stop", async () => {
+    const child = spawn(process.execPath, ["dist/cli/main.js", "run", "--events", "--format", "json", "--stats-interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    daemon = child;
+    let stdout = "", stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on("data", (d) => { stderr += d; if (stderr.includes("ready")) resolve(); });
+      child.on("exit", (code) => reject(new Error(`exited ${code} before ready: ${stderr}`)));
+    });
+    expect(stderr).toMatch(/"message":"sensor ready".*"outputs":\["stdout","events"\]/);
+    const marker = `sockeye-events-${process.pid}`;
+    await run("/bin/true", [marker]);
+    await new Promise((r) => setTimeout(r, 300));
+    // "close": stdout and stderr read to their end, not just the process gone.
+    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    const events = stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((l) => "sockeye.event" in l).map((l) => l["sockeye.event"]);
+    expect(events.find((e) => e.kind === "exec" && e.args.includes(marker))).toMatchObject({ filename: "/bin/true" });
+    const stopped = JSON.parse(stderr.trim().split("\n").find((l) => l.includes('"message":"stopped"'))!);
+    const counted = stopped.outputs.find((o: { name: string }) => o.name === "events");
+    expect(counted.written).toBe(events.length);
+    expect(counted.dropped.queue_full).toBe(0);
+  });
+
   it("close() detaches and frees every program while the process lives on", async () => {
     const before = new Set(programIdsHeldBy(process.pid));
     const sensor = await openSensor();

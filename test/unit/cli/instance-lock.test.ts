@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { InstanceLockError, acquireInstanceLock } from "../../../src/cli/instance-lock.js";
+import { InstanceLockError, acquireInstanceLock } from "../../../src/service/instance-lock.js";
 
 const fresh = () => join(mkdtempSync(join(tmpdir(), "sockeye-lock-")), "run");
 

@@ -12,14 +12,14 @@
 import { lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
+import { EXIT_REFUSED, SockeyeError } from "../errors.js";
 
 export const DEFAULT_LOCK_DIR = "/run/sockeye";
 const SOCKET_NAME = "run.sock";
 
-export class InstanceLockError extends Error {
+export class InstanceLockError extends SockeyeError {
   constructor(message: string) {
-    super(message);
-    this.name = "InstanceLockError";
+    super(message, "SOCKEYE_INSTANCE_LOCK", EXIT_REFUSED);
   }
 }
 
