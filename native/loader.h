@@ -38,15 +38,15 @@ struct LoadOptions {
   // Also watch ia32 syscalls (32-bit binaries, int $0x80), which syscall tracepoints skip:
   // one more program on every syscall of the host (bpf/compat.bpf.c handle_compat_exit).
   bool compat_syscalls = false;
-  // Candidate programs not to try, by section name (e.g. "lsm/socket_connect"): lets tests
-  // and users force a fallback.
+  // Candidate programs not to try, by the name reports give them (e.g. "lsm/socket_connect"),
+  // where a capability has more than one: lets tests and users force a fallback.
   std::vector<std::string> skip_candidates;
 };
 
 // One candidate program for one capability, and what became of it.
 struct CandidateReport {
-  std::string capability;  // connect, socket_dup, accept, process
-  std::string program;     // section name, e.g. "lsm/socket_connect"
+  std::string capability;  // connect, socket_dup, accept, process, compat
+  std::string program;     // e.g. "lsm/socket_connect" (loader.cc, kCapabilities)
   bool live = false;
   std::string reason;      // why it was passed over; empty when live
 };
