@@ -12,7 +12,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { basename, join } from "node:path";
-import type { ProcessInfo, ProcessView } from "../engine/rule.js";
+import type { ProcessInfo, ProcessView } from "./process-view.js";
 import type { ExecEvent, ExitEvent, ForkEvent, SensorEvent, TaskContext } from "../sensor/events.js";
 
 export interface ProcessTableOptions {
