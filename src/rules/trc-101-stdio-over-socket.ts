@@ -10,6 +10,7 @@
  * accepted socket is marked inbound, and inetd-style services can be allowlisted.
  */
 import { defineRule, type Detection, type Rule, type RuleMeta } from "../engine/rule.js";
+import { parentOf } from "../process/ecs-process.js";
 import type { ConnectEvent, Endpoint, SocketDupEvent } from "../sensor/events.js";
 
 /** Exactly as the seed gives them; kept verbatim for anyone mapping back to Tracee. */
@@ -132,11 +133,11 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
       if (inbound) {
         const task = event.task;
         const known = ctx.processes.get(task.pid, task.startNs);
-        const parent = known !== undefined ? ctx.processes.ancestors(task.pid, 1)[0] : undefined;
+        const parent = parentOf(task, ctx.processes);
         const facts: ProcessFacts = {
           executable: known?.executable ?? "",
           name: known?.name ?? task.comm,
-          parentName: parent?.name ?? task.parentComm,
+          parentName: parent?.name || task.parentComm,
           parentPid: task.ppid,
         };
         const allowed = allowlist.find((entry) => matchesAllowEntry(entry, facts));
@@ -144,7 +145,7 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
       }
 
       // Built without object spreads: V8 copies `{ ...x }` on a slow path, and a flood of one
-      // shell's dups folds away after this is built (bench/README.md, change 22).
+      // shell's dups is built here before it folds away.
       const fields: Record<string, unknown> = {
         event: { action: EVENT_NAME },
         // The seed's Finding, with its types: Port is a string, File descriptor an int.
