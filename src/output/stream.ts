@@ -33,7 +33,7 @@ export class StreamOutput extends LineOutput {
     private readonly format: LineFormat,
     options: StreamOutputOptions = {},
   ) {
-    super(type, options.name ?? type, options.maxBufferedBytes);
+    super(type, options.name ?? type, { maxBufferedBytes: options.maxBufferedBytes });
     this.stream = options.stream ?? process.stdout;
   }
 

@@ -60,7 +60,7 @@ export class SyslogOutput extends LineOutput {
   private socket: Socket | undefined;
 
   constructor(options: SyslogOutputOptions = {}) {
-    super("syslog", options.name ?? "syslog", options.maxBufferedBytes);
+    super("syslog", options.name ?? "syslog", { maxBufferedBytes: options.maxBufferedBytes });
     this.host = options.host ?? "127.0.0.1";
     this.port = options.port ?? 514;
     const facility = options.facility ?? "authpriv";
