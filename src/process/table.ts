@@ -331,8 +331,8 @@ export class ProcessTable implements ProcessView {
 
 /**
  * A live entry from an event's task facts. One literal, not spreads: V8 (Node 20) copies
- * `{ ...facts, executable }` on a slow runtime path, and building entries that way was
- * 2 µs of the full pipeline's 13.5 µs of JavaScript per fork+exec (bench/README.md).
+ * `{ ...facts, executable }` on a slow runtime path, which costs about 2 µs of the full
+ * pipeline's 13.5 µs of JavaScript per fork+exec.
  */
 function processInfo(task: TaskContext, executable: string, name: string, args: string[]): ProcessInfo {
   return {
