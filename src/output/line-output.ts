@@ -208,10 +208,10 @@ export abstract class LineOutput implements FindingOutput {
   /** The finding's line, terminator included, or undefined when it cannot be formatted. */
   protected abstract formatLine(finding: Finding): string | undefined;
   protected abstract deliver(lines: readonly QueuedLine[], progress: LineProgress, signal: AbortSignal): Promise<void>;
-  /** Rejects with an OutputError when the output cannot work. */
-  protected abstract acquire(): Promise<void>;
+  /** Throws (or rejects with) an OutputError when the output cannot work. */
+  protected abstract acquire(): Promise<void> | void;
   /** Only called once nothing is in flight. */
-  protected abstract release(): Promise<void>;
+  protected abstract release(): Promise<void> | void;
 
   async open(): Promise<void> {
     await this.acquire();

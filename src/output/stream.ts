@@ -37,12 +37,12 @@ export class StreamOutput extends LineOutput {
     this.stream = options.stream ?? process.stdout;
   }
 
-  protected async acquire(): Promise<void> {
+  protected acquire(): void {
     if (!this.stream.writable) throw new OutputError(this.name, "the stream is not writable");
     this.stream.on("error", this.onError);
   }
 
-  protected async release(): Promise<void> {
+  protected release(): void {
     this.stream.off("error", this.onError);
   }
 

@@ -14,7 +14,6 @@
  */
 import { createSocket, type Socket } from "node:dgram";
 import { isIPv6, isIP } from "node:net";
-import { hostname } from "node:os";
 import type { Finding } from "../engine/finding.js";
 import type { Severity } from "../engine/rule.js";
 import { LineOutput, type LineProgress, type QueuedLine } from "./line-output.js";

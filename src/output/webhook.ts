@@ -69,7 +69,7 @@ export class WebhookOutput extends LineOutput {
     });
     this.url = options.url;
     // Lower-cased, so a configured "Content-Type" replaces ours instead of joining it.
-    const configured = Object.entries(options.headers ?? {}).map(([key, value]) => [key.toLowerCase(), value]);
+    const configured = Object.entries(options.headers ?? {}).map(([key, value]) => [key.toLowerCase(), value] as const);
     this.headers = { "user-agent": "sockeye", ...Object.fromEntries(configured), "content-type": "application/json" };
     this.timeoutMs = positiveInteger("timeoutMs", options.timeoutMs ?? 10_000);
     this.maxAttempts = positiveInteger("maxAttempts", options.maxAttempts ?? 5);
@@ -79,7 +79,7 @@ export class WebhookOutput extends LineOutput {
   }
 
   /** Checks the URL and headers; the server itself may come up later (retries cover it). */
-  protected async acquire(): Promise<void> {
+  protected acquire(): void {
     let url: URL;
     try {
       url = new URL(this.url);
@@ -99,7 +99,7 @@ export class WebhookOutput extends LineOutput {
   }
 
   /** Nothing of its own to release: connections belong to fetch()'s global pool. */
-  protected async release(): Promise<void> {}
+  protected release(): void {}
 
   protected formatLine(finding: Finding): string | undefined {
     return encodeFinding(finding, this.counters);

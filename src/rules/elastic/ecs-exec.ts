@@ -53,13 +53,12 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
   processFields["parent"] = ecsParentFields(task, processes);
   processFields["real_user"] = { id: String(task.uid) };
   processFields["real_group"] = { id: String(task.gid) };
-  const workingDirectory = processes.workingDirectory;
-  if (workingDirectory !== undefined) {
+  if (processes.workingDirectory !== undefined) {
     // Read from /proc only when a rule asks (most exec events are decided before that).
     let cwd: string | undefined | null = null;
     Object.defineProperty(processFields, "working_directory", {
       enumerable: true,
-      get: () => (cwd === null ? (cwd = workingDirectory.call(processes, task.pid)) : cwd),
+      get: () => (cwd === null ? (cwd = processes.workingDirectory?.(task.pid)) : cwd),
     });
   }
 
