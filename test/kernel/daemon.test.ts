@@ -10,6 +10,13 @@ import { join } from "node:path";
 import { openSensor } from "sockeye";
 import { bpftoolProgramNames, stillLoaded, kernelTier, programIdsHeldBy, run, tcpListener } from "./harness.js";
 
+/** A TRC-101 finding as the daemon prints it, typed as far as these tests read it. */
+interface Trc101Json {
+  rule: { id: string };
+  finding: { "IP address": string; Port: string; "File descriptor": number };
+  [field: string]: unknown;
+}
+
 const tier = kernelTier();
 const OUR_PROGRAMS = ["handle_dup2_exit", "handle_exec", "handle_connect_exit"];
 
@@ -48,7 +55,7 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
     expect(await exited).toBe(0);
     await catcher.close();
 
-    const findings = stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const findings = stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Trc101Json);
     const shellFindings = findings.filter((f) => f.rule.id === "TRC-101" && f.finding.Port === String(port));
     expect(shellFindings.length).toBeGreaterThanOrEqual(1);
     expect(shellFindings[0]).toMatchObject({
@@ -64,8 +71,8 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
     // The recorded capture replays into the same finding, without the kernel.
     const replayed = await run(process.execPath, ["dist/cli/main.js", "replay", capture]);
     expect(replayed.status).toBe(0);
-    const again = replayed.stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((f) => f.rule.id === "TRC-101" && f.finding.Port === String(port));
-    expect(again[0]).toMatchObject({ destination: { ip: "127.0.0.1", port }, process: { name: "bash" }, finding: shellFindings[0].finding });
+    const again = replayed.stdout.trim().split("\n").map((l) => JSON.parse(l) as Trc101Json).filter((f) => f.rule.id === "TRC-101" && f.finding.Port === String(port));
+    expect(again[0]).toMatchObject({ destination: { ip: "127.0.0.1", port }, process: { name: "bash" }, finding: shellFindings[0]!.finding });
   });
 
   it("close() detaches and frees every program while the process lives on", async () => {
