@@ -287,8 +287,8 @@ async function latency(loadRate) {
   const loaded = ms((await consumer.settled()).latenciesNs);
   await consumer.stop();
 
-  // The idle tail is the wait for a CPU (bench/README.md, design change 6): the same probes
-  // with the daemon ahead of the time-shared tasks.
+  // The idle tail is mostly the wait for a CPU; the same probes with the daemon scheduled
+  // ahead of the time-shared tasks (SCHED_RR) measure how much.
   const rr = await startConsumer("full-rr");
   await rr.settled();
   await loadgen("probe", P.probes, 2000);
