@@ -49,7 +49,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   await start.step(() => pipeline.open(), () => pipeline.close(0));
   const stats = new DaemonStats();
   await start.step(() => stats.configure(config.metrics), () => stats.stop());
-  const sensor = await start.step(() => openSensor(sensorOptionsFromConfig(config.sensor)), async (opened) => opened.close());
+  const sensor = await start.step(() => openSensor(sensorOptionsFromConfig(config.sensor)), (opened) => opened.close());
   // After the sensor, so that a user without the privileges is told about those first; a
   // refused second daemon has its programs loaded for a moment, then closes them.
   const lock = await start.step(() => acquireInstanceLock(), (held) => held.release());

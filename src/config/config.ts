@@ -126,7 +126,7 @@ export function readConfigFile(path: string): ConfigInput {
     throw new ConfigError(`config ${path}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   try {
-    return parseToml(text) as ConfigInput;
+    return parseToml(text);
   } catch (error) {
     const line = error instanceof TomlError ? `:${error.line}` : "";
     const first = (error as Error).message.split("\n")[0];
@@ -153,5 +153,5 @@ function layer(base: Record<string, unknown>, over: Record<string, unknown>): Re
 export function resolveConfig(path: string | undefined, flags: ConfigInput): Config {
   const file = path !== undefined ? readConfigFile(path) : {};
   if (path !== undefined) validateConfig(file, `config ${path}`);
-  return validateConfig(layer(file as Record<string, unknown>, flags as Record<string, unknown>), path !== undefined ? "config (with flags)" : "flags");
+  return validateConfig(layer(file, flags), path !== undefined ? "config (with flags)" : "flags");
 }

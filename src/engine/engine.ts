@@ -163,8 +163,8 @@ export class Engine {
     try {
       // The index only hands a rule the kinds it subscribed to, which TypeScript cannot
       // see through the Map: this is the one place the event's type is asserted.
-      const evaluate = rule.evaluate as (event: SensorEvent, ctx: RuleContext) => ReturnType<AnyRule["evaluate"]>;
-      const result = evaluate.call(rule, event, this.context);
+      const typed = rule as unknown as { evaluate(event: SensorEvent, ctx: RuleContext): Detection | Detection[] | null | undefined };
+      const result = typed.evaluate(event, this.context);
       if (result === null || result === undefined) return [];
       return Array.isArray(result) ? result : [result];
     } catch (error) {

@@ -9,13 +9,13 @@ import type { Writable } from "node:stream";
 import type { SensorEvent } from "../sensor/events.js";
 import {
   DEFAULT_FLUSH_TIMEOUT_MS,
-  IdleWaiters,
   OutputCounters,
   OutputError,
   describeError,
   type FlushResult,
   type OutputStats,
 } from "./output.js";
+import { IdleWaiters } from "./line-output.js";
 
 /** The FindingOutput contract, for events: write() returns at once, trouble is counted. */
 export interface EventOutput {
@@ -73,11 +73,12 @@ export class EventLineOutput implements EventOutput {
     this.counters = new OutputCounters(this.name, this.type);
   }
 
-  async open(): Promise<void> {
-    if (!this.stream.writable) throw new OutputError(this.name, "the stream is not writable");
+  open(): Promise<void> {
+    if (!this.stream.writable) return Promise.reject(new OutputError(this.name, "the stream is not writable"));
     // Without a listener an EPIPE or ENOSPC would crash the daemon; it stops this output instead.
     this.stream.on("error", this.onError);
     this.state = "open";
+    return Promise.resolve();
   }
 
   write(events: readonly SensorEvent[]): void {

@@ -171,24 +171,3 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }
   });
 }
-
-/** Flushes waiting for a delivery loop to run dry, each with its own deadline. */
-export class IdleWaiters {
-  private waiters: (() => void)[] = [];
-
-  /** Resolves true once `isIdle()` holds (checked now and at each wake()), false at the deadline. */
-  async wait(isIdle: () => boolean, timeoutMs: number): Promise<boolean> {
-    if (isIdle()) return true;
-    const deadline = new AbortController();
-    const woken = new Promise<void>((resolve) => this.waiters.push(resolve)).then(() => deadline.abort());
-    await Promise.race([woken, sleep(timeoutMs, deadline.signal)]);
-    return isIdle();
-  }
-
-  /** Called by the delivery loop when it has nothing left to do. */
-  wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const resolve of waiters) resolve();
-  }
-}

@@ -11,6 +11,7 @@
  * accepted socket is marked inbound, and inetd-style services can be allowlisted.
  */
 import { defineRule, type Detection, type Rule, type RuleMeta } from "../engine/rule.js";
+import { parentOf } from "../process/ecs-process.js";
 import type { ConnectEvent, Endpoint, SocketDupEvent } from "../sensor/events.js";
 import { DEFAULT_STDIO_FD_MAX, isStdioFd } from "../sensor/options.js";
 
@@ -138,11 +139,11 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
       if (inbound) {
         const task = event.task;
         const known = ctx.processes.get(task.pid, task.startNs);
-        const parent = known !== undefined ? ctx.processes.ancestors(task.pid, 1)[0] : undefined;
+        const parent = parentOf(task, ctx.processes);
         const facts: ProcessFacts = {
           executable: known?.executable ?? "",
           name: known?.name ?? task.comm,
-          parentName: parent?.name ?? task.parentComm,
+          parentName: parent?.name || task.parentComm,
           parentPid: task.ppid,
         };
         const allowed = allowlist.find((entry) => matchesAllowEntry(entry, facts));
@@ -150,7 +151,7 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
       }
 
       // Built without object spreads: V8 copies `{ ...x }` on a slow path, and a flood of one
-      // shell's dups folds away after this is built (bench/README.md, change 22).
+      // shell's dups is built here before it folds away.
       const fields: Record<string, unknown> = {
         event: { action: EVENT_NAME },
         // The seed's Finding, with its types: Port is a string, File descriptor an int.

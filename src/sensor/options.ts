@@ -114,5 +114,5 @@ export function sensorOptionsFromConfig(config: SensorConfig): SensorOptions {
   for (const [name, value] of Object.entries(config)) {
     if (value !== undefined) options[CONFIG_NAMES[name as keyof typeof CONFIG_NAMES]] = value;
   }
-  return options as SensorOptions;
+  return options;
 }

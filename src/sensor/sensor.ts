@@ -153,8 +153,9 @@ function inTimeOrder(events: SensorEvent[]): boolean {
   return true;
 }
 
-export async function openSensor(options: SensorOptions = {}): Promise<Sensor> {
-  return new Sensor(options);
+/** Async so that a failure is a rejection, like the rest of the library's I/O. */
+export function openSensor(options: SensorOptions = {}): Promise<Sensor> {
+  return new Promise((resolve) => resolve(new Sensor(options)));
 }
 
 export interface ProbeReport {

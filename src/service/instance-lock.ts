@@ -34,7 +34,7 @@ function askHolder(path: string): Promise<string | undefined> {
     let connected = false;
     const socket = net.connect(path, () => (connected = true));
     socket.setTimeout(1_000, () => socket.destroy());
-    socket.on("data", (d) => (answer += d));
+    socket.on("data", (d: Buffer) => (answer += d.toString("utf8")));
     socket.on("error", () => {});
     socket.on("close", () => resolve(connected ? (/^\d+$/.test(answer.trim()) ? answer.trim() : "unknown") : undefined));
   });

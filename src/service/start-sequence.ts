@@ -4,9 +4,9 @@
  * half-written. Once started, stop() undoes them all the same way.
  */
 export class StartSequence {
-  private readonly undo: (() => Promise<unknown>)[] = [];
+  private readonly undo: (() => unknown)[] = [];
 
-  async step<T>(start: () => Promise<T>, stop: (value: T) => Promise<unknown>): Promise<T> {
+  async step<T>(start: () => Promise<T>, stop: (value: T) => unknown): Promise<T> {
     try {
       const value = await start();
       this.undo.unshift(() => stop(value));

@@ -76,8 +76,8 @@ function boot(mode: Mode): Promise<Outcome> {
     const child = spawn("bash", args, { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "", stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => {
-      stderr += d;
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
       process.stderr.write(d); // progress (fetch, boot, timings) is worth seeing in the run
     });
     child.on("error", (e) => resolve({ kind: "failed", reason: `cannot run test/vm/run.sh: ${e.message}` }));
@@ -179,7 +179,7 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     for (const cap of ["socket_dup", "accept", "process"]) expect(live(r.programs, cap)).toHaveLength(1);
     // The guest's sensor watches ia32 syscalls; probe (the default) leaves them off and says so.
     expect(live(r.programs, "compat")).toEqual(["tp_btf/sys_exit (ia32 syscalls)"]);
-    expect(r.probe!.candidates.find((x) => x.capability === "compat")).toMatchObject({ live: false, reason: expect.stringMatching(/^off: ia32 syscalls/) });
+    expect(r.probe!.candidates.find((x) => x.capability === "compat")).toMatchObject({ live: false, reason: expect.stringMatching(/^off: ia32 syscalls/) as unknown });
   });
 
   vmIt("ia32 syscalls (int $0x80): a dup2 onto fd 1 and a connect on fd 0 each give one TRC-101", () => {

@@ -163,6 +163,7 @@ describe("engine folding memory", () => {
 describe("pipeline.run", () => {
   it("drives an async stream of events and emits findings in order", async () => {
     const pipeline = new Pipeline({ rules: [everyConnect] });
+    // eslint-disable-next-line @typescript-eslint/require-await -- an async source is what run() drives
     async function* stream() {
       yield connect({ remote: { address: "10.0.0.1", port: 1 } });
       yield exec();

@@ -16,6 +16,7 @@ import {
   loadBuiltinElasticRules,
   openSensor,
   probe,
+  // @ts-expect-error -- dist/ sits beside this file only in the guest's package root (/sockeye)
 } from "./dist/index.js";
 
 const BEGIN = "===SOCKEYE-VM-RESULTS-BEGIN===";
@@ -29,11 +30,12 @@ const SETTLE_MS = Number(process.env.SOCKEYE_VM_SETTLE_MS ?? 800);
 const uptime = () => Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** @type {Record<string, any>} the JSON the host-side test reads; grows as the run goes */
 const out = {
   kernel: os.release(),
   node: process.version,
   lsm: readOr("/sys/kernel/security/lsm"),
-  cmdline: readOr("/proc/cmdline").trim(),
+  cmdline: (readOr("/proc/cmdline") ?? "").trim(),
   uptimeAtEntry: uptime(),
   probe: null,
   programs: [],
@@ -61,13 +63,13 @@ async function catcher(path) {
     s.on("error", () => {});
     s.end("exit\n");
   });
-  await new Promise((resolve) => (path ? server.listen(path, resolve) : server.listen(0, "127.0.0.1", resolve)));
+  await /** @type {Promise<void>} */ (new Promise((resolve) => (path ? server.listen(path, resolve) : server.listen(0, "127.0.0.1", resolve))));
   return {
-    port: path ? null : server.address().port,
-    close: () => new Promise((resolve) => {
+    port: path ? null : /** @type {net.AddressInfo} */ (server.address()).port,
+    close: () => /** @type {Promise<void>} */ (new Promise((resolve) => {
       for (const s of sockets) s.destroy();
       server.close(() => resolve());
-    }),
+    })),
   };
 }
 
@@ -205,7 +207,8 @@ async function main() {
 try {
   await main();
 } catch (err) {
-  out.error = { message: err?.message ?? String(err), code: err?.code ?? null };
+  const e = /** @type {{ message?: string, code?: string } | undefined} */ (err);
+  out.error = { message: e?.message ?? String(err), code: e?.code ?? null };
 }
 out.uptimeAtExit = uptime();
 process.stdout.write(`\n${BEGIN}\n${JSON.stringify(out)}\n${END}\n`);
