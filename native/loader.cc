@@ -114,7 +114,7 @@ const std::vector<Capability> kCapabilities = {
     {"compat",
      Policy::kOptIn,
      {{"tp_btf/sys_exit (ia32 syscalls)", {"handle_compat_exit"}, Need::kIa32Syscalls}},
-     {&LoadOptions::compat_syscalls, "compat_syscalls", kCompatOff}},
+     {&LoadOptions::compat_syscalls, "compat_syscalls", kCompatOff, compat_not_needed}},
 };
 
 // libbpf's log: kept per load attempt to explain a refusal, printed only when asked.
