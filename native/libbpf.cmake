@@ -32,19 +32,32 @@ cmake_host_system_information(RESULT LIBBPF_JOBS QUERY NUMBER_OF_LOGICAL_CORES)
 # -fPIC: the archive goes into a shared object (sockeye.node). The UAPI headers are installed
 # beside libbpf's own, so code that includes <bpf/libbpf.h> sees the <linux/bpf.h> libbpf was
 # compiled with, not whichever the build host's kernel headers carry (Debian 12's are 6.1's).
+# Every header the install leaves, so that one build recompiles whatever includes a changed one.
+set(LIBBPF_HEADERS)
+foreach(h bpf.h libbpf.h btf.h libbpf_common.h libbpf_legacy.h bpf_helpers.h bpf_helper_defs.h
+          bpf_tracing.h bpf_endian.h bpf_core_read.h skel_internal.h libbpf_version.h usdt.bpf.h)
+  list(APPEND LIBBPF_HEADERS ${LIBBPF_INCLUDE_DIR}/bpf/${h})
+endforeach()
+foreach(h bpf.h bpf_common.h btf.h)
+  list(APPEND LIBBPF_HEADERS ${LIBBPF_INCLUDE_DIR}/linux/${h})
+endforeach()
 set(LIBBPF_MAKE make -C <SOURCE_DIR>/src BUILD_STATIC_ONLY=1 OBJDIR=<BINARY_DIR>
-    "CFLAGS=-g -O2 -fPIC" DESTDIR=${LIBBPF_DIR} PREFIX= LIBDIR=/lib INCLUDEDIR=/include UAPIDIR=/include)
+    "CFLAGS=-O2 -fPIC" DESTDIR=${LIBBPF_DIR} PREFIX= LIBDIR=/lib INCLUDEDIR=/include UAPIDIR=/include)
 ExternalProject_Add(libbpf_build
   URL ${LIBBPF_TARBALL}
   URL_HASH SHA256=${LIBBPF_ORIG_SHA256}
   DOWNLOAD_EXTRACT_TIMESTAMP TRUE
   PREFIX ${LIBBPF_DIR}/work
   CONFIGURE_COMMAND ""
-  # Built and installed in one step, whose byproducts then name everything it leaves.
-  BUILD_COMMAND ${LIBBPF_MAKE} -j${LIBBPF_JOBS} install install_uapi_headers
+  # Built and installed in one step, whose byproducts then name everything it leaves. From
+  # clean: the step reruns when this file changes, and libbpf's Makefile does not track flags.
+  BUILD_COMMAND ${LIBBPF_MAKE} clean
+        COMMAND ${LIBBPF_MAKE} -j${LIBBPF_JOBS} install install_uapi_headers
   INSTALL_COMMAND ""
-  BUILD_BYPRODUCTS ${LIBBPF_STATIC} ${LIBBPF_INCLUDE_DIR}/bpf/bpf_helpers.h
+  BUILD_BYPRODUCTS ${LIBBPF_STATIC} ${LIBBPF_HEADERS}
   LOG_BUILD ON LOG_OUTPUT_ON_FAILURE ON)
+
+ExternalProject_Add_StepDependencies(libbpf_build build ${CMAKE_CURRENT_LIST_FILE})
 
 add_library(libbpf STATIC IMPORTED)
 set_target_properties(libbpf PROPERTIES
