@@ -24,9 +24,11 @@ namespace {
 // 100 (bench/README.md, change 23).
 constexpr int kPollTimeoutMs = 50;
 constexpr size_t kInitialBatchBytes = 64 * 1024;
-// libbpf 1.1's consume keeps reading for as long as producers keep writing: under a flood
-// one call would never return, the batch would grow without bound and JavaScript would see
-// nothing. A batch this big ends the call; the rest is read right after it is handed over.
+// libbpf's poll and consume keep reading for as long as producers keep writing (1.5's
+// ringbuf_process_ring stops only after INT_MAX records; consume_n bounds records, not bytes,
+// and poll has no bound at all): under a flood one call would never return, the batch would
+// grow without bound and JavaScript would see nothing. A batch this big ends the call; the
+// rest is read right after it is handed over.
 constexpr size_t kMaxBatchBytes = 4 * 1024 * 1024;
 // What on_record returns to stop libbpf (the record itself is already copied and consumed).
 constexpr int kBatchFull = -EFBIG;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian 12 machine lacks to build and run sockeye, as root: the Debian
-# packages of the BPF toolchain, then the npm dependencies and the build (npm ci runs
-# `prepare`, which compiles the BPF object, the addon and the TypeScript).
+# packages of the BPF toolchain, the pinned libbpf source (scripts/fetch-libbpf.sh, through
+# apt), then the npm dependencies and the build (npm ci runs `prepare`, which builds libbpf,
+# the BPF object, the addon and the TypeScript).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,9 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool cmake make g++ pkg-config
+# libbpf itself is built from its pinned source (native/libbpf.pin): libelf-dev, zlib1g-dev,
+# make and pkg-config build it, debian-archive-keyring checks its source's index.
+packages=(clang llvm libelf-dev zlib1g-dev bpftool cmake make g++ pkg-config debian-archive-keyring
           python3 util-linux iproute2)
 # The kernel tier's real reverse shells use these interpreters and tools.
 packages+=(bash perl php-cli ruby netcat-traditional)
@@ -28,6 +31,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The build fetches it too when it is missing; here a failure to fetch shows as what it is.
+bash scripts/fetch-libbpf.sh .cache/libbpf >/dev/null
 
 # `npm ci`: exactly the lock file's versions, and it refuses a lock that is out of step with
 # package.json instead of rewriting it (the lock lists every platform's optional packages).

@@ -1,9 +1,9 @@
 /**
- * Loads build/Release/sockeye.node, the one place that does. A load failure becomes a
- * SensorError that says what to do, instead of a bare dlopen message.
+ * Loads sockeye.node through `bindings` (build/Release, or wherever else a build put it), the
+ * one place that does. A load failure becomes a SensorError that says what to do, instead of
+ * bindings' list of tried paths or a bare dlopen message.
  */
-import { createRequire } from "node:module";
-import { existsSync } from "node:fs";
+import bindings from "bindings";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { SensorError } from "./errors.js";
@@ -75,29 +75,31 @@ export interface NativeBinding {
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-export const BINDING_PATH = join(packageRoot, "build", "Release", "sockeye.node");
 
 let cached: NativeBinding | undefined;
 
-export function loadBinding(path = BINDING_PATH): NativeBinding {
-  if (cached && path === BINDING_PATH) return cached;
-  if (!existsSync(path)) {
-    throw new SensorError(
-      `the native addon is not built (${path} is missing): run 'npm run build' in ${packageRoot} (needs clang, bpftool, libbpf-dev)`,
-      "NO_BINDING",
-    );
-  }
+/** moduleRoot: the package folder whose build bindings searches (this package's by default). */
+export function loadBinding(moduleRoot = packageRoot): NativeBinding {
+  if (cached && moduleRoot === packageRoot) return cached;
   let binding: NativeBinding;
   try {
-    binding = createRequire(import.meta.url)(path) as NativeBinding;
+    binding = bindings({ bindings: "sockeye.node", module_root: moduleRoot }) as NativeBinding;
   } catch (err) {
+    // bindings attaches the paths it tried when it found no file at all.
+    if ((err as { tries?: unknown }).tries) {
+      const path = join(moduleRoot, "build", "Release", "sockeye.node");
+      throw new SensorError(
+        `the native addon is not built (${path} is missing): run 'npm run build' in ${moduleRoot} (a fresh machine needs 'bash scripts/setup.sh' as root first)`,
+        "NO_BINDING",
+      );
+    }
     const why = (err as Error).message.split("\n")[0];
     throw new SensorError(
-      `the native addon at ${path} failed to load (${why}): rebuild it with 'npm run build' for this Node (${process.version})`,
+      `the native addon in ${moduleRoot} failed to load (${why}): rebuild it with 'npm run build' for this Node (${process.version})`,
       "BINDING_LOAD_FAILED",
     );
   }
   binding.setErrorClass(SensorError);
-  if (path === BINDING_PATH) cached = binding;
+  if (moduleRoot === packageRoot) cached = binding;
   return binding;
 }
