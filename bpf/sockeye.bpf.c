@@ -29,6 +29,15 @@ char LICENSE[] SEC("license") = "GPL";
 #define AF_INET6 10
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
+#define S_IFIFO 0010000
+#define S_IFCHR 0020000
+#define S_IFREG 0100000
+#define PIPEFS_MAGIC 0x50495045
+/* include/uapi/linux/major.h */
+#define TTY_MAJOR 4
+#define TTYAUX_MAJOR 5           /* minor 0 /dev/tty, 1 /dev/console, 2 /dev/ptmx */
+#define UNIX98_PTY_SLAVE_MAJOR 136
+#define UNIX98_PTY_MAJOR_COUNT 8
 #define F_DUPFD 0
 #define F_DUPFD_CLOEXEC 1030
 #define EINPROGRESS 115
@@ -288,6 +297,18 @@ static __always_inline struct socket *current_fd_socket(int fd)
 	return file_socket(task_fd_file(bpf_get_current_task_btf(), fd));
 }
 
+static __always_inline void fill_stdio_brief(struct stdio_brief *b, struct task_struct *task)
+{
+	for (int fd = 0; fd < SOCKEYE_STDIO_FDS; fd++) { /* 3 iterations: unrolled */
+		struct file *file = task_fd_file(task, fd);
+
+		if (!file)
+			continue;
+		b->ino[fd] = BPF_CORE_READ(file, f_inode, i_ino);
+		b->type[fd] = (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) >> 12;
+	}
+}
+
 /* ---- connect -------------------------------------------------------------------------- */
 
 static __always_inline int within_stdio(long fd)
@@ -400,7 +421,9 @@ static __always_inline void emit_connect(struct socket *sock, const void *addr, 
 	if (sock) {
 		e->sock_type = BPF_CORE_READ(sock, type);
 		e->protocol = BPF_CORE_READ(sock, sk, sk_protocol);
+		e->sock_ino = BPF_CORE_READ(sock, file, f_inode, i_ino);
 	}
+	fill_stdio_brief(&e->stdio, bpf_get_current_task_btf());
 	if (read_sockaddr(e, addr, addrlen, user))
 		count(SOCKEYE_HOOK_CONNECT, COUNT_ERRORS);
 	bpf_ringbuf_submit(e, submit_flags(RING_DETECTION, e->hdr.time_ns));
@@ -499,22 +522,27 @@ static __always_inline void read_sock_common_head(struct sock_common_head *h, st
 	h->state = BPF_CORE_READ(sk, __sk_common.skc_state);
 }
 
+/* Family, state and both endpoints of a socket, for dup records and exec-time stdio records. */
+#define FILL_ENDPOINTS(e, sk)                                                               \
+	do {                                                                                \
+		struct sock_common_head h = {};                                             \
+		read_sock_common_head(&h, sk);                                              \
+		(e)->family = h.family;                                                     \
+		(e)->state = h.state;                                                       \
+		if (h.family == AF_INET) {                                                  \
+			__builtin_memcpy((e)->local.addr, &h.rcv_saddr, 4);                 \
+			__builtin_memcpy((e)->remote.addr, &h.daddr, 4);                    \
+		} else if (h.family == AF_INET6) {                                          \
+			BPF_CORE_READ_INTO(&(e)->local.addr, sk, __sk_common.skc_v6_rcv_saddr); \
+			BPF_CORE_READ_INTO(&(e)->remote.addr, sk, __sk_common.skc_v6_daddr);   \
+		}                                                                           \
+		(e)->local.port = h.num;                                                    \
+		(e)->remote.port = bpf_ntohs(h.dport);                                      \
+	} while (0)
+
 static __always_inline void fill_endpoints(struct socket_dup_event *e, struct sock *sk)
 {
-	struct sock_common_head h = {};
-
-	read_sock_common_head(&h, sk);
-	e->family = h.family;
-	e->state = h.state;
-	if (h.family == AF_INET) {
-		__builtin_memcpy(e->local.addr, &h.rcv_saddr, 4);
-		__builtin_memcpy(e->remote.addr, &h.daddr, 4);
-	} else if (h.family == AF_INET6) {
-		BPF_CORE_READ_INTO(&e->local.addr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&e->remote.addr, sk, __sk_common.skc_v6_daddr);
-	}
-	e->local.port = h.num;
-	e->remote.port = bpf_ntohs(h.dport);
+	FILL_ENDPOINTS(e, sk);
 }
 
 static __always_inline int same_sock(struct accepted_sock *seen, struct sock *sk)
@@ -525,20 +553,32 @@ static __always_inline int same_sock(struct accepted_sock *seen, struct sock *sk
 	       seen->peer_port == now.peer_port;
 }
 
+/* Accepted while the sensor ran (by any process: sshd and inetd accept in the listener and
+ * hand over in a child), else connected when it has a peer. */
+static __always_inline __u8 socket_origin(struct sock *sk, __u16 remote_port)
+{
+	__u64 sk_key = (__u64)sk;
+	struct accepted_sock *accepted = bpf_map_lookup_elem(&accepted_socks, &sk_key);
+
+	if (accepted && same_sock(accepted, sk))
+		return SOCKEYE_ORIGIN_ACCEPTED;
+	return remote_port ? SOCKEYE_ORIGIN_CONNECTED : SOCKEYE_ORIGIN_UNKNOWN;
+}
+
 /* Exit side of every dup: `ret` is the new fd (or -errno), `oldfd` the fd it copies. A failed
  * call never alerts; dup and fcntl pick the new fd only now. The new fd is the old one's
  * file, so "is it a socket" is asked once, of the new fd. */
 static __always_inline int emit_dup(long ret, int oldfd, __u16 syscall)
 {
 	struct socket_dup_event *e;
-	struct accepted_sock *accepted;
 	struct socket *sock;
+	struct file *file;
 	struct sock *sk;
-	__u64 sk_key;
 
 	if (!within_stdio(ret))
 		return 0;
-	sock = current_fd_socket((int)ret);
+	file = task_fd_file(bpf_get_current_task_btf(), (int)ret);
+	sock = file_socket(file);
 	if (!sock)
 		return 0;
 	sk = BPF_CORE_READ(sock, sk);
@@ -561,12 +601,9 @@ static __always_inline int emit_dup(long ret, int oldfd, __u16 syscall)
 	e->sock_type = BPF_CORE_READ(sock, type);
 	e->protocol = BPF_CORE_READ(sk, sk_protocol);
 	fill_endpoints(e, sk);
-	sk_key = (__u64)sk;
-	accepted = bpf_map_lookup_elem(&accepted_socks, &sk_key);
-	if (accepted && same_sock(accepted, sk))
-		e->origin = SOCKEYE_ORIGIN_ACCEPTED;
-	else if (e->remote.port)
-		e->origin = SOCKEYE_ORIGIN_CONNECTED;
+	e->origin = socket_origin(sk, e->remote.port);
+	e->sock_ino = BPF_CORE_READ(file, f_inode, i_ino);
+	fill_stdio_brief(&e->stdio, bpf_get_current_task_btf());
 	bpf_ringbuf_submit(e, submit_flags(RING_DETECTION, e->hdr.time_ns));
 	count(SOCKEYE_HOOK_DUP, COUNT_EMITTED);
 	return 0;
@@ -717,6 +754,70 @@ int BPF_PROG(handle_compat_exit, struct pt_regs *regs, long ret)
 
 /* ---- process lifecycle ---------------------------------------------------------------- */
 
+/* What fd `fd` of `task` is. Runs at exec, after close-on-exec: what the new program really
+ * has. Identities (inode numbers, peer inode, terminal index) let userspace join the records
+ * of both ends of a pipe, socketpair or pty. */
+static __always_inline void fill_stdio_fd(struct stdio_fd *out, struct task_struct *task, int fd)
+{
+	struct file *file = task_fd_file(task, fd);
+	struct inode *inode;
+	__u32 mode, major, minor, rdev;
+
+	out->tty_index = -1;
+	if (!file) {
+		out->kind = SOCKEYE_FD_CLOSED;
+		return;
+	}
+	inode = BPF_CORE_READ(file, f_inode);
+	mode = BPF_CORE_READ(inode, i_mode) & S_IFMT;
+	out->ino = BPF_CORE_READ(inode, i_ino);
+	if (mode == S_IFSOCK) {
+		struct socket *sock = BPF_CORE_READ(file, private_data);
+		struct sock *sk = BPF_CORE_READ(sock, sk);
+
+		out->sock_type = BPF_CORE_READ(sock, type);
+		out->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		if (out->family == AF_INET || out->family == AF_INET6) {
+			out->kind = SOCKEYE_FD_INET;
+			FILL_ENDPOINTS(out, sk);
+			out->origin = socket_origin(sk, out->remote.port);
+		} else if (out->family == AF_UNIX) {
+			struct unix_sock *u = (struct unix_sock *)sk;
+
+			out->kind = SOCKEYE_FD_UNIX;
+			out->peer_ino = BPF_CORE_READ(u, peer, sk_socket, file, f_inode, i_ino);
+		} else {
+			out->kind = SOCKEYE_FD_SOCKET;
+		}
+	} else if (mode == S_IFIFO) {
+		out->kind = BPF_CORE_READ(inode, i_sb, s_magic) == PIPEFS_MAGIC ? SOCKEYE_FD_PIPE : SOCKEYE_FD_FIFO;
+		out->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	} else if (mode == S_IFCHR) {
+		rdev = BPF_CORE_READ(inode, i_rdev);
+		major = rdev >> 20;
+		minor = rdev & 0xfffff;
+		out->dev = rdev;
+		if (major == TTY_MAJOR || (major == TTYAUX_MAJOR && minor <= 2) ||
+		    (major >= UNIX98_PTY_SLAVE_MAJOR && major < UNIX98_PTY_SLAVE_MAJOR + UNIX98_PTY_MAJOR_COUNT)) {
+			/* A tty file's private_data is its struct tty_file_private. */
+			struct tty_file_private *priv = BPF_CORE_READ(file, private_data);
+			struct tty_struct *tty = BPF_CORE_READ(priv, tty);
+
+			out->kind = major == TTYAUX_MAJOR && minor == 2 ? SOCKEYE_FD_PTY_MASTER : SOCKEYE_FD_TTY;
+			out->tty_index = BPF_CORE_READ(tty, index);
+			if (tty && tty == BPF_CORE_READ(task, signal, tty))
+				out->flags |= SOCKEYE_FD_CTTY;
+		} else {
+			out->kind = SOCKEYE_FD_CHARDEV;
+		}
+	} else if (mode == S_IFREG) {
+		out->kind = SOCKEYE_FD_REGULAR;
+		out->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	} else {
+		out->kind = SOCKEYE_FD_OTHER;
+	}
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -734,6 +835,10 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	e->args_truncated = 0;
 	e->pad = 0;
 	e->pad2 = 0;
+	__builtin_memset(e->stdio, 0, sizeof(e->stdio));
+	fill_stdio_fd(&e->stdio[0], task, 0);
+	fill_stdio_fd(&e->stdio[1], task, 1);
+	fill_stdio_fd(&e->stdio[2], task, 2);
 	e->loginuid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : (__u32)-1;
 
 	filename_len = bpf_probe_read_kernel_str(e->data, SOCKEYE_FILENAME_MAX, BPF_CORE_READ(bprm, filename));
@@ -767,7 +872,16 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	e->hdr.size = size;
 	if (size > sizeof(*e))
 		return 0; /* cannot happen; tells the verifier the output stays inside *e */
-	if (bpf_ringbuf_output(&process_events, e, size, process_submit_flags(e->hdr.time_ns))) {
+	/* A program that starts with an inet socket on stdio is a detection however the socket
+	 * got there (SCM_RIGHTS, pidfd_getfd, io_uring): its record takes the detection ring,
+	 * where an exec flood cannot push it out. */
+	if (e->stdio[0].kind == SOCKEYE_FD_INET || e->stdio[1].kind == SOCKEYE_FD_INET ||
+	    e->stdio[2].kind == SOCKEYE_FD_INET) {
+		if (bpf_ringbuf_output(&detection_events, e, size, submit_flags(RING_DETECTION, e->hdr.time_ns))) {
+			count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
+			return 0;
+		}
+	} else if (bpf_ringbuf_output(&process_events, e, size, process_submit_flags(e->hdr.time_ns))) {
 		count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
 		return 0;
 	}
