@@ -3,6 +3,9 @@ import { defineConfig } from "vitest/config";
 // Tiers (design.md §6): unit needs no privileges; kernel loads real programs into this
 // host's kernel and must run as root (in CI it fails loudly instead of skipping); vm boots
 // Debian's kernel under qemu and runs the built package inside (test/vm/README.md).
+// Kernel test files share the kernel and assert on exact event counts, so they run one at a
+// time: `npm run test:kernel` passes --no-file-parallelism, because vitest reads that option
+// from the root config only and ignores it in a project.
 export default defineConfig({
   // Examples and tests import the package by name, as a user's agent would.
   resolve: { alias: { sockeye: new URL("./src/index.ts", import.meta.url).pathname } },
@@ -20,8 +23,6 @@ export default defineConfig({
         test: {
           name: "kernel",
           include: ["test/kernel/**/*.test.ts"],
-          // One sensor at a time: tests share the kernel and assert on exact event counts.
-          fileParallelism: false,
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },

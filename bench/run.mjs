@@ -87,7 +87,7 @@ function runJson(cmd, args, timeoutS = 180) {
     child.on("exit", (code) => {
       clearTimeout(timer);
       if (code !== 0) return reject(new Error(`${cmd} ${args.join(" ")} exited ${code}`));
-      resolve(JSON.parse(out.trim().split("\n").pop()));
+      resolve(JSON.parse(out.trim().split("\n").pop() ?? ""));
     });
   });
 }
@@ -129,7 +129,7 @@ async function startConsumer(kind) {
     },
     async stop() {
       child.stdin.end("quit\n");
-      await new Promise((r) => { const t = setTimeout(() => { child.kill("SIGKILL"); r(); }, 10_000); child.on("exit", () => { clearTimeout(t); r(); }); });
+      await /** @type {Promise<void>} */ (new Promise((r) => { const t = setTimeout(() => { child.kill("SIGKILL"); r(); }, 10_000); child.on("exit", () => { clearTimeout(t); r(); }); }));
     },
   };
 }
@@ -287,8 +287,8 @@ async function latency(loadRate) {
   const loaded = ms((await consumer.settled()).latenciesNs);
   await consumer.stop();
 
-  // The idle tail is the wait for a CPU (bench/README.md, design change 6): the same probes
-  // with the daemon ahead of the time-shared tasks.
+  // The idle tail is mostly the wait for a CPU; the same probes with the daemon scheduled
+  // ahead of the time-shared tasks (SCHED_RR) measure how much.
   const rr = await startConsumer("full-rr");
   await rr.settled();
   await loadgen("probe", P.probes, 2000);
@@ -303,15 +303,17 @@ async function latency(loadRate) {
 
 // ---- 4. footprint ------------------------------------------------------------------------
 
+/** @param {"ignore" | "pipe"} stdout */
 function startDaemon(stdout = "ignore") {
   const child = spawn(process.execPath, [CLI, "run"], { stdio: ["ignore", stdout, "pipe"] });
+  const stderrStream = /** @type {import("node:stream").Readable} */ (child.stderr); // piped above
   let stderr = "";
-  child.stderr.on("data", (d) => (stderr += d));
-  const ready = new Promise((resolve, reject) => {
+  stderrStream.on("data", (d) => (stderr += d));
+  const ready = /** @type {Promise<void>} */ (new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`sockeye run not ready in 30 s: ${stderr.trim().split("\n").pop()}`)), 30_000);
-    child.stderr.on("data", () => { if (stderr.includes("ready")) { clearTimeout(t); resolve(); } });
+    stderrStream.on("data", () => { if (stderr.includes("ready")) { clearTimeout(t); resolve(); } });
     child.on("exit", (code) => reject(new Error(`sockeye run exited ${code}: ${stderr.trim().split("\n").pop()}`)));
-  });
+  }));
   const exited = new Promise((r) => child.on("exit", r));
   return {
     child, ready, stderrText: () => stderr,
@@ -331,7 +333,11 @@ async function footprint() {
   const pid = d.child.pid;
   const rss = [];
   const cpu0 = cpuSeconds(pid), t0 = Date.now();
-  for (let i = 0; i < P.footprintS; i++) { await sleep(1000); rss.push(rssMb(pid)); }
+  for (let i = 0; i < P.footprintS; i++) {
+    await sleep(1000);
+    const mb = rssMb(pid);
+    if (mb !== null) rss.push(mb);
+  }
   const cpuPercent = ((cpuSeconds(pid) - cpu0) / ((Date.now() - t0) / 1000)) * 100;
   const rings = ringMappingsMb(pid);
   await d.stop();
@@ -348,12 +354,12 @@ async function flood() {
   const sockets = new Set();
   // Each reverse shell is told to exit as soon as it connects.
   const server = net.createServer((s) => { sockets.add(s); s.on("error", () => {}); s.end("exit\n"); });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  const port = server.address().port;
+  await /** @type {Promise<void>} */ (new Promise((r) => server.listen(0, "127.0.0.1", r)));
+  const port = /** @type {net.AddressInfo} */ (server.address()).port;
 
   const d = startDaemon("pipe");
   let findingsText = "";
-  d.child.stdout.on("data", (b) => (findingsText += b));
+  /** @type {import("node:stream").Readable} */ (d.child.stdout).on("data", (b) => (findingsText += b)); // "pipe"
   await d.ready;
   const flooding = loadgen("flood", P.floodS);
   await sleep(1000);

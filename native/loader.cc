@@ -1,15 +1,17 @@
 // Feature probe, candidate choice, load and attach.
 //
-// Each capability has an ordered list of candidate programs (style.md: Falco's table of
-// candidates; Tetragon's "it must load AND attach before we trust it"). The BPF object holds
-// every candidate; before each load attempt the ones not chosen are switched off with
-// bpf_program__set_autoload. A candidate that fails to load or attach is recorded with its
-// reason and the next one is tried on a fresh object, so the sensor never fails whole
-// because the best candidate is refused (this host refuses LSM and fentry: design.md §1).
+// One table, kCapabilities, drives it: each capability with its candidate programs in order
+// of preference and its policy (style.md: Falco's table of candidates; Tetragon's "it must
+// load AND attach before we trust it"). The BPF object holds every candidate; before each load
+// attempt the ones not chosen are switched off with bpf_program__set_autoload. A candidate
+// that fails to load or attach is recorded with its reason and the next one is tried on a
+// fresh object, so the sensor never fails whole because the best candidate is refused (this
+// host refuses LSM and fentry: design.md §1).
 #include "loader.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <cctype>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -27,38 +29,48 @@
 namespace sockeye {
 namespace {
 
-struct Candidate {
-  const char* capability;
-  const char* program;  // what reports and --skip options call it
-  std::vector<const char*> bpf_programs;
+// What a candidate needs beyond loading and attaching, checked before it is tried.
+enum class Need {
+  kNothing,
+  // bpf among the active LSMs. A kernel built with CONFIG_BPF_LSM but booted without bpf on its
+  // LSM list loads and attaches an lsm/ program and never runs it: the capability would be
+  // silently blind (seen in the VM tier with lsm= lacking bpf).
+  kActiveBpfLsm,
+  kIa32Syscalls,
 };
 
-// Order is preference: the first that loads and attaches serves the capability.
-const std::vector<Candidate>& connect_candidates() {
-  static const std::vector<Candidate> list = {
-      {"connect", "lsm/socket_connect", {"handle_connect_lsm"}},
-      {"connect", "fentry/security_socket_connect", {"handle_connect_fentry"}},
-      {"connect", "tp/syscalls/sys_exit_connect", {"handle_connect_exit"}},
-  };
-  return list;
-}
+struct Candidate {
+  const char* program;  // what reports and LoadOptions::skip_candidates call it
+  std::vector<const char*> bpf_programs;
+  Need need = Need::kNothing;
+  // Load-time settings that go with this candidate, applied when it is the one tried.
+  void (*configure)(sockeye_bpf* skel) = nullptr;
+};
 
-// Capabilities with one candidate: without them there is no sensor.
-const std::vector<Candidate>& required_programs() {
-  static const std::vector<Candidate> list = {
-      {"socket_dup", "tp/syscalls/sys_exit_{dup,dup2,dup3,fcntl}",
-       {"handle_dup_exit", "handle_dup2_exit", "handle_dup3_exit", "handle_fcntl_exit"}},
-      {"accept", "tp/syscalls/sys_exit_accept{,4}", {"handle_accept_exit", "handle_accept4_exit"}},
-      {"process", "tp_btf/sched_process_{exec,fork,exit}", {"handle_exec", "handle_fork", "handle_exit"}},
-  };
-  return list;
-}
+enum class Policy {
+  kRequired,  // the sensor does not start without it
+  kOptIn,     // loaded only when its option asks; then the sensor does not start without it
+};
 
-// Optional: ia32 syscalls, only when LoadOptions::compat_syscalls asks (it costs every syscall).
-const Candidate& compat_program() {
-  static const Candidate c{"compat", "tp_btf/sys_exit (ia32 syscalls)", {"handle_compat_exit"}};
-  return c;
-}
+struct OptIn {
+  bool LoadOptions::*option = nullptr;
+  const char* name = nullptr;        // the option, as errors name it
+  const char* off_reason = nullptr;  // the report's reason while it is off
+  // Why this kernel gives the capability nothing to watch (then it stays off even when asked,
+  // since it would cost for nothing), or nullptr.
+  const char* (*not_needed)(const KernelFeatures&) = nullptr;
+};
+
+struct Capability {
+  const char* name;
+  Policy policy;
+  // In order of preference: the first that loads and attaches serves the capability. Where
+  // there is more than one, a refused candidate is passed over with its reason (and
+  // skip_candidates applies); a capability's only candidate is refused with the sensor.
+  std::vector<Candidate> candidates;
+  OptIn opt_in = {};
+};
+
 #if defined(__x86_64__)
 constexpr const char* kCompatOff =
     "off: ia32 syscalls (32-bit binaries, int $0x80) can put a socket on stdio unseen (dups; connects too where "
@@ -68,9 +80,42 @@ constexpr const char* kCompatOff =
 constexpr const char* kCompatOff =
     "off: 32-bit (compat) syscalls go unseen on this architecture; sockeye watches them on x86-64 only";
 #endif
-constexpr const char* kCompatRefused =
-    "not needed: this kernel refuses ia32 syscalls (an int $0x80 from a test process died with SIGSEGV), so none "
-    "can put a socket on stdio";
+
+// Some kernel builds refuse ia32 syscalls at run time although built with them: no ia32
+// syscall can put a socket on stdio there.
+const char* compat_not_needed(const KernelFeatures& f) {
+  return f.ia32 == Ia32Syscalls::refused
+             ? "not needed: this kernel refuses ia32 syscalls (an int $0x80 from a test process died with SIGSEGV), "
+               "so none can put a socket on stdio"
+             : nullptr;
+}
+
+// The syscall tracepoints skip ia32 syscalls (LSM and fentry do not): with connect on its
+// tracepoint, the ia32 program reports ia32 connects as well.
+void ia32_connects_in_compat(sockeye_bpf* skel) { skel->rodata->compat_connect = 1; }
+
+// Every capability, its candidates and its policy: a new capability is one row here (and its
+// programs in bpf/).
+const std::vector<Capability> kCapabilities = {
+    {"connect",
+     Policy::kRequired,
+     {{"lsm/socket_connect", {"handle_connect_lsm"}, Need::kActiveBpfLsm},
+      {"fentry/security_socket_connect", {"handle_connect_fentry"}},
+      {"tp/syscalls/sys_exit_connect", {"handle_connect_exit"}, Need::kNothing, ia32_connects_in_compat}}},
+    {"socket_dup",
+     Policy::kRequired,
+     {{"tp/syscalls/sys_exit_{dup,dup2,dup3,fcntl}",
+       {"handle_dup_exit", "handle_dup2_exit", "handle_dup3_exit", "handle_fcntl_exit"}}}},
+    {"accept", Policy::kRequired, {{"tp/syscalls/sys_exit_accept{,4}", {"handle_accept_exit", "handle_accept4_exit"}}}},
+    {"process",
+     Policy::kRequired,
+     {{"tp_btf/sched_process_{exec,fork,exit}", {"handle_exec", "handle_fork", "handle_exit"}}}},
+    // Opt-in because it runs on every syscall of the host (bpf/compat.bpf.c).
+    {"compat",
+     Policy::kOptIn,
+     {{"tp_btf/sys_exit (ia32 syscalls)", {"handle_compat_exit"}, Need::kIa32Syscalls}},
+     {&LoadOptions::compat_syscalls, "compat_syscalls", kCompatOff, compat_not_needed}},
+};
 
 // libbpf's log: kept per load attempt to explain a refusal, printed only when asked.
 thread_local std::string* libbpf_log_capture = nullptr;
@@ -115,6 +160,14 @@ struct LogCapture {
     }
     return best;
   }
+  // The same for the first of a candidate's programs that libbpf named.
+  std::string about(const Candidate& c) const {
+    for (const char* name : c.bpf_programs) {
+      std::string said = about(name);
+      if (!said.empty()) return said;
+    }
+    return "";
+  }
 };
 
 std::string read_first_line(const char* path) {
@@ -152,7 +205,26 @@ bool skipped(const LoadOptions& o, const Candidate& c) {
   return false;
 }
 
-// One attempt: a fresh object with only `chosen` among the connect candidates.
+// Why `need` is not met on this kernel, or "" when it is.
+std::string unmet(Need need, const KernelFeatures& f) {
+  switch (need) {
+    case Need::kNothing:
+      return "";
+    case Need::kActiveBpfLsm:
+      // An unreadable list tells nothing: then trying is all there is.
+      if (f.lsm_list.empty() || lsm_listed(f.lsm_list, "bpf")) return "";
+      return "bpf is not an active LSM (" + f.lsm_list + "): boot with lsm=" + f.lsm_list + ",bpf to use it";
+    case Need::kIa32Syscalls:
+#if defined(__x86_64__)
+      return "";
+#else
+      return "only x86-64 has ia32 syscalls";
+#endif
+  }
+  return "";
+}
+
+// One attempt: a fresh object with only the chosen candidate of each capability.
 struct Attempt {
   sockeye_bpf* skel = nullptr;
   std::vector<bpf_link*> links;
@@ -169,15 +241,102 @@ bpf_program* program(sockeye_bpf* skel, const char* name) {
   return bpf_object__find_program_by_name(skel->obj, name);
 }
 
-// Attaches every program of `c`; on failure returns the reason, links made so far stay in a.
-std::string attach_all(Attempt& a, const Candidate& c) {
+struct Refusal {
+  std::string reason;  // empty: no refusal
+  int err = 0;
+};
+
+// Attaches every program of `c`; links made so far stay in `a` either way.
+Refusal attach_all(Attempt& a, const Candidate& c) {
   for (const char* name : c.bpf_programs) {
     bpf_link* link = bpf_program__attach(program(a.skel, name));
-    if (!link) return std::string("attach of ") + name + " failed: " + errno_text(errno);
+    if (!link) {
+      int err = errno;
+      return {std::string("attach of ") + name + " failed: " + errno_text(err), err};
+    }
     a.links.push_back(link);
   }
-  return "";
+  return {};
 }
+
+// Which candidate each capability is on (indices follow kCapabilities), and the candidates
+// passed over on the way with their reasons.
+class Choice {
+ public:
+  Choice(const LoadOptions& options, const KernelFeatures& features)
+      : options_(options), features_(features), at_(kCapabilities.size(), 0), passed_(kCapabilities.size()) {
+    for (size_t i = 0; i < kCapabilities.size(); i++)
+      if (active(i)) settle(i);
+  }
+
+  bool active(size_t i) const {
+    const Capability& cap = kCapabilities[i];
+    return cap.policy == Policy::kRequired || (options_.*cap.opt_in.option && not_needed(cap) == nullptr);
+  }
+  static bool has_alternatives(size_t i) { return kCapabilities[i].candidates.size() > 1; }
+  const Candidate& chosen(size_t i) const { return kCapabilities[i].candidates[at_[i]]; }
+
+  // Passes over the chosen candidate of capability i; throws when it has no other.
+  void pass_over(size_t i, const std::string& reason) {
+    passed_[i].push_back({kCapabilities[i].name, chosen(i).program, false, reason});
+    at_[i]++;
+    settle(i);
+  }
+
+  // Per capability the candidates passed over, then the live one (or, off, why); last, the
+  // candidates after a live one, never tried.
+  std::vector<CandidateReport> report() const {
+    std::vector<CandidateReport> out;
+    for (size_t i = 0; i < kCapabilities.size(); i++) {
+      const Capability& cap = kCapabilities[i];
+      out.insert(out.end(), passed_[i].begin(), passed_[i].end());
+      if (active(i)) {
+        out.push_back({cap.name, chosen(i).program, true, ""});
+      } else {
+        for (const Candidate& c : cap.candidates) out.push_back({cap.name, c.program, false, off_reason(cap)});
+      }
+    }
+    for (size_t i = 0; i < kCapabilities.size(); i++) {
+      if (!active(i)) continue;
+      const auto& candidates = kCapabilities[i].candidates;
+      for (size_t k = at_[i] + 1; k < candidates.size(); k++)
+        out.push_back({kCapabilities[i].name, candidates[k].program, false, "not needed: a preferred candidate is live"});
+    }
+    return out;
+  }
+
+ private:
+  const char* not_needed(const Capability& cap) const {
+    return cap.opt_in.not_needed != nullptr ? cap.opt_in.not_needed(features_) : nullptr;
+  }
+  // Why an opt-in capability is off: not needed on this kernel, else not asked for.
+  const char* off_reason(const Capability& cap) const {
+    const char* why = not_needed(cap);
+    return why != nullptr ? why : cap.opt_in.off_reason;
+  }
+
+  // Moves capability i to its first candidate from at_[i] on that is neither skipped nor
+  // lacking what it needs.
+  void settle(size_t i) {
+    const Capability& cap = kCapabilities[i];
+    for (; at_[i] < cap.candidates.size(); at_[i]++) {
+      const Candidate& c = cap.candidates[at_[i]];
+      std::string why = has_alternatives(i) && skipped(options_, c) ? "skipped by option" : unmet(c.need, features_);
+      if (why.empty()) return;
+      passed_[i].push_back({cap.name, c.program, false, why});
+    }
+    std::string reasons, code = cap.name;
+    for (const auto& r : passed_[i]) reasons += (reasons.empty() ? "" : "; ") + r.program + ": " + r.reason;
+    for (char& ch : code) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    throw SensorFailure{"NO_" + code + "_HOOK", 0,
+                        std::string("no ") + cap.name + " hook could be loaded and attached (" + reasons + ")"};
+  }
+
+  const LoadOptions& options_;
+  const KernelFeatures& features_;
+  std::vector<size_t> at_;
+  std::vector<std::vector<CandidateReport>> passed_;
+};
 
 }  // namespace
 
@@ -232,96 +391,79 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
     throw SensorFailure{"NO_BTF", ENOENT,
                         "this kernel has no BTF at /sys/kernel/btf/vmlinux: sockeye's CO-RE programs need a "
                         "kernel built with CONFIG_DEBUG_INFO_BTF=y"};
-#if !defined(__x86_64__)
-  if (options.compat_syscalls)
-    throw SensorFailure{"BAD_OPTION", EINVAL, "compat_syscalls: only x86-64 has ia32 syscalls; turn it off here"};
-#endif
+  for (const Capability& cap : kCapabilities) {
+    if (cap.policy != Policy::kOptIn || !(options.*cap.opt_in.option)) continue;
+    for (const Candidate& c : cap.candidates) {
+      std::string why = unmet(c.need, f);
+      if (!why.empty()) throw SensorFailure{"BAD_OPTION", EINVAL, std::string(cap.opt_in.name) + ": " + why + "; turn it off here"};
+    }
+  }
   if (f.tracefs_path.empty())
     throw SensorFailure{"NO_TRACEFS", ENOENT,
                         "tracefs is not mounted and could not be mounted: mount it with "
                         "'mount -t tracefs nodev /sys/kernel/tracing' and start again"};
-  // On a kernel that refuses ia32 syscalls there is nothing for the compat program to see,
-  // and it would cost every syscall of the host.
-  const bool compat_refused = f.ia32 == Ia32Syscalls::refused;
-  const bool load_compat = options.compat_syscalls && !compat_refused;
 
-  for (const Candidate& chosen : connect_candidates()) {
-    CandidateReport rep{chosen.capability, chosen.program, false, ""};
-    if (skipped(options, chosen)) {
-      rep.reason = "skipped by option";
-      sensor->report_.push_back(rep);
-      continue;
-    }
-    // A kernel built with CONFIG_BPF_LSM but booted without bpf on its LSM list loads and
-    // attaches an lsm/ program, and never runs it: connect would be silently blind (seen in
-    // the VM tier with lsm= lacking bpf). Pass it over when the list says so; when the list
-    // cannot be read, trying is all there is.
-    if (std::strncmp(chosen.program, "lsm/", 4) == 0 && !f.lsm_list.empty() && !lsm_listed(f.lsm_list, "bpf")) {
-      rep.reason = "bpf is not an active LSM (" + f.lsm_list + "): boot with lsm=" + f.lsm_list + ",bpf to use it";
-      sensor->report_.push_back(rep);
-      continue;
-    }
+  Choice choice(options, f);
+  for (;;) {
     LogCapture log;
     Attempt a;
     a.skel = sockeye_bpf__open();
     if (!a.skel) throw SensorFailure{"OPEN_FAILED", errno, "could not open the embedded BPF object: " + errno_text(errno)};
-    for (const Candidate& other : connect_candidates())
-      if (&other != &chosen)
-        for (const char* name : other.bpf_programs) bpf_program__set_autoload(program(a.skel, name), false);
+    for (size_t i = 0; i < kCapabilities.size(); i++)
+      for (const Candidate& c : kCapabilities[i].candidates)
+        if (!choice.active(i) || &c != &choice.chosen(i))
+          for (const char* name : c.bpf_programs) bpf_program__set_autoload(program(a.skel, name), false);
     a.skel->rodata->stdio_fd_max = options.stdio_fd_max;
     a.skel->rodata->connect_all_fds = options.connect_all_fds ? 1 : 0;
-    // The ia32 program reports connects only where connect itself runs on a syscall tracepoint.
-    a.skel->rodata->compat_connect = std::strncmp(chosen.program, "tp/", 3) == 0 ? 1 : 0;
-    if (!load_compat)
-      for (const char* name : compat_program().bpf_programs) bpf_program__set_autoload(program(a.skel, name), false);
     a.skel->rodata->wakeup_interval_ns = uint64_t(options.wakeup_interval_us) * 1000;
+    for (size_t i = 0; i < kCapabilities.size(); i++)
+      if (choice.active(i) && choice.chosen(i).configure) choice.chosen(i).configure(a.skel);
     int err = bpf_map__set_max_entries(a.skel->maps.detection_events, options.detection_ring_bytes);
     if (!err) err = bpf_map__set_max_entries(a.skel->maps.process_events, options.process_ring_bytes);
     if (err) throw SensorFailure{"BAD_OPTION", -err, "ring buffer sizes must be powers of two of at least a page"};
 
+    bool retry = false;
     err = sockeye_bpf__load(a.skel);
     if (err) {
-      std::string detail = log.about(chosen.bpf_programs[0]);
-      bool ours = !detail.empty();
-      if (!ours && load_compat && !log.about(compat_program().bpf_programs[0]).empty())
-        throw SensorFailure{"LOAD_FAILED", -err,
-                            "compat_syscalls: the kernel refused " + std::string(compat_program().program) + ": " +
-                                log.about(compat_program().bpf_programs[0]) + " (turn compat_syscalls off)"};
-      if (!ours) {
-        // The failure was in a program every attempt loads: no candidate can help.
-        throw SensorFailure{"LOAD_FAILED", -err,
-                            "the kernel refused sockeye's BPF programs: " + errno_text(-err) +
-                                " (run with SOCKEYE_DEBUG_LIBBPF=1 for the verifier log)"};
+      // libbpf names the program the kernel refused. A candidate with alternatives is passed
+      // over, an opt-in one fails naming its option; any other refusal no candidate can help.
+      for (size_t i = 0; i < kCapabilities.size() && !retry; i++) {
+        if (!choice.active(i)) continue;
+        const Capability& cap = kCapabilities[i];
+        std::string detail = log.about(choice.chosen(i));
+        if (detail.empty()) continue;
+        if (Choice::has_alternatives(i)) {
+          choice.pass_over(i, "load failed: " + detail);
+          retry = true;
+        } else if (cap.policy == Policy::kOptIn) {
+          throw SensorFailure{"LOAD_FAILED", -err,
+                              std::string(cap.opt_in.name) + ": the kernel refused " + choice.chosen(i).program + ": " +
+                                  detail + " (turn " + cap.opt_in.name + " off)"};
+        }
       }
-      rep.reason = "load failed: " + detail;
-      sensor->report_.push_back(rep);
-      continue;
+      if (retry) continue;
+      throw SensorFailure{"LOAD_FAILED", -err,
+                          "the kernel refused sockeye's BPF programs: " + errno_text(-err) +
+                              " (run with SOCKEYE_DEBUG_LIBBPF=1 for the verifier log)"};
     }
-    std::string attach_error = attach_all(a, chosen);
-    if (!attach_error.empty()) {
-      rep.reason = attach_error;
-      sensor->report_.push_back(rep);
-      continue;
+    for (size_t i = 0; i < kCapabilities.size() && !retry; i++) {
+      if (!choice.active(i)) continue;
+      const Capability& cap = kCapabilities[i];
+      Refusal refused = attach_all(a, choice.chosen(i));
+      if (refused.reason.empty()) continue;
+      if (Choice::has_alternatives(i)) {
+        choice.pass_over(i, refused.reason);
+        retry = true;
+      } else if (cap.policy == Policy::kOptIn) {
+        throw SensorFailure{"ATTACH_FAILED", refused.err,
+                            std::string(cap.opt_in.name) + ": " + refused.reason + " (turn " + cap.opt_in.name + " off)"};
+      } else {
+        throw SensorFailure{"ATTACH_FAILED", refused.err, std::string(cap.name) + ": " + refused.reason};
+      }
     }
-    for (const Candidate& req : required_programs()) {
-      std::string why = attach_all(a, req);
-      if (!why.empty()) throw SensorFailure{"ATTACH_FAILED", errno, req.capability + std::string(": ") + why};
-    }
-    if (load_compat) {
-      std::string why = attach_all(a, compat_program());
-      if (!why.empty()) throw SensorFailure{"ATTACH_FAILED", errno, "compat_syscalls: " + why + " (turn compat_syscalls off)"};
-    }
-    rep.live = true;
-    sensor->report_.push_back(rep);
-    for (const Candidate& req : required_programs()) sensor->report_.push_back({req.capability, req.program, true, ""});
-    sensor->report_.push_back({compat_program().capability, compat_program().program, load_compat,
-                               load_compat ? "" : compat_refused ? kCompatRefused : kCompatOff});
-    // Whatever was not tried after the winner is reported as such.
-    bool after = false;
-    for (const Candidate& c : connect_candidates()) {
-      if (after) sensor->report_.push_back({c.capability, c.program, false, "not needed: a preferred candidate is live"});
-      if (&c == &chosen) after = true;
-    }
+    if (retry) continue;
+
+    sensor->report_ = choice.report();
     sensor->skel_ = a.skel;
     sensor->wakeup_interval_us_ = options.wakeup_interval_us;
     sensor->links_ = std::move(a.links);
@@ -331,9 +473,6 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
     malloc_trim(0);
     return sensor;
   }
-  std::string reasons;
-  for (const auto& r : sensor->report_) reasons += (reasons.empty() ? "" : "; ") + r.program + ": " + r.reason;
-  throw SensorFailure{"NO_CONNECT_HOOK", 0, "no connect hook could be loaded and attached (" + reasons + ")"};
 }
 
 LoadedSensor::~LoadedSensor() { detach(); }

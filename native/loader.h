@@ -30,25 +30,25 @@ struct LoadOptions {
   // libbpf maps a ring's data twice and the kernel maps every page at once: a ring costs
   // twice its size in RSS from the start. 2 MiB (was 16: 28 MB of the idle daemon's RSS)
   // kept the exec + decoy flood bench at 30/30 with no exec record lost; the reader is woken
-  // at a quarter full (bpf/sockeye.bpf.c process_submit_flags).
+  // at a quarter full (bpf/process.bpf.c process_submit_flags).
   uint32_t process_ring_bytes = 2u << 20;
-  // At most one reader wakeup per ring per CPU in this interval (bpf/sockeye.bpf.c
+  // At most one reader wakeup per ring per CPU in this interval (bpf/common.bpf.h
   // submit_flags); the reader polls for a little longer than this after its last record
   // (ring_reader.cc), so records between wakeups wait at most about this long. 0 = libbpf's
   // default of a wakeup whenever the reader is idle.
   uint32_t wakeup_interval_us = 250;
   // Also watch ia32 syscalls (32-bit binaries, int $0x80), which syscall tracepoints skip:
-  // one more program on every syscall of the host (bpf/sockeye.bpf.c handle_compat_exit).
+  // one more program on every syscall of the host (bpf/compat.bpf.c handle_compat_exit).
   bool compat_syscalls = false;
-  // Candidate programs not to try, by section name (e.g. "lsm/socket_connect"): lets tests
-  // and users force a fallback.
+  // Candidate programs not to try, by the name reports give them (e.g. "lsm/socket_connect"),
+  // where a capability has more than one: lets tests and users force a fallback.
   std::vector<std::string> skip_candidates;
 };
 
 // One candidate program for one capability, and what became of it.
 struct CandidateReport {
-  std::string capability;  // connect, socket_dup, accept, process
-  std::string program;     // section name, e.g. "lsm/socket_connect"
+  std::string capability;  // connect, socket_dup, accept, process, compat
+  std::string program;     // e.g. "lsm/socket_connect" (loader.cc, kCapabilities)
   bool live = false;
   std::string reason;      // why it was passed over; empty when live
 };

@@ -16,7 +16,7 @@ namespace sockeye {
 namespace {
 // How long one poll may sleep. A detection wakes the poll at once (and every read takes both
 // rings, so its process's exec comes along); process records below the ring's fill level
-// wake nobody (process_submit_flags in bpf/sockeye.bpf.c), so this is how late they can reach
+// wake nobody (process_submit_flags in bpf/process.bpf.c), so this is how late they can reach
 // JavaScript: an exec-only rule such as 259be2d8 alerts up to this late. It also bounds how
 // late stop() returns. 50 ms, not 10: each poll that finds exec records is a batch, a wakeup
 // of the event loop and of V8's helpers; under 1,500 fork+execs/s the consumer's CPU went from
@@ -114,7 +114,7 @@ int RingReader::on_detection_record(void* ctx, void* data, size_t size) {
 
 // Two states. Idle: sleep in epoll until a record wakes us (or the poll times out). Busy (a
 // detection record was found less than one wakeup interval ago): the kernel may be submitting
-// detections without waking us (see submit_flags in bpf/sockeye.bpf.c), so sleep half an
+// detections without waking us (see submit_flags in bpf/common.bpf.h), so sleep half an
 // interval and read whatever is there; only after a full interval (plus slack) with no new
 // detection is epoll trusted again. A busy stream thus costs two reader wakeups per interval
 // instead of one per record, and a detection waits at most about one interval. Process records

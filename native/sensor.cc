@@ -20,7 +20,6 @@ namespace sockeye {
 // Per-environment state (no statics: style.md): the SensorError class JS registered.
 struct AddonData {
   Napi::FunctionReference sensor_error;
-  Napi::FunctionReference sensor_class;
 };
 
 Napi::Error make_sensor_error(Napi::Env env, const std::string& code, int err, const std::string& message) {
@@ -305,9 +304,7 @@ Napi::Object layout_to_js(Napi::Env env);
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   env.SetInstanceData(data);
-  Napi::Function sensor = Sensor::Define(env);
-  data->sensor_class = Napi::Persistent(sensor);
-  exports.Set("Sensor", sensor);
+  exports.Set("Sensor", Sensor::Define(env));
   exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("layout", layout_to_js(env));

@@ -3,10 +3,14 @@
  * Each section is owned by one stage; keep exports grouped by stage.
  */
 
+// --- errors: every error sockeye raises extends SockeyeError (code, exitStatus) ------------
+export { EXIT_BAD_INPUT, EXIT_REFUSED, SockeyeError, type ExitStatus } from "./errors.js";
+
 // --- sensor: kernel events -------------------------------------------------------------
 export * from "./sensor/events.js";
 export { Sensor, openSensor, probe } from "./sensor/sensor.js";
-export type { SensorOptions, HookCounters, SensorStats, BatchListener, ProbeReport } from "./sensor/sensor.js";
+export type { SensorOptions, ProbeOptions, HookCounters, SensorStats, BatchListener, ProbeReport } from "./sensor/sensor.js";
+export { DEFAULT_STDIO_FD_MAX, STDIO_FD_MAX_LIMIT, isStdioFd, sensorOptionsSchema } from "./sensor/options.js";
 export type { SensorScheduling } from "./sensor/binding.js";
 export { SensorError } from "./sensor/errors.js";
 export { decodeBatch } from "./sensor/decode.js";
@@ -16,18 +20,6 @@ export * from "./engine/rule.js";
 export { Engine, type DropReason, type EngineLogger, type EngineOptions, type EngineStats } from "./engine/engine.js";
 export { buildFinding, type Finding, type FindingProcess, type FindingProcessParent, type FindingThreat } from "./engine/finding.js";
 export type { FoldOptions } from "./engine/fold.js";
-export {
-  CaptureLineError,
-  CaptureWriter,
-  captureLine,
-  readCapture,
-  replayCapture,
-  type MalformedLine,
-  type ReadCaptureOptions,
-  type ReplayOptions,
-  type ReplayReport,
-} from "./engine/replay.js";
-export { sensorEventSchema } from "./engine/event-schema.js";
 export { ProcessTable, type ProcessTableOptions, type ProcessTableStats, type SeedReport } from "./process/table.js";
 export { builtinRules, type BuiltinRuleOptions } from "./rules/builtin.js";
 export {
@@ -42,6 +34,15 @@ export {
 } from "./rules/trc-101-stdio-over-socket.js";
 export { PreciseStdioJudge, type PreciseOptions, type Verdict as Trc101Verdict, type SuppressReason as Trc101SuppressReason } from "./rules/stdio/precise-judge.js";
 export { InterpreterContents, identifyProgram, readsCommandsFromStdin, type InterpreterFamily } from "./rules/stdio/interpreters.js";
+
+// --- capture: recorded events (JSON lines), read, written and validated -------------------
+export { CaptureLineError, readCapture, type MalformedLine, type ReadCaptureOptions } from "./capture/reader.js";
+export { CaptureWriter, captureLine, openCaptureFile, type CaptureFileOptions } from "./capture/writer.js";
+export { sensorEventSchema } from "./capture/schema.js";
+
+// --- pipeline: events in, findings out, to the outputs; live or replayed -------------------
+export { Pipeline, type BatchSource, type PipelineOptions, type PipelineStats, type RunReport } from "./pipeline/pipeline.js";
+export { replayCapture, type ReplayOptions, type ReplayReport } from "./pipeline/replay.js";
 
 // --- elastic: detection-rules TOML and EQL ----------------------------------------------
 export { compileEql, EqlError, getField, wildcardToRegExp, type CompiledEql, type EqlDocument } from "./eql/compile.js";
@@ -60,6 +61,7 @@ export {
   type OutputStats,
 } from "./output/output.js";
 export { OutputSet } from "./output/output-set.js";
+export { EventLineOutput, taggedEventLine, type EventLineOutputOptions, type EventOutput, type EventOutputTrouble } from "./output/event-lines.js";
 export type { StreamOutputOptions } from "./output/stream.js";
 export { JsonLinesOutput, type JsonLinesOutputOptions } from "./output/json-lines.js";
 export { PrettyOutput, formatPretty, type PrettyFormatOptions, type PrettyOutputOptions } from "./output/pretty.js";

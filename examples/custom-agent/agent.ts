@@ -1,14 +1,14 @@
 /**
  * A small custom agent built on sockeye as a library: its own rule next to sockeye's
- * built-in rules, run over a recorded capture, findings printed as JSON lines. main.ts
- * runs it from the command line; the unit tests call runAgent directly.
+ * built-in rules, in a sockeye Pipeline whose output prints findings as JSON lines, fed a
+ * recorded capture. main.ts runs it from the command line; the unit tests call runAgent.
  *
- * On a live host the same engine would be fed from the sensor's event stream instead of
- * `replayCapture` (see examples/README.md).
+ * On a live host the same pipeline is attached to the sensor instead of replaying a capture
+ * (`pipeline.attach(await openSensor())`, see examples/README.md).
  */
 import { fileURLToPath } from "node:url";
 import type { Writable } from "node:stream";
-import { Engine, ProcessTable, builtinRules, replayCapture } from "sockeye";
+import { JsonLinesOutput, OutputSet, Pipeline, ProcessTable, builtinRules, replayCapture } from "sockeye";
 import { createWatchedPortRule } from "./watched-port-rule.js";
 
 export const SAMPLE_CAPTURE = fileURLToPath(new URL("./capture.jsonl", import.meta.url));
@@ -25,19 +25,22 @@ export interface AgentOptions {
 }
 
 export async function runAgent(options: AgentOptions): Promise<void> {
-  const engine = new Engine({
+  const pipeline = new Pipeline({
     rules: [...builtinRules(), createWatchedPortRule(new Set([6379, 31337]))],
     // A replay starts from an empty table: the capture's own fork/exec events fill it.
     processes: new ProcessTable(),
+    outputs: new OutputSet([new JsonLinesOutput({ stream: options.out, name: "out" })]),
     logger: { warn: (message, details) => options.err.write(`${JSON.stringify({ message, ...details })}\n`) },
     ...(options.hostName !== undefined ? { hostName: options.hostName } : {}),
     ...(options.now !== undefined ? { now: options.now } : {}),
   });
-  const report = await replayCapture(engine, options.capture, {
-    onFinding: (finding) => options.out.write(`${JSON.stringify(finding)}\n`),
+  await pipeline.open();
+  const report = await replayCapture(pipeline, options.capture, {
     onMalformed: (line) => options.err.write(`capture line ${line.lineNumber}: ${line.reason}\n`),
   });
-  const stats = engine.stats();
+  // Every finding written before the summary.
+  await pipeline.close();
+  const stats = pipeline.stats().engine;
   const summary = {
     events: report.events,
     findings: report.findings,

@@ -3,7 +3,7 @@
  * the config file (config.ts). A flag left out leaves the file's value alone, which is why
  * `given` tells a typed --no-fold from commander's default.
  */
-import type { ConfigInput } from "./config.js";
+import type { ConfigInput } from "../config/config.js";
 
 export interface RuleFlags {
   config?: string;
@@ -39,5 +39,5 @@ export function configFromFlags(flags: RunFlags, given: (name: string) => boolea
   if (flags.prometheus !== undefined) input["metrics"]!["prometheus_listen"] = flags.prometheus;
   if (flags.statsInterval !== undefined) input["metrics"]!["stats_interval_s"] = flags.statsInterval;
   for (const key of Object.keys(input)) if (Object.keys(input[key]!).length === 0) delete input[key];
-  return input as ConfigInput;
+  return input;
 }

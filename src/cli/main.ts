@@ -8,19 +8,26 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { probe } from "../sensor/sensor.js";
-import { SensorError } from "../sensor/errors.js";
-import { ElasticRuleError } from "../rules/elastic/loader.js";
-import { OutputError } from "../output/output.js";
-import { CaptureLineError } from "../engine/replay.js";
-import { ConfigError, resolveConfig } from "./config.js";
+import { STDIO_FD_MAX_LIMIT } from "../sensor/options.js";
+import { EXIT_BAD_INPUT, EXIT_REFUSED, SockeyeError } from "../errors.js";
+import { resolveConfig } from "../config/config.js";
+import { loadConfiguredRules } from "../config/rules.js";
 import { configFromFlags, type RuleFlags, type RunFlags } from "./flags.js";
-import { InstanceLockError } from "./instance-lock.js";
-import { loadRules, runDaemon } from "./run.js";
+import { runDaemon } from "./run.js";
 import { replayCommand } from "./replay.js";
 import { formatProbe } from "./probe-format.js";
 import { formatRuleStatuses } from "./rules-format.js";
 
-const EXIT_USAGE = 2;
+/**
+ * How the command words an error when its message alone does not say what to do next, by
+ * error class; any other SockeyeError prints its message.
+ */
+const ERROR_LINES: Readonly<Record<string, (error: SockeyeError) => string>> = {
+  // The code names the failure for a search or a bug report; the message is the kernel's side.
+  SensorError: (error) => `${error.message} [${error.code}]`,
+  ElasticRuleError: (error) => `rule file ${error.message} (fix it, or start with --lenient-rules to skip it)`,
+  CaptureLineError: (error) => `${error.message} (or replay without --strict to count such lines)`,
+};
 
 function packageVersion(): string {
   const manifest = new URL("../../package.json", import.meta.url);
@@ -35,7 +42,7 @@ function integer(name: string, min: number, max: number) {
   };
 }
 
-function fail(message: string, code = 1): never {
+function fail(message: string, code: number = EXIT_REFUSED): never {
   process.stderr.write(`sockeye: ${message}\n`);
   process.exit(code);
 }
@@ -74,7 +81,7 @@ withRuleFlags(
 )
   .option("--events", "also stream every decoded kernel event to stdout (JSON lines, kind-tagged)")
   .option("--no-fold", "one finding per fd instead of one per (process, socket)")
-  .option("--stdio-fd-max <n>", "highest fd treated as stdio", integer("--stdio-fd-max", 0, 1023))
+  .option("--stdio-fd-max <n>", "highest fd treated as stdio", integer("--stdio-fd-max", 0, STDIO_FD_MAX_LIMIT))
   .option("--skip <program...>", "candidate programs not to try (e.g. lsm/socket_connect)")
   .addOption(new Option("--format <format>", "stdout format (auto: json unless stdout is a terminal)").choices(["auto", "json", "pretty", "none"]))
   .option("--output-file <path>", "also append findings as JSON lines to this file (rotated by size)")
@@ -96,7 +103,7 @@ withRuleFlags(program.command("rules").description("list the rules sockeye would
   .option("--json", "print the list as JSON")
   .action((flags: RuleFlags & { json?: boolean }) => {
     const config = resolveConfig(flags.config, configFromFlags(flags, () => false));
-    const { statuses } = loadRules(config);
+    const { statuses } = loadConfiguredRules(config);
     process.stdout.write(flags.json ? `${JSON.stringify(statuses, null, 2)}\n` : formatRuleStatuses(statuses));
   });
 
@@ -120,13 +127,8 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) {
     // commander already printed its one line (or the help/version text).
-    process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
+    process.exit(err.exitCode === 0 ? 0 : EXIT_BAD_INPUT);
   }
-  if (err instanceof SensorError) fail(`${err.message} [${err.code}]`);
-  // A rule file, the config or a capture that cannot be used is bad input, like a bad flag.
-  if (err instanceof ElasticRuleError) fail(`rule file ${err.message} (fix it, or start with --lenient-rules to skip it)`, EXIT_USAGE);
-  if (err instanceof ConfigError) fail(err.message, EXIT_USAGE);
-  if (err instanceof CaptureLineError) fail(`${err.message} (or replay without --strict to count such lines)`, EXIT_USAGE);
-  if (err instanceof OutputError || err instanceof InstanceLockError) fail(err.message);
+  if (err instanceof SockeyeError) fail(ERROR_LINES[err.name]?.(err) ?? err.message, err.exitStatus);
   fail((err as Error).message ?? String(err));
 }

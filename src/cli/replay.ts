@@ -4,13 +4,12 @@
  * --strict, stop the replay), never skipped in silence.
  */
 import { statSync } from "node:fs";
-import { Engine } from "../engine/engine.js";
-import { replayCapture } from "../engine/replay.js";
 import { ProcessTable } from "../process/table.js";
-import type { Config } from "./config.js";
-import { ConfigError } from "./config.js";
-import { loadRules, reportRules } from "./run.js";
-import { log, warn } from "./log.js";
+import { Pipeline } from "../pipeline/pipeline.js";
+import { replayCapture } from "../pipeline/replay.js";
+import { ConfigError, type Config } from "../config/config.js";
+import { loadConfiguredRules, logRuleCatalog } from "../config/rules.js";
+import { daemonLogger, log, warn } from "../service/log.js";
 
 /** Returns the exit code: 0, or 1 when some lines were malformed. */
 export async function replayCommand(capture: string, config: Config, options: { strict: boolean }): Promise<number> {
@@ -22,12 +21,14 @@ export async function replayCommand(capture: string, config: Config, options: { 
     throw new ConfigError(`capture ${capture}: ${code === "ENOENT" ? "no such file" : `cannot read: ${code ?? (error as Error).message}`}`);
   }
   if (!isFile) throw new ConfigError(`capture ${capture}: not a regular file`);
-  const catalog = loadRules(config);
-  reportRules(catalog);
+  const catalog = loadConfiguredRules(config);
+  logRuleCatalog(catalog, daemonLogger);
   // A replay never reads this host's /proc: the capture's processes are not ours.
-  const engine = new Engine({ rules: catalog.rules, processes: new ProcessTable(), fold: config.rules.fold, logger: { warn } });
+  const pipeline = new Pipeline({ rules: catalog.rules, processes: new ProcessTable(), fold: config.rules.fold, logger: daemonLogger });
+  // Not a JsonLinesOutput: that drops past its bound so a live sensor never waits; a replay
+  // has no kernel to keep up with and prints every finding.
   let out = "";
-  const report = await replayCapture(engine, capture, {
+  const report = await replayCapture(pipeline, capture, {
     strict: options.strict,
     onFinding: (finding) => {
       out += `${JSON.stringify(finding)}\n`;

@@ -7,7 +7,7 @@
  *
  * Nothing a rule or an event does stops the engine: a rule that throws is counted and
  * logged once, an event of a kind this build does not know is counted and skipped.
- * The engine is synchronous and does no I/O; the live stream or a replay drives it.
+ * The engine is synchronous and does no I/O; the pipeline (src/pipeline/) drives it.
  */
 import { hostname } from "node:os";
 import { EVENT_KINDS, type EventKind, type SensorEvent } from "../sensor/events.js";
@@ -144,13 +144,6 @@ export class Engine {
     return findings;
   }
 
-  /** Runs a whole sequence of events (a capture, a batch), handing findings to `emit`. */
-  async run(events: Iterable<SensorEvent> | AsyncIterable<SensorEvent>, emit: (finding: Finding) => void): Promise<void> {
-    for await (const event of events) {
-      for (const finding of this.handle(event)) emit(finding);
-    }
-  }
-
   private index(rules: readonly AnyRule[]): Map<EventKind, AnyRule[]> {
     const ids = new Set<string>();
     const byKind = new Map<EventKind, AnyRule[]>();
@@ -170,8 +163,8 @@ export class Engine {
     try {
       // The index only hands a rule the kinds it subscribed to, which TypeScript cannot
       // see through the Map: this is the one place the event's type is asserted.
-      const evaluate = rule.evaluate as (event: SensorEvent, ctx: RuleContext) => ReturnType<AnyRule["evaluate"]>;
-      const result = evaluate.call(rule, event, this.context);
+      const typed = rule as unknown as { evaluate(event: SensorEvent, ctx: RuleContext): Detection | Detection[] | null | undefined };
+      const result = typed.evaluate(event, this.context);
       if (result === null || result === undefined) return [];
       return Array.isArray(result) ? result : [result];
     } catch (error) {

@@ -2,23 +2,13 @@
  * A finding: the nested ECS JSON document of design.md §5, built from a rule's metadata,
  * the triggering event, the process table and the detection's own fields.
  */
-import type { EventKind, SensorEvent, TaskContext } from "../sensor/events.js";
-import type { Detection, ProcessInfo, ProcessView, RuleMeta, Severity, ThreatEntry } from "./rule.js";
+import { ecsProcess, type EcsProcess, type EcsProcessFields } from "../process/ecs-process.js";
+import type { EventKind, SensorEvent } from "../sensor/events.js";
+import type { Detection, ProcessView, RuleMeta, Severity, ThreatEntry } from "./rule.js";
 
-export interface FindingProcessParent {
-  pid: number;
-  name?: string;
-  executable?: string;
-  args?: string[];
-  args_count?: number;
-  command_line?: string;
-  entity_id?: string;
-}
-
-export interface FindingProcess extends FindingProcessParent {
-  thread: { id: number };
-  parent: FindingProcessParent;
-}
+/** The ECS process fields of a finding; built by process/ecs-process.ts for every document. */
+export type FindingProcessParent = EcsProcessFields;
+export type FindingProcess = EcsProcess;
 
 /** ECS `threat`: each field is the list of values over the rule's MITRE entries. */
 export interface FindingThreat {
@@ -93,7 +83,7 @@ export function buildFinding(input: FindingInput): Finding {
     },
     rule: ruleFields(meta),
     ...(meta.threat.length > 0 ? { threat: ecsThreat(meta.threat) } : {}),
-    process: processFields(task, input.processes),
+    process: ecsProcess(task, input.processes),
     // ECS keeps ids as keywords, not numbers.
     user: { id: String(task.uid) },
     group: { id: String(task.gid) },
@@ -140,39 +130,6 @@ function listsOf(items: readonly { id: string; name: string; reference?: string 
     name: items.map((item) => item.name),
     reference: items.flatMap((item) => (item.reference === undefined ? [] : [item.reference])),
   };
-}
-
-/**
- * Process facts come from the table when it knows this incarnation of the pid, else from
- * the event's own context (comm, parent comm), so a finding about a process that exited
- * before userspace saw it still says who it was. Unknown facts are left out, not faked.
- */
-function processFields(task: TaskContext, processes: ProcessView): FindingProcess {
-  const known = processes.get(task.pid, task.startNs);
-  const parent = known !== undefined ? processes.ancestors(task.pid, 1)[0] : processes.get(task.ppid);
-  return {
-    ...(known !== undefined ? describe(known) : { pid: task.pid, name: task.comm }),
-    entity_id: entityId(task.pid, task.startNs),
-    thread: { id: task.tid },
-    parent: parent !== undefined ? describe(parent) : { pid: task.ppid, name: task.parentComm },
-  };
-}
-
-function describe(info: ProcessInfo): FindingProcessParent {
-  return {
-    pid: info.pid,
-    name: info.name,
-    ...(info.executable !== "" ? { executable: info.executable } : {}),
-    ...(info.args.length > 0
-      ? { args: [...info.args], args_count: info.args.length, command_line: info.args.join(" ") }
-      : {}),
-    entity_id: entityId(info.pid, info.startNs),
-  };
-}
-
-/** pid and kernel start time together name one process for the host's uptime. */
-export function entityId(pid: number, startNs: number): string {
-  return `${pid}-${startNs}`;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

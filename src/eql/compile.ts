@@ -97,17 +97,15 @@ function ordered(actual: unknown, op: "<" | "<=" | ">" | ">=", expected: Literal
     (typeof actual === "number" && typeof expected === "number") ||
     (typeof actual === "string" && typeof expected === "string");
   if (!comparable) return false;
-  const a = actual as number | string;
-  const b = expected as number | string;
   switch (op) {
     case "<":
-      return a < b;
+      return actual < expected;
     case "<=":
-      return a <= b;
+      return actual <= expected;
     case ">":
-      return a > b;
+      return actual > expected;
     case ">=":
-      return a >= b;
+      return actual >= expected;
   }
 }
 
@@ -205,7 +203,7 @@ function requiredOf(expr: EqlExpr, field: string): RequiredValues | undefined {
       return expr.field === field && expr.op === "==" && typeof expr.value === "string" ? valueSet([expr.value], false) : undefined;
     case "in":
       if (expr.field !== field || expr.negated || !expr.values.every((v) => typeof v === "string")) return undefined;
-      return valueSet(expr.values as string[], expr.caseInsensitive);
+      return valueSet(expr.values, expr.caseInsensitive);
     case "wildcard":
       if (expr.field !== field || expr.patterns.some((p) => p.includes("*") || p.includes("?"))) return undefined;
       return valueSet(expr.patterns, expr.caseInsensitive);

@@ -1,7 +1,7 @@
 /**
  * What the daemon knows about itself at one instant: the input of the Prometheus endpoint
- * and of the periodic stats line. The daemon assembles it from engine.stats(),
- * sensor.counters() and outputs.stats(); nothing here reads a kernel.
+ * and of the periodic stats line. The daemon assembles it from pipeline.stats() (engine and
+ * output totals) and sensor.counters(); nothing here reads a kernel.
  */
 import type { EngineStats } from "../engine/engine.js";
 import type { HookCounters } from "../sensor/sensor.js";

@@ -35,7 +35,7 @@ export class FileOutput extends LineOutput {
   private size = 0;
 
   constructor(options: FileOutputOptions) {
-    super("file", options.name ?? "file", options.maxBufferedBytes);
+    super("file", options.name ?? "file", { maxBufferedBytes: options.maxBufferedBytes });
     this.path = options.path;
     this.maxBytes = options.maxBytes ?? 100 * 1024 * 1024;
     this.keep = options.keep ?? 5;

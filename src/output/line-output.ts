@@ -1,19 +1,21 @@
 /**
- * Outputs that deliver one text line per finding (stream, file, syslog) share this: a
- * bounded queue of lines in front of one slow writer (a pipe, a file, a socket).
+ * Every output with a queue (stream, file, syslog, webhook) shares this: a bounded queue of
+ * lines in front of one slow writer (a pipe, a file, a socket, an HTTP endpoint).
  *
- * One chunk is in flight at a time; lines that arrive meanwhile wait here, up to
- * `maxBufferedBytes`. Past that the newest lines are dropped and counted: memory stays
- * bounded however slow the reader of stdout or the disk is, and the order of what is
- * delivered is the order of arrival.
+ * One chunk is in flight at a time; lines that arrive meanwhile wait here, up to the queue's
+ * bound (bytes for streams, files and syslog; lines for the webhook, whose server takes
+ * batches of findings). Past it the newest lines are dropped and counted: memory stays
+ * bounded however slow the reader of stdout, the disk or the server is, and the order of
+ * what is delivered is the order of arrival.
  */
 import type { Finding } from "../engine/finding.js";
 import {
   DEFAULT_FLUSH_TIMEOUT_MS,
-  IdleWaiters,
   OutputCounters,
+  sleep,
   type FindingOutput,
   type FlushResult,
+  type OutputDropReason,
   type OutputStats,
 } from "./output.js";
 
@@ -26,11 +28,27 @@ export interface QueuedLine {
 /** How a sink reports each line's fate; every line handed to it is reported once. */
 export interface LineProgress {
   delivered(count: number): void;
-  failed(count: number, error: unknown): void;
+  /** Counted as `reason` (default write_error), unless a flush already gave up on them. */
+  failed(count: number, error: unknown, reason?: DeliveryFailure): void;
 }
 
-/** Delivers a chunk of lines. A rejection means the lines not yet reported failed. */
-type LineSink = (lines: readonly QueuedLine[], progress: LineProgress) => Promise<void>;
+/** The drop reasons a sink may report; the queue itself counts the others. */
+export type DeliveryFailure = Extract<OutputDropReason, "write_error" | "http_rejected" | "retries_exhausted">;
+
+/**
+ * Delivers a chunk of lines. A rejection means the lines not yet reported failed. `signal`
+ * aborts when a flush gives up on the chunk; a sink that can stop early (a retry loop) should.
+ */
+type LineSink = (lines: readonly QueuedLine[], progress: LineProgress, signal: AbortSignal) => Promise<void>;
+
+export interface LineQueueLimits {
+  /** Bytes of text waiting, beyond the chunk in flight (default 8 MiB). */
+  maxBufferedBytes?: number;
+  /** Lines waiting, beyond the chunk in flight (default: no bound but the bytes). */
+  maxLines?: number;
+  /** Lines per chunk handed to the sink (default: everything waiting). */
+  maxChunk?: number;
+}
 
 interface Flight {
   count: number;
@@ -38,22 +56,57 @@ interface Flight {
   settled: number;
   /** Counted as flush_timeout already; its late outcome must not be counted again. */
   abandoned: boolean;
+  readonly controller: AbortController;
 }
 
 const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+/** Flushes waiting for a delivery loop to run dry, each with its own deadline. */
+export class IdleWaiters {
+  private waiters: (() => void)[] = [];
+
+  /** Resolves true once `isIdle()` holds (checked now and at each wake()), false at the deadline. */
+  async wait(isIdle: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (isIdle()) return true;
+    const deadline = new AbortController();
+    const woken = new Promise<void>((resolve) => this.waiters.push(resolve)).then(() => deadline.abort());
+    await Promise.race([woken, sleep(timeoutMs, deadline.signal)]);
+    return isIdle();
+  }
+
+  /** Called by the delivery loop when it has nothing left to do. */
+  wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
 
 class LineQueue {
   private pending: QueuedLine[] = [];
   private pendingBytes = 0;
   private flight: Flight | undefined;
   private readonly idleWaiters = new IdleWaiters();
+  private readonly maxBufferedBytes: number;
+  private readonly maxLines: number;
+  private readonly maxChunk: number;
 
   constructor(
     private readonly counters: OutputCounters,
     private readonly sink: LineSink,
-    private readonly maxBufferedBytes: number = DEFAULT_MAX_BUFFERED_BYTES,
+    limits: LineQueueLimits,
   ) {
-    if (!(maxBufferedBytes > 0)) throw new RangeError(`maxBufferedBytes must be positive, got ${maxBufferedBytes}`);
+    this.maxBufferedBytes = limits.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    this.maxLines = limits.maxLines ?? Number.POSITIVE_INFINITY;
+    this.maxChunk = limits.maxChunk ?? Number.POSITIVE_INFINITY;
+    for (const [limit, value] of [["maxBufferedBytes", this.maxBufferedBytes], ["maxLines", this.maxLines], ["maxChunk", this.maxChunk]] as const) {
+      if (!(value > 0)) throw new RangeError(`${limit} must be positive, got ${value}`);
+    }
+  }
+
+  /** Whether one more line of at least a byte could be queued now. */
+  get hasRoom(): boolean {
+    return this.pending.length < this.maxLines && this.pendingBytes < this.maxBufferedBytes;
   }
 
   /** Lines accepted and neither delivered nor dropped. */
@@ -62,25 +115,31 @@ class LineQueue {
     return this.pending.length + flying;
   }
 
-  push(texts: readonly string[]): void {
-    for (const text of texts) {
-      const bytes = Buffer.byteLength(text);
-      if (this.pendingBytes + bytes > this.maxBufferedBytes) {
-        this.counters.drop("queue_full", 1);
-        continue;
-      }
-      this.pending.push({ text, bytes });
-      this.pendingBytes += bytes;
+  /** Queues one line, or drops it as queue_full; send() starts the delivery. */
+  add(text: string): void {
+    const bytes = Buffer.byteLength(text);
+    if (this.pending.length >= this.maxLines || this.pendingBytes + bytes > this.maxBufferedBytes) {
+      this.counters.drop("queue_full", 1);
+      return;
     }
+    this.pending.push({ text, bytes });
+    this.pendingBytes += bytes;
+  }
+
+  /** Delivers what is queued, unless a chunk is in flight (its loop takes the rest). */
+  send(): void {
     void this.pump();
   }
 
   async flush(timeoutMs: number): Promise<FlushResult> {
     if (await this.idleWaiters.wait(() => this.idle(), timeoutMs)) return { complete: true, abandoned: 0 };
     const abandoned = this.depth;
-    if (this.flight !== undefined) this.flight.abandoned = true;
     this.pending = [];
     this.pendingBytes = 0;
+    if (this.flight !== undefined) {
+      this.flight.abandoned = true;
+      this.flight.controller.abort();
+    }
     this.counters.drop("flush_timeout", abandoned);
     return { complete: false, abandoned };
   }
@@ -92,23 +151,21 @@ class LineQueue {
   private async pump(): Promise<void> {
     if (this.flight !== undefined) return;
     while (this.pending.length > 0) {
-      const lines = this.pending;
-      this.pending = [];
-      this.pendingBytes = 0;
-      const flight: Flight = { count: lines.length, settled: 0, abandoned: false };
+      const lines = this.takeChunk();
+      const flight: Flight = { count: lines.length, settled: 0, abandoned: false, controller: new AbortController() };
       this.flight = flight;
       const progress: LineProgress = {
         delivered: (count) => {
           flight.settled += count;
           if (!flight.abandoned) this.counters.written += count;
         },
-        failed: (count, error) => {
+        failed: (count, error, reason = "write_error") => {
           flight.settled += count;
-          if (!flight.abandoned) this.counters.drop("write_error", count, error);
+          if (!flight.abandoned) this.counters.drop(reason, count, error);
         },
       };
       try {
-        await this.sink(lines, progress);
+        await this.sink(lines, progress, flight.controller.signal);
       } catch (error) {
         progress.failed(flight.count - flight.settled, error);
       }
@@ -116,11 +173,23 @@ class LineQueue {
     }
     this.idleWaiters.wake();
   }
+
+  private takeChunk(): QueuedLine[] {
+    if (this.pending.length <= this.maxChunk) {
+      const lines = this.pending;
+      this.pending = [];
+      this.pendingBytes = 0;
+      return lines;
+    }
+    const lines = this.pending.splice(0, this.maxChunk);
+    for (const line of lines) this.pendingBytes -= line.bytes;
+    return lines;
+  }
 }
 
 /**
- * The FindingOutput part common to line outputs; a subclass says how to format a line,
- * how to deliver a chunk of them, and what to acquire at open and release at close.
+ * The FindingOutput part common to every queued output; a subclass says how to format a
+ * line, how to deliver a chunk of them, and what to acquire at open and release at close.
  */
 export abstract class LineOutput implements FindingOutput {
   protected readonly counters: OutputCounters;
@@ -130,19 +199,19 @@ export abstract class LineOutput implements FindingOutput {
   constructor(
     readonly type: string,
     readonly name: string,
-    maxBufferedBytes: number | undefined,
+    limits: LineQueueLimits,
   ) {
     this.counters = new OutputCounters(name, type);
-    this.queue = new LineQueue(this.counters, (lines, progress) => this.deliver(lines, progress), maxBufferedBytes);
+    this.queue = new LineQueue(this.counters, (lines, progress, signal) => this.deliver(lines, progress, signal), limits);
   }
 
   /** The finding's line, terminator included, or undefined when it cannot be formatted. */
   protected abstract formatLine(finding: Finding): string | undefined;
-  protected abstract deliver(lines: readonly QueuedLine[], progress: LineProgress): Promise<void>;
-  /** Rejects with an OutputError when the output cannot work. */
-  protected abstract acquire(): Promise<void>;
+  protected abstract deliver(lines: readonly QueuedLine[], progress: LineProgress, signal: AbortSignal): Promise<void>;
+  /** Throws (or rejects with) an OutputError when the output cannot work. */
+  protected abstract acquire(): Promise<void> | void;
   /** Only called once nothing is in flight. */
-  protected abstract release(): Promise<void>;
+  protected abstract release(): Promise<void> | void;
 
   async open(): Promise<void> {
     await this.acquire();
@@ -154,12 +223,17 @@ export abstract class LineOutput implements FindingOutput {
       this.counters.drop("closed", findings.length);
       return;
     }
-    const lines: string[] = [];
     for (const finding of findings) {
+      // A finding a full queue would drop is not formatted first: during an outage that
+      // would spend a JSON.stringify on every finding lost.
+      if (!this.queue.hasRoom) {
+        this.counters.drop("queue_full", 1);
+        continue;
+      }
       const line = this.formatLine(finding);
-      if (line !== undefined) lines.push(line);
+      if (line !== undefined) this.queue.add(line);
     }
-    this.queue.push(lines);
+    this.queue.send();
   }
 
   flush(timeoutMs = DEFAULT_FLUSH_TIMEOUT_MS): Promise<FlushResult> {

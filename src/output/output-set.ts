@@ -1,21 +1,33 @@
 /**
- * Several outputs at once: every batch goes to each of them. Opening is all or nothing, so
- * a daemon never runs with part of the outputs its configuration asked for.
+ * Several outputs at once: every batch of findings goes to each finding output, every batch
+ * of events to each event output. Opening is all or nothing, so a daemon never runs with
+ * part of the outputs its configuration asked for.
  */
 import type { Finding } from "../engine/finding.js";
+import type { SensorEvent } from "../sensor/events.js";
+import type { EventOutput } from "./event-lines.js";
 import { DEFAULT_FLUSH_TIMEOUT_MS, type FindingOutput, type FlushResult, type OutputStats } from "./output.js";
 
 export class OutputSet {
   readonly outputs: readonly FindingOutput[];
+  readonly eventOutputs: readonly EventOutput[];
+  private readonly all: readonly (FindingOutput | EventOutput)[];
 
-  constructor(outputs: readonly FindingOutput[]) {
+  constructor(outputs: readonly FindingOutput[], eventOutputs: readonly EventOutput[] = []) {
     const names = new Set<string>();
-    for (const output of outputs) {
+    for (const output of [...outputs, ...eventOutputs]) {
       // Names label metrics and stats: two outputs with one name would merge their counts.
       if (names.has(output.name)) throw new Error(`two outputs share the name ${JSON.stringify(output.name)}`);
       names.add(output.name);
     }
     this.outputs = [...outputs];
+    this.eventOutputs = [...eventOutputs];
+    this.all = [...outputs, ...eventOutputs];
+  }
+
+  /** Every output's name, finding outputs first. */
+  get names(): string[] {
+    return this.all.map((output) => output.name);
   }
 
   /**
@@ -23,8 +35,8 @@ export class OutputSet {
    * rejects with that output's error (an OutputError naming it).
    */
   async open(): Promise<void> {
-    const opened: FindingOutput[] = [];
-    for (const output of this.outputs) {
+    const opened: (FindingOutput | EventOutput)[] = [];
+    for (const output of this.all) {
       try {
         await output.open();
       } catch (error) {
@@ -40,6 +52,10 @@ export class OutputSet {
     for (const output of this.outputs) output.write(findings);
   }
 
+  writeEvents(events: readonly SensorEvent[]): void {
+    for (const output of this.eventOutputs) output.write(events);
+  }
+
   /** Flushes all in parallel, under one deadline; results by output name. */
   async flush(timeoutMs = DEFAULT_FLUSH_TIMEOUT_MS): Promise<Record<string, FlushResult>> {
     return this.each((output) => output.flush(timeoutMs));
@@ -50,11 +66,11 @@ export class OutputSet {
   }
 
   stats(): OutputStats[] {
-    return this.outputs.map((output) => output.stats());
+    return this.all.map((output) => output.stats());
   }
 
-  private async each(action: (output: FindingOutput) => Promise<FlushResult>): Promise<Record<string, FlushResult>> {
-    const results = await Promise.all(this.outputs.map(action));
-    return Object.fromEntries(this.outputs.map((output, index) => [output.name, results[index]!]));
+  private async each(action: (output: FindingOutput | EventOutput) => Promise<FlushResult>): Promise<Record<string, FlushResult>> {
+    const results = await Promise.all(this.all.map(action));
+    return Object.fromEntries(this.all.map((output, index) => [output.name, results[index]!]));
   }
 }

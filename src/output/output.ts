@@ -7,6 +7,7 @@
  * draining the kernel rings whatever the SIEM or the disk is doing.
  */
 import type { Finding } from "../engine/finding.js";
+import { EXIT_REFUSED, SockeyeError } from "../errors.js";
 
 /** Why a finding accepted by `write()` was never delivered. */
 export type OutputDropReason =
@@ -79,14 +80,13 @@ export interface FindingOutput {
 export const DEFAULT_FLUSH_TIMEOUT_MS = 5_000;
 
 /** An output that cannot be opened: one line naming the output and the problem. */
-export class OutputError extends Error {
-  override readonly name = "OutputError";
+export class OutputError extends SockeyeError {
   constructor(
     readonly output: string,
     problem: string,
   ) {
     // Paths and server answers can carry newlines; the contract is one line.
-    super(`output ${output}: ${problem}`.replace(/\s*[\r\n]+\s*/g, " "));
+    super(`output ${output}: ${problem}`.replace(/\s*[\r\n]+\s*/g, " "), "SOCKEYE_OUTPUT", EXIT_REFUSED);
   }
 }
 
@@ -170,25 +170,4 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       resolve();
     }
   });
-}
-
-/** Flushes waiting for a delivery loop to run dry, each with its own deadline. */
-export class IdleWaiters {
-  private waiters: (() => void)[] = [];
-
-  /** Resolves true once `isIdle()` holds (checked now and at each wake()), false at the deadline. */
-  async wait(isIdle: () => boolean, timeoutMs: number): Promise<boolean> {
-    if (isIdle()) return true;
-    const deadline = new AbortController();
-    const woken = new Promise<void>((resolve) => this.waiters.push(resolve)).then(() => deadline.abort());
-    await Promise.race([woken, sleep(timeoutMs, deadline.signal)]);
-    return isIdle();
-  }
-
-  /** Called by the delivery loop when it has nothing left to do. */
-  wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const resolve of waiters) resolve();
-  }
 }

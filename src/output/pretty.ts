@@ -82,11 +82,12 @@ function endpoint(destination: unknown): string | undefined {
   const { ip, port } = destination as { ip?: unknown; port?: unknown };
   if (typeof ip !== "string") return undefined;
   const host = ip.includes(":") ? `[${safe(ip)}]` : safe(ip);
-  return port === undefined ? host : `${host}:${safe(String(port))}`;
+  return typeof port === "number" || typeof port === "string" ? `${host}:${safe(String(port))}` : host;
 }
 
 function safe(text: string): string {
-  // C0, DEL and C1 controls, as \xNN.
+  // C0, DEL and C1 controls, as \xNN: finding fields carry attacker-chosen text.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 

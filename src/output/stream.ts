@@ -33,16 +33,16 @@ export class StreamOutput extends LineOutput {
     private readonly format: LineFormat,
     options: StreamOutputOptions = {},
   ) {
-    super(type, options.name ?? type, options.maxBufferedBytes);
+    super(type, options.name ?? type, { maxBufferedBytes: options.maxBufferedBytes });
     this.stream = options.stream ?? process.stdout;
   }
 
-  protected async acquire(): Promise<void> {
+  protected acquire(): void {
     if (!this.stream.writable) throw new OutputError(this.name, "the stream is not writable");
     this.stream.on("error", this.onError);
   }
 
-  protected async release(): Promise<void> {
+  protected release(): void {
     this.stream.off("error", this.onError);
   }
 

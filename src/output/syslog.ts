@@ -14,7 +14,6 @@
  */
 import { createSocket, type Socket } from "node:dgram";
 import { isIPv6, isIP } from "node:net";
-import { hostname } from "node:os";
 import type { Finding } from "../engine/finding.js";
 import type { Severity } from "../engine/rule.js";
 import { LineOutput, type LineProgress, type QueuedLine } from "./line-output.js";
@@ -60,7 +59,7 @@ export class SyslogOutput extends LineOutput {
   private socket: Socket | undefined;
 
   constructor(options: SyslogOutputOptions = {}) {
-    super("syslog", options.name ?? "syslog", options.maxBufferedBytes);
+    super("syslog", options.name ?? "syslog", { maxBufferedBytes: options.maxBufferedBytes });
     this.host = options.host ?? "127.0.0.1";
     this.port = options.port ?? 514;
     const facility = options.facility ?? "authpriv";

@@ -5,9 +5,10 @@
  * generic webhook receiver (a SIEM's HTTP collector, Vector's or Logstash's http input)
  * parses without a special codec.
  *
- * Queue: at most `maxQueue` findings wait (plus the batch in flight). When it is full the
- * NEWEST findings are dropped and counted as `queue_full`: during an outage the findings
- * kept are the first ones of an incident, and what is delivered stays in order.
+ * Queue: LineOutput's, bounded by findings: at most `maxQueue` wait (plus the batch in
+ * flight), at most `maxBatch` to a request. When it is full the NEWEST findings are dropped
+ * and counted as `queue_full`: during an outage the findings kept are the first ones of an
+ * incident, and what is delivered stays in order.
  *
  * Retry: network errors, timeouts, 5xx and 429 are retried with exponential backoff and
  * jitter (a Retry-After longer than the backoff is honoured, up to `backoff.maxMs`), at
@@ -16,19 +17,8 @@
  * another host) drops the batch at once as `http_rejected`: sending it again cannot help.
  */
 import type { Finding } from "../engine/finding.js";
-import {
-  DEFAULT_FLUSH_TIMEOUT_MS,
-  IdleWaiters,
-  OutputCounters,
-  OutputError,
-  describeError,
-  encodeFinding,
-  sleep,
-  type FindingOutput,
-  type FlushResult,
-  type OutputDropReason,
-  type OutputStats,
-} from "./output.js";
+import { LineOutput, type LineProgress, type QueuedLine } from "./line-output.js";
+import { OutputError, describeError, encodeFinding, sleep, type OutputDropReason } from "./output.js";
 
 export interface WebhookBackoff {
   /** Delay before the first retry, before jitter (default 500 ms). */
@@ -57,52 +47,39 @@ export interface WebhookOutputOptions {
   random?: () => number;
 }
 
-interface Flight {
-  count: number;
-  /** Counted as flush_timeout already; its late outcome must not be counted again. */
-  abandoned: boolean;
-  readonly controller: AbortController;
-}
+/** A batch's fate; "abandoned" when a flush gave up on it (and counted it) first. */
+type Outcome = "delivered" | "abandoned" | { reason: Extract<OutputDropReason, "http_rejected" | "retries_exhausted">; error: string };
 
-type Outcome = { delivered: true } | { delivered: false; reason: OutputDropReason; error: string };
-
-export class WebhookOutput implements FindingOutput {
-  readonly type = "webhook";
-  readonly name: string;
+/** The line queue's lines are encoded findings; a chunk of them is one request's batch. */
+export class WebhookOutput extends LineOutput {
   private readonly url: string;
   private readonly headers: Record<string, string>;
-  private readonly maxQueue: number;
-  private readonly maxBatch: number;
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly random: () => number;
-  private readonly counters: OutputCounters;
-  private readonly idleWaiters = new IdleWaiters();
-  /** Encoded findings, oldest first. */
-  private queue: string[] = [];
-  private flight: Flight | undefined;
-  private state: "new" | "open" | "closed" = "new";
 
   constructor(options: WebhookOutputOptions) {
-    this.name = options.name ?? "webhook";
+    super("webhook", options.name ?? "webhook", {
+      maxLines: positiveInteger("maxQueue", options.maxQueue ?? 10_000),
+      maxChunk: positiveInteger("maxBatch", options.maxBatch ?? 500),
+      // Bounded by findings, not bytes: the queue's bound is the option users set.
+      maxBufferedBytes: Number.POSITIVE_INFINITY,
+    });
     this.url = options.url;
     // Lower-cased, so a configured "Content-Type" replaces ours instead of joining it.
-    const configured = Object.entries(options.headers ?? {}).map(([key, value]) => [key.toLowerCase(), value]);
+    const configured = Object.entries(options.headers ?? {}).map(([key, value]) => [key.toLowerCase(), value] as const);
     this.headers = { "user-agent": "sockeye", ...Object.fromEntries(configured), "content-type": "application/json" };
-    this.maxQueue = positiveInteger("maxQueue", options.maxQueue ?? 10_000);
-    this.maxBatch = positiveInteger("maxBatch", options.maxBatch ?? 500);
     this.timeoutMs = positiveInteger("timeoutMs", options.timeoutMs ?? 10_000);
     this.maxAttempts = positiveInteger("maxAttempts", options.maxAttempts ?? 5);
     this.initialBackoffMs = options.backoff?.initialMs ?? 500;
     this.maxBackoffMs = options.backoff?.maxMs ?? 30_000;
     this.random = options.random ?? Math.random;
-    this.counters = new OutputCounters(this.name, this.type);
   }
 
   /** Checks the URL and headers; the server itself may come up later (retries cover it). */
-  async open(): Promise<void> {
+  protected acquire(): void {
     let url: URL;
     try {
       url = new URL(this.url);
@@ -119,72 +96,23 @@ export class WebhookOutput implements FindingOutput {
     } catch (error) {
       throw new OutputError(this.name, `bad header: ${describeError(error)}`);
     }
-    this.state = "open";
   }
 
-  write(findings: readonly Finding[]): void {
-    if (this.state !== "open") {
-      this.counters.drop("closed", findings.length);
-      return;
-    }
-    for (const finding of findings) {
-      if (this.queue.length >= this.maxQueue) {
-        this.counters.drop("queue_full", 1);
-        continue;
-      }
-      const json = encodeFinding(finding, this.counters);
-      if (json !== undefined) this.queue.push(json);
-    }
-    void this.pump();
+  /** Nothing of its own to release: connections belong to fetch()'s global pool. */
+  protected release(): void {}
+
+  protected formatLine(finding: Finding): string | undefined {
+    return encodeFinding(finding, this.counters);
   }
 
-  async flush(timeoutMs = DEFAULT_FLUSH_TIMEOUT_MS): Promise<FlushResult> {
-    if (await this.idleWaiters.wait(() => this.idle(), timeoutMs)) return { complete: true, abandoned: 0 };
-    const abandoned = this.depth();
-    this.queue = [];
-    if (this.flight !== undefined) {
-      this.flight.abandoned = true;
-      this.flight.controller.abort();
-    }
-    this.counters.drop("flush_timeout", abandoned);
-    return { complete: false, abandoned };
+  protected async deliver(lines: readonly QueuedLine[], progress: LineProgress, signal: AbortSignal): Promise<void> {
+    const outcome = await this.post(`[${lines.map((line) => line.text).join(",")}]`, signal);
+    if (outcome === "delivered") progress.delivered(lines.length);
+    else if (outcome !== "abandoned") progress.failed(lines.length, outcome.error, outcome.reason);
   }
 
-  async close(timeoutMs = DEFAULT_FLUSH_TIMEOUT_MS): Promise<FlushResult> {
-    const result = await this.flush(timeoutMs);
-    this.state = "closed";
-    return result;
-  }
-
-  stats(): OutputStats {
-    return this.counters.snapshot(this.depth());
-  }
-
-  private depth(): number {
-    return this.queue.length + (this.flight !== undefined && !this.flight.abandoned ? this.flight.count : 0);
-  }
-
-  private idle(): boolean {
-    return this.queue.length === 0 && (this.flight === undefined || this.flight.abandoned);
-  }
-
-  private async pump(): Promise<void> {
-    if (this.flight !== undefined) return;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
-      const flight: Flight = { count: batch.length, abandoned: false, controller: new AbortController() };
-      this.flight = flight;
-      const outcome = await this.deliver(`[${batch.join(",")}]`, flight);
-      if (!flight.abandoned) {
-        if (outcome.delivered) this.counters.written += batch.length;
-        else this.counters.drop(outcome.reason, batch.length, outcome.error);
-      }
-      this.flight = undefined;
-    }
-    this.idleWaiters.wake();
-  }
-
-  private async deliver(body: string, flight: Flight): Promise<Outcome> {
+  /** One batch, retried as the header comment says; `signal` aborts when a flush gives up. */
+  private async post(body: string, signal: AbortSignal): Promise<Outcome> {
     for (let attempt = 1; ; attempt++) {
       let error: string;
       let retryAfterMs: number | undefined;
@@ -194,22 +122,22 @@ export class WebhookOutput implements FindingOutput {
           headers: this.headers,
           body,
           redirect: "manual",
-          signal: AbortSignal.any([flight.controller.signal, AbortSignal.timeout(this.timeoutMs)]),
+          signal: AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]),
         });
         // Read to the end so the keep-alive connection can carry the next batch.
         await response.arrayBuffer();
-        if (response.status >= 200 && response.status < 300) return { delivered: true };
+        if (response.status >= 200 && response.status < 300) return "delivered";
         error = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
-        if (response.status !== 429 && response.status < 500) return { delivered: false, reason: "http_rejected", error };
+        if (response.status !== 429 && response.status < 500) return { reason: "http_rejected", error };
         retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
       } catch (failure) {
         error = describeError(failure);
       }
-      if (flight.abandoned) return { delivered: false, reason: "flush_timeout", error };
-      if (attempt >= this.maxAttempts) return { delivered: false, reason: "retries_exhausted", error };
+      if (signal.aborted) return "abandoned";
+      if (attempt >= this.maxAttempts) return { reason: "retries_exhausted", error };
       this.counters.retries++;
       this.counters.lastError = error;
-      await sleep(this.backoffMs(attempt, retryAfterMs), flight.controller.signal);
+      await sleep(this.backoffMs(attempt, retryAfterMs), signal);
     }
   }
 

@@ -3,8 +3,9 @@
  * signature (seed ../shared/seeds/000_754545c651b038c9.txt; semantics in design.md §3,
  * user documentation in docs/rules/TRC-101.md).
  *
- * The trigger is always Tracee's: a connect on fd 0-2, or a socket dup'ed onto fd 0-2, of an
- * AF_INET/AF_INET6 socket whose port is set and not 0. Two profiles decide what to report:
+ * The trigger is always Tracee's: a connect on a stdio fd, or a socket dup'ed onto one, of an
+ * AF_INET/AF_INET6 socket whose port is set and not 0 (stdio is fds 0-2 as in the seed, or 0
+ * to the sensor's stdioFdMax when the rule is given it). Two profiles decide what to report:
  * - "tracee": every trigger, as Tracee reports it, without its known gaps (failed connects and
  *   unknown fds (-1) never alert, fcntl dups count like dup2, one process's dups of one
  *   endpoint fold into one finding, accepted sockets are marked inbound, inetd-style services
@@ -14,7 +15,9 @@
  *   quiet and catches a shell that starts with a socket on stdio however it got there.
  */
 import { defineRule, type Detection, type Rule, type RuleContext, type RuleMeta } from "../engine/rule.js";
+import { parentOf } from "../process/ecs-process.js";
 import type { ConnectEvent, Endpoint, SocketDupEvent } from "../sensor/events.js";
+import { DEFAULT_STDIO_FD_MAX, isStdioFd } from "../sensor/options.js";
 import { PreciseStdioJudge, type Judgement, type PreciseOptions, type Trigger } from "./stdio/precise-judge.js";
 
 /** Exactly as the seed gives them; kept verbatim for anyone mapping back to Tracee. */
@@ -108,18 +111,22 @@ export interface Trc101Options {
   fold?: boolean;
   /** Settings of the precise profile (bounds; interpreter recognition by content). */
   precise?: PreciseOptions;
-  /** Replaces the default allowlist; spread DEFAULT_STDIO_ALLOWLIST to extend it. */
+  /** Replaces the default allowlist. */
   allowlist?: readonly StdioAllowEntry[];
+  /** Added to the allowlist (the default one, or `allowlist` when given). */
+  extraAllowlist?: readonly StdioAllowEntry[];
+  /** Highest fd that counts as stdio: the sensor's stdioFdMax (default 2, the seed's 0-2). */
+  stdioFdMax?: number;
 }
 
-const STDIO_FDS: ReadonlySet<number> = new Set([0, 1, 2]);
 /** A non-blocking connect still in progress is an attempt that may well succeed. */
 const EINPROGRESS = 115;
 
 export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | "socket_dup"> | Rule<"connect" | "socket_dup" | "exec" | "exit"> {
   const fold = options.fold ?? true;
   const profile = options.profile ?? "precise";
-  const allowlist = options.allowlist ?? DEFAULT_STDIO_ALLOWLIST;
+  const allowlist = [...(options.allowlist ?? DEFAULT_STDIO_ALLOWLIST), ...(options.extraAllowlist ?? [])];
+  const stdioFdMax = options.stdioFdMax ?? DEFAULT_STDIO_FD_MAX;
   for (const entry of allowlist) {
     const criteria = [entry.executable, entry.name, entry.parentName, entry.parentPid];
     if (criteria.every((criterion) => criterion === undefined)) {
@@ -130,11 +137,11 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
     if (event.kind !== "socket_dup" || event.origin !== "accepted") return null;
     const task = event.task;
     const known = ctx.processes.get(task.pid, task.startNs);
-    const parent = known !== undefined ? ctx.processes.ancestors(task.pid, 1)[0] : undefined;
+    const parent = parentOf(task, ctx.processes);
     const facts: ProcessFacts = {
       executable: known?.executable ?? "",
       name: known?.name ?? task.comm,
-      parentName: parent?.name ?? task.parentComm,
+      parentName: parent?.name || task.parentComm,
       parentPid: task.ppid,
     };
     const entry = allowlist.find((e) => matchesAllowEntry(e, facts));
@@ -146,7 +153,7 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
       meta: TRC101_META,
       kinds: ["connect", "socket_dup"],
       evaluate(event, ctx) {
-        const fd = triggerFd(event);
+        const fd = triggerFd(event, stdioFdMax);
         if (fd === undefined) return null;
         const remote = event.remote!;
         const inbound = event.kind === "socket_dup" && event.origin === "accepted";
@@ -179,7 +186,7 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
       switch (event.kind) {
         case "connect":
         case "socket_dup": {
-          const fd = triggerFd(event);
+          const fd = triggerFd(event, stdioFdMax);
           if (fd === undefined) return null;
           const suppressed = allowed(event, ctx);
           if (suppressed !== null) return suppressed;
@@ -195,9 +202,9 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
 }
 
 /** Tracee's trigger: the stdio fd of an inet connect or dup with a port, else undefined. */
-function triggerFd(event: ConnectEvent | SocketDupEvent): number | undefined {
+function triggerFd(event: ConnectEvent | SocketDupEvent, stdioFdMax: number): number | undefined {
   const fd = event.kind === "connect" ? event.fd : event.newfd;
-  if (!STDIO_FDS.has(fd)) return undefined;
+  if (!isStdioFd(fd, stdioFdMax)) return undefined;
   if (event.family !== "inet" && event.family !== "inet6") return undefined;
   const remote = event.remote;
   if (remote === null || remote.port === 0) return undefined;

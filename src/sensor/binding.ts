@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { SensorError } from "./errors.js";
+import type { SensorOptions } from "./options.js";
 
 export interface NativeCandidate {
   capability: string;
@@ -33,17 +34,8 @@ export interface NativeFeatures {
   ia32Syscalls: "taken" | "refused" | "unknown" | "not-x86";
 }
 
-export interface NativeOptions {
-  stdioFdMax?: number;
-  connectAllFds?: boolean;
-  detectionRingBytes?: number;
-  processRingBytes?: number;
-  wakeupIntervalUs?: number;
-  readerRealtime?: boolean;
-  eventLoopRealtime?: boolean;
-  compatSyscalls?: boolean;
-  skipCandidates?: string[];
-}
+/** The addon reads the validated options by their own names (native/sensor.cc). */
+export type NativeOptions = Omit<SensorOptions, "iteratorQueueLimit">;
 
 export interface SensorScheduling {
   /** "SCHED_RR 1", "normal" or "normal (SCHED_RR refused: …)". */

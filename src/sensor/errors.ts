@@ -1,16 +1,17 @@
 /**
  * The one error class of the sensor. The addon creates it (registered through
- * setErrorClass in binding.ts), so native failures arrive with a stable `code` and `errno`.
+ * setErrorClass in binding.ts) with (message, code, errno), so native failures arrive with a
+ * stable `code` (EPERM_BPF, NO_BTF, NO_TRACEFS, LOAD_FAILED, ATTACH_FAILED, NO_BINDING,
+ * BAD_OPTION, ...) and `errno`. The host refused: exit status 1.
  */
-export class SensorError extends Error {
-  /** e.g. EPERM_BPF, NO_BTF, NO_TRACEFS, LOAD_FAILED, ATTACH_FAILED, NO_BINDING, BAD_OPTION. */
-  readonly code: string;
-  readonly errno: number;
+import { EXIT_REFUSED, SockeyeError } from "../errors.js";
 
-  constructor(message: string, code: string, errno = 0) {
-    super(message);
-    this.name = "SensorError";
-    this.code = code;
-    this.errno = errno;
+export class SensorError extends SockeyeError {
+  constructor(
+    message: string,
+    code: string,
+    readonly errno = 0,
+  ) {
+    super(message, code, EXIT_REFUSED);
   }
 }

@@ -151,8 +151,3 @@ export type EventKind = SensorEvent["kind"];
 export const EVENT_KINDS: readonly EventKind[] = ["connect", "socket_dup", "exec", "fork", "exit"];
 
 export type EventOfKind<K extends EventKind> = Extract<SensorEvent, { kind: K }>;
-
-/** For `switch` statements over kinds: a compile error when a kind is not handled. */
-export function assertNever(value: never): never {
-  throw new Error(`unhandled variant: ${JSON.stringify(value)}`);
-}

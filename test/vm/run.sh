@@ -3,6 +3,7 @@
 # built sockeye package and the guest suite (test/vm/guest/), and bring the guest's JSON back.
 #
 #   bash test/vm/run.sh                           Debian's current linux-image-amd64 (fetched, cached)
+#   bash test/vm/run.sh --package linux-image-6.12-amd64   the kernel another Debian meta-package names
 #   bash test/vm/run.sh --deb linux-image-X.deb   a Debian kernel package you have
 #   bash test/vm/run.sh --kernel /boot/vmlinuz-X  any bzImage (config read from a config-X beside it)
 #
@@ -22,24 +23,25 @@ cache="${SOCKEYE_VM_CACHE:-$here/.cache}"
 
 die() { echo "test/vm: $*" >&2; exit 1; }
 unavailable() { echo "test/vm: $*" >&2; exit 3; }
-usage() { echo "test/vm: $*" >&2; echo "usage: bash test/vm/run.sh [--kernel VMLINUZ | --deb LINUX-IMAGE.deb] [--append ARGS] [--timeout SEC] [--out DIR] [--accel tcg|kvm] [--smp N]" >&2; exit 2; }
+usage() { echo "test/vm: $*" >&2; echo "usage: bash test/vm/run.sh [--kernel VMLINUZ | --deb LINUX-IMAGE.deb | --package META] [--append ARGS] [--timeout SEC] [--out DIR] [--accel tcg|kvm] [--smp N]" >&2; exit 2; }
 note() { echo "test/vm: $*" >&2; }
 
-kernel="" deb="" append="" timeout_s=480 out="" accel="${SOCKEYE_VM_ACCEL:-tcg}" smp=2
+kernel="" deb="" meta=linux-image-amd64 meta_given="" append="" timeout_s=480 out="" accel="${SOCKEYE_VM_ACCEL:-tcg}" smp=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernel) [ $# -ge 2 ] || usage "--kernel needs a file"; kernel="$2"; shift 2 ;;
     --deb) [ $# -ge 2 ] || usage "--deb needs a file"; deb="$2"; shift 2 ;;
+    --package) [ $# -ge 2 ] || usage "--package needs a meta-package name"; meta="$2"; meta_given=1; shift 2 ;;
     --append) [ $# -ge 2 ] || usage "--append needs an argument"; append="$2"; shift 2 ;;
     --timeout) [ $# -ge 2 ] || usage "--timeout needs seconds"; timeout_s="$2"; shift 2 ;;
     --out) [ $# -ge 2 ] || usage "--out needs a directory"; out="$2"; shift 2 ;;
     --accel) [ $# -ge 2 ] || usage "--accel needs tcg or kvm"; accel="$2"; shift 2 ;;
     --smp) [ $# -ge 2 ] || usage "--smp needs a number"; smp="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) usage "unknown argument: $1" ;;
   esac
 done
-[ -n "$kernel" ] && [ -n "$deb" ] && usage "give --kernel or --deb, not both"
+[ $(( ${kernel:+1}+0 + ${deb:+1}+0 + ${meta_given:+1}+0 )) -gt 1 ] && usage "give one of --kernel, --deb, --package"
 [[ "$timeout_s" =~ ^[0-9]+$ ]] || usage "--timeout must be whole seconds, got $timeout_s"
 [[ "$smp" =~ ^[1-9][0-9]*$ ]] || usage "--smp must be a positive number, got $smp"
 case "$accel" in tcg|kvm) ;; *) usage "--accel must be tcg or kvm, got $accel" ;; esac
@@ -93,25 +95,30 @@ elif [ -n "$deb" ]; then
   [ -f "$deb" ] || die "kernel package not found: $deb"
   extract_deb "$deb"
 else
-  # The package linux-image-amd64 points at today, e.g. linux-image-6.1.0-56-amd64.
-  pkg_of() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}'; }
+  # The package the meta-package points at today, e.g. linux-image-amd64 -> linux-image-6.1.0-56-amd64.
+  [[ "$meta" =~ ^linux-image-[a-z0-9.+-]+$ ]] || usage "--package must name a linux-image-* package, got $meta"
+  pkg_of() { apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}'; }
   pkg="$(pkg_of || true)"
   if [ -z "$pkg" ] && [ "$(id -u)" -eq 0 ]; then apt-get update -qq >/dev/null 2>&1 || true; pkg="$(pkg_of || true)"; fi
   mkdir -p "$cache/debs"
+  # Which package the meta-package named when it was last resolved: several kernels share the
+  # cache, and without a package index this is how the right one is found again.
+  named="$cache/debs/$meta.name"
   if [ -n "$pkg" ]; then
-    debfile="$(ls "$cache/debs/${pkg}_"*.deb 2>/dev/null | head -1 || true)"
-    if [ -z "$debfile" ]; then
-      note "fetching Debian's kernel package $pkg"
-      (cd "$cache/debs" && apt-get download "$pkg" >"$cache/debs/download.log" 2>&1) \
-        || unavailable "apt-get download $pkg failed: $(grep -E '^(E|Err):' "$cache/debs/download.log" | head -1)"
-      debfile="$(ls "$cache/debs/${pkg}_"*.deb 2>/dev/null | head -1 || true)"
-      [ -n "$debfile" ] || die "apt-get download $pkg left no .deb in $cache/debs"
-    fi
+    echo "$pkg" >"$named"
+  elif [ -s "$named" ]; then
+    pkg="$(cat "$named")"
+    note "no package index; $meta named $pkg when last resolved"
   else
-    # No package index here (no apt-get update as non-root): a kernel fetched earlier still serves.
-    debfile="$(ls -t "$cache/debs/"linux-image-*.deb 2>/dev/null | head -1 || true)"
-    [ -n "$debfile" ] || unavailable "cannot name Debian's kernel package: 'apt-cache depends linux-image-amd64' names none (run apt-get update as root), and none is cached"
-    note "no package index; using the cached $(basename "$debfile")"
+    unavailable "cannot name the kernel package of $meta: 'apt-cache depends $meta' names none (run apt-get update as root, with the suite that carries it in apt's sources), and it was never resolved here"
+  fi
+  debfile="$(ls "$cache/debs/${pkg}_"*.deb 2>/dev/null | head -1 || true)"
+  if [ -z "$debfile" ]; then
+    note "fetching Debian's kernel package $pkg"
+    (cd "$cache/debs" && apt-get download "$pkg" >"$cache/debs/download.log" 2>&1) \
+      || unavailable "apt-get download $pkg failed: $(grep -E '^(E|Err):' "$cache/debs/download.log" | head -1)"
+    debfile="$(ls "$cache/debs/${pkg}_"*.deb 2>/dev/null | head -1 || true)"
+    [ -n "$debfile" ] || die "apt-get download $pkg left no .deb in $cache/debs"
   fi
   extract_deb "$debfile"
 fi

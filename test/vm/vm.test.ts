@@ -51,9 +51,10 @@ interface Results {
   cmdline: string;
   uptimeAtEntry: number;
   uptimeAtExit: number;
-  probe: { candidates: Candidate[]; features: { bpfLsm: boolean; lsmList: string }; error: unknown } | null;
+  probe: { candidates: Candidate[]; features: { bpfLsm: boolean; lsmList: string; ia32Syscalls: string }; error: unknown } | null;
   probeWithoutLsm: { candidates: Candidate[] } | null;
   programs: Candidate[];
+  ia32Getpid: { status: number | null; signal: string | null };
   cases: Case[];
   warnings: unknown[];
   counters: Record<string, { emitted: number; lost: number; errors: number }> | null;
@@ -66,8 +67,9 @@ type Outcome = { kind: "ok"; results: Results; seconds: number } | { kind: "unav
 /** Boots the VM through run.sh; its last stderr line is the one-line reason on failure. */
 function boot(mode: Mode): Promise<Outcome> {
   const args = [join(here, "run.sh"), "--out", join(here, ".cache", `run-${mode.id}`)];
-  if (process.env.SOCKEYE_VM_KERNEL) args.push("--kernel", process.env.SOCKEYE_VM_KERNEL);
-  if (process.env.SOCKEYE_VM_DEB) args.push("--deb", process.env.SOCKEYE_VM_DEB);
+  if (mode.package) args.push("--package", mode.package);
+  else if (process.env.SOCKEYE_VM_KERNEL) args.push("--kernel", process.env.SOCKEYE_VM_KERNEL);
+  else if (process.env.SOCKEYE_VM_DEB) args.push("--deb", process.env.SOCKEYE_VM_DEB);
   const append = [process.env.SOCKEYE_VM_APPEND, mode.append].filter(Boolean).join(" ");
   if (append) args.push("--append", append);
   if (process.env.SOCKEYE_VM_TIMEOUT) args.push("--timeout", process.env.SOCKEYE_VM_TIMEOUT);
@@ -76,8 +78,8 @@ function boot(mode: Mode): Promise<Outcome> {
     const child = spawn("bash", args, { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "", stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => {
-      stderr += d;
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
       process.stderr.write(d); // progress (fetch, boot, timings) is worth seeing in the run
     });
     child.on("error", (e) => resolve({ kind: "failed", reason: `cannot run test/vm/run.sh: ${e.message}` }));
@@ -96,15 +98,36 @@ function boot(mode: Mode): Promise<Outcome> {
 }
 
 /**
- * The same guest suite, booted twice: once as the kernel comes (Debian's lists the bpf LSM),
- * once with an LSM list that leaves bpf out. There the lsm/ program would load and attach but
- * never run, so the sensor must pass it over and detect through fentry instead.
+ * The same guest suite, booted three times: as the kernel comes (Debian's lists the bpf LSM);
+ * with an LSM list that leaves bpf out, where the lsm/ program would load and attach but never
+ * run, so the sensor must pass it over and detect through fentry instead; and Debian's 6.12
+ * kernel (bookworm-security) booted with ia32_emulation=0 (6.7+), a kernel that refuses ia32
+ * syscalls although CONFIG_IA32_EMULATION=y, as some builds of the CI machine kind do.
  */
-interface Mode { id: string; title: string; append: string; connectProgram: string; source: string }
+interface Mode {
+  id: string;
+  title: string;
+  /** A Debian meta-package naming the kernel; none: the default kernel, or the one SOCKEYE_VM_* names. */
+  package?: string;
+  /** The kernel release that package must boot (so a wrong fetch cannot pass as this boot). */
+  release?: RegExp;
+  append: string;
+  connectProgram: string;
+  source: string;
+  ia32: "taken" | "refused";
+}
 const MODES: Mode[] = [
-  { id: "lsm", title: "the BPF LSM path", append: "", connectProgram: "lsm/socket_connect", source: "lsm" },
-  { id: "no-bpf-lsm", title: "booted with lsm= without bpf (fentry path)", append: "lsm=lockdown,yama", connectProgram: "fentry/security_socket_connect", source: "fentry" },
+  { id: "lsm", title: "the BPF LSM path", append: "", connectProgram: "lsm/socket_connect", source: "lsm", ia32: "taken" },
+  { id: "no-bpf-lsm", title: "booted with lsm= without bpf (fentry path)", append: "lsm=lockdown,yama", connectProgram: "fentry/security_socket_connect", source: "fentry", ia32: "taken" },
+  {
+    id: "6.12-no-ia32", title: "Debian's 6.12 booted with ia32_emulation=0 (ia32 syscalls refused)", package: "linux-image-6.12-amd64", release: /^6\.12\.\d+\+deb12-amd64$/,
+    // Debian's 6.12 lists bpf in CONFIG_LSM too, so connect runs on the LSM program there as well.
+    append: "ia32_emulation=0", connectProgram: "lsm/socket_connect", source: "lsm", ia32: "refused",
+  },
 ];
+// A kernel named on the environment replaces the default one (not the 6.12 boot, which is about
+// that kernel): whether it takes ia32 syscalls is then what its own int $0x80 shows.
+const kernelOverride = Boolean(process.env.SOCKEYE_VM_KERNEL || process.env.SOCKEYE_VM_DEB);
 
 for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, ${mode.title}`, () => {
   let outcome: Outcome;
@@ -144,6 +167,9 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     expect(c.findings).toHaveLength(1);
   };
   const live = (cands: Candidate[], capability: string) => cands.filter((x) => x.capability === capability && x.live).map((x) => x.program);
+  const ia32Known = Boolean(mode.package) || !kernelOverride;
+  const ia32Expected = (): "taken" | "refused" => (ia32Known ? mode.ia32 : r.ia32Getpid.status === 0 ? "taken" : "refused");
+  const NOT_NEEDED = /^not needed: this kernel refuses ia32 syscalls \(an int \$0x80 from a test process died with SIGSEGV\)/;
 
   vmIt("the guest suite ran to the end without an error", () => {
     expect(r.error).toBeNull();
@@ -154,7 +180,14 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     expect(r.warnings).toEqual([]);
   });
 
-  if (mode.id === "lsm") {
+  if (mode.release) {
+    vmIt(`the guest ran ${mode.package}'s kernel, booted with ${mode.append}`, () => {
+      expect(r.kernel).toMatch(mode.release!);
+      expect(r.cmdline.split(" ")).toEqual(expect.arrayContaining(mode.append.split(" ")));
+    });
+  }
+
+  if (mode.connectProgram === "lsm/socket_connect") {
     vmIt("probe: the bpf LSM is active and lsm/socket_connect serves connect", () => {
       expect(r.probe!.error).toBeNull();
       expect(r.probe!.features.bpfLsm).toBe(true);
@@ -177,12 +210,47 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     // The sensor that ran the cases chose the same.
     expect(live(r.programs, "connect")).toEqual([mode.connectProgram]);
     for (const cap of ["socket_dup", "accept", "process"]) expect(live(r.programs, cap)).toHaveLength(1);
-    // The guest's sensor watches ia32 syscalls; probe (the default) leaves them off and says so.
-    expect(live(r.programs, "compat")).toEqual(["tp_btf/sys_exit (ia32 syscalls)"]);
-    expect(r.probe!.candidates.find((x) => x.capability === "compat")).toMatchObject({ live: false, reason: expect.stringMatching(/^off: ia32 syscalls/) });
   });
 
-  vmIt("ia32 syscalls (int $0x80): a dup2 onto fd 1 and a connect on fd 0 each give one TRC-101", () => {
+  vmIt(`ia32 syscalls: ${ia32Known ? `this kernel ${mode.ia32 === "taken" ? "takes" : "refuses"} them` : "what this kernel does"}, and probe and an int $0x80 of the guest's own agree`, () => {
+    const expected = ia32Expected();
+    expect(r.probe!.features.ia32Syscalls).toBe(expected);
+    expect(r.ia32Getpid).toEqual(expected === "taken" ? { status: 0, signal: null } : { status: null, signal: "SIGSEGV" });
+  });
+
+  vmIt("the compat row: live in the sensor that asked for it where ia32 syscalls run, 'not needed' where they are refused", () => {
+    const probed = r.probe!.candidates.filter((x) => x.capability === "compat");
+    const opened = r.programs.filter((x) => x.capability === "compat");
+    expect(probed).toHaveLength(1);
+    expect(opened).toHaveLength(1);
+    if (ia32Expected() === "taken") {
+      // The guest's sensor watches ia32 syscalls; probe (the default) leaves them off and says so.
+      expect(opened[0]).toMatchObject({ program: "tp_btf/sys_exit (ia32 syscalls)", live: true });
+      expect(probed[0]).toMatchObject({ live: false, reason: expect.stringMatching(/^off: ia32 syscalls/) as unknown });
+    } else {
+      // Nothing to watch: with or without compatSyscalls nothing loads, and the row says why.
+      // The sensor opened with compatSyscalls: true started (it ran every case below).
+      for (const row of [probed[0], opened[0]]) {
+        expect(row).toMatchObject({ program: "tp_btf/sys_exit (ia32 syscalls)", live: false });
+        expect(row!.reason).toMatch(NOT_NEEDED);
+      }
+    }
+  });
+
+  vmIt(`ia32 syscalls (int $0x80): ${ia32Known && mode.ia32 === "refused"
+    ? "each ia32 case dies with SIGSEGV at its first int $0x80, and nothing is reported"
+    : "a dup2 onto fd 1 and a connect on fd 0 each give one TRC-101"}`, () => {
+    if (ia32Expected() === "taken") return ia32Seen();
+    for (const name of ["ia32-dup2-fd1", "ia32-connect-fd0"]) {
+      const c = caseOf(name);
+      expect({ name, status: c.status, signal: c.signal }).toEqual({ name, status: null, signal: "SIGSEGV" });
+      expect(c.findings).toEqual([]);
+    }
+    // The connect was to be the ia32 call itself: none reached the kernel's connect hook.
+    expect(caseOf("ia32-connect-fd0").connects).toEqual([]);
+  });
+
+  function ia32Seen() {
     const dup = caseOf("ia32-dup2-fd1");
     onlyTrc101(dup, {
       processName: "ia32-syscalls", eventKind: "socket_dup", syscall: "dup2",
@@ -193,7 +261,7 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
       processName: "ia32-syscalls", eventKind: "connect", source: mode.source,
       finding: { "IP address": "127.0.0.1", Port: String(connect.port), "File descriptor": 0 },
     });
-  });
+  }
 
   vmIt("probe: with the LSM program skipped, fentry/security_socket_connect serves connect", () => {
     expect(live(r.probeWithoutLsm!.candidates, "connect")).toEqual(["fentry/security_socket_connect"]);

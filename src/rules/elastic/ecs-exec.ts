@@ -1,10 +1,11 @@
 /**
  * The ECS document an Elastic (EQL) rule sees for one exec event (design.md §4): the fields
  * Elastic Defend would give a `process` / `start` event, built from the event and the
- * process table. Fields sockeye does not know are left out (missing), never invented.
+ * process table with the same process builder (and parent policy) as findings. Fields
+ * sockeye does not know are left out (missing), never invented.
  */
-import { entityId } from "../../engine/finding.js";
 import type { ProcessView } from "../../engine/rule.js";
+import { ecsParentFields, ecsProcessFields } from "../../process/ecs-process.js";
 import type { ExecEvent } from "../../sensor/events.js";
 
 /** ECS process.name of an exec: the base name of the executed file. */
@@ -23,8 +24,8 @@ function basename(path: string): string {
  * once per rule (exec is the high-volume stream). The engine runs every rule on one event
  * before the next, so the last document is the only one worth keeping; it is keyed by the
  * process view too (one per engine: two engines on one sensor see their own tables). One
- * entry, not a WeakMap per event: the WeakMaps' upkeep was a third of the document's cost
- * and added to every garbage collection (bench/README.md).
+ * entry, not a WeakMap per event: a WeakMap's upkeep costs about a third of building the
+ * document and adds to every garbage collection.
  */
 let last: { event: ExecEvent; processes: ProcessView; doc: Record<string, unknown> } | undefined;
 
@@ -40,41 +41,24 @@ export function execEcsDocument(event: ExecEvent, processes: ProcessView): Recor
 export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): Record<string, unknown> {
   const { task } = event;
   const self = processes.get(task.pid, task.startNs);
-  const parent = processes.get(task.ppid);
-
-  const parentFields: Record<string, unknown> = {
-    pid: task.ppid,
-    name: parent?.name || task.parentComm,
-  };
-  if (parent !== undefined) {
-    parentFields["entity_id"] = entityId(parent.pid, parent.startNs);
-    if (parent.executable !== "") parentFields["executable"] = parent.executable;
-    if (parent.args.length > 0) {
-      parentFields["args"] = [...parent.args];
-      parentFields["args_count"] = parent.args.length;
-      parentFields["command_line"] = parent.args.join(" ");
-    }
-  }
-
-  const processFields: Record<string, unknown> = {
-    pid: task.pid,
-    entity_id: entityId(task.pid, task.startNs),
-    name: execProcessName(event), // the one definition the rules' process.name prefilter uses too
-    executable: self?.executable || event.filename,
-    args: [...event.args],
-    args_count: event.args.length,
-    command_line: event.args.join(" "),
-    parent: parentFields,
-    real_user: { id: String(task.uid) },
-    real_group: { id: String(task.gid) },
-  };
-  const workingDirectory = processes.workingDirectory;
-  if (workingDirectory !== undefined) {
+  // The exec event carries the new program's argv, so it is known even when empty; the
+  // name is the one definition the rules' process.name prefilter uses too.
+  const processFields: Record<string, unknown> = ecsProcessFields(
+    task.pid,
+    task.startNs,
+    execProcessName(event),
+    self?.executable || event.filename,
+    event.args,
+  );
+  processFields["parent"] = ecsParentFields(task, processes);
+  processFields["real_user"] = { id: String(task.uid) };
+  processFields["real_group"] = { id: String(task.gid) };
+  if (processes.workingDirectory !== undefined) {
     // Read from /proc only when a rule asks (most exec events are decided before that).
     let cwd: string | undefined | null = null;
     Object.defineProperty(processFields, "working_directory", {
       enumerable: true,
-      get: () => (cwd === null ? (cwd = workingDirectory.call(processes, task.pid)) : cwd),
+      get: () => (cwd === null ? (cwd = processes.workingDirectory?.(task.pid)) : cwd),
     });
   }
 

@@ -12,18 +12,18 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
+import { EXIT_BAD_INPUT, SockeyeError } from "../../errors.js";
 import { compileEql, EqlError, type CompiledEql } from "../../eql/compile.js";
 import type { RuleMeta, ThreatEntry } from "../../engine/rule.js";
 
 /** A rule file that cannot run. `message` is `<file>[:line]: <problem>`, one line. */
-export class ElasticRuleError extends Error {
+export class ElasticRuleError extends SockeyeError {
   readonly file: string;
   readonly line: number | undefined;
   readonly problem: string;
   constructor(file: string, problem: string, line?: number) {
     const oneLine = problem.replace(/\s*\n\s*/g, " ").trim();
-    super(`${file}${line !== undefined ? `:${line}` : ""}: ${oneLine}`);
-    this.name = "ElasticRuleError";
+    super(`${file}${line !== undefined ? `:${line}` : ""}: ${oneLine}`, "SOCKEYE_RULE_FILE", EXIT_BAD_INPUT);
     this.file = file;
     this.line = line;
     this.problem = oneLine;

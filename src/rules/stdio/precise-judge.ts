@@ -22,7 +22,7 @@
  * One socket, one finding: detections fold by the socket's inode across processes, so a
  * reverse shell's dups and every process that inherits the socket count into one finding.
  */
-import type { Detection, ProcessInfo, RuleContext } from "../../engine/rule.js";
+import type { ProcessInfo, RuleContext } from "../../engine/rule.js";
 import type { ConnectEvent, ExecEvent, ExitEvent, SocketDupEvent, SocketOrigin, StdioFd, TaskContext } from "../../sensor/events.js";
 import { InterpreterContents, identifyProgram, readsCommandsFromStdin, type ProgramIdentity } from "./interpreters.js";
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FileOutput } from "../../../src/output/file.js";
 import { WebhookOutput } from "../../../src/output/webhook.js";
-import { ConfigError, readConfigFile, resolveConfig, validateConfig } from "../../../src/cli/config.js";
+import { ConfigError, readConfigFile, resolveConfig, validateConfig } from "../../../src/config/config.js";
 
 const EXAMPLE = new URL("../../../config/sockeye.example.toml", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "sockeye-config-"));

@@ -4,9 +4,9 @@
  */
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { resolveConfig, validateConfig } from "../../../src/cli/config.js";
+import { resolveConfig, validateConfig } from "../../../src/config/config.js";
 import { configFromFlags } from "../../../src/cli/flags.js";
-import { buildOutputs } from "../../../src/cli/outputs.js";
+import { buildOutputs } from "../../../src/config/outputs.js";
 
 describe("configFromFlags", () => {
   it("maps each flag to its key and leaves out what was not given", () => {

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { InstanceLockError, acquireInstanceLock } from "../../../src/cli/instance-lock.js";
+import { InstanceLockError, acquireInstanceLock } from "../../../src/service/instance-lock.js";
 
 const fresh = () => join(mkdtempSync(join(tmpdir(), "sockeye-lock-")), "run");
 
@@ -29,7 +29,7 @@ describe("instance lock", () => {
     mkdirSync(dir, { mode: 0o700 });
     // A holder in another process, killed with SIGKILL: its socket file stays, nobody listens.
     const holder = spawn(process.execPath, ["-e", `require("net").createServer().listen(${JSON.stringify(join(dir, "run.sock"))}, () => console.log("up"))`], { stdio: ["ignore", "pipe", "inherit"] });
-    await new Promise<void>((resolve) => holder.stdout!.once("data", () => resolve()));
+    await new Promise<void>((resolve) => holder.stdout.once("data", () => resolve()));
     holder.kill("SIGKILL");
     await new Promise((resolve) => holder.once("exit", resolve));
     expect(existsSync(join(dir, "run.sock"))).toBe(true);

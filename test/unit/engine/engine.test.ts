@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Engine, defineRule, type EngineLogger, type SensorEvent } from "sockeye";
+import { Engine, Pipeline, defineRule, type EngineLogger, type SensorEvent } from "sockeye";
 import { BASE_TIME_MS, connect, exec, fork } from "./fixtures.js";
 import { FoldMemory } from "../../../src/engine/fold.js";
 
@@ -160,16 +160,17 @@ describe("engine folding memory", () => {
   });
 });
 
-describe("engine.run", () => {
+describe("pipeline.run", () => {
   it("drives an async stream of events and emits findings in order", async () => {
-    const engine = new Engine({ rules: [everyConnect] });
+    const pipeline = new Pipeline({ rules: [everyConnect] });
+    // eslint-disable-next-line @typescript-eslint/require-await -- an async source is what run() drives
     async function* stream() {
       yield connect({ remote: { address: "10.0.0.1", port: 1 } });
       yield exec();
       yield connect({ remote: { address: "10.0.0.1", port: 2 } });
     }
     const ports: unknown[] = [];
-    await engine.run(stream(), (finding) => ports.push((finding["destination"] as { port: number }).port));
+    await pipeline.run(stream(), (finding) => ports.push((finding["destination"] as { port: number }).port));
     expect(ports).toEqual([1, 2]);
   });
 });

@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { JsonLinesOutput, PrettyOutput, formatPretty, type Finding } from "sockeye";
+import { JsonLinesOutput, PrettyOutput, formatPretty } from "sockeye";
 import { reverseShellFinding } from "./fixtures.js";
 
 /** A stream that keeps what it is given; `hold` keeps each write's callback until release(). */
@@ -113,13 +113,14 @@ describe("pretty output", () => {
         "\u001b[1mProcess standard input/output over socket detected\u001b[0m" +
         "  bash[4242] ← sshd[4000]  uid=1000  → \u001b[1m10.0.0.66:4444\u001b[0m  bash -i",
     );
+    // eslint-disable-next-line no-control-regex -- strips the colours' escape sequences
     expect(coloured.replace(/\u001b\[[0-9;]*m/g, "")).toBe(plain);
   });
 
   it("brackets IPv6 destinations and leaves out a destination the finding lacks", () => {
     expect(formatPretty(reverseShellFinding({ address: "::1" }), { color: false })).toContain("→ [::1]:4444");
     const { destination: _destination, ...withoutDestination } = finding;
-    expect(formatPretty(withoutDestination as Finding, { color: false })).not.toContain("→");
+    expect(formatPretty(withoutDestination, { color: false })).not.toContain("→");
   });
 
   it("truncates long command lines and escapes control characters an attacker put in argv", () => {
@@ -129,6 +130,7 @@ describe("pretty output", () => {
     const hostile = reverseShellFinding({ args: ["bash", "\u001b[2J\u001b]0;owned\u0007"] });
     const text = formatPretty(hostile, { color: false });
     expect(text).toContain("bash \\x1b[2J\\x1b]0;owned\\x07");
+    // eslint-disable-next-line no-control-regex -- no control character may reach the terminal
     expect(text).not.toMatch(/[\u0000-\u001f]/);
   });
 
@@ -147,6 +149,7 @@ describe("pretty output", () => {
     output.write([finding]);
     await output.flush(1000);
     expect(out.text().includes("\u001b[")).toBe(coloured);
+    // eslint-disable-next-line no-control-regex -- strips the colours' escape sequences
     expect(out.text().replace(/\u001b\[[0-9;]*m/g, "")).toBe(`${plain}\n`);
   });
 });

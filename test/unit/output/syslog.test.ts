@@ -1,5 +1,4 @@
 import { createSocket, type Socket } from "node:dgram";
-import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { SyslogOutput } from "sockeye";
 import { numberedFindings, reverseShellFinding } from "./fixtures.js";
@@ -17,7 +16,7 @@ async function receiver() {
   socket.on("message", (message) => messages.push(message.toString()));
   await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
   return {
-    port: (socket.address() as AddressInfo).port,
+    port: socket.address().port,
     messages,
     until: async (n: number) => {
       while (messages.length < n) await new Promise((resolve) => setTimeout(resolve, 2));

@@ -42,7 +42,6 @@ function run(events: SensorEvent[]) {
 
 const shell = proc(100, 1, "bash");
 const child = proc(101, 100, "bash");
-const grandchild = proc(102, 101, "bash");
 
 interface Case {
   name: string;
@@ -224,7 +223,7 @@ describe("TRC-101 precise profile: one socket, one finding", () => {
       ...start(proc(500, 1, "sh"), "/bin/sh", ["sh"], [inet(1), inet(1), inet(1)], 0),
       ...start(proc(501, 1, "sh"), "/bin/sh", ["sh"], [inet(2), inet(2), inet(2)], 1),
     ]);
-    expect(findings.map((f) => (f.sockeye as { verdict: { socket_inode: number } }).verdict.socket_inode)).toEqual([1, 2]);
+    expect(findings.map((f) => (f.sockeye as unknown as { verdict: { socket_inode: number } }).verdict.socket_inode)).toEqual([1, 2]);
   });
 
   it("a bind shell is ingress, with the listener as destination and its own severity", () => {

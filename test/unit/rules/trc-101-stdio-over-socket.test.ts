@@ -82,6 +82,16 @@ describe("TRC-101 verdicts", () => {
   });
 });
 
+describe("TRC-101 stdio fds", () => {
+  it("takes stdio to be fds 0 to the sensor's stdioFdMax, 0-2 by default", () => {
+    const fds = [0, 2, 3, 4, 5, -1];
+    const fires = (rule?: Trc101Options) => fds.filter((fd) => run([connect({ fd })], rule ? { rule } : {}).findings.length > 0);
+    expect(fires()).toEqual([0, 2]);
+    expect(fires({ stdioFdMax: 4 })).toEqual([0, 2, 3, 4]);
+    expect(fires({ stdioFdMax: 0 })).toEqual([0]);
+  });
+});
+
 describe("TRC-101 metadata", () => {
   it("reproduces the seed exactly", () => {
     expect(TRC101_META.id).toBe("TRC-101");
@@ -301,6 +311,23 @@ describe("TRC-101 inbound sockets and the allowlist", () => {
     const { findings, engine } = run([exec({ task: daemon, filename: "/usr/sbin/in.telnetd" }), accepted({ task: daemon })], { rule });
     expect(findings).toEqual([]);
     expect(engine.stats().suppressedByRule["TRC-101"]).toEqual({ "allowlist:telnetd": 1 });
+  });
+
+  it("adds extraAllowlist entries to the defaults", () => {
+    const rule = { extraAllowlist: [{ label: "telnetd", name: "in.telnetd" }] };
+    const daemon = { pid: 700, ppid: 600, startNs: 8_000_000_000, comm: "in.telnetd", parentComm: "inetd" };
+    const inetd = { pid: 710, ppid: 1, startNs: 8_100_000_000, comm: "inetd", parentComm: "systemd" };
+    const { findings, engine } = run(
+      [
+        exec({ task: daemon, filename: "/usr/sbin/in.telnetd" }),
+        accepted({ task: daemon }),
+        exec({ task: inetd, filename: "/usr/sbin/inetd" }),
+        accepted({ task: inetd }),
+      ],
+      { rule },
+    );
+    expect(findings).toEqual([]);
+    expect(engine.stats().suppressedByRule["TRC-101"]).toEqual({ "allowlist:telnetd": 1, "allowlist:inetd": 1 });
   });
 
   it("rejects an allowlist entry that would match everything", () => {

@@ -9,7 +9,7 @@ describe("binding loader errors", () => {
   it("a missing addon says how to build it", () => {
     const err = (() => { try { loadBinding("/nonexistent/sockeye.node"); } catch (e) { return e; } })();
     expect(err).toBeInstanceOf(SensorError);
-    expect(err).toMatchObject({ code: "NO_BINDING", message: expect.stringMatching(/is missing\): run 'npm run build'/) });
+    expect(err).toMatchObject({ code: "NO_BINDING", message: expect.stringMatching(/is missing\): run 'npm run build'/) as unknown });
   });
 
   it("an addon that fails to load says to rebuild it, in one line", () => {

@@ -23,7 +23,7 @@ class BatchBuilder {
   }
   buffer(): ArrayBuffer {
     const all = Buffer.concat(this.parts);
-    return all.buffer.slice(all.byteOffset, all.byteOffset + all.length) as ArrayBuffer;
+    return all.buffer.slice(all.byteOffset, all.byteOffset + all.length);
   }
 }
 

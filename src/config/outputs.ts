@@ -1,7 +1,8 @@
 /**
  * The outputs a configuration asks for, as one OutputSet: stdout (JSON lines, or the pretty
- * format on a terminal), a rotating file, a webhook, syslog. Nothing is opened here; the daemon opens
- * the set, so an output that cannot work fails the start (or a reload), never later.
+ * format on a terminal), a rotating file, a webhook, syslog, and the events themselves on
+ * stdout when asked. Nothing is opened here; the pipeline opens the set, so an output that
+ * cannot work fails the start (or a reload), never later.
  */
 import type { Config } from "./config.js";
 import type { FindingOutput } from "../output/output.js";
@@ -11,6 +12,7 @@ import { PrettyOutput } from "../output/pretty.js";
 import { FileOutput } from "../output/file.js";
 import { WebhookOutput } from "../output/webhook.js";
 import { SyslogOutput } from "../output/syslog.js";
+import { EventLineOutput, taggedEventLine, type EventOutput } from "../output/event-lines.js";
 
 /** The keys that are set: the outputs' own defaults stand for the rest. */
 function defined<T extends Record<string, unknown>>(options: T): Partial<T> {
@@ -39,5 +41,7 @@ export function buildOutputs(config: Config, stdout: NodeJS.WriteStream = proces
   if (output.syslog !== undefined) {
     outputs.push(new SyslogOutput({ host: output.syslog.host, port: output.syslog.port, facility: output.syslog.facility }));
   }
-  return new OutputSet(outputs);
+  const eventOutputs: EventOutput[] = [];
+  if (output.events) eventOutputs.push(new EventLineOutput({ name: "events", stream: stdout, format: taggedEventLine }));
+  return new OutputSet(outputs, eventOutputs);
 }

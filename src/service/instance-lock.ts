@@ -12,14 +12,14 @@
 import { lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
+import { EXIT_REFUSED, SockeyeError } from "../errors.js";
 
 export const DEFAULT_LOCK_DIR = "/run/sockeye";
 const SOCKET_NAME = "run.sock";
 
-export class InstanceLockError extends Error {
+export class InstanceLockError extends SockeyeError {
   constructor(message: string) {
-    super(message);
-    this.name = "InstanceLockError";
+    super(message, "SOCKEYE_INSTANCE_LOCK", EXIT_REFUSED);
   }
 }
 
@@ -34,7 +34,7 @@ function askHolder(path: string): Promise<string | undefined> {
     let connected = false;
     const socket = net.connect(path, () => (connected = true));
     socket.setTimeout(1_000, () => socket.destroy());
-    socket.on("data", (d) => (answer += d));
+    socket.on("data", (d: Buffer) => (answer += d.toString("utf8")));
     socket.on("error", () => {});
     socket.on("close", () => resolve(connected ? (/^\d+$/.test(answer.trim()) ? answer.trim() : "unknown") : undefined));
   });

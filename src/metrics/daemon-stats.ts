@@ -5,12 +5,17 @@
  * before the sensor loads, so a port that is taken fails the start before anything is in
  * the kernel.
  */
-import type { Config } from "./config.js";
-import type { StatsSnapshot } from "../metrics/snapshot.js";
-import { formatStatsLine } from "../metrics/stats-line.js";
-import type { PrometheusMetrics } from "../metrics/prometheus.js";
+import type { StatsSnapshot } from "./snapshot.js";
+import { formatStatsLine } from "./stats-line.js";
+import type { PrometheusMetrics } from "./prometheus.js";
 
-type MetricsConfig = Config["metrics"];
+/** The config file's [metrics] table. */
+export interface MetricsConfig {
+  /** Seconds between stats lines on stderr; 0 turns them off. */
+  stats_interval_s: number;
+  /** "host:port" for a Prometheus /metrics endpoint; absent: no endpoint. */
+  prometheus_listen?: string | undefined;
+}
 
 function emptySnapshot(): StatsSnapshot {
   const engine = { eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {}, dropped: { unknown_kind: 0, malformed_line: 0 } };
@@ -37,7 +42,7 @@ export class DaemonStats {
       if (config.prometheus_listen !== undefined) {
         // Loaded only when asked for: prom-client adds 12.6 MB to the daemon's RSS (measured
         // on Node 20; the idle footprint goal is 60 MB).
-        const { PrometheusMetrics } = await import("../metrics/prometheus.js");
+        const { PrometheusMetrics } = await import("./prometheus.js");
         // Each scrape reads a fresh snapshot (none before the sensor is attached).
         next = new PrometheusMetrics({
           ...parseListen(config.prometheus_listen),

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   CaptureLineError,
   CaptureWriter,
-  Engine,
+  Pipeline,
   builtinRules,
   captureLine,
   readCapture,
@@ -15,22 +15,22 @@ import {
   type MalformedLine,
   type SensorEvent,
 } from "sockeye";
-import { connect, dup, exec, exit, fork } from "./fixtures.js";
+import { connect, dup, exec, exit, fork } from "../engine/fixtures.js";
 
 const lines = (...text: string[]) => Readable.from([text.join("\n")]);
 
 describe("replay", () => {
   it("replays a capture into findings", async () => {
-    const engine = new Engine({ rules: builtinRules(), hostName: "h" });
+    const pipeline = new Pipeline({ rules: builtinRules(), hostName: "h" });
     const capture = lines(captureLine(exec({ filename: "/bin/bash" })), captureLine(dup({ newfd: 0 })));
     const findings: string[] = [];
-    const report = await replayCapture(engine, capture, { onFinding: (finding) => findings.push(finding.rule.id) });
+    const report = await replayCapture(pipeline, capture, { onFinding: (finding) => findings.push(finding.rule.id) });
     expect(findings).toEqual(["TRC-101"]);
     expect(report).toEqual({ events: 2, findings: 1, malformedCount: 0, malformed: [] });
   });
 
   it("counts and reports malformed lines with their line numbers, and keeps going", async () => {
-    const engine = new Engine({ rules: builtinRules() });
+    const pipeline = new Pipeline({ rules: builtinRules() });
     const capture = lines(
       JSON.stringify(fork()),
       "{not json",
@@ -41,7 +41,7 @@ describe("replay", () => {
       JSON.stringify(dup({ newfd: 1 })),
     );
     const seen: MalformedLine[] = [];
-    const report = await replayCapture(engine, capture, { onMalformed: (line) => seen.push(line) });
+    const report = await replayCapture(pipeline, capture, { onMalformed: (line) => seen.push(line) });
     expect(report.malformed.map((line) => line.lineNumber)).toEqual([2, 4, 5, 6]);
     expect(report.malformed[0]?.reason).toMatch(/^not JSON/);
     expect(report.malformed[1]?.reason).toBe("not a valid connect event: fd: Expected number, received string");
@@ -49,23 +49,23 @@ describe("replay", () => {
     expect(report.malformed[3]?.reason).toBe("no string field `kind`");
     expect(seen).toEqual(report.malformed);
     expect(report).toMatchObject({ events: 2, findings: 1, malformedCount: 4 });
-    expect(engine.stats().dropped.malformed_line).toBe(4);
+    expect(pipeline.engine.stats().dropped.malformed_line).toBe(4);
   });
 
   it("stops at the first malformed line with a CaptureLineError in strict mode", async () => {
-    const engine = new Engine({ rules: builtinRules() });
+    const pipeline = new Pipeline({ rules: builtinRules() });
     const capture = lines(JSON.stringify(fork()), JSON.stringify(fork()), "garbage");
-    const failure = await replayCapture(engine, capture, { strict: true }).catch((error: unknown) => error);
+    const failure = await replayCapture(pipeline, capture, { strict: true }).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(CaptureLineError);
     expect(failure).toMatchObject({ lineNumber: 3, code: "SOCKEYE_CAPTURE_LINE" });
     expect((failure as Error).message).toMatch(/^capture line 3: not JSON/);
   });
 
   it("passes events of an unknown kind on to the engine, which counts them", async () => {
-    const engine = new Engine({ rules: builtinRules() });
-    const report = await replayCapture(engine, lines(JSON.stringify({ ...fork(), kind: "bind" })));
+    const pipeline = new Pipeline({ rules: builtinRules() });
+    const report = await replayCapture(pipeline, lines(JSON.stringify({ ...fork(), kind: "bind" })));
     expect(report).toMatchObject({ events: 1, malformedCount: 0 });
-    expect(engine.stats().dropped.unknown_kind).toBe(1);
+    expect(pipeline.engine.stats().dropped.unknown_kind).toBe(1);
   });
 });
 

@@ -6,19 +6,15 @@
 import { readFileSync } from "node:fs";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
+import { EXIT_BAD_INPUT, SockeyeError } from "../errors.js";
+import { sensorConfigSchema } from "../sensor/options.js";
 import { SYSLOG_FACILITIES, type SyslogFacility } from "../output/syslog.js";
 
-export class ConfigError extends Error {
+export class ConfigError extends SockeyeError {
   constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
+    super(message, "SOCKEYE_CONFIG", EXIT_BAD_INPUT);
   }
 }
-
-const pow2 = z
-  .number()
-  .int()
-  .refine((n) => n >= 4096 && (n & (n - 1)) === 0, "must be a power of two of at least 4096");
 
 const listenAddress = z
   .string()
@@ -39,18 +35,7 @@ const allowEntry = z
 
 export const configSchema = z
   .object({
-    sensor: z
-      .object({
-        stdio_fd_max: z.number().int().min(0).max(1023).default(2),
-        skip_programs: z.array(z.string().min(1)).default([]),
-        detection_ring_bytes: pow2.optional(),
-        process_ring_bytes: pow2.optional(),
-        reader_realtime: z.boolean().default(true),
-        event_loop_realtime: z.boolean().default(true),
-        compat_syscalls: z.boolean().default(false),
-      })
-      .strict()
-      .default({}),
+    sensor: sensorConfigSchema.default({}),
     rules: z
       .object({
         paths: z.array(z.string().min(1)).default([]),
@@ -66,7 +51,7 @@ export const configSchema = z
       .object({
         /** auto: json when stdout is not a terminal, pretty when it is. none: nothing on stdout. */
         stdout: z.enum(["auto", "json", "pretty", "none"]).default("auto"),
-        /** Also write every decoded kernel event to stdout (JSON lines). */
+        /** Also write every decoded kernel event to stdout (JSON lines), as the output named "events". */
         events: z.boolean().default(false),
         file: z
           .object({
@@ -141,7 +126,7 @@ export function readConfigFile(path: string): ConfigInput {
     throw new ConfigError(`config ${path}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   try {
-    return parseToml(text) as ConfigInput;
+    return parseToml(text);
   } catch (error) {
     const line = error instanceof TomlError ? `:${error.line}` : "";
     const first = (error as Error).message.split("\n")[0];
@@ -168,5 +153,5 @@ function layer(base: Record<string, unknown>, over: Record<string, unknown>): Re
 export function resolveConfig(path: string | undefined, flags: ConfigInput): Config {
   const file = path !== undefined ? readConfigFile(path) : {};
   if (path !== undefined) validateConfig(file, `config ${path}`);
-  return validateConfig(layer(file as Record<string, unknown>, flags as Record<string, unknown>), path !== undefined ? "config (with flags)" : "flags");
+  return validateConfig(layer(file, flags), path !== undefined ? "config (with flags)" : "flags");
 }

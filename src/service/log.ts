@@ -13,3 +13,6 @@ export function log(message: string, details: Record<string, unknown> = {}): voi
 export function warn(message: string, details: Record<string, unknown> = {}): void {
   line("warn", message, details);
 }
+
+/** The same two, as the logger the engine and the rule catalog take. */
+export const daemonLogger = { info: log, warn };

@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * What every hook area of sockeye's kernel side shares: kernel types and constants, the
+ * load-time settings and maps more than one area uses (declared here, defined once, in
+ * common.bpf.c), and the helpers that fill and submit records. Each area is its own .bpf.c
+ * and owns what only it uses; the build links them into one object (bpf/README.md).
+ *
+ * Capabilities and their candidate programs (userspace turns the losers off with
+ * bpf_program__set_autoload before load; the table is in native/loader.cc):
+ *   connect:     handle_connect_lsm  >  handle_connect_fentry  >  handle_connect_exit
+ *   socket_dup:  handle_{dup,dup2,dup3,fcntl}_exit  (syscall exit tracepoints)
+ *   accept:      handle_accept{,4}_exit  (marks inbound sockets for socket_dup's origin)
+ *   compat:      handle_compat_exit  (tp_btf/sys_exit: ia32 syscalls; opt-in, see there)
+ *   process:     handle_exec, handle_fork, handle_exit  (tp_btf sched_process_*)
+ *
+ * Filtering happens in the kernel (design.md §2): a dup whose old fd is not a socket, or whose
+ * new fd is past stdio_fd_max, never leaves it; a connect on an fd past stdio_fd_max neither,
+ * unless connect_all_fds is set.
+ */
+#ifndef SOCKEYE_COMMON_BPF_H
+#define SOCKEYE_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "sockeye_events.h"
+
+/* vmlinux.h carries types, not macros. */
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define F_DUPFD 0
+#define F_DUPFD_CLOEXEC 1030
+#define EINPROGRESS 115
+
+#if defined(__TARGET_ARCH_x86)
+#define SYSCALL_NR_CONNECT 42
+#define TS_COMPAT 0x0002 /* thread_info.status: the syscall in progress is an ia32 one */
+/* arch/x86/entry/syscalls/syscall_32.tbl */
+#define IA32_DUP 41
+#define IA32_FCNTL 55
+#define IA32_DUP2 63
+#define IA32_SOCKETCALL 102
+#define IA32_FCNTL64 221
+#define IA32_DUP3 330
+#define IA32_CONNECT 362
+#define IA32_ACCEPT4 364
+#define SOCKETCALL_CONNECT 3 /* socketcall's call numbers */
+#define SOCKETCALL_ACCEPT 5
+#define SOCKETCALL_ACCEPT4 18
+#define SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define SYSCALL_NR_CONNECT 203
+#define SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
+#else
+#error "sockeye's BPF side knows the syscall numbers of x86 and arm64 only"
+#endif
+
+/* Load-time settings, written by userspace between open and load. */
+extern const volatile __s32 stdio_fd_max;
+/* Connects on every fd leave the kernel, not only those on stdio. */
+extern const volatile __u8 connect_all_fds;
+/* Wakeup policy of both rings (submit_flags). */
+extern const volatile __u64 wakeup_interval_ns;
+/* Shedding of repeated detections under pressure (admit_detection). */
+extern const volatile __u8 detection_pressure_eighths;
+extern const volatile __u64 detection_repeat_window_ns;
+
+/*
+ * Maps more than one area uses. The linker takes an extern map only when its definition
+ * matches field for field: declaration and definition go through one named struct type.
+ */
+
+/* Detections (connect, socket_dup) get their own small ring so that an exec flood can never
+ * push one out: the process ring can fill up and lose records while this one stays empty. */
+struct detection_events_map {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+};
+extern struct detection_events_map detection_events SEC(".maps");
+
+enum ring_id { RING_DETECTION = 0, RING_PROCESS = 1, RING_COUNT = 2 };
+
+/* Per CPU and ring: when a record last woke the reader (ns, bpf_ktime_get_ns). */
+struct ring_last_wakeup_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RING_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+};
+extern struct ring_last_wakeup_map ring_last_wakeup SEC(".maps");
+
+/* (tgid << 32 | fd) -> when its last detection record was admitted under pressure. */
+struct detection_admitted_map {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, __u64);
+};
+extern struct detection_admitted_map detection_admitted SEC(".maps");
+
+struct hook_counters_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SOCKEYE_HOOK_COUNT);
+	__type(key, __u32);
+	__type(value, struct hook_counter);
+};
+extern struct hook_counters_map hook_counters SEC(".maps");
+
+/* Sockets returned by accept()/accept4(), keyed by struct sock address. LRU: a busy server
+ * accepts far more sockets than ever reach stdio, and old entries may go. A freed sock's
+ * memory is reused for new sockets and we see no free (no kprobes), so the value holds the
+ * connection's ports and peer address: a lookup counts only when they still match. */
+struct accepted_sock {
+	__u32 peer_addr; /* IPv4 address, or the last 4 bytes of an IPv6 one */
+	__u16 local_port;
+	__u16 peer_port;
+};
+
+struct accepted_socks_map {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct accepted_sock);
+};
+extern struct accepted_socks_map accepted_socks SEC(".maps");
+
+static __always_inline struct accepted_sock sock_identity(struct sock *sk)
+{
+	struct accepted_sock id = {};
+
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET6)
+		BPF_CORE_READ_INTO(&id.peer_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32[3]);
+	else
+		id.peer_addr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	id.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	id.peer_port = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	return id;
+}
+
+enum counter_field { COUNT_EMITTED, COUNT_LOST, COUNT_ERRORS };
+
+static __always_inline void count(__u32 hook, enum counter_field field)
+{
+	struct hook_counter *c = bpf_map_lookup_elem(&hook_counters, &hook);
+	if (!c)
+		return;
+	/* Per-CPU slot: no other CPU writes it, so a plain increment is safe. */
+	if (field == COUNT_EMITTED)
+		c->emitted++;
+	else if (field == COUNT_LOST)
+		c->lost++;
+	else
+		c->errors++;
+}
+
+/*
+ * A wakeup is an irq_work and, when the reader sleeps on another CPU, an IPI: costly on
+ * every record (in this VM kind it cut the records one CPU can produce to a third). So a
+ * record wakes the reader only when none on this CPU did in the last wakeup_interval_ns; the
+ * ones in between are picked up by the reader's polling (native/ring_reader.cc). An isolated
+ * record, what a real detection looks like, always wakes the reader at once.
+ */
+static __always_inline __u64 submit_flags(__u32 ring, __u64 now)
+{
+	__u64 *last;
+
+	if (!wakeup_interval_ns)
+		return 0;
+	last = bpf_map_lookup_elem(&ring_last_wakeup, &ring);
+	if (!last)
+		return 0;
+	if (now - *last < wakeup_interval_ns)
+		return BPF_RB_NO_WAKEUP;
+	*last = now;
+	return BPF_RB_FORCE_WAKEUP;
+}
+
+/* False when the detection ring is under pressure and this (process, fd) already had a record
+ * admitted within the window: then the record is shed and counted as lost. */
+static __always_inline int admit_detection(int fd)
+{
+	__u64 size = bpf_ringbuf_query(&detection_events, BPF_RB_RING_SIZE);
+	__u64 used = bpf_ringbuf_query(&detection_events, BPF_RB_AVAIL_DATA);
+	__u64 key, now, *last;
+
+	if (used * 8 < size * detection_pressure_eighths)
+		return 1;
+	key = (bpf_get_current_pid_tgid() & 0xffffffff00000000ull) | (__u32)fd;
+	now = bpf_ktime_get_ns();
+	last = bpf_map_lookup_elem(&detection_admitted, &key);
+	if (last && now - *last < detection_repeat_window_ns)
+		return 0;
+	bpf_map_update_elem(&detection_admitted, &key, &now, BPF_ANY);
+	return 1;
+}
+
+static __always_inline void fill_header(struct event_header *h, __u16 kind, __u16 size)
+{
+	h->kind = kind;
+	h->size = size;
+	h->cpu = bpf_get_smp_processor_id();
+	h->time_ns = bpf_ktime_get_ns();
+}
+
+/* Context of `task`; cgroup is current's, which for fork (current = parent) is the child's too.
+ * `task` is a BTF pointer (bpf_get_current_task_btf or a tp_btf argument): its fields are read
+ * with plain loads, which the verifier turns into fault-safe ones, instead of one
+ * bpf_probe_read_kernel call each (about 30 ns a call here; bench/README.md, change 14). */
+static __always_inline void fill_task(struct task_context *c, struct task_struct *task)
+{
+	struct task_struct *parent = task->real_parent;
+	const struct cred *cred = task->real_cred;
+
+	c->pid = task->tgid;
+	c->tid = task->pid;
+	c->ppid = parent->tgid;
+	c->uid = cred->uid.val;
+	c->gid = cred->gid.val;
+	c->pad = 0;
+	c->cgroup_id = bpf_get_current_cgroup_id();
+	c->start_ns = task->group_leader->start_boottime;
+	/* comm is always NUL-terminated within its 16 bytes: a fixed-size copy is enough. */
+	__builtin_memcpy(c->comm, task->comm, sizeof(c->comm));
+	__builtin_memcpy(c->parent_comm, parent->comm, sizeof(c->parent_comm));
+}
+
+static __always_inline struct file *task_fd_file(struct task_struct *task, int fd)
+{
+	struct fdtable *fdt = task->files->fdt;
+	struct file **fds;
+	struct file *file = NULL;
+
+	if (fd < 0 || (unsigned int)fd >= fdt->max_fds)
+		return NULL;
+	/* A pointer to pointers loads as a plain number: the slot itself needs a helper. */
+	fds = fdt->fd;
+	bpf_core_read(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+static __always_inline struct socket *file_socket(struct file *file)
+{
+	if (!file)
+		return NULL;
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	return BPF_CORE_READ(file, private_data);
+}
+
+static __always_inline struct socket *current_fd_socket(int fd)
+{
+	return file_socket(task_fd_file(bpf_get_current_task_btf(), fd));
+}
+
+static __always_inline int within_stdio(long fd)
+{
+	return fd >= 0 && fd <= stdio_fd_max;
+}
+
+/* The registers of the syscall the current task is in. At a syscall's exit tracepoint they
+ * still hold the caller's arguments (x86-64 keeps them in pt_regs; on arm64 the first one is
+ * orig_x0, which PT_REGS_PARM1_SYSCALL reads), so the exit programs need no enter program
+ * and no map to carry them: each enter tracepoint cost about 250 ns on every call of
+ * its syscall, and the map 150 ns more on each matching one (bench/README.md, change 14). */
+static __always_inline struct pt_regs *current_syscall_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+#endif /* SOCKEYE_COMMON_BPF_H */

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * process: exec, fork and exit records on their own ring, the context a detection is judged in
+ * (the process table in src/process/).
+ */
+#include "common.bpf.h"
+#include "stdio.bpf.h"
+
+/* Process records wake the reader only once their ring is this full (in 1/8ths); see
+ * process_submit_flags. */
+const volatile __u8 process_wakeup_eighths = 2;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 2 << 20);
+} process_events SEC(".maps");
+
+/* An exec record is too large for the BPF stack; it is built here, then copied out with
+ * only the bytes in use. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_event);
+} exec_scratch SEC(".maps");
+
+/*
+ * Process records (exec, fork, exit) are context for detections, not detections, and every
+ * fork+exec makes three of them: woken for each, the reader cost a fork+exec of /bin/true
+ * 42 µs with a C reader and 115 µs with the addon (bench/README.md). So below a fill level
+ * they wake nobody: the reader reads both rings at every detection's wakeup (a detection
+ * always finds its process's exec) and at least once per poll timeout (native/ring_reader.cc).
+ * Past the level, an exec flood wakes the reader as detections do, before the ring overflows.
+ */
+static __always_inline __u64 process_submit_flags(__u64 now)
+{
+	__u64 size = bpf_ringbuf_query(&process_events, BPF_RB_RING_SIZE);
+	__u64 used = bpf_ringbuf_query(&process_events, BPF_RB_AVAIL_DATA);
+
+	if (used * 8 < size * process_wakeup_eighths)
+		return BPF_RB_NO_WAKEUP;
+	return submit_flags(RING_PROCESS, now);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 zero = 0;
+	struct exec_event *e = bpf_map_lookup_elem(&exec_scratch, &zero);
+	unsigned long arg_start, arg_end, args_len;
+	long filename_len;
+	__u32 size;
+
+	if (!e)
+		return 0;
+	fill_header(&e->hdr, SOCKEYE_EVENT_EXEC, 0);
+	fill_task(&e->task, task);
+	e->filename_truncated = 0;
+	e->args_truncated = 0;
+	e->pad = 0;
+	e->pad2 = 0;
+	__builtin_memset(e->stdio, 0, sizeof(e->stdio));
+	fill_stdio_fd(&e->stdio[0], task, 0);
+	fill_stdio_fd(&e->stdio[1], task, 1);
+	fill_stdio_fd(&e->stdio[2], task, 2);
+	e->loginuid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : (__u32)-1;
+
+	filename_len = bpf_probe_read_kernel_str(e->data, SOCKEYE_FILENAME_MAX, BPF_CORE_READ(bprm, filename));
+	if (filename_len <= 0) {
+		count(SOCKEYE_HOOK_EXEC, COUNT_ERRORS);
+		filename_len = 1;
+		e->data[0] = 0;
+	}
+	filename_len -= 1; /* drop the NUL */
+	if (filename_len >= SOCKEYE_FILENAME_MAX - 1)
+		e->filename_truncated = 1;
+	filename_len &= SOCKEYE_FILENAME_MAX - 1;
+
+	arg_start = BPF_CORE_READ(task, mm, arg_start);
+	arg_end = BPF_CORE_READ(task, mm, arg_end);
+	args_len = arg_end > arg_start ? arg_end - arg_start : 0;
+	if (args_len > SOCKEYE_ARGS_MAX - 1) {
+		args_len = SOCKEYE_ARGS_MAX - 1;
+		e->args_truncated = 1;
+	}
+	/* Masks give the verifier its bounds: filename < FILENAME_MAX, args < ARGS_MAX. */
+	args_len &= SOCKEYE_ARGS_MAX - 1;
+	if (args_len && bpf_probe_read_user(e->data + filename_len, args_len, (const void *)arg_start)) {
+		count(SOCKEYE_HOOK_EXEC, COUNT_ERRORS);
+		args_len = 0;
+	}
+	e->filename_len = filename_len;
+	e->args_len = args_len;
+
+	size = SOCKEYE_EXEC_FIXED_SIZE + filename_len + args_len;
+	e->hdr.size = size;
+	if (size > sizeof(*e))
+		return 0; /* cannot happen; tells the verifier the output stays inside *e */
+	/* A program that starts with an inet socket on stdio is a detection however the socket
+	 * got there (SCM_RIGHTS, pidfd_getfd, io_uring): its record takes the detection ring,
+	 * where an exec flood cannot push it out. */
+	if (e->stdio[0].kind == SOCKEYE_FD_INET || e->stdio[1].kind == SOCKEYE_FD_INET ||
+	    e->stdio[2].kind == SOCKEYE_FD_INET) {
+		if (bpf_ringbuf_output(&detection_events, e, size, submit_flags(RING_DETECTION, e->hdr.time_ns))) {
+			count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
+			return 0;
+		}
+	} else if (bpf_ringbuf_output(&process_events, e, size, process_submit_flags(e->hdr.time_ns))) {
+		count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
+		return 0;
+	}
+	count(SOCKEYE_HOOK_EXEC, COUNT_EMITTED);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct fork_event *e;
+
+	/* New threads also pass here; the process table wants processes only. */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	e = bpf_ringbuf_reserve(&process_events, sizeof(*e), 0);
+	if (!e) {
+		count(SOCKEYE_HOOK_FORK, COUNT_LOST);
+		return 0;
+	}
+	fill_header(&e->hdr, SOCKEYE_EVENT_FORK, sizeof(*e));
+	fill_task(&e->task, child);
+	bpf_ringbuf_submit(e, process_submit_flags(e->hdr.time_ns));
+	count(SOCKEYE_HOOK_FORK, COUNT_EMITTED);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task)
+{
+	struct exit_event *e;
+
+	/* do_exit drops signal->live before this tracepoint: 0 means the last thread is leaving. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	e = bpf_ringbuf_reserve(&process_events, sizeof(*e), 0);
+	if (!e) {
+		count(SOCKEYE_HOOK_EXIT, COUNT_LOST);
+		return 0;
+	}
+	fill_header(&e->hdr, SOCKEYE_EVENT_EXIT, sizeof(*e));
+	fill_task(&e->task, task);
+	e->exit_code = BPF_CORE_READ(task, exit_code);
+	e->pad = 0;
+	bpf_ringbuf_submit(e, process_submit_flags(e->hdr.time_ns));
+	count(SOCKEYE_HOOK_EXIT, COUNT_EMITTED);
+	return 0;
+}

@@ -1,0 +1,162 @@
+/**
+ * The one place where events become findings. A batch of decoded events goes through the
+ * engine (the process table first, then the rules subscribed to each kind), and the findings
+ * go to the outputs, the events too to any output that records them. `sockeye run` attaches
+ * it to the live sensor, `sockeye replay` runs it over a capture, and a user's agent does
+ * either; none of them has a loop of its own.
+ *
+ * A reload swaps the rules and the outputs together between two batches, so every later
+ * event meets the new ones and none is lost; what retired outputs delivered and dropped
+ * stays in the totals of stats().
+ */
+import { Engine, type EngineOptions, type EngineStats } from "../engine/engine.js";
+import type { Finding } from "../engine/finding.js";
+import type { AnyRule } from "../engine/rule.js";
+import type { EventOutput } from "../output/event-lines.js";
+import { addOutputStats, type FlushResult, type OutputStats } from "../output/output.js";
+import { OutputSet } from "../output/output-set.js";
+import type { SensorEvent } from "../sensor/events.js";
+
+export interface PipelineOptions extends EngineOptions {
+  /** Where findings (and events, for its event outputs) go; swapped by reload(). Default: none. */
+  outputs?: OutputSet;
+  /** Event outputs for the pipeline's whole life, untouched by reload() (a capture file). */
+  recorders?: readonly EventOutput[];
+}
+
+export interface PipelineStats {
+  engine: EngineStats;
+  /** Every output's totals by name, those of outputs retired by reloads added in. */
+  outputs: OutputStats[];
+}
+
+export interface RunReport {
+  events: number;
+  findings: number;
+}
+
+/** What a source of batches offers: Sensor.subscribe(). */
+export interface BatchSource {
+  subscribe(listener: (events: SensorEvent[]) => void): () => void;
+}
+
+export class Pipeline {
+  readonly engine: Engine;
+  private outputs_: OutputSet;
+  private readonly recorders: readonly EventOutput[];
+  private readonly retired = new Map<string, OutputStats>();
+
+  constructor(options: PipelineOptions) {
+    const { outputs, recorders, ...engineOptions } = options;
+    this.engine = new Engine(engineOptions);
+    this.outputs_ = outputs ?? new OutputSet([]);
+    this.recorders = [...(recorders ?? [])];
+  }
+
+  get outputs(): OutputSet {
+    return this.outputs_;
+  }
+
+  get rules(): readonly AnyRule[] {
+    return this.engine.rules;
+  }
+
+  /**
+   * Opens the outputs and recorders; all or nothing: on a failure those already open are
+   * closed and the error (an OutputError naming the output) is thrown.
+   */
+  async open(): Promise<void> {
+    const recorders = new OutputSet([], this.recorders);
+    await recorders.open();
+    try {
+      await this.outputs_.open();
+    } catch (error) {
+      await recorders.close(0);
+      throw error;
+    }
+  }
+
+  /** One batch: through the table and the rules, then to the outputs. Returns the findings. */
+  process(events: readonly SensorEvent[]): Finding[] {
+    const findings: Finding[] = [];
+    for (const event of events) {
+      for (const finding of this.engine.handle(event)) findings.push(finding);
+    }
+    for (const recorder of this.recorders) recorder.write(events);
+    this.outputs_.writeEvents(events);
+    this.outputs_.write(findings);
+    return findings;
+  }
+
+  /** Feeds every batch `source` delivers (a live sensor) from now on; returns the detach. */
+  attach(source: BatchSource): () => void {
+    return source.subscribe((events) => this.process(events));
+  }
+
+  /**
+   * Feeds a sequence of events (a capture, a test's stream), each as soon as it comes, and
+   * hands every finding to `onFinding` as well as to the outputs.
+   */
+  async run(events: Iterable<SensorEvent> | AsyncIterable<SensorEvent>, onFinding?: (finding: Finding) => void): Promise<RunReport> {
+    const report: RunReport = { events: 0, findings: 0 };
+    for await (const event of events) {
+      report.events++;
+      for (const finding of this.process([event])) {
+        report.findings++;
+        onFinding?.(finding);
+      }
+    }
+    return report;
+  }
+
+  /**
+   * Swaps in new rules and outputs. The new outputs are opened first: when they cannot be,
+   * or the rules cannot run together (two share an id), this rejects and nothing changed.
+   * Then both are swapped in one step, and the previous outputs flushed and closed; their
+   * flush results are returned.
+   */
+  async reload(next: { rules: readonly AnyRule[]; outputs: OutputSet }): Promise<Record<string, FlushResult>> {
+    await next.outputs.open();
+    try {
+      this.engine.setRules(next.rules);
+    } catch (error) {
+      await next.outputs.close(0);
+      throw error;
+    }
+    const previous = this.outputs_;
+    this.outputs_ = next.outputs;
+    const flushed = await previous.close();
+    for (const stats of previous.stats()) {
+      const earlier = this.retired.get(stats.name);
+      this.retired.set(stats.name, earlier !== undefined ? addOutputStats(earlier, stats) : stats);
+    }
+    return flushed;
+  }
+
+  stats(): PipelineStats {
+    return { engine: this.engine.stats(), outputs: this.outputTotals() };
+  }
+
+  recorderStats(): OutputStats[] {
+    return this.recorders.map((recorder) => recorder.stats());
+  }
+
+  /** Flushes and closes the outputs and recorders, under one deadline; results by output name. */
+  async close(timeoutMs?: number): Promise<Record<string, FlushResult>> {
+    const [flushed, recorded] = await Promise.all([this.outputs_.close(timeoutMs), new OutputSet([], this.recorders).close(timeoutMs)]);
+    return { ...flushed, ...recorded };
+  }
+
+  private outputTotals(): OutputStats[] {
+    const current = this.outputs_.stats();
+    if (this.retired.size === 0) return current;
+    const names = new Set(current.map((stats) => stats.name));
+    return [
+      ...current.map((stats) => {
+        const earlier = this.retired.get(stats.name);
+        return earlier !== undefined ? addOutputStats(earlier, stats) : stats;
+      }),
+      ...[...this.retired.values()].filter((stats) => !names.has(stats.name)),
+    ];
+  }
+}

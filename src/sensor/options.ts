@@ -1,0 +1,118 @@
+/**
+ * The sensor's options, defined once. `openSensor()` and `probe()` validate with
+ * `sensorOptionsSchema` and hand the result to the addon unchanged (native/sensor.cc reads
+ * these names); the config file's [sensor] table (`sensorConfigSchema`) is the same fields
+ * under their TOML names, with the daemon's defaults. A new option is one field here, one
+ * line in native/sensor.cc, and a config name if the daemon should expose it.
+ */
+import { z } from "zod";
+
+/**
+ * Which fds are stdio, for the kernel's connect and dup filter and for TRC-101 alike: 0 to
+ * this. The default is the seed's (design.md §3): fds 0, 1 and 2.
+ */
+export const DEFAULT_STDIO_FD_MAX = 2;
+/** The kernel side keeps stdio fds in a 1024-bit set. */
+export const STDIO_FD_MAX_LIMIT = 1023;
+
+export function isStdioFd(fd: number, stdioFdMax: number): boolean {
+  return fd >= 0 && fd <= stdioFdMax;
+}
+
+const ringBytes = z
+  .number()
+  .int()
+  .refine((n) => n >= 4096 && (n & (n - 1)) === 0, "must be a power of two of at least 4096");
+
+const fields = {
+  /** Highest fd that counts as stdio for connect and dup filtering (default 2). */
+  stdioFdMax: z.number().int().min(0).max(STDIO_FD_MAX_LIMIT),
+  /** Report connects on every fd, not only stdio ones (more volume; default false). */
+  connectAllFds: z.boolean(),
+  /** Ring for connect and socket_dup records, bytes, power of two (default 512 KiB). */
+  detectionRingBytes: ringBytes,
+  /** Ring for exec, fork and exit records, bytes, power of two (default 2 MiB). */
+  processRingBytes: ringBytes,
+  /**
+   * At most one reader wakeup per ring per CPU in this many µs (default 250): under a stream
+   * of events, records between wakeups are read by polling, at most about this late. An
+   * isolated event (a real detection) still wakes the reader at once. 0 = wake on every record.
+   */
+  wakeupIntervalUs: z.number().int().min(0).max(100_000),
+  /**
+   * Run the thread that drains the ring buffers under SCHED_RR at priority 1 (default true),
+   * so that a host whose CPUs are all busy (or an attacker flooding it) cannot keep it from
+   * reading in time. Its work is bounded and it sleeps between reads. Where real-time
+   * scheduling is refused (e.g. a cgroup without an RT budget) it runs normally:
+   * scheduling() says which.
+   */
+  readerRealtime: z.boolean(),
+  /**
+   * Run the calling thread, the event loop where rules run and findings are written, under
+   * SCHED_RR 1 while it uses under a fifth of a CPU, and normally as soon as it uses over half
+   * (checked every 250 ms by the reader thread; real time again after 5 s calm). Detection
+   * latency then stays low on a busy host without a flood ever making the event loop a
+   * real-time CPU hog. Default false: the event loop is the application's; `sockeye run` turns
+   * it on. Restored to normal scheduling at close.
+   */
+  eventLoopRealtime: z.boolean(),
+  /**
+   * Also watch ia32 syscalls: 32-bit binaries and 64-bit ones using int $0x80, which syscall
+   * tracepoints skip (an attacker's way past dup detection, and past connect where connect
+   * runs on its tracepoint fallback). Costs one more program on every syscall of the host
+   * (about 90 ns each on the bench machine). Default false; x86-64 only.
+   */
+  compatSyscalls: z.boolean(),
+  /** Candidate programs not to try, e.g. ["lsm/socket_connect"] to force a fallback. */
+  skipCandidates: z.array(z.string().min(1)),
+  /** Events a `for await` loop may fall behind by before new ones are dropped and counted (JavaScript only). */
+  iteratorQueueLimit: z.number().int().min(1),
+};
+
+export const sensorOptionsSchema = z.object(fields).partial().strict();
+export type SensorOptions = z.input<typeof sensorOptionsSchema>;
+/** What probe() needs: which candidates to try. */
+export type ProbeOptions = Pick<SensorOptions, "skipCandidates" | "compatSyscalls">;
+
+/** Validated options, or the one-line problem with the first bad one. */
+export function parseSensorOptions(options: unknown): { ok: true; options: SensorOptions } | { ok: false; problem: string } {
+  const checked = sensorOptionsSchema.safeParse(options);
+  if (checked.success) return { ok: true, options: checked.data };
+  const issue = checked.error.issues[0]!;
+  if (issue.code === "unrecognized_keys") return { ok: false, problem: `unknown sensor option ${issue.keys.join(", ")}` };
+  return { ok: false, problem: `sensor option ${issue.path.join(".")}: ${issue.message}` };
+}
+
+/** The TOML name of each option the config file's [sensor] table sets. */
+const CONFIG_NAMES = {
+  stdio_fd_max: "stdioFdMax",
+  skip_programs: "skipCandidates",
+  detection_ring_bytes: "detectionRingBytes",
+  process_ring_bytes: "processRingBytes",
+  reader_realtime: "readerRealtime",
+  event_loop_realtime: "eventLoopRealtime",
+  compat_syscalls: "compatSyscalls",
+} as const satisfies Record<string, keyof typeof fields>;
+
+/** The config file's [sensor] table: the options above, under their TOML names, with the daemon's defaults. */
+export const sensorConfigSchema = z
+  .object({
+    stdio_fd_max: fields.stdioFdMax.default(DEFAULT_STDIO_FD_MAX),
+    skip_programs: fields.skipCandidates.default([]),
+    detection_ring_bytes: fields.detectionRingBytes.optional(),
+    process_ring_bytes: fields.processRingBytes.optional(),
+    reader_realtime: fields.readerRealtime.default(true),
+    event_loop_realtime: fields.eventLoopRealtime.default(true),
+    compat_syscalls: fields.compatSyscalls.default(false),
+  } satisfies Record<keyof typeof CONFIG_NAMES, z.ZodTypeAny>)
+  .strict();
+export type SensorConfig = z.infer<typeof sensorConfigSchema>;
+
+/** The options a validated [sensor] table stands for. */
+export function sensorOptionsFromConfig(config: SensorConfig): SensorOptions {
+  const options: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(config)) {
+    if (value !== undefined) options[CONFIG_NAMES[name as keyof typeof CONFIG_NAMES]] = value;
+  }
+  return options;
+}

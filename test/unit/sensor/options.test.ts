@@ -1,0 +1,30 @@
+/**
+ * One definition of the sensor's options: the config file's [sensor] table, openSensor() and
+ * probe() validate with the same fields, and the table maps onto the library's names.
+ */
+import { describe, expect, it } from "vitest";
+import { parseSensorOptions, sensorConfigSchema, sensorOptionsFromConfig } from "../../../src/sensor/options.js";
+
+describe("sensor options", () => {
+  it("maps the [sensor] table onto the options openSensor() takes", () => {
+    const config = sensorConfigSchema.parse({ stdio_fd_max: 4, skip_programs: ["lsm/socket_connect"], process_ring_bytes: 1 << 21 });
+    expect(sensorOptionsFromConfig(config)).toEqual({
+      stdioFdMax: 4,
+      skipCandidates: ["lsm/socket_connect"],
+      processRingBytes: 1 << 21,
+      readerRealtime: true,
+      eventLoopRealtime: true,
+      compatSyscalls: false,
+    });
+    expect(parseSensorOptions(sensorOptionsFromConfig(config)).ok).toBe(true);
+  });
+
+  it.each([
+    [{ stdioFdMax: 1024 }, "sensor option stdioFdMax: Number must be less than or equal to 1023"],
+    [{ detectionRingBytes: 5000 }, "sensor option detectionRingBytes: must be a power of two of at least 4096"],
+    [{ compatSyscalls: "yes" }, "sensor option compatSyscalls: Expected boolean, received string"],
+    [{ stdioFdmax: 3 }, "unknown sensor option stdioFdmax"],
+  ])("rejects %j in one line", (options, problem) => {
+    expect(parseSensorOptions(options)).toEqual({ ok: false, problem });
+  });
+});
