@@ -103,6 +103,7 @@ export const DEFAULT_STDIO_ALLOWLIST: readonly StdioAllowEntry[] = [
 
 export const TRC101_PROFILES = ["precise", "tracee"] as const;
 export type Trc101Profile = (typeof TRC101_PROFILES)[number];
+export const DEFAULT_TRC101_PROFILE: Trc101Profile = "precise";
 
 export interface Trc101Options {
   /** "precise" (default): report when a shell runs on the socket; "tracee": every trigger. */
@@ -124,7 +125,7 @@ const EINPROGRESS = 115;
 
 export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | "socket_dup"> | Rule<"connect" | "socket_dup" | "exec" | "exit"> {
   const fold = options.fold ?? true;
-  const profile = options.profile ?? "precise";
+  const profile = options.profile ?? DEFAULT_TRC101_PROFILE;
   const allowlist = [...(options.allowlist ?? DEFAULT_STDIO_ALLOWLIST), ...(options.extraAllowlist ?? [])];
   const stdioFdMax = options.stdioFdMax ?? DEFAULT_STDIO_FD_MAX;
   for (const entry of allowlist) {

@@ -165,10 +165,12 @@ describe("webhook output", () => {
 
   it("times out a request that takes longer than timeoutMs and retries it", async () => {
     const server = await webhookServer(["hold"]);
-    const output = webhook({ url: server.url, timeoutMs: 50 });
+    // Long enough that the retry's prompt answer beats it on a busy host (at 50 ms a loaded
+    // CI machine timed the retry out too), short enough to keep the test quick.
+    const output = webhook({ url: server.url, timeoutMs: 400 });
     await output.open();
     output.write(numberedFindings(1));
-    await output.flush(2000);
+    await output.flush(4000);
     expect(server.received).toHaveLength(2);
     expect(output.stats()).toMatchObject({ written: 1, retries: 1 });
     expect(output.stats().lastError).toMatch(/timeout/i);
