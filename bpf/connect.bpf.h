@@ -5,6 +5,7 @@
 #define SOCKEYE_CONNECT_BPF_H
 
 #include "common.bpf.h"
+#include "stdio.bpf.h"
 
 /* Fills family, remote and unix_path from a sockaddr; `user` tells which memory it is in. */
 static __always_inline int read_sockaddr(struct connect_event *e, const void *addr, int addrlen, int user)
@@ -72,7 +73,9 @@ static __always_inline void emit_connect(struct socket *sock, const void *addr, 
 	if (sock) {
 		e->sock_type = BPF_CORE_READ(sock, type);
 		e->protocol = BPF_CORE_READ(sock, sk, sk_protocol);
+		e->sock_ino = BPF_CORE_READ(sock, file, f_inode, i_ino);
 	}
+	fill_stdio_brief(&e->stdio, bpf_get_current_task_btf());
 	if (read_sockaddr(e, addr, addrlen, user))
 		count(SOCKEYE_HOOK_CONNECT, COUNT_ERRORS);
 	bpf_ringbuf_submit(e, submit_flags(RING_DETECTION, e->hdr.time_ns));

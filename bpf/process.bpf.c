@@ -4,6 +4,7 @@
  * (the process table in src/process/).
  */
 #include "common.bpf.h"
+#include "stdio.bpf.h"
 
 /* Process records wake the reader only once their ring is this full (in 1/8ths); see
  * process_submit_flags. */
@@ -58,6 +59,10 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	e->args_truncated = 0;
 	e->pad = 0;
 	e->pad2 = 0;
+	__builtin_memset(e->stdio, 0, sizeof(e->stdio));
+	fill_stdio_fd(&e->stdio[0], task, 0);
+	fill_stdio_fd(&e->stdio[1], task, 1);
+	fill_stdio_fd(&e->stdio[2], task, 2);
 	e->loginuid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : (__u32)-1;
 
 	filename_len = bpf_probe_read_kernel_str(e->data, SOCKEYE_FILENAME_MAX, BPF_CORE_READ(bprm, filename));
@@ -91,7 +96,16 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	e->hdr.size = size;
 	if (size > sizeof(*e))
 		return 0; /* cannot happen; tells the verifier the output stays inside *e */
-	if (bpf_ringbuf_output(&process_events, e, size, process_submit_flags(e->hdr.time_ns))) {
+	/* A program that starts with an inet socket on stdio is a detection however the socket
+	 * got there (SCM_RIGHTS, pidfd_getfd, io_uring): its record takes the detection ring,
+	 * where an exec flood cannot push it out. */
+	if (e->stdio[0].kind == SOCKEYE_FD_INET || e->stdio[1].kind == SOCKEYE_FD_INET ||
+	    e->stdio[2].kind == SOCKEYE_FD_INET) {
+		if (bpf_ringbuf_output(&detection_events, e, size, submit_flags(RING_DETECTION, e->hdr.time_ns))) {
+			count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
+			return 0;
+		}
+	} else if (bpf_ringbuf_output(&process_events, e, size, process_submit_flags(e->hdr.time_ns))) {
 		count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
 		return 0;
 	}

@@ -24,6 +24,8 @@
 /* argv bytes kept per exec: the issue asks for at least 4 KiB. Power of two so the
  * verifier can bound reads with a mask. */
 #define SOCKEYE_ARGS_MAX 8192
+/* fds 0, 1 and 2: what exec and detection records describe. */
+#define SOCKEYE_STDIO_FDS 3
 
 enum sockeye_event_kind {
 	SOCKEYE_EVENT_CONNECT = 1,
@@ -55,6 +57,24 @@ enum sockeye_socket_origin {
 	/* has a peer and was not seen being accepted: most likely connect()ed */
 	SOCKEYE_ORIGIN_CONNECTED = 2,
 };
+
+/* What an fd is, as an exec finds it (struct stdio_fd). */
+enum sockeye_fd_kind {
+	SOCKEYE_FD_CLOSED = 0,
+	SOCKEYE_FD_INET = 1,        /* AF_INET or AF_INET6 socket */
+	SOCKEYE_FD_UNIX = 2,        /* AF_UNIX socket: named, abstract or a socketpair */
+	SOCKEYE_FD_SOCKET = 3,      /* another family (netlink, packet, ...) */
+	SOCKEYE_FD_PIPE = 4,        /* anonymous pipe (pipefs) */
+	SOCKEYE_FD_FIFO = 5,        /* named pipe on a filesystem */
+	SOCKEYE_FD_TTY = 6,         /* a terminal: pty slave, console, serial line */
+	SOCKEYE_FD_PTY_MASTER = 7,  /* /dev/ptmx: the master side of a pty */
+	SOCKEYE_FD_REGULAR = 8,
+	SOCKEYE_FD_CHARDEV = 9,     /* a character device that is not a terminal (/dev/null, ...) */
+	SOCKEYE_FD_OTHER = 10,      /* anon inodes (eventfd, epoll, ...), directories, block devices */
+};
+
+/* struct stdio_fd.flags */
+#define SOCKEYE_FD_CTTY 0x1      /* the terminal is the process's controlling tty */
 
 /* Per-hook counters, indexed by this enum in the per-CPU array `hook_counters`. */
 enum sockeye_hook {
@@ -101,6 +121,17 @@ struct sock_endpoint {
 	__u16 pad[3];
 };
 
+/* What fds 0-2 hold right after a detection (a dup or connect onto one of them): inode number
+ * and file type (S_IFMT >> 12: 0xc socket, 0x1 pipe/FIFO, 0x2 char device, 0x8 file; 0 =
+ * closed). Whether the same socket also sits on the other stdio fds at that moment tells a
+ * shell's stdin+stdout redirection from a builtin's one-fd redirection, which the shell
+ * undoes right after with a dup that never leaves the kernel. */
+struct stdio_brief {
+	__u32 ino[SOCKEYE_STDIO_FDS];
+	__u8 type[SOCKEYE_STDIO_FDS];
+	__u8 pad;
+};
+
 struct connect_event {
 	struct event_header hdr;
 	struct task_context task;
@@ -113,7 +144,8 @@ struct connect_event {
 	__u8 pad;
 	struct sock_endpoint remote;
 	char unix_path[SOCKEYE_UNIX_PATH_LEN]; /* AF_UNIX only; abstract names start with NUL */
-	__u32 pad2;
+	__u32 sock_ino;  /* the socket's inode number; 0 when unknown */
+	struct stdio_brief stdio;
 };
 
 #define SOCKEYE_RESULT_UNKNOWN 0x7fffffff
@@ -129,9 +161,32 @@ struct socket_dup_event {
 	__u16 protocol;
 	__u8 origin;     /* enum sockeye_socket_origin */
 	__u8 state;      /* sk_state: TCP_ESTABLISHED = 1, ... */
-	__u16 pad[3];
+	__u16 pad;
+	__u32 sock_ino;  /* the socket's inode number: one socket, one identity across processes */
 	struct sock_endpoint local;
 	struct sock_endpoint remote;
+	struct stdio_brief stdio;
+};
+
+/*
+ * One of fds 0, 1 and 2 as a new program starts with it (after close-on-exec). Identities
+ * join records: a socket's or pipe's inode number (pipe ends share one), a unix socket's
+ * peer inode (socketpair ends name each other), a terminal's index (a pty's master and slave
+ * share it).
+ */
+struct stdio_fd {
+	__u8 kind;       /* enum sockeye_fd_kind */
+	__u8 origin;     /* INET: enum sockeye_socket_origin */
+	__u8 state;      /* INET: sk_state */
+	__u8 flags;      /* SOCKEYE_FD_CTTY */
+	__u16 family;    /* sockets */
+	__u16 sock_type; /* sockets */
+	__u32 ino;       /* inode number (sockets, pipes, FIFOs, files) */
+	__u32 dev;       /* FIFO, file: the filesystem's dev; char devices: the device (major << 20 | minor) */
+	__s32 tty_index; /* TTY, PTY_MASTER: the terminal's index; -1 otherwise */
+	__u32 peer_ino;  /* UNIX: the peer socket's inode number, 0 when unconnected */
+	struct sock_endpoint local;  /* INET */
+	struct sock_endpoint remote; /* INET */
 };
 
 struct exec_event {
@@ -144,6 +199,7 @@ struct exec_event {
 	__u16 pad;
 	__u32 loginuid;
 	__u32 pad2;
+	struct stdio_fd stdio[SOCKEYE_STDIO_FDS];
 	char data[SOCKEYE_FILENAME_MAX + SOCKEYE_ARGS_MAX];
 };
 

@@ -17,6 +17,9 @@ packages=(clang llvm libelf-dev zlib1g-dev bpftool cmake make g++ pkg-config deb
           python3 util-linux iproute2)
 # The kernel tier's real reverse shells use these interpreters and tools.
 packages+=(bash perl php-cli ruby netcat-traditional)
+# The kernel tier's benign corpus: an OpenSSH server on loopback and its clients, inetd-style
+# services and everyday network tools, which must not raise a finding.
+packages+=(openssh-server openssh-client socat ncat systemd tmux curl wget git)
 # The VM tier (test/vm): qemu boots Debian's kernel with an initramfs of busybox-static, cpio
 # packs it, gcc -static with libc6-dev builds the guest's syscall helper; setsid (util-linux)
 # and nohup (coreutils) are copied into the guest. npm run bench builds its C load generator
@@ -29,6 +32,12 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   apt-get update -qq
+  # Packages are installed, never started: openssh-server would otherwise start an sshd on
+  # port 22 where no policy-rc.d says no (the tests start their own, on loopback).
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 

@@ -25,11 +25,15 @@ export { builtinRules, type BuiltinRuleOptions } from "./rules/builtin.js";
 export {
   DEFAULT_STDIO_ALLOWLIST,
   TRC101_META,
+  TRC101_PROFILES,
   createTrc101Rule,
   trc101StdioOverSocket,
   type StdioAllowEntry,
   type Trc101Options,
+  type Trc101Profile,
 } from "./rules/trc-101-stdio-over-socket.js";
+export { PreciseStdioJudge, type PreciseOptions, type Verdict as Trc101Verdict, type SuppressReason as Trc101SuppressReason } from "./rules/stdio/precise-judge.js";
+export { InterpreterContents, identifyProgram, readsCommandsFromStdin, type InterpreterFamily } from "./rules/stdio/interpreters.js";
 
 // --- capture: recorded events (JSON lines), read, written and validated -------------------
 export { CaptureLineError, readCapture, type MalformedLine, type ReadCaptureOptions } from "./capture/reader.js";

@@ -32,6 +32,7 @@ const base = {
 const endpoint = z.object({ address: z.string(), port: int.min(0).max(65535) });
 const family = z.enum(["inet", "inet6", "unix", "other"]);
 const socketType = z.enum(["stream", "dgram", "raw", "seqpacket", "other"]);
+const origin = z.enum(["unknown", "accepted", "connected"]);
 
 const connect = z.object({
   ...base,
@@ -45,6 +46,8 @@ const connect = z.object({
   source: z.enum(["lsm", "fentry", "tracepoint"]),
   remote: endpoint.nullable(),
   unixPath: z.string().nullable(),
+  socketIno: int.nonnegative().default(0),
+  socketOnFds: z.array(int).default([]),
 });
 
 const socketDup = z.object({
@@ -57,11 +60,24 @@ const socketDup = z.object({
   familyNumber: int,
   socketType,
   protocol: int,
-  origin: z.enum(["unknown", "accepted", "connected"]),
+  origin,
   state: int,
   local: endpoint.nullable(),
   remote: endpoint.nullable(),
+  socketIno: int.nonnegative().default(0),
+  socketOnFds: z.array(int).default([]),
 });
+
+const stdioFd = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("closed") }),
+  z.object({
+    kind: z.literal("inet"), ino: int, family: z.enum(["inet", "inet6"]), socketType, origin, state: int, local: endpoint, remote: endpoint,
+  }),
+  z.object({ kind: z.literal("unix"), ino: int, socketType, peerIno: int }),
+  z.object({ kind: z.literal("socket"), ino: int, familyNumber: int }),
+  ...(["pipe", "fifo", "file", "chardev", "other"] as const).map((k) => z.object({ kind: z.literal(k), ino: int, dev: int })),
+  ...(["tty", "pty_master"] as const).map((k) => z.object({ kind: z.literal(k), ino: int, ttyIndex: int, controlling: z.boolean() })),
+]);
 
 const exec = z.object({
   ...base,
@@ -72,13 +88,15 @@ const exec = z.object({
   argsRaw: z.string(),
   argsTruncated: z.boolean(),
   loginUid: int,
+  stdio: z.tuple([stdioFd, stdioFd, stdioFd]).nullable().default(null),
 });
 
 const fork = z.object({ ...base, kind: z.literal("fork") });
 
 const exit = z.object({ ...base, kind: z.literal("exit"), exitCode: int });
 
-export const sensorEventSchema: z.ZodType<SensorEvent> = z.discriminatedUnion("kind", [
+// Input `unknown`: fields sockeye added later (socketIno, stdio) get defaults in older captures.
+export const sensorEventSchema: z.ZodType<SensorEvent, z.ZodTypeDef, unknown> = z.discriminatedUnion("kind", [
   connect,
   socketDup,
   exec,

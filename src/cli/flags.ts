@@ -9,6 +9,7 @@ export interface RuleFlags {
   config?: string;
   rules?: string[];
   lenientRules?: boolean;
+  profile?: "precise" | "tracee";
 }
 
 export interface RunFlags extends RuleFlags {
@@ -31,6 +32,7 @@ export function configFromFlags(flags: RunFlags, given: (name: string) => boolea
   if (flags.skip !== undefined) input["sensor"]!["skip_programs"] = flags.skip;
   if (flags.rules !== undefined) input["rules"]!["paths"] = flags.rules;
   if (flags.lenientRules) input["rules"]!["lenient"] = true;
+  if (flags.profile !== undefined) input["rules"]!["profile"] = flags.profile;
   if (given("fold")) input["rules"]!["fold"] = flags.fold;
   if (flags.events) input["output"]!["events"] = true;
   if (flags.format !== undefined) input["output"]!["stdout"] = flags.format;

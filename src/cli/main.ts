@@ -17,6 +17,7 @@ import { runDaemon } from "./run.js";
 import { replayCommand } from "./replay.js";
 import { formatProbe } from "./probe-format.js";
 import { formatRuleStatuses } from "./rules-format.js";
+import { TRC101_PROFILES } from "../rules/trc-101-stdio-over-socket.js";
 
 /**
  * How the command words an error when its message alone does not say what to do next, by
@@ -52,7 +53,10 @@ function withRuleFlags(command: Command): Command {
   return command
     .option("-c, --config <file>", "TOML configuration file (see config/sockeye.example.toml); flags win over it")
     .option("--rules <path...>", "also load Elastic detection-rules TOML files or folders of them")
-    .option("--lenient-rules", "skip a rule file that cannot run (with a warning) instead of refusing to start");
+    .option("--lenient-rules", "skip a rule file that cannot run (with a warning) instead of refusing to start")
+    .addOption(
+      new Option("--profile <profile>", "TRC-101: precise (report when a shell runs on the socket) or tracee (every trigger, as Tracee)").choices([...TRC101_PROFILES]),
+    );
 }
 
 const program = new Command("sockeye")

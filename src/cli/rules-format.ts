@@ -7,6 +7,7 @@ export function formatRuleStatuses(statuses: readonly RuleStatus[]): string {
     lines.push(`${s.status.padEnd(9)} ${s.kind.padEnd(11)} ${(s.id ?? "-").padEnd(37)} ${s.name ?? ""}`);
     lines.push(`${" ".repeat(22)}${s.source}`);
     if (s.reason !== undefined) lines.push(`${" ".repeat(22)}${s.reason}`);
+    if (s.profile !== undefined) lines.push(`${" ".repeat(22)}profile: ${s.profile}`);
     if (s.unprovidedFields !== undefined) lines.push(`${" ".repeat(22)}never sees (sockeye does not provide): ${s.unprovidedFields.join(", ")}`);
   }
   const runs = statuses.filter((s) => s.status === "runs").length;

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { EXIT_BAD_INPUT, SockeyeError } from "../errors.js";
 import { sensorConfigSchema } from "../sensor/options.js";
 import { SYSLOG_FACILITIES, type SyslogFacility } from "../output/syslog.js";
+import { DEFAULT_TRC101_PROFILE, TRC101_PROFILES } from "../rules/trc-101-stdio-over-socket.js";
 
 export class ConfigError extends SockeyeError {
   constructor(message: string) {
@@ -42,6 +43,8 @@ export const configSchema = z
         lenient: z.boolean().default(false),
         shipped_elastic: z.boolean().default(true),
         fold: z.boolean().default(true),
+        /** TRC-101: "precise" reports when a shell runs on the socket; "tracee" every trigger, as Tracee does. */
+        profile: z.enum(TRC101_PROFILES).default(DEFAULT_TRC101_PROFILE),
         /** Added to TRC-101's default allowlist of inetd-style services. */
         trc101_allow: z.array(allowEntry).default([]),
       })

@@ -21,6 +21,7 @@ export function loadConfiguredRules(config: Config, stdioFdMax = config.sensor.s
     lenient: config.rules.lenient,
     builtinElastic: config.rules.shipped_elastic,
     trc101: {
+      profile: config.rules.profile,
       stdioFdMax,
       extraAllowlist: config.rules.trc101_allow.map(
         (entry): StdioAllowEntry => ({

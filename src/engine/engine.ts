@@ -182,8 +182,9 @@ export class Engine {
     }
   }
 
-  private toFinding(rule: AnyRule, event: SensorEvent, detection: Detection): Finding | undefined {
+  private toFinding(rule: AnyRule, evaluated: SensorEvent, detection: Detection): Finding | undefined {
     const id = rule.meta.id;
+    const event = detection.event ?? evaluated;
     if (detection.suppressed !== undefined) {
       increment((this.counts.suppressedByRule[id] ??= counter()), detection.suppressed);
       return undefined;

@@ -60,6 +60,11 @@ export interface Detection {
    * engine emits no finding and counts the reason, so suppression is visible, never silent.
    */
   suppressed?: string;
+  /**
+   * The event the finding is about, when it is not the one being evaluated: a candidate a
+   * rule held (until its process executed something) and resolves on a later event.
+   */
+  event?: SensorEvent;
 }
 
 export interface Rule<K extends EventKind = EventKind> {

@@ -9,6 +9,7 @@
  */
 import type { AnyRule } from "../engine/rule.js";
 import { builtinRules, type BuiltinRuleOptions } from "./builtin.js";
+import { DEFAULT_TRC101_PROFILE, TRC101_META } from "./trc-101-stdio-over-socket.js";
 import { ElasticRuleError, loadElasticRules, type ElasticRuleLoadResult } from "./elastic/loader.js";
 import { builtinElasticRulesDir, elasticRule } from "./elastic/rule.js";
 import { EXEC_ECS_FIELDS } from "./elastic/ecs-exec.js";
@@ -23,6 +24,8 @@ export interface RuleStatus {
   status: "runs" | "skipped" | "replaced";
   /** Why it is skipped or replaced: one line. */
   reason?: string;
+  /** The profile a rule that has several runs with (TRC-101: "precise" or "tracee"). */
+  profile?: string;
   /**
    * Fields the rule reads that sockeye's exec view never carries: always missing, so a
    * condition on them never holds (and `not` of it always does). Absent when none.
@@ -68,6 +71,7 @@ export function loadRuleCatalog(options: RuleCatalogOptions = {}): RuleCatalog {
     source: rule.meta.source,
     kind: "typescript",
     status: "runs",
+    ...(rule.meta.id === TRC101_META.id ? { profile: options.trc101?.profile ?? DEFAULT_TRC101_PROFILE } : {}),
   }));
   // Shipped rules are always loaded strictly: a shipped rule that cannot run is a bug.
   const shipped = options.builtinElastic === false ? [] : loadElasticRules([builtinElasticRulesDir()]);

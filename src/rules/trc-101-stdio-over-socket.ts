@@ -3,17 +3,22 @@
  * signature (seed ../shared/seeds/000_754545c651b038c9.txt; semantics in design.md §3,
  * user documentation in docs/rules/TRC-101.md).
  *
- * Tracee's verdicts are kept: a connect on a stdio fd, or a socket dup'ed onto one, of an
- * AF_INET/AF_INET6 socket whose port is set and not 0. Stdio is fds 0-2 as in the seed, or
- * 0 to the sensor's stdioFdMax when the rule is given it. Where design.md §3 lists Tracee's
- * gaps, this rule does better: failed connects and unknown fds (-1) never alert, fcntl dups
- * count like dup2, one shell folds into one finding per (process, remote endpoint), an
- * accepted socket is marked inbound, and inetd-style services can be allowlisted.
+ * The trigger is always Tracee's: a connect on a stdio fd, or a socket dup'ed onto one, of an
+ * AF_INET/AF_INET6 socket whose port is set and not 0 (stdio is fds 0-2 as in the seed, or 0
+ * to the sensor's stdioFdMax when the rule is given it). Two profiles decide what to report:
+ * - "tracee": every trigger, as Tracee reports it, without its known gaps (failed connects and
+ *   unknown fds (-1) never alert, fcntl dups count like dup2, one process's dups of one
+ *   endpoint fold into one finding, accepted sockets are marked inbound, inetd-style services
+ *   can be allowlisted);
+ * - "precise" (the default): a trigger becomes a finding only when a shell runs on the socket
+ *   (stdio/precise-judge.ts), which keeps SSH logins, service hand-offs and /dev/tcp health checks
+ *   quiet and catches a shell that starts with a socket on stdio however it got there.
  */
-import { defineRule, type Detection, type Rule, type RuleMeta } from "../engine/rule.js";
+import { defineRule, type Detection, type Rule, type RuleContext, type RuleMeta } from "../engine/rule.js";
 import { parentOf } from "../process/ecs-process.js";
 import type { ConnectEvent, Endpoint, SocketDupEvent } from "../sensor/events.js";
 import { DEFAULT_STDIO_FD_MAX, isStdioFd } from "../sensor/options.js";
+import { PreciseStdioJudge, type Judgement, type PreciseOptions, type Trigger } from "./stdio/precise-judge.js";
 
 /** Exactly as the seed gives them; kept verbatim for anyone mapping back to Tracee. */
 const TRACEE_PROPERTIES = {
@@ -96,9 +101,17 @@ export const DEFAULT_STDIO_ALLOWLIST: readonly StdioAllowEntry[] = [
   },
 ];
 
+export const TRC101_PROFILES = ["precise", "tracee"] as const;
+export type Trc101Profile = (typeof TRC101_PROFILES)[number];
+export const DEFAULT_TRC101_PROFILE: Trc101Profile = "precise";
+
 export interface Trc101Options {
+  /** "precise" (default): report when a shell runs on the socket; "tracee": every trigger. */
+  profile?: Trc101Profile;
   /** Fold one process's dups of one socket into one finding (default true); false: one per fd. */
   fold?: boolean;
+  /** Settings of the precise profile (bounds; interpreter recognition by content). */
+  precise?: PreciseOptions;
   /** Replaces the default allowlist. */
   allowlist?: readonly StdioAllowEntry[];
   /** Added to the allowlist (the default one, or `allowlist` when given). */
@@ -110,8 +123,9 @@ export interface Trc101Options {
 /** A non-blocking connect still in progress is an attempt that may well succeed. */
 const EINPROGRESS = 115;
 
-export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | "socket_dup"> {
+export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | "socket_dup"> | Rule<"connect" | "socket_dup" | "exec" | "exit"> {
   const fold = options.fold ?? true;
+  const profile = options.profile ?? DEFAULT_TRC101_PROFILE;
   const allowlist = [...(options.allowlist ?? DEFAULT_STDIO_ALLOWLIST), ...(options.extraAllowlist ?? [])];
   const stdioFdMax = options.stdioFdMax ?? DEFAULT_STDIO_FD_MAX;
   for (const entry of allowlist) {
@@ -120,50 +134,124 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
       throw new Error(`TRC-101 allowlist entry ${JSON.stringify(entry.label)} matches nothing specific; give at least one field`);
     }
   }
+  const allowed = (event: Trigger, ctx: RuleContext): Detection | null => {
+    if (event.kind !== "socket_dup" || event.origin !== "accepted") return null;
+    const task = event.task;
+    const known = ctx.processes.get(task.pid, task.startNs);
+    const parent = parentOf(task, ctx.processes);
+    const facts: ProcessFacts = {
+      executable: known?.executable ?? "",
+      name: known?.name ?? task.comm,
+      parentName: parent?.name || task.parentComm,
+      parentPid: task.ppid,
+    };
+    const entry = allowlist.find((e) => matchesAllowEntry(e, facts));
+    return entry !== undefined ? { suppressed: `allowlist:${entry.label}` } : null;
+  };
 
+  if (profile === "tracee") {
+    return defineRule({
+      meta: TRC101_META,
+      kinds: ["connect", "socket_dup"],
+      evaluate(event, ctx) {
+        const fd = triggerFd(event, stdioFdMax);
+        if (fd === undefined) return null;
+        const remote = event.remote!;
+        const inbound = event.kind === "socket_dup" && event.origin === "accepted";
+        const suppressed = inbound ? allowed(event, ctx) : null;
+        if (suppressed !== null) return suppressed;
+        // Built without object spreads: V8 copies `{ ...x }` on a slow path, and a flood of one
+        // shell's dups folds away after this is built.
+        const fields: Record<string, unknown> = {
+          event: { action: EVENT_NAME },
+          // The seed's Finding, with its types: Port is a string, File descriptor an int.
+          finding: { "IP address": remote.address, Port: String(remote.port), "File descriptor": fd },
+          network: networkFields(event.family, event.protocol, inbound ? "ingress" : event.kind === "connect" || event.origin === "connected" ? "egress" : "unknown"),
+          sockeye: { profile },
+        };
+        addEndpointFields(fields, remote, event.kind === "socket_dup" ? event.local : null, inbound);
+        const detection: Detection = { fields };
+        if (fold) detection.foldKey = `${event.task.pid}:${event.task.startNs}:${remote.address}:${remote.port}`;
+        return detection;
+      },
+    });
+  }
+
+  const judge = new PreciseStdioJudge(options.precise);
+  const toDetections = (results: ReturnType<PreciseStdioJudge["onExec"]>, evaluated: { timeMs: number }): Detection[] =>
+    results.map((r) => (typeof r === "string" ? { suppressed: r } : preciseDetection(r, evaluated, fold)));
   return defineRule({
     meta: TRC101_META,
-    kinds: ["connect", "socket_dup"],
+    kinds: ["connect", "socket_dup", "exec", "exit"],
     evaluate(event, ctx) {
-      const fd = event.kind === "connect" ? event.fd : event.newfd;
-      if (!isStdioFd(fd, stdioFdMax)) return null;
-      if (event.family !== "inet" && event.family !== "inet6") return null;
-      const remote = event.remote;
-      if (remote === null || remote.port === 0) return null;
-      // result null: the hook ran before the outcome was known, so count it as an attempt.
-      if (event.kind === "connect" && event.result !== null && event.result < 0 && event.result !== -EINPROGRESS) {
-        return null;
+      switch (event.kind) {
+        case "connect":
+        case "socket_dup": {
+          const fd = triggerFd(event, stdioFdMax);
+          if (fd === undefined) return null;
+          const suppressed = allowed(event, ctx);
+          if (suppressed !== null) return suppressed;
+          return toDetections(judge.onTrigger(event, fd, ctx), event);
+        }
+        case "exec":
+          return toDetections(judge.onExec(event, ctx), event);
+        case "exit":
+          return toDetections(judge.onExit(event), event);
       }
-
-      const inbound = event.kind === "socket_dup" && event.origin === "accepted";
-      if (inbound) {
-        const task = event.task;
-        const known = ctx.processes.get(task.pid, task.startNs);
-        const parent = parentOf(task, ctx.processes);
-        const facts: ProcessFacts = {
-          executable: known?.executable ?? "",
-          name: known?.name ?? task.comm,
-          parentName: parent?.name || task.parentComm,
-          parentPid: task.ppid,
-        };
-        const allowed = allowlist.find((entry) => matchesAllowEntry(entry, facts));
-        if (allowed !== undefined) return { suppressed: `allowlist:${allowed.label}` };
-      }
-
-      // Built without object spreads: V8 copies `{ ...x }` on a slow path, and a flood of one
-      // shell's dups is built here before it folds away.
-      const fields: Record<string, unknown> = {
-        event: { action: EVENT_NAME },
-        // The seed's Finding, with its types: Port is a string, File descriptor an int.
-        finding: { "IP address": remote.address, Port: String(remote.port), "File descriptor": fd },
-        network: networkFields(event, inbound),
-      };
-      addEndpointFields(fields, event, remote, inbound);
-      const detection: Detection = { fields };
-      if (fold) detection.foldKey = `${event.task.pid}:${event.task.startNs}:${remote.address}:${remote.port}`;
-      return detection;
     },
   });
+}
+
+/** Tracee's trigger: the stdio fd of an inet connect or dup with a port, else undefined. */
+function triggerFd(event: ConnectEvent | SocketDupEvent, stdioFdMax: number): number | undefined {
+  const fd = event.kind === "connect" ? event.fd : event.newfd;
+  if (!isStdioFd(fd, stdioFdMax)) return undefined;
+  if (event.family !== "inet" && event.family !== "inet6") return undefined;
+  const remote = event.remote;
+  if (remote === null || remote.port === 0) return undefined;
+  // result null: the hook ran before the outcome was known, so count it as an attempt.
+  if (event.kind === "connect" && event.result !== null && event.result < 0 && event.result !== -EINPROGRESS) return undefined;
+  return fd;
+}
+
+/** ECS event.severity: a bind shell (a listener handing out a shell) ranks above a reverse shell. */
+const SEVERITY_BY_VERDICT: Readonly<Record<Judgement["verdict"], number>> = {
+  interpreter_stdio_on_socket: 73,
+  shell_on_socket: 73,
+  runs_commands_read_from_socket: 73,
+  bind_shell: 99,
+  held_past_bound: 47,
+  legacy_capture: 47,
+};
+
+function preciseDetection(j: Judgement, evaluated: { timeMs: number }, fold: boolean): Detection {
+  const inbound = j.origin === "accepted";
+  const fields: Record<string, unknown> = {
+    event: { action: EVENT_NAME, severity: SEVERITY_BY_VERDICT[j.verdict] },
+    finding: { "IP address": j.remote.address, Port: String(j.remote.port), "File descriptor": j.fds[0] ?? -1 },
+    network: networkFields(j.family, j.transport === "tcp" ? 6 : j.transport === "udp" ? 17 : -1, inbound ? "ingress" : "egress"),
+    sockeye: {
+      profile: "precise",
+      verdict: {
+        reason: j.verdict,
+        socket_inode: j.socketIno,
+        stdio_fds: j.fds,
+        origin: j.origin,
+        ...(j.program !== null ? { program: {
+          executable: j.program.executable,
+          interpreter: j.program.interpreter,
+          identified_by: j.program.identifiedBy,
+          reads_commands_from_stdin: j.program.readsCommandsFromStdin,
+        } } : {}),
+      },
+    },
+  };
+  addEndpointFields(fields, j.remote, j.local, inbound);
+  const detection: Detection = { fields };
+  if (j.event !== evaluated) detection.event = j.event;
+  // One socket, one finding: every later process and fd on the same socket folds into it.
+  detection.foldKey = fold ? j.socketKey : `${j.socketKey}:${j.event.task.pid}:${j.fds.join(",")}`;
+  return detection;
 }
 
 /** TRC-101 with the default options. */
@@ -194,13 +282,15 @@ function matchesOne<T>(criterion: OneOrMany<T> | undefined, fact: T | undefined)
 
 const TRANSPORT_BY_PROTOCOL: Readonly<Record<number, string>> = { 6: "tcp", 17: "udp", 132: "sctp" };
 
-function networkFields(event: ConnectEvent | SocketDupEvent, inbound: boolean): Record<string, unknown> {
-  const transport = TRANSPORT_BY_PROTOCOL[event.protocol];
+/**
+ * ECS direction from this host's view: connect is outbound by definition; a dup'ed socket is
+ * inbound only when the sensor saw accept() return it.
+ */
+function networkFields(family: string, protocol: number, direction: "ingress" | "egress" | "unknown"): Record<string, unknown> {
+  const transport = TRANSPORT_BY_PROTOCOL[protocol];
   return {
-    // ECS direction from this host's view: connect is outbound by definition; a dup'ed
-    // socket is inbound only when the sensor saw accept() return it.
-    direction: inbound ? "ingress" : event.kind === "connect" || event.origin === "connected" ? "egress" : "unknown",
-    type: event.family === "inet6" ? "ipv6" : "ipv4",
+    direction,
+    type: family === "inet6" ? "ipv6" : "ipv4",
     ...(transport !== undefined ? { transport } : {}),
   };
 }
@@ -210,9 +300,9 @@ function networkFields(event: ConnectEvent | SocketDupEvent, inbound: boolean): 
  * outbound, the remote end is the destination; inbound (accepted), the remote end is the
  * source and this host's listening address the destination.
  */
-function addEndpointFields(fields: Record<string, unknown>, event: ConnectEvent | SocketDupEvent, remote: Endpoint, inbound: boolean): void {
+function addEndpointFields(fields: Record<string, unknown>, remote: Endpoint, local: Endpoint | null, inbound: boolean): void {
   const remoteEnd = { ip: remote.address, port: remote.port };
-  const localEnd = event.kind === "socket_dup" && event.local !== null ? { ip: event.local.address, port: event.local.port } : undefined;
+  const localEnd = local !== null ? { ip: local.address, port: local.port } : undefined;
   const initiator = inbound ? remoteEnd : localEnd;
   const responder = inbound ? localEnd : remoteEnd;
   if (initiator !== undefined) fields["source"] = initiator;

@@ -4,9 +4,9 @@
  * here calls back into native code.
  */
 import type {
-  AddressFamily, ConnectSource, DupSyscall, Endpoint, SensorEvent, SocketOrigin, SocketType, TaskContext,
+  AddressFamily, ConnectSource, DupSyscall, Endpoint, SensorEvent, SocketOrigin, SocketType, StdioFd, TaskContext,
 } from "./events.js";
-import { COMM_LEN, EventKindCode, LAYOUT, UNIX_PATH_LEN } from "./layout.js";
+import { COMM_LEN, EventKindCode, LAYOUT, STDIO_FDS, UNIX_PATH_LEN } from "./layout.js";
 
 export type DecodeDropReason = "truncated_record" | "bad_record_size" | "unknown_kind";
 
@@ -23,6 +23,20 @@ const D = LAYOUT.socket_dup_event;
 const X = LAYOUT.exec_event;
 const E = LAYOUT.exit_event;
 const P = LAYOUT.sock_endpoint;
+const S = LAYOUT.stdio_fd;
+const B = LAYOUT.stdio_brief;
+/** S_IFSOCK >> 12, as struct stdio_brief stores file types. */
+const BRIEF_SOCKET = 0xc;
+
+/** The stdio fds holding socket `ino` in a struct stdio_brief at `at`. */
+function socketOnFds(view: DataView, at: number, ino: number): number[] {
+  const fds: number[] = [];
+  if (ino === 0) return fds;
+  for (let fd = 0; fd < STDIO_FDS; fd++) {
+    if (view.getUint8(at + B.type + fd) === BRIEF_SOCKET && view.getUint32(at + B.ino + 4 * fd, true) === ino) fds.push(fd);
+  }
+  return fds;
+}
 
 const RESULT_UNKNOWN = 0x7fffffff;
 
@@ -143,6 +157,40 @@ function task(bytes: Uint8Array, view: DataView, at: number): TaskContext {
   };
 }
 
+/** enum sockeye_fd_kind, by number. */
+const FD_KINDS = ["closed", "inet", "unix", "socket", "pipe", "fifo", "tty", "pty_master", "file", "chardev", "other"] as const;
+const FD_CTTY = 0x1;
+if (STDIO_FDS !== 3) throw new Error("decode.ts reads exactly three stdio fds");
+
+function stdioFd(bytes: Uint8Array, view: DataView, at: number): StdioFd {
+  const kind = FD_KINDS[view.getUint8(at + S.kind)] ?? "other";
+  const ino = view.getUint32(at + S.ino, true);
+  switch (kind) {
+    case "closed":
+      return { kind };
+    case "inet": {
+      const fam = family(view.getUint16(at + S.family, true)) === "inet6" ? "inet6" : "inet";
+      return {
+        kind, ino, family: fam,
+        socketType: socketType(view.getUint16(at + S.sock_type, true)),
+        origin: ORIGINS[view.getUint8(at + S.origin)] ?? "unknown",
+        state: view.getUint8(at + S.state),
+        local: endpoint(bytes, view, at + S.local, fam)!,
+        remote: endpoint(bytes, view, at + S.remote, fam)!,
+      };
+    }
+    case "unix":
+      return { kind, ino, socketType: socketType(view.getUint16(at + S.sock_type, true)), peerIno: view.getUint32(at + S.peer_ino, true) };
+    case "socket":
+      return { kind, ino, familyNumber: view.getUint16(at + S.family, true) };
+    case "tty":
+    case "pty_master":
+      return { kind, ino, ttyIndex: view.getInt32(at + S.tty_index, true), controlling: (view.getUint8(at + S.flags) & FD_CTTY) !== 0 };
+    default:
+      return { kind, ino, dev: view.getUint32(at + S.dev, true) };
+  }
+}
+
 /** argv as the kernel copied it: NUL-terminated elements, the last possibly cut short. */
 export function splitArgs(raw: Uint8Array): string[] {
   const args: string[] = [];
@@ -216,6 +264,8 @@ export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = 
           source: CONNECT_SOURCES[view.getUint8(at + C.source)] ?? "tracepoint",
           remote: endpoint(bytes, view, at + C.remote, fam),
           unixPath,
+          socketIno: view.getUint32(at + C.sock_ino, true),
+          socketOnFds: socketOnFds(view, at + C.stdio, view.getUint32(at + C.sock_ino, true)),
         });
         break;
       }
@@ -234,6 +284,8 @@ export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = 
           state: view.getUint8(at + D.state),
           local: endpoint(bytes, view, at + D.local, fam),
           remote: endpoint(bytes, view, at + D.remote, fam),
+          socketIno: view.getUint32(at + D.sock_ino, true),
+          socketOnFds: socketOnFds(view, at + D.stdio, view.getUint32(at + D.sock_ino, true)),
         });
         break;
       }
@@ -251,6 +303,7 @@ export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = 
           argsRaw: Buffer.from(raw).toString("base64"),
           argsTruncated: view.getUint8(at + X.args_truncated) !== 0,
           loginUid: view.getUint32(at + X.loginuid, true),
+          stdio: [stdioFd(bytes, view, at + X.stdio), stdioFd(bytes, view, at + X.stdio + S.sizeof), stdioFd(bytes, view, at + X.stdio + 2 * S.sizeof)],
         });
         break;
       }

@@ -57,6 +57,13 @@ export interface ConnectEvent extends EventBase {
   remote: Endpoint | null;
   /** AF_UNIX path (abstract names start with "@"); null otherwise. */
   unixPath: string | null;
+  /** The socket's inode number (its identity across processes and dups); 0 when unknown. */
+  socketIno: number;
+  /**
+   * Which of fds 0, 1, 2 hold this same socket right after the call (a shell's `>&` onto
+   * stdout and stderr, then `0>&1`, ends with all three). Empty when the socket is unknown.
+   */
+  socketOnFds: number[];
 }
 
 export type DupSyscall = "dup" | "dup2" | "dup3" | "fcntl";
@@ -78,7 +85,39 @@ export interface SocketDupEvent extends EventBase {
   /** Endpoints for inet/inet6 sockets; null for other families. */
   local: Endpoint | null;
   remote: Endpoint | null;
+  /** The socket's inode number (its identity across processes and dups); 0 when unknown. */
+  socketIno: number;
+  /**
+   * Which of fds 0, 1, 2 hold this same socket right after the call (a shell's `>&` onto
+   * stdout and stderr, then `0>&1`, ends with all three). Empty when the socket is unknown.
+   */
+  socketOnFds: number[];
 }
+
+/**
+ * One of fds 0, 1, 2 as a new program starts with it (after close-on-exec). `ino` (and a
+ * unix socket's `peerIno`, a terminal's `ttyIndex`) join records: both ends of a pipe share
+ * an inode, socketpair ends name each other, a pty's master and slave share an index.
+ */
+export type StdioFd =
+  | { kind: "closed" }
+  | {
+      kind: "inet";
+      ino: number;
+      family: "inet" | "inet6";
+      socketType: SocketType;
+      origin: SocketOrigin;
+      /** Kernel sk_state (1 = TCP_ESTABLISHED, 10 = TCP_LISTEN). */
+      state: number;
+      local: Endpoint;
+      remote: Endpoint;
+    }
+  | { kind: "unix"; ino: number; socketType: SocketType; /** 0 when unconnected. */ peerIno: number }
+  | { kind: "socket"; ino: number; familyNumber: number }
+  | { kind: "pipe" | "fifo" | "file" | "chardev" | "other"; ino: number; dev: number }
+  | { kind: "tty" | "pty_master"; ino: number; ttyIndex: number; /** The process's controlling tty. */ controlling: boolean };
+
+export type StdioFdKind = StdioFd["kind"];
 
 export interface ExecEvent extends EventBase {
   kind: "exec";
@@ -92,6 +131,8 @@ export interface ExecEvent extends EventBase {
   argsTruncated: boolean;
   /** audit login uid; 4294967295 when unset. */
   loginUid: number;
+  /** fds 0, 1 and 2 as the program starts with them; null in captures made before sockeye recorded them. */
+  stdio: [StdioFd, StdioFd, StdioFd] | null;
 }
 
 export interface ForkEvent extends EventBase {

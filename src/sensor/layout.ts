@@ -6,6 +6,7 @@ export const COMM_LEN = 16;
 export const UNIX_PATH_LEN = 108;
 export const FILENAME_MAX = 512;
 export const ARGS_MAX = 8192;
+export const STDIO_FDS = 3;
 
 export const EventKindCode = { connect: 1, socket_dup: 2, exec: 3, fork: 4, exit: 5 } as const;
 
@@ -19,16 +20,21 @@ export const LAYOUT = {
   },
   sock_endpoint: { sizeof: 24, addr: 0, port: 16 },
   connect_event: {
-    sizeof: 240, task: 16, fd: 88, result: 92, family: 96, sock_type: 98, protocol: 100, source: 102, remote: 104,
-    unix_path: 128,
+    sizeof: 256, task: 16, fd: 88, result: 92, family: 96, sock_type: 98, protocol: 100, source: 102, remote: 104,
+    unix_path: 128, sock_ino: 236, stdio: 240,
   },
+  stdio_brief: { sizeof: 16, ino: 0, type: 12 },
   socket_dup_event: {
-    sizeof: 160, task: 16, oldfd: 88, newfd: 92, syscall: 96, family: 98, sock_type: 100, protocol: 102, origin: 104,
-    state: 105, local: 112, remote: 136,
+    sizeof: 176, task: 16, oldfd: 88, newfd: 92, syscall: 96, family: 98, sock_type: 100, protocol: 102, origin: 104,
+    state: 105, sock_ino: 108, local: 112, remote: 136, stdio: 160,
+  },
+  stdio_fd: {
+    sizeof: 72, kind: 0, origin: 1, state: 2, flags: 3, family: 4, sock_type: 6, ino: 8, dev: 12, tty_index: 16,
+    peer_ino: 20, local: 24, remote: 48,
   },
   exec_event: {
-    sizeof: 8808, task: 16, filename_len: 88, args_len: 90, filename_truncated: 92, args_truncated: 93, loginuid: 96,
-    data: 104,
+    sizeof: 9024, task: 16, filename_len: 88, args_len: 90, filename_truncated: 92, args_truncated: 93, loginuid: 96,
+    stdio: 104, data: 320,
   },
   fork_event: { sizeof: 88, task: 16 },
   exit_event: { sizeof: 96, task: 16, exit_code: 88 },

@@ -1,7 +1,8 @@
 /**
  * An inetd-style service: accept(), fork, dup2 the accepted socket onto 0-2, exec. The
- * sensor marks the socket accepted (inbound); the TRC-101 allowlist suppresses it when the
- * service's executable is listed, and only then.
+ * sensor marks the socket accepted (inbound). In TRC-101's tracee profile the allowlist
+ * suppresses it when the service's executable is listed, and only then; the precise profile
+ * (the default) needs no list: cat on an accepted socket is a service hand-off.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
@@ -49,10 +50,10 @@ describe.runIf(tier.run)("kernel: inbound sockets on stdio", () => {
     for (const d of dups) expect(d.origin).toBe("accepted");
 
     const python = PYTHON; // the table keeps the exec filename as given
-    const replay = (allow: boolean) => {
+    const replay = (allow: boolean, profile: "tracee" | "precise" = "tracee") => {
       const processes = new ProcessTable();
       processes.seedFromProc();
-      const rule = createTrc101Rule(allow ? { allowlist: [{ label: "test-inetd", executable: python }] } : { allowlist: [] });
+      const rule = createTrc101Rule({ profile, allowlist: allow ? [{ label: "test-inetd", executable: python }] : [] });
       const engine = new Engine({ rules: [rule], processes });
       const findings = session.events.filter((e) => e.task.pid === pid || e.task.ppid === pid).flatMap((e) => engine.handle(e));
       return { findings, stats: engine.stats() };
@@ -65,5 +66,9 @@ describe.runIf(tier.run)("kernel: inbound sockets on stdio", () => {
     const allowed = replay(true);
     expect(allowed.findings).toEqual([]);
     expect(allowed.stats.suppressedByRule["TRC-101"]).toEqual({ "allowlist:test-inetd": 3 }) // one per fd: suppression is counted before folding;
+
+    const precise = replay(false, "precise");
+    expect(precise.findings).toEqual([]);
+    expect(precise.stats.suppressedByRule["TRC-101"]).toEqual({ service_handoff: 1 });
   });
 });

@@ -18,7 +18,7 @@ function exec(filename: string, args: string[]): ExecEvent {
   return {
     kind: "exec", timeNs: 1, timeMs: 1,
     task: { pid: 20, tid: 20, ppid: 10, uid: 0, gid: 0, cgroupId: 1, startNs: 2, comm: "x", parentComm: "bash" },
-    filename, filenameTruncated: false, args, argsRaw: "", argsTruncated: false, loginUid: 0,
+    filename, filenameTruncated: false, args, argsRaw: "", argsTruncated: false, loginUid: 0, stdio: null,
   };
 }
 

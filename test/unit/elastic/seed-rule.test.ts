@@ -41,6 +41,7 @@ function execEvent(filename: string, args: string[], parentComm = "bash"): ExecE
     argsRaw: "",
     argsTruncated: false,
     loginUid: 1000,
+    stdio: null,
   };
 }
 

@@ -57,6 +57,8 @@ export function connect(options: Timing & Partial<Omit<ConnectEvent, "kind" | "t
     source: "tracepoint",
     remote: { ...ATTACKER },
     unixPath: null,
+    socketIno: 0,
+    socketOnFds: [],
     ...fields,
   };
 }
@@ -77,6 +79,8 @@ export function dup(options: Timing & Partial<Omit<SocketDupEvent, "kind" | "tas
     state: 1,
     local: { address: "10.0.0.5", port: 51234 },
     remote: { ...ATTACKER },
+    socketIno: 0,
+    socketOnFds: [],
     ...fields,
   };
 }
@@ -93,6 +97,7 @@ export function exec(options: Timing & Partial<Omit<ExecEvent, "kind" | "task" |
     argsRaw: Buffer.from(args.map((arg) => `${arg}\0`).join("")).toString("base64"),
     argsTruncated: false,
     loginUid: 1000,
+    stdio: null,
     ...fields,
   };
 }

@@ -29,7 +29,7 @@ describe("rule catalog", () => {
     const { rules, statuses } = loadRuleCatalog();
     expect(rules.map((r) => r.meta.id)).toEqual(["TRC-101", SEED_ID]);
     expect(statuses).toEqual([
-      { id: "TRC-101", name: "Process standard input/output over socket detected", source: "builtin", kind: "typescript", status: "runs" },
+      { id: "TRC-101", name: "Process standard input/output over socket detected", source: "builtin", kind: "typescript", status: "runs", profile: "precise" },
       { id: SEED_ID, name: "Potential Reverse Shell via Background Process", source: SEED_FILE, kind: "elastic", status: "runs" },
     ]);
   });
@@ -110,5 +110,15 @@ describe("sockeye rules", () => {
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
       expect(r.stdout).toBe("");
     }
+  });
+});
+
+describe("rule catalog: TRC-101's profile", () => {
+  it("says which profile runs, and builds the rule with it", () => {
+    const { rules, statuses } = loadRuleCatalog({ trc101: { profile: "tracee" } });
+    expect(statuses[0]).toMatchObject({ id: "TRC-101", profile: "tracee" });
+    // The tracee profile judges connects and dups only; the precise one also reads execs and exits.
+    expect(rules[0]!.kinds).toEqual(["connect", "socket_dup"]);
+    expect(loadRuleCatalog().rules[0]!.kinds).toEqual(["connect", "socket_dup", "exec", "exit"]);
   });
 });

@@ -12,9 +12,11 @@ import { ATTACKER, BASE_TIME_MS, connect, dup, exec, fork } from "../engine/fixt
 
 const silentLogger: EngineLogger = { warn: () => {} };
 
+// Tracee's verdicts are the "tracee" profile's (the precise default is tested in
+// trc-101-precise.test.ts): every case here runs under it.
 function run(events: SensorEvent[], options: { rule?: Trc101Options; fold?: boolean } = {}) {
   const engine = new Engine({
-    rules: [createTrc101Rule(options.rule)],
+    rules: [createTrc101Rule({ profile: "tracee", ...options.rule })],
     hostName: "test-host",
     now: () => BASE_TIME_MS + 5,
     logger: silentLogger,

@@ -1,0 +1,262 @@
+/**
+ * TRC-101's default profile: the seed's trigger (an inet socket connected or dup'ed onto fd
+ * 0-2) decides *that* something is worth judging; what runs on the socket decides *whether*
+ * it is a shell (docs/rules/TRC-101.md, "Profiles").
+ *
+ * A finding when
+ * - a command interpreter puts the socket on its stdin and its stdout or stderr at once
+ *   (python/perl/ruby/php one-liners, `bash -i >& /dev/tcp/... 0>&1`): at once;
+ * - a program starts (exec) with the socket on stdin and is an interpreter: on a connected
+ *   socket any interpreter (`nc -e /bin/sh`, `bash -i`), on an accepted one an interpreter
+ *   reading its commands from stdin (a bind shell; a service script run by inetd is not);
+ *   however the socket got there (SCM_RIGHTS, pidfd_getfd, io_uring, a connect onto fd 0);
+ * - a program starts with the socket as its stdout or stderr, forked by a shell that read the
+ *   same socket on its stdin (`while read c <&3; do $c >&3; done`).
+ *
+ * Otherwise a trigger is held until its process executes a program or exits, then suppressed
+ * with a counted reason: a service hand-off (an accepted socket given to a program that is no
+ * shell: sshd, sshd-session, inetd and systemd services), not a shell (`cat <&3`), or no
+ * program (a shell builtin's `printf >&3`, `read <&3`). Holding is bounded: past the bound the
+ * oldest held trigger is reported as TRC-101 would report it, never dropped.
+ *
+ * One socket, one finding: detections fold by the socket's inode across processes, so a
+ * reverse shell's dups and every process that inherits the socket count into one finding.
+ */
+import type { ProcessInfo, RuleContext } from "../../engine/rule.js";
+import type { ConnectEvent, ExecEvent, ExitEvent, SocketDupEvent, SocketOrigin, StdioFd, TaskContext } from "../../sensor/events.js";
+import { InterpreterContents, identifyProgram, readsCommandsFromStdin, type ProgramIdentity } from "./interpreters.js";
+
+export type Verdict =
+  | "interpreter_stdio_on_socket"
+  | "shell_on_socket"
+  | "bind_shell"
+  | "runs_commands_read_from_socket"
+  | "held_past_bound"
+  | "legacy_capture";
+
+export type SuppressReason = "service_handoff" | "not_a_shell" | "no_program" | "left_stdio_before_exec";
+
+type InetStdio = Extract<StdioFd, { kind: "inet" }>;
+export type Trigger = ConnectEvent | SocketDupEvent;
+
+/** What the rule turns into a Detection: the socket, the fds, and why. */
+export interface Judgement {
+  verdict: Verdict;
+  /** The event the finding is about (a held trigger, or the exec that resolved it). */
+  event: Trigger | ExecEvent;
+  socketKey: string;
+  socketIno: number;
+  fds: number[];
+  origin: SocketOrigin;
+  remote: { address: string; port: number };
+  local: { address: string; port: number } | null;
+  family: "inet" | "inet6";
+  transport: string | undefined;
+  program: { executable: string; interpreter: string | null; identifiedBy: ProgramIdentity["by"]; readsCommandsFromStdin: boolean } | null;
+}
+
+export interface PreciseOptions {
+  /** How many processes may hold triggers at once; past it the oldest is reported. */
+  maxHeldProcesses?: number;
+  /** Recognises copied or renamed interpreters by content; undefined to judge by names only. */
+  contents?: Pick<InterpreterContents, "family">;
+}
+
+interface Held {
+  trigger: Trigger;
+  socketKey: string;
+  fds: Set<number>;
+}
+
+const DEFAULT_MAX_HELD = 4096;
+/** Sockets already reported, so later processes on them fold instead of being judged again. */
+const MAX_ALERTED = 4096;
+const ANCESTOR_DEPTH = 16;
+const TRANSPORT: Readonly<Record<string, string>> = { stream: "tcp", dgram: "udp" };
+
+export class PreciseStdioJudge {
+  /** process key → socket key → held trigger */
+  private readonly held = new Map<string, Map<string, Held>>();
+  /** socket key → process key of a shell that read it on stdin (without writing to it). */
+  private readonly readers = new Map<string, string>();
+  private readonly alerted = new Map<string, true>();
+  private readonly maxHeld: number;
+  private readonly contents: Pick<InterpreterContents, "family"> | undefined;
+
+  constructor(options: PreciseOptions = {}) {
+    this.maxHeld = options.maxHeldProcesses ?? DEFAULT_MAX_HELD;
+    this.contents = "contents" in options ? options.contents : new InterpreterContents();
+  }
+
+  /** Processes with held triggers (for tests and stats). */
+  get heldProcesses(): number {
+    return this.held.size;
+  }
+
+  /** A trigger TRC-101 would report; `fd` is the connect's fd or the dup's new fd. */
+  onTrigger(event: Trigger, fd: number, ctx: RuleContext): (Judgement | SuppressReason)[] {
+    const socketKey = socketKeyOf(event);
+    const fds = event.socketOnFds.length > 0 ? event.socketOnFds : [fd];
+    const origin: SocketOrigin = event.kind === "connect" ? "connected" : event.origin;
+    if (this.alerted.has(socketKey)) return [this.judgeTrigger(event, socketKey, fds, "interpreter_stdio_on_socket", null)];
+    // No socket identity: a capture from before the sensor recorded it. What runs on the
+    // socket cannot be known, so the trigger is reported as Tracee reports it.
+    if (event.socketIno === 0) return [this.judgeTrigger(event, socketKey, fds, "legacy_capture", null)];
+
+    const pk = processKey(event.task);
+    const process = ctx.processes.get(event.task.pid, event.task.startNs);
+    const identity = this.identify(process?.executable ?? "", process?.args ?? [event.task.comm], false);
+    // An accepted socket waits for what runs on it: servers written in an interpreter (a
+    // python or node accept loop) put it on a child's stdio before executing the service.
+    if (origin !== "accepted" && identity.family !== undefined && fds.includes(0) && (fds.includes(1) || fds.includes(2))) {
+      return [this.judgeTrigger(event, socketKey, fds, "interpreter_stdio_on_socket", describe(process, event.task, identity, false))];
+    }
+
+    const out: (Judgement | SuppressReason)[] = [];
+    let perProcess = this.held.get(pk);
+    if (perProcess === undefined) {
+      if (this.held.size >= this.maxHeld) out.push(...this.evictOldest());
+      perProcess = new Map();
+      this.held.set(pk, perProcess);
+    }
+    const entry = perProcess.get(socketKey) ?? { trigger: event, socketKey, fds: new Set<number>() };
+    for (const f of fds) entry.fds.add(f);
+    perProcess.set(socketKey, entry);
+    if (identity.family === "shell" && origin !== "accepted" && fds.length === 1 && fds[0] === 0) this.readers.set(socketKey, pk);
+    return out;
+  }
+
+  onExec(event: ExecEvent, ctx: RuleContext): (Judgement | SuppressReason)[] {
+    const pk = processKey(event.task);
+    const heldHere = this.held.get(pk);
+    if (heldHere !== undefined) this.held.delete(pk);
+    const stdio = event.stdio;
+    if (stdio === null) {
+      // A capture from before exec records had stdio: what was held is reported as TRC-101 would.
+      return heldHere === undefined ? [] : [...heldHere.values()].map((h) => this.release(h, pk, "legacy_capture"));
+    }
+    const sockets = inetSocketsOf(stdio);
+    if (sockets.size === 0 && heldHere === undefined) return [];
+
+    const out: (Judgement | SuppressReason)[] = [];
+    for (const [ino, { fd: first, fds }] of sockets) {
+      const socketKey = `s:${ino}`;
+      heldHere?.delete(socketKey);
+      if (this.alerted.has(socketKey)) {
+        out.push(this.judgeExec(event, socketKey, first, fds, "shell_on_socket", null));
+        continue;
+      }
+      const onStdin = fds.includes(0);
+      const identity = this.identify(event.filename, event.args, onStdin);
+      const reads = identity.family !== undefined && readsCommandsFromStdin(identity.family, event.args);
+      const accepted = first.origin === "accepted";
+      const program = describeExec(event, identity, reads);
+      if (identity.family !== undefined && onStdin && (!accepted || reads)) {
+        out.push(this.judgeExec(event, socketKey, first, fds, accepted ? "bind_shell" : "shell_on_socket", program));
+      } else if ((fds.includes(1) || fds.includes(2)) && this.readerIsSelfOrAncestor(socketKey, event.task, ctx)) {
+        out.push(this.judgeExec(event, socketKey, first, fds, "runs_commands_read_from_socket", program));
+      } else {
+        out.push(accepted ? "service_handoff" : "not_a_shell");
+      }
+      // The shell that dup'ed the socket onto its stdin did it for this program, not to read.
+      if (this.readers.get(socketKey) === pk) this.readers.delete(socketKey);
+    }
+    if (heldHere !== undefined) for (const h of heldHere.values()) out.push(this.release(h, pk, "left_stdio_before_exec"));
+    return out;
+  }
+
+  onExit(event: ExitEvent): (Judgement | SuppressReason)[] {
+    const pk = processKey(event.task);
+    const heldHere = this.held.get(pk);
+    if (heldHere === undefined) return [];
+    this.held.delete(pk);
+    return [...heldHere.values()].map((h) => this.release(h, pk, "no_program"));
+  }
+
+  /** A held trigger let go: folded into its socket's finding if there is one, else `reason`. */
+  private release(h: Held, pk: string, reason: SuppressReason | "legacy_capture"): Judgement | SuppressReason {
+    if (this.readers.get(h.socketKey) === pk) this.readers.delete(h.socketKey);
+    if (this.alerted.has(h.socketKey)) return this.judgeTrigger(h.trigger, h.socketKey, [...h.fds], "interpreter_stdio_on_socket", null);
+    return reason === "legacy_capture" ? this.judgeTrigger(h.trigger, h.socketKey, [...h.fds], reason, null) : reason;
+  }
+
+  /** Fail open: the oldest process's held triggers become findings as TRC-101 reports them. */
+  private evictOldest(): Judgement[] {
+    const oldest = this.held.keys().next();
+    if (oldest.done === true) return [];
+    const perProcess = this.held.get(oldest.value)!;
+    this.held.delete(oldest.value);
+    return [...perProcess.values()].map((h) => {
+      if (this.readers.get(h.socketKey) === oldest.value) this.readers.delete(h.socketKey);
+      return this.judgeTrigger(h.trigger, h.socketKey, [...h.fds], "held_past_bound", null);
+    });
+  }
+
+  private identify(executable: string, args: readonly string[], byContent: boolean): ProgramIdentity {
+    const contents = this.contents;
+    return identifyProgram(executable, args, byContent && contents !== undefined ? (path) => contents.family(path) : undefined);
+  }
+
+  private readerIsSelfOrAncestor(socketKey: string, task: TaskContext, ctx: RuleContext): boolean {
+    const reader = this.readers.get(socketKey);
+    if (reader === undefined) return false;
+    if (reader === processKey(task)) return true;
+    return ctx.processes.ancestors(task.pid, ANCESTOR_DEPTH).some((a) => `${a.pid}:${a.startNs}` === reader);
+  }
+
+  private markAlerted(socketKey: string): void {
+    this.alerted.delete(socketKey);
+    this.alerted.set(socketKey, true);
+    if (this.alerted.size > MAX_ALERTED) this.alerted.delete(this.alerted.keys().next().value!);
+  }
+
+  private judgeTrigger(event: Trigger, socketKey: string, fds: number[], verdict: Verdict, program: Judgement["program"]): Judgement {
+    this.markAlerted(socketKey);
+    const remote = event.remote!;
+    const local = event.kind === "socket_dup" ? event.local : null;
+    return {
+      verdict, event, socketKey, socketIno: event.socketIno, fds: [...fds].sort(), remote, local,
+      origin: event.kind === "connect" ? "connected" : event.origin,
+      family: event.family === "inet6" ? "inet6" : "inet",
+      transport: TRANSPORT[event.socketType],
+      program,
+    };
+  }
+
+  private judgeExec(event: ExecEvent, socketKey: string, socket: InetStdio, fds: number[], verdict: Verdict, program: Judgement["program"]): Judgement {
+    this.markAlerted(socketKey);
+    return {
+      verdict, event, socketKey, socketIno: socket.ino, fds, remote: socket.remote, local: socket.local,
+      origin: socket.origin, family: socket.family, transport: TRANSPORT[socket.socketType], program,
+    };
+  }
+}
+
+function processKey(task: TaskContext): string {
+  return `${task.pid}:${task.startNs}`;
+}
+
+/** The socket's inode when the kernel gave it; a capture without one falls back to the endpoint. */
+function socketKeyOf(event: Trigger): string {
+  return event.socketIno !== 0 ? `s:${event.socketIno}` : `r:${event.remote!.address}:${event.remote!.port}`;
+}
+
+/** Inet sockets on fds 0-2, by inode: the first fd's record and every fd holding it. */
+function inetSocketsOf(stdio: readonly StdioFd[]): Map<number, { fd: InetStdio; fds: number[] }> {
+  const sockets = new Map<number, { fd: InetStdio; fds: number[] }>();
+  stdio.forEach((s, fd) => {
+    if (s.kind !== "inet" || s.remote.port === 0) return;
+    const seen = sockets.get(s.ino);
+    if (seen !== undefined) seen.fds.push(fd);
+    else sockets.set(s.ino, { fd: s, fds: [fd] });
+  });
+  return sockets;
+}
+
+function describe(process: ProcessInfo | undefined, task: TaskContext, identity: ProgramIdentity, reads: boolean): Judgement["program"] {
+  return { executable: process?.executable ?? task.comm, interpreter: identity.family ?? null, identifiedBy: identity.by, readsCommandsFromStdin: reads };
+}
+
+function describeExec(event: ExecEvent, identity: ProgramIdentity, reads: boolean): Judgement["program"] {
+  return { executable: event.filename, interpreter: identity.family ?? null, identifiedBy: identity.by, readsCommandsFromStdin: reads };
+}

@@ -1,0 +1,239 @@
+/**
+ * The benign corpus: what a normal host does with sockets on stdio, run for real on loopback
+ * under the real sensor. TRC-101's precise profile (the default) must give no finding for any
+ * of it and count why it stayed quiet; the tracee profile, fed the same events, still reports
+ * the SSH logins and service hand-offs (Tracee's own verdict), so the difference between the
+ * profiles is itself tested.
+ *
+ * Programs: Debian's OpenSSH server on a loopback port with throwaway keys (ssh with a command,
+ * an ssh -tt login, scp, sftp, git over ssh, a client that only reads the banner),
+ * systemd-socket-activate (--inetd and --accept), socat and ncat services, python and node
+ * servers handing an accepted socket to a child's stdio, /dev/tcp health checks, curl, wget,
+ * tmux and script. scripts/setup.sh installs them.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Engine, ProcessTable, builtinRules, type Finding } from "sockeye";
+import { PYTHON, Session, kernelTier, run } from "./harness.js";
+
+const tier = kernelTier();
+
+interface PortedFinding extends Finding {
+  source?: { port: number };
+  destination?: { port: number };
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Resolves once something accepts connections on the port (a server we started). */
+async function listening(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const c = net.connect(port, "127.0.0.1", () => { c.destroy(); resolve(true); });
+      c.on("error", () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port}`);
+}
+
+/**
+ * One request/response exchange with a line service: sends `line` and returns the first line
+ * that comes back. The connection is not half-closed first: ncat closes on a client's EOF
+ * before its program has answered.
+ */
+function exchange(port: number, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = "";
+    const c = net.connect(port, "127.0.0.1", () => c.write(line));
+    c.setTimeout(5000, () => c.destroy(new Error(`no answer from port ${port}`)));
+    c.on("data", (d: Buffer) => {
+      got += d.toString();
+      if (got.includes("\n")) {
+        c.destroy();
+        resolve(got);
+      }
+    });
+    c.on("error", reject);
+    c.on("close", () => resolve(got));
+  });
+}
+
+describe.runIf(tier.run)("kernel: benign corpus stays quiet (TRC-101 precise), Tracee's verdicts still reported (tracee)", () => {
+  let session: Session;
+  const precise: PortedFinding[] = [];
+  const tracee: PortedFinding[] = [];
+  let preciseEngine: Engine;
+  let traceeEngine: Engine;
+  const ports = new Set<number>();
+  const servers: ChildProcess[] = [];
+  const dir = mkdtempSync(join(tmpdir(), "sockeye-benign-"));
+  let sshPort = 0;
+  let httpPort = 0;
+  let httpServer: http.Server;
+
+  const ours = (list: PortedFinding[]) =>
+    list.filter((f) => f.rule.id === "TRC-101" && (ports.has(f.destination?.port ?? -1) || ports.has(f.source?.port ?? -1)));
+  const suppressed = () => preciseEngine.stats().suppressedByRule["TRC-101"] ?? {};
+  const sshArgs = () => [
+    "-F", "/dev/null", "-i", join(dir, "client_key"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+  ];
+
+  beforeAll(async () => {
+    session = await Session.open();
+    const tables = [new ProcessTable(), new ProcessTable()] as const;
+    for (const t of tables) t.seedFromProc();
+    preciseEngine = new Engine({ rules: builtinRules(), processes: tables[0] });
+    traceeEngine = new Engine({ rules: builtinRules({ trc101: { profile: "tracee" } }), processes: tables[1] });
+    session.sensor.subscribe((events) => {
+      for (const e of events) {
+        for (const f of preciseEngine.handle(e)) precise.push(f);
+        for (const f of traceeEngine.handle(e)) tracee.push(f);
+      }
+    });
+
+    // sshd on loopback with throwaway keys and its own config: nothing of the host's is used.
+    for (const key of ["host_key", "client_key"]) {
+      const gen = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, key)], { encoding: "utf8" });
+      if (gen.status !== 0) throw new Error(`ssh-keygen: ${gen.stderr}`);
+    }
+    spawnSync("cp", [join(dir, "client_key.pub"), join(dir, "authorized_keys")]);
+    chmodSync(dir, 0o700);
+    sshPort = await freePort();
+    ports.add(sshPort);
+    writeFileSync(join(dir, "sshd_config"), [
+      `Port ${sshPort}`, "ListenAddress 127.0.0.1", `HostKey ${join(dir, "host_key")}`, `PidFile ${join(dir, "sshd.pid")}`,
+      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`, "PermitRootLogin yes", "StrictModes no", "UsePAM no",
+      "PasswordAuthentication no", "KbdInteractiveAuthentication no", "Subsystem sftp internal-sftp", "LogLevel ERROR", "",
+    ].join("\n"));
+    // sshd's privilege-separation directory; a host without a running sshd has none.
+    if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755 });
+    servers.push(spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: ["ignore", "ignore", "inherit"] }));
+    await listening(sshPort);
+
+    httpServer = http.createServer((_req, res) => res.end("OK\n"));
+    await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
+    httpPort = (httpServer.address() as net.AddressInfo).port;
+    ports.add(httpPort);
+  }, 30_000);
+
+  afterAll(async () => {
+    for (const s of servers) s.kill("SIGTERM");
+    await new Promise((resolve) => httpServer?.close(resolve));
+    session?.close();
+  });
+
+  it("ssh with a command, an ssh -tt login, scp, sftp, git over ssh and a banner probe: no finding", async () => {
+    const before = suppressed()["service_handoff"] ?? 0;
+    const target = ["-p", String(sshPort), "root@127.0.0.1"];
+    const cmd = await run("ssh", [...sshArgs(), ...target, "id -u; echo done"]);
+    expect(cmd.stdout, cmd.stderr).toBe("0\ndone\n");
+    const login = await run("ssh", [...sshArgs(), "-tt", ...target], "id -u\nexit\n");
+    expect(login.status, login.stderr).toBe(0);
+    writeFileSync(join(dir, "payload"), "payload\n");
+    const scp = await run("scp", [...sshArgs(), "-P", String(sshPort), join(dir, "payload"), `root@127.0.0.1:${join(dir, "copied")}`]);
+    expect(scp.status, scp.stderr).toBe(0);
+    writeFileSync(join(dir, "sftp-batch"), `get ${join(dir, "copied")} ${join(dir, "fetched")}\n`);
+    const sftp = await run("sftp", [...sshArgs(), "-P", String(sshPort), "-b", join(dir, "sftp-batch"), "root@127.0.0.1"]);
+    expect(sftp.status, sftp.stderr).toBe(0);
+    spawnSync("git", ["init", "-q", "--bare", join(dir, "repo.git")]);
+    const git = spawnSync("git", ["clone", "-q", `ssh://root@127.0.0.1:${sshPort}${join(dir, "repo.git")}`, join(dir, "clone")], {
+      encoding: "utf8", env: { ...process.env, GIT_SSH_COMMAND: ["ssh", ...sshArgs()].join(" ") },
+    });
+    expect(git.status, git.stderr).toBe(0);
+    const banner = await new Promise<string>((resolve, reject) => {
+      const c = net.connect(sshPort, "127.0.0.1");
+      c.once("data", (d: Buffer) => { c.destroy(); resolve(d.toString()); });
+      c.on("error", reject);
+    });
+    expect(banner).toMatch(/^SSH-2\.0-OpenSSH/);
+    await session.settle(1000);
+
+    expect(ours(precise)).toEqual([]);
+    // Every connection's re-executed sshd is a counted hand-off: ssh, ssh -tt, scp, sftp, git, banner.
+    expect((suppressed()["service_handoff"] ?? 0) - before).toBeGreaterThanOrEqual(6);
+    // Tracee's verdict on the same events: sshd with the accepted socket on stdio, ingress.
+    const sshd = ours(tracee).filter((f) => f.destination?.port === sshPort);
+    expect(sshd.length).toBeGreaterThanOrEqual(6);
+    expect(sshd[0]).toMatchObject({ network: { direction: "ingress" }, process: { name: "sshd" } });
+  }, 60_000);
+
+  it("services that hand a connection to a program: systemd-socket-activate, socat, ncat, python and node servers", async () => {
+    const services: { name: string; start: (port: number) => ChildProcess }[] = [
+      { name: "systemd-socket-activate --accept --inetd", start: (p) => spawn("systemd-socket-activate", ["--accept", "--inetd", "-l", `127.0.0.1:${p}`, "/bin/cat"]) },
+      { name: "systemd-socket-activate --accept", start: (p) => spawn("systemd-socket-activate", ["--accept", "-l", `127.0.0.1:${p}`, "/bin/sh", "-c", "cat <&3 >&3"]) },
+      { name: "socat EXEC:cat", start: (p) => spawn("socat", [`TCP-LISTEN:${p},bind=127.0.0.1,reuseaddr,fork`, "EXEC:cat"]) },
+      { name: "ncat --exec /bin/cat", start: (p) => spawn("ncat", ["-l", "127.0.0.1", String(p), "--keep-open", "--exec", "/bin/cat"]) },
+      {
+        name: "python server, child with the connection as stdio",
+        start: (p) => spawn(PYTHON, ["-c", `import socket,subprocess
+s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(("127.0.0.1",${p}));s.listen(4)
+while True:
+    c,_=s.accept();subprocess.Popen(["/bin/cat"],stdin=c,stdout=c).wait();c.close()`]),
+      },
+      {
+        name: "node server, child with the connection as stdio",
+        start: (p) => spawn(process.execPath, ["-e", `require("net").createServer((c)=>{require("child_process").spawn("/bin/cat",[],{stdio:[c,c,"ignore"]}).on("exit",()=>c.destroy())}).listen(${p},"127.0.0.1")`]),
+      },
+    ];
+    const before = precise.length;
+    for (const service of services) {
+      const port = await freePort();
+      ports.add(port);
+      const child = service.start(port);
+      servers.push(child);
+      await listening(port);
+      expect(await exchange(port, "ping\n"), service.name).toBe("ping\n");
+      child.kill("SIGTERM");
+    }
+    await session.settle(500);
+    expect(ours(precise).slice(0)).toEqual([]);
+    expect(precise.length - before).toBe(0);
+    // The inetd-style hand-offs (systemd --inetd, python, node) are counted as such.
+    expect(suppressed()["service_handoff"]).toBeGreaterThanOrEqual(3);
+  }, 60_000);
+
+  it("/dev/tcp health checks (cat, head, printf, read, a bare redirection), curl, wget, tmux and script", async () => {
+    const p = httpPort;
+    const before = { noProgram: suppressed()["no_program"] ?? 0, notAShell: suppressed()["not_a_shell"] ?? 0 };
+    const checks = [
+      `exec 3<>/dev/tcp/127.0.0.1/${p}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3`,
+      `exec 3<>/dev/tcp/127.0.0.1/${p}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; head -c 20 <&3`,
+      `exec 3<>/dev/tcp/127.0.0.1/${p}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; read -r status <&3; [ -n "$status" ]`,
+      `</dev/tcp/127.0.0.1/${p}`,
+    ];
+    for (const check of checks) {
+      const r = await run("bash", ["-c", check]);
+      expect(r.status, `${check}: ${r.stderr}`).toBe(0);
+    }
+    expect((await run("curl", ["-sf", `http://127.0.0.1:${p}/`])).stdout).toBe("OK\n");
+    expect((await run("wget", ["-qO-", `http://127.0.0.1:${p}/`])).stdout).toBe("OK\n");
+    const sock = join(dir, "tmux.sock");
+    expect((await run("tmux", ["-S", sock, "new-session", "-d", `bash -c 'exec 3<>/dev/tcp/127.0.0.1/${p}; printf x >&3; sleep 0.3'`])).status).toBe(0);
+    await new Promise((r) => setTimeout(r, 500));
+    await run("tmux", ["-S", sock, "kill-server"]);
+    expect((await run("script", ["-qec", "id -u", "/dev/null"])).status).toBe(0);
+    await session.settle(500);
+
+    expect(ours(precise)).toEqual([]);
+    // The shells' own redirections (printf >&3, read <&3, </dev/tcp) ran no program on the
+    // socket; cat and head did, and they are no shells.
+    expect((suppressed()["no_program"] ?? 0) - before.noProgram).toBeGreaterThanOrEqual(2);
+    expect((suppressed()["not_a_shell"] ?? 0) - before.notAShell).toBeGreaterThanOrEqual(2);
+    // Tracee's rule fires on the health checks' dups onto stdio.
+    expect(ours(tracee).filter((f) => f.destination?.port === p).length).toBeGreaterThanOrEqual(4);
+  }, 60_000);
+});
