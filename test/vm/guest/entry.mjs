@@ -24,6 +24,8 @@ const END = "===SOCKEYE-VM-RESULTS-END===";
 const HELPER = "/usr/local/bin/sockhelper";
 const IA32_HELPER = "/usr/local/bin/ia32-syscalls";
 const BASH = "/bin/bash";
+// Busybox's sh (an applet link; the initramfs has no /bin/sh): exec'd as "sh".
+const SH = "/bb/sh";
 // TCG is slow: give the reader thread time to deliver what the kernel already wrote.
 const SETTLE_MS = Number(process.env.SOCKEYE_VM_SETTLE_MS ?? 800);
 
@@ -73,7 +75,7 @@ async function catcher(path) {
   };
 }
 
-/** Runs a command to completion with a kill timer; stdio are pipes (not sockets). */
+/** Runs a command to completion with a kill timer; stdio are node's pipes (AF_UNIX socketpairs, never inet). */
 function run(cmd, args, timeoutMs = 20_000) {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
@@ -110,6 +112,8 @@ function summarize(f) {
     source: ev.source ?? null,
     syscall: ev.syscall ?? null,
     filename: ev.filename ?? null,
+    profile: f.sockeye?.profile ?? null,
+    verdict: f.sockeye?.verdict ?? null,
   };
 }
 
@@ -130,24 +134,35 @@ async function main() {
   out.programs = sensor.programs;
   out.features = sensor.features;
   out.lsm = readOr("/sys/kernel/security/lsm");
-  const processes = new ProcessTable();
-  processes.seedFromProc();
-  const engine = new Engine({
-    rules: [...builtinRules(), ...loadBuiltinElasticRules()],
-    processes,
-    logger: { warn: (message, details) => out.warnings.push({ message, ...details }) },
-  });
-  const findings = [];
+  // Both TRC-101 profiles on the same events, each engine with its own process table (a
+  // table is fed by the engine that owns it): "precise" as builtinRules() gives it, which is
+  // what an agent runs, and "tracee", Tracee's own verdicts. The Elastic rules run in both.
+  /** @param {Record<string, unknown>} trc101 */
+  const engineFor = (trc101) => {
+    const processes = new ProcessTable();
+    processes.seedFromProc();
+    return new Engine({
+      rules: [...builtinRules({ trc101 }), ...loadBuiltinElasticRules()],
+      processes,
+      logger: { warn: (message, details) => out.warnings.push({ message, ...details }) },
+    });
+  };
+  const engines = { precise: engineFor({}), tracee: engineFor({ profile: "tracee" }) };
+  /** @type {{ precise: any[], tracee: any[] }} */
+  const findings = { precise: [], tracee: [] };
   const execs = [];
   const connects = [];
   sensor.subscribe((events) => {
     for (const e of events) {
-      if (e.kind === "exec") execs.push({ pid: e.task.pid, filename: e.filename, args: e.args });
+      if (e.kind === "exec") execs.push({ pid: e.task.pid, filename: e.filename, args: e.args, stdio: e.stdio });
       if (e.kind === "connect")
-        connects.push({ pid: e.task.pid, comm: e.task.comm, fd: e.fd, family: e.family, source: e.source, remote: e.remote, unixPath: e.unixPath });
-      for (const f of engine.handle(e)) findings.push(f);
+        connects.push({ pid: e.task.pid, comm: e.task.comm, fd: e.fd, family: e.family, source: e.source, remote: e.remote, unixPath: e.unixPath, socketOnFds: e.socketOnFds });
+      for (const f of engines.precise.handle(e)) findings.precise.push(f);
+      for (const f of engines.tracee.handle(e)) findings.tracee.push(f);
     }
   });
+  /** The precise profile's TRC-101 suppressions so far, by reason. */
+  const suppressedNow = () => ({ ...(engines.precise.stats().suppressedByRule["TRC-101"] ?? {}) });
 
   /**
    * One case: a fresh listener, one command built with its port, and every finding (of any
@@ -155,7 +170,8 @@ async function main() {
    */
   async function scenario(name, expect, build, unixPath) {
     const l = await catcher(unixPath);
-    const before = findings.length;
+    const before = { precise: findings.precise.length, tracee: findings.tracee.length };
+    const suppressedBefore = suppressedNow();
     const execBefore = execs.length;
     const connectBefore = connects.length;
     const started = Date.now();
@@ -172,17 +188,28 @@ async function main() {
       signal: r.signal,
       stderr: r.stderr,
       durationMs: Date.now() - started,
-      findings: findings.slice(before).map(summarize),
-      execs: execs.slice(execBefore).map((e) => ({ filename: e.filename, args: e.args })),
+      findings: findings.precise.slice(before.precise).map(summarize),
+      traceeFindings: findings.tracee.slice(before.tracee).map(summarize),
+      // What the precise profile held and let go while the case ran, by reason.
+      suppressed: Object.fromEntries(
+        Object.entries(suppressedNow())
+          .map(([reason, n]) => [reason, n - (suppressedBefore[reason] ?? 0)])
+          .filter(([, n]) => n !== 0),
+      ),
+      execs: execs.slice(execBefore).map((e) => ({ filename: e.filename, args: e.args, stdio: e.stdio })),
       connects: connects.slice(connectBefore),
     });
   }
 
   const ip = "127.0.0.1";
-  // Positives.
-  await scenario("connect-fd0", "TRC-101", (p) => [HELPER, "connect-fd0", ip, String(p)]);
-  await scenario("dup2-fd1", "TRC-101", (p) => [HELPER, "dup2", ip, String(p), "1"]);
-  await scenario("dup3-fd0", "TRC-101", (p) => [HELPER, "dup3", ip, String(p), "0"]);
+  // A socket put on stdio and nothing run on it: Tracee's positives, which the precise
+  // profile holds until the helper exits and counts as no_program.
+  await scenario("connect-fd0", "TRC-101 (tracee)", (p) => [HELPER, "connect-fd0", ip, String(p)]);
+  await scenario("dup2-fd1", "TRC-101 (tracee)", (p) => [HELPER, "dup2", ip, String(p), "1"]);
+  await scenario("dup3-fd0", "TRC-101 (tracee)", (p) => [HELPER, "dup3", ip, String(p), "0"]);
+  // A shell that starts with the socket on stdin and stdout, put there by a connect on fd 0:
+  // no dup hands it over to the shell, only the exec-time record of fds 0-2 shows it.
+  await scenario("connect-fd0-exec-sh", "TRC-101", (p) => [HELPER, "connect-fd0-exec", ip, String(p), SH]);
   // From bash, and not bash's last command: bash would exec setsid in its own pid and the
   // parent would then be node, not a shell.
   await scenario("setsid-bash-dev-tcp", "259be2d8-3b1a-4c2c-a0eb-0c8e77f35e39", (p) => [
@@ -193,8 +220,8 @@ async function main() {
   // ia32 syscalls through int $0x80: the dup by the compat program; the connect by the LSM or
   // fentry program, which see every connect (the compat program leaves connect to them). On a
   // kernel that refuses them the helper dies with SIGSEGV at its first int $0x80.
-  await scenario("ia32-dup2-fd1", "TRC-101", (p) => [IA32_HELPER, "dup2", String(p)]);
-  await scenario("ia32-connect-fd0", "TRC-101", (p) => [IA32_HELPER, "connect", String(p)]);
+  await scenario("ia32-dup2-fd1", "TRC-101 (tracee)", (p) => [IA32_HELPER, "dup2", String(p)]);
+  await scenario("ia32-connect-fd0", "TRC-101 (tracee)", (p) => [IA32_HELPER, "connect", String(p)]);
   // Negatives: each must give no finding at all.
   await scenario("socket-onto-fd5", "none", (p) => [HELPER, "dup2", ip, String(p), "5"]);
   await scenario("file-onto-fd1", "none", () => [HELPER, "file-dup2", "/sockeye/package.json", "1"]);
@@ -206,7 +233,7 @@ async function main() {
 
   out.counters = sensor.counters();
   sensor.close();
-  out.stats = { sensor: sensor.stats(), engine: engine.stats() };
+  out.stats = { sensor: sensor.stats(), engine: engines.precise.stats(), traceeEngine: engines.tracee.stats() };
   out.durationMs = Date.now() - t0;
 }
 

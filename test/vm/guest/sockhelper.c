@@ -4,6 +4,9 @@
  * it. Built with gcc -static: the guest has no libc of its own for it to find.
  *
  *   sockhelper connect-fd0 IP PORT   close(0), socket() lands on fd 0, connect() there
+ *   sockhelper connect-fd0-exec IP PORT SHELL
+ *                                    the same, then dup2(0, 1) and exec SHELL as "sh": a
+ *                                    shell that starts with the socket on stdin and stdout
  *   sockhelper connect-fd3 IP PORT   socket() on fd 3, connect() there        (negative)
  *   sockhelper dup2 IP PORT NEWFD    connect, then dup2(sock, NEWFD)
  *   sockhelper dup3 IP PORT NEWFD    connect, then dup3(sock, NEWFD, O_CLOEXEC)
@@ -68,13 +71,19 @@ static void connect_on(int want, const char *ip, const char *port) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    dprintf(2, "usage: sockhelper connect-fd0|connect-fd3|dup2|dup3|file-dup2|unix-fd0 ...\n");
+    dprintf(2, "usage: sockhelper connect-fd0|connect-fd0-exec|connect-fd3|dup2|dup3|file-dup2|unix-fd0 ...\n");
     return 2;
   }
   const char *mode = argv[1];
   if (!strcmp(mode, "connect-fd0") && argc == 4) {
     close(0);
     connect_on(0, argv[2], argv[3]);
+  } else if (!strcmp(mode, "connect-fd0-exec") && argc == 5) {
+    close(0);
+    connect_on(0, argv[2], argv[3]);
+    if (dup2(0, 1) != 1) fail("dup2");
+    execl(argv[4], "sh", (char *)NULL);
+    fail("execl");
   } else if (!strcmp(mode, "connect-fd3") && argc == 4) {
     /* fds 0-2 are the test's pipes; close anything above so socket() returns 3. */
     for (int fd = 3; fd < 64; fd++) close(fd);
