@@ -3,9 +3,12 @@
  * A sockeye consumer in Node.js for the benchmarks, over the built package (dist/):
  *   noop  the addon and decoder with a handler that only counts (the cost of getting events
  *         into JavaScript);
- *   full  what `sockeye run` does: every rule (builtinRules() + loadBuiltinElasticRules()),
- *         the process table seeded from /proc, findings as JSON lines written to /dev/null,
- *         the event loop real-time while calm (eventLoopRealtime, the daemon's default).
+ *   full  what `sockeye run --profile tracee` does: every rule (builtinRules() +
+ *         loadBuiltinElasticRules()), the process table seeded from /proc, findings as JSON
+ *         lines written to /dev/null, the event loop real-time while calm (eventLoopRealtime,
+ *         the daemon's default). TRC-101 runs its tracee profile: the generator's matching
+ *         dups put a socket on stdio and run no shell on it, which the default precise profile
+ *         holds and never reports, so neither findings nor latency samples would come out.
  *
  * Same protocol as sockeye-c-consumer: prints {"ready":true} once attached, then one JSON line
  * of running totals per "stats" line on stdin; "quit" or EOF closes the sensor and exits.
@@ -44,7 +47,7 @@ if (mode === "noop") {
 } else {
   const processes = new ProcessTable();
   processes.seedFromProc();
-  const engine = new Engine({ rules: [...builtinRules(), ...loadBuiltinElasticRules()], processes, fold: true });
+  const engine = new Engine({ rules: [...builtinRules({ trc101: { profile: "tracee" } }), ...loadBuiltinElasticRules()], processes, fold: true });
   const devNull = openSync("/dev/null", "w");
   sensor.subscribe((events) => {
     const received = Number(process.hrtime.bigint());

@@ -54,6 +54,10 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   // refused second daemon has its programs loaded for a moment, then closes them.
   const lock = await start.step(() => acquireInstanceLock(), (held) => held.release());
 
+  // Before the ready line: whoever reads it may signal the daemon at once (systemd, a test),
+  // and a SIGTERM or SIGHUP ahead of its handler would kill it without draining or flushing.
+  const stopped = stopSignal();
+  const reloads = reloadOnHangup(request, config.sensor, pipeline, stats);
   const seeded = pipeline.engine.processes.seedFromProc();
   stats.attach(() => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }));
   pipeline.attach(sensor);
@@ -62,8 +66,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   logReady(sensor, pipeline, stats, seeded.seeded);
   void notifySystemd("READY=1");
 
-  const reloads = reloadOnHangup(request, config.sensor, pipeline, stats);
-  const signal = await stopSignal();
+  const signal = await stopped;
   await reloads.stop();
   await notifySystemd("STOPPING=1");
   await stats.stop(); // no stats tick may read the sensor once it is closed

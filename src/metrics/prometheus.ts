@@ -45,6 +45,8 @@ export class PrometheusMetrics {
     this.series = {
       events: counter("events_total", "Kernel events decoded, by kind.", ["kind"]),
       findings: counter("findings_total", "Findings emitted, by rule id.", ["rule"]),
+      suppressed: counter("suppressed_total", "Detections a rule judged benign (or an allowlist matched), by rule id and reason.", ["rule", "reason"]),
+      folded: counter("folded_total", "Detections folded into an earlier finding of the same incident, by rule id.", ["rule"]),
       engineDropped: counter("engine_dropped_total", "Events that never reached the rules, by reason.", ["reason"]),
       ruleErrors: counter("rule_errors_total", "Exceptions thrown by a rule, by rule id.", ["rule"]),
       kernelEmitted: counter("kernel_records_total", "Records the eBPF programs submitted, by hook.", ["hook"]),
@@ -68,6 +70,10 @@ export class PrometheusMetrics {
     for (const metric of Object.values(s)) metric.reset();
     for (const [kind, n] of Object.entries(snapshot.engine.eventsByKind)) s.events.inc({ kind }, n);
     for (const [rule, n] of Object.entries(snapshot.engine.findingsByRule)) s.findings.inc({ rule }, n);
+    for (const [rule, reasons] of Object.entries(snapshot.engine.suppressedByRule)) {
+      for (const [reason, n] of Object.entries(reasons)) s.suppressed.inc({ rule, reason }, n);
+    }
+    for (const [rule, n] of Object.entries(snapshot.engine.foldedByRule)) s.folded.inc({ rule }, n);
     for (const [reason, n] of Object.entries(snapshot.engine.dropped)) s.engineDropped.inc({ reason }, n);
     for (const [rule, n] of Object.entries(snapshot.engine.ruleErrors)) s.ruleErrors.inc({ rule }, n);
     for (const [hook, counters] of Object.entries(snapshot.kernel)) {

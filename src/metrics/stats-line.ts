@@ -24,6 +24,9 @@ export function formatStatsLine(current: StatsSnapshot, previous?: StatsSnapshot
     ...rates,
     events: { ...current.engine.eventsByKind },
     findings: { ...current.engine.findingsByRule },
+    // Why rules stayed quiet (TRC-101: service_handoff, not_a_shell, ...): never silent.
+    suppressed: mapValues(current.engine.suppressedByRule, (reasons) => ({ ...reasons })),
+    folded: { ...current.engine.foldedByRule },
     kernel_lost: mapValues(current.kernel, (hook) => hook.lost),
     kernel_errors: mapValues(current.kernel, (hook) => hook.errors),
     outputs: Object.fromEntries(
