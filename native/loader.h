@@ -24,12 +24,12 @@ struct SensorFailure {
 struct LoadOptions {
   int stdio_fd_max = 2;
   bool connect_all_fds = false;
-  // 512 KiB (was 1 MiB): 1 MB less RSS for the same reason as the process ring below; the
-  // flood bench's detections stay 30/30 (bench/README.md, design change 8).
+  // 512 KiB: it costs twice its size in RSS (see the process ring below), and the flood
+  // bench's detections stay 30/30 at this size.
   uint32_t detection_ring_bytes = 1u << 19;
   // libbpf maps a ring's data twice and the kernel maps every page at once: a ring costs
-  // twice its size in RSS from the start. 2 MiB (was 16: 28 MB of the idle daemon's RSS)
-  // kept the exec + decoy flood bench at 30/30 with no exec record lost; the reader is woken
+  // twice its size in RSS from the start. 2 MiB keeps the exec + decoy flood bench at 30/30
+  // with no exec record lost, for 4 MB of the idle daemon's RSS; the reader is woken
   // at a quarter full (bpf/process.bpf.c process_submit_flags).
   uint32_t process_ring_bytes = 2u << 20;
   // At most one reader wakeup per ring per CPU in this interval (bpf/common.bpf.h

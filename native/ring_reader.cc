@@ -18,10 +18,9 @@ namespace {
 // rings, so its process's exec comes along); process records below the ring's fill level
 // wake nobody (process_submit_flags in bpf/process.bpf.c), so this is how late they can reach
 // JavaScript: an exec-only rule such as 259be2d8 alerts up to this late. It also bounds how
-// late stop() returns. 50 ms, not 10: each poll that finds exec records is a batch, a wakeup
-// of the event loop and of V8's helpers; under 1,500 fork+execs/s the consumer's CPU went from
-// about 30 to 20 µs per fork+exec, and the idle daemon wakes 20 times a second instead of
-// 100 (bench/README.md, change 23).
+// late stop() returns. 50 ms: each poll that finds exec records is a batch, a wakeup of the
+// event loop and of V8's helpers; a shorter timeout cost about a third more consumer CPU per
+// fork+exec under 1,500 fork+execs/s, and five times the idle wakeups.
 constexpr int kPollTimeoutMs = 50;
 constexpr size_t kInitialBatchBytes = 64 * 1024;
 // libbpf's poll and consume keep reading for as long as producers keep writing (1.5's
@@ -72,7 +71,7 @@ RingReader::RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wake
   // Real-time, lowest priority: the reader gets a CPU as soon as it wakes, even while the
   // monitored host keeps every CPU busy. Without it, a 125 µs nap of the busy reader took up
   // to 6 ms whenever the host was busy, long enough for a stream of detections to overflow the
-  // ring (bench/README.md, change 16). Its work per wakeup is bounded (one batch, at most
+  // ring. Its work per wakeup is bounded (one batch, at most
   // kMaxBatchBytes), it sleeps between reads and while JavaScript's queue is full, so it
   // cannot spin; and the kernel's RT throttling (unless sched_rt_runtime_us is -1) leaves
   // ordinary tasks at least 5% of each CPU.
@@ -132,10 +131,10 @@ void RingReader::run() {
   };
   while (!stopping_.load()) {
     // Reset before the poll: ring_buffer__poll itself reads the ring that woke it, and a
-    // detection it read must make the reader busy too. (Reset after it, the reader went back
-    // to epoll when the record that woke it was the only one there yet; the next records,
-    // submitted without a wakeup, then waited for the next wakeup or the poll timeout: the
-    // 2 ms idle p99 tail in bench/README.md, change 17.)
+    // detection it read must make the reader busy too. Reset after it, the reader would go
+    // back to epoll when the record that woke it was the only one there yet, and the next
+    // records, submitted without a wakeup, would wait for the next wakeup or the poll
+    // timeout: a 2 ms tail on idle detection latency.
     read_detections_ = false;
     if (interval_ns && last_read_ns - last_found_ns < interval_ns + kQuietSlackNs) {
       nanosleep(&busy_nap, nullptr);

@@ -41,7 +41,7 @@ export class FoldMemory {
     this.lastSeenMs.set(key, Math.max(last ?? nowMs, nowMs));
     // A sweep walks the Map from its oldest entry, and a Map iterator first steps over every
     // entry deleted since the last rehash: each hit deletes one, so sweeping on every call
-    // cost a flood of one shell's dups most of its time (bench/README.md, change 22). Sweep
+    // costs a flood of one shell's dups most of its time. Sweep
     // when over the key limit, or at most once a second of event time for age.
     if (this.lastSeenMs.size > this.maxKeys || nowMs - this.sweptAtMs >= SWEEP_EVERY_MS) this.forgetOld(nowMs);
     return folds;

@@ -63,7 +63,7 @@ const ORIGINS: Record<number, SocketOrigin> = { 0: "unknown", 1: "accepted", 2: 
  * Short names (comm, parent comm) repeat from record to record: the same few process names
  * make almost every record. Each distinct one is built once and kept, keyed by a hash of its
  * bytes and checked byte by byte on a hit, so a record's names cost a scan and a Map lookup
- * instead of a string built character by character (bench/README.md, change 19).
+ * instead of a string built character by character.
  */
 const NAME_CACHE_MAX = 4096;
 const nameCache = new Map<number, string>();
@@ -241,7 +241,7 @@ export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = 
     const t = task(bytes, view, at + LAYOUT.connect_event.task);
     // The common fields are written out in each literal below, not spread from one object:
     // V8 (Node 20) copies `{ ...base, kind }` on a slow runtime path, about 1.5 µs per event,
-    // which was most of the decoder's time (bench/README.md).
+    // most of a record's decoding time when measured.
 
     switch (kind) {
       case EventKindCode.connect: {
