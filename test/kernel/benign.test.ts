@@ -18,8 +18,8 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcessTable, builtinRules, type Finding } from "sockeye";
-import { PYTHON, Session, kernelTier, run } from "./harness.js";
+import type { Finding } from "sockeye";
+import { PYTHON, Session, TwoProfiles, freePort, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 
@@ -28,13 +28,6 @@ interface PortedFinding extends Finding {
   destination?: { port: number };
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Resolves once something accepts connections on the port (a server we started). */
 async function listening(port: number): Promise<void> {
@@ -73,10 +66,7 @@ function exchange(port: number, line: string): Promise<string> {
 
 describe.runIf(tier.run)("kernel: benign corpus stays quiet (TRC-101 precise), Tracee's verdicts still reported (tracee)", () => {
   let session: Session;
-  const precise: PortedFinding[] = [];
-  const tracee: PortedFinding[] = [];
-  let preciseEngine: Engine;
-  let traceeEngine: Engine;
+  let profiles: TwoProfiles<PortedFinding>;
   const ports = new Set<number>();
   const servers: ChildProcess[] = [];
   const dir = mkdtempSync(join(tmpdir(), "sockeye-benign-"));
@@ -86,7 +76,7 @@ describe.runIf(tier.run)("kernel: benign corpus stays quiet (TRC-101 precise), T
 
   const ours = (list: PortedFinding[]) =>
     list.filter((f) => f.rule.id === "TRC-101" && (ports.has(f.destination?.port ?? -1) || ports.has(f.source?.port ?? -1)));
-  const suppressed = () => preciseEngine.stats().suppressedByRule["TRC-101"] ?? {};
+  const suppressed = () => profiles.suppressed();
   const sshArgs = () => [
     "-F", "/dev/null", "-i", join(dir, "client_key"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
     "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
@@ -94,16 +84,7 @@ describe.runIf(tier.run)("kernel: benign corpus stays quiet (TRC-101 precise), T
 
   beforeAll(async () => {
     session = await Session.open();
-    const tables = [new ProcessTable(), new ProcessTable()] as const;
-    for (const t of tables) t.seedFromProc();
-    preciseEngine = new Engine({ rules: builtinRules(), processes: tables[0] });
-    traceeEngine = new Engine({ rules: builtinRules({ trc101: { profile: "tracee" } }), processes: tables[1] });
-    session.sensor.subscribe((events) => {
-      for (const e of events) {
-        for (const f of preciseEngine.handle(e)) precise.push(f);
-        for (const f of traceeEngine.handle(e)) tracee.push(f);
-      }
-    });
+    profiles = new TwoProfiles(session);
 
     // sshd on loopback with throwaway keys and its own config: nothing of the host's is used.
     for (const key of ["host_key", "client_key"]) {
@@ -162,11 +143,11 @@ describe.runIf(tier.run)("kernel: benign corpus stays quiet (TRC-101 precise), T
     expect(banner).toMatch(/^SSH-2\.0-OpenSSH/);
     await session.settle(1000);
 
-    expect(ours(precise)).toEqual([]);
+    expect(ours(profiles.precise)).toEqual([]);
     // Every connection's re-executed sshd is a counted hand-off: ssh, ssh -tt, scp, sftp, git, banner.
     expect((suppressed()["service_handoff"] ?? 0) - before).toBeGreaterThanOrEqual(6);
     // Tracee's verdict on the same events: sshd with the accepted socket on stdio, ingress.
-    const sshd = ours(tracee).filter((f) => f.destination?.port === sshPort);
+    const sshd = ours(profiles.tracee).filter((f) => f.destination?.port === sshPort);
     expect(sshd.length).toBeGreaterThanOrEqual(6);
     expect(sshd[0]).toMatchObject({ network: { direction: "ingress" }, process: { name: "sshd" } });
   }, 60_000);
@@ -189,7 +170,7 @@ while True:
         start: (p) => spawn(process.execPath, ["-e", `require("net").createServer((c)=>{require("child_process").spawn("/bin/cat",[],{stdio:[c,c,"ignore"]}).on("exit",()=>c.destroy())}).listen(${p},"127.0.0.1")`]),
       },
     ];
-    const before = precise.length;
+    const before = profiles.precise.length;
     for (const service of services) {
       const port = await freePort();
       ports.add(port);
@@ -200,8 +181,8 @@ while True:
       child.kill("SIGTERM");
     }
     await session.settle(500);
-    expect(ours(precise).slice(0)).toEqual([]);
-    expect(precise.length - before).toBe(0);
+    expect(ours(profiles.precise).slice(0)).toEqual([]);
+    expect(profiles.precise.length - before).toBe(0);
     // The inetd-style hand-offs (systemd --inetd, python, node) are counted as such.
     expect(suppressed()["service_handoff"]).toBeGreaterThanOrEqual(3);
   }, 60_000);
@@ -228,12 +209,12 @@ while True:
     expect((await run("script", ["-qec", "id -u", "/dev/null"])).status).toBe(0);
     await session.settle(500);
 
-    expect(ours(precise)).toEqual([]);
+    expect(ours(profiles.precise)).toEqual([]);
     // The shells' own redirections (printf >&3, read <&3, </dev/tcp) ran no program on the
     // socket; cat and head did, and they are no shells.
     expect((suppressed()["no_program"] ?? 0) - before.noProgram).toBeGreaterThanOrEqual(2);
     expect((suppressed()["not_a_shell"] ?? 0) - before.notAShell).toBeGreaterThanOrEqual(2);
     // Tracee's rule fires on the health checks' dups onto stdio.
-    expect(ours(tracee).filter((f) => f.destination?.port === p).length).toBeGreaterThanOrEqual(4);
+    expect(ours(profiles.tracee).filter((f) => f.destination?.port === p).length).toBeGreaterThanOrEqual(4);
   }, 60_000);
 });

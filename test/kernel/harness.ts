@@ -6,7 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import net from "node:net";
 import dgram from "node:dgram";
-import { openSensor, type Sensor, type SensorEvent, type SensorOptions } from "sockeye";
+import { Engine, ProcessTable, builtinRules, openSensor, type Finding, type Sensor, type SensorEvent, type SensorOptions } from "sockeye";
 
 export const isRoot = process.getuid?.() === 0;
 export const inCI = process.env.CI === "true";
@@ -156,4 +156,43 @@ export function programIdsHeldBy(pid: number): number[] {
     if (m) ids.push(Number(m[1]));
   }
   return ids;
+}
+
+/** A loopback port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Two engines fed the same events of one session: the built-in rules as they come (TRC-101's
+ * precise profile) and with TRC-101's tracee profile, each with its own process table, so a
+ * test can compare the profiles' verdicts on one real run.
+ */
+export class TwoProfiles<F extends Finding = Finding> {
+  readonly precise: F[] = [];
+  readonly tracee: F[] = [];
+  readonly preciseEngine: Engine;
+  readonly traceeEngine: Engine;
+
+  constructor(session: Session) {
+    const tables = [new ProcessTable(), new ProcessTable()] as const;
+    for (const t of tables) t.seedFromProc();
+    this.preciseEngine = new Engine({ rules: builtinRules(), processes: tables[0] });
+    this.traceeEngine = new Engine({ rules: builtinRules({ trc101: { profile: "tracee" } }), processes: tables[1] });
+    session.sensor.subscribe((events) => {
+      for (const e of events) {
+        for (const f of this.preciseEngine.handle(e)) this.precise.push(f as F);
+        for (const f of this.traceeEngine.handle(e)) this.tracee.push(f as F);
+      }
+    });
+  }
+
+  /** TRC-101's suppressions in the precise profile, by reason. */
+  suppressed(): Record<string, number> {
+    return this.preciseEngine.stats().suppressedByRule["TRC-101"] ?? {};
+  }
 }

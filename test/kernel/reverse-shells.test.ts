@@ -8,18 +8,10 @@
  * pidfd_getfd) are caught by the precise profile; real negatives stay silent in both.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcessTable, builtinRules, type Finding } from "sockeye";
+import type { Engine, Finding } from "sockeye";
 import net from "node:net";
-import { PYTHON, Session, kernelTier, run, tcpListener, udpListener } from "./harness.js";
+import { PYTHON, Session, TwoProfiles, freePort, kernelTier, run, tcpListener, udpListener } from "./harness.js";
 
-/** A loopback port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const tier = kernelTier();
 
@@ -34,23 +26,16 @@ interface Trc101Finding extends Finding {
 
 describe.runIf(tier.run)("kernel: TRC-101 on real reverse shells", () => {
   let session: Session;
+  let profiles: TwoProfiles<Trc101Finding>;
   let engine: Engine;
   let traceeEngine: Engine;
-  const findings: Trc101Finding[] = [];
-  const traceeFindings: Trc101Finding[] = [];
+  let findings: Trc101Finding[];
+  let traceeFindings: Trc101Finding[];
 
   beforeAll(async () => {
     session = await Session.open();
-    const tables = [new ProcessTable(), new ProcessTable()] as const;
-    for (const t of tables) t.seedFromProc();
-    engine = new Engine({ rules: builtinRules(), processes: tables[0] });
-    traceeEngine = new Engine({ rules: builtinRules({ trc101: { profile: "tracee" } }), processes: tables[1] });
-    session.sensor.subscribe((events) => {
-      for (const e of events) {
-        for (const f of engine.handle(e)) findings.push(f as unknown as Trc101Finding);
-        for (const f of traceeEngine.handle(e)) traceeFindings.push(f as unknown as Trc101Finding);
-      }
-    });
+    profiles = new TwoProfiles(session);
+    ({ preciseEngine: engine, traceeEngine, precise: findings, tracee: traceeFindings } = profiles);
   });
   afterAll(() => session?.close());
 
