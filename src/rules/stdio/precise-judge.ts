@@ -34,7 +34,7 @@ export type Verdict =
   | "held_past_bound"
   | "legacy_capture";
 
-export type SuppressReason = "service_handoff" | "not_a_shell" | "no_program" | "left_stdio_before_exec";
+export type SuppressReason = "service_handoff" | "not_a_shell" | "no_program" | "left_stdio_before_exec" | "superseded";
 
 type InetStdio = Extract<StdioFd, { kind: "inet" }>;
 export type Trigger = ConnectEvent | SocketDupEvent;
@@ -69,6 +69,7 @@ interface Held {
 }
 
 const DEFAULT_MAX_HELD = 4096;
+const MAX_HELD_SOCKETS = 8;
 /** Sockets already reported, so later processes on them fold instead of being judged again. */
 const MAX_ALERTED = 4096;
 const ANCESTOR_DEPTH = 16;
@@ -121,7 +122,16 @@ export class PreciseStdioJudge {
     }
     const entry = perProcess.get(socketKey) ?? { trigger: event, socketKey, fds: new Set<number>() };
     for (const f of fds) entry.fds.add(f);
+    perProcess.delete(socketKey);
     perProcess.set(socketKey, entry);
+    // A long-lived shell that opens a socket per health check holds one entry per socket:
+    // at most three sockets sit on fds 0-2 at once, so one held behind MAX_HELD_SOCKETS newer
+    // ones left stdio long ago.
+    if (perProcess.size > MAX_HELD_SOCKETS) {
+      const [oldestKey, oldest] = perProcess.entries().next().value!;
+      perProcess.delete(oldestKey);
+      out.push(this.release(oldest, pk, "superseded"));
+    }
     if (identity.family === "shell" && origin !== "accepted" && fds.length === 1 && fds[0] === 0) this.readers.set(socketKey, pk);
     return out;
   }

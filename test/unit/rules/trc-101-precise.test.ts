@@ -244,6 +244,14 @@ describe("TRC-101 precise profile: bounds", () => {
     expect(findings[0]).toMatchObject({ process: { pid: 601 }, sockeye: { verdict: { reason: "held_past_bound" } } });
   });
 
+  it("a long-lived shell opening a socket per health check holds at most a few, the older ones counted as superseded", () => {
+    const events: SensorEvent[] = [...start(shell, "/usr/bin/bash", ["bash", "-c", "while :; do exec 3<>/dev/tcp/h/80; printf x >&3; done"], [tty, tty, tty], 0)];
+    for (let n = 0; n < 20; n++) events.push(dup({ task: shell, newfd: 1, socketIno: 800 + n, socketOnFds: [1], timeMs: at(1 + n) }));
+    const { findings, suppressed } = run(events);
+    expect(findings).toEqual([]);
+    expect(suppressed).toEqual({ superseded: 12 });
+  });
+
   it("a capture without socket identity is judged as Tracee judges it", () => {
     const { findings } = run([connect({ fd: 0, remote: { ...REMOTE } })]);
     expect(findings).toHaveLength(1);
