@@ -92,7 +92,7 @@ export const configSchema = z
     metrics: z
       .object({
         /** Seconds between stats lines on stderr; 0 turns them off. */
-        stats_interval_s: z.number().min(0).max(86_400).default(60),
+        stats_interval_s: z.number().int().min(0).max(86_400).default(60),
         /** "host:port" for a Prometheus /metrics endpoint; absent: no endpoint. */
         prometheus_listen: listenAddress.optional(),
       })
