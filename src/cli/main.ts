@@ -6,13 +6,13 @@
  * (privileges, kernel features, an output that cannot be opened, a second daemon).
  */
 import { readFileSync } from "node:fs";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { probe } from "../sensor/sensor.js";
 import { STDIO_FD_MAX_LIMIT } from "../sensor/options.js";
 import { EXIT_BAD_INPUT, EXIT_REFUSED, SockeyeError } from "../errors.js";
 import { resolveConfig } from "../config/config.js";
 import { loadConfiguredRules } from "../config/rules.js";
-import { configFromFlags, type RuleFlags, type RunFlags } from "./flags.js";
+import { configFromFlags, decimalInteger, type RuleFlags, type RunFlags } from "./flags.js";
 import { runDaemon } from "./run.js";
 import { replayCommand } from "./replay.js";
 import { formatProbe } from "./probe-format.js";
@@ -33,14 +33,6 @@ const ERROR_LINES: Readonly<Record<string, (error: SockeyeError) => string>> = {
 function packageVersion(): string {
   const manifest = new URL("../../package.json", import.meta.url);
   return (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version;
-}
-
-function integer(name: string, min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
-    return n;
-  };
 }
 
 function fail(message: string, code: number = EXIT_REFUSED): never {
@@ -85,13 +77,13 @@ withRuleFlags(
 )
   .option("--events", "also stream every decoded kernel event to stdout (JSON lines, kind-tagged)")
   .option("--no-fold", "one finding per fd instead of one per (process, socket)")
-  .option("--stdio-fd-max <n>", "highest fd treated as stdio", integer("--stdio-fd-max", 0, STDIO_FD_MAX_LIMIT))
+  .option("--stdio-fd-max <n>", "highest fd treated as stdio", decimalInteger("--stdio-fd-max", 0, STDIO_FD_MAX_LIMIT))
   .option("--skip <program...>", "candidate programs not to try (e.g. lsm/socket_connect)")
   .addOption(new Option("--format <format>", "stdout format (auto: json unless stdout is a terminal)").choices(["auto", "json", "pretty", "none"]))
   .option("--output-file <path>", "also append findings as JSON lines to this file (rotated by size)")
   .option("--webhook <url>", "also POST findings in batches to this http(s) URL")
   .option("--prometheus <host:port>", "serve Prometheus metrics at http://host:port/metrics")
-  .option("--stats-interval <seconds>", "seconds between stats lines on stderr (0: none)", integer("--stats-interval", 0, 86_400))
+  .option("--stats-interval <seconds>", "seconds between stats lines on stderr (0: none)", decimalInteger("--stats-interval", 0, 86_400))
   .option("--capture <file>", "also record every kernel event to this file, for `sockeye replay`")
   .action(async (flags: RunFlags, command: Command) => {
     await runDaemon({

@@ -18,6 +18,12 @@ describe("sockeye CLI usage errors", () => {
     [["replay", "/tmp"], /^sockeye: capture \/tmp: not a regular file$/m],
     [["replay"], /missing required argument 'capture' \(run 'sockeye --help' for usage\)$/m],
     [["run", "--stats-interval", "-1"], /--stats-interval must be an integer from 0 to 86400/],
+    // Number() reads "" as 0 and takes hex and exponents: only decimal digits count. The
+    // missing config stops a flag that is wrongly taken before any program is loaded.
+    [["run", "--stdio-fd-max", "", "--config", "/nonexistent/sockeye.toml"], /--stdio-fd-max must be an integer from 0 to 1023/],
+    [["run", "--stats-interval", "", "--config", "/nonexistent/sockeye.toml"], /--stats-interval must be an integer from 0 to 86400/],
+    [["run", "--stdio-fd-max", "0x10", "--config", "/nonexistent/sockeye.toml"], /--stdio-fd-max must be an integer from 0 to 1023/],
+    [["run", "--stats-interval", "1e2", "--config", "/nonexistent/sockeye.toml"], /--stats-interval must be an integer from 0 to 86400/],
   ])("%j", (args, message) => {
     const r = cli(...args);
     expect(r.status).toBe(2);
