@@ -152,7 +152,8 @@ export function encodeFinding(finding: Finding, counters: OutputCounters): strin
 
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  const code = (error as NodeJS.ErrnoException).code;
+  // A SockeyeError's message is already the whole story; its code is not an errno.
+  const code = error instanceof SockeyeError ? undefined : (error as NodeJS.ErrnoException).code;
   // fetch() wraps the socket error (ECONNREFUSED, ...) in a TypeError("fetch failed").
   const cause = error.cause instanceof Error ? `: ${describeError(error.cause)}` : "";
   return `${code !== undefined && !error.message.includes(code) ? `${code} ` : ""}${error.message}${cause}`;

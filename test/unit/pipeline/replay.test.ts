@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createWriteStream } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import {
   Pipeline,
   builtinRules,
   captureLine,
+  openCaptureFile,
   readCapture,
   replayCapture,
   type MalformedLine,
@@ -93,4 +95,23 @@ describe("capture writer", () => {
     for await (const event of readCapture(path)) readBack.push(event);
     expect(readBack).toEqual(events);
   });
+
+  it("records to a private file: an existing one made 0600; a symlink or a FIFO at the path refused at once", async () => {
+    dir = mkdtempSync(join(tmpdir(), "sockeye-capture-"));
+    const path = join(dir, "capture.jsonl");
+    writeFileSync(path, "", { mode: 0o644 });
+    const capture = await openCaptureFile(path);
+    await capture.open();
+    capture.write([fork()]);
+    await capture.close(2000);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(readFileSync(path, "utf8")).toBe(captureLine(fork()));
+
+    const link = join(dir, "link.jsonl");
+    symlinkSync(path, link);
+    await expect(openCaptureFile(link)).rejects.toThrow(`capture ${link} is a symbolic link; give the path of the file itself`);
+    const fifo = join(dir, "capture.fifo");
+    execFileSync("mkfifo", [fifo]);
+    await expect(openCaptureFile(fifo)).rejects.toThrow(`capture ${fifo} is a FIFO, not a regular file`);
+  }, 5000);
 });
