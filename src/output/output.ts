@@ -7,7 +7,7 @@
  * draining the kernel rings whatever the SIEM or the disk is doing.
  */
 import type { Finding } from "../engine/finding.js";
-import { EXIT_REFUSED, SockeyeError } from "../errors.js";
+import { EXIT_REFUSED, SockeyeError, type ExitStatus } from "../errors.js";
 
 /** Why a finding accepted by `write()` was never delivered. */
 export type OutputDropReason =
@@ -79,14 +79,19 @@ export interface FindingOutput {
 
 export const DEFAULT_FLUSH_TIMEOUT_MS = 5_000;
 
-/** An output that cannot be opened: one line naming the output and the problem. */
+/**
+ * An output that cannot be opened: one line naming the output and the problem. Exit status
+ * 1 when the host refused (a directory that does not exist, a port taken), 2 when what was
+ * configured cannot work anywhere (a URL with credentials, a header HTTP cannot carry).
+ */
 export class OutputError extends SockeyeError {
   constructor(
     readonly output: string,
     problem: string,
+    exitStatus: ExitStatus = EXIT_REFUSED,
   ) {
     // Paths and server answers can carry newlines; the contract is one line.
-    super(`output ${output}: ${problem}`.replace(/\s*[\r\n]+\s*/g, " "), "SOCKEYE_OUTPUT", EXIT_REFUSED);
+    super(`output ${output}: ${problem}`.replace(/\s*[\r\n]+\s*/g, " "), "SOCKEYE_OUTPUT", exitStatus);
   }
 }
 

@@ -13,6 +13,8 @@ describe("sockeye CLI usage errors", () => {
     [["run", "--format", "xml"], /option '--format <format>' argument 'xml' is invalid\. Allowed choices are auto, json, pretty, none/],
     [["run", "--config", "/nonexistent/sockeye.toml"], /^sockeye: config \/nonexistent\/sockeye\.toml: cannot read: ENOENT$/m],
     [["run", "--webhook", "ftp://127.0.0.1/x"], /^sockeye: flags: output\.webhook\.url: must be an http:\/\/ or https:\/\/ URL$/m],
+    // Refused when the outputs open, before the sensor: bad input, so 2.
+    [["run", "--webhook", "http://user:pw@127.0.0.1:1/hook"], /^sockeye: output webhook: url must not carry credentials; send them in an authorization header$/m],
     [["run", "--prometheus", "9469"], /^sockeye: flags: metrics\.prometheus_listen: must be "host:port"/m],
     [["replay", "/nonexistent/capture.jsonl"], /^sockeye: capture \/nonexistent\/capture\.jsonl: no such file$/m],
     [["replay", "/tmp"], /^sockeye: capture \/tmp: not a regular file$/m],
