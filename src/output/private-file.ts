@@ -7,6 +7,7 @@
 import { constants, type Stats } from "node:fs";
 import { lstat, open, type FileHandle } from "node:fs/promises";
 import { EXIT_REFUSED, SockeyeError } from "../errors.js";
+import { nonRegularKind } from "../service/regular-file.js";
 
 export const PRIVATE_FILE_MODE = 0o600;
 
@@ -18,18 +19,6 @@ export class NotRegularFileError extends SockeyeError {
   ) {
     super(`${path} ${problem}`, "SOCKEYE_NOT_REGULAR_FILE", EXIT_REFUSED);
   }
-}
-
-/** "a FIFO", "a character device", ...; undefined for a regular file. */
-function nonRegularKind(stats: Stats): string | undefined {
-  if (stats.isFile()) return undefined;
-  if (stats.isSymbolicLink()) return "a symbolic link";
-  if (stats.isDirectory()) return "a directory";
-  if (stats.isFIFO()) return "a FIFO";
-  if (stats.isCharacterDevice()) return "a character device";
-  if (stats.isBlockDevice()) return "a block device";
-  if (stats.isSocket()) return "a socket";
-  return "something";
 }
 
 function notRegular(path: string, kind: string, consequence = ""): NotRegularFileError {

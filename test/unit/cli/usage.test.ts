@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 // The built CLI (npm ci builds dist/): usage errors are one line and exit 2, no stack trace.
 const cli = (...args: string[]) => spawnSync(process.execPath, ["dist/cli/main.js", ...args], { encoding: "utf8" });
@@ -17,7 +20,7 @@ describe("sockeye CLI usage errors", () => {
     [["run", "--webhook", "http://user:pw@127.0.0.1:1/hook"], /^sockeye: output webhook: url must not carry credentials; send them in an authorization header$/m],
     [["run", "--prometheus", "9469"], /^sockeye: flags: metrics\.prometheus_listen: must be "host:port"/m],
     [["replay", "/nonexistent/capture.jsonl"], /^sockeye: capture \/nonexistent\/capture\.jsonl: no such file$/m],
-    [["replay", "/tmp"], /^sockeye: capture \/tmp: not a regular file$/m],
+    [["replay", "/tmp"], /^sockeye: capture \/tmp: is a directory, not a regular file$/m],
     [["replay"], /missing required argument 'capture' \(run 'sockeye --help' for usage\)$/m],
     [["run", "--stats-interval", "-1"], /--stats-interval must be an integer from 0 to 86400/],
     // Number() reads "" as 0 and takes hex and exponents: only decimal digits count. The
@@ -40,6 +43,18 @@ describe("sockeye CLI usage errors", () => {
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(/^sockeye: output file: .*\/nonexistent-dir/);
+  });
+
+  it("an unreadable capture is one line, exit 2", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sockeye-usage-"));
+    const capture = join(dir, "capture.jsonl");
+    writeFileSync(capture, "", { mode: 0o000 });
+    chmodSync(dir, 0o755);
+    // As nobody: root reads a file whatever its mode.
+    const r = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "dist/cli/main.js", "replay", capture], { encoding: "utf8" });
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.stderr).toBe(`sockeye: capture ${capture}: cannot read: EACCES\n`);
+    expect(r.status).toBe(2);
   });
 
   it("version prints the package version", () => {
