@@ -36,8 +36,7 @@ export function openRegularFileSync(path: string): number {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new FileReadError(path, code === "ENOENT" ? "no such file" : `cannot read: ${code ?? (error as Error).message}`);
+    throw new FileReadError(path, `cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   const kind = nonRegularKind(fstatSync(fd));
   if (kind !== undefined) {

@@ -19,7 +19,7 @@ describe("sockeye CLI usage errors", () => {
     // Refused when the outputs open, before the sensor: bad input, so 2.
     [["run", "--webhook", "http://user:pw@127.0.0.1:1/hook"], /^sockeye: output webhook: url must not carry credentials; send them in an authorization header$/m],
     [["run", "--prometheus", "9469"], /^sockeye: flags: metrics\.prometheus_listen: must be "host:port"/m],
-    [["replay", "/nonexistent/capture.jsonl"], /^sockeye: capture \/nonexistent\/capture\.jsonl: no such file$/m],
+    [["replay", "/nonexistent/capture.jsonl"], /^sockeye: capture \/nonexistent\/capture\.jsonl: cannot read: ENOENT$/m],
     [["replay", "/tmp"], /^sockeye: capture \/tmp: is a directory, not a regular file$/m],
     [["replay"], /missing required argument 'capture' \(run 'sockeye --help' for usage\)$/m],
     [["run", "--stats-interval", "-1"], /--stats-interval must be an integer from 0 to 86400/],
