@@ -44,7 +44,8 @@ function fail(message: string, code: number = EXIT_REFUSED): never {
 function withRuleFlags(command: Command): Command {
   return command
     .option("-c, --config <file>", "TOML configuration file (see config/sockeye.example.toml); flags win over it")
-    .option("--rules <path...>", "also load Elastic detection-rules TOML files or folders of them")
+    // One path per --rules, repeated for more: a variadic option would take `replay`'s capture too.
+    .option("--rules <path>", "also load an Elastic detection-rules TOML file or a folder of them (repeat for more)", (path: string, earlier?: string[]) => [...(earlier ?? []), path])
     .option("--lenient-rules", "skip a rule file that cannot run (with a warning) instead of refusing to start")
     .addOption(
       new Option("--profile <profile>", "TRC-101: precise (report when a shell runs on the socket) or tracee (every trigger, as Tracee)").choices([...TRC101_PROFILES]),

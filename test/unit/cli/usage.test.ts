@@ -73,6 +73,21 @@ describe("sockeye CLI usage errors", () => {
     expect(r.stderr).toMatch(/"message":"replayed".*"events":18,"findings":1,"malformed":0/);
   });
 
+  it("replay --rules X capture: --rules takes one path (repeat it for more), the capture stays the argument", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sockeye-usage-"));
+    const rule = (id: string) => {
+      const path = join(dir, `${id}.toml`);
+      writeFileSync(path, ["[rule]", `rule_id = "${id}"`, `name = "${id}"`, 'description = "d"', 'severity = "low"', 'type = "eql"', "query = 'process where process.name == \"bash\"'"].join("\n"));
+      return path;
+    };
+    const r = cli("replay", "--rules", rule("u-1"), "--rules", rule("u-2"), "examples/custom-agent/capture.jsonl");
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.stderr).not.toMatch(/^sockeye: /m);
+    expect(r.status).toBe(0);
+    const ids = r.stdout.trim().split("\n").map((line) => (JSON.parse(line) as { rule: { id: string } }).rule.id);
+    expect(ids).toEqual(expect.arrayContaining(["TRC-101", "u-1", "u-2"]));
+  });
+
   it("--help lists the commands and exits 0", () => {
     const r = cli("--help");
     expect(r.status).toBe(0);
