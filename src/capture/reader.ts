@@ -1,13 +1,13 @@
 /**
  * Reading captures: decoded events as JSON lines, one SensorEvent per line, as `sockeye run
  * --capture` (writer.ts) records them or as a test fixture is written by hand. Blank lines
- * are ignored.
+ * are ignored. A line is at most MAX_CAPTURE_LINE_BYTES: a longer one is malformed (its bytes
+ * are skipped, never held), so a hostile capture cannot exhaust memory or a string's length.
  *
  * A line that is not a valid event is never silently skipped: it goes to `onMalformed` with
  * its line number, or, without one, stops the reading with a CaptureLineError naming it.
  */
 import { createReadStream } from "node:fs";
-import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { EXIT_BAD_INPUT, SockeyeError } from "../errors.js";
 import { EVENT_KINDS, type SensorEvent } from "../sensor/events.js";
@@ -35,15 +35,17 @@ export interface ReadCaptureOptions {
 
 const KNOWN_KINDS: ReadonlySet<string> = new Set(EVENT_KINDS);
 
+/** An event is under a few KiB (argv is cut at 4 KiB); this leaves room for any hand-written one. */
+export const MAX_CAPTURE_LINE_BYTES = 16 * 1024 * 1024;
+
 /** Events of a capture, from a file path or a readable stream. */
 export async function* readCapture(input: string | Readable, options: ReadCaptureOptions = {}): AsyncGenerator<SensorEvent> {
-  const stream = typeof input === "string" ? createReadStream(input, "utf8") : input;
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  const stream = typeof input === "string" ? createReadStream(input) : input;
   let lineNumber = 0;
-  for await (const line of lines) {
+  for await (const line of boundedLines(stream, MAX_CAPTURE_LINE_BYTES)) {
     lineNumber++;
-    if (line.trim() === "") continue;
-    const parsed = parseCaptureLine(line);
+    if (line !== undefined && line.trim() === "") continue;
+    const parsed: ParsedLine = line === undefined ? { ok: false, reason: `longer than ${MAX_CAPTURE_LINE_BYTES / (1024 * 1024)} MiB` } : parseCaptureLine(line);
     if (parsed.ok) {
       yield parsed.event;
       continue;
@@ -52,6 +54,41 @@ export async function* readCapture(input: string | Readable, options: ReadCaptur
     if (options.onMalformed === undefined) throw new CaptureLineError(lineNumber, parsed.reason);
     options.onMalformed(malformed);
   }
+}
+
+/**
+ * The stream's lines without their LF or CRLF, the last one even without a newline;
+ * undefined stands for a line longer than `maxBytes`, whose bytes are dropped as they come.
+ */
+async function* boundedLines(stream: Readable, maxBytes: number): AsyncGenerator<string | undefined> {
+  let parts: Buffer[] = [];
+  let length = 0;
+  let overlong = false;
+  const line = (): string | undefined => {
+    if (overlong) return undefined;
+    const text = Buffer.concat(parts, length).toString("utf8");
+    return text.endsWith("\r") ? text.slice(0, -1) : text;
+  };
+  for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+    const buffer = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+    for (let start = 0; start <= buffer.length; ) {
+      const newline = buffer.indexOf(0x0a, start);
+      const end = newline === -1 ? buffer.length : newline;
+      if (!overlong && length + (end - start) > maxBytes) {
+        overlong = true;
+        parts = [];
+      }
+      if (!overlong && end > start) parts.push(buffer.subarray(start, end));
+      length += end - start;
+      if (newline === -1) break;
+      yield line();
+      parts = [];
+      length = 0;
+      overlong = false;
+      start = newline + 1;
+    }
+  }
+  if (length > 0) yield line();
 }
 
 type ParsedLine = { ok: true; event: SensorEvent } | { ok: false; reason: string };

@@ -5,13 +5,13 @@
  * test writing a capture at its own pace); openCaptureFile() records a live sensor, which
  * must never wait, so it is a bounded event output that drops and counts instead.
  */
-import { createWriteStream } from "node:fs";
 import { once } from "node:events";
 import { finished } from "node:stream/promises";
 import type { Writable } from "node:stream";
 import { EXIT_REFUSED, SockeyeError } from "../errors.js";
 import type { SensorEvent } from "../sensor/events.js";
 import { EventLineOutput, type EventOutputTrouble } from "../output/event-lines.js";
+import { NotRegularFileError, openPrivateAppendFile } from "../output/private-file.js";
 
 /** One capture line (with its newline) for an event. */
 export function captureLine(event: SensorEvent): string {
@@ -50,26 +50,24 @@ export interface CaptureFileOptions {
 }
 
 /**
- * Opens (appends to, creates 0600) `path` as an event output named "capture"; rejects with
- * one line when it cannot.
+ * Opens `path` as an event output named "capture", appending to it as a private file
+ * (output/private-file.ts: 0600, no symlink, no FIFO or device); rejects with one line when
+ * it cannot.
  */
-export function openCaptureFile(path: string, options: CaptureFileOptions = {}): Promise<EventLineOutput> {
-  const stream = createWriteStream(path, { flags: "a", mode: 0o600 });
-  return new Promise((resolve, reject) => {
-    stream.once("open", () =>
-      resolve(
-        new EventLineOutput({
-          name: "capture",
-          stream,
-          format: captureLine,
-          ownsStream: true,
-          maxBufferedBytes: options.maxBufferedBytes ?? CAPTURE_MAX_BUFFERED_BYTES,
-          ...(options.onTrouble !== undefined ? { onTrouble: options.onTrouble } : {}),
-        }),
-      ),
-    );
-    stream.once("error", (error: NodeJS.ErrnoException) =>
-      reject(new SockeyeError(`capture ${path}: cannot open: ${error.code ?? error.message}`, "SOCKEYE_CAPTURE_OPEN", EXIT_REFUSED)),
-    );
+export async function openCaptureFile(path: string, options: CaptureFileOptions = {}): Promise<EventLineOutput> {
+  let opened;
+  try {
+    opened = await openPrivateAppendFile(path);
+  } catch (error) {
+    const problem = error instanceof NotRegularFileError ? ` ${error.problem}` : `: cannot open: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+    throw new SockeyeError(`capture ${path}${problem}`, "SOCKEYE_CAPTURE_OPEN", EXIT_REFUSED);
+  }
+  return new EventLineOutput({
+    name: "capture",
+    stream: opened.handle.createWriteStream(),
+    format: captureLine,
+    ownsStream: true,
+    maxBufferedBytes: options.maxBufferedBytes ?? CAPTURE_MAX_BUFFERED_BYTES,
+    ...(options.onTrouble !== undefined ? { onTrouble: options.onTrouble } : {}),
   });
 }

@@ -3,6 +3,7 @@
  * the config file (config.ts). A flag left out leaves the file's value alone, which is why
  * `given` tells a typed --no-fold from commander's default.
  */
+import { InvalidArgumentError } from "commander";
 import type { ConfigInput } from "../config/config.js";
 
 export interface RuleFlags {
@@ -42,4 +43,16 @@ export function configFromFlags(flags: RunFlags, given: (name: string) => boolea
   if (flags.statsInterval !== undefined) input["metrics"]!["stats_interval_s"] = flags.statsInterval;
   for (const key of Object.keys(input)) if (Object.keys(input[key]!).length === 0) delete input[key];
   return input;
+}
+
+/**
+ * A commander parser for a numeric flag: decimal digits only, within [min, max]. Number()
+ * alone would read "" as 0 and take "0x10" and "1e2".
+ */
+export function decimalInteger(name: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = /^\d{1,16}$/.test(value) ? Number(value) : Number.NaN;
+    if (!(n >= min && n <= max)) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+    return n;
+  };
 }

@@ -6,13 +6,13 @@
  * (privileges, kernel features, an output that cannot be opened, a second daemon).
  */
 import { readFileSync } from "node:fs";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { probe } from "../sensor/sensor.js";
 import { STDIO_FD_MAX_LIMIT } from "../sensor/options.js";
 import { EXIT_BAD_INPUT, EXIT_REFUSED, SockeyeError } from "../errors.js";
 import { resolveConfig } from "../config/config.js";
 import { loadConfiguredRules } from "../config/rules.js";
-import { configFromFlags, type RuleFlags, type RunFlags } from "./flags.js";
+import { configFromFlags, decimalInteger, type RuleFlags, type RunFlags } from "./flags.js";
 import { runDaemon } from "./run.js";
 import { replayCommand } from "./replay.js";
 import { formatProbe } from "./probe-format.js";
@@ -35,14 +35,6 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version;
 }
 
-function integer(name: string, min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
-    return n;
-  };
-}
-
 function fail(message: string, code: number = EXIT_REFUSED): never {
   process.stderr.write(`sockeye: ${message}\n`);
   process.exit(code);
@@ -52,7 +44,8 @@ function fail(message: string, code: number = EXIT_REFUSED): never {
 function withRuleFlags(command: Command): Command {
   return command
     .option("-c, --config <file>", "TOML configuration file (see config/sockeye.example.toml); flags win over it")
-    .option("--rules <path...>", "also load Elastic detection-rules TOML files or folders of them")
+    // One path per --rules, repeated for more: a variadic option would take `replay`'s capture too.
+    .option("--rules <path>", "also load an Elastic detection-rules TOML file or a folder of them (repeat for more)", (path: string, earlier?: string[]) => [...(earlier ?? []), path])
     .option("--lenient-rules", "skip a rule file that cannot run (with a warning) instead of refusing to start")
     .addOption(
       new Option("--profile <profile>", "TRC-101: precise (report when a shell runs on the socket) or tracee (every trigger, as Tracee)").choices([...TRC101_PROFILES]),
@@ -85,13 +78,13 @@ withRuleFlags(
 )
   .option("--events", "also stream every decoded kernel event to stdout (JSON lines, kind-tagged)")
   .option("--no-fold", "one finding per fd instead of one per (process, socket)")
-  .option("--stdio-fd-max <n>", "highest fd treated as stdio", integer("--stdio-fd-max", 0, STDIO_FD_MAX_LIMIT))
+  .option("--stdio-fd-max <n>", "highest fd treated as stdio", decimalInteger("--stdio-fd-max", 0, STDIO_FD_MAX_LIMIT))
   .option("--skip <program...>", "candidate programs not to try (e.g. lsm/socket_connect)")
   .addOption(new Option("--format <format>", "stdout format (auto: json unless stdout is a terminal)").choices(["auto", "json", "pretty", "none"]))
   .option("--output-file <path>", "also append findings as JSON lines to this file (rotated by size)")
   .option("--webhook <url>", "also POST findings in batches to this http(s) URL")
   .option("--prometheus <host:port>", "serve Prometheus metrics at http://host:port/metrics")
-  .option("--stats-interval <seconds>", "seconds between stats lines on stderr (0: none)", integer("--stats-interval", 0, 86_400))
+  .option("--stats-interval <seconds>", "seconds between stats lines on stderr (0: none)", decimalInteger("--stats-interval", 0, 86_400))
   .option("--capture <file>", "also record every kernel event to this file, for `sockeye replay`")
   .action(async (flags: RunFlags, command: Command) => {
     await runDaemon({

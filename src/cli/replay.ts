@@ -3,24 +3,24 @@
  * on stdout and a one-line summary on stderr. Malformed lines are counted and named (or, with
  * --strict, stop the replay), never skipped in silence.
  */
-import { statSync } from "node:fs";
+import { createReadStream } from "node:fs";
 import { ProcessTable } from "../process/table.js";
 import { Pipeline } from "../pipeline/pipeline.js";
 import { replayCapture } from "../pipeline/replay.js";
 import { ConfigError, type Config } from "../config/config.js";
 import { loadConfiguredRules, logRuleCatalog } from "../config/rules.js";
 import { daemonLogger, log, warn } from "../service/log.js";
+import { FileReadError, openRegularFileSync } from "../service/regular-file.js";
 
 /** Returns the exit code: 0, or 1 when some lines were malformed. */
 export async function replayCommand(capture: string, config: Config, options: { strict: boolean }): Promise<number> {
-  let isFile = false;
+  // Opened before the rules load, so an unreadable capture is the only line on stderr.
+  let fd: number;
   try {
-    isFile = statSync(capture).isFile();
+    fd = openRegularFileSync(capture);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError(`capture ${capture}: ${code === "ENOENT" ? "no such file" : `cannot read: ${code ?? (error as Error).message}`}`);
+    throw error instanceof FileReadError ? new ConfigError(`capture ${error.message}`) : error;
   }
-  if (!isFile) throw new ConfigError(`capture ${capture}: not a regular file`);
   const catalog = loadConfiguredRules(config);
   logRuleCatalog(catalog, daemonLogger);
   // A replay never reads this host's /proc: the capture's processes are not ours.
@@ -28,7 +28,7 @@ export async function replayCommand(capture: string, config: Config, options: { 
   // Not a JsonLinesOutput: that drops past its bound so a live sensor never waits; a replay
   // has no kernel to keep up with and prints every finding.
   let out = "";
-  const report = await replayCapture(pipeline, capture, {
+  const report = await replayCapture(pipeline, createReadStream(capture, { fd }), {
     strict: options.strict,
     onFinding: (finding) => {
       out += `${JSON.stringify(finding)}\n`;

@@ -3,10 +3,10 @@
  * and command-line flags on top of it; flags win. Validated with zod, strictly: an unknown
  * key or a bad value is a ConfigError whose message is one line naming the key.
  */
-import { readFileSync } from "node:fs";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
 import { EXIT_BAD_INPUT, SockeyeError } from "../errors.js";
+import { FileReadError, readRegularTextFile } from "../service/regular-file.js";
 import { sensorConfigSchema } from "../sensor/options.js";
 import { SYSLOG_FACILITIES, type SyslogFacility } from "../output/syslog.js";
 import { DEFAULT_TRC101_PROFILE, TRC101_PROFILES } from "../rules/trc-101-stdio-over-socket.js";
@@ -92,7 +92,7 @@ export const configSchema = z
     metrics: z
       .object({
         /** Seconds between stats lines on stderr; 0 turns them off. */
-        stats_interval_s: z.number().min(0).max(86_400).default(60),
+        stats_interval_s: z.number().int().min(0).max(86_400).default(60),
         /** "host:port" for a Prometheus /metrics endpoint; absent: no endpoint. */
         prometheus_listen: listenAddress.optional(),
       })
@@ -120,13 +120,16 @@ export function validateConfig(input: unknown, origin: string): Config {
   return checked.data;
 }
 
+/** The example, every key documented, is 6 KiB; past this the path is surely not a config file. */
+const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
+
 /** Reads and parses a TOML config file into its raw (not yet defaulted) form. */
 export function readConfigFile(path: string): ConfigInput {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readRegularTextFile(path, MAX_CONFIG_FILE_BYTES);
   } catch (error) {
-    throw new ConfigError(`config ${path}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw error instanceof FileReadError ? new ConfigError(`config ${error.message}`) : error;
   }
   try {
     return parseToml(text);

@@ -8,6 +8,7 @@
 import type { StatsSnapshot } from "./snapshot.js";
 import { formatStatsLine } from "./stats-line.js";
 import type { PrometheusMetrics } from "./prometheus.js";
+import { warn } from "../service/log.js";
 
 /** The config file's [metrics] table. */
 export interface MetricsConfig {
@@ -25,6 +26,16 @@ function emptySnapshot(): StatsSnapshot {
 function parseListen(listen: string): { host: string; port: number } {
   const colon = listen.lastIndexOf(":");
   return { host: listen.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), port: Number(listen.slice(colon + 1)) };
+}
+
+/**
+ * The warning for an endpoint other hosts can reach (0.0.0.0, ::, a routable address), or
+ * undefined on loopback. A warning, not a refusal: behind a firewall it may be meant.
+ */
+export function exposedListenWarning(listen: string): string | undefined {
+  const { host } = parseListen(listen);
+  if (host === "localhost" || host === "::1" || /^127\./.test(host)) return undefined;
+  return `metrics endpoint ${listen} is reachable from other hosts: it tells them this host's processes and detections; bind 127.0.0.1 unless you mean it`;
 }
 
 export class DaemonStats {
@@ -49,6 +60,8 @@ export class DaemonStats {
           collect: () => this.snapshotSource?.() ?? emptySnapshot(),
         });
         await next.listen();
+        const exposed = exposedListenWarning(config.prometheus_listen);
+        if (exposed !== undefined) warn(exposed);
       }
       await this.metrics?.close();
       this.metrics = next;

@@ -1,18 +1,19 @@
 /**
  * JSON lines appended to a file, rotated by size: when the next lines would take the file
  * past `maxBytes`, file.{keep-1} → file.{keep}, …, file → file.1 and a fresh file is
- * started; the oldest beyond `keep` is deleted. Files are created mode 0600: findings name
- * users, commands and addresses.
+ * started; the oldest beyond `keep` is deleted. The file is opened as private-file.ts says
+ * (mode 0600, never through a symlink, never a device or FIFO), and rotation renames and
+ * deletes only regular files.
  *
  * Writes go through fs.promises (libuv's thread pool), one chunk at a time, behind the
  * same bounded LineQueue as the stream outputs.
  */
-import { constants } from "node:fs";
-import { open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Finding } from "../engine/finding.js";
 import { LineOutput, type LineProgress, type QueuedLine } from "./line-output.js";
 import { OutputError, describeError, encodeFinding } from "./output.js";
+import { NotRegularFileError, isRegularFile, openPrivateAppendFile } from "./private-file.js";
 export interface FileOutputOptions {
   path: string;
   /** Defaults to "file". */
@@ -24,8 +25,6 @@ export interface FileOutputOptions {
   /** Bytes waiting for the disk before the newest lines are dropped (default 8 MiB). */
   maxBufferedBytes?: number;
 }
-
-const FILE_MODE = 0o600;
 
 export class FileOutput extends LineOutput {
   readonly path: string;
@@ -65,9 +64,9 @@ export class FileOutput extends LineOutput {
   private async openFile(): Promise<void> {
     try {
       // O_APPEND: another writer (or a restarted sockeye) never has its lines overwritten.
-      this.handle = await open(this.path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, FILE_MODE);
-      this.size = (await this.handle.stat()).size;
+      ({ handle: this.handle, size: this.size } = await openPrivateAppendFile(this.path));
     } catch (error) {
+      if (error instanceof NotRegularFileError) throw new OutputError(this.name, error.message);
       throw new OutputError(this.name, `cannot open ${this.path}: ${describeError(error)}`);
     }
   }
@@ -102,13 +101,28 @@ export class FileOutput extends LineOutput {
     }
   }
 
+  /**
+   * Each path is checked before it is renamed or deleted: a device node or FIFO put in the
+   * way (as root, `/dev/null` itself) fails the rotation instead of being moved or removed.
+   */
   private async rotate(): Promise<void> {
     await this.closeFile();
-    await unlinkIfPresent(this.keep === 0 ? this.path : `${this.path}.${this.keep}`);
-    for (let index = this.keep - 1; index >= 1; index--) await renameIfPresent(`${this.path}.${index}`, `${this.path}.${index + 1}`);
-    if (this.keep > 0) await rename(this.path, `${this.path}.1`);
+    const oldest = this.keep === 0 ? this.path : `${this.path}.${this.keep}`;
+    if (await this.rotatable(oldest)) await unlinkIfPresent(oldest);
+    for (let index = this.keep - 1; index >= 0; index--) {
+      const from = index === 0 ? this.path : `${this.path}.${index}`;
+      if (await this.rotatable(from)) await renameIfPresent(from, `${this.path}.${index + 1}`);
+    }
     this.counters.rotations++;
     await this.openFile();
+  }
+
+  private async rotatable(path: string): Promise<boolean> {
+    try {
+      return await isRegularFile(path, ": not rotated");
+    } catch (error) {
+      throw error instanceof NotRegularFileError ? new OutputError(this.name, error.message) : error;
+    }
   }
 }
 

@@ -7,7 +7,7 @@
  * draining the kernel rings whatever the SIEM or the disk is doing.
  */
 import type { Finding } from "../engine/finding.js";
-import { EXIT_REFUSED, SockeyeError } from "../errors.js";
+import { EXIT_REFUSED, SockeyeError, type ExitStatus } from "../errors.js";
 
 /** Why a finding accepted by `write()` was never delivered. */
 export type OutputDropReason =
@@ -79,14 +79,19 @@ export interface FindingOutput {
 
 export const DEFAULT_FLUSH_TIMEOUT_MS = 5_000;
 
-/** An output that cannot be opened: one line naming the output and the problem. */
+/**
+ * An output that cannot be opened: one line naming the output and the problem. Exit status
+ * 1 when the host refused (a directory that does not exist, a port taken), 2 when what was
+ * configured cannot work anywhere (a URL with credentials, a header HTTP cannot carry).
+ */
 export class OutputError extends SockeyeError {
   constructor(
     readonly output: string,
     problem: string,
+    exitStatus: ExitStatus = EXIT_REFUSED,
   ) {
     // Paths and server answers can carry newlines; the contract is one line.
-    super(`output ${output}: ${problem}`.replace(/\s*[\r\n]+\s*/g, " "), "SOCKEYE_OUTPUT", EXIT_REFUSED);
+    super(`output ${output}: ${problem}`.replace(/\s*[\r\n]+\s*/g, " "), "SOCKEYE_OUTPUT", exitStatus);
   }
 }
 
@@ -152,7 +157,8 @@ export function encodeFinding(finding: Finding, counters: OutputCounters): strin
 
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  const code = (error as NodeJS.ErrnoException).code;
+  // A SockeyeError's message is already the whole story; its code is not an errno.
+  const code = error instanceof SockeyeError ? undefined : (error as NodeJS.ErrnoException).code;
   // fetch() wraps the socket error (ECONNREFUSED, ...) in a TypeError("fetch failed").
   const cause = error.cause instanceof Error ? `: ${describeError(error.cause)}` : "";
   return `${code !== undefined && !error.message.includes(code) ? `${code} ` : ""}${error.message}${cause}`;

@@ -3,9 +3,9 @@
  *
  *   2026-11-22T10:00:00.000Z HIGH     Process standard input/output over socket detected  bash[4242] ← sshd[4000]  uid=1000  → 10.0.0.66:4444  bash -i
  *
- * Every text taken from the finding has its control characters escaped: process names and
- * arguments are chosen by whoever runs the process, and an attacker's escape sequences must
- * not reach (or rewrite) the analyst's terminal.
+ * Every text taken from the finding has its control, bidi and line-separator characters
+ * escaped: process names and arguments are chosen by whoever runs the process, and an
+ * attacker's escape sequences or reordering must not reach (or rewrite) the analyst's terminal.
  */
 import type { Finding } from "../engine/finding.js";
 import type { Severity } from "../engine/rule.js";
@@ -85,10 +85,21 @@ function endpoint(destination: unknown): string | undefined {
   return typeof port === "number" || typeof port === "string" ? `${host}:${safe(String(port))}` : host;
 }
 
+/**
+ * What must not reach the terminal as itself: C0, DEL and C1 controls (escape sequences);
+ * bidi marks, embeddings, overrides and isolates (U+061C, U+200E/F, U+202A-E, U+2066-9),
+ * which reorder what follows ("evil\u202Eexe.txt" reads "eviltxt.exe"); and the line and
+ * paragraph separators U+2028/9, which split the line.
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+
 function safe(text: string): string {
-  // C0, DEL and C1 controls, as \xNN: finding fields carry attacker-chosen text.
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  // Finding fields carry attacker-chosen text: escaped as \xNN or \uNNNN.
+  return text.replace(UNSAFE, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
 }
 
 function truncate(text: string, max: number): string {

@@ -15,9 +15,14 @@
  * most `maxAttempts` attempts per batch; then the batch is dropped as `retries_exhausted`.
  * Any other status (4xx, 3xx: redirects are not followed, so credentials never travel to
  * another host) drops the batch at once as `http_rejected`: sending it again cannot help.
+ *
+ * Response: only the status counts. At most MAX_RESPONSE_BODY_BYTES of the body are read
+ * (and discarded), within the request's `timeoutMs`; a longer or slower body has its
+ * connection dropped, so a hostile or broken server costs neither memory nor time.
  */
 import type { Finding } from "../engine/finding.js";
 import { LineOutput, type LineProgress, type QueuedLine } from "./line-output.js";
+import { EXIT_BAD_INPUT } from "../errors.js";
 import { OutputError, describeError, encodeFinding, sleep, type OutputDropReason } from "./output.js";
 
 export interface WebhookBackoff {
@@ -46,6 +51,14 @@ export interface WebhookOutputOptions {
   /** Jitter source in [0, 1); injectable so tests are deterministic. */
   random?: () => number;
 }
+
+/** Enough for any receiver's acknowledgement; reading to the end lets keep-alive reuse the connection. */
+const MAX_RESPONSE_BODY_BYTES = 64 * 1024;
+
+/** An HTTP token (RFC 9110, 5.6.2). */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What fetch() sends as a header value: tab, visible ASCII and the bytes 0x80-0xFF. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /** A batch's fate; "abandoned" when a flush gave up on it (and counted it) first. */
 type Outcome = "delivered" | "abandoned" | { reason: Extract<OutputDropReason, "http_rejected" | "retries_exhausted">; error: string };
@@ -85,16 +98,22 @@ export class WebhookOutput extends LineOutput {
       url = new URL(this.url);
     } catch {
       // The URL is not echoed: its query string may hold a token.
-      throw new OutputError(this.name, "url is not a valid URL");
+      throw new OutputError(this.name, "url is not a valid URL", EXIT_BAD_INPUT);
     }
     if (url.protocol !== "http:" && url.protocol !== "https:")
-      throw new OutputError(this.name, `url must be http:// or https://, not ${url.protocol}//`);
+      throw new OutputError(this.name, `url must be http:// or https://, not ${url.protocol}//`, EXIT_BAD_INPUT);
     if (url.username !== "" || url.password !== "")
-      throw new OutputError(this.name, "url must not carry credentials; send them in an authorization header");
-    try {
-      new Headers(this.headers);
-    } catch (error) {
-      throw new OutputError(this.name, `bad header: ${describeError(error)}`);
+      throw new OutputError(this.name, "url must not carry credentials; send them in an authorization header", EXIT_BAD_INPUT);
+    for (const [name, value] of Object.entries(this.headers)) {
+      if (!HEADER_NAME.test(name)) throw new OutputError(this.name, `header ${JSON.stringify(name)}: not a valid header name`, EXIT_BAD_INPUT);
+      // Named, not echoed: the value may be a token.
+      if (!HEADER_VALUE.test(value)) {
+        throw new OutputError(
+          this.name,
+          `header ${name}: its value has a character HTTP cannot carry (a newline or other control character, or one past U+00FF)`,
+          EXIT_BAD_INPUT,
+        );
+      }
     }
   }
 
@@ -124,14 +143,14 @@ export class WebhookOutput extends LineOutput {
           redirect: "manual",
           signal: AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]),
         });
-        // Read to the end so the keep-alive connection can carry the next batch.
-        await response.arrayBuffer();
+        await discardBody(response);
         if (response.status >= 200 && response.status < 300) return "delivered";
         error = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
         if (response.status !== 429 && response.status < 500) return { reason: "http_rejected", error };
         retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
       } catch (failure) {
-        error = describeError(failure);
+        // AbortSignal.timeout's DOMException reads "23 The operation was aborted due to timeout".
+        error = (failure as Error).name === "TimeoutError" ? `no response within ${this.timeoutMs} ms` : describeError(failure);
       }
       if (signal.aborted) return "abandoned";
       if (attempt >= this.maxAttempts) return { reason: "retries_exhausted", error };
@@ -146,6 +165,27 @@ export class WebhookOutput extends LineOutput {
     const exponential = Math.min(this.maxBackoffMs, this.initialBackoffMs * 2 ** (attempt - 1));
     const jittered = exponential / 2 + this.random() * (exponential / 2);
     return Math.min(this.maxBackoffMs, Math.max(jittered, retryAfterMs ?? 0));
+  }
+}
+
+/**
+ * Reads a response body to its end, so the keep-alive connection can carry the next batch,
+ * unless it runs past MAX_RESPONSE_BODY_BYTES or the request's deadline aborts it: then the
+ * connection is dropped instead. Never throws: the status already said what became of the batch.
+ */
+async function discardBody(response: Response): Promise<void> {
+  if (response.body === null) return;
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  let bytes = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      bytes += value.byteLength;
+      if (bytes > MAX_RESPONSE_BODY_BYTES) return await reader.cancel();
+    }
+  } catch {
+    // Aborted at the deadline: undici has closed the connection already.
   }
 }
 

@@ -19,10 +19,19 @@ export function isStdioFd(fd: number, stdioFdMax: number): boolean {
   return fd >= 0 && fd <= stdioFdMax;
 }
 
-const ringBytes = z
-  .number()
-  .int()
-  .refine((n) => n >= 4096 && (n & (n - 1)) === 0, "must be a power of two of at least 4096");
+/**
+ * The addon stores a ring's size as a 32-bit unsigned value (bpf_map__set_max_entries), so
+ * the largest power of two it can take is 2^31. Checked as numbers: JavaScript's bitwise
+ * operators work on 32 bits, and would see 2^32 as 0 and 2^32 + 4096 as 4096.
+ */
+export const MAX_RING_BYTES = 2 ** 31;
+const MIN_RING_BYTES = 4096;
+
+function isRingSize(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= MIN_RING_BYTES && n <= MAX_RING_BYTES && Number.isInteger(Math.log2(n));
+}
+
+const ringBytes = z.number().refine(isRingSize, `must be a power of two from ${MIN_RING_BYTES} to ${MAX_RING_BYTES}`);
 
 const fields = {
   /** Highest fd that counts as stdio for connect and dup filtering (default 2). */

@@ -8,11 +8,12 @@
  * mode, an `ElasticRuleError` with a one-line message `<file>[:line]: <problem>`; in lenient
  * mode a result with status "skipped" and that message as its reason.
  */
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
 import { EXIT_BAD_INPUT, SockeyeError } from "../../errors.js";
+import { FileReadError, readRegularTextFile } from "../../service/regular-file.js";
 import { compileEql, EqlError, type CompiledEql } from "../../eql/compile.js";
 import type { RuleMeta, ThreatEntry } from "../../engine/rule.js";
 
@@ -29,6 +30,9 @@ export class ElasticRuleError extends SockeyeError {
     this.problem = oneLine;
   }
 }
+
+/** Elastic's rule files are a few KiB; past this the path is surely not one. */
+const MAX_RULE_FILE_BYTES = 1024 * 1024;
 
 export interface LoadedElasticRule {
   meta: RuleMeta;
@@ -186,9 +190,9 @@ export function loadElasticRuleFile(path: string, options: ElasticLoadOptions = 
   try {
     let text: string;
     try {
-      text = readFileSync(path, "utf8");
+      text = readRegularTextFile(path, MAX_RULE_FILE_BYTES);
     } catch (error) {
-      throw new ElasticRuleError(path, `cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw error instanceof FileReadError ? new ElasticRuleError(path, error.problem) : error;
     }
     return { source: path, status: "runs", rule: parseRuleText(path, text) };
   } catch (error) {
@@ -197,9 +201,12 @@ export function loadElasticRuleFile(path: string, options: ElasticLoadOptions = 
   }
 }
 
-/** Loads files; a directory stands for its *.toml files (sorted, not recursive). */
+/**
+ * Loads files; a directory stands for its *.toml files (sorted, not recursive). A directory
+ * that cannot be listed is an ElasticRuleError, or a skipped result when lenient.
+ */
 export function loadElasticRules(paths: readonly string[], options: ElasticLoadOptions = {}): ElasticRuleLoadResult[] {
-  const files: string[] = [];
+  const results: ElasticRuleLoadResult[] = [];
   for (const path of paths) {
     let isDir = false;
     try {
@@ -207,16 +214,20 @@ export function loadElasticRules(paths: readonly string[], options: ElasticLoadO
     } catch {
       // Let loadElasticRuleFile report the unreadable path.
     }
-    if (isDir) {
-      files.push(
-        ...readdirSync(path)
-          .filter((name) => name.endsWith(".toml"))
-          .sort()
-          .map((name) => join(path, name)),
-      );
-    } else {
-      files.push(path);
+    if (!isDir) {
+      results.push(loadElasticRuleFile(path, options));
+      continue;
     }
+    let names: string[];
+    try {
+      names = readdirSync(path);
+    } catch (error) {
+      const failure = new ElasticRuleError(path, `cannot list the folder: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      if (!options.lenient) throw failure;
+      results.push({ source: path, status: "skipped", reason: failure.message });
+      continue;
+    }
+    for (const name of names.filter((name) => name.endsWith(".toml")).sort()) results.push(loadElasticRuleFile(join(path, name), options));
   }
-  return files.map((file) => loadElasticRuleFile(file, options));
+  return results;
 }

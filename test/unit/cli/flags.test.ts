@@ -5,7 +5,7 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { resolveConfig, validateConfig } from "../../../src/config/config.js";
-import { configFromFlags } from "../../../src/cli/flags.js";
+import { configFromFlags, decimalInteger } from "../../../src/cli/flags.js";
 import { buildOutputs } from "../../../src/config/outputs.js";
 
 describe("configFromFlags", () => {
@@ -26,6 +26,19 @@ describe("configFromFlags", () => {
 
   it("commander's default fold=true is not a flag: the file's fold stays", () => {
     expect(configFromFlags({ fold: true }, () => false)).toEqual({});
+  });
+});
+
+describe("decimalInteger", () => {
+  const parse = decimalInteger("--n", 0, 1023);
+
+  it("takes decimal digits within the range", () => {
+    expect([parse("0"), parse("7"), parse("1023")]).toEqual([0, 7, 1023]);
+  });
+
+  // Number() reads "" and " " as 0, "0x10" as 16, "1e2" as 100 and "2.0" as 2.
+  it.each(["", " ", " 5", "0x10", "1e2", "2.0", "-1", "+3", "1024", "99999999999999999999"])("rejects %j", (value) => {
+    expect(() => parse(value)).toThrow("--n must be an integer from 0 to 1023");
   });
 });
 

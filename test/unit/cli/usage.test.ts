@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 // The built CLI (npm ci builds dist/): usage errors are one line and exit 2, no stack trace.
 const cli = (...args: string[]) => spawnSync(process.execPath, ["dist/cli/main.js", ...args], { encoding: "utf8" });
@@ -13,11 +16,19 @@ describe("sockeye CLI usage errors", () => {
     [["run", "--format", "xml"], /option '--format <format>' argument 'xml' is invalid\. Allowed choices are auto, json, pretty, none/],
     [["run", "--config", "/nonexistent/sockeye.toml"], /^sockeye: config \/nonexistent\/sockeye\.toml: cannot read: ENOENT$/m],
     [["run", "--webhook", "ftp://127.0.0.1/x"], /^sockeye: flags: output\.webhook\.url: must be an http:\/\/ or https:\/\/ URL$/m],
+    // Refused when the outputs open, before the sensor: bad input, so 2.
+    [["run", "--webhook", "http://user:pw@127.0.0.1:1/hook"], /^sockeye: output webhook: url must not carry credentials; send them in an authorization header$/m],
     [["run", "--prometheus", "9469"], /^sockeye: flags: metrics\.prometheus_listen: must be "host:port"/m],
-    [["replay", "/nonexistent/capture.jsonl"], /^sockeye: capture \/nonexistent\/capture\.jsonl: no such file$/m],
-    [["replay", "/tmp"], /^sockeye: capture \/tmp: not a regular file$/m],
+    [["replay", "/nonexistent/capture.jsonl"], /^sockeye: capture \/nonexistent\/capture\.jsonl: cannot read: ENOENT$/m],
+    [["replay", "/tmp"], /^sockeye: capture \/tmp: is a directory, not a regular file$/m],
     [["replay"], /missing required argument 'capture' \(run 'sockeye --help' for usage\)$/m],
     [["run", "--stats-interval", "-1"], /--stats-interval must be an integer from 0 to 86400/],
+    // Number() reads "" as 0 and takes hex and exponents: only decimal digits count. The
+    // missing config stops a flag that is wrongly taken before any program is loaded.
+    [["run", "--stdio-fd-max", "", "--config", "/nonexistent/sockeye.toml"], /--stdio-fd-max must be an integer from 0 to 1023/],
+    [["run", "--stats-interval", "", "--config", "/nonexistent/sockeye.toml"], /--stats-interval must be an integer from 0 to 86400/],
+    [["run", "--stdio-fd-max", "0x10", "--config", "/nonexistent/sockeye.toml"], /--stdio-fd-max must be an integer from 0 to 1023/],
+    [["run", "--stats-interval", "1e2", "--config", "/nonexistent/sockeye.toml"], /--stats-interval must be an integer from 0 to 86400/],
   ])("%j", (args, message) => {
     const r = cli(...args);
     expect(r.status).toBe(2);
@@ -34,6 +45,18 @@ describe("sockeye CLI usage errors", () => {
     expect(r.stderr).toMatch(/^sockeye: output file: .*\/nonexistent-dir/);
   });
 
+  it("an unreadable capture is one line, exit 2", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sockeye-usage-"));
+    const capture = join(dir, "capture.jsonl");
+    writeFileSync(capture, "", { mode: 0o000 });
+    chmodSync(dir, 0o755);
+    // As nobody: root reads a file whatever its mode.
+    const r = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "dist/cli/main.js", "replay", capture], { encoding: "utf8" });
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.stderr).toBe(`sockeye: capture ${capture}: cannot read: EACCES\n`);
+    expect(r.status).toBe(2);
+  });
+
   it("version prints the package version", () => {
     const r = cli("version");
     expect(r.status).toBe(0);
@@ -48,6 +71,21 @@ describe("sockeye CLI usage errors", () => {
     expect(findings.map((f) => f.rule.id)).toEqual(["TRC-101"]);
     expect(findings[0]!.destination).toEqual({ ip: "10.0.0.66", port: 4444 });
     expect(r.stderr).toMatch(/"message":"replayed".*"events":18,"findings":1,"malformed":0/);
+  });
+
+  it("replay --rules X capture: --rules takes one path (repeat it for more), the capture stays the argument", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sockeye-usage-"));
+    const rule = (id: string) => {
+      const path = join(dir, `${id}.toml`);
+      writeFileSync(path, ["[rule]", `rule_id = "${id}"`, `name = "${id}"`, 'description = "d"', 'severity = "low"', 'type = "eql"', "query = 'process where process.name == \"bash\"'"].join("\n"));
+      return path;
+    };
+    const r = cli("replay", "--rules", rule("u-1"), "--rules", rule("u-2"), "examples/custom-agent/capture.jsonl");
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.stderr).not.toMatch(/^sockeye: /m);
+    expect(r.status).toBe(0);
+    const ids = r.stdout.trim().split("\n").map((line) => (JSON.parse(line) as { rule: { id: string } }).rule.id);
+    expect(ids).toEqual(expect.arrayContaining(["TRC-101", "u-1", "u-2"]));
   });
 
   it("--help lists the commands and exits 0", () => {

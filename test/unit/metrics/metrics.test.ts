@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { OUTPUT_DROP_REASONS, PrometheusMetrics, formatStatsLine, type OutputStats, type StatsSnapshot } from "sockeye";
+import { exposedListenWarning } from "../../../src/metrics/daemon-stats.js";
 
 const noDrops = Object.fromEntries(OUTPUT_DROP_REASONS.map((reason) => [reason, 0])) as OutputStats["dropped"];
 
@@ -140,5 +141,18 @@ describe("stats line", () => {
     const parsed = JSON.parse(formatStatsLine(snapshot(1))) as Record<string, unknown>;
     expect(parsed).not.toHaveProperty("events_per_s");
     expect(parsed).toMatchObject({ events: { exec: 120 }, kernel_lost: { exec: 7 } });
+  });
+});
+
+describe("the metrics endpoint's address", () => {
+  // The counters describe the host's processes; the README says to keep them on loopback.
+  it.each(["0.0.0.0:9469", "[::]:9469", "10.0.0.5:9469", "[fe80::1]:1"])("%s: warns that other hosts can reach it", (listen) => {
+    expect(exposedListenWarning(listen)).toBe(
+      `metrics endpoint ${listen} is reachable from other hosts: it tells them this host's processes and detections; bind 127.0.0.1 unless you mean it`,
+    );
+  });
+
+  it.each(["127.0.0.1:9469", "127.1.2.3:9469", "localhost:9469", "[::1]:9469"])("%s: loopback, no warning", (listen) => {
+    expect(exposedListenWarning(listen)).toBeUndefined();
   });
 });

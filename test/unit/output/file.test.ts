@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { chmod, lstat, mkdtemp, readFile, readdir, rm, stat, symlink, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -76,7 +77,69 @@ describe("file output", () => {
       () => undefined,
       (failure: Error) => failure,
     );
-    expect(error?.message).toMatch(new RegExp(`^output file: cannot open ${dir}: EISDIR`));
+    expect(error?.message).toBe(`output file: ${dir} is a directory, not a regular file`);
     expect(error?.message).not.toContain("\n");
+  });
+
+  // A findings file is opened by root: whatever sits at its path must not redirect, widen or
+  // block it.
+  describe("refuses what is not a regular file of its own", () => {
+    const openError = (output: FileOutput) =>
+      output.open().then(
+        () => undefined,
+        (failure: Error) => failure.message,
+      );
+
+    it("a symlink planted at the path: refused, its target untouched", async () => {
+      const target = join(dir, "target");
+      await writeFile(target, "precious\n", { mode: 0o644 });
+      const path = join(dir, "findings.jsonl");
+      await symlink(target, path);
+      expect(await openError(new FileOutput({ path }))).toBe(`output file: ${path} is a symbolic link; give the path of the file itself`);
+      expect(await readFile(target, "utf8")).toBe("precious\n");
+      expect((await stat(target)).mode & 0o777).toBe(0o644);
+    });
+
+    it.each([0o644, 0o666])("an existing file of mode %o is made 0600", async (mode) => {
+      const path = join(dir, "findings.jsonl");
+      await writeFile(path, "");
+      await chmod(path, mode);
+      const output = new FileOutput({ path });
+      await output.open();
+      expect((await stat(path)).mode & 0o777).toBe(0o600);
+      await output.close(2000);
+    });
+
+    it("/dev/null: refused, never opened for rotation", async () => {
+      expect(await openError(new FileOutput({ path: "/dev/null" }))).toBe("output file: /dev/null is a character device, not a regular file");
+    });
+
+    it("a FIFO with no reader: refused at once instead of blocking the start", async () => {
+      const path = join(dir, "findings.fifo");
+      execFileSync("mkfifo", [path]);
+      const started = performance.now();
+      expect(await openError(new FileOutput({ path }))).toBe(`output file: ${path} is a FIFO, not a regular file`);
+      expect(performance.now() - started).toBeLessThan(1000);
+    }, 5000);
+
+    it("rotation renames and deletes only regular files", async () => {
+      const path = join(dir, "findings.jsonl");
+      const output = new FileOutput({ path, maxBytes: lineBytes, keep: 2 });
+      await output.open();
+      output.write(findings.slice(0, 1));
+      await output.flush(2000);
+      // The oldest rotated path, which rotation would delete, and the live path, which it
+      // would rename, replaced by what is not a regular file.
+      execFileSync("mkfifo", [`${path}.2`]);
+      await unlink(path);
+      execFileSync("mkfifo", [path]);
+      output.write(findings.slice(1, 2));
+      await output.close(2000);
+      expect((await lstat(`${path}.2`)).isFIFO()).toBe(true);
+      expect((await lstat(path)).isFIFO()).toBe(true);
+      expect((await readdir(dir)).sort()).toEqual(["findings.jsonl", "findings.jsonl.2"]);
+      expect(output.stats()).toMatchObject({ written: 1, rotations: 0, dropped: { write_error: 1 } });
+      expect(output.stats().lastError).toBe(`output file: ${path}.2 is a FIFO, not a regular file: not rotated`);
+    });
   });
 });

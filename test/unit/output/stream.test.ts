@@ -134,6 +134,14 @@ describe("pretty output", () => {
     expect(text).not.toMatch(/[\u0000-\u001f]/);
   });
 
+  it("escapes bidi overrides and line separators, which reorder or split what the analyst reads", () => {
+    // "evil\u202Eexe.txt" shows as "eviltxt.exe"; U+2028 starts a new line on many terminals.
+    const hostile = reverseShellFinding({ args: ["bash", "evil\u202eexe.txt", "a\u2028b", "\u2066x\u2069", "\u200f\u061c", "\u0085"] });
+    const text = formatPretty(hostile, { color: false, maxCommandLine: 200 });
+    expect(text).toContain("bash evil\\u202eexe.txt a\\u2028b \\u2066x\\u2069 \\u200f\\u061c \\x85");
+    expect(text).not.toMatch(/[\u0080-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+  });
+
   it.each([
     { isTTY: true, env: {}, mode: "auto", coloured: true },
     { isTTY: true, env: { NO_COLOR: "1" }, mode: "auto", coloured: false },

@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { WebhookOutput, type WebhookOutputOptions } from "sockeye";
 import { numberedFindings } from "./fixtures.js";
 
@@ -173,19 +173,82 @@ describe("webhook output", () => {
     await output.flush(4000);
     expect(server.received).toHaveLength(2);
     expect(output.stats()).toMatchObject({ written: 1, retries: 1 });
-    expect(output.stats().lastError).toMatch(/timeout/i);
+    expect(output.stats().lastError).toBe("no response within 400 ms");
+  });
+
+  /** A server that answers `status` at once, then sends its body by `send` until the client goes. */
+  async function endlessBodyServer(send: (response: ServerResponse) => void) {
+    let sent = 0;
+    let closed = false;
+    const server = createServer((request, response) => {
+      request.resume();
+      request.on("end", () => {
+        response.writeHead(200, { "content-type": "text/plain" });
+        const write = response.write.bind(response);
+        response.write = ((chunk: Buffer) => {
+          sent += chunk.length;
+          return write(chunk);
+        }) as typeof response.write;
+        response.on("close", () => (closed = true));
+        send(response);
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, sent: () => sent, closed: () => closed };
+  }
+
+  it("reads a bounded part of an endless response body, then hangs up: the batch is delivered", async () => {
+    const chunk = Buffer.alloc(64 * 1024, "x");
+    const server = await endlessBodyServer((response) => {
+      const pump = () => {
+        while (!response.destroyed && response.write(chunk));
+        if (!response.destroyed) response.once("drain", pump);
+      };
+      pump();
+    });
+    const output = webhook({ url: server.url, timeoutMs: 3000, maxAttempts: 1 });
+    await output.open();
+    const started = performance.now();
+    output.write(numberedFindings(1));
+    await output.flush(5000);
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(output.stats()).toMatchObject({ written: 1, retries: 0 });
+    await vi.waitFor(() => expect(server.closed()).toBe(true));
+    // The kernel's socket buffers hold a few MiB; the client read a small, fixed part.
+    expect(server.sent()).toBeLessThan(32 * 1024 * 1024);
+  });
+
+  it("stops reading a body that trickles past timeoutMs: the batch is delivered", async () => {
+    const server = await endlessBodyServer((response) => {
+      const timer = setInterval(() => response.write(Buffer.from("x")), 20);
+      response.on("close", () => clearInterval(timer));
+    });
+    const output = webhook({ url: server.url, timeoutMs: 300, maxAttempts: 1 });
+    await output.open();
+    output.write(numberedFindings(1));
+    await output.flush(3000);
+    expect(output.stats()).toMatchObject({ written: 1, dropped: { retries_exhausted: 0, flush_timeout: 0 } });
+    await vi.waitFor(() => expect(server.closed()).toBe(true));
   });
 
   it.each([
     { url: "not a url", problem: "url is not a valid URL" },
     { url: "ftp://127.0.0.1/hook", problem: "url must be http:// or https://, not ftp://" },
     { url: "http://user:pw@127.0.0.1/hook", problem: "url must not carry credentials; send them in an authorization header" },
-  ])("rejects $url at open with one line", async ({ url, problem }) => {
-    await expect(new WebhookOutput({ url, name: "siem" }).open()).rejects.toThrow(`output siem: ${problem}`);
+  ])("rejects $url at open with one line, as bad input", async ({ url, problem }) => {
+    const failure = await new WebhookOutput({ url, name: "siem" }).open().catch((error: unknown) => error);
+    expect(failure).toMatchObject({ message: `output siem: ${problem}`, exitStatus: 2 });
   });
 
-  it("rejects a header Node cannot send at open", async () => {
-    const output = new WebhookOutput({ url: "http://127.0.0.1:1/", headers: { authorization: "Bearer a\nb" } });
-    await expect(output.open()).rejects.toThrow(/^output webhook: bad header: [^\n]+$/);
+  it("rejects a header Node cannot send at open, naming it without echoing its value (a token)", async () => {
+    const output = new WebhookOutput({ url: "http://127.0.0.1:1/", headers: { authorization: "Bearer s3cret\nb" } });
+    const failure = await output.open().catch((error: unknown) => error);
+    expect(failure).toMatchObject({ message: "output webhook: header authorization: its value has a character HTTP cannot carry (a newline or other control character, or one past U+00FF)", exitStatus: 2 });
+  });
+
+  it("rejects a header name that is not a token, naming it", async () => {
+    const output = new WebhookOutput({ url: "http://127.0.0.1:1/", headers: { "x bad": "v" } });
+    await expect(output.open()).rejects.toThrow(/^output webhook: header "x bad": not a valid header name$/);
   });
 });

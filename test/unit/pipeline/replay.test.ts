@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createWriteStream } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import {
   Pipeline,
   builtinRules,
   captureLine,
+  openCaptureFile,
   readCapture,
   replayCapture,
   type MalformedLine,
@@ -61,6 +63,36 @@ describe("replay", () => {
     expect((failure as Error).message).toMatch(/^capture line 3: not JSON/);
   });
 
+  /** Line 2 is 17 MiB of "x", read in 1 MiB chunks as a file would be, between two events. */
+  function overlongCapture(): Readable {
+    return Readable.from(
+      (function* () {
+        yield Buffer.from(`${JSON.stringify(fork())}\n`);
+        for (let i = 0; i < 17; i++) yield Buffer.alloc(1 << 20, "x");
+        yield Buffer.from(`\n${JSON.stringify(fork())}\n`);
+      })(),
+    );
+  }
+
+  it("bounds a line at 16 MiB: a longer one is malformed, named by its number, and the reading goes on", async () => {
+    const pipeline = new Pipeline({ rules: builtinRules() });
+    const report = await replayCapture(pipeline, overlongCapture());
+    expect(report).toMatchObject({ events: 2, malformedCount: 1, malformed: [{ lineNumber: 2, reason: "longer than 16 MiB" }] });
+  });
+
+  it("stops at a line over 16 MiB in strict mode with one line naming it", async () => {
+    const pipeline = new Pipeline({ rules: builtinRules() });
+    const failure = await replayCapture(pipeline, overlongCapture(), { strict: true }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(CaptureLineError);
+    expect((failure as Error).message).toBe("capture line 2: longer than 16 MiB");
+  });
+
+  it("reads CRLF lines and a last line without a newline", async () => {
+    const pipeline = new Pipeline({ rules: builtinRules() });
+    const report = await replayCapture(pipeline, Readable.from([`${JSON.stringify(fork())}\r\n${JSON.stringify(fork())}`]));
+    expect(report).toMatchObject({ events: 2, malformedCount: 0 });
+  });
+
   it("passes events of an unknown kind on to the engine, which counts them", async () => {
     const pipeline = new Pipeline({ rules: builtinRules() });
     const report = await replayCapture(pipeline, lines(JSON.stringify({ ...fork(), kind: "bind" })));
@@ -93,4 +125,23 @@ describe("capture writer", () => {
     for await (const event of readCapture(path)) readBack.push(event);
     expect(readBack).toEqual(events);
   });
+
+  it("records to a private file: an existing one made 0600; a symlink or a FIFO at the path refused at once", async () => {
+    dir = mkdtempSync(join(tmpdir(), "sockeye-capture-"));
+    const path = join(dir, "capture.jsonl");
+    writeFileSync(path, "", { mode: 0o644 });
+    const capture = await openCaptureFile(path);
+    await capture.open();
+    capture.write([fork()]);
+    await capture.close(2000);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(readFileSync(path, "utf8")).toBe(captureLine(fork()));
+
+    const link = join(dir, "link.jsonl");
+    symlinkSync(path, link);
+    await expect(openCaptureFile(link)).rejects.toThrow(`capture ${link} is a symbolic link; give the path of the file itself`);
+    const fifo = join(dir, "capture.fifo");
+    execFileSync("mkfifo", [fifo]);
+    await expect(openCaptureFile(fifo)).rejects.toThrow(`capture ${fifo} is a FIFO, not a regular file`);
+  }, 5000);
 });

@@ -3,8 +3,8 @@
  * Elastic rules, user files; replacement of a shipped rule, duplicate ids, lenient loading.
  * Also the `sockeye rules` command and its one-line errors for bad rule files.
  */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -110,6 +110,48 @@ describe("sockeye rules", () => {
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
       expect(r.stdout).toBe("");
     }
+  });
+});
+
+describe("sockeye rules: paths that are not config or rule files", () => {
+  // A timeout, so that a FIFO read that blocks (or /dev/zero read forever) fails the test.
+  const cli = (...args: string[]) => spawnSync(process.execPath, ["dist/cli/main.js", ...args], { encoding: "utf8", timeout: 10_000 });
+  const asNobody = (...args: string[]) =>
+    spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "dist/cli/main.js", ...args], { encoding: "utf8", timeout: 10_000 });
+  const fifo = join(dir, "named-pipe.toml");
+  execFileSync("mkfifo", [fifo]);
+  const big = join(dir, "big.toml");
+  writeFileSync(big, `# ${"x".repeat(2 * 1024 * 1024)}\n`);
+  const lenientHint = " (fix it, or start with --lenient-rules to skip it)";
+
+  it.each([
+    [["--config", fifo], `config ${fifo}: is a FIFO, not a regular file`],
+    [["--config", "/dev/zero"], "config /dev/zero: is a character device, not a regular file"],
+    [["--config", big], `config ${big}: larger than 1024 KiB: is this the right file?`],
+    [["--rules", fifo], `rule file ${fifo}: is a FIFO, not a regular file${lenientHint}`],
+    [["--rules", "/dev/zero"], `rule file /dev/zero: is a character device, not a regular file${lenientHint}`],
+    [["--rules", big], `rule file ${big}: larger than 1024 KiB: is this the right file?${lenientHint}`],
+  ])("%j: one line at once, exit 2", (args, message) => {
+    const r = cli("rules", ...args);
+    expect(r.stderr).toBe(`sockeye: ${message}\n`);
+    expect(r.status).toBe(2);
+  });
+
+  it("--lenient-rules skips a rule path that is not a file", () => {
+    const r = cli("rules", "--rules", fifo, "--lenient-rules");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^skipped\s+elastic/m);
+  });
+
+  it("a rules folder that cannot be listed: one line, exit 2; skipped with --lenient-rules", () => {
+    const folder = mkdtempSync(join(tmpdir(), "sockeye-unlistable-"));
+    chmodSync(folder, 0o711);
+    const r = asNobody("rules", "--rules", folder);
+    expect(r.stderr).toBe(`sockeye: rule file ${folder}: cannot list the folder: EACCES${lenientHint}\n`);
+    expect(r.status).toBe(2);
+    const lenient = asNobody("rules", "--rules", folder, "--lenient-rules", "--json");
+    expect(lenient.status).toBe(0);
+    expect(JSON.parse(lenient.stdout)).toContainEqual(expect.objectContaining({ source: folder, status: "skipped", reason: `${folder}: cannot list the folder: EACCES` }));
   });
 });
 

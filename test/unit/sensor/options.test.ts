@@ -21,10 +21,18 @@ describe("sensor options", () => {
 
   it.each([
     [{ stdioFdMax: 1024 }, "sensor option stdioFdMax: Number must be less than or equal to 1023"],
-    [{ detectionRingBytes: 5000 }, "sensor option detectionRingBytes: must be a power of two of at least 4096"],
+    [{ detectionRingBytes: 5000 }, "sensor option detectionRingBytes: must be a power of two from 4096 to 2147483648"],
+    // 32-bit bitwise arithmetic sees 2^32 as 0 and 2^32 + 2^12 as 4096: both must still fail.
+    [{ detectionRingBytes: 2 ** 32 }, "sensor option detectionRingBytes: must be a power of two from 4096 to 2147483648"],
+    [{ processRingBytes: 2 ** 32 + 4096 }, "sensor option processRingBytes: must be a power of two from 4096 to 2147483648"],
+    [{ processRingBytes: 2 ** 53 }, "sensor option processRingBytes: must be a power of two from 4096 to 2147483648"],
     [{ compatSyscalls: "yes" }, "sensor option compatSyscalls: Expected boolean, received string"],
     [{ stdioFdmax: 3 }, "unknown sensor option stdioFdmax"],
   ])("rejects %j in one line", (options, problem) => {
     expect(parseSensorOptions(options)).toEqual({ ok: false, problem });
+  });
+
+  it("takes the largest ring the kernel's 32-bit size holds as a power of two", () => {
+    expect(parseSensorOptions({ detectionRingBytes: 2 ** 31, processRingBytes: 4096 }).ok).toBe(true);
   });
 });
