@@ -52,11 +52,12 @@ npm ci --no-audit --no-fund
 # sent to the pid you started reaches the daemon itself (`npx sockeye` runs it under `npm exec`,
 # which does not pass SIGTERM on and leaves the daemon running, reparented to init).
 node_bin=$(command -v node)
-cat > /usr/local/bin/sockeye.tmp <<WRAPPER
+wrapper=$(mktemp /usr/local/bin/.sockeye.XXXXXX)
+cat > "$wrapper" <<WRAPPER
 #!/bin/sh
 # Written by $(pwd)/scripts/setup.sh
 exec "$node_bin" "$(pwd)/dist/cli/main.js" "\$@"
 WRAPPER
-chmod 755 /usr/local/bin/sockeye.tmp
-mv -f /usr/local/bin/sockeye.tmp /usr/local/bin/sockeye
+chmod 755 "$wrapper"
+mv -f "$wrapper" /usr/local/bin/sockeye
 echo "setup: sockeye is /usr/local/bin/sockeye (this checkout: $(pwd))" >&2
