@@ -241,43 +241,46 @@ export class RelayGraph {
     processes: ProcessView,
   ): Map<number, { links: ChainLink[]; fds: Set<number> }> {
     const found = new Map<number, { links: ChainLink[]; fds: Set<number> }>();
-    const visited = new Set<string>([processKey(shell)]);
-    let frontier = start.map((s) => ({ keys: [s.key], links: [] as ChainLink[], shellFd: s.fd }));
-    for (let hop = 0; hop < this.opts.maxHops && frontier.length > 0; hop++) {
-      const next: typeof frontier = [];
-      for (const f of frontier) {
-        for (const key of f.keys) {
-          for (const holder of this.holdersOf(key, neighbours)) {
-            const hk = processKey(holder);
-            if (visited.has(hk)) continue;
-            const held = holdingsOf(holder);
-            const via = held?.find((h) => h.key === key && (h.access === want || h.access === "both"));
-            if (held === undefined || via === undefined) continue;
-            visited.add(hk);
-            const info = processes.get(holder.pid, holder.startNs);
-            const links = [...f.links, link(holder, info, via)];
-            const sockets = held.flatMap((h) => {
-              const s = h.key.startsWith("sock:") ? this.sockets.get(Number(h.key.slice(5))) : undefined;
-              return s !== undefined && born(s) ? [s] : [];
-            });
-            for (const s of sockets) {
-              const seen = found.get(s.ino);
-              if (seen === undefined) found.set(s.ino, { links, fds: new Set([f.shellFd]) });
-              else seen.fds.add(f.shellFd);
+    // One walk per shell end, so that every fd whose stream reaches a socket is named.
+    for (const end of start) {
+      const visited = new Set<string>([processKey(shell)]);
+      let frontier = [{ keys: [end.key], links: [] as ChainLink[], shellFd: end.fd }];
+      for (let hop = 0; hop < this.opts.maxHops && frontier.length > 0; hop++) {
+        const next: typeof frontier = [];
+        for (const f of frontier) {
+          for (const key of f.keys) {
+            for (const holder of this.holdersOf(key, neighbours)) {
+              const hk = processKey(holder);
+              if (visited.has(hk)) continue;
+              const held = holdingsOf(holder);
+              const via = held?.find((h) => h.key === key && (h.access === want || h.access === "both"));
+              if (held === undefined || via === undefined) continue;
+              visited.add(hk);
+              const info = processes.get(holder.pid, holder.startNs);
+              const links = [...f.links, link(holder, info, via)];
+              const sockets = held.flatMap((h) => {
+                const s = h.key.startsWith("sock:") ? this.sockets.get(Number(h.key.slice(5))) : undefined;
+                return s !== undefined && born(s) ? [s] : [];
+              });
+              for (const s of sockets) {
+                const seen = found.get(s.ino);
+                if (seen === undefined) found.set(s.ino, { links, fds: new Set([f.shellFd]) });
+                else seen.fds.add(f.shellFd);
+              }
+              if (sockets.length > 0) continue;
+              // An intermediate is crossed from what it reads to what it writes (output side), or
+              // from what it writes back to what it reads (input side): the stream keeps its
+              // direction, so the next hop holds the far end the opposite way again.
+              const onwardAccess = want === "read" ? "write" : "read";
+              const keys = held
+                .filter((h) => h.key !== key && (h.access === onwardAccess || h.access === "both"))
+                .flatMap((h) => farEnds(h.key, 0));
+              if (keys.length > 0) next.push({ keys, links, shellFd: f.shellFd });
             }
-            if (sockets.length > 0) continue;
-            // An intermediate is crossed from what it reads to what it writes (output side), or
-            // from what it writes back to what it reads (input side): the stream keeps its
-            // direction, so the next hop holds the far end the opposite way again.
-            const onwardAccess = want === "read" ? "write" : "read";
-            const keys = held
-              .filter((h) => h.key !== key && (h.access === onwardAccess || h.access === "both"))
-              .flatMap((h) => farEnds(h.key, 0));
-            if (keys.length > 0) next.push({ keys, links, shellFd: f.shellFd });
           }
         }
+        frontier = next;
       }
-      frontier = next;
     }
     return found;
   }
