@@ -5,7 +5,9 @@
 #   CHECKOUT  a built sockeye checkout (default: this one), so two builds can be compared
 #   EXECS     fork+exec of /bin/true to run (default 3000); 300 more are shells with a
 #             pipe, so exec records read pipes as well as files on stdio
-# Prints one JSON line: ns per run of handle_exec, handle_fork, handle_exit.
+#             and 1000 TCP plus 1000 UDP connects on fds past stdio
+# Prints one JSON line: ns per run of handle_exec, handle_fork, handle_exit, and of the two
+# programs on sys_exit_connect (connect's fallback and relay's outbound record).
 set -euo pipefail
 checkout=$(cd "${1:-$(dirname "$0")/..}" && pwd)
 execs=${2:-3000}
@@ -40,6 +42,15 @@ ids() { bpftool -j prog show | node -e "
 before=$(ids)
 for _ in $(seq "$execs"); do /bin/true; done
 for _ in $(seq 300); do sh -c 'echo x | grep -q x'; done
+# Connects on fds past stdio, TCP (what the relay capability records) and UDP (what it skips
+# in the kernel), against a loopback listener.
+python3 -c '
+import socket
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(512); port = srv.getsockname()[1]
+for i in range(1000):
+    c = socket.create_connection(("127.0.0.1", port)); a, _ = srv.accept(); a.close(); c.close()
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.connect(("127.0.0.1", 53)); u.close()
+'
 after=$(ids)
 node -e "
   const [b, a] = [JSON.parse(process.argv[1]), JSON.parse(process.argv[2])];
@@ -47,7 +58,7 @@ node -e "
   for (const p of a) {
     const q = b.find((x) => x.id === p.id) ?? { run_time_ns: 0, run_cnt: 0 };
     const runs = (p.run_cnt ?? 0) - (q.run_cnt ?? 0);
-    if (runs > 0 && ['handle_exec', 'handle_fork', 'handle_exit'].includes(p.name))
+    if (runs > 0 && /^handle_(exec|fork|exit|connect_exit|outbound)/.test(p.name))
       out[p.name] = { runs, ns_per_run: Math.round(((p.run_time_ns ?? 0) - (q.run_time_ns ?? 0)) / runs) };
   }
   console.log(JSON.stringify(out));" "$before" "$after"

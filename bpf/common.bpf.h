@@ -12,6 +12,8 @@
  *   accept:      handle_accept{,4}_exit  (marks inbound sockets for socket_dup's origin)
  *   compat:      handle_compat_exit  (tp_btf/sys_exit: ia32 syscalls; opt-in, see there)
  *   process:     handle_exec, handle_fork, handle_exit  (tp_btf sched_process_*)
+ *   relay:       handle_outbound_connect_exit  (tp/syscalls/sys_exit_connect; outbound TCP
+ *                connects on fds past stdio, on their own ring)
  *
  * Filtering happens in the kernel (design.md §2): a dup whose old fd is not a socket, or whose
  * new fd is past stdio_fd_max, never leaves it; a connect on an fd past stdio_fd_max neither,

@@ -33,6 +33,7 @@ enum sockeye_event_kind {
 	SOCKEYE_EVENT_EXEC = 3,
 	SOCKEYE_EVENT_FORK = 4,
 	SOCKEYE_EVENT_EXIT = 5,
+	SOCKEYE_EVENT_OUTBOUND = 6,
 };
 
 /* Which program produced a connect record. */
@@ -84,7 +85,8 @@ enum sockeye_hook {
 	SOCKEYE_HOOK_FORK = 3,
 	SOCKEYE_HOOK_EXIT = 4,
 	SOCKEYE_HOOK_ACCEPT = 5,
-	SOCKEYE_HOOK_COUNT = 6,
+	SOCKEYE_HOOK_OUTBOUND = 6,
+	SOCKEYE_HOOK_COUNT = 7,
 };
 
 struct hook_counter {
@@ -216,6 +218,25 @@ struct exit_event {
 	struct task_context task;
 	__s32 exit_code;  /* as wait(2) reports it: status << 8 | signal */
 	__u32 pad;
+};
+
+/*
+ * A process now holds an outbound TCP socket: a connect(2) on an fd past stdio succeeded or is
+ * in progress (those on stdio are connect records already). Context for the relay rule, which
+ * asks who holds the far end of a shell's pipes or pty: it travels on its own ring, never the
+ * detection ring.
+ */
+struct outbound_event {
+	struct event_header hdr;
+	struct task_context task;
+	__s32 fd;
+	__s32 result;    /* 0 or -EINPROGRESS */
+	__u32 sock_ino;
+	__u16 family;    /* AF_INET or AF_INET6 */
+	__u8 state;      /* sk_state: TCP_SYN_SENT = 2 while in progress, TCP_ESTABLISHED = 1 */
+	__u8 pad;
+	struct sock_endpoint local;
+	struct sock_endpoint remote;
 };
 
 #endif /* SOCKEYE_EVENTS_H */

@@ -51,6 +51,10 @@ Napi::Object layout_to_js(Napi::Env env) {
   FIELD(f, fork_event, task);
   Napi::Object e = add("exit_event", sizeof(exit_event));
   FIELD(e, exit_event, task); FIELD(e, exit_event, exit_code);
+  Napi::Object o = add("outbound_event", sizeof(outbound_event));
+  FIELD(o, outbound_event, task); FIELD(o, outbound_event, fd); FIELD(o, outbound_event, result);
+  FIELD(o, outbound_event, sock_ino); FIELD(o, outbound_event, family); FIELD(o, outbound_event, state);
+  FIELD(o, outbound_event, local); FIELD(o, outbound_event, remote);
   Napi::Object k = Napi::Object::New(env);
   k.Set("COMM_LEN", SOCKEYE_COMM_LEN);
   k.Set("UNIX_PATH_LEN", SOCKEYE_UNIX_PATH_LEN);

@@ -110,6 +110,8 @@ const std::vector<Capability> kCapabilities = {
     {"process",
      Policy::kRequired,
      {{"tp_btf/sched_process_{exec,fork,exit}", {"handle_exec", "handle_fork", "handle_exit"}}}},
+    // Outbound TCP connects on fds past stdio: who could be relaying a shell (bpf/relay.bpf.c).
+    {"relay", Policy::kRequired, {{"tp/syscalls/sys_exit_connect (outbound)", {"handle_outbound_connect_exit"}}}},
     // Opt-in because it runs on every syscall of the host (bpf/compat.bpf.c).
     {"compat",
      Policy::kOptIn,
@@ -490,6 +492,7 @@ void LoadedSensor::detach() {
 
 int LoadedSensor::detection_ring_fd() const { return skel_ ? bpf_map__fd(skel_->maps.detection_events) : -1; }
 int LoadedSensor::process_ring_fd() const { return skel_ ? bpf_map__fd(skel_->maps.process_events) : -1; }
+int LoadedSensor::relay_ring_fd() const { return skel_ ? bpf_map__fd(skel_->maps.relay_events) : -1; }
 
 std::vector<uint64_t> LoadedSensor::counters() const {
   std::vector<uint64_t> out(SOCKEYE_HOOK_COUNT * 3, 0);

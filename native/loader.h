@@ -47,7 +47,7 @@ struct LoadOptions {
 
 // One candidate program for one capability, and what became of it.
 struct CandidateReport {
-  std::string capability;  // connect, socket_dup, accept, process, compat
+  std::string capability;  // connect, socket_dup, accept, process, relay, compat
   std::string program;     // e.g. "lsm/socket_connect" (loader.cc, kCapabilities)
   bool live = false;
   std::string reason;      // why it was passed over; empty when live
@@ -78,6 +78,7 @@ class LoadedSensor {
 
   int detection_ring_fd() const;
   int process_ring_fd() const;
+  int relay_ring_fd() const;
   uint32_t wakeup_interval_us() const { return wakeup_interval_us_; }
   // Per-hook {emitted, lost, errors}, summed over CPUs; index = enum sockeye_hook.
   std::vector<uint64_t> counters() const;

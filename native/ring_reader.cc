@@ -45,14 +45,15 @@ uint64_t monotonic_ns() {
 }
 }  // namespace
 
-RingReader::RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wakeup_interval_us, bool realtime,
+RingReader::RingReader(int detection_ring_fd, int process_ring_fd, int relay_ring_fd, uint32_t wakeup_interval_us, bool realtime,
                        bool event_loop_realtime, Deliver deliver)
     : wakeup_interval_us_(wakeup_interval_us), deliver_(std::move(deliver)), batch_(std::make_unique<Batch>()) {
   batch_->bytes.reserve(kInitialBatchBytes);
-  // Both rings share one epoll set: one wakeup drains whatever either holds.
+  // The rings share one epoll set: one wakeup drains whatever any holds.
   rings_ = ring_buffer__new(detection_ring_fd, &RingReader::on_detection_record, this, nullptr);
   if (!rings_) throw std::runtime_error(std::string("ring_buffer__new: ") + strerror(errno));
-  if (ring_buffer__add(rings_, process_ring_fd, &RingReader::on_record, this) != 0) {
+  if (ring_buffer__add(rings_, process_ring_fd, &RingReader::on_record, this) != 0 ||
+      ring_buffer__add(rings_, relay_ring_fd, &RingReader::on_record, this) != 0) {
     ring_buffer__free(rings_);
     throw std::runtime_error(std::string("ring_buffer__add: ") + strerror(errno));
   }

@@ -1,4 +1,4 @@
-// Drains both ring buffers on a thread of its own and hands records over in batches:
+// Drains the ring buffers (detections, process records, relay records) on a thread of its own and hands records over in batches:
 // one batch per wakeup, never one call per record (design.md §2).
 #pragma once
 
@@ -37,7 +37,7 @@ class RingReader {
   // scheduling()). `event_loop_realtime`: the calling thread (the event loop) runs SCHED_RR 1
   // while it is calm, normal while busy (scheduling.h); the reader runs the checks.
   // Throws std::runtime_error when the ring buffers cannot be set up.
-  RingReader(int detection_ring_fd, int process_ring_fd, uint32_t wakeup_interval_us, bool realtime,
+  RingReader(int detection_ring_fd, int process_ring_fd, int relay_ring_fd, uint32_t wakeup_interval_us, bool realtime,
              bool event_loop_realtime, Deliver deliver);
   ~RingReader();
   RingReader(const RingReader&) = delete;

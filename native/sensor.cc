@@ -153,7 +153,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     const std::atomic<bool>* shutting_down = &shutting_down_;
     try {
       reader_ = std::make_unique<RingReader>(
-          loaded_->detection_ring_fd(), loaded_->process_ring_fd(), loaded_->wakeup_interval_us(),
+          loaded_->detection_ring_fd(), loaded_->process_ring_fd(), loaded_->relay_ring_fd(), loaded_->wakeup_interval_us(),
           reader_realtime_, event_loop_realtime_,
           [fn, dropped, shutting_down](std::unique_ptr<Batch> batch, bool closing,
                                        const std::function<void()>& waiting) mutable {

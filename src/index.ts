@@ -32,6 +32,9 @@ export {
   type Trc101Options,
   type Trc101Profile,
 } from "./rules/trc-101-stdio-over-socket.js";
+export { createRelay001Rule, relay001RelayShell, RELAY001_META, type Relay001Options } from "./rules/relay-001-relay-shell.js";
+export { RelayGraph, type RelayGraphOptions, type RelayVerdict, type ChainLink, type OutboundSocket } from "./rules/relay/relay-graph.js";
+export { ProcHoldings, type HoldingsSource, type Holding, type EndpointKey, type Access } from "./rules/relay/holdings.js";
 export { PreciseStdioJudge, type PreciseOptions, type Verdict as Trc101Verdict, type SuppressReason as Trc101SuppressReason } from "./rules/stdio/precise-judge.js";
 export { InterpreterContents, identifyProgram, readsCommandsFromStdin, type InterpreterFamily } from "./rules/stdio/interpreters.js";
 

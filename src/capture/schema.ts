@@ -95,6 +95,10 @@ const fork = z.object({ ...base, kind: z.literal("fork") });
 
 const exit = z.object({ ...base, kind: z.literal("exit"), exitCode: int });
 
+const outbound = z.object({
+  ...base, kind: z.literal("outbound"), fd: int, result: int, socketIno: int, family: z.enum(["inet", "inet6"]), local: endpoint, remote: endpoint,
+});
+
 // Input `unknown`: fields sockeye added later (socketIno, stdio) get defaults in older captures.
 export const sensorEventSchema: z.ZodType<SensorEvent, z.ZodTypeDef, unknown> = z.discriminatedUnion("kind", [
   connect,
@@ -102,4 +106,5 @@ export const sensorEventSchema: z.ZodType<SensorEvent, z.ZodTypeDef, unknown> = 
   exec,
   fork,
   exit,
+  outbound,
 ]);

@@ -190,7 +190,9 @@ export class Engine {
       return undefined;
     }
     const foldKey = this.folds !== undefined ? detection.foldKey : undefined;
-    if (foldKey !== undefined && this.folds?.seen(`${id}\u0000${foldKey}`, event.timeMs) === true) {
+    // Rule ids never start with NUL: incident keys cannot collide with a rule's own keys.
+    const memoryKey = detection.incidentKey !== undefined ? `\u0000incident\u0000${detection.incidentKey}` : `${id}\u0000${foldKey}`;
+    if ((foldKey !== undefined || detection.incidentKey !== undefined) && this.folds?.seen(memoryKey, event.timeMs) === true) {
       increment(this.counts.foldedByRule, id);
       this.counts.folded++;
       return undefined;

@@ -68,6 +68,7 @@ const CATEGORY_BY_KIND: Record<EventKind, string[]> = {
   exec: ["process"],
   fork: ["process"],
   exit: ["process"],
+  outbound: ["network"],
 };
 
 export function buildFinding(input: FindingInput): Finding {

@@ -56,6 +56,12 @@ export interface Detection {
    */
   foldKey?: string;
   /**
+   * Like foldKey, across rules: detections of any rule with the same incident key collapse
+   * into the first finding (one reverse shell caught by two rules is one incident). Takes
+   * the place of foldKey for folding when both are set.
+   */
+  incidentKey?: string;
+  /**
    * Set when the rule matched but an allowlist (or similar policy) says not to alert: the
    * engine emits no finding and counts the reason, so suppression is visible, never silent.
    */

@@ -181,6 +181,7 @@ export class ProcessTable implements ProcessView {
         return;
       case "connect":
       case "socket_dup":
+      case "outbound":
         return;
       default: {
         // Compile-time exhaustiveness only: at run time an unknown kind (a newer sensor)

@@ -4,13 +4,15 @@
  */
 import type { AnyRule } from "../engine/rule.js";
 import { createTrc101Rule, type Trc101Options } from "./trc-101-stdio-over-socket.js";
+import { createRelay001Rule, type Relay001Options } from "./relay-001-relay-shell.js";
 
 /** Per-rule options, for whoever builds the engine (the CLI from its config, an agent). */
 export interface BuiltinRuleOptions {
   trc101?: Trc101Options;
+  relay001?: Relay001Options;
 }
 
 /** Fresh instances of every built-in rule. */
 export function builtinRules(options: BuiltinRuleOptions = {}): AnyRule[] {
-  return [createTrc101Rule(options.trc101)];
+  return [createTrc101Rule(options.trc101), createRelay001Rule(options.relay001)];
 }

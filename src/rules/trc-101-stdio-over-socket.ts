@@ -251,6 +251,8 @@ function preciseDetection(j: Judgement, evaluated: { timeMs: number }, fold: boo
   if (j.event !== evaluated) detection.event = j.event;
   // One socket, one finding: every later process and fd on the same socket folds into it.
   detection.foldKey = fold ? j.socketKey : `${j.socketKey}:${j.event.task.pid}:${j.fds.join(",")}`;
+  // The same incident as a relay shell on this socket (RELAY-001 uses the same key).
+  if (fold) detection.incidentKey = j.socketKey;
   return detection;
 }
 

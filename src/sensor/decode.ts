@@ -22,6 +22,7 @@ const C = LAYOUT.connect_event;
 const D = LAYOUT.socket_dup_event;
 const X = LAYOUT.exec_event;
 const E = LAYOUT.exit_event;
+const O = LAYOUT.outbound_event;
 const P = LAYOUT.sock_endpoint;
 const S = LAYOUT.stdio_fd;
 const B = LAYOUT.stdio_brief;
@@ -211,6 +212,7 @@ const MIN_SIZE: Record<number, number> = {
   [EventKindCode.exec]: X.data,
   [EventKindCode.fork]: LAYOUT.fork_event.sizeof,
   [EventKindCode.exit]: E.sizeof,
+  [EventKindCode.outbound]: O.sizeof,
 };
 
 /**
@@ -313,6 +315,19 @@ export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = 
       case EventKindCode.exit:
         events.push({ timeNs, timeMs, task: t, kind: "exit", exitCode: view.getInt32(at + E.exit_code, true) });
         break;
+      case EventKindCode.outbound: {
+        const fam = family(view.getUint16(at + O.family, true)) === "inet6" ? "inet6" : "inet";
+        events.push({
+          timeNs, timeMs, task: t, kind: "outbound",
+          fd: view.getInt32(at + O.fd, true),
+          result: view.getInt32(at + O.result, true),
+          socketIno: view.getUint32(at + O.sock_ino, true),
+          family: fam,
+          local: endpoint(bytes, view, at + O.local, fam)!,
+          remote: endpoint(bytes, view, at + O.remote, fam)!,
+        });
+        break;
+      }
     }
     at += (size + 7) & ~7;
   }

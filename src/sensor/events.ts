@@ -146,8 +146,24 @@ export interface ExitEvent extends EventBase {
   exitCode: number;
 }
 
-export type SensorEvent = ConnectEvent | SocketDupEvent | ExecEvent | ForkEvent | ExitEvent;
+/**
+ * A process now holds an outbound TCP socket: a connect on an fd past stdio that succeeded or
+ * is in progress (connects on stdio are connect events). Context for the relay rule.
+ */
+export interface OutboundEvent extends EventBase {
+  kind: "outbound";
+  fd: number;
+  /** 0, or -115 (EINPROGRESS) for a non-blocking connect. */
+  result: number;
+  /** The socket's inode number: its identity in /proc/<pid>/fd ("socket:[ino]"). */
+  socketIno: number;
+  family: "inet" | "inet6";
+  local: Endpoint;
+  remote: Endpoint;
+}
+
+export type SensorEvent = ConnectEvent | SocketDupEvent | ExecEvent | ForkEvent | ExitEvent | OutboundEvent;
 export type EventKind = SensorEvent["kind"];
-export const EVENT_KINDS: readonly EventKind[] = ["connect", "socket_dup", "exec", "fork", "exit"];
+export const EVENT_KINDS: readonly EventKind[] = ["connect", "socket_dup", "exec", "fork", "exit", "outbound"];
 
 export type EventOfKind<K extends EventKind> = Extract<SensorEvent, { kind: K }>;

@@ -8,9 +8,9 @@ export const FILENAME_MAX = 512;
 export const ARGS_MAX = 8192;
 export const STDIO_FDS = 3;
 
-export const EventKindCode = { connect: 1, socket_dup: 2, exec: 3, fork: 4, exit: 5 } as const;
+export const EventKindCode = { connect: 1, socket_dup: 2, exec: 3, fork: 4, exit: 5, outbound: 6 } as const;
 
-export const HOOKS = ["connect", "socket_dup", "exec", "fork", "exit", "accept"] as const;
+export const HOOKS = ["connect", "socket_dup", "exec", "fork", "exit", "accept", "outbound"] as const;
 export type HookName = (typeof HOOKS)[number];
 
 export const LAYOUT = {
@@ -38,4 +38,5 @@ export const LAYOUT = {
   },
   fork_event: { sizeof: 88, task: 16 },
   exit_event: { sizeof: 96, task: 16, exit_code: 88 },
+  outbound_event: { sizeof: 152, task: 16, fd: 88, result: 92, sock_ino: 96, family: 100, state: 102, local: 104, remote: 128 },
 } as const;

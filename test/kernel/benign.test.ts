@@ -64,7 +64,7 @@ function exchange(port: number, line: string): Promise<string> {
   });
 }
 
-describe.runIf(tier.run)("kernel: benign corpus stays quiet (TRC-101 precise), Tracee's verdicts still reported (tracee)", () => {
+describe.runIf(tier.run)("kernel: benign corpus stays quiet (every built-in rule, TRC-101 precise), Tracee's verdicts still reported (tracee)", () => {
   let session: Session;
   let profiles: TwoProfiles<PortedFinding>;
   const ports = new Set<number>();
@@ -217,4 +217,23 @@ while True:
     // Tracee's rule fires on the health checks' dups onto stdio.
     expect(ours(profiles.tracee).filter((f) => f.destination?.port === p).length).toBeGreaterThanOrEqual(4);
   }, 60_000);
+
+  it("shells fed by an outbound connection with no way back, and interactive shells behind pty masters: no relay", async () => {
+    const p = httpPort;
+    const piped = await run("bash", ["-c", `curl -s http://127.0.0.1:${p}/ | sh -c 'cat >/dev/null; echo piped'`]);
+    expect(piped.stdout).toBe("piped\n");
+    const fed = await run("bash", ["-c", `printf 'echo fed\\n' | sh & curl -s http://127.0.0.1:${p}/ >/dev/null; wait`]);
+    expect(fed.stdout).toBe("fed\n");
+    const sock = join(dir, "tmux-relay.sock");
+    expect((await run("tmux", ["-S", sock, "new-session", "-d", `bash -i`])).status).toBe(0);
+    await new Promise((r) => setTimeout(r, 500));
+    await run("tmux", ["-S", sock, "kill-server"]);
+    const login = await run("ssh", [...sshArgs(), "-tt", "-p", String(sshPort), "root@127.0.0.1"], `curl -s http://127.0.0.1:${p}/\nexit\n`);
+    expect(login.status, login.stderr).toBe(0);
+    await session.settle(500);
+  }, 60_000);
+
+  it("no rule fires on any of it: every built-in rule stays at zero findings", () => {
+    expect(precise).toEqual([]);
+  });
 });

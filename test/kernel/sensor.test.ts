@@ -35,7 +35,7 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
     expect(connect[0]).toMatchObject({ live: false, reason: expect.stringMatching(/load failed: .*Operation not permitted/) as unknown });
     expect(connect[1]).toMatchObject({ live: false, reason: expect.stringMatching(/load failed/) as unknown });
     expect(connect[2]).toMatchObject({ live: true, reason: "" });
-    expect(report.candidates.filter((c) => c.live).map((c) => c.capability).sort()).toEqual(["accept", "connect", "process", "socket_dup"]);
+    expect(report.candidates.filter((c) => c.live).map((c) => c.capability).sort()).toEqual(["accept", "connect", "process", "relay", "socket_dup"]);
     expect(session.sensor.liveProgram("connect")).toBe("tp/syscalls/sys_exit_connect");
   });
 

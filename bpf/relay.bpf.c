@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * relay: which processes hold outbound TCP sockets. A relay reverse shell (ncat -e, socat
+ * EXEC:, a mkfifo pipeline, a script's subprocess) keeps the socket in the relay process on an
+ * fd past stdio, where the connect capability stays silent; the relay rule joins these records
+ * with the exec-time stdio of shells (src/rules/relay/). Records go to a ring of their own
+ * that wakes nobody below a quarter full: they are context, read with the next batch, and a
+ * connect flood fills this ring, never the detection ring.
+ */
+#include "common.bpf.h"
+#include "sock.bpf.h"
+
+#define SOCK_STREAM 1
+
+/* Relay records wake the reader only once their ring is this full (in 1/8ths). */
+const volatile __u8 relay_wakeup_eighths = 2;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 128 << 10);
+} relay_events SEC(".maps");
+
+static __always_inline __u64 relay_submit_flags(__u64 now)
+{
+	__u64 size = bpf_ringbuf_query(&relay_events, BPF_RB_RING_SIZE);
+	__u64 used = bpf_ringbuf_query(&relay_events, BPF_RB_AVAIL_DATA);
+
+	if (used * 8 < size * relay_wakeup_eighths)
+		return BPF_RB_NO_WAKEUP;
+	/* Shares the process ring's wakeup slot: both carry context, not detections. */
+	return submit_flags(RING_PROCESS, now);
+}
+
+/* The registers still hold connect(2)'s arguments at its exit (common.bpf.h). UDP is left
+ * out: resolvers connect a UDP socket for every lookup, and no relay here uses one. */
+SEC("tp/syscalls/sys_exit_connect")
+int handle_outbound_connect_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *regs;
+	struct outbound_event *e;
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+	long ret = ctx->ret;
+	int fd;
+
+	if (ret != 0 && ret != -EINPROGRESS)
+		return 0;
+	regs = current_syscall_regs();
+	fd = (int)PT_REGS_PARM1_SYSCALL(regs);
+	/* Connects on stdio are connect records already (all of them with connect_all_fds). */
+	if (connect_all_fds || within_stdio(fd))
+		return 0;
+	sock = current_fd_socket(fd);
+	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
+		return 0;
+	sk = BPF_CORE_READ(sock, sk);
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	e = bpf_ringbuf_reserve(&relay_events, sizeof(*e), 0);
+	if (!e) {
+		count(SOCKEYE_HOOK_OUTBOUND, COUNT_LOST);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	fill_header(&e->hdr, SOCKEYE_EVENT_OUTBOUND, sizeof(*e));
+	fill_task(&e->task, bpf_get_current_task_btf());
+	e->fd = fd;
+	e->result = (__s32)ret;
+	e->sock_ino = BPF_CORE_READ(sock, file, f_inode, i_ino);
+	FILL_ENDPOINTS(e, sk);
+	bpf_ringbuf_submit(e, relay_submit_flags(e->hdr.time_ns));
+	count(SOCKEYE_HOOK_OUTBOUND, COUNT_EMITTED);
+	return 0;
+}

