@@ -234,6 +234,6 @@ while True:
   }, 60_000);
 
   it("no rule fires on any of it: every built-in rule stays at zero findings", () => {
-    expect(precise).toEqual([]);
+    expect(profiles.precise).toEqual([]);
   });
 });
