@@ -1,13 +1,16 @@
 /**
- * A recursive-descent parser for the single-event subset of Elastic's EQL (design.md §4):
+ * A recursive-descent parser for the part of Elastic's EQL that Linux detection rules use
+ * (design.md §4):
  *
  *   <category> where <expr>
+ *   sequence [by k, …] [with maxspan=<n><unit>] [<category> where <expr>] [by k, …] [with runs=N] … [until […]]
  *
  * with and/or/not, parentheses, ==, !=, <, <=, >, >=, in, in~, not in, `:` (wildcard, also
- * with a parenthesised list), like/like~, regex/regex~, string literals ("…", '…', """…"""),
- * numbers, true/false/null and dotted field paths, optionally marked `?field`. Everything else EQL has (sequence,
- * sample, join, pipes, function calls, field-to-field comparisons) is rejected with an
- * `EqlError` naming the construct and its line:column, never silently mis-evaluated.
+ * with a parenthesised list), like/like~, regex/regex~, function calls (name~ for the
+ * case-insensitive form), string literals ("…", '…', """…"""), numbers, true/false/null and
+ * dotted field paths, optionally marked `?field`. What EQL has beyond that (sample, join,
+ * pipes) is rejected with an `EqlError` naming the construct and its line:column, never
+ * silently mis-evaluated; so is nesting past MAX_EQL_NESTING, which would exhaust the stack.
  */
 
 import { EXIT_BAD_INPUT, SockeyeError } from "../errors.js";
