@@ -55,6 +55,14 @@ describe("compileEql: parse and compile errors", () => {
     expect(err.line).toBeGreaterThanOrEqual(1);
   });
 
+  it("50,000 ands or ors are a flat list: compiled and evaluated without exhausting the stack", () => {
+    const ands = compileEql(`process where ${Array.from({ length: 50_000 }, () => "a == 1").join(" and ")}`);
+    expect(ands.test({ a: 1 })).toBe(true);
+    expect(ands.test({ a: 2 })).toBe(false);
+    const ors = compileEql(`process where ${Array.from({ length: 50_000 }, (_, i) => `a == ${i + 1}`).join(" or ")}`);
+    expect(ors.test({ a: 50_000 })).toBe(true);
+  });
+
   it("reports category and fields", () => {
     const compiled = compileEql('PROCESS where a.b == 1 and (c : "x" or not a.b in (2, 3))');
     expect(compiled.category).toBe("process");
