@@ -48,8 +48,10 @@ export { Pipeline, type BatchSource, type PipelineOptions, type PipelineStats, t
 export { replayCapture, type ReplayOptions, type ReplayReport } from "./pipeline/replay.js";
 
 // --- elastic: detection-rules TOML and EQL ----------------------------------------------
-export { compileEql, EqlError, getField, wildcardToRegExp, type CompiledEql, type EqlDocument } from "./eql/compile.js";
-export { parseEql, type EqlExpr, type EqlQuery } from "./eql/parse.js";
+export { compileEql, compileEqlQuery, EqlError, getField, type CompiledEql, type CompiledQuery, type CompiledSequence, type EqlDocument } from "./eql/compile.js";
+export { compileWildcard, compileRegex } from "./eql/match.js";
+export { SequenceMatcher, type SequenceMatcherOptions, type SequenceStats } from "./eql/sequence.js";
+export { parseEql, type EqlExpr, type EqlQuery, type EqlEventQuery, type EqlSequenceQuery, type ValueExpr } from "./eql/parse.js";
 export { loadElasticRuleFile, loadElasticRules, ElasticRuleError, type LoadedElasticRule, type ElasticRuleLoadResult, type ElasticLoadOptions } from "./rules/elastic/loader.js";
 export { elasticRule, loadBuiltinElasticRules, builtinElasticRulesDir } from "./rules/elastic/rule.js";
 export { buildExecEcsDocument } from "./rules/elastic/ecs-exec.js";

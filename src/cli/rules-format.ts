@@ -8,9 +8,11 @@ export function formatRuleStatuses(statuses: readonly RuleStatus[]): string {
     lines.push(`${" ".repeat(22)}${s.source}`);
     if (s.reason !== undefined) lines.push(`${" ".repeat(22)}${s.reason}`);
     if (s.profile !== undefined) lines.push(`${" ".repeat(22)}profile: ${s.profile}`);
+    if (s.neverFires !== undefined) lines.push(`${" ".repeat(22)}never fires: ${s.neverFires}`);
     if (s.unprovidedFields !== undefined) lines.push(`${" ".repeat(22)}never sees (sockeye does not provide): ${s.unprovidedFields.join(", ")}`);
   }
   const runs = statuses.filter((s) => s.status === "runs").length;
-  lines.push("", `${runs} of ${statuses.length} run`);
+  const blind = statuses.filter((s) => s.status === "runs" && s.neverFires !== undefined).length;
+  lines.push("", `${runs} of ${statuses.length} run${blind > 0 ? `, ${blind} of them can never fire` : ""}`);
   return `${lines.join("\n")}\n`;
 }

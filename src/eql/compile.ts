@@ -1,34 +1,41 @@
 /**
- * Compiles a parsed single-event EQL query (parse.ts) into a predicate over a nested ECS
- * document. Semantics (design.md §4):
+ * Compiles parsed EQL (parse.ts) into predicates over nested ECS documents. Semantics
+ * (design.md §4, Elastic's EQL reference):
  *
- * - `:`, `in~`, `like~`, `regex~` are case-insensitive; `==`, `!=`, `in`, `like`, `regex`
- *   are case-sensitive.
+ * - `:`, `in~`, `like~`, `regex~` and `~` functions are case-insensitive; `==`, `!=`, `in`,
+ *   `like`, `regex` are case-sensitive.
  * - `:` and like are whole-value wildcard matches: `*` is any run of characters (including
- *   `/` and newlines), `?` exactly one character. Wildcards and regexes are compiled to a
- *   RegExp once, at compile time; a bad regex is an `EqlError` then, not at match time.
+ *   `/` and newlines), `?` exactly one character. Wildcards and regexes are compiled once,
+ *   at compile time, to matchers that run in time linear in the value (match.ts); a bad or
+ *   oversized regex is an `EqlError` then, not at match time.
  * - A field holding an array matches when ANY one element matches; elements are never
- *   joined. `!=` and `not in` are the negation of `==` / `in` on a present field, so on an
- *   array they hold when NO element equals.
- * - Missing field (absent, undefined, or an empty array): every comparison is false,
- *   including `!=` and `not in` (only an explicit `not (...)` turns it true). The one
- *   exception is null: `field == null` holds for a missing or null field, `field != null`
- *   for a present, non-null one.
+ *   joined. `!=` and `not in` hold when NO element equals.
+ * - Missing field (absent, undefined, or an empty array): `==`, `:`, like, regex, `in`,
+ *   `<`… are false; `!=` and `not in` are true, as in Elasticsearch, which turns them into
+ *   `must_not` queries that match documents without the field. null: `field == null` holds
+ *   for a missing or null field, `field != null` for a present, non-null one.
  * - Values of different types never compare equal (no string/number coercion); `<`, `<=`,
  *   `>`, `>=` compare numbers with numbers and strings with strings, else false. `:` and
  *   like/regex match numbers and booleans by their string form, never null.
+ * - Functions (names case-insensitive): cidrMatch, length, startsWith, endsWith,
+ *   stringContains, number, concat (functions.ts). A function of a missing value is missing.
  */
-import { EqlError, parseEql, type EqlExpr, type Literal } from "./parse.js";
+import { EqlError, parseEql, type EqlEventQuery, type EqlExpr, type EqlSequenceQuery, type Literal, type ValueExpr } from "./parse.js";
+import { compileFunction, type Values } from "./functions.js";
+import { compileRegex, compileWildcard, RegexSyntaxError, type StringMatcher } from "./match.js";
 
 export { EqlError } from "./parse.js";
 
 export type EqlDocument = Record<string, unknown>;
 
 export interface CompiledEql {
+  kind: "event";
   /** The event category before `where` (e.g. "process"), lower-cased. */
   category: string;
   /** Every field path the query reads, in first-use order, without duplicates. */
   fields: string[];
+  /** The parsed condition, for static questions (canHold). */
+  where: EqlExpr;
   test(doc: EqlDocument): boolean;
   /**
    * The values `field` must take for the query to hold at all (from a top-level
@@ -39,6 +46,25 @@ export interface CompiledEql {
   requiredValues(field: string): RequiredValues | undefined;
 }
 
+export interface CompiledSequenceStep {
+  query: CompiledEql;
+  /** The join key of a document for this step (sequence keys, then the step's), or undefined when a key is missing. */
+  key(doc: EqlDocument): string | undefined;
+}
+
+export interface CompiledSequence {
+  kind: "sequence";
+  /** Every field path the query reads (steps, keys, until), without duplicates. */
+  fields: string[];
+  /** Every category a step or the until step reads. */
+  categories: string[];
+  maxspanMs: number | undefined;
+  steps: CompiledSequenceStep[];
+  until: CompiledSequenceStep | undefined;
+}
+
+export type CompiledQuery = CompiledEql | CompiledSequence;
+
 /** A value set from requiredValues(); `caseInsensitive` sets hold lower-cased values. */
 export interface RequiredValues {
   values: ReadonlySet<string>;
@@ -47,35 +73,52 @@ export interface RequiredValues {
 }
 
 type Predicate = (doc: EqlDocument) => boolean;
+type ValueFn = (doc: EqlDocument) => Values;
 
-/** Looks a dotted path up in a nested object; a flat key holding the whole path also counts. */
+const own = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key);
+
+/**
+ * Looks a dotted path up in a nested object; a flat key holding the whole path also counts.
+ * Only own properties count: `process.__proto__` or `constructor` are missing, not Object's.
+ */
 export function getField(doc: EqlDocument, path: string): unknown {
-  if (Object.prototype.hasOwnProperty.call(doc, path)) return doc[path];
+  if (own(doc, path)) return doc[path];
   let current: unknown = doc;
   for (const part of path.split(".")) {
     if (current === null || typeof current !== "object" || Array.isArray(current)) return undefined;
+    if (!own(current, part)) return undefined;
     current = (current as Record<string, unknown>)[part];
   }
   return current;
 }
 
-/** The values a field holds: [] when missing, the elements when it is an array. */
-function valuesOf(doc: EqlDocument, path: string): unknown[] | undefined {
+/** The values a field holds: undefined when missing, the elements when it is an array. */
+function valuesOf(doc: EqlDocument, path: string): Values {
   const value = getField(doc, path);
   if (value === undefined) return undefined;
   if (Array.isArray(value)) return value.length === 0 ? undefined : value;
   return [value];
 }
 
-/** `*` any run (also across `/`), `?` one character, the rest literal; whole-value match. */
-export function wildcardToRegExp(pattern: string, caseInsensitive: boolean): RegExp {
-  let source = "";
-  for (const ch of pattern) {
-    if (ch === "*") source += ".*";
-    else if (ch === "?") source += ".";
-    else source += ch.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+function compileValue(expr: ValueExpr, fields: Set<string>): ValueFn {
+  switch (expr.type) {
+    case "field": {
+      const { path } = expr;
+      fields.add(path);
+      return (doc) => valuesOf(doc, path);
+    }
+    case "literal": {
+      const constant = [expr.value];
+      return () => constant;
+    }
+    case "call": {
+      const args = expr.args.map((arg) => compileValue(arg, fields));
+      const literals = expr.args.map((arg) => (arg.type === "literal" ? arg.value : undefined));
+      const fn = compileFunction(expr.name, args, literals, expr.caseInsensitive);
+      if (typeof fn === "string") throw new EqlError(fn, expr.line, expr.column);
+      return fn;
+    }
   }
-  return new RegExp(`^(?:${source})$`, caseInsensitive ? "isu" : "su");
 }
 
 function asMatchable(value: unknown): string | undefined {
@@ -84,7 +127,7 @@ function asMatchable(value: unknown): string | undefined {
   return undefined;
 }
 
-function equals(actual: unknown, expected: Literal, caseInsensitive: boolean): boolean {
+function equals(actual: unknown, expected: unknown, caseInsensitive: boolean): boolean {
   if (expected === null) return actual === null;
   if (caseInsensitive && typeof actual === "string" && typeof expected === "string") {
     return actual.toLowerCase() === expected.toLowerCase();
@@ -92,7 +135,7 @@ function equals(actual: unknown, expected: Literal, caseInsensitive: boolean): b
   return actual === expected;
 }
 
-function ordered(actual: unknown, op: "<" | "<=" | ">" | ">=", expected: Literal): boolean {
+function ordered(actual: unknown, op: "<" | "<=" | ">" | ">=", expected: unknown): boolean {
   const comparable =
     (typeof actual === "number" && typeof expected === "number") ||
     (typeof actual === "string" && typeof expected === "string");
@@ -112,63 +155,71 @@ function ordered(actual: unknown, op: "<" | "<=" | ">" | ">=", expected: Literal
 function compileExpr(expr: EqlExpr, fields: Set<string>): Predicate {
   switch (expr.type) {
     case "and": {
-      const left = compileExpr(expr.left, fields);
-      const right = compileExpr(expr.right, fields);
-      return (doc) => left(doc) && right(doc);
+      const items = expr.items.map((item) => compileExpr(item, fields));
+      return (doc) => items.every((item) => item(doc));
     }
     case "or": {
-      const left = compileExpr(expr.left, fields);
-      const right = compileExpr(expr.right, fields);
-      return (doc) => left(doc) || right(doc);
+      const items = expr.items.map((item) => compileExpr(item, fields));
+      return (doc) => items.some((item) => item(doc));
     }
     case "not": {
       const inner = compileExpr(expr.expr, fields);
       return (doc) => !inner(doc);
     }
+    case "const": {
+      const { value } = expr;
+      return () => value;
+    }
+    case "truthy": {
+      const value = compileValue(expr.value, fields);
+      return (doc) => value(doc)?.some((v) => v === true) ?? false;
+    }
     case "compare": {
-      const { field, op, value } = expr;
-      fields.add(field);
-      if (value === null) {
-        if (op === "==") return (doc) => (valuesOf(doc, field) ?? [null]).some((v) => v === null);
-        if (op === "!=") return (doc) => (valuesOf(doc, field) ?? [null]).some((v) => v !== null);
+      const { op } = expr;
+      const left = compileValue(expr.left, fields);
+      if (expr.right.type === "literal" && expr.right.value === null) {
+        if (op === "==") return (doc) => (left(doc) ?? [null]).some((v) => v === null);
+        if (op === "!=") return (doc) => (left(doc) ?? [null]).some((v) => v !== null);
         return () => false;
       }
-      if (op === "==") return (doc) => valuesOf(doc, field)?.some((v) => equals(v, value, false)) ?? false;
-      if (op === "!=") {
-        return (doc) => {
-          const values = valuesOf(doc, field);
-          return values !== undefined && !values.some((v) => equals(v, value, false));
-        };
-      }
-      return (doc) => valuesOf(doc, field)?.some((v) => ordered(v, op, value)) ?? false;
+      const right = compileValue(expr.right, fields);
+      const anyPair = (doc: EqlDocument, test: (l: unknown, r: unknown) => boolean): boolean | undefined => {
+        const ls = left(doc);
+        if (ls === undefined) return undefined;
+        const rs = right(doc);
+        if (rs === undefined) return undefined;
+        return ls.some((l) => rs.some((r) => test(l, r)));
+      };
+      if (op === "==") return (doc) => anyPair(doc, (l, r) => equals(l, r, false)) ?? false;
+      if (op === "!=") return (doc) => !(anyPair(doc, (l, r) => equals(l, r, false)) ?? false);
+      return (doc) => anyPair(doc, (l, r) => ordered(l, op, r)) ?? false;
     }
     case "in": {
-      const { field, values: expected, caseInsensitive, negated } = expr;
-      fields.add(field);
+      const { values: expected, caseInsensitive, negated } = expr;
+      const left = compileValue(expr.left, fields);
       const hit = (v: unknown) => expected.some((e) => equals(v, e, caseInsensitive));
       return (doc) => {
-        const values = valuesOf(doc, field);
-        if (values === undefined) return false;
-        const any = values.some(hit);
+        const any = left(doc)?.some(hit) ?? false;
         return negated ? !any : any;
       };
     }
     case "wildcard":
     case "regex": {
-      const { field, patterns, caseInsensitive } = expr;
-      fields.add(field);
-      const regexes = patterns.map((pattern) => {
-        if (expr.type !== "regex") return wildcardToRegExp(pattern, caseInsensitive);
+      const { patterns, caseInsensitive } = expr;
+      const left = compileValue(expr.left, fields);
+      const matchers: StringMatcher[] = patterns.map((pattern) => {
+        if (expr.type !== "regex") return compileWildcard(pattern, caseInsensitive);
         try {
-          return new RegExp(`^(?:${pattern})$`, caseInsensitive ? "isu" : "su");
+          return compileRegex(pattern, caseInsensitive);
         } catch (error) {
-          throw new EqlError(`invalid regex ${JSON.stringify(pattern)}: ${(error as Error).message}`, expr.line, expr.column);
+          if (!(error instanceof RegexSyntaxError)) throw error;
+          throw new EqlError(`invalid regex ${JSON.stringify(pattern)}: ${error.message}`, expr.line, expr.column);
         }
       });
       return (doc) =>
-        valuesOf(doc, field)?.some((v) => {
+        left(doc)?.some((v) => {
           const text = asMatchable(v);
-          return text !== undefined && regexes.some((re) => re.test(text));
+          return text !== undefined && matchers.some((match) => match(text));
         }) ?? false;
     }
   }
@@ -179,51 +230,59 @@ function valueSet(values: readonly string[], caseInsensitive: boolean): Required
   return { values: set, caseInsensitive, has: (value) => set.has(caseInsensitive ? value.toLowerCase() : value) };
 }
 
+function isField(value: ValueExpr, field: string): boolean {
+  return value.type === "field" && value.path === field;
+}
+
 /**
- * What `expr` requires of a string field. `and`: either side's requirement holds for the
- * whole (the smaller is kept); `or`: only when both sides pin the field, their union (case
- * folded if either side folds case). Anything else (not, !=, wildcards, numbers) pins nothing.
+ * What `expr` requires of a string field. `and`: any item's requirement holds for the
+ * whole (the smallest is kept); `or`: only when every item pins the field, their union (case
+ * folded if any item folds case). Anything else (not, !=, wildcards, numbers) pins nothing.
  */
 function requiredOf(expr: EqlExpr, field: string): RequiredValues | undefined {
   switch (expr.type) {
     case "and": {
-      const left = requiredOf(expr.left, field);
-      const right = requiredOf(expr.right, field);
-      if (left === undefined || right === undefined) return left ?? right;
-      return left.values.size <= right.values.size ? left : right;
+      let best: RequiredValues | undefined;
+      for (const item of expr.items) {
+        const r = requiredOf(item, field);
+        if (r !== undefined && (best === undefined || r.values.size < best.values.size)) best = r;
+      }
+      return best;
     }
     case "or": {
-      const left = requiredOf(expr.left, field);
-      const right = requiredOf(expr.right, field);
-      if (left === undefined || right === undefined) return undefined;
-      const caseInsensitive = left.caseInsensitive || right.caseInsensitive;
-      return valueSet([...left.values, ...right.values], caseInsensitive);
+      const parts: RequiredValues[] = [];
+      for (const item of expr.items) {
+        const r = requiredOf(item, field);
+        if (r === undefined) return undefined;
+        parts.push(r);
+      }
+      const caseInsensitive = parts.some((p) => p.caseInsensitive);
+      return valueSet(parts.flatMap((p) => [...p.values]), caseInsensitive);
     }
     case "compare":
-      return expr.field === field && expr.op === "==" && typeof expr.value === "string" ? valueSet([expr.value], false) : undefined;
+      return isField(expr.left, field) && expr.op === "==" && expr.right.type === "literal" && typeof expr.right.value === "string"
+        ? valueSet([expr.right.value], false)
+        : undefined;
     case "in":
-      if (expr.field !== field || expr.negated || !expr.values.every((v) => typeof v === "string")) return undefined;
+      if (!isField(expr.left, field) || expr.negated || !expr.values.every((v) => typeof v === "string")) return undefined;
       return valueSet(expr.values, expr.caseInsensitive);
     case "wildcard":
-      if (expr.field !== field || expr.patterns.some((p) => p.includes("*") || p.includes("?"))) return undefined;
+      if (!isField(expr.left, field) || expr.patterns.some((p) => p.includes("*") || p.includes("?"))) return undefined;
       return valueSet(expr.patterns, expr.caseInsensitive);
     default:
       return undefined;
   }
 }
 
-/**
- * Parses and compiles a single-event EQL query. Throws `EqlError` (one-line message with
- * line:column) for syntax errors and for constructs outside the supported subset.
- */
-export function compileEql(query: string): CompiledEql {
-  const parsed = parseEql(query);
+function compileEventQuery(parsed: EqlEventQuery): CompiledEql {
   const fields = new Set<string>();
   const test = compileExpr(parsed.where, fields);
   const required = new Map<string, RequiredValues | undefined>();
   return {
-    category: parsed.category.toLowerCase(),
+    kind: "event",
+    category: parsed.category,
     fields: [...fields],
+    where: parsed.where,
     test,
     requiredValues(field) {
       if (!required.has(field)) required.set(field, requiredOf(parsed.where, field));
@@ -231,3 +290,111 @@ export function compileEql(query: string): CompiledEql {
     },
   };
 }
+
+function compileSequence(parsed: EqlSequenceQuery): CompiledSequence {
+  const fields = new Set<string>();
+  const sharedKeys = parsed.by.map((key) => compileValue(key, fields));
+  // A step repeated by `runs` appears several times: compile it once.
+  const compiled = new Map<EqlSequenceQuery["steps"][number], CompiledSequenceStep>();
+  const compileStep = (step: EqlSequenceQuery["steps"][number]): CompiledSequenceStep => {
+    const done = compiled.get(step);
+    if (done !== undefined) return done;
+    const query = compileEventQuery(step.query);
+    for (const field of query.fields) fields.add(field);
+    const keys = [...sharedKeys, ...step.by.map((key) => compileValue(key, fields))];
+    const result: CompiledSequenceStep = {
+      query,
+      key(doc) {
+        const parts: unknown[] = [];
+        for (const key of keys) {
+          const value = key(doc)?.[0];
+          if (value === undefined || value === null) return undefined;
+          parts.push(value);
+        }
+        return JSON.stringify(parts);
+      },
+    };
+    compiled.set(step, result);
+    return result;
+  };
+  const steps = parsed.steps.map(compileStep);
+  const until = parsed.until !== undefined ? compileStep(parsed.until) : undefined;
+  const categories = new Set([...steps, ...(until ? [until] : [])].map((step) => step.query.category));
+  return { kind: "sequence", fields: [...fields], categories: [...categories], maxspanMs: parsed.maxspanMs, steps, until };
+}
+
+/**
+ * Parses and compiles a single-event query or a sequence. Throws `EqlError` (one-line
+ * message with line:column) for syntax errors and for constructs outside the subset.
+ */
+export function compileEqlQuery(query: string): CompiledQuery {
+  const parsed = parseEql(query);
+  return parsed.kind === "event" ? compileEventQuery(parsed) : compileSequence(parsed);
+}
+
+/** Parses and compiles a single-event query; a sequence is an `EqlError` here. */
+export function compileEql(query: string): CompiledEql {
+  const parsed = parseEql(query);
+  if (parsed.kind !== "event") throw new EqlError("a sequence is not a single-event query (use compileEqlQuery)", 1, 1);
+  return compileEventQuery(parsed);
+}
+
+/** Every field `value` reads. */
+function valueFields(value: ValueExpr, out: string[]): string[] {
+  if (value.type === "field") out.push(value.path);
+  if (value.type === "call") for (const arg of value.args) valueFields(arg, out);
+  return out;
+}
+
+/** true / false when decided, undefined when it depends on the document. */
+type Truth = boolean | undefined;
+
+/**
+ * Whether `where` can hold at all on the documents of one kind, where `variable(field)` says
+ * which fields take values from event to event and `fixed` holds the rest (the constants of
+ * that kind, e.g. event.category; a field in neither is always missing). Each condition on
+ * fixed or missing fields alone is decided on `fixed`; the others could go either way.
+ * false means the query can never match (a condition it needs reads a field never filled,
+ * or an event.action never emitted).
+ */
+export function canHold(where: EqlExpr, variable: (field: string) => boolean, fixed: EqlDocument): boolean {
+  const truth = (expr: EqlExpr): Truth => {
+    switch (expr.type) {
+      case "and": {
+        let result: Truth = true;
+        for (const item of expr.items) {
+          const t = truth(item);
+          if (t === false) return false;
+          if (t === undefined) result = undefined;
+        }
+        return result;
+      }
+      case "or": {
+        let result: Truth = false;
+        for (const item of expr.items) {
+          const t = truth(item);
+          if (t === true) return true;
+          if (t === undefined) result = undefined;
+        }
+        return result;
+      }
+      case "not": {
+        const t = truth(expr.expr);
+        return t === undefined ? undefined : !t;
+      }
+      case "const":
+        return expr.value;
+      default: {
+        const read: string[] = [];
+        if (expr.type === "truthy") valueFields(expr.value, read);
+        else valueFields(expr.left, read);
+        if (expr.type === "compare") valueFields(expr.right, read);
+        if (read.some(variable)) return undefined;
+        return compileExpr(expr, new Set())(fixed);
+      }
+    }
+  };
+  return truth(where) !== false;
+}
+
+export type { Literal };

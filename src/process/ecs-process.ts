@@ -3,6 +3,7 @@
  * the document Elastic rules read for an exec (rules/elastic/ecs-exec.ts) describe a process
  * and its parent the same way. Facts sockeye does not know are left out, never faked.
  */
+import { readFileSync } from "node:fs";
 import type { TaskContext } from "../sensor/events.js";
 import type { ProcessInfo, ProcessView } from "./process-view.js";
 
@@ -23,9 +24,35 @@ export type EcsProcess = EcsProcessFields & {
   parent: EcsProcessFields;
 };
 
-/** pid and kernel start time together name one process for the host's uptime. */
+/**
+ * The host's boot id: with it an entity id names one process across reboots too. Read once
+ * (it is constant until the next boot); "" where it cannot be read.
+ */
+let bootIdCache: string | undefined;
+function bootId(): string {
+  if (bootIdCache === undefined) {
+    try {
+      bootIdCache = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim().replace(/-/g, "");
+    } catch {
+      bootIdCache = "";
+    }
+  }
+  return bootIdCache;
+}
+
+/** USER_HZ ticks in ns: /proc/<pid>/stat gives a process's start time only to this precision. */
+const NS_PER_START_TICK = 10_000_000;
+
+/**
+ * ECS process.entity_id: boot id, pid and start time name one process. The start time is
+ * taken in USER_HZ ticks so that a process seeded from /proc (tick precision) and the same
+ * process seen in a kernel event (ns) get the same id, which sequences join on; a pid is
+ * not reused within one tick.
+ */
 export function entityId(pid: number, startNs: number): string {
-  return `${pid}-${startNs}`;
+  const ticks = Math.floor(startNs / NS_PER_START_TICK);
+  const boot = bootId();
+  return boot === "" ? `${pid}-${ticks}` : `${boot}-${pid}-${ticks}`;
 }
 
 /**

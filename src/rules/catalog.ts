@@ -12,7 +12,9 @@ import { builtinRules, type BuiltinRuleOptions } from "./builtin.js";
 import { DEFAULT_TRC101_PROFILE, TRC101_META } from "./trc-101-stdio-over-socket.js";
 import { ElasticRuleError, loadElasticRules, type ElasticRuleLoadResult } from "./elastic/loader.js";
 import { builtinElasticRulesDir, elasticRule } from "./elastic/rule.js";
-import { EXEC_ECS_FIELDS } from "./elastic/ecs-exec.js";
+import { EXEC_ECS_CONSTANTS, EXEC_ECS_FIELDS } from "./elastic/ecs-exec.js";
+import { NETWORK_ECS_CONSTANTS, NETWORK_ECS_FIELDS } from "./elastic/ecs-network.js";
+import { canHold, type CompiledEql, type CompiledQuery } from "../eql/compile.js";
 
 export interface RuleStatus {
   /** rule.id of findings; absent when the file could not be read as a rule. */
@@ -31,6 +33,11 @@ export interface RuleStatus {
    * condition on them never holds (and `not` of it always does). Absent when none.
    */
   unprovidedFields?: string[];
+  /**
+   * Set when the rule runs but can never fire on sockeye's documents: a condition it needs
+   * reads a field sockeye never fills or a value it never emits (event.action "end", …).
+   */
+  neverFires?: string;
 }
 
 export interface RuleCatalogOptions extends BuiltinRuleOptions {
@@ -49,8 +56,46 @@ export interface RuleCatalog {
   statuses: RuleStatus[];
 }
 
+/** What sockeye's documents of one category carry: the fields, and those that never change. */
+interface DocumentShape {
+  fields: ReadonlySet<string>;
+  constants: Record<string, unknown>;
+}
+
+const SHAPES: Record<string, DocumentShape[]> = {
+  process: [{ fields: EXEC_ECS_FIELDS, constants: EXEC_ECS_CONSTANTS }],
+  network: [{ fields: NETWORK_ECS_FIELDS, constants: NETWORK_ECS_CONSTANTS }],
+};
+SHAPES["any"] = [...SHAPES["process"]!, ...SHAPES["network"]!];
+
+function leafPaths(value: Record<string, unknown>, prefix = ""): string[] {
+  return Object.entries(value).flatMap(([key, child]) =>
+    child !== null && typeof child === "object" && !Array.isArray(child) ? leafPaths(child as Record<string, unknown>, `${prefix}${key}.`) : [`${prefix}${key}`],
+  );
+}
+
+/** Whether `query` can hold on at least one kind of document of its category. */
+function queryCanFire(query: CompiledEql): boolean {
+  return (SHAPES[query.category] ?? []).some((shape) => {
+    const constant = new Set(leafPaths(shape.constants));
+    return canHold(query.where, (field) => shape.fields.has(field) && !constant.has(field), shape.constants);
+  });
+}
+
+/** Fields the rule reads that no document of its categories carries, and why it can never fire (if so). */
+function coverage(compiled: CompiledQuery): { unprovided: string[]; neverFires?: string } {
+  const queries = compiled.kind === "event" ? [compiled] : compiled.steps.map((step) => step.query);
+  const categories = compiled.kind === "event" ? [compiled.category] : compiled.categories;
+  const provided = new Set(categories.flatMap((category) => (SHAPES[category] ?? []).flatMap((shape) => [...shape.fields])));
+  const unprovided = compiled.fields.filter((field) => !provided.has(field));
+  const blocked = queries.findIndex((query) => !queryCanFire(query));
+  if (blocked < 0) return { unprovided };
+  const which = compiled.kind === "event" ? "its condition" : `step ${blocked + 1}`;
+  return { unprovided, neverFires: `${which} needs a field or value sockeye never provides` };
+}
+
 function elasticStatus(result: ElasticRuleLoadResult): RuleStatus {
-  const unprovided = result.rule?.compiled.fields.filter((field) => !EXEC_ECS_FIELDS.has(field)) ?? [];
+  const { unprovided, neverFires } = result.rule !== undefined ? coverage(result.rule.compiled) : { unprovided: [], neverFires: undefined };
   return {
     ...(result.rule ? { id: result.rule.meta.id, name: result.rule.meta.name } : {}),
     source: result.source,
@@ -58,6 +103,7 @@ function elasticStatus(result: ElasticRuleLoadResult): RuleStatus {
     status: result.status,
     ...(result.reason !== undefined ? { reason: result.reason } : {}),
     ...(unprovided.length > 0 ? { unprovidedFields: unprovided } : {}),
+    ...(neverFires !== undefined ? { neverFires } : {}),
   };
 }
 

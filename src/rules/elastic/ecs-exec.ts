@@ -7,6 +7,7 @@
 import type { ProcessView } from "../../engine/rule.js";
 import { ecsParentFields, ecsProcessFields } from "../../process/ecs-process.js";
 import type { ExecEvent } from "../../sensor/events.js";
+import { ecsHost } from "./ecs-host.js";
 
 /** ECS process.name of an exec: the base name of the executed file. */
 export function execProcessName(event: ExecEvent): string {
@@ -64,7 +65,7 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
 
   return {
     event: { category: ["process"], type: ["start"], action: "exec", kind: "event" },
-    host: { os: { type: "linux" } },
+    host: ecsHost(),
     process: processFields,
     // The kernel context has the real ids; Elastic Defend's user.id is the effective one,
     // which equals the real one except across setuid executables.
@@ -79,7 +80,7 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
  * never match (or whose `not` always holds) is visible, not silently blind.
  */
 export const EXEC_ECS_FIELDS: ReadonlySet<string> = new Set([
-  "event.category", "event.type", "event.action", "event.kind", "host.os.type",
+  "event.category", "event.type", "event.action", "event.kind", "host.id", "host.os.type",
   "process.pid", "process.entity_id", "process.name", "process.executable", "process.args",
   "process.args_count", "process.command_line", "process.working_directory",
   "process.real_user.id", "process.real_group.id",
@@ -87,3 +88,9 @@ export const EXEC_ECS_FIELDS: ReadonlySet<string> = new Set([
   "process.parent.args", "process.parent.args_count", "process.parent.command_line",
   "user.id", "group.id",
 ]);
+
+/** The values fields keep on every exec document (for the catalog's can-it-fire check). */
+export const EXEC_ECS_CONSTANTS: Record<string, unknown> = {
+  event: { category: ["process"], type: ["start"], action: "exec", kind: "event" },
+  host: { os: { type: "linux" } },
+};

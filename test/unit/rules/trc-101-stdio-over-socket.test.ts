@@ -8,6 +8,7 @@ import {
   type SensorEvent,
   type Trc101Options,
 } from "sockeye";
+import { entityId } from "../../../src/process/ecs-process.js";
 import { ATTACKER, BASE_TIME_MS, connect, dup, exec, fork } from "../engine/fixtures.js";
 
 const silentLogger: EngineLogger = { warn: () => {} };
@@ -165,7 +166,7 @@ describe("TRC-101 finding", () => {
       executable: "/usr/bin/bash",
       args: ["bash", "-i"],
       command_line: "bash -i",
-      entity_id: "4242-5000000000",
+      entity_id: entityId(4242, 5_000_000_000),
       parent: { pid: 4000, name: "sshd", executable: "/usr/sbin/sshd", args: ["sshd: alice"] },
     });
     expect(finding.user).toEqual({ id: "1000" });
@@ -182,7 +183,7 @@ describe("TRC-101 finding", () => {
     expect(findings[0]?.process).toEqual({
       pid: 4242,
       name: "nc",
-      entity_id: "4242-5000000000",
+      entity_id: entityId(4242, 5_000_000_000),
       thread: { id: 4242 },
       parent: { pid: 4000, name: "sh" },
     });

@@ -1,0 +1,94 @@
+/**
+ * Wildcard and regex matching run in time linear in the value: the value is argv, which an
+ * attacker chooses (issue 16, defect 1: a `*` → `.*` RegExp took 81 s on `*a*a*b` against
+ * 8,190 `a`s). Every timing bound here is orders of magnitude above the linear cost and
+ * orders below the backtracking one.
+ */
+import { describe, expect, it } from "vitest";
+import { compileEql } from "../../../src/eql/compile.js";
+import { compileRegex, compileWildcard } from "../../../src/eql/match.js";
+
+const ARGV_MAX = 8190;
+
+function timed(run: () => boolean): { result: boolean; ms: number } {
+  const start = performance.now();
+  const result = run();
+  return { result, ms: performance.now() - start };
+}
+
+describe("wildcards in linear time", () => {
+  const hostile: [string, string, boolean][] = [
+    ["*a*a*b", "a".repeat(ARGV_MAX), false],
+    ["*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", "a".repeat(50), false],
+    ["*import*pty*spawn*", `import ${"pty".repeat(2700)}`, false],
+    ["*import*pty*spawn*", `import ${"pty".repeat(2700)}.spawn()`, true],
+    ["*?a?a?a?a?a?b", "a".repeat(ARGV_MAX), false],
+    ["a*a*a*a*a*a*a*a?", "a".repeat(ARGV_MAX) + "b".repeat(10), false],
+    ["a*a*a*a*a*a*a*a?", "a".repeat(ARGV_MAX) + "b", true],
+  ];
+  it.each(hostile.map(([pattern, value, expected]) => [pattern, expected, value] as const))("%s against a hostile value → %s, fast", (pattern, expected, value) => {
+    const query = compileEql(`process where process.args : ${JSON.stringify(pattern)}`);
+    const { result, ms } = timed(() => query.test({ process: { args: [value] } }));
+    expect(result).toBe(expected);
+    expect(ms).toBeLessThan(250);
+  });
+
+  it("agrees with a backtracking reference on every short value", () => {
+    const patterns = ["*", "", "a", "?", "a*", "*a", "*a*", "a*b", "a?b", "*ab*ba*", "ab*ba", "?*?", "*??*", "a*a*a", "*b?a*", "ÿ?", "?b", "*ß*"];
+    const alphabet = ["a", "b", "A", "ÿ", "😀", "\n"];
+    const values: string[] = [""];
+    for (let length = 1; length <= 4; length++) {
+      for (const prefix of values.filter((v) => [...v].length === length - 1)) for (const c of alphabet) values.push(prefix + c);
+    }
+    for (const pattern of patterns) {
+      const escaped = [...pattern].map((c) => (c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("");
+      for (const caseInsensitive of [false, true]) {
+        const reference = new RegExp(`^(?:${escaped})$`, caseInsensitive ? "isu" : "su");
+        const match = compileWildcard(pattern, caseInsensitive);
+        for (const value of values) expect(match(value), `${pattern} ${caseInsensitive} ${JSON.stringify(value)}`).toBe(reference.test(value));
+      }
+    }
+  });
+});
+
+describe("regex in linear time (Lucene syntax, Thompson NFA)", () => {
+  const hostile: [string, string][] = [
+    ["(a+)+b", "a".repeat(ARGV_MAX)],
+    ["(a|a)*b", "a".repeat(ARGV_MAX)],
+    ["(.*a){20}b", "a".repeat(ARGV_MAX)],
+    // Elastic's own Linux rules: a host name then a path, against a long dotted name with no '/'.
+    [".*[A-Za-z0-9][A-Za-z0-9\\-]*(\\.[A-Za-z0-9][A-Za-z0-9\\-]*)+(:[0-9]{1,5})?\\/[^ ]+.*", "a.".repeat(ARGV_MAX / 2)],
+  ];
+  it.each(hostile.map(([pattern, value]) => [pattern, value.length, value] as const))("%s against a hostile value of %d characters", (pattern, _length, value) => {
+    const query = compileEql(`process where process.args regex """${pattern}"""`);
+    const { result, ms } = timed(() => query.test({ process: { args: [value] } }));
+    expect(result).toBe(false);
+    expect(ms).toBeLessThan(1500);
+  });
+
+  const rows: [string, string, boolean, boolean?][] = [
+    ["B.*h", "Bash", true],
+    ["b.*", "Bash", false],
+    ["b.*", "Bash", true, true],
+    ["as", "Bash", false],
+    ["[0-9]{1,3}(\\.[0-9]{1,3}){3}", "10.0.0.1", true],
+    ["[0-9]{1,3}(\\.[0-9]{1,3}){3}", "10.0.0", false],
+    ["-[A-NP-Za-np-z][A-Za-z]*[RLDwW][A-Za-z]*", "-aR", true],
+    ["-[A-NP-Za-np-z][A-Za-z]*[RLDwW][A-Za-z]*", "-oR", false],
+    ["-[^-]*[uz][^-]*", "-XU", true, true],
+    ["-[^-]*[uz][^-]*", "-XU", false],
+    ["a|b|cd", "cd", true],
+    ["a?b+c*", "bbb", true],
+    ["a{2,}", "a", false],
+    ["a{2,}", "aaaa", true],
+    ["(ab){0,2}", "ababab", false],
+    ["\\d+\\s\\w+", "12 x_y", true],
+    ["^abc$", "abc", true],
+    [".", "😀", true],
+    ["[]a]", "]", true],
+    ["x\\.y", "xzy", false],
+  ];
+  it.each(rows)("%s on %j → %s", (pattern, value, expected, caseInsensitive = false) => {
+    expect(compileRegex(pattern, caseInsensitive)(value)).toBe(expected);
+  });
+});
