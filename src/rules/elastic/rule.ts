@@ -1,7 +1,9 @@
 /**
  * Runs a loaded Elastic EQL rule (loader.ts) as a sockeye rule: each exec becomes an ECS
  * process/start document (ecs-exec.ts), each inet connect a network document
- * (ecs-network.ts), and the compiled query (one event, or a sequence of them) decides.
+ * (ecs-network.ts) — connects on stdio from the connect hook, outbound TCP connects on every
+ * other fd from the relay hook's records — and the compiled query (one event, or a sequence
+ * of them) decides.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -9,16 +11,42 @@ import { fileURLToPath } from "node:url";
 import type { CompiledEql, EqlDocument, RequiredValues } from "../../eql/compile.js";
 import { SequenceMatcher, type SequenceStats } from "../../eql/sequence.js";
 import { defineRule, type Detection, type Rule, type RuleContext } from "../../engine/rule.js";
-import type { SensorEvent } from "../../sensor/events.js";
+import type { ConnectEvent, OutboundEvent, SensorEvent } from "../../sensor/events.js";
 import { execEcsDocument, execProcessName } from "./ecs-exec.js";
 import { connectEcsDocument, isNetworkConnect } from "./ecs-network.js";
 import { loadElasticRules, type LoadedElasticRule } from "./loader.js";
 
 /** The event kinds whose documents Elastic rules read. */
-export type ElasticEventKind = "exec" | "connect";
+export type ElasticEventKind = "exec" | "connect" | "outbound";
 
 /** The sensor event kind behind each EQL category sockeye has documents for. */
-const KIND_OF_CATEGORY: Record<string, ElasticEventKind[]> = { process: ["exec"], network: ["connect"], any: ["exec", "connect"] };
+const KIND_OF_CATEGORY: Record<string, ElasticEventKind[]> = {
+  process: ["exec"],
+  network: ["connect", "outbound"],
+  any: ["exec", "connect", "outbound"],
+};
+
+let lastOutbound: { event: OutboundEvent; asConnect: ConnectEvent } | undefined;
+
+/**
+ * An outbound record (a TCP connect on an fd past stdio) as the connect event it is, so one
+ * network document builder serves both; the same object for every rule of an engine, which
+ * keeps the document cache in ecs-network.ts hitting.
+ */
+function outboundAsConnect(event: OutboundEvent): ConnectEvent {
+  if (lastOutbound?.event !== event) {
+    lastOutbound = {
+      event,
+      asConnect: {
+        kind: "connect", timeNs: event.timeNs, timeMs: event.timeMs, task: event.task,
+        fd: event.fd, result: event.result, family: event.family, familyNumber: event.family === "inet6" ? 10 : 2,
+        socketType: "stream", protocol: 6, source: "tracepoint", remote: event.remote, unixPath: null,
+        socketIno: event.socketIno, socketOnFds: [],
+      },
+    };
+  }
+  return lastOutbound.asConnect;
+}
 
 export type ElasticRule = Rule<ElasticEventKind> & {
   /** A sequence rule's partial-match counters; undefined for a single-event rule. */
@@ -29,6 +57,7 @@ export type ElasticRule = Rule<ElasticEventKind> & {
 function documentOf(event: SensorEvent, ctx: RuleContext): { category: string; doc: EqlDocument } | undefined {
   if (event.kind === "exec") return { category: "process", doc: execEcsDocument(event, ctx.processes) };
   if (event.kind === "connect" && isNetworkConnect(event)) return { category: "network", doc: connectEcsDocument(event, ctx.processes) };
+  if (event.kind === "outbound") return { category: "network", doc: connectEcsDocument(outboundAsConnect(event), ctx.processes) };
   return undefined;
 }
 
@@ -90,7 +119,7 @@ export function elasticRule(loaded: LoadedElasticRule): ElasticRule {
 function sequenceEntry(event: SensorEvent): Record<string, unknown> {
   const entry: Record<string, unknown> = { kind: event.kind, pid: event.task.pid, time_ms: event.timeMs };
   if (event.kind === "exec") entry["executable"] = event.filename;
-  if (event.kind === "connect" && event.remote !== null) entry["destination"] = { ip: event.remote.address, port: event.remote.port };
+  if ((event.kind === "connect" || event.kind === "outbound") && event.remote !== null) entry["destination"] = { ip: event.remote.address, port: event.remote.port };
   return entry;
 }
 

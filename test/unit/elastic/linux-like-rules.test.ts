@@ -124,6 +124,17 @@ describe("Elastic network documents and sequences through the engine", () => {
     expect(finding.sockeye.sequence.map((e) => [e.kind, e.pid])).toEqual([["connect", 200], ["exec", 300]]);
   });
 
+  it("the sensor's outbound record (a TCP connect on fd 3, from the relay hook) makes the same network document", () => {
+    const events = shellEvents("198.18.0.1", 100).map((e) =>
+      e.kind === "connect"
+        ? { kind: "outbound" as const, timeNs: e.timeNs, timeMs: e.timeMs, task: e.task, fd: 3, result: 0, socketIno: 4242, family: "inet" as const,
+            local: { address: "10.0.0.5", port: 40000 }, remote: { address: "198.18.0.1", port: 4444 } }
+        : e,
+    );
+    const out = findings(events as ReturnType<typeof shellEvents>);
+    expect(out.map((f) => f.rule.id)).toEqual(["fx-relay"]);
+  });
+
   it("not to loopback, not past maxspan", () => {
     expect(findings(shellEvents("127.0.0.1", 100))).toEqual([]);
     expect(findings(shellEvents("::ffff:127.0.0.1", 100))).toEqual([]);
