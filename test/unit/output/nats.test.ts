@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { NatsOutput, subjectToken, type Finding } from "sockeye";
+import { NatsOutput, PrometheusMetrics, formatStatsLine, subjectToken, type Finding } from "sockeye";
 import { numberedFindings } from "./fixtures.js";
 import { freePort, readStream, startNats, stop } from "./servers.js";
 
@@ -128,6 +128,25 @@ describe("NATS JetStream output", () => {
     expect((await output.flush(15_000)).complete).toBe(true);
     expect((await readStream(port, STREAM)).map((message) => message.msgId)).toEqual(ids(numberedFindings(40)));
   }, 40_000);
+
+  it("the spool's depth and age are in the stats line and Prometheus", async () => {
+    await stop(server!);
+    server = undefined;
+    const output = natsOutput();
+    await output.open();
+    output.write(numberedFindings(3));
+    const stats = output.stats();
+    expect(stats).toMatchObject({ queueDepth: 3, spool: { oldestAgeS: 0 } });
+    expect(stats.spool!.bytes).toBeGreaterThan(0);
+    const engine = { eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {}, dropped: { unknown_kind: 0, malformed_line: 0 } };
+    const snapshot = { timeMs: Date.now(), engine, kernel: {}, outputs: [stats] };
+    expect(JSON.parse(formatStatsLine(snapshot)).outputs.nats).toMatchObject({ queue: 3, spool_bytes: stats.spool!.bytes, spool_age_s: 0 });
+    const metrics = new PrometheusMetrics({ processMetrics: false });
+    metrics.update(snapshot);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain(`sockeye_output_spool_bytes{output="nats"} ${stats.spool!.bytes}`);
+    expect(text).toContain('sockeye_output_spool_oldest_age_seconds{output="nats"} 0');
+  });
 
   it("refuses a bad credentials file at open with one line", async () => {
     const output = natsOutput("spool", { credsFile: join(dir, "missing.creds") });
