@@ -140,7 +140,8 @@ describe("NATS JetStream output", () => {
     expect(stats.spool!.bytes).toBeGreaterThan(0);
     const engine = { eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {}, dropped: { unknown_kind: 0, malformed_line: 0 } };
     const snapshot = { timeMs: Date.now(), engine, kernel: {}, outputs: [stats] };
-    expect(JSON.parse(formatStatsLine(snapshot)).outputs.nats).toMatchObject({ queue: 3, spool_bytes: stats.spool!.bytes, spool_age_s: 0 });
+    const line = JSON.parse(formatStatsLine(snapshot)) as { outputs: Record<string, unknown> };
+    expect(line.outputs.nats).toMatchObject({ queue: 3, spool_bytes: stats.spool!.bytes, spool_age_s: 0 });
     const metrics = new PrometheusMetrics({ processMetrics: false });
     metrics.update(snapshot);
     const text = await metrics.registry.metrics();
