@@ -25,6 +25,9 @@ packages+=(openssh-server openssh-client socat ncat systemd tmux curl wget git)
 # and nohup (coreutils) are copied into the guest. npm run bench builds its C load generator
 # and C consumer with the same gcc (bench/Makefile).
 packages+=(qemu-system-x86 busybox-static cpio gzip gcc libc6-dev coreutils)
+# Fleet delivery: the unit tier starts its own NATS JetStream server and rsyslogd (with its
+# TLS driver) on loopback, each with its own config in a temporary folder.
+packages+=(nats-server rsyslog rsyslog-gnutls)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -32,8 +35,9 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   apt-get update -qq
-  # Packages are installed, never started: openssh-server would otherwise start an sshd on
-  # port 22 where no policy-rc.d says no (the tests start their own, on loopback).
+  # Packages are installed, never started: openssh-server, nats-server and rsyslog would
+  # otherwise start their daemons where no policy-rc.d says no (the tests start their own,
+  # on loopback).
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT

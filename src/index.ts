@@ -73,6 +73,9 @@ export { PrettyOutput, formatPretty, type PrettyFormatOptions, type PrettyOutput
 export { FileOutput, type FileOutputOptions } from "./output/file.js";
 export { WebhookOutput, type WebhookBackoff, type WebhookOutputOptions } from "./output/webhook.js";
 export { SYSLOG_FACILITIES, SyslogOutput, type SyslogFacility, type SyslogOutputOptions } from "./output/syslog.js";
+export { Spool, SpoolError, DEFAULT_SPOOL_DIR, type SpoolOptions, type SpoolRecord, type SpoolStats } from "./output/spool.js";
+export { SpooledOutput, type SpooledFinding } from "./output/spooled-output.js";
+export { NatsOutput, subjectToken, type NatsOutputOptions } from "./output/nats.js";
 export type { StatsSnapshot } from "./metrics/snapshot.js";
 export { DEFAULT_METRICS_PORT, PrometheusMetrics, type PrometheusMetricsOptions } from "./metrics/prometheus.js";
 export { formatStatsLine } from "./metrics/stats-line.js";

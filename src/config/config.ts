@@ -86,6 +86,34 @@ export const configSchema = z
           })
           .strict()
           .optional(),
+        /** NATS JetStream, through the spool: at-least-once, exactly-once inside the stream's duplicate window. */
+        nats: z
+          .object({
+            servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'must be a "nats://host:port" or "tls://host:port" URL')).min(1).default(["nats://127.0.0.1:4222"]),
+            stream: z.string().regex(/^[A-Za-z0-9_-]+$/).default("SOCKEYE_FINDINGS"),
+            subject_prefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default("sockeye.findings"),
+            /** The subject's last token; default: the host name with dots made "_". */
+            host_id: z.string().min(1).optional(),
+            create_stream: z.boolean().default(true),
+            creds_file: z.string().min(1).optional(),
+            tls_ca_file: z.string().min(1).optional(),
+            tls_cert_file: z.string().min(1).optional(),
+            tls_key_file: z.string().min(1).optional(),
+            ack_timeout_ms: z.number().int().min(100).max(600_000).default(5_000),
+          })
+          .strict()
+          .optional(),
+        /** Where durable outputs (nats) keep findings until the receiver acknowledges them. */
+        spool: z
+          .object({
+            // Defaults live in Spool: one place, documented in the example.
+            dir: z.string().min(1).optional(),
+            max_bytes: z.number().int().min(65_536).optional(),
+            max_age_s: z.number().int().min(1).max(90 * 86_400).optional(),
+            fsync_interval_ms: z.number().int().min(0).max(60_000).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({}),

@@ -12,6 +12,8 @@ import { PrettyOutput } from "../output/pretty.js";
 import { FileOutput } from "../output/file.js";
 import { WebhookOutput } from "../output/webhook.js";
 import { SyslogOutput } from "../output/syslog.js";
+import { NatsOutput } from "../output/nats.js";
+import { warn } from "../service/log.js";
 import { EventLineOutput, taggedEventLine, type EventOutput } from "../output/event-lines.js";
 
 /** The keys that are set: the outputs' own defaults stand for the rest. */
@@ -41,7 +43,31 @@ export function buildOutputs(config: Config, stdout: NodeJS.WriteStream = proces
   if (output.syslog !== undefined) {
     outputs.push(new SyslogOutput({ host: output.syslog.host, port: output.syslog.port, facility: output.syslog.facility }));
   }
+  if (output.nats !== undefined) outputs.push(natsOutput(output.nats, output.spool));
   const eventOutputs: EventOutput[] = [];
   if (output.events) eventOutputs.push(new EventLineOutput({ name: "events", stream: stdout, format: taggedEventLine }));
   return new OutputSet(outputs, eventOutputs);
+}
+
+function natsOutput(nats: NonNullable<Config["output"]["nats"]>, spool: Config["output"]["spool"]): NatsOutput {
+  const tls = defined({ caFile: nats.tls_ca_file, certFile: nats.tls_cert_file, keyFile: nats.tls_key_file });
+  return new NatsOutput({
+    servers: nats.servers,
+    stream: nats.stream,
+    subjectPrefix: nats.subject_prefix,
+    createStream: nats.create_stream,
+    ackTimeoutMs: nats.ack_timeout_ms,
+    ...defined({ hostId: nats.host_id, credsFile: nats.creds_file }),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+    spool: {
+      ...defined({
+        dir: spool?.dir,
+        maxBytes: spool?.max_bytes,
+        maxAgeMs: spool?.max_age_s !== undefined ? spool.max_age_s * 1000 : undefined,
+        fsyncIntervalMs: spool?.fsync_interval_ms,
+      }),
+      onTrouble: (problem) => warn(problem),
+    },
+    onWarning: (message) => warn(message),
+  });
 }

@@ -2,6 +2,7 @@
  * A finding: the nested ECS JSON document of design.md §5, built from a rule's metadata,
  * the triggering event, the process table and the detection's own fields.
  */
+import { randomUUID } from "node:crypto";
 import { ecsProcess, type EcsProcess, type EcsProcessFields } from "../process/ecs-process.js";
 import type { EventKind, SensorEvent } from "../sensor/events.js";
 import type { Detection, ProcessView, RuleMeta, Severity, ThreatEntry } from "./rule.js";
@@ -24,7 +25,8 @@ export interface FindingThreat {
 
 export interface Finding {
   "@timestamp": string;
-  event: { kind: "alert"; category: string[]; created: string; module: "sockeye"; [field: string]: unknown };
+  /** `id`: unique per finding; receivers deduplicate a finding sent twice by it (NATS `Nats-Msg-Id`). */
+  event: { kind: "alert"; id: string; category: string[]; created: string; module: "sockeye"; [field: string]: unknown };
   rule: {
     id: string;
     name: string;
@@ -78,6 +80,8 @@ export function buildFinding(input: FindingInput): Finding {
     "@timestamp": new Date(event.timeMs).toISOString(),
     event: {
       kind: "alert",
+      // Random rather than derived from the event: one event can raise several findings of one rule.
+      id: randomUUID(),
       category: [...CATEGORY_BY_KIND[event.kind]],
       created: new Date(input.createdMs).toISOString(),
       module: "sockeye",

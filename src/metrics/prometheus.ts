@@ -62,6 +62,18 @@ export class PrometheusMetrics {
         labelNames: ["output"],
         registers,
       }),
+      spoolBytes: new Gauge<"output">({
+        name: "sockeye_output_spool_bytes",
+        help: "Bytes a durable output's on-disk spool holds (its depth is sockeye_output_queue_depth).",
+        labelNames: ["output"],
+        registers,
+      }),
+      spoolAge: new Gauge<"output">({
+        name: "sockeye_output_spool_oldest_age_seconds",
+        help: "Age of the oldest finding a durable output's spool holds unacknowledged; 0 when empty.",
+        labelNames: ["output"],
+        registers,
+      }),
     };
   }
 
@@ -88,6 +100,10 @@ export class PrometheusMetrics {
       s.retries.inc(labels, output.retries);
       s.rotations.inc(labels, output.rotations);
       s.queueDepth.set(labels, output.queueDepth);
+      if (output.spool !== undefined) {
+        s.spoolBytes.set(labels, output.spool.bytes);
+        s.spoolAge.set(labels, output.spool.oldestAgeS);
+      }
     }
   }
 

@@ -38,6 +38,7 @@ export function formatStatsLine(current: StatsSnapshot, previous?: StatsSnapshot
           dropped: Object.fromEntries(Object.entries(output.dropped).filter(([, n]) => n > 0)),
           queue: output.queueDepth,
           ...(output.retries > 0 ? { retries: output.retries } : {}),
+          ...(output.spool !== undefined ? { spool_bytes: output.spool.bytes, spool_age_s: output.spool.oldestAgeS } : {}),
         },
       ]),
     ),

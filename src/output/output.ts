@@ -24,7 +24,11 @@ export type OutputDropReason =
   /** Still queued or in flight when a flush's deadline passed. */
   | "flush_timeout"
   /** Written before open() or after close(). */
-  | "closed";
+  | "closed"
+  /** The on-disk spool reached its byte bound; its oldest findings are the ones dropped. */
+  | "spool_full"
+  /** Spooled longer than the spool's maximum age without the receiver taking it. */
+  | "spool_expired";
 
 export const OUTPUT_DROP_REASONS: readonly OutputDropReason[] = [
   "queue_full",
@@ -34,6 +38,8 @@ export const OUTPUT_DROP_REASONS: readonly OutputDropReason[] = [
   "retries_exhausted",
   "flush_timeout",
   "closed",
+  "spool_full",
+  "spool_expired",
 ];
 
 export interface OutputStats {
@@ -51,6 +57,8 @@ export interface OutputStats {
   rotations: number;
   /** The last delivery problem, for logs; absent while there has been none. */
   lastError?: string;
+  /** Durable outputs: their on-disk spool (queueDepth is its depth). */
+  spool?: { bytes: number; oldestAgeS: number };
 }
 
 export interface FlushResult {
@@ -115,7 +123,7 @@ export class OutputCounters {
     if (error !== undefined) this.lastError = describeError(error);
   }
 
-  snapshot(queueDepth: number): OutputStats {
+  snapshot(queueDepth: number, spool?: OutputStats["spool"]): OutputStats {
     return {
       name: this.name,
       type: this.type,
@@ -125,6 +133,7 @@ export class OutputCounters {
       retries: this.retries,
       rotations: this.rotations,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+      ...(spool !== undefined ? { spool } : {}),
     };
   }
 }

@@ -16,5 +16,5 @@ export function reverseShellFinding(options: { args?: string[]; address?: string
 /** n distinct findings (their pids differ), cheap to tell apart in a delivered body. */
 export function numberedFindings(n: number): Finding[] {
   const base = reverseShellFinding();
-  return Array.from({ length: n }, (_, index) => ({ ...base, process: { ...base.process, pid: index } }));
+  return Array.from({ length: n }, (_, index) => ({ ...base, event: { ...base.event, id: `finding-${index}` }, process: { ...base.process, pid: index } }));
 }

@@ -136,8 +136,10 @@ describe("TRC-101 finding", () => {
     expect(findings).toHaveLength(1);
     const finding = findings[0] as Finding;
     expect(finding["@timestamp"]).toBe("2026-11-22T10:00:00.000Z");
+    const uuid: unknown = expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(finding.event).toEqual({
       kind: "alert",
+      id: uuid,
       category: ["network"],
       created: "2026-11-22T10:00:00.005Z",
       module: "sockeye",
