@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Kernel-side cost of sockeye's programs, as the kernel accounts it: with
 # kernel.bpf_stats_enabled=1, each program's run_time_ns / run_cnt while a workload runs.
-# Usage (root): bash bench/prog-cost.sh [CHECKOUT] [EXECS]
+# Usage (root): bash bench/prog-cost.sh [CHECKOUT] [EXECS] [SYSCALLS]
 #   CHECKOUT  a built sockeye checkout (default: this one), so two builds can be compared
 #   EXECS     fork+exec of /bin/true to run (default 3000); 300 more are shells with a
 #             pipe, so exec records read pipes as well as files on stdio
 #             and 1000 TCP plus 1000 UDP connects on fds past stdio
-# Prints one JSON line: ns per run of handle_exec, handle_fork, handle_exit, and of the two
-# programs on sys_exit_connect (connect's fallback and relay's outbound record).
+#   SYSCALLS  rounds of the syscalls the dup and connect programs watch (default 20000), most
+#             of them the common case that never leaves the kernel: dup2 onto fd 5, dup onto a
+#             high fd, fcntl(F_GETFD) (which returns 0, a stdio fd), fcntl(F_DUPFD) past stdio,
+#             a UDP connect on a high fd; and one matching dup2 onto fd 1 every 20 rounds
+# PROG_COST_SKIP='candidate;candidate' starts the sensor with those candidates skipped (e.g.
+# the task_access variants of older kernels, to measure them here).
+# Prints one JSON line: runs and ns per run of each program that ran.
 set -euo pipefail
 checkout=$(cd "${1:-$(dirname "$0")/..}" && pwd)
 execs=${2:-3000}
+syscalls=${3:-20000}
 [ "$(id -u)" -eq 0 ] || { echo "bench/prog-cost.sh: run as root (it loads BPF programs)" >&2; exit 1; }
 
 previous=$(sysctl -n kernel.bpf_stats_enabled)
@@ -25,7 +31,8 @@ trap cleanup EXIT
 # A sensor that only loads and drains: the cost measured is the programs', not a consumer's.
 node --input-type=module -e "
   const { openSensor } = await import('$checkout/dist/index.js');
-  const s = await openSensor();
+  const skip = (process.env.PROG_COST_SKIP ?? '').split(';').filter(Boolean);
+  const s = await openSensor(skip.length ? { skipCandidates: skip } : {});
   s.subscribe(() => {});
   console.log('ready');
   process.on('SIGTERM', () => { s.close(); process.exit(0); });
@@ -51,6 +58,23 @@ for i in range(1000):
     c = socket.create_connection(("127.0.0.1", port)); a, _ = srv.accept(); a.close(); c.close()
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.connect(("127.0.0.1", 53)); u.close()
 '
+python3 -c "
+import fcntl, os, socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.connect(('127.0.0.1', 9))  # UDP: connect only sets the peer, nothing is sent
+keep = os.dup(1)
+for i in range($syscalls):
+    os.dup2(u.fileno(), 5)
+    os.close(os.dup(u.fileno()))
+    fcntl.fcntl(u.fileno(), fcntl.F_GETFD)
+    os.close(fcntl.fcntl(u.fileno(), fcntl.F_DUPFD, 0))
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.connect(('127.0.0.1', 9))
+    c.close()
+    if i % 20 == 0:
+        os.dup2(u.fileno(), 1)
+        os.dup2(keep, 1)
+" >/dev/null
 after=$(ids)
 node -e "
   const [b, a] = [JSON.parse(process.argv[1]), JSON.parse(process.argv[2])];
@@ -58,7 +82,7 @@ node -e "
   for (const p of a) {
     const q = b.find((x) => x.id === p.id) ?? { run_time_ns: 0, run_cnt: 0 };
     const runs = (p.run_cnt ?? 0) - (q.run_cnt ?? 0);
-    if (runs > 0 && /^handle_(exec|fork|exit|connect_exit|outbound)/.test(p.name))
+    if (runs > 0 && p.name.startsWith('handle_'))
       out[p.name] = { runs, ns_per_run: Math.round(((p.run_time_ns ?? 0) - (q.run_time_ns ?? 0)) / runs) };
   }
   console.log(JSON.stringify(out));" "$before" "$after"

@@ -11,6 +11,8 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile __s32 stdio_fd_max = 2;
 const volatile __u8 connect_all_fds = 0;
+const volatile __u8 use_current_task_btf = 1;
+const volatile __u8 use_task_pt_regs = 1;
 /* Wakeup policy (see submit_flags): at most one consumer wakeup per ring per CPU in this
  * interval. The reader keeps polling for longer than this after its last record, so a record
  * submitted without a wakeup is still read within about one interval. 0 = wake for every
@@ -30,3 +32,4 @@ struct ring_last_wakeup_map ring_last_wakeup SEC(".maps");
 struct detection_admitted_map detection_admitted SEC(".maps");
 struct hook_counters_map hook_counters SEC(".maps");
 struct accepted_socks_map accepted_socks SEC(".maps");
+struct stashed_syscalls_map stashed_syscalls SEC(".maps");

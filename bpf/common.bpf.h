@@ -14,6 +14,10 @@
  *   process:     handle_exec, handle_fork, handle_exit  (tp_btf sched_process_*)
  *   relay:       handle_outbound_connect_exit  (tp/syscalls/sys_exit_connect; outbound TCP
  *                connects on fds past stdio, on their own ring)
+ *   task_access: how every program reaches the current task and its syscall's arguments:
+ *                bpf_get_current_task_btf + bpf_task_pt_regs (5.15+)  >
+ *                bpf_get_current_task_btf + handle_*_enter stashes (5.11+)  >
+ *                bpf_get_current_task + CO-RE reads + handle_*_enter stashes (5.8+)
  *
  * Filtering happens in the kernel (design.md §2): a dup whose old fd is not a socket, or whose
  * new fd is past stdio_fd_max, never leaves it; a connect on an fd past stdio_fd_max neither,
@@ -68,6 +72,10 @@ extern const volatile __s32 stdio_fd_max;
 extern const volatile __u8 connect_all_fds;
 /* Wakeup policy of both rings (submit_flags). */
 extern const volatile __u64 wakeup_interval_ns;
+/* How the programs reach the current task and its syscall's arguments (the task_access row of
+ * native/loader.cc): the loader clears these on kernels without the helper. */
+extern const volatile __u8 use_current_task_btf; /* bpf_get_current_task_btf: 5.11+ */
+extern const volatile __u8 use_task_pt_regs;     /* bpf_task_pt_regs: 5.15+ */
 /* Shedding of repeated detections under pressure (admit_detection). */
 extern const volatile __u8 detection_pressure_eighths;
 extern const volatile __u64 detection_repeat_window_ns;
@@ -130,6 +138,35 @@ struct accepted_socks_map {
 	__type(value, struct accepted_sock);
 };
 extern struct accepted_socks_map accepted_socks SEC(".maps");
+
+/*
+ * Which helpers the running kernel lets the programs call. Each test is a constant at load time
+ * (the loader's setting, frozen in .rodata, and a CO-RE relocation against the kernel's own
+ * enum bpf_func_id), so the verifier walks only the live branch: the other may call a helper the
+ * kernel does not know, and the fast path of a kernel that has the helpers costs nothing.
+ */
+#define HAVE_CURRENT_TASK_BTF \
+	(use_current_task_btf && bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+/* bpf_task_pt_regs takes a BTF task pointer: it comes with bpf_get_current_task_btf. */
+#define HAVE_TASK_PT_REGS \
+	(HAVE_CURRENT_TASK_BTF && use_task_pt_regs && bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+
+/*
+ * Every read through a task pointer goes through TASK_READ (or the helpers below). Where the
+ * kernel has bpf_get_current_task_btf, task pointers are BTF pointers (that helper's result, a
+ * tp_btf argument): plain loads, which the verifier makes fault-safe, instead of one
+ * bpf_probe_read_kernel call per field (about 30 ns a call here; bench/README.md, change 14).
+ * Before 5.11 the current task is a plain number (bpf_get_current_task) that only
+ * bpf_probe_read_kernel may follow, so then every task is read with BPF_CORE_READ.
+ */
+#define TASK_READ(task, field) (HAVE_CURRENT_TASK_BTF ? (task)->field : BPF_CORE_READ(task, field))
+
+static __always_inline struct task_struct *current_task(void)
+{
+	if (HAVE_CURRENT_TASK_BTF)
+		return bpf_get_current_task_btf();
+	return (struct task_struct *)bpf_get_current_task();
+}
 
 static __always_inline struct accepted_sock sock_identity(struct sock *sk)
 {
@@ -210,37 +247,58 @@ static __always_inline void fill_header(struct event_header *h, __u16 kind, __u1
 }
 
 /* Context of `task`; cgroup is current's, which for fork (current = parent) is the child's too.
- * `task` is a BTF pointer (bpf_get_current_task_btf or a tp_btf argument): its fields are read
- * with plain loads, which the verifier turns into fault-safe ones, instead of one
- * bpf_probe_read_kernel call each (about 30 ns a call here; bench/README.md, change 14). */
+ * `task` is current_task() or a tp_btf argument (see TASK_READ). */
 static __always_inline void fill_task(struct task_context *c, struct task_struct *task)
 {
-	struct task_struct *parent = task->real_parent;
-	const struct cred *cred = task->real_cred;
+	if (HAVE_CURRENT_TASK_BTF) {
+		struct task_struct *parent = task->real_parent;
+		const struct cred *cred = task->real_cred;
 
-	c->pid = task->tgid;
-	c->tid = task->pid;
-	c->ppid = parent->tgid;
-	c->uid = cred->uid.val;
-	c->gid = cred->gid.val;
+		c->pid = task->tgid;
+		c->tid = task->pid;
+		c->ppid = parent->tgid;
+		c->uid = cred->uid.val;
+		c->gid = cred->gid.val;
+		c->start_ns = task->group_leader->start_boottime;
+		/* comm is always NUL-terminated within its 16 bytes: a fixed-size copy is enough. */
+		__builtin_memcpy(c->comm, task->comm, sizeof(c->comm));
+		__builtin_memcpy(c->parent_comm, parent->comm, sizeof(c->parent_comm));
+	} else {
+		struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+
+		c->pid = BPF_CORE_READ(task, tgid);
+		c->tid = BPF_CORE_READ(task, pid);
+		c->ppid = BPF_CORE_READ(parent, tgid);
+		c->uid = BPF_CORE_READ(task, real_cred, uid.val);
+		c->gid = BPF_CORE_READ(task, real_cred, gid.val);
+		c->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+		BPF_CORE_READ_INTO(&c->comm, task, comm);
+		BPF_CORE_READ_INTO(&c->parent_comm, parent, comm);
+	}
 	c->pad = 0;
 	c->cgroup_id = bpf_get_current_cgroup_id();
-	c->start_ns = task->group_leader->start_boottime;
-	/* comm is always NUL-terminated within its 16 bytes: a fixed-size copy is enough. */
-	__builtin_memcpy(c->comm, task->comm, sizeof(c->comm));
-	__builtin_memcpy(c->parent_comm, parent->comm, sizeof(c->parent_comm));
 }
 
 static __always_inline struct file *task_fd_file(struct task_struct *task, int fd)
 {
-	struct fdtable *fdt = task->files->fdt;
 	struct file **fds;
 	struct file *file = NULL;
+	unsigned int max_fds;
 
-	if (fd < 0 || (unsigned int)fd >= fdt->max_fds)
+	if (HAVE_CURRENT_TASK_BTF) {
+		struct fdtable *fdt = task->files->fdt;
+
+		max_fds = fdt->max_fds;
+		fds = fdt->fd;
+	} else {
+		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+
+		max_fds = BPF_CORE_READ(fdt, max_fds);
+		fds = BPF_CORE_READ(fdt, fd);
+	}
+	if (fd < 0 || (unsigned int)fd >= max_fds)
 		return NULL;
 	/* A pointer to pointers loads as a plain number: the slot itself needs a helper. */
-	fds = fdt->fd;
 	bpf_core_read(&file, sizeof(file), &fds[fd]);
 	return file;
 }
@@ -256,7 +314,7 @@ static __always_inline struct socket *file_socket(struct file *file)
 
 static __always_inline struct socket *current_fd_socket(int fd)
 {
-	return file_socket(task_fd_file(bpf_get_current_task_btf(), fd));
+	return file_socket(task_fd_file(current_task(), fd));
 }
 
 static __always_inline int within_stdio(long fd)
@@ -264,14 +322,98 @@ static __always_inline int within_stdio(long fd)
 	return fd >= 0 && fd <= stdio_fd_max;
 }
 
-/* The registers of the syscall the current task is in. At a syscall's exit tracepoint they
- * still hold the caller's arguments (x86-64 keeps them in pt_regs; on arm64 the first one is
- * orig_x0, which PT_REGS_PARM1_SYSCALL reads), so the exit programs need no enter program
- * and no map to carry them: each enter tracepoint cost about 250 ns on every call of
- * its syscall, and the map 150 ns more on each matching one (bench/README.md, change 14). */
+#if defined(__TARGET_ARCH_x86)
+/* The syscall in progress is an ia32 one (a 32-bit binary, or int $0x80). */
+static __always_inline int current_in_compat_syscall(void)
+{
+	return TASK_READ(current_task(), thread_info.status) & TS_COMPAT;
+}
+#endif
+
+/* The registers of the syscall the current task is in; only where HAVE_TASK_PT_REGS (5.15+).
+ * At a syscall's exit tracepoint they still hold the caller's arguments (x86-64 keeps them in
+ * pt_regs; on arm64 the first one is orig_x0, which PT_REGS_PARM1_SYSCALL reads), so there the
+ * exit programs need no enter program and no map to carry them: each enter tracepoint cost
+ * about 250 ns on every call of its syscall, and the map 150 ns more on each matching one
+ * (bench/README.md, change 14). */
 static __always_inline struct pt_regs *current_syscall_regs(void)
 {
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+/*
+ * Before 5.15 (no bpf_task_pt_regs) a syscall's arguments are gone at its exit tracepoint, so
+ * the enter programs (handle_*_enter, loaded only then) stash those of the calls that can
+ * matter, per thread, and the exit programs and the connect hooks take them from here. A
+ * thread is in one syscall at a time; `nr` says which one an entry is for.
+ */
+struct stashed_syscall {
+	__s64 nr;
+	__u64 args[3];
+};
+
+/* Entries are few and short-lived (a thread's one syscall in flight); LRU: a thread that dies
+ * inside a stashed syscall leaves one behind. Sized by the loader (1 when nothing stashes). */
+struct stashed_syscalls_map {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct stashed_syscall);
+};
+extern struct stashed_syscalls_map stashed_syscalls SEC(".maps");
+
+/* At a syscall's enter tracepoint: keep its first `nargs` (1 to 3) arguments for its exit
+ * (keep), or drop what an earlier call of this thread left (!keep), so that an exit never reads
+ * a stale one. A tracepoint's record holds only its syscall's arguments, and the kernel refuses
+ * to attach a program that reads past it (EACCES): hence nargs, a constant at each call. */
+static __always_inline void stash_syscall(struct trace_event_raw_sys_enter *ctx, int nargs, int keep)
+{
+	__u64 key = bpf_get_current_pid_tgid();
+	struct stashed_syscall s = {};
+
+	if (!keep) {
+		bpf_map_delete_elem(&stashed_syscalls, &key);
+		return;
+	}
+	s.nr = ctx->id;
+	s.args[0] = ctx->args[0];
+	if (nargs > 1)
+		s.args[1] = ctx->args[1];
+	if (nargs > 2)
+		s.args[2] = ctx->args[2];
+	bpf_map_update_elem(&stashed_syscalls, &key, &s, BPF_ANY);
+}
+
+/* What the current thread stashed for syscall `nr`, or NULL. */
+static __always_inline struct stashed_syscall *stashed_syscall(long nr)
+{
+	__u64 key = bpf_get_current_pid_tgid();
+	struct stashed_syscall *s = bpf_map_lookup_elem(&stashed_syscalls, &key);
+
+	return s && s->nr == nr ? s : NULL;
+}
+
+/* At a syscall's exit tracepoint: its first three arguments into args. False when they are
+ * not to be had (before 5.15, a call its enter program did not stash). */
+static __always_inline int syscall_exit_args(struct trace_event_raw_sys_exit *ctx, unsigned long args[3])
+{
+	struct stashed_syscall *s;
+
+	if (HAVE_TASK_PT_REGS) {
+		struct pt_regs *regs = current_syscall_regs();
+
+		args[0] = PT_REGS_PARM1_SYSCALL(regs);
+		args[1] = PT_REGS_PARM2_SYSCALL(regs);
+		args[2] = PT_REGS_PARM3_SYSCALL(regs);
+		return 1;
+	}
+	s = stashed_syscall(ctx->id);
+	if (!s)
+		return 0;
+	args[0] = s->args[0];
+	args[1] = s->args[1];
+	args[2] = s->args[2];
+	return 1;
 }
 
 #endif /* SOCKEYE_COMMON_BPF_H */

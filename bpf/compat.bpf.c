@@ -31,11 +31,10 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(handle_compat_exit, struct pt_regs *regs, long ret)
 {
 #if defined(__TARGET_ARCH_x86)
-	struct task_struct *task = bpf_get_current_task_btf();
 	__u32 args[3] = {};
 	long nr;
 
-	if (!(task->thread_info.status & TS_COMPAT))
+	if (!current_in_compat_syscall())
 		return 0;
 	/* ia32 arguments: ebx, ecx, edx; each a 32-bit value. */
 	nr = regs->orig_ax;

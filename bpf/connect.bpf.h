@@ -53,6 +53,7 @@ static __always_inline int read_sockaddr(struct connect_event *e, const void *ad
 static __always_inline void emit_connect(struct socket *sock, const void *addr, int addrlen, int user,
 					 int fd, int result, __u8 source)
 {
+	struct task_struct *task;
 	struct connect_event *e;
 
 	if (!admit_detection(fd)) {
@@ -66,7 +67,8 @@ static __always_inline void emit_connect(struct socket *sock, const void *addr, 
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	fill_header(&e->hdr, SOCKEYE_EVENT_CONNECT, sizeof(*e));
-	fill_task(&e->task, bpf_get_current_task_btf());
+	task = current_task();
+	fill_task(&e->task, task);
 	e->fd = fd;
 	e->result = result;
 	e->source = source;
@@ -75,7 +77,7 @@ static __always_inline void emit_connect(struct socket *sock, const void *addr, 
 		e->protocol = BPF_CORE_READ(sock, sk, sk_protocol);
 		e->sock_ino = BPF_CORE_READ(sock, file, f_inode, i_ino);
 	}
-	fill_stdio_brief(&e->stdio, bpf_get_current_task_btf());
+	fill_stdio_brief(&e->stdio, task);
 	if (read_sockaddr(e, addr, addrlen, user))
 		count(SOCKEYE_HOOK_CONNECT, COUNT_ERRORS);
 	bpf_ringbuf_submit(e, submit_flags(RING_DETECTION, e->hdr.time_ns));

@@ -13,7 +13,7 @@
  * file, so "is it a socket" is asked once, of the new fd. */
 static __always_inline int emit_dup(long ret, int oldfd, __u16 syscall)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	struct socket_dup_event *e;
 	struct socket *sock;
 	struct file *file;

@@ -31,12 +31,13 @@ static __always_inline __u64 relay_submit_flags(__u64 now)
 	return submit_flags(RING_PROCESS, now);
 }
 
-/* The registers still hold connect(2)'s arguments at its exit (common.bpf.h). UDP is left
- * out: resolvers connect a UDP socket for every lookup, and no relay here uses one. */
+/* connect(2)'s fd at its exit comes from syscall_exit_args (its registers from 5.15, what
+ * handle_connect_enter stashed before). UDP is left out: resolvers connect a UDP socket for
+ * every lookup, and no relay here uses one. */
 SEC("tp/syscalls/sys_exit_connect")
 int handle_outbound_connect_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	struct pt_regs *regs;
+	unsigned long args[3];
 	struct outbound_event *e;
 	struct socket *sock;
 	struct sock *sk;
@@ -46,8 +47,9 @@ int handle_outbound_connect_exit(struct trace_event_raw_sys_exit *ctx)
 
 	if (ret != 0 && ret != -EINPROGRESS)
 		return 0;
-	regs = current_syscall_regs();
-	fd = (int)PT_REGS_PARM1_SYSCALL(regs);
+	if (!syscall_exit_args(ctx, args))
+		return 0;
+	fd = (int)args[0];
 	/* Connects on stdio are connect records already (all of them with connect_all_fds). */
 	if (connect_all_fds || within_stdio(fd))
 		return 0;
@@ -65,7 +67,7 @@ int handle_outbound_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	fill_header(&e->hdr, SOCKEYE_EVENT_OUTBOUND, sizeof(*e));
-	fill_task(&e->task, bpf_get_current_task_btf());
+	fill_task(&e->task, current_task());
 	e->fd = fd;
 	e->result = (__s32)ret;
 	e->sock_ino = BPF_CORE_READ(sock, file, f_inode, i_ino);

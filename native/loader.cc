@@ -39,12 +39,16 @@ enum class Need {
   kIa32Syscalls,
 };
 
+// BPF helpers a candidate calls beyond those every supported kernel (5.8+) has.
+enum class Helper { kCurrentTaskBtf, kTaskPtRegs };
+
 struct Candidate {
   const char* program;  // what reports and LoadOptions::skip_candidates call it
   std::vector<const char*> bpf_programs;
   Need need = Need::kNothing;
   // Load-time settings that go with this candidate, applied when it is the one tried.
   void (*configure)(sockeye_bpf* skel) = nullptr;
+  std::vector<Helper> helpers = {};
 };
 
 enum class Policy {
@@ -94,6 +98,21 @@ const char* compat_not_needed(const KernelFeatures& f) {
 // tracepoint, the ia32 program reports ia32 connects as well.
 void ia32_connects_in_compat(sockeye_bpf* skel) { skel->rodata->compat_connect = 1; }
 
+// task_access: how every program reaches the current task and the arguments of its syscall
+// (bpf/common.bpf.h). Before 5.15 there is no bpf_task_pt_regs, so a syscall's arguments are
+// gone at its exit tracepoint: enter programs stash them. Before 5.11 there is no
+// bpf_get_current_task_btf either, so the current task is read field by field with
+// bpf_probe_read_kernel. The helpers the BPF side does not call never reach the verifier.
+constexpr const char* kStashPrograms[] = {"handle_connect_enter", "handle_dup_enter", "handle_dup2_enter",
+                                          "handle_dup3_enter", "handle_fcntl_enter"};
+// Nothing stashes: the map need not hold more than one entry.
+void syscall_args_in_regs(sockeye_bpf* skel) { bpf_map__set_max_entries(skel->maps.stashed_syscalls, 1); }
+void syscall_args_stashed(sockeye_bpf* skel) { skel->rodata->use_task_pt_regs = 0; }
+void task_read_by_helper(sockeye_bpf* skel) {
+  skel->rodata->use_task_pt_regs = 0;
+  skel->rodata->use_current_task_btf = 0;
+}
+
 // Every capability, its candidates and its policy: a new capability is one row here (and its
 // programs in bpf/).
 const std::vector<Capability> kCapabilities = {
@@ -107,6 +126,22 @@ const std::vector<Capability> kCapabilities = {
      {{"tp/syscalls/sys_exit_{dup,dup2,dup3,fcntl}",
        {"handle_dup_exit", "handle_dup2_exit", "handle_dup3_exit", "handle_fcntl_exit"}}}},
     {"accept", Policy::kRequired, {{"tp/syscalls/sys_exit_accept{,4}", {"handle_accept_exit", "handle_accept4_exit"}}}},
+    {"task_access",
+     Policy::kRequired,
+     {{"bpf_get_current_task_btf + bpf_task_pt_regs",
+       {},
+       Need::kNothing,
+       syscall_args_in_regs,
+       {Helper::kCurrentTaskBtf, Helper::kTaskPtRegs}},
+      {"bpf_get_current_task_btf + tp/syscalls/sys_enter_{connect,dup,dup2,dup3,fcntl}",
+       {std::begin(kStashPrograms), std::end(kStashPrograms)},
+       Need::kNothing,
+       syscall_args_stashed,
+       {Helper::kCurrentTaskBtf}},
+      {"bpf_get_current_task + tp/syscalls/sys_enter_{connect,dup,dup2,dup3,fcntl}",
+       {std::begin(kStashPrograms), std::end(kStashPrograms)},
+       Need::kNothing,
+       task_read_by_helper}}},
     {"process",
      Policy::kRequired,
      {{"tp_btf/sched_process_{exec,fork,exit}", {"handle_exec", "handle_fork", "handle_exit"}}}},
@@ -205,6 +240,19 @@ bool skipped(const LoadOptions& o, const Candidate& c) {
   for (const auto& s : o.skip_candidates)
     if (s == c.program) return true;
   return false;
+}
+
+// Why the kernel does not give `c` a helper it calls, or "".
+std::string missing_helper(const Candidate& c, const KernelFeatures& f) {
+  for (Helper h : c.helpers) {
+    bool btf = h == Helper::kCurrentTaskBtf;
+    HelperSupport s = btf ? f.current_task_btf : f.task_pt_regs;
+    const char* name = btf ? "bpf_get_current_task_btf (5.11+)" : "bpf_task_pt_regs (5.15+)";
+    // A helper that could not be probed is not relied on: the last candidate needs none.
+    if (s == HelperSupport::no) return std::string("this kernel has no ") + name;
+    if (s == HelperSupport::unknown) return std::string("could not probe for ") + name;
+  }
+  return "";
 }
 
 // Why `need` is not met on this kernel, or "" when it is.
@@ -324,6 +372,7 @@ class Choice {
     for (; at_[i] < cap.candidates.size(); at_[i]++) {
       const Candidate& c = cap.candidates[at_[i]];
       std::string why = has_alternatives(i) && skipped(options_, c) ? "skipped by option" : unmet(c.need, features_);
+      if (why.empty()) why = missing_helper(c, features_);
       if (why.empty()) return;
       passed_[i].push_back({cap.name, c.program, false, why});
     }
@@ -340,7 +389,26 @@ class Choice {
   std::vector<std::vector<CandidateReport>> passed_;
 };
 
+HelperSupport probe_helper(enum bpf_func_id id) {
+  // A tracepoint program: every program that calls these helpers is one, or a tracing one,
+  // which gets the same helpers.
+  int r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, id, nullptr);
+  return r > 0 ? HelperSupport::yes : r == 0 ? HelperSupport::no : HelperSupport::unknown;
+}
+
 }  // namespace
+
+const char* helper_support_name(HelperSupport v) {
+  switch (v) {
+    case HelperSupport::yes:
+      return "yes";
+    case HelperSupport::no:
+      return "no";
+    case HelperSupport::unknown:
+      return "unknown";
+  }
+  return "unknown";
+}
 
 KernelFeatures probe_features(bool mount_missing) {
   KernelFeatures f;
@@ -371,6 +439,8 @@ KernelFeatures probe_features(bool mount_missing) {
     f.cap_bpf = caps & (1ull << 39);
   }
   f.ia32 = probe_ia32_syscalls();
+  f.current_task_btf = probe_helper(BPF_FUNC_get_current_task_btf);
+  f.task_pt_regs = probe_helper(BPF_FUNC_task_pt_regs);
   return f;
 }
 
@@ -411,10 +481,14 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
     Attempt a;
     a.skel = sockeye_bpf__open();
     if (!a.skel) throw SensorFailure{"OPEN_FAILED", errno, "could not open the embedded BPF object: " + errno_text(errno)};
+    // Only the chosen candidates' programs load (two candidates may share one: switched
+    // off as the other's, then on again as the chosen one's).
     for (size_t i = 0; i < kCapabilities.size(); i++)
       for (const Candidate& c : kCapabilities[i].candidates)
-        if (!choice.active(i) || &c != &choice.chosen(i))
-          for (const char* name : c.bpf_programs) bpf_program__set_autoload(program(a.skel, name), false);
+        for (const char* name : c.bpf_programs) bpf_program__set_autoload(program(a.skel, name), false);
+    for (size_t i = 0; i < kCapabilities.size(); i++)
+      if (choice.active(i))
+        for (const char* name : choice.chosen(i).bpf_programs) bpf_program__set_autoload(program(a.skel, name), true);
     a.skel->rodata->stdio_fd_max = options.stdio_fd_max;
     a.skel->rodata->connect_all_fds = options.connect_all_fds ? 1 : 0;
     a.skel->rodata->wakeup_interval_ns = uint64_t(options.wakeup_interval_us) * 1000;

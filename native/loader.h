@@ -47,11 +47,14 @@ struct LoadOptions {
 
 // One candidate program for one capability, and what became of it.
 struct CandidateReport {
-  std::string capability;  // connect, socket_dup, accept, process, relay, compat
+  std::string capability;  // connect, socket_dup, accept, process, relay, compat, task_access
   std::string program;     // e.g. "lsm/socket_connect" (loader.cc, kCapabilities)
   bool live = false;
   std::string reason;      // why it was passed over; empty when live
 };
+
+enum class HelperSupport { yes, no, unknown };
+const char* helper_support_name(HelperSupport v);
 
 struct KernelFeatures {
   std::string kernel_release;
@@ -64,6 +67,10 @@ struct KernelFeatures {
   bool cap_sys_admin = false;
   std::vector<std::string> actions;  // what sockeye did to the system, e.g. mounts
   Ia32Syscalls ia32 = Ia32Syscalls::unknown;
+  // BPF helpers the programs prefer, as libbpf_probe_bpf_helper finds them for tracepoint
+  // programs: yes, no, or unknown (the probe itself failed, e.g. without privileges).
+  HelperSupport current_task_btf = HelperSupport::unknown;  // bpf_get_current_task_btf, 5.11+
+  HelperSupport task_pt_regs = HelperSupport::unknown;      // bpf_task_pt_regs, 5.15+
 };
 
 // Mounts tracefs and securityfs where they are missing (this host boots without them) and

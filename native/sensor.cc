@@ -71,6 +71,10 @@ Napi::Object features_to_js(Napi::Env env, const KernelFeatures& f) {
   for (size_t i = 0; i < f.actions.size(); i++) actions.Set(i, f.actions[i]);
   o.Set("actions", actions);
   o.Set("ia32Syscalls", ia32_syscalls_name(f.ia32));
+  Napi::Object helpers = Napi::Object::New(env);
+  helpers.Set("bpf_get_current_task_btf", helper_support_name(f.current_task_btf));
+  helpers.Set("bpf_task_pt_regs", helper_support_name(f.task_pt_regs));
+  o.Set("helpers", helpers);
   return o;
 }
 

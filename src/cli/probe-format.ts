@@ -18,6 +18,7 @@ export function formatProbe(report: ProbeReport): string {
     `lockdown      ${f.lockdown || "(unknown)"}`,
     `tracefs       ${f.tracefsPath || "(not mounted)"}`,
     `ia32          ${IA32_TEXT[f.ia32Syscalls]}`,
+    `helpers       ${Object.entries(f.helpers).map(([name, has]) => `${name}=${has}`).join(" ")}`,
     `capabilities  CAP_BPF=${yes(f.capBpf)} CAP_PERFMON=${yes(f.capPerfmon)} CAP_SYS_ADMIN=${yes(f.capSysAdmin)}`,
   ];
   for (const a of f.actions) lines.push(`action        ${a}`);

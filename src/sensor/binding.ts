@@ -32,6 +32,11 @@ export interface NativeFeatures {
    * in a child process: some builds of one kernel config refuse them at run time.
    */
   ia32Syscalls: "taken" | "refused" | "unknown" | "not-x86";
+  /**
+   * BPF helpers the programs prefer where the kernel has them (the task_access capability
+   * says which variant runs): "unknown" when the probe itself failed (no privileges).
+   */
+  helpers: Record<"bpf_get_current_task_btf" | "bpf_task_pt_regs", "yes" | "no" | "unknown">;
 }
 
 /** The addon reads the validated options by their own names (native/sensor.cc). */

@@ -4,9 +4,13 @@
 #
 #   bash test/vm/run.sh                           Debian's current linux-image-amd64 (fetched, cached)
 #   bash test/vm/run.sh --package linux-image-6.12-amd64   the kernel another Debian meta-package names
+#   bash test/vm/run.sh --suite bullseye          the kernel linux-image-amd64 names in another Debian suite
 #   bash test/vm/run.sh --deb linux-image-X.deb   a Debian kernel package you have
 #   bash test/vm/run.sh --kernel /boot/vmlinuz-X  any bzImage (config read from a config-X beside it)
 #
+# --suite SUITE resolves and fetches --package (default linux-image-amd64) from that Debian suite
+# and its -security suite through a private apt configuration (test/vm/.cache/apt/SUITE), so
+# the host's apt sources need not carry it and are left as they are.
 # Options: --append "ARGS" (extra kernel command line), --timeout SEC (default 480; qemu is
 # killed then), --out DIR (default test/vm/.cache/run), --accel tcg|kvm (default tcg: KVM is
 # never needed; SOCKEYE_VM_CPU sets -cpu with it), --smp N (default 2).
@@ -23,25 +27,28 @@ cache="${SOCKEYE_VM_CACHE:-$here/.cache}"
 
 die() { echo "test/vm: $*" >&2; exit 1; }
 unavailable() { echo "test/vm: $*" >&2; exit 3; }
-usage() { echo "test/vm: $*" >&2; echo "usage: bash test/vm/run.sh [--kernel VMLINUZ | --deb LINUX-IMAGE.deb | --package META] [--append ARGS] [--timeout SEC] [--out DIR] [--accel tcg|kvm] [--smp N]" >&2; exit 2; }
+usage() { echo "test/vm: $*" >&2; echo "usage: bash test/vm/run.sh [--kernel VMLINUZ | --deb LINUX-IMAGE.deb | [--package META] [--suite SUITE]] [--append ARGS] [--timeout SEC] [--out DIR] [--accel tcg|kvm] [--smp N]" >&2; exit 2; }
 note() { echo "test/vm: $*" >&2; }
 
-kernel="" deb="" meta=linux-image-amd64 meta_given="" append="" timeout_s=480 out="" accel="${SOCKEYE_VM_ACCEL:-tcg}" smp=2
+kernel="" deb="" meta=linux-image-amd64 meta_given="" suite="" append="" timeout_s=480 out="" accel="${SOCKEYE_VM_ACCEL:-tcg}" smp=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernel) [ $# -ge 2 ] || usage "--kernel needs a file"; kernel="$2"; shift 2 ;;
     --deb) [ $# -ge 2 ] || usage "--deb needs a file"; deb="$2"; shift 2 ;;
     --package) [ $# -ge 2 ] || usage "--package needs a meta-package name"; meta="$2"; meta_given=1; shift 2 ;;
+    --suite) [ $# -ge 2 ] || usage "--suite needs a Debian suite name"; suite="$2"; shift 2 ;;
     --append) [ $# -ge 2 ] || usage "--append needs an argument"; append="$2"; shift 2 ;;
     --timeout) [ $# -ge 2 ] || usage "--timeout needs seconds"; timeout_s="$2"; shift 2 ;;
     --out) [ $# -ge 2 ] || usage "--out needs a directory"; out="$2"; shift 2 ;;
     --accel) [ $# -ge 2 ] || usage "--accel needs tcg or kvm"; accel="$2"; shift 2 ;;
     --smp) [ $# -ge 2 ] || usage "--smp needs a number"; smp="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) usage "unknown argument: $1" ;;
   esac
 done
 [ $(( ${kernel:+1}+0 + ${deb:+1}+0 + ${meta_given:+1}+0 )) -gt 1 ] && usage "give one of --kernel, --deb, --package"
+[ -n "$suite" ] && [ -n "$kernel$deb" ] && usage "--suite goes with --package (or the default package), not --kernel or --deb"
+[ -z "$suite" ] || [[ "$suite" =~ ^[a-z]+$ ]] || usage "--suite must be a Debian suite name such as bullseye, got $suite"
 [[ "$timeout_s" =~ ^[0-9]+$ ]] || usage "--timeout must be whole seconds, got $timeout_s"
 [[ "$smp" =~ ^[1-9][0-9]*$ ]] || usage "--smp must be a positive number, got $smp"
 case "$accel" in tcg|kvm) ;; *) usage "--accel must be tcg or kvm, got $accel" ;; esac
@@ -97,13 +104,43 @@ elif [ -n "$deb" ]; then
 else
   # The package the meta-package points at today, e.g. linux-image-amd64 -> linux-image-6.1.0-56-amd64.
   [[ "$meta" =~ ^linux-image-[a-z0-9.+-]+$ ]] || usage "--package must name a linux-image-* package, got $meta"
-  pkg_of() { apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}'; }
+  apt_opts=()
+  if [ -n "$suite" ]; then
+    # Another suite: apt's own resolution and signature checks, on a private configuration
+    # (its sources, lists and cache under $cache/apt/$suite), from the mirrors the host's apt
+    # already uses for Debian and its security archive.
+    keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    [ -r "$keyring" ] || unavailable "$keyring is missing (Debian package debian-archive-keyring): needed for --suite"
+    uri_of() { apt-get indextargets --no-release-info --format '$(REPO_URI) $(RELEASE) $(TARGET_OF)' 2>/dev/null |
+      awk -v want="$1" '$3 == "deb" && ($2 == want || (want == "security" && $2 ~ /-security$/)) { print $1; exit }'; }
+    host_suite="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+    mirror="${SOCKEYE_DEBIAN_MIRROR:-$(uri_of "$host_suite")}"
+    security="${SOCKEYE_DEBIAN_SECURITY_MIRROR:-$(uri_of security)}"
+    [ -n "$mirror" ] || unavailable "no Debian archive in apt's sources to fetch $suite from: set SOCKEYE_DEBIAN_MIRROR to a Debian mirror's URI"
+    apt_dir="$cache/apt/$suite"
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/sources.list.d"
+    {
+      echo "deb [signed-by=$keyring] $mirror $suite main"
+      [ -z "$security" ] || echo "deb [signed-by=$keyring] $security $suite-security main"
+    } >"$apt_dir/sources.list"
+    apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
+      -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o "Acquire::Languages=none"
+      -o "APT::Sandbox::User=$(id -un)")
+  fi
+  pkg_of() { apt-cache "${apt_opts[@]}" depends "$meta" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}'; }
   pkg="$(pkg_of || true)"
-  if [ -z "$pkg" ] && [ "$(id -u)" -eq 0 ]; then apt-get update -qq >/dev/null 2>&1 || true; pkg="$(pkg_of || true)"; fi
+  # Private lists from an earlier run may name a package the suite has since replaced: they
+  # are refreshed whenever the package they name is not cached yet.
+  if [ -n "$suite" ] && { [ -z "$pkg" ] || ! ls "$cache/debs/${pkg}_"*.deb >/dev/null 2>&1; }; then
+    apt-get -qq "${apt_opts[@]}" update >"$apt_dir/update.log" 2>&1 || note "apt-get update for $suite failed: $(grep -E '^(E|Err|W):' "$apt_dir/update.log" | head -1)"
+    pkg="$(pkg_of || true)"
+  elif [ -z "$pkg" ] && [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq >/dev/null 2>&1 || true; pkg="$(pkg_of || true)"
+  fi
   mkdir -p "$cache/debs"
   # Which package the meta-package named when it was last resolved: several kernels share the
   # cache, and without a package index this is how the right one is found again.
-  named="$cache/debs/$meta.name"
+  named="$cache/debs/${suite:+$suite-}$meta.name"
   if [ -n "$pkg" ]; then
     echo "$pkg" >"$named"
   elif [ -s "$named" ]; then
@@ -115,7 +152,7 @@ else
   debfile="$(ls "$cache/debs/${pkg}_"*.deb 2>/dev/null | head -1 || true)"
   if [ -z "$debfile" ]; then
     note "fetching Debian's kernel package $pkg"
-    (cd "$cache/debs" && apt-get download "$pkg" >"$cache/debs/download.log" 2>&1) \
+    (cd "$cache/debs" && apt-get "${apt_opts[@]}" download "$pkg" >"$cache/debs/download.log" 2>&1) \
       || unavailable "apt-get download $pkg failed: $(grep -E '^(E|Err):' "$cache/debs/download.log" | head -1)"
     debfile="$(ls "$cache/debs/${pkg}_"*.deb 2>/dev/null | head -1 || true)"
     [ -n "$debfile" ] || die "apt-get download $pkg left no .deb in $cache/debs"

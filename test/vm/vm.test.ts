@@ -65,7 +65,7 @@ interface Results {
   cmdline: string;
   uptimeAtEntry: number;
   uptimeAtExit: number;
-  probe: { candidates: Candidate[]; features: { bpfLsm: boolean; lsmList: string; ia32Syscalls: string }; error: unknown } | null;
+  probe: { candidates: Candidate[]; features: { bpfLsm: boolean; lsmList: string; ia32Syscalls: string; helpers: Record<string, string> }; error: unknown } | null;
   probeWithoutLsm: { candidates: Candidate[] } | null;
   programs: Candidate[];
   ia32Getpid: { status: number | null; signal: string | null };
@@ -82,6 +82,7 @@ type Outcome = { kind: "ok"; results: Results; seconds: number } | { kind: "unav
 function boot(mode: Mode): Promise<Outcome> {
   const args = [join(here, "run.sh"), "--out", join(here, ".cache", `run-${mode.id}`)];
   if (mode.package) args.push("--package", mode.package);
+  if (mode.suite) args.push("--suite", mode.suite);
   else if (process.env.SOCKEYE_VM_KERNEL) args.push("--kernel", process.env.SOCKEYE_VM_KERNEL);
   else if (process.env.SOCKEYE_VM_DEB) args.push("--deb", process.env.SOCKEYE_VM_DEB);
   const append = [process.env.SOCKEYE_VM_APPEND, mode.append].filter(Boolean).join(" ");
@@ -112,33 +113,75 @@ function boot(mode: Mode): Promise<Outcome> {
 }
 
 /**
- * The same guest suite, booted three times: as the kernel comes (Debian's lists the bpf LSM);
- * with an LSM list that leaves bpf out, where the lsm/ program would load and attach but never
- * run, so the sensor must pass it over and detect through fentry instead; and Debian's 6.12
- * kernel (bookworm-security) booted with ia32_emulation=0 (6.7+), a kernel that refuses ia32
- * syscalls although CONFIG_IA32_EMULATION=y, as some builds of the CI machine kind do.
+ * The same guest suite, booted on a matrix of Debian kernels. CI runs the first five:
+ * Debian 12's 6.1 as the kernel comes (the bpf LSM is on its list); 6.1 with an LSM list
+ * that leaves bpf out, where the lsm/ program would load and attach but never run, so the
+ * sensor must pass it over and detect through fentry instead; Debian's 6.12 (bookworm-security)
+ * booted with ia32_emulation=0 (6.7+), a kernel that refuses ia32 syscalls although
+ * CONFIG_IA32_EMULATION=y, as some builds of the CI machine kind do; Debian 11's 5.10
+ * (bullseye, fetched through a private apt configuration) as Debian 11 boots it, bpf not on
+ * its LSM list, so fentry; and the same 5.10 with bpf added to the list, the LSM program.
+ * 5.10 has neither bpf_get_current_task_btf (5.11) nor bpf_task_pt_regs (5.15): there the
+ * programs read the current task with bpf_get_current_task and CO-RE reads, and enter
+ * programs stash the syscall arguments (task_access). `npm run test:vm -- --matrix` adds
+ * 6.12's cloud and rt flavours.
  */
 interface Mode {
   id: string;
   title: string;
   /** A Debian meta-package naming the kernel; none: the default kernel, or the one SOCKEYE_VM_* names. */
   package?: string;
+  /** The Debian suite the package comes from when the host's apt sources do not carry it. */
+  suite?: string;
   /** The kernel release that package must boot (so a wrong fetch cannot pass as this boot). */
   release?: RegExp;
   append: string;
   connectProgram: string;
   source: string;
-  ia32: "taken" | "refused";
+  /** "own": whatever the guest's own int $0x80 shows (a kernel whose build we do not pin). */
+  ia32: "taken" | "refused" | "own";
+  /** The task_access variant the kernel's helpers give. */
+  taskAccess: string;
+  helpers: { bpf_get_current_task_btf: "yes" | "no"; bpf_task_pt_regs: "yes" | "no" };
+  /** Booted only with --matrix (SOCKEYE_VM_MATRIX=1). */
+  matrix?: boolean;
 }
-const MODES: Mode[] = [
-  { id: "lsm", title: "the BPF LSM path", append: "", connectProgram: "lsm/socket_connect", source: "lsm", ia32: "taken" },
-  { id: "no-bpf-lsm", title: "booted with lsm= without bpf (fentry path)", append: "lsm=lockdown,yama", connectProgram: "fentry/security_socket_connect", source: "fentry", ia32: "taken" },
+const TASK_BTF_REGS = "bpf_get_current_task_btf + bpf_task_pt_regs";
+const TASK_HELPER_STASH = "bpf_get_current_task + tp/syscalls/sys_enter_{connect,dup,dup2,dup3,fcntl}";
+const HELPERS_5_15 = { bpf_get_current_task_btf: "yes", bpf_task_pt_regs: "yes" } as const;
+const HELPERS_5_10 = { bpf_get_current_task_btf: "no", bpf_task_pt_regs: "no" } as const;
+const LSM = { connectProgram: "lsm/socket_connect", source: "lsm" };
+const FENTRY = { connectProgram: "fentry/security_socket_connect", source: "fentry" };
+/** Debian 11's CONFIG_LSM: its 5.10 boots with this list, bpf not on it. */
+const BULLSEYE_LSM = "lockdown,yama,loadpin,safesetid,integrity,apparmor,selinux,smack,tomoyo";
+const ALL_MODES: Mode[] = [
+  { id: "lsm", title: "the BPF LSM path", append: "", ...LSM, ia32: "taken", taskAccess: TASK_BTF_REGS, helpers: HELPERS_5_15 },
+  { id: "no-bpf-lsm", title: "booted with lsm= without bpf (fentry path)", append: "lsm=lockdown,yama", ...FENTRY, ia32: "taken", taskAccess: TASK_BTF_REGS, helpers: HELPERS_5_15 },
   {
     id: "6.12-no-ia32", title: "Debian's 6.12 booted with ia32_emulation=0 (ia32 syscalls refused)", package: "linux-image-6.12-amd64", release: /^6\.12\.\d+\+deb12-amd64$/,
     // Debian's 6.12 lists bpf in CONFIG_LSM too, so connect runs on the LSM program there as well.
-    append: "ia32_emulation=0", connectProgram: "lsm/socket_connect", source: "lsm", ia32: "refused",
+    append: "ia32_emulation=0", ...LSM, ia32: "refused", taskAccess: TASK_BTF_REGS, helpers: HELPERS_5_15,
+  },
+  {
+    // The list given is Debian 11's own default, so this is the kernel as Debian 11 boots it
+    // (run.sh would otherwise add bpf to it, as it does for the next boot).
+    id: "5.10", title: "Debian 11's 5.10 as it boots (bpf not an active LSM: fentry)", package: "linux-image-amd64", suite: "bullseye",
+    release: /^5\.10\.0-\d+-amd64$/, append: `lsm=${BULLSEYE_LSM}`, ...FENTRY, ia32: "taken", taskAccess: TASK_HELPER_STASH, helpers: HELPERS_5_10,
+  },
+  {
+    id: "5.10-bpf-lsm", title: "Debian 11's 5.10 booted with bpf on its LSM list", package: "linux-image-amd64", suite: "bullseye",
+    release: /^5\.10\.0-\d+-amd64$/, append: `lsm=${BULLSEYE_LSM},bpf`, ...LSM, ia32: "taken", taskAccess: TASK_HELPER_STASH, helpers: HELPERS_5_10,
+  },
+  {
+    id: "6.12-cloud", title: "Debian's 6.12 cloud flavour", package: "linux-image-6.12-cloud-amd64", release: /^6\.12\.\d+\+deb12-cloud-amd64$/,
+    append: "", ...LSM, ia32: "own", taskAccess: TASK_BTF_REGS, helpers: HELPERS_5_15, matrix: true,
+  },
+  {
+    id: "6.12-rt", title: "Debian's 6.12 rt flavour (PREEMPT_RT)", package: "linux-image-6.12-rt-amd64", release: /^6\.12\.\d+\+deb12-rt-amd64$/,
+    append: "", ...LSM, ia32: "own", taskAccess: TASK_BTF_REGS, helpers: HELPERS_5_15, matrix: true,
   },
 ];
+const MODES = ALL_MODES.filter((m) => !m.matrix || process.env.SOCKEYE_VM_MATRIX === "1");
 // A kernel named on the environment replaces the default one (not the 6.12 boot, which is about
 // that kernel): whether it takes ia32 syscalls is then what its own int $0x80 shows.
 const kernelOverride = Boolean(process.env.SOCKEYE_VM_KERNEL || process.env.SOCKEYE_VM_DEB);
@@ -187,8 +230,8 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     expect(c.suppressed).toEqual({ no_program: 1 });
   };
   const live = (cands: Candidate[], capability: string) => cands.filter((x) => x.capability === capability && x.live).map((x) => x.program);
-  const ia32Known = Boolean(mode.package) || !kernelOverride;
-  const ia32Expected = (): "taken" | "refused" => (ia32Known ? mode.ia32 : r.ia32Getpid.status === 0 ? "taken" : "refused");
+  const ia32Known = mode.ia32 !== "own" && (Boolean(mode.package) || !kernelOverride);
+  const ia32Expected = (): "taken" | "refused" => (ia32Known && mode.ia32 !== "own" ? mode.ia32 : r.ia32Getpid.status === 0 ? "taken" : "refused");
   const NOT_NEEDED = /^not needed: this kernel refuses ia32 syscalls \(an int \$0x80 from a test process died with SIGSEGV\)/;
 
   vmIt("the guest suite ran to the end without an error", () => {
@@ -201,9 +244,9 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
   });
 
   if (mode.release) {
-    vmIt(`the guest ran ${mode.package}'s kernel, booted with ${mode.append}`, () => {
+    vmIt(`the guest ran ${mode.package}'s kernel${mode.suite ? ` from ${mode.suite}` : ""}${mode.append ? `, booted with ${mode.append}` : ""}`, () => {
       expect(r.kernel).toMatch(mode.release!);
-      expect(r.cmdline.split(" ")).toEqual(expect.arrayContaining(mode.append.split(" ")));
+      expect(r.cmdline.split(" ")).toEqual(expect.arrayContaining(mode.append.split(" ").filter(Boolean)));
     });
   }
 
@@ -229,7 +272,18 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     expect(live(r.probe!.candidates, "connect")).toEqual([mode.connectProgram]);
     // The sensor that ran the cases chose the same.
     expect(live(r.programs, "connect")).toEqual([mode.connectProgram]);
-    for (const cap of ["socket_dup", "accept", "process"]) expect(live(r.programs, cap)).toHaveLength(1);
+    for (const cap of ["socket_dup", "accept", "process", "task_access"]) expect(live(r.programs, cap)).toHaveLength(1);
+  });
+
+  vmIt(`task_access: the kernel's helpers (${Object.entries(mode.helpers).map(([h, v]) => `${h}=${v}`).join(" ")}) give ${mode.taskAccess}, in probe and in the sensor`, () => {
+    expect(r.probe!.features.helpers).toEqual(mode.helpers);
+    expect(live(r.probe!.candidates, "task_access")).toEqual([mode.taskAccess]);
+    expect(live(r.programs, "task_access")).toEqual([mode.taskAccess]);
+    // A variant the kernel cannot give is passed over, saying which helper it lacks.
+    for (const row of r.probe!.candidates.filter((x) => x.capability === "task_access" && !x.live && x.program.startsWith("bpf_get_current_task_btf"))) {
+      if (mode.helpers.bpf_get_current_task_btf === "no") expect(row.reason).toBe("this kernel has no bpf_get_current_task_btf (5.11+)");
+      else expect(row.reason).toBe("not needed: a preferred candidate is live");
+    }
   });
 
   vmIt(`ia32 syscalls: ${ia32Known ? `this kernel ${mode.ia32 === "taken" ? "takes" : "refuses"} them` : "what this kernel does"}, and probe and an int $0x80 of the guest's own agree`, () => {
