@@ -155,7 +155,7 @@ extern struct accepted_socks_map accepted_socks SEC(".maps");
  * Every read through a task pointer goes through TASK_READ (or the helpers below). Where the
  * kernel has bpf_get_current_task_btf, task pointers are BTF pointers (that helper's result, a
  * tp_btf argument): plain loads, which the verifier makes fault-safe, instead of one
- * bpf_probe_read_kernel call per field (about 30 ns a call here; bench/README.md, change 14).
+ * bpf_probe_read_kernel call per field (about 30 ns a call on the CI machine kind).
  * Before 5.11 the current task is a plain number (bpf_get_current_task) that only
  * bpf_probe_read_kernel may follow, so then every task is read with BPF_CORE_READ.
  */
@@ -335,7 +335,7 @@ static __always_inline int current_in_compat_syscall(void)
  * pt_regs; on arm64 the first one is orig_x0, which PT_REGS_PARM1_SYSCALL reads), so there the
  * exit programs need no enter program and no map to carry them: each enter tracepoint cost
  * about 250 ns on every call of its syscall, and the map 150 ns more on each matching one
- * (bench/README.md, change 14). */
+ * (measured on the CI machine kind). */
 static __always_inline struct pt_regs *current_syscall_regs(void)
 {
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());

@@ -4,7 +4,7 @@
  * them on x86-64), so a 32-bit binary, or a 64-bit one that uses int $0x80, dups a socket onto
  * stdio unseen by the dup and connect tracepoints. The raw sys_exit tracepoint sees every syscall: this
  * program keeps the ia32 ones and hands them to the same code. It runs on every syscall of
- * the host, though (about 90 ns each here: bench/README.md, change 21), so the loader attaches
+ * the host, though (about 90 ns each on the CI machine kind), so the loader attaches
  * it only when asked (LoadOptions::compat_syscalls).
  */
 #include "accept.bpf.h"

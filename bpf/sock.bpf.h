@@ -8,7 +8,7 @@
 
 /* The head of struct sock_common: IPv4 addresses, ports, family and state, in the order every
  * kernel since 2.6.38 keeps them. One read of these 20 bytes costs what one of the six
- * single-field reads did (bench/README.md, change 15). */
+ * single-field reads did. */
 struct sock_common_head {
 	__be32 daddr;
 	__be32 rcv_saddr;
