@@ -41,7 +41,17 @@ export function buildOutputs(config: Config, stdout: NodeJS.WriteStream = proces
     );
   }
   if (output.syslog !== undefined) {
-    outputs.push(new SyslogOutput({ host: output.syslog.host, port: output.syslog.port, facility: output.syslog.facility }));
+    const s = output.syslog;
+    const tls = defined({ caFile: s.tls_ca_file, certFile: s.tls_cert_file, keyFile: s.tls_key_file, serverName: s.tls_server_name });
+    outputs.push(
+      new SyslogOutput({
+        host: s.host,
+        protocol: s.protocol,
+        facility: s.facility,
+        ...defined({ port: s.port }),
+        ...(Object.keys(tls).length > 0 ? { tls } : {}),
+      }),
+    );
   }
   if (output.nats !== undefined) outputs.push(natsOutput(output.nats, output.spool));
   const eventOutputs: EventOutput[] = [];
