@@ -251,7 +251,7 @@ export class SyslogOutput extends LineOutput {
     const ready = this.protocol === "tls" ? "secureConnect" : "connect";
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => stream.destroy(new Error(`no connection within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
-      stream.once("error", (error) => (clearTimeout(timer), reject(error)));
+      stream.once("error", (error: Error) => (clearTimeout(timer), reject(error)));
       stream.once(ready, () => (clearTimeout(timer), resolve()));
     });
     stream.removeAllListeners("error");

@@ -114,7 +114,7 @@ export async function startRsyslog(port: number, dir: string, tls?: RsyslogTls):
   writeFileSync(configPath, config);
   const child = spawn("rsyslogd", ["-n", "-f", configPath, "-i", join(dir, "rsyslog.pid")], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
-  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   await Promise.race([
     listening(port),
     new Promise((_, reject) => child.once("exit", (code) => reject(new Error(`rsyslogd exited (${code}): ${stderr}`)))),
