@@ -71,7 +71,7 @@ export type { StreamOutputOptions } from "./output/stream.js";
 export { JsonLinesOutput, type JsonLinesOutputOptions } from "./output/json-lines.js";
 export { PrettyOutput, formatPretty, type PrettyFormatOptions, type PrettyOutputOptions } from "./output/pretty.js";
 export { FileOutput, type FileOutputOptions } from "./output/file.js";
-export { WebhookOutput, type WebhookBackoff, type WebhookOutputOptions } from "./output/webhook.js";
+export { SpooledWebhookOutput, WebhookOutput, type SpooledWebhookOutputOptions, type WebhookBackoff, type WebhookOutputOptions } from "./output/webhook.js";
 export {
   SYSLOG_FACILITIES,
   SYSLOG_PROTOCOLS,
