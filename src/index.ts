@@ -71,8 +71,17 @@ export type { StreamOutputOptions } from "./output/stream.js";
 export { JsonLinesOutput, type JsonLinesOutputOptions } from "./output/json-lines.js";
 export { PrettyOutput, formatPretty, type PrettyFormatOptions, type PrettyOutputOptions } from "./output/pretty.js";
 export { FileOutput, type FileOutputOptions } from "./output/file.js";
-export { WebhookOutput, type WebhookBackoff, type WebhookOutputOptions } from "./output/webhook.js";
-export { SYSLOG_FACILITIES, SyslogOutput, type SyslogFacility, type SyslogOutputOptions } from "./output/syslog.js";
+export { SpooledWebhookOutput, WebhookOutput, type SpooledWebhookOutputOptions, type WebhookBackoff, type WebhookOutputOptions } from "./output/webhook.js";
+export {
+  SYSLOG_FACILITIES,
+  SYSLOG_PROTOCOLS,
+  SyslogOutput,
+  type SyslogFacility,
+  type SyslogOutputOptions,
+  type SyslogProtocol,
+  type SyslogReconnect,
+  type SyslogTlsOptions,
+} from "./output/syslog.js";
 export { Spool, SpoolError, DEFAULT_SPOOL_DIR, type SpoolOptions, type SpoolRecord, type SpoolStats } from "./output/spool.js";
 export { SpooledOutput, type SpooledFinding } from "./output/spooled-output.js";
 export { NatsOutput, subjectToken, type NatsOutputOptions } from "./output/nats.js";

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { EXIT_BAD_INPUT, SockeyeError } from "../errors.js";
 import { FileReadError, readRegularTextFile } from "../service/regular-file.js";
 import { sensorConfigSchema } from "../sensor/options.js";
-import { SYSLOG_FACILITIES, type SyslogFacility } from "../output/syslog.js";
+import { SYSLOG_FACILITIES, SYSLOG_PROTOCOLS, type SyslogFacility } from "../output/syslog.js";
 import { DEFAULT_TRC101_PROFILE, TRC101_PROFILES } from "../rules/trc-101-stdio-over-socket.js";
 
 export class ConfigError extends SockeyeError {
@@ -77,14 +77,27 @@ export const configSchema = z
           })
           .strict()
           .optional(),
-        /** RFC 5424 over UDP, one datagram per finding (node has no unix datagram sockets for /dev/log). */
+        /** RFC 5424 over UDP, TCP (RFC 6587) or TLS (RFC 5425); node has no unix datagram sockets for /dev/log. */
         syslog: z
           .object({
             host: z.string().ip().default("127.0.0.1"),
-            port: z.number().int().min(1).max(65535).default(514),
+            protocol: z.enum(SYSLOG_PROTOCOLS).default("udp"),
+            // Default in SyslogOutput: 514, or 6514 for tls.
+            port: z.number().int().min(1).max(65535).optional(),
             facility: z.enum(Object.keys(SYSLOG_FACILITIES) as [SyslogFacility, ...SyslogFacility[]]).default("authpriv"),
+            tls_ca_file: z.string().min(1).optional(),
+            tls_cert_file: z.string().min(1).optional(),
+            tls_key_file: z.string().min(1).optional(),
+            /** The name the server's certificate must carry, when it has no IP address entry for host. */
+            tls_server_name: z.string().min(1).optional(),
           })
           .strict()
+          .refine((s) => s.protocol === "tls" || [s.tls_ca_file, s.tls_cert_file, s.tls_key_file, s.tls_server_name].every((v) => v === undefined), {
+            message: 'the tls_* keys need protocol = "tls"',
+          })
+          .refine((s) => (s.tls_cert_file === undefined) === (s.tls_key_file === undefined), {
+            message: "tls_cert_file and tls_key_file go together",
+          })
           .optional(),
         /** NATS JetStream, through the spool: at-least-once, exactly-once inside the stream's duplicate window. */
         nats: z

@@ -10,7 +10,9 @@ import { OutputSet } from "../output/output-set.js";
 import { JsonLinesOutput } from "../output/json-lines.js";
 import { PrettyOutput } from "../output/pretty.js";
 import { FileOutput } from "../output/file.js";
-import { WebhookOutput } from "../output/webhook.js";
+import { join } from "node:path";
+import { SpooledWebhookOutput, WebhookOutput } from "../output/webhook.js";
+import { DEFAULT_SPOOL_DIR, type SpoolOptions } from "../output/spool.js";
 import { SyslogOutput } from "../output/syslog.js";
 import { NatsOutput } from "../output/nats.js";
 import { warn } from "../service/log.js";
@@ -33,15 +35,29 @@ export function buildOutputs(config: Config, stdout: NodeJS.WriteStream = proces
   }
   if (output.webhook !== undefined) {
     const w = output.webhook;
+    // With a spool the backlog waits on disk, retried until the spool's bounds: max_queue and
+    // max_attempts are the memory queue's bounds and do not apply.
     outputs.push(
-      new WebhookOutput({
-        url: w.url,
-        ...defined({ headers: w.headers, maxQueue: w.max_queue, maxBatch: w.max_batch, timeoutMs: w.timeout_ms, maxAttempts: w.max_attempts }),
-      }),
+      output.spool !== undefined
+        ? new SpooledWebhookOutput({ url: w.url, ...defined({ headers: w.headers, maxBatch: w.max_batch, timeoutMs: w.timeout_ms }), spool: spoolOptions(output.spool, "webhook") })
+        : new WebhookOutput({
+            url: w.url,
+            ...defined({ headers: w.headers, maxQueue: w.max_queue, maxBatch: w.max_batch, timeoutMs: w.timeout_ms, maxAttempts: w.max_attempts }),
+          }),
     );
   }
   if (output.syslog !== undefined) {
-    outputs.push(new SyslogOutput({ host: output.syslog.host, port: output.syslog.port, facility: output.syslog.facility }));
+    const s = output.syslog;
+    const tls = defined({ caFile: s.tls_ca_file, certFile: s.tls_cert_file, keyFile: s.tls_key_file, serverName: s.tls_server_name });
+    outputs.push(
+      new SyslogOutput({
+        host: s.host,
+        protocol: s.protocol,
+        facility: s.facility,
+        ...defined({ port: s.port }),
+        ...(Object.keys(tls).length > 0 ? { tls } : {}),
+      }),
+    );
   }
   if (output.nats !== undefined) outputs.push(natsOutput(output.nats, output.spool));
   const eventOutputs: EventOutput[] = [];
@@ -59,15 +75,24 @@ function natsOutput(nats: NonNullable<Config["output"]["nats"]>, spool: Config["
     ackTimeoutMs: nats.ack_timeout_ms,
     ...defined({ hostId: nats.host_id, credsFile: nats.creds_file }),
     ...(Object.keys(tls).length > 0 ? { tls } : {}),
-    spool: {
-      ...defined({
-        dir: spool?.dir,
-        maxBytes: spool?.max_bytes,
-        maxAgeMs: spool?.max_age_s !== undefined ? spool.max_age_s * 1000 : undefined,
-        fsyncIntervalMs: spool?.fsync_interval_ms,
-      }),
-      onTrouble: (problem) => warn(problem),
-    },
+    spool: spoolOptions(spool, "nats"),
     onWarning: (message) => warn(message),
   });
+}
+
+/**
+ * Each durable output has a spool of its own, a subfolder of the configured one named after
+ * it: a spool has one reader, and one output's acknowledgement must not remove a finding
+ * another output has not delivered yet.
+ */
+function spoolOptions(spool: Config["output"]["spool"], output: string): SpoolOptions & { dir: string } {
+  return {
+    ...defined({
+      maxBytes: spool?.max_bytes,
+      maxAgeMs: spool?.max_age_s !== undefined ? spool.max_age_s * 1000 : undefined,
+      fsyncIntervalMs: spool?.fsync_interval_ms,
+    }),
+    dir: join(spool?.dir ?? DEFAULT_SPOOL_DIR, output),
+    onTrouble: (problem) => warn(problem),
+  };
 }

@@ -1,5 +1,5 @@
 /**
- * The FindingOutput part common to durable outputs (NATS JetStream): write() appends each
+ * The FindingOutput part common to durable outputs (NATS JetStream, the spooled webhook): write() appends each
  * finding to the on-disk spool before returning, one delivery loop sends what the spool
  * holds, in order, and a record leaves the spool only once the receiver acknowledged it.
  *
@@ -15,7 +15,7 @@
 import { realpathSync } from "node:fs";
 import type { Finding } from "../engine/finding.js";
 import { IdleWaiters } from "./line-output.js";
-import { DEFAULT_FLUSH_TIMEOUT_MS, OutputCounters, OutputError, describeError, encodeFinding, sleep, type FindingOutput, type FlushResult, type OutputStats } from "./output.js";
+import { DEFAULT_FLUSH_TIMEOUT_MS, OutputCounters, OutputError, describeError, encodeFinding, sleep, type FindingOutput, type FlushResult, type OutputDropReason, type OutputStats } from "./output.js";
 import { Spool, SpoolError, type SpoolOptions, type SpoolRecord } from "./spool.js";
 
 /** A spooled finding as the transport sends it: its id (the receiver's deduplication key) and JSON. */
@@ -68,6 +68,8 @@ export abstract class SpooledOutput implements FindingOutput {
   private readonly idle = new IdleWaiters();
   private readonly stopping = new AbortController();
   private wake: (() => void) | undefined;
+  /** Findings the send() in progress refused (see refused()). */
+  private refusedInSend = 0;
   /** Set by write(): the loop must look at the spool again before it sleeps. */
   private kicked = false;
   private loop: Promise<void> | undefined;
@@ -86,11 +88,18 @@ export abstract class SpooledOutput implements FindingOutput {
   /** Connects; throws (or rejects with) an OutputError when the output cannot work. */
   protected abstract connect(): Promise<void>;
   /**
-   * Sends the findings in order and resolves with how many, from the first, the receiver
-   * acknowledged; rejects when it took none.
+   * Sends the findings in order and resolves with how many, from the first, are settled:
+   * acknowledged by the receiver, or refused by it for good and counted with `refused()`.
+   * Either way they leave the spool. Rejects when none is settled.
    */
   protected abstract send(findings: readonly SpooledFinding[], signal: AbortSignal): Promise<number>;
   protected abstract disconnect(): Promise<void>;
+
+  /** For send(): findings the receiver refused for good; they leave the spool, counted, not written. */
+  protected refused(reason: OutputDropReason, count: number, error: unknown): void {
+    this.counters.drop(reason, count, error);
+    this.refusedInSend += count;
+  }
 
   async open(): Promise<void> {
     try {
@@ -197,6 +206,7 @@ export abstract class SpooledOutput implements FindingOutput {
           continue;
         }
         let acknowledged = 0;
+        this.refusedInSend = 0;
         try {
           acknowledged = await this.send(records.map(toSpooledFinding), this.stopping.signal);
         } catch (error) {
@@ -204,7 +214,8 @@ export abstract class SpooledOutput implements FindingOutput {
         }
         if (acknowledged > 0) {
           spool.ack(records[acknowledged - 1]!.seq);
-          this.counters.written += acknowledged;
+          // What send() dropped (and counted) leaves the spool too, but was not delivered.
+          this.counters.written += acknowledged - this.refusedInSend;
           this.idle.wake();
         }
         if (acknowledged < records.length) {

@@ -44,7 +44,16 @@ describe("config", () => {
     const config = resolveConfig(file("uncommented.toml", uncommented), {});
     expect(config.output.file).toEqual({ path: "/var/log/sockeye/findings.jsonl", max_bytes: 104857600, keep: 5 });
     expect(config.output.webhook).toMatchObject({ url: "https://siem.example.internal/ingest", max_queue: 10000, timeout_ms: 10000, max_attempts: 5 });
-    expect(config.output.syslog).toEqual({ host: "127.0.0.1", port: 514, facility: "authpriv" });
+    expect(config.output.syslog).toEqual({
+      host: "127.0.0.1",
+      protocol: "tls",
+      port: 6514,
+      facility: "authpriv",
+      tls_ca_file: "/etc/sockeye/syslog-ca.pem",
+      tls_cert_file: "/etc/sockeye/syslog-cert.pem",
+      tls_key_file: "/etc/sockeye/syslog-key.pem",
+      tls_server_name: "syslog.example.internal",
+    });
     expect(config.rules.trc101_allow).toEqual([{ label: "my-tcp-service", executable: "/usr/local/sbin/my-tcp-service" }]);
     expect(config.sensor).toMatchObject({ detection_ring_bytes: 524288, process_ring_bytes: 2097152 });
     expect(config.metrics.prometheus_listen).toBe("127.0.0.1:9469");
@@ -67,6 +76,9 @@ describe("config", () => {
     ["ring past 32 bits", "[sensor]\ndetection_ring_bytes = 4294967296\n", /: sensor\.detection_ring_bytes: must be a power of two from 4096 to 2147483648$/],
     ["bad stdout format", "[output]\nstdout = \"xml\"\n", /: output\.stdout: Invalid enum value/],
     ["webhook not http", "[output.webhook]\nurl = \"ftp://127.0.0.1/x\"\n", /: output\.webhook\.url: must be an http:\/\/ or https:\/\/ URL$/],
+    ["syslog tls file without tls", "[output.syslog]\nprotocol = \"tcp\"\ntls_ca_file = \"/x.pem\"\n", /: output\.syslog: the tls_\* keys need protocol = "tls"$/],
+    ["syslog certificate without its key", "[output.syslog]\nprotocol = \"tls\"\ntls_cert_file = \"/x.pem\"\n", /: output\.syslog: tls_cert_file and tls_key_file go together$/],
+    ["syslog protocol", "[output.syslog]\nprotocol = \"relp\"\n", /: output\.syslog\.protocol: Invalid enum value/],
     ["listen address", "[metrics]\nprometheus_listen = \"9469\"\n", /: metrics\.prometheus_listen: must be "host:port"/],
     ["listen port", "[metrics]\nprometheus_listen = \"127.0.0.1:99999\"\n", /: metrics\.prometheus_listen: the port must be from 0 to 65535$/],
     ["stats interval not whole seconds", "[metrics]\nstats_interval_s = 0.001\n", /: metrics\.stats_interval_s: Expected integer, received float$/],

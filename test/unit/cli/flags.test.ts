@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { resolveConfig, validateConfig } from "../../../src/config/config.js";
 import { configFromFlags, decimalInteger } from "../../../src/cli/flags.js";
 import { buildOutputs } from "../../../src/config/outputs.js";
+import { SpooledWebhookOutput, WebhookOutput } from "../../../src/output/webhook.js";
 
 describe("configFromFlags", () => {
   it("maps each flag to its key and leaves out what was not given", () => {
@@ -56,5 +57,15 @@ describe("buildOutputs", () => {
       output: { stdout: "none", file: { path: "/tmp/x" }, webhook: { url: "http://127.0.0.1:1/" }, syslog: {} },
     });
     expect(buildOutputs(config, stream(false)).outputs.map((o) => o.type)).toEqual(["file", "webhook", "syslog"]);
+  });
+
+  it("[output.spool] puts the webhook on the spool; each durable output gets a subfolder of its own", () => {
+    const memory = resolveConfig(undefined, { output: { stdout: "none", webhook: { url: "http://127.0.0.1:1/" } } });
+    expect(buildOutputs(memory, stream(false)).outputs[0]).toBeInstanceOf(WebhookOutput);
+    const config = resolveConfig(undefined, { output: { stdout: "none", webhook: { url: "http://127.0.0.1:1/" }, nats: {}, spool: { dir: "/tmp/s" } } });
+    const [webhook, nats] = buildOutputs(config, stream(false)).outputs;
+    expect(webhook).toBeInstanceOf(SpooledWebhookOutput);
+    const dir = (output: unknown) => (output as { spoolOptions: { dir: string } }).spoolOptions.dir;
+    expect([dir(webhook), dir(nats)]).toEqual(["/tmp/s/webhook", "/tmp/s/nats"]);
   });
 });
