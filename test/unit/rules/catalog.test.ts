@@ -85,7 +85,7 @@ describe("sockeye rules", () => {
     const r = cli("rules", "--json");
     expect(r.status).toBe(0);
     const statuses = JSON.parse(r.stdout) as { id: string; status: string; source: string }[];
-    expect(statuses.map((s) => [s.id, s.status])).toEqual([["TRC-101", "runs"], ["RELAY-001", "runs"], [SEED_ID, "runs"]]);
+    expect(statuses.map((s) => [s.id, s.status])).toEqual([["TRC-101", "runs"], ["RELAY-001", "runs"], ["RELAY-002", "runs"], [SEED_ID, "runs"]]);
   });
 
   it("the table names every rule and the count that runs", () => {
@@ -94,7 +94,7 @@ describe("sockeye rules", () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("Potential Reverse Shell via Background Process");
     expect(r.stdout).toMatch(/^skipped\s+elastic/m);
-    expect(r.stdout).toMatch(/3 of 4 run/);
+    expect(r.stdout).toMatch(/4 of 5 run/);
   });
 
   it.each([
