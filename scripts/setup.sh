@@ -15,8 +15,9 @@ fi
 # make and pkg-config build it, debian-archive-keyring checks its source's index.
 packages=(clang llvm libelf-dev zlib1g-dev bpftool cmake make g++ pkg-config debian-archive-keyring
           python3 util-linux iproute2)
-# The kernel tier's real reverse shells use these interpreters and tools.
-packages+=(bash perl php-cli ruby netcat-traditional)
+# The kernel tier's real reverse shells use these interpreters and tools (gawk's /inet/tcp,
+# openssl s_client, telnet pairs and busybox nc -e among the relays).
+packages+=(bash perl php-cli ruby netcat-traditional gawk openssl telnet)
 # The kernel tier's benign corpus: an OpenSSH server on loopback and its clients, inetd-style
 # services and everyday network tools, which must not raise a finding.
 packages+=(openssh-server openssh-client socat ncat systemd tmux curl wget git)

@@ -33,6 +33,7 @@ export {
   type Trc101Profile,
 } from "./rules/trc-101-stdio-over-socket.js";
 export { createRelay001Rule, relay001RelayShell, RELAY001_META, type Relay001Options } from "./rules/relay-001-relay-shell.js";
+export { createRelay002Rule, relay002CommandRelay, RELAY002_META, type Relay002Options } from "./rules/relay-002-command-relay.js";
 export { RelayGraph, type RelayGraphOptions, type RelayVerdict, type ChainLink, type OutboundSocket } from "./rules/relay/relay-graph.js";
 export { ProcHoldings, type HoldingsSource, type Holding, type EndpointKey, type Access } from "./rules/relay/holdings.js";
 export { PreciseStdioJudge, type PreciseOptions, type Verdict as Trc101Verdict, type SuppressReason as Trc101SuppressReason } from "./rules/stdio/precise-judge.js";

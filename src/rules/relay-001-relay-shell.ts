@@ -90,6 +90,9 @@ function detection(v: RelayVerdict): Detection {
         shell: { interpreter: v.interpreter, executable: v.shell.filename, args: v.shell.args, fds: v.shellFds },
         input_chain: chain(v.input),
         output_chain: chain(v.output),
+        ...(v.outputSocket !== undefined
+          ? { output_socket: { socket_inode: v.outputSocket.ino, remote: { address: v.outputSocket.remote.address, port: v.outputSocket.remote.port } } }
+          : {}),
       },
     },
   };

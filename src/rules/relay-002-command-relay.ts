@@ -1,0 +1,226 @@
+/**
+ * RELAY-002 "Command relay": a process holding an outbound TCP connection keeps running shell
+ * command strings (`sh -c …`) whose output it reads, while the connection stays open: gawk's
+ * `/inet/tcp` with `cmd |& getline`, perl and ruby loops over backticks or popen. No shell
+ * reads commands from stdin here, so RELAY-001 has no candidate; the relay process itself is
+ * the interpreter of the remote side's commands.
+ *
+ * Build and configuration agents (CI runners, config-management and monitoring agents that
+ * poll a server over a kept-alive connection and run jobs through `sh -c`) have the same
+ * shape by design, and nothing short of reading the traffic tells them apart: the rule is
+ * medium and its documentation (docs/rules/RELAY-002.md) says they are expected on build hosts.
+ *
+ * Cost: an exec of a `-c` shell whose stdout is a pipe, unix socket or terminal is looked at
+ * only when its parent connected an outbound socket the sensor saw; then the parent's
+ * /proc/<pid>/fd is read once.
+ */
+import { defineRule, type Detection, type Rule, type RuleMeta } from "../engine/rule.js";
+import type { ConnectEvent, Endpoint, ExecEvent, OutboundEvent, StdioFd } from "../sensor/events.js";
+import { identifyProgram } from "./stdio/interpreters.js";
+import { ProcHoldings, ptyMasterKey, socketKey, stdioHolding, type Holding, type HoldingsSource } from "./relay/holdings.js";
+
+export const RELAY002_META: RuleMeta = {
+  id: "RELAY-002",
+  name: "Command relay",
+  description:
+    "A process holding an outbound connection keeps running shell commands (sh -c) whose output it reads, over the same connection: " +
+    "a command relay such as gawk /inet/tcp or a perl or ruby popen loop. Build and configuration agents that poll a server and run jobs have the same shape.",
+  version: "1",
+  severity: "medium",
+  riskScore: 47,
+  threat: [
+    {
+      framework: "MITRE ATT&CK",
+      tactic: { id: "TA0002", name: "Execution", reference: "https://attack.mitre.org/tactics/TA0002/" },
+      technique: [
+        {
+          id: "T1059",
+          name: "Command and Scripting Interpreter",
+          reference: "https://attack.mitre.org/techniques/T1059/",
+          subtechnique: [{ id: "T1059.004", name: "Unix Shell", reference: "https://attack.mitre.org/techniques/T1059/004/" }],
+        },
+      ],
+    },
+    {
+      framework: "MITRE ATT&CK",
+      tactic: { id: "TA0011", name: "Command and Control", reference: "https://attack.mitre.org/tactics/TA0011/" },
+      technique: [{ id: "T1071", name: "Application Layer Protocol", reference: "https://attack.mitre.org/techniques/T1071/" }],
+    },
+  ],
+  source: "builtin",
+};
+
+export interface Relay002Options {
+  /** Who holds what now; /proc by default. Replays and tests give their own. */
+  holdings?: HoldingsSource;
+  /** Shell commands over one held connection before it is a relay. */
+  minCommands?: number;
+  /** Longest gap between two of those commands (event time). */
+  gapMs?: number;
+  /** Outbound sockets remembered (oldest forgotten first). */
+  maxSockets?: number;
+}
+
+interface Held {
+  ino: number;
+  pid: number;
+  startNs: number;
+  timeMs: number;
+  family: "inet" | "inet6";
+  local: Endpoint | null;
+  remote: Endpoint;
+  /** The `sh -c` children seen while it was held, oldest first. */
+  commands: { pid: number; args: string[]; timeMs: number }[];
+  reported: boolean;
+}
+
+const DEFAULTS = { minCommands: 2, gapMs: 10 * 60_000, maxSockets: 16_384 } as const;
+
+/** A shell given its commands as an argument (`sh -c CMD`, `bash -lc CMD`), not a script file. */
+function runsCommandString(args: readonly string[]): boolean {
+  for (let i = 1; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--" || !/^[-+]/.test(arg)) return false;
+    if (arg.startsWith("--")) continue; // --login, --norc, …
+    if (arg === "-o" || arg === "+o" || arg === "-O" || arg === "+O") {
+      i++; // an option name follows
+      continue;
+    }
+    if (arg.startsWith("-") && arg.slice(1).includes("c")) return true;
+  }
+  return false;
+}
+
+export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" | "exit" | "outbound" | "connect"> {
+  const opts = { ...DEFAULTS, ...options };
+  const source = options.holdings ?? new ProcHoldings();
+  /** socket inode → who connected it */
+  const sockets = new Map<number, Held>();
+  /** pid → inodes of the sockets it connected */
+  const byPid = new Map<number, Set<number>>();
+
+  const forget = (ino: number) => {
+    const s = sockets.get(ino);
+    if (s === undefined) return;
+    sockets.delete(ino);
+    const set = byPid.get(s.pid);
+    set?.delete(ino);
+    if (set?.size === 0) byPid.delete(s.pid);
+  };
+
+  const remember = (event: OutboundEvent | ConnectEvent) => {
+    if (event.kind === "connect") {
+      if (event.family !== "inet" && event.family !== "inet6") return;
+      if (event.remote === null || event.socketIno === 0) return;
+      if (event.result !== null && event.result < 0 && event.result !== -115) return;
+    }
+    forget(event.socketIno);
+    sockets.set(event.socketIno, {
+      ino: event.socketIno, pid: event.task.pid, startNs: event.task.startNs, timeMs: event.timeMs,
+      family: event.family === "inet6" ? "inet6" : "inet", local: event.kind === "outbound" ? event.local : null, remote: event.remote!,
+      commands: [], reported: false,
+    });
+    let set = byPid.get(event.task.pid);
+    if (set === undefined) byPid.set(event.task.pid, (set = new Set()));
+    set.add(event.socketIno);
+    if (sockets.size > opts.maxSockets) forget(sockets.keys().next().value!);
+  };
+
+  const onExec = (event: ExecEvent): Detection | null => {
+    // The exec replaces the process: what it connected before is no longer its program's.
+    for (const ino of [...(byPid.get(event.task.pid) ?? [])]) forget(ino);
+    const parentSockets = byPid.get(event.task.ppid);
+    if (parentSockets === undefined || event.stdio === null) return null;
+    const out = stdioHolding(1, event.stdio[1]);
+    if (out === undefined) return null;
+    const program = identifyProgram(event.filename, event.args);
+    if (program.family !== "shell" || !runsCommandString(event.args)) return null;
+    const first = sockets.get(parentSockets.values().next().value!)!;
+    const held = source.holdings(first.pid, first.startNs);
+    if (held === undefined) return null;
+    if (!readsOutput(event.stdio[1], out.key, held)) return null;
+    let hit: Held | undefined;
+    for (const ino of parentSockets) {
+      const s = sockets.get(ino)!;
+      if (!held.some((h) => h.key === socketKey(ino))) continue;
+      const last = s.commands[s.commands.length - 1];
+      if (last !== undefined && event.timeMs - last.timeMs > opts.gapMs) s.commands.length = 0;
+      s.commands.push({ pid: event.task.pid, args: event.args, timeMs: event.timeMs });
+      if (s.commands.length > opts.minCommands) s.commands.shift();
+      if (!s.reported && s.commands.length >= opts.minCommands) hit = s;
+    }
+    if (hit === undefined) return null;
+    hit.reported = true;
+    return detection(hit);
+  };
+
+  return defineRule({
+    meta: RELAY002_META,
+    kinds: ["exec", "exit", "outbound", "connect"],
+    evaluate(event, ctx) {
+      switch (event.kind) {
+        case "outbound":
+        case "connect":
+          remember(event);
+          return null;
+        case "exec": {
+          const d = onExec(event);
+          if (d === null) return null;
+          const info = ctx.processes.get(event.task.ppid);
+          const relay = d.fields!.sockeye as { command_relay: { program: Record<string, unknown> } };
+          relay.command_relay.program = { pid: event.task.ppid, name: info?.name ?? event.task.parentComm, executable: info?.executable ?? "" };
+          return d;
+        }
+        case "exit":
+          for (const ino of [...(byPid.get(event.task.pid) ?? [])]) if (sockets.get(ino)?.startNs === event.task.startNs) forget(ino);
+          return null;
+      }
+    },
+  });
+}
+
+/**
+ * Whether the parent reads what the child writes on stdout: it holds the far end for reading
+ * (a pipe's read end, a socketpair's peer, a pty's master), or no longer holds the child's end
+ * at all (it read to the end and closed it before this look). Holding the very same end, a
+ * pipe for writing, a unix socket itself or the same terminal, means the child only inherited
+ * the parent's own output (a service's journal stream, a user's terminal).
+ */
+function readsOutput(stdout: StdioFd, key: string, parent: Holding[]): boolean {
+  switch (stdout.kind) {
+    case "pipe": {
+      const end = parent.find((h) => h.key === key);
+      return end === undefined || end.access !== "write";
+    }
+    case "unix":
+      return !parent.some((h) => h.key === key);
+    case "tty":
+      return parent.some((h) => h.key === ptyMasterKey(stdout.ttyIndex));
+    default:
+      return false;
+  }
+}
+
+function detection(s: Held): Detection {
+  return {
+    fields: {
+      event: { action: "command_relay", severity: 47 },
+      destination: { ip: s.remote.address, port: s.remote.port },
+      ...(s.local !== null ? { source: { ip: s.local.address, port: s.local.port } } : {}),
+      network: { direction: "egress", type: s.family === "inet6" ? "ipv6" : "ipv4", transport: "tcp" },
+      sockeye: {
+        command_relay: {
+          socket_inode: s.ino,
+          remote: { address: s.remote.address, port: s.remote.port },
+          program: {},
+          commands: s.commands.map((c) => ({ pid: c.pid, args: c.args })),
+        },
+      },
+    },
+    foldKey: `s:${s.ino}`,
+    incidentKey: `s:${s.ino}`,
+  };
+}
+
+/** RELAY-002 with the default options. */
+export const relay002CommandRelay = createRelay002Rule();
