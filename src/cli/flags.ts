@@ -11,6 +11,7 @@ export interface RuleFlags {
   rules?: string[];
   lenientRules?: boolean;
   profile?: "precise" | "tracee";
+  commandRelay?: boolean;
 }
 
 export interface RunFlags extends RuleFlags {
@@ -34,6 +35,7 @@ export function configFromFlags(flags: RunFlags, given: (name: string) => boolea
   if (flags.rules !== undefined) input["rules"]!["paths"] = flags.rules;
   if (flags.lenientRules) input["rules"]!["lenient"] = true;
   if (flags.profile !== undefined) input["rules"]!["profile"] = flags.profile;
+  if (flags.commandRelay) input["rules"]!["command_relay"] = true;
   if (given("fold")) input["rules"]!["fold"] = flags.fold;
   if (flags.events) input["output"]!["events"] = true;
   if (flags.format !== undefined) input["output"]!["stdout"] = flags.format;

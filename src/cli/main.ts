@@ -49,7 +49,8 @@ function withRuleFlags(command: Command): Command {
     .option("--lenient-rules", "skip a rule file that cannot run (with a warning) instead of refusing to start")
     .addOption(
       new Option("--profile <profile>", "TRC-101: precise (report when a shell runs on the socket) or tracee (every trigger, as Tracee)").choices([...TRC101_PROFILES]),
-    );
+    )
+    .option("--command-relay", "also run RELAY-002, the command relay (off by default: build agents have its shape)");
 }
 
 const program = new Command("sockeye")

@@ -45,6 +45,8 @@ export const configSchema = z
         fold: z.boolean().default(true),
         /** TRC-101: "precise" reports when a shell runs on the socket; "tracee" every trigger, as Tracee does. */
         profile: z.enum(TRC101_PROFILES).default(DEFAULT_TRC101_PROFILE),
+        /** RELAY-002, the command relay: off by default (build and management agents have its shape). */
+        command_relay: z.boolean().default(false),
         /** Added to TRC-101's default allowlist of inetd-style services. */
         trc101_allow: z.array(allowEntry).default([]),
       })

@@ -20,6 +20,7 @@ export function loadConfiguredRules(config: Config, stdioFdMax = config.sensor.s
     rulePaths: config.rules.paths,
     lenient: config.rules.lenient,
     builtinElastic: config.rules.shipped_elastic,
+    commandRelay: config.rules.command_relay,
     trc101: {
       profile: config.rules.profile,
       stdioFdMax,

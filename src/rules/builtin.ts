@@ -12,9 +12,22 @@ export interface BuiltinRuleOptions {
   trc101?: Trc101Options;
   relay001?: Relay001Options;
   relay002?: Relay002Options;
+  /**
+   * Also run RELAY-002, the command relay. Off by default: CI runners, configuration-management
+   * and monitoring agents have its shape by design (docs/rules/RELAY-002.md), and a normal host
+   * must stay quiet; turn it on where no such agent runs, or to hunt.
+   */
+  commandRelay?: boolean;
 }
 
-/** Fresh instances of every built-in rule. */
+/** The opt-in rules, and why they are off unless asked for (`sockeye rules` says so). */
+export const OPT_IN_RULES: readonly { id: string; reason: string }[] = [
+  { id: "RELAY-002", reason: "off by default: build and management agents run commands this way by design; rules.command_relay = true (or --command-relay) turns it on" },
+];
+
+/** Fresh instances of every built-in rule that runs with these options. */
 export function builtinRules(options: BuiltinRuleOptions = {}): AnyRule[] {
-  return [createTrc101Rule(options.trc101), createRelay001Rule(options.relay001), createRelay002Rule(options.relay002)];
+  const rules: AnyRule[] = [createTrc101Rule(options.trc101), createRelay001Rule(options.relay001)];
+  if (options.commandRelay === true) rules.push(createRelay002Rule(options.relay002));
+  return rules;
 }

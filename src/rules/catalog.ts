@@ -8,7 +8,7 @@
  * (strict) or the second is skipped (lenient). Every rule that does not run says why.
  */
 import type { AnyRule } from "../engine/rule.js";
-import { builtinRules, type BuiltinRuleOptions } from "./builtin.js";
+import { OPT_IN_RULES, builtinRules, type BuiltinRuleOptions } from "./builtin.js";
 import { DEFAULT_TRC101_PROFILE, TRC101_META } from "./trc-101-stdio-over-socket.js";
 import { ElasticRuleError, loadElasticRules, type ElasticRuleLoadResult } from "./elastic/loader.js";
 import { builtinElasticRulesDir, elasticRule } from "./elastic/rule.js";
@@ -119,6 +119,11 @@ export function loadRuleCatalog(options: RuleCatalogOptions = {}): RuleCatalog {
     status: "runs",
     ...(rule.meta.id === TRC101_META.id ? { profile: options.trc101?.profile ?? DEFAULT_TRC101_PROFILE } : {}),
   }));
+  // An opt-in rule left off is listed with why, so it is never silently missing.
+  const running = new Set(typescript.map((rule) => rule.meta.id));
+  for (const optIn of OPT_IN_RULES) {
+    if (!running.has(optIn.id)) statuses.push({ id: optIn.id, source: "builtin", kind: "typescript", status: "skipped", reason: optIn.reason });
+  }
   // Shipped rules are always loaded strictly: a shipped rule that cannot run is a bug.
   const shipped = options.builtinElastic === false ? [] : loadElasticRules([builtinElasticRulesDir()]);
   const user = loadElasticRules(options.rulePaths ?? [], { lenient });

@@ -19,7 +19,7 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Finding } from "sockeye";
+import { Engine, ProcessTable, builtinRules, type Finding } from "sockeye";
 import { PYTHON, Session, TwoProfiles, freePort, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
@@ -236,10 +236,14 @@ while True:
 
   // A CI-runner-like agent: one kept-alive HTTP connection to a loopback job server, three
   // jobs fetched and run with `sh -c`, their output posted back. RELAY-002 (the command relay)
-  // fires on this by design, at medium: without reading the traffic it is the same shape as
-  // gawk's /inet/tcp (docs/rules/RELAY-002.md). It is the one finding the corpus allows.
-  let agentPort = 0;
-  it("a polling job agent on loopback: exactly one RELAY-002 finding (medium, expected on build hosts), nothing else", async () => {
+  // has this shape by design — without reading the traffic it is gawk's /inet/tcp
+  // (docs/rules/RELAY-002.md) — so it is off by default: the default configuration stays
+  // quiet, and the opt-in rule reports the agent exactly once, at medium.
+  let agentPort: number;
+  it("a polling job agent on loopback: no finding by default; with RELAY-002 turned on, exactly one (medium)", async () => {
+    const optIn = new Engine({ rules: builtinRules({ commandRelay: true }), processes: (() => { const t = new ProcessTable(); t.seedFromProc(); return t; })() });
+    const optInFindings: PortedFinding[] = [];
+    session.sensor.subscribe((events) => { for (const e of events) for (const f of optIn.handle(e)) optInFindings.push(f); });
     const jobs = ["uname -s", "echo $((6*7))", "id -u | tr -d '\\n'"];
     const results: string[] = [];
     const server = http.createServer((req, res) => {
@@ -269,18 +273,15 @@ while True:
       expect(agent.status, agent.stderr).toBe(0);
       expect(results).toEqual(["Linux\n", "42\n", "0"]);
       await session.settle(500);
-      const found = profiles.precise.slice(before);
+      expect(profiles.precise.slice(before)).toEqual([]);
+      const found = optInFindings.filter((f) => f.destination?.port === agentPort || f.source?.port === agentPort);
       expect(found.map((f) => [f.rule.id, f.rule.severity, f.destination?.port])).toEqual([["RELAY-002", "medium", agentPort]]);
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
   }, 30_000);
 
-  it("no rule fires on any of it: every built-in rule stays at zero findings (but the job agent's RELAY-002, by design)", () => {
-    // The polling agent's command-relay finding is the documented exception (RELAY-002 is
-    // medium and expected on build hosts); nothing else, of any rule, on any case.
-    const agentsFinding = (f: PortedFinding) => f.rule.id === "RELAY-002" && f.destination?.port === agentPort;
-    expect(profiles.precise.filter((f) => !agentsFinding(f))).toEqual([]);
-    expect(profiles.precise.filter(agentsFinding)).toHaveLength(1);
+  it("no rule fires on any of it: every built-in rule of the default configuration stays at zero findings", () => {
+    expect(profiles.precise).toEqual([]);
   });
 });

@@ -94,7 +94,8 @@ describe.runIf(tier.run)("kernel: RELAY-001 and RELAY-002 on real relay shells a
     session = await Session.open();
     const table = new ProcessTable();
     table.seedFromProc();
-    engine = new Engine({ rules: builtinRules(), processes: table });
+    // Every built-in rule, RELAY-002 (opt-in, off in the default configuration) included.
+    engine = new Engine({ rules: builtinRules({ commandRelay: true }), processes: table });
     session.sensor.subscribe((events) => {
       for (const e of events) for (const f of engine.handle(e)) findings.push(f as unknown as RelayFinding);
     });

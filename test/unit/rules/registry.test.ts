@@ -8,7 +8,8 @@ import { builtinRules, type AnyRule } from "sockeye";
 
 const rulesDir = new URL("../../../src/rules/", import.meta.url);
 const docsDir = new URL("../../../docs/rules/", import.meta.url);
-const registered = builtinRules();
+// Every built-in rule, the opt-in ones included.
+const registered = builtinRules({ commandRelay: true });
 
 function isRule(value: unknown): value is AnyRule {
   return typeof value === "object" && value !== null && "meta" in value && "kinds" in value && "evaluate" in value;

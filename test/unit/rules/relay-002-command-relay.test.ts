@@ -144,7 +144,8 @@ describe("RELAY-002: command relays", () => {
     expect(run(c.steps)).toEqual([]);
   });
 
-  it("is registered among the built-in rules", () => {
-    expect(builtinRules().map((r) => r.meta.id)).toContain("RELAY-002");
+  it("is a built-in rule, off unless asked for", () => {
+    expect(builtinRules({ commandRelay: true }).map((r) => r.meta.id)).toContain("RELAY-002");
+    expect(builtinRules().map((r) => r.meta.id)).not.toContain("RELAY-002");
   });
 });
