@@ -93,6 +93,10 @@ export class Engine {
       get: (pid, startNs) => table.get(pid, startNs),
       ancestors: (pid, max) => table.ancestors(pid, max),
       workingDirectory: (pid) => table.workingDirectory(pid),
+      liveFacts: (pid, startNs) => table.liveFacts(pid, startNs),
+      environment: (pid, startNs, names) => table.environment(pid, startNs, names),
+      userName: (uid) => table.userName(uid),
+      groupName: (gid) => table.groupName(gid),
     };
     this.context = Object.freeze({ processes: Object.freeze(view), now: () => this.now() });
     this.setRules(options.rules);

@@ -16,10 +16,34 @@ export interface ProcessInfo {
   name: string;
   args: string[];
   uid: number;
+  /** Real group id; undefined where unknown (entries made before it was recorded). */
+  gid?: number;
   comm: string;
   cgroupId: number;
   /** Set once an exit event was seen; the entry lingers to enrich late findings. */
   exited: boolean;
+  /**
+   * ECS process.interactive from the exec-time stdio record: stdin and stderr are the
+   * process's controlling terminal. Undefined when unknown (seeded from /proc, forked and
+   * not yet exec'd, or a capture without stdio records).
+   */
+  interactive?: boolean;
+}
+
+/**
+ * Facts about a live process that the kernel events do not carry, read from /proc when a
+ * rule asks (within milliseconds of the event): effective ids, session and process group,
+ * controlling terminal.
+ */
+export interface LiveProcessFacts {
+  euid: number;
+  egid: number;
+  /** Session id: the pid of the session leader. */
+  sid: number;
+  /** Process group id: the pid of the group leader. */
+  pgid: number;
+  /** The controlling terminal's device number (proc(5) tty_nr); 0 when there is none. */
+  ttyNr: number;
 }
 
 /** Read-only view of the process table that rules get. */
@@ -36,4 +60,19 @@ export interface ProcessView {
    * asked), undefined when unknown: exited, not a live host (a replay), or unreadable.
    */
   workingDirectory?(pid: number): string | undefined;
+  /**
+   * LiveProcessFacts of the process `pid` started at `startNs`, when it is alive on this host
+   * and /proc still shows that same incarnation; undefined otherwise (gone, a replay).
+   */
+  liveFacts?(pid: number, startNs: number): LiveProcessFacts | undefined;
+  /**
+   * `NAME=value` of the variables among `names` in the exec-time environment of a live
+   * process (/proc/<pid>/environ), in the order the process has them; undefined when
+   * unknown as for liveFacts. Only the variables asked for are ever returned.
+   */
+  environment?(pid: number, startNs: number, names: ReadonlySet<string>): string[] | undefined;
+  /** This host's user name for `uid` (never in a replay: names are per host). */
+  userName?(uid: number): string | undefined;
+  /** This host's group name for `gid`. */
+  groupName?(gid: number): string | undefined;
 }

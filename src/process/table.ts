@@ -12,8 +12,9 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { basename, join } from "node:path";
-import type { ProcessInfo, ProcessView } from "./process-view.js";
-import type { ExecEvent, ExitEvent, ForkEvent, SensorEvent, TaskContext } from "../sensor/events.js";
+import type { LiveProcessFacts, ProcessInfo, ProcessView } from "./process-view.js";
+import type { ExecEvent, ExitEvent, ForkEvent, SensorEvent, StdioFd, TaskContext } from "../sensor/events.js";
+import { NameDatabase } from "./user-names.js";
 
 export interface ProcessTableOptions {
   /** Most entries kept (live and exited together). */
@@ -27,6 +28,8 @@ export interface ProcessTableOptions {
    * sockeye targets; node cannot call sysconf(_SC_CLK_TCK), hence an option, not a probe.
    */
   clockTicksPerSecond?: number;
+  /** User and group names of this host (tests give their own files). */
+  names?: NameDatabase;
 }
 
 export interface ProcessTableStats {
@@ -83,12 +86,14 @@ export class ProcessTable implements ProcessView {
   private pidReused = 0;
   /** Seeded from /proc: pids in events are this host's, so /proc may be asked about them. */
   private liveHost = false;
+  private readonly names: NameDatabase;
 
   constructor(options: ProcessTableOptions = {}) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     this.exitedLingerMs = options.exitedLingerMs ?? DEFAULT_EXITED_LINGER_MS;
     this.procRoot = options.procRoot ?? "/proc";
     this.nsPerTick = 1e9 / (options.clockTicksPerSecond ?? 100);
+    this.names = options.names ?? new NameDatabase();
     if (!(this.maxEntries >= 1)) throw new RangeError(`maxEntries must be at least 1, got ${this.maxEntries}`);
   }
 
@@ -163,6 +168,64 @@ export class ProcessTable implements ProcessView {
     }
   }
 
+  /**
+   * /proc/<pid>/stat and status of a live process, read when a rule asks. Like
+   * workingDirectory(), only on a live host and for a pid whose exit was not seen; the start
+   * time in stat must be this incarnation's, so a reused pid never lends its facts.
+   */
+  liveFacts(pid: number, startNs: number): LiveProcessFacts | undefined {
+    if (!this.isLive(pid)) return undefined;
+    const dir = join(this.procRoot, String(pid));
+    try {
+      const stat = parseStat(readFileSync(join(dir, "stat"), "utf8"));
+      if (!this.sameStart(stat.startTicks, startNs)) return undefined;
+      const status = readFileSync(join(dir, "status"), "utf8");
+      const uids = idLine(status, "Uid");
+      const gids = idLine(status, "Gid");
+      if (uids === undefined || gids === undefined) return undefined;
+      return { euid: uids[1], egid: gids[1], sid: stat.sid, pgid: stat.pgid, ttyNr: stat.ttyNr };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The variables among `names` from /proc/<pid>/environ (the environment execve gave the
+   * program), under liveFacts()' conditions; the rest of the environment is never kept.
+   */
+  environment(pid: number, startNs: number, names: ReadonlySet<string>): string[] | undefined {
+    if (names.size === 0 || !this.isLive(pid)) return undefined;
+    const dir = join(this.procRoot, String(pid));
+    try {
+      const environ = readFileSync(join(dir, "environ"), "utf8");
+      if (!this.sameStart(parseStat(readFileSync(join(dir, "stat"), "utf8")).startTicks, startNs)) return undefined;
+      const wanted: string[] = [];
+      for (const entry of environ.split("\0")) {
+        const eq = entry.indexOf("=");
+        if (eq > 0 && names.has(entry.slice(0, eq))) wanted.push(entry);
+      }
+      return wanted;
+    } catch {
+      return undefined;
+    }
+  }
+
+  userName(uid: number): string | undefined {
+    return this.liveHost ? this.names.userName(uid) : undefined;
+  }
+
+  groupName(gid: number): string | undefined {
+    return this.liveHost ? this.names.groupName(gid) : undefined;
+  }
+
+  private isLive(pid: number): boolean {
+    return this.liveHost && this.live.has(pid);
+  }
+
+  private sameStart(startTicks: number, startNs: number): boolean {
+    return Math.abs(startTicks * this.nsPerTick - startNs) < 2 * this.nsPerTick;
+  }
+
   /** Feeds one event; only fork, exec and exit change the table. */
   apply(event: SensorEvent): void {
     if (event.timeMs > this.latestEventMs) {
@@ -215,7 +278,9 @@ export class ProcessTable implements ProcessView {
     // is carried over.
     const { task } = event;
     const args = Object.freeze([...event.args]) as string[];
-    this.replace(task.pid, same ? undefined : existing, processInfo(task, event.filename, basename(event.filename) || task.comm, args));
+    const info = processInfo(task, event.filename, basename(event.filename) || task.comm, args);
+    if (event.stdio !== null) info.interactive = isInteractive(event.stdio);
+    this.replace(task.pid, same ? undefined : existing, info);
   }
 
   private applyExit(event: ExitEvent): void {
@@ -228,8 +293,8 @@ export class ProcessTable implements ProcessView {
     const i = entry.info;
     const exitedEntry: Entry = {
       info: Object.freeze({
-        pid: i.pid, ppid: i.ppid, startNs: event.task.startNs, uid: i.uid, comm: i.comm, cgroupId: i.cgroupId,
-        executable: i.executable, name: i.name, args: i.args, exited: true,
+        pid: i.pid, ppid: i.ppid, startNs: event.task.startNs, uid: i.uid, gid: i.gid, comm: i.comm, cgroupId: i.cgroupId,
+        executable: i.executable, name: i.name, args: i.args, exited: true, interactive: i.interactive,
       }),
       startIsCoarse: false,
       exitedAtMs: event.timeMs,
@@ -307,7 +372,9 @@ export class ProcessTable implements ProcessView {
     const dir = join(this.procRoot, String(pid));
     try {
       const stat = parseStat(readFileSync(join(dir, "stat"), "utf8"));
-      const uid = parseRealUid(readFileSync(join(dir, "status"), "utf8"));
+      const status = readFileSync(join(dir, "status"), "utf8");
+      const uid = parseRealUid(status);
+      const gid = idLine(status, "Gid")?.[0];
       const args = readFileSync(join(dir, "cmdline"), "utf8").split("\0");
       if (args.at(-1) === "") args.pop();
       const executable = readExecutable(join(dir, "exe"));
@@ -319,6 +386,7 @@ export class ProcessTable implements ProcessView {
         name: executable === "" ? stat.comm : basename(executable),
         args: Object.freeze(args) as string[],
         uid,
+        ...(gid !== undefined ? { gid } : {}),
         comm: stat.comm,
         // /proc gives the cgroup path, not its id (the cgroupfs inode); events fill it in.
         cgroupId: 0,
@@ -337,14 +405,29 @@ export class ProcessTable implements ProcessView {
  */
 function processInfo(task: TaskContext, executable: string, name: string, args: string[]): ProcessInfo {
   return {
-    pid: task.pid, ppid: task.ppid, startNs: task.startNs, uid: task.uid, comm: task.comm, cgroupId: task.cgroupId,
-    executable, name, args, exited: false,
+    pid: task.pid, ppid: task.ppid, startNs: task.startNs, uid: task.uid, gid: task.gid, comm: task.comm, cgroupId: task.cgroupId,
+    executable, name, args, exited: false, interactive: undefined,
   };
+}
+
+/**
+ * ECS process.interactive: "the character device for the controlling tty is the same as
+ * stdin and stderr for the process". The exec-time stdio record knows both fds' terminal
+ * (by index) and whether it is the controlling one.
+ */
+export function isInteractive(stdio: readonly [StdioFd, StdioFd, StdioFd]): boolean {
+  const [stdin, , stderr] = stdio;
+  return (
+    stdin.kind === "tty" && stderr.kind === "tty" && stdin.controlling && stderr.controlling && stdin.ttyIndex === stderr.ttyIndex
+  );
 }
 
 interface ProcStat {
   comm: string;
   ppid: number;
+  pgid: number;
+  sid: number;
+  ttyNr: number;
   startTicks: number;
 }
 
@@ -356,9 +439,24 @@ function parseStat(text: string): ProcStat {
   const rest = text.slice(close + 2).trim().split(/\s+/);
   // rest[0] is field 3 (state), so field N is rest[N - 3].
   const ppid = Number(rest[1]);
+  const pgid = Number(rest[2]);
+  const sid = Number(rest[3]);
+  const ttyNr = Number(rest[4]);
   const startTicks = Number(rest[19]);
-  if (!Number.isFinite(ppid) || !Number.isFinite(startTicks)) throw new Error("malformed stat");
-  return { comm: text.slice(open + 1, close), ppid, startTicks };
+  if (![ppid, pgid, sid, ttyNr, startTicks].every(Number.isFinite)) throw new Error("malformed stat");
+  return { comm: text.slice(open + 1, close), ppid, pgid, sid, ttyNr, startTicks };
+}
+
+const ID_LINES = {
+  Uid: /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m,
+  Gid: /^Gid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m,
+};
+
+/** status(5) "Uid:"/"Gid:" line: real, effective, saved, filesystem ids. */
+function idLine(status: string, key: "Uid" | "Gid"): [number, number, number, number] | undefined {
+  const match = ID_LINES[key].exec(status);
+  if (match === null) return undefined;
+  return [Number(match[1]), Number(match[2]), Number(match[3]), Number(match[4])];
 }
 
 function parseRealUid(status: string): number {

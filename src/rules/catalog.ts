@@ -12,9 +12,8 @@ import { OPT_IN_RULES, builtinRules, type BuiltinRuleOptions } from "./builtin.j
 import { DEFAULT_TRC101_PROFILE, TRC101_META } from "./trc-101-stdio-over-socket.js";
 import { ElasticRuleError, loadElasticRules, type ElasticRuleLoadResult } from "./elastic/loader.js";
 import { builtinElasticRulesDir, elasticRule } from "./elastic/rule.js";
-import { EXEC_ECS_CONSTANTS, EXEC_ECS_FIELDS } from "./elastic/ecs-exec.js";
-import { NETWORK_ECS_CONSTANTS, NETWORK_ECS_FIELDS } from "./elastic/ecs-network.js";
-import { canHold, type CompiledEql, type CompiledQuery } from "../eql/compile.js";
+import { SHAPES, shapesFor } from "./elastic/shapes.js";
+import type { CompiledEql, CompiledQuery } from "../eql/compile.js";
 
 export interface RuleStatus {
   /** rule.id of findings; absent when the file could not be read as a rule. */
@@ -56,30 +55,9 @@ export interface RuleCatalog {
   statuses: RuleStatus[];
 }
 
-/** What sockeye's documents of one category carry: the fields, and those that never change. */
-interface DocumentShape {
-  fields: ReadonlySet<string>;
-  constants: Record<string, unknown>;
-}
-
-const SHAPES: Record<string, DocumentShape[]> = {
-  process: [{ fields: EXEC_ECS_FIELDS, constants: EXEC_ECS_CONSTANTS }],
-  network: [{ fields: NETWORK_ECS_FIELDS, constants: NETWORK_ECS_CONSTANTS }],
-};
-SHAPES["any"] = [...SHAPES["process"]!, ...SHAPES["network"]!];
-
-function leafPaths(value: Record<string, unknown>, prefix = ""): string[] {
-  return Object.entries(value).flatMap(([key, child]) =>
-    child !== null && typeof child === "object" && !Array.isArray(child) ? leafPaths(child as Record<string, unknown>, `${prefix}${key}.`) : [`${prefix}${key}`],
-  );
-}
-
 /** Whether `query` can hold on at least one kind of document of its category. */
 function queryCanFire(query: CompiledEql): boolean {
-  return (SHAPES[query.category] ?? []).some((shape) => {
-    const constant = new Set(leafPaths(shape.constants));
-    return canHold(query.where, (field) => shape.fields.has(field) && !constant.has(field), shape.constants);
-  });
+  return shapesFor(query).length > 0;
 }
 
 /** Fields the rule reads that no document of its categories carries, and why it can never fire (if so). */

@@ -6,8 +6,12 @@
  */
 import type { ProcessView } from "../../engine/rule.js";
 import { ecsParentFields, ecsProcessFields } from "../../process/ecs-process.js";
-import type { ExecEvent } from "../../sensor/events.js";
+import { isInteractive } from "../../process/table.js";
+import type { ExecEvent, ExitEvent, ForkEvent } from "../../sensor/events.js";
 import { ecsHost } from "./ecs-host.js";
+import {
+  addLiveProcessFields, addParentIdentityFields, ecsUserAndGroup, LIVE_PROCESS_FIELDS, PARENT_IDENTITY_FIELDS, USER_AND_GROUP_FIELDS,
+} from "./ecs-identity.js";
 
 /** ECS process.name of an exec: the base name of the executed file. */
 export function execProcessName(event: ExecEvent): string {
@@ -51,9 +55,13 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
     self?.executable || event.filename,
     event.args,
   );
-  processFields["parent"] = ecsParentFields(task, processes);
+  const parent: Record<string, unknown> = ecsParentFields(task, processes);
+  addParentIdentityFields(parent, task, processes);
+  processFields["parent"] = parent;
   processFields["real_user"] = { id: String(task.uid) };
   processFields["real_group"] = { id: String(task.gid) };
+  if (event.stdio !== null) processFields["interactive"] = isInteractive(event.stdio);
+  addLiveProcessFields(processFields, task.pid, task.startNs, self, processes);
   if (processes.workingDirectory !== undefined) {
     // Read from /proc only when a rule asks (most exec events are decided before that).
     let cwd: string | undefined | null = null;
@@ -68,10 +76,54 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
     host: ecsHost(),
     process: processFields,
     // The kernel context has the real ids; Elastic Defend's user.id is the effective one,
-    // which equals the real one except across setuid executables.
-    user: { id: String(task.uid) },
-    group: { id: String(task.gid) },
+    // which equals the real one except across setuid executables (process.user.id has it).
+    ...ecsUserAndGroup(task, processes),
   };
+}
+
+let lastLifecycle: { event: ForkEvent | ExitEvent; processes: ProcessView; doc: Record<string, unknown> } | undefined;
+
+/**
+ * The document of a fork (`process` / `start`, action `fork`: the child, still running its
+ * parent's program) or of a process's end (`process` / `end`, action `end`, with
+ * process.exit_code), as Elastic Defend sends them. The program's facts come from the
+ * process table; built once per event and shared by every rule, like execEcsDocument.
+ */
+export function lifecycleEcsDocument(event: ForkEvent | ExitEvent, processes: ProcessView): Record<string, unknown> {
+  if (lastLifecycle === undefined || lastLifecycle.event !== event || lastLifecycle.processes !== processes) {
+    lastLifecycle = { event, processes, doc: buildLifecycleEcsDocument(event, processes) };
+  }
+  return lastLifecycle.doc;
+}
+
+/** Builds the fork or end document of `event` (see lifecycleEcsDocument). */
+export function buildLifecycleEcsDocument(event: ForkEvent | ExitEvent, processes: ProcessView): Record<string, unknown> {
+  const { task } = event;
+  const self = processes.get(task.pid, task.startNs);
+  const processFields: Record<string, unknown> = ecsProcessFields(
+    task.pid,
+    task.startNs,
+    self?.name || task.comm,
+    self?.executable ?? "",
+    self !== undefined && self.args.length > 0 ? self.args : undefined,
+  );
+  const parent: Record<string, unknown> = ecsParentFields(task, processes);
+  addParentIdentityFields(parent, task, processes);
+  processFields["parent"] = parent;
+  processFields["real_user"] = { id: String(task.uid) };
+  processFields["real_group"] = { id: String(task.gid) };
+  let eventFields: Record<string, unknown>;
+  if (event.kind === "exit") {
+    eventFields = { category: ["process"], type: ["end"], action: "end", kind: "event" };
+    // wait(2) status: the exit code when the process exited; a process killed by a signal
+    // has none (its signal is not an ECS process field).
+    if ((event.exitCode & 0x7f) === 0) processFields["exit_code"] = (event.exitCode >> 8) & 0xff;
+    if (self?.interactive !== undefined) processFields["interactive"] = self.interactive;
+  } else {
+    eventFields = { category: ["process"], type: ["start"], action: "fork", kind: "event" };
+    addLiveProcessFields(processFields, task.pid, task.startNs, self, processes);
+  }
+  return { event: eventFields, host: ecsHost(), process: processFields, ...ecsUserAndGroup(task, processes) };
 }
 
 /**
@@ -79,18 +131,37 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
  * always sees it missing: the rule catalog says so for each rule, so that a rule which can
  * never match (or whose `not` always holds) is visible, not silently blind.
  */
-export const EXEC_ECS_FIELDS: ReadonlySet<string> = new Set([
+const PROCESS_DOCUMENT_FIELDS = [
   "event.category", "event.type", "event.action", "event.kind", "host.id", "host.os.type",
   "process.pid", "process.entity_id", "process.name", "process.executable", "process.args",
-  "process.args_count", "process.command_line", "process.working_directory",
+  "process.args_count", "process.command_line",
   "process.real_user.id", "process.real_group.id",
   "process.parent.pid", "process.parent.name", "process.parent.entity_id", "process.parent.executable",
   "process.parent.args", "process.parent.args_count", "process.parent.command_line",
-  "user.id", "group.id",
+  ...PARENT_IDENTITY_FIELDS,
+  ...USER_AND_GROUP_FIELDS,
+];
+
+export const EXEC_ECS_FIELDS: ReadonlySet<string> = new Set([
+  ...PROCESS_DOCUMENT_FIELDS, "process.working_directory", "process.interactive", ...LIVE_PROCESS_FIELDS,
 ]);
+
+/** Every field path a fork document can carry. */
+export const FORK_ECS_FIELDS: ReadonlySet<string> = new Set([...PROCESS_DOCUMENT_FIELDS, ...LIVE_PROCESS_FIELDS]);
+
+/** Every field path an end document can carry: the process is gone, so nothing from /proc. */
+export const END_ECS_FIELDS: ReadonlySet<string> = new Set([...PROCESS_DOCUMENT_FIELDS, "process.exit_code", "process.interactive"]);
 
 /** The values fields keep on every exec document (for the catalog's can-it-fire check). */
 export const EXEC_ECS_CONSTANTS: Record<string, unknown> = {
   event: { category: ["process"], type: ["start"], action: "exec", kind: "event" },
+  host: { os: { type: "linux" } },
+};
+export const FORK_ECS_CONSTANTS: Record<string, unknown> = {
+  event: { category: ["process"], type: ["start"], action: "fork", kind: "event" },
+  host: { os: { type: "linux" } },
+};
+export const END_ECS_CONSTANTS: Record<string, unknown> = {
+  event: { category: ["process"], type: ["end"], action: "end", kind: "event" },
   host: { os: { type: "linux" } },
 };

@@ -8,23 +8,18 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { CompiledEql, EqlDocument, RequiredValues } from "../../eql/compile.js";
+import type { CompiledEql, CompiledQuery, EqlDocument, RequiredValues } from "../../eql/compile.js";
+import type { EqlExpr } from "../../eql/parse.js";
 import { SequenceMatcher, type SequenceStats } from "../../eql/sequence.js";
 import { defineRule, type Detection, type Rule, type RuleContext } from "../../engine/rule.js";
 import type { ConnectEvent, OutboundEvent, SensorEvent } from "../../sensor/events.js";
-import { execEcsDocument, execProcessName } from "./ecs-exec.js";
+import { execEcsDocument, execProcessName, lifecycleEcsDocument } from "./ecs-exec.js";
+import { captureEnvVars } from "./ecs-identity.js";
 import { connectEcsDocument, isNetworkConnect } from "./ecs-network.js";
 import { loadElasticRules, type LoadedElasticRule } from "./loader.js";
+import { shapesFor, type ElasticEventKind } from "./shapes.js";
 
-/** The event kinds whose documents Elastic rules read. */
-export type ElasticEventKind = "exec" | "connect" | "outbound";
-
-/** The sensor event kind behind each EQL category sockeye has documents for. */
-const KIND_OF_CATEGORY: Record<string, ElasticEventKind[]> = {
-  process: ["exec"],
-  network: ["connect", "outbound"],
-  any: ["exec", "connect", "outbound"],
-};
+export type { ElasticEventKind } from "./shapes.js";
 
 let lastOutbound: { event: OutboundEvent; asConnect: ConnectEvent } | undefined;
 
@@ -58,7 +53,51 @@ function documentOf(event: SensorEvent, ctx: RuleContext): { category: string; d
   if (event.kind === "exec") return { category: "process", doc: execEcsDocument(event, ctx.processes) };
   if (event.kind === "connect" && isNetworkConnect(event)) return { category: "network", doc: connectEcsDocument(event, ctx.processes) };
   if (event.kind === "outbound") return { category: "network", doc: connectEcsDocument(outboundAsConnect(event), ctx.processes) };
+  // A new thread is no new process: Defend's fork events are about processes.
+  if (event.kind === "fork" && event.task.tid === event.task.pid) return { category: "process", doc: lifecycleEcsDocument(event, ctx.processes) };
+  if (event.kind === "exit") return { category: "process", doc: lifecycleEcsDocument(event, ctx.processes) };
   return undefined;
+}
+
+/**
+ * The environment variable names `query` compares process.env_vars with: the text before
+ * `=` of each value (`"HISTFILE=/dev/null"`, `"*GLIBC_TUNABLES=glibc.*"` with its leading
+ * wildcard dropped) when that text is a plain variable name.
+ */
+export function envVarNamesOf(query: CompiledQuery): Set<string> {
+  const names = new Set<string>();
+  const add = (value: unknown) => {
+    if (typeof value !== "string") return;
+    const name = value.replace(/^\*+/, "").split("=")[0]!;
+    if (value.replace(/^\*+/, "").includes("=") && /^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) names.add(name);
+  };
+  const isEnv = (v: { type: string; path?: string }) => v.type === "field" && v.path === "process.env_vars";
+  const walk = (expr: EqlExpr): void => {
+    switch (expr.type) {
+      case "and":
+      case "or":
+        expr.items.forEach(walk);
+        return;
+      case "not":
+        walk(expr.expr);
+        return;
+      case "compare":
+        if (isEnv(expr.left) && expr.right.type === "literal") add(expr.right.value);
+        if (isEnv(expr.right) && expr.left.type === "literal") add(expr.left.value);
+        return;
+      case "in":
+        if (isEnv(expr.left)) expr.values.forEach(add);
+        return;
+      case "wildcard":
+        if (isEnv(expr.left)) expr.patterns.forEach(add);
+        return;
+      default:
+        return;
+    }
+  };
+  const queries = query.kind === "event" ? [query] : [...query.steps.map((s) => s.query), ...(query.until ? [query.until.query] : [])];
+  for (const q of queries) walk(q.where);
+  return names;
 }
 
 /**
@@ -77,7 +116,9 @@ export function elasticRule(loaded: LoadedElasticRule): ElasticRule {
   const { compiled } = loaded;
   const queries: CompiledEql[] =
     compiled.kind === "event" ? [compiled] : [...compiled.steps.map((s) => s.query), ...(compiled.until ? [compiled.until.query] : [])];
-  const kinds = [...new Set(queries.flatMap((q) => KIND_OF_CATEGORY[q.category] ?? []))];
+  // Only the events whose documents a step can match: a rule about execs needs no fork or exit.
+  const kinds = [...new Set(queries.flatMap((q) => shapesFor(q).flatMap((shape) => shape.kinds)))];
+  if (compiled.fields.includes("process.env_vars")) captureEnvVars(envVarNamesOf(compiled));
   const execQueries = queries.filter((q) => q.category === "process" || q.category === "any").map((q) => ({ names: q.requiredValues("process.name") }));
   const skipExec = (event: SensorEvent) => event.kind === "exec" && excludedByName(execQueries, () => execProcessName(event));
 

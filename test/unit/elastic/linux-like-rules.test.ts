@@ -67,7 +67,7 @@ describe("Linux-like Elastic rules", () => {
     expect(never).toEqual({
       // process.entry_leader.* is never filled, and the condition needs it.
       "fx-unprovided": "its condition needs a field or value sockeye never provides",
-      // No process document has event.type "end".
+      // No process document has event.action "uid_change" (sockeye sees no setuid calls).
       "fx-never": "step 2 needs a field or value sockeye never provides",
     });
   });

@@ -68,8 +68,8 @@ describe("ECS exec document", () => {
         real_user: { id: "1000" },
         real_group: { id: "1000" },
       },
-      user: { id: "1000" },
-      group: { id: "1000" },
+      user: { id: "1000", Ext: { real: { id: "1000" } } },
+      group: { id: "1000", Ext: { real: { id: "1000" } } },
     });
   });
 

@@ -1,0 +1,155 @@
+/**
+ * The ECS fields of a process document that the kernel events do not carry: effective user
+ * and group (process.user / process.group), names of ids, session and process-group leaders,
+ * the controlling terminal, and the environment variables a loaded rule reads. Each is read
+ * from /proc (ProcessView.liveFacts / environment) only when a rule reads the field, which is
+ * within milliseconds of the event; for a process already gone, or in a replay, the field is
+ * missing, never guessed.
+ */
+import type { LiveProcessFacts, ProcessInfo, ProcessView } from "../../process/process-view.js";
+import { ecsProcessFields, parentOf } from "../../process/ecs-process.js";
+import type { TaskContext } from "../../sensor/events.js";
+
+/**
+ * Names of the environment variables the loaded rules compare process.env_vars with. Elastic
+ * Defend, too, reports only the variables it is configured to capture; sockeye never reads
+ * any other variable of a process.
+ */
+const envVarNames = new Set<string>();
+
+/** Lets process documents carry `name` in process.env_vars (see envVarNamesOf in rule.ts). */
+export function captureEnvVars(names: Iterable<string>): void {
+  for (const name of names) envVarNames.add(name);
+}
+
+/** Defines `key` on `target` as a getter evaluated once, on first read. */
+function lazy(target: Record<string, unknown>, key: string, read: () => unknown): void {
+  let done = false;
+  let value: unknown;
+  Object.defineProperty(target, key, {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      if (!done) {
+        value = read();
+        done = true;
+      }
+      return value;
+    },
+  });
+}
+
+/**
+ * `key` as `{ id, name }` of a user or group, undefined (missing) while the id is unknown;
+ * `name` only where this host names the id.
+ */
+function idAndName(
+  target: Record<string, unknown>,
+  key: string,
+  id: () => number | undefined,
+  name: (id: number) => string | undefined,
+): void {
+  lazy(target, key, () => {
+    const v = id();
+    if (v === undefined) return undefined;
+    const n = name(v);
+    return n === undefined ? { id: String(v) } : { id: String(v), name: n };
+  });
+}
+
+/** ECS process.tty from proc(5) tty_nr: major in bits 8-19, minor in bits 0-7 and 20-31. */
+export function ttyCharDevice(ttyNr: number): { major: number; minor: number } | undefined {
+  if (ttyNr === 0) return undefined;
+  return { major: (ttyNr >>> 8) & 0xfff, minor: (ttyNr & 0xff) | ((ttyNr >>> 12) & 0xfff00) };
+}
+
+/**
+ * Adds the identity fields of the process `pid` (started at `startNs`) to `fields`, its ECS
+ * `process` object: process.user / group (effective ids), process.tty, session_leader,
+ * group_leader and env_vars. `self` is the table's entry for the process, if any.
+ */
+export function addLiveProcessFields(
+  fields: Record<string, unknown>,
+  pid: number,
+  startNs: number,
+  self: ProcessInfo | undefined,
+  processes: ProcessView,
+): void {
+  let facts: LiveProcessFacts | undefined | null = null;
+  const live = (): LiveProcessFacts | undefined => (facts === null ? (facts = processes.liveFacts?.(pid, startNs)) : facts);
+  const userName = (uid: number) => processes.userName?.(uid);
+  const groupName = (gid: number) => processes.groupName?.(gid);
+
+  idAndName(fields, "user", () => live()?.euid, userName);
+  idAndName(fields, "group", () => live()?.egid, groupName);
+  lazy(fields, "tty", () => {
+    const device = ttyCharDevice(live()?.ttyNr ?? 0);
+    return device === undefined ? undefined : { char_device: device };
+  });
+
+  lazy(fields, "session_leader", () => leaderFields(live()?.sid, pid, startNs, self, processes));
+  lazy(fields, "group_leader", () => leaderFields(live()?.pgid, pid, startNs, self, processes));
+  lazy(fields, "env_vars", () => processes.environment?.(pid, startNs, envVarNames));
+}
+
+/**
+ * A session or group leader's ECS fields: the process itself when it leads, else the
+ * table's entry for that pid if it started no later than the process (a later one reused
+ * the pid); with no such entry only the pid is known.
+ */
+function leaderFields(
+  leaderPid: number | undefined,
+  pid: number,
+  startNs: number,
+  self: ProcessInfo | undefined,
+  processes: ProcessView,
+): Record<string, unknown> | undefined {
+  if (leaderPid === undefined || leaderPid <= 0) return undefined;
+  const leader = leaderPid === pid ? self : processes.get(leaderPid);
+  if (leader === undefined || leader.startNs > startNs) return { pid: leaderPid };
+  return ecsProcessFields(leaderPid, leader.startNs, leader.name || leader.comm, leader.executable, leader.args.length > 0 ? leader.args : undefined);
+}
+
+/**
+ * process.parent.user / group (the parent's effective ids, from /proc while it lives) and
+ * process.parent.interactive (from the parent's exec-time stdio record in the table).
+ */
+export function addParentIdentityFields(parentFields: Record<string, unknown>, task: TaskContext, processes: ProcessView): void {
+  const parent = parentOf(task, processes);
+  if (parent === undefined) return;
+  let facts: LiveProcessFacts | undefined | null = null;
+  const live = (): LiveProcessFacts | undefined => (facts === null ? (facts = processes.liveFacts?.(parent.pid, parent.startNs)) : facts);
+  idAndName(parentFields, "user", () => live()?.euid, (uid) => processes.userName?.(uid));
+  idAndName(parentFields, "group", () => live()?.egid, (gid) => processes.groupName?.(gid));
+  if (parent.interactive !== undefined) parentFields["interactive"] = parent.interactive;
+}
+
+/**
+ * The top-level `user` and `group` of a document (the kernel's real ids, as sockeye has
+ * always given them) with their names, and Elastic Defend's `user.Ext.real.id` /
+ * `group.Ext.real.id`, which name the real ids explicitly.
+ */
+export function ecsUserAndGroup(task: TaskContext, processes: ProcessView): { user: Record<string, unknown>; group: Record<string, unknown> } {
+  const uid = String(task.uid);
+  const gid = String(task.gid);
+  const user: Record<string, unknown> = { id: uid, Ext: { real: { id: uid } } };
+  lazy(user, "name", () => processes.userName?.(task.uid));
+  const group: Record<string, unknown> = { id: gid, Ext: { real: { id: gid } } };
+  lazy(group, "name", () => processes.groupName?.(task.gid));
+  return { user, group };
+}
+
+/** Field paths the helpers above can fill, for the catalog (EXEC_ECS_FIELDS and the like). */
+export const LIVE_PROCESS_FIELDS = [
+  "process.user.id", "process.user.name", "process.group.id", "process.group.name",
+  "process.tty.char_device.major", "process.tty.char_device.minor",
+  ...["session_leader", "group_leader"].flatMap((leader) =>
+    ["pid", "name", "executable", "args", "args_count", "command_line", "entity_id"].map((f) => `process.${leader}.${f}`),
+  ),
+  "process.env_vars",
+];
+export const PARENT_IDENTITY_FIELDS = [
+  "process.parent.user.id", "process.parent.user.name", "process.parent.group.id", "process.parent.group.name",
+  "process.parent.interactive",
+];
+export const USER_AND_GROUP_FIELDS = ["user.id", "user.name", "user.Ext.real.id", "group.id", "group.name", "group.Ext.real.id"];

@@ -1,0 +1,54 @@
+/**
+ * The kinds of document sockeye gives Elastic rules, per EQL category: which sensor event
+ * makes each, the fields it can carry and the values that never change on it. The catalog
+ * asks whether a rule can ever fire; a rule asks which events it needs to see at all (most
+ * process rules pin `event.action == "exec"`, and need no fork or exit event).
+ */
+import { canHold, type CompiledEql } from "../../eql/compile.js";
+import {
+  END_ECS_CONSTANTS, END_ECS_FIELDS, EXEC_ECS_CONSTANTS, EXEC_ECS_FIELDS, FORK_ECS_CONSTANTS, FORK_ECS_FIELDS,
+} from "./ecs-exec.js";
+import { NETWORK_ECS_CONSTANTS, NETWORK_ECS_FIELDS } from "./ecs-network.js";
+
+/** The event kinds whose documents Elastic rules read. */
+export type ElasticEventKind = "exec" | "fork" | "exit" | "connect" | "outbound";
+
+export interface DocumentShape {
+  /** Sensor events that make this document. */
+  kinds: readonly ElasticEventKind[];
+  fields: ReadonlySet<string>;
+  constants: Record<string, unknown>;
+}
+
+const PROCESS_SHAPES: DocumentShape[] = [
+  { kinds: ["exec"], fields: EXEC_ECS_FIELDS, constants: EXEC_ECS_CONSTANTS },
+  { kinds: ["fork"], fields: FORK_ECS_FIELDS, constants: FORK_ECS_CONSTANTS },
+  { kinds: ["exit"], fields: END_ECS_FIELDS, constants: END_ECS_CONSTANTS },
+];
+const NETWORK_SHAPES: DocumentShape[] = [{ kinds: ["connect", "outbound"], fields: NETWORK_ECS_FIELDS, constants: NETWORK_ECS_CONSTANTS }];
+
+export const SHAPES: Record<string, DocumentShape[]> = {
+  process: PROCESS_SHAPES,
+  network: NETWORK_SHAPES,
+  any: [...PROCESS_SHAPES, ...NETWORK_SHAPES],
+};
+
+function leafPaths(value: Record<string, unknown>, prefix = ""): string[] {
+  return Object.entries(value).flatMap(([key, child]) =>
+    child !== null && typeof child === "object" && !Array.isArray(child) ? leafPaths(child as Record<string, unknown>, `${prefix}${key}.`) : [`${prefix}${key}`],
+  );
+}
+
+const constantPaths = new Map<DocumentShape, Set<string>>();
+
+/** Whether `query` can hold on some document of `shape`. */
+export function canHoldOn(query: CompiledEql, shape: DocumentShape): boolean {
+  let constant = constantPaths.get(shape);
+  if (constant === undefined) constantPaths.set(shape, (constant = new Set(leafPaths(shape.constants))));
+  return canHold(query.where, (field) => shape.fields.has(field) && !constant.has(field), shape.constants);
+}
+
+/** The shapes of `query`'s category it can hold on. */
+export function shapesFor(query: CompiledEql): DocumentShape[] {
+  return (SHAPES[query.category] ?? []).filter((shape) => canHoldOn(query, shape));
+}

@@ -1,0 +1,171 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { compileEql, compileEqlQuery, getField } from "../../../src/eql/compile.js";
+import type { LiveProcessFacts, ProcessInfo, ProcessView } from "../../../src/process/process-view.js";
+import { isInteractive, ProcessTable } from "../../../src/process/table.js";
+import { NameDatabase, parseIdFile } from "../../../src/process/user-names.js";
+import { buildExecEcsDocument, buildLifecycleEcsDocument } from "../../../src/rules/elastic/ecs-exec.js";
+import { ttyCharDevice } from "../../../src/rules/elastic/ecs-identity.js";
+import { envVarNamesOf } from "../../../src/rules/elastic/rule.js";
+import { SHAPES, shapesFor } from "../../../src/rules/elastic/shapes.js";
+import type { ExecEvent, ExitEvent, ForkEvent, StdioFd, TaskContext } from "../../../src/sensor/events.js";
+
+const task = (p: Partial<TaskContext> = {}): TaskContext => ({
+  pid: 200, tid: 200, ppid: 100, uid: 1000, gid: 1000, cgroupId: 1, startNs: 2_000_000_000, comm: "su", parentComm: "bash", ...p,
+});
+
+function exec(filename: string, args: string[], stdio: ExecEvent["stdio"] = null, t = task()): ExecEvent {
+  return { kind: "exec", timeNs: 1, timeMs: 1, task: t, filename, filenameTruncated: false, args, argsRaw: "", argsTruncated: false, loginUid: 1000, stdio };
+}
+
+function info(pid: number, executable: string, args: string[], extra: Partial<ProcessInfo> = {}): ProcessInfo {
+  const name = executable.slice(executable.lastIndexOf("/") + 1);
+  return { pid, ppid: 1, startNs: 1_000_000_000, executable, name, args, uid: 1000, comm: name, cgroupId: 1, exited: false, ...extra };
+}
+
+function view(entries: ProcessInfo[], facts: Record<number, LiveProcessFacts> = {}, env: Record<number, string[]> = {}): ProcessView & { reads: number[] } {
+  const reads: number[] = [];
+  return {
+    reads,
+    get: (pid) => entries.find((e) => e.pid === pid),
+    ancestors: () => [],
+    liveFacts: (pid) => (reads.push(pid), facts[pid]),
+    environment: (pid, _start, names) => env[pid]?.filter((e) => names.has(e.split("=")[0]!)),
+    userName: (uid) => ({ 0: "root", 1000: "alice", 7: "lp" })[uid],
+    groupName: (gid) => ({ 0: "root", 1000: "alice" })[gid],
+  };
+}
+
+const tty = (index: number, controlling = true): StdioFd => ({ kind: "tty", ino: 3, ttyIndex: index, controlling });
+const pipe: StdioFd = { kind: "pipe", ino: 9, dev: 12 };
+
+describe("identity fields of process documents", () => {
+  it("effective ids come from the live process, real ones from the kernel; both are named", () => {
+    // The table already holds the exec (the engine applies an event before the rules see it).
+    const self = info(200, "/usr/bin/su", ["su"], { startNs: 2_000_000_000 });
+    const processes = view([info(100, "/usr/bin/bash", ["bash"], { interactive: true }), self], {
+      200: { euid: 0, egid: 1000, sid: 90, pgid: 200, ttyNr: (136 << 8) | 3 },
+      100: { euid: 1000, egid: 1000, sid: 90, pgid: 100, ttyNr: 0 },
+    });
+    const doc = buildExecEcsDocument(exec("/usr/bin/su", ["su"]), processes);
+    expect(processes.reads).toEqual([]);
+    const q = (text: string) => compileEql(`process where ${text}`).test(doc);
+    expect(q('process.user.id == "0" and process.real_user.id != "0" and process.parent.user.id != "0"')).toBe(true);
+    expect(getField(doc, "process.user.name")).toBe("root");
+    expect(getField(doc, "process.parent.group.name")).toBe("alice");
+    expect(getField(doc, "user.name")).toBe("alice");
+    expect(getField(doc, "user.Ext.real.id")).toBe("1000");
+    expect(getField(doc, "group.Ext.real.id")).toBe("1000");
+    expect(getField(doc, "process.tty.char_device.major")).toBe(136);
+    expect(getField(doc, "process.tty.char_device.minor")).toBe(3);
+    expect(getField(doc, "process.parent.interactive")).toBe(true);
+    // The process leads its group; the session leader (90) is not in the table: pid only.
+    expect(getField(doc, "process.group_leader.name")).toBe("su");
+    expect(getField(doc, "process.session_leader.pid")).toBe(90);
+    expect(getField(doc, "process.session_leader.name")).toBeUndefined();
+  });
+
+  it("a process already gone has no effective ids, leaders or tty: missing, not guessed", () => {
+    const doc = buildExecEcsDocument(exec("/usr/bin/su", ["su"]), view([]));
+    for (const field of ["process.user.id", "process.group.id", "process.tty.char_device.major", "process.session_leader.pid", "process.parent.user.id"]) {
+      expect(getField(doc, field)).toBeUndefined();
+    }
+    expect(compileEql('process where process.user.id == "0"').test(doc)).toBe(false);
+  });
+
+  it("a session leader from the table lends its facts only if it started no later", () => {
+    const leader = info(90, "/usr/bin/dpkg", ["dpkg", "-i", "x.deb"]);
+    const facts = { 200: { euid: 0, egid: 0, sid: 90, pgid: 90, ttyNr: 0 } };
+    const doc = buildExecEcsDocument(exec("/var/lib/dpkg/info/x.postinst", ["x.postinst"]), view([leader], facts));
+    expect(getField(doc, "process.session_leader.name")).toBe("dpkg");
+    expect(getField(doc, "process.group_leader.executable")).toBe("/usr/bin/dpkg");
+    const later = info(90, "/usr/bin/dpkg", ["dpkg"], { startNs: 3_000_000_000 });
+    const doc2 = buildExecEcsDocument(exec("/var/lib/dpkg/info/x.postinst", ["x.postinst"]), view([later], facts));
+    expect(getField(doc2, "process.session_leader.name")).toBeUndefined();
+  });
+
+  it("process.interactive: stdin and stderr on the controlling terminal", () => {
+    expect(isInteractive([tty(3), tty(3), tty(3)])).toBe(true);
+    expect(isInteractive([tty(3), pipe, tty(3)])).toBe(true);
+    expect(isInteractive([pipe, tty(3), tty(3)])).toBe(false);
+    expect(isInteractive([tty(3, false), tty(3, false), tty(3, false)])).toBe(false);
+    expect(isInteractive([tty(3), tty(3), tty(4)])).toBe(false);
+    expect(getField(buildExecEcsDocument(exec("/bin/sh", ["sh"], [tty(1), tty(1), tty(1)]), view([])), "process.interactive")).toBe(true);
+    expect(getField(buildExecEcsDocument(exec("/bin/sh", ["sh"], null), view([])), "process.interactive")).toBeUndefined();
+  });
+
+  it("tty_nr decodes as the kernel encodes it", () => {
+    expect(ttyCharDevice(0)).toBeUndefined();
+    expect(ttyCharDevice((136 << 8) | 5)).toEqual({ major: 136, minor: 5 });
+    // minor 300: low byte in bits 0-7, the rest from bit 20 on.
+    expect(ttyCharDevice((136 << 8) | (300 & 0xff) | ((300 & ~0xff) << 12))).toEqual({ major: 136, minor: 300 });
+  });
+
+  it("env_vars: only the variables loaded rules name", () => {
+    const query = compileEqlQuery('process where process.env_vars like~ ("HISTSIZE=0", "HISTFILE=/dev/null") or process.env_vars : "*GLIBC_TUNABLES=glibc.*"');
+    expect([...envVarNamesOf(query)].sort()).toEqual(["GLIBC_TUNABLES", "HISTFILE", "HISTSIZE"]);
+    expect([...envVarNamesOf(compileEqlQuery('process where process.env_vars : "*"'))]).toEqual([]);
+  });
+
+  it("exit and fork documents", () => {
+    const sshd = info(200, "/usr/sbin/sshd", ["/usr/sbin/sshd", "-D", "-R"], { startNs: 2_000_000_000, exited: true });
+    const exit: ExitEvent = { kind: "exit", timeNs: 1, timeMs: 1, task: task({ comm: "sshd" }), exitCode: 255 << 8 };
+    const end = buildLifecycleEcsDocument(exit, view([sshd]));
+    expect(compileEql('process where event.type == "end" and event.action == "end" and process.name == "sshd" and process.exit_code != 0 and process.command_line == "/usr/sbin/sshd -D -R"').test(end)).toBe(true);
+    const killed = buildLifecycleEcsDocument({ ...exit, exitCode: 11 }, view([sshd]));
+    expect(getField(killed, "process.exit_code")).toBeUndefined();
+    const fork: ForkEvent = { kind: "fork", timeNs: 1, timeMs: 1, task: task({ comm: "postgres" }) };
+    const pg = info(200, "/usr/lib/postgresql/bin/postgres", ["postgres"], { startNs: 2_000_000_000 });
+    const doc = buildLifecycleEcsDocument(fork, view([pg]));
+    expect(getField(doc, "event.action")).toBe("fork");
+    expect(getField(doc, "process.name")).toBe("postgres");
+  });
+
+  it("a rule subscribes to fork and exit events only when a step can match their documents", () => {
+    const kinds = (text: string) => shapesFor(compileEql(text)).flatMap((s) => s.kinds);
+    expect(kinds('process where event.type == "start" and event.action == "exec"')).toEqual(["exec"]);
+    expect(kinds('process where event.type == "start"')).toEqual(["exec", "fork"]);
+    expect(kinds('process where event.type == "end" and process.name == "sshd"')).toEqual(["exit"]);
+    expect(kinds('process where event.type == "end" and process.user.id == "0"')).toEqual([]);
+    expect(SHAPES["any"]!.length).toBe(4);
+  });
+});
+
+describe("the process table's /proc reads and the host's names", () => {
+  let root = "";
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it("reads effective ids, session, group and tty of the same incarnation only", () => {
+    root = mkdtempSync(join(tmpdir(), "sockeye-proc-"));
+    const dir = join(root, "300");
+    mkdirSync(dir);
+    // pid (comm) state ppid pgrp session tty_nr ... starttime (field 22) = 250 ticks.
+    const rest = ["S", "1", "300", "290", String((136 << 8) | 2), ...Array<string>(14).fill("0"), "250", "0"];
+    writeFileSync(join(dir, "stat"), `300 (su) ${rest.join(" ")}\n`);
+    writeFileSync(join(dir, "status"), "Name:\tsu\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n");
+    writeFileSync(join(dir, "cmdline"), "su\0");
+    writeFileSync(join(dir, "environ"), "HOME=/root\0HISTFILE=/dev/null\0SECRET=x\0");
+    const table = new ProcessTable({ procRoot: root, names: new NameDatabase({ passwdPath: join(root, "passwd"), groupPath: join(root, "group") }) });
+    writeFileSync(join(root, "passwd"), "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/a:/bin/sh\n");
+    writeFileSync(join(root, "group"), "root:x:0:\n");
+    table.seedFromProc();
+    const start = 250 * 10_000_000;
+    expect(table.liveFacts(300, start)).toEqual({ euid: 0, egid: 1000, sid: 290, pgid: 300, ttyNr: (136 << 8) | 2 });
+    expect(table.liveFacts(300, start + 5_000_000_000)).toBeUndefined();
+    expect(table.environment(300, start, new Set(["HISTFILE"]))).toEqual(["HISTFILE=/dev/null"]);
+    expect(table.environment(300, start, new Set())).toBeUndefined();
+    expect(table.userName(1000)).toBe("alice");
+    expect(table.groupName(1000)).toBeUndefined();
+    // A replay's table never asks this host.
+    expect(new ProcessTable({ procRoot: root }).liveFacts(300, start)).toBeUndefined();
+  });
+
+  it("parses passwd and group lines; the first line of an id wins", () => {
+    expect([...parseIdFile("# c\nroot:x:0:0::/:/bin/sh\n+nis\nbad\ntoor:x:0:0::/:/bin/sh\nlp:x:7:7::/:/bin/false\n")]).toEqual([
+      [0, "root"],
+      [7, "lp"],
+    ]);
+  });
+});
