@@ -11,6 +11,7 @@
  * incident key (a python dup2 of the socket followed by pty.spawn is both).
  */
 import { defineRule, type Detection, type Rule, type RuleMeta } from "../engine/rule.js";
+import { RELAY_THREAT } from "./relay/threat.js";
 import { ProcHoldings, type HoldingsSource } from "./relay/holdings.js";
 import { RelayGraph, type ChainLink, type RelayGraphOptions, type RelayVerdict } from "./relay/relay-graph.js";
 
@@ -23,25 +24,7 @@ export const RELAY001_META: RuleMeta = {
   version: "1",
   severity: "high",
   riskScore: 73,
-  threat: [
-    {
-      framework: "MITRE ATT&CK",
-      tactic: { id: "TA0002", name: "Execution", reference: "https://attack.mitre.org/tactics/TA0002/" },
-      technique: [
-        {
-          id: "T1059",
-          name: "Command and Scripting Interpreter",
-          reference: "https://attack.mitre.org/techniques/T1059/",
-          subtechnique: [{ id: "T1059.004", name: "Unix Shell", reference: "https://attack.mitre.org/techniques/T1059/004/" }],
-        },
-      ],
-    },
-    {
-      framework: "MITRE ATT&CK",
-      tactic: { id: "TA0011", name: "Command and Control", reference: "https://attack.mitre.org/tactics/TA0011/" },
-      technique: [{ id: "T1071", name: "Application Layer Protocol", reference: "https://attack.mitre.org/techniques/T1071/" }],
-    },
-  ],
+  threat: [...RELAY_THREAT],
   source: "builtin",
 };
 

@@ -15,6 +15,7 @@
  * /proc/<pid>/fd is read once.
  */
 import { defineRule, type Detection, type Rule, type RuleMeta } from "../engine/rule.js";
+import { RELAY_THREAT } from "./relay/threat.js";
 import type { ConnectEvent, Endpoint, ExecEvent, OutboundEvent, StdioFd } from "../sensor/events.js";
 import { identifyProgram } from "./stdio/interpreters.js";
 import { ProcHoldings, ptyMasterKey, socketKey, stdioHolding, type Holding, type HoldingsSource } from "./relay/holdings.js";
@@ -28,25 +29,7 @@ export const RELAY002_META: RuleMeta = {
   version: "1",
   severity: "medium",
   riskScore: 47,
-  threat: [
-    {
-      framework: "MITRE ATT&CK",
-      tactic: { id: "TA0002", name: "Execution", reference: "https://attack.mitre.org/tactics/TA0002/" },
-      technique: [
-        {
-          id: "T1059",
-          name: "Command and Scripting Interpreter",
-          reference: "https://attack.mitre.org/techniques/T1059/",
-          subtechnique: [{ id: "T1059.004", name: "Unix Shell", reference: "https://attack.mitre.org/techniques/T1059/004/" }],
-        },
-      ],
-    },
-    {
-      framework: "MITRE ATT&CK",
-      tactic: { id: "TA0011", name: "Command and Control", reference: "https://attack.mitre.org/tactics/TA0011/" },
-      technique: [{ id: "T1071", name: "Application Layer Protocol", reference: "https://attack.mitre.org/techniques/T1071/" }],
-    },
-  ],
+  threat: [...RELAY_THREAT],
   source: "builtin",
 };
 
