@@ -14,8 +14,17 @@
  */
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { connect, credsAuthenticator, nanos, millis, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, StorageType, JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection, NodeConnectionOptions } from "@nats-io/transport-node";
+import type { JetStreamClient } from "@nats-io/jetstream";
+
+type NatsLibs = { nats: typeof import("@nats-io/transport-node"); js: typeof import("@nats-io/jetstream") };
+let natsLibs: Promise<NatsLibs> | undefined;
+
+/** The NATS client, loaded on first use: a daemon without a NATS output does not carry it (several MB of RSS). */
+function loadNats(): Promise<NatsLibs> {
+  natsLibs ??= Promise.all([import("@nats-io/transport-node"), import("@nats-io/jetstream")]).then(([nats, js]) => ({ nats, js }));
+  return natsLibs;
+}
 import { OutputError, describeError } from "./output.js";
 import { SpooledOutput, type SpooledFinding } from "./spooled-output.js";
 import { DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MAX_AGE_MS, type SpoolOptions } from "./spool.js";
@@ -58,7 +67,7 @@ export class NatsOutput extends SpooledOutput {
   private readonly maxAgeMs: number;
   private connection: NatsConnection | undefined;
   private js: JetStreamClient | undefined;
-  private authenticator: ReturnType<typeof credsAuthenticator> | undefined;
+  private authenticator: ReturnType<NatsLibs["nats"]["credsAuthenticator"]> | undefined;
 
   constructor(options: NatsOutputOptions = {}) {
     const spool = { ...options.spool, dir: options.spool?.dir ?? DEFAULT_SPOOL_DIR };
@@ -73,10 +82,11 @@ export class NatsOutput extends SpooledOutput {
    * Checks what can be checked without the server (the credentials and TLS files); the
    * server itself may be down at start, which the spool is for.
    */
-  protected connect(): Promise<void> {
+  protected async connect(): Promise<void> {
+    const { nats } = await loadNats();
     if (this.options.credsFile !== undefined) {
       try {
-        this.authenticator = credsAuthenticator(new Uint8Array(readFileSync(this.options.credsFile)));
+        this.authenticator = nats.credsAuthenticator(new Uint8Array(readFileSync(this.options.credsFile)));
       } catch (error) {
         throw new OutputError(this.name, `credentials file ${this.options.credsFile}: ${describeError(error)}`);
       }
@@ -88,7 +98,6 @@ export class NatsOutput extends SpooledOutput {
         throw new OutputError(this.name, `TLS ${key} ${path}: ${describeError(error)}`);
       }
     }
-    return Promise.resolve();
   }
 
   protected async send(findings: readonly SpooledFinding[], signal: AbortSignal): Promise<number> {
@@ -129,7 +138,8 @@ export class NatsOutput extends SpooledOutput {
       ...(this.authenticator !== undefined ? { authenticator: this.authenticator } : {}),
       ...(this.options.tls !== undefined ? { tls: { ...this.options.tls } } : {}),
     };
-    const connection = await connect(options);
+    const { nats, js } = await loadNats();
+    const connection = await nats.connect(options);
     try {
       await this.ensureStream(connection);
     } catch (error) {
@@ -137,15 +147,16 @@ export class NatsOutput extends SpooledOutput {
       throw error;
     }
     this.connection = connection;
-    this.js = jetstream(connection);
+    this.js = js.jetstream(connection);
     return this.js;
   }
 
   private async ensureStream(connection: NatsConnection): Promise<void> {
-    const manager = await jetstreamManager(connection);
+    const { nats, js } = await loadNats();
+    const manager = await js.jetstreamManager(connection);
     try {
       const info = await manager.streams.info(this.streamName);
-      const windowMs = millis(info.config.duplicate_window);
+      const windowMs = nats.millis(info.config.duplicate_window);
       if (windowMs < this.maxAgeMs) {
         this.options.onWarning?.(
           `output ${this.name}: stream ${this.streamName} deduplicates for ${windowMs / 1000} s, less than the spool's maximum age (${this.maxAgeMs / 1000} s): a finding re-sent later than that can be stored twice`,
@@ -153,14 +164,14 @@ export class NatsOutput extends SpooledOutput {
       }
       return;
     } catch (error) {
-      if (!(error instanceof JetStreamApiError && error.code === STREAM_NOT_FOUND) || this.options.createStream === false) throw error;
+      if (!(error instanceof js.JetStreamApiError && error.code === STREAM_NOT_FOUND) || this.options.createStream === false) throw error;
     }
     const prefix = this.subject.slice(0, this.subject.lastIndexOf("."));
     await manager.streams.add({
       name: this.streamName,
       subjects: [`${prefix}.>`],
-      storage: StorageType.File,
-      duplicate_window: nanos(this.maxAgeMs),
+      storage: js.StorageType.File,
+      duplicate_window: nats.nanos(this.maxAgeMs),
     });
   }
 }
