@@ -1,11 +1,10 @@
 import type { ChildProcess } from "node:child_process";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { NatsOutput, PrometheusMetrics, formatStatsLine, subjectToken, type Finding } from "sockeye";
-import { numberedFindings } from "./fixtures.js";
+import { numberedFindings, spoolThenKill } from "./fixtures.js";
 import { freePort, readStream, startNats, stop } from "./servers.js";
 
 const STREAM = "SOCKEYE_FINDINGS";
@@ -110,17 +109,7 @@ describe("NATS JetStream output", () => {
     server = undefined;
     const spool = join(dir, "spool");
     // The child spools 40 findings while the server is down, says so, and is killed.
-    const child = spawn(join(process.cwd(), "node_modules/.bin/vite-node"), [join(import.meta.dirname, "nats-child.ts"), String(port), spool, "40"], { stdio: ["ignore", "pipe", "inherit"] });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.on("data", (chunk: Buffer) => chunk.toString().includes("spooled") && resolve());
-        child.once("exit", (code) => reject(new Error(`child exited (${code}) before spooling`)));
-      });
-      child.kill("SIGKILL");
-      await new Promise((resolve) => child.once("exit", resolve));
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    }
+    await spoolThenKill("nats-child.ts", [String(port), spool, "40"]);
     server = await startNats(port, join(dir, "jetstream"));
     const output = natsOutput();
     await output.open();

@@ -2,14 +2,13 @@
  * The webhook through the on-disk spool, against a real HTTP server on 127.0.0.1: a
  * finding leaves the spool only on a 2xx.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SpooledWebhookOutput, type Finding } from "sockeye";
-import { numberedFindings } from "./fixtures.js";
+import { numberedFindings, spoolThenKill } from "./fixtures.js";
 import { freePort } from "./servers.js";
 
 let dir: string;
@@ -117,17 +116,7 @@ describe("webhook through the spool", () => {
   it("SIGKILLed with a backlog: the next process delivers it, in order, once", async () => {
     const spool = join(dir, "spool");
     const url = `http://127.0.0.1:${port}/hook`;
-    const child = spawn(join(process.cwd(), "node_modules/.bin/vite-node"), [join(import.meta.dirname, "webhook-child.ts"), url, spool, "40"], { stdio: ["ignore", "pipe", "inherit"] });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.on("data", (chunk: Buffer) => chunk.toString().includes("spooled") && resolve());
-        child.once("exit", (code) => reject(new Error(`child exited (${code}) before spooling`)));
-      });
-      child.kill("SIGKILL");
-      await new Promise((resolve) => child.once("exit", resolve));
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    }
+    await spoolThenKill("webhook-child.ts", [url, spool, "40"]);
     const server = await receiver();
     const output = webhook();
     await output.open();
