@@ -219,6 +219,20 @@ static __always_inline __u64 submit_flags(__u32 ring, __u64 now)
 	return BPF_RB_FORCE_WAKEUP;
 }
 
+/* Context records (exec, fork, exit, outbound connects) wake nobody below a fill level of
+ * their ring, in eighths: the reader reads every ring at each detection's wakeup and at least
+ * once per poll timeout. Past the level a flood wakes it as detections do, before the ring
+ * overflows. They share the process ring's wakeup slot. */
+static __always_inline __u64 context_submit_flags(void *ring, __u8 wakeup_eighths, __u64 now)
+{
+	__u64 size = bpf_ringbuf_query(ring, BPF_RB_RING_SIZE);
+	__u64 used = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+
+	if (used * 8 < size * wakeup_eighths)
+		return BPF_RB_NO_WAKEUP;
+	return submit_flags(RING_PROCESS, now);
+}
+
 /* False when the detection ring is under pressure and this (process, fd) already had a record
  * admitted within the window: then the record is shed and counted as lost. */
 static __always_inline int admit_detection(int fd)

@@ -34,12 +34,7 @@ struct {
  */
 static __always_inline __u64 process_submit_flags(__u64 now)
 {
-	__u64 size = bpf_ringbuf_query(&process_events, BPF_RB_RING_SIZE);
-	__u64 used = bpf_ringbuf_query(&process_events, BPF_RB_AVAIL_DATA);
-
-	if (used * 8 < size * process_wakeup_eighths)
-		return BPF_RB_NO_WAKEUP;
-	return submit_flags(RING_PROCESS, now);
+	return context_submit_flags(&process_events, process_wakeup_eighths, now);
 }
 
 SEC("tp_btf/sched_process_exec")

@@ -22,13 +22,7 @@ struct {
 
 static __always_inline __u64 relay_submit_flags(__u64 now)
 {
-	__u64 size = bpf_ringbuf_query(&relay_events, BPF_RB_RING_SIZE);
-	__u64 used = bpf_ringbuf_query(&relay_events, BPF_RB_AVAIL_DATA);
-
-	if (used * 8 < size * relay_wakeup_eighths)
-		return BPF_RB_NO_WAKEUP;
-	/* Shares the process ring's wakeup slot: both carry context, not detections. */
-	return submit_flags(RING_PROCESS, now);
+	return context_submit_flags(&relay_events, relay_wakeup_eighths, now);
 }
 
 /* connect(2)'s fd at its exit comes from syscall_exit_args (its registers from 5.15, what
