@@ -8,6 +8,10 @@
  *                              127.0.0.1 port (a new TRC-101 fold key, so a new finding), dup2'd
  *                              onto fd 1; comm "sockeye-probe".
  *   overhead KIND COUNT        ns per call, KIND = dup2-nonsock | connect-udp | exec.
+ *   execs RATE SECONDS         process storm: fork+exec of /bin/true at RATE per second, children
+ *                              reaped as they exit (at most MAX_CHILDREN alive at once); RATE 0 =
+ *                              closed loop (fork, exec, wait, next). Reports what it achieved:
+ *                              a rate the machine cannot give is reported, not pretended.
  *   flood SECONDS              exec flood (fork+exec /bin/true with ~6 KiB of argv) on one
  *                              process and decoys on another: matching dups from one process
  *                              (fills the detection ring as fast as one CPU can) interleaved
@@ -61,7 +65,7 @@ static void die(const char *what)
 static void usage(void)
 {
 	fprintf(stderr, "usage: sockeye-loadgen dups RATE SECONDS | probe COUNT INTERVAL_US | "
-			"overhead dup2-nonsock|connect-udp|exec COUNT | flood SECONDS\n");
+			"overhead dup2-nonsock|connect-udp|exec COUNT | execs RATE SECONDS | flood SECONDS\n");
 	exit(2);
 }
 
@@ -199,6 +203,55 @@ static int mode_overhead(const char *kind, double count)
 	return 0;
 }
 
+/* A fixed-rate storm never has more children alive than this: past it the generator waits
+ * for exits instead of piling up processes (and reports the rate it really reached). */
+#define MAX_CHILDREN 64
+
+static int mode_execs(double rate, double seconds)
+{
+	static char *true_argv[] = { "/bin/true", NULL };
+	uint64_t start = now_ns(), deadline = start + (uint64_t)(seconds * 1e9), t = start;
+	unsigned long started = 0, reaped = 0, capped = 0;
+
+	prctl(PR_SET_NAME, COMM_LOAD);
+	while (t < deadline) {
+		if (rate <= 0) {
+			run_true(true_argv);
+			started++;
+			reaped++;
+			t = now_ns();
+			continue;
+		}
+		uint64_t due = (uint64_t)((double)(t - start) * rate / 1e9) + 1;
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			reaped++;
+		if (started >= due) {
+			struct timespec nap = { 0, 200000 };
+			nanosleep(&nap, NULL);
+		} else if (started - reaped >= MAX_CHILDREN) {
+			capped++;
+			if (waitpid(-1, NULL, 0) > 0)
+				reaped++;
+		} else {
+			pid_t pid = fork();
+			if (pid < 0)
+				die("fork");
+			if (pid == 0) {
+				execv("/bin/true", true_argv);
+				_exit(127);
+			}
+			started++;
+		}
+		t = now_ns();
+	}
+	while (reaped < started && waitpid(-1, NULL, 0) > 0)
+		reaped++;
+	restore_stdout();
+	dprintf(real_stdout, "{\"execs\":%lu,\"seconds\":%.6f,\"rate\":%.1f,\"waited_for_children\":%lu}\n",
+		started, (double)(t - start) / 1e9, (double)started * 1e9 / (double)(t - start), capped);
+	return 0;
+}
+
 /* ~6 KiB of argv per exec: big records fill the process ring faster. */
 #define FLOOD_ARGS 48
 #define FLOOD_ARG_LEN 128
@@ -283,6 +336,10 @@ int main(int argc, char **argv)
 		return mode_probe(number(argv[2]), number(argv[3]));
 	if (!strcmp(argv[1], "overhead") && argc == 4)
 		return mode_overhead(argv[2], number(argv[3]));
+	if (!strcmp(argv[1], "execs") && argc == 4) {
+		double seconds = number(argv[3]);
+		return mode_execs(number(argv[2]), seconds > MAX_SECONDS ? MAX_SECONDS : seconds);
+	}
 	if (!strcmp(argv[1], "flood") && argc == 3)
 		return mode_flood(number(argv[2]));
 	usage();

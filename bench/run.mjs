@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `npm run bench [-- --quick] [-- --only throughput,overhead,latency,footprint,flood]`:
+ * `npm run bench [-- --quick] [-- --only throughput,overhead,latency,footprint,flood,storm,workload]
+ *   [-- --elastic-rules DIR]`:
  * builds the C programs (bench/Makefile), measures, and writes bench/results.{md,json}.
  * Root only (it loads sockeye's programs). See bench/README.md for what each part measures.
  *
@@ -8,8 +9,8 @@
  * interleaved and repeated, and results are reported as ratios or medians of rounds.
  */
 import { spawn, execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync, existsSync } from "node:fs";
-import { cpus, totalmem, loadavg } from "node:os";
+import { readFileSync, writeFileSync, existsSync, readdirSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { cpus, totalmem, loadavg, tmpdir } from "node:os";
 import net from "node:net";
 import { createInterface } from "node:readline";
 import { dirname, join } from "node:path";
@@ -34,11 +35,21 @@ const wanted = (part) => !only || only.has(part);
 // Sizes of each part, quick (a couple of minutes in all) and full.
 const P = quick
   ? { rounds: 1, stepS: 1, ohRounds: 2, execRounds: 2, dupCalls: 300_000, connectCalls: 150_000, execCalls: 150,
-      probes: 200, footprintS: 10, floodS: 10, shells: 10 }
+      probes: 200, footprintS: 10, floodS: 10, shells: 10,
+      stormRounds: 1, stormS: 3, stormWarmS: 3, workloadRounds: 2, workloadFiles: 24, workloadChecks: 60 }
   // fork+exec gets more rounds and calls than dup2/connect: its goal is a 5% line, and 4
   // rounds of 600 left the sides within about 3% noise of each other (bench/README.md).
   : { rounds: 3, stepS: 2, ohRounds: 4, execRounds: 10, dupCalls: 1_000_000, connectCalls: 400_000, execCalls: 1500,
-      probes: 1000, footprintS: 60, floodS: 30, shells: 30 };
+      probes: 1000, footprintS: 60, floodS: 30, shells: 30,
+      // The storm's windows are long enough for ~50 of the reader's 50 ms batches each; the
+      // warm-up (JIT, the process table filling) is measured on its own, not mixed in.
+      stormRounds: 3, stormS: 8, stormWarmS: 10, workloadRounds: 10, workloadFiles: 48, workloadChecks: 150 };
+// Process-storm rates (fork+exec+exit of /bin/true per second); 0 = closed loop.
+const STORM_RATES = [100, 500, 1000, 2000, 0];
+const STORM_RATES_ELASTIC = [500, 0];
+// Elastic's Linux rules for the storm's second side (a checkout of elastic/detection-rules is
+// not part of this repository): --elastic-rules DIR, e.g. .../detection-rules/rules/linux.
+const elasticRules = argv.includes("--elastic-rules") ? argv[argv.indexOf("--elastic-rules") + 1] : null;
 const LADDER = [25e3, 50e3, 100e3, 150e3, 200e3, 300e3, 400e3, 500e3, 600e3, 800e3, 1e6, 1.25e6, 1.5e6];
 
 function fail(message) {
@@ -217,7 +228,10 @@ async function throughput() {
   }
   const ratios = [...Array(P.rounds).keys()].map((r) =>
     summary.c.losslessPerRound[r] ? summary.noop.losslessPerRound[r] / summary.c.losslessPerRound[r] : 0);
-  return { steps, summary, tsToCRatioPerRound: ratios.map((x) => round(x)), tsToCRatio: round(median(ratios)) };
+  const fullRatios = [...Array(P.rounds).keys()].map((r) =>
+    summary.c.losslessPerRound[r] ? summary.full.losslessPerRound[r] / summary.c.losslessPerRound[r] : 0);
+  return { steps, summary, tsToCRatioPerRound: ratios.map((x) => round(x)), tsToCRatio: round(median(ratios)),
+    fullToCRatioPerRound: fullRatios.map((x) => round(x)), fullToCRatio: round(median(fullRatios)) };
 }
 
 // ---- 2. overhead on the monitored host ----------------------------------------------------
@@ -303,9 +317,12 @@ async function latency(loadRate) {
 
 // ---- 4. footprint ------------------------------------------------------------------------
 
-/** @param {"ignore" | "pipe"} stdout */
-function startDaemon(stdout = "ignore") {
-  const child = spawn(process.execPath, [CLI, "run"], { stdio: ["ignore", stdout, "pipe"] });
+/**
+ * @param {"ignore" | "pipe"} stdout
+ * @param {string[]} extraArgs
+ */
+function startDaemon(stdout = "ignore", extraArgs = []) {
+  const child = spawn(process.execPath, [CLI, "run", ...extraArgs], { stdio: ["ignore", stdout, "pipe"] });
   const stderrStream = /** @type {import("node:stream").Readable} */ (child.stderr); // piped above
   let stderr = "";
   stderrStream.on("data", (d) => (stderr += d));
@@ -395,15 +412,206 @@ async function flood() {
   };
 }
 
+// ---- 6. process storms and an exec-heavy workload ------------------------------------------
+
+/** ns on CPU per thread of a process (/proc/PID/task/T/schedstat field 1), by thread name + id. */
+function threadCpuNs(pid) {
+  const out = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim();
+      out[`${tid}`] = { name, ns: Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]) };
+    } catch { /* the thread ended between readdir and read */ }
+  }
+  return out;
+}
+/**
+ * CPU the daemon used between two threadCpuNs() snapshots, split into the main (event loop)
+ * thread, the ring reader, and the rest (V8's GC and compiler helpers, libuv's pool).
+ */
+function threadCpuDelta(pid, a, b) {
+  const split = { main: 0, reader: 0, other: 0 };
+  for (const [tid, t] of Object.entries(b)) {
+    const ns = t.ns - (a[tid]?.ns ?? 0);
+    if (Number(tid) === pid) split.main += ns;
+    else if (t.name === "sockeye-reader") split.reader += ns;
+    else split.other += ns;
+  }
+  return split;
+}
+/** Busy and total jiffies of all CPUs (/proc/stat): busy share = how saturated the machine was. */
+function machineJiffies() {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + (f[4] ?? 0);
+  const total = f.slice(0, 8).reduce((x, y) => x + y, 0);
+  return { busy: total - idle, total };
+}
+
+/** One storm window beside a running daemon: the daemon's CPU per exec, by thread. */
+async function stormWindow(pid, rate, seconds) {
+  const t0 = threadCpuNs(pid), m0 = machineJiffies();
+  const gen = await loadgen("execs", rate, seconds);
+  const t1 = threadCpuNs(pid), m1 = machineJiffies();
+  const d = threadCpuDelta(pid, t0, t1);
+  const perExec = (ns) => round(ns / 1000 / gen.execs, 1);
+  return {
+    target: rate, closedLoop: rate === 0, achieved: round(gen.rate, 1), execs: gen.execs,
+    // A fixed rate the generator fell more than 5% short of is reported, not failed.
+    reachable: rate === 0 || gen.rate >= rate * 0.95,
+    cpuUsPerExec: perExec(d.main + d.reader + d.other),
+    threads: { main: perExec(d.main), reader: perExec(d.reader), other: perExec(d.other) },
+    machineBusyShare: round((m1.busy - m0.busy) / (m1.total - m0.total), 3),
+  };
+}
+
+/** The daemon at each storm rate: warm-up first (measured on its own), then rounds of every rate. */
+async function stormSide(extraArgs, rates) {
+  const d = startDaemon("ignore", extraArgs);
+  await d.ready;
+  await sleep(1000);
+  const pid = d.child.pid;
+  // Idle beside nothing: what the daemon costs per second with no storm (e.g. timers, stats).
+  const i0 = threadCpuNs(pid);
+  await sleep(P.stormS * 1000);
+  const idle = threadCpuDelta(pid, i0, threadCpuNs(pid));
+  const idleCpuMsPerS = round((idle.main + idle.reader + idle.other) / 1e6 / P.stormS, 2);
+  // The first seconds of a storm include V8 compiling the hot path: a one-off at start.
+  const warmup = await stormWindow(pid, 500, P.stormWarmS);
+  const windows = [];
+  for (let r = 0; r < P.stormRounds; r++) {
+    const order = r % 2 ? [...rates].reverse() : rates;
+    for (const rate of order) {
+      const w = await stormWindow(pid, rate, P.stormS);
+      windows.push({ round: r, ...w });
+      log(`storm ${extraArgs.length ? "elastic" : "default"} round ${r}: ${rate || "closed loop"} -> ${w.achieved}/s, ${w.cpuUsPerExec} µs/exec (main ${w.threads.main}, reader ${w.threads.reader}, other ${w.threads.other}), machine busy ${w.machineBusyShare}`);
+    }
+  }
+  const stderr = d.stderrText();
+  await d.stop();
+  const stopped = stderr.split("\n").filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return {}; } })
+    .find((l) => l.message === "stopped");
+  const summary = rates.map((rate) => {
+    const mine = windows.filter((w) => w.target === rate);
+    const med = (f) => round(median(mine.map(f)), 1);
+    return {
+      target: rate, closedLoop: rate === 0, achieved: med((w) => w.achieved), reachable: mine.every((w) => w.reachable),
+      cpuUsPerExec: med((w) => w.cpuUsPerExec),
+      threads: { main: med((w) => w.threads.main), reader: med((w) => w.threads.reader), other: med((w) => w.threads.other) },
+      machineBusyShare: round(median(mine.map((w) => w.machineBusyShare)), 3),
+    };
+  });
+  return { args: extraArgs, idleCpuMsPerS, warmup, rates: summary, windows, kernelCounters: stopped?.kernel ?? null };
+}
+
+async function storm() {
+  const sides = { default: await stormSide([], STORM_RATES) };
+  if (elasticRules) sides.elastic = await stormSide(["--rules", elasticRules, "--lenient-rules"], STORM_RATES_ELASTIC);
+  return { sides, elasticRules, skippedElastic: elasticRules ? null : "no --elastic-rules DIR given" };
+}
+
+/**
+ * An exec-heavy workload the bench writes itself: a tree of C files built with `make -j2`
+ * (cc, as, ld: a real compiler's processes) and a configure-style script (sh -c, test, grep,
+ * sed, cc checks). No network.
+ */
+function writeWorkload(dir) {
+  mkdirSync(join(dir, "src"), { recursive: true });
+  const objs = [];
+  for (let i = 0; i < P.workloadFiles; i++) {
+    writeFileSync(join(dir, "src", `f${i}.c`),
+      `#include <string.h>\n#include "common.h"\nint f${i}(const char *s) { int n = 0; for (size_t k = 0; k < strlen(s); k++) n += s[k] * ${i + 1}; return n + COMMON; }\n`);
+    objs.push(`src/f${i}.o`);
+  }
+  writeFileSync(join(dir, "src", "common.h"), "#define COMMON 7\n");
+  writeFileSync(join(dir, "src", "main.c"),
+    `${objs.map((_, i) => `int f${i}(const char *);`).join("\n")}\nint main(void) { int n = 0; ${objs.map((_, i) => `n += f${i}("x");`).join(" ")} return n == 0; }\n`);
+  writeFileSync(join(dir, "Makefile"),
+    `OBJS = ${objs.join(" ")} src/main.o\nall: app\napp: $(OBJS)\n\tcc -o $@ $(OBJS)\nsrc/%.o: src/%.c src/common.h\n\tcc -O1 -c -o $@ $<\nclean:\n\trm -f app $(OBJS)\n.PHONY: all clean\n`);
+  const checks = [];
+  for (let i = 0; i < P.workloadChecks; i++) {
+    checks.push(i % 10 === 0
+      ? `printf 'int main(void){return 0;}\\n' > conftest.c && cc -o conftest conftest.c && ./conftest && echo "checking feature ${i}... yes" >> config.log`
+      : i % 3 === 0 ? `sh -c "echo x | grep -q x && ls / > /dev/null"`
+      : i % 3 === 1 ? `test -x /bin/sh && command -v sed > /dev/null && echo "HAVE_${i}=1" | sed 's/=1/ 1/' >> config.h`
+      : `uname -m | tr a-z A-Z > /dev/null; expr ${i} + 1 > /dev/null`);
+  }
+  writeFileSync(join(dir, "configure.sh"), `#!/bin/sh\nset -e\n: > config.log\n: > config.h\n${checks.join("\n")}\nrm -f conftest conftest.c\n`);
+}
+
+/** Wall time of one workload run (clean build with make -j2, then the configure script), in s. */
+function runWorkloadOnce(dir) {
+  const t0 = process.hrtime.bigint();
+  execFileSync("make", ["-s", "-C", dir, "clean"], { stdio: "ignore" });
+  execFileSync("make", ["-s", "-j2", "-C", dir, "all"], { stdio: "ignore" });
+  execFileSync("sh", ["configure.sh"], { cwd: dir, stdio: "ignore" });
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+// Sides of each workload round: no daemon, the daemon (default rules, started and warmed up
+// before the run), and a second no-daemon run: the control that measures the noise floor.
+const WORKLOAD_SIDES = ["off", "on", "control"];
+
+async function workload() {
+  const dir = mkdtempSync(join(tmpdir(), "sockeye-bench-workload-"));
+  try {
+    writeWorkload(dir);
+    runWorkloadOnce(dir); // page cache, make's first look
+    const forks0 = forksSinceBoot();
+    runWorkloadOnce(dir);
+    const processesPerRun = forksSinceBoot() - forks0;
+    /** @type {{ off: number[], on: number[], control: number[] }} */
+    const samples = { off: [], on: [], control: [] };
+    /** @type {number[]} */
+    const daemonCpu = [];
+    for (let r = 0; r < P.workloadRounds; r++) {
+      const rotated = [...WORKLOAD_SIDES.slice(r % 3), ...WORKLOAD_SIDES.slice(0, r % 3)];
+      for (const side of r % 2 ? rotated.reverse() : rotated) {
+        if (side !== "on") { samples[side].push(runWorkloadOnce(dir)); continue; }
+        const d = startDaemon();
+        await d.ready;
+        await loadgen("execs", 500, 2); // JIT warm, as on a host where the daemon runs for days
+        const t0 = threadCpuNs(d.child.pid);
+        samples.on.push(runWorkloadOnce(dir));
+        const c = threadCpuDelta(d.child.pid, t0, threadCpuNs(d.child.pid));
+        daemonCpu.push((c.main + c.reader + c.other) / 1e3 / processesPerRun);
+        await d.stop();
+      }
+      log(`workload round ${r}: off ${samples.off.at(-1)?.toFixed(3)} s, on ${samples.on.at(-1)?.toFixed(3)} s, control ${samples.control.at(-1)?.toFixed(3)} s`);
+    }
+    // Ratios per round (sides of a round ran back to back), then the median.
+    const onRatios = samples.on.map((x, i) => x / samples.off[i]);
+    const controlRatios = samples.control.map((x, i) => x / samples.off[i]);
+    return {
+      files: P.workloadFiles, configureChecks: P.workloadChecks, processesPerRun, rounds: P.workloadRounds,
+      secondsMedian: { off: round(median(samples.off)), on: round(median(samples.on)), control: round(median(samples.control)) },
+      overheadRatio: round(median(onRatios)),
+      overheadRatioPerRound: onRatios.map((x) => round(x)),
+      controlRatio: round(median(controlRatios)),
+      controlRatioRange: [round(Math.min(...controlRatios)), round(Math.max(...controlRatios))],
+      daemonCpuUsPerProcess: round(median(daemonCpu), 1),
+      samples,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+/** Processes created since boot (/proc/stat "processes"): forks, threads included. */
+function forksSinceBoot() {
+  return Number(/^processes (\d+)/m.exec(readFileSync("/proc/stat", "utf8"))?.[1] ?? 0);
+}
+
 // ---- report -----------------------------------------------------------------------------
 
 function writeResults(facts, parts, commands) {
   const t = parts.throughput, o = parts.overhead, l = parts.latency, f = parts.footprint, fl = parts.flood;
+  const st = parts.storm?.sides.default, w = parts.workload;
+  const stormAt = (side, rate) => side?.rates.find((x) => x.target === rate) ?? null;
   const json = {
     lossless_events_per_s_ts: t?.summary.noop.lossless ?? null,
     lossless_events_per_s_c: t?.summary.c.lossless ?? null,
     lossless_events_per_s_full: t?.summary.full.lossless ?? null,
     ts_to_c_throughput_ratio: t?.tsToCRatio ?? null,
+    full_to_c_throughput_ratio: t?.fullToCRatio ?? null,
     dup2_added_ns: o?.["dup2-nonsock"].addedNs ?? null,
     connect_added_ns: o?.["connect-udp"].addedNs ?? null,
     exec_added_ns: o?.exec.addedNs ?? null,
@@ -421,9 +629,16 @@ function writeResults(facts, parts, commands) {
     idle_rss_mb_without_ring_mappings: f?.rssMbWithoutRingMappings ?? null,
     idle_cpu_percent: f?.cpuPercent ?? null,
     flood_detection_rate: fl?.rate ?? null,
+    daemon_cpu_us_per_exec: stormAt(st, 500)?.cpuUsPerExec ?? null,
+    daemon_cpu_us_per_exec_closed_loop: stormAt(st, 0)?.cpuUsPerExec ?? null,
+    daemon_cpu_us_per_exec_warmup: st?.warmup.cpuUsPerExec ?? null,
+    daemon_cpu_us_per_exec_elastic: stormAt(parts.storm?.sides.elastic, 500)?.cpuUsPerExec ?? null,
+    workload_overhead_ratio: w?.overheadRatio ?? null,
+    workload_control_ratio: w?.controlRatio ?? null,
     machine: facts,
     details: parts,
   };
+  mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, "results.json"), `${JSON.stringify(json, null, 2)}\n`);
 
   const fmt = (x) => (x === null || x === undefined ? "—" : typeof x === "number" ? x.toLocaleString("en-US") : String(x));
@@ -446,6 +661,14 @@ function writeResults(facts, parts, commands) {
     ["idle `sockeye run`: RSS without the ring buffers' mappings (MB)", json.idle_rss_mb_without_ring_mappings, "", ""],
     ["idle `sockeye run`: CPU %", json.idle_cpu_percent, "", ""],
     ["reverse shells detected during an exec + decoy flood", fl ? `${fl.detected}/${fl.shells}` : null, "1.0", fl ? goal(fl.rate === 1) : null],
+    ["full pipeline / C lossless rate (median of per-round ratios)", json.full_to_c_throughput_ratio, "≥ 0.8", t ? goal(json.full_to_c_throughput_ratio >= 0.8) : null],
+    ["`sockeye run` CPU per exec at 500 fork+execs/s (µs, default rules, after warm-up)", json.daemon_cpu_us_per_exec, "≤ 25", st ? goal(json.daemon_cpu_us_per_exec <= 25) : null],
+    ["the same, closed loop (µs; rate in the storm table)", json.daemon_cpu_us_per_exec_closed_loop, "", ""],
+    ["the same, first seconds of the first storm (µs: V8 compiling the hot path, once per start)", json.daemon_cpu_us_per_exec_warmup, "", ""],
+    ["the same at 500/s with Elastic's Linux rules loaded (µs)", json.daemon_cpu_us_per_exec_elastic, "", ""],
+    ["exec-heavy workload (make -j2 + configure script): wall time with/without the daemon", json.workload_overhead_ratio, "≤ 1.03",
+      w ? (json.workload_overhead_ratio <= 1.03 ? "met" : json.workload_overhead_ratio <= w.controlRatioRange[1] ? "within the control's spread" : "not met") : null],
+    ["the same, control: a second run without the daemon / without (median; range)", w ? `${fmt(w.controlRatio)} (${fmt(w.controlRatioRange[0])}–${fmt(w.controlRatioRange[1])})` : null, "", ""],
   ];
   let md = `# sockeye benchmark results\n\n${quick ? "Quick mode (short steps, one round): indicative only.\n\n" : ""}`;
   md += "| measure | value | goal | |\n|---|---|---|---|\n";
@@ -468,6 +691,21 @@ function writeResults(facts, parts, commands) {
     for (const [name, v] of [["a minimal C reader holds the record", b.cReaderHolds], ["full pipeline: the decoded batch reaches the subscriber", b.subscriberReceives], ["full pipeline: the finding's JSON line is written", b.findingWritten],
       ["the same, the full pipeline under SCHED_RR 1 (`chrt --rr 1`)", l.idleSchedRr]])
       md += `| ${name} | ${fmt(v.p50Ms)} | ${fmt(v.p99Ms)} | ${fmt(v.maxMs)} |\n`;
+  }
+  if (parts.storm) {
+    md += "\n## Process storms: `sockeye run`'s CPU per exec\n\nfork+exec+exit of /bin/true at each rate (`sockeye-loadgen execs RATE S`), the daemon's CPU from /proc/PID/task/*/schedstat split into its threads (main = event loop, reader = sockeye-reader, other = V8's GC/compiler helpers and libuv's pool); medians of rounds; machine busy = share of all CPUs busy during the window.\n\n";
+    md += "| rules | rate/s | achieved/s | µs per exec | main | reader | other | machine busy |\n|---|---|---|---|---|---|---|---|\n";
+    for (const [name, side] of Object.entries(parts.storm.sides)) {
+      for (const x of side.rates) md += `| ${name} | ${x.closedLoop ? "closed loop" : fmt(x.target)}${x.reachable ? "" : " (not reachable here)"} | ${fmt(x.achieved)} | ${fmt(x.cpuUsPerExec)} | ${fmt(x.threads.main)} | ${fmt(x.threads.reader)} | ${fmt(x.threads.other)} | ${fmt(x.machineBusyShare)} |\n`;
+      md += `| ${name} | warm-up (first ${P.stormWarmS} s at 500/s) | ${fmt(side.warmup.achieved)} | ${fmt(side.warmup.cpuUsPerExec)} | ${fmt(side.warmup.threads.main)} | ${fmt(side.warmup.threads.reader)} | ${fmt(side.warmup.threads.other)} | ${fmt(side.warmup.machineBusyShare)} |\n`;
+      md += `| ${name} | idle | — | ${fmt(side.idleCpuMsPerS)} ms CPU per s | | | | |\n`;
+    }
+    if (parts.storm.skippedElastic) md += `\nElastic side skipped: ${parts.storm.skippedElastic}.\n`;
+  }
+  if (w) {
+    md += `\n## Exec-heavy workload\n\n${w.files} C files built with \`make -j2\` (clean first) and a configure-style script of ${w.configureChecks} checks; ${fmt(w.processesPerRun)} processes per run; ${w.rounds} rounds of three sides in rotated order (no daemon, the daemon, a second run without: the control).\n\n`;
+    md += `| side | median s |\n|---|---|\n| no daemon | ${fmt(w.secondsMedian.off)} |\n| daemon | ${fmt(w.secondsMedian.on)} |\n| control (no daemon) | ${fmt(w.secondsMedian.control)} |\n`;
+    md += `\nPer-round ratio daemon/no daemon: ${w.overheadRatioPerRound.join(", ")}; control/no daemon ranged ${w.controlRatioRange.join("–")}. The daemon's CPU per process of the workload: ${fmt(w.daemonCpuUsPerProcess)} µs.\n`;
   }
   if (fl) md += `\n## Flood\n\n${fmt(fl.flood.execs)} execs with ~6 KiB of argv and ${fmt(fl.flood.decoy_rounds)} decoy rounds (a matching socket dup, a pipe dup, a connect on fd > 2) in ${fl.flood.seconds} s; kernel counters of the daemon at its end: \`${JSON.stringify(fl.kernelCounters)}\`.\n`;
   md += `\n## Commands\n\n${commands.map((c) => `- \`${c}\``).join("\n")}\n`;
@@ -497,12 +735,16 @@ const commands = [
   `latency: sockeye-loadgen probe ${P.probes} 2000 against sockeye-c-consumer idle, then ts-consumer.mjs full, idle, then beside sockeye-loadgen dups RATE, then chrt --rr 1 ts-consumer.mjs full, idle`,
   `footprint: node dist/cli/main.js run, sampled ${P.footprintS} s after it is ready`,
   `flood: sockeye-loadgen flood ${P.floodS} beside node dist/cli/main.js run, ${P.shells} × bash -c 'bash -i >& /dev/tcp/127.0.0.1/PORT 0>&1'`,
+  `storm: node dist/cli/main.js run [--rules ELASTIC --lenient-rules]; idle ${P.stormS} s, warm-up sockeye-loadgen execs 500 ${P.stormWarmS}, then ${P.stormRounds} rounds of sockeye-loadgen execs RATE ${P.stormS} for RATE in ${STORM_RATES.join(", ")} (0 = closed loop; Elastic side: ${STORM_RATES_ELASTIC.join(", ")})${elasticRules ? `, Elastic rules from ${elasticRules}` : ""}`,
+  `workload: ${P.workloadRounds} rounds × (no daemon, node dist/cli/main.js run warmed by sockeye-loadgen execs 500 2, no daemon again) of make -j2 over ${P.workloadFiles} generated C files + a ${P.workloadChecks}-check configure script`,
 ];
 if (wanted("throughput")) parts.throughput = await throughput();
 if (wanted("overhead")) parts.overhead = await overhead();
 if (wanted("latency")) parts.latency = await latency(Math.max(10_000, Math.min(100_000, (parts.throughput?.summary.full.lossless ?? 100_000) / 2)));
 if (wanted("footprint")) parts.footprint = await footprint();
 if (wanted("flood")) parts.flood = await flood();
+if (wanted("storm")) parts.storm = await storm();
+if (wanted("workload")) parts.workload = await workload();
 facts.loadavgAtEnd = loadavg().map((x) => round(x, 2));
 writeResults(facts, parts, commands);
 log(`wrote ${join(outDir, "results.md")} and results.json`);
