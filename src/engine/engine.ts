@@ -61,6 +61,7 @@ const stderrLogger: EngineLogger = {
 };
 
 const KNOWN_KINDS: ReadonlySet<string> = new Set(EVENT_KINDS);
+const NO_RULES: readonly AnyRule[] = Object.freeze([]);
 
 export class Engine {
   readonly processes: ProcessTable;
@@ -138,14 +139,23 @@ export class Engine {
       return [];
     }
     this.processes.apply(event);
-    const findings: Finding[] = [];
-    for (const rule of this.rulesByKind.get(event.kind) ?? []) {
-      for (const detection of this.evaluate(rule, event)) {
+    // Almost every event finds nothing: no array is made for it (a process storm's exec, fork
+    // and exit records are most of a host's events, and each array is garbage to collect).
+    let findings: Finding[] | undefined;
+    for (const rule of this.rulesByKind.get(event.kind) ?? NO_RULES) {
+      const result = this.evaluate(rule, event);
+      if (result === null) continue;
+      if (!Array.isArray(result)) {
+        const finding = this.toFinding(rule, event, result as Detection);
+        if (finding !== undefined) (findings ??= []).push(finding);
+        continue;
+      }
+      for (const detection of result as readonly Detection[]) {
         const finding = this.toFinding(rule, event, detection);
-        if (finding !== undefined) findings.push(finding);
+        if (finding !== undefined) (findings ??= []).push(finding);
       }
     }
-    return findings;
+    return findings ?? [];
   }
 
   private index(rules: readonly AnyRule[]): Map<EventKind, AnyRule[]> {
@@ -163,14 +173,13 @@ export class Engine {
     return byKind;
   }
 
-  private evaluate(rule: AnyRule, event: SensorEvent): Detection[] {
+  /** What the rule returned: null for nothing, one detection, or several. */
+  private evaluate(rule: AnyRule, event: SensorEvent): Detection | readonly Detection[] | null {
     try {
       // The index only hands a rule the kinds it subscribed to, which TypeScript cannot
       // see through the Map: this is the one place the event's type is asserted.
       const typed = rule as unknown as { evaluate(event: SensorEvent, ctx: RuleContext): Detection | Detection[] | null | undefined };
-      const result = typed.evaluate(event, this.context);
-      if (result === null || result === undefined) return [];
-      return Array.isArray(result) ? result : [result];
+      return typed.evaluate(event, this.context) ?? null;
     } catch (error) {
       const id = rule.meta.id;
       const count = increment(this.counts.ruleErrors, id);
@@ -182,7 +191,7 @@ export class Engine {
           error: error instanceof Error ? (error.stack ?? error.message) : String(error),
         });
       }
-      return [];
+      return null;
     }
   }
 

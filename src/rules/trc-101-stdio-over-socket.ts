@@ -178,8 +178,8 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
   }
 
   const judge = new PreciseStdioJudge(options.precise);
-  const toDetections = (results: ReturnType<PreciseStdioJudge["onExec"]>, evaluated: { timeMs: number }): Detection[] =>
-    results.map((r) => (typeof r === "string" ? { suppressed: r } : preciseDetection(r, evaluated, fold)));
+  const toDetections = (results: ReturnType<PreciseStdioJudge["onExec"]>, evaluated: { timeMs: number }): Detection[] | null =>
+    results.length === 0 ? null : results.map((r) => (typeof r === "string" ? { suppressed: r } : preciseDetection(r, evaluated, fold)));
   return defineRule({
     meta: TRC101_META,
     kinds: ["connect", "socket_dup", "exec", "exit"],

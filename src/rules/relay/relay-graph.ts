@@ -86,6 +86,9 @@ interface Node {
 }
 
 const processKey = (t: { pid: number; startNs: number }) => `${t.pid}:${t.startNs}`;
+/** Shared "no verdict": read only. */
+const NO_VERDICTS: RelayVerdict[] = [];
+Object.freeze(NO_VERDICTS);
 
 export class RelayGraph {
   private readonly opts: Required<RelayGraphOptions>;
@@ -129,16 +132,21 @@ export class RelayGraph {
     const pk = processKey(event.task);
     this.unindex(pk);
     this.parents.set(pk, event.task.ppid);
-    const keys: EndpointKey[] = [];
-    event.stdio?.forEach((s, fd) => {
-      const h = stdioHolding(fd, s);
-      if (h === undefined) return;
-      let holders = this.stdioHolders.get(h.key);
-      if (holders === undefined) this.stdioHolders.set(h.key, (holders = new Map<string, Node>()));
-      holders.set(pk, { pid: event.task.pid, startNs: event.task.startNs });
-      keys.push(h.key);
-    });
-    if (keys.length > 0) this.indexedUnder.set(pk, keys);
+    // A plain loop, and arrays only for an exec that has something to index: every exec of the
+    // host comes through here.
+    let keys: EndpointKey[] | undefined;
+    const stdio = event.stdio;
+    if (stdio !== null) {
+      for (let fd = 0; fd < stdio.length; fd++) {
+        const h = stdioHolding(fd, stdio[fd]!);
+        if (h === undefined) continue;
+        let holders = this.stdioHolders.get(h.key);
+        if (holders === undefined) this.stdioHolders.set(h.key, (holders = new Map<string, Node>()));
+        holders.set(pk, { pid: event.task.pid, startNs: event.task.startNs });
+        (keys ??= []).push(h.key);
+      }
+    }
+    if (keys !== undefined) this.indexedUnder.set(pk, keys);
 
     // Pipeline members start in any order: a sibling's or child's exec may complete a chain.
     const related = (p: Pending) => p.exec.task.ppid === event.task.ppid || p.exec.task.pid === event.task.ppid;
@@ -175,6 +183,7 @@ export class RelayGraph {
   }
 
   private reevaluate(nowMs: number, processes: ProcessView, which: (p: Pending) => boolean): RelayVerdict[] {
+    if (this.pending.size === 0) return NO_VERDICTS;
     const out: RelayVerdict[] = [];
     for (const [pk, p] of this.pending) {
       const expired = nowMs > p.untilMs;

@@ -137,10 +137,13 @@ export class PreciseStdioJudge {
   }
 
   onExec(event: ExecEvent, ctx: RuleContext): (Judgement | SuppressReason)[] {
+    const stdio = event.stdio;
+    // Nearly every exec of a host: nothing held anywhere, no inet socket on stdio. Nothing to
+    // build for it, not even the process key.
+    if (this.held.size === 0 && stdio !== null && !stdio.some(isInetOnStdio)) return NOTHING;
     const pk = processKey(event.task);
     const heldHere = this.held.get(pk);
     if (heldHere !== undefined) this.held.delete(pk);
-    const stdio = event.stdio;
     if (stdio === null) {
       // A capture from before exec records had stdio: what was held is reported as TRC-101 would.
       return heldHere === undefined ? [] : [...heldHere.values()].map((h) => this.release(h, pk, "legacy_capture"));
@@ -176,6 +179,7 @@ export class PreciseStdioJudge {
   }
 
   onExit(event: ExitEvent): (Judgement | SuppressReason)[] {
+    if (this.held.size === 0) return NOTHING;
     const pk = processKey(event.task);
     const heldHere = this.held.get(pk);
     if (heldHere === undefined) return [];
@@ -251,11 +255,17 @@ function socketKeyOf(event: Trigger): string {
   return event.socketIno !== 0 ? `s:${event.socketIno}` : `r:${event.remote!.address}:${event.remote!.port}`;
 }
 
+/** The judge's "nothing to say", shared: callers only read it. */
+const NOTHING: (Judgement | SuppressReason)[] = [];
+Object.freeze(NOTHING);
+
+const isInetOnStdio = (s: StdioFd): boolean => s.kind === "inet" && s.remote.port !== 0;
+
 /** Inet sockets on fds 0-2, by inode: the first fd's record and every fd holding it. */
 function inetSocketsOf(stdio: readonly StdioFd[]): Map<number, { fd: InetStdio; fds: number[] }> {
   const sockets = new Map<number, { fd: InetStdio; fds: number[] }>();
   stdio.forEach((s, fd) => {
-    if (s.kind !== "inet" || s.remote.port === 0) return;
+    if (!isInetOnStdio(s) || s.kind !== "inet") return;
     const seen = sockets.get(s.ino);
     if (seen !== undefined) seen.fds.push(fd);
     else sockets.set(s.ino, { fd: s, fds: [fd] });
