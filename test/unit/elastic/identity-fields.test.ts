@@ -123,13 +123,15 @@ describe("identity fields of process documents", () => {
     expect(getField(doc, "process.name")).toBe("postgres");
   });
 
-  it("a rule subscribes to fork and exit events only when a step can match their documents", () => {
+  it("a rule subscribes to fork, exit and already_running events only when a step can match their documents", () => {
     const kinds = (text: string) => shapesFor(compileEql(text)).flatMap((s) => s.kinds);
     expect(kinds('process where event.type == "start" and event.action == "exec"')).toEqual(["exec"]);
     expect(kinds('process where event.type == "start"')).toEqual(["exec", "fork"]);
     expect(kinds('process where event.type == "end" and process.name == "sshd"')).toEqual(["exit"]);
     expect(kinds('process where event.type == "end" and process.user.id == "0"')).toEqual([]);
-    expect(SHAPES["any"]!.length).toBe(4);
+    expect(kinds('process where event.action == "already_running" and process.user.id == "0"')).toEqual(["already_running"]);
+    expect(kinds('process where process.name == "sshd"')).toEqual(["exec", "fork", "exit", "already_running"]);
+    expect(SHAPES["any"]!.length).toBe(5);
   });
 });
 
