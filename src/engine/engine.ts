@@ -100,7 +100,7 @@ export class Engine {
     const view: ProcessView = {
       get: (pid, startNs) => table.get(pid, startNs),
       ancestors: (pid, max) => table.ancestors(pid, max),
-      workingDirectory: (pid) => table.workingDirectory(pid),
+      workingDirectory: (pid, startNs) => table.workingDirectory(pid, startNs),
       liveFacts: (pid, startNs) => table.liveFacts(pid, startNs),
       environment: (pid, startNs, names) => table.environment(pid, startNs, names),
       userName: (uid) => table.userName(uid),

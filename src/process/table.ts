@@ -184,12 +184,17 @@ export class ProcessTable implements ProcessView {
    * /proc/<pid>/cwd of a live process, read when asked: the kernel events do not carry the
    * working directory, and a rule that reads it is evaluated within milliseconds of the exec.
    * Only on a table seeded from this host's /proc (never in a replay) and never for a pid
-   * whose exit was seen, so a reused pid does not lend its directory.
+   * whose exit was seen, so a reused pid does not lend its directory; with `startNs`, only
+   * while /proc still shows that incarnation (as liveFacts()).
    */
-  workingDirectory(pid: number): string | undefined {
-    if (!this.liveHost || !this.live.has(pid)) return undefined;
+  workingDirectory(pid: number, startNs?: number): string | undefined {
+    if (!this.isLive(pid)) return undefined;
+    const dir = join(this.procRoot, String(pid));
     try {
-      return readlinkSync(join(this.procRoot, String(pid), "cwd"));
+      const cwd = readlinkSync(join(dir, "cwd"));
+      // stat after the link: a pid reused in between shows its own start time.
+      if (startNs !== undefined && !this.sameStart(parseStat(readFileSync(join(dir, "stat"), "utf8")).startTicks, startNs)) return undefined;
+      return cwd;
     } catch {
       return undefined;
     }

@@ -252,6 +252,9 @@ describe("process table: seeding from /proc", () => {
     symlinkSync("/srv/app", join(procRoot, "301", "cwd"));
     expect(table.workingDirectory(301)).toBe("/srv/app");
     expect(table.workingDirectory(300)).toBeUndefined(); // no cwd link: unreadable
+    // With a start time: only that incarnation of the pid (within /proc's tick).
+    expect(table.workingDirectory(301, 600 * TICK_NS + 5_000)).toBe("/srv/app");
+    expect(table.workingDirectory(301, 900 * TICK_NS)).toBeUndefined();
     table.apply(exit({ task: { pid: 301, ppid: 300, startNs: 600 * TICK_NS } }));
     expect(table.workingDirectory(301)).toBeUndefined(); // exited: the pid may be reused
     const replayTable = new ProcessTable({ procRoot });
