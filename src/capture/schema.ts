@@ -99,6 +99,8 @@ const outbound = z.object({
   ...base, kind: z.literal("outbound"), fd: int, result: int, socketIno: int, family: z.enum(["inet", "inet6"]), local: endpoint, remote: endpoint,
 });
 
+const alreadyRunning = z.object({ ...base, kind: z.literal("already_running"), executable: z.string(), args: z.array(z.string()) });
+
 // Input `unknown`: fields sockeye added later (socketIno, stdio) get defaults in older captures.
 export const sensorEventSchema: z.ZodType<SensorEvent, z.ZodTypeDef, unknown> = z.discriminatedUnion("kind", [
   connect,
@@ -107,4 +109,5 @@ export const sensorEventSchema: z.ZodType<SensorEvent, z.ZodTypeDef, unknown> = 
   fork,
   exit,
   outbound,
+  alreadyRunning,
 ]);

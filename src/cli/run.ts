@@ -58,7 +58,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   // and a SIGTERM or SIGHUP ahead of its handler would kill it without draining or flushing.
   const stopped = stopSignal();
   const reloads = reloadOnHangup(request, config.sensor, pipeline, stats);
-  const seeded = pipeline.engine.processes.seedFromProc();
+  const seeded = pipeline.seedFromProc();
   stats.attach(() => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }));
   pipeline.attach(sensor);
   // Logged once the sensor is up, so a start that fails says one line and nothing else.

@@ -10,6 +10,7 @@
  * The engine is synchronous and does no I/O; the pipeline (src/pipeline/) drives it.
  */
 import { hostname } from "node:os";
+import { addSequenceStats, type SequenceStats } from "../eql/sequence.js";
 import { EVENT_KINDS, type EventKind, type SensorEvent } from "../sensor/events.js";
 import { ProcessTable } from "../process/table.js";
 import { buildFinding, type Finding } from "./finding.js";
@@ -37,6 +38,11 @@ export interface EngineStats {
   /** Exceptions thrown by a rule, by rule id. */
   ruleErrors: Record<string, number>;
   dropped: Record<DropReason, number>;
+  /**
+   * Partial matches of the sequence rules, by rule id: held now, and totals matched,
+   * expired, evicted and dropped by `until`, those of the rule's earlier loads included.
+   */
+  sequences: Record<string, SequenceStats>;
 }
 
 export interface EngineOptions {
@@ -72,7 +78,9 @@ export class Engine {
   private readonly logger: EngineLogger;
   private readonly folds: FoldMemory | undefined;
   private readonly context: RuleContext;
-  private readonly counts: EngineStats = {
+  /** Sequence totals of rules a reload replaced, by id (held partials not included: they went with the rule). */
+  private readonly retiredSequences = new Map<string, SequenceStats>();
+  private readonly counts: Omit<EngineStats, "sequences"> = {
     eventsByKind: counter(),
     findingsByRule: counter(),
     foldedByRule: counter(),
@@ -93,7 +101,7 @@ export class Engine {
     const view: ProcessView = {
       get: (pid, startNs) => table.get(pid, startNs),
       ancestors: (pid, max) => table.ancestors(pid, max),
-      workingDirectory: (pid) => table.workingDirectory(pid),
+      workingDirectory: (pid, startNs) => table.workingDirectory(pid, startNs),
       liveFacts: (pid, startNs) => table.liveFacts(pid, startNs),
       environment: (pid, startNs, names) => table.environment(pid, startNs, names),
       userName: (uid) => table.userName(uid),
@@ -115,6 +123,13 @@ export class Engine {
    */
   setRules(rules: readonly AnyRule[]): void {
     const byKind = this.index(rules);
+    for (const rule of this.rules_) {
+      const stats = rule.sequenceStats?.();
+      if (stats === undefined) continue;
+      const earlier = this.retiredSequences.get(rule.meta.id);
+      const retired = { ...stats, partials: 0 };
+      this.retiredSequences.set(rule.meta.id, earlier !== undefined ? addSequenceStats(earlier, retired) : retired);
+    }
     this.rules_ = [...rules];
     this.rulesByKind.clear();
     for (const [kind, list] of byKind) this.rulesByKind.set(kind, list);
@@ -122,7 +137,15 @@ export class Engine {
 
   /** A snapshot; later events do not change it. */
   stats(): EngineStats {
-    return structuredClone(this.counts);
+    const sequences = counter<SequenceStats>();
+    for (const [id, retired] of this.retiredSequences) sequences[id] = { ...retired };
+    for (const rule of this.rules_) {
+      const stats = rule.sequenceStats?.();
+      if (stats === undefined) continue;
+      const earlier = sequences[rule.meta.id];
+      sequences[rule.meta.id] = earlier !== undefined ? addSequenceStats(earlier, stats) : stats;
+    }
+    return { ...structuredClone(this.counts), sequences };
   }
 
   /** For stages in front of the engine (decoder, replay) that drop what they cannot read. */
@@ -224,8 +247,8 @@ export class Engine {
 }
 
 /** Keys come from outside (event kinds in a capture, rule ids): no prototype to collide with. */
-function counter(): Record<string, number> {
-  return Object.create(null) as Record<string, number>;
+function counter<T = number>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
 }
 
 function increment(counts: Record<string, number>, key: string): number {

@@ -71,6 +71,7 @@ const CATEGORY_BY_KIND: Record<EventKind, string[]> = {
   fork: ["process"],
   exit: ["process"],
   outbound: ["network"],
+  already_running: ["process"],
 };
 
 export function buildFinding(input: FindingInput): Finding {

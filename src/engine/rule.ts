@@ -6,6 +6,7 @@
  * turns a detection into a finding: the ECS document of design.md §5 (rule, threat,
  * process, user, host, ...), with the detection's own fields merged in.
  */
+import type { SequenceStats } from "../eql/sequence.js";
 import type { ProcessView } from "../process/process-view.js";
 import type { EventKind, EventOfKind, SensorEvent } from "../sensor/events.js";
 
@@ -77,6 +78,11 @@ export interface Rule<K extends EventKind = EventKind> {
   meta: RuleMeta;
   kinds: readonly K[];
   evaluate(event: EventOfKind<K>, ctx: RuleContext): Detection | Detection[] | null | undefined;
+  /**
+   * A rule that matches sequences of events (an Elastic EQL sequence) reports the partial
+   * matches it holds and drops, for the stats line and the metrics; undefined otherwise.
+   */
+  sequenceStats?(): SequenceStats | undefined;
 }
 
 /** Declares a rule; a typo in `kinds` or an event field is a compile error. */
@@ -94,7 +100,9 @@ export interface AnyRule {
   meta: RuleMeta;
   kinds: readonly EventKind[];
   evaluate(event: never, ctx: RuleContext): Detection | Detection[] | null | undefined;
+  sequenceStats?(): SequenceStats | undefined;
 }
 
 export type { SensorEvent };
+export type { SequenceStats } from "../eql/sequence.js";
 export type { ProcessInfo, ProcessView } from "../process/process-view.js";

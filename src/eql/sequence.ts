@@ -28,6 +28,17 @@ export interface SequenceStats {
   untilDropped: number;
 }
 
+/** `a` + `b`, counter by counter (a rule's totals across the matchers reloads gave it). */
+export function addSequenceStats(a: SequenceStats, b: SequenceStats): SequenceStats {
+  return {
+    partials: a.partials + b.partials,
+    matched: a.matched + b.matched,
+    expired: a.expired + b.expired,
+    evicted: a.evicted + b.evicted,
+    untilDropped: a.untilDropped + b.untilDropped,
+  };
+}
+
 interface Partial<D> {
   startMs: number;
   events: D[];

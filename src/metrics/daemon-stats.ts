@@ -19,7 +19,7 @@ export interface MetricsConfig {
 }
 
 function emptySnapshot(): StatsSnapshot {
-  const engine = { eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {}, dropped: { unknown_kind: 0, malformed_line: 0 } };
+  const engine = { eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {}, dropped: { unknown_kind: 0, malformed_line: 0 }, sequences: {} };
   return { timeMs: Date.now(), engine, kernel: {}, outputs: [] };
 }
 

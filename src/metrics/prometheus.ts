@@ -56,6 +56,20 @@ export class PrometheusMetrics {
       dropped: counter("output_dropped_total", "Findings an output dropped, by output and reason.", ["output", "reason"]),
       retries: counter("output_retries_total", "Requests repeated after a retryable failure, by output.", ["output"]),
       rotations: counter("output_rotations_total", "File rotations, by output.", ["output"]),
+      sequenceMatched: counter("sequence_matched_total", "Sequences an Elastic sequence rule completed, by rule id.", ["rule"]),
+      sequenceExpired: counter("sequence_expired_total", "Partial matches dropped because the sequence's maxspan passed, by rule id.", ["rule"]),
+      sequenceEvicted: counter(
+        "sequence_evicted_total",
+        "Partial matches dropped to keep a sequence rule's memory bounded (a sequence may have been missed), by rule id.",
+        ["rule"],
+      ),
+      sequenceUntilDropped: counter("sequence_until_dropped_total", "Partial matches dropped by the sequence's until condition, by rule id.", ["rule"]),
+      sequencePartials: new Gauge<"rule">({
+        name: "sockeye_sequence_partials",
+        help: "Partial matches a sequence rule holds now, by rule id.",
+        labelNames: ["rule"],
+        registers,
+      }),
       queueDepth: new Gauge<"output">({
         name: "sockeye_output_queue_depth",
         help: "Findings accepted by an output and not yet delivered or dropped.",
@@ -88,6 +102,13 @@ export class PrometheusMetrics {
     for (const [rule, n] of Object.entries(snapshot.engine.foldedByRule)) s.folded.inc({ rule }, n);
     for (const [reason, n] of Object.entries(snapshot.engine.dropped)) s.engineDropped.inc({ reason }, n);
     for (const [rule, n] of Object.entries(snapshot.engine.ruleErrors)) s.ruleErrors.inc({ rule }, n);
+    for (const [rule, stats] of Object.entries(snapshot.engine.sequences)) {
+      s.sequenceMatched.inc({ rule }, stats.matched);
+      s.sequenceExpired.inc({ rule }, stats.expired);
+      s.sequenceEvicted.inc({ rule }, stats.evicted);
+      s.sequenceUntilDropped.inc({ rule }, stats.untilDropped);
+      s.sequencePartials.set({ rule }, stats.partials);
+    }
     for (const [hook, counters] of Object.entries(snapshot.kernel)) {
       s.kernelEmitted.inc({ hook }, counters.emitted);
       s.kernelLost.inc({ hook }, counters.lost);

@@ -27,6 +27,7 @@ export function formatStatsLine(current: StatsSnapshot, previous?: StatsSnapshot
     // Why rules stayed quiet (TRC-101: service_handoff, not_a_shell, ...): never silent.
     suppressed: mapValues(current.engine.suppressedByRule, (reasons) => ({ ...reasons })),
     folded: { ...current.engine.foldedByRule },
+    ...sequenceTotals(current),
     kernel_lost: mapValues(current.kernel, (hook) => hook.lost),
     kernel_errors: mapValues(current.kernel, (hook) => hook.errors),
     outputs: Object.fromEntries(
@@ -43,6 +44,27 @@ export function formatStatsLine(current: StatsSnapshot, previous?: StatsSnapshot
       ]),
     ),
   });
+}
+
+/**
+ * The sequence rules' partial matches over all of them (per rule in the metrics): how many
+ * are held, and how many the memory bound evicted, which means a sequence could be missed.
+ * Absent while no sequence rule runs.
+ */
+function sequenceTotals(snapshot: StatsSnapshot): { sequences?: Record<string, number> } {
+  const rules = Object.values(snapshot.engine.sequences);
+  if (rules.length === 0) return {};
+  const sum = (pick: (stats: (typeof rules)[number]) => number) => rules.reduce((total, stats) => total + pick(stats), 0);
+  return {
+    sequences: {
+      rules: rules.length,
+      partials: sum((s) => s.partials),
+      matched: sum((s) => s.matched),
+      expired: sum((s) => s.expired),
+      evicted: sum((s) => s.evicted),
+      until_dropped: sum((s) => s.untilDropped),
+    },
+  };
 }
 
 function mapValues<T, U>(record: Readonly<Record<string, T>>, map: (value: T, key: string) => U): Record<string, U> {

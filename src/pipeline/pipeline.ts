@@ -15,6 +15,7 @@ import type { AnyRule } from "../engine/rule.js";
 import type { EventOutput } from "../output/event-lines.js";
 import { addOutputStats, type FlushResult, type OutputStats } from "../output/output.js";
 import { OutputSet } from "../output/output-set.js";
+import type { SeedReport } from "../process/table.js";
 import type { SensorEvent } from "../sensor/events.js";
 
 export interface PipelineOptions extends EngineOptions {
@@ -86,6 +87,17 @@ export class Pipeline {
     this.outputs_.writeEvents(events);
     this.outputs_.write(findings);
     return findings;
+  }
+
+  /**
+   * On a live host, before attach(): seeds the process table from /proc, then runs one
+   * already_running event per process found through the rules (as Elastic Defend reports the
+   * processes running when it starts), to the outputs and recorders like any batch.
+   */
+  seedFromProc(): SeedReport {
+    const report = this.engine.processes.seedFromProc();
+    this.process(report.alreadyRunning);
+    return report;
   }
 
   /** Feeds every batch `source` delivers (a live sensor) from now on; returns the detach. */

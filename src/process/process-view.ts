@@ -57,9 +57,10 @@ export interface ProcessView {
   ancestors(pid: number, max?: number): ProcessInfo[];
   /**
    * The current working directory of a live process on this host (read from /proc when
-   * asked), undefined when unknown: exited, not a live host (a replay), or unreadable.
+   * asked), undefined when unknown: exited, not a live host (a replay), or unreadable. With
+   * `startNs`, only while /proc still shows the process started then.
    */
-  workingDirectory?(pid: number): string | undefined;
+  workingDirectory?(pid: number, startNs?: number): string | undefined;
   /**
    * LiveProcessFacts of the process `pid` started at `startNs`, when it is alive on this host
    * and /proc still shows that same incarnation; undefined otherwise (gone, a replay).

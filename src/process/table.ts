@@ -13,7 +13,7 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { LiveProcessFacts, ProcessInfo, ProcessView } from "./process-view.js";
-import type { ExecEvent, ExitEvent, ForkEvent, SensorEvent, StdioFd, TaskContext } from "../sensor/events.js";
+import type { AlreadyRunningEvent, ExecEvent, ExitEvent, ForkEvent, SensorEvent, StdioFd, TaskContext } from "../sensor/events.js";
 import { NameDatabase } from "./user-names.js";
 
 export interface ProcessTableOptions {
@@ -48,6 +48,21 @@ export interface SeedReport {
   seeded: number;
   /** pids that vanished or could not be read while seeding (normal on a busy host). */
   skipped: number;
+  /** One event per process seeded, in pid order, stamped with the time of the seeding. */
+  alreadyRunning: AlreadyRunningEvent[];
+}
+
+/** When something happened, in both of an event's clocks. */
+export interface EventTime {
+  /** CLOCK_MONOTONIC ns, the kernel's bpf_ktime_get_ns() clock. */
+  timeNs: number;
+  /** Wall-clock ms since the epoch. */
+  timeMs: number;
+}
+
+function timeNow(): EventTime {
+  // hrtime is CLOCK_MONOTONIC on Linux, the clock of the kernel's event stamps.
+  return { timeNs: Number(process.hrtime.bigint()), timeMs: Date.now() };
 }
 
 interface Entry {
@@ -136,33 +151,50 @@ export class ProcessTable implements ProcessView {
     return chain;
   }
 
-  /** Reads every /proc/<pid> once. Call at start, before feeding events. */
-  seedFromProc(): SeedReport {
+  /**
+   * Reads every /proc/<pid> once. Call at start, before feeding events. The report's
+   * already_running events are for the engine to run through the rules (Pipeline.seedFromProc
+   * does both); the table itself already holds their processes.
+   */
+  seedFromProc(now: EventTime = timeNow()): SeedReport {
     this.liveHost = true;
-    const report: SeedReport = { seeded: 0, skipped: 0 };
+    const seeded: ProcessInfo[] = [];
+    let skipped = 0;
     for (const name of readdirSync(this.procRoot)) {
       if (!/^\d+$/.test(name)) continue;
       const info = this.readProcEntry(Number(name));
       if (info === undefined) {
-        report.skipped++;
+        skipped++;
         continue;
       }
       this.insert({ info: Object.freeze(info), startIsCoarse: true });
-      report.seeded++;
+      seeded.push(info);
     }
-    return report;
+    seeded.sort((a, b) => a.pid - b.pid);
+    // After the loop: a parent's comm is known whichever of the two /proc listed first.
+    // Every real /proc/<pid>/status has a Gid line: an entry without one makes no event
+    // rather than one with a made-up group.
+    const alreadyRunning = seeded.flatMap((info) =>
+      info.gid !== undefined ? [alreadyRunningEvent(info, info.gid, this.get(info.ppid), now)] : [],
+    );
+    return { seeded: seeded.length, skipped, alreadyRunning };
   }
 
   /**
    * /proc/<pid>/cwd of a live process, read when asked: the kernel events do not carry the
    * working directory, and a rule that reads it is evaluated within milliseconds of the exec.
    * Only on a table seeded from this host's /proc (never in a replay) and never for a pid
-   * whose exit was seen, so a reused pid does not lend its directory.
+   * whose exit was seen, so a reused pid does not lend its directory; with `startNs`, only
+   * while /proc still shows that incarnation (as liveFacts()).
    */
-  workingDirectory(pid: number): string | undefined {
-    if (!this.liveHost || !this.live.has(pid)) return undefined;
+  workingDirectory(pid: number, startNs?: number): string | undefined {
+    if (!this.isLive(pid)) return undefined;
+    const dir = join(this.procRoot, String(pid));
     try {
-      return readlinkSync(join(this.procRoot, String(pid), "cwd"));
+      const cwd = readlinkSync(join(dir, "cwd"));
+      // stat after the link: a pid reused in between shows its own start time.
+      if (startNs !== undefined && !this.sameStart(parseStat(readFileSync(join(dir, "stat"), "utf8")).startTicks, startNs)) return undefined;
+      return cwd;
     } catch {
       return undefined;
     }
@@ -242,6 +274,9 @@ export class ProcessTable implements ProcessView {
       case "exit":
         this.applyExit(event);
         return;
+      case "already_running":
+        this.applyAlreadyRunning(event);
+        return;
       case "connect":
       case "socket_dup":
       case "outbound":
@@ -281,6 +316,20 @@ export class ProcessTable implements ProcessView {
     const info = processInfo(task, event.filename, basename(event.filename) || task.comm, args);
     if (event.stdio !== null) info.interactive = isInteractive(event.stdio);
     this.replace(task.pid, same ? undefined : existing, info);
+  }
+
+  /**
+   * A live daemon's table holds these processes since its seeding; a replay's learns them
+   * here, as the daemon's table did from /proc.
+   */
+  private applyAlreadyRunning(event: AlreadyRunningEvent): void {
+    const existing = this.entryOf(event.task.pid);
+    if (existing !== undefined && this.isSameIncarnation(existing, event.task.startNs)) return;
+    const { task } = event;
+    const args = Object.freeze([...event.args]) as string[];
+    const info = processInfo(task, event.executable, event.executable === "" ? task.comm : basename(event.executable), args);
+    if (existing !== undefined) this.pidReused++;
+    this.insert({ info: Object.freeze(info), startIsCoarse: true });
   }
 
   private applyExit(event: ExitEvent): void {
@@ -407,6 +456,22 @@ function processInfo(task: TaskContext, executable: string, name: string, args: 
   return {
     pid: task.pid, ppid: task.ppid, startNs: task.startNs, uid: task.uid, gid: task.gid, comm: task.comm, cgroupId: task.cgroupId,
     executable, name, args, exited: false, interactive: undefined,
+  };
+}
+
+/** The already_running event of a process seeded from /proc; `parent` is its parent's entry, if any. */
+function alreadyRunningEvent(info: ProcessInfo, gid: number, parent: ProcessInfo | undefined, now: EventTime): AlreadyRunningEvent {
+  return {
+    kind: "already_running",
+    timeNs: now.timeNs,
+    timeMs: now.timeMs,
+    task: {
+      pid: info.pid, tid: info.pid, ppid: info.ppid, uid: info.uid, gid, cgroupId: info.cgroupId, startNs: info.startNs,
+      // A parent entry that started after the child is a later owner of the pid.
+      comm: info.comm, parentComm: parent !== undefined && parent.startNs <= info.startNs ? parent.comm : "",
+    },
+    executable: info.executable,
+    args: [...info.args],
   };
 }
 

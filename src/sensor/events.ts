@@ -2,7 +2,8 @@
  * The typed event stream: one interface per kind, a discriminated union on `kind`.
  *
  * These are what the decoder (decode.ts) makes of the kernel's records
- * (bpf/sockeye_events.h) and what recorded captures hold, one JSON object per line.
+ * (bpf/sockeye_events.h), the process table's already_running events from /proc at start,
+ * and what recorded captures hold, one JSON object per line.
  * Every field is plain JSON (numbers, strings, arrays), so a capture round-trips.
  */
 
@@ -162,8 +163,23 @@ export interface OutboundEvent extends EventBase {
   remote: Endpoint;
 }
 
-export type SensorEvent = ConnectEvent | SocketDupEvent | ExecEvent | ForkEvent | ExitEvent | OutboundEvent;
+/**
+ * A process that was already running when the sensor started: no kernel record, but one
+ * event per process the process table found in /proc at start (Elastic Defend's
+ * `already_running` events), made once, before the first kernel batch. `task` is read from
+ * /proc: real ids, start time to clock-tick precision, cgroupId 0 (unknown), tid = pid.
+ * Recorded in captures like any event, so a replay sees the same processes.
+ */
+export interface AlreadyRunningEvent extends EventBase {
+  kind: "already_running";
+  /** /proc/<pid>/exe; "" when unknown (a kernel thread, an unreadable link). */
+  executable: string;
+  /** /proc/<pid>/cmdline; empty when unknown (a kernel thread). */
+  args: string[];
+}
+
+export type SensorEvent = ConnectEvent | SocketDupEvent | ExecEvent | ForkEvent | ExitEvent | OutboundEvent | AlreadyRunningEvent;
 export type EventKind = SensorEvent["kind"];
-export const EVENT_KINDS: readonly EventKind[] = ["connect", "socket_dup", "exec", "fork", "exit", "outbound"];
+export const EVENT_KINDS: readonly EventKind[] = ["connect", "socket_dup", "exec", "fork", "exit", "outbound", "already_running"];
 
 export type EventOfKind<K extends EventKind> = Extract<SensorEvent, { kind: K }>;

@@ -1,10 +1,11 @@
 /**
  * `sockeye run` as users run it: a child process, "ready" on stderr, a finding on stdout for a
- * real reverse shell, SIGTERM → exit 0 with none of its programs left in the kernel.
+ * real reverse shell, SIGTERM → exit 0 with none of its programs left in the kernel; a process
+ * running before the start is reported to Elastic rules as already_running.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSensor } from "sockeye";
@@ -139,6 +140,45 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
     const counted = stopped.outputs.find((o) => o.name === "events");
     expect(counted?.written).toBe(events.length);
     expect(counted?.dropped.queue_full).toBe(0);
+  });
+
+  it("a process running before the start gives one already_running document: a rule of our own fires once, only for it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sockeye-already-running-"));
+    // A program name no other process on the host has: a copy of sleep.
+    const name = `skar${process.pid % 100_000}`;
+    const program = join(dir, name);
+    copyFileSync("/bin/sleep", program);
+    chmodSync(program, 0o755);
+    const rules = join(dir, "rules");
+    mkdirSync(rules);
+    const query = `process where host.os.type == "linux" and event.type == "info" and event.action == "already_running" and process.name == "${name}"`;
+    writeFileSync(join(rules, "already-running.toml"), [
+      "[rule]", 'author = ["sockeye tests"]', 'description = "A test program was already running"', 'language = "eql"',
+      'license = "Apache-2.0"', 'name = "Test program already running"', "risk_score = 21", 'rule_id = "kt-already-running"',
+      'severity = "low"', 'type = "eql"', `query = '''\n${query}\n'''`, "",
+    ].join("\n"));
+    const before = spawn(program, ["30"], { stdio: "ignore" });
+    const after: ReturnType<typeof spawn>[] = [];
+    try {
+      await new Promise((r) => setTimeout(r, 100)); // exec'd: /proc names the copy
+      const { child, out, exited } = await startUntilReady(process.execPath, ["dist/cli/main.js", "run", "--rules", rules, "--format", "json", "--stats-interval", "0"]);
+      daemon = child;
+      // Started while the daemon runs: an exec, not already running.
+      after.push(spawn(program, ["30"], { stdio: "ignore" }));
+      await new Promise((r) => setTimeout(r, 500));
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      type FindingJson = { rule: { id: string }; event: { category: string[] }; process: { pid: number; name: string; executable: string } };
+      const findings = out.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as FindingJson);
+      const ours = findings.filter((f) => f.rule.id === "kt-already-running");
+      expect(ours).toHaveLength(1);
+      expect(ours[0]).toMatchObject({ event: { category: ["process"] }, process: { pid: before.pid, name, executable: program } });
+      // The default rules stay quiet about processes merely running at start.
+      expect(findings.filter((f) => f.rule.id !== "kt-already-running" && f.process.pid === before.pid)).toEqual([]);
+    } finally {
+      for (const p of [before, ...after]) p.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("close() detaches and frees every program while the process lives on", async () => {

@@ -7,7 +7,7 @@
 import type { ProcessView } from "../../engine/rule.js";
 import { ecsParentFields, ecsProcessFields } from "../../process/ecs-process.js";
 import { isInteractive } from "../../process/table.js";
-import type { ExecEvent, ExitEvent, ForkEvent } from "../../sensor/events.js";
+import type { AlreadyRunningEvent, ExecEvent, ExitEvent, ForkEvent } from "../../sensor/events.js";
 import { ecsHost } from "./ecs-host.js";
 import {
   addLiveProcessFields, addParentIdentityFields, ecsUserAndGroup, LIVE_PROCESS_FIELDS, PARENT_IDENTITY_FIELDS, USER_AND_GROUP_FIELDS,
@@ -62,14 +62,7 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
   processFields["real_group"] = { id: String(task.gid) };
   if (event.stdio !== null) processFields["interactive"] = isInteractive(event.stdio);
   addLiveProcessFields(processFields, task.pid, task.startNs, self, processes);
-  if (processes.workingDirectory !== undefined) {
-    // Read from /proc only when a rule asks (most exec events are decided before that).
-    let cwd: string | undefined | null = null;
-    Object.defineProperty(processFields, "working_directory", {
-      enumerable: true,
-      get: () => (cwd === null ? (cwd = processes.workingDirectory?.(task.pid)) : cwd),
-    });
-  }
+  addWorkingDirectory(processFields, task.pid, processes);
 
   return {
     event: { category: ["process"], type: ["start"], action: "exec", kind: "event" },
@@ -81,31 +74,47 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
   };
 }
 
-let lastLifecycle: { event: ForkEvent | ExitEvent; processes: ProcessView; doc: Record<string, unknown> } | undefined;
+/** process.working_directory of a live process, read from /proc only when a rule asks (most exec events are decided before that). */
+function addWorkingDirectory(processFields: Record<string, unknown>, pid: number, processes: ProcessView): void {
+  if (processes.workingDirectory === undefined) return;
+  let cwd: string | undefined | null = null;
+  Object.defineProperty(processFields, "working_directory", {
+    enumerable: true,
+    get: () => (cwd === null ? (cwd = processes.workingDirectory?.(pid)) : cwd),
+  });
+}
+
+type LifecycleEvent = ForkEvent | ExitEvent | AlreadyRunningEvent;
+
+let lastLifecycle: { event: LifecycleEvent; processes: ProcessView; doc: Record<string, unknown> } | undefined;
 
 /**
  * The document of a fork (`process` / `start`, action `fork`: the child, still running its
- * parent's program) or of a process's end (`process` / `end`, action `end`, with
- * process.exit_code), as Elastic Defend sends them. The program's facts come from the
- * process table; built once per event and shared by every rule, like execEcsDocument.
+ * parent's program), of a process's end (`process` / `end`, action `end`, with
+ * process.exit_code) or of a process found running at start (`process` / `info`, action
+ * `already_running`), as Elastic Defend sends them. The program's facts come from the
+ * process table (an already_running event carries its own, read from /proc); built once
+ * per event and shared by every rule, like execEcsDocument.
  */
-export function lifecycleEcsDocument(event: ForkEvent | ExitEvent, processes: ProcessView): Record<string, unknown> {
+export function lifecycleEcsDocument(event: LifecycleEvent, processes: ProcessView): Record<string, unknown> {
   if (lastLifecycle === undefined || lastLifecycle.event !== event || lastLifecycle.processes !== processes) {
     lastLifecycle = { event, processes, doc: buildLifecycleEcsDocument(event, processes) };
   }
   return lastLifecycle.doc;
 }
 
-/** Builds the fork or end document of `event` (see lifecycleEcsDocument). */
-export function buildLifecycleEcsDocument(event: ForkEvent | ExitEvent, processes: ProcessView): Record<string, unknown> {
+/** Builds the fork, end or already_running document of `event` (see lifecycleEcsDocument). */
+export function buildLifecycleEcsDocument(event: LifecycleEvent, processes: ProcessView): Record<string, unknown> {
   const { task } = event;
   const self = processes.get(task.pid, task.startNs);
+  const known = event.kind === "already_running" ? { executable: event.executable, args: event.args } : self;
+  const name = event.kind === "already_running" ? basename(event.executable) : self?.name;
   const processFields: Record<string, unknown> = ecsProcessFields(
     task.pid,
     task.startNs,
-    self?.name || task.comm,
-    self?.executable ?? "",
-    self !== undefined && self.args.length > 0 ? self.args : undefined,
+    name || task.comm,
+    known?.executable ?? "",
+    known !== undefined && known.args.length > 0 ? known.args : undefined,
   );
   const parent: Record<string, unknown> = ecsParentFields(task, processes);
   addParentIdentityFields(parent, task, processes);
@@ -119,9 +128,13 @@ export function buildLifecycleEcsDocument(event: ForkEvent | ExitEvent, processe
     // has none (its signal is not an ECS process field).
     if ((event.exitCode & 0x7f) === 0) processFields["exit_code"] = (event.exitCode >> 8) & 0xff;
     if (self?.interactive !== undefined) processFields["interactive"] = self.interactive;
-  } else {
+  } else if (event.kind === "fork") {
     eventFields = { category: ["process"], type: ["start"], action: "fork", kind: "event" };
     addLiveProcessFields(processFields, task.pid, task.startNs, self, processes);
+  } else {
+    eventFields = { category: ["process"], type: ["info"], action: "already_running", kind: "event" };
+    addLiveProcessFields(processFields, task.pid, task.startNs, self, processes);
+    addWorkingDirectory(processFields, task.pid, processes);
   }
   return { event: eventFields, host: ecsHost(), process: processFields, ...ecsUserAndGroup(task, processes) };
 }
@@ -149,6 +162,9 @@ export const EXEC_ECS_FIELDS: ReadonlySet<string> = new Set([
 /** Every field path a fork document can carry. */
 export const FORK_ECS_FIELDS: ReadonlySet<string> = new Set([...PROCESS_DOCUMENT_FIELDS, ...LIVE_PROCESS_FIELDS]);
 
+/** Every field path an already_running document can carry: the process is alive, so /proc tells the rest. */
+export const ALREADY_RUNNING_ECS_FIELDS: ReadonlySet<string> = new Set([...PROCESS_DOCUMENT_FIELDS, "process.working_directory", ...LIVE_PROCESS_FIELDS]);
+
 /** Every field path an end document can carry: the process is gone, so nothing from /proc. */
 export const END_ECS_FIELDS: ReadonlySet<string> = new Set([...PROCESS_DOCUMENT_FIELDS, "process.exit_code", "process.interactive"]);
 
@@ -159,6 +175,10 @@ export const EXEC_ECS_CONSTANTS: Record<string, unknown> = {
 };
 export const FORK_ECS_CONSTANTS: Record<string, unknown> = {
   event: { category: ["process"], type: ["start"], action: "fork", kind: "event" },
+  host: { os: { type: "linux" } },
+};
+export const ALREADY_RUNNING_ECS_CONSTANTS: Record<string, unknown> = {
+  event: { category: ["process"], type: ["info"], action: "already_running", kind: "event" },
   host: { os: { type: "linux" } },
 };
 export const END_ECS_CONSTANTS: Record<string, unknown> = {

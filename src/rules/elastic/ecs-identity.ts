@@ -111,8 +111,9 @@ function leaderFields(
 }
 
 /**
- * process.parent.user / group (the parent's effective ids, from /proc while it lives) and
- * process.parent.interactive (from the parent's exec-time stdio record in the table).
+ * process.parent.user / group (the parent's effective ids) and working_directory, from /proc
+ * while it lives, and process.parent.interactive (from the parent's exec-time stdio record in
+ * the table).
  */
 export function addParentIdentityFields(parentFields: Record<string, unknown>, task: TaskContext, processes: ProcessView): void {
   const parent = parentOf(task, processes);
@@ -121,6 +122,7 @@ export function addParentIdentityFields(parentFields: Record<string, unknown>, t
   const live = (): LiveProcessFacts | undefined => (facts === null ? (facts = processes.liveFacts?.(parent.pid, parent.startNs)) : facts);
   idAndName(parentFields, "user", () => live()?.euid, (uid) => processes.userName?.(uid));
   idAndName(parentFields, "group", () => live()?.egid, (gid) => processes.groupName?.(gid));
+  if (processes.workingDirectory !== undefined) lazy(parentFields, "working_directory", () => processes.workingDirectory?.(parent.pid, parent.startNs));
   if (parent.interactive !== undefined) parentFields["interactive"] = parent.interactive;
 }
 
@@ -150,6 +152,6 @@ export const LIVE_PROCESS_FIELDS = [
 ];
 export const PARENT_IDENTITY_FIELDS = [
   "process.parent.user.id", "process.parent.user.name", "process.parent.group.id", "process.parent.group.name",
-  "process.parent.interactive",
+  "process.parent.interactive", "process.parent.working_directory",
 ];
 export const USER_AND_GROUP_FIELDS = ["user.id", "user.name", "user.Ext.real.id", "group.id", "group.name", "group.Ext.real.id"];

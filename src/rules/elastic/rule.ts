@@ -2,8 +2,9 @@
  * Runs a loaded Elastic EQL rule (loader.ts) as a sockeye rule: each exec becomes an ECS
  * process/start document (ecs-exec.ts), each inet connect a network document
  * (ecs-network.ts) — connects on stdio from the connect hook, outbound TCP connects on every
- * other fd from the relay hook's records — and the compiled query (one event, or a sequence
- * of them) decides.
+ * other fd from the relay hook's records —, each fork, exit and process already running at
+ * start a process document of its own, and the compiled query (one event, or a sequence of
+ * them) decides.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -55,7 +56,7 @@ function documentOf(event: SensorEvent, ctx: RuleContext): { category: string; d
   if (event.kind === "outbound") return { category: "network", doc: connectEcsDocument(outboundAsConnect(event), ctx.processes) };
   // A new thread is no new process: Defend's fork events are about processes.
   if (event.kind === "fork" && event.task.tid === event.task.pid) return { category: "process", doc: lifecycleEcsDocument(event, ctx.processes) };
-  if (event.kind === "exit") return { category: "process", doc: lifecycleEcsDocument(event, ctx.processes) };
+  if (event.kind === "exit" || event.kind === "already_running") return { category: "process", doc: lifecycleEcsDocument(event, ctx.processes) };
   return undefined;
 }
 
@@ -160,6 +161,7 @@ export function elasticRule(loaded: LoadedElasticRule): ElasticRule {
 function sequenceEntry(event: SensorEvent): Record<string, unknown> {
   const entry: Record<string, unknown> = { kind: event.kind, pid: event.task.pid, time_ms: event.timeMs };
   if (event.kind === "exec") entry["executable"] = event.filename;
+  if (event.kind === "already_running" && event.executable !== "") entry["executable"] = event.executable;
   if ((event.kind === "connect" || event.kind === "outbound") && event.remote !== null) entry["destination"] = { ip: event.remote.address, port: event.remote.port };
   return entry;
 }

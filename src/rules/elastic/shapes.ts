@@ -6,12 +6,13 @@
  */
 import { canHold, type CompiledEql } from "../../eql/compile.js";
 import {
-  END_ECS_CONSTANTS, END_ECS_FIELDS, EXEC_ECS_CONSTANTS, EXEC_ECS_FIELDS, FORK_ECS_CONSTANTS, FORK_ECS_FIELDS,
+  ALREADY_RUNNING_ECS_CONSTANTS, ALREADY_RUNNING_ECS_FIELDS, END_ECS_CONSTANTS, END_ECS_FIELDS, EXEC_ECS_CONSTANTS, EXEC_ECS_FIELDS,
+  FORK_ECS_CONSTANTS, FORK_ECS_FIELDS,
 } from "./ecs-exec.js";
 import { NETWORK_ECS_CONSTANTS, NETWORK_ECS_FIELDS } from "./ecs-network.js";
 
 /** The event kinds whose documents Elastic rules read. */
-export type ElasticEventKind = "exec" | "fork" | "exit" | "connect" | "outbound";
+export type ElasticEventKind = "exec" | "fork" | "exit" | "connect" | "outbound" | "already_running";
 
 export interface DocumentShape {
   /** Sensor events that make this document. */
@@ -24,6 +25,7 @@ const PROCESS_SHAPES: DocumentShape[] = [
   { kinds: ["exec"], fields: EXEC_ECS_FIELDS, constants: EXEC_ECS_CONSTANTS },
   { kinds: ["fork"], fields: FORK_ECS_FIELDS, constants: FORK_ECS_CONSTANTS },
   { kinds: ["exit"], fields: END_ECS_FIELDS, constants: END_ECS_CONSTANTS },
+  { kinds: ["already_running"], fields: ALREADY_RUNNING_ECS_FIELDS, constants: ALREADY_RUNNING_ECS_CONSTANTS },
 ];
 const NETWORK_SHAPES: DocumentShape[] = [{ kinds: ["connect", "outbound"], fields: NETWORK_ECS_FIELDS, constants: NETWORK_ECS_CONSTANTS }];
 

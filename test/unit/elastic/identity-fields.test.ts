@@ -75,6 +75,20 @@ describe("identity fields of process documents", () => {
     expect(compileEql('process where process.user.id == "0"').test(doc)).toBe(false);
   });
 
+  it("process.parent.working_directory: the live parent's, asked for that incarnation; missing without a parent entry", () => {
+    const asked: [number, number | undefined][] = [];
+    const cwd = (entries: ProcessInfo[]): ProcessView => ({
+      ...view(entries),
+      workingDirectory: (pid, startNs) => (asked.push([pid, startNs]), pid === 100 ? "/tmp/build" : "/"),
+    });
+    const doc = buildExecEcsDocument(exec("/usr/sbin/insmod", ["insmod", "x.ko"]), cwd([info(100, "/usr/bin/bash", ["bash"], { startNs: 500 })]));
+    expect(asked).toEqual([]);
+    expect(compileEql('process where process.parent.working_directory like "/tmp*"').test(doc)).toBe(true);
+    expect(asked).toEqual([[100, 500]]);
+    const orphan = buildExecEcsDocument(exec("/usr/sbin/insmod", ["insmod", "x.ko"]), cwd([]));
+    expect(getField(orphan, "process.parent.working_directory")).toBeUndefined();
+  });
+
   it("a session leader from the table lends its facts only if it started no later", () => {
     const leader = info(90, "/usr/bin/dpkg", ["dpkg", "-i", "x.deb"]);
     const facts = { 200: { euid: 0, egid: 0, sid: 90, pgid: 90, ttyNr: 0 } };
@@ -123,13 +137,15 @@ describe("identity fields of process documents", () => {
     expect(getField(doc, "process.name")).toBe("postgres");
   });
 
-  it("a rule subscribes to fork and exit events only when a step can match their documents", () => {
+  it("a rule subscribes to fork, exit and already_running events only when a step can match their documents", () => {
     const kinds = (text: string) => shapesFor(compileEql(text)).flatMap((s) => s.kinds);
     expect(kinds('process where event.type == "start" and event.action == "exec"')).toEqual(["exec"]);
     expect(kinds('process where event.type == "start"')).toEqual(["exec", "fork"]);
     expect(kinds('process where event.type == "end" and process.name == "sshd"')).toEqual(["exit"]);
     expect(kinds('process where event.type == "end" and process.user.id == "0"')).toEqual([]);
-    expect(SHAPES["any"]!.length).toBe(4);
+    expect(kinds('process where event.action == "already_running" and process.user.id == "0"')).toEqual(["already_running"]);
+    expect(kinds('process where process.name == "sshd"')).toEqual(["exec", "fork", "exit", "already_running"]);
+    expect(SHAPES["any"]!.length).toBe(5);
   });
 });
 

@@ -141,6 +141,14 @@ describe("Elastic network documents and sequences through the engine", () => {
     expect(findings(shellEvents("198.18.0.1", 5_004))).toEqual([]);
   });
 
+  it("the engine's stats count the sequence's partial matches: matched, expired past maxspan, held", () => {
+    const engine = new Engine({ rules: [rule("fx-relay"), rule("fx-network")], fold: false, hostName: "h", now: () => 0 });
+    for (const event of [...shellEvents("198.18.0.1", 100), ...shellEvents("198.18.0.1", 5_004)]) engine.handle(event);
+    expect(engine.stats().sequences).toEqual({ "fx-relay": { partials: 0, matched: 1, expired: 1, evicted: 0, untilDropped: 0 } });
+    engine.handle(shellEvents("198.18.0.1", 100)[3]!);
+    expect(engine.stats().sequences["fx-relay"]?.partials).toBe(1);
+  });
+
   it("the network document is the one Elastic Defend sends for a connect", () => {
     const seen: Record<string, unknown>[] = [];
     const engine = new Engine({ rules: [], fold: false });

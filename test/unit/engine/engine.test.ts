@@ -115,6 +115,21 @@ describe("engine isolation", () => {
     expect(engine.processes.size).toBe(0);
   });
 
+  it("reports each sequence rule's partial matches, and keeps a reloaded rule's totals", () => {
+    const sequenceRule = (stats: { partials: number; matched: number; expired: number; evicted: number; untilDropped: number }) => ({
+      ...defineRule({ meta: { ...everyConnect.meta, id: "TEST-sequence" }, kinds: ["exec"], evaluate: () => null }),
+      sequenceStats: () => ({ ...stats }),
+    });
+    const engine = new Engine({ rules: [everyConnect, sequenceRule({ partials: 2, matched: 1, expired: 3, evicted: 4, untilDropped: 5 })] });
+    expect(engine.stats().sequences).toEqual({ "TEST-sequence": { partials: 2, matched: 1, expired: 3, evicted: 4, untilDropped: 5 } });
+    // A reload: the new rule holds its own partials; the totals go on from the old one's.
+    engine.setRules([sequenceRule({ partials: 1, matched: 1, expired: 0, evicted: 1, untilDropped: 0 })]);
+    expect(engine.stats().sequences).toEqual({ "TEST-sequence": { partials: 1, matched: 2, expired: 3, evicted: 5, untilDropped: 5 } });
+    // Unloaded: its totals stay.
+    engine.setRules([everyConnect]);
+    expect(engine.stats().sequences).toEqual({ "TEST-sequence": { partials: 0, matched: 2, expired: 3, evicted: 5, untilDropped: 5 } });
+  });
+
   it("hands out stats snapshots that later events do not change", () => {
     const engine = new Engine({ rules: [everyConnect] });
     const before = engine.stats();

@@ -15,6 +15,10 @@ function snapshot(scale: number, timeMs = Date.UTC(2026, 10, 22, 10, 0, 0)): Sta
       suppressedByRule: { "TRC-101": { service_handoff: 3 * scale, no_program: scale } },
       ruleErrors: {},
       dropped: { unknown_kind: 0, malformed_line: 1 },
+      sequences: {
+        "seq-a": { partials: 4, matched: scale, expired: 10 * scale, evicted: 0, untilDropped: 0 },
+        "seq-b": { partials: 1, matched: 0, expired: 0, evicted: 2 * scale, untilDropped: scale },
+      },
     },
     kernel: {
       connect: { emitted: 4 * scale, lost: 0, errors: 0 },
@@ -80,6 +84,13 @@ describe("Prometheus endpoint", () => {
         'sockeye_output_dropped_total{output="siem",reason="queue_full"} 3',
         'sockeye_output_dropped_total{output="siem",reason="http_rejected"} 0',
         'sockeye_output_retries_total{output="siem"} 2',
+        'sockeye_sequence_matched_total{rule="seq-a"} 1',
+        'sockeye_sequence_expired_total{rule="seq-a"} 10',
+        'sockeye_sequence_evicted_total{rule="seq-b"} 2',
+        'sockeye_sequence_evicted_total{rule="seq-a"} 0',
+        'sockeye_sequence_until_dropped_total{rule="seq-b"} 1',
+        "# TYPE sockeye_sequence_partials gauge",
+        'sockeye_sequence_partials{rule="seq-a"} 4',
         "# TYPE sockeye_output_queue_depth gauge",
         'sockeye_output_queue_depth{output="siem"} 7',
       ]),
@@ -128,6 +139,7 @@ describe("stats line", () => {
       findings: { "TRC-101": 6 },
       suppressed: { "TRC-101": { service_handoff: 9, no_program: 3 } },
       folded: { "TRC-101": 15 },
+      sequences: { rules: 2, partials: 5, matched: 3, expired: 30, evicted: 6, until_dropped: 3 },
       kernel_lost: { connect: 0, exec: 21 },
       kernel_errors: { connect: 0, exec: 1 },
       outputs: {
@@ -135,6 +147,12 @@ describe("stats line", () => {
         siem: { written: 3, dropped: { queue_full: 9 }, queue: 7, retries: 2 },
       },
     });
+  });
+
+  it("leaves the sequences out while no sequence rule runs", () => {
+    const noSequences = snapshot(1);
+    noSequences.engine.sequences = {};
+    expect(JSON.parse(formatStatsLine(noSequences))).not.toHaveProperty("sequences");
   });
 
   it("carries totals only on the first line, when there is nothing to take a rate against", () => {

@@ -164,32 +164,36 @@ describe("process table: seeding from /proc", () => {
   let procRoot = "";
   afterEach(() => rmSync(procRoot, { recursive: true, force: true }));
 
-  function fakeProcess(pid: number, fields: { comm: string; ppid: number; startTicks: number; uid: number; cmdline: string[]; exe?: string }) {
+  function fakeProcess(pid: number, fields: { comm: string; ppid: number; startTicks: number; uid: number; gid?: number; cmdline: string[]; exe?: string }) {
     const dir = join(procRoot, String(pid));
     mkdirSync(dir);
     // Fields 3.. of proc(5) stat; starttime is field 22. comm may hold spaces and parens.
     const rest = ["S", fields.ppid, ...Array<number>(17).fill(0), fields.startTicks, 0, 0];
     writeFileSync(join(dir, "stat"), `${pid} (${fields.comm}) ${rest.join(" ")}\n`);
-    writeFileSync(join(dir, "status"), `Name:\t${fields.comm}\nUid:\t${fields.uid}\t${fields.uid}\t${fields.uid}\t${fields.uid}\n`);
+    const ids = (id: number) => `${id}\t${id}\t${id}\t${id}`;
+    const gidLine = fields.gid !== undefined ? `Gid:\t${ids(fields.gid)}\n` : "";
+    writeFileSync(join(dir, "status"), `Name:\t${fields.comm}\nUid:\t${ids(fields.uid)}\n${gidLine}`);
     writeFileSync(join(dir, "cmdline"), fields.cmdline.map((arg) => `${arg}\0`).join(""));
     if (fields.exe !== undefined) symlinkSync(fields.exe, join(dir, "exe"));
   }
 
   function seededTable() {
     procRoot = mkdtempSync(join(tmpdir(), "sockeye-proc-"));
-    fakeProcess(1, { comm: "systemd", ppid: 0, startTicks: 1, uid: 0, cmdline: ["/sbin/init"], exe: "/usr/lib/systemd/systemd" });
-    fakeProcess(2, { comm: "kthreadd", ppid: 0, startTicks: 1, uid: 0, cmdline: [] });
-    fakeProcess(300, { comm: "tmux: server (1)", ppid: 1, startTicks: 500, uid: 1000, cmdline: ["tmux", "new"], exe: "/usr/bin/tmux (deleted)" });
+    fakeProcess(1, { comm: "systemd", ppid: 0, startTicks: 1, uid: 0, gid: 0, cmdline: ["/sbin/init"], exe: "/usr/lib/systemd/systemd" });
+    fakeProcess(2, { comm: "kthreadd", ppid: 0, startTicks: 1, uid: 0, gid: 0, cmdline: [] });
+    fakeProcess(300, { comm: "tmux: server (1)", ppid: 1, startTicks: 500, uid: 1000, gid: 1000, cmdline: ["tmux", "new"], exe: "/usr/bin/tmux (deleted)" });
+    // No Gid line (not on a real /proc): seeded, but no already_running event without a group.
     fakeProcess(301, { comm: "bash", ppid: 300, startTicks: 600, uid: 1000, cmdline: ["-bash"], exe: "/usr/bin/bash" });
+    fakeProcess(302, { comm: "sleep", ppid: 301, startTicks: 700, uid: 1000, gid: 100, cmdline: ["sleep", "600"], exe: "/usr/bin/sleep" });
     writeFileSync(join(procRoot, "uptime"), "1.0 1.0\n");
     mkdirSync(join(procRoot, "999")); // vanished while we read: no stat
     const table = new ProcessTable({ procRoot });
-    return { table, report: table.seedFromProc() };
+    return { table, report: table.seedFromProc({ timeNs: 5_000, timeMs: 1_700_000_000_000 }) };
   }
 
   it("reads every pid directory and reports the unreadable ones", () => {
     const { table, report } = seededTable();
-    expect(report).toEqual({ seeded: 4, skipped: 1 });
+    expect(report).toMatchObject({ seeded: 5, skipped: 1 });
     expect(table.get(301)).toMatchObject({
       pid: 301,
       ppid: 300,
@@ -203,6 +207,35 @@ describe("process table: seeding from /proc", () => {
     expect(table.get(300)).toMatchObject({ comm: "tmux: server (1)", executable: "/usr/bin/tmux", name: "tmux" });
     expect(table.get(2)).toMatchObject({ executable: "", name: "kthreadd", args: [] });
     expect(table.ancestors(301).map((process) => process.pid)).toEqual([300, 1]);
+  });
+
+  it("reports one already_running event per process found, in pid order, with the task as /proc tells it", () => {
+    const { report } = seededTable();
+    expect(report.alreadyRunning.map((event) => event.task.pid)).toEqual([1, 2, 300, 302]);
+    expect(report.alreadyRunning[3]).toEqual({
+      kind: "already_running",
+      timeNs: 5_000,
+      timeMs: 1_700_000_000_000,
+      task: { pid: 302, tid: 302, ppid: 301, uid: 1000, gid: 100, cgroupId: 0, startNs: 700 * TICK_NS, comm: "sleep", parentComm: "bash" },
+      executable: "/usr/bin/sleep",
+      args: ["sleep", "600"],
+    });
+    // A kernel thread: no executable, no argv; init's parent (pid 0) is in no table.
+    expect(report.alreadyRunning[1]).toMatchObject({ executable: "", args: [], task: { comm: "kthreadd", parentComm: "" } });
+    expect(report.alreadyRunning[2]).toMatchObject({ executable: "/usr/bin/tmux", task: { parentComm: "systemd" } });
+  });
+
+  it("learns a process from its already_running event (a replay), and keeps the one it seeded", () => {
+    const { table, report } = seededTable();
+    const replayTable = new ProcessTable();
+    for (const event of report.alreadyRunning) replayTable.apply(event);
+    expect(replayTable.get(302, 700 * TICK_NS + 3_000)).toMatchObject({ executable: "/usr/bin/sleep", name: "sleep", args: ["sleep", "600"], gid: 100 });
+    expect(replayTable.get(2)).toMatchObject({ executable: "", name: "kthreadd" });
+    expect(replayTable.ancestors(302).map((process) => process.pid)).toEqual([]); // 301 made no event
+    const before = table.get(302);
+    for (const event of report.alreadyRunning) table.apply(event);
+    expect(table.get(302)).toBe(before);
+    expect(table.stats().pidReused).toBe(0);
   });
 
   it("matches a seeded entry to an event's exact start time within a tick, then adopts it", () => {
@@ -219,6 +252,9 @@ describe("process table: seeding from /proc", () => {
     symlinkSync("/srv/app", join(procRoot, "301", "cwd"));
     expect(table.workingDirectory(301)).toBe("/srv/app");
     expect(table.workingDirectory(300)).toBeUndefined(); // no cwd link: unreadable
+    // With a start time: only that incarnation of the pid (within /proc's tick).
+    expect(table.workingDirectory(301, 600 * TICK_NS + 5_000)).toBe("/srv/app");
+    expect(table.workingDirectory(301, 900 * TICK_NS)).toBeUndefined();
     table.apply(exit({ task: { pid: 301, ppid: 300, startNs: 600 * TICK_NS } }));
     expect(table.workingDirectory(301)).toBeUndefined(); // exited: the pid may be reused
     const replayTable = new ProcessTable({ procRoot });
