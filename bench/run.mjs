@@ -2,7 +2,7 @@
 /**
  * `npm run bench [-- --quick] [-- --only throughput,overhead,latency,footprint,flood,storm,workload]
  *   [-- --elastic-rules DIR]`:
- * builds the C programs (bench/Makefile), measures, and writes bench/results.{md,json}.
+ * builds the C programs (bench/Makefile), measures, and writes bench/results.{md,json} and plot-*.svg.
  * Root only (it loads sockeye's programs). See bench/README.md for what each part measures.
  *
  * These machines are shared and noisy: every comparison is made within this one run, sides
@@ -15,6 +15,7 @@ import net from "node:net";
 import { createInterface } from "node:readline";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { renderPlots } from "./plots.mjs";
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(BENCH, "..");
@@ -277,6 +278,8 @@ async function overhead() {
 
 async function latency(loadRate) {
   const sum = (xs) => ({ samples: xs.length, p50Ms: round(quantile(xs, 0.5), 3), p99Ms: round(quantile(xs, 0.99), 3), maxMs: round(Math.max(...xs), 3) });
+  // The 0th to 100th percentiles (ms), for the CDF plot (bench/plots.mjs).
+  const withCdf = (xs) => ({ ...sum(xs), cdf: [...Array(101).keys()].map((i) => round(quantile(xs, i / 100), 3)) });
   const ms = (xs) => xs.map((ns) => ns / 1e6);
   // Breakdown, idle: the C reader holding the record (kernel, wakeup, scheduling of a reader
   // thread), then in the full pipeline the batch reaching the subscriber (plus the addon's
@@ -309,9 +312,9 @@ async function latency(loadRate) {
   const idleRr = ms((await rr.settled()).latenciesNs);
   await rr.stop();
   return {
-    probes: P.probes, idle: sum(idle), idleSchedRr: sum(idleRr),
+    probes: P.probes, idle: withCdf(idle), idleSchedRr: withCdf(idleRr),
     idleBreakdown: { cReaderHolds: cReader, subscriberReceives: sum(ms(idleStats.receivedLatenciesNs)), findingWritten: sum(idle) },
-    load: { ...sum(loaded), loadRate: Math.round(gen.generated / gen.seconds) },
+    load: { ...withCdf(loaded), loadRate: Math.round(gen.generated / gen.seconds) },
   };
 }
 
@@ -602,7 +605,7 @@ function forksSinceBoot() {
 
 // ---- report -----------------------------------------------------------------------------
 
-function writeResults(facts, parts, commands) {
+async function writeResults(facts, parts, commands) {
   const t = parts.throughput, o = parts.overhead, l = parts.latency, f = parts.footprint, fl = parts.flood;
   const st = parts.storm?.sides.default, w = parts.workload;
   const stormAt = (side, rate) => side?.rates.find((x) => x.target === rate) ?? null;
@@ -640,6 +643,7 @@ function writeResults(facts, parts, commands) {
   };
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, "results.json"), `${JSON.stringify(json, null, 2)}\n`);
+  const plots = await renderPlots(json, outDir);
 
   const fmt = (x) => (x === null || x === undefined ? "—" : typeof x === "number" ? x.toLocaleString("en-US") : String(x));
   const goal = (ok) => (ok === null ? "—" : ok ? "met" : "not met");
@@ -673,6 +677,8 @@ function writeResults(facts, parts, commands) {
   let md = `# sockeye benchmark results\n\n${quick ? "Quick mode (short steps, one round): indicative only.\n\n" : ""}`;
   md += "| measure | value | goal | |\n|---|---|---|---|\n";
   for (const [name, v, g, ok] of rows) md += `| ${name} | ${fmt(v)} | ${g} | ${ok ?? ""} |\n`;
+  md += "\n## Plots\n";
+  for (const p of plots) md += p.skipped ? `\n${p.title}: not drawn, ${p.skipped}.\n` : `\n![${p.title}](${p.file})\n\n${p.caption}\n`;
   if (t) {
     md += "\n## Throughput steps\n\nrate = what the generator achieved; lost = kernel reserve failures; missing = generated − received.\n\n";
     md += "| round | consumer | target/s | achieved/s | lost | missing | CPU s / M events |\n|---|---|---|---|---|---|---|\n";
@@ -746,6 +752,6 @@ if (wanted("flood")) parts.flood = await flood();
 if (wanted("storm")) parts.storm = await storm();
 if (wanted("workload")) parts.workload = await workload();
 facts.loadavgAtEnd = loadavg().map((x) => round(x, 2));
-writeResults(facts, parts, commands);
+await writeResults(facts, parts, commands);
 log(`wrote ${join(outDir, "results.md")} and results.json`);
 process.exit(0);

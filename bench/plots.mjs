@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+/**
+ * The plots of a bench run, as SVG next to results.md: `renderPlots(results, outDir)` from
+ * bench/run.mjs, or `node bench/plots.mjs [bench/results.json] [outDir]` to re-render from a
+ * results file (outDir defaults to the file's folder). Vega-Lite specs rendered by Vega
+ * headless (`View#toSVG`: no browser, no canvas). A plot whose part did not run is skipped
+ * with a reason, never an error: `--only` runs and older results files lack some parts.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as vega from "vega";
+import { compile } from "vega-lite";
+
+/** @typedef {import("./plots.d.mts").PlotOutcome} PlotOutcome */
+/** @typedef {import("vega-lite").TopLevelSpec} Spec */
+
+const CONSUMERS = { c: "C libbpf reader", noop: "Node no-op", full: "full pipeline" };
+const STORM_SIDES = { default: "default rules", elastic: "with Elastic's rules" };
+const WIDTH = 560, HEIGHT = 320;
+
+/** @param {any} results @returns {Spec | string} a spec, or why there is none */
+function throughputSpec(results) {
+  const steps = results.details?.throughput?.steps;
+  if (!Array.isArray(steps) || steps.length === 0) return "no throughput steps in this run (details.throughput)";
+  const values = steps.filter((s) => s.achievedRate > 0 && s.generated > 0).map((s) => ({
+    consumer: CONSUMERS[s.consumer] ?? s.consumer,
+    round: s.round,
+    offered: s.achievedRate,
+    // received / generator seconds: the generator's rate times the share that arrived.
+    received: (s.achievedRate * s.received) / s.generated,
+    outcome: s.lossless ? "lossless" : "records lost",
+    lost: s.lossless ? 0 : 1,
+  }));
+  const x = /** @type {const} */ ({ field: "offered", type: "quantitative", axis: { format: "~s" }, title: "offered matching events/s (generator's achieved rate)" });
+  const y = /** @type {const} */ ({ field: "received", type: "quantitative", axis: { format: "~s" }, title: "events/s received by the consumer" });
+  const color = /** @type {const} */ ({ field: "consumer", type: "nominal", sort: Object.values(CONSUMERS), title: "consumer" });
+  return {
+    width: WIDTH, height: HEIGHT,
+    data: { values },
+    layer: [
+      // One line per consumer and round: the rounds are separate ladders.
+      { mark: { type: "line", strokeWidth: 1, opacity: 0.6 }, encoding: { x, y, color, detail: { field: "round", type: "nominal" } } },
+      { mark: { type: "point", filled: true, size: 50 },
+        // Lossy steps drawn last: another consumer's lossless point at the same rate would hide them.
+        encoding: { x, y, color, order: { field: "lost", type: "quantitative" }, shape: { field: "outcome", type: "nominal", title: "step",
+          scale: { domain: ["lossless", "records lost"], range: ["circle", "cross"] } } } },
+    ],
+  };
+}
+
+/** @param {any} results @returns {Spec | string} */
+function stormSpec(results) {
+  const sides = results.details?.storm?.sides;
+  if (!sides || typeof sides !== "object") return "no process-storm data in this run (details.storm)";
+  const values = Object.entries(sides).flatMap(([side, s]) => (s?.rates ?? [])
+    .filter((r) => r.achieved > 0 && Number.isFinite(r.cpuUsPerExec))
+    .map((r) => ({ side: STORM_SIDES[side] ?? side, execs: r.achieved, cpuUs: r.cpuUsPerExec, reachable: r.reachable !== false,
+      label: r.closedLoop ? "closed loop" : "" })));
+  if (values.length === 0) return "the process-storm part has no rate with a CPU figure (details.storm.sides.*.rates)";
+  const x = /** @type {const} */ ({ field: "execs", type: "quantitative", scale: { type: "log", nice: false, padding: 24 }, axis: { format: "~s" }, title: "fork+exec+exit per second (achieved)" });
+  const y = /** @type {const} */ ({ field: "cpuUs", type: "quantitative", title: "daemon CPU per exec (µs)" });
+  const color = /** @type {const} */ ({ field: "side", type: "nominal", sort: Object.values(STORM_SIDES), title: "rules", legend: { labelLimit: 0 } });
+  return {
+    width: WIDTH, height: HEIGHT,
+    data: { values },
+    layer: [
+      { mark: { type: "line", strokeWidth: 1.5 }, encoding: { x, y, color } },
+      // Hollow: the generator did not reach the target rate (the point is at what it did reach).
+      { mark: { type: "point", filled: false, size: 60, strokeWidth: 1.5 },
+        encoding: { x, y, color, fill: { condition: { test: "datum.reachable", field: "side", type: "nominal", sort: Object.values(STORM_SIDES) }, value: "white" } } },
+      { mark: { type: "text", align: "left", dx: 7, dy: -7, fontSize: 10 }, encoding: { x, y, text: { field: "label" } } },
+    ],
+  };
+}
+
+/** @param {any} results @returns {Spec | string} */
+function latencyCdfSpec(results) {
+  const l = results.details?.latency;
+  const rate = l?.load?.loadRate;
+  const series = [
+    ["idle", l?.idle?.cdf],
+    [rate ? `under load (${Number(rate).toLocaleString("en-US")} matching events/s)` : "under load", l?.load?.cdf],
+    ["idle, daemon under SCHED_RR 1", l?.idleSchedRr?.cdf],
+  ].filter(([, cdf]) => Array.isArray(cdf) && cdf.length > 1);
+  if (series.length === 0) return "no latency CDF in this run (details.latency.idle.cdf, details.latency.load.cdf)";
+  // cdf[i] is the (i / (length - 1))-quantile in ms.
+  const values = series.flatMap(([name, cdf]) => cdf.map((ms, i) => ({ series: name, ms, fraction: i / (cdf.length - 1) }))
+    .filter((p) => p.ms > 0));
+  return {
+    width: WIDTH, height: HEIGHT,
+    data: { values },
+    mark: { type: "line", interpolate: "step-after", strokeWidth: 1.5 },
+    encoding: {
+      x: { field: "ms", type: "quantitative", scale: { type: "log", nice: false, padding: 12 }, title: "detection latency (ms)" },
+      y: { field: "fraction", type: "quantitative", scale: { domain: [0, 1] }, title: "fraction of probes" },
+      color: { field: "series", type: "nominal", sort: series.map(([name]) => name), title: null, legend: { orient: "bottom", direction: "vertical", labelLimit: 0 } },
+    },
+  };
+}
+
+const PLOTS = [
+  { file: "plot-throughput.svg", spec: throughputSpec, title: "Throughput: received vs offered rate, per consumer",
+    caption: "Matching events/s each consumer received against what the generator offered, every step of every round (closed loop included); crosses: records lost." },
+  { file: "plot-storm-cpu.svg", spec: stormSpec, title: "Process storms: daemon CPU per exec vs exec rate",
+    caption: "The daemon's CPU per fork+exec+exit against the exec rate the generator reached; hollow: it fell short of the target rate." },
+  { file: "plot-latency-cdf.svg", spec: latencyCdfSpec, title: "Detection latency CDF, idle and under load",
+    caption: "Syscall to the finding written, 0th to 100th percentile of the probes: idle, under a stream of matching events, and idle with the daemon under SCHED_RR 1." },
+];
+
+/**
+ * Writes each plot the results have data for into outDir.
+ * @param {any} results the object bench/run.mjs writes to results.json
+ * @param {string} outDir
+ * @returns {Promise<PlotOutcome[]>} one entry per plot, in order: written, or skipped with a reason
+ */
+export async function renderPlots(results, outDir) {
+  /** @type {PlotOutcome[]} */
+  const outcomes = [];
+  for (const { file, spec, title, caption } of PLOTS) {
+    const built = spec(results);
+    if (typeof built === "string") {
+      outcomes.push({ file, title, caption, skipped: built });
+      continue;
+    }
+    try {
+      const view = new vega.View(vega.parse(compile({ title, ...built }).spec), { renderer: "none" });
+      const path = join(outDir, file);
+      writeFileSync(path, await view.toSVG());
+      view.finalize();
+      outcomes.push({ file, title, caption, path });
+    } catch (e) {
+      // The bench has already written its results: a plot that cannot render is reported, not fatal.
+      outcomes.push({ file, title, caption, skipped: `rendering failed: ${e instanceof Error ? e.message : String(e)}` });
+    }
+  }
+  return outcomes;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const resultsFile = process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), "results.json");
+  const outDir = process.argv[3] ?? dirname(resultsFile);
+  for (const o of await renderPlots(JSON.parse(readFileSync(resultsFile, "utf8")), outDir))
+    process.stdout.write(o.path ? `wrote ${o.path}\n` : `skipped ${o.file}: ${o.skipped}\n`);
+}
