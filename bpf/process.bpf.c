@@ -37,6 +37,44 @@ static __always_inline __u64 process_submit_flags(__u64 now)
 	return context_submit_flags(&process_events, process_wakeup_eighths, now);
 }
 
+/* Shells RELAY-001 may look at, by their comm after exec; see relay_candidate. Longest: 5 + NUL. */
+#define SHELL_NAME_MAX 6
+
+static __always_inline int comm_is(const char *comm, const char *name)
+{
+	/* SHELL_NAME_MAX iterations, unrolled: stops at the name's NUL, compared too. */
+#pragma unroll
+	for (int i = 0; i < SHELL_NAME_MAX; i++) {
+		if (comm[i] != name[i])
+			return 0;
+		if (!name[i])
+			return 1;
+	}
+	return 0;
+}
+
+static __always_inline int relayable(__u8 kind)
+{
+	return kind == SOCKEYE_FD_PIPE || kind == SOCKEYE_FD_FIFO || kind == SOCKEYE_FD_UNIX || kind == SOCKEYE_FD_TTY;
+}
+
+/*
+ * A shell whose stdin and stdout or stderr a relay can hold (pipe, FIFO, socketpair, pty):
+ * RELAY-001 reads /proc of it and its relay while they still run, so its exec record wakes the
+ * reader (at most once per wakeup interval, as detections) instead of waiting for the poll
+ * timeout, which a relay living less than it would not outlive. A hint only, by name: the
+ * rule's own test (src/rules/stdio/interpreters.ts) decides, and other interpreters wait.
+ */
+static __always_inline int relay_candidate(const struct exec_event *e)
+{
+	const char *c = e->task.comm;
+
+	if (!relayable(e->stdio[0].kind) || !(relayable(e->stdio[1].kind) || relayable(e->stdio[2].kind)))
+		return 0;
+	return comm_is(c, "sh") || comm_is(c, "bash") || comm_is(c, "dash") || comm_is(c, "zsh") ||
+	       comm_is(c, "ksh") || comm_is(c, "mksh") || comm_is(c, "ash");
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -100,7 +138,9 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 			count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
 			return 0;
 		}
-	} else if (bpf_ringbuf_output(&process_events, e, size, process_submit_flags(e->hdr.time_ns))) {
+	} else if (bpf_ringbuf_output(&process_events, e, size,
+				      relay_candidate(e) ? submit_flags(RING_PROCESS, e->hdr.time_ns)
+							 : process_submit_flags(e->hdr.time_ns))) {
 		count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
 		return 0;
 	}

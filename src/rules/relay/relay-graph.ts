@@ -17,7 +17,10 @@
  *   shell's start, which a long-lived agent or runtime that spawns shells while holding
  *   unrelated connections does not show;
  * - the socket is outbound: the kernel saw it connect (an SSH session's pty master sits with
- *   an accepted socket, tmux and screen hold pty masters and no socket at all).
+ *   an accepted socket, tmux and screen hold pty masters and no socket at all), or it existed
+ *   as observation began and /proc/net/tcp shows no listener on its local port. Such a socket
+ *   was connected at the latest then, so it counts as born with a shell only when observation
+ *   began within connectedBeforeMs before the shell started (tcp-table.ts).
  */
 import type { ExecEvent, OutboundEvent, ConnectEvent, TaskContext, Endpoint } from "../../sensor/events.js";
 import type { ProcessInfo, ProcessView } from "../../engine/rule.js";
@@ -46,6 +49,9 @@ export interface OutboundSocket {
   family: "inet" | "inet6";
   local: Endpoint | null;
   remote: Endpoint;
+  /** It existed as observation began: pid, startNs and comm are unknown (0, 0, ""), and timeMs
+   * is when observation began, the latest it can have been connected. */
+  beforeObservation?: true;
 }
 
 /** One process on the way from the shell to the socket, and the endpoint it was reached by. */
@@ -101,6 +107,10 @@ export class RelayGraph {
   /** process key → ppid, for the processes whose exec or connect we saw */
   private readonly parents = new Map<string, number>();
   private readonly pending = new Map<string, Pending>();
+  /** Outbound sockets that existed as observation began (inode → socket), while they can matter. */
+  private existing = new Map<number, OutboundSocket>();
+  /** Event time of the first event: when observation began. */
+  private observedSinceMs: number | undefined;
 
   constructor(
     private readonly source: HoldingsSource,
@@ -119,6 +129,7 @@ export class RelayGraph {
       if (event.remote === null || event.socketIno === 0) return [];
       if (event.result !== null && event.result < 0 && event.result !== -115) return [];
     }
+    this.observe(event.timeMs);
     const remote = event.remote!;
     this.remember({
       ino: event.socketIno, pid: event.task.pid, startNs: event.task.startNs, comm: event.task.comm, timeMs: event.timeMs,
@@ -129,6 +140,7 @@ export class RelayGraph {
   }
 
   onExec(event: ExecEvent, processes: ProcessView): RelayVerdict[] {
+    this.observe(event.timeMs);
     const pk = processKey(event.task);
     this.unindex(pk);
     this.parents.set(pk, event.task.ppid);
@@ -160,7 +172,8 @@ export class RelayGraph {
     return out;
   }
 
-  onExit(task: TaskContext): void {
+  onExit(task: TaskContext, timeMs?: number): void {
+    if (timeMs !== undefined) this.observe(timeMs);
     const pk = processKey(task);
     this.pending.delete(pk);
     this.unindex(pk);
@@ -232,10 +245,10 @@ export class RelayGraph {
       const inChain = input.get(inIno)!;
       const outChain = output.get(outIno)!;
       const shellFds = [0, ...[...outChain.fds].sort()];
-      const socket = this.sockets.get(inIno)!;
+      const socket = this.socket(inIno)!;
       return {
         shell: p.exec, interpreter: p.interpreter, socket, input: inChain.links, output: outChain.links, shellFds,
-        ...(outIno !== inIno ? { outputSocket: this.sockets.get(outIno)! } : {}),
+        ...(outIno !== inIno ? { outputSocket: this.socket(outIno)! } : {}),
       };
     };
     for (const ino of input.keys()) if (output.has(ino)) return verdict(ino, ino);
@@ -243,8 +256,8 @@ export class RelayGraph {
     // both born with the shell and both to the same remote host. Two hosts are left out: a
     // downloaded script piped into a shell whose log is shipped elsewhere has that shape.
     for (const inIno of input.keys()) {
-      const remote = this.sockets.get(inIno)!.remote.address;
-      for (const outIno of output.keys()) if (this.sockets.get(outIno)!.remote.address === remote) return verdict(inIno, outIno);
+      const remote = this.socket(inIno)!.remote.address;
+      for (const outIno of output.keys()) if (this.socket(outIno)!.remote.address === remote) return verdict(inIno, outIno);
     }
     return undefined;
   }
@@ -282,7 +295,7 @@ export class RelayGraph {
               const info = processes.get(holder.pid, holder.startNs);
               const links = [...f.links, link(holder, info, via)];
               const sockets = held.flatMap((h) => {
-                const s = h.key.startsWith("sock:") ? this.sockets.get(Number(h.key.slice(5))) : undefined;
+                const s = h.key.startsWith("sock:") ? this.socket(Number(h.key.slice(5))) : undefined;
                 return s !== undefined && born(s) ? [s] : [];
               });
               for (const s of sockets) {
@@ -331,6 +344,30 @@ export class RelayGraph {
       }
     }
     return [...out.values()];
+  }
+
+  /**
+   * The first event starts observation: the outbound sockets that exist now were connected
+   * unseen, at the latest now. They can be born with a shell starting within connectedBeforeMs
+   * from now (looked at until its window closes), never later, and are dropped after that.
+   */
+  private observe(nowMs: number): void {
+    if (this.observedSinceMs === undefined) {
+      this.observedSinceMs = nowMs;
+      for (const t of this.source.existingTcpSockets?.() ?? []) {
+        if (t.origin !== "outbound" || this.existing.size >= this.opts.maxSockets) continue;
+        this.existing.set(t.ino, {
+          ino: t.ino, pid: 0, startNs: 0, comm: "", timeMs: nowMs, family: t.family, local: t.local, remote: t.remote, beforeObservation: true,
+        });
+      }
+    } else if (this.existing.size > 0 && nowMs > this.observedSinceMs + this.opts.connectedBeforeMs + this.opts.windowMs) {
+      this.existing = new Map();
+    }
+  }
+
+  /** What the sensor saw connect, else what existed as observation began. */
+  private socket(ino: number): OutboundSocket | undefined {
+    return this.sockets.get(ino) ?? this.existing.get(ino);
   }
 
   private remember(s: OutboundSocket): void {

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import {
-  Engine, createRelay001Rule, createTrc101Rule, type EngineLogger, type Finding, type Holding, type HoldingsSource, type OutboundEvent,
-  type SensorEvent, type StdioFd, type TaskContext,
+  Engine, createRelay001Rule, createTrc101Rule, type EngineLogger, type ExistingTcpSocket, type Finding, type Holding, type HoldingsSource,
+  type OutboundEvent, type SensorEvent, type StdioFd, type TaskContext,
 } from "sockeye";
 import { BASE_TIME_MS, dup, exec, exit, fork } from "../engine/fixtures.js";
 
@@ -39,9 +39,9 @@ function start(p: Partial<TaskContext>, filename: string, args: string[], stdio:
 /** A step is an event, or a change to what processes hold (their /proc/<pid>/fd). */
 type Step = SensorEvent | { holds: Record<number, Holding[]> };
 
-function run(steps: Step[], withTrc101 = false) {
+function run(steps: Step[], withTrc101 = false, existing: ExistingTcpSocket[] = []) {
   const world = new Map<number, Holding[]>();
-  const holdings: HoldingsSource = { holdings: (pid) => world.get(pid) };
+  const holdings: HoldingsSource = { holdings: (pid) => world.get(pid), existingTcpSockets: () => existing };
   const rules = [createRelay001Rule({ holdings }), ...(withTrc101 ? [createTrc101Rule({ precise: { contents: undefined } })] : [])];
   const engine = new Engine({ rules, hostName: "h", now: () => at(0), logger: silentLogger });
   const findings: Finding[] = [];
@@ -283,5 +283,38 @@ describe("RELAY-001 and TRC-101: one incident, one finding", () => {
       ...start(shell2, "/bin/sh", ["/bin/sh"], [pipe(61), pipe(62), tty(1)], 12),
     );
     expect(run(steps).findings.map((f) => f.rule.id)).toEqual(["RELAY-001", "RELAY-001"]);
+  });
+});
+
+describe("RELAY-001: sockets that existed as observation began (/proc/net/tcp)", () => {
+  const existing = (origin: ExistingTcpSocket["origin"]): ExistingTcpSocket[] => [{ ino: SOCK, family: "inet", local: { ...LOCAL }, remote: { ...REMOTE }, origin }];
+  /** An ncat connected before the sensor; a bash starts at `first`, the shell at `shellAt`. */
+  const steps = (first: number, shellAt: number): Step[] => [
+    ...start(proc(90, 1, "bash"), "/usr/bin/bash", ["bash"], [tty(1), tty(1), tty(1)], first),
+    { holds: { 200: [h(3, `sock:${SOCK}`), h(5, "pipe:11", "write"), h(6, "pipe:12", "read")], 201: [h(0, "pipe:11", "read"), h(1, "pipe:12", "write")] } },
+    ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], shellAt),
+  ];
+  // The ncat is the shell's parent in the process table; the first event starts observation.
+  const withRelay = (s: Step[]): Step[] => [...start(relay, "/usr/bin/ncat", ["ncat"], [tty(1), tty(1), tty(1)], 0), ...s];
+
+  it("outbound, the shell starting 3 s into observation: one finding, connected_by unknown", () => {
+    const { findings } = run(withRelay(steps(1, 3000)), false, existing("outbound"));
+    expect(findings.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
+    const r = (findings[0] as unknown as { sockeye: { relay: Record<string, unknown> } }).sockeye.relay;
+    expect(r.connected_by).toBeNull();
+    expect(r.connected_before_observation).toBe(true);
+    expect(r.socket_inode).toBe(SOCK);
+  });
+
+  it("outbound, the shell starting 11 s into observation: older than the window allows, no finding", () => {
+    expect(run(withRelay(steps(0, 11_000)), false, existing("outbound")).findings).toEqual([]);
+  });
+
+  it("accepted (a listener on its port): no finding", () => {
+    expect(run(withRelay(steps(0, 3000)), false, existing("accepted")).findings).toEqual([]);
+  });
+
+  it("not in the table (accepted or unseen while the sensor ran): no finding", () => {
+    expect(run(withRelay(steps(0, 3000))).findings).toEqual([]);
   });
 });
