@@ -62,13 +62,18 @@ static __always_inline int relayable(__u8 kind)
  * A shell whose stdin and stdout or stderr a relay can hold (pipe, FIFO, socketpair, pty):
  * RELAY-001 reads /proc of it and its relay while they still run, so its exec record wakes the
  * reader (at most once per wakeup interval, as detections) instead of waiting for the poll
- * timeout, which a relay living less than it would not outlive. A hint only, by name: the
+ * timeout, which a relay living less than it would not outlive. A hint only, by name and argc: the
  * rule's own test (src/rules/stdio/interpreters.ts) decides, and other interpreters wait.
  */
-static __always_inline int relay_candidate(const struct exec_event *e)
+static __always_inline int relay_candidate(const struct exec_event *e, int argc)
 {
 	const char *c = e->task.comm;
 
+	/* `sh -c CMD` (argc >= 3) runs its argument, not stdin: what make, system() and popen
+	 * start by the thousand in a build, each of which would otherwise wake the reader. A shell
+	 * reading stdin is started bare or with one option or script (`sh`, `bash -i`, `sh -s`). */
+	if (argc > 2)
+		return 0;
 	if (!relayable(e->stdio[0].kind) || !(relayable(e->stdio[1].kind) || relayable(e->stdio[2].kind)))
 		return 0;
 	return comm_is(c, "sh") || comm_is(c, "bash") || comm_is(c, "dash") || comm_is(c, "zsh") ||
@@ -139,7 +144,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 			return 0;
 		}
 	} else if (bpf_ringbuf_output(&process_events, e, size,
-				      relay_candidate(e) ? submit_flags(RING_PROCESS, e->hdr.time_ns)
+				      relay_candidate(e, BPF_CORE_READ(bprm, argc)) ? submit_flags(RING_PROCESS, e->hdr.time_ns)
 							 : process_submit_flags(e->hdr.time_ns))) {
 		count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
 		return 0;
