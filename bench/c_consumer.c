@@ -30,7 +30,7 @@
 #include "sockeye_events.h"
 
 #define MAX_SECONDS 1800
-#define POLL_TIMEOUT_MS 50 /* as native/ring_reader.cc kPollTimeoutMs */
+#define POLL_TIMEOUT_MS 100 /* as native/ring_reader.cc kPollTimeoutMs */
 /* The addon's default wakeup policy (native/loader.h), and the same reading loop as
  * native/ring_reader.cc, so that this is the limit of the same kernel side. */
 #define WAKEUP_INTERVAL_NS 250000ull

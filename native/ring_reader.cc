@@ -18,10 +18,12 @@ namespace {
 // rings, so its process's exec comes along); process records below the ring's fill level
 // wake nobody (process_submit_flags in bpf/process.bpf.c), so this is how late they can reach
 // JavaScript: an exec-only rule such as 259be2d8 alerts up to this late. It also bounds how
-// late stop() returns. 50 ms: each poll that finds exec records is a batch, a wakeup of the
-// event loop and of V8's helpers; a shorter timeout cost about a third more consumer CPU per
-// fork+exec under 1,500 fork+execs/s, and five times the idle wakeups.
-constexpr int kPollTimeoutMs = 50;
+// late stop() returns. 100 ms: each poll that finds exec records is a batch, a wakeup of the
+// event loop and of V8's helpers, and on these machines a wakeup alone costs 70 µs of CPU (a
+// C nanosleep loop) to 130-190 µs (Node's timer), with the batch's code and data cold again:
+// the daemon's CPU per exec at 500 fork+execs/s was 31-37 µs at 50 ms, 20-23 µs at 100 ms
+// (bench/README.md, change 26). Past 100 ms the gain flattens while exec-only rules wait longer.
+constexpr int kPollTimeoutMs = 100;
 constexpr size_t kInitialBatchBytes = 64 * 1024;
 // libbpf's poll and consume keep reading for as long as producers keep writing (1.5's
 // ringbuf_process_ring stops only after INT_MAX records; consume_n bounds records, not bytes,
