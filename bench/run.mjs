@@ -44,7 +44,7 @@ const P = quick
       probes: 1000, footprintS: 60, floodS: 30, shells: 30,
       // The storm's windows are long enough for ~50 of the reader's 50 ms batches each; the
       // warm-up (JIT, the process table filling) is measured on its own, not mixed in.
-      stormRounds: 3, stormS: 8, stormWarmS: 10, workloadRounds: 10, workloadFiles: 48, workloadChecks: 150 };
+      stormRounds: 3, stormS: 8, stormWarmS: 10, workloadRounds: 10, workloadFiles: 96, workloadChecks: 300 };
 // Process-storm rates (fork+exec+exit of /bin/true per second); 0 = closed loop.
 const STORM_RATES = [100, 500, 1000, 2000, 0];
 const STORM_RATES_ELASTIC = [500, 0];
@@ -572,7 +572,9 @@ async function workload() {
         if (side !== "on") { samples[side].push(runWorkloadOnce(dir)); continue; }
         const d = startDaemon();
         await d.ready;
-        await loadgen("execs", 500, 2); // JIT warm, as on a host where the daemon runs for days
+        // JIT warm (about 5,000 execs: V8 optimizes by calls made, not time), as on a host where
+        // the daemon has run for a while.
+        await loadgen("execs", 1000, quick ? 2 : 5);
         const t0 = threadCpuNs(d.child.pid);
         samples.on.push(runWorkloadOnce(dir));
         const c = threadCpuDelta(d.child.pid, t0, threadCpuNs(d.child.pid));
@@ -742,7 +744,7 @@ const commands = [
   `footprint: node dist/cli/main.js run, sampled ${P.footprintS} s after it is ready`,
   `flood: sockeye-loadgen flood ${P.floodS} beside node dist/cli/main.js run, ${P.shells} × bash -c 'bash -i >& /dev/tcp/127.0.0.1/PORT 0>&1'`,
   `storm: node dist/cli/main.js run [--rules ELASTIC --lenient-rules]; idle ${P.stormS} s, warm-up sockeye-loadgen execs 500 ${P.stormWarmS}, then ${P.stormRounds} rounds of sockeye-loadgen execs RATE ${P.stormS} for RATE in ${STORM_RATES.join(", ")} (0 = closed loop; Elastic side: ${STORM_RATES_ELASTIC.join(", ")})${elasticRules ? `, Elastic rules from ${elasticRules}` : ""}`,
-  `workload: ${P.workloadRounds} rounds × (no daemon, node dist/cli/main.js run warmed by sockeye-loadgen execs 500 2, no daemon again) of make -j2 over ${P.workloadFiles} generated C files + a ${P.workloadChecks}-check configure script`,
+  `workload: ${P.workloadRounds} rounds × (no daemon, node dist/cli/main.js run warmed by sockeye-loadgen execs 1000 ${quick ? 2 : 5}, no daemon again) of make -j2 over ${P.workloadFiles} generated C files + a ${P.workloadChecks}-check configure script`,
 ];
 if (wanted("throughput")) parts.throughput = await throughput();
 if (wanted("overhead")) parts.overhead = await overhead();
