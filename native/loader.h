@@ -28,10 +28,11 @@ struct LoadOptions {
   // bench's detections stay 30/30 at this size.
   uint32_t detection_ring_bytes = 1u << 19;
   // libbpf maps a ring's data twice and the kernel maps every page at once: a ring costs
-  // twice its size in RSS from the start. 2 MiB keeps the exec + decoy flood bench at 30/30
-  // with no exec record lost, for 4 MB of the idle daemon's RSS; the reader is woken
-  // at a quarter full (bpf/process.bpf.c process_submit_flags).
-  uint32_t process_ring_bytes = 2u << 20;
+  // twice its size in RSS from the start. 1 MiB keeps the exec + decoy flood bench at 30/30
+  // with no exec, fork or exit record lost (about 800 execs/s of 6 KiB argv), for 2 MB of
+  // the idle daemon's RSS; the reader is woken at a quarter full (bpf/process.bpf.c
+  // process_submit_flags).
+  uint32_t process_ring_bytes = 1u << 20;
   // At most one reader wakeup per ring per CPU in this interval (bpf/common.bpf.h
   // submit_flags); the reader polls for a little longer than this after its last record
   // (ring_reader.cc), so records between wakeups wait at most about this long. 0 = libbpf's

@@ -22,7 +22,7 @@ namespace {
 // event loop and of V8's helpers, and on these machines a wakeup alone costs 70 µs of CPU (a
 // C nanosleep loop) to 130-190 µs (Node's timer), with the batch's code and data cold again:
 // the daemon's CPU per exec at 500 fork+execs/s was 31-37 µs at 50 ms, 20-23 µs at 100 ms
-// (bench/README.md, change 26). Past 100 ms the gain flattens while exec-only rules wait longer.
+// (bench/README.md, change 27). Past 100 ms the gain flattens while exec-only rules wait longer.
 constexpr int kPollTimeoutMs = 100;
 constexpr size_t kInitialBatchBytes = 64 * 1024;
 // libbpf's poll and consume keep reading for as long as producers keep writing (1.5's

@@ -13,11 +13,9 @@ import { EXIT_BAD_INPUT, EXIT_REFUSED, SockeyeError } from "../errors.js";
 import { resolveConfig } from "../config/config.js";
 import { loadConfiguredRules } from "../config/rules.js";
 import { configFromFlags, decimalInteger, type RuleFlags, type RunFlags } from "./flags.js";
-import { runDaemon } from "./run.js";
-import { replayCommand } from "./replay.js";
-import { formatProbe } from "./probe-format.js";
-import { formatRuleStatuses } from "./rules-format.js";
 import { TRC101_PROFILES } from "../rules/trc-101-stdio-over-socket.js";
+// Each command's own modules are imported when it runs: the daemon lives for months and
+// should not hold the replay's capture reader (and its schema) in its heap.
 
 /**
  * How the command words an error when its message alone does not say what to do next, by
@@ -66,7 +64,8 @@ program
   .option("--json", "print the report as JSON")
   .option("--skip <program...>", "candidate programs not to try (e.g. lsm/socket_connect)")
   .option("--compat-syscalls", "also load the ia32-syscall program (sensor.compat_syscalls), to see that this kernel takes it")
-  .action((opts: { json?: boolean; skip?: string[]; compatSyscalls?: boolean }) => {
+  .action(async (opts: { json?: boolean; skip?: string[]; compatSyscalls?: boolean }) => {
+    const { formatProbe } = await import("./probe-format.js");
     const report = probe({ ...(opts.skip ? { skipCandidates: opts.skip } : {}), ...(opts.compatSyscalls ? { compatSyscalls: true } : {}) });
     process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatProbe(report));
     if (report.error) process.exitCode = 1;
@@ -88,6 +87,7 @@ withRuleFlags(
   .option("--stats-interval <seconds>", "seconds between stats lines on stderr (0: none)", decimalInteger("--stats-interval", 0, 86_400))
   .option("--capture <file>", "also record every kernel event to this file, for `sockeye replay`")
   .action(async (flags: RunFlags, command: Command) => {
+    const { runDaemon } = await import("./run.js");
     await runDaemon({
       ...(flags.config !== undefined ? { configPath: flags.config } : {}),
       flags: configFromFlags(flags, (name) => command.getOptionValueSource(name) === "cli"),
@@ -99,7 +99,8 @@ withRuleFlags(
 
 withRuleFlags(program.command("rules").description("list the rules sockeye would run, their source, and why any would not run"))
   .option("--json", "print the list as JSON")
-  .action((flags: RuleFlags & { json?: boolean }) => {
+  .action(async (flags: RuleFlags & { json?: boolean }) => {
+    const { formatRuleStatuses } = await import("./rules-format.js");
     const config = resolveConfig(flags.config, configFromFlags(flags, () => false));
     const { statuses } = loadConfiguredRules(config);
     process.stdout.write(flags.json ? `${JSON.stringify(statuses, null, 2)}\n` : formatRuleStatuses(statuses));
@@ -109,6 +110,7 @@ withRuleFlags(program.command("replay").description("run the rules over a record
   .argument("<capture>", "capture file (one JSON event per line)")
   .option("--strict", "stop at the first malformed line instead of counting it")
   .action(async (capture: string, flags: RuleFlags & { strict?: boolean }) => {
+    const { replayCommand } = await import("./replay.js");
     const config = resolveConfig(flags.config, configFromFlags(flags, () => false));
     process.exitCode = await replayCommand(capture, config, { strict: flags.strict ?? false });
   });

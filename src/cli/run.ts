@@ -12,7 +12,6 @@ import { openSensor, type Sensor } from "../sensor/sensor.js";
 import { sensorOptionsFromConfig, type SensorConfig } from "../sensor/options.js";
 import { ProcessTable } from "../process/table.js";
 import type { OutputStats } from "../output/output.js";
-import { openCaptureFile } from "../capture/writer.js";
 import { Pipeline } from "../pipeline/pipeline.js";
 import { DaemonStats } from "../metrics/daemon-stats.js";
 import { resolveConfig, type ConfigInput } from "../config/config.js";
@@ -85,7 +84,8 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   await new Promise<void>((resolve) => (process.stdout.writableNeedDrain ? process.stdout.once("drain", resolve) : resolve()));
 }
 
-function openCapture(path: string) {
+async function openCapture(path: string) {
+  const { openCaptureFile } = await import("../capture/writer.js");
   return openCaptureFile(path, {
     onTrouble: (trouble, error) =>
       trouble === "falling_behind"

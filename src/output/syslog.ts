@@ -26,9 +26,8 @@
  * module: point it at the local daemon's network input on 127.0.0.1.
  */
 import { readFileSync } from "node:fs";
-import { createSocket, type Socket as DatagramSocket } from "node:dgram";
+import type { Socket as DatagramSocket } from "node:dgram";
 import { connect as tcpConnect, isIPv6, isIP, type Socket } from "node:net";
-import { connect as tlsConnect } from "node:tls";
 import type { Finding } from "../engine/finding.js";
 import type { Severity } from "../engine/rule.js";
 import { LineOutput, type LineProgress, type QueuedLine } from "./line-output.js";
@@ -125,6 +124,9 @@ export class SyslogOutput extends LineOutput {
   protected async acquire(): Promise<void> {
     if (isIP(this.host) === 0) throw new OutputError(this.name, `host must be an IP address, got ${JSON.stringify(this.host)}`);
     if (this.protocol !== "udp") return this.acquireStream();
+    // dgram and tls are imported by the protocol that uses them: an import of node:tls reads
+    // Node's ~140 bundled root certificates into the heap of every daemon, syslog or not.
+    const { createSocket } = await import("node:dgram");
     const socket = createSocket(isIPv6(this.host) ? "udp6" : "udp4");
     await new Promise<void>((resolve, reject) => {
       socket.once("error", reject);
@@ -240,7 +242,7 @@ export class SyslogOutput extends LineOutput {
   private async connectStream(): Promise<Socket> {
     const stream =
       this.protocol === "tls"
-        ? tlsConnect({
+        ? (await import("node:tls")).connect({
             host: this.host,
             port: this.port,
             ...this.tlsMaterial,

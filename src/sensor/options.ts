@@ -40,7 +40,7 @@ const fields = {
   connectAllFds: z.boolean(),
   /** Ring for connect and socket_dup records, bytes, power of two (default 512 KiB). */
   detectionRingBytes: ringBytes,
-  /** Ring for exec, fork and exit records, bytes, power of two (default 2 MiB). */
+  /** Ring for exec, fork and exit records, bytes, power of two (default 1 MiB). */
   processRingBytes: ringBytes,
   /**
    * At most one reader wakeup per ring per CPU in this many µs (default 250): under a stream

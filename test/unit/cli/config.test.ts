@@ -55,7 +55,7 @@ describe("config", () => {
       tls_server_name: "syslog.example.internal",
     });
     expect(config.rules.trc101_allow).toEqual([{ label: "my-tcp-service", executable: "/usr/local/sbin/my-tcp-service" }]);
-    expect(config.sensor).toMatchObject({ detection_ring_bytes: 524288, process_ring_bytes: 2097152 });
+    expect(config.sensor).toMatchObject({ detection_ring_bytes: 524288, process_ring_bytes: 1048576 });
     expect(config.metrics.prometheus_listen).toBe("127.0.0.1:9469");
   });
 

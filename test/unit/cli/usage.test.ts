@@ -96,3 +96,26 @@ describe("sockeye CLI usage errors", () => {
     for (const command of ["rules", "replay", "version"]) expect(r.stdout).toContain(command);
   });
 });
+
+describe("what `sockeye run` loads", () => {
+  // Modules an output or command loads for itself stay out of a daemon that does not use
+  // them (bench/README.md, footprint). As nobody the start stops at the sensor, after the
+  // config, the rules and the default outputs are built and opened.
+  it("the default start loads neither node:tls nor prom-client", () => {
+    const report = `import { createRequire } from "node:module";
+      process.on("exit", () => process.stderr.write("LOADED " + JSON.stringify({
+        builtins: process.moduleLoadList.filter((m) => m.startsWith("NativeModule ")).map((m) => m.slice(13)),
+        packages: Object.keys(createRequire("/").cache),
+      }) + "\\n"));`;
+    const r = spawnSync(
+      "setpriv",
+      ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", process.execPath, "--import", `data:text/javascript,${encodeURIComponent(report)}`, "dist/cli/main.js", "run"],
+      { encoding: "utf8" },
+    );
+    expect(r.stderr).toMatch(/EPERM_BPF/);
+    const loaded = JSON.parse(/^LOADED (.*)$/m.exec(r.stderr)![1]!) as { builtins: string[]; packages: string[] };
+    expect(loaded.builtins).toContain("net"); // the report itself works
+    expect(loaded.builtins).not.toContain("tls");
+    expect(loaded.packages.filter((path) => path.includes("/node_modules/prom-client/"))).toEqual([]);
+  });
+});
