@@ -103,16 +103,21 @@ export function lifecycleEcsDocument(event: LifecycleEvent, processes: ProcessVi
   return lastLifecycle.doc;
 }
 
+/** The process.name of `event`'s lifecycle document, without building the document. */
+export function lifecycleProcessName(event: LifecycleEvent, processes: ProcessView): string {
+  const name = event.kind === "already_running" ? basename(event.executable) : processes.get(event.task.pid, event.task.startNs)?.name;
+  return name || event.task.comm;
+}
+
 /** Builds the fork, end or already_running document of `event` (see lifecycleEcsDocument). */
 export function buildLifecycleEcsDocument(event: LifecycleEvent, processes: ProcessView): Record<string, unknown> {
   const { task } = event;
   const self = processes.get(task.pid, task.startNs);
   const known = event.kind === "already_running" ? { executable: event.executable, args: event.args } : self;
-  const name = event.kind === "already_running" ? basename(event.executable) : self?.name;
   const processFields: Record<string, unknown> = ecsProcessFields(
     task.pid,
     task.startNs,
-    name || task.comm,
+    lifecycleProcessName(event, processes),
     known?.executable ?? "",
     known !== undefined && known.args.length > 0 ? known.args : undefined,
   );

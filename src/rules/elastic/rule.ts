@@ -14,7 +14,7 @@ import type { EqlExpr } from "../../eql/parse.js";
 import { SequenceMatcher, type SequenceStats } from "../../eql/sequence.js";
 import { defineRule, type Detection, type Rule, type RuleContext } from "../../engine/rule.js";
 import type { ConnectEvent, OutboundEvent, SensorEvent } from "../../sensor/events.js";
-import { execEcsDocument, execProcessName, lifecycleEcsDocument } from "./ecs-exec.js";
+import { execEcsDocument, execProcessName, lifecycleEcsDocument, lifecycleProcessName } from "./ecs-exec.js";
 import { captureEnvVars } from "./ecs-identity.js";
 import { connectEcsDocument, isNetworkConnect } from "./ecs-network.js";
 import { loadElasticRules, type LoadedElasticRule } from "./loader.js";
@@ -102,8 +102,9 @@ export function envVarNamesOf(query: CompiledQuery): Set<string> {
 }
 
 /**
- * Whether an exec of `name` cannot match any of `queries` (all process queries that pin
- * process.name to other names): most Linux rules pin it, and the exec stream is the busy one.
+ * Whether a process document named `name` cannot match any of `queries` (all process queries
+ * that pin process.name to other names): most Linux rules pin it, and exec, fork and exit are
+ * the busy streams.
  */
 function excludedByName(queries: readonly { names: RequiredValues | undefined }[], name: () => string): boolean {
   if (queries.length === 0) return true;
@@ -120,8 +121,21 @@ export function elasticRule(loaded: LoadedElasticRule): ElasticRule {
   // Only the events whose documents a step can match: a rule about execs needs no fork or exit.
   const kinds = [...new Set(queries.flatMap((q) => shapesFor(q).flatMap((shape) => shape.kinds)))];
   if (compiled.fields.includes("process.env_vars")) captureEnvVars(envVarNamesOf(compiled));
-  const execQueries = queries.filter((q) => q.category === "process" || q.category === "any").map((q) => ({ names: q.requiredValues("process.name") }));
-  const skipExec = (event: SensorEvent) => event.kind === "exec" && excludedByName(execQueries, () => execProcessName(event));
+  const processQueries = queries.filter((q) => q.category === "process" || q.category === "any").map((q) => ({ names: q.requiredValues("process.name") }));
+  // A process document (exec, fork, exit, already_running) whose name no process query accepts
+  // is skipped before it is built; network documents always go on.
+  const skipUnnamed = (event: SensorEvent, ctx: RuleContext) => {
+    switch (event.kind) {
+      case "exec":
+        return excludedByName(processQueries, () => execProcessName(event));
+      case "fork":
+      case "exit":
+      case "already_running":
+        return excludedByName(processQueries, () => lifecycleProcessName(event, ctx.processes));
+      default:
+        return false;
+    }
+  };
 
   if (compiled.kind === "event") {
     return {
@@ -129,7 +143,7 @@ export function elasticRule(loaded: LoadedElasticRule): ElasticRule {
         meta: loaded.meta,
         kinds,
         evaluate(event, ctx) {
-          if (skipExec(event)) return null;
+          if (skipUnnamed(event, ctx)) return null;
           const made = documentOf(event, ctx);
           return made !== undefined && compiled.test(made.doc) ? {} : null;
         },
@@ -144,7 +158,7 @@ export function elasticRule(loaded: LoadedElasticRule): ElasticRule {
       meta: loaded.meta,
       kinds,
       evaluate(event, ctx) {
-        if (skipExec(event)) return null;
+        if (skipUnnamed(event, ctx)) return null;
         const made = documentOf(event, ctx);
         if (made === undefined) return null;
         const timeMs = event.timeNs / 1e6;
