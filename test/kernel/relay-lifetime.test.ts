@@ -44,6 +44,12 @@ describe.runIf(tier.run)("kernel: RELAY-001 on short-lived relays", () => {
   }
 
   it("a relay whose shell lives about 20 ms is caught, 5 runs out of 5", async () => {
+    // First one relay that lives long enough whatever the state of the rule's code: the first
+    // candidate shell of a process runs the relay path's JavaScript unoptimized and its /proc
+    // reads cold (a ~13 ms shell was missed that way once in a full run); a daemon on a host
+    // has run that path long before. It must be caught too.
+    const warm = await shortRelay(0.2);
+    expect(warm.caught, JSON.stringify(warm)).toBe(true);
     const runs = [];
     for (let i = 0; i < 5; i++) runs.push(await shortRelay(0.01));
     expect(runs.map((r) => r.caught), JSON.stringify(runs)).toEqual([true, true, true, true, true]);
