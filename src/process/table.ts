@@ -72,11 +72,52 @@ interface Entry {
    * event about them carries the exact value, which then replaces the estimate.
    */
   startIsCoarse: boolean;
+  /**
+   * Some process was seen forking from this one (or it was found running, children unknown).
+   * Only such an exited entry can still be a later event's parent or ancestor; a leaf's
+   * lingers briefly (LEAF_LINGER_MS).
+   */
+  hadChildren: boolean;
   exitedAtMs?: number;
+}
+
+/** One exit queue: items in exit order, read from `head`; an item is stale once its pid left `exited` or holds a later exit. */
+class ExitQueue {
+  private items: { pid: number; entry: Entry }[] = [];
+  private head = 0;
+  constructor(readonly lingerMs: number) {}
+  push(pid: number, entry: Entry): void {
+    this.items.push({ pid, entry });
+  }
+  /** The earliest exit still in `exited`; skips stale items. */
+  front(exited: ReadonlyMap<number, Entry>): { pid: number; entry: Entry } | undefined {
+    for (; this.head < this.items.length; this.head++) {
+      const item = this.items[this.head]!;
+      if (exited.get(item.pid) === item.entry) return item;
+    }
+    return undefined;
+  }
+  /** Past the item front() returned. */
+  dropFront(): void {
+    this.head++;
+    // Cut the consumed front off once it is most of the array: amortized O(1) per exit.
+    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items.splice(0, this.head);
+      this.head = 0;
+    }
+  }
 }
 
 const DEFAULT_MAX_ENTRIES = 32_768;
 const DEFAULT_EXITED_LINGER_MS = 60_000;
+/**
+ * How long an exited process that never forked stays. Nothing later can name it as a parent
+ * (a child's fork comes before its parent's exit); this covers late enrichment of its own
+ * records. Under a process storm nearly every exit is such a leaf: kept 60 s, they were
+ * 30,000 entries and ~10 MB of heap at 500 fork+execs/s, and the major GCs marking them a
+ * quarter of the daemon's CPU (bench/README.md, change 27).
+ */
+const LEAF_LINGER_MS = 5_000;
 const DEFAULT_MAX_ANCESTORS = 16;
 
 export class ProcessTable implements ProcessView {
@@ -88,13 +129,12 @@ export class ProcessTable implements ProcessView {
   // exit time. A pid is in at most one of them.
   private readonly live = new Map<number, Entry>();
   private readonly exited = new Map<number, Entry>();
-  // `exited` in exit order again, as a queue read from `exitOrderHead`. The oldest exit is
+  // `exited` in exit order again, one queue per linger time (parents, leaves). The oldest exit is
   // looked for on every event (expiry) and on every insert into a full table, and a Map
   // iterator starts by stepping over every entry deleted since the Map's last rehash (up to
   // its capacity): once exits filled the table, that cost 17 µs per fork+exec+exit.
-  // An item is stale once its pid left `exited` or holds a later exit.
-  private readonly exitOrder: { pid: number; entry: Entry }[] = [];
-  private exitOrderHead = 0;
+  private readonly parentExits: ExitQueue;
+  private readonly leafExits: ExitQueue;
   private latestEventMs = 0;
   private evicted = 0;
   private expired = 0;
@@ -106,6 +146,8 @@ export class ProcessTable implements ProcessView {
   constructor(options: ProcessTableOptions = {}) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     this.exitedLingerMs = options.exitedLingerMs ?? DEFAULT_EXITED_LINGER_MS;
+    this.parentExits = new ExitQueue(this.exitedLingerMs);
+    this.leafExits = new ExitQueue(Math.min(this.exitedLingerMs, LEAF_LINGER_MS));
     this.procRoot = options.procRoot ?? "/proc";
     this.nsPerTick = 1e9 / (options.clockTicksPerSecond ?? 100);
     this.names = options.names ?? new NameDatabase();
@@ -167,7 +209,7 @@ export class ProcessTable implements ProcessView {
         skipped++;
         continue;
       }
-      this.insert({ info: Object.freeze(info), startIsCoarse: true });
+      this.insert({ info: Object.freeze(info), startIsCoarse: true, hadChildren: true });
       seeded.push(info);
     }
     seeded.sort((a, b) => a.pid - b.pid);
@@ -294,6 +336,8 @@ export class ProcessTable implements ProcessView {
   private applyFork(event: ForkEvent): void {
     // A new thread is not a new process: same thread group, nothing to record.
     if (event.task.tid !== event.task.pid) return;
+    const forker = this.live.get(event.task.ppid);
+    if (forker !== undefined) forker.hadChildren = true;
     const existing = this.entryOf(event.task.pid);
     if (existing !== undefined && this.isSameIncarnation(existing, event.task.startNs)) return;
     // Until it execs, a child runs its parent's program with its parent's argv.
@@ -329,7 +373,7 @@ export class ProcessTable implements ProcessView {
     const args = Object.freeze([...event.args]) as string[];
     const info = processInfo(task, event.executable, event.executable === "" ? task.comm : basename(event.executable), args);
     if (existing !== undefined) this.pidReused++;
-    this.insert({ info: Object.freeze(info), startIsCoarse: true });
+    this.insert({ info: Object.freeze(info), startIsCoarse: true, hadChildren: true });
   }
 
   private applyExit(event: ExitEvent): void {
@@ -346,10 +390,11 @@ export class ProcessTable implements ProcessView {
         executable: i.executable, name: i.name, args: i.args, exited: true, interactive: i.interactive,
       }),
       startIsCoarse: false,
+      hadChildren: entry.hadChildren,
       exitedAtMs: event.timeMs,
     };
     this.exited.set(pid, exitedEntry);
-    this.exitOrder.push({ pid, entry: exitedEntry });
+    (exitedEntry.hadChildren ? this.parentExits : this.leafExits).push(pid, exitedEntry);
   }
 
   private entryOf(pid: number): Entry | undefined {
@@ -359,9 +404,11 @@ export class ProcessTable implements ProcessView {
   /** Writes a live entry for `pid`; `previous` set means another process held the pid. */
   private replace(pid: number, previous: Entry | undefined, info: ProcessInfo): void {
     if (previous !== undefined) this.pidReused++;
+    // The same process exec'ing keeps its children; another process on the pid has none yet.
+    const hadChildren = previous === undefined && this.live.get(pid)?.hadChildren === true;
     this.live.delete(pid);
     this.exited.delete(pid);
-    this.insert({ info: Object.freeze(info), startIsCoarse: false });
+    this.insert({ info: Object.freeze(info), startIsCoarse: false, hadChildren });
   }
 
   private insert(entry: Entry): void {
@@ -370,10 +417,7 @@ export class ProcessTable implements ProcessView {
     this.exited.delete(pid);
     this.live.set(pid, entry);
     while (this.size > this.maxEntries) {
-      const oldestExited = this.oldestExited();
-      if (oldestExited !== undefined) {
-        this.dropOldestExited(oldestExited.pid);
-      } else {
+      if (!this.dropOldestExited()) {
         const oldestLive = this.live.keys().next();
         if (oldestLive.done === true) break;
         this.live.delete(oldestLive.value);
@@ -383,32 +427,28 @@ export class ProcessTable implements ProcessView {
   }
 
   private expireExited(): void {
-    // Exit order is (nearly) time order, so the expired entries are at the front.
-    for (let oldest = this.oldestExited(); oldest !== undefined; oldest = this.oldestExited()) {
-      if ((oldest.entry.exitedAtMs ?? 0) + this.exitedLingerMs > this.latestEventMs) break;
-      this.dropOldestExited(oldest.pid);
-      this.expired++;
+    // Exit order is (nearly) time order, so the expired entries are at each queue's front.
+    for (const queue of [this.parentExits, this.leafExits]) {
+      for (let oldest = queue.front(this.exited); oldest !== undefined; oldest = queue.front(this.exited)) {
+        if ((oldest.entry.exitedAtMs ?? 0) + queue.lingerMs > this.latestEventMs) break;
+        this.exited.delete(oldest.pid);
+        queue.dropFront();
+        this.expired++;
+      }
     }
   }
 
-  /** The earliest exit still in `exited`; skips (and drops) stale queue items. */
-  private oldestExited(): { pid: number; entry: Entry } | undefined {
-    for (; this.exitOrderHead < this.exitOrder.length; this.exitOrderHead++) {
-      const item = this.exitOrder[this.exitOrderHead]!;
-      if (this.exited.get(item.pid) === item.entry) return item;
-    }
-    return undefined;
-  }
-
-  /** Removes the item oldestExited() returned, from the map and the queue. */
-  private dropOldestExited(pid: number): void {
-    this.exited.delete(pid);
-    this.exitOrderHead++;
-    // Cut the consumed front off once it is most of the array: amortized O(1) per exit.
-    if (this.exitOrderHead >= 1024 && this.exitOrderHead * 2 >= this.exitOrder.length) {
-      this.exitOrder.splice(0, this.exitOrderHead);
-      this.exitOrderHead = 0;
-    }
+  /** Drops the earliest exit of either queue (the table is full); false when none is left. */
+  private dropOldestExited(): boolean {
+    const parent = this.parentExits.front(this.exited);
+    const leaf = this.leafExits.front(this.exited);
+    const queue = parent === undefined ? this.leafExits
+      : leaf === undefined || (parent.entry.exitedAtMs ?? 0) <= (leaf.entry.exitedAtMs ?? 0) ? this.parentExits : this.leafExits;
+    const oldest = queue === this.parentExits ? parent : leaf;
+    if (oldest === undefined) return false;
+    this.exited.delete(oldest.pid);
+    queue.dropFront();
+    return true;
   }
 
   private isSameIncarnation(entry: Entry, startNs: number): boolean {

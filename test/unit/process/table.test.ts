@@ -122,6 +122,58 @@ describe("process table: exits linger, then go", () => {
   });
 });
 
+describe("process table: leaves go sooner than parents", () => {
+  it("keeps an exited parent the whole linger time, an exited process that never forked 5 s", () => {
+    const table = new ProcessTable(); // default linger: 60 s
+    table.apply(exec({ task: { pid: 200, ppid: 1, startNs: 1 }, filename: "/usr/bin/bash", timeMs: BASE_TIME_MS }));
+    table.apply(fork({ task: { pid: 201, ppid: 200, startNs: 2 }, timeMs: BASE_TIME_MS + 10 }));
+    table.apply(exec({ task: { pid: 201, ppid: 200, startNs: 2 }, filename: "/bin/true", timeMs: BASE_TIME_MS + 20 }));
+    table.apply(exit({ task: { pid: 201, ppid: 200, startNs: 2 }, timeMs: BASE_TIME_MS + 1_000 }));
+    table.apply(exit({ task: { pid: 200, ppid: 1, startNs: 1 }, timeMs: BASE_TIME_MS + 1_000 }));
+
+    table.apply(fork({ task: { pid: 300, startNs: 3 }, timeMs: BASE_TIME_MS + 5_999 }));
+    expect([table.get(200)?.exited, table.get(201)?.exited]).toEqual([true, true]);
+    table.apply(fork({ task: { pid: 301, startNs: 4 }, timeMs: BASE_TIME_MS + 6_000 }));
+    expect(table.get(201)).toBeUndefined();
+    expect(table.get(200)).toMatchObject({ executable: "/usr/bin/bash", exited: true });
+
+    table.apply(fork({ task: { pid: 302, startNs: 5 }, timeMs: BASE_TIME_MS + 60_999 }));
+    expect(table.get(200)?.exited).toBe(true);
+    table.apply(fork({ task: { pid: 303, startNs: 6 }, timeMs: BASE_TIME_MS + 61_000 }));
+    expect(table.get(200)).toBeUndefined();
+    expect(table.stats().expired).toBe(2);
+  });
+
+  it("a process keeps its children across its own exec; its pid's next process starts without", () => {
+    const table = new ProcessTable();
+    table.apply(exec({ task: { pid: 210, startNs: 1 }, filename: "/usr/bin/bash", timeMs: BASE_TIME_MS }));
+    table.apply(fork({ task: { pid: 211, ppid: 210, startNs: 2 }, timeMs: BASE_TIME_MS }));
+    table.apply(exec({ task: { pid: 210, startNs: 1 }, filename: "/usr/bin/sleep", timeMs: BASE_TIME_MS + 10 }));
+    table.apply(exit({ task: { pid: 210, startNs: 1 }, timeMs: BASE_TIME_MS + 20 }));
+    // pid 220: a leaf whose pid was a parent's before (another incarnation).
+    table.apply(fork({ task: { pid: 220, ppid: 1, startNs: 3 }, timeMs: BASE_TIME_MS }));
+    table.apply(fork({ task: { pid: 221, ppid: 220, startNs: 4 }, timeMs: BASE_TIME_MS }));
+    table.apply(exit({ task: { pid: 220, ppid: 1, startNs: 3 }, timeMs: BASE_TIME_MS + 20 }));
+    table.apply(fork({ task: { pid: 220, ppid: 1, startNs: 5 }, timeMs: BASE_TIME_MS + 30 }));
+    table.apply(exit({ task: { pid: 220, ppid: 1, startNs: 5 }, timeMs: BASE_TIME_MS + 40 }));
+
+    table.apply(fork({ task: { pid: 230, startNs: 6 }, timeMs: BASE_TIME_MS + 10_000 }));
+    expect(table.get(210)).toMatchObject({ executable: "/usr/bin/sleep", exited: true });
+    expect(table.get(220)).toBeUndefined();
+  });
+
+  it("when full, drops the earliest exit of either kind first", () => {
+    const table = new ProcessTable({ maxEntries: 3, exitedLingerMs: 3_600_000 });
+    table.apply(fork({ task: { pid: 10, startNs: 1 }, timeMs: BASE_TIME_MS }));
+    table.apply(fork({ task: { pid: 11, ppid: 10, startNs: 2 }, timeMs: BASE_TIME_MS }));
+    table.apply(exit({ task: { pid: 10, startNs: 1 }, timeMs: BASE_TIME_MS + 1 })); // parent, first exit
+    table.apply(exit({ task: { pid: 11, ppid: 10, startNs: 2 }, timeMs: BASE_TIME_MS + 2 })); // leaf
+    table.apply(fork({ task: { pid: 12, startNs: 3 }, timeMs: BASE_TIME_MS + 3 }));
+    table.apply(fork({ task: { pid: 13, startNs: 4 }, timeMs: BASE_TIME_MS + 4 }));
+    expect([10, 11, 12, 13].map((pid) => table.get(pid) !== undefined)).toEqual([false, true, true, true]);
+  });
+});
+
 describe("process table: bounded under a fork storm", () => {
   it("never holds more than maxEntries and keeps the newest", () => {
     const table = new ProcessTable({ maxEntries: 100 });
