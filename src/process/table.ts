@@ -78,7 +78,8 @@ interface Entry {
    * lingers briefly (LEAF_LINGER_MS).
    */
   hadChildren: boolean;
-  exitedAtMs?: number;
+  /** When it exited (event time); 0 while live. Every entry has every field, so all share one shape. */
+  exitedAtMs: number;
 }
 
 /** One exit queue: items in exit order, read from `head`; an item is stale once its pid left `exited` or holds a later exit. */
@@ -209,7 +210,7 @@ export class ProcessTable implements ProcessView {
         skipped++;
         continue;
       }
-      this.insert({ info: Object.freeze(info), startIsCoarse: true, hadChildren: true });
+      this.insert({ info: Object.freeze(info), startIsCoarse: true, hadChildren: true, exitedAtMs: 0 });
       seeded.push(info);
     }
     seeded.sort((a, b) => a.pid - b.pid);
@@ -373,7 +374,7 @@ export class ProcessTable implements ProcessView {
     const args = Object.freeze([...event.args]) as string[];
     const info = processInfo(task, event.executable, event.executable === "" ? task.comm : basename(event.executable), args);
     if (existing !== undefined) this.pidReused++;
-    this.insert({ info: Object.freeze(info), startIsCoarse: true, hadChildren: true });
+    this.insert({ info: Object.freeze(info), startIsCoarse: true, hadChildren: true, exitedAtMs: 0 });
   }
 
   private applyExit(event: ExitEvent): void {
@@ -408,7 +409,7 @@ export class ProcessTable implements ProcessView {
     const hadChildren = previous === undefined && this.live.get(pid)?.hadChildren === true;
     this.live.delete(pid);
     this.exited.delete(pid);
-    this.insert({ info: Object.freeze(info), startIsCoarse: false, hadChildren });
+    this.insert({ info: Object.freeze(info), startIsCoarse: false, hadChildren, exitedAtMs: 0 });
   }
 
   private insert(entry: Entry): void {
@@ -430,7 +431,7 @@ export class ProcessTable implements ProcessView {
     // Exit order is (nearly) time order, so the expired entries are at each queue's front.
     for (const queue of [this.parentExits, this.leafExits]) {
       for (let oldest = queue.front(this.exited); oldest !== undefined; oldest = queue.front(this.exited)) {
-        if ((oldest.entry.exitedAtMs ?? 0) + queue.lingerMs > this.latestEventMs) break;
+        if (oldest.entry.exitedAtMs + queue.lingerMs > this.latestEventMs) break;
         this.exited.delete(oldest.pid);
         queue.dropFront();
         this.expired++;
@@ -443,7 +444,7 @@ export class ProcessTable implements ProcessView {
     const parent = this.parentExits.front(this.exited);
     const leaf = this.leafExits.front(this.exited);
     const queue = parent === undefined ? this.leafExits
-      : leaf === undefined || (parent.entry.exitedAtMs ?? 0) <= (leaf.entry.exitedAtMs ?? 0) ? this.parentExits : this.leafExits;
+      : leaf === undefined || parent.entry.exitedAtMs <= leaf.entry.exitedAtMs ? this.parentExits : this.leafExits;
     const oldest = queue === this.parentExits ? parent : leaf;
     if (oldest === undefined) return false;
     this.exited.delete(oldest.pid);
