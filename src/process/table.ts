@@ -4,8 +4,10 @@
  *
  * Seeded once from /proc (processes that started before the sensor), then fed by the
  * sensor's fork/exec/exit events. It is bounded: past `maxEntries` the longest-exited entry
- * goes first, then the least recently updated live one. An exited entry lingers for
- * `exitedLingerMs` of event time so that findings built after the exit are still enriched.
+ * goes first, then the least recently updated live one. An exited entry that forked lingers
+ * for `exitedLingerMs` of event time (60 s by default), so that findings about its children
+ * and grandchildren built after it exited still name it as parent or ancestor; one that never
+ * forked (most exits of a busy host) for at most 5 s, which covers its own late records.
  *
  * A pid is only one process for a while: every entry keeps the kernel's start time
  * (task->start_boottime) and an event whose task.startNs differs replaces the entry.
@@ -19,7 +21,7 @@ import { NameDatabase } from "./user-names.js";
 export interface ProcessTableOptions {
   /** Most entries kept (live and exited together). */
   maxEntries?: number;
-  /** How long (event time) an exited process stays to enrich late findings. */
+  /** How long (event time) an exited process that forked stays to enrich late findings (one that never forked: at most 5 s). */
   exitedLingerMs?: number;
   /** Where /proc is; tests point this at a fake tree. */
   procRoot?: string;
