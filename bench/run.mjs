@@ -172,7 +172,9 @@ function machineFacts() {
 async function throughputStep(consumer, rate) {
   const before = await consumer.settled();
   const cpu0 = cpuSeconds(consumer.pid);
+  const m0 = machineJiffies();
   const gen = await loadgen("dups", rate, P.stepS);
+  const m1 = machineJiffies();
   const after = await consumer.settled();
   const cpu = cpuSeconds(consumer.pid) - cpu0;
   const received = after.loadgenDups - before.loadgenDups;
@@ -182,6 +184,9 @@ async function throughputStep(consumer, rate) {
     received, kernelLost: lost, missing: gen.generated - received,
     lossless: lost === 0 && received === gen.generated,
     cpuSecondsPerMillion: received ? round((cpu / received) * 1e6, 3) : null,
+    // Share of all CPUs busy while the generator ran: 1.0 = both cores saturated (the
+    // generator on one, the consumer and the kernel's work on the other).
+    machineBusyShare: round((m1.busy - m0.busy) / (m1.total - m0.total), 3),
   };
 }
 
@@ -683,8 +688,8 @@ async function writeResults(facts, parts, commands) {
   for (const p of plots) md += p.skipped ? `\n${p.title}: not drawn, ${p.skipped}.\n` : `\n![${p.title}](${p.file})\n\n${p.caption}\n`;
   if (t) {
     md += "\n## Throughput steps\n\nrate = what the generator achieved; lost = kernel reserve failures; missing = generated − received.\n\n";
-    md += "| round | consumer | target/s | achieved/s | lost | missing | CPU s / M events |\n|---|---|---|---|---|---|---|\n";
-    for (const s of t.steps) md += `| ${s.round} | ${s.consumer} | ${s.closedLoop ? "closed loop" : fmt(s.targetRate)} | ${fmt(s.achievedRate)} | ${fmt(s.kernelLost)} | ${fmt(s.missing)} | ${fmt(s.cpuSecondsPerMillion)} |\n`;
+    md += "| round | consumer | target/s | achieved/s | lost | missing | CPU s / M events | machine busy |\n|---|---|---|---|---|---|---|---|\n";
+    for (const s of t.steps) md += `| ${s.round} | ${s.consumer} | ${s.closedLoop ? "closed loop" : fmt(s.targetRate)} | ${fmt(s.achievedRate)} | ${fmt(s.kernelLost)} | ${fmt(s.missing)} | ${fmt(s.cpuSecondsPerMillion)} | ${fmt(s.machineBusyShare)} |\n`;
   }
   if (o) {
     md += "\n## Overhead per call (medians of interleaved rounds)\n\n| call | no sensor (ns) | sensor (ns) | added (ns) | ratio |\n|---|---|---|---|---|\n";
