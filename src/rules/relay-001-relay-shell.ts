@@ -12,6 +12,7 @@
  */
 import { defineRule, type Detection, type Rule, type RuleMeta } from "../engine/rule.js";
 import { RELAY_THREAT } from "./relay/threat.js";
+import { outboundConnectionFields } from "./relay/connection-fields.js";
 import { ProcHoldings, type HoldingsSource } from "./relay/holdings.js";
 import { RelayGraph, type ChainLink, type RelayGraphOptions, type RelayVerdict } from "./relay/relay-graph.js";
 
@@ -61,9 +62,7 @@ function detection(v: RelayVerdict): Detection {
     links.map((l) => ({ pid: l.pid, name: l.name, executable: l.executable, endpoint: l.via.endpoint, fd: l.via.fd, access: l.via.access }));
   const fields: Record<string, unknown> = {
     event: { action: "relay_shell", severity: 73 },
-    destination: { ip: s.remote.address, port: s.remote.port },
-    ...(s.local !== null ? { source: { ip: s.local.address, port: s.local.port } } : {}),
-    network: { direction: "egress", type: s.family === "inet6" ? "ipv6" : "ipv4", transport: "tcp" },
+    ...outboundConnectionFields(s),
     sockeye: {
       relay: {
         socket_inode: s.ino,

@@ -16,6 +16,7 @@
  */
 import { defineRule, type Detection, type Rule, type RuleMeta } from "../engine/rule.js";
 import { RELAY_THREAT } from "./relay/threat.js";
+import { outboundConnectionFields } from "./relay/connection-fields.js";
 import type { ConnectEvent, Endpoint, ExecEvent, OutboundEvent, StdioFd } from "../sensor/events.js";
 import { identifyProgram } from "./stdio/interpreters.js";
 import { ProcHoldings, ptyMasterKey, socketKey, stdioHolding, type Holding, type HoldingsSource } from "./relay/holdings.js";
@@ -188,9 +189,7 @@ function detection(s: Held): Detection {
   return {
     fields: {
       event: { action: "command_relay", severity: 47 },
-      destination: { ip: s.remote.address, port: s.remote.port },
-      ...(s.local !== null ? { source: { ip: s.local.address, port: s.local.port } } : {}),
-      network: { direction: "egress", type: s.family === "inet6" ? "ipv6" : "ipv4", transport: "tcp" },
+      ...outboundConnectionFields(s),
       sockeye: {
         command_relay: {
           socket_inode: s.ino,
