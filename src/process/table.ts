@@ -445,9 +445,8 @@ export class ProcessTable implements ProcessView {
   private dropOldestExited(): boolean {
     const parent = this.parentExits.front(this.exited);
     const leaf = this.leafExits.front(this.exited);
-    const queue = parent === undefined ? this.leafExits
-      : leaf === undefined || parent.entry.exitedAtMs <= leaf.entry.exitedAtMs ? this.parentExits : this.leafExits;
-    const oldest = queue === this.parentExits ? parent : leaf;
+    const fromParents = parent !== undefined && (leaf === undefined || parent.entry.exitedAtMs <= leaf.entry.exitedAtMs);
+    const [queue, oldest] = fromParents ? [this.parentExits, parent] : [this.leafExits, leaf];
     if (oldest === undefined) return false;
     this.exited.delete(oldest.pid);
     queue.dropFront();
