@@ -342,6 +342,9 @@ function startDaemon(stdout = "ignore", extraArgs = []) {
   const exited = new Promise((r) => child.on("exit", r));
   return {
     child, ready, stderrText: () => stderr,
+    /** The daemon's "stopped" log line (its kernel counters), once it has stopped. */
+    stoppedLine: () => stderr.split("\n").filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return {}; } })
+      .find((l) => l.message === "stopped"),
     async stop() {
       child.kill("SIGTERM");
       const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
@@ -412,8 +415,7 @@ async function flood() {
     if (f.rule?.id === "TRC-101" && f.destination?.port === port) detectedPids.add(f.process?.pid).add(f.process?.parent?.pid);
   }
   const detected = shellPids.filter((p) => detectedPids.has(p)).length;
-  const stopped = d.stderrText().split("\n").filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return {}; } })
-    .find((l) => l.message === "stopped");
+  const stopped = d.stoppedLine();
   return {
     shells: P.shells, detected, rate: round(detected / P.shells, 3), flood: floodResult,
     kernelCounters: stopped?.kernel ?? null,
@@ -494,10 +496,8 @@ async function stormSide(extraArgs, rates) {
       log(`storm ${extraArgs.length ? "elastic" : "default"} round ${r}: ${rate || "closed loop"} -> ${w.achieved}/s, ${w.cpuUsPerExec} µs/exec (main ${w.threads.main}, reader ${w.threads.reader}, other ${w.threads.other}), machine busy ${w.machineBusyShare}`);
     }
   }
-  const stderr = d.stderrText();
   await d.stop();
-  const stopped = stderr.split("\n").filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return {}; } })
-    .find((l) => l.message === "stopped");
+  const stopped = d.stoppedLine();
   const summary = rates.map((rate) => {
     const mine = windows.filter((w) => w.target === rate);
     const med = (f) => round(median(mine.map(f)), 1);
