@@ -10,7 +10,7 @@
  * systemd-socket-activate (--inetd and --accept), socat and ncat services, python and node
  * servers handing an accepted socket to a child's stdio, /dev/tcp health checks, curl, wget,
  * tmux and script, and a job agent polling a loopback server (the one allowed finding: RELAY-002's,
- * by design). scripts/setup.sh installs them.
+ * by design). scripts/setup.sh --dev installs them.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
