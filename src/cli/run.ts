@@ -19,8 +19,9 @@ import { loadConfiguredRules, logRuleCatalog } from "../config/rules.js";
 import { buildOutputs } from "../config/outputs.js";
 import { acquireInstanceLock } from "../service/instance-lock.js";
 import { StartSequence } from "../service/start-sequence.js";
-import { notifySystemd } from "../service/systemd.js";
+import { notifySystemd, startWatchdog } from "../service/systemd.js";
 import { daemonLogger, log, warn } from "../service/log.js";
+import { missingCoverageCapabilities } from "../service/capabilities.js";
 
 export interface RunRequest {
   /** --config; re-read on SIGHUP. */
@@ -63,9 +64,12 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   // Logged once the sensor is up, so a start that fails says one line and nothing else.
   logRuleCatalog(catalog, daemonLogger);
   logReady(sensor, pipeline, stats, seeded.seeded);
+  for (const missing of missingCoverageCapabilities()) warn(`running without ${missing.name}`, { loss: missing.loss });
   void notifySystemd("READY=1");
+  const stopWatchdog = startWatchdog();
 
   const signal = await stopped;
+  stopWatchdog();
   await reloads.stop();
   await notifySystemd("STOPPING=1");
   await stats.stop(); // no stats tick may read the sensor once it is closed
