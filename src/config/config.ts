@@ -80,6 +80,8 @@ export const configSchema = z
         stdout: z.enum(["auto", "json", "pretty", "none"]).default("auto"),
         /** Also write every decoded kernel event to stdout (JSON lines), as the output named "events". */
         events: z.boolean().default(false),
+        /** Cut credentials (passwords, tokens, authorization headers, URL passwords) out of findings' command lines. */
+        redact_secrets: z.boolean().default(true),
         file: z
           .object({
             path: z.string().min(1),
@@ -209,7 +211,7 @@ export function readConfigFile(path: string): ConfigInput {
   }
   let input: ConfigInput;
   try {
-    input = parseToml(read.text) as ConfigInput;
+    input = parseToml(read.text);
   } catch (error) {
     const line = error instanceof TomlError ? `:${error.line}` : "";
     const first = (error as Error).message.split("\n")[0];

@@ -25,7 +25,7 @@ describe("config", () => {
     expect(validateConfig({}, "defaults")).toEqual({
       sensor: { stdio_fd_max: 2, skip_programs: [], reader_realtime: true, event_loop_realtime: true, compat_syscalls: false },
       rules: { paths: [], lenient: false, shipped_elastic: true, fold: true, profile: "precise", command_relay: false, trc101_allow: [] },
-      output: { stdout: "auto", events: false },
+      output: { stdout: "auto", events: false, redact_secrets: true },
       metrics: { stats_interval_s: 60 },
     });
   });
@@ -146,5 +146,24 @@ describe("config: secrets", () => {
   it("allow_plaintext_credentials lets a trusted http:// path carry them", () => {
     const input = { output: { webhook: { url: "http://siem.example.internal/x", headers: { Authorization: "v" }, allow_plaintext_credentials: true } } };
     expect(validateConfig(input, "flags").output.webhook?.allow_plaintext_credentials).toBe(true);
+  });
+});
+
+describe("config: secrets in findings", () => {
+  it("outputs built from the config deliver findings with credentials cut out, unless redact_secrets is false", async () => {
+    const { buildOutputs } = await import("../../../src/config/outputs.js");
+    const finding = { process: { args: ["mysql", "--password=hunter2"] } } as unknown as import("../../../src/engine/finding.js").Finding;
+    for (const [redact, expected] of [[true, "--password=[REDACTED]"], [false, "--password=hunter2"]] as const) {
+      const lines: string[] = [];
+      const { PassThrough } = await import("node:stream");
+      const pass = new PassThrough();
+      pass.on("data", (d: Buffer) => lines.push(d.toString()));
+      const stream = pass as unknown as NodeJS.WriteStream;
+      const set = buildOutputs(validateConfig({ output: { stdout: "json", redact_secrets: redact } }, "flags"), stream);
+      await set.open();
+      set.write([finding]);
+      await set.close();
+      expect(lines.join("")).toContain(expected);
+    }
   });
 });
