@@ -49,6 +49,11 @@ LoadOptions parse_options(const Napi::Value& value) {
   if (obj.Has("wakeupIntervalUs"))
     o.wakeup_interval_us = obj.Get("wakeupIntervalUs").As<Napi::Number>().Uint32Value();
   if (obj.Has("processRingBytes")) o.process_ring_bytes = obj.Get("processRingBytes").As<Napi::Number>().Uint32Value();
+  if (obj.Has("relayRingBytes")) o.relay_ring_bytes = obj.Get("relayRingBytes").As<Napi::Number>().Uint32Value();
+  if (obj.Has("wakeupShells")) {
+    Napi::Array list = obj.Get("wakeupShells").As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); i++) o.wakeup_shells.push_back(list.Get(i).ToString());
+  }
   if (obj.Has("skipCandidates")) {
     Napi::Array list = obj.Get("skipCandidates").As<Napi::Array>();
     for (uint32_t i = 0; i < list.Length(); i++) o.skip_candidates.push_back(list.Get(i).ToString());
@@ -295,6 +300,21 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// { rodata, written }: see settings_coverage (loader.h).
+Napi::Value KernelSettings(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SettingsCoverage coverage = settings_coverage();
+  auto to_js = [&](const std::vector<std::string>& names) {
+    Napi::Array out = Napi::Array::New(env, names.size());
+    for (size_t i = 0; i < names.size(); i++) out.Set(i, names[i]);
+    return out;
+  };
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("rodata", to_js(coverage.rodata));
+  out.Set("written", to_js(coverage.written));
+  return out;
+}
+
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   auto* data = info.Env().GetInstanceData<AddonData>();
   data->sensor_error = Napi::Persistent(info[0].As<Napi::Function>());
@@ -312,6 +332,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("layout", layout_to_js(env));
+  exports.Set("kernelSettings", Napi::Function::New(env, KernelSettings, "kernelSettings"));
   return exports;
 }
 

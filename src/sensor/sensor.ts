@@ -8,6 +8,7 @@ import type { SensorEvent } from "./events.js";
 import { HOOKS, type HookName } from "./layout.js";
 import { SensorError } from "./errors.js";
 import { parseSensorOptions, type ProbeOptions, type SensorOptions } from "./options.js";
+import { SHELL_NAMES } from "./shells.js";
 
 export type { ProbeOptions, SensorOptions } from "./options.js";
 
@@ -44,7 +45,7 @@ export class Sensor {
     const { iteratorQueueLimit, ...native } = validOptions(options);
     this.iteratorQueueLimit = iteratorQueueLimit ?? 1_000_000;
     const binding = loadBinding();
-    this.native = new binding.Sensor(native, (buffer) => this.onBatch(buffer));
+    this.native = new binding.Sensor({ ...native, wakeupShells: SHELL_NAMES }, (buffer) => this.onBatch(buffer));
     this.programs = this.native.report();
     this.features = this.native.features() as NativeFeatures;
   }
@@ -166,7 +167,7 @@ export interface ProbeReport {
 
 /** Loads, attaches and detaches at once: which program would serve each capability here. */
 export function probe(options: ProbeOptions = {}): ProbeReport {
-  return loadBinding().probe(validOptions(options));
+  return loadBinding().probe({ ...validOptions(options), wakeupShells: SHELL_NAMES });
 }
 
 function validOptions(options: SensorOptions): SensorOptions {
