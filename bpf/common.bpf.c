@@ -17,10 +17,13 @@ const volatile __u8 use_task_pt_regs = 1;
 const volatile __u64 wakeup_interval_ns = SOCKEYE_DEFAULT_WAKEUP_INTERVAL_US * 1000ull;
 const volatile __u8 detection_pressure_eighths = SOCKEYE_DETECTION_PRESSURE_EIGHTHS;
 const volatile __u64 detection_repeat_window_ns = SOCKEYE_DETECTION_REPEAT_WINDOW_NS;
+const volatile __u8 detection_large_eighths = SOCKEYE_DETECTION_LARGE_EIGHTHS;
+const volatile __u8 detection_source_eighths = SOCKEYE_DETECTION_SOURCE_EIGHTHS;
 
 struct detection_events_map detection_events SEC(".maps");
 struct ring_last_wakeup_map ring_last_wakeup SEC(".maps");
 struct detection_admitted_map detection_admitted SEC(".maps");
 struct hook_counters_map hook_counters SEC(".maps");
+struct ring_drops_map ring_drops SEC(".maps");
 struct accepted_socks_map accepted_socks SEC(".maps");
 struct stashed_syscalls_map stashed_syscalls SEC(".maps");

@@ -78,9 +78,11 @@ extern const volatile __u64 wakeup_interval_ns;
  * native/loader.cc): the loader clears these on kernels without the helper. */
 extern const volatile __u8 use_current_task_btf; /* bpf_get_current_task_btf: 5.11+ */
 extern const volatile __u8 use_task_pt_regs;     /* bpf_task_pt_regs: 5.15+ */
-/* Shedding of repeated detections under pressure (admit_detection). */
+/* What the detection ring admits under pressure (admit_detection). */
 extern const volatile __u8 detection_pressure_eighths;
 extern const volatile __u64 detection_repeat_window_ns;
+extern const volatile __u8 detection_large_eighths;
+extern const volatile __u8 detection_source_eighths;
 
 static __always_inline int within_stdio(long fd)
 {

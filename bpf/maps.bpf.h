@@ -22,18 +22,18 @@ struct detection_events_map {
 };
 extern struct detection_events_map detection_events SEC(".maps");
 
-enum ring_id { RING_DETECTION = 0, RING_PROCESS = 1, RING_COUNT = 2 };
-
-/* Per CPU and ring: when a record last woke the reader (ns, bpf_ktime_get_ns). */
+/* Per CPU and ring: when a record last woke the reader (ns, bpf_ktime_get_ns). The relay ring
+ * shares the process ring's slot. */
 struct ring_last_wakeup_map {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, RING_COUNT);
+	__uint(max_entries, SOCKEYE_RING_COUNT);
 	__type(key, __u32);
 	__type(value, __u64);
 };
 extern struct ring_last_wakeup_map ring_last_wakeup SEC(".maps");
 
-/* (tgid << 32 | fd) -> when its last detection record was admitted under pressure. */
+/* (tgid << 32 | fd), or (0xffffffff << 32 | uid) for exec records -> when its last detection
+ * record was admitted under pressure. */
 struct detection_admitted_map {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
@@ -49,6 +49,15 @@ struct hook_counters_map {
 	__type(value, struct hook_counter);
 };
 extern struct hook_counters_map hook_counters SEC(".maps");
+
+/* Records dropped, per CPU, by ring and reason (enum sockeye_drop_reason). */
+struct ring_drops_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SOCKEYE_RING_COUNT * SOCKEYE_DROP_REASON_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+};
+extern struct ring_drops_map ring_drops SEC(".maps");
 
 /* Sockets returned by accept()/accept4(), keyed by struct sock address. LRU: a busy server
  * accepts far more sockets than ever reach stdio, and old entries may go. A freed sock's

@@ -94,6 +94,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	unsigned long arg_start, arg_end, args_len;
 	long filename_len;
 	__u32 size;
+	int reason;
 
 	if (!e)
 		return 0;
@@ -142,17 +143,22 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 		return 0; /* cannot happen; tells the verifier the output stays inside *e */
 	/* A program that starts with an inet socket on stdio is a detection however the socket
 	 * got there (SCM_RIGHTS, pidfd_getfd, io_uring): its record takes the detection ring,
-	 * where an exec flood cannot push it out. */
+	 * where an exec flood cannot push it out, within the share of large records. */
 	if (e->stdio[0].kind == SOCKEYE_FD_INET || e->stdio[1].kind == SOCKEYE_FD_INET ||
 	    e->stdio[2].kind == SOCKEYE_FD_INET) {
-		if (bpf_ringbuf_output(&detection_events, e, size, submit_flags(RING_DETECTION, e->hdr.time_ns))) {
-			count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
+		reason = admit_large_detection(size, e->task.uid);
+		if (reason != ADMITTED) {
+			count_drop(SOCKEYE_HOOK_EXEC, SOCKEYE_RING_DETECTION, reason);
+			return 0;
+		}
+		if (bpf_ringbuf_output(&detection_events, e, size, submit_flags(SOCKEYE_RING_DETECTION, e->hdr.time_ns))) {
+			count_drop(SOCKEYE_HOOK_EXEC, SOCKEYE_RING_DETECTION, SOCKEYE_DROP_RING_FULL);
 			return 0;
 		}
 	} else if (bpf_ringbuf_output(&process_events, e, size,
-				      relay_candidate(e, BPF_CORE_READ(bprm, argc)) ? submit_flags(RING_PROCESS, e->hdr.time_ns)
+				      relay_candidate(e, BPF_CORE_READ(bprm, argc)) ? submit_flags(SOCKEYE_RING_PROCESS, e->hdr.time_ns)
 							 : process_submit_flags(e->hdr.time_ns))) {
-		count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
+		count_drop(SOCKEYE_HOOK_EXEC, SOCKEYE_RING_PROCESS, SOCKEYE_DROP_RING_FULL);
 		return 0;
 	}
 	count(SOCKEYE_HOOK_EXEC, COUNT_EMITTED);
@@ -169,7 +175,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	e = bpf_ringbuf_reserve(&process_events, sizeof(*e), 0);
 	if (!e) {
-		count(SOCKEYE_HOOK_FORK, COUNT_LOST);
+		count_drop(SOCKEYE_HOOK_FORK, SOCKEYE_RING_PROCESS, SOCKEYE_DROP_RING_FULL);
 		return 0;
 	}
 	fill_header(&e->hdr, SOCKEYE_EVENT_FORK, sizeof(*e));
@@ -189,7 +195,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 		return 0;
 	e = bpf_ringbuf_reserve(&process_events, sizeof(*e), 0);
 	if (!e) {
-		count(SOCKEYE_HOOK_EXIT, COUNT_LOST);
+		count_drop(SOCKEYE_HOOK_EXIT, SOCKEYE_RING_PROCESS, SOCKEYE_DROP_RING_FULL);
 		return 0;
 	}
 	fill_header(&e->hdr, SOCKEYE_EVENT_EXIT, sizeof(*e));

@@ -56,7 +56,7 @@ int handle_outbound_connect_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	e = bpf_ringbuf_reserve(&relay_events, sizeof(*e), 0);
 	if (!e) {
-		count(SOCKEYE_HOOK_OUTBOUND, COUNT_LOST);
+		count_drop(SOCKEYE_HOOK_OUTBOUND, SOCKEYE_RING_RELAY, SOCKEYE_DROP_RING_FULL);
 		return 0;
 	}
 	__builtin_memset(e, 0, sizeof(*e));

@@ -55,26 +55,60 @@ static __always_inline __u64 context_submit_flags(void *ring, __u8 wakeup_eighth
 
 	if (used * 8 < size * wakeup_eighths)
 		return BPF_RB_NO_WAKEUP;
-	return submit_flags(RING_PROCESS, now);
+	return submit_flags(SOCKEYE_RING_PROCESS, now);
 }
 
-/* False when the detection ring is under pressure and this (process, fd) already had a record
- * admitted within the window: then the record is shed and counted as lost. */
+/* A record of `hook` dropped on its way into `ring`, for `reason`: counted as the hook's loss
+ * and in the ring's drops by reason. */
+static __always_inline void count_drop(__u32 hook, __u32 ring, __u32 reason)
+{
+	__u32 slot = ring * SOCKEYE_DROP_REASON_COUNT + reason;
+	__u64 *n = bpf_map_lookup_elem(&ring_drops, &slot);
+
+	count(hook, COUNT_LOST);
+	if (n)
+		*n += 1; /* per-CPU slot */
+}
+
+/* The drop reason, or ADMITTED: whether this (process, fd) had a record admitted under
+ * pressure within the window. */
+#define ADMITTED -1
+
+static __always_inline int admit_repeat(__u64 key, int reason)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last = bpf_map_lookup_elem(&detection_admitted, &key);
+
+	if (last && now - *last < detection_repeat_window_ns)
+		return reason;
+	bpf_map_update_elem(&detection_admitted, &key, &now, BPF_ANY);
+	return ADMITTED;
+}
+
+/* Dup and connect records onto stdio fd `fd`: under pressure, only the first per (process,
+ * fd) per window, so a process flooding matching dups cannot push out another's first one. */
 static __always_inline int admit_detection(int fd)
 {
 	__u64 size = bpf_ringbuf_query(&detection_events, BPF_RB_RING_SIZE);
 	__u64 used = bpf_ringbuf_query(&detection_events, BPF_RB_AVAIL_DATA);
-	__u64 key, now, *last;
 
 	if (used * 8 < size * detection_pressure_eighths)
-		return 1;
-	key = (bpf_get_current_pid_tgid() & 0xffffffff00000000ull) | (__u32)fd;
-	now = bpf_ktime_get_ns();
-	last = bpf_map_lookup_elem(&detection_admitted, &key);
-	if (last && now - *last < detection_repeat_window_ns)
-		return 0;
-	bpf_map_update_elem(&detection_admitted, &key, &now, BPF_ANY);
-	return 1;
+		return ADMITTED;
+	return admit_repeat((bpf_get_current_pid_tgid() & 0xffffffff00000000ull) | (__u32)fd, SOCKEYE_DROP_REPEAT);
+}
+
+/* An exec record of `bytes` with an inet socket on stdio, by `uid`: within the share large
+ * records may fill, and past a quarter one per uid per window (sockeye_settings.h). */
+static __always_inline int admit_large_detection(__u32 bytes, __u32 uid)
+{
+	__u64 size = bpf_ringbuf_query(&detection_events, BPF_RB_RING_SIZE);
+	__u64 used = bpf_ringbuf_query(&detection_events, BPF_RB_AVAIL_DATA);
+
+	if ((used + bytes) * 8 > size * detection_large_eighths)
+		return SOCKEYE_DROP_LARGE_SHARE;
+	if (used * 8 < size * detection_source_eighths)
+		return ADMITTED;
+	return admit_repeat(0xffffffff00000000ull | uid, SOCKEYE_DROP_SOURCE_SHARE);
 }
 
 static __always_inline void fill_header(struct event_header *h, __u16 kind, __u16 size)

@@ -43,4 +43,14 @@
 #define SOCKEYE_DETECTION_PRESSURE_EIGHTHS 6
 #define SOCKEYE_DETECTION_REPEAT_WINDOW_NS 1000000000ull
 
+/*
+ * Exec records with an inet socket on stdio are detections too, but large (up to 9 KB: 58 fill
+ * a 512 KiB ring), and any local user can make them by the thousand. They may fill the
+ * detection ring up to half (in eighths), so dup and connect records (176 and 256 bytes) keep
+ * the other half whatever the flood; past a quarter, each uid gets one per repeat window, so
+ * one user's flood leaves room for another's first record.
+ */
+#define SOCKEYE_DETECTION_LARGE_EIGHTHS 4
+#define SOCKEYE_DETECTION_SOURCE_EIGHTHS 2
+
 #endif /* SOCKEYE_SETTINGS_H */

@@ -236,6 +236,8 @@ struct Refusal {
   X(use_task_pt_regs, 1)                                                        \
   X(detection_pressure_eighths, SOCKEYE_DETECTION_PRESSURE_EIGHTHS)             \
   X(detection_repeat_window_ns, SOCKEYE_DETECTION_REPEAT_WINDOW_NS)             \
+  X(detection_large_eighths, SOCKEYE_DETECTION_LARGE_EIGHTHS)                   \
+  X(detection_source_eighths, SOCKEYE_DETECTION_SOURCE_EIGHTHS)                 \
   X(compat_connect, 0)                                                          \
   X(process_wakeup_eighths, SOCKEYE_CONTEXT_WAKEUP_EIGHTHS)                     \
   X(relay_wakeup_eighths, SOCKEYE_CONTEXT_WAKEUP_EIGHTHS)
@@ -646,6 +648,21 @@ std::vector<uint64_t> LoadedSensor::counters() const {
       out[hook * 3 + 1] += c.lost;
       out[hook * 3 + 2] += c.errors;
     }
+  }
+  return out;
+}
+
+std::vector<uint64_t> LoadedSensor::ring_drops() const {
+  constexpr uint32_t slots = SOCKEYE_RING_COUNT * SOCKEYE_DROP_REASON_COUNT;
+  std::vector<uint64_t> out(slots, 0);
+  if (!skel_) return out;
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return out;
+  std::vector<uint64_t> per_cpu(cpus);
+  int fd = bpf_map__fd(skel_->maps.ring_drops);
+  for (uint32_t slot = 0; slot < slots; slot++) {
+    if (bpf_map_lookup_elem(fd, &slot, per_cpu.data()) != 0) continue;
+    for (uint64_t n : per_cpu) out[slot] += n;
   }
   return out;
 }

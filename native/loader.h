@@ -94,6 +94,8 @@ class LoadedSensor {
   uint32_t wakeup_interval_us() const { return wakeup_interval_us_; }
   // Per-hook {emitted, lost, errors}, summed over CPUs; index = enum sockeye_hook.
   std::vector<uint64_t> counters() const;
+  // Records dropped per ring and reason, summed over CPUs; index = ring * SOCKEYE_DROP_REASON_COUNT + reason.
+  std::vector<uint64_t> ring_drops() const;
   const std::vector<CandidateReport>& report() const { return report_; }
   const KernelFeatures& features() const { return features_; }
   // Destroys the links: no program runs any more, the maps (rings, counters) stay readable.

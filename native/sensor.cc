@@ -119,6 +119,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
                            InstanceMethod<&Sensor::Start>("start"),
                            InstanceMethod<&Sensor::Close>("close"),
                            InstanceMethod<&Sensor::Counters>("counters"),
+                           InstanceMethod<&Sensor::RingDrops>("ringDrops"),
                            InstanceMethod<&Sensor::Report>("report"),
                            InstanceMethod<&Sensor::Features>("features"),
                            InstanceMethod<&Sensor::Ref>("ref"),
@@ -207,6 +208,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     if (loaded_) {
       // The totals outlive the maps: a daemon reports them after the last batch.
       final_counters_ = loaded_->counters();
+      final_ring_drops_ = loaded_->ring_drops();
       loaded_->detach();
       loaded_.reset();
       on_batch_.Release();
@@ -218,6 +220,15 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
   Napi::Value Counters(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::vector<uint64_t> values = loaded_ ? loaded_->counters() : final_counters_;
+    Napi::Array out = Napi::Array::New(env, values.size());
+    for (size_t i = 0; i < values.size(); i++) out.Set(i, Napi::Number::New(env, double(values[i])));
+    return out;
+  }
+
+  // Flat array: per ring (enum sockeye_ring) the drops per reason (enum sockeye_drop_reason).
+  Napi::Value RingDrops(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<uint64_t> values = loaded_ ? loaded_->ring_drops() : final_ring_drops_;
     Napi::Array out = Napi::Array::New(env, values.size());
     for (size_t i = 0; i < values.size(); i++) out.Set(i, Napi::Number::New(env, double(values[i])));
     return out;
@@ -271,6 +282,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
   std::atomic<uint64_t> records_dropped_at_close_{0};
   // Counters read just before the maps were freed at close (empty until then).
   std::vector<uint64_t> final_counters_;
+  std::vector<uint64_t> final_ring_drops_;
   std::atomic<bool> shutting_down_{false};
   bool reader_realtime_ = true;
   bool event_loop_realtime_ = false;

@@ -57,6 +57,8 @@ export interface NativeSensor {
   close(): void;
   /** Flat: per hook (layout.ts HOOKS order) emitted, lost, errors. */
   counters(): number[];
+  /** Flat: per ring (layout.ts RINGS order) the drops per reason (DROP_REASONS order). */
+  ringDrops(): number[];
   report(): NativeCandidate[];
   features(): NativeFeatures | null;
   ref(): void;

@@ -27,6 +27,13 @@ export const SocketOriginCode = { unknown: 0, accepted: 1, connected: 2 } as con
 export const HOOKS = ["connect", "socket_dup", "exec", "fork", "exit", "accept", "outbound"] as const;
 export type HookName = (typeof HOOKS)[number];
 
+/** enum sockeye_ring in order. */
+export const RINGS = ["detection", "process", "relay"] as const;
+export type RingName = (typeof RINGS)[number];
+/** enum sockeye_drop_reason in order: why the kernel dropped a record. */
+export const DROP_REASONS = ["ring_full", "repeat", "large_share", "source_share"] as const;
+export type RingDropReason = (typeof DROP_REASONS)[number];
+
 export const LAYOUT = {
   event_header: { sizeof: 16, kind: 0, size: 2, cpu: 4, time_ns: 8 },
   task_context: {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { loadBinding } from "../../../src/sensor/binding.js";
 import {
   ARGS_MAX, COMM_LEN, ConnectSourceCode, DupSyscallCode, EventKindCode, FdKindCode, FILENAME_MAX, HOOKS, LAYOUT,
-  SocketOriginCode, STDIO_FDS, UNIX_PATH_LEN,
+  DROP_REASONS, RINGS, SocketOriginCode, STDIO_FDS, UNIX_PATH_LEN,
 } from "../../../src/sensor/layout.js";
 
 // Both directions. The header's text names every struct, field and enum member (so one added
@@ -77,6 +77,23 @@ describe("layout: src/sensor/layout.ts and bpf/sockeye_events.h agree both ways"
     expect(SocketOriginCode).toEqual(enumAsCodes("sockeye_socket_origin", "SOCKEYE_ORIGIN_"));
   });
 
+  /** A list twin of a counted enum: its members in order, then the count. */
+  const listOf = (name: string, prefix: string, renames: Record<string, string> = {}) => {
+    const { count, ...named } = enumAsCodes(name, prefix, renames);
+    return { names: Object.entries(named).sort((a, b) => a[1] - b[1]).map(([n]) => n), count };
+  };
+
+  it("rings and drop reasons, in the order of their counters", () => {
+    expect(listOf("sockeye_ring", "SOCKEYE_RING_")).toEqual({ names: [...RINGS], count: RINGS.length });
+    expect(listOf("sockeye_drop_reason", "SOCKEYE_DROP_", { reason_count: "count" })).toEqual({ names: [...DROP_REASONS], count: DROP_REASONS.length });
+  });
+
+  it("every enum of the header has a twin checked here", () => {
+    const checked = ["sockeye_event_kind", "sockeye_fd_kind", "sockeye_connect_source", "sockeye_dup_syscall", "sockeye_socket_origin",
+      "sockeye_hook", "sockeye_ring", "sockeye_drop_reason"];
+    expect([...header.matchAll(/^enum (\w+) \{/gm)].map((m) => m[1]).sort()).toEqual(checked.sort());
+  });
+
   it("hooks, in the order of their counters", () => {
     const hooks = enumAsCodes("sockeye_hook", "SOCKEYE_HOOK_", { dup: "socket_dup" });
     const { count, ...named } = hooks;
@@ -85,7 +102,10 @@ describe("layout: src/sensor/layout.ts and bpf/sockeye_events.h agree both ways"
   });
 
   it("constants", () => {
-    expect(native.constants).toEqual({ COMM_LEN, UNIX_PATH_LEN, FILENAME_MAX, ARGS_MAX, STDIO_FDS, HOOK_COUNT: HOOKS.length });
+    expect(native.constants).toEqual({
+      COMM_LEN, UNIX_PATH_LEN, FILENAME_MAX, ARGS_MAX, STDIO_FDS, HOOK_COUNT: HOOKS.length, RING_COUNT: RINGS.length,
+      DROP_REASON_COUNT: DROP_REASONS.length,
+    });
   });
 
   it("every struct is a multiple of 8 bytes (no implicit tail padding between records)", () => {
