@@ -42,6 +42,8 @@ const fields = {
   detectionRingBytes: ringBytes,
   /** Ring for exec, fork and exit records, bytes, power of two (default 1 MiB). */
   processRingBytes: ringBytes,
+  /** Ring for outbound TCP connects past stdio (the relay rule's context), bytes, power of two (default 128 KiB). */
+  relayRingBytes: ringBytes,
   /**
    * At most one reader wakeup per ring per CPU in this many µs (default 250): under a stream
    * of events, records between wakeups are read by polling, at most about this late. An
@@ -98,6 +100,7 @@ const CONFIG_NAMES = {
   skip_programs: "skipCandidates",
   detection_ring_bytes: "detectionRingBytes",
   process_ring_bytes: "processRingBytes",
+  relay_ring_bytes: "relayRingBytes",
   reader_realtime: "readerRealtime",
   event_loop_realtime: "eventLoopRealtime",
   compat_syscalls: "compatSyscalls",
@@ -110,6 +113,7 @@ export const sensorConfigSchema = z
     skip_programs: fields.skipCandidates.default([]),
     detection_ring_bytes: fields.detectionRingBytes.optional(),
     process_ring_bytes: fields.processRingBytes.optional(),
+    relay_ring_bytes: fields.relayRingBytes.optional(),
     reader_realtime: fields.readerRealtime.default(true),
     event_loop_realtime: fields.eventLoopRealtime.default(true),
     compat_syscalls: fields.compatSyscalls.default(false),

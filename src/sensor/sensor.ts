@@ -5,9 +5,10 @@
 import { loadBinding, type NativeCandidate, type NativeFeatures, type NativeSensor, type SensorScheduling } from "./binding.js";
 import { decodeBatch, monotonicToWallOffsetNs, type DecodeDropReason } from "./decode.js";
 import type { SensorEvent } from "./events.js";
-import { HOOKS, type HookName } from "./layout.js";
+import { DROP_REASONS, HOOKS, RINGS, type HookName, type RingDropReason, type RingName } from "./layout.js";
 import { SensorError } from "./errors.js";
 import { parseSensorOptions, type ProbeOptions, type SensorOptions } from "./options.js";
+import { SHELL_NAMES } from "./shells.js";
 
 export type { ProbeOptions, SensorOptions } from "./options.js";
 
@@ -15,6 +16,12 @@ export interface HookCounters {
   emitted: number;
   lost: number;
   errors: number;
+}
+
+/** Records the kernel dropped on their way into one ring: in all, and by reason. */
+export interface RingDrops {
+  total: number;
+  byReason: Record<RingDropReason, number>;
 }
 
 export interface SensorStats {
@@ -44,7 +51,7 @@ export class Sensor {
     const { iteratorQueueLimit, ...native } = validOptions(options);
     this.iteratorQueueLimit = iteratorQueueLimit ?? 1_000_000;
     const binding = loadBinding();
-    this.native = new binding.Sensor(native, (buffer) => this.onBatch(buffer));
+    this.native = new binding.Sensor({ ...native, wakeupShells: SHELL_NAMES }, (buffer) => this.onBatch(buffer));
     this.programs = this.native.report();
     this.features = this.native.features() as NativeFeatures;
   }
@@ -90,6 +97,27 @@ export class Sensor {
     const out = {} as Record<HookName, HookCounters>;
     HOOKS.forEach((hook, i) => {
       out[hook] = { emitted: flat[i * 3] ?? 0, lost: flat[i * 3 + 1] ?? 0, errors: flat[i * 3 + 2] ?? 0 };
+    });
+    return out;
+  }
+
+  /**
+   * Records the kernel dropped, per ring and reason (bpf/sockeye_events.h enum
+   * sockeye_drop_reason): lost coverage, for a finding or a metric. After close(), the totals
+   * at close.
+   */
+  ringDrops(): Record<RingName, RingDrops> {
+    const flat = this.native.ringDrops();
+    const out = {} as Record<RingName, RingDrops>;
+    RINGS.forEach((ring, r) => {
+      const byReason = {} as Record<RingDropReason, number>;
+      let total = 0;
+      DROP_REASONS.forEach((reason, i) => {
+        const n = flat[r * DROP_REASONS.length + i] ?? 0;
+        byReason[reason] = n;
+        total += n;
+      });
+      out[ring] = { total, byReason };
     });
     return out;
   }
@@ -166,7 +194,7 @@ export interface ProbeReport {
 
 /** Loads, attaches and detaches at once: which program would serve each capability here. */
 export function probe(options: ProbeOptions = {}): ProbeReport {
-  return loadBinding().probe(validOptions(options));
+  return loadBinding().probe({ ...validOptions(options), wakeupShells: SHELL_NAMES });
 }
 
 function validOptions(options: SensorOptions): SensorOptions {

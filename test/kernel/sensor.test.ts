@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSensor, probe, SensorError, type ConnectEvent, type ExecEvent, type SocketDupEvent } from "sockeye";
+import { SHELL_NAMES } from "../../src/sensor/shells.js";
 import { Session, kernelTier, python, run, tcpListener, udpListener, PYTHON, type TcpListener } from "./harness.js";
 
 const tier = kernelTier();
@@ -215,6 +216,27 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
     const exit = session.events.find((e) => e.kind === "exit" && e.task.pid === forked);
     expect(exit).toMatchObject({ kind: "exit", exitCode: 7 << 8 });
     expect(exit!.task.startNs).toBe(fork!.task.startNs);
+  });
+
+  it("the loaded object holds the TypeScript shell list, frozen, and rings of the sizes asked for", async () => {
+    const sized = await openSensor({ relayRingBytes: 1 << 16, processRingBytes: 1 << 21, detectionRingBytes: 1 << 18 });
+    try {
+      const maps = JSON.parse((await run("bpftool", ["-j", "map", "show"])).stdout) as { id: number; name: string; max_entries: number; frozen?: number }[];
+      const ours = (name: string) => maps.filter((m) => m.name === name).map((m) => m.max_entries);
+      expect(ours("relay_events")).toContain(1 << 16);
+      expect(ours("process_events")).toContain(1 << 21);
+      expect(ours("detection_event")).toContain(1 << 18); // names are cut to 15 characters
+      const shells = maps.filter((m) => m.name === "wakeup_shells");
+      expect(shells.length).toBeGreaterThan(0);
+      for (const map of shells) {
+        expect(map.frozen).toBe(1);
+        const entries = JSON.parse((await run("bpftool", ["-j", "map", "dump", "id", String(map.id)])).stdout) as { key: string[] }[];
+        const names = entries.map((e) => Buffer.from(e.key.map((b) => parseInt(b, 16))).toString().replace(/\0+$/, ""));
+        expect(names.sort()).toEqual([...SHELL_NAMES].sort());
+      }
+    } finally {
+      sized.close();
+    }
   });
 
   it("counts nothing lost in a quiet run", () => {

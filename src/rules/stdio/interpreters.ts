@@ -7,13 +7,13 @@
 import { readFileSync, realpathSync, statSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
+import { SHELL_NAMES } from "../../sensor/shells.js";
 
 export type InterpreterFamily = "shell" | "python" | "perl" | "ruby" | "php" | "node" | "lua" | "tcl";
 
 /** Names a program runs under (base name of the executable or argv[0]). */
 const FAMILY_BY_NAME: ReadonlyMap<string, InterpreterFamily> = new Map([
-  ...["sh", "bash", "dash", "ash", "hush", "zsh", "ksh", "ksh93", "mksh", "pdksh", "yash", "fish", "csh", "tcsh", "rbash", "posh"]
-    .map((n) => [n, "shell"] as const),
+  ...SHELL_NAMES.map((n) => [n, "shell"] as const),
   ...["python", "python2", "python3", "pypy", "pypy3"].map((n) => [n, "python"] as const),
   ...["perl"].map((n) => [n, "perl"] as const),
   ...["ruby", "irb"].map((n) => [n, "ruby"] as const),
