@@ -9,8 +9,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { CompiledEql, CompiledQuery, EqlDocument, RequiredValues } from "../../eql/compile.js";
-import type { EqlExpr } from "../../eql/parse.js";
+import { requiredValues, type RequiredValues } from "../../eql/analysis.js";
+import type { CompiledEql, CompiledQuery, EqlDocument } from "../../eql/compile.js";
+import type { EqlExpr } from "../../eql/parser.js";
 import { SequenceMatcher, type SequenceStats } from "../../eql/sequence.js";
 import { defineRule, type Detection, type Rule, type RuleContext } from "../../engine/rule.js";
 import type { ConnectEvent, OutboundEvent, SensorEvent } from "../../sensor/events.js";
@@ -121,7 +122,7 @@ export function elasticRule(loaded: LoadedElasticRule): ElasticRule {
   // Only the events whose documents a step can match: a rule about execs needs no fork or exit.
   const kinds = [...new Set(queries.flatMap((q) => shapesFor(q).flatMap((shape) => shape.kinds)))];
   if (compiled.fields.includes("process.env_vars")) captureEnvVars(envVarNamesOf(compiled));
-  const processQueries = queries.filter((q) => q.category === "process" || q.category === "any").map((q) => ({ names: q.requiredValues("process.name") }));
+  const processQueries = queries.filter((q) => q.category === "process" || q.category === "any").map((q) => ({ names: requiredValues(q.where, "process.name") }));
   // A process document (exec, fork, exit, already_running) whose name no process query accepts
   // is skipped before it is built; network documents always go on.
   const skipUnnamed = (event: SensorEvent, ctx: RuleContext) => {

@@ -4,7 +4,8 @@
  * asks whether a rule can ever fire; a rule asks which events it needs to see at all (most
  * process rules pin `event.action == "exec"`, and need no fork or exit event).
  */
-import { canHold, type CompiledEql } from "../../eql/compile.js";
+import { canHold } from "../../eql/analysis.js";
+import type { CompiledEql } from "../../eql/compile.js";
 import {
   ALREADY_RUNNING_ECS_CONSTANTS, ALREADY_RUNNING_ECS_FIELDS, END_ECS_CONSTANTS, END_ECS_FIELDS, EXEC_ECS_CONSTANTS, EXEC_ECS_FIELDS,
   FORK_ECS_CONSTANTS, FORK_ECS_FIELDS,

