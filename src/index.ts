@@ -56,7 +56,7 @@ export { compileRegex } from "./eql/regex.js";
 export { SequenceMatcher, type SequenceMatcherOptions, type SequenceStats } from "./eql/sequence.js";
 export { parseEql, type EqlExpr, type EqlQuery, type EqlEventQuery, type EqlSequenceQuery, type ValueExpr } from "./eql/parser.js";
 export { loadElasticRuleFile, loadElasticRules, ElasticRuleError, type LoadedElasticRule, type ElasticRuleLoadResult, type ElasticLoadOptions } from "./rules/elastic/loader.js";
-export { elasticRule, loadBuiltinElasticRules, builtinElasticRulesDir } from "./rules/elastic/rule.js";
+export { elasticRule, elasticRules, loadBuiltinElasticRules, builtinElasticRulesDir } from "./rules/elastic/rule.js";
 export { buildExecEcsDocument } from "./rules/elastic/ecs-exec.js";
 
 // --- output: where findings go, and the daemon's metrics ------------------------------------

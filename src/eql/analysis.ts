@@ -122,3 +122,88 @@ export function canHold(where: EqlExpr, variable: (field: string) => boolean, fi
   };
   return truth(where) !== false;
 }
+
+/**
+ * A necessary condition on one field: its value (an element of it, for an array) equals one
+ * of `values`, or starts or ends with one, case-folded (case-fold.ts) when `caseInsensitive`.
+ */
+export interface Anchor {
+  field: string;
+  kind: "exact" | "prefix" | "suffix";
+  value: string;
+  caseInsensitive: boolean;
+}
+
+const ANCHOR_KINDS: readonly Anchor["kind"][] = ["exact", "prefix", "suffix"];
+
+/** The anchor a wildcard pattern gives: the whole of it, its literal head or its literal tail. */
+function patternAnchor(field: string, pattern: string, caseInsensitive: boolean): Anchor | undefined {
+  const fold = (text: string) => (caseInsensitive ? foldCase(text) : text);
+  const first = pattern.search(/[*?]/);
+  if (first < 0) return { field, kind: "exact", value: fold(pattern), caseInsensitive };
+  if (first > 0) return { field, kind: "prefix", value: fold(pattern.slice(0, first)), caseInsensitive };
+  const tail = pattern.slice(Math.max(pattern.lastIndexOf("*"), pattern.lastIndexOf("?")) + 1);
+  return tail !== "" ? { field, kind: "suffix", value: fold(tail), caseInsensitive } : undefined;
+}
+
+/**
+ * Anchors of `expr` such that, whenever `expr` holds on a document, at least one of them
+ * holds (undefined: none can be named; empty: `expr` never holds). `rank` says which fields
+ * may anchor, lower first (undefined: not that one); `possible` says whether a part can hold
+ * at all (the documents' shapes: a branch on a field never filled needs no anchor). `and`
+ * takes its best-ranked item's; `or` needs every possible item's and lists them all. Only
+ * conditions that are false on a missing field anchor (`==`, `in`, `:`, like on a field of
+ * strings), never one under `not`.
+ */
+export function anchorsOf(expr: EqlExpr, rank: (field: string) => number | undefined, possible: (part: EqlExpr) => boolean = () => true): Anchor[] | undefined {
+  if (!possible(expr)) return [];
+  const worst = (anchors: Anchor[]) => Math.max(...anchors.map((a) => rank(a.field)! * ANCHOR_KINDS.length + ANCHOR_KINDS.indexOf(a.kind)));
+  switch (expr.type) {
+    case "and": {
+      let best: Anchor[] | undefined;
+      for (const item of expr.items) {
+        const anchors = anchorsOf(item, rank, possible);
+        if (anchors?.length === 0) return anchors;
+        if (anchors !== undefined && (best === undefined || worst(anchors) < worst(best))) best = anchors;
+      }
+      return best;
+    }
+    case "or": {
+      const all: Anchor[] = [];
+      for (const item of expr.items) {
+        const anchors = anchorsOf(item, rank, possible);
+        if (anchors === undefined) return undefined;
+        all.push(...anchors);
+      }
+      return all;
+    }
+    case "compare": {
+      const { left, right } = expr;
+      if (expr.op !== "==" || left.type !== "field" || rank(left.path) === undefined || right.type !== "literal" || typeof right.value !== "string") return undefined;
+      return [{ field: left.path, kind: "exact", value: right.value, caseInsensitive: false }];
+    }
+    case "in": {
+      const { left } = expr;
+      if (expr.negated || left.type !== "field" || rank(left.path) === undefined) return undefined;
+      const anchors: Anchor[] = [];
+      for (const value of expr.values) {
+        if (typeof value !== "string") return undefined;
+        anchors.push({ field: left.path, kind: "exact", value: expr.caseInsensitive ? foldCase(value) : value, caseInsensitive: expr.caseInsensitive });
+      }
+      return anchors;
+    }
+    case "wildcard": {
+      const { left } = expr;
+      if (left.type !== "field" || rank(left.path) === undefined) return undefined;
+      const anchors: Anchor[] = [];
+      for (const pattern of expr.patterns) {
+        const anchor = patternAnchor(left.path, pattern, expr.caseInsensitive);
+        if (anchor === undefined) return undefined;
+        anchors.push(anchor);
+      }
+      return anchors;
+    }
+    default:
+      return undefined;
+  }
+}

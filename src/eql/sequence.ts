@@ -119,9 +119,16 @@ export class SequenceMatcher<D> {
     const applies = (c: string) => c === category || c === "any";
     const untilKey = until !== undefined && applies(until.query.category) && until.query.test(doc) ? until.key(doc) : undefined;
     let stepKeys: (string | undefined)[] | undefined;
+    // `with runs=N` repeats one query N times: test it once.
+    let tested: CompiledSequence["steps"][number]["query"] | undefined;
+    let passed = false;
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i]!;
-      if (!applies(step.query.category) || !step.query.test(doc)) continue;
+      if (step.query !== tested) {
+        tested = step.query;
+        passed = applies(step.query.category) && step.query.test(doc);
+      }
+      if (!passed) continue;
       const key = step.key(doc);
       if (key !== undefined) (stepKeys ??= new Array<string | undefined>(steps.length).fill(undefined))[i] = key;
     }
