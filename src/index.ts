@@ -51,11 +51,12 @@ export { replayCapture, type ReplayOptions, type ReplayReport } from "./pipeline
 
 // --- elastic: detection-rules TOML and EQL ----------------------------------------------
 export { compileEql, compileEqlQuery, EqlError, getField, type CompiledEql, type CompiledQuery, type CompiledSequence, type EqlDocument } from "./eql/compile.js";
-export { compileWildcard, compileRegex } from "./eql/match.js";
+export { compileWildcard } from "./eql/wildcard.js";
+export { compileRegex } from "./eql/regex.js";
 export { SequenceMatcher, type SequenceMatcherOptions, type SequenceStats } from "./eql/sequence.js";
-export { parseEql, type EqlExpr, type EqlQuery, type EqlEventQuery, type EqlSequenceQuery, type ValueExpr } from "./eql/parse.js";
+export { parseEql, type EqlExpr, type EqlQuery, type EqlEventQuery, type EqlSequenceQuery, type ValueExpr } from "./eql/parser.js";
 export { loadElasticRuleFile, loadElasticRules, ElasticRuleError, type LoadedElasticRule, type ElasticRuleLoadResult, type ElasticLoadOptions } from "./rules/elastic/loader.js";
-export { elasticRule, loadBuiltinElasticRules, builtinElasticRulesDir } from "./rules/elastic/rule.js";
+export { elasticRule, elasticRules, loadBuiltinElasticRules, builtinElasticRulesDir } from "./rules/elastic/rule.js";
 export { buildExecEcsDocument } from "./rules/elastic/ecs-exec.js";
 
 // --- output: where findings go, and the daemon's metrics ------------------------------------

@@ -7,6 +7,7 @@
  * missing, never guessed.
  */
 import type { LiveProcessFacts, ProcessInfo, ProcessView } from "../../process/process-view.js";
+import { Deferred } from "../../eql/compile.js";
 import { ecsProcessFields, parentOf } from "../../process/ecs-process.js";
 import type { TaskContext } from "../../sensor/events.js";
 
@@ -22,21 +23,9 @@ export function captureEnvVars(names: Iterable<string>): void {
   for (const name of names) envVarNames.add(name);
 }
 
-/** Defines `key` on `target` as a getter evaluated once, on first read. */
+/** Sets `key` on `target` to a value read on first use (compile.ts Deferred). */
 function lazy(target: Record<string, unknown>, key: string, read: () => unknown): void {
-  let done = false;
-  let value: unknown;
-  Object.defineProperty(target, key, {
-    enumerable: true,
-    configurable: true,
-    get: () => {
-      if (!done) {
-        value = read();
-        done = true;
-      }
-      return value;
-    },
-  });
+  target[key] = new Deferred(read);
 }
 
 /**

@@ -32,16 +32,6 @@ export function ecsIp(address: string): string {
   return mapped !== null ? mapped[1]! : address;
 }
 
-let last: { event: ConnectEvent; processes: ProcessView; doc: Record<string, unknown> } | undefined;
-
-/** The network document of `event`, built once and shared by every rule of an engine. */
-export function connectEcsDocument(event: ConnectEvent, processes: ProcessView): Record<string, unknown> {
-  if (last === undefined || last.event !== event || last.processes !== processes) {
-    last = { event, processes, doc: buildConnectEcsDocument(event, processes) };
-  }
-  return last.doc;
-}
-
 /** Builds the nested ECS network document for an inet/inet6 connect. */
 export function buildConnectEcsDocument(event: ConnectEvent, processes: ProcessView): Record<string, unknown> {
   const { task } = event;

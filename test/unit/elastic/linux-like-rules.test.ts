@@ -143,9 +143,11 @@ describe("Elastic network documents and sequences through the engine", () => {
 
   it("the engine's stats count the sequence's partial matches: matched, expired past maxspan, held", () => {
     const engine = new Engine({ rules: [rule("fx-relay"), rule("fx-network")], fold: false, hostName: "h", now: () => 0 });
-    for (const event of [...shellEvents("198.18.0.1", 100), ...shellEvents("198.18.0.1", 5_004)]) engine.handle(event);
+    // The second shell 10 s later: within the reorder window its events would be late ones, put before the first shell's.
+    const later = shellEvents("198.18.0.1", 5_004).map((e) => ({ ...e, timeMs: e.timeMs + 10_000, timeNs: e.timeNs + 10_000 * T }));
+    for (const event of [...shellEvents("198.18.0.1", 100), ...later]) engine.handle(event);
     expect(engine.stats().sequences).toEqual({ "fx-relay": { partials: 0, matched: 1, expired: 1, evicted: 0, untilDropped: 0 } });
-    engine.handle(shellEvents("198.18.0.1", 100)[3]!);
+    engine.handle({ ...shellEvents("198.18.0.1", 100)[3]!, timeMs: 1_800_000_030_000, timeNs: 30_000 * T });
     expect(engine.stats().sequences["fx-relay"]?.partials).toBe(1);
   });
 
