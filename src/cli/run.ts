@@ -13,6 +13,7 @@ import { sensorOptionsFromConfig, type SensorConfig } from "../sensor/options.js
 import { ProcessTable } from "../process/table.js";
 import type { OutputStats } from "../output/output.js";
 import { Pipeline } from "../pipeline/pipeline.js";
+import { CoverageMonitor, coverageCounts } from "../pipeline/coverage.js";
 import { DaemonStats } from "../metrics/daemon-stats.js";
 import { resolveConfig, type ConfigInput } from "../config/config.js";
 import { loadConfiguredRules, logRuleCatalog } from "../config/rules.js";
@@ -60,6 +61,12 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const reloads = reloadOnHangup(request, config.sensor, pipeline, stats);
   const seeded = pipeline.seedFromProc();
   stats.attach(() => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }));
+  const coverage = new CoverageMonitor({
+    sample: () => ({ ...coverageCounts({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }), "sensor/decode": { ...sensor.stats().decodeDropped } }),
+    emit: (finding) => pipeline.outputs.write([finding]),
+  });
+  pipeline.watchCoverage(coverage);
+  coverage.start();
   pipeline.attach(sensor);
   // Logged once the sensor is up, so a start that fails says one line and nothing else.
   logRuleCatalog(catalog, daemonLogger);
@@ -74,6 +81,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   await notifySystemd("STOPPING=1");
   await stats.stop(); // no stats tick may read the sensor once it is closed
   await sensor.shutdown(); // every program detached, then the rings' last batches reach the pipeline
+  coverage.stop(); // what the last window lost, reported before the outputs flush
   const flushed = await pipeline.close();
   await lock.release();
   log("stopped", {

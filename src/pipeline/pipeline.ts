@@ -17,6 +17,7 @@ import { addOutputStats, type FlushResult, type OutputStats } from "../output/ou
 import { OutputSet } from "../output/output-set.js";
 import type { SeedReport } from "../process/table.js";
 import type { SensorEvent } from "../sensor/events.js";
+import type { CoverageMonitor } from "./coverage.js";
 
 export interface PipelineOptions extends EngineOptions {
   /** Where findings (and events, for its event outputs) go; swapped by reload(). Default: none. */
@@ -46,6 +47,7 @@ export class Pipeline {
   private outputs_: OutputSet;
   private readonly recorders: readonly EventOutput[];
   private readonly retired = new Map<string, OutputStats>();
+  private coverage: CoverageMonitor | undefined;
 
   constructor(options: PipelineOptions) {
     const { outputs, recorders, ...engineOptions } = options;
@@ -85,8 +87,14 @@ export class Pipeline {
     }
     for (const recorder of this.recorders) recorder.write(events);
     this.outputs_.writeEvents(events);
-    this.outputs_.write(findings);
-    return findings;
+    const delivered = this.coverage?.absorb(findings) ?? findings;
+    this.outputs_.write(delivered);
+    return delivered;
+  }
+
+  /** From now on, flood-prone findings are counted into `monitor`'s SENSOR-001 instead of delivered one by one. */
+  watchCoverage(monitor: CoverageMonitor): void {
+    this.coverage = monitor;
   }
 
   /**
