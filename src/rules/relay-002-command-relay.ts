@@ -11,15 +11,15 @@
  * medium and its documentation (docs/rules/RELAY-002.md) says they are expected on build hosts.
  *
  * Cost: an exec of a `-c` shell whose stdout is a pipe, unix socket or terminal is looked at
- * only when its parent connected an outbound socket the sensor saw; then the parent's
- * /proc/<pid>/fd is read once.
+ * only when its parent connected an outbound socket the sensor saw; then the parent's open
+ * files are looked at once.
  */
-import { defineRule, type Detection, type Rule, type RuleMeta } from "../engine/rule.js";
+import { defineRule, type Detection, type Rule, type RuleContext, type RuleMeta } from "../engine/rule.js";
 import { RELAY_THREAT } from "./relay/threat.js";
 import { outboundConnectionFields } from "./relay/connection-fields.js";
 import type { ConnectEvent, Endpoint, ExecEvent, OutboundEvent, StdioFd } from "../sensor/events.js";
 import { identifyProgram } from "./stdio/interpreters.js";
-import { ProcHoldings, ptyMasterKey, socketKey, stdioHolding, type Holding, type HoldingsSource } from "./relay/holdings.js";
+import { holdingsNow, ptyMasterKey, socketKey, stdioHolding, type Holding } from "./relay/holdings.js";
 
 export const RELAY002_META: RuleMeta = {
   id: "RELAY-002",
@@ -35,8 +35,6 @@ export const RELAY002_META: RuleMeta = {
 };
 
 export interface Relay002Options {
-  /** Who holds what now; /proc by default. Replays and tests give their own. */
-  holdings?: HoldingsSource;
   /** Shell commands over one held connection before it is a relay. */
   minCommands?: number;
   /** Longest gap between two of those commands (event time). */
@@ -77,7 +75,6 @@ function runsCommandString(args: readonly string[]): boolean {
 
 export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" | "exit" | "outbound" | "connect"> {
   const opts = { ...DEFAULTS, ...options };
-  const source = options.holdings ?? new ProcHoldings();
   /** socket inode → who connected it */
   const sockets = new Map<number, Held>();
   /** pid → inodes of the sockets it connected */
@@ -107,10 +104,15 @@ export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" |
     let set = byPid.get(event.task.pid);
     if (set === undefined) byPid.set(event.task.pid, (set = new Set()));
     set.add(event.socketIno);
-    if (sockets.size > opts.maxSockets) forget(sockets.keys().next().value!);
+    if (sockets.size > opts.maxSockets) {
+      forget(sockets.keys().next().value!);
+      evicted++;
+    }
   };
 
-  const onExec = (event: ExecEvent): Detection | null => {
+  let incomplete = 0;
+  let evicted = 0;
+  const onExec = (event: ExecEvent, ctx: RuleContext): Detection | null => {
     // The exec replaces the process: what it connected before is no longer its program's.
     for (const ino of [...(byPid.get(event.task.pid) ?? [])]) forget(ino);
     const parentSockets = byPid.get(event.task.ppid);
@@ -120,8 +122,10 @@ export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" |
     const program = identifyProgram(event.filename, event.args);
     if (program.family !== "shell" || !runsCommandString(event.args)) return null;
     const first = sockets.get(parentSockets.values().next().value!)!;
-    const held = source.holdings(first.pid, first.startNs);
-    if (held === undefined) return null;
+    const now = holdingsNow(ctx.host, first.pid, first.startNs);
+    if (now === undefined) return null;
+    if (now.incomplete) incomplete++;
+    const held = now.holdings;
     if (!readsOutput(event.stdio[1], out.key, held)) return null;
     let hit: Held | undefined;
     for (const ino of parentSockets) {
@@ -141,6 +145,7 @@ export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" |
   return defineRule({
     meta: RELAY002_META,
     kinds: ["exec", "exit", "outbound", "connect"],
+    state: () => ({ held: sockets.size, pending: 0, indexed: byPid.size, evicted, expired: 0, incomplete }),
     evaluate(event, ctx) {
       switch (event.kind) {
         case "outbound":
@@ -148,7 +153,7 @@ export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" |
           remember(event);
           return null;
         case "exec": {
-          const d = onExec(event);
+          const d = onExec(event, ctx);
           if (d === null) return null;
           const info = ctx.processes.get(event.task.ppid);
           const relay = d.fields!.sockeye as { command_relay: { program: Record<string, unknown> } };
@@ -203,6 +208,3 @@ function detection(s: Held): Detection {
     incidentKey: `s:${s.ino}`,
   };
 }
-
-/** RELAY-002 with the default options. */
-export const relay002CommandRelay = createRelay002Rule();

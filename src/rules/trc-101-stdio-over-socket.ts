@@ -183,6 +183,7 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
   return defineRule({
     meta: TRC101_META,
     kinds: ["connect", "socket_dup", "exec", "exit"],
+    state: () => judge.state(),
     evaluate(event, ctx) {
       switch (event.kind) {
         case "connect":
@@ -255,9 +256,6 @@ function preciseDetection(j: Judgement, evaluated: { timeMs: number }, fold: boo
   if (fold) detection.incidentKey = j.socketKey;
   return detection;
 }
-
-/** TRC-101 with the default options. */
-export const trc101StdioOverSocket = createTrc101Rule();
 
 interface ProcessFacts {
   executable: string;

@@ -5,7 +5,7 @@
  * sockeye does not know are left out (missing), never invented.
  */
 import type { ProcessView } from "../../engine/rule.js";
-import { ecsParentFields, ecsProcessFields } from "../../process/ecs-process.js";
+import { bootIdOf, ecsParentFields, ecsProcessFields } from "../../process/ecs-process.js";
 import { isInteractive } from "../../process/table.js";
 import type { AlreadyRunningEvent, ExecEvent, ExitEvent, ForkEvent } from "../../sensor/events.js";
 import { ecsHost } from "./ecs-host.js";
@@ -54,6 +54,7 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
     execProcessName(event),
     self?.executable || event.filename,
     event.args,
+    bootIdOf(processes),
   );
   const parent: Record<string, unknown> = ecsParentFields(task, processes);
   addParentIdentityFields(parent, task, processes);
@@ -66,7 +67,7 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
 
   return {
     event: { category: ["process"], type: ["start"], action: "exec", kind: "event" },
-    host: ecsHost(),
+    host: ecsHost(bootIdOf(processes)),
     process: processFields,
     // The kernel context has the real ids; Elastic Defend's user.id is the effective one,
     // which equals the real one except across setuid executables (process.user.id has it).
@@ -120,6 +121,7 @@ export function buildLifecycleEcsDocument(event: LifecycleEvent, processes: Proc
     lifecycleProcessName(event, processes),
     known?.executable ?? "",
     known !== undefined && known.args.length > 0 ? known.args : undefined,
+    bootIdOf(processes),
   );
   const parent: Record<string, unknown> = ecsParentFields(task, processes);
   addParentIdentityFields(parent, task, processes);
@@ -141,7 +143,7 @@ export function buildLifecycleEcsDocument(event: LifecycleEvent, processes: Proc
     addLiveProcessFields(processFields, task.pid, task.startNs, self, processes);
     addWorkingDirectory(processFields, task.pid, processes);
   }
-  return { event: eventFields, host: ecsHost(), process: processFields, ...ecsUserAndGroup(task, processes) };
+  return { event: eventFields, host: ecsHost(bootIdOf(processes)), process: processFields, ...ecsUserAndGroup(task, processes) };
 }
 
 /**

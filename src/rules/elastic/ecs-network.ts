@@ -9,7 +9,7 @@
  * Any fd's connect is taken; which fds the kernel reports is the sensor's business.
  */
 import type { ProcessView } from "../../engine/rule.js";
-import { ecsParentFields, entityId } from "../../process/ecs-process.js";
+import { bootIdOf, ecsParentFields, entityId } from "../../process/ecs-process.js";
 import type { ConnectEvent } from "../../sensor/events.js";
 import { ecsHost } from "./ecs-host.js";
 
@@ -48,7 +48,7 @@ export function buildConnectEcsDocument(event: ConnectEvent, processes: ProcessV
   const known = processes.get(task.pid, task.startNs);
   const processFields: Record<string, unknown> = {
     pid: task.pid,
-    entity_id: entityId(task.pid, task.startNs),
+    entity_id: entityId(task.pid, task.startNs, bootIdOf(processes)),
     name: known?.name || task.comm,
     parent: ecsParentFields(task, processes),
   };
@@ -76,7 +76,7 @@ export function buildConnectEcsDocument(event: ConnectEvent, processes: ProcessV
   if (event.result !== null) eventFields["outcome"] = event.result === 0 || event.result === EINPROGRESS ? "success" : "failure";
   return {
     event: eventFields,
-    host: ecsHost(),
+    host: ecsHost(bootIdOf(processes)),
     process: processFields,
     destination,
     network,

@@ -20,13 +20,13 @@
  *   an accepted socket, tmux and screen hold pty masters and no socket at all), or it existed
  *   as observation began and /proc/net/tcp shows no listener on its local port. Such a socket
  *   was connected at the latest then, so it counts as born with a shell only when observation
- *   began within connectedBeforeMs before the shell started (tcp-table.ts).
+ *   began within connectedBeforeMs before the shell started (host/tcp-table.ts).
  */
 import type { ExecEvent, OutboundEvent, ConnectEvent, TaskContext, Endpoint } from "../../sensor/events.js";
-import type { ProcessInfo, ProcessView } from "../../engine/rule.js";
+import type { ProcessInfo, ProcessView, RuleContext, RuleState } from "../../engine/rule.js";
+import type { ExistingTcpSocket, HostView } from "../../host/host-view.js";
 import { identifyProgram, readsCommandsFromStdin, type InterpreterFamily } from "../stdio/interpreters.js";
-import { ptyMasterKey, ptySlaveKey, socketKey, stdioHolding, type Access, type EndpointKey, type Holding, type HoldingsSource } from "./holdings.js";
-import type { ExistingTcpSocket } from "./tcp-table.js";
+import { holdingsNow, ptyMasterKey, ptySlaveKey, socketKey, stdioHolding, type Access, type EndpointKey, type Holding } from "./holdings.js";
 
 export interface RelayGraphOptions {
   /** How long after a shell starts its pipeline may still come together (event time). */
@@ -113,26 +113,42 @@ export class RelayGraph {
   /** Event time of the first event: when observation began. */
   private observedSinceMs: number | undefined;
   /**
-   * The TCP sockets that exist as the rule is made (just before its sensor attaches), read
-   * here rather than at the first event: reading /proc/net/tcp walks the kernel's whole TCP
-   * hash table, ~11 ms on a 24 GiB host with three sockets, and at the first event that pause
-   * held up the detections right behind it (idle p99 0.5 → 3 ms in the benchmark).
+   * The TCP sockets that exist as the rule is prepared (before its sensor attaches), read then
+   * rather than at the first event: the host's TCP tables walk the kernel's whole TCP hash
+   * table, ~11 ms on a 24 GiB host with three sockets, and at the first event that pause held
+   * up the detections right behind it (bench/README.md).
    */
   private startupSockets: readonly ExistingTcpSocket[] | undefined;
+  /** Looks at a process's open files that stopped at the host's fd budget. */
+  private incomplete = 0;
+  private evicted = 0;
+  private expired = 0;
 
-  constructor(
-    private readonly source: HoldingsSource,
-    options: RelayGraphOptions = {},
-  ) {
+  constructor(options: RelayGraphOptions = {}) {
     this.opts = { ...DEFAULTS, ...options };
-    this.startupSockets = source.existingTcpSockets?.();
+  }
+
+  /** Before the first event: the TCP sockets that already exist (a later call changes nothing). */
+  prepare(host: HostView): void {
+    if (this.observedSinceMs === undefined) this.startupSockets = host.tcpSockets();
   }
 
   get pendingShells(): number {
     return this.pending.size;
   }
 
-  onOutbound(event: OutboundEvent | ConnectEvent, processes: ProcessView): RelayVerdict[] {
+  state(): RuleState {
+    return {
+      held: this.sockets.size + this.existing.size + this.parents.size,
+      pending: this.pending.size,
+      indexed: this.indexedUnder.size,
+      evicted: this.evicted,
+      expired: this.expired,
+      incomplete: this.incomplete,
+    };
+  }
+
+  onOutbound(event: OutboundEvent | ConnectEvent, ctx: RuleContext): RelayVerdict[] {
     if (event.kind === "connect") {
       if (event.family !== "inet" && event.family !== "inet6") return [];
       if (event.remote === null || event.socketIno === 0) return [];
@@ -145,10 +161,10 @@ export class RelayGraph {
       family: event.family === "inet6" ? "inet6" : "inet", local: event.kind === "outbound" ? event.local : null, remote,
     });
     this.parents.set(processKey(event.task), event.task.ppid);
-    return this.reevaluate(event.timeMs, processes, () => true);
+    return this.reevaluate(event.timeMs, ctx, () => true);
   }
 
-  onExec(event: ExecEvent, processes: ProcessView): RelayVerdict[] {
+  onExec(event: ExecEvent, ctx: RuleContext): RelayVerdict[] {
     this.observe(event.timeMs);
     const pk = processKey(event.task);
     this.unindex(pk);
@@ -171,12 +187,15 @@ export class RelayGraph {
 
     // Pipeline members start in any order: a sibling's or child's exec may complete a chain.
     const related = (p: Pending) => p.exec.task.ppid === event.task.ppid || p.exec.task.pid === event.task.ppid;
-    const out = this.reevaluate(event.timeMs, processes, related);
+    const out = this.reevaluate(event.timeMs, ctx, related);
     const interpreter = this.candidate(event);
     if (interpreter === undefined) return out;
-    const verdict = this.evaluate({ exec: event, interpreter, untilMs: event.timeMs + this.opts.windowMs }, processes);
+    const verdict = this.evaluate({ exec: event, interpreter, untilMs: event.timeMs + this.opts.windowMs }, ctx);
     if (verdict !== undefined) return [...out, verdict];
-    if (this.pending.size >= this.opts.maxPending) this.pending.delete(this.pending.keys().next().value!);
+    if (this.pending.size >= this.opts.maxPending) {
+      this.pending.delete(this.pending.keys().next().value!);
+      this.evicted++;
+    }
     this.pending.set(pk, { exec: event, interpreter, untilMs: event.timeMs + this.opts.windowMs });
     return out;
   }
@@ -204,7 +223,7 @@ export class RelayGraph {
     return family;
   }
 
-  private reevaluate(nowMs: number, processes: ProcessView, which: (p: Pending) => boolean): RelayVerdict[] {
+  private reevaluate(nowMs: number, ctx: RuleContext, which: (p: Pending) => boolean): RelayVerdict[] {
     if (this.pending.size === 0) return NO_VERDICTS;
     const out: RelayVerdict[] = [];
     for (const [pk, p] of this.pending) {
@@ -212,19 +231,26 @@ export class RelayGraph {
       // An expired shell gets one last look (the event that completed its chain may be this
       // one), then is let go.
       if (!expired && !which(p)) continue;
-      const verdict = this.evaluate(p, processes);
+      const verdict = this.evaluate(p, ctx);
       if (verdict !== undefined) out.push(verdict);
       if (verdict !== undefined || expired) this.pending.delete(pk);
+      if (verdict === undefined && expired) this.expired++;
     }
     return out;
   }
 
-  private evaluate(p: Pending, processes: ProcessView): RelayVerdict | undefined {
+  private evaluate(p: Pending, ctx: RuleContext): RelayVerdict | undefined {
+    const { processes, host } = ctx;
     const shell = p.exec.task;
+    // One look per process per evaluation: what it holds may change between events.
     const cache = new Map<string, Holding[] | undefined>();
     const holdingsOf = (n: Node) => {
       const k = processKey(n);
-      if (!cache.has(k)) cache.set(k, this.source.holdings(n.pid, n.startNs));
+      if (!cache.has(k)) {
+        const now = holdingsNow(host, n.pid, n.startNs);
+        if (now?.incomplete === true) this.incomplete++;
+        cache.set(k, now?.holdings);
+      }
       return cache.get(k);
     };
     const shellHoldings = holdingsOf(shell);
@@ -384,7 +410,10 @@ export class RelayGraph {
   private remember(s: OutboundSocket): void {
     this.sockets.delete(s.ino);
     this.sockets.set(s.ino, s);
-    if (this.sockets.size > this.opts.maxSockets) this.sockets.delete(this.sockets.keys().next().value!);
+    if (this.sockets.size > this.opts.maxSockets) {
+      this.sockets.delete(this.sockets.keys().next().value!);
+      this.evicted++;
+    }
   }
 
   private unindex(pk: string): void {

@@ -22,7 +22,7 @@
  * One socket, one finding: detections fold by the socket's inode across processes, so a
  * reverse shell's dups and every process that inherits the socket count into one finding.
  */
-import type { ProcessInfo, RuleContext } from "../../engine/rule.js";
+import type { ProcessInfo, RuleContext, RuleState } from "../../engine/rule.js";
 import type { ConnectEvent, ExecEvent, ExitEvent, SocketDupEvent, SocketOrigin, StdioFd, TaskContext } from "../../sensor/events.js";
 import { InterpreterContents, identifyProgram, readsCommandsFromStdin, type ProgramIdentity } from "./interpreters.js";
 
@@ -58,8 +58,6 @@ export interface Judgement {
 export interface PreciseOptions {
   /** How many processes may hold triggers at once; past it the oldest is reported. */
   maxHeldProcesses?: number;
-  /** Recognises copied or renamed interpreters by content; undefined to judge by names only. */
-  contents?: Pick<InterpreterContents, "family">;
 }
 
 interface Held {
@@ -82,16 +80,24 @@ export class PreciseStdioJudge {
   private readonly readers = new Map<string, string>();
   private readonly alerted = new Map<string, true>();
   private readonly maxHeld: number;
-  private readonly contents: Pick<InterpreterContents, "family"> | undefined;
+  private evicted = 0;
+  /** Copied or renamed interpreters, recognised by content through the rule context's host. */
+  private readonly contents = new InterpreterContents();
 
   constructor(options: PreciseOptions = {}) {
     this.maxHeld = options.maxHeldProcesses ?? DEFAULT_MAX_HELD;
-    this.contents = "contents" in options ? options.contents : new InterpreterContents();
   }
 
-  /** Processes with held triggers (for tests and stats). */
-  get heldProcesses(): number {
-    return this.held.size;
+  /** Held triggers wait for their process's exec or exit; alerted sockets and shell readers are remembered. */
+  state(): RuleState {
+    return {
+      held: this.alerted.size + this.readers.size,
+      pending: this.held.size,
+      indexed: 0,
+      evicted: this.evicted,
+      expired: 0,
+      incomplete: this.contents.incompleteLooks,
+    };
   }
 
   /** A trigger TRC-101 would report; `fd` is the connect's fd or the dup's new fd. */
@@ -106,7 +112,7 @@ export class PreciseStdioJudge {
 
     const pk = processKey(event.task);
     const process = ctx.processes.get(event.task.pid, event.task.startNs);
-    const identity = this.identify(process?.executable ?? "", process?.args ?? [event.task.comm], false);
+    const identity = identifyProgram(process?.executable ?? "", process?.args ?? [event.task.comm]);
     // An accepted socket waits for what runs on it: servers written in an interpreter (a
     // python or node accept loop) put it on a child's stdio before executing the service.
     if (origin !== "accepted" && identity.family !== undefined && fds.includes(0) && (fds.includes(1) || fds.includes(2))) {
@@ -160,7 +166,7 @@ export class PreciseStdioJudge {
         continue;
       }
       const onStdin = fds.includes(0);
-      const identity = this.identify(event.filename, event.args, onStdin);
+      const identity = identifyProgram(event.filename, event.args, onStdin ? (path) => this.contents.family(path, ctx.host) : undefined);
       const reads = identity.family !== undefined && readsCommandsFromStdin(identity.family, event.args);
       const accepted = first.origin === "accepted";
       const program = describeExec(event, identity, reads);
@@ -200,15 +206,11 @@ export class PreciseStdioJudge {
     if (oldest.done === true) return [];
     const perProcess = this.held.get(oldest.value)!;
     this.held.delete(oldest.value);
+    this.evicted++;
     return [...perProcess.values()].map((h) => {
       if (this.readers.get(h.socketKey) === oldest.value) this.readers.delete(h.socketKey);
       return this.judgeTrigger(h.trigger, h.socketKey, [...h.fds], "held_past_bound", null);
     });
-  }
-
-  private identify(executable: string, args: readonly string[], byContent: boolean): ProgramIdentity {
-    const contents = this.contents;
-    return identifyProgram(executable, args, byContent && contents !== undefined ? (path) => contents.family(path) : undefined);
   }
 
   private readerIsSelfOrAncestor(socketKey: string, task: TaskContext, ctx: RuleContext): boolean {

@@ -19,6 +19,7 @@ function snapshot(scale: number, timeMs = Date.UTC(2026, 10, 22, 10, 0, 0)): Sta
         "seq-a": { partials: 4, matched: scale, expired: 10 * scale, evicted: 0, untilDropped: 0 },
         "seq-b": { partials: 1, matched: 0, expired: 0, evicted: 2 * scale, untilDropped: scale },
       },
+      ruleState: {},
     },
     kernel: {
       connect: { emitted: 4 * scale, lost: 0, errors: 0 },

@@ -34,7 +34,7 @@ const connectOnto = (p: Partial<TaskContext>, fd: number, ms: number) =>
   connect({ task: p, fd, socketIno: SOCK, socketOnFds: [fd], remote: { ...REMOTE }, timeMs: at(ms) });
 
 function run(events: SensorEvent[]) {
-  const engine = new Engine({ rules: [createTrc101Rule({ precise: { contents: undefined } })], hostName: "h", now: () => at(0), logger: silentLogger });
+  const engine = new Engine({ rules: [createTrc101Rule()], hostName: "h", now: () => at(0), logger: silentLogger });
   const findings: Finding[] = events.flatMap((e) => engine.handle(e));
   const stats = engine.stats();
   return { findings, suppressed: stats.suppressedByRule["TRC-101"] ?? {}, folded: stats.foldedByRule["TRC-101"] ?? 0 };
@@ -237,7 +237,7 @@ describe("TRC-101 precise profile: one socket, one finding", () => {
 
 describe("TRC-101 precise profile: bounds", () => {
   it("reports the oldest held trigger when too many processes hold one, instead of dropping it", () => {
-    const engine = new Engine({ rules: [createTrc101Rule({ precise: { contents: undefined, maxHeldProcesses: 2 } })], hostName: "h", logger: silentLogger });
+    const engine = new Engine({ rules: [createTrc101Rule({ precise: { maxHeldProcesses: 2 } })], hostName: "h", logger: silentLogger });
     const findings = [1, 2, 3].flatMap((n) =>
       engine.handle(dup({ task: proc(600 + n, 1, "cat"), newfd: 0, socketIno: 700 + n, socketOnFds: [0], timeMs: at(n) })));
     expect(findings).toHaveLength(1);
