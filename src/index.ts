@@ -35,7 +35,8 @@ export {
 } from "./rules/trc-101-stdio-over-socket.js";
 export { createRelay001Rule, RELAY001_META, type Relay001Options } from "./rules/relay-001-relay-shell.js";
 export { createRelay002Rule, RELAY002_META, type Relay002Options } from "./rules/relay-002-command-relay.js";
-export { RelayGraph, type RelayGraphOptions, type RelayVerdict, type ChainLink, type OutboundSocket } from "./rules/relay/relay-graph.js";
+export { RelayGraph, type RelayGraphOptions, type RelayVerdict, type ChainLink, type RelaySocket } from "./rules/relay/relay-graph.js";
+export type { OutboundSocket } from "./rules/sockets/outbound-registry.js";
 export type { Holding, EndpointKey, Access } from "./rules/relay/holdings.js";
 export type { ExistingTcpSocket, SocketOrigin } from "./host/tcp-table.js";
 export { PreciseStdioJudge, type PreciseOptions, type Verdict as Trc101Verdict, type SuppressReason as Trc101SuppressReason } from "./rules/stdio/precise-judge.js";

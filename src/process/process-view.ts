@@ -66,3 +66,8 @@ export interface ProcessView {
   /** This host's group name for `gid`. */
   groupName?(gid: number): string | undefined;
 }
+
+/** A process's identity as one string: a pid is one process only together with its start time. */
+export function processKey(task: { pid: number; startNs: number }): string {
+  return `${task.pid}:${task.startNs}`;
+}

@@ -12,6 +12,7 @@
  */
 import { defineRule, type Detection, type Rule, type RuleMeta } from "../engine/rule.js";
 import { RELAY_THREAT } from "./relay/threat.js";
+import { incidentKeyOfSocket } from "./sockets/identity.js";
 import { outboundConnectionFields } from "./relay/connection-fields.js";
 import { RelayGraph, type ChainLink, type RelayGraphOptions, type RelayVerdict } from "./relay/relay-graph.js";
 
@@ -80,5 +81,5 @@ function detection(v: RelayVerdict): Detection {
       },
     },
   };
-  return { fields, event: v.shell, foldKey: `s:${s.ino}`, incidentKey: `s:${s.ino}` };
+  return { fields, event: v.shell, foldKey: incidentKeyOfSocket(s.ino), incidentKey: incidentKeyOfSocket(s.ino) };
 }

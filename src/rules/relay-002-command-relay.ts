@@ -17,7 +17,9 @@
 import { defineRule, type Detection, type Rule, type RuleContext, type RuleMeta } from "../engine/rule.js";
 import { RELAY_THREAT } from "./relay/threat.js";
 import { outboundConnectionFields } from "./relay/connection-fields.js";
-import type { ConnectEvent, Endpoint, ExecEvent, OutboundEvent, StdioFd } from "../sensor/events.js";
+import type { ExecEvent, StdioFd } from "../sensor/events.js";
+import { incidentKeyOfSocket } from "./sockets/identity.js";
+import { OutboundRegistry, outboundSocketOf, type OutboundSocket } from "./sockets/outbound-registry.js";
 import { identifyProgram } from "./stdio/interpreters.js";
 import { holdingsNow, ptyMasterKey, socketKey, stdioHolding, type Holding } from "./relay/holdings.js";
 
@@ -41,22 +43,17 @@ export interface Relay002Options {
   gapMs?: number;
   /** Outbound sockets remembered (oldest forgotten first). */
   maxSockets?: number;
+  /** How long (event time) a connection with no new command is remembered. */
+  maxAgeMs?: number;
 }
 
-interface Held {
-  ino: number;
-  pid: number;
-  startNs: number;
-  timeMs: number;
-  family: "inet" | "inet6";
-  local: Endpoint | null;
-  remote: Endpoint;
+interface Held extends OutboundSocket {
   /** The `sh -c` children seen while it was held, oldest first. */
   commands: { pid: number; args: string[]; timeMs: number }[];
   reported: boolean;
 }
 
-const DEFAULTS = { minCommands: 2, gapMs: 10 * 60_000, maxSockets: 16_384 } as const;
+const DEFAULTS = { minCommands: 2, gapMs: 10 * 60_000, maxSockets: 16_384, maxAgeMs: 60 * 60_000 } as const;
 
 /** A shell given its commands as an argument (`sh -c CMD`, `bash -lc CMD`), not a script file. */
 function runsCommandString(args: readonly string[]): boolean {
@@ -75,62 +72,27 @@ function runsCommandString(args: readonly string[]): boolean {
 
 export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" | "exit" | "outbound" | "connect"> {
   const opts = { ...DEFAULTS, ...options };
-  /** socket inode → who connected it */
-  const sockets = new Map<number, Held>();
-  /** pid → inodes of the sockets it connected */
-  const byPid = new Map<number, Set<number>>();
-
-  const forget = (ino: number) => {
-    const s = sockets.get(ino);
-    if (s === undefined) return;
-    sockets.delete(ino);
-    const set = byPid.get(s.pid);
-    set?.delete(ino);
-    if (set?.size === 0) byPid.delete(s.pid);
-  };
-
-  const remember = (event: OutboundEvent | ConnectEvent) => {
-    if (event.kind === "connect") {
-      if (event.family !== "inet" && event.family !== "inet6") return;
-      if (event.remote === null || event.socketIno === 0) return;
-      if (event.result !== null && event.result < 0 && event.result !== -115) return;
-    }
-    forget(event.socketIno);
-    sockets.set(event.socketIno, {
-      ino: event.socketIno, pid: event.task.pid, startNs: event.task.startNs, timeMs: event.timeMs,
-      family: event.family === "inet6" ? "inet6" : "inet", local: event.kind === "outbound" ? event.local : null, remote: event.remote!,
-      commands: [], reported: false,
-    });
-    let set = byPid.get(event.task.pid);
-    if (set === undefined) byPid.set(event.task.pid, (set = new Set()));
-    set.add(event.socketIno);
-    if (sockets.size > opts.maxSockets) {
-      forget(sockets.keys().next().value!);
-      evicted++;
-    }
-  };
-
+  const sockets = new OutboundRegistry<Held>({ maxSockets: opts.maxSockets, maxAgeMs: opts.maxAgeMs });
   let incomplete = 0;
-  let evicted = 0;
   const onExec = (event: ExecEvent, ctx: RuleContext): Detection | null => {
     // The exec replaces the process: what it connected before is no longer its program's.
-    for (const ino of [...(byPid.get(event.task.pid) ?? [])]) forget(ino);
-    const parentSockets = byPid.get(event.task.ppid);
-    if (parentSockets === undefined || event.stdio === null) return null;
+    for (const s of sockets.ofPid(event.task.pid)) sockets.forget(s.ino);
+    const parentSockets = sockets.ofPid(event.task.ppid);
+    if (parentSockets.length === 0 || event.stdio === null) return null;
     const out = stdioHolding(1, event.stdio[1]);
     if (out === undefined) return null;
     const program = identifyProgram(event.filename, event.args);
     if (program.family !== "shell" || !runsCommandString(event.args)) return null;
-    const first = sockets.get(parentSockets.values().next().value!)!;
+    const first = parentSockets[0]!;
     const now = holdingsNow(ctx.host, first.pid, first.startNs);
     if (now === undefined) return null;
     if (now.incomplete) incomplete++;
     const held = now.holdings;
     if (!readsOutput(event.stdio[1], out.key, held)) return null;
     let hit: Held | undefined;
-    for (const ino of parentSockets) {
-      const s = sockets.get(ino)!;
-      if (!held.some((h) => h.key === socketKey(ino))) continue;
+    for (const s of parentSockets) {
+      if (!held.some((h) => h.key === socketKey(s.ino))) continue;
+      sockets.touch(s.ino, event.timeMs);
       const last = s.commands[s.commands.length - 1];
       if (last !== undefined && event.timeMs - last.timeMs > opts.gapMs) s.commands.length = 0;
       s.commands.push({ pid: event.task.pid, args: event.args, timeMs: event.timeMs });
@@ -145,13 +107,20 @@ export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" |
   return defineRule({
     meta: RELAY002_META,
     kinds: ["exec", "exit", "outbound", "connect"],
-    state: () => ({ held: sockets.size, pending: 0, indexed: byPid.size, evicted, expired: 0, incomplete }),
+    state: () => {
+      let pending = 0;
+      for (const s of sockets.values()) if (!s.reported && s.commands.length > 0) pending++;
+      return { held: sockets.size, pending, indexed: 0, evicted: sockets.evicted, expired: sockets.expired, incomplete };
+    },
     evaluate(event, ctx) {
+      sockets.expire(event.timeMs);
       switch (event.kind) {
         case "outbound":
-        case "connect":
-          remember(event);
+        case "connect": {
+          const socket = outboundSocketOf(event);
+          if (socket !== undefined) sockets.remember({ ...socket, commands: [], reported: false }, event.timeMs);
           return null;
+        }
         case "exec": {
           const d = onExec(event, ctx);
           if (d === null) return null;
@@ -161,7 +130,7 @@ export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" |
           return d;
         }
         case "exit":
-          for (const ino of [...(byPid.get(event.task.pid) ?? [])]) if (sockets.get(ino)?.startNs === event.task.startNs) forget(ino);
+          for (const s of sockets.ofPid(event.task.pid)) if (s.startNs === event.task.startNs) sockets.forget(s.ino);
           return null;
       }
     },
@@ -204,7 +173,7 @@ function detection(s: Held): Detection {
         },
       },
     },
-    foldKey: `s:${s.ino}`,
-    incidentKey: `s:${s.ino}`,
+    foldKey: incidentKeyOfSocket(s.ino),
+    incidentKey: incidentKeyOfSocket(s.ino),
   };
 }

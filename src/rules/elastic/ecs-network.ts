@@ -12,11 +12,11 @@ import type { ProcessView } from "../../engine/rule.js";
 import { bootIdOf, ecsParentFields, entityId } from "../../process/ecs-process.js";
 import type { ConnectEvent } from "../../sensor/events.js";
 import { ecsHost } from "./ecs-host.js";
+import { EINPROGRESS } from "../sockets/identity.js";
 
 const TRANSPORTS: Record<string, string> = { stream: "tcp", dgram: "udp" };
 /** IPPROTO_* numbers for sockets of another type (raw, seqpacket). */
 const PROTOCOLS: Record<number, string> = { 1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp" };
-const EINPROGRESS = -115;
 
 /** Whether `event` makes a network document at all. */
 export function isNetworkConnect(event: ConnectEvent): boolean {
@@ -73,7 +73,7 @@ export function buildConnectEcsDocument(event: ConnectEvent, processes: ProcessV
   const eventFields: Record<string, unknown> = { category: ["network"], type: ["start"], action: "connection_attempted", kind: "event" };
   // The connect hooks run before or at the call's return: 0 and EINPROGRESS are attempts
   // under way, another error one that failed, null one whose result is not known.
-  if (event.result !== null) eventFields["outcome"] = event.result === 0 || event.result === EINPROGRESS ? "success" : "failure";
+  if (event.result !== null) eventFields["outcome"] = event.result === 0 || event.result === -EINPROGRESS ? "success" : "failure";
   return {
     event: eventFields,
     host: ecsHost(bootIdOf(processes)),

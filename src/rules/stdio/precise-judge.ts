@@ -24,6 +24,8 @@
  */
 import type { ProcessInfo, RuleContext, RuleState } from "../../engine/rule.js";
 import type { ConnectEvent, ExecEvent, ExitEvent, SocketDupEvent, SocketOrigin, StdioFd, TaskContext } from "../../sensor/events.js";
+import { processKey } from "../../process/process-view.js";
+import { incidentKeyOfEndpoint, incidentKeyOfSocket, type IncidentKey } from "../sockets/identity.js";
 import { InterpreterContents, identifyProgram, readsCommandsFromStdin, type ProgramIdentity } from "./interpreters.js";
 
 export type Verdict =
@@ -44,7 +46,7 @@ export interface Judgement {
   verdict: Verdict;
   /** The event the finding is about (a held trigger, or the exec that resolved it). */
   event: Trigger | ExecEvent;
-  socketKey: string;
+  socketKey: IncidentKey;
   socketIno: number;
   fds: number[];
   origin: SocketOrigin;
@@ -62,7 +64,7 @@ export interface PreciseOptions {
 
 interface Held {
   trigger: Trigger;
-  socketKey: string;
+  socketKey: IncidentKey;
   fds: Set<number>;
 }
 
@@ -70,15 +72,14 @@ const DEFAULT_MAX_HELD = 4096;
 const MAX_HELD_SOCKETS = 8;
 /** Sockets already reported, so later processes on them fold instead of being judged again. */
 const MAX_ALERTED = 4096;
-const ANCESTOR_DEPTH = 16;
 const TRANSPORT: Readonly<Record<string, string>> = { stream: "tcp", dgram: "udp" };
 
 export class PreciseStdioJudge {
   /** process key → socket key → held trigger */
-  private readonly held = new Map<string, Map<string, Held>>();
+  private readonly held = new Map<string, Map<IncidentKey, Held>>();
   /** socket key → process key of a shell that read it on stdin (without writing to it). */
-  private readonly readers = new Map<string, string>();
-  private readonly alerted = new Map<string, true>();
+  private readonly readers = new Map<IncidentKey, string>();
+  private readonly alerted = new Map<IncidentKey, true>();
   private readonly maxHeld: number;
   private evicted = 0;
   /** Copied or renamed interpreters, recognised by content through the rule context's host. */
@@ -159,7 +160,7 @@ export class PreciseStdioJudge {
 
     const out: (Judgement | SuppressReason)[] = [];
     for (const [ino, { fd: first, fds }] of sockets) {
-      const socketKey = `s:${ino}`;
+      const socketKey = incidentKeyOfSocket(ino);
       heldHere?.delete(socketKey);
       if (this.alerted.has(socketKey)) {
         out.push(this.judgeExec(event, socketKey, first, fds, "shell_on_socket", null));
@@ -213,20 +214,20 @@ export class PreciseStdioJudge {
     });
   }
 
-  private readerIsSelfOrAncestor(socketKey: string, task: TaskContext, ctx: RuleContext): boolean {
+  private readerIsSelfOrAncestor(socketKey: IncidentKey, task: TaskContext, ctx: RuleContext): boolean {
     const reader = this.readers.get(socketKey);
     if (reader === undefined) return false;
     if (reader === processKey(task)) return true;
-    return ctx.processes.ancestors(task.pid, ANCESTOR_DEPTH).some((a) => `${a.pid}:${a.startNs}` === reader);
+    return ctx.processes.ancestors(task.pid).some((a) => processKey(a) === reader);
   }
 
-  private markAlerted(socketKey: string): void {
+  private markAlerted(socketKey: IncidentKey): void {
     this.alerted.delete(socketKey);
     this.alerted.set(socketKey, true);
     if (this.alerted.size > MAX_ALERTED) this.alerted.delete(this.alerted.keys().next().value!);
   }
 
-  private judgeTrigger(event: Trigger, socketKey: string, fds: number[], verdict: Verdict, program: Judgement["program"]): Judgement {
+  private judgeTrigger(event: Trigger, socketKey: IncidentKey, fds: number[], verdict: Verdict, program: Judgement["program"]): Judgement {
     this.markAlerted(socketKey);
     const remote = event.remote!;
     const local = event.kind === "socket_dup" ? event.local : null;
@@ -239,7 +240,7 @@ export class PreciseStdioJudge {
     };
   }
 
-  private judgeExec(event: ExecEvent, socketKey: string, socket: InetStdio, fds: number[], verdict: Verdict, program: Judgement["program"]): Judgement {
+  private judgeExec(event: ExecEvent, socketKey: IncidentKey, socket: InetStdio, fds: number[], verdict: Verdict, program: Judgement["program"]): Judgement {
     this.markAlerted(socketKey);
     return {
       verdict, event, socketKey, socketIno: socket.ino, fds, remote: socket.remote, local: socket.local,
@@ -248,13 +249,9 @@ export class PreciseStdioJudge {
   }
 }
 
-function processKey(task: TaskContext): string {
-  return `${task.pid}:${task.startNs}`;
-}
-
 /** The socket's inode when the kernel gave it; a capture without one falls back to the endpoint. */
-function socketKeyOf(event: Trigger): string {
-  return event.socketIno !== 0 ? `s:${event.socketIno}` : `r:${event.remote!.address}:${event.remote!.port}`;
+function socketKeyOf(event: Trigger): IncidentKey {
+  return event.socketIno !== 0 ? incidentKeyOfSocket(event.socketIno) : incidentKeyOfEndpoint(event.remote!.address, event.remote!.port);
 }
 
 /** The judge's "nothing to say", shared: callers only read it. */
