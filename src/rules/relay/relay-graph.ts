@@ -271,7 +271,7 @@ export class RelayGraph {
     const verdict = (inIno: number, outIno: number): RelayVerdict => {
       const inChain = input.get(inIno)!;
       const outChain = output.get(outIno)!;
-      const shellFds = [0, ...[...outChain.fds].sort()];
+      const shellFds = [0, ...[...outChain.fds].sort((a, b) => a - b)];
       const socket = this.socket(inIno)!;
       return {
         shell: p.exec, interpreter: p.interpreter, socket, input: inChain.links, output: outChain.links, shellFds,

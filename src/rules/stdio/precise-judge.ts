@@ -79,7 +79,8 @@ export class PreciseStdioJudge {
   private readonly held = new Map<string, Map<IncidentKey, Held>>();
   /** socket key → process key of a shell that read it on stdin (without writing to it). */
   private readonly readers = new Map<IncidentKey, string>();
-  private readonly alerted = new Map<IncidentKey, true>();
+  /** Sockets already reported, with the verdict they were reported for (later findings on them carry it). */
+  private readonly alerted = new Map<IncidentKey, Verdict>();
   private readonly maxHeld: number;
   private evicted = 0;
   /** Copied or renamed interpreters, recognised by content through the rule context's host. */
@@ -106,7 +107,8 @@ export class PreciseStdioJudge {
     const socketKey = socketKeyOf(event);
     const fds = event.socketOnFds.length > 0 ? event.socketOnFds : [fd];
     const origin: SocketOrigin = event.kind === "connect" ? "connected" : event.origin;
-    if (this.alerted.has(socketKey)) return [this.judgeTrigger(event, socketKey, fds, "interpreter_stdio_on_socket", null)];
+    const reported = this.alerted.get(socketKey);
+    if (reported !== undefined) return [this.judgeTrigger(event, socketKey, fds, reported, null)];
     // No socket identity: a capture from before the sensor recorded it. What runs on the
     // socket cannot be known, so the trigger is reported as Tracee reports it.
     if (event.socketIno === 0) return [this.judgeTrigger(event, socketKey, fds, "legacy_capture", null)];
@@ -162,8 +164,9 @@ export class PreciseStdioJudge {
     for (const [ino, { fd: first, fds }] of sockets) {
       const socketKey = incidentKeyOfSocket(ino);
       heldHere?.delete(socketKey);
-      if (this.alerted.has(socketKey)) {
-        out.push(this.judgeExec(event, socketKey, first, fds, "shell_on_socket", null));
+      const reported = this.alerted.get(socketKey);
+      if (reported !== undefined) {
+        out.push(this.judgeExec(event, socketKey, first, fds, reported, null));
         continue;
       }
       const onStdin = fds.includes(0);
@@ -197,7 +200,8 @@ export class PreciseStdioJudge {
   /** A held trigger let go: folded into its socket's finding if there is one, else `reason`. */
   private release(h: Held, pk: string, reason: SuppressReason | "legacy_capture"): Judgement | SuppressReason {
     if (this.readers.get(h.socketKey) === pk) this.readers.delete(h.socketKey);
-    if (this.alerted.has(h.socketKey)) return this.judgeTrigger(h.trigger, h.socketKey, [...h.fds], "interpreter_stdio_on_socket", null);
+    const reported = this.alerted.get(h.socketKey);
+    if (reported !== undefined) return this.judgeTrigger(h.trigger, h.socketKey, [...h.fds], reported, null);
     return reason === "legacy_capture" ? this.judgeTrigger(h.trigger, h.socketKey, [...h.fds], reason, null) : reason;
   }
 
@@ -221,18 +225,20 @@ export class PreciseStdioJudge {
     return ctx.processes.ancestors(task.pid).some((a) => processKey(a) === reader);
   }
 
-  private markAlerted(socketKey: IncidentKey): void {
+  /** Remembers the socket as reported (the first verdict stays), most recently used last. */
+  private markAlerted(socketKey: IncidentKey, verdict: Verdict): void {
+    const first = this.alerted.get(socketKey) ?? verdict;
     this.alerted.delete(socketKey);
-    this.alerted.set(socketKey, true);
+    this.alerted.set(socketKey, first);
     if (this.alerted.size > MAX_ALERTED) this.alerted.delete(this.alerted.keys().next().value!);
   }
 
   private judgeTrigger(event: Trigger, socketKey: IncidentKey, fds: number[], verdict: Verdict, program: Judgement["program"]): Judgement {
-    this.markAlerted(socketKey);
+    this.markAlerted(socketKey, verdict);
     const remote = event.remote!;
     const local = event.kind === "socket_dup" ? event.local : null;
     return {
-      verdict, event, socketKey, socketIno: event.socketIno, fds: [...fds].sort(), remote, local,
+      verdict, event, socketKey, socketIno: event.socketIno, fds: [...fds].sort((a, b) => a - b), remote, local,
       origin: event.kind === "connect" ? "connected" : event.origin,
       family: event.family === "inet6" ? "inet6" : "inet",
       transport: TRANSPORT[event.socketType],
@@ -241,7 +247,7 @@ export class PreciseStdioJudge {
   }
 
   private judgeExec(event: ExecEvent, socketKey: IncidentKey, socket: InetStdio, fds: number[], verdict: Verdict, program: Judgement["program"]): Judgement {
-    this.markAlerted(socketKey);
+    this.markAlerted(socketKey, verdict);
     return {
       verdict, event, socketKey, socketIno: socket.ino, fds, remote: socket.remote, local: socket.local,
       origin: socket.origin, family: socket.family, transport: TRANSPORT[socket.socketType], program,
