@@ -18,7 +18,7 @@
  */
 import { openSync, writeSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { Engine, ProcessTable, builtinRules, loadBuiltinElasticRules, openSensor } from "../dist/index.js";
+import { Engine, ProcHostView, ProcessTable, builtinRules, loadBuiltinElasticRules, openSensor } from "../dist/index.js";
 
 const mode = process.argv[2];
 if (mode !== "noop" && mode !== "full") {
@@ -45,7 +45,7 @@ if (mode === "noop") {
     for (const e of events) if (isLoadgenDup(e)) loadgenDups++;
   });
 } else {
-  const processes = new ProcessTable();
+  const processes = new ProcessTable({ host: new ProcHostView() });
   processes.seedFromProc();
   const engine = new Engine({ rules: [...builtinRules({ trc101: { profile: "tracee" } }), ...loadBuiltinElasticRules()], processes, fold: true });
   const devNull = openSync("/dev/null", "w");

@@ -21,22 +21,24 @@ export { Engine, type DropReason, type EngineLogger, type EngineOptions, type En
 export { buildFinding, type Finding, type FindingProcess, type FindingProcessParent, type FindingThreat } from "./engine/finding.js";
 export type { FoldOptions } from "./engine/fold.js";
 export { ProcessTable, type ProcessTableOptions, type ProcessTableStats, type SeedReport } from "./process/table.js";
+export { OFFLINE_HOST, type OpenFile, type OpenObject, type OpenFilesLook, type DigestLook, type IncompleteReason, type LiveProcessFacts } from "./host/host-view.js";
+export { ProcHostView, type ProcHostOptions } from "./host/proc-host.js";
 export { builtinRules, type BuiltinRuleOptions } from "./rules/builtin.js";
 export {
   DEFAULT_STDIO_ALLOWLIST,
   TRC101_META,
   TRC101_PROFILES,
   createTrc101Rule,
-  trc101StdioOverSocket,
   type StdioAllowEntry,
   type Trc101Options,
   type Trc101Profile,
 } from "./rules/trc-101-stdio-over-socket.js";
-export { createRelay001Rule, relay001RelayShell, RELAY001_META, type Relay001Options } from "./rules/relay-001-relay-shell.js";
-export { createRelay002Rule, relay002CommandRelay, RELAY002_META, type Relay002Options } from "./rules/relay-002-command-relay.js";
-export { RelayGraph, type RelayGraphOptions, type RelayVerdict, type ChainLink, type OutboundSocket } from "./rules/relay/relay-graph.js";
-export { ProcHoldings, type HoldingsSource, type Holding, type EndpointKey, type Access } from "./rules/relay/holdings.js";
-export type { ExistingTcpSocket, SocketOrigin } from "./rules/relay/tcp-table.js";
+export { createRelay001Rule, RELAY001_META, type Relay001Options } from "./rules/relay-001-relay-shell.js";
+export { createRelay002Rule, RELAY002_META, type Relay002Options } from "./rules/relay-002-command-relay.js";
+export { RelayGraph, type RelayGraphOptions, type RelayVerdict, type ChainLink, type RelaySocket } from "./rules/relay/relay-graph.js";
+export type { OutboundSocket } from "./rules/sockets/outbound-registry.js";
+export type { Holding, EndpointKey, Access } from "./rules/relay/holdings.js";
+export type { ExistingTcpSocket, SocketOrigin } from "./host/tcp-table.js";
 export { PreciseStdioJudge, type PreciseOptions, type Verdict as Trc101Verdict, type SuppressReason as Trc101SuppressReason } from "./rules/stdio/precise-judge.js";
 export { InterpreterContents, identifyProgram, readsCommandsFromStdin, type InterpreterFamily } from "./rules/stdio/interpreters.js";
 

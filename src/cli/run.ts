@@ -11,6 +11,7 @@
 import { openSensor, type Sensor } from "../sensor/sensor.js";
 import { sensorOptionsFromConfig, type SensorConfig } from "../sensor/options.js";
 import { ProcessTable } from "../process/table.js";
+import { ProcHostView } from "../host/proc-host.js";
 import type { OutputStats } from "../output/output.js";
 import { Pipeline } from "../pipeline/pipeline.js";
 import { CoverageMonitor, coverageCounts } from "../pipeline/coverage.js";
@@ -41,7 +42,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const capture = request.capturePath === undefined ? undefined : await start.step(() => openCapture(request.capturePath!), (file) => file.close());
   const pipeline = new Pipeline({
     rules: catalog.rules,
-    processes: new ProcessTable(),
+    processes: new ProcessTable({ host: new ProcHostView() }),
     fold: config.rules.fold,
     logger: daemonLogger,
     outputs: buildOutputs(config),

@@ -12,7 +12,6 @@ import { PrettyOutput } from "../output/pretty.js";
 import { FileOutput } from "../output/file.js";
 import { join } from "node:path";
 import { SpooledWebhookOutput, WebhookOutput } from "../output/webhook.js";
-import { RedactingOutput, SecretRedactor } from "../output/redacting-output.js";
 import { DEFAULT_SPOOL_DIR, type SpoolOptions } from "../output/spool.js";
 import { SyslogOutput } from "../output/syslog.js";
 import { NatsOutput } from "../output/nats.js";
@@ -64,8 +63,7 @@ export function buildOutputs(config: Config, stdout: NodeJS.WriteStream = proces
   const eventOutputs: EventOutput[] = [];
   if (output.events) eventOutputs.push(new EventLineOutput({ name: "events", stream: stdout, format: taggedEventLine }));
   // Credentials in command lines never leave the host unless the config says they may.
-  const redactor = new SecretRedactor();
-  return new OutputSet(output.redact_secrets ? outputs.map((o) => new RedactingOutput(o, redactor)) : outputs, eventOutputs);
+  return new OutputSet(outputs, eventOutputs, { redactSecrets: output.redact_secrets });
 }
 
 function natsOutput(nats: NonNullable<Config["output"]["nats"]>, spool: Config["output"]["spool"]): NatsOutput {

@@ -64,6 +64,15 @@ export class PrometheusMetrics {
         ["rule"],
       ),
       sequenceUntilDropped: counter("sequence_until_dropped_total", "Partial matches dropped by the sequence's until condition, by rule id.", ["rule"]),
+      ruleEvicted: counter("rule_evicted_total", "Entries a rule dropped to stay within a count bound (pending candidates among them: a detection may have been missed), by rule id.", ["rule"]),
+      ruleExpired: counter("rule_expired_total", "Entries a rule dropped at their age bound, by rule id.", ["rule"]),
+      ruleIncomplete: counter("rule_incomplete_looks_total", "Looks at the host a rule made that stopped at their budget (fds read, bytes hashed), by rule id.", ["rule"]),
+      ruleState: new Gauge<"rule" | "table">({
+        name: "sockeye_rule_state_entries",
+        help: "Entries a stateful rule keeps now, by rule id and table (held, pending, indexed).",
+        labelNames: ["rule", "table"],
+        registers,
+      }),
       sequencePartials: new Gauge<"rule">({
         name: "sockeye_sequence_partials",
         help: "Partial matches a sequence rule holds now, by rule id.",
@@ -108,6 +117,12 @@ export class PrometheusMetrics {
       s.sequenceEvicted.inc({ rule }, stats.evicted);
       s.sequenceUntilDropped.inc({ rule }, stats.untilDropped);
       s.sequencePartials.set({ rule }, stats.partials);
+    }
+    for (const [rule, state] of Object.entries(snapshot.engine.ruleState)) {
+      s.ruleEvicted.inc({ rule }, state.evicted);
+      s.ruleExpired.inc({ rule }, state.expired);
+      s.ruleIncomplete.inc({ rule }, state.incomplete);
+      for (const table of ["held", "pending", "indexed"] as const) s.ruleState.set({ rule, table }, state[table]);
     }
     for (const [hook, counters] of Object.entries(snapshot.kernel)) {
       s.kernelEmitted.inc({ hook }, counters.emitted);

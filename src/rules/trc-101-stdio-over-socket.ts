@@ -16,8 +16,10 @@
  */
 import { defineRule, type Detection, type Rule, type RuleContext, type RuleMeta } from "../engine/rule.js";
 import { parentOf } from "../process/ecs-process.js";
+import { processKey } from "../process/process-view.js";
 import type { ConnectEvent, Endpoint, SocketDupEvent } from "../sensor/events.js";
 import { DEFAULT_STDIO_FD_MAX, isStdioFd } from "../sensor/options.js";
+import { connectMayHaveSucceeded } from "./sockets/identity.js";
 import { PreciseStdioJudge, type Judgement, type PreciseOptions, type Trigger } from "./stdio/precise-judge.js";
 
 /** Exactly as the seed gives them; kept verbatim for anyone mapping back to Tracee. */
@@ -120,9 +122,6 @@ export interface Trc101Options {
   stdioFdMax?: number;
 }
 
-/** A non-blocking connect still in progress is an attempt that may well succeed. */
-const EINPROGRESS = 115;
-
 export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | "socket_dup"> | Rule<"connect" | "socket_dup" | "exec" | "exit"> {
   const fold = options.fold ?? true;
   const profile = options.profile ?? DEFAULT_TRC101_PROFILE;
@@ -171,7 +170,7 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
         };
         addEndpointFields(fields, remote, event.kind === "socket_dup" ? event.local : null, inbound);
         const detection: Detection = { fields };
-        if (fold) detection.foldKey = `${event.task.pid}:${event.task.startNs}:${remote.address}:${remote.port}`;
+        if (fold) detection.foldKey = `${processKey(event.task)}:${remote.address}:${remote.port}`;
         return detection;
       },
     });
@@ -183,6 +182,7 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
   return defineRule({
     meta: TRC101_META,
     kinds: ["connect", "socket_dup", "exec", "exit"],
+    state: () => judge.state(),
     evaluate(event, ctx) {
       switch (event.kind) {
         case "connect":
@@ -210,7 +210,7 @@ function triggerFd(event: ConnectEvent | SocketDupEvent, stdioFdMax: number): nu
   const remote = event.remote;
   if (remote === null || remote.port === 0) return undefined;
   // result null: the hook ran before the outcome was known, so count it as an attempt.
-  if (event.kind === "connect" && event.result !== null && event.result < 0 && event.result !== -EINPROGRESS) return undefined;
+  if (event.kind === "connect" && !connectMayHaveSucceeded(event)) return undefined;
   return fd;
 }
 
@@ -255,9 +255,6 @@ function preciseDetection(j: Judgement, evaluated: { timeMs: number }, fold: boo
   if (fold) detection.incidentKey = j.socketKey;
   return detection;
 }
-
-/** TRC-101 with the default options. */
-export const trc101StdioOverSocket = createTrc101Rule();
 
 interface ProcessFacts {
   executable: string;

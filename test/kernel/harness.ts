@@ -6,7 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import net from "node:net";
 import dgram from "node:dgram";
-import { Engine, ProcessTable, builtinRules, openSensor, type Finding, type Sensor, type SensorEvent, type SensorOptions } from "sockeye";
+import { Engine, ProcHostView, ProcessTable, builtinRules, openSensor, type Finding, type Sensor, type SensorEvent, type SensorOptions } from "sockeye";
 
 export const isRoot = process.getuid?.() === 0;
 export const inCI = process.env.CI === "true";
@@ -179,7 +179,7 @@ export class TwoProfiles<F extends Finding = Finding> {
   readonly traceeEngine: Engine;
 
   constructor(session: Session) {
-    const tables = [new ProcessTable(), new ProcessTable()] as const;
+    const tables = [new ProcessTable({ host: new ProcHostView() }), new ProcessTable({ host: new ProcHostView() })] as const;
     for (const t of tables) t.seedFromProc();
     this.preciseEngine = new Engine({ rules: builtinRules(), processes: tables[0] });
     this.traceeEngine = new Engine({ rules: builtinRules({ trc101: { profile: "tracee" } }), processes: tables[1] });

@@ -6,7 +6,7 @@
  */
 import { Deferred } from "../../eql/compile.js";
 import type { ProcessView } from "../../engine/rule.js";
-import { ecsParentFields, ecsProcessFields } from "../../process/ecs-process.js";
+import { bootIdOf, ecsParentFields, ecsProcessFields } from "../../process/ecs-process.js";
 import { isInteractive } from "../../process/table.js";
 import type { AlreadyRunningEvent, ExecEvent, ExitEvent, ForkEvent } from "../../sensor/events.js";
 import { ecsHost } from "./ecs-host.js";
@@ -40,7 +40,7 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
   const { task } = event;
   const self = processes.get(task.pid, task.startNs);
   const { name, executable, args } = execIdentity(event, processes);
-  const processFields: Record<string, unknown> = ecsProcessFields(task.pid, task.startNs, name, executable, args);
+  const processFields: Record<string, unknown> = ecsProcessFields(task.pid, task.startNs, name, executable, args, bootIdOf(processes));
   const parent: Record<string, unknown> = ecsParentFields(task, processes);
   addParentIdentityFields(parent, task, processes);
   processFields["parent"] = parent;
@@ -52,7 +52,7 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
 
   return {
     event: { category: ["process"], type: ["start"], action: "exec", kind: "event" },
-    host: ecsHost(),
+    host: ecsHost(bootIdOf(processes)),
     process: processFields,
     // The kernel context has the real ids; Elastic Defend's user.id is the effective one,
     // which equals the real one except across setuid executables (process.user.id has it).
@@ -91,6 +91,7 @@ export function buildLifecycleEcsDocument(event: LifecycleEvent, processes: Proc
     lifecycleProcessName(event, processes),
     known?.executable ?? "",
     known !== undefined && known.args.length > 0 ? known.args : undefined,
+    bootIdOf(processes),
   );
   const parent: Record<string, unknown> = ecsParentFields(task, processes);
   addParentIdentityFields(parent, task, processes);
@@ -112,7 +113,7 @@ export function buildLifecycleEcsDocument(event: LifecycleEvent, processes: Proc
     addLiveProcessFields(processFields, task.pid, task.startNs, self, processes);
     addWorkingDirectory(processFields, task.pid, processes);
   }
-  return { event: eventFields, host: ecsHost(), process: processFields, ...ecsUserAndGroup(task, processes) };
+  return { event: eventFields, host: ecsHost(bootIdOf(processes)), process: processFields, ...ecsUserAndGroup(task, processes) };
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import type { LiveProcessFacts, ProcessInfo, ProcessView } from "../../process/process-view.js";
 import { Deferred } from "../../eql/compile.js";
-import { ecsProcessFields, parentOf } from "../../process/ecs-process.js";
+import { bootIdOf, ecsProcessFields, parentOf } from "../../process/ecs-process.js";
 import type { TaskContext } from "../../sensor/events.js";
 
 /**
@@ -96,7 +96,7 @@ function leaderFields(
   if (leaderPid === undefined || leaderPid <= 0) return undefined;
   const leader = leaderPid === pid ? self : processes.get(leaderPid);
   if (leader === undefined || leader.startNs > startNs) return { pid: leaderPid };
-  return ecsProcessFields(leaderPid, leader.startNs, leader.name || leader.comm, leader.executable, leader.args.length > 0 ? leader.args : undefined);
+  return ecsProcessFields(leaderPid, leader.startNs, leader.name || leader.comm, leader.executable, leader.args.length > 0 ? leader.args : undefined, bootIdOf(processes));
 }
 
 /**

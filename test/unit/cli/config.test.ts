@@ -152,7 +152,7 @@ describe("config: secrets", () => {
 describe("config: secrets in findings", () => {
   it("outputs built from the config deliver findings with credentials cut out, unless redact_secrets is false", async () => {
     const { buildOutputs } = await import("../../../src/config/outputs.js");
-    const finding = { process: { args: ["mysql", "--password=hunter2"] } } as unknown as import("../../../src/engine/finding.js").Finding;
+    const finding = { rule: { id: "TRC-101", severity: "high" }, process: { entity_id: "e1", args: ["mysql", "--password=hunter2"] } } as unknown as import("../../../src/engine/finding.js").Finding;
     for (const [redact, expected] of [[true, "--password=[REDACTED]"], [false, "--password=hunter2"]] as const) {
       const lines: string[] = [];
       const { PassThrough } = await import("node:stream");

@@ -13,6 +13,7 @@ import { buildExecEcsDocument } from "../../../src/rules/elastic/ecs-exec.js";
 import type { LoadedElasticRule } from "../../../src/rules/elastic/loader.js";
 import { QueryIndex } from "../../../src/rules/elastic/query-index.js";
 import { elasticRules } from "../../../src/rules/elastic/rule.js";
+import { OFFLINE_HOST } from "../../../src/host/host-view.js";
 import { SHAPES } from "../../../src/rules/elastic/shapes.js";
 
 const KELVIN = "\u212a";
@@ -133,7 +134,7 @@ describe("the rules' program decides as each rule's query on its own would", () 
         for (const event of events) {
           const doc = buildExecEcsDocument(event, processes);
           rules.forEach((r, k) => {
-            const fired = r.evaluate(event, { processes, now: () => 0 }) != null;
+            const fired = r.evaluate(event, { processes, host: OFFLINE_HOST, now: () => 0 }) != null;
             expect(fired, `${loaded[k]!.query} on ${event.filename} ${JSON.stringify(event.args)}`).toBe((loaded[k]!.compiled as CompiledEql).test(doc));
           });
         }

@@ -6,6 +6,7 @@ import { entityId } from "../../../src/process/ecs-process.js";
 import { ecsHost } from "../../../src/rules/elastic/ecs-host.js";
 import type { ProcessInfo, ProcessView, RuleContext } from "../../../src/engine/rule.js";
 import type { ExecEvent } from "../../../src/sensor/events.js";
+import { OFFLINE_HOST } from "../../../src/host/host-view.js";
 import { requiredValues } from "../../../src/eql/analysis.js";
 import { compileEql, Deferred, getField } from "../../../src/eql/compile.js";
 import { buildExecEcsDocument } from "../../../src/rules/elastic/ecs-exec.js";
@@ -60,23 +61,23 @@ function execEvent(filename: string, args: string[], parentComm = "bash"): ExecE
 }
 
 const shellParent = processes([proc(100, "/usr/bin/bash", ["bash"])]);
-const ctx = (view: ProcessView): RuleContext => ({ processes: view, now: () => 0 });
+const ctx = (view: ProcessView): RuleContext => ({ processes: view, host: OFFLINE_HOST, now: () => 0 });
 
 describe("ECS exec document", () => {
   it("carries the process and its parent", () => {
     const doc = buildExecEcsDocument(execEvent("/usr/bin/nohup", ["nohup", "sleep", "1"]), shellParent);
     expect(readAll(doc)).toEqual({
       event: { category: ["process"], type: ["start"], action: "exec", kind: "event" },
-      host: ecsHost(),
+      host: ecsHost(""),
       process: {
         pid: 200,
-        entity_id: entityId(200, 2),
+        entity_id: entityId(200, 2, ""),
         name: "nohup",
         executable: "/usr/bin/nohup",
         args: ["nohup", "sleep", "1"],
         args_count: 3,
         command_line: "nohup sleep 1",
-        parent: { pid: 100, name: "bash", entity_id: entityId(100, 1), executable: "/usr/bin/bash", args: ["bash"], args_count: 1, command_line: "bash" },
+        parent: { pid: 100, name: "bash", entity_id: entityId(100, 1, ""), executable: "/usr/bin/bash", args: ["bash"], args_count: 1, command_line: "bash" },
         real_user: { id: "1000" },
         real_group: { id: "1000" },
       },

@@ -127,7 +127,7 @@ describe("NATS JetStream output", () => {
     const stats = output.stats();
     expect(stats).toMatchObject({ queueDepth: 3, spool: { oldestAgeS: 0 } });
     expect(stats.spool!.bytes).toBeGreaterThan(0);
-    const engine = { eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {}, dropped: { unknown_kind: 0, malformed_line: 0 }, sequences: {} };
+    const engine = { eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {}, dropped: { unknown_kind: 0, malformed_line: 0 }, sequences: {}, ruleState: {} };
     const snapshot = { timeMs: Date.now(), engine, kernel: {}, outputs: [stats] };
     const line = JSON.parse(formatStatsLine(snapshot)) as { outputs: Record<string, unknown> };
     expect(line.outputs.nats).toMatchObject({ queue: 3, spool_bytes: stats.spool!.bytes, spool_age_s: 0 });

@@ -14,6 +14,7 @@ function snapshot(parts: { lost?: number; queueFull?: number; evicted?: number }
       eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {},
       dropped: { unknown_kind: 0, malformed_line: 0 },
       sequences: { "seq-rule": { partials: 0, matched: 0, expired: 4, evicted: parts.evicted ?? 0, untilDropped: 2 } },
+      ruleState: {},
     },
     kernel: { exec: { emitted: 100, lost: parts.lost ?? 0, errors: 3 }, fork: { emitted: 10, lost: 0, errors: 0 } },
     outputs: [{ name: "stdout", type: "json", written: 5, dropped: { queue_full: parts.queueFull ?? 0, encode_error: 0, write_error: 0, http_rejected: 0, retries_exhausted: 0, flush_timeout: 0, closed: 0, spool_full: 0, spool_expired: 0 }, queueDepth: 0, retries: 0, rotations: 0 }],

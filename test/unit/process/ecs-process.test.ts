@@ -22,7 +22,7 @@ describe("ECS process builder", () => {
     const table = tableWith(sshd, bash);
     const finding = buildFinding({ meta: TRC101_META, event: connect({ fd: 0 }), detection: {}, processes: table, hostName: "h", createdMs: 0 });
     const doc = buildExecEcsDocument(bash, table) as { process: { parent: unknown } };
-    const parent = { pid: 4000, name: "sshd", executable: "/usr/sbin/sshd", args: ["sshd: alice"], args_count: 1, command_line: "sshd: alice", entity_id: entityId(4000, 1_000_000_000) };
+    const parent = { pid: 4000, name: "sshd", executable: "/usr/sbin/sshd", args: ["sshd: alice"], args_count: 1, command_line: "sshd: alice", entity_id: entityId(4000, 1_000_000_000, "") };
     expect(finding.process.parent).toEqual(parent);
     // The document also holds the parent's /proc facts as Deferred values, read on use.
     expect(doc.process.parent).toMatchObject(parent);
@@ -46,7 +46,7 @@ describe("ECS process builder", () => {
     expect(ecsProcess(task({ comm: "nc", parentComm: "sh" }), new ProcessTable())).toEqual({
       pid: 4242,
       name: "nc",
-      entity_id: entityId(4242, 5_000_000_000),
+      entity_id: entityId(4242, 5_000_000_000, ""),
       thread: { id: 4242 },
       parent: { pid: 4000, name: "sh" },
     });

@@ -11,6 +11,7 @@ import net from "node:net";
 import os from "node:os";
 import {
   Engine,
+  ProcHostView,
   ProcessTable,
   builtinRules,
   loadBuiltinElasticRules,
@@ -171,7 +172,7 @@ async function main() {
   // what an agent runs, and "tracee", Tracee's own verdicts. The Elastic rules run in both.
   /** @param {Record<string, unknown>} trc101 */
   const engineFor = (trc101) => {
-    const processes = new ProcessTable();
+    const processes = new ProcessTable({ host: new ProcHostView() });
     processes.seedFromProc();
     return new Engine({
       rules: [...builtinRules({ trc101 }), ...loadBuiltinElasticRules()],
