@@ -3,7 +3,7 @@
  * Every record the kernel side hands to userspace, and the counters it keeps.
  *
  * Shared by the BPF programs (every .bpf.c in bpf/) and the addon (native/). Its twin in
- * TypeScript is src/sensor/layout.ts; test/unit/layout.test.ts compares every size and
+ * TypeScript is src/sensor/layout.ts; test/unit/sensor/layout.test.ts compares every size and
  * offset below with the ones the addon reports from this header (native/layout.cc).
  *
  * Rules for this file: fixed-width types only, explicit padding, no bool, every struct a

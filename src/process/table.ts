@@ -118,7 +118,7 @@ const DEFAULT_EXITED_LINGER_MS = 60_000;
  * (a child's fork comes before its parent's exit); this covers late enrichment of its own
  * records. Under a process storm nearly every exit is such a leaf: kept 60 s, they were
  * 30,000 entries and ~10 MB of heap at 500 fork+execs/s, and the major GCs marking them a
- * quarter of the daemon's CPU (bench/README.md, change 27).
+ * quarter of the daemon's CPU (bench/README.md).
  */
 const LEAF_LINGER_MS = 5_000;
 const DEFAULT_MAX_ANCESTORS = 16;

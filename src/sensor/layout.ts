@@ -1,6 +1,6 @@
 /**
  * Twin of bpf/sockeye_events.h for the decoder: sizes and offsets of every record.
- * test/unit/layout.test.ts checks each number against the addon's offsetof() values.
+ * test/unit/sensor/layout.test.ts checks each number against the addon's offsetof() values.
  */
 export const COMM_LEN = 16;
 export const UNIX_PATH_LEN = 108;

@@ -135,7 +135,7 @@ export class Sensor {
 
   private onBatch(buffer: ArrayBuffer): void {
     const { events, dropped } = decodeBatch(buffer, this.clockOffsetNs);
-    // A batch holds both rings one after the other: put it back in kernel time order, so a
+    // A batch holds the three rings one after another: put it back in kernel time order, so a
     // process's exec and fork reach the process table before its dups do. Most batches are
     // in order already (one ring, or records of one CPU): a pass to check costs less than a
     // sort's comparator calls.

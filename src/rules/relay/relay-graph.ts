@@ -116,7 +116,7 @@ export class RelayGraph {
    * The TCP sockets that exist as the rule is made (just before its sensor attaches), read
    * here rather than at the first event: reading /proc/net/tcp walks the kernel's whole TCP
    * hash table, ~11 ms on a 24 GiB host with three sockets, and at the first event that pause
-   * held up the detections right behind it (idle p99 0.5 → 3 ms in the benchmark).
+   * held up the detections right behind it (the benchmark's idle detection latency).
    */
   private startupSockets: readonly ExistingTcpSocket[] | undefined;
 
