@@ -10,7 +10,8 @@
  * - Regexes: Lucene's syntax as Elasticsearch runs it (no backreferences, no lookaround),
  *   compiled to an NFA and run breadth-first (Thompson), O(value × NFA size). The NFA is
  *   capped in size so that a pattern cannot make each character arbitrarily expensive.
- */
+ */import { EXIT_BAD_INPUT, SockeyeError } from "../errors.js";
+
 
 export type StringMatcher = (value: string) => boolean;
 
@@ -92,12 +93,12 @@ function endsWithPiece(v: string, from: number, piece: string): boolean {
 }
 
 /** A regex outside the supported syntax, or too large. `index` is into the pattern. */
-export class RegexSyntaxError extends Error {
+export class RegexSyntaxError extends SockeyeError {
   constructor(
     message: string,
     readonly index: number,
   ) {
-    super(message);
+    super(message, "SOCKEYE_EQL_REGEX", EXIT_BAD_INPUT);
   }
 }
 

@@ -9,6 +9,7 @@
  * counted (evicted), as are expiries, so a flood of unmatched first steps is visible.
  */
 import type { CompiledSequence, EqlDocument } from "./compile.js";
+import { OptionError } from "../errors.js";
 
 export interface SequenceMatcherOptions {
   /** Most partial matches held over all keys (default 8192). */
@@ -60,7 +61,7 @@ export class SequenceMatcher<D> {
     options: SequenceMatcherOptions = {},
   ) {
     this.maxPartials = options.maxPartials ?? DEFAULT_MAX_PARTIALS;
-    if (!(this.maxPartials >= 1)) throw new RangeError(`maxPartials must be at least 1, got ${this.maxPartials}`);
+    if (!(this.maxPartials >= 1)) throw new OptionError(`maxPartials must be at least 1, got ${this.maxPartials}`);
   }
 
   stats(): SequenceStats {

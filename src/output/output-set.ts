@@ -7,6 +7,7 @@ import type { Finding } from "../engine/finding.js";
 import type { SensorEvent } from "../sensor/events.js";
 import type { EventOutput } from "./event-lines.js";
 import { DEFAULT_FLUSH_TIMEOUT_MS, type FindingOutput, type FlushResult, type OutputStats } from "./output.js";
+import { OptionError } from "../errors.js";
 
 export class OutputSet {
   readonly outputs: readonly FindingOutput[];
@@ -17,7 +18,7 @@ export class OutputSet {
     const names = new Set<string>();
     for (const output of [...outputs, ...eventOutputs]) {
       // Names label metrics and stats: two outputs with one name would merge their counts.
-      if (names.has(output.name)) throw new Error(`two outputs share the name ${JSON.stringify(output.name)}`);
+      if (names.has(output.name)) throw new OptionError(`two outputs share the name ${JSON.stringify(output.name)}: give each its own name`);
       names.add(output.name);
     }
     this.outputs = [...outputs];

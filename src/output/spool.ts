@@ -22,7 +22,7 @@ import { closeSync, fsync, fsyncSync, ftruncateSync, lstatSync, mkdirSync, openS
 import { open as openFile } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { EXIT_REFUSED, SockeyeError } from "../errors.js";
+import { EXIT_REFUSED, SockeyeError, OptionError } from "../errors.js";
 
 export const DEFAULT_SPOOL_DIR = "/var/lib/sockeye/spool";
 export const DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024;
@@ -189,7 +189,7 @@ export class Spool {
     this.onTrouble = options.onTrouble ?? (() => {});
     this.now = options.now ?? Date.now;
     for (const [limit, value] of [["maxBytes", this.maxBytes], ["maxAgeMs", this.maxAgeMs], ["segmentBytes", this.segmentBytes]] as const) {
-      if (!(value > 0)) throw new RangeError(`${limit} must be positive, got ${value}`);
+      if (!(value > 0)) throw new OptionError(`${limit} must be positive, got ${value}`);
     }
     checkDirectory(this.dir);
     this.ownerPath = claimFolder(this.dir);

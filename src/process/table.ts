@@ -17,6 +17,7 @@ import { basename, join } from "node:path";
 import type { LiveProcessFacts, ProcessInfo, ProcessView } from "./process-view.js";
 import type { AlreadyRunningEvent, ExecEvent, ExitEvent, ForkEvent, SensorEvent, StdioFd, TaskContext } from "../sensor/events.js";
 import { NameDatabase } from "./user-names.js";
+import { EXIT_REFUSED, OptionError, SockeyeError } from "../errors.js";
 
 export interface ProcessTableOptions {
   /** Most entries kept (live and exited together). */
@@ -154,7 +155,7 @@ export class ProcessTable implements ProcessView {
     this.procRoot = options.procRoot ?? "/proc";
     this.nsPerTick = 1e9 / (options.clockTicksPerSecond ?? 100);
     this.names = options.names ?? new NameDatabase();
-    if (!(this.maxEntries >= 1)) throw new RangeError(`maxEntries must be at least 1, got ${this.maxEntries}`);
+    if (!(this.maxEntries >= 1)) throw new OptionError(`maxEntries must be at least 1, got ${this.maxEntries}`);
   }
 
   get size(): number {
@@ -542,7 +543,7 @@ interface ProcStat {
 function parseStat(text: string): ProcStat {
   const open = text.indexOf("(");
   const close = text.lastIndexOf(")");
-  if (open < 0 || close < open) throw new Error("malformed stat");
+  if (open < 0 || close < open) throw new SockeyeError("malformed stat", "SOCKEYE_PROC_FORMAT", EXIT_REFUSED);
   const rest = text.slice(close + 2).trim().split(/\s+/);
   // rest[0] is field 3 (state), so field N is rest[N - 3].
   const ppid = Number(rest[1]);
@@ -550,7 +551,7 @@ function parseStat(text: string): ProcStat {
   const sid = Number(rest[3]);
   const ttyNr = Number(rest[4]);
   const startTicks = Number(rest[19]);
-  if (![ppid, pgid, sid, ttyNr, startTicks].every(Number.isFinite)) throw new Error("malformed stat");
+  if (![ppid, pgid, sid, ttyNr, startTicks].every(Number.isFinite)) throw new SockeyeError("malformed stat", "SOCKEYE_PROC_FORMAT", EXIT_REFUSED);
   return { comm: text.slice(open + 1, close), ppid, pgid, sid, ttyNr, startTicks };
 }
 
@@ -568,7 +569,7 @@ function idLine(status: string, key: "Uid" | "Gid"): [number, number, number, nu
 
 function parseRealUid(status: string): number {
   const match = /^Uid:\s+(\d+)/m.exec(status);
-  if (match?.[1] === undefined) throw new Error("no Uid line");
+  if (match?.[1] === undefined) throw new SockeyeError("no Uid line", "SOCKEYE_PROC_FORMAT", EXIT_REFUSED);
   return Number(match[1]);
 }
 

@@ -14,6 +14,7 @@
  *   (stdio/precise-judge.ts), which keeps SSH logins, service hand-offs and /dev/tcp health checks
  *   quiet and catches a shell that starts with a socket on stdio however it got there.
  */
+import { OptionError } from "../errors.js";
 import { defineRule, type Detection, type Rule, type RuleContext, type RuleMeta } from "../engine/rule.js";
 import { parentOf } from "../process/ecs-process.js";
 import type { ConnectEvent, Endpoint, SocketDupEvent } from "../sensor/events.js";
@@ -131,7 +132,7 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
   for (const entry of allowlist) {
     const criteria = [entry.executable, entry.name, entry.parentName, entry.parentPid];
     if (criteria.every((criterion) => criterion === undefined)) {
-      throw new Error(`TRC-101 allowlist entry ${JSON.stringify(entry.label)} matches nothing specific; give at least one field`);
+      throw new OptionError(`TRC-101 allowlist entry ${JSON.stringify(entry.label)} matches nothing specific; give at least one field`);
     }
   }
   const allowed = (event: Trigger, ctx: RuleContext): Detection | null => {

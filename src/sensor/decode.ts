@@ -6,6 +6,7 @@
 import type {
   AddressFamily, ConnectSource, DupSyscall, Endpoint, SensorEvent, SocketOrigin, SocketType, StdioFd, TaskContext,
 } from "./events.js";
+import { assertInternal } from "../errors.js";
 import { COMM_LEN, EventKindCode, LAYOUT, STDIO_FDS, UNIX_PATH_LEN } from "./layout.js";
 
 export type DecodeDropReason = "truncated_record" | "bad_record_size" | "unknown_kind";
@@ -161,7 +162,7 @@ function task(bytes: Uint8Array, view: DataView, at: number): TaskContext {
 /** enum sockeye_fd_kind, by number. */
 const FD_KINDS = ["closed", "inet", "unix", "socket", "pipe", "fifo", "tty", "pty_master", "file", "chardev", "other"] as const;
 const FD_CTTY = 0x1;
-if (STDIO_FDS !== 3) throw new Error("decode.ts reads exactly three stdio fds");
+assertInternal(STDIO_FDS === 3, "decode.ts reads exactly three stdio fds");
 
 function stdioFd(bytes: Uint8Array, view: DataView, at: number): StdioFd {
   const kind = FD_KINDS[view.getUint8(at + S.kind)] ?? "other";

@@ -6,7 +6,8 @@ import { loadBinding, type NativeCandidate, type NativeFeatures, type NativeSens
 import { decodeBatch, monotonicToWallOffsetNs, type DecodeDropReason } from "./decode.js";
 import type { SensorEvent } from "./events.js";
 import { HOOKS, type HookName } from "./layout.js";
-import { SensorError } from "./errors.js";
+import type { SockeyeErrorCode } from "../errors.js";
+import { SensorError, sensorErrorCode } from "./errors.js";
 import { parseSensorOptions, type ProbeOptions, type SensorOptions } from "./options.js";
 
 export type { ProbeOptions, SensorOptions } from "./options.js";
@@ -161,12 +162,14 @@ export function openSensor(options: SensorOptions = {}): Promise<Sensor> {
 export interface ProbeReport {
   features: NativeFeatures;
   candidates: NativeCandidate[];
-  error: { code: string; errno: number; message: string } | null;
+  /** Why the programs would not load here; `code` as SensorError's. */
+  error: { code: SockeyeErrorCode; errno: number; message: string } | null;
 }
 
 /** Loads, attaches and detaches at once: which program would serve each capability here. */
 export function probe(options: ProbeOptions = {}): ProbeReport {
-  return loadBinding().probe(validOptions(options));
+  const report = loadBinding().probe(validOptions(options));
+  return { ...report, error: report.error === null ? null : { ...report.error, code: sensorErrorCode(report.error.code) } };
 }
 
 function validOptions(options: SensorOptions): SensorOptions {

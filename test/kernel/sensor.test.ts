@@ -253,12 +253,12 @@ describe.runIf(tier.run)("kernel: privileges", () => {
     const r = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", process.execPath, "dist/cli/main.js", "run"]);
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toMatch(/^sockeye: missing CAP_BPF and CAP_PERFMON .*\[EPERM_BPF\]$/m);
+    expect(r.stderr).toMatch(/^sockeye: missing CAP_BPF and CAP_PERFMON .*\[SOCKEYE_EPERM_BPF\]$/m);
   });
 
   it("SensorError carries code and errno", () => {
     const e = new SensorError("x", "NO_BTF", 2);
-    expect([e.code, e.errno, e.name]).toEqual(["NO_BTF", 2, "SensorError"]);
+    expect([e.code, e.errno, e.name]).toEqual(["SOCKEYE_NO_BTF", 2, "SensorError"]);
   });
 });
 

@@ -9,6 +9,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { assertInternal } from "../../errors.js";
 import type { CompiledEql, CompiledQuery, EqlDocument, RequiredValues } from "../../eql/compile.js";
 import type { EqlExpr } from "../../eql/parse.js";
 import { SequenceMatcher, type SequenceStats } from "../../eql/sequence.js";
@@ -193,7 +194,7 @@ function packageRoot(): string {
       }
     }
     const parent = dirname(dir);
-    if (parent === dir) throw new Error("sockeye: cannot find the package root (package.json) for rules/elastic");
+    assertInternal(parent !== dir, "cannot find the package root (package.json) for rules/elastic");
     dir = parent;
   }
 }
