@@ -66,7 +66,7 @@ export const TRC101_META: RuleMeta = {
   extra: { EventName: EVENT_NAME, Properties: TRACEE_PROPERTIES },
 };
 
-type OneOrMany<T> = T | readonly T[];
+export type OneOrMany<T> = T | readonly T[];
 
 /**
  * One allowlist entry: an accepted (inbound) socket put on stdio by a matching process is

@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openSensor, probe, SensorError, type ConnectEvent, type ExecEvent, type SocketDupEvent } from "sockeye";
+import { openSensorSync, probe, SensorError, type ConnectEvent, type ExecEvent, type SocketDupEvent } from "sockeye";
 import { Session, kernelTier, python, run, tcpListener, udpListener, PYTHON, type TcpListener } from "./harness.js";
 
 const tier = kernelTier();
@@ -59,7 +59,7 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
     // The event loop is the application's: left alone unless asked.
     expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_OTHER });
 
-    const plain = await openSensor({ readerRealtime: false });
+    const plain = openSensorSync({ readerRealtime: false });
     expect(plain.scheduling()).toBeNull(); // no thread before the first subscriber
     plain.subscribe(() => {});
     try {
@@ -68,14 +68,14 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
       expect(added).toHaveLength(1);
       expect(added[0]).toMatchObject({ policy: SCHED_OTHER, rtPriority: 0 });
     } finally {
-      plain.close();
+      await plain.close();
     }
     expect(readers()).toHaveLength(1);
     expect(plain.scheduling()).toEqual({ reader: "normal", eventLoop: "normal" }); // still told after close
   });
 
   it("eventLoopRealtime: SCHED_RR 1 while calm, normal once busy, real-time again after 5 s calm, normal after close", async () => {
-    const sensor = await openSensor({ eventLoopRealtime: true });
+    const sensor = openSensorSync({ eventLoopRealtime: true });
     sensor.subscribe(() => {});
     try {
       expect(sensor.scheduling()).toEqual({ reader: "SCHED_RR 1", eventLoop: "SCHED_RR 1 while calm" });
@@ -90,7 +90,7 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
       expect(sensor.scheduling()?.eventLoop).toBe("SCHED_RR 1 while calm");
       expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_RR, rtPriority: 1 });
     } finally {
-      sensor.close();
+      await sensor.close();
     }
     expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_OTHER, rtPriority: 0 });
     // Exactly as it was: not even the reset-on-fork flag sockeye set while real-time is left.
@@ -99,18 +99,18 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
   }, 15_000);
 
   it("eventLoopRealtime: a second sensor on the same event loop leaves it to the first", async () => {
-    const first = await openSensor({ eventLoopRealtime: true });
-    const second = await openSensor({ eventLoopRealtime: true });
+    const first = openSensorSync({ eventLoopRealtime: true });
+    const second = openSensorSync({ eventLoopRealtime: true });
     first.subscribe(() => {});
     second.subscribe(() => {});
     try {
       expect(first.scheduling()?.eventLoop).toBe("SCHED_RR 1 while calm");
       expect(second.scheduling()?.eventLoop).toBe("left as it was (another sensor manages this thread)");
-      second.close();
+      await second.close();
       expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_RR, rtPriority: 1 }); // still the first's
     } finally {
-      second.close();
-      first.close();
+      await second.close();
+      await first.close();
     }
     expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_OTHER, rtPriority: 0 });
   });

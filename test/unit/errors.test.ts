@@ -6,21 +6,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import {
-  CaptureLineError,
-  ElasticRuleError,
-  Engine,
-  EqlError,
-  OutputError,
-  OutputSet,
-  JsonLinesOutput,
-  SensorError,
-  SockeyeError,
-  createTrc101Rule,
-  compileRegex,
-  defineRule,
-  openSensor,
-} from "sockeye";
+import { CaptureLineError, ElasticRuleError, Engine, OutputError, OutputSet, JsonLinesOutput, SensorError, SockeyeError, createTrc101Rule, defineRule, openSensorSync } from "sockeye";
+import { EqlError, compileRegex } from "sockeye/eql";
 import { ConfigError } from "../../src/config/config.js";
 import { InstanceLockError } from "../../src/service/instance-lock.js";
 import { FileOutput } from "../../src/output/file.js";
@@ -118,7 +105,7 @@ describe("what a user can reach throws a SockeyeError", () => {
     ["a regex outside the supported syntax", () => compileRegex("(unclosed", false), "SOCKEYE_EQL_REGEX", 2, /^expected \) to close a group$/],
     ["two outputs with one name", () => new OutputSet([new JsonLinesOutput({ name: "o" }), new JsonLinesOutput({ name: "o" })]), "SOCKEYE_BAD_OPTION", 2, /^two outputs share the name "o"/],
     ["a file output keeping -1 files", () => new FileOutput({ path: "/tmp/never-opened", keep: -1 }), "SOCKEYE_BAD_OPTION", 2, /^keep must be an integer >= 0/],
-    ["a sensor option out of range (before any kernel work)", () => openSensor({ stdioFdMax: 1024 }), "SOCKEYE_BAD_OPTION", 2, /stdioFdMax/],
+    ["a sensor option out of range (before any kernel work)", () => openSensorSync({ stdioFdMax: 1024 }), "SOCKEYE_BAD_OPTION", 2, /stdioFdMax/],
   ])("%s", async (_name, call, code, exitStatus, message) => {
     const error = await caught(call);
     expect(error).toBeInstanceOf(SockeyeError);
