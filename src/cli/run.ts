@@ -8,7 +8,7 @@
  * that fails keeps what runs. SIGINT/SIGTERM: the rings are drained into a last batch, every
  * program detached, every output flushed, exit 0.
  */
-import { openSensor, type Sensor } from "../sensor/sensor.js";
+import { openSensorSync, type Sensor } from "../sensor/sensor.js";
 import { sensorOptionsFromConfig, type SensorConfig } from "../sensor/options.js";
 import { ProcessTable } from "../process/table.js";
 import { ProcHostView } from "../host/proc-host.js";
@@ -51,7 +51,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   await start.step(() => pipeline.open(), () => pipeline.close(0));
   const stats = new DaemonStats();
   await start.step(() => stats.configure(config.metrics), () => stats.stop());
-  const sensor = await start.step(() => openSensor(sensorOptionsFromConfig(config.sensor)), (opened) => opened.close());
+  const sensor = await start.step(() => Promise.resolve(openSensorSync(sensorOptionsFromConfig(config.sensor))), (opened) => opened.close());
   // After the sensor, so that a user without the privileges is told about those first; a
   // refused second daemon has its programs loaded for a moment, then closes them.
   const lock = await start.step(() => acquireInstanceLock(), (held) => held.release());
@@ -81,7 +81,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   await reloads.stop();
   await notifySystemd("STOPPING=1");
   await stats.stop(); // no stats tick may read the sensor once it is closed
-  await sensor.shutdown(); // every program detached, then the rings' last batches reach the pipeline
+  await sensor.close(); // every program detached, then the rings' last batches reach the pipeline
   coverage.stop(); // what the last window lost, reported before the outputs flush
   const flushed = await pipeline.close();
   await lock.release();

@@ -10,6 +10,7 @@
  * The engine is synchronous and does no I/O; the pipeline (src/pipeline/) drives it.
  */
 import { hostname } from "node:os";
+import { OptionError } from "../errors.js";
 import { addSequenceStats, type SequenceStats } from "../eql/sequence.js";
 import { EVENT_KINDS, type EventKind, type SensorEvent } from "../sensor/events.js";
 import { ProcessTable } from "../process/table.js";
@@ -198,7 +199,7 @@ export class Engine {
     const ids = new Set<string>();
     const byKind = new Map<EventKind, AnyRule[]>();
     for (const rule of rules) {
-      if (ids.has(rule.meta.id)) throw new Error(`two rules share the id ${JSON.stringify(rule.meta.id)}`);
+      if (ids.has(rule.meta.id)) throw new OptionError(`two rules share the id ${JSON.stringify(rule.meta.id)}: give each rule its own id`);
       ids.add(rule.meta.id);
       for (const kind of rule.kinds) {
         const list = byKind.get(kind) ?? [];

@@ -11,16 +11,17 @@
  * memory bounded). `~` and `&` need their operands' DFAs up front, built by subset
  * construction within MAX_REGEX_STATES.
  */
+import { EXIT_BAD_INPUT, SockeyeError } from "../errors.js";
 import { caseVariants } from "./case-fold.js";
 import type { StringMatcher } from "./wildcard.js";
 
 /** A regex outside the supported syntax, or too large. `index` is into the pattern. */
-export class RegexSyntaxError extends Error {
+export class RegexSyntaxError extends SockeyeError {
   constructor(
     message: string,
     readonly index: number,
   ) {
-    super(message);
+    super(message, "SOCKEYE_EQL_REGEX", EXIT_BAD_INPUT);
   }
 }
 

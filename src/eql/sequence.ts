@@ -20,6 +20,7 @@
  * counted (evicted), as are expiries, so a flood of unmatched first steps is visible.
  */
 import type { CompiledSequence, EqlDocument } from "./compile.js";
+import { OptionError } from "../errors.js";
 
 export interface SequenceMatcherOptions {
   /** Most partial matches held over all keys (default 8192). */
@@ -99,11 +100,11 @@ export class SequenceMatcher<D> {
     options: SequenceMatcherOptions = {},
   ) {
     this.maxPartials = options.maxPartials ?? DEFAULT_MAX_PARTIALS;
-    if (!(this.maxPartials >= 1)) throw new RangeError(`maxPartials must be at least 1, got ${this.maxPartials}`);
+    if (!(this.maxPartials >= 1)) throw new OptionError(`maxPartials must be at least 1, got ${this.maxPartials}`);
     this.reorderWindowMs = options.reorderWindowMs ?? DEFAULT_REORDER_WINDOW_MS;
-    if (!(this.reorderWindowMs >= 0)) throw new RangeError(`reorderWindowMs must be 0 or more, got ${this.reorderWindowMs}`);
+    if (!(this.reorderWindowMs >= 0)) throw new OptionError(`reorderWindowMs must be 0 or more, got ${this.reorderWindowMs}`);
     this.maxHeld = options.maxHeld ?? DEFAULT_MAX_HELD;
-    if (!(this.maxHeld >= 0)) throw new RangeError(`maxHeld must be 0 or more, got ${this.maxHeld}`);
+    if (!(this.maxHeld >= 0)) throw new OptionError(`maxHeld must be 0 or more, got ${this.maxHeld}`);
   }
 
   stats(): SequenceStats {

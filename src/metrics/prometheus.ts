@@ -10,6 +10,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { EXIT_REFUSED, SockeyeError } from "../errors.js";
 import { describeError } from "../output/output.js";
 import type { StatsSnapshot } from "./snapshot.js";
 
@@ -155,7 +156,7 @@ export class PrometheusMetrics {
             : error.code === "EADDRNOTAVAIL"
               ? "no interface has that address (EADDRNOTAVAIL)"
               : describeError(error);
-        reject(new Error(`metrics: cannot listen on ${this.host}:${this.port}: ${problem}`));
+        reject(new SockeyeError(`metrics: cannot listen on ${this.host}:${this.port}: ${problem}`, "SOCKEYE_METRICS_LISTEN", EXIT_REFUSED));
       });
       server.listen(this.port, this.host, () => resolve());
     });

@@ -13,6 +13,7 @@ export interface OutputSetOptions {
   /** Cut credentials out of findings' command lines before any output gets them (redact.ts). */
   redactSecrets?: boolean;
 }
+import { OptionError } from "../errors.js";
 
 export class OutputSet {
   readonly outputs: readonly FindingOutput[];
@@ -27,7 +28,7 @@ export class OutputSet {
     const names = new Set<string>();
     for (const output of [...outputs, ...eventOutputs]) {
       // Names label metrics and stats: two outputs with one name would merge their counts.
-      if (names.has(output.name)) throw new Error(`two outputs share the name ${JSON.stringify(output.name)}`);
+      if (names.has(output.name)) throw new OptionError(`two outputs share the name ${JSON.stringify(output.name)}: give each its own name`);
       names.add(output.name);
     }
     this.outputs = [...outputs];

@@ -16,6 +16,7 @@ import { basename } from "node:path";
 import { OFFLINE_HOST, START_TICK_NS, type HostView, type ProcessRecord } from "../host/host-view.js";
 import type { LiveProcessFacts, ProcessInfo, ProcessView } from "./process-view.js";
 import type { AlreadyRunningEvent, ExecEvent, ExitEvent, ForkEvent, SensorEvent, StdioFd, TaskContext } from "../sensor/events.js";
+import { OptionError } from "../errors.js";
 
 export interface ProcessTableOptions {
   /** Most entries kept (live and exited together). */
@@ -113,7 +114,7 @@ const DEFAULT_EXITED_LINGER_MS = 60_000;
  * (a child's fork comes before its parent's exit); this covers late enrichment of its own
  * records. Under a process storm nearly every exit is such a leaf: kept 60 s, they were
  * 30,000 entries and ~10 MB of heap at 500 fork+execs/s, and the major GCs marking them a
- * quarter of the daemon's CPU (bench/README.md, change 27).
+ * quarter of the daemon's CPU (bench/README.md).
  */
 const LEAF_LINGER_MS = 5_000;
 const DEFAULT_MAX_ANCESTORS = 16;
@@ -145,7 +146,7 @@ export class ProcessTable implements ProcessView {
     this.parentExits = new ExitQueue(this.exitedLingerMs);
     this.leafExits = new ExitQueue(Math.min(this.exitedLingerMs, LEAF_LINGER_MS));
     this.host = options.host ?? OFFLINE_HOST;
-    if (!(this.maxEntries >= 1)) throw new RangeError(`maxEntries must be at least 1, got ${this.maxEntries}`);
+    if (!(this.maxEntries >= 1)) throw new OptionError(`maxEntries must be at least 1, got ${this.maxEntries}`);
   }
 
   get size(): number {

@@ -1,6 +1,6 @@
 /**
  * TRC-101 "Process standard input/output over socket detected" — Tracee's stdio_over_socket
- * signature (seed ../shared/seeds/000_754545c651b038c9.txt; semantics in design.md §3,
+ * signature (its published semantics in design.md §3,
  * user documentation in docs/rules/TRC-101.md).
  *
  * The trigger is always Tracee's: a connect on a stdio fd, or a socket dup'ed onto one, of an
@@ -14,6 +14,7 @@
  *   (stdio/precise-judge.ts), which keeps SSH logins, service hand-offs and /dev/tcp health checks
  *   quiet and catches a shell that starts with a socket on stdio however it got there.
  */
+import { OptionError } from "../errors.js";
 import { defineRule, type Detection, type Rule, type RuleContext, type RuleMeta } from "../engine/rule.js";
 import { parentOf } from "../process/ecs-process.js";
 import { processKey } from "../process/process-view.js";
@@ -67,7 +68,7 @@ export const TRC101_META: RuleMeta = {
   extra: { EventName: EVENT_NAME, Properties: TRACEE_PROPERTIES },
 };
 
-type OneOrMany<T> = T | readonly T[];
+export type OneOrMany<T> = T | readonly T[];
 
 /**
  * One allowlist entry: an accepted (inbound) socket put on stdio by a matching process is
@@ -130,7 +131,7 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
   for (const entry of allowlist) {
     const criteria = [entry.executable, entry.name, entry.parentName, entry.parentPid];
     if (criteria.every((criterion) => criterion === undefined)) {
-      throw new Error(`TRC-101 allowlist entry ${JSON.stringify(entry.label)} matches nothing specific; give at least one field`);
+      throw new OptionError(`TRC-101 allowlist entry ${JSON.stringify(entry.label)} matches nothing specific; give at least one field`);
     }
   }
   const allowed = (event: Trigger, ctx: RuleContext): Detection | null => {

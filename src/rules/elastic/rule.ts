@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { assertInternal } from "../../errors.js";
 import type { CompiledEql, CompiledQuery } from "../../eql/compile.js";
 import type { EqlExpr } from "../../eql/parser.js";
 import { SequenceMatcher, type SequenceStats } from "../../eql/sequence.js";
@@ -145,7 +146,7 @@ function packageRoot(): string {
       }
     }
     const parent = dirname(dir);
-    if (parent === dir) throw new Error("sockeye: cannot find the package root (package.json) for rules/elastic");
+    assertInternal(parent !== dir, "cannot find the package root (package.json) for rules/elastic");
     dir = parent;
   }
 }

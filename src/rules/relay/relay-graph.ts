@@ -111,7 +111,7 @@ export class RelayGraph {
    * The TCP sockets that exist as the rule is prepared (before its sensor attaches), read then
    * rather than at the first event: the host's TCP tables walk the kernel's whole TCP hash
    * table, ~11 ms on a 24 GiB host with three sockets, and at the first event that pause held
-   * up the detections right behind it (bench/README.md).
+   * up the detections right behind it (the benchmark's idle detection latency).
    */
   private startupSockets: readonly ExistingTcpSocket[] | undefined;
   /** Looks at a process's open files that stopped at the host's fd budget. */

@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Readable, Writable } from "node:stream";
-import {
-  Engine, EventLineOutput, JsonLinesOutput, OutputSet, Pipeline, ProcessTable, captureLine, readCapture, type SensorEvent,
-} from "sockeye";
+import { Engine, JsonLinesOutput, OutputSet, Pipeline, ProcessTable, type SensorEvent } from "sockeye";
+import { EventLineOutput } from "sockeye/outputs";
+import { captureLine, readCapture } from "sockeye/capture";
 import { compileEql, getField } from "../../../src/eql/compile.js";
 import { entityId } from "../../../src/process/ecs-process.js";
 import { loadRuleCatalog } from "../../../src/rules/catalog.js";

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { OUTPUT_DROP_REASONS, PrometheusMetrics, formatStatsLine, type OutputStats, type StatsSnapshot } from "sockeye";
+import { type OutputStats } from "sockeye";
+import { OUTPUT_DROP_REASONS } from "sockeye/outputs";
+import { PrometheusMetrics, formatStatsLine, type StatsSnapshot } from "sockeye/metrics";
 import { exposedListenWarning } from "../../../src/metrics/daemon-stats.js";
 
 const noDrops = Object.fromEntries(OUTPUT_DROP_REASONS.map((reason) => [reason, 0])) as OutputStats["dropped"];

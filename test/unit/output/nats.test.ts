@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { NatsOutput, PrometheusMetrics, formatStatsLine, subjectToken, type Finding } from "sockeye";
+import { NatsOutput, type Finding } from "sockeye";
+import { PrometheusMetrics, formatStatsLine } from "sockeye/metrics";
+import { subjectToken } from "sockeye/outputs";
 import { numberedFindings, spoolThenKill } from "./fixtures.js";
 import { freePort, readStream, startNats, stop } from "./servers.js";
 

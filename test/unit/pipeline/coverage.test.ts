@@ -4,7 +4,8 @@
  * is emitted while nothing is lost.
  */
 import { describe, expect, it } from "vitest";
-import type { Finding, StatsSnapshot } from "sockeye";
+import type { Finding } from "sockeye";
+import type { StatsSnapshot } from "sockeye/metrics";
 import { CoverageMonitor, SENSOR_001_META, coverageCounts, type CoverageCounts } from "../../../src/pipeline/coverage.js";
 
 function snapshot(parts: { lost?: number; queueFull?: number; evicted?: number } = {}): StatsSnapshot {

@@ -4,7 +4,9 @@
  * facts only from an entry that started no later than the child).
  */
 import { describe, expect, it } from "vitest";
-import { ProcessTable, buildExecEcsDocument, buildFinding, TRC101_META } from "sockeye";
+import { ProcessTable, TRC101_META } from "sockeye";
+import { buildExecEcsDocument } from "sockeye/eql";
+import { buildFinding } from "../../../src/engine/finding.js";
 import { ecsProcess, entityId } from "../../../src/process/ecs-process.js";
 import { connect, exec, task } from "../engine/fixtures.js";
 
