@@ -63,7 +63,12 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const seeded = pipeline.seedFromProc();
   stats.attach(() => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }));
   const coverage = new CoverageMonitor({
-    sample: () => ({ ...coverageCounts({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }), "sensor/decode": { ...sensor.stats().decodeDropped } }),
+    sample: () => ({
+      ...coverageCounts({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }),
+      "sensor/decode": { ...sensor.stats().decodeDropped },
+      // Records the kernel's admission turned away under pressure (a full ring is in kernel/<hook>).
+      ...admissionDrops(sensor),
+    }),
     emit: (finding) => pipeline.outputs.write([finding]),
   });
   pipeline.watchCoverage(coverage);
@@ -177,4 +182,14 @@ function reloadOnHangup(request: RunRequest, runningSensor: SensorConfig, pipeli
       await reloading;
     },
   };
+}
+
+/** Per ring, the records the kernel's ring admission refused, by reason (not "ring_full"). */
+function admissionDrops(sensor: Sensor): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [ring, drops] of Object.entries(sensor.ringDrops())) {
+    const { ring_full: _full, ...admission } = drops.byReason;
+    out[`kernel-admission/${ring}`] = admission;
+  }
+  return out;
 }

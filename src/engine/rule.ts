@@ -98,6 +98,8 @@ export interface RuleState {
   expired: number;
   /** Looks at the host that stopped at their budget (fds read, bytes hashed). */
   incomplete: number;
+  /** Candidates dropped at a count bound before any verdict: shells that were never judged. */
+  abandoned: number;
 }
 
 export interface Rule<K extends EventKind = EventKind> {

@@ -68,6 +68,7 @@ export class PrometheusMetrics {
       ruleEvicted: counter("rule_evicted_total", "Entries a rule dropped to stay within a count bound (pending candidates among them: a detection may have been missed), by rule id.", ["rule"]),
       ruleExpired: counter("rule_expired_total", "Entries a rule dropped at their age bound, by rule id.", ["rule"]),
       ruleIncomplete: counter("rule_incomplete_looks_total", "Looks at the host a rule made that stopped at their budget (fds read, bytes hashed), by rule id.", ["rule"]),
+      ruleAbandoned: counter("rule_abandoned_total", "Candidates a rule dropped at a count bound before any verdict (shells never judged), by rule id.", ["rule"]),
       ruleState: new Gauge<"rule" | "table">({
         name: "sockeye_rule_state_entries",
         help: "Entries a stateful rule keeps now, by rule id and table (held, pending, indexed).",
@@ -123,6 +124,7 @@ export class PrometheusMetrics {
       s.ruleEvicted.inc({ rule }, state.evicted);
       s.ruleExpired.inc({ rule }, state.expired);
       s.ruleIncomplete.inc({ rule }, state.incomplete);
+      s.ruleAbandoned.inc({ rule }, state.abandoned);
       for (const table of ["held", "pending", "indexed"] as const) s.ruleState.set({ rule, table }, state[table]);
     }
     for (const [hook, counters] of Object.entries(snapshot.kernel)) {

@@ -110,7 +110,7 @@ export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" |
     state: () => {
       let pending = 0;
       for (const s of sockets.values()) if (!s.reported && s.commands.length > 0) pending++;
-      return { held: sockets.size, pending, indexed: 0, evicted: sockets.evicted, expired: sockets.expired, incomplete };
+      return { held: sockets.size, pending, indexed: 0, evicted: sockets.evicted, expired: sockets.expired, incomplete, abandoned: 0 };
     },
     evaluate(event, ctx) {
       sockets.expire(event.timeMs);

@@ -117,6 +117,7 @@ export class RelayGraph {
   /** Looks at a process's open files that stopped at the host's fd budget. */
   private incomplete = 0;
   private evicted = 0;
+  private abandoned = 0;
   private expired = 0;
 
   constructor(options: RelayGraphOptions = {}) {
@@ -141,6 +142,7 @@ export class RelayGraph {
       evicted: this.evicted + this.sockets.evicted,
       expired: this.expired + this.sockets.expired,
       incomplete: this.incomplete,
+      abandoned: this.abandoned,
     };
   }
 
@@ -188,6 +190,7 @@ export class RelayGraph {
     if (this.pending.size >= this.opts.maxPending) {
       this.pending.delete(this.pending.keys().next().value!);
       this.evicted++;
+      this.abandoned++;
     }
     this.pending.set(pk, { exec: event, interpreter, untilMs: event.timeMs + this.opts.windowMs });
     return out;

@@ -121,6 +121,8 @@ export class PreciseStdioJudge {
       evicted: this.evicted,
       expired: this.expired,
       incomplete: this.contents.incompleteLooks,
+      // Held triggers past the bound are let go as findings (fail open), never dropped.
+      abandoned: 0,
     };
   }
 

@@ -56,6 +56,12 @@ describe("coverageCounts", () => {
       "rule/seq-rule": { evicted: 1 },
     });
   });
+
+  it("takes a rule's abandoned candidates and budget-stopped looks, not its housekeeping evictions or expiries", () => {
+    const s = snapshot();
+    s.engine.ruleState = { "RELAY-001": { held: 9, pending: 256, indexed: 40, evicted: 5000, expired: 70, incomplete: 2, abandoned: 3 } };
+    expect(coverageCounts(s)["rule/RELAY-001"]).toEqual({ abandoned: 3, incomplete: 2 });
+  });
 });
 
 describe("CoverageMonitor", () => {
