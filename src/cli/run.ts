@@ -24,6 +24,8 @@ import { StartSequence } from "../service/start-sequence.js";
 import { notifySystemd, startWatchdog } from "../service/systemd.js";
 import { daemonLogger, log, warn } from "../service/log.js";
 import { missingCoverageCapabilities } from "../service/capabilities.js";
+import { Health } from "../service/health.js";
+import { serveStatus } from "../service/status-socket.js";
 
 export interface RunRequest {
   /** --config; re-read on SIGHUP. */
@@ -62,17 +64,20 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const reloads = reloadOnHangup(request, config.sensor, pipeline, stats);
   const seeded = pipeline.seedFromProc();
   stats.attach(() => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }));
-  const coverage = new CoverageMonitor({
-    sample: () => ({
-      ...coverageCounts({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }),
-      "sensor/decode": { ...sensor.stats().decodeDropped },
-      // Records the kernel's admission turned away under pressure (a full ring is in kernel/<hook>).
-      ...admissionDrops(sensor),
-    }),
-    emit: (finding) => pipeline.outputs.write([finding]),
+  const losses = () => ({
+    ...coverageCounts({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }),
+    "sensor/decode": { ...sensor.stats().decodeDropped },
+    // Records the kernel's admission turned away under pressure (a full ring is in kernel/<hook>).
+    ...admissionDrops(sensor),
   });
+  const coverage = new CoverageMonitor({ sample: losses, emit: (finding) => pipeline.outputs.write([finding]) });
   pipeline.watchCoverage(coverage);
   coverage.start();
+  // Ready once events went through (the processes found in /proc are the first batch).
+  const health = new Health({ notReady: () => (sumOf(pipeline.stats().engine.eventsByKind) > 0 ? [] : ["no batch of events processed yet"]), losses });
+  health.start();
+  stats.attachHealth(() => health.report());
+  const status = await serveStatus(() => health.report());
   pipeline.attach(sensor);
   // Logged once the sensor is up, so a start that fails says one line and nothing else.
   logRuleCatalog(catalog, daemonLogger);
@@ -83,6 +88,8 @@ export async function runDaemon(request: RunRequest): Promise<void> {
 
   const signal = await stopped;
   stopWatchdog();
+  await status.close();
+  health.stop();
   await reloads.stop();
   await notifySystemd("STOPPING=1");
   await stats.stop(); // no stats tick may read the sensor once it is closed
@@ -192,4 +199,10 @@ function admissionDrops(sensor: Sensor): Record<string, Record<string, number>> 
     out[`kernel-admission/${ring}`] = admission;
   }
   return out;
+}
+
+function sumOf(counts: Record<string, number>): number {
+  let total = 0;
+  for (const n of Object.values(counts)) total += n;
+  return total;
 }

@@ -7,6 +7,7 @@
  * scrape never sees half an update. A total that goes down (a new daemon)
  * reads to Prometheus as a counter reset, which rate() already handles.
  */
+import type { HealthReport } from "../service/health.js";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
@@ -23,6 +24,8 @@ export interface PrometheusMetricsOptions {
   processMetrics?: boolean;
   /** Called at every scrape for a fresh snapshot (the daemon's); without it, update() feeds the series. */
   collect?: () => StatsSnapshot;
+  /** The daemon's health, served at /healthz (live) and /readyz (ready; degraded still is). */
+  health?: () => HealthReport;
 }
 
 export const DEFAULT_METRICS_PORT = 9469;
@@ -33,12 +36,14 @@ export class PrometheusMetrics {
   private readonly port: number;
   private server: Server | undefined;
   private readonly collect: (() => StatsSnapshot) | undefined;
+  private readonly health: (() => HealthReport) | undefined;
   private readonly series;
 
   constructor(options: PrometheusMetricsOptions = {}) {
     this.host = options.host ?? "127.0.0.1";
     this.port = options.port ?? DEFAULT_METRICS_PORT;
     this.collect = options.collect;
+    this.health = options.health;
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: "sockeye_" });
     const registers = [this.registry];
     const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
@@ -184,6 +189,12 @@ export class PrometheusMetrics {
 
   private async serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    if ((path === "/healthz" || path === "/readyz") && this.health !== undefined) {
+      // Liveness is the event loop answering: it never depends on coverage.
+      const report = this.health();
+      const ok = path === "/healthz" || report.ready;
+      return void response.writeHead(ok ? 200 : 503, { "content-type": "application/json" }).end(`${JSON.stringify(report)}\n`);
+    }
     if (path !== "/metrics") return void response.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics\n");
     if (request.method !== "GET" && request.method !== "HEAD")
       return void response.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end();
