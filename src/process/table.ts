@@ -12,6 +12,7 @@
  * A pid is only one process for a while: every entry keeps the kernel's start time
  * (task->start_boottime) and an event whose task.startNs differs replaces the entry.
  */
+import { containerOfCgroupPath, type ContainerIdentity } from "../host/container.js";
 import { basename } from "node:path";
 import { OFFLINE_HOST, START_TICK_NS, type HostView, type ProcessRecord } from "../host/host-view.js";
 import type { LiveProcessFacts, ProcessInfo, ProcessView } from "./process-view.js";
@@ -119,6 +120,9 @@ const DEFAULT_EXITED_LINGER_MS = 60_000;
 const LEAF_LINGER_MS = 5_000;
 const DEFAULT_MAX_ANCESTORS = 16;
 
+/** Cgroups whose container was looked up, kept (bounded: a cgroup per container and service). */
+const MAX_CONTAINER_LOOKS = 4096;
+
 export class ProcessTable implements ProcessView {
   private readonly maxEntries: number;
   private readonly exitedLingerMs: number;
@@ -139,6 +143,7 @@ export class ProcessTable implements ProcessView {
   private pidReused = 0;
   /** Seeded from the host: pids in events are this host's, so the host may be asked about them. */
   private liveHost = false;
+  private readonly containers = new Map<number, ContainerIdentity | undefined>();
 
   constructor(options: ProcessTableOptions = {}) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
@@ -247,6 +252,21 @@ export class ProcessTable implements ProcessView {
 
   groupName(gid: number): string | undefined {
     return this.liveHost ? this.host.groupName(gid) : undefined;
+  }
+
+  container(cgroupId: number, pid: number): ContainerIdentity | undefined {
+    if (!this.liveHost) return undefined;
+    // A cgroup's container never changes: one look per cgroup (id 0: seeded from /proc, per pid).
+    const key = cgroupId !== 0 ? cgroupId : -pid;
+    if (this.containers.has(key)) return this.containers.get(key);
+    const path = this.host.cgroupPath(cgroupId, pid);
+    const found = path === undefined ? undefined : containerOfCgroupPath(path);
+    // An unresolved id is looked at again later: its folder may appear in the next walk.
+    if (path !== undefined) {
+      if (this.containers.size >= MAX_CONTAINER_LOOKS) this.containers.delete(this.containers.keys().next().value!);
+      this.containers.set(key, found);
+    }
+    return found;
   }
 
   private isLive(pid: number): boolean {
