@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import {
-  Engine, ProcessTable, createRelay001Rule, createRelay002Rule, createTrc101Rule, type AnyRule, type RuleState, type SensorEvent, type TaskContext,
+  Engine, ProcessTable, createRelay001Rule, createRelay002Rule, createTrc101Rule, type AnyRule, type HostView, type RuleState, type SensorEvent, type TaskContext,
 } from "sockeye";
 import { ATTACKER as REMOTE, LOCAL_END as LOCAL, at, connectedOut, dup, exec, inet, pipe, proc, silentLogger, start, tty } from "../engine/fixtures.js";
 import { fakeHost } from "../host/fake-host.js";
@@ -13,8 +13,8 @@ const dupOnto = (p: Partial<TaskContext>, newfd: number, ino: number, ms: number
   dup({ task: p, newfd, oldfd: 3, socketIno: ino, socketOnFds: [newfd], origin: "connected", local: { ...LOCAL }, remote: { ...REMOTE }, timeMs: at(ms) });
 
 /** Feeds `events` to one rule; returns its state after them. */
-function stateAfter(rule: AnyRule, events: SensorEvent[]): RuleState {
-  const engine = new Engine({ rules: [rule], processes: new ProcessTable({ host: fakeHost() }), hostName: "h", now: () => at(0), logger: silentLogger });
+function stateAfter(rule: AnyRule, events: SensorEvent[], host: HostView = fakeHost()): RuleState {
+  const engine = new Engine({ rules: [rule], processes: new ProcessTable({ host }), hostName: "h", now: () => at(0), logger: silentLogger });
   for (const event of events) engine.handle(event);
   return engine.stats().ruleState[rule.meta.id]!;
 }
@@ -49,6 +49,13 @@ describe("TRC-101 (precise): held triggers, reported sockets and shell readers",
     const aged = stateAfter(createTrc101Rule({ precise: { heldMaxAgeMs: 60_000 } }), [shells[0]!, reader(1000, 0), shells[1]!, reader(1001, 61_000)]);
     // The first process's held trigger expires, and its reader with it: only the second reader is left.
     expect(aged).toMatchObject({ held: 1, pending: 1, expired: 1 });
+  });
+  it("a program too large to hash in one look is counted as an incomplete look, not taken for no interpreter in silence", () => {
+    const host: HostView = { ...fakeHost(), fileDigest: () => ({ status: "incomplete", reason: "byte_budget" }) };
+    // A renamed program with the socket on stdin: only its content could say it is a shell.
+    const renamed = start(proc(10, 1, "x"), "/tmp/x", ["x"], [inet(1), inet(1), inet(1)], 0);
+    expect(stateAfter(createTrc101Rule(), renamed, host)).toMatchObject({ incomplete: 1 });
+    expect(stateAfter(createTrc101Rule(), renamed)).toMatchObject({ incomplete: 0 });
   });
 });
 
