@@ -19,6 +19,8 @@ export interface ProcessInfo {
   /** Base name of the executable (what ECS calls process.name); comm when unknown. */
   name: string;
   args: string[];
+  /** Set when argv was cut: by the kernel record's size, or by the process table's bounds. */
+  argsTruncated?: boolean;
   uid: number;
   /** Real group id; undefined where unknown (entries made before it was recorded). */
   gid?: number;
