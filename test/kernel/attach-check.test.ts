@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { closeSync, openSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { openSensor, type SensorEvent } from "sockeye";
-import { kernelTier } from "./harness.js";
+import { kernelTier, programIdsHeldBy } from "./harness.js";
 
 const tier = kernelTier();
 
@@ -19,7 +19,7 @@ function linkFdOf(progId: number): number {
     try {
       target = readlinkSync(`/proc/self/fd/${fd}`);
     } catch {
-      continue;
+      continue; // the listing's own fd, closed meanwhile
     }
     if (target !== "anon_inode:bpf_link") continue;
     if (new RegExp(`^prog_id:\\s*${progId}$`, "m").test(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"))) return Number(fd);
@@ -29,19 +29,12 @@ function linkFdOf(progId: number): number {
 
 /** The id of the program named `name` this process holds. */
 function heldProgramId(name: string): number {
-  for (const fd of readdirSync("/proc/self/fd")) {
-    let target = "";
-    try {
-      target = readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      continue;
-    }
-    if (target !== "anon_inode:bpf-prog") continue;
-    const id = /^prog_id:\s*(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"))?.[1];
-    const shown = spawnSync("bpftool", ["-j", "prog", "show", "id", String(id)], { encoding: "utf8" });
-    if ((JSON.parse(shown.stdout) as { name?: string }).name === name) return Number(id);
-  }
-  throw new Error(`this process holds no program named ${name}`);
+  const id = programIdsHeldBy(process.pid).find((held) => {
+    const shown = spawnSync("bpftool", ["-j", "prog", "show", "id", String(held)], { encoding: "utf8" });
+    return (JSON.parse(shown.stdout) as { name?: string }).name === name;
+  });
+  if (id === undefined) throw new Error(`this process holds no program named ${name}`);
+  return id;
 }
 
 /**
