@@ -35,8 +35,18 @@ export interface ReadCaptureOptions {
 
 const KNOWN_KINDS: ReadonlySet<string> = new Set(EVENT_KINDS);
 
-/** An event is under a few KiB (argv is cut at 4 KiB); this leaves room for any hand-written one. */
-export const MAX_CAPTURE_LINE_BYTES = 16 * 1024 * 1024;
+/**
+ * The kernel cuts argv at 8 KiB and a path at 512 bytes, so an event's JSON stays under
+ * ~110 KiB even with every byte escaped as \uXXXX; 1 MiB leaves room for a hand-written one
+ * while a hostile line costs tens of MB of memory.
+ */
+export const MAX_CAPTURE_LINE_BYTES = 1024 * 1024;
+
+/**
+ * No event holds more JSON values than this (argv is at most 8 KiB of NUL-separated
+ * strings). Checked before the schema, which would build one issue object per bad element.
+ */
+export const MAX_CAPTURE_LINE_VALUES = 65_536;
 
 /** Events of a capture, from a file path or a readable stream. */
 export async function* readCapture(input: string | Readable, options: ReadCaptureOptions = {}): AsyncGenerator<SensorEvent> {
@@ -108,10 +118,28 @@ function parseCaptureLine(line: string): ParsedLine {
   // An event of a kind this build does not know (a newer sensor's capture) is passed on:
   // the engine counts it as unknown_kind, which says more than "malformed" would.
   if (!KNOWN_KINDS.has(kind)) return { ok: true, event: value as SensorEvent };
+  if (countValues(value, MAX_CAPTURE_LINE_VALUES) > MAX_CAPTURE_LINE_VALUES) {
+    return { ok: false, reason: `more than ${MAX_CAPTURE_LINE_VALUES} values in one event` };
+  }
   const result = sensorEventSchema.safeParse(value);
   if (result.success) return { ok: true, event: result.data };
   const issues = result.error.issues
     .slice(0, 3)
     .map((issue) => `${issue.path.join(".") || "(event)"}: ${issue.message}`);
   return { ok: false, reason: `not a valid ${kind} event: ${issues.join("; ")}` };
+}
+
+/** The JSON values in `value`, counting stopped once past `limit`. */
+function countValues(value: unknown, limit: number): number {
+  let count = 0;
+  const pending: unknown[] = [value];
+  while (pending.length > 0 && count <= limit) {
+    const next = pending.pop();
+    count++;
+    if (typeof next !== "object" || next === null) continue;
+    const children = Array.isArray(next) ? (next as unknown[]) : Object.values(next);
+    if (children.length > limit) return limit + 1;
+    for (const child of children) pending.push(child);
+  }
+  return count;
 }

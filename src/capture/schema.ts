@@ -9,23 +9,33 @@
 import { z } from "zod";
 import type { SensorEvent } from "../sensor/events.js";
 
+// Every number in the range of the kernel field it stands for, so a hand-edited capture
+// cannot carry a value the live sensor never produces (a time `new Date()` refuses, an
+// Infinity, a negative inode) into a rule. u64 fields reach JS as doubles: 2^64 itself is
+// what the largest of them rounds to.
 const int = z.number().int();
+const i32 = int.min(-(2 ** 31)).max(2 ** 31 - 1);
+const u32 = int.min(0).max(2 ** 32 - 1);
+const u64 = int.min(0).max(2 ** 64);
+const byte = int.min(0).max(255);
+/** The largest time a JS Date holds (ECMA-262 time values). */
+const MAX_TIME_MS = 8.64e15;
 
 const task = z.object({
-  pid: int,
-  tid: int,
-  ppid: int,
-  uid: int,
-  gid: int,
-  cgroupId: z.number().nonnegative(),
-  startNs: z.number().nonnegative(),
+  pid: u32,
+  tid: u32,
+  ppid: u32,
+  uid: u32,
+  gid: u32,
+  cgroupId: u64,
+  startNs: u64,
   comm: z.string(),
   parentComm: z.string(),
 });
 
 const base = {
-  timeNs: z.number().nonnegative(),
-  timeMs: z.number().nonnegative(),
+  timeNs: z.number().finite().min(0).max(2 ** 64),
+  timeMs: z.number().finite().min(0).max(MAX_TIME_MS),
   task,
 };
 
@@ -37,46 +47,46 @@ const origin = z.enum(["unknown", "accepted", "connected"]);
 const connect = z.object({
   ...base,
   kind: z.literal("connect"),
-  fd: int,
-  result: int.nullable(),
+  fd: i32,
+  result: i32.nullable(),
   family,
-  familyNumber: int,
+  familyNumber: u32,
   socketType,
-  protocol: int,
+  protocol: i32,
   source: z.enum(["lsm", "fentry", "tracepoint"]),
   remote: endpoint.nullable(),
   unixPath: z.string().nullable(),
-  socketIno: int.nonnegative().default(0),
-  socketOnFds: z.array(int).default([]),
+  socketIno: u64.default(0),
+  socketOnFds: z.array(i32).default([]),
 });
 
 const socketDup = z.object({
   ...base,
   kind: z.literal("socket_dup"),
   syscall: z.enum(["dup", "dup2", "dup3", "fcntl"]),
-  oldfd: int,
-  newfd: int,
+  oldfd: i32,
+  newfd: i32,
   family,
-  familyNumber: int,
+  familyNumber: u32,
   socketType,
-  protocol: int,
+  protocol: i32,
   origin,
-  state: int,
+  state: byte,
   local: endpoint.nullable(),
   remote: endpoint.nullable(),
-  socketIno: int.nonnegative().default(0),
-  socketOnFds: z.array(int).default([]),
+  socketIno: u64.default(0),
+  socketOnFds: z.array(i32).default([]),
 });
 
 const stdioFd = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("closed") }),
   z.object({
-    kind: z.literal("inet"), ino: int, family: z.enum(["inet", "inet6"]), socketType, origin, state: int, local: endpoint, remote: endpoint,
+    kind: z.literal("inet"), ino: u64, family: z.enum(["inet", "inet6"]), socketType, origin, state: byte, local: endpoint, remote: endpoint,
   }),
-  z.object({ kind: z.literal("unix"), ino: int, socketType, peerIno: int }),
-  z.object({ kind: z.literal("socket"), ino: int, familyNumber: int }),
-  ...(["pipe", "fifo", "file", "chardev", "other"] as const).map((k) => z.object({ kind: z.literal(k), ino: int, dev: int })),
-  ...(["tty", "pty_master"] as const).map((k) => z.object({ kind: z.literal(k), ino: int, ttyIndex: int, controlling: z.boolean() })),
+  z.object({ kind: z.literal("unix"), ino: u64, socketType, peerIno: u64 }),
+  z.object({ kind: z.literal("socket"), ino: u64, familyNumber: u32 }),
+  ...(["pipe", "fifo", "file", "chardev", "other"] as const).map((k) => z.object({ kind: z.literal(k), ino: u64, dev: u64 })),
+  ...(["tty", "pty_master"] as const).map((k) => z.object({ kind: z.literal(k), ino: u64, ttyIndex: i32, controlling: z.boolean() })),
 ]);
 
 const exec = z.object({
@@ -87,16 +97,16 @@ const exec = z.object({
   args: z.array(z.string()),
   argsRaw: z.string(),
   argsTruncated: z.boolean(),
-  loginUid: int,
+  loginUid: u32,
   stdio: z.tuple([stdioFd, stdioFd, stdioFd]).nullable().default(null),
 });
 
 const fork = z.object({ ...base, kind: z.literal("fork") });
 
-const exit = z.object({ ...base, kind: z.literal("exit"), exitCode: int });
+const exit = z.object({ ...base, kind: z.literal("exit"), exitCode: i32 });
 
 const outbound = z.object({
-  ...base, kind: z.literal("outbound"), fd: int, result: int, socketIno: int, family: z.enum(["inet", "inet6"]), local: endpoint, remote: endpoint,
+  ...base, kind: z.literal("outbound"), fd: i32, result: i32, socketIno: u64, family: z.enum(["inet", "inet6"]), local: endpoint, remote: endpoint,
 });
 
 const alreadyRunning = z.object({ ...base, kind: z.literal("already_running"), executable: z.string(), args: z.array(z.string()) });

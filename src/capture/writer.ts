@@ -11,7 +11,7 @@ import type { Writable } from "node:stream";
 import { EXIT_REFUSED, SockeyeError } from "../errors.js";
 import type { SensorEvent } from "../sensor/events.js";
 import { EventLineOutput, type EventOutputTrouble } from "../output/event-lines.js";
-import { NotRegularFileError, openPrivateAppendFile } from "../output/private-file.js";
+import { UntrustedFileError, openPrivateAppendFile } from "../output/private-file.js";
 
 /** One capture line (with its newline) for an event. */
 export function captureLine(event: SensorEvent): string {
@@ -59,7 +59,7 @@ export async function openCaptureFile(path: string, options: CaptureFileOptions 
   try {
     opened = await openPrivateAppendFile(path);
   } catch (error) {
-    const problem = error instanceof NotRegularFileError ? ` ${error.problem}` : `: cannot open: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+    const problem = error instanceof UntrustedFileError ? ` ${error.problem}` : `: cannot open: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
     throw new SockeyeError(`capture ${path}${problem}`, "SOCKEYE_CAPTURE_OPEN", EXIT_REFUSED);
   }
   return new EventLineOutput({

@@ -8,19 +8,24 @@
  * that fails keeps what runs. SIGINT/SIGTERM: the rings are drained into a last batch, every
  * program detached, every output flushed, exit 0.
  */
-import { openSensor, type Sensor } from "../sensor/sensor.js";
+import { openSensorSync, type Sensor } from "../sensor/sensor.js";
 import { sensorOptionsFromConfig, type SensorConfig } from "../sensor/options.js";
 import { ProcessTable } from "../process/table.js";
+import { ProcHostView } from "../host/proc-host.js";
 import type { OutputStats } from "../output/output.js";
 import { Pipeline } from "../pipeline/pipeline.js";
+import { CoverageMonitor, coverageCounts } from "../pipeline/coverage.js";
 import { DaemonStats } from "../metrics/daemon-stats.js";
 import { resolveConfig, type ConfigInput } from "../config/config.js";
 import { loadConfiguredRules, logRuleCatalog } from "../config/rules.js";
 import { buildOutputs } from "../config/outputs.js";
 import { acquireInstanceLock } from "../service/instance-lock.js";
 import { StartSequence } from "../service/start-sequence.js";
-import { notifySystemd } from "../service/systemd.js";
+import { notifySystemd, startWatchdog } from "../service/systemd.js";
 import { daemonLogger, log, warn } from "../service/log.js";
+import { missingCoverageCapabilities } from "../service/capabilities.js";
+import { Health } from "../service/health.js";
+import { serveStatus } from "../service/status-socket.js";
 
 export interface RunRequest {
   /** --config; re-read on SIGHUP. */
@@ -39,7 +44,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const capture = request.capturePath === undefined ? undefined : await start.step(() => openCapture(request.capturePath!), (file) => file.close());
   const pipeline = new Pipeline({
     rules: catalog.rules,
-    processes: new ProcessTable(),
+    processes: new ProcessTable({ host: new ProcHostView() }),
     fold: config.rules.fold,
     logger: daemonLogger,
     outputs: buildOutputs(config),
@@ -48,7 +53,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   await start.step(() => pipeline.open(), () => pipeline.close(0));
   const stats = new DaemonStats();
   await start.step(() => stats.configure(config.metrics), () => stats.stop());
-  const sensor = await start.step(() => openSensor(sensorOptionsFromConfig(config.sensor)), (opened) => opened.close());
+  const sensor = await start.step(() => Promise.resolve(openSensorSync(sensorOptionsFromConfig(config.sensor))), (opened) => opened.close());
   // After the sensor, so that a user without the privileges is told about those first; a
   // refused second daemon has its programs loaded for a moment, then closes them.
   const lock = await start.step(() => acquireInstanceLock(), (held) => held.release());
@@ -59,17 +64,37 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const reloads = reloadOnHangup(request, config.sensor, pipeline, stats);
   const seeded = pipeline.seedFromProc();
   stats.attach(() => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }));
+  const losses = () => ({
+    ...coverageCounts({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }),
+    "sensor/decode": { ...sensor.stats().decodeDropped },
+    // Records the kernel's admission turned away under pressure (a full ring is in kernel/<hook>).
+    ...admissionDrops(sensor),
+  });
+  const coverage = new CoverageMonitor({ sample: losses, emit: (finding) => pipeline.outputs.write([finding]) });
+  pipeline.watchCoverage(coverage);
+  coverage.start();
+  // Ready once events went through (the processes found in /proc are the first batch).
+  const health = new Health({ notReady: () => (sumOf(pipeline.stats().engine.eventsByKind) > 0 ? [] : ["no batch of events processed yet"]), losses });
+  health.start();
+  stats.attachHealth(() => health.report());
+  const status = await serveStatus(() => health.report());
   pipeline.attach(sensor);
   // Logged once the sensor is up, so a start that fails says one line and nothing else.
   logRuleCatalog(catalog, daemonLogger);
   logReady(sensor, pipeline, stats, seeded.seeded);
+  for (const missing of missingCoverageCapabilities()) warn(`running without ${missing.name}`, { loss: missing.loss });
   void notifySystemd("READY=1");
+  const stopWatchdog = startWatchdog();
 
   const signal = await stopped;
+  stopWatchdog();
+  await status.close();
+  health.stop();
   await reloads.stop();
   await notifySystemd("STOPPING=1");
   await stats.stop(); // no stats tick may read the sensor once it is closed
-  await sensor.shutdown(); // every program detached, then the rings' last batches reach the pipeline
+  await sensor.close(); // every program detached, then the rings' last batches reach the pipeline
+  coverage.stop(); // what the last window lost, reported before the outputs flush
   const flushed = await pipeline.close();
   await lock.release();
   log("stopped", {
@@ -164,4 +189,20 @@ function reloadOnHangup(request: RunRequest, runningSensor: SensorConfig, pipeli
       await reloading;
     },
   };
+}
+
+/** Per ring, the records the kernel's ring admission refused, by reason (not "ring_full"). */
+function admissionDrops(sensor: Sensor): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [ring, drops] of Object.entries(sensor.ringDrops())) {
+    const { ring_full: _full, ...admission } = drops.byReason;
+    out[`kernel-admission/${ring}`] = admission;
+  }
+  return out;
+}
+
+function sumOf(counts: Record<string, number>): number {
+  let total = 0;
+  for (const n of Object.values(counts)) total += n;
+  return total;
 }

@@ -103,7 +103,8 @@ export function buildFinding(input: FindingInput): Finding {
   return detection.fields === undefined ? base : (deepMerge(base, detection.fields) as Finding);
 }
 
-function ruleFields(meta: RuleMeta): Finding["rule"] {
+/** ECS `rule` of a finding, from the rule's metadata. */
+export function ruleFields(meta: RuleMeta): Finding["rule"] {
   return {
     id: meta.id,
     name: meta.name,
@@ -116,7 +117,7 @@ function ruleFields(meta: RuleMeta): Finding["rule"] {
   };
 }
 
-function ecsThreat(entries: readonly ThreatEntry[]): FindingThreat {
+export function ecsThreat(entries: readonly ThreatEntry[]): FindingThreat {
   const techniques = entries.flatMap((entry) => entry.technique ?? []);
   const subtechniques = techniques.flatMap((technique) => technique.subtechnique ?? []);
   const threat: FindingThreat = {

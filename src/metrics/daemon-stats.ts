@@ -5,6 +5,7 @@
  * before the sensor loads, so a port that is taken fails the start before anything is in
  * the kernel.
  */
+import type { HealthReport } from "../service/health.js";
 import type { StatsSnapshot } from "./snapshot.js";
 import { formatStatsLine } from "./stats-line.js";
 import type { PrometheusMetrics } from "./prometheus.js";
@@ -19,9 +20,12 @@ export interface MetricsConfig {
 }
 
 function emptySnapshot(): StatsSnapshot {
-  const engine = { eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {}, dropped: { unknown_kind: 0, malformed_line: 0 }, sequences: {} };
+  const engine = { eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {}, dropped: { unknown_kind: 0, malformed_line: 0 }, sequences: {}, ruleState: {} };
   return { timeMs: Date.now(), engine, kernel: {}, outputs: [] };
 }
+
+/** Before the sensor is up the endpoint already answers: live, not ready. */
+const STARTING: HealthReport = { status: "not_ready", live: true, ready: false, degraded: false, reasons: ["starting: the sensor is not attached yet"], pid: process.pid, uptimeS: 0 };
 
 function parseListen(listen: string): { host: string; port: number } {
   const colon = listen.lastIndexOf(":");
@@ -40,6 +44,7 @@ export function exposedListenWarning(listen: string): string | undefined {
 
 export class DaemonStats {
   private snapshotSource: (() => StatsSnapshot) | undefined;
+  private healthSource: (() => HealthReport) | undefined;
   private previous: StatsSnapshot | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
   private metrics: PrometheusMetrics | undefined;
@@ -58,6 +63,7 @@ export class DaemonStats {
         next = new PrometheusMetrics({
           ...parseListen(config.prometheus_listen),
           collect: () => this.snapshotSource?.() ?? emptySnapshot(),
+          health: () => this.healthSource?.() ?? STARTING,
         });
         await next.listen();
         const exposed = exposedListenWarning(config.prometheus_listen);
@@ -72,6 +78,11 @@ export class DaemonStats {
     if (config.stats_interval_s > 0) {
       this.statsTimer = setInterval(() => this.writeStatsLine(), config.stats_interval_s * 1000).unref();
     }
+  }
+
+  /** From now on, /healthz and /readyz answer from `source`. */
+  attachHealth(source: () => HealthReport): void {
+    this.healthSource = source;
   }
 
   /** From now on, stats come from `source` (the running sensor, engine and outputs). */

@@ -7,9 +7,11 @@
  * scrape never sees half an update. A total that goes down (a new daemon)
  * reads to Prometheus as a counter reset, which rate() already handles.
  */
+import type { HealthReport } from "../service/health.js";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { EXIT_REFUSED, SockeyeError } from "../errors.js";
 import { describeError } from "../output/output.js";
 import type { StatsSnapshot } from "./snapshot.js";
 
@@ -22,6 +24,8 @@ export interface PrometheusMetricsOptions {
   processMetrics?: boolean;
   /** Called at every scrape for a fresh snapshot (the daemon's); without it, update() feeds the series. */
   collect?: () => StatsSnapshot;
+  /** The daemon's health, served at /healthz (live) and /readyz (ready; degraded still is). */
+  health?: () => HealthReport;
 }
 
 export const DEFAULT_METRICS_PORT = 9469;
@@ -32,12 +36,14 @@ export class PrometheusMetrics {
   private readonly port: number;
   private server: Server | undefined;
   private readonly collect: (() => StatsSnapshot) | undefined;
+  private readonly health: (() => HealthReport) | undefined;
   private readonly series;
 
   constructor(options: PrometheusMetricsOptions = {}) {
     this.host = options.host ?? "127.0.0.1";
     this.port = options.port ?? DEFAULT_METRICS_PORT;
     this.collect = options.collect;
+    this.health = options.health;
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: "sockeye_" });
     const registers = [this.registry];
     const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
@@ -64,6 +70,16 @@ export class PrometheusMetrics {
         ["rule"],
       ),
       sequenceUntilDropped: counter("sequence_until_dropped_total", "Partial matches dropped by the sequence's until condition, by rule id.", ["rule"]),
+      ruleEvicted: counter("rule_evicted_total", "Entries a rule dropped to stay within a count bound (pending candidates among them: a detection may have been missed), by rule id.", ["rule"]),
+      ruleExpired: counter("rule_expired_total", "Entries a rule dropped at their age bound, by rule id.", ["rule"]),
+      ruleIncomplete: counter("rule_incomplete_looks_total", "Looks at the host a rule made that stopped at their budget (fds read, bytes hashed), by rule id.", ["rule"]),
+      ruleAbandoned: counter("rule_abandoned_total", "Candidates a rule dropped at a count bound before any verdict (shells never judged), by rule id.", ["rule"]),
+      ruleState: new Gauge<"rule" | "table">({
+        name: "sockeye_rule_state_entries",
+        help: "Entries a stateful rule keeps now, by rule id and table (held, pending, indexed).",
+        labelNames: ["rule", "table"],
+        registers,
+      }),
       sequencePartials: new Gauge<"rule">({
         name: "sockeye_sequence_partials",
         help: "Partial matches a sequence rule holds now, by rule id.",
@@ -109,6 +125,13 @@ export class PrometheusMetrics {
       s.sequenceUntilDropped.inc({ rule }, stats.untilDropped);
       s.sequencePartials.set({ rule }, stats.partials);
     }
+    for (const [rule, state] of Object.entries(snapshot.engine.ruleState)) {
+      s.ruleEvicted.inc({ rule }, state.evicted);
+      s.ruleExpired.inc({ rule }, state.expired);
+      s.ruleIncomplete.inc({ rule }, state.incomplete);
+      s.ruleAbandoned.inc({ rule }, state.abandoned);
+      for (const table of ["held", "pending", "indexed"] as const) s.ruleState.set({ rule, table }, state[table]);
+    }
     for (const [hook, counters] of Object.entries(snapshot.kernel)) {
       s.kernelEmitted.inc({ hook }, counters.emitted);
       s.kernelLost.inc({ hook }, counters.lost);
@@ -140,7 +163,7 @@ export class PrometheusMetrics {
             : error.code === "EADDRNOTAVAIL"
               ? "no interface has that address (EADDRNOTAVAIL)"
               : describeError(error);
-        reject(new Error(`metrics: cannot listen on ${this.host}:${this.port}: ${problem}`));
+        reject(new SockeyeError(`metrics: cannot listen on ${this.host}:${this.port}: ${problem}`, "SOCKEYE_METRICS_LISTEN", EXIT_REFUSED));
       });
       server.listen(this.port, this.host, () => resolve());
     });
@@ -166,6 +189,12 @@ export class PrometheusMetrics {
 
   private async serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    if ((path === "/healthz" || path === "/readyz") && this.health !== undefined) {
+      // Liveness is the event loop answering: it never depends on coverage.
+      const report = this.health();
+      const ok = path === "/healthz" || report.ready;
+      return void response.writeHead(ok ? 200 : 503, { "content-type": "application/json" }).end(`${JSON.stringify(report)}\n`);
+    }
     if (path !== "/metrics") return void response.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics\n");
     if (request.method !== "GET" && request.method !== "HEAD")
       return void response.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end();

@@ -13,7 +13,8 @@ import { dirname } from "node:path";
 import type { Finding } from "../engine/finding.js";
 import { LineOutput, type LineProgress, type QueuedLine } from "./line-output.js";
 import { OutputError, describeError, encodeFinding } from "./output.js";
-import { NotRegularFileError, isRegularFile, openPrivateAppendFile } from "./private-file.js";
+import { UntrustedFileError, isRegularFile, openPrivateAppendFile } from "./private-file.js";
+import { OptionError } from "../errors.js";
 export interface FileOutputOptions {
   path: string;
   /** Defaults to "file". */
@@ -39,8 +40,8 @@ export class FileOutput extends LineOutput {
     this.maxBytes = options.maxBytes ?? 100 * 1024 * 1024;
     this.keep = options.keep ?? 5;
     if (!(Number.isInteger(this.maxBytes) && this.maxBytes > 0))
-      throw new RangeError(`maxBytes must be a positive integer, got ${this.maxBytes}`);
-    if (!(Number.isInteger(this.keep) && this.keep >= 0)) throw new RangeError(`keep must be an integer >= 0, got ${this.keep}`);
+      throw new OptionError(`maxBytes must be a positive integer, got ${this.maxBytes}`);
+    if (!(Number.isInteger(this.keep) && this.keep >= 0)) throw new OptionError(`keep must be an integer >= 0, got ${this.keep}`);
   }
 
   protected async acquire(): Promise<void> {
@@ -66,7 +67,7 @@ export class FileOutput extends LineOutput {
       // O_APPEND: another writer (or a restarted sockeye) never has its lines overwritten.
       ({ handle: this.handle, size: this.size } = await openPrivateAppendFile(this.path));
     } catch (error) {
-      if (error instanceof NotRegularFileError) throw new OutputError(this.name, error.message);
+      if (error instanceof UntrustedFileError) throw new OutputError(this.name, error.message);
       throw new OutputError(this.name, `cannot open ${this.path}: ${describeError(error)}`);
     }
   }
@@ -121,7 +122,7 @@ export class FileOutput extends LineOutput {
     try {
       return await isRegularFile(path, ": not rotated");
     } catch (error) {
-      throw error instanceof NotRegularFileError ? new OutputError(this.name, error.message) : error;
+      throw error instanceof UntrustedFileError ? new OutputError(this.name, error.message) : error;
     }
   }
 }

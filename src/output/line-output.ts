@@ -4,9 +4,14 @@
  *
  * One chunk is in flight at a time; lines that arrive meanwhile wait here, up to the queue's
  * bound (bytes for streams, files and syslog; lines for the webhook, whose server takes
- * batches of findings). Past it the newest lines are dropped and counted: memory stays
- * bounded however slow the reader of stdout, the disk or the server is, and the order of
- * what is delivered is the order of arrival.
+ * batches of findings). Past it lines are dropped and counted: memory stays bounded however
+ * slow the reader of stdout, the disk or the server is, and the order of what is delivered
+ * is the order of arrival.
+ *
+ * What is dropped is chosen so that a flood of decoys cannot push out a real detection: a
+ * finding of an incident the output already took (same process.entity_id) outranks every
+ * other, then higher severity outranks lower; a line makes room by dropping the newest
+ * waiting line of the lowest rank below its own, or is dropped itself.
  */
 import type { Finding } from "../engine/finding.js";
 import {
@@ -18,6 +23,7 @@ import {
   type OutputDropReason,
   type OutputStats,
 } from "./output.js";
+import { OptionError } from "../errors.js";
 
 export interface QueuedLine {
   /** The text as delivered: a newline ends it for streams and files, not for datagrams. */
@@ -48,6 +54,27 @@ export interface LineQueueLimits {
   maxLines?: number;
   /** Lines per chunk handed to the sink (default: everything waiting). */
   maxChunk?: number;
+}
+
+/** A waiting line and its rank: what a fuller queue drops first (see the head comment). */
+interface PendingLine extends QueuedLine {
+  rank: number;
+}
+
+const SEVERITY_RANK: Readonly<Record<string, number>> = { low: 0, medium: 1, high: 2, critical: 3 };
+const STARTED_INCIDENT_RANK = 4;
+const RANKS = 8;
+/** Incidents remembered as started; the oldest is forgotten past this. */
+const MAX_STARTED_INCIDENTS = 4096;
+
+/** The rank of a finding and the incident it belongs to. */
+export interface LinePriority {
+  severity: string;
+  incident: string | undefined;
+}
+
+export function linePriority(finding: Finding): LinePriority {
+  return { severity: finding.rule.severity, incident: finding.process.entity_id ?? finding.sockeye.fold_key };
 }
 
 interface Flight {
@@ -83,8 +110,10 @@ export class IdleWaiters {
 }
 
 class LineQueue {
-  private pending: QueuedLine[] = [];
+  private pending: PendingLine[] = [];
   private pendingBytes = 0;
+  private readonly waitingByRank = new Array<number>(RANKS).fill(0);
+  private readonly startedIncidents = new Set<string>();
   private flight: Flight | undefined;
   private readonly idleWaiters = new IdleWaiters();
   private readonly maxBufferedBytes: number;
@@ -100,7 +129,7 @@ class LineQueue {
     this.maxLines = limits.maxLines ?? Number.POSITIVE_INFINITY;
     this.maxChunk = limits.maxChunk ?? Number.POSITIVE_INFINITY;
     for (const [limit, value] of [["maxBufferedBytes", this.maxBufferedBytes], ["maxLines", this.maxLines], ["maxChunk", this.maxChunk]] as const) {
-      if (!(value > 0)) throw new RangeError(`${limit} must be positive, got ${value}`);
+      if (!(value > 0)) throw new OptionError(`${limit} must be positive, got ${value}`);
     }
   }
 
@@ -109,21 +138,56 @@ class LineQueue {
     return this.pending.length < this.maxLines && this.pendingBytes < this.maxBufferedBytes;
   }
 
+  rank(priority: LinePriority | undefined): number {
+    if (priority === undefined) return 0;
+    const started = priority.incident !== undefined && this.startedIncidents.has(priority.incident);
+    return (SEVERITY_RANK[priority.severity] ?? 0) + (started ? STARTED_INCIDENT_RANK : 0);
+  }
+
+  /** Whether a line of this rank could be queued now, by room or by dropping a lower one. */
+  canTake(rank: number): boolean {
+    return this.hasRoom || this.waitingByRank.slice(0, rank).some((count) => count > 0);
+  }
+
   /** Lines accepted and neither delivered nor dropped. */
   get depth(): number {
     const flying = this.flight !== undefined && !this.flight.abandoned ? this.flight.count - this.flight.settled : 0;
     return this.pending.length + flying;
   }
 
-  /** Queues one line, or drops it as queue_full; send() starts the delivery. */
-  add(text: string): void {
+  /** Queues one line, dropping lower-ranked ones to make room, or drops it as queue_full; send() starts the delivery. */
+  add(text: string, priority?: LinePriority): void {
     const bytes = Buffer.byteLength(text);
-    if (this.pending.length >= this.maxLines || this.pendingBytes + bytes > this.maxBufferedBytes) {
+    const rank = this.rank(priority);
+    while (this.pending.length >= this.maxLines || this.pendingBytes + bytes > this.maxBufferedBytes) {
+      const victim = this.newestBelow(rank);
+      if (victim < 0) {
+        this.counters.drop("queue_full", 1);
+        return;
+      }
+      const [dropped] = this.pending.splice(victim, 1);
+      this.pendingBytes -= dropped!.bytes;
+      this.waitingByRank[dropped!.rank]!--;
       this.counters.drop("queue_full", 1);
-      return;
     }
-    this.pending.push({ text, bytes });
+    this.pending.push({ text, bytes, rank });
     this.pendingBytes += bytes;
+    this.waitingByRank[rank]!++;
+    if (priority?.incident !== undefined) this.startIncident(priority.incident);
+  }
+
+  /** The index of the newest waiting line of the lowest rank below `rank`, or -1. */
+  private newestBelow(rank: number): number {
+    const lowest = this.waitingByRank.findIndex((count, r) => r < rank && count > 0);
+    if (lowest < 0) return -1;
+    for (let index = this.pending.length - 1; index >= 0; index--) if (this.pending[index]!.rank === lowest) return index;
+    return -1;
+  }
+
+  private startIncident(incident: string): void {
+    this.startedIncidents.delete(incident);
+    this.startedIncidents.add(incident);
+    if (this.startedIncidents.size > MAX_STARTED_INCIDENTS) this.startedIncidents.delete(this.startedIncidents.values().next().value!);
   }
 
   /** Delivers what is queued, unless a chunk is in flight (its loop takes the rest). */
@@ -136,6 +200,7 @@ class LineQueue {
     const abandoned = this.depth;
     this.pending = [];
     this.pendingBytes = 0;
+    this.waitingByRank.fill(0);
     if (this.flight !== undefined) {
       this.flight.abandoned = true;
       this.flight.controller.abort();
@@ -175,14 +240,12 @@ class LineQueue {
   }
 
   private takeChunk(): QueuedLine[] {
-    if (this.pending.length <= this.maxChunk) {
-      const lines = this.pending;
-      this.pending = [];
-      this.pendingBytes = 0;
-      return lines;
+    const lines = this.pending.length <= this.maxChunk ? this.pending : this.pending.slice(0, this.maxChunk);
+    this.pending = this.pending.length <= this.maxChunk ? [] : this.pending.slice(this.maxChunk);
+    for (const line of lines) {
+      this.pendingBytes -= line.bytes;
+      this.waitingByRank[line.rank]!--;
     }
-    const lines = this.pending.splice(0, this.maxChunk);
-    for (const line of lines) this.pendingBytes -= line.bytes;
     return lines;
   }
 }
@@ -224,14 +287,15 @@ export abstract class LineOutput implements FindingOutput {
       return;
     }
     for (const finding of findings) {
+      const priority = linePriority(finding);
       // A finding a full queue would drop is not formatted first: during an outage that
       // would spend a JSON.stringify on every finding lost.
-      if (!this.queue.hasRoom) {
+      if (!this.queue.canTake(this.queue.rank(priority))) {
         this.counters.drop("queue_full", 1);
         continue;
       }
       const line = this.formatLine(finding);
-      if (line !== undefined) this.queue.add(line);
+      if (line !== undefined) this.queue.add(line, priority);
     }
     this.queue.send();
   }

@@ -10,19 +10,29 @@
  *
  * A record is appended with one synchronous write(2) before write() returns: from then on it
  * is in the page cache and survives the death of the process. fsync (segments, the folder,
- * `acked`) runs every `fsyncIntervalMs`. At open, a segment whose tail does not frame (a
- * power cut mid-write) is read up to its last whole record and never appended to again, so a
- * torn tail costs only itself. `acked` lagging behind (a crash before it was rewritten)
- * means records delivered twice, which the receiver deduplicates by the record's id.
+ * `acked`) runs every `fsyncIntervalMs`. Bytes that do not frame (a power cut mid-write, a
+ * corrupt record) are skipped up to the next whole record, and a segment found at open is
+ * never appended to again, so damage costs only the records it hit. `acked` lagging behind
+ * (a crash before it was rewritten) means records delivered twice, which the receiver
+ * deduplicates by the record's id.
+ *
+ * The folder is checked from `/` (trusted-path.ts) and opened once; every later operation
+ * goes through that descriptor, as `/proc/self/fd/<fd>/<name>` (Node has no openat): the
+ * magic link names the opened folder itself, so a folder or link swapped in under its path
+ * afterwards is never used. Files are created O_EXCL|O_NOFOLLOW, and read O_NOFOLLOW.
+ *
+ * One process per folder: `owner.pid` names the holder by pid, start time and boot id, an
+ * identity no other process ever has, so a record left by a killed daemon or an earlier boot
+ * is stale whatever runs under that pid now.
  *
  * Bounded twice: past `maxBytes` the oldest segment is dropped (its unacknowledged records
  * counted as spool_full), and records older than `maxAgeMs` are dropped unsent (spool_expired).
  */
-import { closeSync, fsync, fsyncSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, fsync, fsyncSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { open as openFile } from "node:fs/promises";
-import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { EXIT_REFUSED, SockeyeError } from "../errors.js";
+import { EXIT_REFUSED, SockeyeError, OptionError } from "../errors.js";
+import { daemonUid, untrustedParent } from "./trusted-path.js";
 
 export const DEFAULT_SPOOL_DIR = "/var/lib/sockeye/spool";
 export const DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024;
@@ -60,7 +70,7 @@ export interface SpoolStats {
   /** Records dropped unsent, since this process opened the spool. */
   droppedFull: number;
   droppedExpired: number;
-  /** Bytes of torn tails skipped at open. */
+  /** Bytes skipped at open that did not frame (torn tails, corrupt records). */
   tornBytes: number;
 }
 
@@ -72,7 +82,7 @@ export class SpoolError extends SockeyeError {
 }
 
 interface Segment {
-  path: string;
+  name: string;
   firstSeq: number;
   lastSeq: number;
   /** Bytes of whole records: what a reader may read, whatever follows on disk. */
@@ -98,62 +108,116 @@ function frame(seq: number, timeMs: number, payload: Buffer): Buffer {
   return record;
 }
 
-/** The whole records at the start of `bytes`, and how many bytes they take. */
-function unframe(bytes: Buffer): { records: SpoolRecord[]; length: number } {
-  const records: SpoolRecord[] = [];
-  let offset = 0;
-  while (offset + HEADER_BYTES <= bytes.length) {
-    const length = bytes.readUInt32LE(offset);
-    const end = offset + HEADER_BYTES + length;
-    if (length > MAX_PAYLOAD_BYTES || end > bytes.length) break;
-    if (crc32(bytes.subarray(offset + 8, end)) !== bytes.readUInt32LE(offset + 4)) break;
-    records.push({ seq: bytes.readDoubleLE(offset + 8), timeMs: bytes.readDoubleLE(offset + 16), payload: bytes.subarray(offset + HEADER_BYTES, end) });
-    offset = end;
-  }
-  return { records, length: offset };
+/** The end of the whole record at `offset` whose seq follows `afterSeq`, or -1. */
+function recordEnd(bytes: Buffer, offset: number, afterSeq: number): number {
+  if (offset + HEADER_BYTES > bytes.length) return -1;
+  const length = bytes.readUInt32LE(offset);
+  const end = offset + HEADER_BYTES + length;
+  if (length > MAX_PAYLOAD_BYTES || end > bytes.length) return -1;
+  // Cheap header checks first: while resyncing, most offsets fail them without a CRC.
+  const seq = bytes.readDoubleLE(offset + 8);
+  if (!Number.isSafeInteger(seq) || seq <= afterSeq || !Number.isFinite(bytes.readDoubleLE(offset + 16))) return -1;
+  return crc32(bytes.subarray(offset + 8, end)) === bytes.readUInt32LE(offset + 4) ? end : -1;
 }
 
 /**
- * Refuses a folder someone else could write to or swap: findings replayed from it are sent
- * to the SIEM as the host's own. Creates it (0700) when missing.
+ * The whole records in `bytes`, how many bytes up to the end of the last one, and how many
+ * bytes before that did not frame: after a bad record the reading resumes at the next
+ * offset where a whole record with a later seq starts.
  */
-function checkDirectory(dir: string): void {
+function unframe(bytes: Buffer): { records: SpoolRecord[]; length: number; skipped: number } {
+  const records: SpoolRecord[] = [];
+  let offset = 0;
+  let length = 0;
+  let skipped = 0;
+  let lastSeq = 0;
+  while (offset + HEADER_BYTES <= bytes.length) {
+    const end = recordEnd(bytes, offset, lastSeq);
+    if (end < 0) {
+      offset++;
+      continue;
+    }
+    skipped += offset - length;
+    lastSeq = bytes.readDoubleLE(offset + 8);
+    records.push({ seq: lastSeq, timeMs: bytes.readDoubleLE(offset + 16), payload: bytes.subarray(offset + HEADER_BYTES, end) });
+    offset = length = end;
+  }
+  return { records, length, skipped };
+}
+
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+
+/**
+ * Refuses a folder someone else could write to or swap, itself or a folder above it:
+ * findings replayed from it are sent to the SIEM as the host's own. Creates it (0700) when
+ * missing. Returns a descriptor of the folder it checked.
+ */
+function openDirectory(dir: string): number {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw new SpoolError(dir, `cannot create: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
+  const parent = untrustedParent(dir);
+  if (parent !== undefined) throw new SpoolError(dir, `${parent.folder} ${parent.problem}`);
   const stat = lstatSync(dir);
   if (stat.isSymbolicLink()) throw new SpoolError(dir, "is a symbolic link; give the real folder");
   if (!stat.isDirectory()) throw new SpoolError(dir, "is not a folder");
-  const uid = process.geteuid?.() ?? stat.uid;
+  const uid = daemonUid();
   if (stat.uid !== uid) throw new SpoolError(dir, `is owned by uid ${stat.uid}, not by the daemon (uid ${uid})`);
   if ((stat.mode & 0o022) !== 0) throw new SpoolError(dir, `is group- or world-writable (mode ${(stat.mode & 0o777).toString(8)}); chmod 700 it`);
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  const opened = fstatSync(fd);
+  if (opened.dev !== stat.dev || opened.ino !== stat.ino) {
+    closeSync(fd);
+    throw new SpoolError(dir, "changed while it was checked");
+  }
+  return fd;
+}
+
+/** This process as no other ever is: pid, start time in clock ticks since boot, boot id. */
+function processIdentity(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const startTicks = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    return `${pid} ${startTicks} ${readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Another live process using the folder would truncate and delete under this one. */
-function claimFolder(dir: string): string {
-  const path = join(dir, "owner.pid");
+function claimFolder(dir: string, at: (name: string) => string): void {
+  const path = at("owner.pid");
+  const self = processIdentity(process.pid);
+  if (self === undefined) throw new SpoolError(dir, "cannot read /proc/self/stat to claim the folder");
   for (let attempt = 0; attempt < 2; attempt++) {
+    let fd: number | undefined;
     try {
-      writeFileSync(path, `${process.pid}\n`, { flag: "wx", mode: 0o600 });
-      return path;
+      fd = openSync(path, CREATE_FLAGS, 0o600);
+      writeSync(fd, `${self}\n`);
+      return;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw new SpoolError(dir, `cannot write owner.pid: ${(error as NodeJS.ErrnoException).code}`);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
-    const owner = Number.parseInt(readFileSync(path, "utf8"), 10);
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) throw new SpoolError(dir, `is in use by process ${owner}`);
-    unlinkSync(path); // left by a process that died (SIGKILL, a crash)
+    const owner = readSmallFile(path).toString("utf8").trim();
+    const pid = Number.parseInt(owner, 10);
+    if (owner !== self && processIdentity(pid) === owner) throw new SpoolError(dir, `is in use by process ${pid}`);
+    unlinkSync(path); // left by a process that is gone (SIGKILL, a crash, an earlier boot)
   }
   throw new SpoolError(dir, "cannot claim owner.pid");
 }
 
-function isAlive(pid: number): boolean {
+/** A file of the spool, never through a symlink. */
+function readSmallFile(path: string): Buffer {
+  const fd = openSync(path, READ_FLAGS);
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -165,7 +229,8 @@ export class Spool {
   private readonly fsyncIntervalMs: number;
   private readonly onTrouble: (problem: string) => void;
   private readonly now: () => number;
-  private readonly ownerPath: string;
+  /** The folder checked at open; every later operation goes through it. */
+  private readonly dirFd: number;
   private segments: Segment[] = [];
   private nextSeq = 1;
   private acked = 0;
@@ -189,14 +254,20 @@ export class Spool {
     this.onTrouble = options.onTrouble ?? (() => {});
     this.now = options.now ?? Date.now;
     for (const [limit, value] of [["maxBytes", this.maxBytes], ["maxAgeMs", this.maxAgeMs], ["segmentBytes", this.segmentBytes]] as const) {
-      if (!(value > 0)) throw new RangeError(`${limit} must be positive, got ${value}`);
+      if (!(value > 0)) throw new OptionError(`${limit} must be positive, got ${value}`);
     }
-    checkDirectory(this.dir);
-    this.ownerPath = claimFolder(this.dir);
+    this.dirFd = openDirectory(this.dir);
+    try {
+      claimFolder(this.dir, (name) => this.at(name));
+    } catch (error) {
+      closeSync(this.dirFd);
+      throw error;
+    }
     try {
       this.recover();
     } catch (error) {
-      unlinkSync(this.ownerPath);
+      unlinkSync(this.at("owner.pid"));
+      closeSync(this.dirFd);
       throw error instanceof SpoolError ? error : new SpoolError(this.dir, `cannot read: ${(error as Error).message}`);
     }
     if (this.fsyncIntervalMs > 0) this.timer = setInterval(() => this.tick(), this.fsyncIntervalMs).unref();
@@ -264,7 +335,7 @@ export class Spool {
     if (cache?.segment !== segment) cache = this.cache = { segment, records: [], parsedBytes: 0 };
     if (cache.parsedBytes < segment.bytes && !cache.records.some((record) => record.seq >= this.readSeq)) {
       try {
-        const more = await readRange(segment.path, cache.parsedBytes, segment.bytes - cache.parsedBytes);
+        const more = await readRange(this.at(segment.name), cache.parsedBytes, segment.bytes - cache.parsedBytes);
         const { records, length } = unframe(more);
         cache.records = records;
         cache.parsedBytes += length;
@@ -333,31 +404,37 @@ export class Spool {
     }
     this.syncFolder();
     this.persistAcked();
-    unlinkSync(this.ownerPath);
+    unlinkSync(this.at("owner.pid"));
+    closeSync(this.dirFd);
+  }
+
+  /** `name` in the folder opened at start, whatever its path names now. */
+  private at(name: string): string {
+    return `/proc/self/fd/${this.dirFd}/${name}`;
   }
 
   private recover(): void {
     try {
-      const text = readFileSync(join(this.dir, "acked"), "utf8").trim();
+      const text = readSmallFile(this.at("acked")).toString("utf8").trim();
       if (/^\d+$/.test(text)) this.acked = Number(text);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     }
-    const names = readdirSync(this.dir).filter((name) => SEGMENT_NAME.test(name)).sort();
+    const names = readdirSync(this.at("")).filter((name) => SEGMENT_NAME.test(name)).sort();
     for (const name of names) {
-      const path = join(this.dir, name);
-      const bytes = readFileSync(path);
-      const { records, length } = unframe(bytes);
-      if (length < bytes.length) {
-        this.counts.tornBytes += bytes.length - length;
-        this.onTrouble(`spool ${this.dir}: ${name}: ${bytes.length - length} bytes after the last whole record skipped (a torn write)`);
+      const bytes = readSmallFile(this.at(name));
+      const { records, length, skipped } = unframe(bytes);
+      const unframed = skipped + bytes.length - length;
+      if (unframed > 0) {
+        this.counts.tornBytes += unframed;
+        this.onTrouble(`spool ${this.dir}: ${name}: ${unframed} bytes that do not frame skipped (a torn write or a corrupt record)`);
       }
       const last = records.at(-1);
       if (last === undefined || last.seq <= this.acked) {
-        unlinkSync(path);
+        unlinkSync(this.at(name));
         continue;
       }
-      this.segments.push({ path, firstSeq: records[0]!.seq, lastSeq: last.seq, bytes: length, firstTimeMs: records[0]!.timeMs, lastTimeMs: last.timeMs });
+      this.segments.push({ name, firstSeq: records[0]!.seq, lastSeq: last.seq, bytes: length, firstTimeMs: records[0]!.timeMs, lastTimeMs: last.timeMs });
       this.nextSeq = Math.max(this.nextSeq, last.seq + 1);
     }
     this.segments.sort((a, b) => a.firstSeq - b.firstSeq);
@@ -370,16 +447,16 @@ export class Spool {
     if (previous?.fd !== undefined) this.seal(previous);
     // A sealed segment may already bear the name of the next sequence number (its last
     // append failed); the suffix keeps the order of names the order of records.
-    let path = join(this.dir, `${String(this.nextSeq).padStart(16, "0")}.seg`);
+    let name = `${String(this.nextSeq).padStart(16, "0")}.seg`;
     let fd: number;
     try {
-      fd = openSync(path, "wx", 0o600);
+      fd = openSync(this.at(name), CREATE_FLAGS, 0o600);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      path = join(this.dir, `${String(this.nextSeq).padStart(16, "0")}-${timeMs}.seg`);
-      fd = openSync(path, "wx", 0o600);
+      name = `${String(this.nextSeq).padStart(16, "0")}-${timeMs}.seg`;
+      fd = openSync(this.at(name), CREATE_FLAGS, 0o600);
     }
-    const segment: Segment = { path, firstSeq: this.nextSeq, lastSeq: this.nextSeq - 1, bytes: 0, firstTimeMs: timeMs, lastTimeMs: timeMs, fd };
+    const segment: Segment = { name, firstSeq: this.nextSeq, lastSeq: this.nextSeq - 1, bytes: 0, firstTimeMs: timeMs, lastTimeMs: timeMs, fd };
     this.segments.push(segment);
     this.dirty.folder = true;
     return segment;
@@ -397,9 +474,9 @@ export class Spool {
     this.seal(segment);
     if (this.cache?.segment === segment) this.cache = undefined;
     try {
-      unlinkSync(segment.path);
+      unlinkSync(this.at(segment.name));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") this.onTrouble(`spool ${this.dir}: cannot remove ${segment.path}: ${(error as Error).message}`);
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") this.onTrouble(`spool ${this.dir}: cannot remove ${segment.name}: ${(error as Error).message}`);
     }
     this.dirty.folder = true;
   }
@@ -444,24 +521,30 @@ export class Spool {
   /** Segment files created and removed are entries of the folder: they need its fsync. */
   private syncFolder(): void {
     this.dirty.folder = false;
-    const fd = openSync(this.dir, "r");
+    fsyncSync(this.dirFd);
+  }
+
+  /** Written whole to a fresh `acked.tmp` (whatever was left there removed, never followed), then renamed over `acked`. */
+  private persistAcked(): void {
+    this.dirty.acked = false;
+    const temporary = this.at("acked.tmp");
     try {
-      fsyncSync(fd);
+      unlinkSync(temporary);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+    const fd = openSync(temporary, CREATE_FLAGS, 0o600);
+    try {
+      writeSync(fd, `${this.acked}\n`);
     } finally {
       closeSync(fd);
     }
-  }
-
-  private persistAcked(): void {
-    this.dirty.acked = false;
-    const path = join(this.dir, "acked");
-    writeFileSync(`${path}.tmp`, `${this.acked}\n`, { mode: 0o600 });
-    renameSync(`${path}.tmp`, path);
+    renameSync(temporary, this.at("acked"));
   }
 }
 
 async function readRange(path: string, offset: number, length: number): Promise<Buffer> {
-  const file = await openFile(path, "r");
+  const file = await openFile(path, READ_FLAGS);
   try {
     const buffer = Buffer.alloc(length);
     const { bytesRead } = await file.read(buffer, 0, length, offset);

@@ -15,8 +15,10 @@ import type { AnyRule } from "../engine/rule.js";
 import type { EventOutput } from "../output/event-lines.js";
 import { addOutputStats, type FlushResult, type OutputStats } from "../output/output.js";
 import { OutputSet } from "../output/output-set.js";
+import { OptionError } from "../errors.js";
 import type { SeedReport } from "../process/table.js";
 import type { SensorEvent } from "../sensor/events.js";
+import type { CoverageMonitor } from "./coverage.js";
 
 export interface PipelineOptions extends EngineOptions {
   /** Where findings (and events, for its event outputs) go; swapped by reload(). Default: none. */
@@ -46,6 +48,8 @@ export class Pipeline {
   private outputs_: OutputSet;
   private readonly recorders: readonly EventOutput[];
   private readonly retired = new Map<string, OutputStats>();
+  private coverage: CoverageMonitor | undefined;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(options: PipelineOptions) {
     const { outputs, recorders, ...engineOptions } = options;
@@ -85,8 +89,14 @@ export class Pipeline {
     }
     for (const recorder of this.recorders) recorder.write(events);
     this.outputs_.writeEvents(events);
-    this.outputs_.write(findings);
-    return findings;
+    const delivered = this.coverage?.absorb(findings) ?? findings;
+    this.outputs_.write(delivered);
+    return delivered;
+  }
+
+  /** From now on, flood-prone findings are counted into `monitor`'s SENSOR-001 instead of delivered one by one. */
+  watchCoverage(monitor: CoverageMonitor): void {
+    this.coverage = monitor;
   }
 
   /**
@@ -100,9 +110,19 @@ export class Pipeline {
     return report;
   }
 
-  /** Feeds every batch `source` delivers (a live sensor) from now on; returns the detach. */
-  attach(source: BatchSource): () => void {
-    return source.subscribe((events) => this.process(events));
+  /**
+   * Feeds every batch `source` delivers (a live sensor) from now on, until detach() or
+   * close(). One source at a time: attaching a second one throws.
+   */
+  attach(source: BatchSource): void {
+    if (this.unsubscribe !== undefined) throw new OptionError("this pipeline is already attached to a source: detach() it first");
+    this.unsubscribe = source.subscribe((events) => this.process(events));
+  }
+
+  /** Stops taking batches from the attached source; nothing happens when none is. */
+  detach(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
   }
 
   /**
@@ -153,8 +173,12 @@ export class Pipeline {
     return this.recorders.map((recorder) => recorder.stats());
   }
 
-  /** Flushes and closes the outputs and recorders, under one deadline; results by output name. */
+  /**
+   * Detaches from its source, then flushes and closes the outputs and recorders under one
+   * deadline; results by output name. Close the sensor first, so its last batches get here.
+   */
   async close(timeoutMs?: number): Promise<Record<string, FlushResult>> {
+    this.detach();
     const [flushed, recorded] = await Promise.all([this.outputs_.close(timeoutMs), new OutputSet([], this.recorders).close(timeoutMs)]);
     return { ...flushed, ...recorded };
   }

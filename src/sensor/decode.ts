@@ -6,6 +6,7 @@
 import type {
   AddressFamily, ConnectSource, DupSyscall, Endpoint, SensorEvent, SocketOrigin, SocketType, StdioFd, TaskContext,
 } from "./events.js";
+import { assertInternal } from "../errors.js";
 import {
   COMM_LEN, ConnectSourceCode, DupSyscallCode, EventKindCode, FdKindCode, LAYOUT, SocketOriginCode, STDIO_FDS, UNIX_PATH_LEN,
 } from "./layout.js";
@@ -167,7 +168,7 @@ function task(bytes: Uint8Array, view: DataView, at: number): TaskContext {
 
 const FD_KINDS: Record<number, StdioFd["kind"]> = byCode(FdKindCode);
 const FD_CTTY = 0x1;
-if (STDIO_FDS !== 3) throw new Error("decode.ts reads exactly three stdio fds");
+assertInternal(STDIO_FDS === 3, "decode.ts reads exactly three stdio fds");
 
 function stdioFd(bytes: Uint8Array, view: DataView, at: number): StdioFd {
   const kind = FD_KINDS[view.getUint8(at + S.kind)] ?? "other";

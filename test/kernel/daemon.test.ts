@@ -8,7 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openSensor } from "sockeye";
+import { openSensorSync } from "sockeye";
 import { bpftoolProgramNames, stillLoaded, kernelTier, programIdsHeldBy, run, tcpListener } from "./harness.js";
 
 /** A TRC-101 finding as the daemon prints it, typed as far as these tests read it. */
@@ -90,7 +90,7 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
   it("the README's run command (sockeye on the PATH) is the daemon itself: SIGTERM to the pid started stops it cleanly", async () => {
     // scripts/setup.sh puts the wrapper there; the README's commands run setup first.
     const wrapper = "/usr/local/bin/sockeye";
-    expect(readFileSync(wrapper, "utf8")).toMatch(/^exec .*dist\/cli\/main\.js" "\$@"$/m);
+    expect(readFileSync(wrapper, "utf8")).toMatch(/^exec \S+ \S*dist\/cli\/main\.js "\$@"$/m);
     const { child, out, exited } = await startUntilReady("sockeye", ["run", "--format", "json"]);
     daemon = child;
     // No wrapper process in between: the pid we hold is node running the CLI.
@@ -183,10 +183,10 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
 
   it("close() detaches and frees every program while the process lives on", async () => {
     const before = new Set(programIdsHeldBy(process.pid));
-    const sensor = await openSensor();
+    const sensor = openSensorSync();
     const opened = programIdsHeldBy(process.pid).filter((id) => !before.has(id));
     expect(opened.length).toBeGreaterThanOrEqual(OUR_PROGRAMS.length);
-    await sensor.shutdown();
+    await sensor.close();
     expect(programIdsHeldBy(process.pid).filter((id) => opened.includes(id))).toEqual([]);
     expect(await stillLoaded(opened)).toEqual([]);
   });

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcessTable, builtinRules, openSensor, type Sensor, type SensorEvent } from "sockeye";
+import { Engine, ProcessTable, builtinRules, openSensorSync, type Sensor, type SensorEvent } from "sockeye";
 import { kernelTier, tcpListener, type TcpListener } from "./harness.js";
 
 const tier = kernelTier();
@@ -23,7 +23,7 @@ describe.runIf(tier.run)("kernel: detection ring flood", () => {
   const decoys: ChildProcess[] = [];
 
   beforeAll(async () => {
-    sensor = await openSensor({ detectionRingBytes: 1 << 16 });
+    sensor = openSensorSync({ detectionRingBytes: 1 << 16 });
     // The daemon's work per event (process table, built-in rules) behind the subscriber, so the
     // flood costs JavaScript what it costs the daemon.
     const processes = new ProcessTable();
@@ -39,7 +39,7 @@ describe.runIf(tier.run)("kernel: detection ring flood", () => {
   });
   afterAll(async () => {
     for (const d of decoys) if (d.pid) try { process.kill(-d.pid, "SIGKILL"); } catch { /* gone */ }
-    sensor?.close();
+    await sensor?.close();
     await listener?.close();
   });
 

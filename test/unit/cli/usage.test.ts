@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -73,6 +73,35 @@ describe("sockeye CLI usage errors", () => {
     expect(r.stderr).toMatch(/"message":"replayed".*"events":18,"findings":1,"malformed":0/);
   });
 
+  it("replay's summary prints every engine counter, unknown kinds and malformed lines included", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sockeye-usage-"));
+    const capture = join(dir, "capture.jsonl");
+    const example = readFileSync("examples/custom-agent/capture.jsonl", "utf8").trimEnd().split("\n");
+    writeFileSync(capture, [...example, JSON.stringify({ ...(JSON.parse(example[0]!) as object), kind: "bind" }), "{not json"].join("\n"));
+    const r = cli("replay", capture);
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.status).toBe(1);
+    const summary = JSON.parse(r.stderr.trim().split("\n").at(-1)!) as Record<string, unknown>;
+    expect(summary).toMatchObject({ message: "replayed", events: 19, findings: 1, malformed: 1, dropped: { unknown_kind: 1, malformed_line: 1 }, ruleErrors: {} });
+    expect(summary).toHaveProperty("folded");
+    expect(summary).toHaveProperty("suppressed");
+  });
+
+  it("replay --strict writes the findings made before a bad line, then stops with one line naming it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sockeye-usage-"));
+    const capture = join(dir, "capture.jsonl");
+    const example = readFileSync("examples/custom-agent/capture.jsonl", "utf8").trimEnd().split("\n");
+    const bad = JSON.stringify({ ...(JSON.parse(example[0]!) as object), timeMs: 1e20 });
+    writeFileSync(capture, [...example, bad].join("\n"));
+    const r = cli("replay", "--strict", capture);
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.status).toBe(2);
+    expect(r.stdout.trim().split("\n").map((line) => (JSON.parse(line) as { rule: { id: string } }).rule.id)).toEqual(["TRC-101"]);
+    expect(r.stderr.split("\n").filter((line) => line.startsWith("sockeye: "))).toEqual([
+      `sockeye: capture line ${example.length + 1}: not a valid exec event: timeMs: Number must be less than or equal to 8640000000000000 (or replay without --strict to count such lines)`,
+    ]);
+  });
+
   it("replay --rules X capture: --rules takes one path (repeat it for more), the capture stays the argument", () => {
     const dir = mkdtempSync(join(tmpdir(), "sockeye-usage-"));
     const rule = (id: string) => {
@@ -112,7 +141,7 @@ describe("what `sockeye run` loads", () => {
       ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", process.execPath, "--import", `data:text/javascript,${encodeURIComponent(report)}`, "dist/cli/main.js", "run"],
       { encoding: "utf8" },
     );
-    expect(r.stderr).toMatch(/EPERM_BPF/);
+    expect(r.stderr).toMatch(/SOCKEYE_EPERM_BPF/);
     const loaded = JSON.parse(/^LOADED (.*)$/m.exec(r.stderr)![1]!) as { builtins: string[]; packages: string[] };
     expect(loaded.builtins).toContain("net"); // the report itself works
     expect(loaded.builtins).not.toContain("tls");

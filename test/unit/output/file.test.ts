@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chmod, lstat, mkdtemp, readFile, readdir, rm, stat, symlink, unlink, writeFile } from "node:fs/promises";
+import { chmod, chown, link, lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -121,6 +121,57 @@ describe("file output", () => {
       expect(await openError(new FileOutput({ path }))).toBe(`output file: ${path} is a FIFO, not a regular file`);
       expect(performance.now() - started).toBeLessThan(1000);
     }, 5000);
+
+    // Whoever can write to a folder on the way can swap what follows for a folder of their
+    // own, and the file opened as root is then theirs to choose.
+    it("a parent folder others can write to: refused, naming it", async () => {
+      const open = join(dir, "open");
+      await mkdir(open);
+      await chmod(open, 0o777);
+      const path = join(open, "findings.jsonl");
+      expect(await openError(new FileOutput({ path }))).toBe(
+        `output file: ${path} is under ${open}, which is group- or world-writable (mode 777); give a path whose folders only root or the daemon's user can write`,
+      );
+    });
+
+    it("a parent folder that is a symbolic link: refused, naming it", async () => {
+      await mkdir(join(dir, "real"));
+      await symlink(join(dir, "real"), join(dir, "link"));
+      const path = join(dir, "link", "findings.jsonl");
+      expect(await openError(new FileOutput({ path }))).toBe(`output file: ${path} is under ${join(dir, "link")}, which is a symbolic link; give the real path`);
+    });
+
+    it.skipIf(process.geteuid?.() !== 0)("a parent folder owned by another user: refused", async () => {
+      const theirs = join(dir, "theirs");
+      await mkdir(theirs, { mode: 0o755 });
+      await chown(theirs, 65534, 65534);
+      const path = join(theirs, "findings.jsonl");
+      expect(await openError(new FileOutput({ path }))).toBe(`output file: ${path} is under ${theirs}, which is owned by uid 65534, not by root or the daemon's user`);
+    });
+
+    it("a folder with the sticky bit (/tmp) is a parent like any root-owned one", async () => {
+      expect((await stat(tmpdir())).mode & 0o1000).toBe(0o1000);
+      const output = new FileOutput({ path: join(dir, "findings.jsonl") });
+      await output.open();
+      await output.close(2000);
+    });
+
+    it("an existing file with a second link: refused, the other name untouched", async () => {
+      const other = join(dir, "other");
+      await writeFile(other, "precious\n", { mode: 0o600 });
+      const path = join(dir, "findings.jsonl");
+      await link(other, path);
+      expect(await openError(new FileOutput({ path }))).toBe(`output file: ${path} has 2 links: its lines would also reach the other names; give a path of its own`);
+      expect(await readFile(other, "utf8")).toBe("precious\n");
+    });
+
+    it.skipIf(process.geteuid?.() !== 0)("an existing file of another owner: refused, left as it was", async () => {
+      const path = join(dir, "findings.jsonl");
+      await writeFile(path, "theirs\n", { mode: 0o644 });
+      await chown(path, 65534, 65534);
+      expect(await openError(new FileOutput({ path }))).toBe(`output file: ${path} is owned by uid 65534, not by the daemon (uid 0); remove it or give another path`);
+      expect((await stat(path)).mode & 0o777).toBe(0o644);
+    });
 
     it("rotation renames and deletes only regular files", async () => {
       const path = join(dir, "findings.jsonl");

@@ -1,8 +1,8 @@
-import { appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Spool, SpoolError, type SpoolOptions } from "sockeye";
+import { Spool, SpoolError, type SpoolOptions } from "sockeye/outputs";
 
 let root: string;
 const open: Spool[] = [];
@@ -79,7 +79,7 @@ describe("spool", () => {
     const troubles: string[] = [];
     const second = spool({ onTrouble: (line) => troubles.push(line) });
     expect(troubles).toHaveLength(1);
-    expect(troubles[0]).toMatch(/10 bytes after the last whole record skipped/);
+    expect(troubles[0]).toMatch(/10 bytes that do not frame skipped/);
     second.append(payloads(4, 6));
     expect(await drain(second)).toEqual(payloads(0, 6));
     expect(second.stats().tornBytes).toBe(10);
@@ -112,8 +112,71 @@ describe("spool", () => {
 
     it("in use by another live process", () => {
       mkdirSync(join(root, "spool"), { mode: 0o700 });
-      appendFileSync(join(root, "spool", "owner.pid"), `${process.ppid}\n`);
+      const startTicks = readFileSync(`/proc/${process.ppid}/stat`, "utf8").split(") ")[1]!.split(" ")[19];
+      const bootId = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+      appendFileSync(join(root, "spool", "owner.pid"), `${process.ppid} ${startTicks} ${bootId}\n`);
       expect(() => spool()).toThrow(/^spool .*: is in use by process \d+$/);
     });
+
+    it("a parent folder others can write to, naming it", () => {
+      mkdirSync(join(root, "open"), { mode: 0o777 });
+      chmodSync(join(root, "open"), 0o777);
+      expect(() => spool({ dir: join(root, "open", "spool") })).toThrow(
+        `spool ${join(root, "open", "spool")}: ${join(root, "open")} is group- or world-writable (mode 777); give a path whose folders only root or the daemon's user can write`,
+      );
+    });
+
+    it("a parent folder that is a symbolic link", () => {
+      mkdirSync(join(root, "real"), { mode: 0o700 });
+      symlinkSync(join(root, "real"), join(root, "link"));
+      expect(() => spool({ dir: join(root, "link", "spool") })).toThrow(`spool ${join(root, "link", "spool")}: ${join(root, "link")} is a symbolic link; give the real path`);
+    });
+  });
+
+  describe("a stale owner record does not keep the spool down", () => {
+    it.each([
+      ["a bare pid, as a pid file left by an earlier boot", "1\n"],
+      ["pid 1 of another boot", "1 1 00000000-0000-0000-0000-000000000000\n"],
+      ["this boot's pid 1 with another start time", () => `1 999999999 ${readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()}\n`],
+    ])("%s", (_case, record) => {
+      mkdirSync(join(root, "spool"), { mode: 0o700 });
+      writeFileSync(join(root, "spool", "owner.pid"), typeof record === "string" ? record : record());
+      spool().append(["one"]);
+    });
+  });
+
+  it("works in the folder it opened: a folder swapped in under its name later gets nothing, a planted acked.tmp is not followed", () => {
+    const first = spool({ fsyncIntervalMs: 0 });
+    first.append(payloads(0, 3));
+    renameSync(join(root, "spool"), join(root, "moved"));
+    mkdirSync(join(root, "spool"), { mode: 0o700 });
+    const victim = join(root, "victim");
+    writeFileSync(victim, "precious\n");
+    symlinkSync(victim, join(root, "spool", "acked.tmp"));
+    symlinkSync(victim, join(root, "moved", "acked.tmp"));
+    first.ack(2);
+    first.append(payloads(3, 4));
+    first.close();
+    open.splice(0);
+    expect(readFileSync(victim, "utf8")).toBe("precious\n");
+    expect(readFileSync(join(root, "moved", "acked"), "utf8")).toBe("2\n");
+    expect(readdirSync(join(root, "spool")).sort()).toEqual(["acked.tmp"]);
+    expect(readdirSync(join(root, "moved")).filter((name) => name.endsWith(".seg"))).toHaveLength(1);
+  });
+
+  it("a bad CRC mid-segment skips that record only: the reading resyncs on the next whole one", async () => {
+    const first = spool();
+    first.append(payloads(0, 5));
+    first.close();
+    open.splice(0);
+    const segment = join(root, "spool", readdirSync(join(root, "spool")).find((name) => name.endsWith(".seg"))!);
+    const bytes = readFileSync(segment);
+    const secondRecord = 24 + bytes.readUInt32LE(0);
+    bytes.writeUInt8(bytes.readUInt8(secondRecord + 24) ^ 0xff, secondRecord + 24); // a payload byte of record 2
+    writeFileSync(segment, bytes);
+    const troubles: string[] = [];
+    const second = spool({ onTrouble: (line) => troubles.push(line) });
+    expect(await drain(second)).toEqual(["finding 0", "finding 2", "finding 3", "finding 4"]);
+    expect(troubles).toEqual([expect.stringMatching(/: 33 bytes that do not frame skipped \(a torn write or a corrupt record\)$/)]);
   });
 });

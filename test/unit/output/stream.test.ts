@@ -1,6 +1,7 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { JsonLinesOutput, PrettyOutput, formatPretty } from "sockeye";
+import { JsonLinesOutput, PrettyOutput } from "sockeye";
+import { formatPretty } from "sockeye/outputs";
 import { reverseShellFinding } from "./fixtures.js";
 
 /** A stream that keeps what it is given; `hold` keeps each write's callback until release(). */
@@ -60,6 +61,30 @@ describe("json-lines output", () => {
     expect(await output.flush(1000)).toEqual({ complete: true, abandoned: 0 });
     expect(out.text().split("\n").filter(Boolean)).toHaveLength(6);
     expect(output.stats()).toMatchObject({ written: 6, queueDepth: 0, dropped: { queue_full: 14 } });
+  });
+
+  it("when it must drop, drops the lowest severity first and never an incident it already started reporting", async () => {
+    const out = sink({ hold: true });
+    const base = reverseShellFinding();
+    const finding = (name: string, severity: "low" | "high", incident: string) =>
+      ({ ...base, event: { ...base.event, id: name }, rule: { ...base.rule, severity }, process: { ...base.process, entity_id: incident } }) as typeof base;
+    const lineBytes = Buffer.byteLength(`${JSON.stringify(finding("a", "high", "incident-0"))}\n`);
+    const output = new JsonLinesOutput({ stream: out.stream, maxBufferedBytes: 3 * lineBytes });
+    await output.open();
+    output.write([finding("a", "high", "incident-0")]); // in flight, held
+    output.write([finding("l1", "low", "incident-1"), finding("l2", "low", "incident-2"), finding("l3", "low", "incident-3")]); // the queue is full
+    output.write([finding("h", "high", "incident-4")]); // takes the place of the newest low one, l3
+    output.write([finding("l4", "low", "incident-5")]); // nothing lower to drop: dropped itself
+    output.write([finding("a2", "low", "incident-0")]); // incident-0 is being reported: l2 makes room
+    expect(output.stats()).toMatchObject({ queueDepth: 4, dropped: { queue_full: 3 } });
+    for (let i = 0; i < 3; i++) {
+      out.release();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    out.release();
+    expect(await output.flush(1000)).toEqual({ complete: true, abandoned: 0 });
+    const delivered = out.text().split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { event: { id: string } }).event.id);
+    expect(delivered).toEqual(["a", "l1", "h", "a2"]);
   });
 
   it("drops what a stuck reader still holds at the flush deadline, counted as flush_timeout", async () => {

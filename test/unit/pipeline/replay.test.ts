@@ -5,18 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  CaptureLineError,
-  CaptureWriter,
-  Pipeline,
-  builtinRules,
-  captureLine,
-  openCaptureFile,
-  readCapture,
-  replayCapture,
-  type MalformedLine,
-  type SensorEvent,
-} from "sockeye";
+import { CaptureLineError, Pipeline, builtinRules, replayCapture, type MalformedLine, type SensorEvent } from "sockeye";
+import { CaptureWriter, captureLine, openCaptureFile, readCapture } from "sockeye/capture";
 import { connect, dup, exec, exit, fork } from "../engine/fixtures.js";
 
 const lines = (...text: string[]) => Readable.from([text.join("\n")]);
@@ -63,28 +53,70 @@ describe("replay", () => {
     expect((failure as Error).message).toMatch(/^capture line 3: not JSON/);
   });
 
-  /** Line 2 is 17 MiB of "x", read in 1 MiB chunks as a file would be, between two events. */
+  /** Line 2 is 2 MiB of "x", read in 64 KiB chunks as a file would be, between two events. */
   function overlongCapture(): Readable {
     return Readable.from(
       (function* () {
         yield Buffer.from(`${JSON.stringify(fork())}\n`);
-        for (let i = 0; i < 17; i++) yield Buffer.alloc(1 << 20, "x");
+        for (let i = 0; i < 32; i++) yield Buffer.alloc(1 << 16, "x");
         yield Buffer.from(`\n${JSON.stringify(fork())}\n`);
       })(),
     );
   }
 
-  it("bounds a line at 16 MiB: a longer one is malformed, named by its number, and the reading goes on", async () => {
+  it("bounds a line at 1 MiB: a longer one is malformed, named by its number, and the reading goes on", async () => {
     const pipeline = new Pipeline({ rules: builtinRules() });
     const report = await replayCapture(pipeline, overlongCapture());
-    expect(report).toMatchObject({ events: 2, malformedCount: 1, malformed: [{ lineNumber: 2, reason: "longer than 16 MiB" }] });
+    expect(report).toMatchObject({ events: 2, malformedCount: 1, malformed: [{ lineNumber: 2, reason: "longer than 1 MiB" }] });
   });
 
-  it("stops at a line over 16 MiB in strict mode with one line naming it", async () => {
+  it("stops at a line over 1 MiB in strict mode with one line naming it", async () => {
     const pipeline = new Pipeline({ rules: builtinRules() });
     const failure = await replayCapture(pipeline, overlongCapture(), { strict: true }).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(CaptureLineError);
-    expect((failure as Error).message).toBe("capture line 2: longer than 16 MiB");
+    expect((failure as Error).message).toBe("capture line 2: longer than 1 MiB");
+  });
+
+  // JSON.parse reads 1e400 as Infinity; a time past the Date range made `new Date()` throw
+  // from inside a rule, with no line number.
+  it.each([
+    ["timeMs", '{"timeMs":1e20}', /^not a valid socket_dup event: timeMs: Number must be less than or equal to 8640000000000000/],
+    ["timeNs", '{"timeNs":1e400}', /^not a valid socket_dup event: timeNs: Number must be finite/],
+    ["task.cgroupId", '{"task":{"pid":1,"tid":1,"ppid":0,"uid":0,"gid":0,"cgroupId":-1,"startNs":0,"comm":"a","parentComm":"b"}}', /task\.cgroupId: Number must be greater than or equal to 0/],
+    ["task.startNs", '{"task":{"pid":1,"tid":1,"ppid":0,"uid":0,"gid":0,"cgroupId":0,"startNs":1.5,"comm":"a","parentComm":"b"}}', /task\.startNs: Expected integer, received float/],
+    ["task.pid", '{"task":{"pid":4294967296,"tid":1,"ppid":0,"uid":0,"gid":0,"cgroupId":0,"startNs":0,"comm":"a","parentComm":"b"}}', /task\.pid: Number must be less than or equal to 4294967295/],
+    ["task.uid", '{"task":{"pid":1,"tid":1,"ppid":0,"uid":-2,"gid":0,"cgroupId":0,"startNs":0,"comm":"a","parentComm":"b"}}', /task\.uid: Number must be greater than or equal to 0/],
+    ["newfd", '{"newfd":1e12}', /newfd: Number must be less than or equal to 2147483647/],
+    ["state", '{"state":300}', /state: Number must be less than or equal to 255/],
+    ["socketIno", '{"socketIno":1e30}', /socketIno: Number must be less than or equal to 18446744073709552000/],
+  ])("refuses an out-of-range %s with its line number, after writing the findings of the lines before it", async (_field, override, reason) => {
+    const pipeline = new Pipeline({ rules: builtinRules() });
+    // The override's keys come last: JSON.parse keeps a repeated key's last value.
+    const bad = JSON.stringify(dup({ newfd: 1 })).replace(/\}$/, `,${override.slice(1)}`);
+    const capture = lines(captureLine(exec({ filename: "/bin/bash" })).trimEnd(), captureLine(dup({ newfd: 0 })).trimEnd(), bad);
+    const findings: string[] = [];
+    const report = await replayCapture(pipeline, capture, { onFinding: (finding) => findings.push(finding.rule.id) });
+    expect(findings).toEqual(["TRC-101"]);
+    expect(report.malformed).toHaveLength(1);
+    expect(report.malformed[0]?.lineNumber).toBe(3);
+    expect(report.malformed[0]?.reason).toMatch(reason);
+
+    const strictPipeline = new Pipeline({ rules: builtinRules() });
+    const strictFindings: string[] = [];
+    const capture2 = lines(captureLine(exec({ filename: "/bin/bash" })).trimEnd(), captureLine(dup({ newfd: 0 })).trimEnd(), bad);
+    const failure = await replayCapture(strictPipeline, capture2, { strict: true, onFinding: (finding) => strictFindings.push(finding.rule.id) }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(CaptureLineError);
+    expect((failure as Error).message).toMatch(/^capture line 3: not a valid socket_dup event: /);
+    expect(strictFindings).toEqual(["TRC-101"]);
+  });
+
+  it("refuses a line with more values than any event holds before checking each one", async () => {
+    const pipeline = new Pipeline({ rules: builtinRules() });
+    // 300,000 numbers where strings belong: zod would build one issue per element.
+    const line = `{"kind":"exec","args":[${new Array<string>(300_000).fill("0").join(",")}]}`;
+    const report = await replayCapture(pipeline, lines(line, JSON.stringify(fork())));
+    expect(report).toMatchObject({ events: 1, malformedCount: 1 });
+    expect(report.malformed[0]).toEqual({ lineNumber: 1, reason: "more than 65536 values in one event" });
   });
 
   it("reads CRLF lines and a last line without a newline", async () => {
