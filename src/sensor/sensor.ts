@@ -27,7 +27,9 @@ export interface RingDrops {
 
 /** What checkAttached() found: the BPF programs still attached, and those no longer, with why. */
 export interface AttachCheck {
+  /** The BPF programs still attached, by name (e.g. "handle_exec"). */
   attached: string[];
+  /** The programs found detached, each with what the check saw. */
   detached: { program: string; reason: string }[];
 }
 

@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { closeSync, openSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { openSensor, type SensorEvent } from "sockeye";
+import { openSensorSync, type SensorEvent } from "sockeye";
 import { kernelTier, programIdsHeldBy } from "./harness.js";
 
 const tier = kernelTier();
@@ -53,7 +53,7 @@ function closeAndPlug(fd: number): void {
 
 describe.runIf(tier.run)("kernel: attach check", () => {
   it("every program is attached after open; one whose link fd is closed is reported, and runs no more", async () => {
-    const sensor = await openSensor();
+    const sensor = openSensorSync();
     const events: SensorEvent[] = [];
     sensor.subscribe((batch) => events.push(...batch));
     try {
@@ -73,7 +73,7 @@ describe.runIf(tier.run)("kernel: attach check", () => {
       expect(events.some((e) => e.kind === "exit" && e.task.pid === marker.pid)).toBe(true);
       expect(events.some((e) => e.kind === "exec" && e.task.pid === marker.pid)).toBe(false);
     } finally {
-      sensor.close();
+      await sensor.close();
     }
     expect(sensor.checkAttached()).toEqual({ attached: [], detached: [] });
   });
