@@ -30,9 +30,11 @@ trap cleanup EXIT
 
 # A sensor that only loads and drains: the cost measured is the programs', not a consumer's.
 node --input-type=module -e "
-  const { openSensor } = await import('$checkout/dist/index.js');
+  const sockeye = await import('$checkout/dist/index.js');
+  // openSensorSync since the curated API; openSensor (async) in checkouts before it.
+  const open = sockeye.openSensorSync ?? sockeye.openSensor;
   const skip = (process.env.PROG_COST_SKIP ?? '').split(';').filter(Boolean);
-  const s = await openSensor(skip.length ? { skipCandidates: skip } : {});
+  const s = await open(skip.length ? { skipCandidates: skip } : {});
   s.subscribe(() => {});
   console.log('ready');
   process.on('SIGTERM', () => { s.close(); process.exit(0); });

@@ -18,6 +18,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <malloc.h>
 #include <sstream>
@@ -330,10 +331,12 @@ std::string unmet(Need need, const KernelFeatures& f) {
 struct Attempt {
   sockeye_bpf* skel = nullptr;
   std::vector<bpf_link*> links;
+  std::vector<const char*> link_programs;  // the program of each link
   ~Attempt() { release(); }
   void release() {
     for (auto* l : links) bpf_link__destroy(l);
     links.clear();
+    link_programs.clear();
     if (skel) sockeye_bpf__destroy(skel);
     skel = nullptr;
   }
@@ -353,6 +356,7 @@ Refusal attach_all(Attempt& a, const Candidate& c) {
       return {std::string("attach of ") + name + " failed: " + errno_text(err), err};
     }
     a.links.push_back(link);
+    a.link_programs.push_back(name);
   }
   return {};
 }
@@ -589,7 +593,17 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
     sensor->report_ = choice.report();
     sensor->skel_ = a.skel;
     sensor->wakeup_interval_us_ = options.wakeup_interval_us;
-    sensor->links_ = std::move(a.links);
+    for (size_t i = 0; i < a.links.size(); i++) {
+      bpf_link_info info{};
+      uint32_t len = sizeof(info);
+      LoadedSensor::Attached attached{a.links[i], a.link_programs[i]};
+      if (bpf_link_get_info_by_fd(bpf_link__fd(a.links[i]), &info, &len) == 0) {
+        attached.link_id = info.id;
+        attached.prog_id = info.prog_id;
+      }
+      sensor->links_.push_back(attached);
+    }
+    a.links.clear();
     a.skel = nullptr;
     // Loading parsed the kernel's BTF (several MB) and freed it; glibc keeps freed heap
     // mapped. Handing it back cut the idle daemon's RSS by 11 MB (bench/README.md).
@@ -620,7 +634,7 @@ SettingsCoverage settings_coverage() {
 LoadedSensor::~LoadedSensor() { detach(); }
 
 void LoadedSensor::detach_programs() {
-  for (auto* l : links_) bpf_link__destroy(l);
+  for (auto& l : links_) bpf_link__destroy(l.link);
   links_.clear();
 }
 
@@ -628,6 +642,28 @@ void LoadedSensor::detach() {
   detach_programs();
   if (skel_) sockeye_bpf__destroy(skel_);
   skel_ = nullptr;
+}
+
+std::vector<AttachState> LoadedSensor::check_attached() const {
+  std::vector<AttachState> out;
+  for (const Attached& l : links_) {
+    bpf_link_info info{};
+    uint32_t len = sizeof(info);
+    std::string problem;
+    int fd = bpf_link__fd(l.link);
+    if (l.link_id == 0) {
+      // Before 5.15 libbpf attaches tp/ programs by perf event ioctl: no BPF link to ask, only
+      // whether its perf event fd is still open.
+      if (fcntl(fd, F_GETFD) == -1) problem = "its perf event fd is closed (" + errno_text(errno) + ")";
+    } else if (bpf_link_get_info_by_fd(fd, &info, &len) != 0)
+      problem = "its link is gone (" + errno_text(errno) + ")";
+    else if (info.id != l.link_id)
+      problem = "its link's fd now holds link " + std::to_string(info.id) + ", not " + std::to_string(l.link_id);
+    else if (info.prog_id != l.prog_id)
+      problem = "its link now runs program " + std::to_string(info.prog_id) + ", not " + std::to_string(l.prog_id);
+    out.push_back({l.program, problem});
+  }
+  return out;
 }
 
 int LoadedSensor::detection_ring_fd() const { return skel_ ? bpf_map__fd(skel_->maps.detection_events) : -1; }

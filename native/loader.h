@@ -50,6 +50,13 @@ struct CandidateReport {
   std::string reason;      // why it was passed over; empty when live
 };
 
+// One attached program and what the attach check found: `problem` is empty while it is
+// still attached.
+struct AttachState {
+  std::string program;  // the BPF program's name, e.g. "handle_exec"
+  std::string problem;
+};
+
 enum class HelperSupport { yes, no, unknown };
 const char* helper_support_name(HelperSupport v);
 
@@ -98,6 +105,10 @@ class LoadedSensor {
   std::vector<uint64_t> ring_drops() const;
   const std::vector<CandidateReport>& report() const { return report_; }
   const KernelFeatures& features() const { return features_; }
+  // Whether every program is still attached: per link, one BPF_OBJ_GET_INFO_BY_FD that must
+  // still name the link and program attach made (a closed or replaced fd, a released link,
+  // another program on it, all show). A few µs for all of them: cheap enough to run every second.
+  std::vector<AttachState> check_attached() const;
   // Destroys the links: no program runs any more, the maps (rings, counters) stay readable.
   void detach_programs();
   // detach_programs(), then frees the programs and maps.
@@ -110,7 +121,14 @@ class LoadedSensor {
   LoadedSensor() = default;
   sockeye_bpf* skel_ = nullptr;
   uint32_t wakeup_interval_us_ = 0;
-  std::vector<bpf_link*> links_;
+  // What attach made, for check_attached: the link, its program's name, the ids it had.
+  struct Attached {
+    bpf_link* link;
+    std::string program;
+    uint32_t link_id = 0;
+    uint32_t prog_id = 0;
+  };
+  std::vector<Attached> links_;
   std::vector<CandidateReport> report_;
   KernelFeatures features_;
 };

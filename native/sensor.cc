@@ -120,6 +120,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
                            InstanceMethod<&Sensor::Close>("close"),
                            InstanceMethod<&Sensor::Counters>("counters"),
                            InstanceMethod<&Sensor::RingDrops>("ringDrops"),
+                           InstanceMethod<&Sensor::CheckAttached>("checkAttached"),
                            InstanceMethod<&Sensor::Report>("report"),
                            InstanceMethod<&Sensor::Features>("features"),
                            InstanceMethod<&Sensor::Ref>("ref"),
@@ -231,6 +232,20 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     std::vector<uint64_t> values = loaded_ ? loaded_->ring_drops() : final_ring_drops_;
     Napi::Array out = Napi::Array::New(env, values.size());
     for (size_t i = 0; i < values.size(); i++) out.Set(i, Napi::Number::New(env, double(values[i])));
+    return out;
+  }
+
+  // [{ program, problem }] per attached program ("" while attached); empty once closed.
+  Napi::Value CheckAttached(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<AttachState> states = loaded_ ? loaded_->check_attached() : std::vector<AttachState>{};
+    Napi::Array out = Napi::Array::New(env, states.size());
+    for (size_t i = 0; i < states.size(); i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("program", states[i].program);
+      o.Set("problem", states[i].problem);
+      out.Set(i, o);
+    }
     return out;
   }
 

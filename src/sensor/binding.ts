@@ -60,6 +60,8 @@ export interface NativeSensor {
   /** Flat: per ring (layout.ts RINGS order) the drops per reason (DROP_REASONS order). */
   ringDrops(): number[];
   report(): NativeCandidate[];
+  /** Per attached BPF program, what the attach check found: problem "" while attached. */
+  checkAttached(): { program: string; problem: string }[];
   features(): NativeFeatures | null;
   ref(): void;
   unref(): void;

@@ -199,18 +199,37 @@ function stdioFd(bytes: Uint8Array, view: DataView, at: number): StdioFd {
   }
 }
 
-/** argv as the kernel copied it: NUL-terminated elements, the last possibly cut short. */
-export function splitArgs(raw: Uint8Array): string[] {
-  const args: string[] = [];
-  let start = 0;
-  for (let i = 0; i < raw.length; i++) {
-    if (raw[i] === 0) {
-      args.push(utf8.decode(raw.subarray(start, i)));
-      start = i + 1;
-    }
+/**
+ * argv kept per exec event, in bytes, where each element costs its length plus
+ * ARG_OVERHEAD_BYTES (about what V8 spends on a short string's header, padding and array
+ * slot): memory per event stays bounded
+ * by bytes whatever shape an attacker gives argv (4,095 one-byte arguments would otherwise
+ * cost far more than their 8 KiB). Past it, args stop and argsTruncated is set; argsRaw keeps
+ * every byte the kernel read. Ordinary command lines (the kernel keeps at most 8 KiB) fit.
+ */
+export const ARGV_KEPT_BYTES = 16 * 1024;
+export const ARG_OVERHEAD_BYTES = 32;
+
+/** More elements than ARGV_KEPT_BYTES can hold at ARG_OVERHEAD_BYTES each: splitting stops there. */
+const ARGS_SPLIT_LIMIT = Math.floor(ARGV_KEPT_BYTES / ARG_OVERHEAD_BYTES) + 1;
+
+/**
+ * argv as the kernel copied it: NUL-terminated elements, the last possibly cut short. One
+ * UTF-8 decode of the whole (a NUL never sits inside a UTF-8 sequence, so invalid bytes
+ * become U+FFFD exactly as element by element) and one split that stops after
+ * ARGS_SPLIT_LIMIT elements: cost linear in the bytes, with a bounded number of strings made.
+ */
+export function splitArgs(raw: Uint8Array): { args: string[]; cut: boolean } {
+  if (raw.length === 0) return { args: [], cut: false };
+  const text = utf8.decode(raw);
+  // The last element's NUL ends it; split on what is between NULs.
+  const parts = (raw[raw.length - 1] === 0 ? text.slice(0, -1) : text).split("\0", ARGS_SPLIT_LIMIT);
+  let budget = ARGV_KEPT_BYTES;
+  for (let kept = 0; kept < parts.length; kept++) {
+    budget -= parts[kept]!.length + ARG_OVERHEAD_BYTES;
+    if (budget < 0) return { args: parts.slice(0, kept), cut: true };
   }
-  if (start < raw.length) args.push(utf8.decode(raw.subarray(start)));
-  return args;
+  return { args: parts, cut: false };
 }
 
 const MIN_SIZE: Record<number, number> = {
@@ -304,13 +323,14 @@ export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = 
         if (X.data + fnLen + argsLen > size) { drop("bad_record_size"); at = limit; break; }
         const data = at + X.data;
         const raw = bytes.subarray(data + fnLen, data + fnLen + argsLen);
+        const { args, cut } = splitArgs(raw);
         events.push({
           timeNs, timeMs, task: t, kind: "exec",
           filename: utf8.decode(bytes.subarray(data, data + fnLen)),
           filenameTruncated: view.getUint8(at + X.filename_truncated) !== 0,
-          args: splitArgs(raw),
-          argsRaw: Buffer.from(raw).toString("base64"),
-          argsTruncated: view.getUint8(at + X.args_truncated) !== 0,
+          args,
+          argsRaw: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("base64"),
+          argsTruncated: cut || view.getUint8(at + X.args_truncated) !== 0,
           loginUid: view.getUint32(at + X.loginuid, true),
           stdio: [stdioFd(bytes, view, at + X.stdio), stdioFd(bytes, view, at + X.stdio + S.sizeof), stdioFd(bytes, view, at + X.stdio + 2 * S.sizeof)],
         });

@@ -125,10 +125,11 @@ export interface ExecEvent extends EventBase {
   /** The path handed to execve, as given (may be relative). */
   filename: string;
   filenameTruncated: boolean;
-  /** argv, each element decoded as UTF-8 (invalid bytes become U+FFFD). */
+  /** argv, each element decoded as UTF-8 (invalid bytes become U+FFFD); at most ARGV_KEPT_BYTES' worth (decode.ts). */
   args: string[];
   /** argv exactly as the kernel read it: elements NUL-terminated, base64. */
   argsRaw: string;
+  /** The kernel kept only part of argv (8 KiB), or args stops short of argsRaw (ARGV_KEPT_BYTES). */
   argsTruncated: boolean;
   /** audit login uid; 4294967295 when unset. */
   loginUid: number;

@@ -25,6 +25,14 @@ export interface RingDrops {
   byReason: Record<RingDropReason, number>;
 }
 
+/** What checkAttached() found: the BPF programs still attached, and those no longer, with why. */
+export interface AttachCheck {
+  /** The BPF programs still attached, by name (e.g. "handle_exec"). */
+  attached: string[];
+  /** The programs found detached, each with what the check saw. */
+  detached: { program: string; reason: string }[];
+}
+
 export interface SensorStats {
   batches: number;
   events: number;
@@ -123,6 +131,20 @@ export class Sensor {
       out[ring] = { total, byReason };
     });
     return out;
+  }
+
+  /**
+   * Whether every BPF program is still attached: one syscall per program, cheap enough to run
+   * every few seconds. A program found detached (its link closed, released or replaced) is
+   * blind coverage, for a finding or a metric. After close(), nothing is attached.
+   */
+  checkAttached(): AttachCheck {
+    const check: AttachCheck = { attached: [], detached: [] };
+    for (const { program, problem } of this.native.checkAttached()) {
+      if (problem === "") check.attached.push(program);
+      else check.detached.push({ program, reason: problem });
+    }
+    return check;
   }
 
   stats(): SensorStats {

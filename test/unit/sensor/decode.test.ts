@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeBatch, formatIPv6, splitArgs } from "../../../src/sensor/decode.js";
+import { ARG_OVERHEAD_BYTES, ARGV_KEPT_BYTES, decodeBatch, formatIPv6, splitArgs } from "../../../src/sensor/decode.js";
 import { LAYOUT, EventKindCode } from "../../../src/sensor/layout.js";
 
 /** Writes records the way the kernel does: header, task context, kind-specific fields. */
@@ -150,7 +150,45 @@ describe("formatIPv6 and splitArgs", () => {
   });
 
   it("splits NUL-terminated argv and keeps a cut-off last element", () => {
-    expect(splitArgs(Buffer.from("a\0bc\0de"))).toEqual(["a", "bc", "de"]);
-    expect(splitArgs(Buffer.from(""))).toEqual([]);
+    expect(splitArgs(Buffer.from("a\0bc\0de"))).toEqual({ args: ["a", "bc", "de"], cut: false });
+    expect(splitArgs(Buffer.from("a\0\0"))).toEqual({ args: ["a", ""], cut: false });
+    expect(splitArgs(Buffer.from("\0"))).toEqual({ args: [""], cut: false });
+    expect(splitArgs(Buffer.alloc(ARGV_KEPT_BYTES / ARG_OVERHEAD_BYTES))).toEqual({ args: new Array(ARGV_KEPT_BYTES / ARG_OVERHEAD_BYTES).fill(""), cut: false });
+    expect(splitArgs(Buffer.alloc(ARGV_KEPT_BYTES / ARG_OVERHEAD_BYTES + 1)).cut).toBe(true);
+    expect(splitArgs(Buffer.from(""))).toEqual({ args: [], cut: false });
+  });
+
+  it("invalid UTF-8 becomes U+FFFD within its own element, as decoded element by element", () => {
+    const raw = Buffer.from([0x63, 0xe9, 0, 0xf0, 0x9f, 0, 0x41, 0]);
+    expect(splitArgs(raw).args).toEqual(["c\ufffd", "\ufffd", "A"]);
+  });
+
+  it("argv kept is bounded by bytes: 4,095 one-byte arguments are cut and flagged, argsRaw keeps every byte", () => {
+    const argv = ["/bin/true", ...Array.from({ length: 4094 }, () => "a")];
+    const raw = Buffer.from(argv.map((a) => `${a}\0`).join(""));
+    const { args, cut } = splitArgs(raw);
+    expect(cut).toBe(true);
+    expect(args.slice(0, 2)).toEqual(["/bin/true", "a"]);
+    const cost = args.reduce((n, a) => n + a.length + ARG_OVERHEAD_BYTES, 0);
+    expect(cost).toBeLessThanOrEqual(ARGV_KEPT_BYTES);
+    expect(cost + 1 + ARG_OVERHEAD_BYTES).toBeGreaterThan(ARGV_KEPT_BYTES); // it stopped at the first that did not fit
+
+    const size = X.data + 9 + raw.length;
+    const b = new BatchBuilder().record(EventKindCode.exec, size, (r) => {
+      r.writeUInt16LE(9, X.filename_len);
+      r.writeUInt16LE(raw.length, X.args_len);
+      r.write("/bin/true", X.data);
+      raw.copy(r, X.data + 9);
+    });
+    const [e] = decodeBatch(b.buffer(), 0).events;
+    expect(e).toMatchObject({ kind: "exec", argsTruncated: true });
+    expect(Buffer.from((e as { argsRaw: string }).argsRaw, "base64")).toEqual(raw);
+  });
+
+  it("an ordinary long command line (the kernel's 8 KiB in 100 arguments) is kept whole", () => {
+    const argv = Array.from({ length: 100 }, (_, i) => `--option-${i}=${"v".repeat(60)}`);
+    const { args, cut } = splitArgs(Buffer.from(argv.map((a) => `${a}\0`).join("")));
+    expect(cut).toBe(false);
+    expect(args).toEqual(argv);
   });
 });
