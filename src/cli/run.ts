@@ -14,6 +14,7 @@ import { ProcessTable } from "../process/table.js";
 import type { OutputStats } from "../output/output.js";
 import { Pipeline } from "../pipeline/pipeline.js";
 import { CoverageMonitor, coverageCounts } from "../pipeline/coverage.js";
+import { Heartbeat, heartbeatStatus } from "../pipeline/heartbeat.js";
 import { DaemonStats } from "../metrics/daemon-stats.js";
 import { resolveConfig, type ConfigInput } from "../config/config.js";
 import { loadConfiguredRules, logRuleCatalog } from "../config/rules.js";
@@ -59,13 +60,16 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const stopped = stopSignal();
   const reloads = reloadOnHangup(request, config.sensor, pipeline, stats);
   const seeded = pipeline.seedFromProc();
-  stats.attach(() => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }));
+  const snapshot = () => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() });
+  stats.attach(snapshot);
   const coverage = new CoverageMonitor({
-    sample: () => ({ ...coverageCounts({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }), "sensor/decode": { ...sensor.stats().decodeDropped } }),
+    sample: () => ({ ...coverageCounts(snapshot()), "sensor/decode": { ...sensor.stats().decodeDropped } }),
     emit: (finding) => pipeline.outputs.write([finding]),
   });
   pipeline.watchCoverage(coverage);
   coverage.start();
+  const heartbeat = new Heartbeat({ intervalS: config.output.heartbeat_interval_s, outputs: () => pipeline.outputs, status: () => heartbeatStatus(snapshot()) });
+  heartbeat.start();
   pipeline.attach(sensor);
   // Logged once the sensor is up, so a start that fails says one line and nothing else.
   logRuleCatalog(catalog, daemonLogger);
@@ -78,6 +82,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   await stats.stop(); // no stats tick may read the sensor once it is closed
   await sensor.shutdown(); // every program detached, then the rings' last batches reach the pipeline
   coverage.stop(); // what the last window lost, reported before the outputs flush
+  heartbeat.stop();
   const flushed = await pipeline.close();
   await lock.release();
   log("stopped", {

@@ -58,6 +58,8 @@ export const configSchema = z
         stdout: z.enum(["auto", "json", "pretty", "none"]).default("auto"),
         /** Also write every decoded kernel event to stdout (JSON lines), as the output named "events". */
         events: z.boolean().default(false),
+        /** Seconds between heartbeat records on the durable outputs (file, spooled webhook, NATS); 0 turns them off. */
+        heartbeat_interval_s: z.number().int().min(0).max(86_400).default(60),
         file: z
           .object({
             path: z.string().min(1),

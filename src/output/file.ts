@@ -12,7 +12,7 @@ import { rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Finding } from "../engine/finding.js";
 import { LineOutput, type LineProgress, type QueuedLine } from "./line-output.js";
-import { OutputError, describeError, encodeFinding } from "./output.js";
+import { OutputError, describeError, encodeFinding, type StateRecord } from "./output.js";
 import { UntrustedFileError, isRegularFile, openPrivateAppendFile } from "./private-file.js";
 export interface FileOutputOptions {
   path: string;
@@ -54,6 +54,11 @@ export class FileOutput extends LineOutput {
 
   protected release(): Promise<void> {
     return this.closeFile();
+  }
+
+  writeState(record: StateRecord): void {
+    const json = encodeFinding(record, this.counters);
+    if (json !== undefined) this.enqueue(`${json}\n`);
   }
 
   protected formatLine(finding: Finding): string | undefined {

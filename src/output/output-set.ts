@@ -6,7 +6,7 @@
 import type { Finding } from "../engine/finding.js";
 import type { SensorEvent } from "../sensor/events.js";
 import type { EventOutput } from "./event-lines.js";
-import { DEFAULT_FLUSH_TIMEOUT_MS, type FindingOutput, type FlushResult, type OutputStats } from "./output.js";
+import { DEFAULT_FLUSH_TIMEOUT_MS, type FindingOutput, type FlushResult, type OutputStats, type StateRecord } from "./output.js";
 
 export class OutputSet {
   readonly outputs: readonly FindingOutput[];
@@ -50,6 +50,11 @@ export class OutputSet {
   write(findings: readonly Finding[]): void {
     if (findings.length === 0) return;
     for (const output of this.outputs) output.write(findings);
+  }
+
+  /** To the durable outputs only (those with writeState). */
+  writeState(record: StateRecord): void {
+    for (const output of this.outputs) output.writeState?.(record);
   }
 
   writeEvents(events: readonly SensorEvent[]): void {
