@@ -140,6 +140,8 @@ export const configSchema = z
         stats_interval_s: z.number().int().min(0).max(86_400).default(60),
         /** "host:port" for a Prometheus /metrics endpoint; absent: no endpoint. */
         prometheus_listen: listenAddress.optional(),
+        /** A file (mode 0600) holding the bearer token /metrics requires; absent: no token. */
+        prometheus_token_file: z.string().min(1).optional(),
       })
       .strict()
       .default({}),
