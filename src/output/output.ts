@@ -46,7 +46,10 @@ export interface OutputStats {
   /** The output's name: unique within an OutputSet, used as the metrics label. */
   name: string;
   type: string;
-  /** Findings delivered (handed to the stream, appended to the file, accepted by the server). */
+  /**
+   * Findings delivered (handed to the stream, appended to the file, accepted by the server);
+   * on the durable outputs, heartbeat records too (one per heartbeat_interval_s).
+   */
   written: number;
   dropped: Record<OutputDropReason, number>;
   /** Findings accepted and not yet delivered or dropped (in flight included). */
