@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs";
 import { defineConfig } from "vitest/config";
+
+const packageJson = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8")) as { exports: Record<string, unknown> };
 
 // Tiers (design.md §6): unit needs no privileges; kernel loads real programs into this
 // host's kernel and must run as root (in CI it fails loudly instead of skipping); vm boots
@@ -8,7 +11,15 @@ import { defineConfig } from "vitest/config";
 // from the root config only and ignores it in a project.
 export default defineConfig({
   // Examples and tests import the package by name, as a user's agent would.
-  resolve: { alias: { sockeye: new URL("./src/index.ts", import.meta.url).pathname } },
+  // The subpaths are package.json's `exports`, each built from src/entry/<name>.ts.
+  resolve: {
+    alias: [
+      { find: /^sockeye$/, replacement: new URL("./src/index.ts", import.meta.url).pathname },
+      ...Object.keys(packageJson.exports)
+        .filter((subpath) => subpath !== "." && subpath !== "./package.json")
+        .map((subpath) => ({ find: `sockeye/${subpath.slice(2)}`, replacement: new URL(`./src/entry/${subpath.slice(2)}.ts`, import.meta.url).pathname })),
+    ],
+  },
   test: {
     projects: [
       {

@@ -18,7 +18,7 @@
  */
 import { openSync, writeSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { Engine, ProcessTable, builtinRules, loadBuiltinElasticRules, openSensor } from "../dist/index.js";
+import { Engine, ProcHostView, ProcessTable, builtinRules, loadBuiltinElasticRules, openSensorSync } from "../dist/index.js";
 
 const mode = process.argv[2];
 if (mode !== "noop" && mode !== "full") {
@@ -30,7 +30,7 @@ const MAX_SECONDS = 1800;
 
 // full mode schedules like `sockeye run` (sensor.event_loop_realtime defaults to true there);
 // noop is the library's default.
-const sensor = await openSensor(mode === "full" ? { eventLoopRealtime: true } : {});
+const sensor = openSensorSync(mode === "full" ? { eventLoopRealtime: true } : {});
 let records = 0;
 let loadgenDups = 0;
 let findings = 0;
@@ -45,7 +45,7 @@ if (mode === "noop") {
     for (const e of events) if (isLoadgenDup(e)) loadgenDups++;
   });
 } else {
-  const processes = new ProcessTable();
+  const processes = new ProcessTable({ host: new ProcHostView() });
   processes.seedFromProc();
   const engine = new Engine({ rules: [...builtinRules({ trc101: { profile: "tracee" } }), ...loadBuiltinElasticRules()], processes, fold: true });
   const devNull = openSync("/dev/null", "w");
@@ -90,7 +90,7 @@ function stats() {
 }
 
 function quit() {
-  sensor.close();
+  void sensor.close(); // detaches at once; exiting, so the last batches are not waited for
   process.exit(0);
 }
 

@@ -5,6 +5,7 @@
 #define SOCKEYE_ACCEPT_BPF_H
 
 #include "common.bpf.h"
+#include "sock.bpf.h"
 
 static __always_inline int remember_accepted(long fd)
 {

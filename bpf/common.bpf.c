@@ -9,27 +9,21 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile __s32 stdio_fd_max = 2;
+/* Initial values only: the loader writes every setting (sockeye_settings.h). */
+const volatile __s32 stdio_fd_max = SOCKEYE_DEFAULT_STDIO_FD_MAX;
 const volatile __u8 connect_all_fds = 0;
 const volatile __u8 use_current_task_btf = 1;
 const volatile __u8 use_task_pt_regs = 1;
-/* Wakeup policy (see submit_flags): at most one consumer wakeup per ring per CPU in this
- * interval. The reader keeps polling for longer than this after its last record, so a record
- * submitted without a wakeup is still read within about one interval. 0 = wake for every
- * record the reader is not already busy with (libbpf's default). */
-const volatile __u64 wakeup_interval_ns = 0;
-/* A detection ring fuller than this share (in 1/8ths) admits only records whose (process, fd)
- * has not had one admitted in the last detection_repeat_window_ns: a process that floods
- * matching dups cannot fill the ring and push out another process's first detection. Three
- * quarters, not half: the reader may stall for a few ms on a busy host (a hypervisor's), and a
- * steady stream of one process's records must not be shed before the ring is really filling;
- * the last quarter (819 records at 512 KiB) still holds other processes' first records. */
-const volatile __u8 detection_pressure_eighths = 6;
-const volatile __u64 detection_repeat_window_ns = 1000000000ull;
+const volatile __u64 wakeup_interval_ns = SOCKEYE_DEFAULT_WAKEUP_INTERVAL_US * 1000ull;
+const volatile __u8 detection_pressure_eighths = SOCKEYE_DETECTION_PRESSURE_EIGHTHS;
+const volatile __u64 detection_repeat_window_ns = SOCKEYE_DETECTION_REPEAT_WINDOW_NS;
+const volatile __u8 detection_large_eighths = SOCKEYE_DETECTION_LARGE_EIGHTHS;
+const volatile __u8 detection_source_eighths = SOCKEYE_DETECTION_SOURCE_EIGHTHS;
 
 struct detection_events_map detection_events SEC(".maps");
 struct ring_last_wakeup_map ring_last_wakeup SEC(".maps");
 struct detection_admitted_map detection_admitted SEC(".maps");
 struct hook_counters_map hook_counters SEC(".maps");
+struct ring_drops_map ring_drops SEC(".maps");
 struct accepted_socks_map accepted_socks SEC(".maps");
 struct stashed_syscalls_map stashed_syscalls SEC(".maps");

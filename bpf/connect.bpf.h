@@ -55,14 +55,16 @@ static __always_inline void emit_connect(struct socket *sock, const void *addr, 
 {
 	struct task_struct *task;
 	struct connect_event *e;
+	int reason;
 
-	if (!admit_detection(fd)) {
-		count(SOCKEYE_HOOK_CONNECT, COUNT_LOST);
+	reason = admit_detection(fd);
+	if (reason != ADMITTED) {
+		count_drop(SOCKEYE_HOOK_CONNECT, SOCKEYE_RING_DETECTION, reason);
 		return;
 	}
 	e = bpf_ringbuf_reserve(&detection_events, sizeof(*e), 0);
 	if (!e) {
-		count(SOCKEYE_HOOK_CONNECT, COUNT_LOST);
+		count_drop(SOCKEYE_HOOK_CONNECT, SOCKEYE_RING_DETECTION, SOCKEYE_DROP_RING_FULL);
 		return;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
@@ -80,7 +82,7 @@ static __always_inline void emit_connect(struct socket *sock, const void *addr, 
 	fill_stdio_brief(&e->stdio, task);
 	if (read_sockaddr(e, addr, addrlen, user))
 		count(SOCKEYE_HOOK_CONNECT, COUNT_ERRORS);
-	bpf_ringbuf_submit(e, submit_flags(RING_DETECTION, e->hdr.time_ns));
+	bpf_ringbuf_submit(e, submit_flags(SOCKEYE_RING_DETECTION, e->hdr.time_ns));
 	count(SOCKEYE_HOOK_CONNECT, COUNT_EMITTED);
 }
 

@@ -15,6 +15,7 @@ static __always_inline int emit_dup(long ret, int oldfd, __u16 syscall)
 {
 	struct task_struct *task = current_task();
 	struct socket_dup_event *e;
+	int reason;
 	struct socket *sock;
 	struct file *file;
 	struct sock *sk;
@@ -27,13 +28,14 @@ static __always_inline int emit_dup(long ret, int oldfd, __u16 syscall)
 		return 0;
 	sk = BPF_CORE_READ(sock, sk);
 
-	if (!admit_detection((int)ret)) {
-		count(SOCKEYE_HOOK_DUP, COUNT_LOST);
+	reason = admit_detection((int)ret);
+	if (reason != ADMITTED) {
+		count_drop(SOCKEYE_HOOK_DUP, SOCKEYE_RING_DETECTION, reason);
 		return 0;
 	}
 	e = bpf_ringbuf_reserve(&detection_events, sizeof(*e), 0);
 	if (!e) {
-		count(SOCKEYE_HOOK_DUP, COUNT_LOST);
+		count_drop(SOCKEYE_HOOK_DUP, SOCKEYE_RING_DETECTION, SOCKEYE_DROP_RING_FULL);
 		return 0;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
@@ -48,7 +50,7 @@ static __always_inline int emit_dup(long ret, int oldfd, __u16 syscall)
 	e->origin = socket_origin(sk, e->remote.port);
 	e->sock_ino = BPF_CORE_READ(file, f_inode, i_ino);
 	fill_stdio_brief(&e->stdio, task);
-	bpf_ringbuf_submit(e, submit_flags(RING_DETECTION, e->hdr.time_ns));
+	bpf_ringbuf_submit(e, submit_flags(SOCKEYE_RING_DETECTION, e->hdr.time_ns));
 	count(SOCKEYE_HOOK_DUP, COUNT_EMITTED);
 	return 0;
 }

@@ -8,11 +8,11 @@
 
 /* Process records wake the reader only once their ring is this full (in 1/8ths); see
  * process_submit_flags. */
-const volatile __u8 process_wakeup_eighths = 2;
+const volatile __u8 process_wakeup_eighths = SOCKEYE_CONTEXT_WAKEUP_EIGHTHS;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 2 << 20);
+	__uint(max_entries, SOCKEYE_DEFAULT_PROCESS_RING_BYTES);
 } process_events SEC(".maps");
 
 /* An exec record is too large for the BPF stack; it is built here, then copied out with
@@ -37,20 +37,29 @@ static __always_inline __u64 process_submit_flags(__u64 now)
 	return context_submit_flags(&process_events, process_wakeup_eighths, now);
 }
 
-/* Shells RELAY-001 may look at, by their comm after exec; see relay_candidate. Longest: 5 + NUL. */
-#define SHELL_NAME_MAX 6
+/* Shells whose exec may wake the reader (relay_candidate), by comm, NUL-padded to its 16
+ * bytes: the loader fills it from the TypeScript list (src/sensor/shells.ts) and freezes it. */
+#define WAKEUP_SHELLS_MAX 64
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WAKEUP_SHELLS_MAX);
+	__type(key, char[SOCKEYE_COMM_LEN]);
+	__type(value, __u8);
+} wakeup_shells SEC(".maps");
 
-static __always_inline int comm_is(const char *comm, const char *name)
+static __always_inline int is_wakeup_shell(const char *comm)
 {
-	/* SHELL_NAME_MAX iterations, unrolled: stops at the name's NUL, compared too. */
+	char key[SOCKEYE_COMM_LEN] = {};
+
+	/* Past its NUL, comm may hold an older name's bytes (5.10 sets it with strlcpy, no
+	 * padding): copied up to the NUL only. SOCKEYE_COMM_LEN iterations, unrolled. */
 #pragma unroll
-	for (int i = 0; i < SHELL_NAME_MAX; i++) {
-		if (comm[i] != name[i])
-			return 0;
-		if (!name[i])
-			return 1;
+	for (int i = 0; i < SOCKEYE_COMM_LEN; i++) {
+		if (!comm[i])
+			break;
+		key[i] = comm[i];
 	}
-	return 0;
+	return bpf_map_lookup_elem(&wakeup_shells, key) != NULL;
 }
 
 static __always_inline int relayable(__u8 kind)
@@ -67,8 +76,6 @@ static __always_inline int relayable(__u8 kind)
  */
 static __always_inline int relay_candidate(const struct exec_event *e, int argc)
 {
-	const char *c = e->task.comm;
-
 	/* `sh -c CMD` (argc >= 3) runs its argument, not stdin: what make, system() and popen
 	 * start by the thousand in a build, each of which would otherwise wake the reader. A shell
 	 * reading stdin is started bare or with one option or script (`sh`, `bash -i`, `sh -s`). */
@@ -76,8 +83,7 @@ static __always_inline int relay_candidate(const struct exec_event *e, int argc)
 		return 0;
 	if (!relayable(e->stdio[0].kind) || !(relayable(e->stdio[1].kind) || relayable(e->stdio[2].kind)))
 		return 0;
-	return comm_is(c, "sh") || comm_is(c, "bash") || comm_is(c, "dash") || comm_is(c, "zsh") ||
-	       comm_is(c, "ksh") || comm_is(c, "mksh") || comm_is(c, "ash");
+	return is_wakeup_shell(e->task.comm);
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -88,6 +94,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	unsigned long arg_start, arg_end, args_len;
 	long filename_len;
 	__u32 size;
+	int reason;
 
 	if (!e)
 		return 0;
@@ -136,17 +143,22 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 		return 0; /* cannot happen; tells the verifier the output stays inside *e */
 	/* A program that starts with an inet socket on stdio is a detection however the socket
 	 * got there (SCM_RIGHTS, pidfd_getfd, io_uring): its record takes the detection ring,
-	 * where an exec flood cannot push it out. */
+	 * where an exec flood cannot push it out, within the share of large records. */
 	if (e->stdio[0].kind == SOCKEYE_FD_INET || e->stdio[1].kind == SOCKEYE_FD_INET ||
 	    e->stdio[2].kind == SOCKEYE_FD_INET) {
-		if (bpf_ringbuf_output(&detection_events, e, size, submit_flags(RING_DETECTION, e->hdr.time_ns))) {
-			count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
+		reason = admit_large_detection(size, e->task.uid);
+		if (reason != ADMITTED) {
+			count_drop(SOCKEYE_HOOK_EXEC, SOCKEYE_RING_DETECTION, reason);
+			return 0;
+		}
+		if (bpf_ringbuf_output(&detection_events, e, size, submit_flags(SOCKEYE_RING_DETECTION, e->hdr.time_ns))) {
+			count_drop(SOCKEYE_HOOK_EXEC, SOCKEYE_RING_DETECTION, SOCKEYE_DROP_RING_FULL);
 			return 0;
 		}
 	} else if (bpf_ringbuf_output(&process_events, e, size,
-				      relay_candidate(e, BPF_CORE_READ(bprm, argc)) ? submit_flags(RING_PROCESS, e->hdr.time_ns)
+				      relay_candidate(e, BPF_CORE_READ(bprm, argc)) ? submit_flags(SOCKEYE_RING_PROCESS, e->hdr.time_ns)
 							 : process_submit_flags(e->hdr.time_ns))) {
-		count(SOCKEYE_HOOK_EXEC, COUNT_LOST);
+		count_drop(SOCKEYE_HOOK_EXEC, SOCKEYE_RING_PROCESS, SOCKEYE_DROP_RING_FULL);
 		return 0;
 	}
 	count(SOCKEYE_HOOK_EXEC, COUNT_EMITTED);
@@ -163,7 +175,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	e = bpf_ringbuf_reserve(&process_events, sizeof(*e), 0);
 	if (!e) {
-		count(SOCKEYE_HOOK_FORK, COUNT_LOST);
+		count_drop(SOCKEYE_HOOK_FORK, SOCKEYE_RING_PROCESS, SOCKEYE_DROP_RING_FULL);
 		return 0;
 	}
 	fill_header(&e->hdr, SOCKEYE_EVENT_FORK, sizeof(*e));
@@ -183,7 +195,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 		return 0;
 	e = bpf_ringbuf_reserve(&process_events, sizeof(*e), 0);
 	if (!e) {
-		count(SOCKEYE_HOOK_EXIT, COUNT_LOST);
+		count_drop(SOCKEYE_HOOK_EXIT, SOCKEYE_RING_PROCESS, SOCKEYE_DROP_RING_FULL);
 		return 0;
 	}
 	fill_header(&e->hdr, SOCKEYE_EVENT_EXIT, sizeof(*e));

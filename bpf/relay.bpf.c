@@ -13,11 +13,11 @@
 #define SOCK_STREAM 1
 
 /* Relay records wake the reader only once their ring is this full (in 1/8ths). */
-const volatile __u8 relay_wakeup_eighths = 2;
+const volatile __u8 relay_wakeup_eighths = SOCKEYE_CONTEXT_WAKEUP_EIGHTHS;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 128 << 10);
+	__uint(max_entries, SOCKEYE_DEFAULT_RELAY_RING_BYTES);
 } relay_events SEC(".maps");
 
 static __always_inline __u64 relay_submit_flags(__u64 now)
@@ -56,7 +56,7 @@ int handle_outbound_connect_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	e = bpf_ringbuf_reserve(&relay_events, sizeof(*e), 0);
 	if (!e) {
-		count(SOCKEYE_HOOK_OUTBOUND, COUNT_LOST);
+		count_drop(SOCKEYE_HOOK_OUTBOUND, SOCKEYE_RING_RELAY, SOCKEYE_DROP_RING_FULL);
 		return 0;
 	}
 	__builtin_memset(e, 0, sizeof(*e));

@@ -6,6 +6,20 @@
 
 #include "common.bpf.h"
 
+/* What identifies a connection beyond its struct sock address, which the kernel reuses. */
+static __always_inline struct accepted_sock sock_identity(struct sock *sk)
+{
+	struct accepted_sock id = {};
+
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET6)
+		BPF_CORE_READ_INTO(&id.peer_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32[3]);
+	else
+		id.peer_addr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	id.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	id.peer_port = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	return id;
+}
+
 /* The head of struct sock_common: IPv4 addresses, ports, family and state, in the order every
  * kernel since 2.6.38 keeps them. One read of these 20 bytes costs what one of the six
  * single-field reads did. */

@@ -3,8 +3,9 @@
  * Every record the kernel side hands to userspace, and the counters it keeps.
  *
  * Shared by the BPF programs (every .bpf.c in bpf/) and the addon (native/). Its twin in
- * TypeScript is src/sensor/layout.ts; test/unit/layout.test.ts compares every size and
- * offset below with the ones the addon reports from this header (native/layout.cc).
+ * TypeScript is src/sensor/layout.ts; test/unit/sensor/layout.test.ts reads every struct,
+ * field and enum member here and compares every size and offset with the ones the addon
+ * reports from this header (native/layout.cc).
  *
  * Rules for this file: fixed-width types only, explicit padding, no bool, every struct a
  * multiple of 8 bytes, every record starts with struct event_header.
@@ -87,6 +88,23 @@ enum sockeye_hook {
 	SOCKEYE_HOOK_ACCEPT = 5,
 	SOCKEYE_HOOK_OUTBOUND = 6,
 	SOCKEYE_HOOK_COUNT = 7,
+};
+
+/* The rings, as the per-ring drop counters (`ring_drops`) index them. */
+enum sockeye_ring {
+	SOCKEYE_RING_DETECTION = 0,
+	SOCKEYE_RING_PROCESS = 1,
+	SOCKEYE_RING_RELAY = 2,
+	SOCKEYE_RING_COUNT = 3,
+};
+
+/* Why the kernel dropped a record; `ring_drops` is indexed ring * SOCKEYE_DROP_REASON_COUNT + reason. */
+enum sockeye_drop_reason {
+	SOCKEYE_DROP_RING_FULL = 0,    /* no room left in the ring */
+	SOCKEYE_DROP_REPEAT = 1,       /* detection ring under pressure: this (process, fd) had one admitted within the window */
+	SOCKEYE_DROP_LARGE_SHARE = 2,  /* an exec record with a socket on stdio past the share large records may fill */
+	SOCKEYE_DROP_SOURCE_SHARE = 3, /* one past its uid's one exec record per window once large records fill a quarter */
+	SOCKEYE_DROP_REASON_COUNT = 4,
 };
 
 struct hook_counter {

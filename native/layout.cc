@@ -62,6 +62,8 @@ Napi::Object layout_to_js(Napi::Env env) {
   k.Set("ARGS_MAX", SOCKEYE_ARGS_MAX);
   k.Set("STDIO_FDS", SOCKEYE_STDIO_FDS);
   k.Set("HOOK_COUNT", static_cast<int>(SOCKEYE_HOOK_COUNT));
+  k.Set("RING_COUNT", static_cast<int>(SOCKEYE_RING_COUNT));
+  k.Set("DROP_REASON_COUNT", static_cast<int>(SOCKEYE_DROP_REASON_COUNT));
   out.Set("constants", k);
   return out;
 }

@@ -10,7 +10,9 @@
 #include "loader.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdarg>
@@ -218,6 +220,56 @@ bool exists(const char* path) { return access(path, F_OK) == 0; }
 
 std::string errno_text(int err) { return std::string(strerror(err)) + " (errno " + std::to_string(err) + ")"; }
 
+struct Refusal {
+  std::string reason;  // empty: no refusal
+  int err = 0;
+};
+
+// Every `const volatile` of the BPF object with the value it gets before each load; a chosen
+// candidate's configure() then changes its own (task_access, compat_connect). One list, so
+// settings_coverage() can hold it against the object's BTF.
+#define SOCKEYE_RODATA_SETTINGS(X)                                              \
+  X(stdio_fd_max, options.stdio_fd_max)                                         \
+  X(connect_all_fds, options.connect_all_fds ? 1 : 0)                           \
+  X(wakeup_interval_ns, uint64_t(options.wakeup_interval_us) * 1000)            \
+  X(use_current_task_btf, 1)                                                    \
+  X(use_task_pt_regs, 1)                                                        \
+  X(detection_pressure_eighths, SOCKEYE_DETECTION_PRESSURE_EIGHTHS)             \
+  X(detection_repeat_window_ns, SOCKEYE_DETECTION_REPEAT_WINDOW_NS)             \
+  X(detection_large_eighths, SOCKEYE_DETECTION_LARGE_EIGHTHS)                   \
+  X(detection_source_eighths, SOCKEYE_DETECTION_SOURCE_EIGHTHS)                 \
+  X(compat_connect, 0)                                                          \
+  X(process_wakeup_eighths, SOCKEYE_CONTEXT_WAKEUP_EIGHTHS)                     \
+  X(relay_wakeup_eighths, SOCKEYE_CONTEXT_WAKEUP_EIGHTHS)
+
+void write_settings(sockeye_bpf* skel, const LoadOptions& options) {
+#define SOCKEYE_WRITE(name, value) skel->rodata->name = value;
+  SOCKEYE_RODATA_SETTINGS(SOCKEYE_WRITE)
+#undef SOCKEYE_WRITE
+}
+
+// Ring sizes; false when the kernel's rules for them (a power of two, at least a page) are not met.
+bool size_rings(sockeye_bpf* skel, const LoadOptions& options) {
+  return bpf_map__set_max_entries(skel->maps.detection_events, options.detection_ring_bytes) == 0 &&
+         bpf_map__set_max_entries(skel->maps.process_events, options.process_ring_bytes) == 0 &&
+         bpf_map__set_max_entries(skel->maps.relay_events, options.relay_ring_bytes) == 0;
+}
+
+// Fills wakeup_shells (a comm is at most 15 bytes and NUL-padded: the key the BPF side builds),
+// then freezes it: nothing changes the list while the programs run.
+Refusal fill_wakeup_shells(sockeye_bpf* skel, const LoadOptions& options) {
+  int fd = bpf_map__fd(skel->maps.wakeup_shells);
+  const uint8_t yes = 1;
+  for (const std::string& name : options.wakeup_shells) {
+    char key[SOCKEYE_COMM_LEN] = {};
+    memcpy(key, name.data(), std::min(name.size(), sizeof(key) - 1));
+    if (bpf_map_update_elem(fd, key, &yes, BPF_ANY) != 0)
+      return {"could not fill wakeup_shells: " + errno_text(errno), errno};
+  }
+  if (bpf_map_freeze(fd) != 0) return {"could not freeze wakeup_shells: " + errno_text(errno), errno};
+  return {};
+}
+
 void mount_if_missing(const char* marker, const char* target, const char* fstype, KernelFeatures& f) {
   if (exists(marker)) return;
   if (mount(fstype, target, fstype, 0, nullptr) == 0) {
@@ -291,10 +343,6 @@ bpf_program* program(sockeye_bpf* skel, const char* name) {
   return bpf_object__find_program_by_name(skel->obj, name);
 }
 
-struct Refusal {
-  std::string reason;  // empty: no refusal
-  int err = 0;
-};
 
 // Attaches every program of `c`; links made so far stay in `a` either way.
 Refusal attach_all(Attempt& a, const Candidate& c) {
@@ -489,17 +537,14 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
     for (size_t i = 0; i < kCapabilities.size(); i++)
       if (choice.active(i))
         for (const char* name : choice.chosen(i).bpf_programs) bpf_program__set_autoload(program(a.skel, name), true);
-    a.skel->rodata->stdio_fd_max = options.stdio_fd_max;
-    a.skel->rodata->connect_all_fds = options.connect_all_fds ? 1 : 0;
-    a.skel->rodata->wakeup_interval_ns = uint64_t(options.wakeup_interval_us) * 1000;
+    write_settings(a.skel, options);
     for (size_t i = 0; i < kCapabilities.size(); i++)
       if (choice.active(i) && choice.chosen(i).configure) choice.chosen(i).configure(a.skel);
-    int err = bpf_map__set_max_entries(a.skel->maps.detection_events, options.detection_ring_bytes);
-    if (!err) err = bpf_map__set_max_entries(a.skel->maps.process_events, options.process_ring_bytes);
-    if (err) throw SensorFailure{"BAD_OPTION", -err, "ring buffer sizes must be powers of two of at least a page"};
+    if (!size_rings(a.skel, options))
+      throw SensorFailure{"BAD_OPTION", EINVAL, "ring buffer sizes must be powers of two of at least a page"};
 
     bool retry = false;
-    err = sockeye_bpf__load(a.skel);
+    int err = sockeye_bpf__load(a.skel);
     if (err) {
       // libbpf names the program the kernel refused. A candidate with alternatives is passed
       // over, an opt-in one fails naming its option; any other refusal no candidate can help.
@@ -538,6 +583,8 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
       }
     }
     if (retry) continue;
+    Refusal unfilled = fill_wakeup_shells(a.skel, options);
+    if (!unfilled.reason.empty()) throw SensorFailure{"LOAD_FAILED", unfilled.err, unfilled.reason};
 
     sensor->report_ = choice.report();
     sensor->skel_ = a.skel;
@@ -549,6 +596,25 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
     malloc_trim(0);
     return sensor;
   }
+}
+
+SettingsCoverage settings_coverage() {
+  SettingsCoverage out;
+#define SOCKEYE_NAME(name, value) out.written.push_back(#name);
+  SOCKEYE_RODATA_SETTINGS(SOCKEYE_NAME)
+#undef SOCKEYE_NAME
+  sockeye_bpf* skel = sockeye_bpf__open();
+  if (!skel) return out;
+  const btf* types = bpf_object__btf(skel->obj);
+  int id = types ? btf__find_by_name_kind(types, ".rodata", BTF_KIND_DATASEC) : -1;
+  if (id > 0) {
+    const btf_type* section = btf__type_by_id(types, id);
+    const btf_var_secinfo* vars = btf_var_secinfos(section);
+    for (int i = 0; i < btf_vlen(section); i++)
+      out.rodata.push_back(btf__name_by_offset(types, btf__type_by_id(types, vars[i].type)->name_off));
+  }
+  sockeye_bpf__destroy(skel);
+  return out;
 }
 
 LoadedSensor::~LoadedSensor() { detach(); }
@@ -582,6 +648,21 @@ std::vector<uint64_t> LoadedSensor::counters() const {
       out[hook * 3 + 1] += c.lost;
       out[hook * 3 + 2] += c.errors;
     }
+  }
+  return out;
+}
+
+std::vector<uint64_t> LoadedSensor::ring_drops() const {
+  constexpr uint32_t slots = SOCKEYE_RING_COUNT * SOCKEYE_DROP_REASON_COUNT;
+  std::vector<uint64_t> out(slots, 0);
+  if (!skel_) return out;
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return out;
+  std::vector<uint64_t> per_cpu(cpus);
+  int fd = bpf_map__fd(skel_->maps.ring_drops);
+  for (uint32_t slot = 0; slot < slots; slot++) {
+    if (bpf_map_lookup_elem(fd, &slot, per_cpu.data()) != 0) continue;
+    for (uint64_t n : per_cpu) out[slot] += n;
   }
   return out;
 }

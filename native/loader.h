@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernel_checks.h"
+#include "sockeye_settings.h"
 
 struct sockeye_bpf;
 struct bpf_link;
@@ -21,23 +22,18 @@ struct SensorFailure {
   std::string message;
 };
 
+// Defaults from bpf/sockeye_settings.h, where each is explained.
 struct LoadOptions {
-  int stdio_fd_max = 2;
+  int stdio_fd_max = SOCKEYE_DEFAULT_STDIO_FD_MAX;
   bool connect_all_fds = false;
-  // 512 KiB: it costs twice its size in RSS (see the process ring below), and the flood
-  // bench's detections stay 30/30 at this size.
-  uint32_t detection_ring_bytes = 1u << 19;
-  // libbpf maps a ring's data twice and the kernel maps every page at once: a ring costs
-  // twice its size in RSS from the start. 1 MiB keeps the exec + decoy flood bench at 30/30
-  // with no exec, fork or exit record lost (about 800 execs/s of 6 KiB argv), for 2 MB of
-  // the idle daemon's RSS; the reader is woken at a quarter full (bpf/process.bpf.c
-  // process_submit_flags).
-  uint32_t process_ring_bytes = 1u << 20;
-  // At most one reader wakeup per ring per CPU in this interval (bpf/common.bpf.h
-  // submit_flags); the reader polls for a little longer than this after its last record
-  // (ring_reader.cc), so records between wakeups wait at most about this long. 0 = libbpf's
-  // default of a wakeup whenever the reader is idle.
-  uint32_t wakeup_interval_us = 250;
+  uint32_t detection_ring_bytes = SOCKEYE_DEFAULT_DETECTION_RING_BYTES;
+  uint32_t process_ring_bytes = SOCKEYE_DEFAULT_PROCESS_RING_BYTES;
+  uint32_t relay_ring_bytes = SOCKEYE_DEFAULT_RELAY_RING_BYTES;
+  // 0 = libbpf's default of a wakeup whenever the reader is idle.
+  uint32_t wakeup_interval_us = SOCKEYE_DEFAULT_WAKEUP_INTERVAL_US;
+  // Names (comm) of the shells whose exec wakes the reader at once (bpf/process.bpf.c
+  // relay_candidate); the TypeScript side passes its list (src/sensor/shells.ts).
+  std::vector<std::string> wakeup_shells;
   // Also watch ia32 syscalls (32-bit binaries, int $0x80), which syscall tracepoints skip:
   // one more program on every syscall of the host (bpf/compat.bpf.c handle_compat_exit).
   bool compat_syscalls = false;
@@ -74,6 +70,14 @@ struct KernelFeatures {
   HelperSupport task_pt_regs = HelperSupport::unknown;      // bpf_task_pt_regs, 5.15+
 };
 
+// The .rodata variables of the BPF object, from its BTF, and the ones the loader writes
+// before every load: test/unit/sensor/kernel-settings.test.ts wants them equal.
+struct SettingsCoverage {
+  std::vector<std::string> rodata;
+  std::vector<std::string> written;
+};
+SettingsCoverage settings_coverage();
+
 // Mounts tracefs and securityfs where they are missing (this host boots without them) and
 // reads what the kernel offers. Never throws: missing things are reported as such.
 KernelFeatures probe_features(bool mount_missing);
@@ -90,6 +94,8 @@ class LoadedSensor {
   uint32_t wakeup_interval_us() const { return wakeup_interval_us_; }
   // Per-hook {emitted, lost, errors}, summed over CPUs; index = enum sockeye_hook.
   std::vector<uint64_t> counters() const;
+  // Records dropped per ring and reason, summed over CPUs; index = ring * SOCKEYE_DROP_REASON_COUNT + reason.
+  std::vector<uint64_t> ring_drops() const;
   const std::vector<CandidateReport>& report() const { return report_; }
   const KernelFeatures& features() const { return features_; }
   // Destroys the links: no program runs any more, the maps (rings, counters) stay readable.

@@ -49,6 +49,11 @@ LoadOptions parse_options(const Napi::Value& value) {
   if (obj.Has("wakeupIntervalUs"))
     o.wakeup_interval_us = obj.Get("wakeupIntervalUs").As<Napi::Number>().Uint32Value();
   if (obj.Has("processRingBytes")) o.process_ring_bytes = obj.Get("processRingBytes").As<Napi::Number>().Uint32Value();
+  if (obj.Has("relayRingBytes")) o.relay_ring_bytes = obj.Get("relayRingBytes").As<Napi::Number>().Uint32Value();
+  if (obj.Has("wakeupShells")) {
+    Napi::Array list = obj.Get("wakeupShells").As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); i++) o.wakeup_shells.push_back(list.Get(i).ToString());
+  }
   if (obj.Has("skipCandidates")) {
     Napi::Array list = obj.Get("skipCandidates").As<Napi::Array>();
     for (uint32_t i = 0; i < list.Length(); i++) o.skip_candidates.push_back(list.Get(i).ToString());
@@ -114,6 +119,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
                            InstanceMethod<&Sensor::Start>("start"),
                            InstanceMethod<&Sensor::Close>("close"),
                            InstanceMethod<&Sensor::Counters>("counters"),
+                           InstanceMethod<&Sensor::RingDrops>("ringDrops"),
                            InstanceMethod<&Sensor::Report>("report"),
                            InstanceMethod<&Sensor::Features>("features"),
                            InstanceMethod<&Sensor::Ref>("ref"),
@@ -202,6 +208,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
     if (loaded_) {
       // The totals outlive the maps: a daemon reports them after the last batch.
       final_counters_ = loaded_->counters();
+      final_ring_drops_ = loaded_->ring_drops();
       loaded_->detach();
       loaded_.reset();
       on_batch_.Release();
@@ -213,6 +220,15 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
   Napi::Value Counters(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::vector<uint64_t> values = loaded_ ? loaded_->counters() : final_counters_;
+    Napi::Array out = Napi::Array::New(env, values.size());
+    for (size_t i = 0; i < values.size(); i++) out.Set(i, Napi::Number::New(env, double(values[i])));
+    return out;
+  }
+
+  // Flat array: per ring (enum sockeye_ring) the drops per reason (enum sockeye_drop_reason).
+  Napi::Value RingDrops(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<uint64_t> values = loaded_ ? loaded_->ring_drops() : final_ring_drops_;
     Napi::Array out = Napi::Array::New(env, values.size());
     for (size_t i = 0; i < values.size(); i++) out.Set(i, Napi::Number::New(env, double(values[i])));
     return out;
@@ -266,6 +282,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
   std::atomic<uint64_t> records_dropped_at_close_{0};
   // Counters read just before the maps were freed at close (empty until then).
   std::vector<uint64_t> final_counters_;
+  std::vector<uint64_t> final_ring_drops_;
   std::atomic<bool> shutting_down_{false};
   bool reader_realtime_ = true;
   bool event_loop_realtime_ = false;
@@ -295,6 +312,21 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// { rodata, written }: see settings_coverage (loader.h).
+Napi::Value KernelSettings(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SettingsCoverage coverage = settings_coverage();
+  auto to_js = [&](const std::vector<std::string>& names) {
+    Napi::Array out = Napi::Array::New(env, names.size());
+    for (size_t i = 0; i < names.size(); i++) out.Set(i, names[i]);
+    return out;
+  };
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("rodata", to_js(coverage.rodata));
+  out.Set("written", to_js(coverage.written));
+  return out;
+}
+
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   auto* data = info.Env().GetInstanceData<AddonData>();
   data->sensor_error = Napi::Persistent(info[0].As<Napi::Function>());
@@ -312,6 +344,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("layout", layout_to_js(env));
+  exports.Set("kernelSettings", Napi::Function::New(env, KernelSettings, "kernelSettings"));
   return exports;
 }
 

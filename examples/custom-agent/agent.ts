@@ -4,7 +4,7 @@
  * recorded capture. main.ts runs it from the command line; the unit tests call runAgent.
  *
  * On a live host the same pipeline is attached to the sensor instead of replaying a capture
- * (`pipeline.attach(await openSensor())`, see examples/README.md).
+ * (`pipeline.attach(openSensorSync())`, see examples/README.md).
  */
 import { fileURLToPath } from "node:url";
 import type { Writable } from "node:stream";

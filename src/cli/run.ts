@@ -8,9 +8,10 @@
  * that fails keeps what runs. SIGINT/SIGTERM: the rings are drained into a last batch, every
  * program detached, every output flushed, exit 0.
  */
-import { openSensor, type Sensor } from "../sensor/sensor.js";
+import { openSensorSync, type Sensor } from "../sensor/sensor.js";
 import { sensorOptionsFromConfig, type SensorConfig } from "../sensor/options.js";
 import { ProcessTable } from "../process/table.js";
+import { ProcHostView } from "../host/proc-host.js";
 import type { OutputStats } from "../output/output.js";
 import { Pipeline } from "../pipeline/pipeline.js";
 import { CoverageMonitor, coverageCounts } from "../pipeline/coverage.js";
@@ -21,8 +22,9 @@ import { loadConfiguredRules, logRuleCatalog } from "../config/rules.js";
 import { buildOutputs } from "../config/outputs.js";
 import { acquireInstanceLock } from "../service/instance-lock.js";
 import { StartSequence } from "../service/start-sequence.js";
-import { notifySystemd } from "../service/systemd.js";
+import { notifySystemd, startWatchdog } from "../service/systemd.js";
 import { daemonLogger, log, warn } from "../service/log.js";
+import { missingCoverageCapabilities } from "../service/capabilities.js";
 
 export interface RunRequest {
   /** --config; re-read on SIGHUP. */
@@ -41,7 +43,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const capture = request.capturePath === undefined ? undefined : await start.step(() => openCapture(request.capturePath!), (file) => file.close());
   const pipeline = new Pipeline({
     rules: catalog.rules,
-    processes: new ProcessTable(),
+    processes: new ProcessTable({ host: new ProcHostView() }),
     fold: config.rules.fold,
     logger: daemonLogger,
     outputs: buildOutputs(config),
@@ -50,7 +52,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   await start.step(() => pipeline.open(), () => pipeline.close(0));
   const stats = new DaemonStats();
   await start.step(() => stats.configure(config.metrics), () => stats.stop());
-  const sensor = await start.step(() => openSensor(sensorOptionsFromConfig(config.sensor)), (opened) => opened.close());
+  const sensor = await start.step(() => Promise.resolve(openSensorSync(sensorOptionsFromConfig(config.sensor))), (opened) => opened.close());
   // After the sensor, so that a user without the privileges is told about those first; a
   // refused second daemon has its programs loaded for a moment, then closes them.
   const lock = await start.step(() => acquireInstanceLock(), (held) => held.release());
@@ -63,7 +65,12 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const snapshot = () => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() });
   stats.attach(snapshot);
   const coverage = new CoverageMonitor({
-    sample: () => ({ ...coverageCounts(snapshot()), "sensor/decode": { ...sensor.stats().decodeDropped } }),
+    sample: () => ({
+      ...coverageCounts(snapshot()),
+      "sensor/decode": { ...sensor.stats().decodeDropped },
+      // Records the kernel's admission turned away under pressure (a full ring is in kernel/<hook>).
+      ...admissionDrops(sensor),
+    }),
     emit: (finding) => pipeline.outputs.write([finding]),
   });
   pipeline.watchCoverage(coverage);
@@ -74,13 +81,16 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   // Logged once the sensor is up, so a start that fails says one line and nothing else.
   logRuleCatalog(catalog, daemonLogger);
   logReady(sensor, pipeline, stats, seeded.seeded);
+  for (const missing of missingCoverageCapabilities()) warn(`running without ${missing.name}`, { loss: missing.loss });
   void notifySystemd("READY=1");
+  const stopWatchdog = startWatchdog();
 
   const signal = await stopped;
+  stopWatchdog();
   await reloads.stop();
   await notifySystemd("STOPPING=1");
   await stats.stop(); // no stats tick may read the sensor once it is closed
-  await sensor.shutdown(); // every program detached, then the rings' last batches reach the pipeline
+  await sensor.close(); // every program detached, then the rings' last batches reach the pipeline
   coverage.stop(); // what the last window lost, reported before the outputs flush
   heartbeat.stop();
   const flushed = await pipeline.close();
@@ -177,4 +187,14 @@ function reloadOnHangup(request: RunRequest, runningSensor: SensorConfig, pipeli
       await reloading;
     },
   };
+}
+
+/** Per ring, the records the kernel's ring admission refused, by reason (not "ring_full"). */
+function admissionDrops(sensor: Sensor): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [ring, drops] of Object.entries(sensor.ringDrops())) {
+    const { ring_full: _full, ...admission } = drops.byReason;
+    out[`kernel-admission/${ring}`] = admission;
+  }
+  return out;
 }

@@ -6,7 +6,7 @@
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
 import { EXIT_BAD_INPUT, SockeyeError } from "../errors.js";
-import { FileReadError, readRegularTextFile } from "../service/regular-file.js";
+import { FileReadError, readRegularText } from "../service/regular-file.js";
 import { sensorConfigSchema } from "../sensor/options.js";
 import { SYSLOG_FACILITIES, SYSLOG_PROTOCOLS, type SyslogFacility } from "../output/syslog.js";
 import { DEFAULT_TRC101_PROFILE, TRC101_PROFILES } from "../rules/trc-101-stdio-over-socket.js";
@@ -15,6 +15,28 @@ export class ConfigError extends SockeyeError {
   constructor(message: string) {
     super(message, "SOCKEYE_CONFIG", EXIT_BAD_INPUT);
   }
+}
+
+/** Header names that carry a credential: Authorization and its kin, API keys, tokens, cookies. */
+const CREDENTIAL_HEADER = /^(authorization|proxy-authorization|cookie)$|api[-_]?key|token|secret|password/i;
+
+/**
+ * True when a webhook would carry a credential header in clear over a network. Loopback is
+ * exempt: its traffic never leaves the host, and reading it takes the privileges that could
+ * read the config anyway.
+ */
+function sendsCredentialsInClear(url: string, headers: Record<string, string> | undefined): boolean {
+  if (!url.startsWith("http://") || headers === undefined) return false;
+  if (!Object.keys(headers).some((name) => CREDENTIAL_HEADER.test(name))) return false;
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  return !(host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host));
+}
+
+/** What in a config is a secret: a reader of the file could act with it. */
+function secretKeys(input: ConfigInput): string[] {
+  // Read before validation: the file's shape is not checked yet.
+  const headers: unknown = input.output?.webhook?.headers;
+  return typeof headers === "object" && headers !== null && Object.keys(headers).length > 0 ? ["output.webhook.headers"] : [];
 }
 
 const listenAddress = z
@@ -60,6 +82,8 @@ export const configSchema = z
         events: z.boolean().default(false),
         /** Seconds between heartbeat records on the durable outputs (file, spooled webhook, NATS); 0 turns them off. */
         heartbeat_interval_s: z.number().int().min(0).max(86_400).default(60),
+        /** Cut credentials (passwords, tokens, authorization headers, URL passwords) out of findings' command lines. */
+        redact_secrets: z.boolean().default(true),
         file: z
           .object({
             path: z.string().min(1),
@@ -78,8 +102,14 @@ export const configSchema = z
             max_batch: z.number().int().min(1).max(100_000).optional(),
             timeout_ms: z.number().int().min(100).max(600_000).optional(),
             max_attempts: z.number().int().min(1).max(100).optional(),
+            /** Send credential headers over plain http:// to a host that is not loopback. */
+            allow_plaintext_credentials: z.boolean().default(false),
           })
           .strict()
+          .refine((w) => w.allow_plaintext_credentials || !sendsCredentialsInClear(w.url, w.headers), {
+            message:
+              "sending credential headers over http:// to a host that is not loopback exposes them on the network: use an https:// URL, or set allow_plaintext_credentials = true if that path is trusted",
+          })
           .optional(),
         /** RFC 5424 over UDP, TCP (RFC 6587) or TLS (RFC 5425); node has no unix datagram sockets for /dev/log. */
         syslog: z
@@ -172,20 +202,32 @@ const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 
 /** Reads and parses a TOML config file into its raw (not yet defaulted) form. */
 export function readConfigFile(path: string): ConfigInput {
-  let text: string;
+  let read: ReturnType<typeof readRegularText>;
   try {
-    text = readRegularTextFile(path, MAX_CONFIG_FILE_BYTES);
+    read = readRegularText(path, MAX_CONFIG_FILE_BYTES);
   } catch (error) {
     throw error instanceof FileReadError ? new ConfigError(`config ${error.message}`) : error;
   }
+  const mode = (read.stats.mode & 0o777).toString(8).padStart(4, "0");
+  // The daemon runs as root: whoever can write its config chooses what it reports and where.
+  if (read.stats.mode & 0o022) {
+    throw new ConfigError(`config ${path}: writable by group or others (mode ${mode}): run chmod go-w ${path}`);
+  }
+  let input: ConfigInput;
   try {
-    return parseToml(text);
+    input = parseToml(read.text);
   } catch (error) {
     const line = error instanceof TomlError ? `:${error.line}` : "";
     const first = (error as Error).message.split("\n")[0];
     throw new ConfigError(`config ${path}${line}: TOML syntax error: ${first}`);
   }
+  const secrets = secretKeys(input);
+  if (secrets.length > 0 && read.stats.mode & 0o044) {
+    throw new ConfigError(`config ${path}: holds ${secrets.join(", ")} and is readable by group or others (mode ${mode}): run chmod 600 ${path}`);
+  }
+  return input;
 }
+
 
 /** Recursively lays `over` onto `base`: objects merge, anything else (arrays too) replaces. */
 function layer(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {

@@ -62,7 +62,8 @@ export function buildOutputs(config: Config, stdout: NodeJS.WriteStream = proces
   if (output.nats !== undefined) outputs.push(natsOutput(output.nats, output.spool));
   const eventOutputs: EventOutput[] = [];
   if (output.events) eventOutputs.push(new EventLineOutput({ name: "events", stream: stdout, format: taggedEventLine }));
-  return new OutputSet(outputs, eventOutputs);
+  // Credentials in command lines never leave the host unless the config says they may.
+  return new OutputSet(outputs, eventOutputs, { redactSecrets: output.redact_secrets });
 }
 
 function natsOutput(nats: NonNullable<Config["output"]["nats"]>, spool: Config["output"]["spool"]): NatsOutput {

@@ -10,12 +10,13 @@
  * The engine is synchronous and does no I/O; the pipeline (src/pipeline/) drives it.
  */
 import { hostname } from "node:os";
+import { OptionError } from "../errors.js";
 import { addSequenceStats, type SequenceStats } from "../eql/sequence.js";
 import { EVENT_KINDS, type EventKind, type SensorEvent } from "../sensor/events.js";
 import { ProcessTable } from "../process/table.js";
 import { buildFinding, type Finding } from "./finding.js";
 import { FoldMemory, type FoldOptions } from "./fold.js";
-import type { AnyRule, Detection, ProcessView, RuleContext } from "./rule.js";
+import type { AnyRule, Detection, ProcessView, RuleContext, RuleState } from "./rule.js";
 
 /** Where the engine reports trouble. Injected so a daemon routes it to its own log. */
 export interface EngineLogger {
@@ -43,12 +44,18 @@ export interface EngineStats {
    * expired, evicted and dropped by `until`, those of the rule's earlier loads included.
    */
   sequences: Record<string, SequenceStats>;
+  /** What each rule with memory holds now and let go so far, by rule id (the current rules only). */
+  ruleState: Record<string, RuleState>;
 }
 
 export interface EngineOptions {
   /** The rules to run: e.g. `[...builtinRules(), myRule]`. Ids must be unique. */
   rules: readonly AnyRule[];
-  /** Defaults to an empty table; call `seedFromProc()` on it for a live host. */
+  /**
+   * Defaults to an empty table of OFFLINE_HOST. On a live host give one made with
+   * `new ProcessTable({ host: new ProcHostView() })` and call its `seedFromProc()`: rules
+   * read the host through the table's.
+   */
   processes?: ProcessTable;
   /** host.name in findings; defaults to os.hostname(). */
   hostName?: string;
@@ -80,7 +87,7 @@ export class Engine {
   private readonly context: RuleContext;
   /** Sequence totals of rules a reload replaced, by id (held partials not included: they went with the rule). */
   private readonly retiredSequences = new Map<string, SequenceStats>();
-  private readonly counts: Omit<EngineStats, "sequences"> = {
+  private readonly counts: Omit<EngineStats, "sequences" | "ruleState"> = {
     eventsByKind: counter(),
     findingsByRule: counter(),
     foldedByRule: counter(),
@@ -106,8 +113,9 @@ export class Engine {
       environment: (pid, startNs, names) => table.environment(pid, startNs, names),
       userName: (uid) => table.userName(uid),
       groupName: (gid) => table.groupName(gid),
+      bootId: () => table.bootId(),
     };
-    this.context = Object.freeze({ processes: Object.freeze(view), now: () => this.now() });
+    this.context = Object.freeze({ processes: Object.freeze(view), host: table.host, now: () => this.now() });
     this.setRules(options.rules);
   }
 
@@ -133,6 +141,7 @@ export class Engine {
     this.rules_ = [...rules];
     this.rulesByKind.clear();
     for (const [kind, list] of byKind) this.rulesByKind.set(kind, list);
+    for (const rule of rules) this.prepare(rule);
   }
 
   /** A snapshot; later events do not change it. */
@@ -145,7 +154,12 @@ export class Engine {
       const earlier = sequences[rule.meta.id];
       sequences[rule.meta.id] = earlier !== undefined ? addSequenceStats(earlier, stats) : stats;
     }
-    return { ...structuredClone(this.counts), sequences };
+    const ruleState = counter<RuleState>();
+    for (const rule of this.rules_) {
+      const state = rule.state?.();
+      if (state !== undefined) ruleState[rule.meta.id] = { ...state };
+    }
+    return { ...structuredClone(this.counts), sequences, ruleState };
   }
 
   /** For stages in front of the engine (decoder, replay) that drop what they cannot read. */
@@ -185,7 +199,7 @@ export class Engine {
     const ids = new Set<string>();
     const byKind = new Map<EventKind, AnyRule[]>();
     for (const rule of rules) {
-      if (ids.has(rule.meta.id)) throw new Error(`two rules share the id ${JSON.stringify(rule.meta.id)}`);
+      if (ids.has(rule.meta.id)) throw new OptionError(`two rules share the id ${JSON.stringify(rule.meta.id)}: give each rule its own id`);
       ids.add(rule.meta.id);
       for (const kind of rule.kinds) {
         const list = byKind.get(kind) ?? [];
@@ -196,6 +210,15 @@ export class Engine {
     return byKind;
   }
 
+  /** A rule whose prepare() throws is counted like one whose evaluate() does, and still runs. */
+  private prepare(rule: AnyRule): void {
+    try {
+      rule.prepare?.(this.context);
+    } catch (error) {
+      this.countRuleError(rule, "prepare", error);
+    }
+  }
+
   /** What the rule returned: null for nothing, one detection, or several. */
   private evaluate(rule: AnyRule, event: SensorEvent): Detection | readonly Detection[] | null {
     try {
@@ -204,17 +227,21 @@ export class Engine {
       const typed = rule as unknown as { evaluate(event: SensorEvent, ctx: RuleContext): Detection | Detection[] | null | undefined };
       return typed.evaluate(event, this.context) ?? null;
     } catch (error) {
-      const id = rule.meta.id;
-      const count = increment(this.counts.ruleErrors, id);
-      // Once per rule: a rule that throws on every event must not flood the log.
-      if (count === 1) {
-        this.logger.warn("rule threw; its errors are counted in stats, only the first is logged", {
-          rule: id,
-          eventKind: event.kind,
-          error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-        });
-      }
+      this.countRuleError(rule, event.kind, error);
       return null;
+    }
+  }
+
+  private countRuleError(rule: AnyRule, eventKind: string, error: unknown): void {
+    const id = rule.meta.id;
+    const count = increment(this.counts.ruleErrors, id);
+    // Once per rule: a rule that throws on every event must not flood the log.
+    if (count === 1) {
+      this.logger.warn("rule threw; its errors are counted in stats, only the first is logged", {
+        rule: id,
+        eventKind,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      });
     }
   }
 

@@ -7,6 +7,7 @@
  * process, user, host, ...), with the detection's own fields merged in.
  */
 import type { SequenceStats } from "../eql/sequence.js";
+import type { HostView } from "../host/host-view.js";
 import type { ProcessView } from "../process/process-view.js";
 import type { EventKind, EventOfKind, SensorEvent } from "../sensor/events.js";
 
@@ -44,6 +45,11 @@ export interface RuleMeta {
 
 export interface RuleContext {
   processes: ProcessView;
+  /**
+   * The host the events come from (/proc and files), the only way a rule reads it: the live
+   * host in a daemon, OFFLINE_HOST in a replay, a fake in a test.
+   */
+  host: HostView;
   /** Wall-clock ms; injectable so replays and tests are deterministic. */
   now(): number;
 }
@@ -74,15 +80,45 @@ export interface Detection {
   event?: SensorEvent;
 }
 
+/**
+ * What a rule with memory holds, and what its bounds let go: for the stats line, the metrics
+ * and the daemon's `stopped` line. Now-values (held, pending, indexed) and totals since the
+ * rule was made (evicted, expired, incomplete).
+ */
+export interface RuleState {
+  /** Entries the rule keeps now (held triggers, remembered sockets, ...). */
+  held: number;
+  /** Candidates waiting for more events before a verdict. */
+  pending: number;
+  /** Index entries (endpoint → process) kept to find relays. */
+  indexed: number;
+  /** Entries dropped to stay within a count bound; a pending candidate dropped is among them. */
+  evicted: number;
+  /** Entries dropped at their age bound. */
+  expired: number;
+  /** Looks at the host that stopped at their budget (fds read, bytes hashed). */
+  incomplete: number;
+  /** Candidates dropped at a count bound before any verdict: shells that were never judged. */
+  abandoned: number;
+}
+
 export interface Rule<K extends EventKind = EventKind> {
   meta: RuleMeta;
   kinds: readonly K[];
   evaluate(event: EventOfKind<K>, ctx: RuleContext): Detection | Detection[] | null | undefined;
   /**
+   * Called once, before the first event, with the context events will come with: for a rule
+   * that takes a look at the host as observation begins (RELAY-001 reads the TCP sockets that
+   * already exist), so the look does not hold up the first event.
+   */
+  prepare?(ctx: RuleContext): void;
+  /**
    * A rule that matches sequences of events (an Elastic EQL sequence) reports the partial
    * matches it holds and drops, for the stats line and the metrics; undefined otherwise.
    */
   sequenceStats?(): SequenceStats | undefined;
+  /** A rule that keeps state across events reports it; undefined for a stateless one. */
+  state?(): RuleState;
 }
 
 /** Declares a rule; a typo in `kinds` or an event field is a compile error. */
@@ -100,9 +136,12 @@ export interface AnyRule {
   meta: RuleMeta;
   kinds: readonly EventKind[];
   evaluate(event: never, ctx: RuleContext): Detection | Detection[] | null | undefined;
+  prepare?(ctx: RuleContext): void;
   sequenceStats?(): SequenceStats | undefined;
+  state?(): RuleState;
 }
 
 export type { SensorEvent };
 export type { SequenceStats } from "../eql/sequence.js";
 export type { ProcessInfo, ProcessView } from "../process/process-view.js";
+export type { HostView } from "../host/host-view.js";

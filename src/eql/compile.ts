@@ -14,17 +14,27 @@
  *   `<`… are false; `!=` and `not in` are true, as in Elasticsearch, which turns them into
  *   `must_not` queries that match documents without the field. null: `field == null` holds
  *   for a missing or null field, `field != null` for a present, non-null one.
+ * - A condition Elasticsearch cannot turn into a field query runs there as a script (a
+ *   function such as `length(f) != 3`, a field compared with a field), where a missing value
+ *   is null and null matches nothing: such a condition is false on a missing value under
+ *   `!=`, `not in` and any number of `not`s directly over it. startsWith, endsWith,
+ *   stringContains and cidrMatch of a field and literals are field queries, like plain fields.
+ * - Case-insensitive comparisons fold case one code point at a time (case-fold.ts).
  * - Values of different types never compare equal (no string/number coercion); `<`, `<=`,
  *   `>`, `>=` compare numbers with numbers and strings with strings, else false. `:` and
  *   like/regex match numbers and booleans by their string form, never null.
  * - Functions (names case-insensitive): cidrMatch, length, startsWith, endsWith,
  *   stringContains, number, concat (functions.ts). A function of a missing value is missing.
+ *
+ * What a query requires of a document, asked without a document, is in analysis.ts.
  */
-import { EqlError, parseEql, type EqlEventQuery, type EqlExpr, type EqlSequenceQuery, type Literal, type ValueExpr } from "./parse.js";
+import { foldCase } from "./case-fold.js";
+import { EqlError, parseEql, type EqlEventQuery, type EqlExpr, type EqlSequenceQuery, type Literal, type ValueExpr } from "./parser.js";
 import { compileFunction, type Values } from "./functions.js";
-import { compileRegex, compileWildcard, RegexSyntaxError, type StringMatcher } from "./match.js";
+import { compileRegex, RegexSyntaxError } from "./regex.js";
+import { compileWildcard, type StringMatcher } from "./wildcard.js";
 
-export { EqlError } from "./parse.js";
+export { EqlError } from "./parser.js";
 
 export type EqlDocument = Record<string, unknown>;
 
@@ -34,16 +44,9 @@ export interface CompiledEql {
   category: string;
   /** Every field path the query reads, in first-use order, without duplicates. */
   fields: string[];
-  /** The parsed condition, for static questions (canHold). */
+  /** The parsed condition, for static questions (analysis.ts). */
   where: EqlExpr;
   test(doc: EqlDocument): boolean;
-  /**
-   * The values `field` must take for the query to hold at all (from a top-level
-   * `field in (...)`, `field == "x"`, `field in~ (...)` or `field : "x"` without wildcards,
-   * joined through `and` / `or`), or undefined when the query does not pin it down. A caller
-   * that knows the field cheaply can skip building the document when its value is not in it.
-   */
-  requiredValues(field: string): RequiredValues | undefined;
 }
 
 export interface CompiledSequenceStep {
@@ -65,21 +68,37 @@ export interface CompiledSequence {
 
 export type CompiledQuery = CompiledEql | CompiledSequence;
 
-/** A value set from requiredValues(); `caseInsensitive` sets hold lower-cased values. */
-export interface RequiredValues {
-  values: ReadonlySet<string>;
-  caseInsensitive: boolean;
-  has(value: string): boolean;
-}
-
 type Predicate = (doc: EqlDocument) => boolean;
+/** A script condition's answer: null where Elasticsearch's script sees a null. */
+type ScriptPredicate = (doc: EqlDocument) => boolean | null;
 type ValueFn = (doc: EqlDocument) => Values;
 
 const own = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key);
 
 /**
- * Looks a dotted path up in a nested object; a flat key holding the whole path also counts.
- * Only own properties count: `process.__proto__` or `constructor` are missing, not Object's.
+ * A document value worked out on its first read, not when the document is built (a /proc
+ * read most queries never need); getField reads through it. Cheaper than a getter defined
+ * per document: Object.defineProperty was most of an exec document's cost.
+ */
+export class Deferred {
+  private done = false;
+  private value: unknown;
+  constructor(private readonly read: () => unknown) {}
+  get(): unknown {
+    if (!this.done) {
+      this.value = this.read();
+      this.done = true;
+    }
+    return this.value;
+  }
+}
+
+const resolve = (value: unknown): unknown => (value instanceof Deferred ? value.get() : value);
+
+/**
+ * Looks a dotted path up in a nested object; a flat key holding the whole path also counts,
+ * and a Deferred value counts as what it reads. Only own properties count: `process.__proto__`
+ * or `constructor` are missing, not Object's.
  */
 export function getField(doc: EqlDocument, path: string): unknown {
   return fieldGetter(path)(doc);
@@ -93,13 +112,13 @@ export function getField(doc: EqlDocument, path: string): unknown {
 export function fieldGetter(path: string): (doc: EqlDocument) => unknown {
   const parts = path.split(".");
   return (doc) => {
-    if (own(doc, path)) return doc[path];
+    if (own(doc, path)) return resolve(doc[path]);
     let current: unknown = doc;
     for (let i = 0; i < parts.length; i++) {
       if (current === null || typeof current !== "object" || Array.isArray(current)) return undefined;
       const part = parts[i]!;
       if (!own(current, part)) return undefined;
-      current = (current as Record<string, unknown>)[part];
+      current = resolve((current as Record<string, unknown>)[part]);
     }
     return current;
   };
@@ -143,7 +162,7 @@ function asMatchable(value: unknown): string | undefined {
 function equals(actual: unknown, expected: unknown, caseInsensitive: boolean): boolean {
   if (expected === null) return actual === null;
   if (caseInsensitive && typeof actual === "string" && typeof expected === "string") {
-    return actual.toLowerCase() === expected.toLowerCase();
+    return foldCase(actual) === foldCase(expected);
   }
   return actual === expected;
 }
@@ -165,27 +184,46 @@ function ordered(actual: unknown, op: "<" | "<=" | ">" | ">=", expected: unknown
   }
 }
 
-function compileExpr(expr: EqlExpr, fields: Set<string>): Predicate {
+/** Functions Elasticsearch answers with a field query when given a field and literals. */
+const FIELD_QUERY_FUNCTIONS: ReadonlySet<string> = new Set(["startswith", "endswith", "stringcontains", "cidrmatch"]);
+
+/** Whether Elasticsearch runs this condition as a script, where a missing value is null. */
+function isScript(expr: EqlExpr): boolean {
   switch (expr.type) {
-    case "and": {
-      const items = expr.items.map((item) => compileExpr(item, fields));
-      return (doc) => items.every((item) => item(doc));
+    case "compare": {
+      const sides = [expr.left.type, expr.right.type].sort().join();
+      return sides !== "field,literal" && sides !== "literal,literal";
     }
-    case "or": {
-      const items = expr.items.map((item) => compileExpr(item, fields));
-      return (doc) => items.some((item) => item(doc));
-    }
-    case "not": {
-      const inner = compileExpr(expr.expr, fields);
-      return (doc) => !inner(doc);
-    }
-    case "const": {
+    case "in":
+    case "wildcard":
+    case "regex":
+      return expr.left.type === "call";
+    case "truthy": {
       const { value } = expr;
-      return () => value;
+      if (value.type !== "call") return true;
+      const [first, ...rest] = value.args;
+      return !(FIELD_QUERY_FUNCTIONS.has(value.name) && first?.type === "field" && rest.every((arg) => arg.type === "literal"));
+    }
+    case "not":
+      return isScript(expr.expr);
+    default:
+      return false;
+  }
+}
+
+/** A condition (or `not`s over one) as three-valued: null when it reads a missing value. */
+function compileCondition(expr: EqlExpr, fields: Set<string>): ScriptPredicate {
+  switch (expr.type) {
+    case "not": {
+      const inner = compileCondition(expr.expr, fields);
+      return (doc) => {
+        const t = inner(doc);
+        return t === null ? null : !t;
+      };
     }
     case "truthy": {
       const value = compileValue(expr.value, fields);
-      return (doc) => value(doc)?.some((v) => v === true) ?? false;
+      return (doc) => value(doc)?.some((v) => v === true) ?? null;
     }
     case "compare": {
       const { op } = expr;
@@ -196,32 +234,38 @@ function compileExpr(expr: EqlExpr, fields: Set<string>): Predicate {
         return () => false;
       }
       const right = compileValue(expr.right, fields);
-      const anyPair = (doc: EqlDocument, test: (l: unknown, r: unknown) => boolean): boolean | undefined => {
+      const anyPair = (doc: EqlDocument, test: (l: unknown, r: unknown) => boolean): boolean | null => {
         const ls = left(doc);
-        if (ls === undefined) return undefined;
+        if (ls === undefined) return null;
         const rs = right(doc);
-        if (rs === undefined) return undefined;
+        if (rs === undefined) return null;
         return ls.some((l) => rs.some((r) => test(l, r)));
       };
-      if (op === "==") return (doc) => anyPair(doc, (l, r) => equals(l, r, false)) ?? false;
-      if (op === "!=") return (doc) => !(anyPair(doc, (l, r) => equals(l, r, false)) ?? false);
-      return (doc) => anyPair(doc, (l, r) => ordered(l, op, r)) ?? false;
+      if (op === "==") return (doc) => anyPair(doc, (l, r) => equals(l, r, false));
+      if (op === "!=") {
+        return (doc) => {
+          const equal = anyPair(doc, (l, r) => equals(l, r, false));
+          return equal === null ? null : !equal;
+        };
+      }
+      return (doc) => anyPair(doc, (l, r) => ordered(l, op, r));
     }
     case "in": {
       const { values: expected, caseInsensitive, negated } = expr;
       const left = compileValue(expr.left, fields);
-      // Sets instead of a scan with a toLowerCase per listed value: Elastic's rules list dozens
-      // of names, and every exec is tested against them. Same answers as equals(): strings
+      // Sets instead of a scan with a fold per listed value: Elastic's rules list dozens of
+      // names, and every exec is tested against them. Same answers as equals(): strings
       // compare (case-folded when asked), anything else by ===, null only with null.
       const strings = new Set<string>();
       const others = new Set<unknown>();
       for (const e of expected) {
-        if (typeof e === "string") strings.add(caseInsensitive ? e.toLowerCase() : e);
+        if (typeof e === "string") strings.add(caseInsensitive ? foldCase(e) : e);
         else others.add(e);
       }
-      const hit = (v: unknown) => (typeof v === "string" ? strings.has(caseInsensitive ? v.toLowerCase() : v) : others.has(v));
+      const hit = (v: unknown) => (typeof v === "string" ? strings.has(caseInsensitive ? foldCase(v) : v) : others.has(v));
       return (doc) => {
-        const any = left(doc)?.some(hit) ?? false;
+        const any = left(doc)?.some(hit);
+        if (any === undefined) return null;
         return negated ? !any : any;
       };
     }
@@ -230,7 +274,7 @@ function compileExpr(expr: EqlExpr, fields: Set<string>): Predicate {
       const left = compileValue(expr.left, fields);
       // The value is case-folded once, not once per pattern; patterns without `*` or `?` are
       // whole-value equality, answered by one Set lookup.
-      const fold = (text: string) => (caseInsensitive ? text.toLowerCase() : text);
+      const fold = (text: string) => (caseInsensitive ? foldCase(text) : text);
       const exact = new Set<string>();
       const matchers: StringMatcher[] = [];
       for (const pattern of patterns) {
@@ -243,7 +287,7 @@ function compileExpr(expr: EqlExpr, fields: Set<string>): Predicate {
           if (text === undefined) return false;
           const folded = fold(text);
           return exact.has(folded) || matchers.some((match) => match(folded));
-        }) ?? false;
+        }) ?? null;
     }
     case "regex": {
       const { patterns, caseInsensitive } = expr;
@@ -260,80 +304,73 @@ function compileExpr(expr: EqlExpr, fields: Set<string>): Predicate {
         left(doc)?.some((v) => {
           const text = asMatchable(v);
           return text !== undefined && matchers.some((match) => match(text));
-        }) ?? false;
+        }) ?? null;
+    }
+    default: {
+      const test = compileExpr(expr, fields);
+      return (doc) => test(doc);
     }
   }
-}
-
-function valueSet(values: readonly string[], caseInsensitive: boolean): RequiredValues {
-  const set = new Set(caseInsensitive ? values.map((v) => v.toLowerCase()) : values);
-  return { values: set, caseInsensitive, has: (value) => set.has(caseInsensitive ? value.toLowerCase() : value) };
-}
-
-function isField(value: ValueExpr, field: string): boolean {
-  return value.type === "field" && value.path === field;
 }
 
 /**
- * What `expr` requires of a string field. `and`: any item's requirement holds for the
- * whole (the smallest is kept); `or`: only when every item pins the field, their union (case
- * folded if any item folds case). Anything else (not, !=, wildcards, numbers) pins nothing.
+ * The two-valued predicate: a field query's missing value (null) is false before `not`
+ * negates it (must_not matches documents without the field), a script's stays null through
+ * the `not`s over it and is false only then.
  */
-function requiredOf(expr: EqlExpr, field: string): RequiredValues | undefined {
+function compileExpr(expr: EqlExpr, fields: Set<string>): Predicate {
   switch (expr.type) {
     case "and": {
-      let best: RequiredValues | undefined;
-      for (const item of expr.items) {
-        const r = requiredOf(item, field);
-        if (r !== undefined && (best === undefined || r.values.size < best.values.size)) best = r;
-      }
-      return best;
+      const items = expr.items.map((item) => compileExpr(item, fields));
+      return (doc) => items.every((item) => item(doc));
     }
     case "or": {
-      const parts: RequiredValues[] = [];
-      for (const item of expr.items) {
-        const r = requiredOf(item, field);
-        if (r === undefined) return undefined;
-        parts.push(r);
-      }
-      const caseInsensitive = parts.some((p) => p.caseInsensitive);
-      return valueSet(parts.flatMap((p) => [...p.values]), caseInsensitive);
+      const items = expr.items.map((item) => compileExpr(item, fields));
+      return (doc) => items.some((item) => item(doc));
     }
-    case "compare":
-      return isField(expr.left, field) && expr.op === "==" && expr.right.type === "literal" && typeof expr.right.value === "string"
-        ? valueSet([expr.right.value], false)
-        : undefined;
-    case "in":
-      if (!isField(expr.left, field) || expr.negated || !expr.values.every((v) => typeof v === "string")) return undefined;
-      return valueSet(expr.values, expr.caseInsensitive);
-    case "wildcard":
-      if (!isField(expr.left, field) || expr.patterns.some((p) => p.includes("*") || p.includes("?"))) return undefined;
-      return valueSet(expr.patterns, expr.caseInsensitive);
-    default:
-      return undefined;
+    case "const": {
+      const { value } = expr;
+      return () => value;
+    }
+    case "not": {
+      if (isScript(expr)) {
+        const script = compileCondition(expr, fields);
+        return (doc) => script(doc) === true;
+      }
+      const inner = compileExpr(expr.expr, fields);
+      return (doc) => !inner(doc);
+    }
+    default: {
+      const condition = compileCondition(expr, fields);
+      // A field query's `!=` and `not in` are must_not queries: true without the field.
+      const negatedFieldQuery = !isScript(expr) && ((expr.type === "compare" && expr.op === "!=") || (expr.type === "in" && expr.negated));
+      if (negatedFieldQuery) return (doc) => condition(doc) !== false;
+      return (doc) => condition(doc) === true;
+    }
   }
+}
+
+/** Compiles one condition of a query on its own, for analysis.ts. */
+export function compileStandalone(expr: EqlExpr): Predicate {
+  return compileExpr(expr, new Set());
 }
 
 function compileEventQuery(parsed: EqlEventQuery): CompiledEql {
   const fields = new Set<string>();
   const test = compileExpr(parsed.where, fields);
-  const required = new Map<string, RequiredValues | undefined>();
-  return {
-    kind: "event",
-    category: parsed.category,
-    fields: [...fields],
-    where: parsed.where,
-    test,
-    requiredValues(field) {
-      if (!required.has(field)) required.set(field, requiredOf(parsed.where, field));
-      return required.get(field);
-    },
-  };
+  return { kind: "event", category: parsed.category, fields: [...fields], where: parsed.where, test };
+}
+
+/** A join key; an optional one (`?field`) joins a missing value as null, as Elasticsearch does. */
+interface JoinKey {
+  value: ValueFn;
+  optional: boolean;
 }
 
 function compileSequence(parsed: EqlSequenceQuery): CompiledSequence {
   const fields = new Set<string>();
-  const sharedKeys = parsed.by.map((key) => compileValue(key, fields));
+  const compileKey = (key: ValueExpr): JoinKey => ({ value: compileValue(key, fields), optional: key.type === "field" && key.optional });
+  const sharedKeys = parsed.by.map(compileKey);
   // A step repeated by `runs` appears several times: compile it once.
   const compiled = new Map<EqlSequenceQuery["steps"][number], CompiledSequenceStep>();
   const compileStep = (step: EqlSequenceQuery["steps"][number]): CompiledSequenceStep => {
@@ -341,14 +378,14 @@ function compileSequence(parsed: EqlSequenceQuery): CompiledSequence {
     if (done !== undefined) return done;
     const query = compileEventQuery(step.query);
     for (const field of query.fields) fields.add(field);
-    const keys = [...sharedKeys, ...step.by.map((key) => compileValue(key, fields))];
+    const keys = [...sharedKeys, ...step.by.map(compileKey)];
     const result: CompiledSequenceStep = {
       query,
       key(doc) {
         const parts: unknown[] = [];
         for (const key of keys) {
-          const value = key(doc)?.[0];
-          if (value === undefined || value === null) return undefined;
+          const value = key.value(doc)?.[0] ?? null;
+          if (value === null && !key.optional) return undefined;
           parts.push(value);
         }
         return JSON.stringify(parts);
@@ -377,64 +414,6 @@ export function compileEql(query: string): CompiledEql {
   const parsed = parseEql(query);
   if (parsed.kind !== "event") throw new EqlError("a sequence is not a single-event query (use compileEqlQuery)", 1, 1);
   return compileEventQuery(parsed);
-}
-
-/** Every field `value` reads. */
-function valueFields(value: ValueExpr, out: string[]): string[] {
-  if (value.type === "field") out.push(value.path);
-  if (value.type === "call") for (const arg of value.args) valueFields(arg, out);
-  return out;
-}
-
-/** true / false when decided, undefined when it depends on the document. */
-type Truth = boolean | undefined;
-
-/**
- * Whether `where` can hold at all on the documents of one kind, where `variable(field)` says
- * which fields take values from event to event and `fixed` holds the rest (the constants of
- * that kind, e.g. event.category; a field in neither is always missing). Each condition on
- * fixed or missing fields alone is decided on `fixed`; the others could go either way.
- * false means the query can never match (a condition it needs reads a field never filled,
- * or an event.action never emitted).
- */
-export function canHold(where: EqlExpr, variable: (field: string) => boolean, fixed: EqlDocument): boolean {
-  const truth = (expr: EqlExpr): Truth => {
-    switch (expr.type) {
-      case "and": {
-        let result: Truth = true;
-        for (const item of expr.items) {
-          const t = truth(item);
-          if (t === false) return false;
-          if (t === undefined) result = undefined;
-        }
-        return result;
-      }
-      case "or": {
-        let result: Truth = false;
-        for (const item of expr.items) {
-          const t = truth(item);
-          if (t === true) return true;
-          if (t === undefined) result = undefined;
-        }
-        return result;
-      }
-      case "not": {
-        const t = truth(expr.expr);
-        return t === undefined ? undefined : !t;
-      }
-      case "const":
-        return expr.value;
-      default: {
-        const read: string[] = [];
-        if (expr.type === "truthy") valueFields(expr.value, read);
-        else valueFields(expr.left, read);
-        if (expr.type === "compare") valueFields(expr.right, read);
-        if (read.some(variable)) return undefined;
-        return compileExpr(expr, new Set())(fixed);
-      }
-    }
-  };
-  return truth(where) !== false;
 }
 
 export type { Literal };

@@ -3,6 +3,7 @@
  * a missing value is missing (so a comparison on it is false, and `not` of that is true).
  * A field holding an array is taken element by element, like every other condition.
  */
+import { foldCase } from "./case-fold.js";
 import type { EqlDocument, Literal } from "./compile.js";
 
 /** The values an expression has in a document; undefined when missing. */
@@ -16,7 +17,7 @@ type ValueFn = (doc: EqlDocument) => Values;
 export function compileFunction(name: string, args: ValueFn[], literals: (Literal | undefined)[], caseInsensitive: boolean): ValueFn | string {
   const arity = (min: number, max: number): string | undefined =>
     args.length < min || args.length > max ? `${name}() takes ${min === max ? min : `${min} to ${max === Infinity ? "any number of" : max}`} arguments, got ${args.length}` : undefined;
-  const fold = (s: string) => (caseInsensitive ? s.toLowerCase() : s);
+  const fold = (s: string) => (caseInsensitive ? foldCase(s) : s);
   if (caseInsensitive && !["startswith", "endswith", "stringcontains"].includes(name)) return `${name}~() has no case-insensitive form`;
   switch (name) {
     case "cidrmatch": {
@@ -63,7 +64,8 @@ export function compileFunction(name: string, args: ValueFn[], literals: (Litera
     case "number": {
       const bad = arity(1, 2);
       if (bad !== undefined) return bad;
-      let base = 10;
+      // Without a base, "0x…" is base 16 (Elasticsearch's number()).
+      let base: number | undefined;
       if (args.length === 2) {
         const literal = literals[1];
         if (typeof literal !== "number" || !Number.isInteger(literal) || literal < 2 || literal > 36) return "number()'s base must be an integer literal from 2 to 36";
@@ -102,8 +104,9 @@ function strings(values: Values): string[] | undefined {
   return present(values?.filter((v): v is string => typeof v === "string")) as string[] | undefined;
 }
 
-function parseNumber(text: string, base: number): number | undefined {
+function parseNumber(text: string, givenBase: number | undefined): number | undefined {
   const s = text.trim();
+  const base = givenBase ?? (/^[+-]?0x/i.test(s) ? 16 : 10);
   if (base === 10) return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s) ? Number(s) : undefined;
   const body = base === 16 ? s.replace(/^([+-]?)0x/i, "$1") : s;
   const digits = "0123456789abcdefghijklmnopqrstuvwxyz".slice(0, base);

@@ -21,7 +21,7 @@ export interface MetricsConfig {
 }
 
 function emptySnapshot(): StatsSnapshot {
-  const engine = { eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {}, dropped: { unknown_kind: 0, malformed_line: 0 }, sequences: {} };
+  const engine = { eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {}, dropped: { unknown_kind: 0, malformed_line: 0 }, sequences: {}, ruleState: {} };
   return { timeMs: Date.now(), engine, kernel: {}, outputs: [] };
 }
 

@@ -17,7 +17,7 @@ import { statSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import { EXIT_BAD_INPUT, SockeyeError } from "../errors.js";
+import { EXIT_BAD_INPUT, EXIT_REFUSED, SockeyeError } from "../errors.js";
 import { describeError } from "../output/output.js";
 import { readRegularTextFile } from "../service/regular-file.js";
 import type { StatsSnapshot } from "./snapshot.js";
@@ -33,6 +33,7 @@ export interface PrometheusMetricsOptions {
   collect?: () => StatsSnapshot;
   /** A file holding the token a scrape must send as `Authorization: Bearer <token>`; read at listen(). */
   bearerTokenFile?: string;
+  /** The clock the snapshot's age is measured by; injectable for tests. */
   now?: () => number;
 }
 
@@ -103,6 +104,16 @@ export class PrometheusMetrics {
         ["rule"],
       ),
       sequenceUntilDropped: counter("sequence_until_dropped_total", "Partial matches dropped by the sequence's until condition, by rule id.", ["rule"]),
+      ruleEvicted: counter("rule_evicted_total", "Entries a rule dropped to stay within a count bound (pending candidates among them: a detection may have been missed), by rule id.", ["rule"]),
+      ruleExpired: counter("rule_expired_total", "Entries a rule dropped at their age bound, by rule id.", ["rule"]),
+      ruleIncomplete: counter("rule_incomplete_looks_total", "Looks at the host a rule made that stopped at their budget (fds read, bytes hashed), by rule id.", ["rule"]),
+      ruleAbandoned: counter("rule_abandoned_total", "Candidates a rule dropped at a count bound before any verdict (shells never judged), by rule id.", ["rule"]),
+      ruleState: new Gauge<"rule" | "table">({
+        name: "sockeye_rule_state_entries",
+        help: "Entries a stateful rule keeps now, by rule id and table (held, pending, indexed).",
+        labelNames: ["rule", "table"],
+        registers,
+      }),
       sequencePartials: new Gauge<"rule">({
         name: "sockeye_sequence_partials",
         help: "Partial matches a sequence rule holds now, by rule id.",
@@ -148,6 +159,13 @@ export class PrometheusMetrics {
       s.sequenceUntilDropped.inc({ rule }, stats.untilDropped);
       s.sequencePartials.set({ rule }, stats.partials);
     }
+    for (const [rule, state] of Object.entries(snapshot.engine.ruleState)) {
+      s.ruleEvicted.inc({ rule }, state.evicted);
+      s.ruleExpired.inc({ rule }, state.expired);
+      s.ruleIncomplete.inc({ rule }, state.incomplete);
+      s.ruleAbandoned.inc({ rule }, state.abandoned);
+      for (const table of ["held", "pending", "indexed"] as const) s.ruleState.set({ rule, table }, state[table]);
+    }
     for (const [hook, counters] of Object.entries(snapshot.kernel)) {
       s.kernelEmitted.inc({ hook }, counters.emitted);
       s.kernelLost.inc({ hook }, counters.lost);
@@ -180,7 +198,7 @@ export class PrometheusMetrics {
             : error.code === "EADDRNOTAVAIL"
               ? "no interface has that address (EADDRNOTAVAIL)"
               : describeError(error);
-        reject(new Error(`metrics: cannot listen on ${this.host}:${this.port}: ${problem}`));
+        reject(new SockeyeError(`metrics: cannot listen on ${this.host}:${this.port}: ${problem}`, "SOCKEYE_METRICS_LISTEN", EXIT_REFUSED));
       });
       server.listen(this.port, this.host, () => resolve());
     });

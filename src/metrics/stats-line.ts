@@ -28,6 +28,8 @@ export function formatStatsLine(current: StatsSnapshot, previous?: StatsSnapshot
     suppressed: mapValues(current.engine.suppressedByRule, (reasons) => ({ ...reasons })),
     folded: { ...current.engine.foldedByRule },
     ...sequenceTotals(current),
+    // What each stateful rule holds now and what its bounds let go (evicted, expired) or its host looks cut short.
+    rule_state: mapValues(current.engine.ruleState, (state) => ({ ...state })),
     kernel_lost: mapValues(current.kernel, (hook) => hook.lost),
     kernel_errors: mapValues(current.kernel, (hook) => hook.errors),
     outputs: Object.fromEntries(

@@ -14,6 +14,7 @@ import type { Finding } from "../engine/finding.js";
 import { LineOutput, type LineProgress, type QueuedLine } from "./line-output.js";
 import { OutputError, describeError, encodeFinding, type StateRecord } from "./output.js";
 import { UntrustedFileError, isRegularFile, openPrivateAppendFile } from "./private-file.js";
+import { OptionError } from "../errors.js";
 export interface FileOutputOptions {
   path: string;
   /** Defaults to "file". */
@@ -39,8 +40,8 @@ export class FileOutput extends LineOutput {
     this.maxBytes = options.maxBytes ?? 100 * 1024 * 1024;
     this.keep = options.keep ?? 5;
     if (!(Number.isInteger(this.maxBytes) && this.maxBytes > 0))
-      throw new RangeError(`maxBytes must be a positive integer, got ${this.maxBytes}`);
-    if (!(Number.isInteger(this.keep) && this.keep >= 0)) throw new RangeError(`keep must be an integer >= 0, got ${this.keep}`);
+      throw new OptionError(`maxBytes must be a positive integer, got ${this.maxBytes}`);
+    if (!(Number.isInteger(this.keep) && this.keep >= 0)) throw new OptionError(`keep must be an integer >= 0, got ${this.keep}`);
   }
 
   protected async acquire(): Promise<void> {

@@ -23,6 +23,7 @@ import {
   type OutputDropReason,
   type OutputStats,
 } from "./output.js";
+import { OptionError } from "../errors.js";
 
 export interface QueuedLine {
   /** The text as delivered: a newline ends it for streams and files, not for datagrams. */
@@ -128,7 +129,7 @@ class LineQueue {
     this.maxLines = limits.maxLines ?? Number.POSITIVE_INFINITY;
     this.maxChunk = limits.maxChunk ?? Number.POSITIVE_INFINITY;
     for (const [limit, value] of [["maxBufferedBytes", this.maxBufferedBytes], ["maxLines", this.maxLines], ["maxChunk", this.maxChunk]] as const) {
-      if (!(value > 0)) throw new RangeError(`${limit} must be positive, got ${value}`);
+      if (!(value > 0)) throw new OptionError(`${limit} must be positive, got ${value}`);
     }
   }
 

@@ -7,17 +7,28 @@ import type { Finding } from "../engine/finding.js";
 import type { SensorEvent } from "../sensor/events.js";
 import type { EventOutput } from "./event-lines.js";
 import { DEFAULT_FLUSH_TIMEOUT_MS, type FindingOutput, type FlushResult, type OutputStats, type StateRecord } from "./output.js";
+import { redactSecrets } from "./redact.js";
+
+export interface OutputSetOptions {
+  /** Cut credentials out of findings' command lines before any output gets them (redact.ts). */
+  redactSecrets?: boolean;
+}
+import { OptionError } from "../errors.js";
 
 export class OutputSet {
   readonly outputs: readonly FindingOutput[];
   readonly eventOutputs: readonly EventOutput[];
   private readonly all: readonly (FindingOutput | EventOutput)[];
+  private readonly redact: boolean;
+  /** Secrets cut out of findings so far. */
+  redacted = 0;
 
-  constructor(outputs: readonly FindingOutput[], eventOutputs: readonly EventOutput[] = []) {
+  constructor(outputs: readonly FindingOutput[], eventOutputs: readonly EventOutput[] = [], options: OutputSetOptions = {}) {
+    this.redact = options.redactSecrets ?? false;
     const names = new Set<string>();
     for (const output of [...outputs, ...eventOutputs]) {
       // Names label metrics and stats: two outputs with one name would merge their counts.
-      if (names.has(output.name)) throw new Error(`two outputs share the name ${JSON.stringify(output.name)}`);
+      if (names.has(output.name)) throw new OptionError(`two outputs share the name ${JSON.stringify(output.name)}: give each its own name`);
       names.add(output.name);
     }
     this.outputs = [...outputs];
@@ -49,7 +60,15 @@ export class OutputSet {
 
   write(findings: readonly Finding[]): void {
     if (findings.length === 0) return;
-    for (const output of this.outputs) output.write(findings);
+    // Once per batch, whatever the number of outputs.
+    const delivered = this.redact ? findings.map((f) => this.redactOne(f)) : findings;
+    for (const output of this.outputs) output.write(delivered);
+  }
+
+  private redactOne(finding: Finding): Finding {
+    const r = redactSecrets(finding);
+    this.redacted += r.count;
+    return r.value;
   }
 
   /** To the durable outputs only (those with writeState). */

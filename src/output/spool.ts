@@ -31,7 +31,7 @@
 import { closeSync, constants, fstatSync, fsync, fsyncSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { open as openFile } from "node:fs/promises";
 import { crc32 } from "node:zlib";
-import { EXIT_REFUSED, SockeyeError } from "../errors.js";
+import { EXIT_REFUSED, SockeyeError, OptionError } from "../errors.js";
 import { daemonUid, untrustedParent } from "./trusted-path.js";
 
 export const DEFAULT_SPOOL_DIR = "/var/lib/sockeye/spool";
@@ -254,7 +254,7 @@ export class Spool {
     this.onTrouble = options.onTrouble ?? (() => {});
     this.now = options.now ?? Date.now;
     for (const [limit, value] of [["maxBytes", this.maxBytes], ["maxAgeMs", this.maxAgeMs], ["segmentBytes", this.segmentBytes]] as const) {
-      if (!(value > 0)) throw new RangeError(`${limit} must be positive, got ${value}`);
+      if (!(value > 0)) throw new OptionError(`${limit} must be positive, got ${value}`);
     }
     this.dirFd = openDirectory(this.dir);
     try {

@@ -32,6 +32,7 @@ import type { Finding } from "../engine/finding.js";
 import type { Severity } from "../engine/rule.js";
 import { LineOutput, type LineProgress, type QueuedLine } from "./line-output.js";
 import { OutputError, describeError, encodeFinding, sleep } from "./output.js";
+import { EXIT_REFUSED, OptionError, SockeyeError } from "../errors.js";
 
 export const SYSLOG_FACILITIES = {
   user: 1,
@@ -109,11 +110,11 @@ export class SyslogOutput extends LineOutput {
   constructor(options: SyslogOutputOptions = {}) {
     super("syslog", options.name ?? "syslog", { maxBufferedBytes: options.maxBufferedBytes });
     this.protocol = options.protocol ?? "udp";
-    if (!SYSLOG_PROTOCOLS.includes(this.protocol)) throw new RangeError(`unknown syslog protocol ${JSON.stringify(this.protocol)}`);
+    if (!SYSLOG_PROTOCOLS.includes(this.protocol)) throw new OptionError(`unknown syslog protocol ${JSON.stringify(this.protocol)}`);
     this.host = options.host ?? "127.0.0.1";
     this.port = options.port ?? (this.protocol === "tls" ? 6514 : 514);
     const facility = options.facility ?? "authpriv";
-    if (!(facility in SYSLOG_FACILITIES)) throw new RangeError(`unknown syslog facility ${JSON.stringify(facility)}`);
+    if (!(facility in SYSLOG_FACILITIES)) throw new OptionError(`unknown syslog facility ${JSON.stringify(facility)}`);
     this.facility = SYSLOG_FACILITIES[facility];
     this.tlsOptions = options.tls ?? {};
     this.initialBackoffMs = options.reconnect?.initialMs ?? 200;
@@ -252,7 +253,7 @@ export class SyslogOutput extends LineOutput {
         : tcpConnect({ host: this.host, port: this.port });
     const ready = this.protocol === "tls" ? "secureConnect" : "connect";
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => stream.destroy(new Error(`no connection within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
+      const timer = setTimeout(() => stream.destroy(new SockeyeError(`no connection within ${this.connectTimeoutMs} ms`, "SOCKEYE_OUTPUT_DELIVERY", EXIT_REFUSED)), this.connectTimeoutMs);
       stream.once("error", (error: Error) => (clearTimeout(timer), reject(error)));
       stream.once(ready, () => (clearTimeout(timer), resolve()));
     });
@@ -268,7 +269,7 @@ export class SyslogOutput extends LineOutput {
       stream.destroy();
     };
     stream.on("error", broken);
-    stream.on("end", () => broken(new Error(`${this.host}:${this.port} closed the connection`)));
+    stream.on("end", () => broken(new SockeyeError(`${this.host}:${this.port} closed the connection`, "SOCKEYE_OUTPUT_DELIVERY", EXIT_REFUSED)));
     stream.on("close", () => broken());
     this.stream = stream;
     return stream;

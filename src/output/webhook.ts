@@ -26,7 +26,7 @@
  */
 import type { Finding } from "../engine/finding.js";
 import { LineOutput, type LineProgress, type QueuedLine } from "./line-output.js";
-import { EXIT_BAD_INPUT } from "../errors.js";
+import { EXIT_BAD_INPUT, EXIT_REFUSED, OptionError, SockeyeError } from "../errors.js";
 import { OutputError, describeError, encodeFinding, sleep, type OutputDropReason } from "./output.js";
 import { SpooledOutput, type SpooledFinding } from "./spooled-output.js";
 import type { SpoolOptions } from "./spool.js";
@@ -238,7 +238,7 @@ export class SpooledWebhookOutput extends SpooledOutput {
       this.refused("http_rejected", findings.length, answer.error);
       return findings.length;
     }
-    throw new Error(answer.error);
+    throw new SockeyeError(answer.error, "SOCKEYE_OUTPUT_DELIVERY", EXIT_REFUSED);
   }
 
   protected disconnect(): Promise<void> {
@@ -278,6 +278,6 @@ function parseRetryAfter(value: string | null): number | undefined {
 }
 
 function positiveInteger(option: string, value: number): number {
-  if (!(Number.isInteger(value) && value > 0)) throw new RangeError(`${option} must be a positive integer, got ${value}`);
+  if (!(Number.isInteger(value) && value > 0)) throw new OptionError(`${option} must be a positive integer, got ${value}`);
   return value;
 }

@@ -59,6 +59,11 @@ export function coverageCounts(snapshot: StatsSnapshot): CoverageCounts {
   for (const [ring, counters] of Object.entries(snapshot.kernel)) counts[`kernel/${ring}`] = { lost: counters.lost };
   for (const output of snapshot.outputs) counts[`output/${output.name}`] = { ...output.dropped };
   for (const [rule, stats] of Object.entries(snapshot.engine.sequences)) counts[`rule/${rule}`] = { evicted: stats.evicted };
+  // Evictions of remembered sockets or reported incidents are housekeeping; a candidate shell
+  // dropped unjudged, or a look that stopped at its budget, is coverage lost.
+  for (const [rule, state] of Object.entries(snapshot.engine.ruleState)) {
+    counts[`rule/${rule}`] = { ...counts[`rule/${rule}`], abandoned: state.abandoned, incomplete: state.incomplete };
+  }
   return counts;
 }
 

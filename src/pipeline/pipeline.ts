@@ -15,6 +15,7 @@ import type { AnyRule } from "../engine/rule.js";
 import type { EventOutput } from "../output/event-lines.js";
 import { addOutputStats, type FlushResult, type OutputStats } from "../output/output.js";
 import { OutputSet } from "../output/output-set.js";
+import { OptionError } from "../errors.js";
 import type { SeedReport } from "../process/table.js";
 import type { SensorEvent } from "../sensor/events.js";
 import type { CoverageMonitor } from "./coverage.js";
@@ -48,6 +49,7 @@ export class Pipeline {
   private readonly recorders: readonly EventOutput[];
   private readonly retired = new Map<string, OutputStats>();
   private coverage: CoverageMonitor | undefined;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(options: PipelineOptions) {
     const { outputs, recorders, ...engineOptions } = options;
@@ -108,9 +110,19 @@ export class Pipeline {
     return report;
   }
 
-  /** Feeds every batch `source` delivers (a live sensor) from now on; returns the detach. */
-  attach(source: BatchSource): () => void {
-    return source.subscribe((events) => this.process(events));
+  /**
+   * Feeds every batch `source` delivers (a live sensor) from now on, until detach() or
+   * close(). One source at a time: attaching a second one throws.
+   */
+  attach(source: BatchSource): void {
+    if (this.unsubscribe !== undefined) throw new OptionError("this pipeline is already attached to a source: detach() it first");
+    this.unsubscribe = source.subscribe((events) => this.process(events));
+  }
+
+  /** Stops taking batches from the attached source; nothing happens when none is. */
+  detach(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
   }
 
   /**
@@ -161,8 +173,12 @@ export class Pipeline {
     return this.recorders.map((recorder) => recorder.stats());
   }
 
-  /** Flushes and closes the outputs and recorders, under one deadline; results by output name. */
+  /**
+   * Detaches from its source, then flushes and closes the outputs and recorders under one
+   * deadline; results by output name. Close the sensor first, so its last batches get here.
+   */
   async close(timeoutMs?: number): Promise<Record<string, FlushResult>> {
+    this.detach();
     const [flushed, recorded] = await Promise.all([this.outputs_.close(timeoutMs), new OutputSet([], this.recorders).close(timeoutMs)]);
     return { ...flushed, ...recorded };
   }

@@ -3,7 +3,7 @@
  * the document Elastic rules read for an exec (rules/elastic/ecs-exec.ts) describe a process
  * and its parent the same way. Facts sockeye does not know are left out, never faked.
  */
-import { readFileSync } from "node:fs";
+import { START_TICK_NS } from "../host/host-view.js";
 import type { TaskContext } from "../sensor/events.js";
 import type { ProcessInfo, ProcessView } from "./process-view.js";
 
@@ -25,34 +25,19 @@ export type EcsProcess = EcsProcessFields & {
 };
 
 /**
- * The host's boot id: with it an entity id names one process across reboots too. Read once
- * (it is constant until the next boot); "" where it cannot be read.
+ * ECS process.entity_id: boot id (so an id names one process across reboots too), pid and
+ * start time name one process. The start time is taken in USER_HZ ticks so that a process
+ * seeded from /proc (tick precision) and the same process seen in a kernel event (ns) get the
+ * same id, which sequences join on; a pid is not reused within one tick.
  */
-let bootIdCache: string | undefined;
-function bootId(): string {
-  if (bootIdCache === undefined) {
-    try {
-      bootIdCache = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim().replace(/-/g, "");
-    } catch {
-      bootIdCache = "";
-    }
-  }
-  return bootIdCache;
+export function entityId(pid: number, startNs: number, bootId: string): string {
+  const ticks = Math.floor(startNs / START_TICK_NS);
+  return bootId === "" ? `${pid}-${ticks}` : `${bootId}-${pid}-${ticks}`;
 }
 
-/** USER_HZ ticks in ns: /proc/<pid>/stat gives a process's start time only to this precision. */
-const NS_PER_START_TICK = 10_000_000;
-
-/**
- * ECS process.entity_id: boot id, pid and start time name one process. The start time is
- * taken in USER_HZ ticks so that a process seeded from /proc (tick precision) and the same
- * process seen in a kernel event (ns) get the same id, which sequences join on; a pid is
- * not reused within one tick.
- */
-export function entityId(pid: number, startNs: number): string {
-  const ticks = Math.floor(startNs / NS_PER_START_TICK);
-  const boot = bootId();
-  return boot === "" ? `${pid}-${ticks}` : `${boot}-${pid}-${ticks}`;
+/** The boot id entity ids carry, from the view ("" where it has none: a replay). */
+export function bootIdOf(processes: ProcessView): string {
+  return processes.bootId?.() ?? "";
 }
 
 /**
@@ -71,7 +56,7 @@ export function parentOf(task: TaskContext, processes: ProcessView): ProcessInfo
 export function ecsParentFields(task: TaskContext, processes: ProcessView): EcsProcessFields {
   const parent = parentOf(task, processes);
   if (parent === undefined) return { pid: task.ppid, name: task.parentComm };
-  return ecsProcessFields(task.ppid, parent.startNs, parent.name || task.parentComm, parent.executable, tableArgs(parent));
+  return ecsProcessFields(task.ppid, parent.startNs, parent.name || task.parentComm, parent.executable, tableArgs(parent), bootIdOf(processes));
 }
 
 /**
@@ -84,6 +69,7 @@ export function ecsProcessFields(
   name: string,
   executable: string,
   args: readonly string[] | undefined,
+  bootId: string,
 ): EcsProcessFields {
   // Assignments, not conditional spreads: the Elastic document is built on the exec stream,
   // and V8 (Node 20) copies spreads on a slow path.
@@ -94,7 +80,7 @@ export function ecsProcessFields(
     fields.args_count = args.length;
     fields.command_line = args.join(" ");
   }
-  fields.entity_id = entityId(pid, startNs);
+  fields.entity_id = entityId(pid, startNs, bootId);
   return fields;
 }
 
@@ -107,8 +93,8 @@ export function ecsProcess(task: TaskContext, processes: ProcessView): EcsProces
   const known = processes.get(task.pid, task.startNs);
   const self =
     known !== undefined
-      ? ecsProcessFields(task.pid, task.startNs, known.name || task.comm, known.executable, tableArgs(known))
-      : { pid: task.pid, name: task.comm, entity_id: entityId(task.pid, task.startNs) };
+      ? ecsProcessFields(task.pid, task.startNs, known.name || task.comm, known.executable, tableArgs(known), bootIdOf(processes))
+      : { pid: task.pid, name: task.comm, entity_id: entityId(task.pid, task.startNs, bootIdOf(processes)) };
   return { ...self, thread: { id: task.tid }, parent: ecsParentFields(task, processes) };
 }
 

@@ -3,6 +3,9 @@
  * findings and the Elastic document get. The table owns these types; `engine/rule.ts`
  * re-exports them as part of the rule API.
  */
+import type { LiveProcessFacts } from "../host/host-view.js";
+
+export type { LiveProcessFacts };
 
 /** Facts about a process, from the process table (seeded from /proc, fed by events). */
 export interface ProcessInfo {
@@ -28,22 +31,6 @@ export interface ProcessInfo {
    * not yet exec'd, or a capture without stdio records).
    */
   interactive?: boolean;
-}
-
-/**
- * Facts about a live process that the kernel events do not carry, read from /proc when a
- * rule asks (within milliseconds of the event): effective ids, session and process group,
- * controlling terminal.
- */
-export interface LiveProcessFacts {
-  euid: number;
-  egid: number;
-  /** Session id: the pid of the session leader. */
-  sid: number;
-  /** Process group id: the pid of the group leader. */
-  pgid: number;
-  /** The controlling terminal's device number (proc(5) tty_nr); 0 when there is none. */
-  ttyNr: number;
 }
 
 /** Read-only view of the process table that rules get. */
@@ -72,8 +59,15 @@ export interface ProcessView {
    * unknown as for liveFacts. Only the variables asked for are ever returned.
    */
   environment?(pid: number, startNs: number, names: ReadonlySet<string>): string[] | undefined;
+  /** The host's boot id (entity ids carry it); "" or absent where unknown. */
+  bootId?(): string;
   /** This host's user name for `uid` (never in a replay: names are per host). */
   userName?(uid: number): string | undefined;
   /** This host's group name for `gid`. */
   groupName?(gid: number): string | undefined;
+}
+
+/** A process's identity as one string: a pid is one process only together with its start time. */
+export function processKey(task: { pid: number; startNs: number }): string {
+  return `${task.pid}:${task.startNs}`;
 }

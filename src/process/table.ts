@@ -12,26 +12,22 @@
  * A pid is only one process for a while: every entry keeps the kernel's start time
  * (task->start_boottime) and an event whose task.startNs differs replaces the entry.
  */
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { basename, join } from "node:path";
+import { basename } from "node:path";
+import { OFFLINE_HOST, START_TICK_NS, type HostView, type ProcessRecord } from "../host/host-view.js";
 import type { LiveProcessFacts, ProcessInfo, ProcessView } from "./process-view.js";
 import type { AlreadyRunningEvent, ExecEvent, ExitEvent, ForkEvent, SensorEvent, StdioFd, TaskContext } from "../sensor/events.js";
-import { NameDatabase } from "./user-names.js";
+import { OptionError } from "../errors.js";
 
 export interface ProcessTableOptions {
   /** Most entries kept (live and exited together). */
   maxEntries?: number;
   /** How long (event time) an exited process that forked stays to enrich late findings (one that never forked: at most 5 s). */
   exitedLingerMs?: number;
-  /** Where /proc is; tests point this at a fake tree. */
-  procRoot?: string;
   /**
-   * USER_HZ, the unit of /proc/<pid>/stat's starttime. It is 100 on every Linux ABI
-   * sockeye targets; node cannot call sysconf(_SC_CLK_TCK), hence an option, not a probe.
+   * The host the events come from: seeding, and the live facts rules ask for, read it. A
+   * daemon gives a ProcHostView; the default, OFFLINE_HOST, shows nothing (a replay, a test).
    */
-  clockTicksPerSecond?: number;
-  /** User and group names of this host (tests give their own files). */
-  names?: NameDatabase;
+  host?: HostView;
 }
 
 export interface ProcessTableStats {
@@ -118,7 +114,7 @@ const DEFAULT_EXITED_LINGER_MS = 60_000;
  * (a child's fork comes before its parent's exit); this covers late enrichment of its own
  * records. Under a process storm nearly every exit is such a leaf: kept 60 s, they were
  * 30,000 entries and ~10 MB of heap at 500 fork+execs/s, and the major GCs marking them a
- * quarter of the daemon's CPU (bench/README.md, change 27).
+ * quarter of the daemon's CPU (bench/README.md).
  */
 const LEAF_LINGER_MS = 5_000;
 const DEFAULT_MAX_ANCESTORS = 16;
@@ -126,8 +122,7 @@ const DEFAULT_MAX_ANCESTORS = 16;
 export class ProcessTable implements ProcessView {
   private readonly maxEntries: number;
   private readonly exitedLingerMs: number;
-  private readonly procRoot: string;
-  private readonly nsPerTick: number;
+  readonly host: HostView;
   // Two maps whose insertion order is the eviction order: live by last update, exited by
   // exit time. A pid is in at most one of them.
   private readonly live = new Map<number, Entry>();
@@ -142,19 +137,16 @@ export class ProcessTable implements ProcessView {
   private evicted = 0;
   private expired = 0;
   private pidReused = 0;
-  /** Seeded from /proc: pids in events are this host's, so /proc may be asked about them. */
+  /** Seeded from the host: pids in events are this host's, so the host may be asked about them. */
   private liveHost = false;
-  private readonly names: NameDatabase;
 
   constructor(options: ProcessTableOptions = {}) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     this.exitedLingerMs = options.exitedLingerMs ?? DEFAULT_EXITED_LINGER_MS;
     this.parentExits = new ExitQueue(this.exitedLingerMs);
     this.leafExits = new ExitQueue(Math.min(this.exitedLingerMs, LEAF_LINGER_MS));
-    this.procRoot = options.procRoot ?? "/proc";
-    this.nsPerTick = 1e9 / (options.clockTicksPerSecond ?? 100);
-    this.names = options.names ?? new NameDatabase();
-    if (!(this.maxEntries >= 1)) throw new RangeError(`maxEntries must be at least 1, got ${this.maxEntries}`);
+    this.host = options.host ?? OFFLINE_HOST;
+    if (!(this.maxEntries >= 1)) throw new OptionError(`maxEntries must be at least 1, got ${this.maxEntries}`);
   }
 
   get size(): number {
@@ -197,7 +189,7 @@ export class ProcessTable implements ProcessView {
   }
 
   /**
-   * Reads every /proc/<pid> once. Call at start, before feeding events. The report's
+   * Reads every process of the host once. Call at start, before feeding events. The report's
    * already_running events are for the engine to run through the rules (Pipeline.seedFromProc
    * does both); the table itself already holds their processes.
    */
@@ -205,13 +197,13 @@ export class ProcessTable implements ProcessView {
     this.liveHost = true;
     const seeded: ProcessInfo[] = [];
     let skipped = 0;
-    for (const name of readdirSync(this.procRoot)) {
-      if (!/^\d+$/.test(name)) continue;
-      const info = this.readProcEntry(Number(name));
-      if (info === undefined) {
+    for (const pid of this.host.processIds()) {
+      const record = this.host.processRecord(pid);
+      if (record === undefined) {
         skipped++;
         continue;
       }
+      const info = seededInfo(record);
       this.insert({ info: Object.freeze(info), startIsCoarse: true, hadChildren: true, exitedAtMs: 0 });
       seeded.push(info);
     }
@@ -226,81 +218,39 @@ export class ProcessTable implements ProcessView {
   }
 
   /**
-   * /proc/<pid>/cwd of a live process, read when asked: the kernel events do not carry the
-   * working directory, and a rule that reads it is evaluated within milliseconds of the exec.
-   * Only on a table seeded from this host's /proc (never in a replay) and never for a pid
-   * whose exit was seen, so a reused pid does not lend its directory; with `startNs`, only
-   * while /proc still shows that incarnation (as liveFacts()).
+   * The live facts below are asked of the host only on a table seeded from it (never in a
+   * replay) and never for a pid whose exit was seen, so a reused pid does not lend its facts;
+   * the host also checks that the pid is still the incarnation that started at `startNs`.
    */
   workingDirectory(pid: number, startNs?: number): string | undefined {
     if (!this.isLive(pid)) return undefined;
-    const dir = join(this.procRoot, String(pid));
-    try {
-      const cwd = readlinkSync(join(dir, "cwd"));
-      // stat after the link: a pid reused in between shows its own start time.
-      if (startNs !== undefined && !this.sameStart(parseStat(readFileSync(join(dir, "stat"), "utf8")).startTicks, startNs)) return undefined;
-      return cwd;
-    } catch {
-      return undefined;
-    }
+    return this.host.workingDirectory(pid, startNs ?? this.live.get(pid)!.info.startNs);
   }
 
-  /**
-   * /proc/<pid>/stat and status of a live process, read when a rule asks. Like
-   * workingDirectory(), only on a live host and for a pid whose exit was not seen; the start
-   * time in stat must be this incarnation's, so a reused pid never lends its facts.
-   */
   liveFacts(pid: number, startNs: number): LiveProcessFacts | undefined {
-    if (!this.isLive(pid)) return undefined;
-    const dir = join(this.procRoot, String(pid));
-    try {
-      const stat = parseStat(readFileSync(join(dir, "stat"), "utf8"));
-      if (!this.sameStart(stat.startTicks, startNs)) return undefined;
-      const status = readFileSync(join(dir, "status"), "utf8");
-      const uids = idLine(status, "Uid");
-      const gids = idLine(status, "Gid");
-      if (uids === undefined || gids === undefined) return undefined;
-      return { euid: uids[1], egid: gids[1], sid: stat.sid, pgid: stat.pgid, ttyNr: stat.ttyNr };
-    } catch {
-      return undefined;
-    }
+    return this.isLive(pid) ? this.host.liveFacts(pid, startNs) : undefined;
   }
 
-  /**
-   * The variables among `names` from /proc/<pid>/environ (the environment execve gave the
-   * program), under liveFacts()' conditions; the rest of the environment is never kept.
-   */
+  /** Only the variables among `names`; the rest of the environment is never kept. */
   environment(pid: number, startNs: number, names: ReadonlySet<string>): string[] | undefined {
     if (names.size === 0 || !this.isLive(pid)) return undefined;
-    const dir = join(this.procRoot, String(pid));
-    try {
-      const environ = readFileSync(join(dir, "environ"), "utf8");
-      if (!this.sameStart(parseStat(readFileSync(join(dir, "stat"), "utf8")).startTicks, startNs)) return undefined;
-      const wanted: string[] = [];
-      for (const entry of environ.split("\0")) {
-        const eq = entry.indexOf("=");
-        if (eq > 0 && names.has(entry.slice(0, eq))) wanted.push(entry);
-      }
-      return wanted;
-    } catch {
-      return undefined;
-    }
+    return this.host.environment(pid, startNs, names);
+  }
+
+  bootId(): string {
+    return this.host.bootId();
   }
 
   userName(uid: number): string | undefined {
-    return this.liveHost ? this.names.userName(uid) : undefined;
+    return this.liveHost ? this.host.userName(uid) : undefined;
   }
 
   groupName(gid: number): string | undefined {
-    return this.liveHost ? this.names.groupName(gid) : undefined;
+    return this.liveHost ? this.host.groupName(gid) : undefined;
   }
 
   private isLive(pid: number): boolean {
     return this.liveHost && this.live.has(pid);
-  }
-
-  private sameStart(startTicks: number, startNs: number): boolean {
-    return Math.abs(startTicks * this.nsPerTick - startNs) < 2 * this.nsPerTick;
   }
 
   /** Feeds one event; only fork, exec and exit change the table. */
@@ -456,36 +406,7 @@ export class ProcessTable implements ProcessView {
   private isSameIncarnation(entry: Entry, startNs: number): boolean {
     if (!entry.startIsCoarse) return entry.info.startNs === startNs;
     // /proc rounds down to a tick; allow one tick either way for the ns→tick conversion.
-    return Math.abs(entry.info.startNs - startNs) < 2 * this.nsPerTick;
-  }
-
-  private readProcEntry(pid: number): ProcessInfo | undefined {
-    const dir = join(this.procRoot, String(pid));
-    try {
-      const stat = parseStat(readFileSync(join(dir, "stat"), "utf8"));
-      const status = readFileSync(join(dir, "status"), "utf8");
-      const uid = parseRealUid(status);
-      const gid = idLine(status, "Gid")?.[0];
-      const args = readFileSync(join(dir, "cmdline"), "utf8").split("\0");
-      if (args.at(-1) === "") args.pop();
-      const executable = readExecutable(join(dir, "exe"));
-      return {
-        pid,
-        ppid: stat.ppid,
-        startNs: stat.startTicks * this.nsPerTick,
-        executable,
-        name: executable === "" ? stat.comm : basename(executable),
-        args: Object.freeze(args) as string[],
-        uid,
-        ...(gid !== undefined ? { gid } : {}),
-        comm: stat.comm,
-        // /proc gives the cgroup path, not its id (the cgroupfs inode); events fill it in.
-        cgroupId: 0,
-        exited: false,
-      };
-    } catch {
-      return undefined;
-    }
+    return Math.abs(entry.info.startNs - startNs) < 2 * START_TICK_NS;
   }
 }
 
@@ -529,54 +450,20 @@ export function isInteractive(stdio: readonly [StdioFd, StdioFd, StdioFd]): bool
   );
 }
 
-interface ProcStat {
-  comm: string;
-  ppid: number;
-  pgid: number;
-  sid: number;
-  ttyNr: number;
-  startTicks: number;
-}
-
-/** proc(5) stat: "pid (comm) state ppid ... starttime(22nd) ..."; comm may hold ") ". */
-function parseStat(text: string): ProcStat {
-  const open = text.indexOf("(");
-  const close = text.lastIndexOf(")");
-  if (open < 0 || close < open) throw new Error("malformed stat");
-  const rest = text.slice(close + 2).trim().split(/\s+/);
-  // rest[0] is field 3 (state), so field N is rest[N - 3].
-  const ppid = Number(rest[1]);
-  const pgid = Number(rest[2]);
-  const sid = Number(rest[3]);
-  const ttyNr = Number(rest[4]);
-  const startTicks = Number(rest[19]);
-  if (![ppid, pgid, sid, ttyNr, startTicks].every(Number.isFinite)) throw new Error("malformed stat");
-  return { comm: text.slice(open + 1, close), ppid, pgid, sid, ttyNr, startTicks };
-}
-
-const ID_LINES = {
-  Uid: /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m,
-  Gid: /^Gid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m,
-};
-
-/** status(5) "Uid:"/"Gid:" line: real, effective, saved, filesystem ids. */
-function idLine(status: string, key: "Uid" | "Gid"): [number, number, number, number] | undefined {
-  const match = ID_LINES[key].exec(status);
-  if (match === null) return undefined;
-  return [Number(match[1]), Number(match[2]), Number(match[3]), Number(match[4])];
-}
-
-function parseRealUid(status: string): number {
-  const match = /^Uid:\s+(\d+)/m.exec(status);
-  if (match?.[1] === undefined) throw new Error("no Uid line");
-  return Number(match[1]);
-}
-
-/** Kernel threads have no exe and other users' links may be unreadable: both give "". */
-function readExecutable(link: string): string {
-  try {
-    return readlinkSync(link).replace(/ \(deleted\)$/, "");
-  } catch {
-    return "";
-  }
+/** A process seeded from the host, as a table entry. */
+function seededInfo(record: ProcessRecord): ProcessInfo {
+  return {
+    pid: record.pid,
+    ppid: record.ppid,
+    startNs: record.startNs,
+    executable: record.executable,
+    name: record.executable === "" ? record.comm : basename(record.executable),
+    args: Object.freeze(record.args) as string[],
+    uid: record.uid,
+    ...(record.gid !== undefined ? { gid: record.gid } : {}),
+    comm: record.comm,
+    // /proc gives the cgroup path, not its id (the cgroupfs inode); events fill it in.
+    cgroupId: 0,
+    exited: false,
+  };
 }

@@ -10,8 +10,8 @@
 import type { AnyRule } from "../engine/rule.js";
 import { OPT_IN_RULES, builtinRules, type BuiltinRuleOptions } from "./builtin.js";
 import { DEFAULT_TRC101_PROFILE, TRC101_META } from "./trc-101-stdio-over-socket.js";
-import { ElasticRuleError, loadElasticRules, type ElasticRuleLoadResult } from "./elastic/loader.js";
-import { builtinElasticRulesDir, elasticRule } from "./elastic/rule.js";
+import { ElasticRuleError, loadElasticRules, type ElasticRuleLoadResult, type LoadedElasticRule } from "./elastic/loader.js";
+import { builtinElasticRulesDir, elasticRules } from "./elastic/rule.js";
 import { SHAPES, shapesFor } from "./elastic/shapes.js";
 import type { CompiledEql, CompiledQuery } from "../eql/compile.js";
 
@@ -127,6 +127,7 @@ export function loadRuleCatalog(options: RuleCatalogOptions = {}): RuleCatalog {
   }
 
   const rules: AnyRule[] = [...typescript];
+  const elastic: LoadedElasticRule[] = [];
   for (const result of shipped) {
     const id = result.rule!.meta.id;
     const replacement = userById.get(id);
@@ -135,9 +136,10 @@ export function loadRuleCatalog(options: RuleCatalogOptions = {}): RuleCatalog {
       continue;
     }
     statuses.push(elasticStatus(result));
-    rules.push(elasticRule(result.rule!));
+    elastic.push(result.rule!);
   }
-  for (const result of userById.values()) rules.push(elasticRule(result.rule!));
+  for (const result of userById.values()) elastic.push(result.rule!);
+  rules.push(...elasticRules(elastic));
   statuses.push(...userStatuses);
   return { rules, statuses };
 }

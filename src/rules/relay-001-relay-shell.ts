@@ -12,8 +12,8 @@
  */
 import { defineRule, type Detection, type Rule, type RuleMeta } from "../engine/rule.js";
 import { RELAY_THREAT } from "./relay/threat.js";
+import { incidentKeyOfSocket } from "./sockets/identity.js";
 import { outboundConnectionFields } from "./relay/connection-fields.js";
-import { ProcHoldings, type HoldingsSource } from "./relay/holdings.js";
 import { RelayGraph, type ChainLink, type RelayGraphOptions, type RelayVerdict } from "./relay/relay-graph.js";
 
 export const RELAY001_META: RuleMeta = {
@@ -29,24 +29,25 @@ export const RELAY001_META: RuleMeta = {
   source: "builtin",
 };
 
-export interface Relay001Options extends RelayGraphOptions {
-  /** Who holds what now; /proc by default. Replays and tests give their own. */
-  holdings?: HoldingsSource;
-}
+export type Relay001Options = RelayGraphOptions;
 
 export function createRelay001Rule(options: Relay001Options = {}): Rule<"exec" | "exit" | "outbound" | "connect"> {
-  const graph = new RelayGraph(options.holdings ?? new ProcHoldings(), options);
+  const graph = new RelayGraph(options);
   const toDetections = (verdicts: RelayVerdict[]): Detection[] | null => (verdicts.length > 0 ? verdicts.map(detection) : null);
   return defineRule({
     meta: RELAY001_META,
     kinds: ["exec", "exit", "outbound", "connect"],
+    prepare(ctx) {
+      graph.prepare(ctx.host);
+    },
+    state: () => graph.state(),
     evaluate(event, ctx) {
       switch (event.kind) {
         case "exec":
-          return toDetections(graph.onExec(event, ctx.processes));
+          return toDetections(graph.onExec(event, ctx));
         case "outbound":
         case "connect":
-          return toDetections(graph.onOutbound(event, ctx.processes));
+          return toDetections(graph.onOutbound(event, ctx));
         case "exit":
           graph.onExit(event.task, event.timeMs);
           return null;
@@ -80,8 +81,5 @@ function detection(v: RelayVerdict): Detection {
       },
     },
   };
-  return { fields, event: v.shell, foldKey: `s:${s.ino}`, incidentKey: `s:${s.ino}` };
+  return { fields, event: v.shell, foldKey: incidentKeyOfSocket(s.ino), incidentKey: incidentKeyOfSocket(s.ino) };
 }
-
-/** RELAY-001 with the default options. */
-export const relay001RelayShell = createRelay001Rule();

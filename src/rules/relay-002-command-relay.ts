@@ -11,15 +11,17 @@
  * medium and its documentation (docs/rules/RELAY-002.md) says they are expected on build hosts.
  *
  * Cost: an exec of a `-c` shell whose stdout is a pipe, unix socket or terminal is looked at
- * only when its parent connected an outbound socket the sensor saw; then the parent's
- * /proc/<pid>/fd is read once.
+ * only when its parent connected an outbound socket the sensor saw; then the parent's open
+ * files are looked at once.
  */
-import { defineRule, type Detection, type Rule, type RuleMeta } from "../engine/rule.js";
+import { defineRule, type Detection, type Rule, type RuleContext, type RuleMeta } from "../engine/rule.js";
 import { RELAY_THREAT } from "./relay/threat.js";
 import { outboundConnectionFields } from "./relay/connection-fields.js";
-import type { ConnectEvent, Endpoint, ExecEvent, OutboundEvent, StdioFd } from "../sensor/events.js";
+import type { ExecEvent, StdioFd } from "../sensor/events.js";
+import { incidentKeyOfSocket } from "./sockets/identity.js";
+import { OutboundRegistry, outboundSocketOf, type OutboundSocket } from "./sockets/outbound-registry.js";
 import { identifyProgram } from "./stdio/interpreters.js";
-import { ProcHoldings, ptyMasterKey, socketKey, stdioHolding, type Holding, type HoldingsSource } from "./relay/holdings.js";
+import { holdingsNow, ptyMasterKey, socketKey, stdioHolding, type Holding } from "./relay/holdings.js";
 
 export const RELAY002_META: RuleMeta = {
   id: "RELAY-002",
@@ -35,30 +37,23 @@ export const RELAY002_META: RuleMeta = {
 };
 
 export interface Relay002Options {
-  /** Who holds what now; /proc by default. Replays and tests give their own. */
-  holdings?: HoldingsSource;
   /** Shell commands over one held connection before it is a relay. */
   minCommands?: number;
   /** Longest gap between two of those commands (event time). */
   gapMs?: number;
   /** Outbound sockets remembered (oldest forgotten first). */
   maxSockets?: number;
+  /** How long (event time) a connection with no new command is remembered. */
+  maxAgeMs?: number;
 }
 
-interface Held {
-  ino: number;
-  pid: number;
-  startNs: number;
-  timeMs: number;
-  family: "inet" | "inet6";
-  local: Endpoint | null;
-  remote: Endpoint;
+interface Held extends OutboundSocket {
   /** The `sh -c` children seen while it was held, oldest first. */
   commands: { pid: number; args: string[]; timeMs: number }[];
   reported: boolean;
 }
 
-const DEFAULTS = { minCommands: 2, gapMs: 10 * 60_000, maxSockets: 16_384 } as const;
+const DEFAULTS = { minCommands: 2, gapMs: 10 * 60_000, maxSockets: 16_384, maxAgeMs: 60 * 60_000 } as const;
 
 /** A shell given its commands as an argument (`sh -c CMD`, `bash -lc CMD`), not a script file. */
 function runsCommandString(args: readonly string[]): boolean {
@@ -77,56 +72,27 @@ function runsCommandString(args: readonly string[]): boolean {
 
 export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" | "exit" | "outbound" | "connect"> {
   const opts = { ...DEFAULTS, ...options };
-  const source = options.holdings ?? new ProcHoldings();
-  /** socket inode → who connected it */
-  const sockets = new Map<number, Held>();
-  /** pid → inodes of the sockets it connected */
-  const byPid = new Map<number, Set<number>>();
-
-  const forget = (ino: number) => {
-    const s = sockets.get(ino);
-    if (s === undefined) return;
-    sockets.delete(ino);
-    const set = byPid.get(s.pid);
-    set?.delete(ino);
-    if (set?.size === 0) byPid.delete(s.pid);
-  };
-
-  const remember = (event: OutboundEvent | ConnectEvent) => {
-    if (event.kind === "connect") {
-      if (event.family !== "inet" && event.family !== "inet6") return;
-      if (event.remote === null || event.socketIno === 0) return;
-      if (event.result !== null && event.result < 0 && event.result !== -115) return;
-    }
-    forget(event.socketIno);
-    sockets.set(event.socketIno, {
-      ino: event.socketIno, pid: event.task.pid, startNs: event.task.startNs, timeMs: event.timeMs,
-      family: event.family === "inet6" ? "inet6" : "inet", local: event.kind === "outbound" ? event.local : null, remote: event.remote!,
-      commands: [], reported: false,
-    });
-    let set = byPid.get(event.task.pid);
-    if (set === undefined) byPid.set(event.task.pid, (set = new Set()));
-    set.add(event.socketIno);
-    if (sockets.size > opts.maxSockets) forget(sockets.keys().next().value!);
-  };
-
-  const onExec = (event: ExecEvent): Detection | null => {
+  const sockets = new OutboundRegistry<Held>({ maxSockets: opts.maxSockets, maxAgeMs: opts.maxAgeMs });
+  let incomplete = 0;
+  const onExec = (event: ExecEvent, ctx: RuleContext): Detection | null => {
     // The exec replaces the process: what it connected before is no longer its program's.
-    for (const ino of [...(byPid.get(event.task.pid) ?? [])]) forget(ino);
-    const parentSockets = byPid.get(event.task.ppid);
-    if (parentSockets === undefined || event.stdio === null) return null;
+    for (const s of sockets.ofPid(event.task.pid)) sockets.forget(s.ino);
+    const parentSockets = sockets.ofPid(event.task.ppid);
+    if (parentSockets.length === 0 || event.stdio === null) return null;
     const out = stdioHolding(1, event.stdio[1]);
     if (out === undefined) return null;
     const program = identifyProgram(event.filename, event.args);
     if (program.family !== "shell" || !runsCommandString(event.args)) return null;
-    const first = sockets.get(parentSockets.values().next().value!)!;
-    const held = source.holdings(first.pid, first.startNs);
-    if (held === undefined) return null;
+    const first = parentSockets[0]!;
+    const now = holdingsNow(ctx.host, first.pid, first.startNs);
+    if (now === undefined) return null;
+    if (now.incomplete) incomplete++;
+    const held = now.holdings;
     if (!readsOutput(event.stdio[1], out.key, held)) return null;
     let hit: Held | undefined;
-    for (const ino of parentSockets) {
-      const s = sockets.get(ino)!;
-      if (!held.some((h) => h.key === socketKey(ino))) continue;
+    for (const s of parentSockets) {
+      if (!held.some((h) => h.key === socketKey(s.ino))) continue;
+      sockets.touch(s.ino, event.timeMs);
       const last = s.commands[s.commands.length - 1];
       if (last !== undefined && event.timeMs - last.timeMs > opts.gapMs) s.commands.length = 0;
       s.commands.push({ pid: event.task.pid, args: event.args, timeMs: event.timeMs });
@@ -141,14 +107,22 @@ export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" |
   return defineRule({
     meta: RELAY002_META,
     kinds: ["exec", "exit", "outbound", "connect"],
+    state: () => {
+      let pending = 0;
+      for (const s of sockets.values()) if (!s.reported && s.commands.length > 0) pending++;
+      return { held: sockets.size, pending, indexed: 0, evicted: sockets.evicted, expired: sockets.expired, incomplete, abandoned: 0 };
+    },
     evaluate(event, ctx) {
+      sockets.expire(event.timeMs);
       switch (event.kind) {
         case "outbound":
-        case "connect":
-          remember(event);
+        case "connect": {
+          const socket = outboundSocketOf(event);
+          if (socket !== undefined) sockets.remember({ ...socket, commands: [], reported: false }, event.timeMs);
           return null;
+        }
         case "exec": {
-          const d = onExec(event);
+          const d = onExec(event, ctx);
           if (d === null) return null;
           const info = ctx.processes.get(event.task.ppid);
           const relay = d.fields!.sockeye as { command_relay: { program: Record<string, unknown> } };
@@ -156,7 +130,7 @@ export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" |
           return d;
         }
         case "exit":
-          for (const ino of [...(byPid.get(event.task.pid) ?? [])]) if (sockets.get(ino)?.startNs === event.task.startNs) forget(ino);
+          for (const s of sockets.ofPid(event.task.pid)) if (s.startNs === event.task.startNs) sockets.forget(s.ino);
           return null;
       }
     },
@@ -199,10 +173,7 @@ function detection(s: Held): Detection {
         },
       },
     },
-    foldKey: `s:${s.ino}`,
-    incidentKey: `s:${s.ino}`,
+    foldKey: incidentKeyOfSocket(s.ino),
+    incidentKey: incidentKeyOfSocket(s.ino),
   };
 }
-
-/** RELAY-002 with the default options. */
-export const relay002CommandRelay = createRelay002Rule();

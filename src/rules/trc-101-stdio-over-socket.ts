@@ -1,6 +1,6 @@
 /**
  * TRC-101 "Process standard input/output over socket detected" — Tracee's stdio_over_socket
- * signature (seed ../shared/seeds/000_754545c651b038c9.txt; semantics in design.md §3,
+ * signature (its published semantics in design.md §3,
  * user documentation in docs/rules/TRC-101.md).
  *
  * The trigger is always Tracee's: a connect on a stdio fd, or a socket dup'ed onto one, of an
@@ -14,10 +14,13 @@
  *   (stdio/precise-judge.ts), which keeps SSH logins, service hand-offs and /dev/tcp health checks
  *   quiet and catches a shell that starts with a socket on stdio however it got there.
  */
+import { OptionError } from "../errors.js";
 import { defineRule, type Detection, type Rule, type RuleContext, type RuleMeta } from "../engine/rule.js";
 import { parentOf } from "../process/ecs-process.js";
+import { processKey } from "../process/process-view.js";
 import type { ConnectEvent, Endpoint, SocketDupEvent } from "../sensor/events.js";
 import { DEFAULT_STDIO_FD_MAX, isStdioFd } from "../sensor/options.js";
+import { connectMayHaveSucceeded } from "./sockets/identity.js";
 import { PreciseStdioJudge, type Judgement, type PreciseOptions, type Trigger } from "./stdio/precise-judge.js";
 
 /** Exactly as the seed gives them; kept verbatim for anyone mapping back to Tracee. */
@@ -65,7 +68,7 @@ export const TRC101_META: RuleMeta = {
   extra: { EventName: EVENT_NAME, Properties: TRACEE_PROPERTIES },
 };
 
-type OneOrMany<T> = T | readonly T[];
+export type OneOrMany<T> = T | readonly T[];
 
 /**
  * One allowlist entry: an accepted (inbound) socket put on stdio by a matching process is
@@ -120,9 +123,6 @@ export interface Trc101Options {
   stdioFdMax?: number;
 }
 
-/** A non-blocking connect still in progress is an attempt that may well succeed. */
-const EINPROGRESS = 115;
-
 export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | "socket_dup"> | Rule<"connect" | "socket_dup" | "exec" | "exit"> {
   const fold = options.fold ?? true;
   const profile = options.profile ?? DEFAULT_TRC101_PROFILE;
@@ -131,7 +131,7 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
   for (const entry of allowlist) {
     const criteria = [entry.executable, entry.name, entry.parentName, entry.parentPid];
     if (criteria.every((criterion) => criterion === undefined)) {
-      throw new Error(`TRC-101 allowlist entry ${JSON.stringify(entry.label)} matches nothing specific; give at least one field`);
+      throw new OptionError(`TRC-101 allowlist entry ${JSON.stringify(entry.label)} matches nothing specific; give at least one field`);
     }
   }
   const allowed = (event: Trigger, ctx: RuleContext): Detection | null => {
@@ -171,7 +171,7 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
         };
         addEndpointFields(fields, remote, event.kind === "socket_dup" ? event.local : null, inbound);
         const detection: Detection = { fields };
-        if (fold) detection.foldKey = `${event.task.pid}:${event.task.startNs}:${remote.address}:${remote.port}`;
+        if (fold) detection.foldKey = `${processKey(event.task)}:${remote.address}:${remote.port}`;
         return detection;
       },
     });
@@ -183,6 +183,7 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
   return defineRule({
     meta: TRC101_META,
     kinds: ["connect", "socket_dup", "exec", "exit"],
+    state: () => judge.state(),
     evaluate(event, ctx) {
       switch (event.kind) {
         case "connect":
@@ -210,7 +211,7 @@ function triggerFd(event: ConnectEvent | SocketDupEvent, stdioFdMax: number): nu
   const remote = event.remote;
   if (remote === null || remote.port === 0) return undefined;
   // result null: the hook ran before the outcome was known, so count it as an attempt.
-  if (event.kind === "connect" && event.result !== null && event.result < 0 && event.result !== -EINPROGRESS) return undefined;
+  if (event.kind === "connect" && !connectMayHaveSucceeded(event)) return undefined;
   return fd;
 }
 
@@ -255,9 +256,6 @@ function preciseDetection(j: Judgement, evaluated: { timeMs: number }, fold: boo
   if (fold) detection.incidentKey = j.socketKey;
   return detection;
 }
-
-/** TRC-101 with the default options. */
-export const trc101StdioOverSocket = createTrc101Rule();
 
 interface ProcessFacts {
   executable: string;

@@ -39,8 +39,11 @@ export interface NativeFeatures {
   helpers: Record<"bpf_get_current_task_btf" | "bpf_task_pt_regs", "yes" | "no" | "unknown">;
 }
 
-/** The addon reads the validated options by their own names (native/sensor.cc). */
-export type NativeOptions = Omit<SensorOptions, "iteratorQueueLimit">;
+/**
+ * The addon reads the validated options by their own names (native/sensor.cc), and the shell
+ * names whose exec wakes the reader (src/sensor/shells.ts), which are not a user's option.
+ */
+export type NativeOptions = Omit<SensorOptions, "iteratorQueueLimit"> & { wakeupShells?: readonly string[] };
 
 export interface SensorScheduling {
   /** "SCHED_RR 1", "normal" or "normal (SCHED_RR refused: …)". */
@@ -54,6 +57,8 @@ export interface NativeSensor {
   close(): void;
   /** Flat: per hook (layout.ts HOOKS order) emitted, lost, errors. */
   counters(): number[];
+  /** Flat: per ring (layout.ts RINGS order) the drops per reason (DROP_REASONS order). */
+  ringDrops(): number[];
   report(): NativeCandidate[];
   features(): NativeFeatures | null;
   ref(): void;
@@ -77,6 +82,8 @@ export interface NativeBinding {
   probe(options: NativeOptions): NativeProbe;
   setErrorClass(cls: typeof SensorError): void;
   layout: Layout;
+  /** The BPF object's .rodata variables (from its BTF) and those the loader writes before each load. */
+  kernelSettings(): { rodata: string[]; written: string[] };
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");

@@ -6,7 +6,10 @@
 import type {
   AddressFamily, ConnectSource, DupSyscall, Endpoint, SensorEvent, SocketOrigin, SocketType, StdioFd, TaskContext,
 } from "./events.js";
-import { COMM_LEN, EventKindCode, LAYOUT, STDIO_FDS, UNIX_PATH_LEN } from "./layout.js";
+import { assertInternal } from "../errors.js";
+import {
+  COMM_LEN, ConnectSourceCode, DupSyscallCode, EventKindCode, FdKindCode, LAYOUT, SocketOriginCode, STDIO_FDS, UNIX_PATH_LEN,
+} from "./layout.js";
 
 export type DecodeDropReason = "truncated_record" | "bad_record_size" | "unknown_kind";
 
@@ -56,9 +59,14 @@ function socketType(n: number): SocketType {
   }
 }
 
-const CONNECT_SOURCES: Record<number, ConnectSource> = { 1: "lsm", 2: "fentry", 3: "tracepoint" };
-const DUP_SYSCALLS: Record<number, DupSyscall> = { 1: "dup", 2: "dup2", 3: "dup3", 4: "fcntl" };
-const ORIGINS: Record<number, SocketOrigin> = { 0: "unknown", 1: "accepted", 2: "connected" };
+/** A layout.ts code table turned around: code → name. */
+function byCode<N extends string>(codes: Record<N, number>): Record<number, N> {
+  return Object.fromEntries(Object.entries(codes).map(([name, code]) => [code, name])) as Record<number, N>;
+}
+
+const CONNECT_SOURCES: Record<number, ConnectSource> = byCode(ConnectSourceCode);
+const DUP_SYSCALLS: Record<number, DupSyscall> = byCode(DupSyscallCode);
+const ORIGINS: Record<number, SocketOrigin> = byCode(SocketOriginCode);
 
 /**
  * Short names (comm, parent comm) repeat from record to record: the same few process names
@@ -158,10 +166,9 @@ function task(bytes: Uint8Array, view: DataView, at: number): TaskContext {
   };
 }
 
-/** enum sockeye_fd_kind, by number. */
-const FD_KINDS = ["closed", "inet", "unix", "socket", "pipe", "fifo", "tty", "pty_master", "file", "chardev", "other"] as const;
+const FD_KINDS: Record<number, StdioFd["kind"]> = byCode(FdKindCode);
 const FD_CTTY = 0x1;
-if (STDIO_FDS !== 3) throw new Error("decode.ts reads exactly three stdio fds");
+assertInternal(STDIO_FDS === 3, "decode.ts reads exactly three stdio fds");
 
 function stdioFd(bytes: Uint8Array, view: DataView, at: number): StdioFd {
   const kind = FD_KINDS[view.getUint8(at + S.kind)] ?? "other";

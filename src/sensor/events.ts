@@ -23,7 +23,7 @@ export interface TaskContext {
   parentComm: string;
 }
 
-interface EventBase {
+export interface EventBase {
   /** CLOCK_MONOTONIC ns when the kernel saw it (bpf_ktime_get_ns). */
   timeNs: number;
   /** Wall-clock time in ms since the epoch, derived from timeNs. */

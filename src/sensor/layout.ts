@@ -1,6 +1,8 @@
 /**
- * Twin of bpf/sockeye_events.h for the decoder: sizes and offsets of every record.
- * test/unit/layout.test.ts checks each number against the addon's offsetof() values.
+ * Twin of bpf/sockeye_events.h for the decoder: sizes and offsets of every record, and the
+ * codes of its enums. test/unit/sensor/layout.test.ts checks it both ways: every struct, field
+ * and enum member of the header is here (read from the header's text), and every number
+ * matches the addon's offsetof()/sizeof() compiled from that header.
  */
 export const COMM_LEN = 16;
 export const UNIX_PATH_LEN = 108;
@@ -10,8 +12,27 @@ export const STDIO_FDS = 3;
 
 export const EventKindCode = { connect: 1, socket_dup: 2, exec: 3, fork: 4, exit: 5, outbound: 6 } as const;
 
+/** enum sockeye_fd_kind; SOCKEYE_FD_REGULAR is "file". */
+export const FdKindCode = {
+  closed: 0, inet: 1, unix: 2, socket: 3, pipe: 4, fifo: 5, tty: 6, pty_master: 7, file: 8, chardev: 9, other: 10,
+} as const;
+/** enum sockeye_connect_source. */
+export const ConnectSourceCode = { lsm: 1, fentry: 2, tracepoint: 3 } as const;
+/** enum sockeye_dup_syscall. */
+export const DupSyscallCode = { dup: 1, dup2: 2, dup3: 3, fcntl: 4 } as const;
+/** enum sockeye_socket_origin. */
+export const SocketOriginCode = { unknown: 0, accepted: 1, connected: 2 } as const;
+
+/** enum sockeye_hook in order; SOCKEYE_HOOK_DUP is "socket_dup". */
 export const HOOKS = ["connect", "socket_dup", "exec", "fork", "exit", "accept", "outbound"] as const;
 export type HookName = (typeof HOOKS)[number];
+
+/** enum sockeye_ring in order. */
+export const RINGS = ["detection", "process", "relay"] as const;
+export type RingName = (typeof RINGS)[number];
+/** enum sockeye_drop_reason in order: why the kernel dropped a record. */
+export const DROP_REASONS = ["ring_full", "repeat", "large_share", "source_share"] as const;
+export type RingDropReason = (typeof DROP_REASONS)[number];
 
 export const LAYOUT = {
   event_header: { sizeof: 16, kind: 0, size: 2, cpu: 4, time_ns: 8 },

@@ -1,5 +1,5 @@
 /**
- * The sensor's options, defined once. `openSensor()` and `probe()` validate with
+ * The sensor's options, defined once. `openSensorSync()` and `probe()` validate with
  * `sensorOptionsSchema` and hand the result to the addon unchanged (native/sensor.cc reads
  * these names); the config file's [sensor] table (`sensorConfigSchema`) is the same fields
  * under their TOML names, with the daemon's defaults. A new option is one field here, one
@@ -33,21 +33,44 @@ function isRingSize(n: number): boolean {
 
 const ringBytes = z.number().refine(isRingSize, `must be a power of two from ${MIN_RING_BYTES} to ${MAX_RING_BYTES}`);
 
+// Each option is documented on SensorOptions below.
 const fields = {
-  /** Highest fd that counts as stdio for connect and dup filtering (default 2). */
   stdioFdMax: z.number().int().min(0).max(STDIO_FD_MAX_LIMIT),
-  /** Report connects on every fd, not only stdio ones (more volume; default false). */
   connectAllFds: z.boolean(),
-  /** Ring for connect and socket_dup records, bytes, power of two (default 512 KiB). */
   detectionRingBytes: ringBytes,
-  /** Ring for exec, fork and exit records, bytes, power of two (default 1 MiB). */
   processRingBytes: ringBytes,
+  relayRingBytes: ringBytes,
+  wakeupIntervalUs: z.number().int().min(0).max(100_000),
+  readerRealtime: z.boolean(),
+  eventLoopRealtime: z.boolean(),
+  compatSyscalls: z.boolean(),
+  skipCandidates: z.array(z.string().min(1)),
+  iteratorQueueLimit: z.number().int().min(1),
+};
+
+export const sensorOptionsSchema = z.object(fields).partial().strict();
+
+/**
+ * What openSensorSync() and probe() take, checked at run time by the schema above; a type
+ * test (test/unit/api.test.ts) fails when the two differ.
+ */
+export interface SensorOptions {
+  /** Highest fd that counts as stdio for connect and dup filtering (default 2). */
+  stdioFdMax?: number;
+  /** Report connects on every fd, not only stdio ones (more volume; default false). */
+  connectAllFds?: boolean;
+  /** Ring for connect and socket_dup records, bytes, power of two (default 512 KiB). */
+  detectionRingBytes?: number;
+  /** Ring for exec, fork and exit records, bytes, power of two (default 1 MiB). */
+  processRingBytes?: number;
+  /** Ring for outbound TCP connects past stdio (the relay rule's context), bytes, power of two (default 128 KiB). */
+  relayRingBytes?: number;
   /**
    * At most one reader wakeup per ring per CPU in this many µs (default 250): under a stream
    * of events, records between wakeups are read by polling, at most about this late. An
    * isolated event (a real detection) still wakes the reader at once. 0 = wake on every record.
    */
-  wakeupIntervalUs: z.number().int().min(0).max(100_000),
+  wakeupIntervalUs?: number;
   /**
    * Run the thread that drains the ring buffers under SCHED_RR at priority 1 (default true),
    * so that a host whose CPUs are all busy (or an attacker flooding it) cannot keep it from
@@ -55,7 +78,7 @@ const fields = {
    * scheduling is refused (e.g. a cgroup without an RT budget) it runs normally:
    * scheduling() says which.
    */
-  readerRealtime: z.boolean(),
+  readerRealtime?: boolean;
   /**
    * Run the calling thread, the event loop where rules run and findings are written, under
    * SCHED_RR 1 while it uses under a fifth of a CPU, and normally as soon as it uses over half
@@ -64,22 +87,20 @@ const fields = {
    * real-time CPU hog. Default false: the event loop is the application's; `sockeye run` turns
    * it on. Restored to normal scheduling at close.
    */
-  eventLoopRealtime: z.boolean(),
+  eventLoopRealtime?: boolean;
   /**
    * Also watch ia32 syscalls: 32-bit binaries and 64-bit ones using int $0x80, which syscall
    * tracepoints skip (an attacker's way past dup detection, and past connect where connect
    * runs on its tracepoint fallback). Costs one more program on every syscall of the host
    * (about 90 ns each on the bench machine). Default false; x86-64 only.
    */
-  compatSyscalls: z.boolean(),
+  compatSyscalls?: boolean;
   /** Candidate programs not to try, e.g. ["lsm/socket_connect"] to force a fallback. */
-  skipCandidates: z.array(z.string().min(1)),
+  skipCandidates?: string[];
   /** Events a `for await` loop may fall behind by before new ones are dropped and counted (JavaScript only). */
-  iteratorQueueLimit: z.number().int().min(1),
-};
+  iteratorQueueLimit?: number;
+}
 
-export const sensorOptionsSchema = z.object(fields).partial().strict();
-export type SensorOptions = z.input<typeof sensorOptionsSchema>;
 /** What probe() needs: which candidates to try. */
 export type ProbeOptions = Pick<SensorOptions, "skipCandidates" | "compatSyscalls">;
 
@@ -98,6 +119,7 @@ const CONFIG_NAMES = {
   skip_programs: "skipCandidates",
   detection_ring_bytes: "detectionRingBytes",
   process_ring_bytes: "processRingBytes",
+  relay_ring_bytes: "relayRingBytes",
   reader_realtime: "readerRealtime",
   event_loop_realtime: "eventLoopRealtime",
   compat_syscalls: "compatSyscalls",
@@ -110,6 +132,7 @@ export const sensorConfigSchema = z
     skip_programs: fields.skipCandidates.default([]),
     detection_ring_bytes: fields.detectionRingBytes.optional(),
     process_ring_bytes: fields.processRingBytes.optional(),
+    relay_ring_bytes: fields.relayRingBytes.optional(),
     reader_realtime: fields.readerRealtime.default(true),
     event_loop_realtime: fields.eventLoopRealtime.default(true),
     compat_syscalls: fields.compatSyscalls.default(false),

@@ -5,9 +5,11 @@
 import { loadBinding, type NativeCandidate, type NativeFeatures, type NativeSensor, type SensorScheduling } from "./binding.js";
 import { decodeBatch, monotonicToWallOffsetNs, type DecodeDropReason } from "./decode.js";
 import type { SensorEvent } from "./events.js";
-import { HOOKS, type HookName } from "./layout.js";
-import { SensorError } from "./errors.js";
+import { DROP_REASONS, HOOKS, RINGS, type HookName, type RingDropReason, type RingName } from "./layout.js";
+import type { SockeyeErrorCode } from "../errors.js";
+import { SensorError, sensorErrorCode } from "./errors.js";
 import { parseSensorOptions, type ProbeOptions, type SensorOptions } from "./options.js";
+import { SHELL_NAMES } from "./shells.js";
 
 export type { ProbeOptions, SensorOptions } from "./options.js";
 
@@ -15,6 +17,12 @@ export interface HookCounters {
   emitted: number;
   lost: number;
   errors: number;
+}
+
+/** Records the kernel dropped on their way into one ring: in all, and by reason. */
+export interface RingDrops {
+  total: number;
+  byReason: Record<RingDropReason, number>;
 }
 
 export interface SensorStats {
@@ -29,7 +37,9 @@ export interface SensorStats {
 export type BatchListener = (events: SensorEvent[]) => void;
 
 export class Sensor {
+  /** Every candidate program tried, per capability, in order of preference. */
   readonly programs: NativeCandidate[];
+  /** What the kernel offers, and what the sensor did to the system to run (mounts). */
   readonly features: NativeFeatures;
   private readonly native: NativeSensor;
   private readonly listeners = new Set<BatchListener>();
@@ -39,12 +49,12 @@ export class Sensor {
   private readonly stats_: SensorStats = { batches: 0, events: 0, decodeDropped: {}, iteratorDropped: 0, droppedAtClose: 0 };
   private readonly iteratorQueueLimit: number;
 
-  /** Loads and attaches; throws SensorError. Prefer openSensor(). */
+  /** Loads and attaches; throws SensorError. Use openSensorSync(). @internal */
   constructor(options: SensorOptions = {}) {
     const { iteratorQueueLimit, ...native } = validOptions(options);
     this.iteratorQueueLimit = iteratorQueueLimit ?? 1_000_000;
     const binding = loadBinding();
-    this.native = new binding.Sensor(native, (buffer) => this.onBatch(buffer));
+    this.native = new binding.Sensor({ ...native, wakeupShells: SHELL_NAMES }, (buffer) => this.onBatch(buffer));
     this.programs = this.native.report();
     this.features = this.native.features() as NativeFeatures;
   }
@@ -94,6 +104,27 @@ export class Sensor {
     return out;
   }
 
+  /**
+   * Records the kernel dropped, per ring and reason (bpf/sockeye_events.h enum
+   * sockeye_drop_reason): lost coverage, for a finding or a metric. After close(), the totals
+   * at close.
+   */
+  ringDrops(): Record<RingName, RingDrops> {
+    const flat = this.native.ringDrops();
+    const out = {} as Record<RingName, RingDrops>;
+    RINGS.forEach((ring, r) => {
+      const byReason = {} as Record<RingDropReason, number>;
+      let total = 0;
+      DROP_REASONS.forEach((reason, i) => {
+        const n = flat[r * DROP_REASONS.length + i] ?? 0;
+        byReason[reason] = n;
+        total += n;
+      });
+      out[ring] = { total, byReason };
+    });
+    return out;
+  }
+
   stats(): SensorStats {
     return { ...this.stats_, decodeDropped: { ...this.stats_.decodeDropped }, droppedAtClose: this.native.droppedAtClose() };
   }
@@ -107,23 +138,19 @@ export class Sensor {
   ref(): void { this.native.ref(); }
   unref(): void { this.native.unref(); }
 
-  /** Delivers what is still in the rings, detaches every program. Idempotent. */
-  close(): void {
-    if (this.closed) return;
-    this.native.close();
-    this.closed = true;
-    for (const l of this.listeners) l([]);
-  }
-
   /**
-   * close(), then waits until the last batches that close() drained from the rings have
-   * reached the subscribers: they come through the event loop after close() returns, so a
-   * daemon that flushes its outputs right after close() would miss them.
+   * Detaches every program at once (no event is read after the call), drains what is still
+   * in the rings, and resolves once those last batches have reached the subscribers, so
+   * outputs flushed after it miss nothing. Idempotent.
    */
-  async shutdown(): Promise<void> {
-    this.close();
-    // The reader signalled the thread-safe function before close() returned: a timer then an
-    // immediate span one whole poll phase of the loop, where those queued calls run.
+  async close(): Promise<void> {
+    if (!this.closed) {
+      this.native.close();
+      this.closed = true;
+      for (const l of this.listeners) l([]);
+    }
+    // The reader signalled the thread-safe function before native close() returned: a timer
+    // then an immediate span one whole poll phase of the loop, where those queued calls run.
     await new Promise<void>((resolve) => setTimeout(() => setImmediate(resolve), 0));
   }
 
@@ -135,7 +162,7 @@ export class Sensor {
 
   private onBatch(buffer: ArrayBuffer): void {
     const { events, dropped } = decodeBatch(buffer, this.clockOffsetNs);
-    // A batch holds both rings one after the other: put it back in kernel time order, so a
+    // A batch holds the three rings one after another: put it back in kernel time order, so a
     // process's exec and fork reach the process table before its dups do. Most batches are
     // in order already (one ring, or records of one CPU): a pass to check costs less than a
     // sort's comparator calls.
@@ -153,20 +180,27 @@ function inTimeOrder(events: SensorEvent[]): boolean {
   return true;
 }
 
-/** Async so that a failure is a rejection, like the rest of the library's I/O. */
-export function openSensor(options: SensorOptions = {}): Promise<Sensor> {
-  return new Promise((resolve) => resolve(new Sensor(options)));
+/**
+ * Loads and attaches the kernel programs, synchronously: the kernel verifies each program on
+ * this thread, which blocks the event loop for the whole load (tens to hundreds of ms, more
+ * on a loaded host). Open the sensor before serving anything latency-bound. Throws
+ * SensorError.
+ */
+export function openSensorSync(options: SensorOptions = {}): Sensor {
+  return new Sensor(options);
 }
 
 export interface ProbeReport {
   features: NativeFeatures;
   candidates: NativeCandidate[];
-  error: { code: string; errno: number; message: string } | null;
+  /** Why the programs would not load here; `code` as SensorError's. */
+  error: { code: SockeyeErrorCode; errno: number; message: string } | null;
 }
 
-/** Loads, attaches and detaches at once: which program would serve each capability here. */
+/** Loads, attaches and detaches at once (synchronously): which program would serve each capability here. */
 export function probe(options: ProbeOptions = {}): ProbeReport {
-  return loadBinding().probe(validOptions(options));
+  const report = loadBinding().probe({ ...validOptions(options), wakeupShells: SHELL_NAMES });
+  return { ...report, error: report.error === null ? null : { ...report.error, code: sensorErrorCode(report.error.code) } };
 }
 
 function validOptions(options: SensorOptions): SensorOptions {

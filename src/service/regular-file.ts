@@ -51,8 +51,14 @@ export function openRegularFileSync(path: string): number {
  * fstat gives: /proc and some FUSE files say 0, and a file may grow while it is read.
  */
 export function readRegularTextFile(path: string, maxBytes: number): string {
+  return readRegularText(path, maxBytes).text;
+}
+
+/** The text of a regular file and the stats of what was read (its owner and mode, for checks). */
+export function readRegularText(path: string, maxBytes: number): { text: string; stats: Stats } {
   const fd = openRegularFileSync(path);
   try {
+    const stats = fstatSync(fd);
     const buffer = Buffer.alloc(maxBytes + 1);
     let length = 0;
     for (;;) {
@@ -66,7 +72,7 @@ export function readRegularTextFile(path: string, maxBytes: number): string {
       length += n;
       if (length > maxBytes) throw new FileReadError(path, `larger than ${maxBytes / 1024} KiB: is this the right file?`);
     }
-    return buffer.toString("utf8", 0, length);
+    return { text: buffer.toString("utf8", 0, length), stats };
   } finally {
     closeSync(fd);
   }

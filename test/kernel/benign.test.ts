@@ -10,7 +10,7 @@
  * systemd-socket-activate (--inetd and --accept), socat and ncat services, python and node
  * servers handing an accepted socket to a child's stdio, /dev/tcp health checks, curl, wget,
  * tmux and script, and a job agent polling a loopback server (the one allowed finding: RELAY-002's,
- * by design). scripts/setup.sh installs them.
+ * by design). scripts/setup.sh --dev installs them.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -19,7 +19,7 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcessTable, builtinRules, type Finding } from "sockeye";
+import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
 import { PYTHON, Session, TwoProfiles, freePort, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
@@ -241,7 +241,7 @@ while True:
   // quiet, and the opt-in rule reports the agent exactly once, at medium.
   let agentPort: number;
   it("a polling job agent on loopback: no finding by default; with RELAY-002 turned on, exactly one (medium)", async () => {
-    const optIn = new Engine({ rules: builtinRules({ commandRelay: true }), processes: (() => { const t = new ProcessTable(); t.seedFromProc(); return t; })() });
+    const optIn = new Engine({ rules: builtinRules({ commandRelay: true }), processes: (() => { const t = new ProcessTable({ host: new ProcHostView() }); t.seedFromProc(); return t; })() });
     const optInFindings: PortedFinding[] = [];
     session.sensor.subscribe((events) => { for (const e of events) for (const f of optIn.handle(e)) optInFindings.push(f); });
     const jobs = ["uname -s", "echo $((6*7))", "id -u | tr -d '\\n'"];

@@ -21,7 +21,7 @@ const SOURCE = new URL("./helpers/ia32-syscalls.c", import.meta.url).pathname;
 /** Builds the helper and asks it whether this kernel runs ia32 syscalls. */
 function buildHelper(): { helper: string; ia32: "taken" | "refused" } {
   const helper = join(mkdtempSync(join(tmpdir(), "sockeye-ia32-")), "ia32-syscalls");
-  // cc comes with scripts/setup.sh (the VM tier builds its guest helper with it too).
+  // cc comes with scripts/setup.sh --dev (the VM tier builds its guest helper with it too).
   const cc = spawnSync("cc", ["-O2", "-o", helper, SOURCE], { encoding: "utf8" });
   if (cc.status !== 0) throw new Error(`cannot build the ia32 helper with cc: ${cc.error?.message ?? cc.stderr}`);
   const probe = spawnSync(helper, ["getpid", "0"]);

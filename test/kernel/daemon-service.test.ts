@@ -103,6 +103,8 @@ describe.runIf(tier.run)("kernel: sockeye run as a service", () => {
         "[output.webhook]", `url = "${webhookUrl}"`, 'headers = { Authorization = "Bearer test-token" }',
         "[metrics]", "stats_interval_s = 1", 'prometheus_listen = "127.0.0.1:0"',
       ].join("\n"),
+      // It holds a header with a credential: sockeye refuses such a config readable by others.
+      { mode: 0o600 },
     );
 
     const daemon = startDaemon(["--config", configPath]);

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openSensor } from "sockeye";
+import { openSensorSync } from "sockeye";
 import { bpftoolProgramNames, stillLoaded, kernelTier, programIdsHeldBy, run, tcpListener } from "./harness.js";
 
 /** A TRC-101 finding as the daemon prints it, typed as far as these tests read it. */
@@ -183,10 +183,10 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
 
   it("close() detaches and frees every program while the process lives on", async () => {
     const before = new Set(programIdsHeldBy(process.pid));
-    const sensor = await openSensor();
+    const sensor = openSensorSync();
     const opened = programIdsHeldBy(process.pid).filter((id) => !before.has(id));
     expect(opened.length).toBeGreaterThanOrEqual(OUR_PROGRAMS.length);
-    await sensor.shutdown();
+    await sensor.close();
     expect(programIdsHeldBy(process.pid).filter((id) => opened.includes(id))).toEqual([]);
     expect(await stillLoaded(opened)).toEqual([]);
   });

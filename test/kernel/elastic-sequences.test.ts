@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcessTable, type Finding } from "sockeye";
+import { Engine, ProcHostView, ProcessTable, type Finding } from "sockeye";
 import { loadRuleCatalog } from "../../src/rules/catalog.js";
 import { PYTHON, Session, kernelTier, run } from "./harness.js";
 
@@ -138,7 +138,7 @@ describe.runIf(tier.run)("kernel: Elastic relay-shell sequences on real shells",
 
     for (const [key, rule] of Object.entries(RULES)) writeFileSync(join(dir, `${key}.toml`), ruleFile(rule));
     session = await Session.open();
-    const processes = new ProcessTable();
+    const processes = new ProcessTable({ host: new ProcHostView() });
     processes.seedFromProc();
     const engine = new Engine({ rules: loadRuleCatalog({ rulePaths: [dir] }).rules, processes });
     session.sensor.subscribe((events) => {

@@ -5,7 +5,7 @@
  * a harmless command and a setsid started by python give no Elastic finding.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcessTable, type Finding } from "sockeye";
+import { Engine, ProcHostView, ProcessTable, type Finding } from "sockeye";
 import { loadRuleCatalog } from "../../src/rules/catalog.js";
 import { PYTHON, Session, kernelTier, run, tcpListener } from "./harness.js";
 
@@ -22,7 +22,7 @@ describe.runIf(tier.run)("kernel: Elastic rule 259be2d8 on real background shell
 
   beforeAll(async () => {
     session = await Session.open();
-    const processes = new ProcessTable();
+    const processes = new ProcessTable({ host: new ProcHostView() });
     processes.seedFromProc();
     const engine = new Engine({ rules: loadRuleCatalog().rules, processes });
     session.sensor.subscribe((events) => {

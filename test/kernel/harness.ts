@@ -6,7 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import net from "node:net";
 import dgram from "node:dgram";
-import { Engine, ProcessTable, builtinRules, openSensor, type Finding, type Sensor, type SensorEvent, type SensorOptions } from "sockeye";
+import { Engine, ProcHostView, ProcessTable, builtinRules, openSensorSync, type Finding, type Sensor, type SensorEvent, type SensorOptions } from "sockeye";
 
 export const isRoot = process.getuid?.() === 0;
 export const inCI = process.env.CI === "true";
@@ -78,8 +78,8 @@ export class Session {
   private constructor(readonly sensor: Sensor) {
     sensor.subscribe((batch) => this.events.push(...batch));
   }
-  static async open(options: SensorOptions = {}): Promise<Session> {
-    return new Session(await openSensor(options));
+  static open(options: SensorOptions = {}): Promise<Session> {
+    return Promise.resolve(new Session(openSensorSync(options)));
   }
   /**
    * Lets the reader thread deliver what the kernel has already written. Not a bare sleep (a
@@ -103,8 +103,9 @@ export class Session {
   of(pid: number): SensorEvent[] {
     return this.events.filter((e) => e.task.pid === pid);
   }
+  /** Detaches every program now; the tests read what they need before, so no wait for the last batches. */
   close(): void {
-    this.sensor.close();
+    void this.sensor.close();
   }
 }
 
@@ -179,7 +180,7 @@ export class TwoProfiles<F extends Finding = Finding> {
   readonly traceeEngine: Engine;
 
   constructor(session: Session) {
-    const tables = [new ProcessTable(), new ProcessTable()] as const;
+    const tables = [new ProcessTable({ host: new ProcHostView() }), new ProcessTable({ host: new ProcHostView() })] as const;
     for (const t of tables) t.seedFromProc();
     this.preciseEngine = new Engine({ rules: builtinRules(), processes: tables[0] });
     this.traceeEngine = new Engine({ rules: builtinRules({ trc101: { profile: "tracee" } }), processes: tables[1] });

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import net from "node:net";
-import { Engine, ProcessTable, createTrc101Rule, type SocketDupEvent } from "sockeye";
+import { Engine, ProcHostView, ProcessTable, createTrc101Rule, type SocketDupEvent } from "sockeye";
 import { Session, kernelTier, PYTHON } from "./harness.js";
 
 const tier = kernelTier();
@@ -51,7 +51,7 @@ describe.runIf(tier.run)("kernel: inbound sockets on stdio", () => {
 
     const python = PYTHON; // the table keeps the exec filename as given
     const replay = (allow: boolean, profile: "tracee" | "precise" = "tracee") => {
-      const processes = new ProcessTable();
+      const processes = new ProcessTable({ host: new ProcHostView() });
       processes.seedFromProc();
       const rule = createTrc101Rule({ profile, allowlist: allow ? [{ label: "test-inetd", executable: python }] : [] });
       const engine = new Engine({ rules: [rule], processes });

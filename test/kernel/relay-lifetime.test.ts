@@ -6,7 +6,7 @@
  * SOCKEYE_RELAY_LIFETIMES=1 also prints the catch rate over a range of lifetimes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcessTable, builtinRules, type Finding } from "sockeye";
+import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
 import net from "node:net";
 import { Session, kernelTier, run } from "./harness.js";
 
@@ -17,7 +17,7 @@ describe.runIf(tier.run)("kernel: RELAY-001 on short-lived relays", () => {
   const findings: Finding[] = [];
   beforeAll(async () => {
     session = await Session.open();
-    const table = new ProcessTable();
+    const table = new ProcessTable({ host: new ProcHostView() });
     table.seedFromProc();
     const engine = new Engine({ rules: builtinRules(), processes: table });
     session.sensor.subscribe((events) => { for (const e of events) findings.push(...engine.handle(e)); });

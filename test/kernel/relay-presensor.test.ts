@@ -5,7 +5,7 @@
  * begins (docs/rules/RELAY-001.md, "Sockets older than the sensor").
  */
 import { describe, expect, it } from "vitest";
-import { Engine, ProcessTable, builtinRules, type Finding } from "sockeye";
+import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
 import net from "node:net";
 import { spawn } from "node:child_process";
 import { PYTHON, Session, kernelTier } from "./harness.js";
@@ -65,7 +65,7 @@ async function driveShell(s: net.Socket): Promise<boolean> {
 
 async function openEngine(): Promise<{ session: Session; findings: Finding[] }> {
   const session = await Session.open();
-  const table = new ProcessTable();
+  const table = new ProcessTable({ host: new ProcHostView() });
   table.seedFromProc();
   const engine = new Engine({ rules: builtinRules(), processes: table });
   const findings: Finding[] = [];

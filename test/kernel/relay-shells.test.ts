@@ -6,7 +6,7 @@
  * port and the relay program.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcessTable, builtinRules, type Finding } from "sockeye";
+import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
 import net from "node:net";
 import http from "node:http";
 import tls from "node:tls";
@@ -92,7 +92,7 @@ describe.runIf(tier.run)("kernel: RELAY-001 and RELAY-002 on real relay shells a
 
   beforeAll(async () => {
     session = await Session.open();
-    const table = new ProcessTable();
+    const table = new ProcessTable({ host: new ProcHostView() });
     table.seedFromProc();
     // Every built-in rule, RELAY-002 (opt-in, off in the default configuration) included.
     engine = new Engine({ rules: builtinRules({ commandRelay: true }), processes: table });

@@ -4,7 +4,8 @@
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openSensor, probe, SensorError, type ConnectEvent, type ExecEvent, type SocketDupEvent } from "sockeye";
+import { openSensorSync, probe, SensorError, type ConnectEvent, type ExecEvent, type SocketDupEvent } from "sockeye";
+import { SHELL_NAMES } from "../../src/sensor/shells.js";
 import { Session, kernelTier, python, run, tcpListener, udpListener, PYTHON, type TcpListener } from "./harness.js";
 
 const tier = kernelTier();
@@ -59,7 +60,7 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
     // The event loop is the application's: left alone unless asked.
     expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_OTHER });
 
-    const plain = await openSensor({ readerRealtime: false });
+    const plain = openSensorSync({ readerRealtime: false });
     expect(plain.scheduling()).toBeNull(); // no thread before the first subscriber
     plain.subscribe(() => {});
     try {
@@ -68,14 +69,14 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
       expect(added).toHaveLength(1);
       expect(added[0]).toMatchObject({ policy: SCHED_OTHER, rtPriority: 0 });
     } finally {
-      plain.close();
+      await plain.close();
     }
     expect(readers()).toHaveLength(1);
     expect(plain.scheduling()).toEqual({ reader: "normal", eventLoop: "normal" }); // still told after close
   });
 
   it("eventLoopRealtime: SCHED_RR 1 while calm, normal once busy, real-time again after 5 s calm, normal after close", async () => {
-    const sensor = await openSensor({ eventLoopRealtime: true });
+    const sensor = openSensorSync({ eventLoopRealtime: true });
     sensor.subscribe(() => {});
     try {
       expect(sensor.scheduling()).toEqual({ reader: "SCHED_RR 1", eventLoop: "SCHED_RR 1 while calm" });
@@ -90,7 +91,7 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
       expect(sensor.scheduling()?.eventLoop).toBe("SCHED_RR 1 while calm");
       expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_RR, rtPriority: 1 });
     } finally {
-      sensor.close();
+      await sensor.close();
     }
     expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_OTHER, rtPriority: 0 });
     // Exactly as it was: not even the reset-on-fork flag sockeye set while real-time is left.
@@ -99,18 +100,18 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
   }, 15_000);
 
   it("eventLoopRealtime: a second sensor on the same event loop leaves it to the first", async () => {
-    const first = await openSensor({ eventLoopRealtime: true });
-    const second = await openSensor({ eventLoopRealtime: true });
+    const first = openSensorSync({ eventLoopRealtime: true });
+    const second = openSensorSync({ eventLoopRealtime: true });
     first.subscribe(() => {});
     second.subscribe(() => {});
     try {
       expect(first.scheduling()?.eventLoop).toBe("SCHED_RR 1 while calm");
       expect(second.scheduling()?.eventLoop).toBe("left as it was (another sensor manages this thread)");
-      second.close();
+      await second.close();
       expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_RR, rtPriority: 1 }); // still the first's
     } finally {
-      second.close();
-      first.close();
+      await second.close();
+      await first.close();
     }
     expect(threadPolicy(process.pid)).toMatchObject({ policy: SCHED_OTHER, rtPriority: 0 });
   });
@@ -217,6 +218,27 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
     expect(exit!.task.startNs).toBe(fork!.task.startNs);
   });
 
+  it("the loaded object holds the TypeScript shell list, frozen, and rings of the sizes asked for", async () => {
+    const sized = openSensorSync({ relayRingBytes: 1 << 16, processRingBytes: 1 << 21, detectionRingBytes: 1 << 18 });
+    try {
+      const maps = JSON.parse((await run("bpftool", ["-j", "map", "show"])).stdout) as { id: number; name: string; max_entries: number; frozen?: number }[];
+      const ours = (name: string) => maps.filter((m) => m.name === name).map((m) => m.max_entries);
+      expect(ours("relay_events")).toContain(1 << 16);
+      expect(ours("process_events")).toContain(1 << 21);
+      expect(ours("detection_event")).toContain(1 << 18); // names are cut to 15 characters
+      const shells = maps.filter((m) => m.name === "wakeup_shells");
+      expect(shells.length).toBeGreaterThan(0);
+      for (const map of shells) {
+        expect(map.frozen).toBe(1);
+        const entries = JSON.parse((await run("bpftool", ["-j", "map", "dump", "id", String(map.id)])).stdout) as { key: string[] }[];
+        const names = entries.map((e) => Buffer.from(e.key.map((b) => parseInt(b, 16))).toString().replace(/\0+$/, ""));
+        expect(names.sort()).toEqual([...SHELL_NAMES].sort());
+      }
+    } finally {
+      await sized.close();
+    }
+  });
+
   it("counts nothing lost in a quiet run", () => {
     const counters = session.sensor.counters();
     expect(counters.socket_dup.emitted).toBeGreaterThanOrEqual(dupCases.length);
@@ -253,12 +275,12 @@ describe.runIf(tier.run)("kernel: privileges", () => {
     const r = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", process.execPath, "dist/cli/main.js", "run"]);
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toMatch(/^sockeye: missing CAP_BPF and CAP_PERFMON .*\[EPERM_BPF\]$/m);
+    expect(r.stderr).toMatch(/^sockeye: missing CAP_BPF and CAP_PERFMON .*\[SOCKEYE_EPERM_BPF\]$/m);
   });
 
   it("SensorError carries code and errno", () => {
     const e = new SensorError("x", "NO_BTF", 2);
-    expect([e.code, e.errno, e.name]).toEqual(["NO_BTF", 2, "SensorError"]);
+    expect([e.code, e.errno, e.name]).toEqual(["SOCKEYE_NO_BTF", 2, "SensorError"]);
   });
 });
 

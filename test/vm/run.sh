@@ -55,14 +55,14 @@ case "$accel" in tcg|kvm) ;; *) usage "--accel must be tcg or kvm, got $accel" ;
 out="${out:-$cache/run}"
 
 # --- prerequisites: say exactly which is missing and what installs it ------------------------
-need() { command -v "$1" >/dev/null 2>&1 || unavailable "$1 not found (Debian package $2; bash scripts/setup.sh installs it)"; }
+need() { command -v "$1" >/dev/null 2>&1 || unavailable "$1 not found (Debian package $2; bash scripts/setup.sh --dev installs it)"; }
 need qemu-system-x86_64 qemu-system-x86
 need cpio cpio
 need gzip gzip
 need gcc gcc
 need timeout coreutils
 busybox_bin="$(command -v busybox || true)"
-[ -n "$busybox_bin" ] || unavailable "busybox not found (Debian package busybox-static; bash scripts/setup.sh installs it)"
+[ -n "$busybox_bin" ] || unavailable "busybox not found (Debian package busybox-static; bash scripts/setup.sh --dev installs it)"
 # The initramfs has no libc for busybox: it must be the static build.
 if ldd "$busybox_bin" >/dev/null 2>&1; then unavailable "$busybox_bin is dynamically linked: install busybox-static"; fi
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || unavailable "no static libc for the guest helper (Debian package libc6-dev)"

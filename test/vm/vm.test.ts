@@ -1,11 +1,12 @@
 /**
- * VM tier (design.md §6, issue 6): a real Debian kernel under qemu, where BPF LSM works, with
+ * VM tier (design.md §6): a real Debian kernel under qemu, where BPF LSM works, with
  * the built package running inside (test/vm/run.sh boots it, test/vm/guest/entry.mjs runs the
  * cases). This file asserts on what the guest observed: the guest feeds the same events to two
  * engines, TRC-101's precise profile (builtinRules() as it comes) and its tracee profile.
  *
  * Another kernel: SOCKEYE_VM_KERNEL=/boot/vmlinuz-X or SOCKEYE_VM_DEB=linux-image-X.deb
- * (SOCKEYE_VM_APPEND adds to its command line), then `npm run test:vm`.
+ * (SOCKEYE_VM_APPEND adds to its command line), then `npm run test:vm`. It replaces the
+ * default kernel in the first two boots; the boots of pinned Debian packages run as always.
  *
  * Outside CI the tier skips, with the reason printed, when something it needs cannot be had
  * (run.sh exit 3: qemu, busybox-static, the kernel package, ...); with CI=true it fails.
@@ -84,8 +85,8 @@ function boot(mode: Mode): Promise<Outcome> {
   const args = [join(here, "run.sh"), "--out", join(here, ".cache", `run-${mode.id}`)];
   if (mode.package) args.push("--package", mode.package);
   if (mode.suite) args.push("--suite", mode.suite);
-  else if (process.env.SOCKEYE_VM_KERNEL) args.push("--kernel", process.env.SOCKEYE_VM_KERNEL);
-  else if (process.env.SOCKEYE_VM_DEB) args.push("--deb", process.env.SOCKEYE_VM_DEB);
+  // A boot of a pinned package is about that kernel: the override never reaches it.
+  if (!mode.package && overrideArgs !== undefined) args.push(...overrideArgs);
   const append = [process.env.SOCKEYE_VM_APPEND, mode.append].filter(Boolean).join(" ");
   if (append) args.push("--append", append);
   if (process.env.SOCKEYE_VM_TIMEOUT) args.push("--timeout", process.env.SOCKEYE_VM_TIMEOUT);
@@ -141,14 +142,21 @@ interface Mode {
   source: string;
   /** "own": whatever the guest's own int $0x80 shows (a kernel whose build we do not pin). */
   ia32: "taken" | "refused" | "own";
-  /** The task_access variant the kernel's helpers give. */
+  /** The task_access variant the kernel's helpers give; "own" for a kernel we do not pin. */
   taskAccess: string;
-  helpers: { bpf_get_current_task_btf: "yes" | "no"; bpf_task_pt_regs: "yes" | "no" };
+  helpers: Helpers | "own";
   /** Booted only with --matrix (SOCKEYE_VM_MATRIX=1). */
   matrix?: boolean;
 }
+type Helpers = { bpf_get_current_task_btf: "yes" | "no"; bpf_task_pt_regs: "yes" | "no" };
 const TASK_BTF_REGS = "bpf_get_current_task_btf + bpf_task_pt_regs";
+const TASK_BTF_STASH = "bpf_get_current_task_btf + tp/syscalls/sys_enter_{connect,dup,dup2,dup3,fcntl}";
 const TASK_HELPER_STASH = "bpf_get_current_task + tp/syscalls/sys_enter_{connect,dup,dup2,dup3,fcntl}";
+/** The task_access variant a kernel with these helpers must run (native/loader.cc, best first). */
+function taskAccessFor(helpers: Helpers): string {
+  if (helpers.bpf_get_current_task_btf === "no") return TASK_HELPER_STASH;
+  return helpers.bpf_task_pt_regs === "yes" ? TASK_BTF_REGS : TASK_BTF_STASH;
+}
 const HELPERS_5_15 = { bpf_get_current_task_btf: "yes", bpf_task_pt_regs: "yes" } as const;
 const HELPERS_5_10 = { bpf_get_current_task_btf: "no", bpf_task_pt_regs: "no" } as const;
 const LSM = { connectProgram: "lsm/socket_connect", source: "lsm" };
@@ -182,10 +190,20 @@ const ALL_MODES: Mode[] = [
     append: "", ...LSM, ia32: "own", taskAccess: TASK_BTF_REGS, helpers: HELPERS_5_15, matrix: true,
   },
 ];
-const MODES = ALL_MODES.filter((m) => !m.matrix || process.env.SOCKEYE_VM_MATRIX === "1");
-// A kernel named on the environment replaces the default one (not the 6.12 boot, which is about
-// that kernel): whether it takes ia32 syscalls is then what its own int $0x80 shows.
-const kernelOverride = Boolean(process.env.SOCKEYE_VM_KERNEL || process.env.SOCKEYE_VM_DEB);
+/**
+ * A kernel named on the environment replaces the default one in the boots that have no pinned
+ * package (the first two); its helpers, task_access variant and ia32 syscalls are then what
+ * the kernel itself shows, and its release must be the package's when the file name says it.
+ */
+const overrideArgs = process.env.SOCKEYE_VM_KERNEL
+  ? ["--kernel", process.env.SOCKEYE_VM_KERNEL]
+  : process.env.SOCKEYE_VM_DEB
+    ? ["--deb", process.env.SOCKEYE_VM_DEB]
+    : undefined;
+const overrideRelease = /(?:^|\/)linux-image-(\d+\.\d+[^_/]*)_[^/]*\.deb$/.exec(process.env.SOCKEYE_VM_DEB ?? "")?.[1];
+const MODES = ALL_MODES.filter((m) => !m.matrix || process.env.SOCKEYE_VM_MATRIX === "1").map((m): Mode =>
+  m.package || overrideArgs === undefined ? m : { ...m, ia32: "own", helpers: "own", taskAccess: "own" },
+);
 
 for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, ${mode.title}`, () => {
   let outcome: Outcome;
@@ -231,8 +249,8 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     expect(c.suppressed).toEqual({ no_program: 1 });
   };
   const live = (cands: Candidate[], capability: string) => cands.filter((x) => x.capability === capability && x.live).map((x) => x.program);
-  const ia32Known = mode.ia32 !== "own" && (Boolean(mode.package) || !kernelOverride);
-  const ia32Expected = (): "taken" | "refused" => (ia32Known && mode.ia32 !== "own" ? mode.ia32 : r.ia32Getpid.status === 0 ? "taken" : "refused");
+  const ia32Known = mode.ia32 !== "own";
+  const ia32Expected = (): "taken" | "refused" => (mode.ia32 !== "own" ? mode.ia32 : r.ia32Getpid.status === 0 ? "taken" : "refused");
   const NOT_NEEDED = /^not needed: this kernel refuses ia32 syscalls \(an int \$0x80 from a test process died with SIGSEGV\)/;
 
   vmIt("the guest suite ran to the end without an error", () => {
@@ -244,6 +262,12 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     ]);
     expect(r.warnings).toEqual([]);
   });
+
+  if (!mode.package && overrideRelease !== undefined) {
+    vmIt(`the guest ran the kernel of ${process.env.SOCKEYE_VM_DEB} (${overrideRelease})`, () => {
+      expect(r.kernel).toBe(overrideRelease);
+    });
+  }
 
   if (mode.release) {
     vmIt(`the guest ran ${mode.package}'s kernel${mode.suite ? ` from ${mode.suite}` : ""}${mode.append ? `, booted with ${mode.append}` : ""}`, () => {
@@ -277,13 +301,19 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     for (const cap of ["socket_dup", "accept", "process", "task_access"]) expect(live(r.programs, cap)).toHaveLength(1);
   });
 
-  vmIt(`task_access: the kernel's helpers (${Object.entries(mode.helpers).map(([h, v]) => `${h}=${v}`).join(" ")}) give ${mode.taskAccess}, in probe and in the sensor`, () => {
-    expect(r.probe!.features.helpers).toEqual(mode.helpers);
-    expect(live(r.probe!.candidates, "task_access")).toEqual([mode.taskAccess]);
-    expect(live(r.programs, "task_access")).toEqual([mode.taskAccess]);
+  const helpersTitle = mode.helpers === "own" ? "as probed" : Object.entries(mode.helpers).map(([h, v]) => `${h}=${v}`).join(" ");
+  vmIt(`task_access: the kernel's helpers (${helpersTitle}) give ${mode.taskAccess === "own" ? "the variant they allow" : mode.taskAccess}, in probe and in the sensor`, () => {
+    const probed = r.probe!.features.helpers;
+    if (mode.helpers === "own") expect(Object.values(probed).every((v) => v === "yes" || v === "no"), JSON.stringify(probed)).toBe(true);
+    else expect(probed).toEqual(mode.helpers);
+    const helpers = probed as Helpers;
+    const taskAccess = mode.taskAccess === "own" ? taskAccessFor(helpers) : mode.taskAccess;
+    expect(live(r.probe!.candidates, "task_access")).toEqual([taskAccess]);
+    expect(live(r.programs, "task_access")).toEqual([taskAccess]);
     // A variant the kernel cannot give is passed over, saying which helper it lacks.
     for (const row of r.probe!.candidates.filter((x) => x.capability === "task_access" && !x.live && x.program.startsWith("bpf_get_current_task_btf"))) {
-      if (mode.helpers.bpf_get_current_task_btf === "no") expect(row.reason).toBe("this kernel has no bpf_get_current_task_btf (5.11+)");
+      if (helpers.bpf_get_current_task_btf === "no") expect(row.reason).toBe("this kernel has no bpf_get_current_task_btf (5.11+)");
+      else if (row.program === TASK_BTF_REGS && helpers.bpf_task_pt_regs === "no") expect(row.reason).toMatch(/bpf_task_pt_regs/);
       else expect(row.reason).toBe("not needed: a preferred candidate is live");
     }
   });

@@ -4,8 +4,9 @@
  * process table with the same process builder (and parent policy) as findings. Fields
  * sockeye does not know are left out (missing), never invented.
  */
+import { Deferred } from "../../eql/compile.js";
 import type { ProcessView } from "../../engine/rule.js";
-import { ecsParentFields, ecsProcessFields } from "../../process/ecs-process.js";
+import { bootIdOf, ecsParentFields, ecsProcessFields } from "../../process/ecs-process.js";
 import { isInteractive } from "../../process/table.js";
 import type { AlreadyRunningEvent, ExecEvent, ExitEvent, ForkEvent } from "../../sensor/events.js";
 import { ecsHost } from "./ecs-host.js";
@@ -25,36 +26,21 @@ function basename(path: string): string {
 }
 
 /**
- * Every Elastic rule reads the same document for one exec: build it once per event, not
- * once per rule (exec is the high-volume stream). The engine runs every rule on one event
- * before the next, so the last document is the only one worth keeping; it is keyed by the
- * process view too (one per engine: two engines on one sensor see their own tables). One
- * entry, not a WeakMap per event: a WeakMap's upkeep costs about a third of building the
- * document and adds to every garbage collection.
+ * process.name, process.executable and process.args of an exec's document, as the rules'
+ * prefilter (program.ts) reads them before the document is built. The exec event carries
+ * the new program's argv, so it is known even when empty.
  */
-let last: { event: ExecEvent; processes: ProcessView; doc: Record<string, unknown> } | undefined;
-
-/** The ECS document of `event`, built on first use and shared by every rule of an engine. */
-export function execEcsDocument(event: ExecEvent, processes: ProcessView): Record<string, unknown> {
-  if (last === undefined || last.event !== event || last.processes !== processes) {
-    last = { event, processes, doc: buildExecEcsDocument(event, processes) };
-  }
-  return last.doc;
+export function execIdentity(event: ExecEvent, processes: ProcessView): { name: string; executable: string; args: readonly string[] } {
+  const self = processes.get(event.task.pid, event.task.startNs);
+  return { name: execProcessName(event), executable: self?.executable || event.filename, args: event.args };
 }
 
 /** Builds the nested ECS document for `event`; `processes` supplies the parent's facts. */
 export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): Record<string, unknown> {
   const { task } = event;
   const self = processes.get(task.pid, task.startNs);
-  // The exec event carries the new program's argv, so it is known even when empty; the
-  // name is the one definition the rules' process.name prefilter uses too.
-  const processFields: Record<string, unknown> = ecsProcessFields(
-    task.pid,
-    task.startNs,
-    execProcessName(event),
-    self?.executable || event.filename,
-    event.args,
-  );
+  const { name, executable, args } = execIdentity(event, processes);
+  const processFields: Record<string, unknown> = ecsProcessFields(task.pid, task.startNs, name, executable, args, bootIdOf(processes));
   const parent: Record<string, unknown> = ecsParentFields(task, processes);
   addParentIdentityFields(parent, task, processes);
   processFields["parent"] = parent;
@@ -66,7 +52,7 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
 
   return {
     event: { category: ["process"], type: ["start"], action: "exec", kind: "event" },
-    host: ecsHost(),
+    host: ecsHost(bootIdOf(processes)),
     process: processFields,
     // The kernel context has the real ids; Elastic Defend's user.id is the effective one,
     // which equals the real one except across setuid executables (process.user.id has it).
@@ -77,31 +63,10 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
 /** process.working_directory of a live process, read from /proc only when a rule asks (most exec events are decided before that). */
 function addWorkingDirectory(processFields: Record<string, unknown>, pid: number, processes: ProcessView): void {
   if (processes.workingDirectory === undefined) return;
-  let cwd: string | undefined | null = null;
-  Object.defineProperty(processFields, "working_directory", {
-    enumerable: true,
-    get: () => (cwd === null ? (cwd = processes.workingDirectory?.(pid)) : cwd),
-  });
+  processFields["working_directory"] = new Deferred(() => processes.workingDirectory?.(pid));
 }
 
 type LifecycleEvent = ForkEvent | ExitEvent | AlreadyRunningEvent;
-
-let lastLifecycle: { event: LifecycleEvent; processes: ProcessView; doc: Record<string, unknown> } | undefined;
-
-/**
- * The document of a fork (`process` / `start`, action `fork`: the child, still running its
- * parent's program), of a process's end (`process` / `end`, action `end`, with
- * process.exit_code) or of a process found running at start (`process` / `info`, action
- * `already_running`), as Elastic Defend sends them. The program's facts come from the
- * process table (an already_running event carries its own, read from /proc); built once
- * per event and shared by every rule, like execEcsDocument.
- */
-export function lifecycleEcsDocument(event: LifecycleEvent, processes: ProcessView): Record<string, unknown> {
-  if (lastLifecycle === undefined || lastLifecycle.event !== event || lastLifecycle.processes !== processes) {
-    lastLifecycle = { event, processes, doc: buildLifecycleEcsDocument(event, processes) };
-  }
-  return lastLifecycle.doc;
-}
 
 /** The process.name of `event`'s lifecycle document, without building the document. */
 export function lifecycleProcessName(event: LifecycleEvent, processes: ProcessView): string {
@@ -109,7 +74,13 @@ export function lifecycleProcessName(event: LifecycleEvent, processes: ProcessVi
   return name || event.task.comm;
 }
 
-/** Builds the fork, end or already_running document of `event` (see lifecycleEcsDocument). */
+/**
+ * The document of a fork (`process` / `start`, action `fork`: the child, still running its
+ * parent's program), of a process's end (`process` / `end`, action `end`, with
+ * process.exit_code) or of a process found running at start (`process` / `info`, action
+ * `already_running`), as Elastic Defend sends them. The program's facts come from the
+ * process table (an already_running event carries its own, read from /proc).
+ */
 export function buildLifecycleEcsDocument(event: LifecycleEvent, processes: ProcessView): Record<string, unknown> {
   const { task } = event;
   const self = processes.get(task.pid, task.startNs);
@@ -120,6 +91,7 @@ export function buildLifecycleEcsDocument(event: LifecycleEvent, processes: Proc
     lifecycleProcessName(event, processes),
     known?.executable ?? "",
     known !== undefined && known.args.length > 0 ? known.args : undefined,
+    bootIdOf(processes),
   );
   const parent: Record<string, unknown> = ecsParentFields(task, processes);
   addParentIdentityFields(parent, task, processes);
@@ -141,7 +113,7 @@ export function buildLifecycleEcsDocument(event: LifecycleEvent, processes: Proc
     addLiveProcessFields(processFields, task.pid, task.startNs, self, processes);
     addWorkingDirectory(processFields, task.pid, processes);
   }
-  return { event: eventFields, host: ecsHost(), process: processFields, ...ecsUserAndGroup(task, processes) };
+  return { event: eventFields, host: ecsHost(bootIdOf(processes)), process: processFields, ...ecsUserAndGroup(task, processes) };
 }
 
 /**

@@ -7,12 +7,14 @@ import { readFileSync } from "node:fs";
 
 let hostIdCache: string | null | undefined;
 
-/** The machine id, read once; undefined where there is none (host.id is then left out). */
-export function hostId(): string | undefined {
+/**
+ * The machine id, read once; the host's boot id stands in on hosts without one (some
+ * containers: stable until reboot); undefined when neither is known (host.id is then left out).
+ */
+export function hostId(bootId: string): string | undefined {
   if (hostIdCache === undefined) {
     hostIdCache = null;
-    // The boot id stands in on hosts without a machine id (some containers): stable until reboot.
-    for (const path of ["/etc/machine-id", "/var/lib/dbus/machine-id", "/proc/sys/kernel/random/boot_id"]) {
+    for (const path of ["/etc/machine-id", "/var/lib/dbus/machine-id"]) {
       try {
         const id = readFileSync(path, "utf8").trim().replace(/-/g, "");
         if (/^[0-9a-f]{32}$/i.test(id)) {
@@ -24,11 +26,11 @@ export function hostId(): string | undefined {
       }
     }
   }
-  return hostIdCache ?? undefined;
+  return hostIdCache ?? (/^[0-9a-f]{32}$/i.test(bootId) ? bootId : undefined);
 }
 
 /** `host` of an Elastic document. */
-export function ecsHost(): Record<string, unknown> {
-  const id = hostId();
+export function ecsHost(bootId: string): Record<string, unknown> {
+  const id = hostId(bootId);
   return id !== undefined ? { id, os: { type: "linux" } } : { os: { type: "linux" } };
 }

@@ -7,7 +7,8 @@
  * missing, never guessed.
  */
 import type { LiveProcessFacts, ProcessInfo, ProcessView } from "../../process/process-view.js";
-import { ecsProcessFields, parentOf } from "../../process/ecs-process.js";
+import { Deferred } from "../../eql/compile.js";
+import { bootIdOf, ecsProcessFields, parentOf } from "../../process/ecs-process.js";
 import type { TaskContext } from "../../sensor/events.js";
 
 /**
@@ -22,21 +23,9 @@ export function captureEnvVars(names: Iterable<string>): void {
   for (const name of names) envVarNames.add(name);
 }
 
-/** Defines `key` on `target` as a getter evaluated once, on first read. */
+/** Sets `key` on `target` to a value read on first use (compile.ts Deferred). */
 function lazy(target: Record<string, unknown>, key: string, read: () => unknown): void {
-  let done = false;
-  let value: unknown;
-  Object.defineProperty(target, key, {
-    enumerable: true,
-    configurable: true,
-    get: () => {
-      if (!done) {
-        value = read();
-        done = true;
-      }
-      return value;
-    },
-  });
+  target[key] = new Deferred(read);
 }
 
 /**
@@ -107,7 +96,7 @@ function leaderFields(
   if (leaderPid === undefined || leaderPid <= 0) return undefined;
   const leader = leaderPid === pid ? self : processes.get(leaderPid);
   if (leader === undefined || leader.startNs > startNs) return { pid: leaderPid };
-  return ecsProcessFields(leaderPid, leader.startNs, leader.name || leader.comm, leader.executable, leader.args.length > 0 ? leader.args : undefined);
+  return ecsProcessFields(leaderPid, leader.startNs, leader.name || leader.comm, leader.executable, leader.args.length > 0 ? leader.args : undefined, bootIdOf(processes));
 }
 
 /**

@@ -9,14 +9,14 @@
  * Any fd's connect is taken; which fds the kernel reports is the sensor's business.
  */
 import type { ProcessView } from "../../engine/rule.js";
-import { ecsParentFields, entityId } from "../../process/ecs-process.js";
+import { bootIdOf, ecsParentFields, entityId } from "../../process/ecs-process.js";
 import type { ConnectEvent } from "../../sensor/events.js";
 import { ecsHost } from "./ecs-host.js";
+import { EINPROGRESS } from "../sockets/identity.js";
 
 const TRANSPORTS: Record<string, string> = { stream: "tcp", dgram: "udp" };
 /** IPPROTO_* numbers for sockets of another type (raw, seqpacket). */
 const PROTOCOLS: Record<number, string> = { 1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp" };
-const EINPROGRESS = -115;
 
 /** Whether `event` makes a network document at all. */
 export function isNetworkConnect(event: ConnectEvent): boolean {
@@ -32,23 +32,13 @@ export function ecsIp(address: string): string {
   return mapped !== null ? mapped[1]! : address;
 }
 
-let last: { event: ConnectEvent; processes: ProcessView; doc: Record<string, unknown> } | undefined;
-
-/** The network document of `event`, built once and shared by every rule of an engine. */
-export function connectEcsDocument(event: ConnectEvent, processes: ProcessView): Record<string, unknown> {
-  if (last === undefined || last.event !== event || last.processes !== processes) {
-    last = { event, processes, doc: buildConnectEcsDocument(event, processes) };
-  }
-  return last.doc;
-}
-
 /** Builds the nested ECS network document for an inet/inet6 connect. */
 export function buildConnectEcsDocument(event: ConnectEvent, processes: ProcessView): Record<string, unknown> {
   const { task } = event;
   const known = processes.get(task.pid, task.startNs);
   const processFields: Record<string, unknown> = {
     pid: task.pid,
-    entity_id: entityId(task.pid, task.startNs),
+    entity_id: entityId(task.pid, task.startNs, bootIdOf(processes)),
     name: known?.name || task.comm,
     parent: ecsParentFields(task, processes),
   };
@@ -73,10 +63,10 @@ export function buildConnectEcsDocument(event: ConnectEvent, processes: ProcessV
   const eventFields: Record<string, unknown> = { category: ["network"], type: ["start"], action: "connection_attempted", kind: "event" };
   // The connect hooks run before or at the call's return: 0 and EINPROGRESS are attempts
   // under way, another error one that failed, null one whose result is not known.
-  if (event.result !== null) eventFields["outcome"] = event.result === 0 || event.result === EINPROGRESS ? "success" : "failure";
+  if (event.result !== null) eventFields["outcome"] = event.result === 0 || event.result === -EINPROGRESS ? "success" : "failure";
   return {
     event: eventFields,
-    host: ecsHost(),
+    host: ecsHost(bootIdOf(processes)),
     process: processFields,
     destination,
     network,

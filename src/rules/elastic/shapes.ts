@@ -4,7 +4,9 @@
  * asks whether a rule can ever fire; a rule asks which events it needs to see at all (most
  * process rules pin `event.action == "exec"`, and need no fork or exit event).
  */
-import { canHold, type CompiledEql } from "../../eql/compile.js";
+import { canHold } from "../../eql/analysis.js";
+import type { CompiledEql } from "../../eql/compile.js";
+import type { EqlExpr } from "../../eql/parser.js";
 import {
   ALREADY_RUNNING_ECS_CONSTANTS, ALREADY_RUNNING_ECS_FIELDS, END_ECS_CONSTANTS, END_ECS_FIELDS, EXEC_ECS_CONSTANTS, EXEC_ECS_FIELDS,
   FORK_ECS_CONSTANTS, FORK_ECS_FIELDS,
@@ -43,11 +45,21 @@ function leafPaths(value: Record<string, unknown>, prefix = ""): string[] {
 
 const constantPaths = new Map<DocumentShape, Set<string>>();
 
-/** Whether `query` can hold on some document of `shape`. */
-export function canHoldOn(query: CompiledEql, shape: DocumentShape): boolean {
+/** Whether `expr` (a query's condition, or a part of one) can hold on some document of `shape`. */
+function exprCanHoldOn(expr: EqlExpr, shape: DocumentShape): boolean {
   let constant = constantPaths.get(shape);
   if (constant === undefined) constantPaths.set(shape, (constant = new Set(leafPaths(shape.constants))));
-  return canHold(query.where, (field) => shape.fields.has(field) && !constant.has(field), shape.constants);
+  return canHold(expr, (field) => shape.fields.has(field) && !constant.has(field), shape.constants);
+}
+
+/** Whether `query` can hold on some document of `shape`. */
+export function canHoldOn(query: CompiledEql, shape: DocumentShape): boolean {
+  return exprCanHoldOn(query.where, shape);
+}
+
+/** Whether `part` of a query of `category` can hold on some document sockeye makes for it. */
+export function partCanHold(category: string, part: EqlExpr): boolean {
+  return (SHAPES[category] ?? []).some((shape) => exprCanHoldOn(part, shape));
 }
 
 /** The shapes of `query`'s category it can hold on. */

@@ -1,16 +1,15 @@
 /**
  * What a process holds, as endpoint identities the relay graph can join: a pipe's inode, a
  * FIFO's dev:inode, a socket's inode, a pty's index (master and slave apart). Two sources: the
- * exec-time record of fds 0-2 (every process, free), and /proc/<pid>/fd with fdinfo (any fd,
- * read only for the few processes around a candidate shell, never per read or write).
+ * exec-time record of fds 0-2 (every process, free), and the host's view of its open files (any
+ * fd, looked at only for the few processes around a candidate shell, never per read or write).
  */
-import { readFileSync, readdirSync, readlinkSync, statSync } from "node:fs";
+import type { Access, HostView, OpenObject } from "../../host/host-view.js";
 import type { StdioFd } from "../../sensor/events.js";
-import { readTcpSockets, type ExistingTcpSocket } from "./tcp-table.js";
 
 /** `pipe:<ino>`, `fifo:<major>:<minor>:<ino>`, `sock:<ino>`, `ptm:<index>` (pty master), `pts:<index>` (pty slave). */
 export type EndpointKey = string;
-export type Access = "read" | "write" | "both";
+export type { Access };
 
 export interface Holding {
   fd: number;
@@ -18,14 +17,10 @@ export interface Holding {
   access: Access;
 }
 
-/** Who holds what right now. `undefined`: the process is gone (or is another one by now). */
-export interface HoldingsSource {
-  holdings(pid: number, startNs: number): Holding[] | undefined;
-  /**
-   * The TCP sockets that exist now and whether each was connected or accepted, asked once as
-   * observation begins (connects from before then were never seen). Absent: none are known.
-   */
-  existingTcpSockets?(): ExistingTcpSocket[];
+/** What a process holds now; `incomplete` when it holds more fds than one look reads. */
+export interface HeldNow {
+  holdings: Holding[];
+  incomplete: boolean;
 }
 
 export const pipeKey = (ino: number): EndpointKey => `pipe:${ino}`;
@@ -59,98 +54,24 @@ export function stdioHolding(fd: number, s: StdioFd): Holding | undefined {
   }
 }
 
-const O_ACCMODE = 3;
+/** What the process `pid` started at `startNs` holds now; undefined when it is gone (or is another one by now). */
+export function holdingsNow(host: HostView, pid: number, startNs: number): HeldNow | undefined {
+  const look = host.openFiles(pid, startNs);
+  if (look.status === "gone") return undefined;
+  return { holdings: look.files.map((f) => ({ fd: f.fd, key: objectKey(f.object), access: f.access })), incomplete: look.status === "incomplete" };
+}
 
-/**
- * Reads /proc/<pid>/fd and fdinfo. The pid must still be the process the events named: its
- * start time in /proc/<pid>/stat (clock ticks since boot) must match `startNs`.
- */
-export class ProcHoldings implements HoldingsSource {
-  constructor(
-    private readonly procRoot = "/proc",
-    private readonly clockTicksPerSecond = 100,
-  ) {}
-
-  existingTcpSockets(): ExistingTcpSocket[] {
-    return readTcpSockets(this.procRoot);
-  }
-
-  holdings(pid: number, startNs: number): Holding[] | undefined {
-    if (!this.sameProcess(pid, startNs)) return undefined;
-    let fds: string[];
-    try {
-      fds = readdirSync(`${this.procRoot}/${pid}/fd`);
-    } catch {
-      return undefined;
-    }
-    const out: Holding[] = [];
-    for (const name of fds) {
-      const fd = Number(name);
-      const holding = this.holding(pid, fd);
-      if (holding !== undefined) out.push(holding);
-    }
-    return out;
-  }
-
-  private holding(pid: number, fd: number): Holding | undefined {
-    const path = `${this.procRoot}/${pid}/fd/${fd}`;
-    let target: string;
-    try {
-      target = readlinkSync(path);
-    } catch {
-      return undefined; // closed meanwhile
-    }
-    const anon = /^(pipe|socket):\[(\d+)\]$/.exec(target);
-    if (anon !== null) {
-      const ino = Number(anon[2]);
-      if (anon[1] === "socket") return { fd, key: socketKey(ino), access: "both" };
-      return { fd, key: pipeKey(ino), access: this.access(pid, fd) ?? "both" };
-    }
-    const pts = /^\/dev\/pts\/(\d+)$/.exec(target);
-    if (pts !== null) return { fd, key: ptySlaveKey(Number(pts[1])), access: "both" };
-    if (target === "/dev/ptmx" || target === "/dev/pts/ptmx") {
-      const index = /^tty-index:\s*(\d+)$/m.exec(this.fdinfo(pid, fd) ?? "");
-      return index !== null ? { fd, key: ptyMasterKey(Number(index[1])), access: "both" } : undefined;
-    }
-    if (!target.startsWith("/")) return undefined;
-    try {
-      const st = statSync(path);
-      if (!st.isFIFO()) return undefined;
-      // Node's st.dev is the userspace encoding of dev_t.
-      const major = (st.dev >>> 8) & 0xfff;
-      const minor = (st.dev & 0xff) | ((st.dev >>> 12) & 0xfff00);
-      return { fd, key: fifoKey(major, minor, st.ino), access: this.access(pid, fd) ?? "both" };
-    } catch {
-      return undefined;
-    }
-  }
-
-  private fdinfo(pid: number, fd: number): string | undefined {
-    try {
-      return readFileSync(`${this.procRoot}/${pid}/fdinfo/${fd}`, "utf8");
-    } catch {
-      return undefined;
-    }
-  }
-
-  private access(pid: number, fd: number): Access | undefined {
-    const flags = /^flags:\s*([0-7]+)$/m.exec(this.fdinfo(pid, fd) ?? "");
-    if (flags === null) return undefined;
-    const mode = parseInt(flags[1]!, 8) & O_ACCMODE;
-    return mode === 0 ? "read" : mode === 1 ? "write" : "both";
-  }
-
-  private sameProcess(pid: number, startNs: number): boolean {
-    let stat: string;
-    try {
-      stat = readFileSync(`${this.procRoot}/${pid}/stat`, "utf8");
-    } catch {
-      return false;
-    }
-    // Fields after the parenthesised comm (which may itself hold spaces and parentheses).
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(fields[19]);
-    const expected = (startNs / 1e9) * this.clockTicksPerSecond;
-    return Number.isFinite(ticks) && Math.abs(ticks - expected) <= 1;
+function objectKey(object: OpenObject): EndpointKey {
+  switch (object.kind) {
+    case "pipe":
+      return pipeKey(object.ino);
+    case "socket":
+      return socketKey(object.ino);
+    case "fifo":
+      return fifoKey(object.major, object.minor, object.ino);
+    case "pty_slave":
+      return ptySlaveKey(object.index);
+    case "pty_master":
+      return ptyMasterKey(object.index);
   }
 }

@@ -20,13 +20,15 @@
  *   an accepted socket, tmux and screen hold pty masters and no socket at all), or it existed
  *   as observation began and /proc/net/tcp shows no listener on its local port. Such a socket
  *   was connected at the latest then, so it counts as born with a shell only when observation
- *   began within connectedBeforeMs before the shell started (tcp-table.ts).
+ *   began within connectedBeforeMs before the shell started (host/tcp-table.ts).
  */
-import type { ExecEvent, OutboundEvent, ConnectEvent, TaskContext, Endpoint } from "../../sensor/events.js";
-import type { ProcessInfo, ProcessView } from "../../engine/rule.js";
+import type { ExecEvent, OutboundEvent, ConnectEvent, TaskContext } from "../../sensor/events.js";
+import type { ProcessInfo, ProcessView, RuleContext, RuleState } from "../../engine/rule.js";
+import type { ExistingTcpSocket, HostView } from "../../host/host-view.js";
+import { processKey } from "../../process/process-view.js";
+import { OutboundRegistry, outboundSocketOf, type OutboundSocket } from "../sockets/outbound-registry.js";
 import { identifyProgram, readsCommandsFromStdin, type InterpreterFamily } from "../stdio/interpreters.js";
-import { ptyMasterKey, ptySlaveKey, socketKey, stdioHolding, type Access, type EndpointKey, type Holding, type HoldingsSource } from "./holdings.js";
-import type { ExistingTcpSocket } from "./tcp-table.js";
+import { holdingsNow, ptyMasterKey, ptySlaveKey, socketKey, stdioHolding, type Access, type EndpointKey, type Holding } from "./holdings.js";
 
 export interface RelayGraphOptions {
   /** How long after a shell starts its pipeline may still come together (event time). */
@@ -35,24 +37,19 @@ export interface RelayGraphOptions {
   maxHops?: number;
   /** How long before the shell's start its socket may have been connected. */
   connectedBeforeMs?: number;
-  /** Outbound sockets remembered (oldest forgotten first). */
+  /** Outbound sockets remembered (oldest forgotten first); each for connectedBeforeMs + windowMs at most. */
   maxSockets?: number;
-  /** Shells waiting for their pipeline at once (oldest dropped first). */
+  /** Shells waiting for their pipeline at once (oldest dropped first, counted as evicted). */
   maxPending?: number;
+  /** Processes indexed by the endpoints they started with on fds 0-2 (oldest dropped first). */
+  maxIndexed?: number;
+  /** How long (event time) a process stays indexed when its exit is never seen (a lost record). */
+  indexedMaxAgeMs?: number;
 }
 
-export interface OutboundSocket {
-  ino: number;
-  pid: number;
-  startNs: number;
-  comm: string;
-  timeMs: number;
-  family: "inet" | "inet6";
-  local: Endpoint | null;
-  remote: Endpoint;
-  /** It existed as observation began: pid, startNs and comm are unknown (0, 0, ""), and timeMs
-   * is when observation began, the latest it can have been connected. */
-  beforeObservation?: true;
+/** A socket the relay may hold, with its connector's parent (where the relay sits in the tree). */
+export interface RelaySocket extends OutboundSocket {
+  ppid: number;
 }
 
 /** One process on the way from the shell to the socket, and the endpoint it was reached by. */
@@ -84,75 +81,83 @@ interface Pending {
   untilMs: number;
 }
 
-const DEFAULTS = { windowMs: 5000, maxHops: 3, connectedBeforeMs: 10_000, maxSockets: 16_384, maxPending: 256 } as const;
-const ANCESTOR_DEPTH = 3;
+const DEFAULTS = {
+  windowMs: 5000, maxHops: 3, connectedBeforeMs: 10_000, maxSockets: 16_384, maxPending: 256, maxIndexed: 32_768, indexedMaxAgeMs: 3_600_000,
+} as const;
 
 interface Node {
   pid: number;
   startNs: number;
 }
 
-const processKey = (t: { pid: number; startNs: number }) => `${t.pid}:${t.startNs}`;
 /** Shared "no verdict": read only. */
 const NO_VERDICTS: RelayVerdict[] = [];
 Object.freeze(NO_VERDICTS);
 
 export class RelayGraph {
   private readonly opts: Required<RelayGraphOptions>;
-  /** socket inode → who connected it */
-  private readonly sockets = new Map<number, OutboundSocket>();
+  /** Who connected which socket: a socket can be born with a shell only for connectedBeforeMs + windowMs. */
+  private readonly sockets: OutboundRegistry<RelaySocket>;
   /** endpoint key → processes that started with it on fds 0-2 (process key → node) */
   private readonly stdioHolders = new Map<EndpointKey, Map<string, Node>>();
-  /** process key → endpoint keys it is indexed under */
-  private readonly indexedUnder = new Map<string, EndpointKey[]>();
-  /** process key → ppid, for the processes whose exec or connect we saw */
-  private readonly parents = new Map<string, number>();
+  /** process key → endpoint keys it is indexed under and when, in exec order */
+  private readonly indexedUnder = new Map<string, { keys: EndpointKey[]; timeMs: number }>();
   private readonly pending = new Map<string, Pending>();
   /** Outbound sockets that existed as observation began (inode → socket), while they can matter. */
   private existing = new Map<number, OutboundSocket>();
   /** Event time of the first event: when observation began. */
   private observedSinceMs: number | undefined;
   /**
-   * The TCP sockets that exist as the rule is made (just before its sensor attaches), read
-   * here rather than at the first event: reading /proc/net/tcp walks the kernel's whole TCP
-   * hash table, ~11 ms on a 24 GiB host with three sockets, and at the first event that pause
-   * held up the detections right behind it (idle p99 0.5 → 3 ms in the benchmark).
+   * The TCP sockets that exist as the rule is prepared (before its sensor attaches), read then
+   * rather than at the first event: the host's TCP tables walk the kernel's whole TCP hash
+   * table, ~11 ms on a 24 GiB host with three sockets, and at the first event that pause held
+   * up the detections right behind it (the benchmark's idle detection latency).
    */
   private startupSockets: readonly ExistingTcpSocket[] | undefined;
+  /** Looks at a process's open files that stopped at the host's fd budget. */
+  private incomplete = 0;
+  private evicted = 0;
+  private abandoned = 0;
+  private expired = 0;
 
-  constructor(
-    private readonly source: HoldingsSource,
-    options: RelayGraphOptions = {},
-  ) {
+  constructor(options: RelayGraphOptions = {}) {
     this.opts = { ...DEFAULTS, ...options };
-    this.startupSockets = source.existingTcpSockets?.();
+    this.sockets = new OutboundRegistry({ maxSockets: this.opts.maxSockets, maxAgeMs: this.opts.connectedBeforeMs + this.opts.windowMs });
+  }
+
+  /** Before the first event: the TCP sockets that already exist (a later call changes nothing). */
+  prepare(host: HostView): void {
+    if (this.observedSinceMs === undefined) this.startupSockets = host.tcpSockets();
   }
 
   get pendingShells(): number {
     return this.pending.size;
   }
 
-  onOutbound(event: OutboundEvent | ConnectEvent, processes: ProcessView): RelayVerdict[] {
-    if (event.kind === "connect") {
-      if (event.family !== "inet" && event.family !== "inet6") return [];
-      if (event.remote === null || event.socketIno === 0) return [];
-      if (event.result !== null && event.result < 0 && event.result !== -115) return [];
-    }
-    this.observe(event.timeMs);
-    const remote = event.remote!;
-    this.remember({
-      ino: event.socketIno, pid: event.task.pid, startNs: event.task.startNs, comm: event.task.comm, timeMs: event.timeMs,
-      family: event.family === "inet6" ? "inet6" : "inet", local: event.kind === "outbound" ? event.local : null, remote,
-    });
-    this.parents.set(processKey(event.task), event.task.ppid);
-    return this.reevaluate(event.timeMs, processes, () => true);
+  state(): RuleState {
+    return {
+      held: this.sockets.size + this.existing.size,
+      pending: this.pending.size,
+      indexed: this.indexedUnder.size,
+      evicted: this.evicted + this.sockets.evicted,
+      expired: this.expired + this.sockets.expired,
+      incomplete: this.incomplete,
+      abandoned: this.abandoned,
+    };
   }
 
-  onExec(event: ExecEvent, processes: ProcessView): RelayVerdict[] {
+  onOutbound(event: OutboundEvent | ConnectEvent, ctx: RuleContext): RelayVerdict[] {
+    const socket = outboundSocketOf(event);
+    if (socket === undefined) return [];
+    this.observe(event.timeMs);
+    this.sockets.remember({ ...socket, ppid: event.task.ppid }, event.timeMs);
+    return this.reevaluate(event.timeMs, ctx, () => true);
+  }
+
+  onExec(event: ExecEvent, ctx: RuleContext): RelayVerdict[] {
     this.observe(event.timeMs);
     const pk = processKey(event.task);
     this.unindex(pk);
-    this.parents.set(pk, event.task.ppid);
     // A plain loop, and arrays only for an exec that has something to index: every exec of the
     // host comes through here.
     let keys: EndpointKey[] | undefined;
@@ -167,16 +172,26 @@ export class RelayGraph {
         (keys ??= []).push(h.key);
       }
     }
-    if (keys !== undefined) this.indexedUnder.set(pk, keys);
+    if (keys !== undefined) {
+      this.indexedUnder.set(pk, { keys, timeMs: event.timeMs });
+      if (this.indexedUnder.size > this.opts.maxIndexed) {
+        this.unindex(this.indexedUnder.keys().next().value!);
+        this.evicted++;
+      }
+    }
 
     // Pipeline members start in any order: a sibling's or child's exec may complete a chain.
     const related = (p: Pending) => p.exec.task.ppid === event.task.ppid || p.exec.task.pid === event.task.ppid;
-    const out = this.reevaluate(event.timeMs, processes, related);
+    const out = this.reevaluate(event.timeMs, ctx, related);
     const interpreter = this.candidate(event);
     if (interpreter === undefined) return out;
-    const verdict = this.evaluate({ exec: event, interpreter, untilMs: event.timeMs + this.opts.windowMs }, processes);
+    const verdict = this.evaluate({ exec: event, interpreter, untilMs: event.timeMs + this.opts.windowMs }, ctx);
     if (verdict !== undefined) return [...out, verdict];
-    if (this.pending.size >= this.opts.maxPending) this.pending.delete(this.pending.keys().next().value!);
+    if (this.pending.size >= this.opts.maxPending) {
+      this.pending.delete(this.pending.keys().next().value!);
+      this.evicted++;
+      this.abandoned++;
+    }
     this.pending.set(pk, { exec: event, interpreter, untilMs: event.timeMs + this.opts.windowMs });
     return out;
   }
@@ -186,7 +201,6 @@ export class RelayGraph {
     const pk = processKey(task);
     this.pending.delete(pk);
     this.unindex(pk);
-    this.parents.delete(pk);
   }
 
   /**
@@ -204,7 +218,7 @@ export class RelayGraph {
     return family;
   }
 
-  private reevaluate(nowMs: number, processes: ProcessView, which: (p: Pending) => boolean): RelayVerdict[] {
+  private reevaluate(nowMs: number, ctx: RuleContext, which: (p: Pending) => boolean): RelayVerdict[] {
     if (this.pending.size === 0) return NO_VERDICTS;
     const out: RelayVerdict[] = [];
     for (const [pk, p] of this.pending) {
@@ -212,19 +226,26 @@ export class RelayGraph {
       // An expired shell gets one last look (the event that completed its chain may be this
       // one), then is let go.
       if (!expired && !which(p)) continue;
-      const verdict = this.evaluate(p, processes);
+      const verdict = this.evaluate(p, ctx);
       if (verdict !== undefined) out.push(verdict);
       if (verdict !== undefined || expired) this.pending.delete(pk);
+      if (verdict === undefined && expired) this.expired++;
     }
     return out;
   }
 
-  private evaluate(p: Pending, processes: ProcessView): RelayVerdict | undefined {
+  private evaluate(p: Pending, ctx: RuleContext): RelayVerdict | undefined {
+    const { processes, host } = ctx;
     const shell = p.exec.task;
+    // One look per process per evaluation: what it holds may change between events.
     const cache = new Map<string, Holding[] | undefined>();
     const holdingsOf = (n: Node) => {
       const k = processKey(n);
-      if (!cache.has(k)) cache.set(k, this.source.holdings(n.pid, n.startNs));
+      if (!cache.has(k)) {
+        const now = holdingsNow(host, n.pid, n.startNs);
+        if (now?.incomplete === true) this.incomplete++;
+        cache.set(k, now?.holdings);
+      }
       return cache.get(k);
     };
     const shellHoldings = holdingsOf(shell);
@@ -253,7 +274,7 @@ export class RelayGraph {
     const verdict = (inIno: number, outIno: number): RelayVerdict => {
       const inChain = input.get(inIno)!;
       const outChain = output.get(outIno)!;
-      const shellFds = [0, ...[...outChain.fds].sort()];
+      const shellFds = [0, ...[...outChain.fds].sort((a, b) => a - b)];
       const socket = this.socket(inIno)!;
       return {
         shell: p.exec, interpreter: p.interpreter, socket, input: inChain.links, output: outChain.links, shellFds,
@@ -342,13 +363,12 @@ export class RelayGraph {
    * (the `nc` of a pipeline is the shell's sibling).
    */
   private neighbours(shell: TaskContext, processes: ProcessView): Node[] {
-    const ancestors = processes.ancestors(shell.pid, ANCESTOR_DEPTH);
+    const ancestors = processes.ancestors(shell.pid);
     const family = new Set<number>([shell.pid, shell.ppid, ...ancestors.map((a) => a.pid)]);
     const out = new Map<string, Node>();
     for (const a of ancestors) if (!a.exited) out.set(processKey(a), { pid: a.pid, startNs: a.startNs });
     for (const s of this.sockets.values()) {
-      const ppid = this.parents.get(processKey(s));
-      if (s.pid !== shell.pid && ((ppid !== undefined && family.has(ppid)) || family.has(s.pid))) {
+      if (s.pid !== shell.pid && (family.has(s.ppid) || family.has(s.pid))) {
         out.set(processKey(s), { pid: s.pid, startNs: s.startNs });
       }
     }
@@ -372,7 +392,19 @@ export class RelayGraph {
         });
       }
     } else if (this.existing.size > 0 && nowMs > this.observedSinceMs + this.opts.connectedBeforeMs + this.opts.windowMs) {
+      this.expired += this.existing.size;
       this.existing = new Map();
+    }
+    this.sockets.expire(nowMs);
+    this.expireIndexed(nowMs);
+  }
+
+  /** Processes indexed longer than indexedMaxAgeMs: their exit was lost, or they hold nothing a new shell can reach. */
+  private expireIndexed(nowMs: number): void {
+    for (const [pk, { timeMs }] of this.indexedUnder) {
+      if (nowMs - timeMs <= this.opts.indexedMaxAgeMs) break;
+      this.unindex(pk);
+      this.expired++;
     }
   }
 
@@ -381,14 +413,8 @@ export class RelayGraph {
     return this.sockets.get(ino) ?? this.existing.get(ino);
   }
 
-  private remember(s: OutboundSocket): void {
-    this.sockets.delete(s.ino);
-    this.sockets.set(s.ino, s);
-    if (this.sockets.size > this.opts.maxSockets) this.sockets.delete(this.sockets.keys().next().value!);
-  }
-
   private unindex(pk: string): void {
-    for (const key of this.indexedUnder.get(pk) ?? []) {
+    for (const key of this.indexedUnder.get(pk)?.keys ?? []) {
       const holders = this.stdioHolders.get(key);
       holders?.delete(pk);
       if (holders?.size === 0) this.stdioHolders.delete(key);

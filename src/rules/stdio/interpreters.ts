@@ -4,16 +4,15 @@
  * reading stdin runs what the other end sends; `sh -c CMD`, a script file, `cat` or a
  * service binary do not.
  */
-import { readFileSync, realpathSync, statSync } from "node:fs";
-import { createHash } from "node:crypto";
 import { basename } from "node:path";
+import { SHELL_NAMES } from "../../sensor/shells.js";
+import type { HostView } from "../../host/host-view.js";
 
 export type InterpreterFamily = "shell" | "python" | "perl" | "ruby" | "php" | "node" | "lua" | "tcl";
 
 /** Names a program runs under (base name of the executable or argv[0]). */
 const FAMILY_BY_NAME: ReadonlyMap<string, InterpreterFamily> = new Map([
-  ...["sh", "bash", "dash", "ash", "hush", "zsh", "ksh", "ksh93", "mksh", "pdksh", "yash", "fish", "csh", "tcsh", "rbash", "posh"]
-    .map((n) => [n, "shell"] as const),
+  ...SHELL_NAMES.map((n) => [n, "shell"] as const),
   ...["python", "python2", "python3", "pypy", "pypy3"].map((n) => [n, "python"] as const),
   ...["perl"].map((n) => [n, "perl"] as const),
   ...["ruby", "irb"].map((n) => [n, "ruby"] as const),
@@ -126,75 +125,47 @@ export function identifyProgram(executable: string, args: readonly string[], con
  * Recognises a copied or renamed interpreter by its content: the SHA-256 of the file is
  * compared with those of the interpreters installed on this host (found on the usual paths
  * once, lazily). Files are hashed only when asked, which happens only for a program that
- * starts with a socket on stdin under a name that is no interpreter's; results are cached by
- * (dev, inode, size, mtime). Busybox is left out: its content is every applet at once, and
- * its shell is recognised by argv[0].
+ * starts with a socket on stdin under a name that is no interpreter's; the host keeps digests
+ * by file identity. Busybox is left out: its content is every applet at once, and its shell is
+ * recognised by argv[0].
  */
 export class InterpreterContents {
   private known: Map<string, InterpreterFamily> | undefined;
-  private readonly cache = new Map<string, InterpreterFamily | null>();
-  private static readonly MAX_CACHE = 1024;
+  private incomplete = 0;
 
   constructor(private readonly searchDirs: readonly string[] = ["/usr/bin", "/bin", "/usr/local/bin"]) {}
 
-  family(path: string): InterpreterFamily | undefined {
-    const key = statKey(path);
-    if (key === undefined) return undefined;
-    const cached = this.cache.get(key);
-    if (cached !== undefined) return cached ?? undefined;
-    const found = this.lookup(path);
-    if (this.cache.size >= InterpreterContents.MAX_CACHE) this.cache.clear();
-    this.cache.set(key, found ?? null);
-    return found;
+  /** The family whose installed interpreter has this file's content, if any. */
+  family(path: string, host: HostView): InterpreterFamily | undefined {
+    const digest = this.digest(path, host);
+    return digest !== undefined ? this.knownDigests(host).get(digest) : undefined;
   }
 
-  private lookup(path: string): InterpreterFamily | undefined {
-    const digest = sha256(path);
-    if (digest === undefined) return undefined;
-    return this.knownDigests().get(digest);
+  /** Files too large to hash in one look (never a silent "not an interpreter": counted). */
+  get incompleteLooks(): number {
+    return this.incomplete;
   }
 
-  private knownDigests(): Map<string, InterpreterFamily> {
+  private digest(path: string, host: HostView): string | undefined {
+    const look = host.fileDigest(path);
+    if (look.status === "incomplete") this.incomplete++;
+    return look.status === "complete" ? look.sha256 : undefined;
+  }
+
+  private knownDigests(host: HostView): Map<string, InterpreterFamily> {
     if (this.known !== undefined) return this.known;
     const known = new Map<string, InterpreterFamily>();
     const seen = new Set<string>();
     for (const dir of this.searchDirs) {
-      for (const name of FAMILY_BY_NAME.keys()) {
-        let real: string;
-        try {
-          real = realpathSync(`${dir}/${name}`);
-        } catch {
-          continue;
-        }
-        if (seen.has(real) || basename(real) === "busybox") continue;
+      for (const [name, family] of FAMILY_BY_NAME) {
+        const real = host.regularFile(`${dir}/${name}`);
+        if (real === undefined || seen.has(real) || basename(real) === "busybox") continue;
         seen.add(real);
-        const digest = sha256(real);
-        const family = FAMILY_BY_NAME.get(name);
-        if (digest !== undefined && family !== undefined) known.set(digest, family);
+        const look = host.fileDigest(real);
+        if (look.status === "complete") known.set(look.sha256, family);
       }
     }
     this.known = known;
     return known;
-  }
-}
-
-/** Interpreters are a few MB; a larger file is not read whole to find out. */
-const MAX_HASHED_BYTES = 64 * 1024 * 1024;
-
-function statKey(path: string): string | undefined {
-  try {
-    const st = statSync(path);
-    return st.isFile() ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}` : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function sha256(path: string): string | undefined {
-  try {
-    if (statSync(path).size > MAX_HASHED_BYTES) return undefined;
-    return createHash("sha256").update(readFileSync(path)).digest("hex");
-  } catch {
-    return undefined;
   }
 }

@@ -22,8 +22,10 @@
  * One socket, one finding: detections fold by the socket's inode across processes, so a
  * reverse shell's dups and every process that inherits the socket count into one finding.
  */
-import type { ProcessInfo, RuleContext } from "../../engine/rule.js";
+import type { ProcessInfo, RuleContext, RuleState } from "../../engine/rule.js";
 import type { ConnectEvent, ExecEvent, ExitEvent, SocketDupEvent, SocketOrigin, StdioFd, TaskContext } from "../../sensor/events.js";
+import { processKey } from "../../process/process-view.js";
+import { incidentKeyOfEndpoint, incidentKeyOfSocket, type IncidentKey } from "../sockets/identity.js";
 import { InterpreterContents, identifyProgram, readsCommandsFromStdin, type ProgramIdentity } from "./interpreters.js";
 
 export type Verdict =
@@ -44,7 +46,7 @@ export interface Judgement {
   verdict: Verdict;
   /** The event the finding is about (a held trigger, or the exec that resolved it). */
   event: Trigger | ExecEvent;
-  socketKey: string;
+  socketKey: IncidentKey;
   socketIno: number;
   fds: number[];
   origin: SocketOrigin;
@@ -58,55 +60,87 @@ export interface Judgement {
 export interface PreciseOptions {
   /** How many processes may hold triggers at once; past it the oldest is reported. */
   maxHeldProcesses?: number;
-  /** Recognises copied or renamed interpreters by content; undefined to judge by names only. */
-  contents?: Pick<InterpreterContents, "family">;
+  /**
+   * How long (event time) a trigger is held waiting for its process's exec or exit; past it
+   * (an exit record was lost) it is dropped and counted as expired.
+   */
+  heldMaxAgeMs?: number;
+  /** How long (event time) a reported socket, unused since, keeps later processes on it folding. */
+  reportedMaxAgeMs?: number;
 }
 
 interface Held {
   trigger: Trigger;
-  socketKey: string;
+  socketKey: IncidentKey;
   fds: Set<number>;
 }
 
 const DEFAULT_MAX_HELD = 4096;
+const DEFAULT_HELD_MAX_AGE_MS = 60 * 60_000;
+/** As the engine's fold memory: a socket reported again after that is a new finding either way. */
+const DEFAULT_REPORTED_MAX_AGE_MS = 10 * 60_000;
 const MAX_HELD_SOCKETS = 8;
+/** Shells that read a socket on stdin, remembered to recognise the commands they start. */
+const MAX_READERS = 4096;
+/** How often (event time) the tables are looked at for entries past their age. */
+const SWEEP_EVERY_MS = 1000;
 /** Sockets already reported, so later processes on them fold instead of being judged again. */
 const MAX_ALERTED = 4096;
-const ANCESTOR_DEPTH = 16;
 const TRANSPORT: Readonly<Record<string, string>> = { stream: "tcp", dgram: "udp" };
 
 export class PreciseStdioJudge {
   /** process key → socket key → held trigger */
-  private readonly held = new Map<string, Map<string, Held>>();
+  private readonly held = new Map<string, Map<IncidentKey, Held>>();
   /** socket key → process key of a shell that read it on stdin (without writing to it). */
-  private readonly readers = new Map<string, string>();
-  private readonly alerted = new Map<string, true>();
+  private readonly readers = new Map<IncidentKey, { pk: string; timeMs: number }>();
+  /** Sockets already reported, with the verdict they were reported for (later findings on them carry it). */
+  private readonly alerted = new Map<IncidentKey, { verdict: Verdict; usedMs: number }>();
   private readonly maxHeld: number;
-  private readonly contents: Pick<InterpreterContents, "family"> | undefined;
+  private readonly heldMaxAgeMs: number;
+  private readonly reportedMaxAgeMs: number;
+  /** The latest event time seen: a held trigger judged now is judged at this time, not its own. */
+  private latestMs = 0;
+  private sweptAtMs = -Infinity;
+  private evicted = 0;
+  private expired = 0;
+  /** Copied or renamed interpreters, recognised by content through the rule context's host. */
+  private readonly contents = new InterpreterContents();
 
   constructor(options: PreciseOptions = {}) {
     this.maxHeld = options.maxHeldProcesses ?? DEFAULT_MAX_HELD;
-    this.contents = "contents" in options ? options.contents : new InterpreterContents();
+    this.heldMaxAgeMs = options.heldMaxAgeMs ?? DEFAULT_HELD_MAX_AGE_MS;
+    this.reportedMaxAgeMs = options.reportedMaxAgeMs ?? DEFAULT_REPORTED_MAX_AGE_MS;
   }
 
-  /** Processes with held triggers (for tests and stats). */
-  get heldProcesses(): number {
-    return this.held.size;
+  /** Held triggers wait for their process's exec or exit; alerted sockets and shell readers are remembered. */
+  state(): RuleState {
+    return {
+      held: this.alerted.size + this.readers.size,
+      pending: this.held.size,
+      indexed: 0,
+      evicted: this.evicted,
+      expired: this.expired,
+      incomplete: this.contents.incompleteLooks,
+      // Held triggers past the bound are let go as findings (fail open), never dropped.
+      abandoned: 0,
+    };
   }
 
   /** A trigger TRC-101 would report; `fd` is the connect's fd or the dup's new fd. */
   onTrigger(event: Trigger, fd: number, ctx: RuleContext): (Judgement | SuppressReason)[] {
+    this.expire(event.timeMs);
     const socketKey = socketKeyOf(event);
     const fds = event.socketOnFds.length > 0 ? event.socketOnFds : [fd];
     const origin: SocketOrigin = event.kind === "connect" ? "connected" : event.origin;
-    if (this.alerted.has(socketKey)) return [this.judgeTrigger(event, socketKey, fds, "interpreter_stdio_on_socket", null)];
+    const reported = this.alerted.get(socketKey)?.verdict;
+    if (reported !== undefined) return [this.judgeTrigger(event, socketKey, fds, reported, null)];
     // No socket identity: a capture from before the sensor recorded it. What runs on the
     // socket cannot be known, so the trigger is reported as Tracee reports it.
     if (event.socketIno === 0) return [this.judgeTrigger(event, socketKey, fds, "legacy_capture", null)];
 
     const pk = processKey(event.task);
     const process = ctx.processes.get(event.task.pid, event.task.startNs);
-    const identity = this.identify(process?.executable ?? "", process?.args ?? [event.task.comm], false);
+    const identity = identifyProgram(process?.executable ?? "", process?.args ?? [event.task.comm]);
     // An accepted socket waits for what runs on it: servers written in an interpreter (a
     // python or node accept loop) put it on a child's stdio before executing the service.
     if (origin !== "accepted" && identity.family !== undefined && fds.includes(0) && (fds.includes(1) || fds.includes(2))) {
@@ -132,11 +166,12 @@ export class PreciseStdioJudge {
       perProcess.delete(oldestKey);
       out.push(this.release(oldest, pk, "superseded"));
     }
-    if (identity.family === "shell" && origin !== "accepted" && fds.length === 1 && fds[0] === 0) this.readers.set(socketKey, pk);
+    if (identity.family === "shell" && origin !== "accepted" && fds.length === 1 && fds[0] === 0) this.rememberReader(socketKey, pk, event.timeMs);
     return out;
   }
 
   onExec(event: ExecEvent, ctx: RuleContext): (Judgement | SuppressReason)[] {
+    this.expire(event.timeMs);
     const stdio = event.stdio;
     // Nearly every exec of a host: nothing held anywhere, no inet socket on stdio. Nothing to
     // build for it, not even the process key.
@@ -153,14 +188,15 @@ export class PreciseStdioJudge {
 
     const out: (Judgement | SuppressReason)[] = [];
     for (const [ino, { fd: first, fds }] of sockets) {
-      const socketKey = `s:${ino}`;
+      const socketKey = incidentKeyOfSocket(ino);
       heldHere?.delete(socketKey);
-      if (this.alerted.has(socketKey)) {
-        out.push(this.judgeExec(event, socketKey, first, fds, "shell_on_socket", null));
+      const reported = this.alerted.get(socketKey)?.verdict;
+      if (reported !== undefined) {
+        out.push(this.judgeExec(event, socketKey, first, fds, reported, null));
         continue;
       }
       const onStdin = fds.includes(0);
-      const identity = this.identify(event.filename, event.args, onStdin);
+      const identity = identifyProgram(event.filename, event.args, onStdin ? (path) => this.contents.family(path, ctx.host) : undefined);
       const reads = identity.family !== undefined && readsCommandsFromStdin(identity.family, event.args);
       const accepted = first.origin === "accepted";
       const program = describeExec(event, identity, reads);
@@ -172,13 +208,14 @@ export class PreciseStdioJudge {
         out.push(accepted ? "service_handoff" : "not_a_shell");
       }
       // The shell that dup'ed the socket onto its stdin did it for this program, not to read.
-      if (this.readers.get(socketKey) === pk) this.readers.delete(socketKey);
+      if (this.readers.get(socketKey)?.pk === pk) this.readers.delete(socketKey);
     }
     if (heldHere !== undefined) for (const h of heldHere.values()) out.push(this.release(h, pk, "left_stdio_before_exec"));
     return out;
   }
 
   onExit(event: ExitEvent): (Judgement | SuppressReason)[] {
+    this.expire(event.timeMs);
     if (this.held.size === 0) return NOTHING;
     const pk = processKey(event.task);
     const heldHere = this.held.get(pk);
@@ -189,8 +226,9 @@ export class PreciseStdioJudge {
 
   /** A held trigger let go: folded into its socket's finding if there is one, else `reason`. */
   private release(h: Held, pk: string, reason: SuppressReason | "legacy_capture"): Judgement | SuppressReason {
-    if (this.readers.get(h.socketKey) === pk) this.readers.delete(h.socketKey);
-    if (this.alerted.has(h.socketKey)) return this.judgeTrigger(h.trigger, h.socketKey, [...h.fds], "interpreter_stdio_on_socket", null);
+    if (this.readers.get(h.socketKey)?.pk === pk) this.readers.delete(h.socketKey);
+    const reported = this.alerted.get(h.socketKey)?.verdict;
+    if (reported !== undefined) return this.judgeTrigger(h.trigger, h.socketKey, [...h.fds], reported, null);
     return reason === "legacy_capture" ? this.judgeTrigger(h.trigger, h.socketKey, [...h.fds], reason, null) : reason;
   }
 
@@ -200,36 +238,74 @@ export class PreciseStdioJudge {
     if (oldest.done === true) return [];
     const perProcess = this.held.get(oldest.value)!;
     this.held.delete(oldest.value);
+    this.evicted++;
     return [...perProcess.values()].map((h) => {
-      if (this.readers.get(h.socketKey) === oldest.value) this.readers.delete(h.socketKey);
+      if (this.readers.get(h.socketKey)?.pk === oldest.value) this.readers.delete(h.socketKey);
       return this.judgeTrigger(h.trigger, h.socketKey, [...h.fds], "held_past_bound", null);
     });
   }
 
-  private identify(executable: string, args: readonly string[], byContent: boolean): ProgramIdentity {
-    const contents = this.contents;
-    return identifyProgram(executable, args, byContent && contents !== undefined ? (path) => contents.family(path) : undefined);
+  private rememberReader(socketKey: IncidentKey, pk: string, nowMs: number): void {
+    this.readers.delete(socketKey);
+    this.readers.set(socketKey, { pk, timeMs: nowMs });
+    if (this.readers.size > MAX_READERS) {
+      this.readers.delete(this.readers.keys().next().value!);
+      this.evicted++;
+    }
   }
 
-  private readerIsSelfOrAncestor(socketKey: string, task: TaskContext, ctx: RuleContext): boolean {
-    const reader = this.readers.get(socketKey);
+  /**
+   * Drops what is past its age: held triggers whose process's exec or exit never came (a lost
+   * record), reported sockets unused for reportedMaxAgeMs, shell readers as old as a held
+   * trigger may be. Each table is in age order, so a sweep stops at the first young entry.
+   */
+  private expire(nowMs: number): void {
+    if (nowMs > this.latestMs) this.latestMs = nowMs;
+    if (nowMs - this.sweptAtMs < SWEEP_EVERY_MS) return;
+    this.sweptAtMs = nowMs;
+    for (const [pk, perProcess] of this.held) {
+      // The first socket of a process is the one held, untouched, the longest.
+      if (nowMs - perProcess.values().next().value!.trigger.timeMs <= this.heldMaxAgeMs) break;
+      this.held.delete(pk);
+      for (const h of perProcess.values()) if (this.readers.get(h.socketKey)?.pk === pk) this.readers.delete(h.socketKey);
+      this.expired += perProcess.size;
+    }
+    for (const [key, { usedMs }] of this.alerted) {
+      if (nowMs - usedMs <= this.reportedMaxAgeMs) break;
+      this.alerted.delete(key);
+      this.expired++;
+    }
+    for (const [key, { timeMs }] of this.readers) {
+      if (nowMs - timeMs <= this.heldMaxAgeMs) break;
+      this.readers.delete(key);
+      this.expired++;
+    }
+  }
+
+  private readerIsSelfOrAncestor(socketKey: IncidentKey, task: TaskContext, ctx: RuleContext): boolean {
+    const reader = this.readers.get(socketKey)?.pk;
     if (reader === undefined) return false;
     if (reader === processKey(task)) return true;
-    return ctx.processes.ancestors(task.pid, ANCESTOR_DEPTH).some((a) => `${a.pid}:${a.startNs}` === reader);
+    return ctx.processes.ancestors(task.pid).some((a) => processKey(a) === reader);
   }
 
-  private markAlerted(socketKey: string): void {
+  /** Remembers the socket as reported (the first verdict stays), most recently used last. */
+  private markAlerted(socketKey: IncidentKey, verdict: Verdict): void {
+    const first = this.alerted.get(socketKey)?.verdict ?? verdict;
     this.alerted.delete(socketKey);
-    this.alerted.set(socketKey, true);
-    if (this.alerted.size > MAX_ALERTED) this.alerted.delete(this.alerted.keys().next().value!);
+    this.alerted.set(socketKey, { verdict: first, usedMs: this.latestMs });
+    if (this.alerted.size > MAX_ALERTED) {
+      this.alerted.delete(this.alerted.keys().next().value!);
+      this.evicted++;
+    }
   }
 
-  private judgeTrigger(event: Trigger, socketKey: string, fds: number[], verdict: Verdict, program: Judgement["program"]): Judgement {
-    this.markAlerted(socketKey);
+  private judgeTrigger(event: Trigger, socketKey: IncidentKey, fds: number[], verdict: Verdict, program: Judgement["program"]): Judgement {
+    this.markAlerted(socketKey, verdict);
     const remote = event.remote!;
     const local = event.kind === "socket_dup" ? event.local : null;
     return {
-      verdict, event, socketKey, socketIno: event.socketIno, fds: [...fds].sort(), remote, local,
+      verdict, event, socketKey, socketIno: event.socketIno, fds: [...fds].sort((a, b) => a - b), remote, local,
       origin: event.kind === "connect" ? "connected" : event.origin,
       family: event.family === "inet6" ? "inet6" : "inet",
       transport: TRANSPORT[event.socketType],
@@ -237,8 +313,8 @@ export class PreciseStdioJudge {
     };
   }
 
-  private judgeExec(event: ExecEvent, socketKey: string, socket: InetStdio, fds: number[], verdict: Verdict, program: Judgement["program"]): Judgement {
-    this.markAlerted(socketKey);
+  private judgeExec(event: ExecEvent, socketKey: IncidentKey, socket: InetStdio, fds: number[], verdict: Verdict, program: Judgement["program"]): Judgement {
+    this.markAlerted(socketKey, verdict);
     return {
       verdict, event, socketKey, socketIno: socket.ino, fds, remote: socket.remote, local: socket.local,
       origin: socket.origin, family: socket.family, transport: TRANSPORT[socket.socketType], program,
@@ -246,13 +322,9 @@ export class PreciseStdioJudge {
   }
 }
 
-function processKey(task: TaskContext): string {
-  return `${task.pid}:${task.startNs}`;
-}
-
 /** The socket's inode when the kernel gave it; a capture without one falls back to the endpoint. */
-function socketKeyOf(event: Trigger): string {
-  return event.socketIno !== 0 ? `s:${event.socketIno}` : `r:${event.remote!.address}:${event.remote!.port}`;
+function socketKeyOf(event: Trigger): IncidentKey {
+  return event.socketIno !== 0 ? incidentKeyOfSocket(event.socketIno) : incidentKeyOfEndpoint(event.remote!.address, event.remote!.port);
 }
 
 /** The judge's "nothing to say", shared: callers only read it. */

@@ -2,7 +2,7 @@
  * The daemon's configuration: the shipped example is valid and equals the defaults, flags
  * win over the file, and every bad key or value is one line naming it.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -12,9 +12,10 @@ import { ConfigError, readConfigFile, resolveConfig, validateConfig } from "../.
 
 const EXAMPLE = new URL("../../../config/sockeye.example.toml", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "sockeye-config-"));
-const file = (name: string, text: string) => {
+const file = (name: string, text: string, mode = 0o644) => {
   const path = join(dir, name);
-  writeFileSync(path, text);
+  writeFileSync(path, text, { mode });
+  chmodSync(path, mode);
   return path;
 };
 
@@ -24,7 +25,7 @@ describe("config", () => {
     expect(validateConfig({}, "defaults")).toEqual({
       sensor: { stdio_fd_max: 2, skip_programs: [], reader_realtime: true, event_loop_realtime: true, compat_syscalls: false },
       rules: { paths: [], lenient: false, shipped_elastic: true, fold: true, profile: "precise", command_relay: false, trc101_allow: [] },
-      output: { stdout: "auto", events: false, heartbeat_interval_s: 60 },
+      output: { stdout: "auto", events: false, heartbeat_interval_s: 60, redact_secrets: true },
       metrics: { stats_interval_s: 60 },
     });
   });
@@ -41,7 +42,7 @@ describe("config", () => {
     // Only lines that are TOML (a [table] or a key = value), not the prose around them.
     const uncommented = text.replace(/^# (?=\[|[a-z_]+ = )/gm, "");
     expect(uncommented).not.toBe(text);
-    const config = resolveConfig(file("uncommented.toml", uncommented), {});
+    const config = resolveConfig(file("uncommented.toml", uncommented, 0o600), {});
     expect(config.output.file).toEqual({ path: "/var/log/sockeye/findings.jsonl", max_bytes: 104857600, keep: 5 });
     expect(config.output.webhook).toMatchObject({ url: "https://siem.example.internal/ingest", max_queue: 10000, timeout_ms: 10000, max_attempts: 5 });
     expect(config.output.syslog).toEqual({
@@ -108,5 +109,61 @@ describe("config", () => {
 
   it("a bad flag value is reported against the flags", () => {
     expect(() => resolveConfig(undefined, { metrics: { prometheus_listen: "nowhere" } })).toThrow(/^flags: metrics\.prometheus_listen: /);
+  });
+});
+
+describe("config: secrets", () => {
+  const withHeaders = (url: string, extra = "") => `[output.webhook]\nurl = "${url}"\nheaders = { Authorization = "Bearer t0ken" }\n${extra}`;
+
+  it("a config holding webhook headers must not be readable by group or others", () => {
+    const path = file("headers-0644.toml", withHeaders("https://siem.example.internal/x"), 0o644);
+    expect(() => readConfigFile(path)).toThrow(new ConfigError(`config ${path}: holds output.webhook.headers and is readable by group or others (mode 0644): run chmod 600 ${path}`));
+    const ok = file("headers-0600.toml", withHeaders("https://siem.example.internal/x"), 0o600);
+    expect(resolveConfig(ok, {}).output.webhook?.headers).toEqual({ Authorization: "Bearer t0ken" });
+  });
+
+  it("a config without secrets may be world-readable, but never writable by group or others", () => {
+    expect(resolveConfig(file("plain-0644.toml", "[sensor]\nstdio_fd_max = 3\n", 0o644), {}).sensor.stdio_fd_max).toBe(3);
+    const path = file("plain-0664.toml", "[sensor]\nstdio_fd_max = 3\n", 0o664);
+    expect(() => readConfigFile(path)).toThrow(new ConfigError(`config ${path}: writable by group or others (mode 0664): run chmod go-w ${path}`));
+  });
+
+  it.each([
+    ["http://siem.example.internal/x", "Authorization", false],
+    ["http://10.1.2.3:8080/x", "X-Api-Key", false],
+    ["http://siem.example.internal/x", "Cookie", false],
+    ["http://127.0.0.1:8080/x", "Authorization", true],
+    ["http://[::1]:8080/x", "Authorization", true],
+    ["http://localhost/x", "Authorization", true],
+    ["https://siem.example.internal/x", "Authorization", true],
+    ["http://siem.example.internal/x", "X-Tenant", true],
+  ])("webhook %s with a %s header: accepted %s", (url, header, accepted) => {
+    const input = { output: { webhook: { url, headers: { [header]: "v" } } } };
+    if (accepted) expect(validateConfig(input, "flags").output.webhook?.url).toBe(url);
+    else expect(() => validateConfig(input, "flags")).toThrow(/^flags: output\.webhook: sending credential headers over http:\/\/ to a host that is not loopback exposes them on the network: use an https:\/\/ URL, or set allow_plaintext_credentials = true if that path is trusted$/);
+  });
+
+  it("allow_plaintext_credentials lets a trusted http:// path carry them", () => {
+    const input = { output: { webhook: { url: "http://siem.example.internal/x", headers: { Authorization: "v" }, allow_plaintext_credentials: true } } };
+    expect(validateConfig(input, "flags").output.webhook?.allow_plaintext_credentials).toBe(true);
+  });
+});
+
+describe("config: secrets in findings", () => {
+  it("outputs built from the config deliver findings with credentials cut out, unless redact_secrets is false", async () => {
+    const { buildOutputs } = await import("../../../src/config/outputs.js");
+    const finding = { rule: { id: "TRC-101", severity: "high" }, process: { entity_id: "e1", args: ["mysql", "--password=hunter2"] } } as unknown as import("../../../src/engine/finding.js").Finding;
+    for (const [redact, expected] of [[true, "--password=[REDACTED]"], [false, "--password=hunter2"]] as const) {
+      const lines: string[] = [];
+      const { PassThrough } = await import("node:stream");
+      const pass = new PassThrough();
+      pass.on("data", (d: Buffer) => lines.push(d.toString()));
+      const stream = pass as unknown as NodeJS.WriteStream;
+      const set = buildOutputs(validateConfig({ output: { stdout: "json", redact_secrets: redact } }, "flags"), stream);
+      await set.open();
+      set.write([finding]);
+      await set.close();
+      expect(lines.join("")).toContain(expected);
+    }
   });
 });

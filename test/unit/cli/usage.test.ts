@@ -141,7 +141,7 @@ describe("what `sockeye run` loads", () => {
       ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", process.execPath, "--import", `data:text/javascript,${encodeURIComponent(report)}`, "dist/cli/main.js", "run"],
       { encoding: "utf8" },
     );
-    expect(r.stderr).toMatch(/EPERM_BPF/);
+    expect(r.stderr).toMatch(/SOCKEYE_EPERM_BPF/);
     const loaded = JSON.parse(/^LOADED (.*)$/m.exec(r.stderr)![1]!) as { builtins: string[]; packages: string[] };
     expect(loaded.builtins).toContain("net"); // the report itself works
     expect(loaded.builtins).not.toContain("tls");

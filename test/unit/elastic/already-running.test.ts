@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Readable, Writable } from "node:stream";
-import {
-  Engine, EventLineOutput, JsonLinesOutput, OutputSet, Pipeline, ProcessTable, captureLine, readCapture, type SensorEvent,
-} from "sockeye";
+import { Engine, JsonLinesOutput, OutputSet, Pipeline, ProcessTable, type SensorEvent } from "sockeye";
+import { EventLineOutput } from "sockeye/outputs";
+import { captureLine, readCapture } from "sockeye/capture";
 import { compileEql, getField } from "../../../src/eql/compile.js";
 import { entityId } from "../../../src/process/ecs-process.js";
 import { loadRuleCatalog } from "../../../src/rules/catalog.js";
@@ -19,6 +19,7 @@ import { ecsHost } from "../../../src/rules/elastic/ecs-host.js";
 import { loadElasticRules } from "../../../src/rules/elastic/loader.js";
 import { elasticRule, loadBuiltinElasticRules } from "../../../src/rules/elastic/rule.js";
 import type { AlreadyRunningEvent, ExecEvent } from "../../../src/sensor/events.js";
+import { ProcHostView } from "../../../src/host/proc-host.js";
 
 const TICK_NS = 10_000_000;
 const SEED_ID = "259be2d8-3b1a-4c2c-a0eb-0c8e77f35e39";
@@ -80,7 +81,7 @@ process.parent.command_line == "/sbin/init" and process.args_count >= 2`,
 const ourRules = () => loadElasticRules([RULES]).map((result) => elasticRule(result.rule!));
 
 function seeded(): { table: ProcessTable; events: AlreadyRunningEvent[] } {
-  const table = new ProcessTable({ procRoot: fakeProc() });
+  const table = new ProcessTable({ host: new ProcHostView({ procRoot: fakeProc() }) });
   return { table, events: table.seedFromProc({ timeNs: 9 * 1e9, timeMs: 1_800_000_000_000 }).alreadyRunning };
 }
 
@@ -91,10 +92,10 @@ describe("already_running documents", () => {
     const doc = buildLifecycleEcsDocument(sleep, table);
     expect(doc).toMatchObject({
       event: { category: ["process"], type: ["info"], action: "already_running", kind: "event" },
-      host: ecsHost(),
+      host: ecsHost(""),
       process: {
         pid: 401,
-        entity_id: entityId(401, 401 * TICK_NS),
+        entity_id: entityId(401, 401 * TICK_NS, ""),
         name: "sleep",
         executable: "/usr/bin/sleep",
         args: ["sleep", "infinity"],
@@ -102,7 +103,7 @@ describe("already_running documents", () => {
         command_line: "sleep infinity",
         real_user: { id: "0" },
         parent: {
-          pid: 400, name: "bash", executable: "/usr/bin/bash", entity_id: entityId(400, 400 * TICK_NS),
+          pid: 400, name: "bash", executable: "/usr/bin/bash", entity_id: entityId(400, 400 * TICK_NS, ""),
           args: ["/bin/bash", "/etc/rc.local", "start"], command_line: "/bin/bash /etc/rc.local start",
         },
       },
@@ -113,7 +114,7 @@ describe("already_running documents", () => {
     expect(getField(doc, "process.working_directory")).toBe("/");
     expect(getField(doc, "process.session_leader.pid")).toBe(401);
     // The same entity id as the kernel events about this process will carry (exact start time).
-    expect(getField(doc, "process.entity_id")).toBe(entityId(401, 401 * TICK_NS + 7_654_321));
+    expect(getField(doc, "process.entity_id")).toBe(entityId(401, 401 * TICK_NS + 7_654_321, ""));
   });
 
   it("fire the rules written for them, once per matching process", () => {
@@ -155,7 +156,7 @@ describe("already_running documents", () => {
       [new JsonLinesOutput({ stream, name: "stdout" })],
       [new EventLineOutput({ name: "events", stream, format: captureLine })],
     );
-    const pipeline = new Pipeline({ rules: ourRules(), processes: new ProcessTable({ procRoot: fakeProc() }), outputs, fold: false, hostName: "h" });
+    const pipeline = new Pipeline({ rules: ourRules(), processes: new ProcessTable({ host: new ProcHostView({ procRoot: fakeProc() }) }), outputs, fold: false, hostName: "h" });
     await pipeline.open();
     const report = pipeline.seedFromProc();
     await pipeline.close();

@@ -5,12 +5,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import { compileEql, compileEqlQuery, getField } from "../../../src/eql/compile.js";
 import type { LiveProcessFacts, ProcessInfo, ProcessView } from "../../../src/process/process-view.js";
 import { isInteractive, ProcessTable } from "../../../src/process/table.js";
-import { NameDatabase, parseIdFile } from "../../../src/process/user-names.js";
+import { NameDatabase, parseIdFile } from "../../../src/host/user-names.js";
 import { buildExecEcsDocument, buildLifecycleEcsDocument } from "../../../src/rules/elastic/ecs-exec.js";
 import { ttyCharDevice } from "../../../src/rules/elastic/ecs-identity.js";
 import { envVarNamesOf } from "../../../src/rules/elastic/rule.js";
 import { SHAPES, shapesFor } from "../../../src/rules/elastic/shapes.js";
 import type { ExecEvent, ExitEvent, ForkEvent, StdioFd, TaskContext } from "../../../src/sensor/events.js";
+import { ProcHostView } from "../../../src/host/proc-host.js";
 
 const task = (p: Partial<TaskContext> = {}): TaskContext => ({
   pid: 200, tid: 200, ppid: 100, uid: 1000, gid: 1000, cgroupId: 1, startNs: 2_000_000_000, comm: "su", parentComm: "bash", ...p,
@@ -163,7 +164,7 @@ describe("the process table's /proc reads and the host's names", () => {
     writeFileSync(join(dir, "status"), "Name:\tsu\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n");
     writeFileSync(join(dir, "cmdline"), "su\0");
     writeFileSync(join(dir, "environ"), "HOME=/root\0HISTFILE=/dev/null\0SECRET=x\0");
-    const table = new ProcessTable({ procRoot: root, names: new NameDatabase({ passwdPath: join(root, "passwd"), groupPath: join(root, "group") }) });
+    const table = new ProcessTable({ host: new ProcHostView({ procRoot: root, names: new NameDatabase({ passwdPath: join(root, "passwd"), groupPath: join(root, "group") }) }) });
     writeFileSync(join(root, "passwd"), "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/a:/bin/sh\n");
     writeFileSync(join(root, "group"), "root:x:0:\n");
     table.seedFromProc();
@@ -175,7 +176,7 @@ describe("the process table's /proc reads and the host's names", () => {
     expect(table.userName(1000)).toBe("alice");
     expect(table.groupName(1000)).toBeUndefined();
     // A replay's table never asks this host.
-    expect(new ProcessTable({ procRoot: root }).liveFacts(300, start)).toBeUndefined();
+    expect(new ProcessTable({ host: new ProcHostView({ procRoot: root }) }).liveFacts(300, start)).toBeUndefined();
   });
 
   it("parses passwd and group lines; the first line of an id wins", () => {

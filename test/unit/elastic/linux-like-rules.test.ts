@@ -15,6 +15,7 @@ import { Engine } from "../../../src/engine/engine.js";
 import { entityId } from "../../../src/process/ecs-process.js";
 import { connect, exec as execOf, fork } from "../engine/fixtures.js";
 import { buildConnectEcsDocument } from "../../../src/rules/elastic/ecs-network.js";
+import { OFFLINE_HOST } from "../../../src/host/host-view.js";
 
 const dir = fileURLToPath(new URL("./fixtures/linux-like/", import.meta.url));
 
@@ -36,7 +37,7 @@ describe("Linux-like Elastic rules", () => {
   const results = loadElasticRules([dir], { lenient: true });
   const byId = new Map(results.filter((r) => r.rule).map((r) => [r.rule!.meta.id, elasticRule(r.rule!)]));
   const fires = (id: string, event: ExecEvent, processes: ProcessView) =>
-    byId.get(id)!.evaluate(event, { processes, now: () => 0 }) != null;
+    byId.get(id)!.evaluate(event, { processes, host: OFFLINE_HOST, now: () => 0 }) != null;
 
   it("runs the single-event process rules and skips the rest, each with its reason", () => {
     const status = Object.fromEntries(results.map((r) => [r.source.slice(dir.length), [r.status, r.reason?.replace(/^.*?\.toml(:\d+)?: /, "")]]));
@@ -143,9 +144,11 @@ describe("Elastic network documents and sequences through the engine", () => {
 
   it("the engine's stats count the sequence's partial matches: matched, expired past maxspan, held", () => {
     const engine = new Engine({ rules: [rule("fx-relay"), rule("fx-network")], fold: false, hostName: "h", now: () => 0 });
-    for (const event of [...shellEvents("198.18.0.1", 100), ...shellEvents("198.18.0.1", 5_004)]) engine.handle(event);
+    // The second shell 10 s later: within the reorder window its events would be late ones, put before the first shell's.
+    const later = shellEvents("198.18.0.1", 5_004).map((e) => ({ ...e, timeMs: e.timeMs + 10_000, timeNs: e.timeNs + 10_000 * T }));
+    for (const event of [...shellEvents("198.18.0.1", 100), ...later]) engine.handle(event);
     expect(engine.stats().sequences).toEqual({ "fx-relay": { partials: 0, matched: 1, expired: 1, evicted: 0, untilDropped: 0 } });
-    engine.handle(shellEvents("198.18.0.1", 100)[3]!);
+    engine.handle({ ...shellEvents("198.18.0.1", 100)[3]!, timeMs: 1_800_000_030_000, timeNs: 30_000 * T });
     expect(engine.stats().sequences["fx-relay"]?.partials).toBe(1);
   });
 
@@ -158,7 +161,7 @@ describe("Elastic network documents and sequences through the engine", () => {
     expect(seen[0]).toMatchObject({
       event: { category: ["network"], type: ["start"], action: "connection_attempted", kind: "event", outcome: "success" },
       host: { os: { type: "linux" } },
-      process: { pid: 200, entity_id: entityId(200, 2_000 * T), name: "nc", executable: "/usr/bin/nc", parent: { pid: 100, name: "bash", entity_id: entityId(100, 1_000 * T) } },
+      process: { pid: 200, entity_id: entityId(200, 2_000 * T, ""), name: "nc", executable: "/usr/bin/nc", parent: { pid: 100, name: "bash", entity_id: entityId(100, 1_000 * T, "") } },
       destination: { ip: "198.18.0.1", address: "198.18.0.1", port: 4444 },
       network: { direction: "egress", type: "ipv4", transport: "tcp" },
       user: { id: "1000" },

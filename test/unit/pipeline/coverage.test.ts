@@ -4,7 +4,8 @@
  * is emitted while nothing is lost.
  */
 import { describe, expect, it } from "vitest";
-import { Pipeline, builtinRules, type Finding, type StatsSnapshot } from "sockeye";
+import { Pipeline, builtinRules, type Finding } from "sockeye";
+import type { StatsSnapshot } from "sockeye/metrics";
 import { dup, exec } from "../engine/fixtures.js";
 import { CoverageMonitor, SENSOR_001_META, coverageCounts, type CoverageCounts } from "../../../src/pipeline/coverage.js";
 
@@ -15,6 +16,7 @@ function snapshot(parts: { lost?: number; queueFull?: number; evicted?: number }
       eventsByKind: {}, findingsByRule: {}, foldedByRule: {}, folded: 0, suppressedByRule: {}, ruleErrors: {},
       dropped: { unknown_kind: 0, malformed_line: 0 },
       sequences: { "seq-rule": { partials: 0, matched: 0, expired: 4, evicted: parts.evicted ?? 0, untilDropped: 2 } },
+      ruleState: {},
     },
     kernel: { exec: { emitted: 100, lost: parts.lost ?? 0, errors: 3 }, fork: { emitted: 10, lost: 0, errors: 0 } },
     outputs: [{ name: "stdout", type: "json", written: 5, dropped: { queue_full: parts.queueFull ?? 0, encode_error: 0, write_error: 0, http_rejected: 0, retries_exhausted: 0, flush_timeout: 0, closed: 0, spool_full: 0, spool_expired: 0 }, queueDepth: 0, retries: 0, rotations: 0 }],
@@ -54,6 +56,12 @@ describe("coverageCounts", () => {
       "output/stdout": { queue_full: 2, encode_error: 0, write_error: 0, http_rejected: 0, retries_exhausted: 0, flush_timeout: 0, closed: 0, spool_full: 0, spool_expired: 0 },
       "rule/seq-rule": { evicted: 1 },
     });
+  });
+
+  it("takes a rule's abandoned candidates and budget-stopped looks, not its housekeeping evictions or expiries", () => {
+    const s = snapshot();
+    s.engine.ruleState = { "RELAY-001": { held: 9, pending: 256, indexed: 40, evicted: 5000, expired: 70, incomplete: 2, abandoned: 3 } };
+    expect(coverageCounts(s)["rule/RELAY-001"]).toEqual({ abandoned: 3, incomplete: 2 });
   });
 });
 

@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FileOutput, JsonLinesOutput, OutputSet, SpooledOutput, type SpooledFinding } from "sockeye";
+import { FileOutput, JsonLinesOutput, OutputSet } from "sockeye";
+import { SpooledOutput, type SpooledFinding } from "sockeye/outputs";
 import { Heartbeat } from "../../../src/pipeline/heartbeat.js";
 
 let dir = "";

@@ -5,7 +5,8 @@
  */
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { EventLineOutput, JsonLinesOutput, OutputSet, Pipeline, builtinRules, defineRule, taggedEventLine, type SensorEvent } from "sockeye";
+import { JsonLinesOutput, OutputSet, Pipeline, builtinRules, defineRule, type SensorEvent } from "sockeye";
+import { EventLineOutput, taggedEventLine } from "sockeye/outputs";
 import { connect, exec, fork } from "../engine/fixtures.js";
 
 function collector(options: { stall?: boolean } = {}) {
@@ -43,13 +44,20 @@ describe("Pipeline", () => {
     expect(pipeline.stats().engine.findingsByRule).toEqual({ "TRC-101": 1 });
   });
 
-  it("attaches to a source of batches", () => {
+  it("attaches to one source of batches at a time, until detach() or close()", async () => {
     let listener: ((events: SensorEvent[]) => void) | undefined;
+    const source = { subscribe: (l: (events: SensorEvent[]) => void) => ((listener = l), () => (listener = undefined)) };
     const pipeline = new Pipeline({ rules: builtinRules() });
-    const detach = pipeline.attach({ subscribe: (l) => ((listener = l), () => (listener = undefined)) });
+    expect(pipeline.attach(source)).toBeUndefined();
     listener?.(reverseShell);
     expect(pipeline.stats().engine.findingsByRule).toEqual({ "TRC-101": 1 });
-    detach();
+    expect(() => pipeline.attach(source)).toThrow(/^this pipeline is already attached to a source: detach\(\) it first$/);
+    pipeline.detach();
+    expect(listener).toBeUndefined();
+    pipeline.detach();
+    pipeline.attach(source);
+    expect(listener).toBeDefined();
+    await pipeline.close();
     expect(listener).toBeUndefined();
   });
 

@@ -5,18 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  CaptureLineError,
-  CaptureWriter,
-  Pipeline,
-  builtinRules,
-  captureLine,
-  openCaptureFile,
-  readCapture,
-  replayCapture,
-  type MalformedLine,
-  type SensorEvent,
-} from "sockeye";
+import { CaptureLineError, Pipeline, builtinRules, replayCapture, type MalformedLine, type SensorEvent } from "sockeye";
+import { CaptureWriter, captureLine, openCaptureFile, readCapture } from "sockeye/capture";
 import { connect, dup, exec, exit, fork } from "../engine/fixtures.js";
 
 const lines = (...text: string[]) => Readable.from([text.join("\n")]);

@@ -4,7 +4,9 @@
  * facts only from an entry that started no later than the child).
  */
 import { describe, expect, it } from "vitest";
-import { ProcessTable, buildExecEcsDocument, buildFinding, TRC101_META } from "sockeye";
+import { ProcessTable, TRC101_META } from "sockeye";
+import { buildExecEcsDocument } from "sockeye/eql";
+import { buildFinding } from "../../../src/engine/finding.js";
 import { ecsProcess, entityId } from "../../../src/process/ecs-process.js";
 import { connect, exec, task } from "../engine/fixtures.js";
 
@@ -22,9 +24,10 @@ describe("ECS process builder", () => {
     const table = tableWith(sshd, bash);
     const finding = buildFinding({ meta: TRC101_META, event: connect({ fd: 0 }), detection: {}, processes: table, hostName: "h", createdMs: 0 });
     const doc = buildExecEcsDocument(bash, table) as { process: { parent: unknown } };
-    const parent = { pid: 4000, name: "sshd", executable: "/usr/sbin/sshd", args: ["sshd: alice"], args_count: 1, command_line: "sshd: alice", entity_id: entityId(4000, 1_000_000_000) };
+    const parent = { pid: 4000, name: "sshd", executable: "/usr/sbin/sshd", args: ["sshd: alice"], args_count: 1, command_line: "sshd: alice", entity_id: entityId(4000, 1_000_000_000, "") };
     expect(finding.process.parent).toEqual(parent);
-    expect(doc.process.parent).toEqual(parent);
+    // The document also holds the parent's /proc facts as Deferred values, read on use.
+    expect(doc.process.parent).toMatchObject(parent);
   });
 
   it("takes the kernel's ppid over the one the table recorded (a reparented process)", () => {
@@ -45,7 +48,7 @@ describe("ECS process builder", () => {
     expect(ecsProcess(task({ comm: "nc", parentComm: "sh" }), new ProcessTable())).toEqual({
       pid: 4242,
       name: "nc",
-      entity_id: entityId(4242, 5_000_000_000),
+      entity_id: entityId(4242, 5_000_000_000, ""),
       thread: { id: 4242 },
       parent: { pid: 4000, name: "sh" },
     });

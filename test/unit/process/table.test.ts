@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ProcessTable } from "sockeye";
 import { BASE_TIME_MS, exec, exit, fork } from "../engine/fixtures.js";
+import { ProcHostView } from "../../../src/host/proc-host.js";
 
 const TICK_NS = 10_000_000; // USER_HZ 100
 
@@ -239,7 +240,7 @@ describe("process table: seeding from /proc", () => {
     fakeProcess(302, { comm: "sleep", ppid: 301, startTicks: 700, uid: 1000, gid: 100, cmdline: ["sleep", "600"], exe: "/usr/bin/sleep" });
     writeFileSync(join(procRoot, "uptime"), "1.0 1.0\n");
     mkdirSync(join(procRoot, "999")); // vanished while we read: no stat
-    const table = new ProcessTable({ procRoot });
+    const table = new ProcessTable({ host: new ProcHostView({ procRoot }) });
     return { table, report: table.seedFromProc({ timeNs: 5_000, timeMs: 1_700_000_000_000 }) };
   }
 
@@ -309,7 +310,7 @@ describe("process table: seeding from /proc", () => {
     expect(table.workingDirectory(301, 900 * TICK_NS)).toBeUndefined();
     table.apply(exit({ task: { pid: 301, ppid: 300, startNs: 600 * TICK_NS } }));
     expect(table.workingDirectory(301)).toBeUndefined(); // exited: the pid may be reused
-    const replayTable = new ProcessTable({ procRoot });
+    const replayTable = new ProcessTable({ host: new ProcHostView({ procRoot }) });
     replayTable.apply(exec({ task: { pid: 301, ppid: 300, startNs: 1 }, filename: "/usr/bin/nc", args: ["nc"] }));
     expect(replayTable.workingDirectory(301)).toBeUndefined();
   });

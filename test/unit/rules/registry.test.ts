@@ -1,6 +1,7 @@
 /**
- * Meta-test: every rule file in src/rules/ is registered in builtin.ts, every registered
- * rule has a unique id and a doc page docs/rules/<id>.md that names it.
+ * Meta-test: every rule file in src/rules/ exports a factory whose rule builtin.ts registers,
+ * and no rule instance (rules are made when a catalog is built, never at import); every
+ * registered rule has a unique id and a doc page docs/rules/<id>.md that names it.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -32,11 +33,12 @@ describe("built-in rule registry", () => {
 
   const ruleFiles = readdirSync(rulesDir).filter((file) => file.endsWith(".ts") && !["builtin.ts", "catalog.ts"].includes(file));
 
-  it.each(ruleFiles)("%s exports a rule that builtin.ts registers", async (file) => {
+  it.each(ruleFiles)("%s exports a rule factory that builtin.ts registers, and no rule instance", async (file) => {
     const module = (await import(new URL(file, rulesDir).href)) as Record<string, unknown>;
-    const exported = Object.values(module).filter(isRule);
-    expect(exported.length).toBeGreaterThan(0);
+    expect(Object.values(module).filter(isRule)).toEqual([]);
+    const factories = Object.entries(module).filter(([name, value]) => /^create\w+Rule$/.test(name) && typeof value === "function");
+    expect(factories.length).toBeGreaterThan(0);
     const registeredIds = new Set(registered.map((rule) => rule.meta.id));
-    for (const rule of exported) expect(registeredIds).toContain(rule.meta.id);
+    for (const [, factory] of factories) expect(registeredIds).toContain((factory as () => AnyRule)().meta.id);
   });
 });

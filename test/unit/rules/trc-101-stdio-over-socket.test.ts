@@ -168,7 +168,7 @@ describe("TRC-101 finding", () => {
       executable: "/usr/bin/bash",
       args: ["bash", "-i"],
       command_line: "bash -i",
-      entity_id: entityId(4242, 5_000_000_000),
+      entity_id: entityId(4242, 5_000_000_000, ""),
       parent: { pid: 4000, name: "sshd", executable: "/usr/sbin/sshd", args: ["sshd: alice"] },
     });
     expect(finding.user).toEqual({ id: "1000" });
@@ -185,7 +185,7 @@ describe("TRC-101 finding", () => {
     expect(findings[0]?.process).toEqual({
       pid: 4242,
       name: "nc",
-      entity_id: entityId(4242, 5_000_000_000),
+      entity_id: entityId(4242, 5_000_000_000, ""),
       thread: { id: 4242 },
       parent: { pid: 4000, name: "sh" },
     });

@@ -137,13 +137,6 @@ describe("decodeBatch", () => {
     expect(events).toEqual([]);
     expect(dropped).toEqual({ bad_record_size: 1 });
   });
-
-  it("garbage never throws", () => {
-    for (let seed = 1; seed < 200; seed++) {
-      const bytes = new Uint8Array(256).map((_, i) => (i * seed * 2654435761) >>> 24);
-      expect(() => decodeBatch(bytes.buffer, 0)).not.toThrow();
-    }
-  });
 });
 
 describe("formatIPv6 and splitArgs", () => {

@@ -1,12 +1,12 @@
 /**
- * One definition of the sensor's options: the config file's [sensor] table, openSensor() and
+ * One definition of the sensor's options: the config file's [sensor] table, openSensorSync() and
  * probe() validate with the same fields, and the table maps onto the library's names.
  */
 import { describe, expect, it } from "vitest";
 import { parseSensorOptions, sensorConfigSchema, sensorOptionsFromConfig } from "../../../src/sensor/options.js";
 
 describe("sensor options", () => {
-  it("maps the [sensor] table onto the options openSensor() takes", () => {
+  it("maps the [sensor] table onto the options openSensorSync() takes", () => {
     const config = sensorConfigSchema.parse({ stdio_fd_max: 4, skip_programs: ["lsm/socket_connect"], process_ring_bytes: 1 << 21 });
     expect(sensorOptionsFromConfig(config)).toEqual({
       stdioFdMax: 4,

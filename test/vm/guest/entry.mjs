@@ -11,10 +11,11 @@ import net from "node:net";
 import os from "node:os";
 import {
   Engine,
+  ProcHostView,
   ProcessTable,
   builtinRules,
   loadBuiltinElasticRules,
-  openSensor,
+  openSensorSync,
   probe,
   // @ts-expect-error -- dist/ sits beside this file only in the guest's package root (/sockeye)
 } from "./dist/index.js";
@@ -53,7 +54,7 @@ function readOr(path) {
   try {
     return readFileSync(path, "utf8");
   } catch {
-    return null; // securityfs is mounted by the sensor, later; read again after openSensor
+    return null; // securityfs is mounted by the sensor, later; read again after openSensorSync
   }
 }
 
@@ -162,7 +163,7 @@ async function main() {
   // With ia32 syscalls watched: the 6.1 verifier must take that program too, the cases below
   // must not be reported twice (each expects exactly one finding), and the ia32 ones are seen.
   // On a kernel that refuses ia32 syscalls the sensor must still start, loading nothing for them.
-  const sensor = await openSensor({ compatSyscalls: true });
+  const sensor = openSensorSync({ compatSyscalls: true });
   out.programs = sensor.programs;
   out.features = sensor.features;
   out.lsm = readOr("/sys/kernel/security/lsm");
@@ -171,7 +172,7 @@ async function main() {
   // what an agent runs, and "tracee", Tracee's own verdicts. The Elastic rules run in both.
   /** @param {Record<string, unknown>} trc101 */
   const engineFor = (trc101) => {
-    const processes = new ProcessTable();
+    const processes = new ProcessTable({ host: new ProcHostView() });
     processes.seedFromProc();
     return new Engine({
       rules: [...builtinRules({ trc101 }), ...loadBuiltinElasticRules()],
@@ -286,7 +287,7 @@ async function main() {
   ]);
 
   out.counters = sensor.counters();
-  sensor.close();
+  await sensor.close();
   out.stats = { sensor: sensor.stats(), engine: engines.precise.stats(), traceeEngine: engines.tracee.stats() };
   out.durationMs = Date.now() - t0;
 }

@@ -1,16 +1,15 @@
 /**
- * TCP sockets that already exist, from /proc/net/tcp and /proc/net/tcp6, and whether each was
- * connected (outbound) or accepted. The relay graph reads them once, as observation begins:
- * a relay whose connect the sensor never saw is outbound only by this account.
+ * TCP sockets that already exist, parsed from the kernel's tcp and tcp6 tables, and whether
+ * each was connected (outbound) or accepted. The relay graph asks for them once, as
+ * observation begins: a relay whose connect the sensor never saw is outbound only by this account.
  *
  * Accepted is told by a listening socket on the same local port (any address, either family:
  * a dual-stack listener's v4 connections sit in tcp6). An accepted socket whose listener has
  * closed since (a one-shot `nc -l`) looks outbound; an outbound socket whose ephemeral port
  * equals a listener's looks accepted. The tables are those of the reader's network namespace.
  */
-import { readFileSync } from "node:fs";
-import type { Endpoint } from "../../sensor/events.js";
-import { formatIPv6 } from "../../sensor/decode.js";
+import type { Endpoint } from "../sensor/events.js";
+import { formatIPv6 } from "../sensor/decode.js";
 
 export type SocketOrigin = "outbound" | "accepted";
 
@@ -70,16 +69,4 @@ export function classifyTcpSockets(rows: Row[]): ExistingTcpSocket[] {
   return rows
     .filter((r) => r.state !== TCP_LISTEN && r.state !== TCP_TIME_WAIT && r.ino !== 0)
     .map((r) => ({ ino: r.ino, family: r.family, local: r.local, remote: r.remote, origin: listening.has(r.local.port) ? "accepted" : "outbound" }));
-}
-
-/** The TCP sockets of this network namespace now; an unreadable table counts as empty. */
-export function readTcpSockets(procRoot = "/proc"): ExistingTcpSocket[] {
-  const read = (name: string) => {
-    try {
-      return readFileSync(`${procRoot}/net/${name}`, "utf8");
-    } catch {
-      return "";
-    }
-  };
-  return classifyTcpSockets([...parseTcpTable(read("tcp"), "inet"), ...parseTcpTable(read("tcp6"), "inet6")]);
 }

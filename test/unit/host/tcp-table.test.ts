@@ -3,7 +3,7 @@
  * kernel's host-order words, and outbound vs accepted by a listener on the local port.
  */
 import { describe, expect, it } from "vitest";
-import { classifyTcpSockets, parseTcpTable } from "../../../src/rules/relay/tcp-table.js";
+import { classifyTcpSockets, parseTcpTable } from "../../../src/host/tcp-table.js";
 
 const HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
 const row = (sl: number, local: string, remote: string, st: string, ino: number) =>

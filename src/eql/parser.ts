@@ -8,27 +8,15 @@
  * with and/or/not, parentheses, ==, !=, <, <=, >, >=, in, in~, not in, `:` (wildcard, also
  * with a parenthesised list), like/like~, regex/regex~, function calls (name~ for the
  * case-insensitive form), string literals ("…", '…', """…"""), numbers, true/false/null and
- * dotted field paths, optionally marked `?field`. What EQL has beyond that (sample, join,
+ * dotted field paths, optionally marked `?field` (tokens: lexer.ts). What EQL has beyond that (sample, join,
  * pipes) is rejected with an `EqlError` naming the construct and its line:column, never
  * silently mis-evaluated; so is nesting past MAX_EQL_NESTING, which would exhaust the stack.
  */
 
-import { EXIT_BAD_INPUT, SockeyeError } from "../errors.js";
+import { EqlError } from "./error.js";
+import { lex, type Token } from "./lexer.js";
 
-/** A query this module cannot parse or will not run. The message is one line. */
-export class EqlError extends SockeyeError {
-  /** 1-based position in the query text. */
-  readonly line: number;
-  readonly column: number;
-  /** The message without the position suffix. */
-  readonly problem: string;
-  constructor(problem: string, line: number, column: number) {
-    super(`${problem} at ${line}:${column}`, "SOCKEYE_EQL", EXIT_BAD_INPUT);
-    this.problem = problem;
-    this.line = line;
-    this.column = column;
-  }
-}
+export { EqlError } from "./error.js";
 
 export type Literal = string | number | boolean | null;
 
@@ -36,7 +24,8 @@ export type CompareOp = "==" | "!=" | "<" | "<=" | ">" | ">=";
 
 /** Something that has values in a document: a field, a literal, or a function of those. */
 export type ValueExpr =
-  | { type: "field"; path: string }
+  /** `optional`: written `?path`; as a join key a missing value then joins as null. */
+  | { type: "field"; path: string; optional: boolean }
   | { type: "literal"; value: Literal }
   /** `name` lower-cased (EQL function names are case-insensitive); `~` marks the case-insensitive variant. */
   | { type: "call"; name: string; args: ValueExpr[]; caseInsensitive: boolean; line: number; column: number };
@@ -79,133 +68,6 @@ export interface EqlSequenceQuery {
 }
 
 export type EqlQuery = EqlEventQuery | EqlSequenceQuery;
-
-type TokenKind = "ident" | "string" | "number" | "op" | "eof";
-interface Token {
-  kind: TokenKind;
-  /** Identifier text, operator text, or the decoded string. */
-  text: string;
-  num?: number;
-  line: number;
-  column: number;
-}
-
-const OPERATORS = ["==", "!=", "<=", ">=", "<", ">", ":", "(", ")", ",", "|", "[", "]", "=", "~"] as const;
-
-function lex(source: string): Token[] {
-  const tokens: Token[] = [];
-  let i = 0;
-  let line = 1;
-  let lineStart = 0;
-  const pos = (at: number) => ({ line, column: at - lineStart + 1 });
-  const advanceOver = (from: number, to: number) => {
-    for (let k = from; k < to; k++) {
-      if (source[k] === "\n") {
-        line++;
-        lineStart = k + 1;
-      }
-    }
-  };
-
-  while (i < source.length) {
-    const ch = source[i]!;
-    if (ch === "\n" || ch === " " || ch === "\t" || ch === "\r") {
-      advanceOver(i, i + 1);
-      i++;
-      continue;
-    }
-    // Comments: // to end of line, /* ... */.
-    if (ch === "/" && source[i + 1] === "/") {
-      while (i < source.length && source[i] !== "\n") i++;
-      continue;
-    }
-    if (ch === "/" && source[i + 1] === "*") {
-      const end = source.indexOf("*/", i + 2);
-      if (end < 0) throw new EqlError("unterminated comment", pos(i).line, pos(i).column);
-      advanceOver(i, end + 2);
-      i = end + 2;
-      continue;
-    }
-    const start = pos(i);
-
-    if (ch === '"' && source.startsWith('"""', i)) {
-      const end = source.indexOf('"""', i + 3);
-      if (end < 0) throw new EqlError("unterminated triple-quoted string", start.line, start.column);
-      tokens.push({ kind: "string", text: source.slice(i + 3, end), ...start });
-      advanceOver(i, end + 3);
-      i = end + 3;
-      continue;
-    }
-    if (ch === '"' || ch === "'") {
-      let k = i + 1;
-      let out = "";
-      for (;;) {
-        const c = source[k];
-        if (c === undefined || c === "\n") throw new EqlError("unterminated string", start.line, start.column);
-        if (c === ch) break;
-        if (c === "\\") {
-          const e = source[k + 1];
-          const simple: Record<string, string> = { n: "\n", r: "\r", t: "\t", '"': '"', "'": "'", "\\": "\\", "0": "\0" };
-          if (e !== undefined && e in simple) {
-            out += simple[e];
-            k += 2;
-            continue;
-          }
-          if (e === "u" && source[k + 2] === "{") {
-            const close = source.indexOf("}", k + 3);
-            const hex = close > 0 ? source.slice(k + 3, close) : "";
-            if (!/^[0-9a-fA-F]{1,8}$/.test(hex)) {
-              throw new EqlError("bad \\u{…} escape in string", line, k - lineStart + 1);
-            }
-            const codePoint = Number.parseInt(hex, 16);
-            if (codePoint > 0x10ffff) throw new EqlError("\\u{…} escape beyond U+10FFFF in string", line, k - lineStart + 1);
-            out += String.fromCodePoint(codePoint);
-            k = close + 1;
-            continue;
-          }
-          throw new EqlError(`unknown escape \\${e ?? ""} in string`, line, k - lineStart + 1);
-        }
-        out += c;
-        k++;
-      }
-      tokens.push({ kind: "string", text: out, ...start });
-      i = k + 1;
-      continue;
-    }
-    const numMatch = /^-?\d+(\.\d+)?([eE][+-]?\d+)?/.exec(source.slice(i, i + 64));
-    if (numMatch && (ch !== "-" || /\d/.test(source[i + 1] ?? ""))) {
-      tokens.push({ kind: "number", text: numMatch[0], num: Number(numMatch[0]), ...start });
-      i += numMatch[0].length;
-      continue;
-    }
-    const identMatch = /^[A-Za-z_@][A-Za-z0-9_@]*(\.[A-Za-z_@][A-Za-z0-9_@]*)*/.exec(source.slice(i, i + 512));
-    if (identMatch) {
-      tokens.push({ kind: "ident", text: identMatch[0], ...start });
-      i += identMatch[0].length;
-      continue;
-    }
-    if (ch === "`") throw new EqlError("escaped field names (`…`) are not supported", start.line, start.column);
-    if (ch === "?" && (source[i + 1] === '"' || source[i + 1] === "'")) {
-      throw new EqlError("raw strings (?\"…\") are not supported", start.line, start.column);
-    }
-    // `?field` marks an optional field (Elastic: no error when the index lacks it). Every
-    // field here is optional already (missing = the condition is false), so the mark is read
-    // and dropped.
-    if (ch === "?" && /[A-Za-z_@]/.test(source[i + 1] ?? "")) {
-      i++;
-      continue;
-    }
-    const op = OPERATORS.find((candidate) => source.startsWith(candidate, i));
-    if (op !== undefined) {
-      tokens.push({ kind: "op", text: op, ...start });
-      i += op.length;
-      continue;
-    }
-    throw new EqlError(`unexpected character ${JSON.stringify(ch)}`, start.line, start.column);
-  }
-  tokens.push({ kind: "eof", text: "", ...pos(i) });
-  return tokens;
-}
 
 const KEYWORDS = new Set(["and", "or", "not", "in", "like", "regex", "where", "true", "false", "null", "by", "with", "until"]);
 const UNSUPPORTED_QUERY_KINDS = new Set(["sample", "join"]);
@@ -262,12 +124,10 @@ class Parser {
   }
 
   parseQuery(): EqlQuery {
-    const first = this.peek;
     const query = this.isKeyword("sequence") ? this.parseSequence() : this.parseEventQuery();
     const rest = this.peek;
     if (this.isOp("|", rest)) this.fail("pipes (|) are not supported", rest);
     if (rest.kind !== "eof") this.fail(`unexpected ${describe(rest)}`, rest);
-    void first;
     return query;
   }
 
@@ -435,9 +295,9 @@ class Parser {
       if (tilde) this.next();
       if (!this.isOp("(")) {
         if (tilde) this.fail(`expected "(" after ${token.text}~`);
-        return { type: "field", path: token.text };
+        return { type: "field", path: token.text, optional: token.optional === true };
       }
-      if (token.text.includes(".")) this.fail(`${token.text} is not a function name`, token);
+      if (token.text.includes(".") || token.optional === true) this.fail(`${token.optional === true ? "?" : ""}${token.text} is not a function name`, token);
       this.next();
       this.enter(token);
       const args: ValueExpr[] = [];

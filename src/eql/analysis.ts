@@ -1,0 +1,209 @@
+/**
+ * Static questions about a compiled query, asked without a document: the values a field must
+ * take for it to hold (so a caller can skip a document, or index rules by those values), and
+ * whether it can hold at all on one kind of document.
+ */
+import { foldCase } from "./case-fold.js";
+import { compileStandalone, type EqlDocument } from "./compile.js";
+import type { EqlExpr, ValueExpr } from "./parser.js";
+
+/** A value set from requiredValues(); `caseInsensitive` sets hold case-folded values (case-fold.ts). */
+export interface RequiredValues {
+  values: ReadonlySet<string>;
+  caseInsensitive: boolean;
+  has(value: string): boolean;
+}
+
+function valueSet(values: readonly string[], caseInsensitive: boolean): RequiredValues {
+  const set = new Set(caseInsensitive ? values.map(foldCase) : values);
+  return { values: set, caseInsensitive, has: (value) => set.has(caseInsensitive ? foldCase(value) : value) };
+}
+
+function isField(value: ValueExpr, field: string): boolean {
+  return value.type === "field" && value.path === field;
+}
+
+/**
+ * The values `field` must take for `expr` to hold at all (from a top-level `field in (...)`,
+ * `field == "x"`, `field in~ (...)` or `field : "x"` without wildcards), or undefined when the
+ * query does not pin it down. `and`: any item's requirement holds for the whole (the smallest
+ * is kept); `or`: only when every item pins the field, their union (case folded if any item
+ * folds case). Anything else (not, !=, wildcards, numbers) pins nothing.
+ */
+export function requiredValues(expr: EqlExpr, field: string): RequiredValues | undefined {
+  switch (expr.type) {
+    case "and": {
+      let best: RequiredValues | undefined;
+      for (const item of expr.items) {
+        const r = requiredValues(item, field);
+        if (r !== undefined && (best === undefined || r.values.size < best.values.size)) best = r;
+      }
+      return best;
+    }
+    case "or": {
+      const parts: RequiredValues[] = [];
+      for (const item of expr.items) {
+        const r = requiredValues(item, field);
+        if (r === undefined) return undefined;
+        parts.push(r);
+      }
+      const caseInsensitive = parts.some((p) => p.caseInsensitive);
+      return valueSet(parts.flatMap((p) => [...p.values]), caseInsensitive);
+    }
+    case "compare":
+      return isField(expr.left, field) && expr.op === "==" && expr.right.type === "literal" && typeof expr.right.value === "string"
+        ? valueSet([expr.right.value], false)
+        : undefined;
+    case "in":
+      if (!isField(expr.left, field) || expr.negated || !expr.values.every((v) => typeof v === "string")) return undefined;
+      return valueSet(expr.values, expr.caseInsensitive);
+    case "wildcard":
+      if (!isField(expr.left, field) || expr.patterns.some((p) => p.includes("*") || p.includes("?"))) return undefined;
+      return valueSet(expr.patterns, expr.caseInsensitive);
+    default:
+      return undefined;
+  }
+}
+
+/** Every field `value` reads. */
+function valueFields(value: ValueExpr, out: string[]): string[] {
+  if (value.type === "field") out.push(value.path);
+  if (value.type === "call") for (const arg of value.args) valueFields(arg, out);
+  return out;
+}
+
+/** true / false when decided, undefined when it depends on the document. */
+type Truth = boolean | undefined;
+
+/**
+ * Whether `where` can hold at all on the documents of one kind, where `variable(field)` says
+ * which fields take values from event to event and `fixed` holds the rest (the constants of
+ * that kind, e.g. event.category; a field in neither is always missing). Each condition on
+ * fixed or missing fields alone is decided on `fixed`; the others could go either way.
+ * false means the query can never match (a condition it needs reads a field never filled,
+ * or an event.action never emitted).
+ */
+export function canHold(where: EqlExpr, variable: (field: string) => boolean, fixed: EqlDocument): boolean {
+  const truth = (expr: EqlExpr): Truth => {
+    switch (expr.type) {
+      case "and": {
+        let result: Truth = true;
+        for (const item of expr.items) {
+          const t = truth(item);
+          if (t === false) return false;
+          if (t === undefined) result = undefined;
+        }
+        return result;
+      }
+      case "or": {
+        let result: Truth = false;
+        for (const item of expr.items) {
+          const t = truth(item);
+          if (t === true) return true;
+          if (t === undefined) result = undefined;
+        }
+        return result;
+      }
+      case "not": {
+        const t = truth(expr.expr);
+        return t === undefined ? undefined : !t;
+      }
+      case "const":
+        return expr.value;
+      default: {
+        const read: string[] = [];
+        if (expr.type === "truthy") valueFields(expr.value, read);
+        else valueFields(expr.left, read);
+        if (expr.type === "compare") valueFields(expr.right, read);
+        if (read.some(variable)) return undefined;
+        return compileStandalone(expr)(fixed);
+      }
+    }
+  };
+  return truth(where) !== false;
+}
+
+/**
+ * A necessary condition on one field: its value (an element of it, for an array) equals one
+ * of `values`, or starts or ends with one, case-folded (case-fold.ts) when `caseInsensitive`.
+ */
+export interface Anchor {
+  field: string;
+  kind: "exact" | "prefix" | "suffix";
+  value: string;
+  caseInsensitive: boolean;
+}
+
+const ANCHOR_KINDS: readonly Anchor["kind"][] = ["exact", "prefix", "suffix"];
+
+/** The anchor a wildcard pattern gives: the whole of it, its literal head or its literal tail. */
+function patternAnchor(field: string, pattern: string, caseInsensitive: boolean): Anchor | undefined {
+  const fold = (text: string) => (caseInsensitive ? foldCase(text) : text);
+  const first = pattern.search(/[*?]/);
+  if (first < 0) return { field, kind: "exact", value: fold(pattern), caseInsensitive };
+  if (first > 0) return { field, kind: "prefix", value: fold(pattern.slice(0, first)), caseInsensitive };
+  const tail = pattern.slice(Math.max(pattern.lastIndexOf("*"), pattern.lastIndexOf("?")) + 1);
+  return tail !== "" ? { field, kind: "suffix", value: fold(tail), caseInsensitive } : undefined;
+}
+
+/**
+ * Anchors of `expr` such that, whenever `expr` holds on a document, at least one of them
+ * holds (undefined: none can be named; empty: `expr` never holds). `rank` says which fields
+ * may anchor, lower first (undefined: not that one); `possible` says whether a part can hold
+ * at all (the documents' shapes: a branch on a field never filled needs no anchor). `and`
+ * takes its best-ranked item's; `or` needs every possible item's and lists them all. Only
+ * conditions that are false on a missing field anchor (`==`, `in`, `:`, like on a field of
+ * strings), never one under `not`.
+ */
+export function anchorsOf(expr: EqlExpr, rank: (field: string) => number | undefined, possible: (part: EqlExpr) => boolean = () => true): Anchor[] | undefined {
+  if (!possible(expr)) return [];
+  const worst = (anchors: Anchor[]) => Math.max(...anchors.map((a) => rank(a.field)! * ANCHOR_KINDS.length + ANCHOR_KINDS.indexOf(a.kind)));
+  switch (expr.type) {
+    case "and": {
+      let best: Anchor[] | undefined;
+      for (const item of expr.items) {
+        const anchors = anchorsOf(item, rank, possible);
+        if (anchors?.length === 0) return anchors;
+        if (anchors !== undefined && (best === undefined || worst(anchors) < worst(best))) best = anchors;
+      }
+      return best;
+    }
+    case "or": {
+      const all: Anchor[] = [];
+      for (const item of expr.items) {
+        const anchors = anchorsOf(item, rank, possible);
+        if (anchors === undefined) return undefined;
+        all.push(...anchors);
+      }
+      return all;
+    }
+    case "compare": {
+      const { left, right } = expr;
+      if (expr.op !== "==" || left.type !== "field" || rank(left.path) === undefined || right.type !== "literal" || typeof right.value !== "string") return undefined;
+      return [{ field: left.path, kind: "exact", value: right.value, caseInsensitive: false }];
+    }
+    case "in": {
+      const { left } = expr;
+      if (expr.negated || left.type !== "field" || rank(left.path) === undefined) return undefined;
+      const anchors: Anchor[] = [];
+      for (const value of expr.values) {
+        if (typeof value !== "string") return undefined;
+        anchors.push({ field: left.path, kind: "exact", value: expr.caseInsensitive ? foldCase(value) : value, caseInsensitive: expr.caseInsensitive });
+      }
+      return anchors;
+    }
+    case "wildcard": {
+      const { left } = expr;
+      if (left.type !== "field" || rank(left.path) === undefined) return undefined;
+      const anchors: Anchor[] = [];
+      for (const pattern of expr.patterns) {
+        const anchor = patternAnchor(left.path, pattern, expr.caseInsensitive);
+        if (anchor === undefined) return undefined;
+        anchors.push(anchor);
+      }
+      return anchors;
+    }
+    default:
+      return undefined;
+  }
+}

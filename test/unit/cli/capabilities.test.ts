@@ -1,0 +1,16 @@
+import { describe, expect, it } from "vitest";
+import { missingCoverageCapabilities } from "../../../src/service/capabilities.js";
+
+const status = (capEff: string) => `Name:\tnode\nCapInh:\t0000000000000000\nCapEff:\t${capEff}\n`;
+
+describe("coverage capabilities", () => {
+  it("names each missing one with what it costs", () => {
+    expect(missingCoverageCapabilities(status("000001ffffffffff"))).toEqual([]);
+    // The unit's set: BPF, PERFMON, SYS_RESOURCE, SYS_PTRACE, DAC_READ_SEARCH, SYS_NICE.
+    expect(missingCoverageCapabilities(status("000000c001880004"))).toEqual([]);
+    // BPF and PERFMON only.
+    const missing = missingCoverageCapabilities(status("000000c000000000"));
+    expect(missing.map((m) => m.name)).toEqual(["CAP_SYS_PTRACE", "CAP_DAC_READ_SEARCH"]);
+    expect(missing[0]!.loss).toMatch(/RELAY-001/);
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * ProcHostView over a fake /proc tree: open files with their access and pty index, the
+ * incarnation check, the fd and byte budgets answering `incomplete`, and the cache policy
+ * (digests by file identity, the boot id once).
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ProcHostView } from "../../../src/host/proc-host.js";
+import { START_TICK_NS as TICK } from "../../../src/host/host-view.js";
+
+let root = "";
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), "sockeye-host-"));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+/** A process whose stat says it started at `startTicks`, holding `fds` (link target, fdinfo). */
+function fakeProcess(pid: number, startTicks: number, fds: Record<number, { target: string; fdinfo?: string }>): void {
+  const dir = join(root, String(pid));
+  mkdirSync(join(dir, "fd"), { recursive: true });
+  mkdirSync(join(dir, "fdinfo"));
+  const rest = ["S", 1, ...Array<number>(17).fill(0), startTicks, 0, 0];
+  writeFileSync(join(dir, "stat"), `${pid} (sh) ${rest.join(" ")}\n`);
+  for (const [fd, { target, fdinfo }] of Object.entries(fds)) {
+    symlinkSync(target, join(dir, "fd", fd));
+    if (fdinfo !== undefined) writeFileSync(join(dir, "fdinfo", fd), fdinfo);
+  }
+}
+
+describe("ProcHostView", () => {
+  it("reads what each fd is and how it was opened, for that incarnation of the pid only", () => {
+    const fifo = join(root, "f");
+    execFileSync("mkfifo", [fifo]);
+    fakeProcess(40, 500, {
+      0: { target: "pipe:[123]", fdinfo: "pos:\t0\nflags:\t0100000\n" },
+      1: { target: "pipe:[124]", fdinfo: "pos:\t0\nflags:\t0100001\n" },
+      2: { target: "socket:[77]" },
+      3: { target: "/dev/pts/3" },
+      4: { target: "/dev/ptmx", fdinfo: "flags:\t0100002\ntty-index:\t4\n" },
+      5: { target: fifo, fdinfo: "flags:\t0100002\n" },
+      6: { target: "/etc/hostname" },
+    });
+    const host = new ProcHostView({ procRoot: root });
+    const { dev, ino } = statSync(fifo);
+    expect(host.openFiles(40, 500 * TICK)).toEqual({
+      status: "complete",
+      files: [
+        { fd: 0, object: { kind: "pipe", ino: 123 }, access: "read" },
+        { fd: 1, object: { kind: "pipe", ino: 124 }, access: "write" },
+        { fd: 2, object: { kind: "socket", ino: 77 }, access: "both" },
+        { fd: 3, object: { kind: "pty_slave", index: 3 }, access: "both" },
+        { fd: 4, object: { kind: "pty_master", index: 4 }, access: "both" },
+        { fd: 5, object: { kind: "fifo", major: (dev >>> 8) & 0xfff, minor: (dev & 0xff) | ((dev >>> 12) & 0xfff00), ino }, access: "both" },
+      ],
+    });
+    // Another start time: the pid was reused, nothing of it is lent.
+    expect(host.openFiles(40, 900 * TICK)).toEqual({ status: "gone" });
+    expect(host.openFiles(41, 500 * TICK)).toEqual({ status: "gone" });
+  });
+
+  it("stops at the fd budget and says so, with what it read", () => {
+    fakeProcess(40, 500, { 0: { target: "socket:[1]" }, 1: { target: "socket:[2]" }, 2: { target: "socket:[3]" } });
+    const look = new ProcHostView({ procRoot: root, maxFdsPerLook: 2 }).openFiles(40, 500 * TICK);
+    expect(look).toEqual({
+      status: "incomplete",
+      reason: "fd_budget",
+      files: [
+        { fd: 0, object: { kind: "socket", ino: 1 }, access: "both" },
+        { fd: 1, object: { kind: "socket", ino: 2 }, access: "both" },
+      ],
+    });
+  });
+
+  it("hashes a file within the byte budget, answers incomplete past it, and keeps digests by file identity", () => {
+    const file = join(root, "shell");
+    writeFileSync(file, "#!/bin/sh\n");
+    const sha256 = createHash("sha256").update("#!/bin/sh\n").digest("hex");
+    utimesSync(file, 1_000_000, 1_000_000);
+    const host = new ProcHostView({ procRoot: root, maxHashedBytes: 16 });
+    expect(host.fileDigest(file)).toEqual({ status: "complete", sha256 });
+    // Same size and mtime, same inode: the same identity, so the kept digest answers.
+    writeFileSync(file, "#!/bin/XX\n");
+    utimesSync(file, 1_000_000, 1_000_000);
+    expect(host.fileDigest(file)).toEqual({ status: "complete", sha256 });
+    writeFileSync(file, "#!/bin/sh with more than sixteen bytes\n");
+    expect(host.fileDigest(file)).toEqual({ status: "incomplete", reason: "byte_budget" });
+    expect(host.fileDigest(join(root, "missing"))).toEqual({ status: "unreadable" });
+    expect(host.fileDigest(root)).toEqual({ status: "unreadable" });
+  });
+
+  it("reads the boot id once", () => {
+    mkdirSync(join(root, "sys/kernel/random"), { recursive: true });
+    writeFileSync(join(root, "sys/kernel/random/boot_id"), "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\n");
+    const host = new ProcHostView({ procRoot: root });
+    expect(host.bootId()).toBe("0f1e2d3c4b5a69788796a5b4c3d2e1f0");
+    writeFileSync(join(root, "sys/kernel/random/boot_id"), "ffffffff-4b5a-6978-8796-a5b4c3d2e1f0\n");
+    expect(host.bootId()).toBe("0f1e2d3c4b5a69788796a5b4c3d2e1f0");
+    expect(new ProcHostView({ procRoot: join(root, "nowhere") }).bootId()).toBe("");
+  });
+});
