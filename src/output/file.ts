@@ -23,7 +23,7 @@ export interface FileOutputOptions {
   maxBytes?: number;
   /** Rotated files kept: path.1 … path.{keep} (default 5; 0 keeps none). */
   keep?: number;
-  /** Bytes waiting for the disk before the newest lines are dropped (default 8 MiB). */
+  /** Bytes waiting for the disk before lines are dropped, lowest rank first (default 8 MiB). */
   maxBufferedBytes?: number;
 }
 
