@@ -28,7 +28,7 @@ struct {
  * Process records (exec, fork, exit) are context for detections, not detections, and every
  * fork+exec makes three of them: woken for each, the reader cost a fork+exec of /bin/true
  * 42 µs with a C reader and 115 µs with the addon (bench/README.md). So below a fill level
- * they wake nobody: the reader reads both rings at every detection's wakeup (a detection
+ * they wake nobody: the reader reads every ring at every detection's wakeup (a detection
  * always finds its process's exec) and at least once per poll timeout (native/ring_reader.cc).
  * Past the level, an exec flood wakes the reader as detections do, before the ring overflows.
  */

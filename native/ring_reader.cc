@@ -22,7 +22,7 @@ namespace {
 // event loop and of V8's helpers, and on these machines a wakeup alone costs 70 µs of CPU (a
 // C nanosleep loop) to 130-190 µs (Node's timer), with the batch's code and data cold again:
 // the daemon's CPU per exec at 500 fork+execs/s was 31-37 µs at 50 ms, 20-23 µs at 100 ms
-// (bench/README.md, change 27). Past 100 ms the gain flattens while exec-only rules wait longer.
+// (bench/README.md). Past 100 ms the gain flattens while exec-only rules wait longer.
 constexpr int kPollTimeoutMs = 100;
 constexpr size_t kInitialBatchBytes = 64 * 1024;
 // libbpf's poll and consume keep reading for as long as producers keep writing (1.5's
@@ -148,7 +148,7 @@ void RingReader::run() {
     last_read_ns = monotonic_ns();
     if (event_loop_) event_loop_->tick(last_read_ns);
     // Every ring, not only the one whose wakeup fired: the other may hold records that were
-    // submitted without one, and a batch must hold both rings' records up to now so that a
+    // submitted without one, and a batch must hold every ring's records up to now so that a
     // process's exec is never a batch behind its dups. (Only a batch cut at kMaxBatchBytes,
     // under a flood, can leave the process ring for the next batch, read at once after it.)
     int consumed = ring_buffer__consume(rings_);

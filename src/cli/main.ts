@@ -116,6 +116,19 @@ withRuleFlags(program.command("replay").description("run the rules over a record
   });
 
 program
+  .command("status")
+  .description("ask the running daemon for its health: ready, degraded (and why) or not ready")
+  .option("--json", "print the report as JSON")
+  .addOption(new Option("--probe <kind>", "exit status for a probe: live (the daemon answers) or ready (every hook attached, a batch processed)").choices(["live", "ready"]))
+  .action(async (opts: { json?: boolean; probe?: "live" | "ready" }) => {
+    const { queryStatus } = await import("../service/status-socket.js");
+    const report = await queryStatus();
+    process.stdout.write(opts.json ? `${JSON.stringify(report)}\n` : `${report.status.replace("_", " ")}${report.reasons.length > 0 ? `: ${report.reasons.join("; ")}` : ""}\n`);
+    // Degraded is still ready: a busy node must not stall a rollout (the reasons say what).
+    if (opts.probe !== "live" && !report.ready) process.exitCode = 1;
+  });
+
+program
   .command("version")
   .description("print sockeye's version")
   .action(() => {

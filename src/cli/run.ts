@@ -25,6 +25,8 @@ import { StartSequence } from "../service/start-sequence.js";
 import { notifySystemd, startWatchdog } from "../service/systemd.js";
 import { daemonLogger, log, warn } from "../service/log.js";
 import { missingCoverageCapabilities } from "../service/capabilities.js";
+import { Health } from "../service/health.js";
+import { serveStatus } from "../service/status-socket.js";
 
 export interface RunRequest {
   /** --config; re-read on SIGHUP. */
@@ -64,19 +66,22 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const seeded = pipeline.seedFromProc();
   const snapshot = () => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() });
   stats.attach(snapshot);
-  const coverage = new CoverageMonitor({
-    sample: () => ({
-      ...coverageCounts(snapshot()),
-      "sensor/decode": { ...sensor.stats().decodeDropped },
-      // Records the kernel's admission turned away under pressure (a full ring is in kernel/<hook>).
-      ...admissionDrops(sensor),
-    }),
-    emit: (finding) => pipeline.outputs.write([finding]),
+  const losses = () => ({
+    ...coverageCounts(snapshot()),
+    "sensor/decode": { ...sensor.stats().decodeDropped },
+    // Records the kernel's admission turned away under pressure (a full ring is in kernel/<hook>).
+    ...admissionDrops(sensor),
   });
+  const coverage = new CoverageMonitor({ sample: losses, emit: (finding) => pipeline.outputs.write([finding]) });
   pipeline.watchCoverage(coverage);
   coverage.start();
   const heartbeat = new Heartbeat({ intervalS: config.output.heartbeat_interval_s, outputs: () => pipeline.outputs, status: () => heartbeatStatus(snapshot()) });
   heartbeat.start();
+  // Ready once events went through (the processes found in /proc are the first batch).
+  const health = new Health({ notReady: () => (sumOf(pipeline.stats().engine.eventsByKind) > 0 ? [] : ["no batch of events processed yet"]), losses });
+  health.start();
+  stats.attachHealth(() => health.report());
+  const status = await serveStatus(() => health.report());
   pipeline.attach(sensor);
   // Logged once the sensor is up, so a start that fails says one line and nothing else.
   logRuleCatalog(catalog, daemonLogger);
@@ -87,6 +92,8 @@ export async function runDaemon(request: RunRequest): Promise<void> {
 
   const signal = await stopped;
   stopWatchdog();
+  await status.close();
+  health.stop();
   await reloads.stop();
   await notifySystemd("STOPPING=1");
   await stats.stop(); // no stats tick may read the sensor once it is closed
@@ -197,4 +204,10 @@ function admissionDrops(sensor: Sensor): Record<string, Record<string, number>> 
     out[`kernel-admission/${ring}`] = admission;
   }
   return out;
+}
+
+function sumOf(counts: Record<string, number>): number {
+  let total = 0;
+  for (const n of Object.values(counts)) total += n;
+  return total;
 }

@@ -2,6 +2,7 @@
  * A finding: the nested ECS JSON document of design.md §5, built from a rule's metadata,
  * the triggering event, the process table and the detection's own fields.
  */
+import type { ContainerIdentity } from "../host/container.js";
 import { randomUUID } from "node:crypto";
 import { ecsProcess, type EcsProcess, type EcsProcessFields } from "../process/ecs-process.js";
 import type { EventKind, SensorEvent } from "../sensor/events.js";
@@ -41,6 +42,9 @@ export interface Finding {
   user: { id: string };
   group: { id: string };
   host: { name: string; os: { type: "linux" } };
+  /** The container the process runs in, when it runs in one. */
+  container?: { id: string; runtime: string };
+  orchestrator?: { type: "kubernetes"; resource: { type: "pod"; id: string } };
   sockeye: {
     /** The triggering event as the sensor decoded it, minus the task (see process, user). */
     event: Record<string, unknown>;
@@ -100,7 +104,20 @@ export function buildFinding(input: FindingInput): Finding {
       ...(input.foldKey !== undefined ? { fold_key: input.foldKey } : {}),
     },
   };
+  const container = input.processes.container?.(task.cgroupId, task.pid);
+  if (container !== undefined) Object.assign(base, ecsContainer(container));
   return detection.fields === undefined ? base : (deepMerge(base, detection.fields) as Finding);
+}
+
+/**
+ * ECS `container` (the runtime's full id: a cut id makes joins across tools ambiguous) and,
+ * for a pod's container, `orchestrator` with the pod's UID.
+ */
+export function ecsContainer(container: ContainerIdentity): Pick<Finding, "container" | "orchestrator"> {
+  return {
+    container: { id: container.id, runtime: container.runtime },
+    ...(container.podUid !== undefined ? { orchestrator: { type: "kubernetes", resource: { type: "pod", id: container.podUid } } } : {}),
+  };
 }
 
 /** ECS `rule` of a finding, from the rule's metadata. */

@@ -113,6 +113,11 @@ export interface HostView {
   fileDigest(path: string): DigestLook;
   userName(uid: number): string | undefined;
   groupName(gid: number): string | undefined;
+  /**
+   * The cgroup path of a process: from its cgroup id (events carry it; resolvable while the
+   * cgroup exists), else from /proc/<pid>/cgroup while the process lives.
+   */
+  cgroupPath(cgroupId: number, pid: number): string | undefined;
 }
 
 /** A host that shows nothing: a replay (its pids are another host's) or a test. */
@@ -129,6 +134,7 @@ export const OFFLINE_HOST: HostView = Object.freeze({
   fileDigest: () => ({ status: "unreadable" }) as const,
   userName: () => undefined,
   groupName: () => undefined,
+  cgroupPath: () => undefined,
 });
 
 export type { ExistingTcpSocket };

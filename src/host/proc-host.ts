@@ -4,6 +4,8 @@
  * function of the files it reads and its arguments, so a worker can run this same class and
  * answer the main thread with the plain data it returns.
  */
+import { CgroupPaths, cgroup2Mount } from "./cgroups.js";
+import { cgroupPathOfProcFile } from "./container.js";
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import {
@@ -41,12 +43,33 @@ export class ProcHostView implements HostView {
   private bootIdRead: string | undefined;
   /** dev:ino:size:mtime → what hashing that file gave. */
   private readonly digests = new Map<string, DigestLook>();
+  private cgroups: CgroupPaths | undefined;
 
   constructor(options: ProcHostOptions = {}) {
     this.procRoot = options.procRoot ?? "/proc";
     this.names = options.names ?? new NameDatabase();
     this.maxFdsPerLook = options.maxFdsPerLook ?? DEFAULT_MAX_FDS_PER_LOOK;
     this.maxHashedBytes = options.maxHashedBytes ?? DEFAULT_MAX_HASHED_BYTES;
+  }
+
+  cgroupPath(cgroupId: number, pid: number): string | undefined {
+    let mount: string | undefined;
+    if (this.cgroups === undefined) {
+      try {
+        mount = cgroup2Mount(readFileSync(`${this.procRoot}/self/mounts`, "utf8"));
+      } catch {
+        mount = undefined;
+      }
+      this.cgroups = new CgroupPaths(mount);
+    }
+    const byId = this.cgroups.pathOf(cgroupId);
+    // On a hybrid host a container may live in v1 hierarchies only: its v2 folder is the root.
+    if (byId !== undefined && byId !== "/") return byId;
+    try {
+      return cgroupPathOfProcFile(readFileSync(`${this.procRoot}/${pid}/cgroup`, "utf8")) ?? byId;
+    } catch {
+      return byId;
+    }
   }
 
   bootId(): string {

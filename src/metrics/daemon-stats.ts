@@ -5,6 +5,7 @@
  * before the sensor loads, so a port that is taken fails the start before anything is in
  * the kernel.
  */
+import type { HealthReport } from "../service/health.js";
 import type { StatsSnapshot } from "./snapshot.js";
 import { formatStatsLine } from "./stats-line.js";
 import type { PrometheusMetrics } from "./prometheus.js";
@@ -25,6 +26,9 @@ function emptySnapshot(): StatsSnapshot {
   return { timeMs: Date.now(), engine, kernel: {}, outputs: [] };
 }
 
+/** Before the sensor is up the endpoint already answers: live, not ready. */
+const STARTING: HealthReport = { status: "not_ready", live: true, ready: false, degraded: false, reasons: ["starting: the sensor is not attached yet"], pid: process.pid, uptimeS: 0 };
+
 function parseListen(listen: string): { host: string; port: number } {
   const colon = listen.lastIndexOf(":");
   return { host: listen.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), port: Number(listen.slice(colon + 1)) };
@@ -42,6 +46,7 @@ export function exposedListenWarning(listen: string): string | undefined {
 
 export class DaemonStats {
   private snapshotSource: (() => StatsSnapshot) | undefined;
+  private healthSource: (() => HealthReport) | undefined;
   private previous: StatsSnapshot | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
   private metrics: PrometheusMetrics | undefined;
@@ -60,6 +65,7 @@ export class DaemonStats {
         next = new PrometheusMetrics({
           ...parseListen(config.prometheus_listen),
           collect: () => this.snapshotSource?.() ?? emptySnapshot(),
+          health: () => this.healthSource?.() ?? STARTING,
           ...(config.prometheus_token_file !== undefined ? { bearerTokenFile: config.prometheus_token_file } : {}),
         });
         await next.listen();
@@ -75,6 +81,11 @@ export class DaemonStats {
     if (config.stats_interval_s > 0) {
       this.statsTimer = setInterval(() => this.writeStatsLine(), config.stats_interval_s * 1000).unref();
     }
+  }
+
+  /** From now on, /healthz and /readyz answer from `source`. */
+  attachHealth(source: () => HealthReport): void {
+    this.healthSource = source;
   }
 
   /** From now on, stats come from `source` (the running sensor, engine and outputs). */

@@ -19,6 +19,7 @@ import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { EXIT_BAD_INPUT, EXIT_REFUSED, SockeyeError } from "../errors.js";
 import { describeError } from "../output/output.js";
+import type { HealthReport } from "../service/health.js";
 import { readRegularTextFile } from "../service/regular-file.js";
 import type { StatsSnapshot } from "./snapshot.js";
 
@@ -31,6 +32,8 @@ export interface PrometheusMetricsOptions {
   processMetrics?: boolean;
   /** Called for a fresh snapshot (the daemon's), at most once a second; without it, update() feeds the series. */
   collect?: () => StatsSnapshot;
+  /** The daemon's health, served at /healthz (live) and /readyz (ready; degraded still is). */
+  health?: () => HealthReport;
   /** A file holding the token a scrape must send as `Authorization: Bearer <token>`; read at listen(). */
   bearerTokenFile?: string;
   /** The clock the snapshot's age is measured by; injectable for tests. */
@@ -70,6 +73,7 @@ export class PrometheusMetrics {
   private readonly now: () => number;
   /** The last rendering of a collected snapshot, shared by the scrapes of the next second. */
   private rendered: { atMs: number; body: Promise<string> } | undefined;
+  private readonly health: (() => HealthReport) | undefined;
   private readonly series;
 
   constructor(options: PrometheusMetricsOptions = {}) {
@@ -78,6 +82,7 @@ export class PrometheusMetrics {
     this.collect = options.collect;
     this.bearerTokenFile = options.bearerTokenFile;
     this.now = options.now ?? Date.now;
+    this.health = options.health;
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: "sockeye_" });
     const registers = [this.registry];
     const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
@@ -224,6 +229,12 @@ export class PrometheusMetrics {
 
   private async serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    if ((path === "/healthz" || path === "/readyz") && this.health !== undefined) {
+      // Liveness is the event loop answering: it never depends on coverage.
+      const report = this.health();
+      const ok = path === "/healthz" || report.ready;
+      return void response.writeHead(ok ? 200 : 503, { "content-type": "application/json" }).end(`${JSON.stringify(report)}\n`);
+    }
     if (path !== "/metrics") return void response.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics\n");
     if (request.method !== "GET" && request.method !== "HEAD")
       return void response.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end();

@@ -3,6 +3,7 @@
  * findings and the Elastic document get. The table owns these types; `engine/rule.ts`
  * re-exports them as part of the rule API.
  */
+import type { ContainerIdentity } from "../host/container.js";
 import type { LiveProcessFacts } from "../host/host-view.js";
 
 export type { LiveProcessFacts };
@@ -18,6 +19,8 @@ export interface ProcessInfo {
   /** Base name of the executable (what ECS calls process.name); comm when unknown. */
   name: string;
   args: string[];
+  /** Set when argv was cut: by the kernel record's size, or by the process table's bounds. */
+  argsTruncated?: boolean;
   uid: number;
   /** Real group id; undefined where unknown (entries made before it was recorded). */
   gid?: number;
@@ -65,6 +68,8 @@ export interface ProcessView {
   userName?(uid: number): string | undefined;
   /** This host's group name for `gid`. */
   groupName?(gid: number): string | undefined;
+  /** The container a process runs in (from its cgroup), undefined on the host or unknown. */
+  container?(cgroupId: number, pid: number): ContainerIdentity | undefined;
 }
 
 /** A process's identity as one string: a pid is one process only together with its start time. */

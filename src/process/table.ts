@@ -12,6 +12,7 @@
  * A pid is only one process for a while: every entry keeps the kernel's start time
  * (task->start_boottime) and an event whose task.startNs differs replaces the entry.
  */
+import { containerOfCgroupPath, type ContainerIdentity } from "../host/container.js";
 import { basename } from "node:path";
 import { OFFLINE_HOST, START_TICK_NS, type HostView, type ProcessRecord } from "../host/host-view.js";
 import type { LiveProcessFacts, ProcessInfo, ProcessView } from "./process-view.js";
@@ -23,6 +24,13 @@ export interface ProcessTableOptions {
   maxEntries?: number;
   /** How long (event time) an exited process that forked stays to enrich late findings (one that never forked: at most 5 s). */
   exitedLingerMs?: number;
+  /**
+   * Heap bytes of argv one entry keeps (each argument costs its length plus ARG_OVERHEAD_BYTES);
+   * the arguments past it are left out and the entry is flagged `argsTruncated`.
+   */
+  maxArgvBytes?: number;
+  /** Heap bytes of argv the whole table keeps; past it a new entry keeps its argv[0] only, cut to 256 characters (flagged). */
+  maxArgvBytesTotal?: number;
   /**
    * The host the events come from: seeding, and the live facts rules ask for, read it. A
    * daemon gives a ProcHostView; the default, OFFLINE_HOST, shows nothing (a replay, a test).
@@ -40,6 +48,10 @@ export interface ProcessTableStats {
   expired: number;
   /** Entries replaced because an event showed the pid now belongs to another process. */
   pidReused: number;
+  /** Heap bytes of argv the entries keep now (as the bounds count them). */
+  argvBytes: number;
+  /** Entries whose argv was cut by a bound, since the table was made. */
+  argvTruncated: number;
 }
 
 export interface SeedReport {
@@ -78,6 +90,8 @@ interface Entry {
   hadChildren: boolean;
   /** When it exited (event time); 0 while live. Every entry has every field, so all share one shape. */
   exitedAtMs: number;
+  /** Heap bytes its argv counts for (0 when it shares its parent's, as a forked child does). */
+  argvCost: number;
 }
 
 /** One exit queue: items in exit order, read from `head`; an item is stale once its pid left `exited` or holds a later exit. */
@@ -118,6 +132,21 @@ const DEFAULT_EXITED_LINGER_MS = 60_000;
  */
 const LEAF_LINGER_MS = 5_000;
 const DEFAULT_MAX_ANCESTORS = 16;
+/**
+ * What one kept argument costs besides its characters: the string's header and its slot in the
+ * array. A process can exec with 4,095 one-byte arguments, so counting characters alone would
+ * let argv cost a table 30 times its count.
+ */
+const ARG_OVERHEAD_BYTES = 32;
+/** About 500 short arguments, or a few long ones: more than any rule's pattern reads. */
+const DEFAULT_MAX_ARGV_BYTES = 16 * 1024;
+/** 1 KiB average over a full table of 32,768 entries. */
+const DEFAULT_MAX_ARGV_BYTES_TOTAL = 32 * 1024 * 1024;
+/** What is left of argv[0] once the total is spent: the table's worst case stays the total plus 288 bytes an entry. */
+const ARGV0_FLOOR = 256;
+
+/** Cgroups whose container was looked up, kept (bounded: a cgroup per container and service). */
+const MAX_CONTAINER_LOOKS = 4096;
 
 export class ProcessTable implements ProcessView {
   private readonly maxEntries: number;
@@ -137,8 +166,13 @@ export class ProcessTable implements ProcessView {
   private evicted = 0;
   private expired = 0;
   private pidReused = 0;
+  private readonly maxArgvBytes: number;
+  private readonly maxArgvBytesTotal: number;
+  private argvBytes = 0;
+  private argvTruncated = 0;
   /** Seeded from the host: pids in events are this host's, so the host may be asked about them. */
   private liveHost = false;
+  private readonly containers = new Map<number, ContainerIdentity | undefined>();
 
   constructor(options: ProcessTableOptions = {}) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
@@ -146,6 +180,8 @@ export class ProcessTable implements ProcessView {
     this.parentExits = new ExitQueue(this.exitedLingerMs);
     this.leafExits = new ExitQueue(Math.min(this.exitedLingerMs, LEAF_LINGER_MS));
     this.host = options.host ?? OFFLINE_HOST;
+    this.maxArgvBytes = options.maxArgvBytes ?? DEFAULT_MAX_ARGV_BYTES;
+    this.maxArgvBytesTotal = options.maxArgvBytesTotal ?? DEFAULT_MAX_ARGV_BYTES_TOTAL;
     if (!(this.maxEntries >= 1)) throw new OptionError(`maxEntries must be at least 1, got ${this.maxEntries}`);
   }
 
@@ -161,6 +197,8 @@ export class ProcessTable implements ProcessView {
       evicted: this.evicted,
       expired: this.expired,
       pidReused: this.pidReused,
+      argvBytes: this.argvBytes,
+      argvTruncated: this.argvTruncated,
     };
   }
 
@@ -203,8 +241,9 @@ export class ProcessTable implements ProcessView {
         skipped++;
         continue;
       }
-      const info = seededInfo(record);
-      this.insert({ info: Object.freeze(info), startIsCoarse: true, hadChildren: true, exitedAtMs: 0 });
+      const kept = this.keptArgs(record.args);
+      const info = seededInfo(record, kept.args);
+      this.insert({ info: Object.freeze(info), startIsCoarse: true, hadChildren: true, exitedAtMs: 0, argvCost: kept.cost });
       seeded.push(info);
     }
     seeded.sort((a, b) => a.pid - b.pid);
@@ -247,6 +286,21 @@ export class ProcessTable implements ProcessView {
 
   groupName(gid: number): string | undefined {
     return this.liveHost ? this.host.groupName(gid) : undefined;
+  }
+
+  container(cgroupId: number, pid: number): ContainerIdentity | undefined {
+    if (!this.liveHost) return undefined;
+    // A cgroup's container never changes: one look per cgroup (id 0: seeded from /proc, per pid).
+    const key = cgroupId !== 0 ? cgroupId : -pid;
+    if (this.containers.has(key)) return this.containers.get(key);
+    const path = this.host.cgroupPath(cgroupId, pid);
+    const found = path === undefined ? undefined : containerOfCgroupPath(path);
+    // An unresolved id is looked at again later: its folder may appear in the next walk.
+    if (path !== undefined) {
+      if (this.containers.size >= MAX_CONTAINER_LOOKS) this.containers.delete(this.containers.keys().next().value!);
+      this.containers.set(key, found);
+    }
+    return found;
   }
 
   private isLive(pid: number): boolean {
@@ -296,7 +350,9 @@ export class ProcessTable implements ProcessView {
     // Until it execs, a child runs its parent's program with its parent's argv.
     const parent = this.get(event.task.ppid);
     const { task } = event;
-    this.replace(task.pid, existing, processInfo(task, parent?.executable ?? "", parent?.name ?? task.comm, parent?.args ?? []));
+    const info = processInfo(task, parent?.executable ?? "", parent?.name ?? task.comm, parent?.args ?? []);
+    if (parent?.argsTruncated === true) info.argsTruncated = true;
+    this.replace(task.pid, existing, info, 0);
   }
 
   private applyExec(event: ExecEvent): void {
@@ -309,10 +365,12 @@ export class ProcessTable implements ProcessView {
     // program, its name and argv; the task facts are the newest), so nothing of `existing`
     // is carried over.
     const { task } = event;
-    const args = Object.freeze([...event.args]) as string[];
-    const info = processInfo(task, event.filename, basename(event.filename) || task.comm, args);
+    // Counted before the previous entry of the pid leaves (a little early for the total bound).
+    const kept = this.keptArgs(event.args, event.argsTruncated);
+    const info = processInfo(task, event.filename, basename(event.filename) || task.comm, kept.args);
+    if (kept.truncated) info.argsTruncated = true;
     if (event.stdio !== null) info.interactive = isInteractive(event.stdio);
-    this.replace(task.pid, same ? undefined : existing, info);
+    this.replace(task.pid, same ? undefined : existing, info, kept.cost);
   }
 
   /**
@@ -323,28 +381,30 @@ export class ProcessTable implements ProcessView {
     const existing = this.entryOf(event.task.pid);
     if (existing !== undefined && this.isSameIncarnation(existing, event.task.startNs)) return;
     const { task } = event;
-    const args = Object.freeze([...event.args]) as string[];
-    const info = processInfo(task, event.executable, event.executable === "" ? task.comm : basename(event.executable), args);
+    const kept = this.keptArgs(event.args);
+    const info = processInfo(task, event.executable, event.executable === "" ? task.comm : basename(event.executable), kept.args);
+    if (kept.truncated) info.argsTruncated = true;
     if (existing !== undefined) this.pidReused++;
-    this.insert({ info: Object.freeze(info), startIsCoarse: true, hadChildren: true, exitedAtMs: 0 });
+    this.insert({ info: Object.freeze(info), startIsCoarse: true, hadChildren: true, exitedAtMs: 0, argvCost: kept.cost });
   }
 
   private applyExit(event: ExitEvent): void {
     const pid = event.task.pid;
     const entry = this.live.get(pid);
     if (entry === undefined || !this.isSameIncarnation(entry, event.task.startNs)) return;
-    this.live.delete(pid);
+    this.live.delete(pid); // the entry moves to `exited` with its argv: the total stays
     // The entry's own facts stay (an exiting child may already be reparented); a literal
     // for the same reason as processInfo().
     const i = entry.info;
     const exitedEntry: Entry = {
       info: Object.freeze({
         pid: i.pid, ppid: i.ppid, startNs: event.task.startNs, uid: i.uid, gid: i.gid, comm: i.comm, cgroupId: i.cgroupId,
-        executable: i.executable, name: i.name, args: i.args, exited: true, interactive: i.interactive,
+        executable: i.executable, name: i.name, args: i.args, exited: true, interactive: i.interactive, argsTruncated: i.argsTruncated,
       }),
       startIsCoarse: false,
       hadChildren: entry.hadChildren,
       exitedAtMs: event.timeMs,
+      argvCost: entry.argvCost,
     };
     this.exited.set(pid, exitedEntry);
     (exitedEntry.hadChildren ? this.parentExits : this.leafExits).push(pid, exitedEntry);
@@ -355,28 +415,61 @@ export class ProcessTable implements ProcessView {
   }
 
   /** Writes a live entry for `pid`; `previous` set means another process held the pid. */
-  private replace(pid: number, previous: Entry | undefined, info: ProcessInfo): void {
+  private replace(pid: number, previous: Entry | undefined, info: ProcessInfo, argvCost: number): void {
     if (previous !== undefined) this.pidReused++;
     // The same process exec'ing keeps its children; another process on the pid has none yet.
     const hadChildren = previous === undefined && this.live.get(pid)?.hadChildren === true;
-    this.live.delete(pid);
-    this.exited.delete(pid);
-    this.insert({ info: Object.freeze(info), startIsCoarse: false, hadChildren, exitedAtMs: 0 });
+    this.insert({ info: Object.freeze(info), startIsCoarse: false, hadChildren, exitedAtMs: 0, argvCost });
   }
 
   private insert(entry: Entry): void {
     const pid = entry.info.pid;
-    this.live.delete(pid);
-    this.exited.delete(pid);
+    this.remove(this.live, pid);
+    this.remove(this.exited, pid);
     this.live.set(pid, entry);
+    this.argvBytes += entry.argvCost;
     while (this.size > this.maxEntries) {
       if (!this.dropOldestExited()) {
         const oldestLive = this.live.keys().next();
         if (oldestLive.done === true) break;
-        this.live.delete(oldestLive.value);
+        this.remove(this.live, oldestLive.value);
       }
       this.evicted++;
     }
+  }
+
+  /** Deletes `pid` from one of the two maps, with its argv from the total. */
+  private remove(map: Map<number, Entry>, pid: number): void {
+    const entry = map.get(pid);
+    if (entry === undefined) return;
+    map.delete(pid);
+    this.argvBytes -= entry.argvCost;
+  }
+
+  /**
+   * The arguments an entry keeps: as many as fit in maxArgvBytes, and only argv[0] once the
+   * table's total is past maxArgvBytesTotal; frozen, with their cost. `truncated` also when the
+   * kernel record was already cut.
+   */
+  private keptArgs(args: readonly string[], alreadyTruncated = false): { args: string[]; cost: number; truncated: boolean } {
+    const spent = this.argvBytes >= this.maxArgvBytesTotal;
+    const budget = spent ? 0 : this.maxArgvBytes;
+    let cost = 0;
+    let count = 0;
+    for (; count < args.length; count++) {
+      const next = cost + args[count]!.length + ARG_OVERHEAD_BYTES;
+      if (next > budget) break;
+      cost = next;
+    }
+    const kept = args.slice(0, count);
+    // argv[0] is always kept, cut to the per-entry bound (the floor once the total is spent): it names the program.
+    if (count === 0 && args.length > 0) {
+      kept.push(args[0]!.slice(0, spent ? Math.min(ARGV0_FLOOR, this.maxArgvBytes) : this.maxArgvBytes));
+      cost = kept[0]!.length + ARG_OVERHEAD_BYTES;
+    }
+    const truncated = kept.length < args.length || (kept.length > 0 && kept[0] !== args[0]);
+    if (truncated) this.argvTruncated++;
+    return { args: Object.freeze(kept) as string[], cost, truncated: truncated || alreadyTruncated };
   }
 
   private expireExited(): void {
@@ -384,7 +477,7 @@ export class ProcessTable implements ProcessView {
     for (const queue of [this.parentExits, this.leafExits]) {
       for (let oldest = queue.front(this.exited); oldest !== undefined; oldest = queue.front(this.exited)) {
         if (oldest.entry.exitedAtMs + queue.lingerMs > this.latestEventMs) break;
-        this.exited.delete(oldest.pid);
+        this.remove(this.exited, oldest.pid);
         queue.dropFront();
         this.expired++;
       }
@@ -398,7 +491,7 @@ export class ProcessTable implements ProcessView {
     const fromParents = parent !== undefined && (leaf === undefined || parent.entry.exitedAtMs <= leaf.entry.exitedAtMs);
     const [queue, oldest] = fromParents ? [this.parentExits, parent] : [this.leafExits, leaf];
     if (oldest === undefined) return false;
-    this.exited.delete(oldest.pid);
+    this.remove(this.exited, oldest.pid);
     queue.dropFront();
     return true;
   }
@@ -418,7 +511,7 @@ export class ProcessTable implements ProcessView {
 function processInfo(task: TaskContext, executable: string, name: string, args: string[]): ProcessInfo {
   return {
     pid: task.pid, ppid: task.ppid, startNs: task.startNs, uid: task.uid, gid: task.gid, comm: task.comm, cgroupId: task.cgroupId,
-    executable, name, args, exited: false, interactive: undefined,
+    executable, name, args, exited: false, interactive: undefined, argsTruncated: undefined,
   };
 }
 
@@ -450,15 +543,16 @@ export function isInteractive(stdio: readonly [StdioFd, StdioFd, StdioFd]): bool
   );
 }
 
-/** A process seeded from the host, as a table entry. */
-function seededInfo(record: ProcessRecord): ProcessInfo {
+/** A process seeded from the host, as a table entry, with the arguments it keeps. */
+function seededInfo(record: ProcessRecord, args: string[]): ProcessInfo {
   return {
     pid: record.pid,
     ppid: record.ppid,
     startNs: record.startNs,
     executable: record.executable,
     name: record.executable === "" ? record.comm : basename(record.executable),
-    args: Object.freeze(record.args) as string[],
+    args,
+    ...(args.length < record.args.length || args[0] !== record.args[0] ? { argsTruncated: true } : {}),
     uid: record.uid,
     ...(record.gid !== undefined ? { gid: record.gid } : {}),
     comm: record.comm,

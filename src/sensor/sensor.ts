@@ -141,7 +141,8 @@ export class Sensor {
   /**
    * Detaches every program at once (no event is read after the call), drains what is still
    * in the rings, and resolves once those last batches have reached the subscribers, so
-   * outputs flushed after it miss nothing. Idempotent.
+   * outputs flushed after it miss nothing. The detach itself runs inside the call and holds
+   * the event loop (about half a second on the CI machine kind). Idempotent.
    */
   async close(): Promise<void> {
     if (!this.closed) {

@@ -90,7 +90,7 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
   it("the README's run command (sockeye on the PATH) is the daemon itself: SIGTERM to the pid started stops it cleanly", async () => {
     // scripts/setup.sh puts the wrapper there; the README's commands run setup first.
     const wrapper = "/usr/local/bin/sockeye";
-    expect(readFileSync(wrapper, "utf8")).toMatch(/^exec .*dist\/cli\/main\.js" "\$@"$/m);
+    expect(readFileSync(wrapper, "utf8")).toMatch(/^exec \S+ \S*dist\/cli\/main\.js "\$@"$/m);
     const { child, out, exited } = await startUntilReady("sockeye", ["run", "--format", "json"]);
     daemon = child;
     // No wrapper process in between: the pid we hold is node running the CLI.

@@ -25,8 +25,11 @@ const TAG = "localhost/sockeye-test:image-test";
 const PODMAN = ["--runtime", "runc"];
 const RUN = ["run", "--rm", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
 
+interface Probe { exec: { command: string[] } }
 interface Container {
   args: string[];
+  livenessProbe: Probe;
+  readinessProbe: Probe;
   securityContext: { allowPrivilegeEscalation: boolean; readOnlyRootFilesystem: boolean; runAsUser: number; privileged: boolean;
     capabilities: { drop: string[]; add: string[] }; seccompProfile: { type: string; localhostProfile: string } };
   volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
@@ -39,7 +42,7 @@ interface PodSpec {
 }
 
 /** The DaemonSet's pod spec, and the podman options that run a container as it says. */
-function daemonSetAsPodman(): { spec: PodSpec; options: string[]; args: string[] } {
+function daemonSetAsPodman(): { spec: PodSpec; options: string[]; args: string[]; probes: string[][] } {
   const docs = parseAllDocuments(readFileSync(MANIFEST, "utf8")).map((d) => d.toJS() as { kind: string; spec: { template: { spec: PodSpec } } });
   const spec = docs.find((d) => d.kind === "DaemonSet")!.spec.template.spec;
   const [container] = spec.containers;
@@ -59,7 +62,7 @@ function daemonSetAsPodman(): { spec: PodSpec; options: string[]; args: string[]
     if (volume.hostPath !== undefined) options.push("-v", `${volume.hostPath.path}:${mount.mountPath}${mount.readOnly === true ? ":ro" : ""}`);
     else options.push("--tmpfs", mount.mountPath);
   }
-  return { spec, options, args: container!.args };
+  return { spec, options, args: container!.args, probes: [container!.livenessProbe.exec.command, container!.readinessProbe.exec.command] };
 }
 
 describe("packaging/kubernetes/daemonset.yaml", () => {
@@ -106,8 +109,9 @@ describe.runIf(tier.run && hasPodman)("kernel: the image, run as the DaemonSet r
   }, 60_000);
 
   it("starts with the manifest's securityContext and mounts, and reports a shell on the host and one in another container", async () => {
-    const { options, args } = daemonSetAsPodman();
-    daemon = spawn("podman", [...PODMAN, ...RUN, ...options, TAG, ...args, "--stats-interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    const { options, args, probes } = daemonSetAsPodman();
+    const name = `sockeye-image-test-${process.pid}`;
+    daemon = spawn("podman", [...PODMAN, ...RUN, "--name", name, ...options, TAG, ...args, "--stats-interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "", stderr = "";
     daemon.stdout!.on("data", (d) => (stdout += d));
     daemon.stderr!.on("data", (d) => (stderr += d));
@@ -116,6 +120,12 @@ describe.runIf(tier.run && hasPodman)("kernel: the image, run as the DaemonSet r
     while (!stderr.includes('"message":"sensor ready"') && daemon.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(stderr).toContain('"message":"sensor ready"');
     expect(stderr).not.toMatch(/running without CAP_/);
+    // The manifest's probes, run in the container as kubelet runs them.
+    for (const probe of probes) {
+      const answered = await run("podman", ["exec", name, ...probe]);
+      expect(answered.status, `${probe.join(" ")}: ${answered.stderr}`).toBe(0);
+      expect(answered.stdout).toMatch(/^(ready|degraded)/);
+    }
 
     const sockets = new Set<net.Socket>();
     const server = net.createServer((s) => { sockets.add(s); s.on("error", () => {}); s.end("exit\n"); });

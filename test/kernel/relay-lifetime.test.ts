@@ -2,8 +2,8 @@
  * Short-lived relays: RELAY-001 reads /proc of the shell and its relay while they run, so a
  * relay shorter than the way from the kernel to the rule is missed (docs/rules/RELAY-001.md,
  * "How short a relay can be"). `ncat -e /bin/sh` against a listener that sends
- * `sleep S; exit` and keeps the connection open, so the shell lives about S.
- * SOCKEYE_RELAY_LIFETIMES=1 also prints the catch rate over a range of lifetimes.
+ * `sleep S; exit` and keeps the connection open, so the shell lives about S. The catch rate
+ * over a range of lifetimes is measured by bench/relay-lifetime.mjs.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
@@ -54,15 +54,4 @@ describe.runIf(tier.run)("kernel: RELAY-001 on short-lived relays", () => {
     for (let i = 0; i < 5; i++) runs.push(await shortRelay(0.01));
     expect(runs.map((r) => r.caught), JSON.stringify(runs)).toEqual([true, true, true, true, true]);
   }, 60_000);
-
-  it.runIf(process.env.SOCKEYE_RELAY_LIFETIMES === "1")("measure: catch rate by lifetime", async () => {
-    const rows: string[] = [];
-    for (const sleepS of [0, 0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.1]) {
-      const runs = [];
-      for (let i = 0; i < 10; i++) runs.push(await shortRelay(sleepS));
-      const lives = runs.flatMap((r) => (r.livedMs !== undefined ? [r.livedMs] : [])).sort((a, b) => a - b);
-      rows.push(`sleep ${sleepS}s: shell lived median ${lives[lives.length >> 1]?.toFixed(1)} ms (${lives[0]?.toFixed(1)}-${lives.at(-1)?.toFixed(1)}): caught ${runs.filter((r) => r.caught).length}/${runs.length}`);
-    }
-    console.log(rows.join("\n"));
-  }, 300_000);
 });

@@ -130,10 +130,6 @@ export class RelayGraph {
     if (this.observedSinceMs === undefined) this.startupSockets = host.tcpSockets();
   }
 
-  get pendingShells(): number {
-    return this.pending.size;
-  }
-
   state(): RuleState {
     return {
       held: this.sockets.size + this.existing.size,

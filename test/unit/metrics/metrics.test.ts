@@ -162,6 +162,14 @@ describe("Prometheus endpoint", () => {
       expect(ok.status).toBe(200);
     });
 
+    it("leaves the health endpoints open: a probe carries no token", async () => {
+      const report = { status: "ready", live: true, ready: true, degraded: false, reasons: [], pid: 1, uptimeS: 5 } as const;
+      const { url } = await started({ bearerTokenFile: tokenFile("s3cret-token\n"), health: () => ({ ...report, reasons: [] }) });
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      expect((await fetch(`${url}/metrics`)).status).toBe(401);
+    });
+
     it.each([
       ["empty", "\n", 0o600, /: is empty; put the token in it$/],
       ["readable by others", "t\n", 0o644, /: is readable by group or others \(mode 644\); chmod 600 it$/],

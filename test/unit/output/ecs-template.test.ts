@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { reverseShellFinding } from "./fixtures.js";
+import { ecsContainer } from "../../../src/engine/finding.js";
 
 const folder = new URL("../../../packaging/elasticsearch/", import.meta.url).pathname;
 const read = (name: string) => JSON.parse(readFileSync(folder + name, "utf8")) as Record<string, unknown>;
@@ -58,8 +59,11 @@ describe("the Elasticsearch/OpenSearch index template", () => {
     expect(template.template.settings.index.default_pipeline).toBe("logs-sockeye.alerts");
   });
 
-  it("maps every field of a finding built by the engine, with a type its value fits", () => {
-    const finding = reverseShellFinding();
+  it.each([
+    ["on the host", {}],
+    ["in a pod's container", ecsContainer({ id: "a".repeat(64), runtime: "containerd", podUid: "0a1b2c3d-4e5f-6789-abcd-ef0123456789" })],
+  ])("maps every field of a finding built by the engine, with a type its value fits (%s)", (_where, container) => {
+    const finding = { ...reverseShellFinding(), ...container };
     expect(finding.event.kind).toBe("alert");
     const unmapped: string[] = [];
     const misfit: string[] = [];

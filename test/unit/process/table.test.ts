@@ -1,6 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { afterEach, describe, expect, it } from "vitest";
 import { ProcessTable } from "sockeye";
 import { BASE_TIME_MS, exec, exit, fork } from "../engine/fixtures.js";
@@ -210,6 +212,41 @@ describe("process table: bounded under a fork storm", () => {
     table.apply(fork({ task: { pid: 13, startNs: 13 } }));
     expect([10, 11, 12, 13].map((pid) => table.get(pid) !== undefined)).toEqual([true, false, true, true]);
     expect(table.stats()).toMatchObject({ size: 3, evicted: 1 });
+  });
+});
+
+describe("process table: argv bounded by bytes", () => {
+  it("keeps as many arguments as fit per entry, and argv[0] only once the table's total is spent; both flagged", () => {
+    const table = new ProcessTable({ maxArgvBytes: 110, maxArgvBytesTotal: 150 });
+    const run = (pid: number, args: string[]) => table.apply(exec({ task: { pid, startNs: pid }, filename: "/bin/x", args }));
+    run(10, ["x", "a".repeat(40), "b".repeat(40)]);
+    expect(table.get(10)).toMatchObject({ args: ["x", "a".repeat(40)], argsTruncated: true });
+    run(11, ["y", "short"]);
+    expect(table.get(11)?.args).toEqual(["y", "short"]);
+    expect(table.get(11)?.argsTruncated).toBeUndefined();
+    run(12, ["z", "more"]); // the total (150) is spent: argv[0] only
+    expect(table.get(12)).toMatchObject({ args: ["z"], argsTruncated: true });
+    expect(table.stats()).toMatchObject({ argvTruncated: 2, argvBytes: 1 + 40 + 32 * 2 + 1 + 5 + 32 * 2 + 1 + 32 });
+    run(13, ["w".repeat(500)]); // a huge argv[0] is cut to the per-entry bound
+    expect(table.get(13)).toMatchObject({ args: ["w".repeat(110)], argsTruncated: true });
+    table.apply(exit({ task: { pid: 10, startNs: 10 } }));
+    expect(table.stats().argvBytes).toBe(1 + 40 + 32 * 2 + 1 + 5 + 32 * 2 + 1 + 32 + 110 + 32); // an exited entry keeps its argv
+  });
+
+  it("32,768 execs of 4,095 arguments each keep the heap flat", () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const table = new ProcessTable();
+    const template = exec({ filename: "/usr/bin/x", args: Array.from({ length: 4095 }, (_, i) => `arg${i}`) });
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let pid = 1; pid <= 32_768; pid++) table.apply({ ...template, task: { ...template.task, pid, tid: pid, startNs: pid } });
+    gc();
+    const grown = process.memoryUsage().heapUsed - before;
+    expect(table.size).toBe(32_768);
+    // Unbounded, each entry kept 4,095 array slots: about 1 GiB. Bounded: the entries themselves and 32 MiB of argv at most.
+    expect(table.stats().argvBytes).toBeLessThanOrEqual(32 * 1024 * 1024 + 16 * 1024 + 32_768 * (256 + 32));
+    expect(grown).toBeLessThan(96 * 1024 * 1024);
   });
 });
 

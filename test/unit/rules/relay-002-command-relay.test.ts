@@ -5,31 +5,13 @@
  */
 import { describe, expect, it } from "vitest";
 import {
-  Engine, ProcessTable, builtinRules, createRelay001Rule, createRelay002Rule, type EngineLogger, type Finding, type Holding,
-  type OutboundEvent, type SensorEvent, type StdioFd, type TaskContext,
-} from "sockeye";
-import { BASE_TIME_MS, exec, exit, fork } from "../engine/fixtures.js";
+  Engine, ProcessTable, builtinRules, createRelay001Rule, createRelay002Rule, type Finding, type Holding,
+  type SensorEvent, type StdioFd, } from "sockeye";
+import { at, connectedOut, exit, holds, pipe, proc, silentLogger, start, tty, unix } from "../engine/fixtures.js";
 import { fakeHost } from "../host/fake-host.js";
 
-const silentLogger: EngineLogger = { warn: () => {} };
 const REMOTE = { address: "10.0.0.66", port: 4444 };
 const SOCK = 9001;
-const at = (ms: number) => BASE_TIME_MS + ms;
-const proc = (pid: number, ppid: number, comm: string): Partial<TaskContext> => ({ pid, tid: pid, ppid, comm, startNs: pid * 1_000 });
-const pipe = (ino: number): StdioFd => ({ kind: "pipe", ino, dev: 15 });
-const unix = (ino: number, peerIno: number): StdioFd => ({ kind: "unix", ino, socketType: "stream", peerIno });
-const tty = (index: number): StdioFd => ({ kind: "tty", ino: 3, ttyIndex: index, controlling: true });
-const h = (fd: number, key: string, access: Holding["access"] = "both"): Holding => ({ fd, key, access });
-
-function outbound(p: Partial<TaskContext>, ino: number, ms: number): OutboundEvent {
-  const t = { pid: 0, tid: 0, ppid: 0, uid: 0, gid: 0, cgroupId: 1, startNs: 0, comm: "", parentComm: "", ...p };
-  return {
-    kind: "outbound", timeMs: at(ms), timeNs: ms * 1e6 + 1e12, task: t, fd: 3, result: 0, socketIno: ino, family: "inet",
-    local: { address: "10.0.0.5", port: 51234 }, remote: { ...REMOTE },
-  };
-}
-const start = (p: Partial<TaskContext>, filename: string, args: string[], stdio: [StdioFd, StdioFd, StdioFd], ms: number): SensorEvent[] =>
-  [fork({ task: p, timeMs: at(ms) }), exec({ task: p, filename, args, stdio, timeMs: at(ms) })];
 
 type Step = SensorEvent | { holds: Record<number, Holding[]> };
 
@@ -47,16 +29,16 @@ function run(steps: Step[]) {
 const gawk = proc(200, 100, "gawk");
 const cmd = (pid: number, command: string, stdio: [StdioFd, StdioFd, StdioFd], ms: number) =>
   [...start(proc(pid, 200, "sh"), "/bin/sh", ["sh", "-c", command], stdio, ms), exit({ task: proc(pid, 200, "sh"), timeMs: at(ms + 1) })];
-const gawkStart = [...start(gawk, "/usr/bin/gawk", ["gawk", "BEGIN { s = \"/inet/tcp/0/10.0.0.66/4444\" … }"], [tty(1), tty(1), tty(1)], 0), outbound(gawk, SOCK, 1)];
+const gawkStart = [...start(gawk, "/usr/bin/gawk", ["gawk", "BEGIN { s = \"/inet/tcp/0/10.0.0.66/4444\" … }"], [tty(1), tty(1), tty(1)], 0), connectedOut(gawk, SOCK, 1)];
 
 describe("RELAY-002: command relays", () => {
   it("gawk /inet/tcp running two commands through `sh -c` over pipes it reads: one medium finding, after the second", () => {
     const findings = run([
       ...gawkStart,
-      { holds: { 200: [h(3, `sock:${SOCK}`), h(4, "pipe:11", "write"), h(5, "pipe:12", "read")] } },
+      { holds: { 200: [holds(3, `sock:${SOCK}`), holds(4, "pipe:11", "write"), holds(5, "pipe:12", "read")] } },
       ...cmd(201, "id", [pipe(11), pipe(12), tty(1)], 100),
       // The parent closed the first command's pipes after reading them to the end.
-      { holds: { 200: [h(3, `sock:${SOCK}`)] } },
+      { holds: { 200: [holds(3, `sock:${SOCK}`)] } },
       ...cmd(202, "uname -a", [pipe(21), pipe(22), tty(1)], 900),
       ...cmd(203, "ls", [pipe(31), pipe(32), tty(1)], 1900),
     ]);
@@ -72,7 +54,7 @@ describe("RELAY-002: command relays", () => {
   it("a socketpair whose peer the parent holds (node's child_process) counts as read", () => {
     const findings = run([
       ...gawkStart,
-      { holds: { 200: [h(3, `sock:${SOCK}`), h(6, "sock:52")] } },
+      { holds: { 200: [holds(3, `sock:${SOCK}`), holds(6, "sock:52")] } },
       ...cmd(201, "id", [unix(51, 52), unix(53, 54), tty(1)], 100),
       ...cmd(202, "id", [unix(61, 62), unix(63, 64), tty(1)], 200),
     ]);
@@ -82,13 +64,13 @@ describe("RELAY-002: command relays", () => {
   const quiet: { name: string; steps: Step[] }[] = [
     {
       name: "one command only",
-      steps: [...gawkStart, { holds: { 200: [h(3, `sock:${SOCK}`)] } }, ...cmd(201, "id", [pipe(11), pipe(12), tty(1)], 100)],
+      steps: [...gawkStart, { holds: { 200: [holds(3, `sock:${SOCK}`)] } }, ...cmd(201, "id", [pipe(11), pipe(12), tty(1)], 100)],
     },
     {
       name: "the children inherit the parent's own output pipe (it writes to it, never reads it)",
       steps: [
         ...gawkStart,
-        { holds: { 200: [h(1, "pipe:12", "write"), h(3, `sock:${SOCK}`)] } },
+        { holds: { 200: [holds(1, "pipe:12", "write"), holds(3, `sock:${SOCK}`)] } },
         ...cmd(201, "id", [tty(1), pipe(12), tty(1)], 100),
         ...cmd(202, "id", [tty(1), pipe(12), tty(1)], 200),
       ],
@@ -97,7 +79,7 @@ describe("RELAY-002: command relays", () => {
       name: "the children inherit the parent's journal stream socket",
       steps: [
         ...gawkStart,
-        { holds: { 200: [h(1, "sock:70"), h(3, `sock:${SOCK}`)] } },
+        { holds: { 200: [holds(1, "sock:70"), holds(3, `sock:${SOCK}`)] } },
         ...cmd(201, "id", [tty(1), unix(70, 71), tty(1)], 100),
         ...cmd(202, "id", [tty(1), unix(70, 71), tty(1)], 200),
       ],
@@ -106,7 +88,7 @@ describe("RELAY-002: command relays", () => {
       name: "the children write to the user's terminal (system(), not popen)",
       steps: [
         ...gawkStart,
-        { holds: { 200: [h(1, "pts:1"), h(3, `sock:${SOCK}`)] } },
+        { holds: { 200: [holds(1, "pts:1"), holds(3, `sock:${SOCK}`)] } },
         ...cmd(201, "id", [tty(1), tty(1), tty(1)], 100),
         ...cmd(202, "id", [tty(1), tty(1), tty(1)], 200),
       ],
@@ -115,7 +97,7 @@ describe("RELAY-002: command relays", () => {
       name: "the connection is closed by the second command (a new connection per job)",
       steps: [
         ...gawkStart,
-        { holds: { 200: [h(3, `sock:${SOCK}`)] } },
+        { holds: { 200: [holds(3, `sock:${SOCK}`)] } },
         ...cmd(201, "id", [pipe(11), pipe(12), tty(1)], 100),
         { holds: { 200: [] } },
         ...cmd(202, "id", [pipe(21), pipe(22), tty(1)], 200),
@@ -125,7 +107,7 @@ describe("RELAY-002: command relays", () => {
       name: "script files and interactive shells are not command strings",
       steps: [
         ...gawkStart,
-        { holds: { 200: [h(3, `sock:${SOCK}`)] } },
+        { holds: { 200: [holds(3, `sock:${SOCK}`)] } },
         ...start(proc(201, 200, "sh"), "/bin/sh", ["sh", "job.sh"], [pipe(11), pipe(12), tty(1)], 100),
         ...start(proc(202, 200, "sh"), "/bin/sh", ["sh", "job2.sh"], [pipe(21), pipe(22), tty(1)], 200),
       ],
@@ -134,7 +116,7 @@ describe("RELAY-002: command relays", () => {
       name: "commands further apart than the gap",
       steps: [
         ...gawkStart,
-        { holds: { 200: [h(3, `sock:${SOCK}`)] } },
+        { holds: { 200: [holds(3, `sock:${SOCK}`)] } },
         ...cmd(201, "id", [pipe(11), pipe(12), tty(1)], 100),
         ...cmd(202, "id", [pipe(21), pipe(22), tty(1)], 100 + 11 * 60_000),
       ],

@@ -4,48 +4,29 @@
  */
 import { describe, expect, it } from "vitest";
 import {
-  Engine, ProcessTable, createRelay001Rule, createRelay002Rule, createTrc101Rule, type AnyRule, type EngineLogger, type OutboundEvent,
-  type RuleState, type SensorEvent, type StdioFd, type TaskContext,
+  Engine, ProcessTable, createRelay001Rule, createRelay002Rule, createTrc101Rule, type AnyRule, type HostView, type RuleState, type SensorEvent, type TaskContext,
 } from "sockeye";
-import { BASE_TIME_MS, dup, exec, fork } from "../engine/fixtures.js";
+import { ATTACKER as REMOTE, LOCAL_END as LOCAL, at, connectedOut, dup, exec, inet, pipe, proc, silentLogger, start, tty } from "../engine/fixtures.js";
 import { fakeHost } from "../host/fake-host.js";
 
-const silentLogger: EngineLogger = { warn: () => {} };
-const REMOTE = { address: "10.0.0.66", port: 4444 };
-const LOCAL = { address: "10.0.0.5", port: 51234 };
-const at = (ms: number) => BASE_TIME_MS + ms;
-const proc = (pid: number, ppid: number, comm: string): Partial<TaskContext> => ({ pid, tid: pid, ppid, comm, startNs: pid * 1_000 });
-const pipe = (ino: number): StdioFd => ({ kind: "pipe", ino, dev: 15 });
-const tty: StdioFd = { kind: "tty", ino: 3, ttyIndex: 1, controlling: true };
-const inet = (ino: number): StdioFd => ({
-  kind: "inet", ino, family: "inet", socketType: "stream", origin: "connected", state: 1, local: { ...LOCAL }, remote: { ...REMOTE },
-});
-const start = (p: Partial<TaskContext>, filename: string, args: string[], stdio: [StdioFd, StdioFd, StdioFd], ms: number): SensorEvent[] => [
-  fork({ task: p, timeMs: at(ms) }),
-  exec({ task: p, filename, args, stdio, timeMs: at(ms) }),
-];
 const dupOnto = (p: Partial<TaskContext>, newfd: number, ino: number, ms: number) =>
   dup({ task: p, newfd, oldfd: 3, socketIno: ino, socketOnFds: [newfd], origin: "connected", local: { ...LOCAL }, remote: { ...REMOTE }, timeMs: at(ms) });
-function outbound(p: Partial<TaskContext>, ino: number, ms: number): OutboundEvent {
-  const t = { pid: 0, tid: 0, ppid: 0, uid: 0, gid: 0, cgroupId: 1, startNs: 0, comm: "", parentComm: "", ...p };
-  return { kind: "outbound", timeMs: at(ms), timeNs: ms * 1e6 + 1e12, task: t, fd: 3, result: 0, socketIno: ino, family: "inet", local: { ...LOCAL }, remote: { ...REMOTE } };
-}
 
 /** Feeds `events` to one rule; returns its state after them. */
-function stateAfter(rule: AnyRule, events: SensorEvent[]): RuleState {
-  const engine = new Engine({ rules: [rule], processes: new ProcessTable({ host: fakeHost() }), hostName: "h", now: () => at(0), logger: silentLogger });
+function stateAfter(rule: AnyRule, events: SensorEvent[], host: HostView = fakeHost()): RuleState {
+  const engine = new Engine({ rules: [rule], processes: new ProcessTable({ host }), hostName: "h", now: () => at(0), logger: silentLogger });
   for (const event of events) engine.handle(event);
   return engine.stats().ruleState[rule.meta.id]!;
 }
 
 /** A shell (stdin and stdout pipes) waiting for its relay: a RELAY-001 candidate. */
-const candidate = (pid: number, ms: number) => start(proc(pid, 1, "sh"), "/bin/sh", ["sh", "-i"], [pipe(pid * 10), pipe(pid * 10 + 1), tty], ms);
+const candidate = (pid: number, ms: number) => start(proc(pid, 1, "sh"), "/bin/sh", ["sh", "-i"], [pipe(pid * 10), pipe(pid * 10 + 1), tty(1)], ms);
 
 describe("TRC-101 (precise): held triggers, reported sockets and shell readers", () => {
   it("held triggers: past maxHeldProcesses the oldest is let go (evicted); one whose process never execs nor exits expires", () => {
     const rule = createTrc101Rule({ precise: { maxHeldProcesses: 2 } });
     // `cat` holds a trigger (no interpreter): it waits for cat's exec or exit.
-    const held = (pid: number, ms: number) => [...start(proc(pid, 1, "cat"), "/usr/bin/cat", ["cat"], [tty, tty, tty], ms), dupOnto(proc(pid, 1, "cat"), 1, pid, ms)];
+    const held = (pid: number, ms: number) => [...start(proc(pid, 1, "cat"), "/usr/bin/cat", ["cat"], [tty(1), tty(1), tty(1)], ms), dupOnto(proc(pid, 1, "cat"), 1, pid, ms)];
     expect(stateAfter(rule, [...held(10, 0), ...held(11, 1), ...held(12, 2)])).toMatchObject({ pending: 2, evicted: 1, expired: 0 });
     const aged = createTrc101Rule({ precise: { heldMaxAgeMs: 60_000 } });
     expect(stateAfter(aged, [...held(10, 0), ...held(11, 61_000)])).toMatchObject({ pending: 1, expired: 1 });
@@ -62,12 +43,19 @@ describe("TRC-101 (precise): held triggers, reported sockets and shell readers",
     // A shell dup'ing a socket onto its stdin alone is remembered as the socket's reader.
     const reader = (pid: number, ms: number) => dupOnto(proc(pid, 1, "bash"), 0, pid, ms);
     const many = Array.from({ length: 4097 }, (_, i) => reader(1000 + i, 0));
-    const shells = Array.from({ length: 4097 }, (_, i) => exec({ task: proc(1000 + i, 1, "bash"), filename: "/usr/bin/bash", args: ["bash"], stdio: [tty, tty, tty], timeMs: at(0) }));
+    const shells = Array.from({ length: 4097 }, (_, i) => exec({ task: proc(1000 + i, 1, "bash"), filename: "/usr/bin/bash", args: ["bash"], stdio: [tty(1), tty(1), tty(1)], timeMs: at(0) }));
     const state = stateAfter(createTrc101Rule({ precise: { maxHeldProcesses: 10_000 } }), [...shells, ...many]);
     expect(state).toMatchObject({ held: 4096, pending: 4097, evicted: 1 });
     const aged = stateAfter(createTrc101Rule({ precise: { heldMaxAgeMs: 60_000 } }), [shells[0]!, reader(1000, 0), shells[1]!, reader(1001, 61_000)]);
     // The first process's held trigger expires, and its reader with it: only the second reader is left.
     expect(aged).toMatchObject({ held: 1, pending: 1, expired: 1 });
+  });
+  it("a program too large to hash in one look is counted as an incomplete look, not taken for no interpreter in silence", () => {
+    const host: HostView = { ...fakeHost(), fileDigest: () => ({ status: "incomplete", reason: "byte_budget" }) };
+    // A renamed program with the socket on stdin: only its content could say it is a shell.
+    const renamed = start(proc(10, 1, "x"), "/tmp/x", ["x"], [inet(1), inet(1), inet(1)], 0);
+    expect(stateAfter(createTrc101Rule(), renamed, host)).toMatchObject({ incomplete: 1 });
+    expect(stateAfter(createTrc101Rule(), renamed)).toMatchObject({ incomplete: 0 });
   });
 });
 
@@ -79,13 +67,13 @@ describe("RELAY-001: pending shells, remembered sockets, the stdio index", () =>
 
   it("outbound sockets: past maxSockets the oldest is evicted; one that can no longer be born with a shell expires", () => {
     const nc = proc(20, 1, "nc");
-    expect(stateAfter(createRelay001Rule({ maxSockets: 1 }), [outbound(nc, 1, 0), outbound(nc, 2, 1)])).toMatchObject({ held: 1, evicted: 1 });
-    const aged = stateAfter(createRelay001Rule({ windowMs: 5_000, connectedBeforeMs: 10_000 }), [outbound(nc, 1, 0), outbound(nc, 2, 16_000)]);
+    expect(stateAfter(createRelay001Rule({ maxSockets: 1 }), [connectedOut(nc, 1, 0), connectedOut(nc, 2, 1)])).toMatchObject({ held: 1, evicted: 1 });
+    const aged = stateAfter(createRelay001Rule({ windowMs: 5_000, connectedBeforeMs: 10_000 }), [connectedOut(nc, 1, 0), connectedOut(nc, 2, 16_000)]);
     expect(aged).toMatchObject({ held: 1, expired: 1 });
   });
 
   it("the stdio index: past maxIndexed the oldest process is evicted; one whose exit never came expires", () => {
-    const cat = (pid: number, ms: number) => start(proc(pid, 1, "cat"), "/usr/bin/cat", ["cat"], [pipe(pid), pipe(pid + 1), tty], ms);
+    const cat = (pid: number, ms: number) => start(proc(pid, 1, "cat"), "/usr/bin/cat", ["cat"], [pipe(pid), pipe(pid + 1), tty(1)], ms);
     expect(stateAfter(createRelay001Rule({ maxIndexed: 1 }), [...cat(10, 0), ...cat(20, 1)])).toMatchObject({ indexed: 1, evicted: 1 });
     expect(stateAfter(createRelay001Rule({ indexedMaxAgeMs: 60_000 }), [...cat(10, 0), ...cat(20, 61_000)])).toMatchObject({ indexed: 1, expired: 1 });
   });
@@ -94,7 +82,7 @@ describe("RELAY-001: pending shells, remembered sockets, the stdio index", () =>
 describe("RELAY-002: remembered connections", () => {
   it("past maxSockets the oldest is evicted; one without a connect or command for maxAgeMs expires", () => {
     const gawk = proc(20, 1, "gawk");
-    expect(stateAfter(createRelay002Rule({ maxSockets: 1 }), [outbound(gawk, 1, 0), outbound(gawk, 2, 1)])).toMatchObject({ held: 1, evicted: 1 });
-    expect(stateAfter(createRelay002Rule({ maxAgeMs: 60_000 }), [outbound(gawk, 1, 0), outbound(gawk, 2, 61_000)])).toMatchObject({ held: 1, expired: 1 });
+    expect(stateAfter(createRelay002Rule({ maxSockets: 1 }), [connectedOut(gawk, 1, 0), connectedOut(gawk, 2, 1)])).toMatchObject({ held: 1, evicted: 1 });
+    expect(stateAfter(createRelay002Rule({ maxAgeMs: 60_000 }), [connectedOut(gawk, 1, 0), connectedOut(gawk, 2, 61_000)])).toMatchObject({ held: 1, expired: 1 });
   });
 });

