@@ -62,7 +62,7 @@ export { replayCapture, type ReplayOptions, type ReplayReport } from "./pipeline
 export { CaptureLineError, type MalformedLine } from "./capture/reader.js";
 
 // --- outputs: where findings go (all of them, and their parts, in sockeye/outputs) ----------
-export { OutputError, type FindingOutput, type FlushResult, type OutputDropReason, type OutputStats } from "./output/output.js";
+export { OutputError, type FindingOutput, type FlushResult, type OutputDropReason, type OutputStats, type StateRecord } from "./output/output.js";
 export { OutputSet } from "./output/output-set.js";
 export type { EventOutput } from "./output/event-lines.js";
 export type { StreamOutputOptions } from "./output/stream.js";

@@ -15,6 +15,7 @@ import { ProcHostView } from "../host/proc-host.js";
 import type { OutputStats } from "../output/output.js";
 import { Pipeline } from "../pipeline/pipeline.js";
 import { CoverageMonitor, coverageCounts } from "../pipeline/coverage.js";
+import { Heartbeat, heartbeatStatus } from "../pipeline/heartbeat.js";
 import { DaemonStats } from "../metrics/daemon-stats.js";
 import { resolveConfig, type ConfigInput } from "../config/config.js";
 import { loadConfiguredRules, logRuleCatalog } from "../config/rules.js";
@@ -63,9 +64,10 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const stopped = stopSignal();
   const reloads = reloadOnHangup(request, config.sensor, pipeline, stats);
   const seeded = pipeline.seedFromProc();
-  stats.attach(() => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }));
+  const snapshot = () => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() });
+  stats.attach(snapshot);
   const losses = () => ({
-    ...coverageCounts({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() }),
+    ...coverageCounts(snapshot()),
     "sensor/decode": { ...sensor.stats().decodeDropped },
     // Records the kernel's admission turned away under pressure (a full ring is in kernel/<hook>).
     ...admissionDrops(sensor),
@@ -73,6 +75,8 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const coverage = new CoverageMonitor({ sample: losses, emit: (finding) => pipeline.outputs.write([finding]) });
   pipeline.watchCoverage(coverage);
   coverage.start();
+  const heartbeat = new Heartbeat({ intervalS: config.output.heartbeat_interval_s, outputs: () => pipeline.outputs, status: () => heartbeatStatus(snapshot()) });
+  heartbeat.start();
   // Ready once events went through (the processes found in /proc are the first batch).
   const health = new Health({ notReady: () => (sumOf(pipeline.stats().engine.eventsByKind) > 0 ? [] : ["no batch of events processed yet"]), losses });
   health.start();
@@ -95,6 +99,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   await stats.stop(); // no stats tick may read the sensor once it is closed
   await sensor.close(); // every program detached, then the rings' last batches reach the pipeline
   coverage.stop(); // what the last window lost, reported before the outputs flush
+  heartbeat.stop();
   const flushed = await pipeline.close();
   await lock.release();
   log("stopped", {

@@ -80,6 +80,8 @@ export const configSchema = z
         stdout: z.enum(["auto", "json", "pretty", "none"]).default("auto"),
         /** Also write every decoded kernel event to stdout (JSON lines), as the output named "events". */
         events: z.boolean().default(false),
+        /** Seconds between heartbeat records on the durable outputs (file, spooled webhook, NATS); 0 turns them off. */
+        heartbeat_interval_s: z.number().int().min(0).max(86_400).default(60),
         /** Cut credentials (passwords, tokens, authorization headers, URL passwords) out of findings' command lines. */
         redact_secrets: z.boolean().default(true),
         file: z
@@ -168,6 +170,8 @@ export const configSchema = z
         stats_interval_s: z.number().int().min(0).max(86_400).default(60),
         /** "host:port" for a Prometheus /metrics endpoint; absent: no endpoint. */
         prometheus_listen: listenAddress.optional(),
+        /** A file (mode 0600) holding the bearer token /metrics requires; absent: no token. */
+        prometheus_token_file: z.string().min(1).optional(),
       })
       .strict()
       .default({}),

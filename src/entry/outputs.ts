@@ -9,6 +9,7 @@ export {
   type FlushResult,
   type OutputDropReason,
   type OutputStats,
+  type StateRecord,
 } from "../output/output.js";
 export { OutputSet } from "../output/output-set.js";
 export { EventLineOutput, taggedEventLine, type EventLineOutputOptions, type EventOutput, type EventOutputTrouble } from "../output/event-lines.js";

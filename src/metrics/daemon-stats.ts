@@ -17,6 +17,8 @@ export interface MetricsConfig {
   stats_interval_s: number;
   /** "host:port" for a Prometheus /metrics endpoint; absent: no endpoint. */
   prometheus_listen?: string | undefined;
+  /** A file holding the bearer token /metrics requires. */
+  prometheus_token_file?: string | undefined;
 }
 
 function emptySnapshot(): StatsSnapshot {
@@ -59,11 +61,12 @@ export class DaemonStats {
         // Loaded only when asked for: prom-client adds 12.6 MB to the daemon's RSS (measured
         // on Node 20; the idle footprint goal is 60 MB).
         const { PrometheusMetrics } = await import("./prometheus.js");
-        // Each scrape reads a fresh snapshot (none before the sensor is attached).
+        // A scrape reads a snapshot at most a second old (none before the sensor is attached).
         next = new PrometheusMetrics({
           ...parseListen(config.prometheus_listen),
           collect: () => this.snapshotSource?.() ?? emptySnapshot(),
           health: () => this.healthSource?.() ?? STARTING,
+          ...(config.prometheus_token_file !== undefined ? { bearerTokenFile: config.prometheus_token_file } : {}),
         });
         await next.listen();
         const exposed = exposedListenWarning(config.prometheus_listen);

@@ -6,13 +6,21 @@
  * update replaces every series rather than adding to it; that happens synchronously, so a
  * scrape never sees half an update. A total that goes down (a new daemon)
  * reads to Prometheus as a counter reset, which rate() already handles.
+ *
+ * With `collect`, a scrape is answered from a rendering at most SNAPSHOT_MAX_AGE_MS old, and
+ * scrapes arriving together share one: however often something scrapes, the daemon takes
+ * one snapshot a second. With `bearerTokenFile`, /metrics answers only to that token (the
+ * counters describe the host's processes and detections).
  */
-import type { HealthReport } from "../service/health.js";
+import { timingSafeEqual } from "node:crypto";
+import { statSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import { EXIT_REFUSED, SockeyeError } from "../errors.js";
+import { EXIT_BAD_INPUT, EXIT_REFUSED, SockeyeError } from "../errors.js";
 import { describeError } from "../output/output.js";
+import type { HealthReport } from "../service/health.js";
+import { readRegularTextFile } from "../service/regular-file.js";
 import type { StatsSnapshot } from "./snapshot.js";
 
 export interface PrometheusMetricsOptions {
@@ -22,10 +30,34 @@ export interface PrometheusMetricsOptions {
   port?: number;
   /** Also export prom-client's Node process metrics (CPU, memory, event loop lag; default true). */
   processMetrics?: boolean;
-  /** Called at every scrape for a fresh snapshot (the daemon's); without it, update() feeds the series. */
+  /** Called for a fresh snapshot (the daemon's), at most once a second; without it, update() feeds the series. */
   collect?: () => StatsSnapshot;
   /** The daemon's health, served at /healthz (live) and /readyz (ready; degraded still is). */
   health?: () => HealthReport;
+  /** A file holding the token a scrape must send as `Authorization: Bearer <token>`; read at listen(). */
+  bearerTokenFile?: string;
+  /** The clock the snapshot's age is measured by; injectable for tests. */
+  now?: () => number;
+}
+
+const SNAPSHOT_MAX_AGE_MS = 1000;
+/** A token is a line of text; a bigger file is not one. */
+const MAX_TOKEN_FILE_BYTES = 4096;
+
+/** The token in `path`: the file's text without surrounding whitespace; one line when it cannot be used. */
+function readBearerToken(path: string): Buffer {
+  const fail = (problem: string) => new SockeyeError(`metrics: bearer token file ${path}: ${problem}`, "SOCKEYE_METRICS_TOKEN", EXIT_BAD_INPUT);
+  let text: string;
+  try {
+    text = readRegularTextFile(path, MAX_TOKEN_FILE_BYTES);
+  } catch (error) {
+    throw fail(describeError(error).replace(`${path}: `, ""));
+  }
+  const token = text.trim();
+  if (token === "") throw fail("is empty; put the token in it");
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o077) !== 0) throw fail(`is readable by group or others (mode ${mode.toString(8)}); chmod 600 it`);
+  return Buffer.from(token);
 }
 
 export const DEFAULT_METRICS_PORT = 9469;
@@ -36,6 +68,11 @@ export class PrometheusMetrics {
   private readonly port: number;
   private server: Server | undefined;
   private readonly collect: (() => StatsSnapshot) | undefined;
+  private readonly bearerTokenFile: string | undefined;
+  private bearerToken: Buffer | undefined;
+  private readonly now: () => number;
+  /** The last rendering of a collected snapshot, shared by the scrapes of the next second. */
+  private rendered: { atMs: number; body: Promise<string> } | undefined;
   private readonly health: (() => HealthReport) | undefined;
   private readonly series;
 
@@ -43,6 +80,8 @@ export class PrometheusMetrics {
     this.host = options.host ?? "127.0.0.1";
     this.port = options.port ?? DEFAULT_METRICS_PORT;
     this.collect = options.collect;
+    this.bearerTokenFile = options.bearerTokenFile;
+    this.now = options.now ?? Date.now;
     this.health = options.health;
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: "sockeye_" });
     const registers = [this.registry];
@@ -153,6 +192,7 @@ export class PrometheusMetrics {
 
   /** Starts the HTTP server; rejects with one line (e.g. the port is taken). */
   async listen(): Promise<AddressInfo> {
+    if (this.bearerTokenFile !== undefined) this.bearerToken = readBearerToken(this.bearerTokenFile);
     const server = createServer((request, response) => void this.serve(request, response));
     await new Promise<void>((resolve, reject) => {
       server.once("error", (error: NodeJS.ErrnoException) => {
@@ -198,12 +238,30 @@ export class PrometheusMetrics {
     if (path !== "/metrics") return void response.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics\n");
     if (request.method !== "GET" && request.method !== "HEAD")
       return void response.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end();
+    if (!this.authorized(request)) return void response.writeHead(401, { "www-authenticate": 'Bearer realm="sockeye"', "content-type": "text/plain" }).end("unauthorized\n");
     try {
-      if (this.collect !== undefined) this.update(this.collect());
-      const body = await this.registry.metrics();
+      const body = await this.body();
       response.writeHead(200, { "content-type": this.registry.contentType }).end(request.method === "HEAD" ? undefined : body);
     } catch (error) {
       response.writeHead(500, { "content-type": "text/plain" }).end(`${describeError(error)}\n`);
     }
+  }
+
+  private body(): Promise<string> {
+    if (this.collect === undefined) return this.registry.metrics();
+    const nowMs = this.now();
+    if (this.rendered === undefined || nowMs - this.rendered.atMs >= SNAPSHOT_MAX_AGE_MS) {
+      this.update(this.collect());
+      this.rendered = { atMs: nowMs, body: this.registry.metrics() };
+    }
+    return this.rendered.body;
+  }
+
+  private authorized(request: IncomingMessage): boolean {
+    if (this.bearerToken === undefined) return true;
+    const match = /^Bearer (.+)$/.exec(request.headers.authorization ?? "");
+    if (match === null) return false;
+    const offered = Buffer.from(match[1]!);
+    return offered.length === this.bearerToken.length && timingSafeEqual(offered, this.bearerToken);
   }
 }

@@ -12,7 +12,7 @@ import { rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Finding } from "../engine/finding.js";
 import { LineOutput, type LineProgress, type QueuedLine } from "./line-output.js";
-import { OutputError, describeError, encodeFinding } from "./output.js";
+import { OutputError, describeError, encodeFinding, type StateRecord } from "./output.js";
 import { UntrustedFileError, isRegularFile, openPrivateAppendFile } from "./private-file.js";
 import { OptionError } from "../errors.js";
 export interface FileOutputOptions {
@@ -23,7 +23,7 @@ export interface FileOutputOptions {
   maxBytes?: number;
   /** Rotated files kept: path.1 … path.{keep} (default 5; 0 keeps none). */
   keep?: number;
-  /** Bytes waiting for the disk before the newest lines are dropped (default 8 MiB). */
+  /** Bytes waiting for the disk before lines are dropped, lowest rank first (default 8 MiB). */
   maxBufferedBytes?: number;
 }
 
@@ -55,6 +55,11 @@ export class FileOutput extends LineOutput {
 
   protected release(): Promise<void> {
     return this.closeFile();
+  }
+
+  writeState(record: StateRecord): void {
+    const json = encodeFinding(record, this.counters);
+    if (json !== undefined) this.enqueue(`${json}\n`);
   }
 
   protected formatLine(finding: Finding): string | undefined {

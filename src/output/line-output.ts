@@ -300,6 +300,13 @@ export abstract class LineOutput implements FindingOutput {
     this.queue.send();
   }
 
+  /** Queues a line that is not a finding (a durable output's state record), at the lowest rank. */
+  protected enqueue(line: string): void {
+    if (this.state !== "open") return;
+    this.queue.add(line);
+    this.queue.send();
+  }
+
   flush(timeoutMs = DEFAULT_FLUSH_TIMEOUT_MS): Promise<FlushResult> {
     return this.queue.flush(timeoutMs);
   }

@@ -6,7 +6,7 @@
 import type { Finding } from "../engine/finding.js";
 import type { SensorEvent } from "../sensor/events.js";
 import type { EventOutput } from "./event-lines.js";
-import { DEFAULT_FLUSH_TIMEOUT_MS, type FindingOutput, type FlushResult, type OutputStats } from "./output.js";
+import { DEFAULT_FLUSH_TIMEOUT_MS, type FindingOutput, type FlushResult, type OutputStats, type StateRecord } from "./output.js";
 import { redactSecrets } from "./redact.js";
 
 export interface OutputSetOptions {
@@ -69,6 +69,11 @@ export class OutputSet {
     const r = redactSecrets(finding);
     this.redacted += r.count;
     return r.value;
+  }
+
+  /** To the durable outputs only (those with writeState). */
+  writeState(record: StateRecord): void {
+    for (const output of this.outputs) output.writeState?.(record);
   }
 
   writeEvents(events: readonly SensorEvent[]): void {

@@ -46,7 +46,10 @@ export interface OutputStats {
   /** The output's name: unique within an OutputSet, used as the metrics label. */
   name: string;
   type: string;
-  /** Findings delivered (handed to the stream, appended to the file, accepted by the server). */
+  /**
+   * Findings delivered (handed to the stream, appended to the file, accepted by the server);
+   * on the durable outputs, heartbeat records too (one per heartbeat_interval_s).
+   */
   written: number;
   dropped: Record<OutputDropReason, number>;
   /** Findings accepted and not yet delivered or dropped (in flight included). */
@@ -68,9 +71,25 @@ export interface FlushResult {
   abandoned: number;
 }
 
+/**
+ * A record that is not a finding: the daemon's heartbeat, ECS `event.kind: "state"`. Only
+ * durable outputs take it (see FindingOutput.writeState).
+ */
+export interface StateRecord {
+  "@timestamp": string;
+  event: { kind: "state"; id: string; [field: string]: unknown };
+  [field: string]: unknown;
+}
+
 export interface FindingOutput {
   readonly name: string;
   readonly type: string;
+  /**
+   * Present on the durable outputs (file, spooled webhook, NATS): takes a state record the
+   * way it takes findings, so a receiver that stops getting heartbeats knows the host went
+   * quiet. Memory-queue outputs (stdout, syslog, webhook without a spool) leave it out.
+   */
+  writeState?(record: StateRecord): void;
   /** Rejects with an OutputError when the output cannot work (bad path, bad URL, ...). */
   open(): Promise<void>;
   /** Accepts a batch; returns at once. Delivery trouble is counted, never thrown. */
@@ -154,8 +173,8 @@ export function addOutputStats(earlier: OutputStats, later: OutputStats): Output
   };
 }
 
-/** One finding as JSON text, or undefined (counted) when JSON cannot carry it. */
-export function encodeFinding(finding: Finding, counters: OutputCounters): string | undefined {
+/** One finding (or state record) as JSON text, or undefined (counted) when JSON cannot carry it. */
+export function encodeFinding(finding: Finding | StateRecord, counters: OutputCounters): string | undefined {
   try {
     return JSON.stringify(finding);
   } catch (error) {

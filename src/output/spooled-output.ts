@@ -15,7 +15,7 @@
 import { realpathSync } from "node:fs";
 import type { Finding } from "../engine/finding.js";
 import { IdleWaiters } from "./line-output.js";
-import { DEFAULT_FLUSH_TIMEOUT_MS, OutputCounters, OutputError, describeError, encodeFinding, sleep, type FindingOutput, type FlushResult, type OutputDropReason, type OutputStats } from "./output.js";
+import { DEFAULT_FLUSH_TIMEOUT_MS, OutputCounters, OutputError, describeError, encodeFinding, sleep, type FindingOutput, type FlushResult, type OutputDropReason, type OutputStats, type StateRecord } from "./output.js";
 import { Spool, SpoolError, type SpoolOptions, type SpoolRecord } from "./spool.js";
 
 /** A spooled finding as the transport sends it: its id (the receiver's deduplication key) and JSON. */
@@ -124,10 +124,19 @@ export abstract class SpooledOutput implements FindingOutput {
       this.counters.drop("closed", findings.length);
       return;
     }
+    this.append(findings);
+  }
+
+  /** A state record (the heartbeat) goes through the spool like a finding: the receiver dedups it by event.id too. */
+  writeState(record: StateRecord): void {
+    if (this.state === "open") this.append([record]);
+  }
+
+  private append(records: readonly (Finding | StateRecord)[]): void {
     const payloads: Buffer[] = [];
-    for (const finding of findings) {
-      const json = encodeFinding(finding, this.counters);
-      if (json !== undefined) payloads.push(Buffer.from(`${finding.event.id}\n${json}`));
+    for (const record of records) {
+      const json = encodeFinding(record, this.counters);
+      if (json !== undefined) payloads.push(Buffer.from(`${record.event.id}\n${json}`));
     }
     try {
       this.shared!.spool.append(payloads);

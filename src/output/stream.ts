@@ -13,7 +13,7 @@ export interface StreamOutputOptions {
   stream?: Writable;
   /** Defaults to the output's type. */
   name?: string;
-  /** Bytes waiting for a slow reader before the newest lines are dropped (default 8 MiB). */
+  /** Bytes waiting for a slow reader before lines are dropped, lowest rank first (default 8 MiB). */
   maxBufferedBytes?: number;
 }
 

@@ -6,9 +6,10 @@
  * parses without a special codec.
  *
  * Queue: LineOutput's, bounded by findings: at most `maxQueue` wait (plus the batch in
- * flight), at most `maxBatch` to a request. When it is full the NEWEST findings are dropped
- * and counted as `queue_full`: during an outage the findings kept are the first ones of an
- * incident, and what is delivered stays in order.
+ * flight), at most `maxBatch` to a request. When it is full a finding is dropped and counted
+ * as `queue_full` by rank (line-output.ts): the lowest severity first, the newest among
+ * equals, never one of an incident already taken while another can go; during an outage the
+ * findings kept are the first ones of an incident, and what is delivered stays in order.
  *
  * Retry: network errors, timeouts, 5xx and 429 are retried with exponential backoff and
  * jitter (a Retry-After longer than the backoff is honoured, up to `backoff.maxMs`), at

@@ -159,6 +159,8 @@ describe.runIf(tier.run)("kernel: sockeye run as a service", () => {
       await poll(() => posted.flatMap((p) => p.body as FindingJson[]).find((f) => f.rule?.id === "test-reload-marker"));
       const written = async () =>
         Number(/^sockeye_output_written_total\{output="webhook"\} (\d+)$/m.exec(await (await fetch(metricsUrl)).text())?.[1]);
+      // A scrape is served from a snapshot at most a second old: past that, this one is fresh.
+      await new Promise((r) => setTimeout(r, 1100));
       expect(await written()).toBe(posted.flatMap((p) => p.body as unknown[]).length);
 
       // A reload with a broken rule keeps the running rules.

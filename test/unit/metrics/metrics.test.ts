@@ -1,3 +1,6 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type OutputStats } from "sockeye";
 import { OUTPUT_DROP_REASONS } from "sockeye/outputs";
@@ -121,6 +124,59 @@ describe("Prometheus endpoint", () => {
     expect((await scrape(url)).some((line) => line.startsWith("sockeye_process_cpu_seconds_total"))).toBe(true);
     expect((await fetch(`${url}/`)).status).toBe(404);
     expect((await fetch(`${url}/metrics`, { method: "POST" })).status).toBe(405);
+  });
+
+  it("serves scrapes from a snapshot taken at most once a second, however often they come", async () => {
+    let collected = 0;
+    let nowMs = 1_000_000;
+    const { url } = await started({ collect: () => snapshot(++collected), now: () => nowMs });
+    await Promise.all(Array.from({ length: 20 }, () => scrape(url)));
+    expect(collected).toBe(1);
+    nowMs += 999;
+    expect(await scrape(url)).toContain('sockeye_events_total{kind="exec"} 120');
+    expect(collected).toBe(1);
+    nowMs += 1;
+    expect(await scrape(url)).toContain('sockeye_events_total{kind="exec"} 240');
+    expect(collected).toBe(2);
+  });
+
+  describe("with a bearer token file", () => {
+    let dir = "";
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+    const tokenFile = (text: string, mode = 0o600) => {
+      dir = mkdtempSync(join(tmpdir(), "sockeye-token-"));
+      const path = join(dir, "token");
+      writeFileSync(path, text, { mode });
+      chmodSync(path, mode);
+      return path;
+    };
+
+    it("answers /metrics only to that token; 401 without it or with another", async () => {
+      const { url } = await started({ bearerTokenFile: tokenFile("s3cret-token\n") });
+      const unauthorized = await fetch(`${url}/metrics`);
+      expect(unauthorized.status).toBe(401);
+      expect(unauthorized.headers.get("www-authenticate")).toBe('Bearer realm="sockeye"');
+      expect((await fetch(`${url}/metrics`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
+      expect((await fetch(`${url}/metrics`, { headers: { authorization: "Basic czNjcmV0LXRva2Vu" } })).status).toBe(401);
+      const ok = await fetch(`${url}/metrics`, { headers: { authorization: "Bearer s3cret-token" } });
+      expect(ok.status).toBe(200);
+    });
+
+    it("leaves the health endpoints open: a probe carries no token", async () => {
+      const report = { status: "ready", live: true, ready: true, degraded: false, reasons: [], pid: 1, uptimeS: 5 } as const;
+      const { url } = await started({ bearerTokenFile: tokenFile("s3cret-token\n"), health: () => ({ ...report, reasons: [] }) });
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      expect((await fetch(`${url}/metrics`)).status).toBe(401);
+    });
+
+    it.each([
+      ["empty", "\n", 0o600, /: is empty; put the token in it$/],
+      ["readable by others", "t\n", 0o644, /: is readable by group or others \(mode 644\); chmod 600 it$/],
+    ])("refuses a token file that is %s, with one line", async (_case, text, mode, message) => {
+      const metrics = new PrometheusMetrics({ port: 0, processMetrics: false, bearerTokenFile: tokenFile(text, mode) });
+      await expect(metrics.listen()).rejects.toThrow(message);
+    });
   });
 
   it("rejects with one line when the port is taken", async () => {

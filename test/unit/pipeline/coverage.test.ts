@@ -4,8 +4,9 @@
  * is emitted while nothing is lost.
  */
 import { describe, expect, it } from "vitest";
-import type { Finding } from "sockeye";
+import { Pipeline, builtinRules, type Finding } from "sockeye";
 import type { StatsSnapshot } from "sockeye/metrics";
+import { dup, exec } from "../engine/fixtures.js";
 import { CoverageMonitor, SENSOR_001_META, coverageCounts, type CoverageCounts } from "../../../src/pipeline/coverage.js";
 
 function snapshot(parts: { lost?: number; queueFull?: number; evicted?: number } = {}): StatsSnapshot {
@@ -136,5 +137,25 @@ describe("CoverageMonitor", () => {
     h.set(coverageCounts(snapshot({ lost: 3 })));
     h.monitor.stop();
     expect(h.findings.map((finding) => finding.sockeye.coverage)).toMatchObject([{ total: 1 }, { total: 2 }]);
+  });
+
+  it("a watched pipeline delivers TRC-101's held_past_bound let-goes as counts and the real shell as itself", () => {
+    let nowMs = 1_000_000;
+    const sensorFindings: Finding[] = [];
+    const pipeline = new Pipeline({ rules: builtinRules({ trc101: { precise: { maxHeldProcesses: 2 } } }), hostName: "h" });
+    const monitor = new CoverageMonitor({ sample: () => ({}), emit: (finding) => sensorFindings.push(finding), now: () => nowMs, timer: false });
+    pipeline.watchCoverage(monitor);
+    monitor.start();
+    // Five lingering decoys (a dup onto fd 0, never an exec): the table holds two, lets three go.
+    const decoys = [1, 2, 3, 4, 5].map((n) => dup({ task: { pid: 100 + n }, newfd: 0, socketIno: 9000 + n }));
+    // The real shell: sh -i starting with a connected socket on stdin.
+    const socket = { kind: "inet", ino: 9999, family: "inet", socketType: "stream", origin: "connected", state: 1, local: { address: "10.0.0.5", port: 51234 }, remote: { address: "10.0.0.66", port: 4444 } } as const;
+    const tty = { kind: "tty", ino: 3, ttyIndex: 0, controlling: true } as const;
+    const delivered = pipeline.process([...decoys, exec({ task: { pid: 200 }, filename: "/bin/sh", args: ["sh", "-i"], stdio: [socket, tty, tty] })]);
+    expect(delivered.map((finding) => [finding.rule.id, finding.process.pid])).toEqual([["TRC-101", 200]]);
+    nowMs += 1000;
+    monitor.check();
+    expect(sensorFindings).toHaveLength(1);
+    expect(sensorFindings[0]!.sockeye.coverage).toMatchObject({ lost: { "rule/TRC-101": { held_past_bound: 3 } }, total: 3 });
   });
 });
