@@ -4,7 +4,7 @@
  * whether it can hold at all on one kind of document.
  */
 import { foldCase } from "./case-fold.js";
-import { compileStandalone, type EqlDocument } from "./compile.js";
+import { compileStandalone, valueFields, type EqlDocument } from "./compile.js";
 import type { EqlExpr, ValueExpr } from "./parser.js";
 
 /** A value set from requiredValues(); `caseInsensitive` sets hold case-folded values (case-fold.ts). */
@@ -65,12 +65,6 @@ export function requiredValues(expr: EqlExpr, field: string): RequiredValues | u
   }
 }
 
-/** Every field `value` reads. */
-function valueFields(value: ValueExpr, out: string[]): string[] {
-  if (value.type === "field") out.push(value.path);
-  if (value.type === "call") for (const arg of value.args) valueFields(arg, out);
-  return out;
-}
 
 /** true / false when decided, undefined when it depends on the document. */
 type Truth = boolean | undefined;

@@ -108,10 +108,15 @@ export class ElasticProgram {
       this.prefilter = doc === undefined ? undefined : { index: event.kind === "exec" ? this.execPrefilter : this.namePrefilter, doc };
     }
     const prefilter = this.prefilter;
-    if (prefilter !== undefined && !numbers.some((query) => prefilter.index.isCandidate(event, prefilter.doc, query))) return undefined;
+    if (prefilter !== undefined && !anyCandidate(prefilter.index, event, prefilter.doc, numbers)) return undefined;
     if (this.made === null) this.made = documentOf(event, ctx);
     const made = this.made;
-    if (made === undefined) return undefined;
-    return numbers.some((query) => this.index.isCandidate(event, made.doc, query)) ? made : undefined;
+    return made !== undefined && anyCandidate(this.index, event, made.doc, numbers) ? made : undefined;
   }
+}
+
+/** Whether one of the queries `numbers` is a candidate for `doc`: a loop, not a closure per rule per event. */
+function anyCandidate(index: QueryIndex, event: SensorEvent, doc: EqlDocument, numbers: readonly number[]): boolean {
+  for (let k = 0; k < numbers.length; k++) if (index.isCandidate(event, doc, numbers[k]!)) return true;
+  return false;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { requiredValues } from "../../../src/eql/analysis.js";
-import { compileEql, EqlError } from "../../../src/eql/compile.js";
+import { compileEql, Deferred, EqlError } from "../../../src/eql/compile.js";
 
 const test = (where: string, doc: Record<string, unknown>) => compileEql(`process where ${where}`).test(doc);
 
@@ -246,5 +246,28 @@ describe("requiredValues (the values a field must take for the query to hold)", 
         if (q.test(doc)) expect(r === undefined || r.has(name), `${name}`).toBe(true);
       }
     }
+  });
+});
+
+describe("costly fields are read last", () => {
+  const where = 'process.env_vars : "LD_PRELOAD=*" and (process.working_directory : "/tmp/*" or process.name == "b") and process.name in ("a", "b")';
+  const run = (name: string, costlyField?: (path: string) => boolean) => {
+    const reads: string[] = [];
+    const deferred = (field: string, value: unknown) => new Deferred(() => (reads.push(field), value));
+    const doc = { process: { name, env_vars: deferred("env_vars", ["LD_PRELOAD=x"]), working_directory: deferred("working_directory", "/tmp/x") } };
+    const holds = compileEql(`process where ${where}`, costlyField ? { costlyField } : {}).test(doc);
+    return { holds, reads };
+  };
+  const costly = (path: string) => path === "process.env_vars" || path === "process.working_directory";
+
+  it("a cheap condition that fails first spares the reads", () => {
+    expect(run("c", costly)).toEqual({ holds: false, reads: [] });
+    expect(run("c")).toEqual({ holds: false, reads: ["env_vars", "working_directory"] });
+  });
+
+  it("the answer is the same in either order", () => {
+    expect(run("b", costly)).toEqual({ holds: true, reads: ["env_vars"] });
+    expect(run("a", costly)).toEqual({ holds: true, reads: ["env_vars", "working_directory"] });
+    expect(run("a").holds).toBe(true);
   });
 });
