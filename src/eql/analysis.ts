@@ -4,7 +4,7 @@
  * at all on one kind of document (canHold).
  */
 import { foldCase } from "./case-fold.js";
-import { compileStandalone, valueFields, type EqlDocument } from "./compile.js";
+import { compileStandalone, exprFields, type EqlDocument } from "./compile.js";
 import type { EqlExpr } from "./parser.js";
 
 /** true / false when decided, undefined when it depends on the document. */
@@ -46,11 +46,7 @@ export function canHold(where: EqlExpr, variable: (field: string) => boolean, fi
       case "const":
         return expr.value;
       default: {
-        const read: string[] = [];
-        if (expr.type === "truthy") valueFields(expr.value, read);
-        else valueFields(expr.left, read);
-        if (expr.type === "compare") valueFields(expr.right, read);
-        if (read.some(variable)) return undefined;
+        if (exprFields(expr).some(variable)) return undefined;
         return compileStandalone(expr)(fixed);
       }
     }

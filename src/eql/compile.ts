@@ -366,14 +366,14 @@ function compileExpr(expr: EqlExpr, scope: Scope): Predicate {
 }
 
 /** Every field `value` reads. */
-export function valueFields(value: ValueExpr, out: string[] = []): string[] {
+function valueFields(value: ValueExpr, out: string[] = []): string[] {
   if (value.type === "field") out.push(value.path);
   if (value.type === "call") for (const arg of value.args) valueFields(arg, out);
   return out;
 }
 
 /** Every field `expr` reads. */
-function exprFields(expr: EqlExpr, out: string[] = []): string[] {
+export function exprFields(expr: EqlExpr, out: string[] = []): string[] {
   switch (expr.type) {
     case "and":
     case "or":
