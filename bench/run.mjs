@@ -511,10 +511,23 @@ async function stormSide(extraArgs, rates) {
   return { args: extraArgs, idleCpuMsPerS, warmup, rates: summary, windows, kernelCounters: stopped?.kernel ?? null };
 }
 
+/**
+ * Elastic's rules in-process (bench/elastic-rules.mjs): the engine's CPU with and without them, and each rule's own.
+ * @param {string} dir
+ */
+function elasticPerRule(dir) {
+  const out = join(mkdtempSync(join(tmpdir(), "sockeye-bench-")), "elastic-rules.json");
+  execFileSync(process.execPath, [join(BENCH, "elastic-rules.mjs"), dir, "--json", out, "--execs", String(quick ? 2000 : 20_000)], { stdio: ["ignore", "ignore", "inherit"] });
+  const result = JSON.parse(readFileSync(out, "utf8"));
+  rmSync(dirname(out), { recursive: true, force: true });
+  return result;
+}
+
 async function storm() {
   const sides = { default: await stormSide([], STORM_RATES) };
   if (elasticRules) sides.elastic = await stormSide(["--rules", elasticRules, "--lenient-rules"], STORM_RATES_ELASTIC);
-  return { sides, elasticRules, skippedElastic: elasticRules ? null : "no --elastic-rules DIR given" };
+  const elasticInProcess = elasticRules ? elasticPerRule(elasticRules) : null;
+  return { sides, elasticRules, elasticInProcess, skippedElastic: elasticRules ? null : "no --elastic-rules DIR given" };
 }
 
 /**
@@ -714,6 +727,16 @@ async function writeResults(facts, parts, commands) {
       md += `| ${name} | idle | — | ${fmt(side.idleCpuMsPerS)} ms CPU per s | | | | |\n`;
     }
     if (parts.storm.skippedElastic) md += `\nElastic side skipped: ${parts.storm.skippedElastic}.\n`;
+    const inProcess = parts.storm.elasticInProcess;
+    if (inProcess) {
+      md += `\n## Elastic's rules in-process: where their CPU goes\n\n${inProcess.rules} rules; \`node bench/elastic-rules.mjs\`: ${fmt(inProcess.execs)} fork+exec+exit through the engine after as many of warm-up, no kernel and no /proc (fields read from /proc cost more in the daemon). Two streams: the storm's \`/bin/true\` and a mixed one (shells, interpreters, curl, git, sshd, sudo, cat).\n\n`;
+      md += "| stream | engine without Elastic rules (µs/exec) | with them (µs/exec) | the rules' own (µs/exec) |\n|---|---|---|---|\n";
+      for (const [name, st] of Object.entries(inProcess.streams)) md += `| ${name} | ${fmt(round(st.engineUsPerExec, 2))} | ${fmt(round(st.withElasticUsPerExec, 2))} | ${fmt(round(st.elasticUsPerExec, 2))} |\n`;
+      for (const [name, st] of Object.entries(inProcess.streams)) {
+        md += `\nCostliest rules, ${name} stream (each rule's evaluate, timed around it: µs per exec; the first rule to build an event's document pays for it):\n\n| rule | µs/exec |\n|---|---|\n`;
+        for (const r of st.perRule.slice(0, 15)) md += `| ${r.name} | ${fmt(round(r.usPerExec, 3))} |\n`;
+      }
+    }
   }
   if (w) {
     md += `\n## Exec-heavy workload\n\n${w.files} C files built with \`make -j2\` (clean first) and a configure-style script of ${w.configureChecks} checks; ${fmt(w.processesPerRun)} processes per run; ${w.rounds} rounds of three sides in rotated order (no daemon, the daemon, a second run without: the control).\n\n`;

@@ -1,76 +1,11 @@
 /**
- * Static questions about a compiled query, asked without a document: the values a field must
- * take for it to hold (so a caller can skip a document, or index rules by those values), and
- * whether it can hold at all on one kind of document.
+ * Static questions about a compiled query, asked without a document: what a document's
+ * fields must hold for it to match (anchorsOf: how rules are indexed), and whether it can hold
+ * at all on one kind of document (canHold).
  */
 import { foldCase } from "./case-fold.js";
-import { compileStandalone, type EqlDocument } from "./compile.js";
-import type { EqlExpr, ValueExpr } from "./parser.js";
-
-/** A value set from requiredValues(); `caseInsensitive` sets hold case-folded values (case-fold.ts). */
-export interface RequiredValues {
-  values: ReadonlySet<string>;
-  caseInsensitive: boolean;
-  has(value: string): boolean;
-}
-
-function valueSet(values: readonly string[], caseInsensitive: boolean): RequiredValues {
-  const set = new Set(caseInsensitive ? values.map(foldCase) : values);
-  return { values: set, caseInsensitive, has: (value) => set.has(caseInsensitive ? foldCase(value) : value) };
-}
-
-function isField(value: ValueExpr, field: string): boolean {
-  return value.type === "field" && value.path === field;
-}
-
-/**
- * The values `field` must take for `expr` to hold at all (from a top-level `field in (...)`,
- * `field == "x"`, `field in~ (...)` or `field : "x"` without wildcards), or undefined when the
- * query does not pin it down. `and`: any item's requirement holds for the whole (the smallest
- * is kept); `or`: only when every item pins the field, their union (case folded if any item
- * folds case). Anything else (not, !=, wildcards, numbers) pins nothing.
- */
-export function requiredValues(expr: EqlExpr, field: string): RequiredValues | undefined {
-  switch (expr.type) {
-    case "and": {
-      let best: RequiredValues | undefined;
-      for (const item of expr.items) {
-        const r = requiredValues(item, field);
-        if (r !== undefined && (best === undefined || r.values.size < best.values.size)) best = r;
-      }
-      return best;
-    }
-    case "or": {
-      const parts: RequiredValues[] = [];
-      for (const item of expr.items) {
-        const r = requiredValues(item, field);
-        if (r === undefined) return undefined;
-        parts.push(r);
-      }
-      const caseInsensitive = parts.some((p) => p.caseInsensitive);
-      return valueSet(parts.flatMap((p) => [...p.values]), caseInsensitive);
-    }
-    case "compare":
-      return isField(expr.left, field) && expr.op === "==" && expr.right.type === "literal" && typeof expr.right.value === "string"
-        ? valueSet([expr.right.value], false)
-        : undefined;
-    case "in":
-      if (!isField(expr.left, field) || expr.negated || !expr.values.every((v) => typeof v === "string")) return undefined;
-      return valueSet(expr.values, expr.caseInsensitive);
-    case "wildcard":
-      if (!isField(expr.left, field) || expr.patterns.some((p) => p.includes("*") || p.includes("?"))) return undefined;
-      return valueSet(expr.patterns, expr.caseInsensitive);
-    default:
-      return undefined;
-  }
-}
-
-/** Every field `value` reads. */
-function valueFields(value: ValueExpr, out: string[]): string[] {
-  if (value.type === "field") out.push(value.path);
-  if (value.type === "call") for (const arg of value.args) valueFields(arg, out);
-  return out;
-}
+import { compileStandalone, exprFields, type EqlDocument } from "./compile.js";
+import type { EqlExpr } from "./parser.js";
 
 /** true / false when decided, undefined when it depends on the document. */
 type Truth = boolean | undefined;
@@ -111,11 +46,7 @@ export function canHold(where: EqlExpr, variable: (field: string) => boolean, fi
       case "const":
         return expr.value;
       default: {
-        const read: string[] = [];
-        if (expr.type === "truthy") valueFields(expr.value, read);
-        else valueFields(expr.left, read);
-        if (expr.type === "compare") valueFields(expr.right, read);
-        if (read.some(variable)) return undefined;
+        if (exprFields(expr).some(variable)) return undefined;
         return compileStandalone(expr)(fixed);
       }
     }

@@ -21,25 +21,28 @@ function single(text: string): number | undefined {
   return cp !== undefined && text.length === (cp > 0xffff ? 2 : 1) ? cp : undefined;
 }
 
-/** Whether `a` and `b` are one class under Unicode simple case folding (the `iu` RegExp flags). */
-function sameClass(a: number, b: number): boolean {
-  return a === b || new RegExp(`^\\u{${a.toString(16)}}$`, "iu").test(String.fromCodePoint(b));
-}
-
+/** The one code point whose upper case's lower case is outside its class: dotless ı (I folds to i). */
+const DOTLESS_I = 0x131;
+/** Fold keys kept for reuse; past this the cache starts over (a value's code points are the attacker's choice). */
+const MAX_CACHED_KEYS = 4096;
 const keys = new Map<number, number>();
 
-/** The key of `cp`'s fold class: its simple lower case where that is in the class, else `cp`. */
+/**
+ * The key of `cp`'s fold class: the lower case of its upper case, else its lower case, where
+ * that is one code point (checked against the `iu` RegExp flags' folding over every code point).
+ */
 export function foldCodePoint(cp: number): number {
   if (cp < 0x80) return cp >= 65 && cp <= 90 ? cp + 32 : cp;
   let key = keys.get(cp);
   if (key !== undefined) return key;
   key = cp;
-  const ch = String.fromCodePoint(cp);
-  const upper = single(ch.toUpperCase());
-  const lowerOfUpper = upper !== undefined ? single(String.fromCodePoint(upper).toLowerCase()) : undefined;
-  const lower = single(ch.toLowerCase());
-  if (lowerOfUpper !== undefined && sameClass(lowerOfUpper, cp)) key = lowerOfUpper;
-  else if (lower !== undefined && sameClass(lower, cp)) key = lower;
+  if (cp !== DOTLESS_I) {
+    const ch = String.fromCodePoint(cp);
+    const upper = single(ch.toUpperCase());
+    const lowerOfUpper = upper !== undefined ? single(String.fromCodePoint(upper).toLowerCase()) : undefined;
+    key = lowerOfUpper ?? single(ch.toLowerCase()) ?? cp;
+  }
+  if (keys.size >= MAX_CACHED_KEYS) keys.clear();
   keys.set(cp, key);
   return key;
 }

@@ -68,6 +68,21 @@ export interface CompiledSequence {
 
 export type CompiledQuery = CompiledEql | CompiledSequence;
 
+export interface CompileOptions {
+  /**
+   * Fields whose value is costly to read (a /proc read): the conditions of an `and` or `or`
+   * that read one run after the others, which often decide first. Order changes no answer.
+   */
+  costlyField?: (path: string) => boolean;
+}
+
+/** What compiling one query collects and needs. */
+interface Scope {
+  /** Every field path the query reads. */
+  fields: Set<string>;
+  costly: (path: string) => boolean;
+}
+
 type Predicate = (doc: EqlDocument) => boolean;
 /** A script condition's answer: null where Elasticsearch's script sees a null. */
 type ScriptPredicate = (doc: EqlDocument) => boolean | null;
@@ -131,11 +146,11 @@ function valuesOf(value: unknown): Values {
   return [value];
 }
 
-function compileValue(expr: ValueExpr, fields: Set<string>): ValueFn {
+function compileValue(expr: ValueExpr, scope: Scope): ValueFn {
   switch (expr.type) {
     case "field": {
       const { path } = expr;
-      fields.add(path);
+      scope.fields.add(path);
       const get = fieldGetter(path);
       return (doc) => valuesOf(get(doc));
     }
@@ -144,7 +159,7 @@ function compileValue(expr: ValueExpr, fields: Set<string>): ValueFn {
       return () => constant;
     }
     case "call": {
-      const args = expr.args.map((arg) => compileValue(arg, fields));
+      const args = expr.args.map((arg) => compileValue(arg, scope));
       const literals = expr.args.map((arg) => (arg.type === "literal" ? arg.value : undefined));
       const fn = compileFunction(expr.name, args, literals, expr.caseInsensitive);
       if (typeof fn === "string") throw new EqlError(fn, expr.line, expr.column);
@@ -212,28 +227,28 @@ function isScript(expr: EqlExpr): boolean {
 }
 
 /** A condition (or `not`s over one) as three-valued: null when it reads a missing value. */
-function compileCondition(expr: EqlExpr, fields: Set<string>): ScriptPredicate {
+function compileCondition(expr: EqlExpr, scope: Scope): ScriptPredicate {
   switch (expr.type) {
     case "not": {
-      const inner = compileCondition(expr.expr, fields);
+      const inner = compileCondition(expr.expr, scope);
       return (doc) => {
         const t = inner(doc);
         return t === null ? null : !t;
       };
     }
     case "truthy": {
-      const value = compileValue(expr.value, fields);
+      const value = compileValue(expr.value, scope);
       return (doc) => value(doc)?.some((v) => v === true) ?? null;
     }
     case "compare": {
       const { op } = expr;
-      const left = compileValue(expr.left, fields);
+      const left = compileValue(expr.left, scope);
       if (expr.right.type === "literal" && expr.right.value === null) {
         if (op === "==") return (doc) => (left(doc) ?? [null]).some((v) => v === null);
         if (op === "!=") return (doc) => (left(doc) ?? [null]).some((v) => v !== null);
         return () => false;
       }
-      const right = compileValue(expr.right, fields);
+      const right = compileValue(expr.right, scope);
       const anyPair = (doc: EqlDocument, test: (l: unknown, r: unknown) => boolean): boolean | null => {
         const ls = left(doc);
         if (ls === undefined) return null;
@@ -252,7 +267,7 @@ function compileCondition(expr: EqlExpr, fields: Set<string>): ScriptPredicate {
     }
     case "in": {
       const { values: expected, caseInsensitive, negated } = expr;
-      const left = compileValue(expr.left, fields);
+      const left = compileValue(expr.left, scope);
       // Sets instead of a scan with a fold per listed value: Elastic's rules list dozens of
       // names, and every exec is tested against them. Same answers as equals(): strings
       // compare (case-folded when asked), anything else by ===, null only with null.
@@ -271,7 +286,7 @@ function compileCondition(expr: EqlExpr, fields: Set<string>): ScriptPredicate {
     }
     case "wildcard": {
       const { patterns, caseInsensitive } = expr;
-      const left = compileValue(expr.left, fields);
+      const left = compileValue(expr.left, scope);
       // The value is case-folded once, not once per pattern; patterns without `*` or `?` are
       // whole-value equality, answered by one Set lookup.
       const fold = (text: string) => (caseInsensitive ? foldCase(text) : text);
@@ -291,7 +306,7 @@ function compileCondition(expr: EqlExpr, fields: Set<string>): ScriptPredicate {
     }
     case "regex": {
       const { patterns, caseInsensitive } = expr;
-      const left = compileValue(expr.left, fields);
+      const left = compileValue(expr.left, scope);
       const matchers: StringMatcher[] = patterns.map((pattern) => {
         try {
           return compileRegex(pattern, caseInsensitive);
@@ -307,7 +322,7 @@ function compileCondition(expr: EqlExpr, fields: Set<string>): ScriptPredicate {
         }) ?? null;
     }
     default: {
-      const test = compileExpr(expr, fields);
+      const test = compileExpr(expr, scope);
       return (doc) => test(doc);
     }
   }
@@ -318,14 +333,14 @@ function compileCondition(expr: EqlExpr, fields: Set<string>): ScriptPredicate {
  * negates it (must_not matches documents without the field), a script's stays null through
  * the `not`s over it and is false only then.
  */
-function compileExpr(expr: EqlExpr, fields: Set<string>): Predicate {
+function compileExpr(expr: EqlExpr, scope: Scope): Predicate {
   switch (expr.type) {
     case "and": {
-      const items = expr.items.map((item) => compileExpr(item, fields));
+      const items = cheapFirst(expr.items, scope).map((item) => compileExpr(item, scope));
       return (doc) => items.every((item) => item(doc));
     }
     case "or": {
-      const items = expr.items.map((item) => compileExpr(item, fields));
+      const items = cheapFirst(expr.items, scope).map((item) => compileExpr(item, scope));
       return (doc) => items.some((item) => item(doc));
     }
     case "const": {
@@ -334,14 +349,14 @@ function compileExpr(expr: EqlExpr, fields: Set<string>): Predicate {
     }
     case "not": {
       if (isScript(expr)) {
-        const script = compileCondition(expr, fields);
+        const script = compileCondition(expr, scope);
         return (doc) => script(doc) === true;
       }
-      const inner = compileExpr(expr.expr, fields);
+      const inner = compileExpr(expr.expr, scope);
       return (doc) => !inner(doc);
     }
     default: {
-      const condition = compileCondition(expr, fields);
+      const condition = compileCondition(expr, scope);
       // A field query's `!=` and `not in` are must_not queries: true without the field.
       const negatedFieldQuery = !isScript(expr) && ((expr.type === "compare" && expr.op === "!=") || (expr.type === "in" && expr.negated));
       if (negatedFieldQuery) return (doc) => condition(doc) !== false;
@@ -350,15 +365,49 @@ function compileExpr(expr: EqlExpr, fields: Set<string>): Predicate {
   }
 }
 
-/** Compiles one condition of a query on its own, for analysis.ts. */
-export function compileStandalone(expr: EqlExpr): Predicate {
-  return compileExpr(expr, new Set());
+/** Every field `value` reads. */
+function valueFields(value: ValueExpr, out: string[] = []): string[] {
+  if (value.type === "field") out.push(value.path);
+  if (value.type === "call") for (const arg of value.args) valueFields(arg, out);
+  return out;
 }
 
-function compileEventQuery(parsed: EqlEventQuery): CompiledEql {
-  const fields = new Set<string>();
-  const test = compileExpr(parsed.where, fields);
-  return { kind: "event", category: parsed.category, fields: [...fields], where: parsed.where, test };
+/** Every field `expr` reads. */
+export function exprFields(expr: EqlExpr, out: string[] = []): string[] {
+  switch (expr.type) {
+    case "and":
+    case "or":
+      for (const item of expr.items) exprFields(item, out);
+      return out;
+    case "not":
+      return exprFields(expr.expr, out);
+    case "const":
+      return out;
+    case "truthy":
+      return valueFields(expr.value, out);
+    case "compare":
+      valueFields(expr.left, out);
+      return valueFields(expr.right, out);
+    default:
+      return valueFields(expr.left, out);
+  }
+}
+
+/** `items` with those reading a costly field moved to the end, in order otherwise. */
+function cheapFirst(items: readonly EqlExpr[], scope: Scope): EqlExpr[] {
+  const costly = items.map((item) => exprFields(item).some(scope.costly));
+  return [...items.filter((_, k) => !costly[k]), ...items.filter((_, k) => costly[k])];
+}
+
+/** Compiles one condition of a query on its own, for analysis.ts. */
+export function compileStandalone(expr: EqlExpr): Predicate {
+  return compileExpr(expr, { fields: new Set(), costly: () => false });
+}
+
+function compileEventQuery(parsed: EqlEventQuery, options: CompileOptions): CompiledEql {
+  const scope: Scope = { fields: new Set(), costly: options.costlyField ?? (() => false) };
+  const test = compileExpr(parsed.where, scope);
+  return { kind: "event", category: parsed.category, fields: [...scope.fields], where: parsed.where, test };
 }
 
 /** A join key; an optional one (`?field`) joins a missing value as null, as Elasticsearch does. */
@@ -367,16 +416,17 @@ interface JoinKey {
   optional: boolean;
 }
 
-function compileSequence(parsed: EqlSequenceQuery): CompiledSequence {
+function compileSequence(parsed: EqlSequenceQuery, options: CompileOptions): CompiledSequence {
   const fields = new Set<string>();
-  const compileKey = (key: ValueExpr): JoinKey => ({ value: compileValue(key, fields), optional: key.type === "field" && key.optional });
+  const scope: Scope = { fields, costly: () => false };
+  const compileKey = (key: ValueExpr): JoinKey => ({ value: compileValue(key, scope), optional: key.type === "field" && key.optional });
   const sharedKeys = parsed.by.map(compileKey);
   // A step repeated by `runs` appears several times: compile it once.
   const compiled = new Map<EqlSequenceQuery["steps"][number], CompiledSequenceStep>();
   const compileStep = (step: EqlSequenceQuery["steps"][number]): CompiledSequenceStep => {
     const done = compiled.get(step);
     if (done !== undefined) return done;
-    const query = compileEventQuery(step.query);
+    const query = compileEventQuery(step.query, options);
     for (const field of query.fields) fields.add(field);
     const keys = [...sharedKeys, ...step.by.map(compileKey)];
     const result: CompiledSequenceStep = {
@@ -404,16 +454,16 @@ function compileSequence(parsed: EqlSequenceQuery): CompiledSequence {
  * Parses and compiles a single-event query or a sequence. Throws `EqlError` (one-line
  * message with line:column) for syntax errors and for constructs outside the subset.
  */
-export function compileEqlQuery(query: string): CompiledQuery {
+export function compileEqlQuery(query: string, options: CompileOptions = {}): CompiledQuery {
   const parsed = parseEql(query);
-  return parsed.kind === "event" ? compileEventQuery(parsed) : compileSequence(parsed);
+  return parsed.kind === "event" ? compileEventQuery(parsed, options) : compileSequence(parsed, options);
 }
 
 /** Parses and compiles a single-event query; a sequence is an `EqlError` here. */
-export function compileEql(query: string): CompiledEql {
+export function compileEql(query: string, options: CompileOptions = {}): CompiledEql {
   const parsed = parseEql(query);
   if (parsed.kind !== "event") throw new EqlError("a sequence is not a single-event query (use compileEqlQuery)", 1, 1);
-  return compileEventQuery(parsed);
+  return compileEventQuery(parsed, options);
 }
 
 export type { Literal };

@@ -144,3 +144,13 @@ export const PARENT_IDENTITY_FIELDS = [
   "process.parent.interactive", "process.parent.working_directory",
 ];
 export const USER_AND_GROUP_FIELDS = ["user.id", "user.name", "user.Ext.real.id", "group.id", "group.name", "group.Ext.real.id"];
+
+const PROC_READ_FIELDS = [
+  "process.user", "process.group", "process.tty", "process.session_leader", "process.group_leader", "process.env_vars",
+  "process.working_directory", "process.parent.user", "process.parent.group", "process.parent.working_directory", "user.name", "group.name",
+];
+
+/** Whether `path` is read from /proc when a rule reads it (a Deferred value): a rule's other conditions go first. */
+export function isProcReadField(path: string): boolean {
+  return PROC_READ_FIELDS.some((field) => path === field || path.startsWith(`${field}.`));
+}

@@ -16,6 +16,7 @@ import { EXIT_BAD_INPUT, SockeyeError } from "../../errors.js";
 import { FileReadError, readRegularTextFile } from "../../service/regular-file.js";
 import { compileEqlQuery, EqlError, type CompiledQuery } from "../../eql/compile.js";
 import type { RuleMeta, ThreatEntry } from "../../engine/rule.js";
+import { isProcReadField } from "./ecs-identity.js";
 
 /** A rule file that cannot run. `message` is `<file>[:line]: <problem>`, one line. */
 export class ElasticRuleError extends SockeyeError {
@@ -141,7 +142,7 @@ function parseRuleText(source: string, text: string): LoadedElasticRule {
 
   let compiled: CompiledQuery;
   try {
-    compiled = compileEqlQuery(rule.query);
+    compiled = compileEqlQuery(rule.query, { costlyField: isProcReadField });
   } catch (error) {
     if (error instanceof EqlError) {
       const start = queryStartLine(text, rule.query);

@@ -75,13 +75,11 @@ function prefilterDocument(event: SensorEvent, ctx: RuleContext): EqlDocument | 
 }
 
 export class ElasticProgram {
-  /** Every query, by the document's fields. */
+  /** Every query, by the document's fields; asked by rule. */
   private readonly index: QueryIndex;
-  /** The process queries by what an exec's prefilter document holds, and by process.name alone for the other process events. */
+  /** The process queries by what an exec's prefilter document holds, and by process.name alone for the other process events; asked by rule. */
   private readonly execPrefilter: QueryIndex;
   private readonly namePrefilter: QueryIndex;
-  /** Per rule, the numbers of its queries in every index. */
-  private readonly queryNumbers: number[][];
   private event: SensorEvent | undefined;
   private prefilter: { index: QueryIndex; doc: EqlDocument } | undefined;
   /** The event's document: null until built. */
@@ -89,18 +87,16 @@ export class ElasticProgram {
 
   /** `rules[i]`: the queries of rule i (its one query, or its sequence's steps). */
   constructor(rules: readonly (readonly CompiledEql[])[]) {
-    let next = 0;
-    this.queryNumbers = rules.map((queries) => queries.map(() => next++));
+    const ruleOf = rules.flatMap((queries, rule) => queries.map(() => rule));
     const queries = rules.flat();
-    this.index = new QueryIndex(queries);
+    this.index = new QueryIndex(queries, undefined, ruleOf);
     const processQueries = queries.map((q) => (q.category === "process" || q.category === "any" ? q : undefined));
-    this.execPrefilter = new QueryIndex(processQueries, EXEC_PREFILTER_FIELDS);
-    this.namePrefilter = new QueryIndex(processQueries, ["process.name"]);
+    this.execPrefilter = new QueryIndex(processQueries, EXEC_PREFILTER_FIELDS, ruleOf);
+    this.namePrefilter = new QueryIndex(processQueries, ["process.name"], ruleOf);
   }
 
   /** The document of `event` when rule `rule` can match it; undefined when it cannot. */
   documentFor(rule: number, event: SensorEvent, ctx: RuleContext): ProgramDocument | undefined {
-    const numbers = this.queryNumbers[rule]!;
     if (event !== this.event) {
       this.event = event;
       this.made = null;
@@ -108,10 +104,9 @@ export class ElasticProgram {
       this.prefilter = doc === undefined ? undefined : { index: event.kind === "exec" ? this.execPrefilter : this.namePrefilter, doc };
     }
     const prefilter = this.prefilter;
-    if (prefilter !== undefined && !numbers.some((query) => prefilter.index.isCandidate(event, prefilter.doc, query))) return undefined;
+    if (prefilter !== undefined && !prefilter.index.isCandidate(event, prefilter.doc, rule)) return undefined;
     if (this.made === null) this.made = documentOf(event, ctx);
     const made = this.made;
-    if (made === undefined) return undefined;
-    return numbers.some((query) => this.index.isCandidate(event, made.doc, query)) ? made : undefined;
+    return made !== undefined && this.index.isCandidate(event, made.doc, rule) ? made : undefined;
   }
 }

@@ -29,9 +29,9 @@ interface FieldTable {
   exact: Map<string, number[]>;
   prefix: Map<string, number[]>;
   suffix: Map<string, number[]>;
-  /** The key lengths `prefix` and `suffix` hold. */
-  prefixLengths: Set<number>;
-  suffixLengths: Set<number>;
+  /** The key lengths `prefix` and `suffix` hold, each once. */
+  prefixLengths: number[];
+  suffixLengths: number[];
 }
 
 interface IndexedField {
@@ -46,8 +46,36 @@ function file(map: Map<string, number[]>, key: string, query: number): void {
   else if (list[list.length - 1] !== query) list.push(query);
 }
 
+/** Sets every listed query's mark to `stamp`. */
+function markAll(marks: Uint32Array, list: readonly number[] | undefined, stamp: number): void {
+  if (list === undefined) return;
+  for (let k = 0; k < list.length; k++) marks[list[k]!] = stamp;
+}
+
+/** What `:` and the index match a value by: strings, and numbers and booleans by their text. */
+function textOf(value: unknown): string | undefined {
+  switch (typeof value) {
+    case "string":
+      return value;
+    case "number":
+    case "boolean":
+    case "bigint":
+      return String(value);
+    default:
+      return undefined;
+  }
+}
+
+/** Marks the queries `table` files `key` under (exactly, or by its first or last characters). */
+function markKey(marks: Uint32Array, table: FieldTable, key: string, stamp: number): void {
+  markAll(marks, table.exact.get(key), stamp);
+  for (const length of table.prefixLengths) if (key.length >= length) markAll(marks, table.prefix.get(key.slice(0, length)), stamp);
+  for (const length of table.suffixLengths) if (key.length >= length) markAll(marks, table.suffix.get(key.slice(key.length - length)), stamp);
+}
+
 export class QueryIndex {
   private readonly fields = new Map<string, IndexedField>();
+  private fieldList: IndexedField[] = [];
   /** Queries without an anchor: candidates for every document. */
   private readonly unanchored: number[] = [];
   private readonly marks: Uint32Array;
@@ -56,26 +84,31 @@ export class QueryIndex {
 
   /**
    * `queries[i]` is query number i; an undefined one is never a candidate. Only `fields`
-   * anchor, the first ones preferred.
+   * anchor, the first ones preferred. With `groupOf`, candidates are asked by group (a rule:
+   * one of its queries is a candidate), `groupOf[i]` being query i's.
    */
-  constructor(queries: readonly (CompiledEql | undefined)[], fields: readonly string[] = INDEX_FIELDS) {
-    this.marks = new Uint32Array(queries.length);
+  constructor(queries: readonly (CompiledEql | undefined)[], fields: readonly string[] = INDEX_FIELDS, groupOf?: readonly number[]) {
+    this.marks = new Uint32Array(groupOf !== undefined ? Math.max(0, ...groupOf) + 1 : queries.length);
     const rank = new Map(fields.map((field, k) => [field, k]));
     queries.forEach((query, number) => {
       if (query === undefined) return;
+      const group = groupOf?.[number] ?? number;
       const anchors = anchorsOf(query.where, (field) => rank.get(field), (part) => partCanHold(query.category, part));
-      if (anchors === undefined) this.unanchored.push(number);
-      else for (const anchor of anchors) this.fileAnchor(anchor, number);
+      if (anchors === undefined) this.unanchored.push(group);
+      else for (const anchor of anchors) this.fileAnchor(anchor, group);
     });
   }
 
   private fileAnchor(anchor: Anchor, query: number): void {
     let field = this.fields.get(anchor.field);
-    if (field === undefined) this.fields.set(anchor.field, (field = { get: fieldGetter(anchor.field), tables: [undefined, undefined] }));
+    if (field === undefined) {
+      this.fields.set(anchor.field, (field = { get: fieldGetter(anchor.field), tables: [undefined, undefined] }));
+      this.fieldList = [...this.fields.values()];
+    }
     const mode = anchor.caseInsensitive ? 1 : 0;
     const table = (field.tables[mode] ??= {
       exact: new Map<string, number[]>(), prefix: new Map<string, number[]>(), suffix: new Map<string, number[]>(),
-      prefixLengths: new Set<number>(), suffixLengths: new Set<number>(),
+      prefixLengths: [], suffixLengths: [],
     });
     const length = Math.min(anchor.value.length, AFFIX_KEY_LENGTH);
     switch (anchor.kind) {
@@ -83,19 +116,19 @@ export class QueryIndex {
         file(table.exact, anchor.value, query);
         return;
       case "prefix":
-        table.prefixLengths.add(length);
+        if (!table.prefixLengths.includes(length)) table.prefixLengths.push(length);
         file(table.prefix, anchor.value.slice(0, length), query);
         return;
       case "suffix":
-        table.suffixLengths.add(length);
+        if (!table.suffixLengths.includes(length)) table.suffixLengths.push(length);
         file(table.suffix, anchor.value.slice(anchor.value.length - length), query);
         return;
     }
   }
 
   /**
-   * Whether query `query` can match `doc`, the document of `event`: the candidates are worked
-   * out once per event, for every query at once.
+   * Whether query (or group) `query` can match `doc`, the document of `event`: the candidates
+   * are worked out once per event, for every query at once.
    */
   isCandidate(event: object, doc: EqlDocument, query: number): boolean {
     if (event !== this.lastEvent) this.mark(event, doc);
@@ -109,24 +142,16 @@ export class QueryIndex {
       this.stamp = 1;
     }
     const { marks, stamp } = this;
-    for (const query of this.unanchored) marks[query] = stamp;
-    const markAll = (list: number[] | undefined) => {
-      if (list !== undefined) for (const query of list) marks[query] = stamp;
-    };
-    for (const field of this.fields.values()) {
+    markAll(marks, this.unanchored, stamp);
+    for (const field of this.fieldList) {
+      const [exact, folded] = field.tables;
       const raw = field.get(doc);
-      const values = Array.isArray(raw) ? raw : [raw];
-      for (const value of values) {
-        const text = typeof value === "string" ? value : typeof value === "number" || typeof value === "boolean" || typeof value === "bigint" ? String(value) : undefined;
+      const values: readonly unknown[] = Array.isArray(raw) ? raw : [raw];
+      for (let k = 0; k < values.length; k++) {
+        const text = textOf(values[k]);
         if (text === undefined) continue;
-        for (let mode = 0; mode < 2; mode++) {
-          const table = field.tables[mode];
-          if (table === undefined) continue;
-          const key = mode === 1 ? foldCase(text) : text;
-          markAll(table.exact.get(key));
-          for (const length of table.prefixLengths) if (key.length >= length) markAll(table.prefix.get(key.slice(0, length)));
-          for (const length of table.suffixLengths) if (key.length >= length) markAll(table.suffix.get(key.slice(key.length - length)));
-        }
+        if (exact !== undefined) markKey(marks, exact, text, stamp);
+        if (folded !== undefined) markKey(marks, folded, foldCase(text), stamp);
       }
     }
   }

@@ -75,8 +75,9 @@ export function elasticRule(loaded: LoadedElasticRule): ElasticRule {
 }
 
 /**
- * Rules for `loaded` that share one QueryIndex: an event's document is matched against the
- * index once, and each rule tests it only when one of its queries is a candidate.
+ * Rules for `loaded` that share one ElasticProgram: what every rule asks of an event is
+ * worked out once, and each rule tests the event's document only when one of its queries is
+ * a candidate.
  */
 export function elasticRules(loaded: readonly LoadedElasticRule[]): ElasticRule[] {
   const queries = loaded.map((rule) => queriesOf(rule.compiled));
@@ -89,8 +90,8 @@ function programRule(loaded: LoadedElasticRule, queries: CompiledEql[], document
   // Only the events whose documents a step can match: a rule about execs needs no fork or exit.
   // A sequence with a step no document can match never completes: it needs no event at all
   // (`sockeye rules` says it never fires).
-  const shapes = queries.map(shapesFor);
-  const kinds = compiled.kind === "sequence" && shapes.some((s) => s.length === 0) ? [] : [...new Set(shapes.flatMap((s) => s.flatMap((shape) => shape.kinds)))];
+  const neverCompletes = compiled.kind === "sequence" && compiled.steps.some((step) => shapesFor(step.query).length === 0);
+  const kinds = neverCompletes ? [] : [...new Set(queries.flatMap((q) => shapesFor(q).flatMap((shape) => shape.kinds)))];
   if (compiled.fields.includes("process.env_vars")) captureEnvVars(envVarNamesOf(compiled));
   if (compiled.kind === "event") {
     return {

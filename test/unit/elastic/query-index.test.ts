@@ -143,3 +143,19 @@ describe("the rules' program decides as each rule's query on its own would", () 
     );
   });
 });
+
+describe("sequences that can never complete", () => {
+  const loaded = (query: string): LoadedElasticRule => ({
+    meta: { id: "seq", name: "seq", description: "", severity: "low", threat: [], source: "generated" }, query, compiled: compileEqlQuery(query),
+  });
+
+  it("a step no document can match: the rule needs no event", () => {
+    const [rule] = elasticRules([loaded('sequence by process.entity_id [process where process.name == "a"] [process where event.action == "uid_change"]')]);
+    expect(rule!.kinds).toEqual([]);
+  });
+
+  it("an until step no document can match leaves the rule running", () => {
+    const [rule] = elasticRules([loaded('sequence by process.entity_id [process where process.name == "a"] [process where process.name == "b"] until [process where event.action == "uid_change"]')]);
+    expect(rule!.kinds).toContain("exec");
+  });
+});

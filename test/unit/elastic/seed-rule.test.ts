@@ -7,7 +7,7 @@ import { ecsHost } from "../../../src/rules/elastic/ecs-host.js";
 import type { ProcessInfo, ProcessView, RuleContext } from "../../../src/engine/rule.js";
 import type { ExecEvent } from "../../../src/sensor/events.js";
 import { OFFLINE_HOST } from "../../../src/host/host-view.js";
-import { requiredValues } from "../../../src/eql/analysis.js";
+import { anchorsOf } from "../../../src/eql/analysis.js";
 import { compileEql, Deferred, getField } from "../../../src/eql/compile.js";
 import { buildExecEcsDocument } from "../../../src/rules/elastic/ecs-exec.js";
 import {
@@ -133,7 +133,7 @@ describe("seed rule: Potential Reverse Shell via Background Process", () => {
   it("an exec of another program is decided without building its ECS document", () => {
     const compiled = loaded!.rule!.compiled;
     if (compiled.kind !== "event") throw new Error("the seed rule is a single-event rule");
-    expect([...requiredValues(compiled.where, "process.name")!.values].sort()).toEqual(["nohup", "setsid"]);
+    expect(anchorsOf(compiled.where, (field) => (field === "process.name" ? 0 : undefined))?.map((a) => a.value).sort()).toEqual(["nohup", "setsid"]);
     // Building the document looks the parent (pid 100) up; the prefilter reads only the exec's own entry.
     let lookups = 0;
     const counting: ProcessView = { get: (pid) => (pid === 100 && lookups++, shellParent.get(pid)), ancestors: () => [] };

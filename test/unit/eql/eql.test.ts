@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { requiredValues } from "../../../src/eql/analysis.js";
-import { compileEql, EqlError } from "../../../src/eql/compile.js";
+import { anchorsOf } from "../../../src/eql/analysis.js";
+import { compileEql, Deferred, EqlError } from "../../../src/eql/compile.js";
+import type { EqlExpr } from "../../../src/eql/parser.js";
 
 const test = (where: string, doc: Record<string, unknown>) => compileEql(`process where ${where}`).test(doc);
 
@@ -210,41 +211,65 @@ describe("operator truth tables", () => {
   });
 });
 
-describe("requiredValues (the values a field must take for the query to hold)", () => {
-  const required = (where: string) => {
-    const r = requiredValues(compileEql(`process where ${where}`).where, "process.name");
-    return r === undefined ? undefined : { values: [...r.values].sort(), caseInsensitive: r.caseInsensitive };
-  };
-  const rows: [string, { values: string[]; caseInsensitive: boolean } | undefined][] = [
-    ['process.name in ("setsid", "nohup") and process.args : "*x*"', { values: ["nohup", "setsid"], caseInsensitive: false }],
-    ['process.name == "nc"', { values: ["nc"], caseInsensitive: false }],
-    ['process.name in~ ("Curl", "wget")', { values: ["curl", "wget"], caseInsensitive: true }],
-    ['process.name : ("Curl", "wget")', { values: ["curl", "wget"], caseInsensitive: true }],
-    ['process.name like "nc"', { values: ["nc"], caseInsensitive: false }],
-    // and: either side pins it (the smaller set is kept); or: both sides must.
-    ['process.name in ("a", "b", "c") and (process.name == "a" or process.pid > 1)', { values: ["a", "b", "c"], caseInsensitive: false }],
-    ['process.name in ("a", "b") and process.name == "a"', { values: ["a"], caseInsensitive: false }],
-    ['process.name == "a" or process.name in~ ("B")', { values: ["a", "b"], caseInsensitive: true }],
+describe("anchorsOf (what a document's process.name must be for the query to hold)", () => {
+  const rank = (field: string) => (field === "process.name" ? 0 : undefined);
+  /** Anchors as `kind:value`, `~` marking a case-folded one. */
+  const anchors = (where: string) =>
+    anchorsOf(compileEql(`process where ${where}`).where, rank)?.map((a) => `${a.kind}:${a.value}${a.caseInsensitive ? "~" : ""}`).sort();
+  const rows: [string, string[] | undefined][] = [
+    ['process.name in ("setsid", "nohup") and process.args : "*x*"', ["exact:nohup", "exact:setsid"]],
+    ['process.name == "nc"', ["exact:nc"]],
+    ['process.name in~ ("Curl", "wget")', ["exact:curl~", "exact:wget~"]],
+    ['process.name : ("Curl", "wget")', ["exact:curl~", "exact:wget~"]],
+    ['process.name like "nc"', ["exact:nc"]],
+    ['process.name : "nc*"', ["prefix:nc~"]],
+    ['process.name : "n?"', ["prefix:n~"]],
+    ['process.name : "*.py"', ["suffix:.py~"]],
+    ['process.name like ("python*", "*sh")', ["prefix:python", "suffix:sh"]],
+    // and: any item's anchors hold for the whole; or: every item needs its own.
+    ['process.name in ("a", "b", "c") and (process.name == "a" or process.pid > 1)', ["exact:a", "exact:b", "exact:c"]],
+    ['process.name == "a" or process.name in~ ("B")', ["exact:a", "exact:b~"]],
     ['process.name == "a" or process.pid == 1', undefined],
-    ['process.name : "nc*"', undefined],
-    ['process.name : "n?"', undefined],
+    ['process.name : "*"', undefined],
     ['not process.name == "a"', undefined],
     ['process.name not in ("a")', undefined],
     ['process.name != "a"', undefined],
     ['process.executable == "/bin/nc"', undefined],
   ];
   it.each(rows)("%s", (where, expected) => {
-    expect(required(where)).toEqual(expected);
+    expect(anchors(where)).toEqual(expected);
   });
 
-  it("never excludes a document the query accepts", () => {
-    const queries = rows.map(([where]) => compileEql(`process where ${where}`));
-    for (const name of ["a", "A", "b", "B", "c", "nc", "NC", "nc1", "curl", "CURL", "setsid", "nohup", "x"]) {
-      const doc = { process: { name, args: ["x"], pid: 2, executable: "/bin/nc" } };
-      for (const q of queries) {
-        const r = requiredValues(q.where, "process.name");
-        if (q.test(doc)) expect(r === undefined || r.has(name), `${name}`).toBe(true);
-      }
-    }
+  it("a branch that can never hold needs no anchor; a query that can never hold has none", () => {
+    // As shapes.ts answers it: no document carries auditd.*, so a condition on it never holds.
+    const possible = (part: EqlExpr) => part.type === "and" || part.type === "or" || !JSON.stringify(part).includes("auditd");
+    const where = (text: string) => compileEql(`process where ${text}`).where;
+    expect(anchorsOf(where('auditd.data.syscall == "unshare" or process.name == "unshare"'), rank, possible)).toEqual([
+      { field: "process.name", kind: "exact", value: "unshare", caseInsensitive: false },
+    ]);
+    expect(anchorsOf(where('auditd.data.syscall == "unshare" and process.name == "x"'), rank, possible)).toEqual([]);
+  });
+});
+
+describe("costly fields are read last", () => {
+  const where = 'process.env_vars : "LD_PRELOAD=*" and (process.working_directory : "/tmp/*" or process.name == "b") and process.name in ("a", "b")';
+  const run = (name: string, costlyField?: (path: string) => boolean) => {
+    const reads: string[] = [];
+    const deferred = (field: string, value: unknown) => new Deferred(() => (reads.push(field), value));
+    const doc = { process: { name, env_vars: deferred("env_vars", ["LD_PRELOAD=x"]), working_directory: deferred("working_directory", "/tmp/x") } };
+    const holds = compileEql(`process where ${where}`, costlyField ? { costlyField } : {}).test(doc);
+    return { holds, reads };
+  };
+  const costly = (path: string) => path === "process.env_vars" || path === "process.working_directory";
+
+  it("a cheap condition that fails first spares the reads", () => {
+    expect(run("c", costly)).toEqual({ holds: false, reads: [] });
+    expect(run("c")).toEqual({ holds: false, reads: ["env_vars", "working_directory"] });
+  });
+
+  it("the answer is the same in either order", () => {
+    expect(run("b", costly)).toEqual({ holds: true, reads: ["env_vars"] });
+    expect(run("a", costly)).toEqual({ holds: true, reads: ["env_vars", "working_directory"] });
+    expect(run("a").holds).toBe(true);
   });
 });

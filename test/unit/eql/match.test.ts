@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { compileEql } from "../../../src/eql/compile.js";
+import { caseVariants, foldCodePoint } from "../../../src/eql/case-fold.js";
 import { compileRegex } from "../../../src/eql/regex.js";
 import { compileWildcard } from "../../../src/eql/wildcard.js";
 
@@ -166,8 +167,23 @@ describe("case-insensitive matching folds one code point at a time, as Lucene", 
     [`process.name regex~ "."`, DOTTED_I, true],
     [`startsWith~(process.name, "${DOTTED_I}")`, "i\u0307x", false],
     [`process.name : "σ*"`, "ς", true],
+    // Dotless ı has no case partner in Unicode's simple folding (only Turkish rules pair it).
+    [`process.name : "i"`, "\u0131", false],
+    [`process.name : "I"`, "\u0131", false],
   ];
   it.each(rows)("%s on %j → %s", (where, name, expected) => {
     expect(compileEql(`process where ${where}`).test({ process: { name } })).toBe(expected);
+  });
+});
+
+describe("the fold classes are Unicode's simple case folding (the `iu` RegExp flags)", () => {
+  it("every code point of the Basic Multilingual Plane folds to a key of its class, and its variants share the key", () => {
+    for (let cp = 0; cp <= 0xffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const key = foldCodePoint(cp);
+      if (key === cp) continue;
+      expect(new RegExp(`^\\u{${key.toString(16)}}$`, "iu").test(String.fromCodePoint(cp)), cp.toString(16)).toBe(true);
+      for (const variant of caseVariants(cp)) expect(foldCodePoint(variant), `${cp.toString(16)} ~ ${variant.toString(16)}`).toBe(key);
+    }
   });
 });
