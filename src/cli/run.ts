@@ -25,7 +25,7 @@ import { StartSequence } from "../service/start-sequence.js";
 import { notifySystemd, startWatchdog } from "../service/systemd.js";
 import { daemonLogger, log, warn } from "../service/log.js";
 import { missingCoverageCapabilities } from "../service/capabilities.js";
-import { Health } from "../service/health.js";
+import { Health, watchAttachment } from "../service/health.js";
 import { serveStatus } from "../service/status-socket.js";
 
 export interface RunRequest {
@@ -77,8 +77,21 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   coverage.start();
   const heartbeat = new Heartbeat({ intervalS: config.output.heartbeat_interval_s, outputs: () => pipeline.outputs, status: () => heartbeatStatus(snapshot()) });
   heartbeat.start();
-  // Ready once events went through (the processes found in /proc are the first batch).
-  const health = new Health({ notReady: () => (sumOf(pipeline.stats().engine.eventsByKind) > 0 ? [] : ["no batch of events processed yet"]), losses });
+  // A program detached behind the daemon's back (bpftool, another root process) blinds it:
+  // not ready, and a SENSOR-001 finding, checked every few seconds.
+  const attachment = watchAttachment(sensor, (program, reason) => {
+    coverage.report(`program/${program}`, "detached");
+    warn("program found detached", { program, reason });
+  });
+  // Ready once events went through (the processes found in /proc are the first batch) and
+  // while every program is attached.
+  const health = new Health({
+    notReady: () => [
+      ...(sumOf(pipeline.stats().engine.eventsByKind) > 0 ? [] : ["no batch of events processed yet"]),
+      ...attachment.detached().map((d) => `program ${d.program} detached: ${d.reason}`),
+    ],
+    losses,
+  });
   health.start();
   stats.attachHealth(() => health.report());
   const status = await serveStatus(() => health.report());
@@ -92,6 +105,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
 
   const signal = await stopped;
   stopWatchdog();
+  attachment.stop();
   await status.close();
   health.stop();
   await reloads.stop();

@@ -94,3 +94,30 @@ export class Health {
     };
   }
 }
+
+/** How often the daemon checks that every program is still attached (a few link queries). */
+export const ATTACH_CHECK_INTERVAL_MS = 5_000;
+
+export interface Detached {
+  program: string;
+  reason: string;
+}
+
+/**
+ * Checks a sensor's programs every `intervalMs`; `onDetached` once per program newly found
+ * detached (behind the daemon's back: bpftool, another root process, injected code).
+ */
+export function watchAttachment(
+  sensor: { checkAttached(): { detached: Detached[] } },
+  onDetached: (program: string, reason: string) => void,
+  intervalMs = ATTACH_CHECK_INTERVAL_MS,
+): { detached(): Detached[]; stop(): void } {
+  let detached: Detached[] = [];
+  const timer = setInterval(() => {
+    const found = sensor.checkAttached().detached;
+    for (const d of found) if (!detached.some((known) => known.program === d.program)) onDetached(d.program, d.reason);
+    detached = found;
+  }, intervalMs);
+  timer.unref();
+  return { detached: () => detached, stop: () => clearInterval(timer) };
+}

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { Health, type Counts } from "../../../src/service/health.js";
+import { describe, expect, it, vi } from "vitest";
+import { Health, watchAttachment, type Counts, type Detached } from "../../../src/service/health.js";
 
 function harness(notReady: string[] = []) {
   let nowMs = 1_000_000;
@@ -50,5 +50,28 @@ describe("Health", () => {
     counts = { "kernel/exec": { lost: 99 } };
     health.sample();
     expect(health.report().status).toBe("ready");
+  });
+});
+
+describe("watchAttachment", () => {
+  it("reports a program once when it is found detached, and keeps it listed while it stays so", () => {
+    vi.useFakeTimers();
+    try {
+      let detached: Detached[] = [];
+      const seen: string[] = [];
+      const watch = watchAttachment({ checkAttached: () => ({ detached }) }, (program, reason) => seen.push(`${program}: ${reason}`), 1_000);
+      vi.advanceTimersByTime(1_000);
+      expect(watch.detached()).toEqual([]);
+      detached = [{ program: "handle_exec", reason: "its link is gone" }];
+      vi.advanceTimersByTime(3_000);
+      expect(seen).toEqual(["handle_exec: its link is gone"]);
+      expect(watch.detached()).toEqual(detached);
+      // Fed into readiness: the daemon is not ready while a program is detached.
+      const health = new Health({ notReady: () => watch.detached().map((d) => `program ${d.program} detached: ${d.reason}`), losses: () => ({}) });
+      expect(health.report()).toMatchObject({ status: "not_ready", reasons: ["program handle_exec detached: its link is gone"] });
+      watch.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
