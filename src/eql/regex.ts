@@ -29,8 +29,11 @@ export class RegexSyntaxError extends SockeyeError {
 export const MAX_REGEX_STATES = 10_000;
 /** Group nesting past which a pattern is refused: the parser recurses per group. */
 const MAX_REGEX_DEPTH = 100;
-/** Cached DFA states per pattern before the cache starts over. */
-const MAX_DFA_STATES = 2_000;
+/**
+ * Cached DFA states per pattern before the cache starts over: each holds a 128-entry ASCII
+ * table, so an attacker's values can make at most ~0.5 MB of them per pattern.
+ */
+const MAX_DFA_STATES = 512;
 /** Non-ASCII transitions cached per DFA state: a value's code points are the attacker's choice. */
 const MAX_CACHED_OTHER_CODE_POINTS = 256;
 const MAX_CODE_POINT = 0x10ffff;
