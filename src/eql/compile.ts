@@ -36,7 +36,8 @@ import { compileWildcard, type StringMatcher } from "./wildcard.js";
 
 export { EqlError } from "./parser.js";
 
-export type EqlDocument = Record<string, unknown>;
+import type { EqlDocument } from "./document.js";
+export type { EqlDocument };
 
 export interface CompiledEql {
   kind: "event";

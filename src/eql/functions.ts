@@ -4,7 +4,8 @@
  * A field holding an array is taken element by element, like every other condition.
  */
 import { foldCase } from "./case-fold.js";
-import type { EqlDocument, Literal } from "./compile.js";
+import type { EqlDocument } from "./document.js";
+import type { Literal } from "./parser.js";
 
 /** The values an expression has in a document; undefined when missing. */
 export type Values = readonly unknown[] | undefined;
