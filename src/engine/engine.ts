@@ -114,6 +114,7 @@ export class Engine {
       userName: (uid) => table.userName(uid),
       groupName: (gid) => table.groupName(gid),
       bootId: () => table.bootId(),
+      hostId: () => table.hostId(),
       container: (cgroupId, pid) => table.container(cgroupId, pid),
     };
     this.context = Object.freeze({ processes: Object.freeze(view), host: table.host, now: () => this.now() });

@@ -93,6 +93,11 @@ export type DigestLook =
 export interface HostView {
   /** The kernel's boot id without dashes, read once; "" where unknown (a replay). */
   bootId(): string;
+  /**
+   * The host's id for Elastic's `host.id`: the machine id (/etc/machine-id, as Elastic Agent
+   * reports it), else the boot id (some containers: stable until reboot); "" where unknown.
+   */
+  hostId(): string;
   /** The pids of every process now. */
   processIds(): number[];
   /** One process as /proc shows it; undefined when it vanished or cannot be read. */
@@ -123,6 +128,7 @@ export interface HostView {
 /** A host that shows nothing: a replay (its pids are another host's) or a test. */
 export const OFFLINE_HOST: HostView = Object.freeze({
   bootId: () => "",
+  hostId: () => "",
   processIds: () => [],
   processRecord: () => undefined,
   liveFacts: () => undefined,

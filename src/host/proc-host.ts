@@ -41,6 +41,7 @@ export class ProcHostView implements HostView {
   private readonly maxFdsPerLook: number;
   private readonly maxHashedBytes: number;
   private bootIdRead: string | undefined;
+  private hostIdRead: string | undefined;
   /** dev:ino:size:mtime → what hashing that file gave. */
   private readonly digests = new Map<string, DigestLook>();
   private cgroups: CgroupPaths | undefined;
@@ -70,6 +71,25 @@ export class ProcHostView implements HostView {
     } catch {
       return byId;
     }
+  }
+
+  hostId(): string {
+    if (this.hostIdRead === undefined) {
+      this.hostIdRead = "";
+      for (const path of ["/etc/machine-id", "/var/lib/dbus/machine-id"]) {
+        try {
+          const id = readFileSync(path, "utf8").trim().replace(/-/g, "");
+          if (/^[0-9a-f]{32}$/i.test(id)) {
+            this.hostIdRead = id;
+            break;
+          }
+        } catch {
+          // Try the next place.
+        }
+      }
+      if (this.hostIdRead === "" && /^[0-9a-f]{32}$/i.test(this.bootId())) this.hostIdRead = this.bootId();
+    }
+    return this.hostIdRead;
   }
 
   bootId(): string {

@@ -64,6 +64,8 @@ export interface ProcessView {
   environment?(pid: number, startNs: number, names: ReadonlySet<string>): string[] | undefined;
   /** The host's boot id (entity ids carry it); "" or absent where unknown. */
   bootId?(): string;
+  /** The host's id for Elastic documents (its machine id); "" or absent where unknown. */
+  hostId?(): string;
   /** This host's user name for `uid` (never in a replay: names are per host). */
   userName?(uid: number): string | undefined;
   /** This host's group name for `gid`. */

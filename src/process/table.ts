@@ -280,6 +280,10 @@ export class ProcessTable implements ProcessView {
     return this.host.bootId();
   }
 
+  hostId(): string {
+    return this.host.hostId();
+  }
+
   userName(uid: number): string | undefined {
     return this.liveHost ? this.host.userName(uid) : undefined;
   }

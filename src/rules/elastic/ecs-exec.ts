@@ -9,7 +9,7 @@ import type { ProcessView } from "../../engine/rule.js";
 import { bootIdOf, ecsParentFields, ecsProcessFields } from "../../process/ecs-process.js";
 import { isInteractive } from "../../process/table.js";
 import type { AlreadyRunningEvent, ExecEvent, ExitEvent, ForkEvent } from "../../sensor/events.js";
-import { ecsHost } from "./ecs-host.js";
+import { ecsHost, hostIdOf } from "./ecs-host.js";
 import {
   addLiveProcessFields, addParentIdentityFields, ecsUserAndGroup, LIVE_PROCESS_FIELDS, PARENT_IDENTITY_FIELDS, USER_AND_GROUP_FIELDS,
 } from "./ecs-identity.js";
@@ -52,7 +52,7 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
 
   return {
     event: { category: ["process"], type: ["start"], action: "exec", kind: "event" },
-    host: ecsHost(bootIdOf(processes)),
+    host: ecsHost(hostIdOf(processes)),
     process: processFields,
     // The kernel context has the real ids; Elastic Defend's user.id is the effective one,
     // which equals the real one except across setuid executables (process.user.id has it).
@@ -113,7 +113,7 @@ export function buildLifecycleEcsDocument(event: LifecycleEvent, processes: Proc
     addLiveProcessFields(processFields, task.pid, task.startNs, self, processes);
     addWorkingDirectory(processFields, task.pid, processes);
   }
-  return { event: eventFields, host: ecsHost(bootIdOf(processes)), process: processFields, ...ecsUserAndGroup(task, processes) };
+  return { event: eventFields, host: ecsHost(hostIdOf(processes)), process: processFields, ...ecsUserAndGroup(task, processes) };
 }
 
 /**

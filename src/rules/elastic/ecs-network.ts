@@ -11,7 +11,7 @@
 import type { ProcessView } from "../../engine/rule.js";
 import { bootIdOf, ecsParentFields, entityId } from "../../process/ecs-process.js";
 import type { ConnectEvent } from "../../sensor/events.js";
-import { ecsHost } from "./ecs-host.js";
+import { ecsHost, hostIdOf } from "./ecs-host.js";
 import { EINPROGRESS } from "../sockets/identity.js";
 
 const TRANSPORTS: Record<string, string> = { stream: "tcp", dgram: "udp" };
@@ -66,7 +66,7 @@ export function buildConnectEcsDocument(event: ConnectEvent, processes: ProcessV
   if (event.result !== null) eventFields["outcome"] = event.result === 0 || event.result === -EINPROGRESS ? "success" : "failure";
   return {
     event: eventFields,
-    host: ecsHost(bootIdOf(processes)),
+    host: ecsHost(hostIdOf(processes)),
     process: processFields,
     destination,
     network,

@@ -8,12 +8,12 @@
  * mode, an `ElasticRuleError` with a one-line message `<file>[:line]: <problem>`; in lenient
  * mode a result with status "skipped" and that message as its reason.
  */
-import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
 import { EXIT_BAD_INPUT, SockeyeError } from "../../errors.js";
 import { FileReadError, readRegularTextFile } from "../../service/regular-file.js";
+import { isDirectory, listFolder } from "../../host/files.js";
 import { compileEqlQuery, EqlError, type CompiledQuery } from "../../eql/compile.js";
 import type { RuleMeta, ThreatEntry } from "../../engine/rule.js";
 import { isProcReadField } from "./ecs-identity.js";
@@ -214,19 +214,14 @@ export function loadElasticRuleFile(path: string, options: ElasticLoadOptions = 
 export function loadElasticRules(paths: readonly string[], options: ElasticLoadOptions = {}): ElasticRuleLoadResult[] {
   const results: ElasticRuleLoadResult[] = [];
   for (const path of paths) {
-    let isDir = false;
-    try {
-      isDir = statSync(path).isDirectory();
-    } catch {
-      // Let loadElasticRuleFile report the unreadable path.
-    }
-    if (!isDir) {
+    // An unreadable path is not a folder: loadElasticRuleFile reports it.
+    if (!isDirectory(path)) {
       results.push(loadElasticRuleFile(path, options));
       continue;
     }
     let names: string[];
     try {
-      names = readdirSync(path);
+      names = listFolder(path);
     } catch (error) {
       const failure = new ElasticRuleError(path, `cannot list the folder: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
       if (!options.lenient) throw failure;

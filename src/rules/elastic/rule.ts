@@ -3,10 +3,8 @@
  * (program.ts: exec, fork, exit, already_running, connect, outbound) goes to the rules whose
  * queries can match it, and the compiled query (one event, or a sequence of them) decides.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { assertInternal } from "../../errors.js";
+import { packageRoot } from "../../host/files.js";
+import { join } from "node:path";
 import type { CompiledEql, CompiledQuery } from "../../eql/compile.js";
 import type { EqlExpr } from "../../eql/parser.js";
 import { SequenceMatcher, type SequenceStats } from "../../eql/sequence.js";
@@ -134,27 +132,9 @@ function sequenceEntry(event: SensorEvent): Record<string, unknown> {
   return entry;
 }
 
-/** The package root: the nearest directory upwards holding sockeye's package.json. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const manifest = join(dir, "package.json");
-    if (existsSync(manifest)) {
-      try {
-        if ((JSON.parse(readFileSync(manifest, "utf8")) as { name?: unknown }).name === "sockeye") return dir;
-      } catch {
-        // Not ours; keep looking.
-      }
-    }
-    const parent = dirname(dir);
-    assertInternal(parent !== dir, "cannot find the package root (package.json) for rules/elastic");
-    dir = parent;
-  }
-}
-
 /** Directory of the Elastic rules shipped with sockeye (rules/elastic in the package). */
 export function builtinElasticRulesDir(): string {
-  return join(packageRoot(), "rules", "elastic");
+  return join(packageRoot("sockeye"), "rules", "elastic");
 }
 
 /** The shipped Elastic rules, strictly loaded: a shipped rule that cannot run is a bug. */

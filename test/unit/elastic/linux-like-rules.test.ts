@@ -16,6 +16,10 @@ import { entityId } from "../../../src/process/ecs-process.js";
 import { connect, exec as execOf, fork } from "../engine/fixtures.js";
 import { buildConnectEcsDocument } from "../../../src/rules/elastic/ecs-network.js";
 import { OFFLINE_HOST } from "../../../src/host/host-view.js";
+import { ProcessTable } from "../../../src/process/table.js";
+
+/** Elastic's sequences join on host.id: a host whose machine id is known. */
+const withHostId = () => new ProcessTable({ host: { ...OFFLINE_HOST, hostId: () => "0123456789abcdef0123456789abcdef" } });
 
 const dir = fileURLToPath(new URL("./fixtures/linux-like/", import.meta.url));
 
@@ -113,7 +117,7 @@ describe("Elastic network documents and sequences through the engine", () => {
   ];
   // Fixture timing puts timeNs 1 ms per ms apart, as the kernel's clock would be.
   const findings = (events: ReturnType<typeof shellEvents>) => {
-    const engine = new Engine({ rules: [rule("fx-relay"), rule("fx-network")], fold: false, hostName: "h", now: () => 0 });
+    const engine = new Engine({ rules: [rule("fx-relay"), rule("fx-network")], fold: false, hostName: "h", now: () => 0, processes: withHostId() });
     return events.flatMap((event) => engine.handle(event));
   };
 
@@ -143,7 +147,7 @@ describe("Elastic network documents and sequences through the engine", () => {
   });
 
   it("the engine's stats count the sequence's partial matches: matched, expired past maxspan, held", () => {
-    const engine = new Engine({ rules: [rule("fx-relay"), rule("fx-network")], fold: false, hostName: "h", now: () => 0 });
+    const engine = new Engine({ rules: [rule("fx-relay"), rule("fx-network")], fold: false, hostName: "h", now: () => 0, processes: withHostId() });
     // The second shell 10 s later: within the reorder window its events would be late ones, put before the first shell's.
     const later = shellEvents("198.18.0.1", 5_004).map((e) => ({ ...e, timeMs: e.timeMs + 10_000, timeNs: e.timeNs + 10_000 * T }));
     for (const event of [...shellEvents("198.18.0.1", 100), ...later]) engine.handle(event);
