@@ -90,6 +90,16 @@ export type DigestLook =
   | { status: "incomplete"; reason: IncompleteReason }
   | { status: "unreadable" };
 
+/**
+ * A file's GNU build-id, read from its first bytes. `none`: not an ELF file, or one without
+ * the note; `incomplete`: the note lies past the bytes one look may read.
+ */
+export type BuildIdLook =
+  | { status: "found"; buildId: string }
+  | { status: "none" }
+  | { status: "incomplete"; reason: IncompleteReason }
+  | { status: "unreadable" };
+
 export interface HostView {
   /** The kernel's boot id without dashes, read once; "" where unknown (a replay). */
   bootId(): string;
@@ -111,6 +121,14 @@ export interface HostView {
   /** `path` with every symlink resolved, when it names a regular file. */
   regularFile(path: string): string | undefined;
   fileDigest(path: string): DigestLook;
+  buildId(path: string): BuildIdLook;
+  /**
+   * A path the daemon can read that reaches the file `path` names as the process sees it
+   * (its working directory, root and mount namespace), or its own program when `path` is
+   * undefined (/proc/<pid>/exe: memfd, deleted and renamed files included). Undefined when
+   * the process is gone or the pid is another process's.
+   */
+  pathSeenBy(pid: number, startNs: number, path?: string): string | undefined;
   userName(uid: number): string | undefined;
   groupName(gid: number): string | undefined;
   /**
@@ -132,6 +150,8 @@ export const OFFLINE_HOST: HostView = Object.freeze({
   tcpSockets: () => [],
   regularFile: () => undefined,
   fileDigest: () => ({ status: "unreadable" }) as const,
+  buildId: () => ({ status: "unreadable" }) as const,
+  pathSeenBy: () => undefined,
   userName: () => undefined,
   groupName: () => undefined,
   cgroupPath: () => undefined,
