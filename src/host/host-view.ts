@@ -123,12 +123,13 @@ export interface HostView {
   fileDigest(path: string): DigestLook;
   buildId(path: string): BuildIdLook;
   /**
-   * A path the daemon can read that reaches the file `path` names as the process sees it
+   * A path the daemon can read that reaches the file `path` names as the process `pid` sees it
    * (its working directory, root and mount namespace), or its own program when `path` is
-   * undefined (/proc/<pid>/exe: memfd, deleted and renamed files included). Undefined when
-   * the process is gone or the pid is another process's.
+   * undefined (/proc/<pid>/exe: memfd, deleted and renamed files included). No look is made:
+   * a caller that acts on what it read there confirms the pid is still its process after the
+   * read (liveFacts), as a pid may be reused meanwhile.
    */
-  pathSeenBy(pid: number, startNs: number, path?: string): string | undefined;
+  pathSeenBy(pid: number, path?: string): string;
   userName(uid: number): string | undefined;
   groupName(gid: number): string | undefined;
   /**
@@ -151,7 +152,7 @@ export const OFFLINE_HOST: HostView = Object.freeze({
   regularFile: () => undefined,
   fileDigest: () => ({ status: "unreadable" }) as const,
   buildId: () => ({ status: "unreadable" }) as const,
-  pathSeenBy: () => undefined,
+  pathSeenBy: () => "",
   userName: () => undefined,
   groupName: () => undefined,
   cgroupPath: () => undefined,

@@ -229,8 +229,7 @@ export class ProcHostView implements HostView {
     return look;
   }
 
-  pathSeenBy(pid: number, startNs: number, path?: string): string | undefined {
-    if (!this.isProcess(pid, startNs)) return undefined;
+  pathSeenBy(pid: number, path?: string): string {
     const dir = `${this.procRoot}/${pid}`;
     if (path === undefined) return `${dir}/exe`;
     return path.startsWith("/") ? `${dir}/root${path}` : `${dir}/cwd/${path}`;

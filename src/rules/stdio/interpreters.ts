@@ -201,8 +201,10 @@ export class InterpreterContents {
   /** The content look for a process: its own program, or a path as it names it, read through /proc. */
   lookFor(task: { pid: number; startNs: number }, host: HostView): ContentLook {
     return (path) => {
-      const seen = host.pathSeenBy(task.pid, task.startNs, path);
-      return seen !== undefined ? this.identify(seen, host) : undefined;
+      const found = this.identify(host.pathSeenBy(task.pid, path), host);
+      // Confirmed after the read, and only when it names an interpreter: nearly every look
+      // (a program in a pipeline) names none and costs one stat of a cached file identity.
+      return found !== undefined && host.liveFacts(task.pid, task.startNs) !== undefined ? found : undefined;
     };
   }
 

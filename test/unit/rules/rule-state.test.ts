@@ -53,7 +53,7 @@ describe("TRC-101 (precise): held triggers, reported sockets and shell readers",
   it("a program too large to hash in one look is counted as an incomplete look, not taken for no interpreter in silence", () => {
     const host: HostView = {
       ...fakeHost(),
-      pathSeenBy: (pid, _startNs, path) => (path === undefined ? `/proc/${pid}/exe` : undefined),
+      pathSeenBy: (pid, path) => path ?? `/proc/${pid}/exe`,
       buildId: () => ({ status: "none" }),
       fileDigest: () => ({ status: "incomplete", reason: "byte_budget" }),
     };
