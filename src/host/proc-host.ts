@@ -309,8 +309,9 @@ function sameStart(stat: ProcStat, startNs: number): boolean {
 /** dev:ino:size:mtime of a regular file: what it holds cannot change while these do not. */
 function fileIdentity(path: string): { identity: string; size: number } | undefined {
   try {
-    const st = statSync(path);
-    return st.isFile() ? { identity: `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`, size: st.size } : undefined;
+    // A program looked at after its process exited is common: no exception for ENOENT.
+    const st = statSync(path, { throwIfNoEntry: false });
+    return st?.isFile() === true ? { identity: `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`, size: st.size } : undefined;
   } catch {
     return undefined;
   }
