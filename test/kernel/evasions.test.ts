@@ -3,8 +3,9 @@
  * against loopback listeners that send a command and read its answer, under the real sensor
  * and the default rules. Each shell hides what it is from a name list (busybox applets, a copy
  * of dash under a random name and path padded with random bytes, the same run by a relative
- * path from another working directory, a memfd, ld.so loading the shell), and each must give
- * exactly one finding saying which evidence named it, never the name.
+ * path from another working directory, a file in another mount namespace, a memfd, ld.so
+ * loading the shell), and each must give exactly one finding saying which evidence named it,
+ * never the name.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
@@ -95,6 +96,12 @@ describe.runIf(tier.run)("kernel: another name for the shell (evasions of name l
     {
       name: "the same copy run by a relative path from another working directory than the daemon's",
       cmd: (p) => ["bash", "-c", `cd ${copyDir} && exec ncat 127.0.0.1 ${p} -e ./${copyName}`],
+      rule: "RELAY-001", identifiedBy: "build_id",
+    },
+    {
+      name: "a copy of dash on a tmpfs mounted in another mount namespace (the daemon's view of the path is empty)",
+      cmd: (p) => ["unshare", "-m", "--propagation", "private", "bash", "-c",
+        `mount -t tmpfs tmpfs ${otherCwd} && cp /bin/dash ${otherCwd}/${copyName} && exec ncat 127.0.0.1 ${p} -e ${otherCwd}/${copyName}`],
       rule: "RELAY-001", identifiedBy: "build_id",
     },
     {
