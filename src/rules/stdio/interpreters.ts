@@ -138,7 +138,7 @@ export function identifyProgram(executable: string, args: readonly string[], con
   const name = basename(executable);
   const byName = name !== "" ? interpreterFamilyOfName(name) : undefined;
   if (byName !== undefined) return { family: byName, by: "name", args };
-  if (name === "busybox" || (args.length > 0 && basename(args[0]!) === "busybox")) return identifyApplet(args);
+  if (isBusybox(name) || (args.length > 0 && isBusybox(basename(args[0]!)))) return identifyApplet(args);
   if (LOADER.test(name)) return identifyLoaded(args, content);
   const byArgv0 = args.length > 0 ? interpreterFamilyOfName(args[0]!) : undefined;
   if (byArgv0 !== undefined) return { family: byArgv0, by: "argv0", args };
@@ -147,9 +147,12 @@ export function identifyProgram(executable: string, args: readonly string[], con
   return { family: undefined, by: "none", args };
 }
 
+/** Busybox runs its own applet dispatcher for any argv[0] that starts with "busybox" (`busybox-x sh`). */
+const isBusybox = (name: string): boolean => name.startsWith("busybox");
+
 /** `busybox sh -i` runs the applet named by its first argument, `sh -i` (argv[0] "sh") by argv[0]. */
 function identifyApplet(args: readonly string[]): ProgramIdentity {
-  const appletArgs = args.length > 0 && basename(args[0]!) === "busybox" ? args.slice(1) : args;
+  const appletArgs = args.length > 0 && isBusybox(basename(args[0]!)) ? args.slice(1) : args;
   const family = appletArgs.length > 0 ? interpreterFamilyOfName(appletArgs[0]!) : undefined;
   return family !== undefined ? { family, by: "applet", args: appletArgs } : { family: undefined, by: "none", args };
 }

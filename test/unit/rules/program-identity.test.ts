@@ -20,6 +20,8 @@ describe("identifyProgram: which evidence names the interpreter", () => {
     { exe: "/proc/self/exe", args: ["sh"], family: "shell", by: "argv0" },
     { exe: "/bin/busybox", args: ["/bin/busybox", "sh", "-i"], family: "shell", by: "applet", ownArgs: ["sh", "-i"] },
     { exe: "/bin/busybox", args: ["ash"], family: "shell", by: "applet", ownArgs: ["ash"] },
+    // A renamed copy runs the applet dispatcher when argv[0] starts with "busybox".
+    { exe: "/tmp/q", args: ["busybox.x", "sh"], family: "shell", by: "applet", ownArgs: ["sh"] },
     // busybox nc is not a shell, whatever its arguments run later.
     { exe: "/bin/busybox", args: ["busybox", "nc", "127.0.0.1", "4444", "-e", "/bin/busybox", "sh"], content: knows(undefined), family: undefined, by: "none" },
     { exe: "/lib64/ld-linux-x86-64.so.2", args: ["/lib64/ld-linux-x86-64.so.2", "/bin/sh", "-i"], family: "shell", by: "loader", ownArgs: ["/bin/sh", "-i"] },
