@@ -25,7 +25,7 @@ export type { Finding, FindingProcess, FindingProcessParent, FindingThreat } fro
 export type { EcsProcess, EcsProcessFields } from "./process/ecs-process.js";
 export type { FoldOptions } from "./engine/fold.js";
 export { ProcessTable, type ProcessTableOptions, type ProcessTableStats, type SeedReport } from "./process/table.js";
-export { OFFLINE_HOST, type HostView, type OpenFile, type OpenObject, type OpenFilesLook, type DigestLook, type IncompleteReason, type LiveProcessFacts } from "./host/host-view.js";
+export { OFFLINE_HOST, type HostView, type OpenFile, type OpenObject, type OpenFilesLook, type DigestLook, type BuildIdLook, type IncompleteReason, type LiveProcessFacts } from "./host/host-view.js";
 export { ProcHostView, type ProcHostOptions } from "./host/proc-host.js";
 
 // --- catalogs: the built-in rules (made by factories) and Elastic rule files -----------------

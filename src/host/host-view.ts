@@ -90,6 +90,16 @@ export type DigestLook =
   | { status: "incomplete"; reason: IncompleteReason }
   | { status: "unreadable" };
 
+/**
+ * A file's GNU build-id, read from its first bytes. `none`: not an ELF file, or one without
+ * the note; `incomplete`: the note lies past the bytes one look may read.
+ */
+export type BuildIdLook =
+  | { status: "found"; buildId: string }
+  | { status: "none" }
+  | { status: "incomplete"; reason: IncompleteReason }
+  | { status: "unreadable" };
+
 export interface HostView {
   /** The kernel's boot id without dashes, read once; "" where unknown (a replay). */
   bootId(): string;
@@ -116,6 +126,15 @@ export interface HostView {
   /** `path` with every symlink resolved, when it names a regular file. */
   regularFile(path: string): string | undefined;
   fileDigest(path: string): DigestLook;
+  buildId(path: string): BuildIdLook;
+  /**
+   * A path the daemon can read that reaches the file `path` names as the process `pid` sees it
+   * (its working directory, root and mount namespace), or its own program when `path` is
+   * undefined (/proc/<pid>/exe: memfd, deleted and renamed files included). No look is made:
+   * a caller that acts on what it read there confirms the pid is still its process after the
+   * read (liveFacts), as a pid may be reused meanwhile.
+   */
+  pathSeenBy(pid: number, path?: string): string;
   userName(uid: number): string | undefined;
   groupName(gid: number): string | undefined;
   /**
@@ -138,6 +157,8 @@ export const OFFLINE_HOST: HostView = Object.freeze({
   tcpSockets: () => [],
   regularFile: () => undefined,
   fileDigest: () => ({ status: "unreadable" }) as const,
+  buildId: () => ({ status: "unreadable" }) as const,
+  pathSeenBy: () => "",
   userName: () => undefined,
   groupName: () => undefined,
   cgroupPath: () => undefined,

@@ -7,9 +7,10 @@
 import { CgroupPaths, cgroup2Mount } from "./cgroups.js";
 import { cgroupPathOfProcFile } from "./container.js";
 import { createHash } from "node:crypto";
-import { readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { buildIdOfElfHead } from "./elf-build-id.js";
 import {
-  START_TICK_NS, type DigestLook, type HostView, type LiveProcessFacts, type OpenFile, type OpenFilesLook, type ProcessRecord,
+  START_TICK_NS, type BuildIdLook, type DigestLook, type HostView, type LiveProcessFacts, type OpenFile, type OpenFilesLook, type ProcessRecord,
 } from "./host-view.js";
 import { environEntries, fdinfoAccess, fdinfoTtyIndex, idLine, parseFdTarget, parseStat, type ProcStat } from "./proc-parse.js";
 import { classifyTcpSockets, parseTcpTable, type ExistingTcpSocket } from "./tcp-table.js";
@@ -28,11 +29,14 @@ export interface ProcHostOptions {
   maxFdsPerLook?: number;
   /** Largest file fileDigest() hashes: interpreters are a few MB, and a look reads the file whole. */
   maxHashedBytes?: number;
+  /** Bytes buildId() reads from the start of a file: the linker puts the note in the first page. */
+  maxBuildIdBytes?: number;
 }
 
 const DEFAULT_MAX_FDS_PER_LOOK = 1024;
 const DEFAULT_MAX_HASHED_BYTES = 64 * 1024 * 1024;
-/** Digests kept by file identity; a new identity past it pushes out the oldest. */
+const DEFAULT_MAX_BUILD_ID_BYTES = 16 * 1024;
+/** Digests and build-ids kept by file identity; a new identity past it pushes out the oldest. */
 const MAX_DIGESTS = 1024;
 
 export class ProcHostView implements HostView {
@@ -40,10 +44,13 @@ export class ProcHostView implements HostView {
   private readonly names: NameDatabase;
   private readonly maxFdsPerLook: number;
   private readonly maxHashedBytes: number;
+  private readonly maxBuildIdBytes: number;
   private bootIdRead: string | undefined;
   private hostIdRead: string | undefined;
   /** dev:ino:size:mtime → what hashing that file gave. */
   private readonly digests = new Map<string, DigestLook>();
+  /** dev:ino:size:mtime → what the file's first bytes said of its build-id. */
+  private readonly buildIds = new Map<string, BuildIdLook>();
   private cgroups: CgroupPaths | undefined;
 
   constructor(options: ProcHostOptions = {}) {
@@ -51,6 +58,7 @@ export class ProcHostView implements HostView {
     this.names = options.names ?? new NameDatabase();
     this.maxFdsPerLook = options.maxFdsPerLook ?? DEFAULT_MAX_FDS_PER_LOOK;
     this.maxHashedBytes = options.maxHashedBytes ?? DEFAULT_MAX_HASHED_BYTES;
+    this.maxBuildIdBytes = options.maxBuildIdBytes ?? DEFAULT_MAX_BUILD_ID_BYTES;
   }
 
   cgroupPath(cgroupId: number, pid: number): string | undefined {
@@ -198,16 +206,9 @@ export class ProcHostView implements HostView {
   }
 
   fileDigest(path: string): DigestLook {
-    let identity: string;
-    let size: number;
-    try {
-      const st = statSync(path);
-      if (!st.isFile()) return { status: "unreadable" };
-      identity = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
-      size = st.size;
-    } catch {
-      return { status: "unreadable" };
-    }
+    const file = fileIdentity(path);
+    if (file === undefined) return { status: "unreadable" };
+    const { identity, size } = file;
     const cached = this.digests.get(identity);
     if (cached !== undefined) return cached;
     let look: DigestLook;
@@ -222,6 +223,36 @@ export class ProcHostView implements HostView {
     if (this.digests.size >= MAX_DIGESTS) this.digests.delete(this.digests.keys().next().value!);
     this.digests.set(identity, look);
     return look;
+  }
+
+  buildId(path: string): BuildIdLook {
+    const identity = fileIdentity(path)?.identity;
+    if (identity === undefined) return { status: "unreadable" };
+    const cached = this.buildIds.get(identity);
+    if (cached !== undefined) return cached;
+    let head: Buffer;
+    try {
+      const fd = openSync(path, "r");
+      try {
+        head = Buffer.alloc(this.maxBuildIdBytes);
+        head = head.subarray(0, readSync(fd, head, 0, head.length, 0));
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      return { status: "unreadable" };
+    }
+    const inHead = buildIdOfElfHead(head);
+    const look: BuildIdLook = inHead.status === "beyond" ? { status: "incomplete", reason: "byte_budget" } : inHead;
+    if (this.buildIds.size >= MAX_DIGESTS) this.buildIds.delete(this.buildIds.keys().next().value!);
+    this.buildIds.set(identity, look);
+    return look;
+  }
+
+  pathSeenBy(pid: number, path?: string): string {
+    const dir = `${this.procRoot}/${pid}`;
+    if (path === undefined) return `${dir}/exe`;
+    return path.startsWith("/") ? `${dir}/root${path}` : `${dir}/cwd/${path}`;
   }
 
   userName(uid: number): string | undefined {
@@ -293,6 +324,17 @@ export class ProcHostView implements HostView {
 /** /proc rounds a start time down to a tick; one tick either way allows for the conversion. */
 function sameStart(stat: ProcStat, startNs: number): boolean {
   return Math.abs(stat.startTicks * START_TICK_NS - startNs) < 2 * START_TICK_NS;
+}
+
+/** dev:ino:size:mtime of a regular file: what it holds cannot change while these do not. */
+function fileIdentity(path: string): { identity: string; size: number } | undefined {
+  try {
+    // A program looked at after its process exited is common: no exception for ENOENT.
+    const st = statSync(path, { throwIfNoEntry: false });
+    return st?.isFile() === true ? { identity: `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`, size: st.size } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Kernel threads have no exe and other users' links may be unreadable: both give "". */

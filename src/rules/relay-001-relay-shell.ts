@@ -65,6 +65,7 @@ function detection(v: RelayVerdict): Detection {
     event: { action: "relay_shell", severity: 73 },
     ...outboundConnectionFields(s),
     sockeye: {
+      verdict: { identified_by: v.identifiedBy },
       relay: {
         socket_inode: s.ino,
         remote: { address: s.remote.address, port: s.remote.port },

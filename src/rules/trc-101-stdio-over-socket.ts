@@ -238,12 +238,10 @@ function preciseDetection(j: Judgement, evaluated: { timeMs: number }, fold: boo
         socket_inode: j.socketIno,
         stdio_fds: j.fds,
         origin: j.origin,
-        ...(j.program !== null ? { program: {
-          executable: j.program.executable,
-          interpreter: j.program.interpreter,
+        ...(j.program !== null ? {
           identified_by: j.program.identifiedBy,
-          reads_commands_from_stdin: j.program.readsCommandsFromStdin,
-        } } : {}),
+          program: { executable: j.program.executable, interpreter: j.program.interpreter, reads_commands_from_stdin: j.program.readsCommandsFromStdin },
+        } : {}),
       },
     },
   };

@@ -27,7 +27,7 @@ import type { ProcessInfo, ProcessView, RuleContext, RuleState } from "../../eng
 import type { ExistingTcpSocket, HostView } from "../../host/host-view.js";
 import { processKey } from "../../process/process-view.js";
 import { OutboundRegistry, outboundSocketOf, type OutboundSocket } from "../sockets/outbound-registry.js";
-import { identifyProgram, readsCommandsFromStdin, type InterpreterFamily } from "../stdio/interpreters.js";
+import { InterpreterContents, identifyProgram, readsCommandsFromStdin, type IdentifiedBy, type InterpreterFamily } from "../stdio/interpreters.js";
 import { holdingsNow, ptyMasterKey, ptySlaveKey, socketKey, stdioHolding, type Access, type EndpointKey, type Holding } from "./holdings.js";
 
 export interface RelayGraphOptions {
@@ -64,6 +64,8 @@ export interface ChainLink {
 export interface RelayVerdict {
   shell: ExecEvent;
   interpreter: InterpreterFamily;
+  /** Which evidence named the shell's interpreter. */
+  identifiedBy: IdentifiedBy;
   socket: OutboundSocket;
   /** From the shell's stdin towards the socket holder (who feeds the shell). */
   input: ChainLink[];
@@ -78,6 +80,7 @@ export interface RelayVerdict {
 interface Pending {
   exec: ExecEvent;
   interpreter: InterpreterFamily;
+  identifiedBy: IdentifiedBy;
   untilMs: number;
 }
 
@@ -116,6 +119,8 @@ export class RelayGraph {
   private startupSockets: readonly ExistingTcpSocket[] | undefined;
   /** Looks at a process's open files that stopped at the host's fd budget. */
   private incomplete = 0;
+  /** Copied, renamed or padded interpreters, recognised by content through the rule context's host. */
+  private readonly contents = new InterpreterContents();
   private evicted = 0;
   private abandoned = 0;
   private expired = 0;
@@ -137,7 +142,7 @@ export class RelayGraph {
       indexed: this.indexedUnder.size,
       evicted: this.evicted + this.sockets.evicted,
       expired: this.expired + this.sockets.expired,
-      incomplete: this.incomplete,
+      incomplete: this.incomplete + this.contents.incompleteLooks,
       abandoned: this.abandoned,
     };
   }
@@ -179,16 +184,16 @@ export class RelayGraph {
     // Pipeline members start in any order: a sibling's or child's exec may complete a chain.
     const related = (p: Pending) => p.exec.task.ppid === event.task.ppid || p.exec.task.pid === event.task.ppid;
     const out = this.reevaluate(event.timeMs, ctx, related);
-    const interpreter = this.candidate(event);
-    if (interpreter === undefined) return out;
-    const verdict = this.evaluate({ exec: event, interpreter, untilMs: event.timeMs + this.opts.windowMs }, ctx);
+    const identity = this.candidate(event, ctx);
+    if (identity === undefined) return out;
+    const verdict = this.evaluate({ exec: event, ...identity, untilMs: event.timeMs + this.opts.windowMs }, ctx);
     if (verdict !== undefined) return [...out, verdict];
     if (this.pending.size >= this.opts.maxPending) {
       this.pending.delete(this.pending.keys().next().value!);
       this.evicted++;
       this.abandoned++;
     }
-    this.pending.set(pk, { exec: event, interpreter, untilMs: event.timeMs + this.opts.windowMs });
+    this.pending.set(pk, { exec: event, ...identity, untilMs: event.timeMs + this.opts.windowMs });
     return out;
   }
 
@@ -202,16 +207,18 @@ export class RelayGraph {
   /**
    * An interpreter reading its commands from stdin, whose stdin and stdout or stderr are
    * pipes, FIFOs, unix sockets or a terminal: what a relay can drive. A shell with an inet
-   * socket on stdin is TRC-101's.
+   * socket on stdin is TRC-101's. A program no name identifies has its content looked at only
+   * when its arguments leave stdin as its input (no operand): `grep x` in a pipeline is not.
    */
-  private candidate(event: ExecEvent): InterpreterFamily | undefined {
+  private candidate(event: ExecEvent, ctx: RuleContext): { interpreter: InterpreterFamily; identifiedBy: IdentifiedBy } | undefined {
     const stdio = event.stdio;
     if (stdio === null) return undefined;
     if (stdioHolding(0, stdio[0]) === undefined) return undefined;
     if (stdioHolding(1, stdio[1]) === undefined && stdioHolding(2, stdio[2]) === undefined) return undefined;
-    const family = identifyProgram(event.filename, event.args).family;
-    if (family === undefined || !readsCommandsFromStdin(family, event.args)) return undefined;
-    return family;
+    const content = readsCommandsFromStdin("shell", event.args) ? this.contents.lookFor(event.task, ctx.host) : undefined;
+    const identity = identifyProgram(event.filename, event.args, content);
+    if (identity.family === undefined || identity.by === "none" || !readsCommandsFromStdin(identity.family, identity.args)) return undefined;
+    return { interpreter: identity.family, identifiedBy: identity.by };
   }
 
   private reevaluate(nowMs: number, ctx: RuleContext, which: (p: Pending) => boolean): RelayVerdict[] {
@@ -273,7 +280,7 @@ export class RelayGraph {
       const shellFds = [0, ...[...outChain.fds].sort((a, b) => a - b)];
       const socket = this.socket(inIno)!;
       return {
-        shell: p.exec, interpreter: p.interpreter, socket, input: inChain.links, output: outChain.links, shellFds,
+        shell: p.exec, interpreter: p.interpreter, identifiedBy: p.identifiedBy, socket, input: inChain.links, output: outChain.links, shellFds,
         ...(outIno !== inIno ? { outputSocket: this.socket(outIno)! } : {}),
       };
     };

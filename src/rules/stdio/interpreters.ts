@@ -100,69 +100,139 @@ export function readsCommandsFromStdin(family: InterpreterFamily, args: readonly
   return true;
 }
 
+/** Which evidence named the interpreter (`sockeye.verdict.identified_by` on findings). */
+export type IdentifiedBy = "name" | "argv0" | "applet" | "loader" | "build_id" | "content";
+
 export interface ProgramIdentity {
   family: InterpreterFamily | undefined;
-  /** How the family was found: by the executable's name, argv[0], or its content. */
-  by: "executable" | "argv0" | "content" | "none";
+  by: IdentifiedBy | "none";
+  /**
+   * The interpreter's own argv, to read its options from: the applet's for `busybox sh -i`,
+   * the loaded program's for `ld.so /bin/sh -i`, else the exec's.
+   */
+  args: readonly string[];
 }
 
+/** What a program file's content says it is: a build-id or digest of an installed interpreter. */
+export type ContentIdentity = { family: InterpreterFamily; by: "build_id" | "content" };
+
 /**
- * Identifies a program by the names it runs under: the executable's base name, then
- * argv[0] (busybox runs `sh` as /proc/self/exe with argv[0] "sh"), then, when `content` is
- * given, the executable's content (a copied or renamed shell).
+ * Looks at a file's content: `undefined` means the process's own program (its
+ * /proc/<pid>/exe), a path is as the process names it (an ld.so operand).
  */
-export function identifyProgram(executable: string, args: readonly string[], content?: (executable: string) => InterpreterFamily | undefined): ProgramIdentity {
-  const byExe = executable !== "" ? interpreterFamilyOfName(executable) : undefined;
-  if (byExe !== undefined) return { family: byExe, by: "executable" };
+export type ContentLook = (path: string | undefined) => ContentIdentity | undefined;
+
+/** The dynamic loaders, which run the program named by their first operand. */
+const LOADER = /^(ld-linux(-[a-z0-9_-]+)?\.so\.[0-9]+|ld\.so|ld-musl-[a-z0-9_]+\.so\.[0-9]+)$/;
+/** ld.so options that take a value (ld.so(8)): the operand is the first argument after them. */
+const LOADER_VALUE_OPTIONS = new Set(["--library-path", "--inhibit-rpath", "--audit", "--preload", "--argv0", "--glibc-hwcaps-prefix", "--glibc-hwcaps-mask"]);
+
+/**
+ * Identifies a program, cheapest evidence first: the executable's base name; for busybox the
+ * applet run (argv[0]'s base name, or the first argument when argv[0] is busybox itself); for
+ * ld.so the program it loads; argv[0] (busybox runs `sh` as /proc/self/exe with argv[0] "sh");
+ * then, when `content` is given, the program's content as the process sees it (a copied,
+ * renamed or padded interpreter, a memfd, a file in another mount namespace).
+ */
+export function identifyProgram(executable: string, args: readonly string[], content?: ContentLook): ProgramIdentity {
+  const name = basename(executable);
+  const byName = name !== "" ? interpreterFamilyOfName(name) : undefined;
+  if (byName !== undefined) return { family: byName, by: "name", args };
+  if (isBusybox(name) || (args.length > 0 && isBusybox(basename(args[0]!)))) return identifyApplet(args);
+  if (LOADER.test(name)) return identifyLoaded(args, content);
   const byArgv0 = args.length > 0 ? interpreterFamilyOfName(args[0]!) : undefined;
-  if (byArgv0 !== undefined) return { family: byArgv0, by: "argv0" };
-  const byContent = content !== undefined && executable !== "" ? content(executable) : undefined;
-  if (byContent !== undefined) return { family: byContent, by: "content" };
-  return { family: undefined, by: "none" };
+  if (byArgv0 !== undefined) return { family: byArgv0, by: "argv0", args };
+  const byContent = content?.(undefined);
+  if (byContent !== undefined) return { ...byContent, args };
+  return { family: undefined, by: "none", args };
+}
+
+/** Busybox runs its own applet dispatcher for any argv[0] that starts with "busybox" (`busybox-x sh`). */
+const isBusybox = (name: string): boolean => name.startsWith("busybox");
+
+/** `busybox sh -i` runs the applet named by its first argument, `sh -i` (argv[0] "sh") by argv[0]. */
+function identifyApplet(args: readonly string[]): ProgramIdentity {
+  const appletArgs = args.length > 0 && isBusybox(basename(args[0]!)) ? args.slice(1) : args;
+  const family = appletArgs.length > 0 ? interpreterFamilyOfName(appletArgs[0]!) : undefined;
+  return family !== undefined ? { family, by: "applet", args: appletArgs } : { family: undefined, by: "none", args };
+}
+
+/** `ld.so [options] PROGRAM [args]` runs PROGRAM: its name, else its content, decides. */
+function identifyLoaded(args: readonly string[], content: ContentLook | undefined): ProgramIdentity {
+  let i = 1;
+  while (i < args.length && args[i]!.startsWith("--")) i += LOADER_VALUE_OPTIONS.has(args[i]!) ? 2 : 1;
+  const program = args[i];
+  if (program === undefined) return { family: undefined, by: "none", args };
+  const programArgs = args.slice(i);
+  const family = interpreterFamilyOfName(program) ?? content?.(program)?.family;
+  return family !== undefined ? { family, by: "loader", args: programArgs } : { family: undefined, by: "none", args };
 }
 
 /**
- * Recognises a copied or renamed interpreter by its content: the SHA-256 of the file is
- * compared with those of the interpreters installed on this host (found on the usual paths
- * once, lazily). Files are hashed only when asked, which happens only for a program that
- * starts with a socket on stdin under a name that is no interpreter's; the host keeps digests
- * by file identity. Busybox is left out: its content is every applet at once, and its shell is
- * recognised by argv[0].
+ * Recognises a copied, renamed or padded interpreter by its content. First its GNU build-id,
+ * read from the file's first pages and compared with those of the interpreters installed on
+ * this host: it survives appended bytes and renames, and costs one small read per file
+ * identity. A file with a build-id that is no interpreter's is not one: an identical copy
+ * would carry the same build-id, so hashing it cannot say otherwise. Only a file without the
+ * note is hashed whole (SHA-256 against the installed interpreters). Neither catches a shell
+ * rebuilt from source or one whose note was rewritten: that is behaviour's to see.
+ * The installed interpreters are found on the usual paths once, lazily. Busybox is left out:
+ * its content is every applet at once, and its shell is recognised by the applet run.
  */
 export class InterpreterContents {
-  private known: Map<string, InterpreterFamily> | undefined;
+  private known: { digests: Map<string, InterpreterFamily>; buildIds: Map<string, InterpreterFamily> } | undefined;
   private incomplete = 0;
 
   constructor(private readonly searchDirs: readonly string[] = ["/usr/bin", "/bin", "/usr/local/bin"]) {}
 
-  /** The family whose installed interpreter has this file's content, if any. */
-  family(path: string, host: HostView): InterpreterFamily | undefined {
-    const digest = this.digest(path, host);
-    return digest !== undefined ? this.knownDigests(host).get(digest) : undefined;
+  /** The family whose installed interpreter this file is, and by which evidence. */
+  identify(path: string, host: HostView): ContentIdentity | undefined {
+    const known = this.knownInterpreters(host);
+    const note = host.buildId(path);
+    if (note.status === "found") {
+      const family = known.buildIds.get(note.buildId);
+      return family !== undefined ? { family, by: "build_id" } : undefined;
+    }
+    if (note.status === "incomplete") this.incomplete++;
+    if (note.status === "unreadable") return undefined;
+    const look = host.fileDigest(path);
+    if (look.status === "incomplete") this.incomplete++;
+    const family = look.status === "complete" ? known.digests.get(look.sha256) : undefined;
+    return family !== undefined ? { family, by: "content" } : undefined;
   }
 
-  /** Files too large to hash in one look (never a silent "not an interpreter": counted). */
+  /** The content look for a process: its own program, or a path as it names it, read through /proc. */
+  lookFor(task: { pid: number; startNs: number }, host: HostView): ContentLook {
+    return (path) => {
+      const found = this.identify(host.pathSeenBy(task.pid, path), host);
+      // Confirmed after the read, and only when it names an interpreter: nearly every look
+      // (a program in a pipeline) names none and costs one stat of a cached file identity.
+      return found !== undefined && host.liveFacts(task.pid, task.startNs) !== undefined ? found : undefined;
+    };
+  }
+
+  /** Files whose build-id or digest lay past a look's budget (never a silent "not an interpreter": counted). */
   get incompleteLooks(): number {
     return this.incomplete;
   }
 
-  private digest(path: string, host: HostView): string | undefined {
-    const look = host.fileDigest(path);
-    if (look.status === "incomplete") this.incomplete++;
-    return look.status === "complete" ? look.sha256 : undefined;
-  }
-
-  private knownDigests(host: HostView): Map<string, InterpreterFamily> {
+  private knownInterpreters(host: HostView): NonNullable<InterpreterContents["known"]> {
     if (this.known !== undefined) return this.known;
-    const known = new Map<string, InterpreterFamily>();
+    const known = { digests: new Map<string, InterpreterFamily>(), buildIds: new Map<string, InterpreterFamily>() };
     const seen = new Set<string>();
     for (const dir of this.searchDirs) {
       for (const [name, family] of FAMILY_BY_NAME) {
         const real = host.regularFile(`${dir}/${name}`);
         if (real === undefined || seen.has(real) || basename(real) === "busybox") continue;
         seen.add(real);
+        const note = host.buildId(real);
+        if (note.status === "found") {
+          known.buildIds.set(note.buildId, family);
+          continue;
+        }
+        // Only a file without a build-id can be a copy of one without: hash those alone.
         const look = host.fileDigest(real);
-        if (look.status === "complete") known.set(look.sha256, family);
+        if (look.status === "complete") known.digests.set(look.sha256, family);
       }
     }
     this.known = known;

@@ -103,7 +103,7 @@ export class PreciseStdioJudge {
   private sweptAtMs = -Infinity;
   private evicted = 0;
   private expired = 0;
-  /** Copied or renamed interpreters, recognised by content through the rule context's host. */
+  /** Copied, renamed or padded interpreters, recognised by content through the rule context's host. */
   private readonly contents = new InterpreterContents();
 
   constructor(options: PreciseOptions = {}) {
@@ -196,8 +196,8 @@ export class PreciseStdioJudge {
         continue;
       }
       const onStdin = fds.includes(0);
-      const identity = identifyProgram(event.filename, event.args, onStdin ? (path) => this.contents.family(path, ctx.host) : undefined);
-      const reads = identity.family !== undefined && readsCommandsFromStdin(identity.family, event.args);
+      const identity = identifyProgram(event.filename, event.args, onStdin ? this.contents.lookFor(event.task, ctx.host) : undefined);
+      const reads = identity.family !== undefined && readsCommandsFromStdin(identity.family, identity.args);
       const accepted = first.origin === "accepted";
       const program = describeExec(event, identity, reads);
       if (identity.family !== undefined && onStdin && (!accepted || reads)) {

@@ -4,7 +4,7 @@
  * (digests by file identity, the boot id once).
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
@@ -90,6 +90,28 @@ describe("ProcHostView", () => {
     expect(host.fileDigest(file)).toEqual({ status: "incomplete", reason: "byte_budget" });
     expect(host.fileDigest(join(root, "missing"))).toEqual({ status: "unreadable" });
     expect(host.fileDigest(root)).toEqual({ status: "unreadable" });
+  });
+
+  it("reads an ELF file's build-id from its first bytes: a padded copy keeps it, a note past the budget is incomplete", () => {
+    const dash = readFileSync("/bin/dash");
+    const declared = /BuildID\[sha1\]=([0-9a-f]+)/.exec(execFileSync("file", ["-L", "/bin/dash"], { encoding: "utf8" }))?.[1];
+    expect(declared).toMatch(/^[0-9a-f]{40}$/);
+    const copy = join(root, "x");
+    writeFileSync(copy, Buffer.concat([dash, Buffer.from([0x2a])]));
+    const host = new ProcHostView({ procRoot: root });
+    expect(host.buildId("/bin/dash")).toEqual({ status: "found", buildId: declared });
+    expect(host.buildId(copy)).toEqual({ status: "found", buildId: declared });
+    expect(new ProcHostView({ procRoot: root, maxBuildIdBytes: 128 }).buildId(copy)).toEqual({ status: "incomplete", reason: "byte_budget" });
+    writeFileSync(join(root, "script"), "#!/bin/sh\necho hi\n");
+    expect(host.buildId(join(root, "script"))).toEqual({ status: "none" });
+    expect(host.buildId(join(root, "missing"))).toEqual({ status: "unreadable" });
+  });
+
+  it("reaches a file as the process sees it: its program, a relative path from its cwd, an absolute one under its root", () => {
+    const host = new ProcHostView({ procRoot: root });
+    expect(host.pathSeenBy(7)).toBe(`${root}/7/exe`);
+    expect(host.pathSeenBy(7, "./x")).toBe(`${root}/7/cwd/./x`);
+    expect(host.pathSeenBy(7, "/bin/sh")).toBe(`${root}/7/root/bin/sh`);
   });
 
   it("reads the boot id once", () => {

