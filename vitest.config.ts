@@ -3,7 +3,7 @@ import { defineConfig } from "vitest/config";
 
 const packageJson = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8")) as { exports: Record<string, unknown> };
 
-// Tiers (design.md §6): unit needs no privileges; kernel loads real programs into this
+// Tiers (docs/design.md §6): unit needs no privileges; kernel loads real programs into this
 // host's kernel and must run as root (in CI it fails loudly instead of skipping); vm boots
 // Debian's kernel under qemu and runs the built package inside (test/vm/README.md).
 // Kernel test files share the kernel and assert on exact event counts, so they run one at a

@@ -6,7 +6,7 @@
 // attempt the ones not chosen are switched off with bpf_program__set_autoload. A candidate
 // that fails to load or attach is recorded with its reason and the next one is tried on a
 // fresh object, so the sensor never fails whole because the best candidate is refused (this
-// host refuses LSM and fentry: design.md §1).
+// host refuses LSM and fentry: docs/design.md §1).
 #include "loader.h"
 
 #include <bpf/bpf.h>

@@ -1,5 +1,5 @@
 // Drains the ring buffers (detections, process records, relay records) on a thread of its own and hands records over in batches:
-// one batch per wakeup, never one call per record (design.md §2).
+// one batch per wakeup, never one call per record (docs/design.md §2).
 #pragma once
 
 #include <atomic>

@@ -1,5 +1,5 @@
 /**
- * A finding: the nested ECS JSON document of design.md §5, built from a rule's metadata,
+ * A finding: the nested ECS JSON document of docs/design.md §5, built from a rule's metadata,
  * the triggering event, the process table and the detection's own fields.
  */
 import type { ContainerIdentity } from "../host/container.js";

@@ -3,7 +3,7 @@
  *
  * A rule names the event kinds it consumes (the engine indexes rules by kind), gets each
  * such event with a read-only context, and returns zero or more detections. The engine
- * turns a detection into a finding: the ECS document of design.md §5 (rule, threat,
+ * turns a detection into a finding: the ECS document of docs/design.md §5 (rule, threat,
  * process, user, host, ...), with the detection's own fields merged in.
  */
 import type { SequenceStats } from "../eql/sequence.js";

@@ -1,6 +1,6 @@
 /**
  * Compiles parsed EQL (parse.ts) into predicates over nested ECS documents. Semantics
- * (design.md §4, Elastic's EQL reference):
+ * (docs/design.md §4, Elastic's EQL reference):
  *
  * - `:`, `in~`, `like~`, `regex~` and `~` functions are case-insensitive; `==`, `!=`, `in`,
  *   `like`, `regex` are case-sensitive.

@@ -1,6 +1,6 @@
 /**
  * A recursive-descent parser for the part of Elastic's EQL that Linux detection rules use
- * (design.md §4):
+ * (docs/design.md §4):
  *
  *   <category> where <expr>
  *   sequence [by k, …] [with maxspan=<n><unit>] [<category> where <expr>] [by k, …] [with runs=N] … [until […]]

@@ -1,5 +1,5 @@
 /**
- * Whole-value wildcard matching for `:` and like (design.md §4), in time linear in the value:
+ * Whole-value wildcard matching for `:` and like (docs/design.md §4), in time linear in the value:
  * the value is attacker-chosen (argv, up to the kernel's 8 KiB per element), and a `*` → `.*`
  * RegExp took 81 s on `*a*a*b` against 8,190 `a`s.
  *

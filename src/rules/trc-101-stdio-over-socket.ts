@@ -1,6 +1,6 @@
 /**
  * TRC-101 "Process standard input/output over socket detected" — Tracee's stdio_over_socket
- * signature (its published semantics in design.md §3,
+ * signature (its published semantics in docs/design.md §3,
  * user documentation in docs/rules/TRC-101.md).
  *
  * The trigger is always Tracee's: a connect on a stdio fd, or a socket dup'ed onto one, of an

@@ -9,7 +9,7 @@ import { z } from "zod";
 
 /**
  * Which fds are stdio, for the kernel's connect and dup filter and for TRC-101 alike: 0 to
- * this. The default is the seed's (design.md §3): fds 0, 1 and 2.
+ * this. The default is the seed's (docs/design.md §3): fds 0, 1 and 2.
  */
 export const DEFAULT_STDIO_FD_MAX = 2;
 /** The kernel side keeps stdio fds in a 1024-bit set. */

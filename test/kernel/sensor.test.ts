@@ -32,7 +32,7 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
       "fentry/security_socket_connect",
       "tp/syscalls/sys_exit_connect",
     ]);
-    // design.md §1: this host refuses BPF trampolines, so LSM and fentry load with EPERM.
+    // docs/design.md §1: this host refuses BPF trampolines, so LSM and fentry load with EPERM.
     expect(connect[0]).toMatchObject({ live: false, reason: expect.stringMatching(/load failed: .*Operation not permitted/) as unknown });
     expect(connect[1]).toMatchObject({ live: false, reason: expect.stringMatching(/load failed/) as unknown });
     expect(connect[2]).toMatchObject({ live: true, reason: "" });

@@ -247,7 +247,7 @@ mv "$initrd.tmp" "$initrd"
 
 # --- boot -------------------------------------------------------------------------------------
 # KVM is an option, never a need: on the CI machine kind a KVM guest hangs after the BIOS
-# and -cpu host fails on MSR 0x10a (design.md §1), so TCG is the default everywhere.
+# and -cpu host fails on MSR 0x10a (docs/design.md §1), so TCG is the default everywhere.
 accel_args=(-accel tcg)
 [ "$accel" = kvm ] && accel_args=(-accel kvm${SOCKEYE_VM_CPU:+ -cpu $SOCKEYE_VM_CPU})
 cmdline="console=ttyS0 quiet panic=-1${append:+ $append}"

@@ -1,5 +1,5 @@
 /**
- * VM tier (design.md §6): a real Debian kernel under qemu, where BPF LSM works, with
+ * VM tier (docs/design.md §6): a real Debian kernel under qemu, where BPF LSM works, with
  * the built package running inside (test/vm/run.sh boots it, test/vm/guest/entry.mjs runs the
  * cases). This file asserts on what the guest observed: the guest feeds the same events to two
  * engines, TRC-101's precise profile (builtinRules() as it comes) and its tracee profile.

@@ -1,5 +1,5 @@
 /**
- * The ECS document an Elastic (EQL) rule sees for one exec event (design.md §4): the fields
+ * The ECS document an Elastic (EQL) rule sees for one exec event (docs/design.md §4): the fields
  * Elastic Defend would give a `process` / `start` event, built from the event and the
  * process table with the same process builder (and parent policy) as findings. Fields
  * sockeye does not know are left out (missing), never invented.

@@ -34,7 +34,7 @@ describe("json-lines output", () => {
     expect(await output.flush(1000)).toEqual({ complete: true, abandoned: 0 });
     const line = JSON.stringify(finding);
     expect(out.text()).toBe(`${line}\n${line}\n`);
-    // The line is the ECS document of design.md §5, nested, not flattened.
+    // The line is the ECS document of docs/design.md §5, nested, not flattened.
     expect(JSON.parse(line)).toMatchObject({
       "@timestamp": "2026-11-22T10:00:00.000Z",
       event: { kind: "alert" },

@@ -32,7 +32,7 @@ interface Case {
   event: SensorEvent;
 }
 
-// design.md §3: Tracee's own unit-test verdicts, all AF_INET.
+// docs/design.md §3: Tracee's own unit-test verdicts, all AF_INET.
 const traceeValid: Case[] = [
   { name: "connect fd 0", event: connect({ fd: 0 }) },
   { name: "connect fd 1", event: connect({ fd: 1 }) },
@@ -126,7 +126,7 @@ describe("TRC-101 finding", () => {
     expect(Number.isInteger(finding["File descriptor"])).toBe(true);
   });
 
-  it("is the ECS document of design.md §5 for an outbound reverse shell", () => {
+  it("is the ECS document of docs/design.md §5 for an outbound reverse shell", () => {
     const shell = { pid: 4242, ppid: 4000, startNs: 5_000_000_000 };
     const { findings } = run([
       exec({ task: { pid: 4000, ppid: 1, startNs: 1_000_000_000, comm: "sshd" }, filename: "/usr/sbin/sshd", args: ["sshd: alice"] }),
