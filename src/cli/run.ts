@@ -26,6 +26,7 @@ import { daemonLogger, log, warn } from "../service/log.js";
 import { missingCoverageCapabilities } from "../service/capabilities.js";
 import { Health } from "../service/health.js";
 import { serveStatus } from "../service/status-socket.js";
+import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 
 export interface RunRequest {
   /** --config; re-read on SIGHUP. */
@@ -85,8 +86,13 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   for (const missing of missingCoverageCapabilities()) warn(`running without ${missing.name}`, { loss: missing.loss });
   void notifySystemd("READY=1");
   const stopWatchdog = startWatchdog();
+  // How long events waited behind host reads and rules: logged at stop, the figure the
+  // event-loop bench and the kernel tier's lag test read.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
 
   const signal = await stopped;
+  loopDelay.disable();
   stopWatchdog();
   await status.close();
   health.stop();
@@ -105,6 +111,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
     ...pipeline.stats(),
     ...(capture !== undefined ? { capture: captureSummary(capture.stats()) } : {}),
     abandonedAtStop: abandoned(flushed),
+    eventLoopLagMs: lagPercentiles(loopDelay),
   });
   await new Promise<void>((resolve) => (process.stdout.writableNeedDrain ? process.stdout.once("drain", resolve) : resolve()));
 }
@@ -117,6 +124,12 @@ async function openCapture(path: string) {
         ? warn("capture falls behind the disk: batches dropped (counted)", { path })
         : warn("capture stopped: the file cannot be written; events are no longer recorded", { path, error }),
   });
+}
+
+/** p50, p99 and max of the loop's delay past the sampling resolution, in ms. */
+function lagPercentiles(delay: IntervalHistogram): { p50: number; p99: number; max: number } {
+  const ms = (ns: number) => Math.round(Math.max(0, ns - 10e6) / 1e4) / 100;
+  return { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) };
 }
 
 function captureSummary(stats: OutputStats): { written: number; dropped: number; error?: string } {
