@@ -10,14 +10,14 @@
  */
 import { spawn } from "node:child_process";
 import net from "node:net";
-import { Engine, ProcHostView, ProcessTable, builtinRules, openSensor } from "../dist/index.js";
+import { Engine, ProcHostView, ProcessTable, builtinRules, openSensorSync } from "../dist/index.js";
 
 const RUNS = Number(process.argv[2] ?? 10);
 const SLEEPS_S = [0, 0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.1];
 // How long after ncat ends its records and the rule's look are given to arrive.
 const SETTLE_MS = 100;
 
-const sensor = await openSensor();
+const sensor = openSensorSync();
 const events = [];
 const findings = [];
 const processes = new ProcessTable({ host: new ProcHostView() });
@@ -66,5 +66,5 @@ try {
     console.log(`sleep ${sleepS}s: shell lived median ${ms(lives[lives.length >> 1])} ms (${ms(lives[0])}-${ms(lives.at(-1))}): caught ${runs.filter((r) => r.caught).length}/${runs.length}`);
   }
 } finally {
-  sensor.close();
+  await sensor.close();
 }
