@@ -68,7 +68,7 @@ describe("engine dispatch", () => {
     });
     const engine = new Engine({ rules: [rule], now: () => 1234 });
     engine.handle(fork());
-    expect(Object.keys(processes ?? {}).sort()).toEqual(["ancestors", "bootId", "environment", "get", "groupName", "liveFacts", "userName", "workingDirectory"]);
+    expect(Object.keys(processes ?? {}).sort()).toEqual(["ancestors", "bootId", "container", "environment", "get", "groupName", "liveFacts", "userName", "workingDirectory"]);
     expect(Object.isFrozen(processes)).toBe(true);
   });
 
