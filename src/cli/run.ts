@@ -11,7 +11,7 @@
 import { openSensorSync, type Sensor } from "../sensor/sensor.js";
 import { sensorOptionsFromConfig, type SensorConfig } from "../sensor/options.js";
 import { ProcessTable } from "../process/table.js";
-import { ProcHostView } from "../host/proc-host.js";
+import { WorkerHostView } from "../host/worker-host.js";
 import type { OutputStats } from "../output/output.js";
 import { Pipeline } from "../pipeline/pipeline.js";
 import { CoverageMonitor, coverageCounts } from "../pipeline/coverage.js";
@@ -43,9 +43,11 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const catalog = loadConfiguredRules(config);
   const start = new StartSequence();
   const capture = request.capturePath === undefined ? undefined : await start.step(() => openCapture(request.capturePath!), (file) => file.close());
+  // Open files and file digests are read in a worker: their cost is a local user's choice.
+  const host = new WorkerHostView();
   const pipeline = new Pipeline({
     rules: catalog.rules,
-    processes: new ProcessTable({ host: new ProcHostView() }),
+    processes: new ProcessTable({ host }),
     fold: config.rules.fold,
     logger: daemonLogger,
     outputs: buildOutputs(config),
@@ -102,6 +104,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   await sensor.close(); // every program detached, then the rings' last batches reach the pipeline
   coverage.stop(); // what the last window lost, reported before the outputs flush
   const flushed = await pipeline.close();
+  await host.close();
   await lock.release();
   log("stopped", {
     signal,
