@@ -45,6 +45,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const capture = request.capturePath === undefined ? undefined : await start.step(() => openCapture(request.capturePath!), (file) => file.close());
   // Open files and file digests are read in a worker: their cost is a local user's choice.
   const host = new WorkerHostView();
+  host.start();
   const pipeline = new Pipeline({
     rules: catalog.rules,
     processes: new ProcessTable({ host }),

@@ -92,22 +92,26 @@ export class WorkerHostView implements HostView {
     if (thread !== undefined) await thread.worker.terminate();
   }
 
-  /**
-   * The look's answer, or undefined when it did not come within the wait. The loop waits only
-   * when the worker is idle: behind a queued look it would wait for that one, not its own.
-   */
+  /** Starts the worker now, so that the first looks do not wait for a thread to boot. */
+  start(): void {
+    this.liveThread();
+  }
+
+  /** The look's answer, or undefined when it did not come within the wait. */
   private ask(key: string, look: SlowLook, standIn: () => LookAnswer["answer"] | undefined = () => undefined): LookAnswer["answer"] | undefined {
     const thread = this.liveThread();
     this.collect(thread, undefined);
     const early = standIn();
     if (early !== undefined) return early;
     if (thread.queued.has(key) || thread.queued.size >= this.opts.maxQueued) return undefined;
-    const idle = thread.queued.size === 0;
+    // Behind a look that already outlasted a wait, this one would wait for that one, not itself.
+    const oldest = thread.queued.values().next().value;
+    const behindSlowLook = oldest !== undefined && Date.now() - oldest.postedMs > this.opts.waitMs;
     const ownId = this.nextId++;
     thread.queued.set(key, { id: ownId, postedMs: Date.now() });
     thread.keyOf.set(ownId, key);
     thread.port.postMessage({ id: ownId, look } satisfies LookRequest);
-    if (!idle) return undefined;
+    if (behindSlowLook) return undefined;
     const deadline = performance.now() + this.opts.waitMs;
     for (;;) {
       const seen = Atomics.load(thread.answered, 0);
