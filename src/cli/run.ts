@@ -11,7 +11,7 @@
 import { openSensorSync, type Sensor } from "../sensor/sensor.js";
 import { sensorOptionsFromConfig, type SensorConfig } from "../sensor/options.js";
 import { ProcessTable } from "../process/table.js";
-import { ProcHostView } from "../host/proc-host.js";
+import { WorkerHostView } from "../host/worker-host.js";
 import type { OutputStats } from "../output/output.js";
 import { Pipeline } from "../pipeline/pipeline.js";
 import { CoverageMonitor, coverageCounts } from "../pipeline/coverage.js";
@@ -27,6 +27,7 @@ import { daemonLogger, log, warn } from "../service/log.js";
 import { missingCoverageCapabilities } from "../service/capabilities.js";
 import { Health, watchAttachment } from "../service/health.js";
 import { serveStatus } from "../service/status-socket.js";
+import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 
 export interface RunRequest {
   /** --config; re-read on SIGHUP. */
@@ -43,9 +44,12 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const catalog = loadConfiguredRules(config);
   const start = new StartSequence();
   const capture = request.capturePath === undefined ? undefined : await start.step(() => openCapture(request.capturePath!), (file) => file.close());
+  // Open files and file digests are read in a worker: their cost is a local user's choice.
+  const host = new WorkerHostView();
+  host.start();
   const pipeline = new Pipeline({
     rules: catalog.rules,
-    processes: new ProcessTable({ host: new ProcHostView() }),
+    processes: new ProcessTable({ host }),
     fold: config.rules.fold,
     logger: daemonLogger,
     outputs: buildOutputs(config),
@@ -102,8 +106,13 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   for (const missing of missingCoverageCapabilities()) warn(`running without ${missing.name}`, { loss: missing.loss });
   void notifySystemd("READY=1");
   const stopWatchdog = startWatchdog();
+  // How long events waited behind host reads and rules: logged at stop, the figure the
+  // event-loop bench and the kernel tier's lag test read.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
 
   const signal = await stopped;
+  loopDelay.disable();
   stopWatchdog();
   attachment.stop();
   await status.close();
@@ -115,6 +124,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   coverage.stop(); // what the last window lost, reported before the outputs flush
   heartbeat.stop();
   const flushed = await pipeline.close();
+  await host.close();
   await lock.release();
   log("stopped", {
     signal,
@@ -124,6 +134,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
     ...pipeline.stats(),
     ...(capture !== undefined ? { capture: captureSummary(capture.stats()) } : {}),
     abandonedAtStop: abandoned(flushed),
+    eventLoopLagMs: lagPercentiles(loopDelay),
   });
   await new Promise<void>((resolve) => (process.stdout.writableNeedDrain ? process.stdout.once("drain", resolve) : resolve()));
 }
@@ -136,6 +147,12 @@ async function openCapture(path: string) {
         ? warn("capture falls behind the disk: batches dropped (counted)", { path })
         : warn("capture stopped: the file cannot be written; events are no longer recorded", { path, error }),
   });
+}
+
+/** p50, p99 and max of the loop's delay past the sampling resolution, in ms. */
+function lagPercentiles(delay: IntervalHistogram): { p50: number; p99: number; max: number } {
+  const ms = (ns: number) => Math.round(Math.max(0, ns - 10e6) / 1e4) / 100;
+  return { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) };
 }
 
 function captureSummary(stats: OutputStats): { written: number; dropped: number; error?: string } {

@@ -25,8 +25,11 @@ export const USER_HZ = 100;
 /** One USER_HZ tick in ns: the precision of a start time read from /proc. */
 export const START_TICK_NS = 1e9 / USER_HZ;
 
-/** Why a look stopped short: it would have read more than its budget allows. */
-export type IncompleteReason = "fd_budget" | "byte_budget";
+/**
+ * Why a look stopped short: it would have read more than its budget allows, or it did not
+ * finish within the time the caller may wait for it (it runs on elsewhere; worker-host.ts).
+ */
+export type IncompleteReason = "fd_budget" | "byte_budget" | "time_budget";
 
 /** A process as /proc shows it, for seeding the process table. */
 export interface ProcessRecord {
@@ -84,7 +87,7 @@ export type OpenFilesLook =
   | { status: "incomplete"; files: OpenFile[]; reason: IncompleteReason }
   | { status: "gone" };
 
-/** A file's SHA-256. `incomplete`: larger than the bytes one look may hash. */
+/** A file's SHA-256. `incomplete`: larger than the bytes one look may hash, or not hashed in time. */
 export type DigestLook =
   | { status: "complete"; sha256: string }
   | { status: "incomplete"; reason: IncompleteReason }

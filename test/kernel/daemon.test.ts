@@ -112,7 +112,8 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
     daemon = child;
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
-    expect(readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"))).toHaveLength(1);
+    // One profile per thread: the main one and the host view's look worker.
+    expect(readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"))).toHaveLength(2);
   });
 
   it("--events streams every event on stdout as an output of its own, counted at stop", async () => {

@@ -1,0 +1,228 @@
+/**
+ * A host view whose slow looks (a process's open files, a file's digest: their cost is chosen
+ * by whoever holds the fds or wrote the file) run in a worker thread, so the event loop never
+ * waits on them for more than a few milliseconds. The rest are cheap and stay on ProcHostView.
+ *
+ * The HostView interface is synchronous, so the main thread posts a look and waits for its
+ * answer on a shared counter (Atomics.wait) for at most `waitMs`; past that the answer is
+ * `incomplete` with reason `time_budget` (counted by the rules, never a silent "nothing") and
+ * the look runs on. A process's open files that arrive late stand for its next looks within
+ * `lateAnswerMs` (RELAY-001 re-evaluates a pending shell on later events); a digest is asked
+ * again, and the worker answers it from its cache by file identity. A look running past `stuckMs` (a file
+ * on a hung mount) gets the worker replaced, the stuck one abandoned.
+ */
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
+import type { BuildIdLook, DigestLook, HostView, OpenFilesLook } from "./host-view.js";
+import type { LookAnswer, LookRequest, LookWorkerData, SlowLook } from "./look-worker.js";
+import { ProcHostView, type ProcHostOptions } from "./proc-host.js";
+
+export interface WorkerHostOptions extends ProcHostOptions {
+  /** Longest the event loop waits for one look. */
+  waitMs?: number;
+  /** How long a late answer about a process's open files stands in for a new look. */
+  lateAnswerMs?: number;
+  /** A look running longer than this has the worker replaced. */
+  stuckMs?: number;
+  /** Most looks queued in the worker; more are answered `time_budget` at once. */
+  maxQueued?: number;
+  /** The worker's script: the built look-worker.js beside this module unless given. */
+  workerUrl?: URL;
+}
+
+const DEFAULTS = { waitMs: 10, lateAnswerMs: 1000, stuckMs: 2000, maxQueued: 256 };
+const TIMED_OUT = { status: "incomplete", reason: "time_budget" } as const;
+
+interface LookThread {
+  worker: Worker;
+  port: MessagePort;
+  answered: Int32Array;
+  /** key → request id and when it was posted, oldest first. */
+  queued: Map<string, { id: number; postedMs: number }>;
+  keyOf: Map<number, string>;
+}
+
+export class WorkerHostView implements HostView {
+  private readonly local: ProcHostView;
+  private readonly opts: typeof DEFAULTS;
+  private readonly workerUrl: URL;
+  private readonly workerOptions: Pick<ProcHostOptions, "procRoot" | "maxFdsPerLook" | "maxHashedBytes">;
+  private thread: LookThread | undefined;
+  private nextId = 1;
+  /** process key → open files that arrived after their asker stopped waiting. */
+  private readonly late = new Map<string, { answer: OpenFilesLook; atMs: number }>();
+  private replaced = 0;
+
+  constructor(options: WorkerHostOptions = {}) {
+    const { waitMs, lateAnswerMs, stuckMs, maxQueued, workerUrl, ...procOptions } = options;
+    this.local = new ProcHostView(procOptions);
+    this.opts = {
+      waitMs: waitMs ?? DEFAULTS.waitMs,
+      lateAnswerMs: lateAnswerMs ?? DEFAULTS.lateAnswerMs,
+      stuckMs: stuckMs ?? DEFAULTS.stuckMs,
+      maxQueued: maxQueued ?? DEFAULTS.maxQueued,
+    };
+    this.workerUrl = workerUrl ?? new URL("./look-worker.js", import.meta.url);
+    const { procRoot, maxFdsPerLook, maxHashedBytes } = procOptions;
+    this.workerOptions = { procRoot, maxFdsPerLook, maxHashedBytes };
+  }
+
+  /** Workers replaced because a look ran past `stuckMs`. */
+  get workersReplaced(): number {
+    return this.replaced;
+  }
+
+  openFiles(pid: number, startNs: number): OpenFilesLook {
+    const key = `${pid}:${startNs}`;
+    // A process whose look outlasted the wait once would outlast it again: its late answer stands.
+    const lateAnswer = () => {
+      const late = this.late.get(key);
+      return late !== undefined && Date.now() - late.atMs <= this.opts.lateAnswerMs ? late.answer : undefined;
+    };
+    return (this.ask(key, { kind: "openFiles", pid, startNs }, lateAnswer) as OpenFilesLook | undefined) ?? { ...TIMED_OUT, files: [] };
+  }
+
+  fileDigest(path: string): DigestLook {
+    return (this.ask(`file:${path}`, { kind: "fileDigest", path }) as DigestLook | undefined) ?? TIMED_OUT;
+  }
+
+  /** Ends the worker; a later slow look starts another. */
+  async close(): Promise<void> {
+    const thread = this.thread;
+    this.thread = undefined;
+    if (thread !== undefined) await thread.worker.terminate();
+  }
+
+  /** Starts the worker now, so that the first looks do not wait for a thread to boot. */
+  start(): void {
+    this.liveThread();
+  }
+
+  /** The look's answer, or undefined when it did not come within the wait. */
+  private ask(key: string, look: SlowLook, standIn: () => LookAnswer["answer"] | undefined = () => undefined): LookAnswer["answer"] | undefined {
+    const thread = this.liveThread();
+    this.collect(thread, undefined);
+    const early = standIn();
+    if (early !== undefined) return early;
+    if (thread.queued.has(key) || thread.queued.size >= this.opts.maxQueued) return undefined;
+    // Behind a look that already outlasted a wait, this one would wait for that one, not itself.
+    const oldest = thread.queued.values().next().value;
+    const behindSlowLook = oldest !== undefined && Date.now() - oldest.postedMs > this.opts.waitMs;
+    const ownId = this.nextId++;
+    thread.queued.set(key, { id: ownId, postedMs: Date.now() });
+    thread.keyOf.set(ownId, key);
+    thread.port.postMessage({ id: ownId, look } satisfies LookRequest);
+    if (behindSlowLook) return undefined;
+    const deadline = performance.now() + this.opts.waitMs;
+    for (;;) {
+      const seen = Atomics.load(thread.answered, 0);
+      const answer = this.collect(thread, ownId);
+      if (answer !== undefined) return answer;
+      const left = deadline - performance.now();
+      if (left <= 0) return undefined;
+      Atomics.wait(thread.answered, 0, seen, left);
+    }
+  }
+
+  /** Takes every answer posted so far; returns the one for `wanted`, keeps late open files. */
+  private collect(thread: LookThread, wanted: number | undefined): LookAnswer["answer"] | undefined {
+    let found: LookAnswer["answer"] | undefined;
+    for (let m = receiveMessageOnPort(thread.port); m !== undefined; m = receiveMessageOnPort(thread.port)) {
+      const { id, answer } = m.message as LookAnswer;
+      const key = thread.keyOf.get(id);
+      thread.keyOf.delete(id);
+      if (key !== undefined) thread.queued.delete(key);
+      if (id === wanted) found = answer;
+      else if (key !== undefined && !key.startsWith("file:")) {
+        this.late.delete(key); // re-inserted last: the map stays in arrival order
+        this.late.set(key, { answer: answer as OpenFilesLook, atMs: Date.now() });
+      }
+    }
+    this.forgetStaleLate();
+    return found;
+  }
+
+  private forgetStaleLate(): void {
+    const now = Date.now();
+    for (const [key, late] of this.late) {
+      if (now - late.atMs <= this.opts.lateAnswerMs) break;
+      this.late.delete(key);
+    }
+  }
+
+  /** The worker, started on first use, or a new one when the oldest queued look is stuck. */
+  private liveThread(): LookThread {
+    const current = this.thread;
+    if (current !== undefined) {
+      const oldest = current.queued.values().next().value;
+      if (oldest === undefined || Date.now() - oldest.postedMs <= this.opts.stuckMs) return current;
+      // A read blocked in the kernel cannot be interrupted: the thread is let go, unreferenced.
+      void current.worker.terminate();
+      this.replaced++;
+    }
+    const channel = new MessageChannel();
+    const answered = new SharedArrayBuffer(4);
+    const data: LookWorkerData = { port: channel.port2, answered, ...this.workerOptions };
+    const worker = new Worker(this.workerUrl, { workerData: data, transferList: [channel.port2] });
+    worker.unref();
+    channel.port1.unref();
+    this.thread = { worker, port: channel.port1, answered: new Int32Array(answered), queued: new Map(), keyOf: new Map() };
+    return this.thread;
+  }
+
+  hostId(): string {
+    return this.local.hostId();
+  }
+
+  // Bounded by its first 16 KiB: on this thread, like the other reads of a fixed size.
+  buildId(path: string): BuildIdLook {
+    return this.local.buildId(path);
+  }
+
+  pathSeenBy(pid: number, path?: string): string {
+    return this.local.pathSeenBy(pid, path);
+  }
+
+  bootId(): string {
+    return this.local.bootId();
+  }
+
+  processIds(): number[] {
+    return this.local.processIds();
+  }
+
+  processRecord(pid: number) {
+    return this.local.processRecord(pid);
+  }
+
+  liveFacts(pid: number, startNs: number) {
+    return this.local.liveFacts(pid, startNs);
+  }
+
+  workingDirectory(pid: number, startNs: number) {
+    return this.local.workingDirectory(pid, startNs);
+  }
+
+  environment(pid: number, startNs: number, names: ReadonlySet<string>) {
+    return this.local.environment(pid, startNs, names);
+  }
+
+  tcpSockets() {
+    return this.local.tcpSockets();
+  }
+
+  regularFile(path: string) {
+    return this.local.regularFile(path);
+  }
+
+  userName(uid: number) {
+    return this.local.userName(uid);
+  }
+
+  groupName(gid: number) {
+    return this.local.groupName(gid);
+  }
+
+  cgroupPath(cgroupId: number, pid: number) {
+    return this.local.cgroupPath(cgroupId, pid);
+  }
+}

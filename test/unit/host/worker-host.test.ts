@@ -1,0 +1,85 @@
+/**
+ * WorkerHostView: the slow looks answered from a worker thread (the built look-worker.js),
+ * the same answers ProcHostView gives; a look that outlasts the wait answers `incomplete`
+ * with reason `time_budget`, and a process's late answer stands for its next look; a worker
+ * stuck on a look is replaced.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { ProcHostView } from "../../../src/host/proc-host.js";
+import { WorkerHostView, type WorkerHostOptions } from "../../../src/host/worker-host.js";
+
+const workerUrl = new URL("../../../dist/host/look-worker.js", import.meta.url);
+const views: WorkerHostView[] = [];
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const view of views.splice(0)) await view.close();
+  for (const child of children.splice(0)) child.kill("SIGKILL");
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function view(options: WorkerHostOptions = {}): WorkerHostView {
+  const made = new WorkerHostView({ workerUrl, ...options });
+  views.push(made);
+  return made;
+}
+
+/** A live process holding node's stdio socketpairs on stdin and stdout, and its start time. */
+function sleeper(): { pid: number; startNs: number } {
+  const child = spawn("sleep", ["30"], { stdio: ["pipe", "pipe", "ignore"] });
+  children.push(child);
+  const record = new ProcHostView().processRecord(child.pid!);
+  if (record === undefined) throw new Error(`no /proc record for the sleep child ${child.pid}`);
+  return { pid: child.pid!, startNs: record.startNs };
+}
+
+const stdioSocket = (fd: number): unknown => expect.objectContaining({ fd, object: expect.objectContaining({ kind: "socket" }) as unknown });
+
+const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("WorkerHostView", () => {
+  it("answers a process's open files as ProcHostView does, from the worker", () => {
+    const { pid, startNs } = sleeper();
+    const fromWorker = view({ waitMs: 5000 }).openFiles(pid, startNs);
+    expect(fromWorker).toEqual(new ProcHostView().openFiles(pid, startNs));
+    expect(fromWorker).toMatchObject({ status: "complete", files: expect.arrayContaining([stdioSocket(0), stdioSocket(1)]) as unknown });
+  });
+
+  it("a look that outlasts the wait is incomplete (time_budget); its late answer stands for the next look", async () => {
+    const { pid, startNs } = sleeper();
+    const host = view({ waitMs: 0 });
+    expect(host.openFiles(pid, startNs)).toEqual({ status: "incomplete", reason: "time_budget", files: [] });
+    await settle(300);
+    expect(host.openFiles(pid, startNs)).toMatchObject({ status: "complete", files: expect.arrayContaining([stdioSocket(0), stdioSocket(1)]) as unknown });
+  });
+
+  it("a file's digest comes from the worker; the first one, not waited for, is incomplete", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sockeye-worker-host-"));
+    dirs.push(dir);
+    const file = join(dir, "program");
+    writeFileSync(file, "#!/bin/sh\necho hi\n");
+    const sha256 = createHash("sha256").update("#!/bin/sh\necho hi\n").digest("hex");
+    expect(view({ waitMs: 5000 }).fileDigest(file)).toEqual({ status: "complete", sha256 });
+    const impatient = view({ waitMs: 0 });
+    expect(impatient.fileDigest(file)).toEqual({ status: "incomplete", reason: "time_budget" });
+    await settle(300);
+    expect(impatient.fileDigest(file)).toEqual({ status: "incomplete", reason: "time_budget" }); // asked again: not waited for either
+    expect(view({ waitMs: 5000 }).fileDigest(join(dir, "missing"))).toEqual({ status: "unreadable" });
+  });
+
+  it("a worker stuck on a look is replaced, and the look answers incomplete meanwhile", async () => {
+    // A worker that never answers stands for one blocked in a read on a hung mount.
+    const silent = new URL(`data:text/javascript,${encodeURIComponent("setInterval(() => {}, 1000);")}`);
+    const host = view({ waitMs: 5, stuckMs: 50, workerUrl: silent });
+    expect(host.fileDigest("/bin/sh")).toEqual({ status: "incomplete", reason: "time_budget" });
+    expect(host.workersReplaced).toBe(0);
+    await settle(100);
+    expect(host.fileDigest("/bin/sh")).toEqual({ status: "incomplete", reason: "time_budget" });
+    expect(host.workersReplaced).toBe(1);
+  });
+});
