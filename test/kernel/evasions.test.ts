@@ -11,10 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PYTHON, Session, kernelTier, run } from "./harness.js";
+import { PYTHON, Session, commandingListener, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 
@@ -23,34 +22,6 @@ interface IdentifiedFinding extends Finding {
   sockeye: Finding["sockeye"] & { verdict: { identified_by?: string } };
 }
 
-/**
- * A listener that sends `echo` of a marker the shell must compute, waits for the answer, keeps
- * the shell alive a moment (the rules read /proc of live processes), then sends `exit`.
- */
-async function commandingListener(): Promise<{ port: number; answered: Promise<boolean>; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let resolveAnswered!: (ok: boolean) => void;
-  const answered = new Promise<boolean>((r) => (resolveAnswered = r));
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on("error", () => {});
-    let got = "";
-    s.write("echo EVADED_$((6*7))\n");
-    s.on("data", (d: Buffer) => {
-      got += d.toString();
-      if (!got.includes("EVADED_42")) return;
-      resolveAnswered(true);
-      setTimeout(() => s.end("exit\n"), 1500);
-    });
-    s.on("close", () => resolveAnswered(got.includes("EVADED_42")));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    answered,
-    close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
-  };
-}
 
 /** A name no list can hold: letters drawn at test time. */
 const randomName = () => `k${randomBytes(6).toString("hex")}`;
@@ -123,7 +94,7 @@ describe.runIf(tier.run)("kernel: another name for the shell (evasions of name l
 
   for (const c of cases) {
     it(c.name, async () => {
-      const listener = await commandingListener();
+      const listener = await commandingListener("127.0.0.1");
       try {
         const [cmd, ...args] = c.cmd(listener.port);
         const r = await run("timeout", ["-s", "KILL", "10", cmd!, ...args]);

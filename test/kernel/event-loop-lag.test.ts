@@ -8,12 +8,11 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
-import { kernelTier, tcpListener } from "./harness.js";
+import { commandingListener, kernelTier, tcpListener } from "./harness.js";
 
 const tier = kernelTier();
 const LOAD_S = 6;
@@ -52,32 +51,6 @@ interface FindingJson {
   destination?: { port: number };
 }
 
-/** A listener that has the shell compute a marker, reads the answer, then tells it to exit. */
-async function commandingListener(): Promise<{ port: number; answered: Promise<boolean>; close(): Promise<void> }> {
-  let resolveAnswered!: (ok: boolean) => void;
-  const answered = new Promise<boolean>((resolve) => (resolveAnswered = resolve));
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on("error", () => {});
-    let got = "";
-    s.write("echo LAG_$((6*7))\n");
-    s.on("data", (d: Buffer) => {
-      got += d.toString();
-      if (got.includes("LAG_42")) {
-        resolveAnswered(true);
-        setTimeout(() => s.end("exit\n"), 500);
-      }
-    });
-    s.on("close", () => resolveAnswered(got.includes("LAG_42")));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    answered,
-    close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
-  };
-}
 
 describe.runIf(tier.run)("kernel: host reads stay off the event loop", () => {
   const children: ChildProcess[] = [];
@@ -109,7 +82,7 @@ describe.runIf(tier.run)("kernel: host reads stay off the event loop", () => {
     const loadEnded = new Promise((resolve) => load.once("exit", resolve));
     await new Promise((resolve) => setTimeout(resolve, (LOAD_S * 1000) / 2));
 
-    const listener = await commandingListener();
+    const listener = await commandingListener("127.0.0.1");
     const shellStartedMs = Date.now();
     const shell = spawn("timeout", ["-s", "KILL", "5", "ncat", "127.0.0.1", String(listener.port), "-e", "/bin/sh"], { stdio: "ignore" });
     children.push(shell);

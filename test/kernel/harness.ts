@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import net from "node:net";
+import tls from "node:tls";
 import dgram from "node:dgram";
 import { Engine, ProcHostView, ProcessTable, builtinRules, openSensorSync, type Finding, type Sensor, type SensorEvent, type SensorOptions } from "sockeye";
 
@@ -196,4 +197,46 @@ export class TwoProfiles<F extends Finding = Finding> {
   suppressed(): Record<string, number> {
     return this.preciseEngine.stats().suppressedByRule["TRC-101"] ?? {};
   }
+}
+
+/**
+ * A listener that, on its first connection, sends `echo` of a marker the shell must compute,
+ * waits for the answer (then the next command's, when given several), keeps the shell alive a
+ * moment (the rules read /proc of live processes), then sends `exit`. With `tls`, the same over
+ * TLS (for openssl s_client).
+ */
+export async function commandingListener(
+  host: string,
+  opts: { commands?: [string, string][]; tls?: { key: string; cert: string } } = {},
+): Promise<{ port: number; answered: Promise<boolean>; close(): Promise<void> }> {
+  const commands = opts.commands ?? [["echo RELAY_$((6*7))", "RELAY_42"]];
+  const sockets = new Set<net.Socket>();
+  let resolveAnswered!: (ok: boolean) => void;
+  const answered = new Promise<boolean>((r) => (resolveAnswered = r));
+  const onConnection = (s: net.Socket) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    let got = "";
+    let next = 0;
+    s.write(`${commands[0]![0]}\n`);
+    s.on("data", (d: Buffer) => {
+      got += d.toString();
+      if (next < commands.length && got.includes(commands[next]![1])) {
+        next++;
+        if (next < commands.length) s.write(`${commands[next]![0]}\n`);
+        else {
+          resolveAnswered(true);
+          setTimeout(() => s.end("exit\n"), 1500);
+        }
+      }
+    });
+    s.on("close", () => resolveAnswered(next === commands.length));
+  };
+  const server = opts.tls !== undefined ? tls.createServer(opts.tls, onConnection) : net.createServer(onConnection);
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    answered,
+    close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
+  };
 }

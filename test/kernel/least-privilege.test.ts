@@ -8,10 +8,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { inCI, kernelTier, run } from "./harness.js";
+import { commandingListener, inCI, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 const UNIT = "packaging/sockeye.service";
@@ -24,32 +23,6 @@ function unitCapabilities(): string[] {
   return line![1]!.trim().split(/\s+/);
 }
 
-/** A listener that sends one command, waits for its answer, keeps the shell a moment, then exit. */
-async function commandingListener(): Promise<{ port: number; answered: Promise<boolean>; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let resolveAnswered!: (ok: boolean) => void;
-  const answered = new Promise<boolean>((r) => (resolveAnswered = r));
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on("error", () => {});
-    let got = "";
-    s.write("echo PRIV_$((6*7))\n");
-    s.on("data", (d: Buffer) => {
-      got += d.toString();
-      if (got.includes("PRIV_42")) {
-        resolveAnswered(true);
-        setTimeout(() => s.end("exit\n"), 1500);
-      }
-    });
-    s.on("close", () => resolveAnswered(got.includes("PRIV_42")));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    answered,
-    close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
-  };
-}
 
 async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -117,11 +90,11 @@ describe.runIf(tier.run)("kernel: the daemon with exactly the unit's capabilitie
     if (spawnSync("chrt", ["-r", "1", "true"]).status === 0) expect(stderr).toMatch(/"scheduling":\{"reader":"SCHED_RR 1"/);
 
     // A direct shell, as root.
-    const direct = await commandingListener();
+    const direct = await commandingListener("127.0.0.1");
     await run("timeout", ["-s", "KILL", "10", "bash", "-c", `bash -i >& /dev/tcp/127.0.0.1/${direct.port} 0>&1`]);
     expect(await direct.answered).toBe(true);
     // A relay shell of another user: judging it reads that user's /proc/<pid>/fd.
-    const relay = await commandingListener();
+    const relay = await commandingListener("127.0.0.1");
     await run("timeout", ["-s", "KILL", "10", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "ncat", "127.0.0.1", String(relay.port), "-e", "/bin/sh"]);
     expect(await relay.answered).toBe(true);
 

@@ -9,12 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
 import net from "node:net";
 import http from "node:http";
-import tls from "node:tls";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PYTHON, Session, kernelTier, run } from "./harness.js";
+import { PYTHON, Session, commandingListener, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 
@@ -25,47 +24,6 @@ interface RelayFinding extends Finding {
   };
 }
 
-/**
- * A listener that, on its first connection, sends `echo` of a marker the shell must compute,
- * waits for the answer (then the next command's, when given several), keeps the shell alive a
- * moment (the rules read /proc of live processes), then sends `exit`. With `tls`, the same over
- * TLS (for openssl s_client).
- */
-async function commandingListener(
-  host: string,
-  opts: { commands?: [string, string][]; tls?: { key: string; cert: string } } = {},
-): Promise<{ port: number; answered: Promise<boolean>; close(): Promise<void> }> {
-  const commands = opts.commands ?? [["echo RELAY_$((6*7))", "RELAY_42"]];
-  const sockets = new Set<net.Socket>();
-  let resolveAnswered!: (ok: boolean) => void;
-  const answered = new Promise<boolean>((r) => (resolveAnswered = r));
-  const onConnection = (s: net.Socket) => {
-    sockets.add(s);
-    s.on("error", () => {});
-    let got = "";
-    let next = 0;
-    s.write(`${commands[0]![0]}\n`);
-    s.on("data", (d: Buffer) => {
-      got += d.toString();
-      if (next < commands.length && got.includes(commands[next]![1])) {
-        next++;
-        if (next < commands.length) s.write(`${commands[next]![0]}\n`);
-        else {
-          resolveAnswered(true);
-          setTimeout(() => s.end("exit\n"), 1500);
-        }
-      }
-    });
-    s.on("close", () => resolveAnswered(next === commands.length));
-  };
-  const server = opts.tls !== undefined ? tls.createServer(opts.tls, onConnection) : net.createServer(onConnection);
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    answered,
-    close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
-  };
-}
 
 /** A listener that only collects what arrives (the output half of a telnet pair). */
 async function collectingListener(host: string): Promise<{ port: number; received: () => string; close(): Promise<void> }> {
