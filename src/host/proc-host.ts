@@ -71,14 +71,18 @@ export class ProcHostView implements HostView {
       }
       this.cgroups = new CgroupPaths(mount);
     }
-    const byId = this.cgroups.pathOf(cgroupId);
+    // Known ids first (no I/O), then the process's own file while it lives, then a walk: the
+    // walk is the only answer left for a process that already exited.
+    const known = this.cgroups.known(cgroupId);
     // On a hybrid host a container may live in v1 hierarchies only: its v2 folder is the root.
-    if (byId !== undefined && byId !== "/") return byId;
+    if (known !== undefined && known !== "/") return known;
     try {
-      return cgroupPathOfProcFile(readFileSync(`${this.procRoot}/${pid}/cgroup`, "utf8")) ?? byId;
+      const fromProc = cgroupPathOfProcFile(readFileSync(`${this.procRoot}/${pid}/cgroup`, "utf8"));
+      if (fromProc !== undefined) return fromProc;
     } catch {
-      return byId;
+      // exited: only the id is left
     }
+    return this.cgroups.pathOf(cgroupId);
   }
 
   hostId(): string {

@@ -172,7 +172,7 @@ export class ProcessTable implements ProcessView {
   private argvTruncated = 0;
   /** Seeded from the host: pids in events are this host's, so the host may be asked about them. */
   private liveHost = false;
-  private readonly containers = new Map<number, ContainerIdentity | undefined>();
+  private readonly containers = new Map<string, ContainerIdentity | undefined>();
 
   constructor(options: ProcessTableOptions = {}) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
@@ -294,8 +294,9 @@ export class ProcessTable implements ProcessView {
 
   container(cgroupId: number, pid: number): ContainerIdentity | undefined {
     if (!this.liveHost) return undefined;
-    // A cgroup's container never changes: one look per cgroup (id 0: seeded from /proc, per pid).
-    const key = cgroupId !== 0 ? cgroupId : -pid;
+    // One look per process and cgroup. Not per cgroup alone: on a hybrid host every process whose
+    // container lives in v1 hierarchies only shares the v2 root's id, host processes included.
+    const key = `${cgroupId}:${pid}`;
     if (this.containers.has(key)) return this.containers.get(key);
     const path = this.host.cgroupPath(cgroupId, pid);
     const found = path === undefined ? undefined : containerOfCgroupPath(path);

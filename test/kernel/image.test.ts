@@ -128,21 +128,28 @@ describe.runIf(tier.run && hasPodman)("kernel: the image, run as the DaemonSet r
     }
 
     const sockets = new Set<net.Socket>();
-    const server = net.createServer((s) => { sockets.add(s); s.on("error", () => {}); s.end("exit\n"); });
+    // The host's shell is told to exit at once; the container's is held until its finding is
+    // in, so the test names its container from a live process on any machine's timing (a shell
+    // gone before the look is named by its cgroup id alone: test/unit/host/cgroups.test.ts).
+    let hold = false;
+    const server = net.createServer((s) => { sockets.add(s); s.on("error", () => {}); if (!hold) s.end("exit\n"); });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const port = (server.address() as net.AddressInfo).port;
     const shell = `bash -i >& /dev/tcp/127.0.0.1/${port} 0>&1`;
     // exec: the shell keeps the pid spawned here, which its finding must name.
     const onHost = await run("bash", ["-c", `exec ${shell}`]);
     const cidFile = join(work, "shell.cid");
-    const inContainer = await run("podman", [...PODMAN, ...RUN, "--network", "host", "--cidfile", cidFile, "--entrypoint", "/bin/bash", TAG, "-c", shell]);
-    expect(inContainer.status, inContainer.stderr).toBe(0);
-    const containerId = readFileSync(cidFile, "utf8").trim();
+    hold = true;
+    const inContainer = run("podman", [...PODMAN, ...RUN, "--network", "host", "--cidfile", cidFile, "--entrypoint", "/bin/bash", TAG, "-c", shell]);
 
     type Finding = { rule: { id: string }; destination?: { port: number }; process: { name: string; pid: number }; container?: { id: string; runtime: string } };
     const findings = () => stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Finding).filter((f) => f.destination?.port === port);
-    const until = Date.now() + 5_000;
+    const until = Date.now() + 30_000;
     while (findings().length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    for (const s of sockets) s.end("exit\n");
+    const containerShell = await inContainer;
+    expect(containerShell.status, containerShell.stderr).toBe(0);
+    const containerId = readFileSync(cidFile, "utf8").trim();
     expect(findings().map((f) => f.rule.id)).toEqual(["TRC-101", "TRC-101"]);
     const pids = findings().map((f) => f.process.pid);
     expect(pids).toContain(onHost.pid);

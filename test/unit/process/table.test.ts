@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterEach, describe, expect, it } from "vitest";
-import { ProcessTable } from "sockeye";
+import { OFFLINE_HOST, ProcessTable } from "sockeye";
 import { BASE_TIME_MS, exec, exit, fork } from "../engine/fixtures.js";
 import { ProcHostView } from "../../../src/host/proc-host.js";
 
@@ -350,5 +350,18 @@ describe("process table: seeding from /proc", () => {
     const replayTable = new ProcessTable({ host: new ProcHostView({ procRoot }) });
     replayTable.apply(exec({ task: { pid: 301, ppid: 300, startNs: 1 }, filename: "/usr/bin/nc", args: ["nc"] }));
     expect(replayTable.workingDirectory(301)).toBeUndefined();
+  });
+});
+
+describe("process table: container of a process", () => {
+  const ID = "a".repeat(64);
+  it("names each process's own container when many share one cgroup id (a hybrid host's v2 root)", () => {
+    const paths = new Map<number, string>([[100, "/"], [200, `/libpod_parent/libpod-${ID}`]]);
+    const host = { ...OFFLINE_HOST, processIds: () => [], cgroupPath: (_id: number, pid: number) => paths.get(pid) };
+    const table = new ProcessTable({ host });
+    table.seedFromProc();
+    expect(table.container(1, 100)).toBeUndefined();
+    expect(table.container(1, 200)).toEqual({ id: ID, runtime: "podman" });
+    expect(table.container(1, 100)).toBeUndefined();
   });
 });
