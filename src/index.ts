@@ -27,6 +27,8 @@ export type { FoldOptions } from "./engine/fold.js";
 export { ProcessTable, type ProcessTableOptions, type ProcessTableStats, type SeedReport } from "./process/table.js";
 export { OFFLINE_HOST, type HostView, type OpenFile, type OpenObject, type OpenFilesLook, type DigestLook, type BuildIdLook, type IncompleteReason, type LiveProcessFacts } from "./host/host-view.js";
 export { ProcHostView, type ProcHostOptions } from "./host/proc-host.js";
+export type { ContainerIdentity, ContainerRuntime } from "./host/container.js";
+export type { ContainerMetadata } from "./host/container-metadata.js";
 
 // --- catalogs: the built-in rules (made by factories) and Elastic rule files -----------------
 export { builtinRules, type BuiltinRuleOptions } from "./rules/builtin.js";

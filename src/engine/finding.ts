@@ -43,8 +43,8 @@ export interface Finding {
   group: { id: string };
   host: { name: string; os: { type: "linux" } };
   /** The container the process runs in, when it runs in one. */
-  container?: { id: string; runtime: string };
-  orchestrator?: { type: "kubernetes"; resource: { type: "pod"; id: string } };
+  container?: { id: string; runtime: string; name?: string; image?: { name: string } };
+  orchestrator?: { type: "kubernetes"; namespace?: string; resource: { type: "pod"; id?: string; name?: string } };
   sockeye: {
     /** The triggering event as the sensor decoded it, minus the task (see process, user). */
     event: Record<string, unknown>;
@@ -110,13 +110,32 @@ export function buildFinding(input: FindingInput): Finding {
 }
 
 /**
- * ECS `container` (the runtime's full id: a cut id makes joins across tools ambiguous) and,
- * for a pod's container, `orchestrator` with the pod's UID.
+ * ECS `container` (the runtime's full id: a cut id makes joins across tools ambiguous; the
+ * name and image its runtime wrote down) and, for a pod's container, `orchestrator` with the
+ * pod's UID, name and namespace.
  */
 export function ecsContainer(container: ContainerIdentity): Pick<Finding, "container" | "orchestrator"> {
+  const pod = container.podUid !== undefined || container.podName !== undefined;
   return {
-    container: { id: container.id, runtime: container.runtime },
-    ...(container.podUid !== undefined ? { orchestrator: { type: "kubernetes", resource: { type: "pod", id: container.podUid } } } : {}),
+    container: {
+      id: container.id,
+      runtime: container.runtime,
+      ...(container.name !== undefined ? { name: container.name } : {}),
+      ...(container.image !== undefined ? { image: { name: container.image } } : {}),
+    },
+    ...(pod
+      ? {
+          orchestrator: {
+            type: "kubernetes",
+            ...(container.podNamespace !== undefined ? { namespace: container.podNamespace } : {}),
+            resource: {
+              type: "pod",
+              ...(container.podUid !== undefined ? { id: container.podUid } : {}),
+              ...(container.podName !== undefined ? { name: container.podName } : {}),
+            },
+          },
+        }
+      : {}),
   };
 }
 

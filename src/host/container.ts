@@ -13,6 +13,11 @@ export interface ContainerIdentity {
   runtime: ContainerRuntime;
   /** The Kubernetes pod's UID, when kubelet made the cgroup. */
   podUid?: string;
+  /** What the runtime wrote down (container-metadata.ts), when the daemon could read it. */
+  name?: string;
+  image?: string;
+  podName?: string;
+  podNamespace?: string;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;

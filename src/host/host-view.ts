@@ -16,6 +16,8 @@
  * working directory, the TCP tables) are read at every look.
  */
 import type { ExistingTcpSocket } from "./tcp-table.js";
+import type { ContainerIdentity } from "./container.js";
+import type { ContainerMetadata } from "./container-metadata.js";
 
 /**
  * USER_HZ, the unit of /proc/<pid>/stat's start time. It is 100 on every Linux ABI sockeye
@@ -145,6 +147,13 @@ export interface HostView {
    * cgroup exists), else from /proc/<pid>/cgroup while the process lives.
    */
   cgroupPath(cgroupId: number, pid: number): string | undefined;
+  /**
+   * What a container's runtime wrote down about it (name, image, pod), from the runtime's state
+   * files on the host, read through the root of the first of `viaPids` whose root can be read
+   * (host processes: the caller never passes one inside the container). Optional, so a host
+   * view written before it still fits.
+   */
+  containerMetadata?(container: ContainerIdentity, viaPids: readonly number[]): ContainerMetadata | undefined;
 }
 
 /** A host that shows nothing: a replay (its pids are another host's) or a test. */

@@ -5,9 +5,10 @@
  * answer the main thread with the plain data it returns.
  */
 import { CgroupPaths, cgroup2Mount } from "./cgroups.js";
-import { cgroupPathOfProcFile } from "./container.js";
+import { cgroupPathOfProcFile, type ContainerIdentity } from "./container.js";
+import { readContainerMetadata, type ContainerMetadata } from "./container-metadata.js";
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { buildIdOfElfHead } from "./elf-build-id.js";
 import {
   START_TICK_NS, type BuildIdLook, type DigestLook, type HostView, type LiveProcessFacts, type OpenFile, type OpenFilesLook, type ProcessRecord,
@@ -83,6 +84,21 @@ export class ProcHostView implements HostView {
       // exited: only the id is left
     }
     return this.cgroups.pathOf(cgroupId);
+  }
+
+  containerMetadata(container: ContainerIdentity, viaPids: readonly number[]): ContainerMetadata | undefined {
+    // Through a host process's root: the host's filesystem, also from the DaemonSet's container
+    // (hostPID). A root that cannot be opened (a pid 1 the daemon may not trace) gives way to the next.
+    for (const pid of viaPids.slice(0, 8)) {
+      const root = `${this.procRoot}/${pid}/root`;
+      try {
+        statSync(`${root}/`);
+      } catch {
+        continue;
+      }
+      return readContainerMetadata(container, root, readBounded);
+    }
+    return undefined;
   }
 
   hostId(): string {
@@ -347,5 +363,22 @@ function readExecutable(link: string): string {
     return readlinkSync(link).replace(/ \(deleted\)$/, "");
   } catch {
     return "";
+  }
+}
+
+/** A file whole if it is a regular file of at most maxBytes; one open, one fstat, one read. */
+function readBounded(path: string, maxBytes: number): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    const stat = fstatSync(fd);
+    if (!stat.isFile() || stat.size > maxBytes) return undefined;
+    const buffer = Buffer.alloc(stat.size);
+    const read = readSync(fd, buffer, 0, stat.size, 0);
+    return buffer.toString("utf8", 0, read);
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

@@ -13,6 +13,7 @@
  */
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import type { BuildIdLook, DigestLook, HostView, OpenFilesLook } from "./host-view.js";
+import type { ContainerIdentity } from "./container.js";
 import type { LookAnswer, LookRequest, LookWorkerData, SlowLook } from "./look-worker.js";
 import { ProcHostView, type ProcHostOptions } from "./proc-host.js";
 
@@ -224,5 +225,9 @@ export class WorkerHostView implements HostView {
 
   cgroupPath(cgroupId: number, pid: number) {
     return this.local.cgroupPath(cgroupId, pid);
+  }
+
+  containerMetadata(container: ContainerIdentity, viaPids: readonly number[]) {
+    return this.local.containerMetadata(container, viaPids);
   }
 }

@@ -13,6 +13,7 @@
  * (task->start_boottime) and an event whose task.startNs differs replaces the entry.
  */
 import { containerOfCgroupPath, type ContainerIdentity } from "../host/container.js";
+import type { ContainerMetadata } from "../host/container-metadata.js";
 import { basename } from "node:path";
 import { OFFLINE_HOST, START_TICK_NS, type HostView, type ProcessRecord } from "../host/host-view.js";
 import type { LiveProcessFacts, ProcessInfo, ProcessView } from "./process-view.js";
@@ -173,6 +174,7 @@ export class ProcessTable implements ProcessView {
   /** Seeded from the host: pids in events are this host's, so the host may be asked about them. */
   private liveHost = false;
   private readonly containers = new Map<string, ContainerIdentity | undefined>();
+  private readonly containerNames = new Map<string, ContainerMetadata | undefined>();
 
   constructor(options: ProcessTableOptions = {}) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
@@ -299,13 +301,36 @@ export class ProcessTable implements ProcessView {
     const key = `${cgroupId}:${pid}`;
     if (this.containers.has(key)) return this.containers.get(key);
     const path = this.host.cgroupPath(cgroupId, pid);
-    const found = path === undefined ? undefined : containerOfCgroupPath(path);
+    const identity = path === undefined ? undefined : containerOfCgroupPath(path);
+    const found = identity === undefined ? undefined : { ...identity, ...this.containerMetadata(identity, pid) };
     // An unresolved id is looked at again later: its folder may appear in the next walk.
     if (path !== undefined) {
       if (this.containers.size >= MAX_CONTAINER_LOOKS) this.containers.delete(this.containers.keys().next().value!);
       this.containers.set(key, found);
     }
     return found;
+  }
+
+  /**
+   * The runtime's names for a container: one read per container id (they never change). Read
+   * through a host process's root: pid 1's, else the container's monitor (conmon, a shim: the
+   * nearest ancestor outside the container), farthest first, and never a root inside the
+   * container itself, whose files its processes could write.
+   */
+  private containerMetadata(identity: ContainerIdentity, pid: number): ContainerMetadata | undefined {
+    if (this.containerNames.has(identity.id)) return this.containerNames.get(identity.id);
+    if (this.host.containerMetadata === undefined) return undefined;
+    const outside = this.ancestors(pid)
+      .filter((a) => {
+        const path = a.pid === 1 ? undefined : this.host.cgroupPath(a.cgroupId, a.pid);
+        return path !== undefined && containerOfCgroupPath(path)?.id !== identity.id;
+      })
+      .map((a) => a.pid)
+      .reverse();
+    const metadata = this.host.containerMetadata(identity, [1, ...outside]);
+    if (this.containerNames.size >= MAX_CONTAINER_LOOKS) this.containerNames.delete(this.containerNames.keys().next().value!);
+    this.containerNames.set(identity.id, metadata);
+    return metadata;
   }
 
   private isLive(pid: number): boolean {

@@ -140,9 +140,9 @@ describe.runIf(tier.run && hasPodman)("kernel: the image, run as the DaemonSet r
     const onHost = await run("bash", ["-c", `exec ${shell}`]);
     const cidFile = join(work, "shell.cid");
     hold = true;
-    const inContainer = run("podman", [...PODMAN, ...RUN, "--network", "host", "--cidfile", cidFile, "--entrypoint", "/bin/bash", TAG, "-c", shell]);
+    const inContainer = run("podman", [...PODMAN, ...RUN, "--network", "host", "--cidfile", cidFile, "--name", `${name}-shell`, "--entrypoint", "/bin/bash", TAG, "-c", shell]);
 
-    type Finding = { rule: { id: string }; destination?: { port: number }; process: { name: string; pid: number }; container?: { id: string; runtime: string } };
+    type Finding = { rule: { id: string }; destination?: { port: number }; process: { name: string; pid: number }; container?: { id: string; runtime: string; name?: string; image?: { name: string } } };
     const findings = () => stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Finding).filter((f) => f.destination?.port === port);
     const until = Date.now() + 30_000;
     while (findings().length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
@@ -154,9 +154,10 @@ describe.runIf(tier.run && hasPodman)("kernel: the image, run as the DaemonSet r
     const pids = findings().map((f) => f.process.pid);
     expect(pids).toContain(onHost.pid);
     expect(pids.filter((pid) => pid !== onHost.pid)).toHaveLength(1);
-    // The container's full id and runtime, from its cgroup; none for the shell on the host.
+    // The container's full id and runtime, from its cgroup, and its name and image from the
+    // runtime's state files read through pid 1's root; none for the shell on the host.
     expect(findings().find((f) => f.process.pid === onHost.pid)!.container).toBeUndefined();
-    expect(findings().find((f) => f.process.pid !== onHost.pid)!.container).toEqual({ id: containerId, runtime: "podman" });
+    expect(findings().find((f) => f.process.pid !== onHost.pid)!.container).toEqual({ id: containerId, runtime: "podman", name: `${name}-shell`, image: { name: TAG } });
     for (const s of sockets) s.destroy();
     server.close();
 

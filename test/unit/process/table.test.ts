@@ -365,3 +365,27 @@ describe("process table: container of a process", () => {
     expect(table.container(1, 100)).toBeUndefined();
   });
 });
+
+describe("process table: a container's names", () => {
+  const ID = "b".repeat(64);
+  it("are read through host processes' roots, farthest first, never one inside the container, once per container", () => {
+    const inside = `/libpod_parent/libpod-${ID}`;
+    const paths = new Map<number, string>([[50, "/libpod_parent/conmon"], [60, inside], [70, inside], [80, inside]]);
+    const asked: number[][] = [];
+    const host = {
+      ...OFFLINE_HOST,
+      cgroupPath: (_id: number, pid: number) => paths.get(pid),
+      containerMetadata: (_c: unknown, via: readonly number[]) => (asked.push([...via]), { name: "web" }),
+    };
+    const table = new ProcessTable({ host });
+    table.seedFromProc();
+    table.apply(exec({ task: { pid: 50, ppid: 1, startNs: 1 }, filename: "/usr/bin/conmon", args: ["conmon"] }));
+    table.apply(exec({ task: { pid: 60, ppid: 50, startNs: 2 }, filename: "/bin/sh", args: ["sh"] }));
+    table.apply(exec({ task: { pid: 70, ppid: 60, startNs: 3 }, filename: "/bin/bash", args: ["bash"] }));
+    expect(table.container(9, 70)).toEqual({ id: ID, runtime: "podman", name: "web" });
+    expect(asked).toEqual([[1, 50]]);
+    table.apply(exec({ task: { pid: 80, ppid: 60, startNs: 4 }, filename: "/bin/bash", args: ["bash"] }));
+    expect(table.container(9, 80)).toEqual({ id: ID, runtime: "podman", name: "web" });
+    expect(asked).toHaveLength(1);
+  });
+});
