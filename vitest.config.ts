@@ -27,6 +27,9 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
+          // A few unit tests start a real peer (rsyslogd, nats-server): on a loaded 2-core
+          // machine the 5 s default timed out a TLS handshake that then passed alone.
+          testTimeout: 20_000,
         },
       },
       {

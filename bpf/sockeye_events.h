@@ -127,11 +127,17 @@ struct task_context {
 	__u32 ppid;     /* real parent's thread group id */
 	__u32 uid;
 	__u32 gid;
-	__u32 pad;
+	__u32 ns_pid;   /* the pid as seen inside its own pid namespace (a container's "pid 1") */
 	__u64 cgroup_id;
 	__u64 start_ns; /* task->start_boottime of the group leader: tells reused pids apart */
 	char comm[SOCKEYE_COMM_LEN];
 	char parent_comm[SOCKEYE_COMM_LEN];
+	/* Namespace inode numbers, as /proc/<pid>/ns/{pid,mnt,net} name them; 0 when unknown (a task
+	 * past exit_task_namespaces). They tell a container's processes apart without /proc. */
+	__u32 pid_ns;
+	__u32 mnt_ns;
+	__u32 net_ns;
+	__u32 pad;
 };
 
 /* IPv4 addresses sit in the first 4 bytes of addr; port is in host byte order. */

@@ -35,6 +35,36 @@ static __always_inline struct task_struct *current_task(void)
 	return (struct task_struct *)bpf_get_current_task();
 }
 
+/*
+ * The task's namespaces and its pid inside its own pid namespace. Read with CO-RE probes on
+ * every kernel: the pid's `numbers[]` is indexed by the namespace level, a variable offset that
+ * a BTF pointer may not take. nsproxy is NULL once a task is past exit_task_namespaces.
+ */
+static __always_inline void fill_namespaces(struct task_context *c, struct task_struct *task)
+{
+	struct nsproxy *ns = BPF_CORE_READ(task, nsproxy);
+	struct pid *pid = BPF_CORE_READ(task, group_leader, thread_pid);
+	unsigned int level;
+	struct upid upid = {};
+
+	c->ns_pid = 0;
+	c->pid_ns = 0;
+	c->mnt_ns = 0;
+	c->net_ns = 0;
+	if (ns) {
+		c->mnt_ns = BPF_CORE_READ(ns, mnt_ns, ns.inum);
+		c->net_ns = BPF_CORE_READ(ns, net_ns, ns.inum);
+	}
+	if (!pid)
+		return;
+	level = BPF_CORE_READ(pid, level);
+	/* Pid namespaces nest at most 32 deep (MAX_PID_NS_LEVEL). */
+	if (bpf_core_read(&upid, sizeof(upid), &pid->numbers[level & 31]) == 0) {
+		c->ns_pid = upid.nr;
+		c->pid_ns = BPF_CORE_READ(upid.ns, ns.inum);
+	}
+}
+
 /* Context of `task`; cgroup is current's, which for fork (current = parent) is the child's too.
  * `task` is current_task() or a tp_btf argument (see TASK_READ). */
 static __always_inline void fill_task(struct task_context *c, struct task_struct *task)
@@ -66,6 +96,7 @@ static __always_inline void fill_task(struct task_context *c, struct task_struct
 	}
 	c->pad = 0;
 	c->cgroup_id = bpf_get_current_cgroup_id();
+	fill_namespaces(c, task);
 }
 
 static __always_inline struct file *task_fd_file(struct task_struct *task, int fd)

@@ -23,7 +23,8 @@ Napi::Object layout_to_js(Napi::Env env) {
   Napi::Object t = add("task_context", sizeof(task_context));
   FIELD(t, task_context, pid); FIELD(t, task_context, tid); FIELD(t, task_context, ppid); FIELD(t, task_context, uid);
   FIELD(t, task_context, gid); FIELD(t, task_context, cgroup_id); FIELD(t, task_context, start_ns);
-  FIELD(t, task_context, comm); FIELD(t, task_context, parent_comm);
+  FIELD(t, task_context, comm); FIELD(t, task_context, parent_comm); FIELD(t, task_context, ns_pid);
+  FIELD(t, task_context, pid_ns); FIELD(t, task_context, mnt_ns); FIELD(t, task_context, net_ns);
   Napi::Object ep = add("sock_endpoint", sizeof(sock_endpoint));
   FIELD(ep, sock_endpoint, addr); FIELD(ep, sock_endpoint, port);
   Napi::Object c = add("connect_event", sizeof(connect_event));

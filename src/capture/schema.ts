@@ -31,6 +31,10 @@ const task = z.object({
   startNs: u64,
   comm: z.string(),
   parentComm: z.string(),
+  nsPid: u32.optional(),
+  pidNs: u32.optional(),
+  mntNs: u32.optional(),
+  netNs: u32.optional(),
 });
 
 const base = {

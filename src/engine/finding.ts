@@ -5,7 +5,7 @@
 import type { ContainerIdentity } from "../host/container.js";
 import { randomUUID } from "node:crypto";
 import { ecsProcess, type EcsProcess, type EcsProcessFields } from "../process/ecs-process.js";
-import type { EventKind, SensorEvent } from "../sensor/events.js";
+import type { EventKind, SensorEvent, TaskContext } from "../sensor/events.js";
 import type { Detection, ProcessView, RuleMeta, Severity, ThreatEntry } from "./rule.js";
 
 /** The ECS process fields of a finding; built by process/ecs-process.ts for every document. */
@@ -49,6 +49,10 @@ export interface Finding {
     /** The triggering event as the sensor decoded it, minus the task (see process, user). */
     event: Record<string, unknown>;
     cgroup_id: number;
+    /** The process's namespaces (inode numbers, as /proc/<pid>/ns/* name them), from the kernel's record. */
+    namespaces?: { pid?: number; mnt?: number; net?: number };
+    /** The process's pid inside its own pid namespace, when it differs from process.pid (a container's). */
+    ns_pid?: number;
     /** Present when later detections with this key fold into this finding. */
     fold_key?: string;
     [field: string]: unknown;
@@ -101,12 +105,26 @@ export function buildFinding(input: FindingInput): Finding {
     sockeye: {
       event: eventFields,
       cgroup_id: task.cgroupId,
+      ...namespaceFields(task),
       ...(input.foldKey !== undefined ? { fold_key: input.foldKey } : {}),
     },
   };
   const container = input.processes.container?.(task.cgroupId, task.pid);
   if (container !== undefined) Object.assign(base, ecsContainer(container));
   return detection.fields === undefined ? base : (deepMerge(base, detection.fields) as Finding);
+}
+
+/** `sockeye.namespaces` and `sockeye.ns_pid`, from what the kernel's record knew. */
+function namespaceFields(task: TaskContext): Pick<Finding["sockeye"], "namespaces" | "ns_pid"> {
+  const namespaces = {
+    ...(task.pidNs !== undefined ? { pid: task.pidNs } : {}),
+    ...(task.mntNs !== undefined ? { mnt: task.mntNs } : {}),
+    ...(task.netNs !== undefined ? { net: task.netNs } : {}),
+  };
+  return {
+    ...(Object.keys(namespaces).length > 0 ? { namespaces } : {}),
+    ...(task.nsPid !== undefined && task.nsPid !== task.pid ? { ns_pid: task.nsPid } : {}),
+  };
 }
 
 /**

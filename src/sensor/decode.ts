@@ -153,7 +153,7 @@ function u64(view: DataView, at: number): number {
 }
 
 function task(bytes: Uint8Array, view: DataView, at: number): TaskContext {
-  return {
+  const context: TaskContext = {
     pid: view.getUint32(at + T.pid, true),
     tid: view.getUint32(at + T.tid, true),
     ppid: view.getUint32(at + T.ppid, true),
@@ -164,6 +164,16 @@ function task(bytes: Uint8Array, view: DataView, at: number): TaskContext {
     comm: cString(bytes, at + T.comm, COMM_LEN),
     parentComm: cString(bytes, at + T.parent_comm, COMM_LEN),
   };
+  // 0 is "not known" (a task past exit_task_namespaces): left out, as a capture of before has them.
+  const nsPid = view.getUint32(at + T.ns_pid, true);
+  const pidNs = view.getUint32(at + T.pid_ns, true);
+  const mntNs = view.getUint32(at + T.mnt_ns, true);
+  const netNs = view.getUint32(at + T.net_ns, true);
+  if (nsPid !== 0) context.nsPid = nsPid;
+  if (pidNs !== 0) context.pidNs = pidNs;
+  if (mntNs !== 0) context.mntNs = mntNs;
+  if (netNs !== 0) context.netNs = netNs;
+  return context;
 }
 
 const FD_KINDS: Record<number, StdioFd["kind"]> = byCode(FdKindCode);

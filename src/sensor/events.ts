@@ -21,6 +21,12 @@ export interface TaskContext {
   startNs: number;
   comm: string;
   parentComm: string;
+  /** The pid inside its own pid namespace (a container's view); absent when not known. */
+  nsPid?: number;
+  /** Namespace inode numbers, as /proc/<pid>/ns/* name them; absent when not known. */
+  pidNs?: number;
+  mntNs?: number;
+  netNs?: number;
 }
 
 export interface EventBase {

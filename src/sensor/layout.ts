@@ -37,27 +37,28 @@ export type RingDropReason = (typeof DROP_REASONS)[number];
 export const LAYOUT = {
   event_header: { sizeof: 16, kind: 0, size: 2, cpu: 4, time_ns: 8 },
   task_context: {
-    sizeof: 72, pid: 0, tid: 4, ppid: 8, uid: 12, gid: 16, cgroup_id: 24, start_ns: 32, comm: 40, parent_comm: 56,
+    sizeof: 88, pid: 0, tid: 4, ppid: 8, uid: 12, gid: 16, ns_pid: 20, cgroup_id: 24, start_ns: 32, comm: 40, parent_comm: 56,
+    pid_ns: 72, mnt_ns: 76, net_ns: 80,
   },
   sock_endpoint: { sizeof: 24, addr: 0, port: 16 },
   connect_event: {
-    sizeof: 256, task: 16, fd: 88, result: 92, family: 96, sock_type: 98, protocol: 100, source: 102, remote: 104,
-    unix_path: 128, sock_ino: 236, stdio: 240,
+    sizeof: 272, task: 16, fd: 104, result: 108, family: 112, sock_type: 114, protocol: 116, source: 118, remote: 120,
+    unix_path: 144, sock_ino: 252, stdio: 256,
   },
   stdio_brief: { sizeof: 16, ino: 0, type: 12 },
   socket_dup_event: {
-    sizeof: 176, task: 16, oldfd: 88, newfd: 92, syscall: 96, family: 98, sock_type: 100, protocol: 102, origin: 104,
-    state: 105, sock_ino: 108, local: 112, remote: 136, stdio: 160,
+    sizeof: 192, task: 16, oldfd: 104, newfd: 108, syscall: 112, family: 114, sock_type: 116, protocol: 118, origin: 120,
+    state: 121, sock_ino: 124, local: 128, remote: 152, stdio: 176,
   },
   stdio_fd: {
     sizeof: 72, kind: 0, origin: 1, state: 2, flags: 3, family: 4, sock_type: 6, ino: 8, dev: 12, tty_index: 16,
     peer_ino: 20, local: 24, remote: 48,
   },
   exec_event: {
-    sizeof: 9024, task: 16, filename_len: 88, args_len: 90, filename_truncated: 92, args_truncated: 93, loginuid: 96,
-    stdio: 104, data: 320,
+    sizeof: 9040, task: 16, filename_len: 104, args_len: 106, filename_truncated: 108, args_truncated: 109, loginuid: 112,
+    stdio: 120, data: 336,
   },
-  fork_event: { sizeof: 88, task: 16 },
-  exit_event: { sizeof: 96, task: 16, exit_code: 88 },
-  outbound_event: { sizeof: 152, task: 16, fd: 88, result: 92, sock_ino: 96, family: 100, state: 102, local: 104, remote: 128 },
+  fork_event: { sizeof: 104, task: 16 },
+  exit_event: { sizeof: 112, task: 16, exit_code: 104 },
+  outbound_event: { sizeof: 168, task: 16, fd: 104, result: 108, sock_ino: 112, family: 116, state: 118, local: 120, remote: 144 },
 } as const;

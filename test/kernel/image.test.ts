@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -142,7 +142,8 @@ describe.runIf(tier.run && hasPodman)("kernel: the image, run as the DaemonSet r
     hold = true;
     const inContainer = run("podman", [...PODMAN, ...RUN, "--network", "host", "--cidfile", cidFile, "--name", `${name}-shell`, "--entrypoint", "/bin/bash", TAG, "-c", shell]);
 
-    type Finding = { rule: { id: string }; destination?: { port: number }; process: { name: string; pid: number }; container?: { id: string; runtime: string; name?: string; image?: { name: string } } };
+    type Finding = { rule: { id: string }; destination?: { port: number }; process: { name: string; pid: number }; container?: { id: string; runtime: string; name?: string; image?: { name: string } };
+      sockeye: { namespaces?: { pid?: number; mnt?: number; net?: number }; ns_pid?: number } };
     const findings = () => stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Finding).filter((f) => f.destination?.port === port);
     const until = Date.now() + 30_000;
     while (findings().length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
@@ -158,6 +159,18 @@ describe.runIf(tier.run && hasPodman)("kernel: the image, run as the DaemonSet r
     // runtime's state files read through pid 1's root; none for the shell on the host.
     expect(findings().find((f) => f.process.pid === onHost.pid)!.container).toBeUndefined();
     expect(findings().find((f) => f.process.pid !== onHost.pid)!.container).toEqual({ id: containerId, runtime: "podman", name: `${name}-shell`, image: { name: TAG } });
+    // Namespaces from the kernel's record: the container's own pid and mount namespaces (its
+    // shell is a low pid there), the host's network (--network host); the host's shell has the host's.
+    const hostNs = (ns: string) => Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/self/ns/${ns}`))![1]);
+    const host = { pid: hostNs("pid"), mnt: hostNs("mnt"), net: hostNs("net") };
+    const onHostFinding = findings().find((f) => f.process.pid === onHost.pid)!;
+    expect(onHostFinding.sockeye.namespaces).toEqual(host);
+    expect(onHostFinding.sockeye.ns_pid).toBeUndefined();
+    const inContainerFinding = findings().find((f) => f.process.pid !== onHost.pid)!;
+    expect(inContainerFinding.sockeye.namespaces!.net).toBe(host.net);
+    expect(inContainerFinding.sockeye.namespaces!.pid).not.toBe(host.pid);
+    expect(inContainerFinding.sockeye.namespaces!.mnt).not.toBe(host.mnt);
+    expect(inContainerFinding.sockeye.ns_pid).toBeLessThan(10);
     for (const s of sockets) s.destroy();
     server.close();
 

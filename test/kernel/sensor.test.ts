@@ -2,7 +2,7 @@
  * Each hook against real syscalls on this host's kernel (root). No mocks here.
  */
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSensorSync, probe, SensorError, type ConnectEvent, type ExecEvent, type SocketDupEvent } from "sockeye";
 import { SHELL_NAMES } from "../../src/sensor/shells.js";
@@ -205,6 +205,23 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
     expect(exec!.args[1]).toBe("caf\ufffd\ufffd");
     expect(exec!.args[2]).toMatch(/^A+$/);
     expect(exec!.task.parentComm).toBe("python3");
+  });
+
+  it("every record carries the task's namespaces and its pid inside its pid namespace", async () => {
+    const inum = (ns: string) => Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/self/ns/${ns}`))![1]);
+    // A shell in new pid, mount and network namespaces: it is pid 1 there, and execs /bin/true as pid 2.
+    const child = await run("unshare", ["--pid", "--net", "--mount", "--fork", "--mount-proc", "/bin/sh", "-c", "/bin/true; readlink /proc/self/ns/pid /proc/self/ns/mnt /proc/self/ns/net"]);
+    expect(child.status, child.stderr).toBe(0);
+    const [pidNs, mntNs, netNs] = child.stdout.trim().split("\n").map((l) => Number(/\[(\d+)\]/.exec(l)![1]));
+    await session.settle();
+    const inside = session.events.find((e): e is ExecEvent => e.kind === "exec" && e.filename === "/bin/true" && e.task.pidNs === pidNs);
+    expect(inside, "the exec of /bin/true in the new namespaces").toBeDefined();
+    expect(inside!.task).toMatchObject({ nsPid: 2, pidNs, mntNs, netNs });
+    expect(inside!.task.pid).not.toBe(2);
+    expect([pidNs, mntNs, netNs]).not.toEqual([inum("pid"), inum("mnt"), inum("net")]);
+    // The host's own: the runner's exec of unshare, with its pid as the host sees it.
+    const outside = session.events.find((e): e is ExecEvent => e.kind === "exec" && e.task.pid === child.pid);
+    expect(outside?.task).toMatchObject({ nsPid: child.pid, pidNs: inum("pid"), mntNs: inum("mnt"), netNs: inum("net") });
   });
 
   it("fork and exit of a child process", async () => {

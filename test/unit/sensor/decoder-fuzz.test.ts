@@ -27,10 +27,15 @@ const cText = (maxBytes: number, minLength = 0) =>
     .map((s) => s.replace(/\0/g, ""))
     .filter((s) => s.length >= minLength && Buffer.byteLength(s) <= maxBytes);
 
-const task: fc.Arbitrary<TaskContext> = fc.record({
-  pid: u32, tid: u32, ppid: u32, uid: u32, gid: u32, cgroupId: u53, startNs: u53,
-  comm: cText(16), parentComm: cText(16),
-});
+const nonZeroU32 = fc.integer({ min: 1, max: 2 ** 32 - 1 });
+// Namespace fields: absent (0 in the record: not known) or set, each on its own.
+const task: fc.Arbitrary<TaskContext> = fc.record(
+  {
+    pid: u32, tid: u32, ppid: u32, uid: u32, gid: u32, cgroupId: u53, startNs: u53,
+    comm: cText(16), parentComm: cText(16), nsPid: nonZeroU32, pidNs: nonZeroU32, mntNs: nonZeroU32, netNs: nonZeroU32,
+  },
+  { requiredKeys: ["pid", "tid", "ppid", "uid", "gid", "cgroupId", "startNs", "comm", "parentComm"] },
+);
 
 const ipv4 = fc.tuple(u8, u8, u8, u8).map((b) => b.join("."));
 /** RFC 5952 text as the WHATWG URL serializer writes it; v4-mapped keeps its dotted tail. */

@@ -67,6 +67,10 @@ function writeTask(b: Buffer, at: number, t: TaskContext): void {
   b.writeBigUInt64LE(BigInt(t.startNs), at + T.start_ns);
   writeCString(b, at + T.comm, t.comm, COMM_LEN);
   writeCString(b, at + T.parent_comm, t.parentComm, COMM_LEN);
+  b.writeUInt32LE(t.nsPid ?? 0, at + T.ns_pid);
+  b.writeUInt32LE(t.pidNs ?? 0, at + T.pid_ns);
+  b.writeUInt32LE(t.mntNs ?? 0, at + T.mnt_ns);
+  b.writeUInt32LE(t.netNs ?? 0, at + T.net_ns);
 }
 
 /** struct stdio_brief holding socket `ino` on `fds`, and something else on the other stdio fds. */
