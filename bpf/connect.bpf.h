@@ -70,7 +70,7 @@ static __always_inline void emit_connect(struct socket *sock, const void *addr, 
 	__builtin_memset(e, 0, sizeof(*e));
 	fill_header(&e->hdr, SOCKEYE_EVENT_CONNECT, sizeof(*e));
 	task = current_task();
-	fill_task(&e->task, task);
+	fill_task_namespaced(&e->task, task);
 	e->fd = fd;
 	e->result = result;
 	e->source = source;

@@ -40,7 +40,7 @@ static __always_inline int emit_dup(long ret, int oldfd, __u16 syscall)
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	fill_header(&e->hdr, SOCKEYE_EVENT_SOCKET_DUP, sizeof(*e));
-	fill_task(&e->task, task);
+	fill_task_namespaced(&e->task, task);
 	e->oldfd = oldfd;
 	e->newfd = (int)ret;
 	e->syscall = syscall;

@@ -99,7 +99,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	if (!e)
 		return 0;
 	fill_header(&e->hdr, SOCKEYE_EVENT_EXEC, 0);
-	fill_task(&e->task, task);
+	fill_task_namespaced(&e->task, task);
 	e->filename_truncated = 0;
 	e->args_truncated = 0;
 	e->pad = 0;

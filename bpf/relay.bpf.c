@@ -61,7 +61,7 @@ int handle_outbound_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	fill_header(&e->hdr, SOCKEYE_EVENT_OUTBOUND, sizeof(*e));
-	fill_task(&e->task, current_task());
+	fill_task_namespaced(&e->task, current_task());
 	e->fd = fd;
 	e->result = (__s32)ret;
 	e->sock_ino = BPF_CORE_READ(sock, file, f_inode, i_ino);

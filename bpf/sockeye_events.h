@@ -133,7 +133,8 @@ struct task_context {
 	char comm[SOCKEYE_COMM_LEN];
 	char parent_comm[SOCKEYE_COMM_LEN];
 	/* Namespace inode numbers, as /proc/<pid>/ns/{pid,mnt,net} name them; 0 when unknown (a task
-	 * past exit_task_namespaces). They tell a container's processes apart without /proc. */
+	 * past exit_task_namespaces; fork and exit records, which skip the reads). They tell a
+	 * container's processes apart without /proc. ns_pid too. */
 	__u32 pid_ns;
 	__u32 mnt_ns;
 	__u32 net_ns;
