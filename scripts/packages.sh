@@ -21,8 +21,8 @@ test_packages=(python3 util-linux iproute2 bash perl php-cli ruby netcat-traditi
                telnet openssh-server openssh-client socat ncat systemd tmux curl wget git
                nats-server rsyslog rsyslog-gnutls)
 # The image and DaemonSet tests build a minimal Debian root filesystem (debootstrap) and run it
-# with podman (runc: crun refuses this hybrid-cgroup host).
-test_packages+=(podman runc debootstrap)
+# with podman (runc: crun refuses this hybrid-cgroup host); the docker test starts its own dockerd.
+test_packages+=(podman runc debootstrap docker.io)
 
 # The VM tier (test/vm): qemu boots Debian's kernel with an initramfs of busybox-static, cpio
 # packs it, gcc -static with libc6-dev builds the guest's syscall helper; setsid (util-linux)
