@@ -6,12 +6,13 @@
  * (privileges, kernel features, an output that cannot be opened, a second daemon).
  */
 import { readFileSync } from "node:fs";
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { probe } from "../sensor/sensor.js";
 import { STDIO_FD_MAX_LIMIT } from "../sensor/options.js";
 import { EXIT_BAD_INPUT, EXIT_REFUSED, SockeyeError } from "../errors.js";
 import { resolveConfig } from "../config/config.js";
 import { loadConfiguredRules } from "../config/rules.js";
+import { enforceModeOfFlag } from "../enforce/config.js";
 import { configFromFlags, decimalInteger, type RuleFlags, type RunFlags } from "./flags.js";
 import { TRC101_PROFILES } from "../rules/trc-101-stdio-over-socket.js";
 // Each command's own modules are imported when it runs: the daemon lives for months and
@@ -86,6 +87,14 @@ withRuleFlags(
   .option("--prometheus <host:port>", "serve Prometheus metrics at http://host:port/metrics")
   .option("--stats-interval <seconds>", "seconds between stats lines on stderr (0: none)", decimalInteger("--stats-interval", 0, 86_400))
   .option("--capture <file>", "also record every kernel event to this file, for `sockeye replay`")
+  .option("--enforce [mode]", "stop reverse shells (on), or only say what would be stopped (dry-run); see docs/enforcement.md", (value: string) => {
+    try {
+      enforceModeOfFlag(value);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message); // a usage error, one line
+    }
+    return value;
+  })
   .action(async (flags: RunFlags, command: Command) => {
     const { runDaemon } = await import("./run.js");
     await runDaemon({
