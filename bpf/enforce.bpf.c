@@ -47,6 +47,16 @@ struct {
 	__type(value, __u8);
 } enforce_exes SEC(".maps");
 
+/* Executables the [enforce] allowlist names, by the same identity: never stopped here (the
+ * finding still reports them). Checked before the names, so an allowlisted `bash` is spared
+ * while a copy of it elsewhere is not. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ENFORCE_EXES_MAX);
+	__type(key, struct enforce_exe_key);
+	__type(value, __u8);
+} enforce_allowed SEC(".maps");
+
 /* What the programs did, per CPU: index enum enforce_action_slot. Read by the loader. */
 enum enforce_action_slot {
 	ENFORCE_EXEC_DENIED = 0,
@@ -84,15 +94,25 @@ static __always_inline int name_is_interpreter(const char *name)
 	return bpf_map_lookup_elem(&enforce_names, key) != NULL;
 }
 
-static __always_inline int file_is_interpreter(struct file *file)
+static __always_inline struct enforce_exe_key exe_key(struct file *file)
 {
 	struct enforce_exe_key key = {};
 
-	if (!file)
+	if (file) {
+		key.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+		key.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	}
+	return key;
+}
+
+/* An interpreter by name or executable, unless its executable is allowlisted. */
+static __always_inline int is_interpreter(const char *name, struct file *file)
+{
+	struct enforce_exe_key key = exe_key(file);
+
+	if (file && bpf_map_lookup_elem(&enforce_allowed, &key))
 		return 0;
-	key.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
-	key.ino = BPF_CORE_READ(file, f_inode, i_ino);
-	return bpf_map_lookup_elem(&enforce_exes, &key) != NULL;
+	return name_is_interpreter(name) || (file && bpf_map_lookup_elem(&enforce_exes, &key) != NULL);
 }
 
 /* fd `fd` of `task` is a connected inet socket that was not seen being accepted; with
@@ -133,7 +153,7 @@ static __always_inline int current_is_interpreter(struct task_struct *task)
 	char comm[SOCKEYE_COMM_LEN] = {};
 
 	bpf_get_current_comm(comm, sizeof(comm));
-	return name_is_interpreter(comm) || file_is_interpreter(BPF_CORE_READ(task, mm, exe_file));
+	return is_interpreter(comm, BPF_CORE_READ(task, mm, exe_file));
 }
 
 SEC("lsm/bprm_check_security")
@@ -149,7 +169,7 @@ int BPF_PROG(enforce_bprm_check, struct linux_binprm *bprm, int ret)
 		return ret;
 	/* The base name of the file being executed: what comm becomes at exec. */
 	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(bprm, file, f_path.dentry, d_name.name));
-	if (!name_is_interpreter(name) && !file_is_interpreter(BPF_CORE_READ(bprm, file)))
+	if (!is_interpreter(name, BPF_CORE_READ(bprm, file)))
 		return 0;
 	fdt = BPF_CORE_READ(task, files, fdt);
 	cloexec = BPF_CORE_READ(fdt, close_on_exec);

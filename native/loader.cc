@@ -303,7 +303,13 @@ Refusal fill_enforce_maps(sockeye_bpf* skel, const LoadOptions& options) {
     if (bpf_map_update_elem(exes, key, &yes, BPF_ANY) != 0)
       return {"could not fill enforce_exes: " + errno_text(errno), errno};
   }
-  if (bpf_map_freeze(names) != 0 || bpf_map_freeze(exes) != 0)
+  int allowed = bpf_map__fd(skel->maps.enforce_allowed);
+  for (const auto& exe : options.enforce_allowed) {
+    uint64_t key[2] = {exe.first, exe.second};
+    if (bpf_map_update_elem(allowed, key, &yes, BPF_ANY) != 0)
+      return {"could not fill enforce_allowed: " + errno_text(errno), errno};
+  }
+  if (bpf_map_freeze(names) != 0 || bpf_map_freeze(exes) != 0 || bpf_map_freeze(allowed) != 0)
     return {"could not freeze the enforce maps: " + errno_text(errno), errno};
   return {};
 }

@@ -46,6 +46,8 @@ struct LoadOptions {
   bool enforce = false;
   std::vector<std::string> enforce_names;
   std::vector<std::pair<uint64_t, uint64_t>> enforce_exes;
+  // Allowlisted executables, never stopped in the kernel (same identity).
+  std::vector<std::pair<uint64_t, uint64_t>> enforce_allowed;
 };
 
 // One candidate program for one capability, and what became of it.

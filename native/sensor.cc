@@ -65,14 +65,17 @@ LoadOptions parse_options(const Napi::Value& value) {
     Napi::Array list = obj.Get("enforceNames").As<Napi::Array>();
     for (uint32_t i = 0; i < list.Length(); i++) o.enforce_names.push_back(list.Get(i).ToString());
   }
-  if (obj.Has("enforceExes")) {
-    Napi::Array list = obj.Get("enforceExes").As<Napi::Array>();
+  auto exe_list = [&](const char* name, std::vector<std::pair<uint64_t, uint64_t>>& into) {
+    if (!obj.Has(name)) return;
+    Napi::Array list = obj.Get(name).As<Napi::Array>();
     for (uint32_t i = 0; i < list.Length(); i++) {
       Napi::Array pair = list.Get(i).As<Napi::Array>();
-      o.enforce_exes.emplace_back(static_cast<uint64_t>(pair.Get(0u).As<Napi::Number>().Int64Value()),
-                                  static_cast<uint64_t>(pair.Get(1u).As<Napi::Number>().Int64Value()));
+      into.emplace_back(static_cast<uint64_t>(pair.Get(0u).As<Napi::Number>().Int64Value()),
+                        static_cast<uint64_t>(pair.Get(1u).As<Napi::Number>().Int64Value()));
     }
-  }
+  };
+  exe_list("enforceExes", o.enforce_exes);
+  exe_list("enforceAllowed", o.enforce_allowed);
   if (obj.Has("skipCandidates")) {
     Napi::Array list = obj.Get("skipCandidates").As<Napi::Array>();
     for (uint32_t i = 0; i < list.Length(); i++) o.skip_candidates.push_back(list.Get(i).ToString());

@@ -29,7 +29,7 @@ import { Health, watchAttachment } from "../service/health.js";
 import { serveStatus } from "../service/status-socket.js";
 import { Enforcer } from "../enforce/enforcer.js";
 import { liveEnforceHost } from "../enforce/host.js";
-import { findKernelInterpreters } from "../enforce/interpreters.js";
+import { allowedIdentities, findKernelInterpreters, withResolvedExecutables } from "../enforce/interpreters.js";
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 
 export interface RunRequest {
@@ -55,8 +55,15 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const opened: { sensor?: Sensor } = {};
   const enforcing = config.enforce.mode !== "off" || Object.values(config.enforce.rules).some((m) => m !== "off");
   const interpreters = enforcing ? findKernelInterpreters() : { names: [], exes: [] };
-  const enforcer = enforcing ? new Enforcer(config.enforce, liveEnforceHost(() => opened.sensor), interpreters.names) : undefined;
-  const kernelEnforce = config.enforce.mode === "on" ? { enforce: true, enforceNames: interpreters.names, enforceExes: interpreters.exes } : {};
+  const enforceConfig = (c: typeof config.enforce) => ({ ...c, allow: withResolvedExecutables(c.allow) });
+  const enforcer = enforcing ? new Enforcer(enforceConfig(config.enforce), liveEnforceHost(() => opened.sensor), interpreters.names) : undefined;
+  // The allowlist holds in the kernel too: its executables by identity, a name-only entry by
+  // leaving that name out of the kernel's list.
+  const allowed = allowedIdentities(config.enforce.allow);
+  const kernelEnforce =
+    config.enforce.mode === "on"
+      ? { enforce: true, enforceNames: interpreters.names.filter((n) => !allowed.names.has(n)), enforceExes: interpreters.exes, enforceAllowed: allowed.exes }
+      : {};
   const pipeline = new Pipeline({
     rules: catalog.rules,
     processes: new ProcessTable({ host }),
@@ -230,7 +237,7 @@ function reloadOnHangup(request: RunRequest, runningSensor: SensorConfig, pipeli
     if (JSON.stringify(next.config.sensor) !== JSON.stringify(runningSensor)) warn("reload: [sensor] settings take effect only at restart");
     logRuleCatalog(next.catalog, daemonLogger);
     // Modes, allowlist and budget change at once; whether the kernel path runs, only at restart.
-    if (enforcer !== undefined) enforcer.setConfig(next.config.enforce);
+    if (enforcer !== undefined) enforcer.setConfig({ ...next.config.enforce, allow: withResolvedExecutables(next.config.enforce.allow) });
     else if (next.config.enforce.mode !== "off") warn("reload: enforcement can be turned on only at restart");
     await stats.configure(next.config.metrics).catch((error: Error) => warn("reload: metrics settings not changed", { error: error.message }));
     log("reloaded", {

@@ -49,6 +49,7 @@ const fields = {
   enforce: z.boolean(),
   enforceNames: z.array(z.string().min(1).max(15)).max(128),
   enforceExes: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).max(256),
+  enforceAllowed: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).max(256),
 };
 
 export const sensorOptionsSchema = z.object(fields).partial().strict();
@@ -113,6 +114,8 @@ export interface SensorOptions {
   enforceNames?: string[];
   /** With enforce: the interpreters' executables as [kernel dev_t (MAJOR << 20 | MINOR), inode]. */
   enforceExes?: [number, number][];
+  /** With enforce: executables never stopped in the kernel (the allowlist), as enforceExes. */
+  enforceAllowed?: [number, number][];
 }
 
 /** What probe() needs: which candidates to try. */
