@@ -92,7 +92,7 @@ node -e "
   for (const p of a) {
     const q = b.find((x) => x.id === p.id) ?? { run_time_ns: 0, run_cnt: 0 };
     const runs = (p.run_cnt ?? 0) - (q.run_cnt ?? 0);
-    if (runs > 0 && p.name.startsWith('handle_'))
+    if (runs > 0 && (p.name.startsWith('handle_') || p.name.startsWith('enforce_')))
       out[p.name] = { runs, ns_per_run: Math.round(((p.run_time_ns ?? 0) - (q.run_time_ns ?? 0)) / runs) };
   }
   console.log(JSON.stringify(out));" "$before" "$after"

@@ -65,9 +65,15 @@ program
   .option("--json", "print the report as JSON")
   .option("--skip <program...>", "candidate programs not to try (e.g. lsm/socket_connect)")
   .option("--compat-syscalls", "also load the ia32-syscall program (sensor.compat_syscalls), to see that this kernel takes it")
-  .action(async (opts: { json?: boolean; skip?: string[]; compatSyscalls?: boolean }) => {
+  .option("--enforce", "also load the enforcing programs: which kernel path (LSM deny, signal) this kernel offers, and why not")
+  .action(async (opts: { json?: boolean; skip?: string[]; compatSyscalls?: boolean; enforce?: boolean }) => {
     const { formatProbe } = await import("./probe-format.js");
-    const report = probe({ ...(opts.skip ? { skipCandidates: opts.skip } : {}), ...(opts.compatSyscalls ? { compatSyscalls: true } : {}) });
+    const report = probe({
+      ...(opts.skip ? { skipCandidates: opts.skip } : {}),
+      ...(opts.compatSyscalls ? { compatSyscalls: true } : {}),
+      // Loaded with no interpreter listed: the programs are proven, nothing can be stopped.
+      ...(opts.enforce ? { enforce: true } : {}),
+    });
     process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatProbe(report));
     if (report.error) process.exitCode = 1;
   });

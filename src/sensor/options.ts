@@ -119,7 +119,7 @@ export interface SensorOptions {
 }
 
 /** What probe() needs: which candidates to try. */
-export type ProbeOptions = Pick<SensorOptions, "skipCandidates" | "compatSyscalls">;
+export type ProbeOptions = Pick<SensorOptions, "skipCandidates" | "compatSyscalls" | "enforce">;
 
 /** Validated options, or the one-line problem with the first bad one. */
 export function parseSensorOptions(options: unknown): { ok: true; options: SensorOptions } | { ok: false; problem: string } {
