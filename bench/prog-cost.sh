@@ -10,6 +10,8 @@
 #             of them the common case that never leaves the kernel: dup2 onto fd 5, dup onto a
 #             high fd, fcntl(F_GETFD) (which returns 0, a stdio fd), fcntl(F_DUPFD) past stdio,
 #             a UDP connect on a high fd; and one matching dup2 onto fd 1 every 20 rounds
+# PROG_COST_ENFORCE=1 loads the enforcing programs too (bpf/enforce.bpf.c, with this host's
+# interpreters), as `sockeye run --enforce` does.
 # PROG_COST_SKIP='candidate;candidate' starts the sensor with those candidates skipped (e.g.
 # the task_access variants of older kernels, to measure them here).
 # Prints one JSON line: runs and ns per run of each program that ran.
@@ -34,7 +36,13 @@ node --input-type=module -e "
   // openSensorSync since the curated API; openSensor (async) in checkouts before it.
   const open = sockeye.openSensorSync ?? sockeye.openSensor;
   const skip = (process.env.PROG_COST_SKIP ?? '').split(';').filter(Boolean);
-  const s = await open(skip.length ? { skipCandidates: skip } : {});
+  const options = skip.length ? { skipCandidates: skip } : {};
+  if (process.env.PROG_COST_ENFORCE === '1') {
+    const { findKernelInterpreters } = await import('$checkout/dist/enforce/interpreters.js');
+    const found = findKernelInterpreters();
+    Object.assign(options, { enforce: true, enforceNames: found.names, enforceExes: found.exes });
+  }
+  const s = await open(options);
   s.subscribe(() => {});
   console.log('ready');
   process.on('SIGTERM', () => { s.close(); process.exit(0); });
@@ -84,7 +92,7 @@ node -e "
   for (const p of a) {
     const q = b.find((x) => x.id === p.id) ?? { run_time_ns: 0, run_cnt: 0 };
     const runs = (p.run_cnt ?? 0) - (q.run_cnt ?? 0);
-    if (runs > 0 && p.name.startsWith('handle_'))
+    if (runs > 0 && (p.name.startsWith('handle_') || p.name.startsWith('enforce_')))
       out[p.name] = { runs, ns_per_run: Math.round(((p.run_time_ns ?? 0) - (q.run_time_ns ?? 0)) / runs) };
   }
   console.log(JSON.stringify(out));" "$before" "$after"

@@ -116,6 +116,12 @@ void task_read_by_helper(sockeye_bpf* skel) {
   skel->rodata->use_current_task_btf = 0;
 }
 
+// Enforcement (bpf/enforce.bpf.c): the exec is denied by the BPF LSM where it is active, else
+// killed at sched_process_exec; the dup that completes the shape inside an interpreter is
+// killed at its syscall's exit in both.
+constexpr const char* kEnforceOff =
+    "off: [enforce] mode is not \"on\" (dry-run reports from userspace and loads nothing in the kernel)";
+
 // Every capability, its candidates and its policy: a new capability is one row here (and its
 // programs in bpf/).
 const std::vector<Capability> kCapabilities = {
@@ -155,6 +161,14 @@ const std::vector<Capability> kCapabilities = {
      Policy::kOptIn,
      {{"tp_btf/sys_exit (ia32 syscalls)", {"handle_compat_exit"}, Need::kIa32Syscalls}},
      {&LoadOptions::compat_syscalls, "compat_syscalls", kCompatOff, compat_not_needed}},
+    {"enforce",
+     Policy::kOptIn,
+     {{"lsm/bprm_check_security + tp/syscalls/sys_exit_{dup,dup2,dup3,fcntl}",
+       {"enforce_bprm_check", "enforce_dup_exit", "enforce_dup2_exit", "enforce_dup3_exit", "enforce_fcntl_exit"},
+       Need::kActiveBpfLsm},
+      {"tp_btf/sched_process_exec + tp/syscalls/sys_exit_{dup,dup2,dup3,fcntl}",
+       {"enforce_exec", "enforce_dup_exit", "enforce_dup2_exit", "enforce_dup3_exit", "enforce_fcntl_exit"}}},
+     {&LoadOptions::enforce, "enforce", kEnforceOff}},
 };
 
 // libbpf's log: kept per load attempt to explain a refusal, printed only when asked.
@@ -268,6 +282,35 @@ Refusal fill_wakeup_shells(sockeye_bpf* skel, const LoadOptions& options) {
       return {"could not fill wakeup_shells: " + errno_text(errno), errno};
   }
   if (bpf_map_freeze(fd) != 0) return {"could not freeze wakeup_shells: " + errno_text(errno), errno};
+  return {};
+}
+
+// Fills the enforcing programs' interpreter maps, then freezes them; before attach, so no
+// program runs on an empty list. Does nothing when enforcement is off.
+Refusal fill_enforce_maps(sockeye_bpf* skel, const LoadOptions& options) {
+  if (!options.enforce) return {};
+  int names = bpf_map__fd(skel->maps.enforce_names);
+  int exes = bpf_map__fd(skel->maps.enforce_exes);
+  const uint8_t yes = 1;
+  for (const std::string& name : options.enforce_names) {
+    char key[SOCKEYE_COMM_LEN] = {};
+    memcpy(key, name.data(), std::min(name.size(), sizeof(key) - 1));
+    if (bpf_map_update_elem(names, key, &yes, BPF_ANY) != 0)
+      return {"could not fill enforce_names: " + errno_text(errno), errno};
+  }
+  for (const auto& exe : options.enforce_exes) {
+    uint64_t key[2] = {exe.first, exe.second};
+    if (bpf_map_update_elem(exes, key, &yes, BPF_ANY) != 0)
+      return {"could not fill enforce_exes: " + errno_text(errno), errno};
+  }
+  int allowed = bpf_map__fd(skel->maps.enforce_allowed);
+  for (const auto& exe : options.enforce_allowed) {
+    uint64_t key[2] = {exe.first, exe.second};
+    if (bpf_map_update_elem(allowed, key, &yes, BPF_ANY) != 0)
+      return {"could not fill enforce_allowed: " + errno_text(errno), errno};
+  }
+  if (bpf_map_freeze(names) != 0 || bpf_map_freeze(exes) != 0 || bpf_map_freeze(allowed) != 0)
+    return {"could not freeze the enforce maps: " + errno_text(errno), errno};
   return {};
 }
 
@@ -517,10 +560,13 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
                         "kernel built with CONFIG_DEBUG_INFO_BTF=y"};
   for (const Capability& cap : kCapabilities) {
     if (cap.policy != Policy::kOptIn || !(options.*cap.opt_in.option)) continue;
+    // Refused only when no candidate can serve it (enforce falls back from the LSM).
+    std::string why;
     for (const Candidate& c : cap.candidates) {
-      std::string why = unmet(c.need, f);
-      if (!why.empty()) throw SensorFailure{"BAD_OPTION", EINVAL, std::string(cap.opt_in.name) + ": " + why + "; turn it off here"};
+      why = unmet(c.need, f);
+      if (why.empty()) break;
     }
+    if (!why.empty()) throw SensorFailure{"BAD_OPTION", EINVAL, std::string(cap.opt_in.name) + ": " + why + "; turn it off here"};
   }
   if (f.tracefs_path.empty())
     throw SensorFailure{"NO_TRACEFS", ENOENT,
@@ -571,6 +617,8 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
                           "the kernel refused sockeye's BPF programs: " + errno_text(-err) +
                               " (run with SOCKEYE_DEBUG_LIBBPF=1 for the verifier log)"};
     }
+    Refusal unfilled_enforce = fill_enforce_maps(a.skel, options);
+    if (!unfilled_enforce.reason.empty()) throw SensorFailure{"LOAD_FAILED", unfilled_enforce.err, unfilled_enforce.reason};
     for (size_t i = 0; i < kCapabilities.size() && !retry; i++) {
       if (!choice.active(i)) continue;
       const Capability& cap = kCapabilities[i];
@@ -696,6 +744,21 @@ std::vector<uint64_t> LoadedSensor::ring_drops() const {
   if (cpus <= 0) return out;
   std::vector<uint64_t> per_cpu(cpus);
   int fd = bpf_map__fd(skel_->maps.ring_drops);
+  for (uint32_t slot = 0; slot < slots; slot++) {
+    if (bpf_map_lookup_elem(fd, &slot, per_cpu.data()) != 0) continue;
+    for (uint64_t n : per_cpu) out[slot] += n;
+  }
+  return out;
+}
+
+std::vector<uint64_t> LoadedSensor::enforce_actions() const {
+  constexpr uint32_t slots = 4;  // bpf/enforce.bpf.c ENFORCE_SLOTS
+  std::vector<uint64_t> out(slots, 0);
+  if (!skel_) return out;
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return out;
+  std::vector<uint64_t> per_cpu(cpus);
+  int fd = bpf_map__fd(skel_->maps.enforce_actions);
   for (uint32_t slot = 0; slot < slots; slot++) {
     if (bpf_map_lookup_elem(fd, &slot, per_cpu.data()) != 0) continue;
     for (uint64_t n : per_cpu) out[slot] += n;

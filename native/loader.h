@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernel_checks.h"
@@ -40,6 +41,13 @@ struct LoadOptions {
   // Candidate programs not to try, by the name reports give them (e.g. "lsm/socket_connect"),
   // where a capability has more than one: lets tests and users force a fallback.
   std::vector<std::string> skip_candidates;
+  // Enforcement in the kernel (bpf/enforce.bpf.c, docs/enforcement.md): loaded only when set.
+  // Interpreters by name (comm) and by executable identity (kernel dev_t, inode).
+  bool enforce = false;
+  std::vector<std::string> enforce_names;
+  std::vector<std::pair<uint64_t, uint64_t>> enforce_exes;
+  // Allowlisted executables, never stopped in the kernel (same identity).
+  std::vector<std::pair<uint64_t, uint64_t>> enforce_allowed;
 };
 
 // One candidate program for one capability, and what became of it.
@@ -103,6 +111,9 @@ class LoadedSensor {
   std::vector<uint64_t> counters() const;
   // Records dropped per ring and reason, summed over CPUs; index = ring * SOCKEYE_DROP_REASON_COUNT + reason.
   std::vector<uint64_t> ring_drops() const;
+  // What the enforcing programs did, summed over CPUs: exec denied, exec killed, dup killed,
+  // signal failed (bpf/enforce.bpf.c enum enforce_action_slot); zeros when they are not loaded.
+  std::vector<uint64_t> enforce_actions() const;
   const std::vector<CandidateReport>& report() const { return report_; }
   const KernelFeatures& features() const { return features_; }
   // Whether every program is still attached: per link, one BPF_OBJ_GET_INFO_BY_FD that must

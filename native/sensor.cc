@@ -11,6 +11,12 @@
 #include <mutex>
 #include <thread>
 
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "loader.h"
 #include "ring_reader.h"
 #include "sockeye_events.h"
@@ -54,6 +60,22 @@ LoadOptions parse_options(const Napi::Value& value) {
     Napi::Array list = obj.Get("wakeupShells").As<Napi::Array>();
     for (uint32_t i = 0; i < list.Length(); i++) o.wakeup_shells.push_back(list.Get(i).ToString());
   }
+  if (obj.Has("enforce")) o.enforce = obj.Get("enforce").ToBoolean();
+  if (obj.Has("enforceNames")) {
+    Napi::Array list = obj.Get("enforceNames").As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); i++) o.enforce_names.push_back(list.Get(i).ToString());
+  }
+  auto exe_list = [&](const char* name, std::vector<std::pair<uint64_t, uint64_t>>& into) {
+    if (!obj.Has(name)) return;
+    Napi::Array list = obj.Get(name).As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      Napi::Array pair = list.Get(i).As<Napi::Array>();
+      into.emplace_back(static_cast<uint64_t>(pair.Get(0u).As<Napi::Number>().Int64Value()),
+                        static_cast<uint64_t>(pair.Get(1u).As<Napi::Number>().Int64Value()));
+    }
+  };
+  exe_list("enforceExes", o.enforce_exes);
+  exe_list("enforceAllowed", o.enforce_allowed);
   if (obj.Has("skipCandidates")) {
     Napi::Array list = obj.Get("skipCandidates").As<Napi::Array>();
     for (uint32_t i = 0; i < list.Length(); i++) o.skip_candidates.push_back(list.Get(i).ToString());
@@ -120,6 +142,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
                            InstanceMethod<&Sensor::Close>("close"),
                            InstanceMethod<&Sensor::Counters>("counters"),
                            InstanceMethod<&Sensor::RingDrops>("ringDrops"),
+                           InstanceMethod<&Sensor::EnforceActions>("enforceActions"),
                            InstanceMethod<&Sensor::CheckAttached>("checkAttached"),
                            InstanceMethod<&Sensor::Report>("report"),
                            InstanceMethod<&Sensor::Features>("features"),
@@ -210,6 +233,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
       // The totals outlive the maps: a daemon reports them after the last batch.
       final_counters_ = loaded_->counters();
       final_ring_drops_ = loaded_->ring_drops();
+      final_enforce_actions_ = loaded_->enforce_actions();
       loaded_->detach();
       loaded_.reset();
       on_batch_.Release();
@@ -230,6 +254,15 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
   Napi::Value RingDrops(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::vector<uint64_t> values = loaded_ ? loaded_->ring_drops() : final_ring_drops_;
+    Napi::Array out = Napi::Array::New(env, values.size());
+    for (size_t i = 0; i < values.size(); i++) out.Set(i, Napi::Number::New(env, double(values[i])));
+    return out;
+  }
+
+  // [exec denied, exec killed, dup killed, signal failed] by the enforcing programs.
+  Napi::Value EnforceActions(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<uint64_t> values = loaded_ ? loaded_->enforce_actions() : final_enforce_actions_;
     Napi::Array out = Napi::Array::New(env, values.size());
     for (size_t i = 0; i < values.size(); i++) out.Set(i, Napi::Number::New(env, double(values[i])));
     return out;
@@ -298,6 +331,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
   // Counters read just before the maps were freed at close (empty until then).
   std::vector<uint64_t> final_counters_;
   std::vector<uint64_t> final_ring_drops_;
+  std::vector<uint64_t> final_enforce_actions_ = std::vector<uint64_t>(4, 0);
   std::atomic<bool> shutting_down_{false};
   bool reader_realtime_ = true;
   bool event_loop_realtime_ = false;
@@ -325,6 +359,52 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
     out.Set("error", e);
   }
   return out;
+}
+
+// killVerified(pid, startTicks): SIGKILL to the process `pid` only while it is still the one
+// that started at `startTicks` (/proc/<pid>/stat field 22). The pidfd is opened first, then the
+// start time read: a pidfd names one process for good, so a pid reused after the check is
+// never signalled (pidfd_send_signal to an exited process fails with ESRCH).
+// Returns "killed", "gone", "reused" or "error: <errno text>".
+Napi::Value KillVerified(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pid = info[0].As<Napi::Number>().Int32Value();
+  int64_t start_ticks = info[1].As<Napi::Number>().Int64Value();
+  if (pid <= 1) return Napi::String::New(env, "error: refused pid " + std::to_string(pid));
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return Napi::String::New(env, errno == ESRCH ? "gone" : std::string("error: ") + strerror(errno));
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  FILE* f = fopen(path.c_str(), "re");
+  std::string stat;
+  if (f) {
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    stat.assign(buf, n);
+    fclose(f);
+  }
+  // Field 22, counted after the comm's closing parenthesis (a comm may hold ") ").
+  size_t close = stat.rfind(')');
+  int64_t ticks = -1;
+  if (close != std::string::npos) {
+    size_t at = close + 2;  // field 3 starts here
+    for (int field = 3; field < 22 && at != std::string::npos; field++) {
+      at = stat.find(' ', at);
+      if (at != std::string::npos) at++;
+    }
+    if (at != std::string::npos) ticks = strtoll(stat.c_str() + at, nullptr, 10);
+  }
+  std::string result;
+  if (ticks < 0) {
+    result = "gone";
+  } else if (ticks != start_ticks) {
+    result = "reused";
+  } else if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0) == 0) {
+    result = "killed";
+  } else {
+    result = errno == ESRCH ? "gone" : std::string("error: ") + strerror(errno);
+  }
+  ::close(pidfd);
+  return Napi::String::New(env, result);
 }
 
 // { rodata, written }: see settings_coverage (loader.h).
@@ -359,6 +439,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("layout", layout_to_js(env));
+  exports.Set("killVerified", Napi::Function::New(env, KillVerified, "killVerified"));
   exports.Set("kernelSettings", Napi::Function::New(env, KernelSettings, "kernelSettings"));
   return exports;
 }

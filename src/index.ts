@@ -11,7 +11,7 @@ export { EXIT_BAD_INPUT, EXIT_REFUSED, OptionError, SockeyeError, type ExitStatu
 // --- sensor: kernel programs and their typed events --------------------------------------
 export * from "./sensor/events.js";
 export { openSensorSync, probe, type Sensor } from "./sensor/sensor.js";
-export type { AttachCheck, BatchListener, HookCounters, ProbeOptions, ProbeReport, SensorOptions, SensorStats } from "./sensor/sensor.js";
+export type { AttachCheck, BatchListener, EnforceActions, HookCounters, ProbeOptions, ProbeReport, SensorOptions, SensorStats } from "./sensor/sensor.js";
 export type { NativeCandidate as ProgramCandidate, NativeFeatures as KernelFeatures, SensorScheduling } from "./sensor/binding.js";
 export type { DecodeDropReason } from "./sensor/decode.js";
 export { HOOKS, type HookName } from "./sensor/layout.js";

@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from "commander";
 import type { ConfigInput } from "../config/config.js";
+import { enforceModeOfFlag } from "../enforce/config.js";
 
 export interface RuleFlags {
   config?: string;
@@ -25,11 +26,13 @@ export interface RunFlags extends RuleFlags {
   prometheus?: string;
   statsInterval?: number;
   capture?: string;
+  /** --enforce (on), --enforce=dry-run|on|off. */
+  enforce?: string | true;
 }
 
 /** Only what was given on the command line: absent flags leave the file's values alone. */
 export function configFromFlags(flags: RunFlags, given: (name: string) => boolean): ConfigInput {
-  const input: Record<string, Record<string, unknown>> = { sensor: {}, rules: {}, output: {}, metrics: {} };
+  const input: Record<string, Record<string, unknown>> = { sensor: {}, rules: {}, output: {}, metrics: {}, enforce: {} };
   if (flags.stdioFdMax !== undefined) input["sensor"]!["stdio_fd_max"] = flags.stdioFdMax;
   if (flags.skip !== undefined) input["sensor"]!["skip_programs"] = flags.skip;
   if (flags.rules !== undefined) input["rules"]!["paths"] = flags.rules;
@@ -43,6 +46,13 @@ export function configFromFlags(flags: RunFlags, given: (name: string) => boolea
   if (flags.webhook !== undefined) input["output"]!["webhook"] = { url: flags.webhook };
   if (flags.prometheus !== undefined) input["metrics"]!["prometheus_listen"] = flags.prometheus;
   if (flags.statsInterval !== undefined) input["metrics"]!["stats_interval_s"] = flags.statsInterval;
+  if (flags.enforce !== undefined) {
+    try {
+      input["enforce"]!["mode"] = enforceModeOfFlag(flags.enforce);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  }
   for (const key of Object.keys(input)) if (Object.keys(input[key]!).length === 0) delete input[key];
   return input;
 }

@@ -6,12 +6,13 @@
  * (privileges, kernel features, an output that cannot be opened, a second daemon).
  */
 import { readFileSync } from "node:fs";
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { probe } from "../sensor/sensor.js";
 import { STDIO_FD_MAX_LIMIT } from "../sensor/options.js";
 import { EXIT_BAD_INPUT, EXIT_REFUSED, SockeyeError } from "../errors.js";
 import { resolveConfig } from "../config/config.js";
 import { loadConfiguredRules } from "../config/rules.js";
+import { enforceModeOfFlag } from "../enforce/config.js";
 import { configFromFlags, decimalInteger, type RuleFlags, type RunFlags } from "./flags.js";
 import { TRC101_PROFILES } from "../rules/trc-101-stdio-over-socket.js";
 // Each command's own modules are imported when it runs: the daemon lives for months and
@@ -64,9 +65,15 @@ program
   .option("--json", "print the report as JSON")
   .option("--skip <program...>", "candidate programs not to try (e.g. lsm/socket_connect)")
   .option("--compat-syscalls", "also load the ia32-syscall program (sensor.compat_syscalls), to see that this kernel takes it")
-  .action(async (opts: { json?: boolean; skip?: string[]; compatSyscalls?: boolean }) => {
+  .option("--enforce", "also load the enforcing programs: which kernel path (LSM deny, signal) this kernel offers, and why not")
+  .action(async (opts: { json?: boolean; skip?: string[]; compatSyscalls?: boolean; enforce?: boolean }) => {
     const { formatProbe } = await import("./probe-format.js");
-    const report = probe({ ...(opts.skip ? { skipCandidates: opts.skip } : {}), ...(opts.compatSyscalls ? { compatSyscalls: true } : {}) });
+    const report = probe({
+      ...(opts.skip ? { skipCandidates: opts.skip } : {}),
+      ...(opts.compatSyscalls ? { compatSyscalls: true } : {}),
+      // Loaded with no interpreter listed: the programs are proven, nothing can be stopped.
+      ...(opts.enforce ? { enforce: true } : {}),
+    });
     process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatProbe(report));
     if (report.error) process.exitCode = 1;
   });
@@ -86,6 +93,14 @@ withRuleFlags(
   .option("--prometheus <host:port>", "serve Prometheus metrics at http://host:port/metrics")
   .option("--stats-interval <seconds>", "seconds between stats lines on stderr (0: none)", decimalInteger("--stats-interval", 0, 86_400))
   .option("--capture <file>", "also record every kernel event to this file, for `sockeye replay`")
+  .option("--enforce [mode]", "stop reverse shells (on), or only say what would be stopped (dry-run); see docs/enforcement.md", (value: string) => {
+    try {
+      enforceModeOfFlag(value);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message); // a usage error, one line
+    }
+    return value;
+  })
   .action(async (flags: RunFlags, command: Command) => {
     const { runDaemon } = await import("./run.js");
     await runDaemon({

@@ -27,6 +27,9 @@ import { daemonLogger, log, warn } from "../service/log.js";
 import { missingCoverageCapabilities } from "../service/capabilities.js";
 import { Health, watchAttachment } from "../service/health.js";
 import { serveStatus } from "../service/status-socket.js";
+import { Enforcer } from "../enforce/enforcer.js";
+import { liveEnforceHost } from "../enforce/host.js";
+import { allowedIdentities, findKernelInterpreters, withResolvedExecutables } from "../enforce/interpreters.js";
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 
 export interface RunRequest {
@@ -47,6 +50,20 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   // Open files and file digests are read in a worker: their cost is a local user's choice.
   const host = new WorkerHostView();
   host.start();
+  // Enforcement (docs/enforcement.md): the kernel path is loaded only when the table's mode is
+  // "on"; dry-run takes its decision again from each finding's record and loads nothing.
+  const opened: { sensor?: Sensor } = {};
+  const enforcing = config.enforce.mode !== "off" || Object.values(config.enforce.rules).some((m) => m !== "off");
+  const interpreters = enforcing ? findKernelInterpreters() : { names: [], exes: [] };
+  const enforceConfig = (c: typeof config.enforce) => ({ ...c, allow: withResolvedExecutables(c.allow) });
+  const enforcer = enforcing ? new Enforcer(enforceConfig(config.enforce), liveEnforceHost(() => opened.sensor), interpreters.names) : undefined;
+  // The allowlist holds in the kernel too: its executables by identity, a name-only entry by
+  // leaving that name out of the kernel's list.
+  const allowed = allowedIdentities(config.enforce.allow);
+  const kernelEnforce =
+    config.enforce.mode === "on"
+      ? { enforce: true, enforceNames: interpreters.names.filter((n) => !allowed.names.has(n)), enforceExes: interpreters.exes, enforceAllowed: allowed.exes }
+      : {};
   const pipeline = new Pipeline({
     rules: catalog.rules,
     processes: new ProcessTable({ host }),
@@ -54,11 +71,13 @@ export async function runDaemon(request: RunRequest): Promise<void> {
     logger: daemonLogger,
     outputs: buildOutputs(config),
     recorders: capture !== undefined ? [capture] : [],
+    ...(enforcer !== undefined ? { enforcer } : {}),
   });
   await start.step(() => pipeline.open(), () => pipeline.close(0));
   const stats = new DaemonStats();
   await start.step(() => stats.configure(config.metrics), () => stats.stop());
-  const sensor = await start.step(() => Promise.resolve(openSensorSync(sensorOptionsFromConfig(config.sensor))), (opened) => opened.close());
+  const sensor = await start.step(() => Promise.resolve(openSensorSync({ ...sensorOptionsFromConfig(config.sensor), ...kernelEnforce })), (opened) => opened.close());
+  opened.sensor = sensor;
   // After the sensor, so that a user without the privileges is told about those first; a
   // refused second daemon has its programs loaded for a moment, then closes them.
   const lock = await start.step(() => acquireInstanceLock(), (held) => held.release());
@@ -66,7 +85,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   // Before the ready line: whoever reads it may signal the daemon at once (systemd, a test),
   // and a SIGTERM or SIGHUP ahead of its handler would kill it without draining or flushing.
   const stopped = stopSignal();
-  const reloads = reloadOnHangup(request, config.sensor, pipeline, stats);
+  const reloads = reloadOnHangup(request, config.sensor, pipeline, stats, enforcer);
   const seeded = pipeline.seedFromProc();
   const snapshot = () => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() });
   stats.attach(snapshot);
@@ -103,6 +122,8 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   // Logged once the sensor is up, so a start that fails says one line and nothing else.
   logRuleCatalog(catalog, daemonLogger);
   logReady(sensor, pipeline, stats, seeded.seeded);
+  if (enforcer !== undefined)
+    log("enforcement", { mode: config.enforce.mode, rules: config.enforce.rules, kernel: sensor.liveProgram("enforce") ?? "not loaded", interpreters: interpreters.names.length, executables: interpreters.exes.length });
   for (const missing of missingCoverageCapabilities()) warn(`running without ${missing.name}`, { loss: missing.loss });
   void notifySystemd("READY=1");
   const stopWatchdog = startWatchdog();
@@ -135,6 +156,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
     ...(capture !== undefined ? { capture: captureSummary(capture.stats()) } : {}),
     abandonedAtStop: abandoned(flushed),
     eventLoopLagMs: lagPercentiles(loopDelay),
+    ...(enforcer !== undefined ? { enforcement: { ...enforcementSummary(enforcer), kernel: sensor.enforceActions() } } : {}),
   });
   await new Promise<void>((resolve) => (process.stdout.writableNeedDrain ? process.stdout.once("drain", resolve) : resolve()));
 }
@@ -153,6 +175,14 @@ async function openCapture(path: string) {
 function lagPercentiles(delay: IntervalHistogram): { p50: number; p99: number; max: number } {
   const ms = (ns: number) => Math.round(Math.max(0, ns - 10e6) / 1e4) / 100;
   return { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) };
+}
+
+/** Kills and their latency (p50, p99 of the userspace kills kept), for the `stopped` line. */
+function enforcementSummary(enforcer: Enforcer): Record<string, unknown> {
+  const { latenciesMs, ...rest } = enforcer.stats();
+  const sorted = [...latenciesMs].sort((a, b) => a - b);
+  const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : null);
+  return { ...rest, latencyMs: { p50: at(0.5), p99: at(0.99), n: sorted.length } };
 }
 
 function captureSummary(stats: OutputStats): { written: number; dropped: number; error?: string } {
@@ -189,7 +219,7 @@ function stopSignal(): Promise<string> {
  * about them, and the rules keep the running sensor's stdio fds. stop() waits for a reload
  * under way and takes no more.
  */
-function reloadOnHangup(request: RunRequest, runningSensor: SensorConfig, pipeline: Pipeline, stats: DaemonStats): { stop(): Promise<void> } {
+function reloadOnHangup(request: RunRequest, runningSensor: SensorConfig, pipeline: Pipeline, stats: DaemonStats, enforcer: Enforcer | undefined): { stop(): Promise<void> } {
   let reloading: Promise<void> = Promise.resolve();
   let stopping = false;
   const reload = async () => {
@@ -206,6 +236,9 @@ function reloadOnHangup(request: RunRequest, runningSensor: SensorConfig, pipeli
     }
     if (JSON.stringify(next.config.sensor) !== JSON.stringify(runningSensor)) warn("reload: [sensor] settings take effect only at restart");
     logRuleCatalog(next.catalog, daemonLogger);
+    // Modes, allowlist and budget change at once; whether the kernel path runs, only at restart.
+    if (enforcer !== undefined) enforcer.setConfig({ ...next.config.enforce, allow: withResolvedExecutables(next.config.enforce.allow) });
+    else if (next.config.enforce.mode !== "off") warn("reload: enforcement can be turned on only at restart");
     await stats.configure(next.config.metrics).catch((error: Error) => warn("reload: metrics settings not changed", { error: error.message }));
     log("reloaded", {
       running: pipeline.rules.map((rule) => rule.meta.id),

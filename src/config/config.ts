@@ -9,6 +9,7 @@ import { EXIT_BAD_INPUT, SockeyeError } from "../errors.js";
 import { FileReadError, readRegularText } from "../service/regular-file.js";
 import { sensorConfigSchema } from "../sensor/options.js";
 import { SYSLOG_FACILITIES, SYSLOG_PROTOCOLS, type SyslogFacility } from "../output/syslog.js";
+import { enforceConfigSchema } from "../enforce/config.js";
 import { DEFAULT_TRC101_PROFILE, TRC101_PROFILES } from "../rules/trc-101-stdio-over-socket.js";
 
 export class ConfigError extends SockeyeError {
@@ -164,6 +165,8 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Enforcement (docs/enforcement.md): off, dry-run or on, per rule too. */
+    enforce: enforceConfigSchema.default({}),
     metrics: z
       .object({
         /** Seconds between stats lines on stderr; 0 turns them off. */

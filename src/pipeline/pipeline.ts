@@ -18,6 +18,7 @@ import { OutputSet } from "../output/output-set.js";
 import { OptionError } from "../errors.js";
 import type { SeedReport } from "../process/table.js";
 import type { SensorEvent } from "../sensor/events.js";
+import type { ProcessView } from "../process/process-view.js";
 import type { CoverageMonitor } from "./coverage.js";
 
 export interface PipelineOptions extends EngineOptions {
@@ -25,6 +26,13 @@ export interface PipelineOptions extends EngineOptions {
   outputs?: OutputSet;
   /** Event outputs for the pipeline's whole life, untouched by reload() (a capture file). */
   recorders?: readonly EventOutput[];
+  /** Acts on each batch's findings before they are delivered (src/enforce/), and annotates them. */
+  enforcer?: FindingEnforcer;
+}
+
+/** What the pipeline asks of an enforcer: act on findings, return any findings of its own (SENSOR-002). */
+export interface FindingEnforcer {
+  act(findings: Finding[], processes: ProcessView): Finding[];
 }
 
 export interface PipelineStats {
@@ -47,12 +55,14 @@ export class Pipeline {
   readonly engine: Engine;
   private outputs_: OutputSet;
   private readonly recorders: readonly EventOutput[];
+  private readonly enforcer: FindingEnforcer | undefined;
   private readonly retired = new Map<string, OutputStats>();
   private coverage: CoverageMonitor | undefined;
   private unsubscribe: (() => void) | undefined;
 
   constructor(options: PipelineOptions) {
-    const { outputs, recorders, ...engineOptions } = options;
+    const { outputs, recorders, enforcer, ...engineOptions } = options;
+    this.enforcer = enforcer;
     this.engine = new Engine(engineOptions);
     this.outputs_ = outputs ?? new OutputSet([]);
     this.recorders = [...(recorders ?? [])];
@@ -87,6 +97,8 @@ export class Pipeline {
     for (const event of events) {
       for (const finding of this.engine.handle(event)) findings.push(finding);
     }
+    // Before delivery: what was done is part of the finding.
+    if (this.enforcer !== undefined && findings.length > 0) findings.push(...this.enforcer.act(findings, this.engine.processes));
     for (const recorder of this.recorders) recorder.write(events);
     this.outputs_.writeEvents(events);
     const delivered = this.coverage?.absorb(findings) ?? findings;

@@ -59,6 +59,8 @@ export interface NativeSensor {
   counters(): number[];
   /** Flat: per ring (layout.ts RINGS order) the drops per reason (DROP_REASONS order). */
   ringDrops(): number[];
+  /** [exec denied, exec killed, dup killed, signal failed] by the enforcing programs. */
+  enforceActions(): number[];
   report(): NativeCandidate[];
   /** Per attached BPF program, what the attach check found: problem "" while attached. */
   checkAttached(): { program: string; problem: string }[];
@@ -86,6 +88,8 @@ export interface NativeBinding {
   layout: Layout;
   /** The BPF object's .rodata variables (from its BTF) and those the loader writes before each load. */
   kernelSettings(): { rodata: string[]; written: string[] };
+  /** SIGKILL through a pidfd, only while `pid` is the process started at `startTicks` (USER_HZ). */
+  killVerified(pid: number, startTicks: number): string;
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");

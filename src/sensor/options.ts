@@ -46,6 +46,10 @@ const fields = {
   compatSyscalls: z.boolean(),
   skipCandidates: z.array(z.string().min(1)),
   iteratorQueueLimit: z.number().int().min(1),
+  enforce: z.boolean(),
+  enforceNames: z.array(z.string().min(1).max(15)).max(128),
+  enforceExes: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).max(256),
+  enforceAllowed: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).max(256),
 };
 
 export const sensorOptionsSchema = z.object(fields).partial().strict();
@@ -99,10 +103,23 @@ export interface SensorOptions {
   skipCandidates?: string[];
   /** Events a `for await` loop may fall behind by before new ones are dropped and counted (JavaScript only). */
   iteratorQueueLimit?: number;
+  /**
+   * Load the enforcing programs (docs/enforcement.md): an interpreter whose stdin and stdout
+   * or stderr are connected inet sockets is denied its exec (BPF LSM) or killed (SIGKILL at
+   * exec, or at the dup that completes the shape). Default false; the sensor refuses to open
+   * when no enforcing program loads.
+   */
+  enforce?: boolean;
+  /** With enforce: the interpreters' names (comm, at most 15 bytes). */
+  enforceNames?: string[];
+  /** With enforce: the interpreters' executables as [kernel dev_t (MAJOR << 20 | MINOR), inode]. */
+  enforceExes?: [number, number][];
+  /** With enforce: executables never stopped in the kernel (the allowlist), as enforceExes. */
+  enforceAllowed?: [number, number][];
 }
 
 /** What probe() needs: which candidates to try. */
-export type ProbeOptions = Pick<SensorOptions, "skipCandidates" | "compatSyscalls">;
+export type ProbeOptions = Pick<SensorOptions, "skipCandidates" | "compatSyscalls" | "enforce">;
 
 /** Validated options, or the one-line problem with the first bad one. */
 export function parseSensorOptions(options: unknown): { ok: true; options: SensorOptions } | { ok: false; problem: string } {

@@ -25,6 +25,18 @@ export interface RingDrops {
   byReason: Record<RingDropReason, number>;
 }
 
+/** What the enforcing kernel programs did (docs/enforcement.md); zeros when they are not loaded. */
+export interface EnforceActions {
+  /** Execs refused by the BPF LSM (bprm_check_security). */
+  execDenied: number;
+  /** Interpreters killed at sched_process_exec. */
+  execKilled: number;
+  /** Interpreters killed at the exit of the dup that completed the shape. */
+  dupKilled: number;
+  /** bpf_send_signal refused (the task was exiting, or a kernel thread). */
+  signalFailed: number;
+}
+
 /** What checkAttached() found: the BPF programs still attached, and those no longer, with why. */
 export interface AttachCheck {
   /** The BPF programs still attached, by name (e.g. "handle_exec"). */
@@ -131,6 +143,12 @@ export class Sensor {
       out[ring] = { total, byReason };
     });
     return out;
+  }
+
+  /** What the enforcing programs did so far; after close(), the totals at close. */
+  enforceActions(): EnforceActions {
+    const [execDenied = 0, execKilled = 0, dupKilled = 0, signalFailed = 0] = this.native.enforceActions();
+    return { execDenied, execKilled, dupKilled, signalFailed };
   }
 
   /**

@@ -15,6 +15,7 @@ const LAYERS: string[][] = [
   ["cli"],
   ["pipeline"],
   ["config", "metrics", "capture"],
+  ["enforce"],
   ["rules", "output"],
   ["engine"],
   ["process", "eql", "service"],

@@ -22,6 +22,12 @@ const FAMILY_BY_NAME: ReadonlyMap<string, InterpreterFamily> = new Map([
   ...["tclsh", "wish", "expect"].map((n) => [n, "tcl"] as const),
 ]);
 
+/** Versioned interpreter names (python3.11, ...), for enforcement's scan of the host. */
+export const isVersionedInterpreterName = (name: string): boolean => VERSIONED.test(name);
+
+/** Every interpreter name above (enforcement hands them to the kernel, src/enforce/interpreters.ts). */
+export const INTERPRETER_NAMES: readonly string[] = [...FAMILY_BY_NAME.keys()];
+
 /** Versioned names: python3.11, perl5.36.0, php8.2, lua5.4, tclsh8.6. */
 const VERSIONED = /^(python|pypy|perl|ruby|php|lua|tclsh)[0-9.]+$/;
 

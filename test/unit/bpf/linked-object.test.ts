@@ -78,7 +78,7 @@ describe("linked BPF object: every map and load-time setting exactly once", () =
   const definitions = areas.flatMap((a) => a.symbols.filter(isMapOrSetting).map((s) => ({ ...s, file: a.file })));
 
   it("links one object per hook area", () => {
-    expect(areaFiles).toEqual(["accept", "common", "compat", "connect", "dup", "process", "relay"].map((a) => `${a}.bpf.o`));
+    expect(areaFiles).toEqual(["accept", "common", "compat", "connect", "dup", "enforce", "process", "relay"].map((a) => `${a}.bpf.o`));
   });
 
   it("the linked object names each map and setting once", () => {

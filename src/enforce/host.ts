@@ -1,0 +1,42 @@
+/**
+ * The live host's side of enforcement: verified kills through the addon's pidfd call, and the
+ * pids never to kill (the daemon and its ancestors, read once from /proc: a daemon's parents do
+ * not change, and a re-parented daemon's new parent is init, never killed either).
+ */
+import { readFileSync } from "node:fs";
+import { loadBinding } from "../sensor/binding.js";
+import type { Sensor } from "../sensor/sensor.js";
+import { parseStat } from "../host/proc-parse.js";
+import type { EnforceHost } from "./enforcer.js";
+
+function ancestorsOfSelf(): Set<number> {
+  const out = new Set<number>([process.pid]);
+  let pid = process.pid;
+  for (let i = 0; i < 64 && pid > 1; i++) {
+    let ppid: number | undefined;
+    try {
+      ppid = parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"))?.ppid;
+    } catch {
+      break;
+    }
+    if (ppid === undefined || ppid <= 1) break;
+    out.add(ppid);
+    pid = ppid;
+  }
+  return out;
+}
+
+/** `sensor()`: the sensor once it is open (the enforcer is made before it). */
+export function liveEnforceHost(sensor: () => Sensor | undefined): EnforceHost {
+  const protectedPids = ancestorsOfSelf();
+  const binding = loadBinding();
+  return {
+    killVerified: (pid, startTicks) => binding.killVerified(pid, startTicks),
+    kernelPath: () => {
+      const live = sensor()?.liveProgram("enforce");
+      return { live: live !== undefined, execAction: live?.startsWith("lsm/") === true ? "exec_denied" : "killed" };
+    },
+    protectedPids: () => protectedPids,
+    now: () => Date.now(),
+  };
+}

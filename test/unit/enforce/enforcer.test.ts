@@ -1,0 +1,177 @@
+/**
+ * Enforcement's userspace logic on made-up findings and a fake host: modes per rule, the
+ * kernel path's decision, dry-run's would_block, verified kills, the allowlist, protected
+ * pids and the per-uid budget (docs/enforcement.md).
+ */
+import { describe, expect, it } from "vitest";
+import { enforceConfigSchema, enforceModeOfFlag, modeForRule, type EnforceConfig } from "../../../src/enforce/config.js";
+import { Enforcer, ticksOfEntityId, type EnforceHost } from "../../../src/enforce/enforcer.js";
+import { kernelStop } from "../../../src/enforce/kernel-decision.js";
+import { kernelDev } from "../../../src/enforce/interpreters.js";
+import { validateConfig } from "../../../src/config/config.js";
+import type { Finding } from "../../../src/engine/finding.js";
+import type { ProcessView } from "../../../src/process/process-view.js";
+
+const NAMES = ["sh", "bash", "python3"];
+const inet = (origin: string) => ({ kind: "inet", origin });
+
+function finding(over: { rule?: string; pid?: number; uid?: string; event?: Record<string, unknown>; name?: string; executable?: string; relay?: unknown } = {}): Finding {
+  const pid = over.pid ?? 4242;
+  return {
+    "@timestamp": new Date(1_000_000).toISOString(),
+    event: { kind: "alert", id: "x", category: ["process"], created: "", module: "sockeye" },
+    rule: { id: over.rule ?? "TRC-101", name: "r", description: "d", severity: "high" },
+    process: { pid, name: over.name ?? "sh", executable: over.executable ?? "/usr/bin/dash", entity_id: `boot-${pid}-777`, thread: { id: pid }, parent: { pid: 1 } },
+    user: { id: over.uid ?? "1000" },
+    group: { id: "1000" },
+    host: { name: "h", os: { type: "linux" } },
+    sockeye: { event: over.event ?? { kind: "exec", filename: "/bin/sh", stdio: [inet("connected"), { kind: "pipe" }, { kind: "pipe" }] }, cgroup_id: 1, ...(over.relay !== undefined ? { relay: over.relay } : {}) },
+  };
+}
+
+const NO_PROCESSES: ProcessView = { get: () => undefined, ancestors: () => [] };
+
+function fakeHost(kernelLive = false): EnforceHost & { kills: [number, number][] } {
+  const kills: [number, number][] = [];
+  return {
+    kills,
+    killVerified: (pid, ticks) => {
+      kills.push([pid, ticks]);
+      return "killed";
+    },
+    kernelPath: () => ({ live: kernelLive, execAction: "killed" }),
+    protectedPids: () => new Set([999]),
+    now: () => 1_000_012,
+  };
+}
+
+const config = (over: Record<string, unknown>): EnforceConfig => enforceConfigSchema.parse(over);
+
+describe("enforce config", () => {
+  it("defaults to off; --enforce is on; a bad mode is one line naming the key", () => {
+    expect(validateConfig({}, "defaults").enforce.mode).toBe("off");
+    expect(enforceModeOfFlag(true)).toBe("on");
+    expect(enforceModeOfFlag("dry-run")).toBe("dry-run");
+    expect(() => enforceModeOfFlag("kill")).toThrow(/--enforce must be .*not --enforce=kill/);
+    expect(() => validateConfig({ enforce: { mode: "yes" } }, "config x")).toThrow('config x: enforce.mode: must be "off", "dry-run" or "on"');
+    expect(() => validateConfig({ enforce: { rules: { "TRC-101": "kill" } } }, "config x")).toThrow(/enforce\.rules\.TRC-101/);
+  });
+
+  it("a rule's own mode wins; rules not measured on the benign corpus stop at dry-run unless named", () => {
+    const c = config({ mode: "on", rules: { "RELAY-001": "dry-run", "some-elastic-id": "on" } });
+    expect(modeForRule(c, "TRC-101")).toBe("on");
+    expect(modeForRule(c, "RELAY-001")).toBe("dry-run");
+    expect(modeForRule(c, "some-elastic-id")).toBe("on");
+    expect(modeForRule(c, "other-elastic-id")).toBe("dry-run");
+    expect(modeForRule(config({ mode: "dry-run" }), "other")).toBe("dry-run");
+  });
+});
+
+describe("the kernel path's decision, from a record", () => {
+  const names = new Set(NAMES);
+  it("an interpreter exec with stdin and stdout or stderr on connected inet sockets", () => {
+    expect(kernelStop({ kind: "exec", filename: "/bin/sh", stdio: [inet("connected"), inet("connected"), { kind: "pipe" }] }, "dash", names)).toBe("exec");
+    expect(kernelStop({ kind: "exec", filename: "/bin/sh", stdio: [inet("connected"), { kind: "pipe" }, inet("connected")] }, "dash", names)).toBe("exec");
+  });
+  it("not an accepted socket (sshd, inetd), not stdin alone, not a program that is no interpreter", () => {
+    expect(kernelStop({ kind: "exec", filename: "/bin/sh", stdio: [inet("accepted"), inet("accepted"), inet("accepted")] }, "sh", names)).toBeUndefined();
+    expect(kernelStop({ kind: "exec", filename: "/bin/sh", stdio: [inet("connected"), { kind: "pipe" }, { kind: "pipe" }] }, "sh", names)).toBeUndefined();
+    expect(kernelStop({ kind: "exec", filename: "/usr/bin/cat", stdio: [inet("connected"), inet("connected"), inet("connected")] }, "cat", names)).toBeUndefined();
+  });
+  it("the dup that puts one connected socket on stdin and stdout inside an interpreter", () => {
+    const dup = { kind: "socket_dup", family: "inet", origin: "connected", socketOnFds: [0, 1] };
+    expect(kernelStop(dup, "bash", names)).toBe("dup");
+    expect(kernelStop({ ...dup, socketOnFds: [1] }, "bash", names)).toBeUndefined();
+    expect(kernelStop(dup, "curl", names)).toBeUndefined();
+  });
+  it("device numbers as the kernel keeps them", () => {
+    expect(kernelDev(0x10302n)).toBe((0x103 << 20) | 0x02); // major 259, minor 2 (an nvme partition)
+    expect(kernelDev(0x0801n)).toBe((8 << 20) | 1);
+  });
+});
+
+describe("Enforcer", () => {
+  it("dry-run: nothing killed, the finding says would_block and what would have been done", () => {
+    const host = fakeHost();
+    const f = finding();
+    new Enforcer(config({ mode: "dry-run" }), host, NAMES).act([f], NO_PROCESSES);
+    expect(host.kills).toEqual([]);
+    expect(f.sockeye["enforcement"]).toMatchObject({ mode: "dry-run", action: "would_block", would_block: true, planned_action: "killed", where: "userspace", pids: [4242] });
+    expect(f.event["type"]).toBeUndefined();
+  });
+
+  it("on: kills the shell through its start time and says so (event.type denied, latency)", () => {
+    const host = fakeHost();
+    const f = finding();
+    new Enforcer(config({ mode: "on" }), host, NAMES).act([f], NO_PROCESSES);
+    expect(host.kills).toEqual([[4242, 777]]);
+    expect(f.event["type"]).toEqual(["denied"]);
+    expect(f.event["outcome"]).toBe("success");
+    expect(f.sockeye["enforcement"]).toMatchObject({ action: "killed", where: "userspace", latency_ms: 12, targets: [{ pid: 4242, role: "shell", result: "killed" }] });
+  });
+
+  it("on: a record the live kernel path covers is the kernel's; dry-run names the kernel too", () => {
+    const event = { kind: "exec", filename: "/bin/sh", stdio: [inet("connected"), inet("connected"), inet("connected")] };
+    const host = fakeHost(true);
+    const f = finding({ event });
+    new Enforcer(config({ mode: "on" }), host, NAMES).act([f], NO_PROCESSES);
+    expect(host.kills).toEqual([]);
+    expect(f.sockeye["enforcement"]).toMatchObject({ action: "killed", where: "kernel", kernel_hook: "exec" });
+    const dry = finding({ event });
+    new Enforcer(config({ mode: "dry-run" }), fakeHost(false), NAMES).act([dry], NO_PROCESSES);
+    expect(dry.sockeye["enforcement"]).toMatchObject({ action: "would_block", where: "kernel", planned_action: "killed" });
+  });
+
+  it("kills the relay too when it made the connection itself; never one that only holds it", () => {
+    const processes: ProcessView = { get: (pid) => (pid === 500 ? { pid, ppid: 400, startNs: 5e9, executable: "", name: "ncat", args: [], uid: 0, comm: "ncat", cgroupId: 0, exited: false } : undefined), ancestors: () => [] };
+    const host = fakeHost();
+    new Enforcer(config({ mode: "on", rules: { "RELAY-001": "on" } }), host, NAMES).act(
+      [finding({ rule: "RELAY-001", relay: { program: { pid: 500 }, connected_by: { pid: 500 } } })],
+      processes,
+    );
+    expect(host.kills).toEqual([[4242, 777], [500, 500]]);
+    const other = fakeHost();
+    new Enforcer(config({ mode: "on" }), other, NAMES).act([finding({ rule: "RELAY-001", relay: { program: { pid: 500 }, connected_by: null } })], processes);
+    expect(other.kills).toEqual([[4242, 777]]);
+  });
+
+  it("an allowlisted program and a protected pid are reported, not killed", () => {
+    const host = fakeHost();
+    const allowed = finding({ executable: "/usr/local/bin/lab-shell" });
+    const daemon = finding({ pid: 999 });
+    const init = finding({ pid: 1 });
+    new Enforcer(config({ mode: "on", allow: [{ label: "lab", executable: "/usr/local/bin/lab-shell" }] }), host, NAMES).act([allowed, daemon, init], NO_PROCESSES);
+    expect(host.kills).toEqual([]);
+    expect(allowed.sockeye["enforcement"]).toMatchObject({ action: "none", would_block: false, reason: "allowlisted", allow_label: "lab" });
+    expect(daemon.sockeye["enforcement"]).toMatchObject({ action: "none", reason: "protected", targets: [{ result: "skipped: the daemon or its ancestor" }] });
+    expect(init.sockeye["enforcement"]).toMatchObject({ reason: "protected", targets: [{ result: "skipped: init" }] });
+  });
+
+  it("a uid past its budget falls back to dry-run alone, once reported in SENSOR-002", () => {
+    const host = fakeHost();
+    const enforcer = new Enforcer(config({ mode: "on", budget: { kills_per_uid: 2, window_s: 60 } }), host, NAMES);
+    const batch = [1, 2, 3, 4].map((i) => finding({ pid: 100 + i, uid: "1000" }));
+    const extra = enforcer.act(batch, NO_PROCESSES);
+    expect(host.kills.map(([pid]) => pid)).toEqual([101, 102]);
+    expect(batch.slice(2).map((f) => (f.sockeye["enforcement"] as { action: string; reason?: string }).reason)).toEqual(["budget", "budget"]);
+    expect(extra).toHaveLength(1);
+    expect(extra[0]!.rule.id).toBe("SENSOR-002");
+    expect(extra[0]!.sockeye["enforcement"]).toMatchObject({ fallback: "dry-run", scope: "uid", uid: "1000" });
+    // Another uid still has its own budget.
+    enforcer.act([finding({ pid: 200, uid: "1001" })], NO_PROCESSES);
+    expect(host.kills.map(([pid]) => pid)).toEqual([101, 102, 200]);
+  });
+
+  it("off leaves findings alone; SENSOR findings are never acted on", () => {
+    const host = fakeHost();
+    const f = finding();
+    new Enforcer(config({ mode: "off" }), host, NAMES).act([f, finding({ rule: "SENSOR-001" })], NO_PROCESSES);
+    expect(f.sockeye["enforcement"]).toBeUndefined();
+    expect(host.kills).toEqual([]);
+  });
+
+  it("reads the start time an entity id carries", () => {
+    expect(ticksOfEntityId("b00t-12-3456")).toBe(3456);
+    expect(ticksOfEntityId(undefined)).toBeUndefined();
+  });
+});
