@@ -12,7 +12,7 @@
  * - a way back: the same command's stdout or stderr is an outbound TCP socket itself, or a
  *   pipe read by a process that started with one on its stdout or connected one (`… | nc H P`);
  *   both ends are the same socket, or two sockets to the same remote host (the split shell);
- * - it keeps starting programs: the same parent started two such commands with the same stdin
+ * - it keeps starting programs: the same parent started two such commands (two processes, an exec in place counts once) with the same stdin
  *   (a loop reading its commands from that stdin), or the program itself is an interpreter that
  *   reads its commands from stdin, named by cheap evidence or by its content (reported at its
  *   exec, before any command runs).
@@ -245,8 +245,10 @@ export class NetworkFedInterpreters {
         this.evicted++;
       }
     }
-    c.commands.push({ pid: event.task.pid, args: event.args });
     c.timeMs = event.timeMs;
+    // Programs, not execs: `sh -c id` that execs id in place is one command.
+    if (c.commands.some((command) => command.pid === event.task.pid)) return NONE;
+    c.commands.push({ pid: event.task.pid, args: event.args });
     if (c.commands.length < this.opts.minCommands) return NONE;
     this.counted.delete(ppk);
     this.markReported(ppk, event.timeMs);

@@ -110,3 +110,16 @@ describe("SHELL-001: a command interpreter by what it does", () => {
     expect(run(events, true)).toEqual([]);
   });
 });
+
+describe("SHELL-001: programs, not execs", () => {
+  it("`sh -c id` exec'ing id in place is one command: no finding until a second process", () => {
+    const events = [
+      connectedOut(bash, SOCK, 0),
+      ...start(cat, "/usr/bin/cat", ["cat"], [inet(SOCK), pipe(11), tty(1)], 10),
+      ...start(proc(200, 102, "sh"), "/bin/sh", ["sh", "-c", "id"], [pipe(11), inet(SOCK), inet(SOCK)], 100),
+      ...command(200, 102, ["id"], [pipe(11), inet(SOCK), inet(SOCK)], 101),
+    ];
+    expect(run(events)).toEqual([]);
+    expect(run([...events, ...command(201, 102, ["ls"], [pipe(11), inet(SOCK), inet(SOCK)], 200)]).map((f) => f.rule.id)).toEqual(["SHELL-001"]);
+  });
+});
