@@ -6,12 +6,14 @@ import type { AnyRule } from "../engine/rule.js";
 import { createTrc101Rule, type Trc101Options } from "./trc-101-stdio-over-socket.js";
 import { createRelay001Rule, type Relay001Options } from "./relay-001-relay-shell.js";
 import { createRelay002Rule, type Relay002Options } from "./relay-002-command-relay.js";
+import { createShell001Rule, type Shell001Options } from "./shell-001-network-fed-interpreter.js";
 
 /** Per-rule options, for whoever builds the engine (the CLI from its config, an agent). */
 export interface BuiltinRuleOptions {
   trc101?: Trc101Options;
   relay001?: Relay001Options;
   relay002?: Relay002Options;
+  shell001?: Shell001Options;
   /**
    * Also run RELAY-002, the command relay. Off by default: CI runners, configuration-management
    * and monitoring agents have its shape by design (docs/rules/RELAY-002.md), and a normal host
@@ -27,7 +29,7 @@ export const OPT_IN_RULES: readonly { id: string; reason: string }[] = [
 
 /** Fresh instances of every built-in rule that runs with these options. */
 export function builtinRules(options: BuiltinRuleOptions = {}): AnyRule[] {
-  const rules: AnyRule[] = [createTrc101Rule(options.trc101), createRelay001Rule(options.relay001)];
+  const rules: AnyRule[] = [createTrc101Rule(options.trc101), createRelay001Rule(options.relay001), createShell001Rule(options.shell001)];
   if (options.commandRelay === true) rules.push(createRelay002Rule(options.relay002));
   return rules;
 }

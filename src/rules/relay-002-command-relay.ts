@@ -82,7 +82,8 @@ export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" |
     const out = stdioHolding(1, event.stdio[1]);
     if (out === undefined) return null;
     const program = identifyProgram(event.filename, event.args);
-    if (program.family !== "shell" || !runsCommandString(event.args)) return null;
+    // The interpreter's own argv: `busybox sh -c CMD`'s options follow the applet, not argv[0].
+    if (program.family !== "shell" || !runsCommandString(program.args)) return null;
     const first = parentSockets[0]!;
     const now = holdingsNow(ctx.host, first.pid, first.startNs);
     if (now === undefined) return null;

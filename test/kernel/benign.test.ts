@@ -285,3 +285,161 @@ while True:
     expect(profiles.precise).toEqual([]);
   });
 });
+
+/**
+ * The benign side of "a shell is what it does" (issue 26): what SHELL-001's evidence must leave
+ * quiet, run for real next to the attacks it catches (test/kernel/evasions.test.ts): commands
+ * fed from a connection with no way back (`curl … | sh`), logins and scripts fed over ssh (the
+ * connection was accepted by sshd), ssh through a ProxyCommand nc, a file sent with `tar c | ncat`,
+ * a socat port forward, and two job agents that run `sh -c` jobs fetched over HTTP (one on an
+ * old kept-alive connection, one connecting per job). Every default rule stays at zero.
+ */
+describe.runIf(tier.run)("kernel: benign corpus, behavioural side (SHELL-001 and every default rule at zero)", () => {
+  let session: Session;
+  const findings: PortedFinding[] = [];
+  /** RELAY-002, opt-in, fed the same events: measured on the agents, not asserted quiet. */
+  const relay002: PortedFinding[] = [];
+  const servers: ChildProcess[] = [];
+  const dir = mkdtempSync(join(tmpdir(), "sockeye-benign-behave-"));
+  let sshPort = 0;
+  const sshArgs = () => [
+    "-F", "/dev/null", "-i", join(dir, "client_key"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+  ];
+  const table = () => { const t = new ProcessTable({ host: new ProcHostView() }); t.seedFromProc(); return t; };
+
+  beforeAll(async () => {
+    session = await Session.open();
+    const engine = new Engine({ rules: builtinRules(), processes: table() });
+    const optIn = new Engine({ rules: builtinRules({ commandRelay: true }).filter((r) => r.meta.id === "RELAY-002"), processes: table() });
+    session.sensor.subscribe((events) => {
+      for (const e of events) {
+        for (const f of engine.handle(e)) findings.push(f);
+        for (const f of optIn.handle(e)) relay002.push(f);
+      }
+    });
+    // sshd on loopback with throwaway keys, as the corpus above starts it.
+    for (const key of ["host_key", "client_key"]) {
+      const gen = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, key)], { encoding: "utf8" });
+      if (gen.status !== 0) throw new Error(`ssh-keygen: ${gen.stderr}`);
+    }
+    spawnSync("cp", [join(dir, "client_key.pub"), join(dir, "authorized_keys")]);
+    chmodSync(dir, 0o700);
+    sshPort = await freePort();
+    writeFileSync(join(dir, "sshd_config"), [
+      `Port ${sshPort}`, "ListenAddress 127.0.0.1", `HostKey ${join(dir, "host_key")}`, `PidFile ${join(dir, "sshd.pid")}`,
+      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`, "PermitRootLogin yes", "StrictModes no", "UsePAM no",
+      "PasswordAuthentication no", "KbdInteractiveAuthentication no", "LogLevel ERROR", "",
+    ].join("\n"));
+    if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755 });
+    servers.push(spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: ["ignore", "ignore", "inherit"] }));
+    await listening(sshPort);
+  }, 30_000);
+
+  afterAll(() => {
+    for (const s of servers) s.kill("SIGTERM");
+    session?.close();
+  });
+
+  it("ssh through ProxyCommand nc, ssh host python3 - fed a script, ssh host 'sh -s' < script: no finding", async () => {
+    const target = ["-p", String(sshPort), "root@127.0.0.1"];
+    const proxied = await run("ssh", [...sshArgs(), "-o", `ProxyCommand=nc 127.0.0.1 ${sshPort}`, ...target, "id -u; uname -s"]);
+    expect(proxied.stdout, proxied.stderr).toBe("0\nLinux\n");
+    const py = await run("ssh", [...sshArgs(), ...target, "python3 -"], "import os\nos.system('id -u')\nos.system('uname -s')\n");
+    expect(py.stdout, py.stderr).toBe("0\nLinux\n");
+    const sh = await run("ssh", [...sshArgs(), ...target, "sh -s"], "id -u\nuname -s\n");
+    expect(sh.stdout, sh.stderr).toBe("0\nLinux\n");
+    await session.settle(500);
+    expect(findings).toEqual([]);
+  }, 60_000);
+
+  it("curl … | sh from a local server, tar c | ncat to a listener, a socat port forward with curl through it: no finding", async () => {
+    const server = http.createServer((req, res) => res.end(req.url === "/install.sh" ? "id -u\nuname -s\necho installed\n" : "OK\n"));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const httpPort = (server.address() as net.AddressInfo).port;
+    let received = 0;
+    const sink = net.createServer((s) => s.on("data", (d: Buffer) => (received += d.length)));
+    await new Promise<void>((resolve) => sink.listen(0, "127.0.0.1", resolve));
+    const sinkPort = (sink.address() as net.AddressInfo).port;
+    try {
+      const piped = await run("bash", ["-c", `curl -fsS http://127.0.0.1:${httpPort}/install.sh | sh`]);
+      expect(piped.stdout, piped.stderr).toBe("0\nLinux\ninstalled\n");
+      writeFileSync(join(dir, "payload"), "x".repeat(100_000));
+      const tar = await run("bash", ["-c", `tar c -C ${dir} payload | ncat --send-only 127.0.0.1 ${sinkPort}`]);
+      expect(tar.status, tar.stderr).toBe(0);
+      const forwardPort = await freePort();
+      const socat = spawn("socat", [`TCP-LISTEN:${forwardPort},bind=127.0.0.1,reuseaddr,fork`, `TCP:127.0.0.1:${httpPort}`]);
+      servers.push(socat);
+      await listening(forwardPort);
+      for (let i = 0; i < 3; i++) expect((await run("curl", ["-fsS", `http://127.0.0.1:${forwardPort}/`])).stdout).toBe("OK\n");
+      socat.kill("SIGTERM");
+      await session.settle(500);
+      expect(received).toBeGreaterThanOrEqual(100_000);
+      expect(findings).toEqual([]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      await new Promise((resolve) => sink.close(resolve));
+    }
+  }, 60_000);
+
+  /**
+   * Two job agents: a long-lived service agent that connected long before its jobs (an old
+   * kept-alive connection) and polls it, and one that connects per job. Both run their jobs with
+   * `sh -c` (the second through `busybox sh -c`) and send the output back in a request. The
+   * jobs' stdin is the agent's own, not fed from the connection: SHELL-001 has no input evidence.
+   */
+  it("two job agents (an old kept-alive connection polled; a connection per job): no finding by default", async () => {
+    const jobs = ["uname -s", "echo $((6*7))", "id -u"];
+    const queue = [...jobs, ...jobs];
+    const results: string[] = [];
+    const server = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (d: Buffer) => (body += d.toString()));
+      req.on("end", () => {
+        if (req.url === "/result") results.push(body.trim());
+        res.end(req.url === "/job" ? (queue.shift() ?? "") : "ok");
+      });
+    });
+    server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const longLived = await run(PYTHON, ["-c", `
+import http.client, subprocess, time
+c = http.client.HTTPConnection("127.0.0.1", ${port}); c.connect()
+time.sleep(2)  # the connection is old by the first job: made long before it
+for _ in range(3):
+    c.request("GET", "/job"); job = c.getresponse().read().decode()
+    out = subprocess.run(["/bin/sh", "-c", job], capture_output=True).stdout
+    c.request("POST", "/result", body=out); c.getresponse().read()
+    time.sleep(0.3)
+time.sleep(1)
+`]);
+      expect(longLived.status, longLived.stderr).toBe(0);
+      const perJob = await run(PYTHON, ["-c", `
+import http.client, subprocess, time
+for _ in range(3):
+    c = http.client.HTTPConnection("127.0.0.1", ${port}); c.request("GET", "/job"); job = c.getresponse().read().decode(); c.close()
+    out = subprocess.run(["/bin/busybox", "sh", "-c", job], capture_output=True).stdout
+    c = http.client.HTTPConnection("127.0.0.1", ${port}); c.request("POST", "/result", body=out); c.getresponse().read(); c.close()
+    time.sleep(0.3)
+time.sleep(1)
+`]);
+      expect(perJob.status, perJob.stderr).toBe(0);
+      expect(results).toEqual(["Linux", "42", "0", "Linux", "42", "0"]);
+      await session.settle(500);
+      expect(findings).toEqual([]);
+      // The measurement behind RELAY-002 staying opt-in (docs/rules/RELAY-002.md): the agent on
+      // its old connection has the command relay's shape exactly; the per-job agent does not.
+      const onPort = relay002.filter((f) => f.destination?.port === port);
+      console.log(`RELAY-002 (opt-in) on the job agents: ${onPort.length} finding(s): ${onPort.map((f) => f.process.name).join(", ")}`);
+      expect(onPort.length).toBe(1);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }, 60_000);
+
+  it("no default rule fires on any of it", () => {
+    expect(findings).toEqual([]);
+  });
+});

@@ -92,7 +92,7 @@ describe("Pipeline", () => {
     );
     pipeline.process(reverseShell);
     await pipeline.close();
-    expect(pipeline.rules.map((rule) => rule.meta.id)).toEqual(["TRC-101", "RELAY-001"]);
+    expect(pipeline.rules.map((rule) => rule.meta.id)).toEqual(["TRC-101", "RELAY-001", "SHELL-001"]);
     expect(out.lines()).toHaveLength(1);
   });
 

@@ -25,12 +25,13 @@ function ruleFile(name: string, id: string, query = 'process where process.name 
 }
 
 describe("rule catalog", () => {
-  it("runs TRC-101, RELAY-001 and the shipped Elastic seed rule by default, and says why RELAY-002 does not", () => {
+  it("runs TRC-101, RELAY-001, SHELL-001 and the shipped Elastic seed rule by default, and says why RELAY-002 does not", () => {
     const { rules, statuses } = loadRuleCatalog();
-    expect(rules.map((r) => r.meta.id)).toEqual(["TRC-101", "RELAY-001", SEED_ID]);
+    expect(rules.map((r) => r.meta.id)).toEqual(["TRC-101", "RELAY-001", "SHELL-001", SEED_ID]);
     expect(statuses).toEqual([
       { id: "TRC-101", name: "Process standard input/output over socket detected", source: "builtin", kind: "typescript", status: "runs", profile: "precise" },
       { id: "RELAY-001", name: "Relay reverse shell", source: "builtin", kind: "typescript", status: "runs" },
+      { id: "SHELL-001", name: "Command interpreter fed from the network", source: "builtin", kind: "typescript", status: "runs" },
       { id: "RELAY-002", source: "builtin", kind: "typescript", status: "skipped", reason: expect.stringMatching(/^off by default: build and management agents .*rules\.command_relay = true/) as unknown },
       { id: SEED_ID, name: "Potential Reverse Shell via Background Process", source: SEED_FILE, kind: "elastic", status: "runs" },
     ]);
@@ -38,15 +39,15 @@ describe("rule catalog", () => {
 
   it("runs RELAY-002 when asked (rules.command_relay / --command-relay)", () => {
     const { rules, statuses } = loadRuleCatalog({ commandRelay: true });
-    expect(rules.map((r) => r.meta.id)).toEqual(["TRC-101", "RELAY-001", "RELAY-002", SEED_ID]);
+    expect(rules.map((r) => r.meta.id)).toEqual(["TRC-101", "RELAY-001", "SHELL-001", "RELAY-002", SEED_ID]);
     expect(statuses.find((s) => s.id === "RELAY-002")).toMatchObject({ name: "Command relay", status: "runs" });
   });
 
   it("adds user rules after the shipped ones", () => {
     const extra = ruleFile("extra.toml", "u-1");
     const { rules } = loadRuleCatalog({ rulePaths: [extra] });
-    expect(rules.map((r) => r.meta.id)).toEqual(["TRC-101", "RELAY-001", SEED_ID, "u-1"]);
-    expect(rules[3]!.meta.source).toBe(extra);
+    expect(rules.map((r) => r.meta.id)).toEqual(["TRC-101", "RELAY-001", "SHELL-001", SEED_ID, "u-1"]);
+    expect(rules[4]!.meta.source).toBe(extra);
   });
 
   it("a user copy of a shipped rule replaces it, and says so", () => {
@@ -91,7 +92,7 @@ describe("sockeye rules", () => {
     const r = cli("rules", "--json");
     expect(r.status).toBe(0);
     const statuses = JSON.parse(r.stdout) as { id: string; status: string; source: string }[];
-    expect(statuses.map((s) => [s.id, s.status])).toEqual([["TRC-101", "runs"], ["RELAY-001", "runs"], ["RELAY-002", "skipped"], [SEED_ID, "runs"]]);
+    expect(statuses.map((s) => [s.id, s.status])).toEqual([["TRC-101", "runs"], ["RELAY-001", "runs"], ["SHELL-001", "runs"], ["RELAY-002", "skipped"], [SEED_ID, "runs"]]);
     expect(JSON.parse(cli("rules", "--json", "--command-relay").stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ id: "RELAY-002", status: "runs" })]));
   });
 
@@ -101,7 +102,7 @@ describe("sockeye rules", () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("Potential Reverse Shell via Background Process");
     expect(r.stdout).toMatch(/^skipped\s+elastic/m);
-    expect(r.stdout).toMatch(/3 of 5 run/);
+    expect(r.stdout).toMatch(/4 of 6 run/);
   });
 
   it.each([

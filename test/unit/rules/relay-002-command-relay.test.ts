@@ -131,3 +131,17 @@ describe("RELAY-002: command relays", () => {
     expect(builtinRules().map((r) => r.meta.id)).not.toContain("RELAY-002");
   });
 });
+
+describe("RELAY-002: the interpreter's own arguments", () => {
+  it("`busybox sh -c CMD` is a command string (the applet's options, not argv[0]'s)", () => {
+    const bb = (pid: number, command: string, ms: number) =>
+      [...start(proc(pid, 200, "busybox"), "/bin/busybox", ["busybox", "sh", "-c", command], [pipe(pid), pipe(pid + 1000), tty(1)], ms), exit({ task: proc(pid, 200, "busybox"), timeMs: at(ms + 1) })];
+    const findings = run([
+      ...gawkStart,
+      { holds: { 200: [holds(3, `sock:${SOCK}`)] } },
+      ...bb(201, "id", 100),
+      ...bb(202, "uname -a", 200),
+    ]);
+    expect(findings.map((f) => f.rule.id)).toEqual(["RELAY-002"]);
+  });
+});

