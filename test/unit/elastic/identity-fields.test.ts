@@ -12,6 +12,7 @@ import { envVarNamesOf } from "../../../src/rules/elastic/rule.js";
 import { SHAPES, shapesFor } from "../../../src/rules/elastic/shapes.js";
 import type { ExecEvent, ExitEvent, ForkEvent, StdioFd, TaskContext } from "../../../src/sensor/events.js";
 import { ProcHostView } from "../../../src/host/proc-host.js";
+import { environEntriesOfBytes } from "../../../src/host/proc-parse.js";
 
 const task = (p: Partial<TaskContext> = {}): TaskContext => ({
   pid: 200, tid: 200, ppid: 100, uid: 1000, gid: 1000, cgroupId: 1, startNs: 2_000_000_000, comm: "su", parentComm: "bash", ...p,
@@ -177,6 +178,26 @@ describe("the process table's /proc reads and the host's names", () => {
     expect(table.groupName(1000)).toBeUndefined();
     // A replay's table never asks this host.
     expect(new ProcessTable({ host: new ProcHostView({ procRoot: root }) }).liveFacts(300, start)).toBeUndefined();
+  });
+
+  it("reads only the named variables of environ, whole names only, past a large environment, and nothing of a gone process", () => {
+    root = mkdtempSync(join(tmpdir(), "sockeye-proc-"));
+    const dir = join(root, "301");
+    mkdirSync(dir);
+    const rest = ["S", "1", "301", "301", "0", ...Array<string>(14).fill("0"), "250", "0"];
+    writeFileSync(join(dir, "stat"), `301 (x) ${rest.join(" ")}\n`);
+    // Past the first read's 64 KiB, a name inside another entry's value, a longer name ending in a wanted one.
+    const padding = `PAD=${"p".repeat(200_000)}`;
+    writeFileSync(join(dir, "environ"), `XHISTFILE=1\0A=HISTFILE=2\0${padding}\0HISTFILE=/dev/null\0GLIBC_TUNABLES=glibc.a=glibc.b=1\0HISTFILE=again`);
+    const host = new ProcHostView({ procRoot: root });
+    const start = 250 * 10_000_000;
+    expect(host.environment(301, start, new Set(["GLIBC_TUNABLES", "HISTFILE"]))).toEqual([
+      "HISTFILE=/dev/null", "GLIBC_TUNABLES=glibc.a=glibc.b=1", "HISTFILE=again",
+    ]);
+    // Another incarnation of the pid: not its environment.
+    expect(host.environment(301, start + 5_000_000_000, new Set(["HISTFILE"]))).toBeUndefined();
+    expect(host.environment(302, start, new Set(["HISTFILE"]))).toBeUndefined();
+    expect(environEntriesOfBytes(Buffer.from("HISTSIZE=0\0"), new Set(["HISTSIZE", "HISTFILESIZE"]))).toEqual(["HISTSIZE=0"]);
   });
 
   it("parses passwd and group lines; the first line of an id wins", () => {
