@@ -6,6 +6,7 @@
 import { foldCase } from "./case-fold.js";
 import { compileStandalone, exprFields, type EqlDocument } from "./compile.js";
 import type { EqlExpr } from "./parser.js";
+import { regexLiteralPrefix } from "./regex.js";
 
 /** true / false when decided, undefined when it depends on the document. */
 type Truth = boolean | undefined;
@@ -83,8 +84,8 @@ function patternAnchor(field: string, pattern: string, caseInsensitive: boolean)
  * may anchor, lower first (undefined: not that one); `possible` says whether a part can hold
  * at all (the documents' shapes: a branch on a field never filled needs no anchor). `and`
  * takes its best-ranked item's; `or` needs every possible item's and lists them all. Only
- * conditions that are false on a missing field anchor (`==`, `in`, `:`, like on a field of
- * strings), never one under `not`.
+ * conditions that are false on a missing field anchor (`==`, `in`, `:`, like and regex on a
+ * field of strings), never one under `not`.
  */
 export function anchorsOf(expr: EqlExpr, rank: (field: string) => number | undefined, possible: (part: EqlExpr) => boolean = () => true): Anchor[] | undefined {
   if (!possible(expr)) return [];
@@ -131,6 +132,18 @@ export function anchorsOf(expr: EqlExpr, rank: (field: string) => number | undef
         const anchor = patternAnchor(left.path, pattern, expr.caseInsensitive);
         if (anchor === undefined) return undefined;
         anchors.push(anchor);
+      }
+      return anchors;
+    }
+    case "regex": {
+      const { left } = expr;
+      if (left.type !== "field" || rank(left.path) === undefined) return undefined;
+      const anchors: Anchor[] = [];
+      for (const pattern of expr.patterns) {
+        const prefix = regexLiteralPrefix(pattern);
+        if (prefix === undefined) return undefined;
+        const value = expr.caseInsensitive ? foldCase(prefix.text) : prefix.text;
+        anchors.push({ field: left.path, kind: prefix.whole ? "exact" : "prefix", value, caseInsensitive: expr.caseInsensitive });
       }
       return anchors;
     }

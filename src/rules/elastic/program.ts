@@ -107,6 +107,10 @@ export class ElasticProgram {
     if (prefilter !== undefined && !prefilter.index.isCandidate(event, prefilter.doc, rule)) return undefined;
     if (this.made === null) this.made = documentOf(event, ctx);
     const made = this.made;
-    return made !== undefined && this.index.isCandidate(event, made.doc, rule) ? made : undefined;
+    if (made === undefined) return undefined;
+    // Past a prefilter only a few rules are left: each is tested on its own anchors, and the
+    // whole index is marked only for events without one (network documents).
+    const candidate = prefilter !== undefined ? this.index.holds(made.doc, rule) : this.index.isCandidate(event, made.doc, rule);
+    return candidate ? made : undefined;
   }
 }

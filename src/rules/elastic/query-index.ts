@@ -73,8 +73,23 @@ function markKey(marks: Uint32Array, table: FieldTable, key: string, stamp: numb
   for (const length of table.suffixLengths) if (key.length >= length) markAll(marks, table.suffix.get(key.slice(key.length - length)), stamp);
 }
 
+/** One field's anchors of one group in one case mode, tested on a document directly (QueryIndex.holds). */
+interface FieldCheck {
+  field: string;
+  get: (doc: EqlDocument) => unknown;
+  caseInsensitive: boolean;
+  exact: Set<string>;
+  prefixes: string[];
+  suffixes: string[];
+}
+
 export class QueryIndex {
   private readonly fields = new Map<string, IndexedField>();
+  /**
+   * Each group's anchors by field, for holds(); null: a query of the group has no anchor
+   * (always a candidate); an empty list: no query of the group can hold.
+   */
+  private readonly checks: (FieldCheck[] | null)[] = [];
   private fieldList: IndexedField[] = [];
   /** Queries without an anchor: candidates for every document. */
   private readonly unanchored: number[] = [];
@@ -96,7 +111,55 @@ export class QueryIndex {
       const anchors = anchorsOf(query.where, (field) => rank.get(field), (part) => partCanHold(query.category, part));
       if (anchors === undefined) this.unanchored.push(group);
       else for (const anchor of anchors) this.fileAnchor(anchor, group);
+      this.addChecks(group, anchors);
     });
+    for (let group = 0; group < this.marks.length; group++) if (this.checks[group] === undefined) this.checks[group] = [];
+  }
+
+  private addChecks(group: number, anchors: Anchor[] | undefined): void {
+    if (anchors === undefined) {
+      this.checks[group] = null;
+      return;
+    }
+    const checks = this.checks[group];
+    if (checks === null) return;
+    const list = checks ?? (this.checks[group] = []);
+    for (const anchor of anchors) {
+      let check = list.find((c) => c.caseInsensitive === anchor.caseInsensitive && c.field === anchor.field);
+      if (check === undefined) {
+        check = { field: anchor.field, get: fieldGetter(anchor.field), caseInsensitive: anchor.caseInsensitive, exact: new Set(), prefixes: [], suffixes: [] };
+        list.push(check);
+      }
+      if (anchor.kind === "exact") check.exact.add(anchor.value);
+      else if (anchor.kind === "prefix") check.prefixes.push(anchor.value);
+      else check.suffixes.push(anchor.value);
+    }
+  }
+
+  /**
+   * Whether group (or query) `group` can match `doc`, from its own anchors alone: for a few
+   * groups per document (those another index let through) this is cheaper than marking every
+   * query by every field, and it tests whole prefixes and suffixes, not their first characters.
+   * The same anchors as isCandidate, so the same guarantee: never false for a matching document.
+   */
+  holds(doc: EqlDocument, group: number): boolean {
+    const checks = this.checks[group];
+    if (checks === null) return true;
+    if (checks === undefined) return false;
+    for (let c = 0; c < checks.length; c++) {
+      const check = checks[c]!;
+      const raw = check.get(doc);
+      const values: readonly unknown[] = Array.isArray(raw) ? raw : [raw];
+      for (let k = 0; k < values.length; k++) {
+        const text = textOf(values[k]);
+        if (text === undefined) continue;
+        const key = check.caseInsensitive ? foldCase(text) : text;
+        if (check.exact.has(key)) return true;
+        for (const prefix of check.prefixes) if (key.startsWith(prefix)) return true;
+        for (const suffix of check.suffixes) if (key.endsWith(suffix)) return true;
+      }
+    }
+    return false;
   }
 
   private fileAnchor(anchor: Anchor, query: number): void {
