@@ -17,9 +17,15 @@ type Truth = boolean | undefined;
  * that kind, e.g. event.category; a field in neither is always missing). Each condition on
  * fixed or missing fields alone is decided on `fixed`; the others could go either way.
  * false means the query can never match (a condition it needs reads a field never filled,
- * or an event.action never emitted).
+ * or an event.action never emitted). `domains` names fields that take only the values listed
+ * (or are missing): a condition on one of them is decided by trying each.
  */
-export function canHold(where: EqlExpr, variable: (field: string) => boolean, fixed: EqlDocument): boolean {
+export function canHold(
+  where: EqlExpr,
+  variable: (field: string) => boolean,
+  fixed: EqlDocument,
+  domains: Readonly<Record<string, readonly unknown[]>> = {},
+): boolean {
   const truth = (expr: EqlExpr): Truth => {
     switch (expr.type) {
       case "and": {
@@ -47,12 +53,32 @@ export function canHold(where: EqlExpr, variable: (field: string) => boolean, fi
       case "const":
         return expr.value;
       default: {
-        if (exprFields(expr).some(variable)) return undefined;
-        return compileStandalone(expr)(fixed);
+        const varying = exprFields(expr).filter(variable);
+        if (varying.length === 0) return compileStandalone(expr)(fixed);
+        // One field that takes only a few values (or is missing): decided by trying each.
+        const values = varying.length === 1 ? domains[varying[0]!] : undefined;
+        if (values === undefined) return undefined;
+        const test = compileStandalone(expr);
+        const results = [undefined, ...values].map((value) => test(withField(fixed, varying[0]!, value)));
+        return results.every((r) => r === results[0]) ? results[0] : undefined;
       }
     }
   };
   return truth(where) !== false;
+}
+
+/** A copy of `doc` with the dotted `path` set to `value` (left out when undefined). */
+function withField(doc: EqlDocument, path: string, value: unknown): EqlDocument {
+  const copy = structuredClone(doc) as Record<string, unknown>;
+  if (value === undefined) return copy;
+  const parts = path.split(".");
+  let at = copy;
+  for (const part of parts.slice(0, -1)) {
+    const next = at[part];
+    at = (at[part] = next !== null && typeof next === "object" && !Array.isArray(next) ? next : {}) as Record<string, unknown>;
+  }
+  at[parts[parts.length - 1]!] = value;
+  return copy;
 }
 
 /**

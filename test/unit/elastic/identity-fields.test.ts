@@ -69,6 +69,27 @@ describe("identity fields of process documents", () => {
     expect(getField(doc, "process.session_leader.name")).toBeUndefined();
   });
 
+  it("process.entry_leader.entry_meta.type is \"container\" for a process whose cgroup is a container's, missing on the host; nothing else of entry_leader", () => {
+    const hostView = view([]);
+    const inContainer: ProcessView = {
+      ...hostView,
+      container: (cgroupId) => (cgroupId === 77 ? { id: "a".repeat(64), runtime: "docker" } : undefined),
+    };
+    const rule = compileEql('process where process.entry_leader.entry_meta.type == "container" and process.name == "nc"');
+    const contained = buildExecEcsDocument(exec("/usr/bin/nc", ["nc", "-lvp", "4444"], null, task({ cgroupId: 77 })), inContainer);
+    expect(getField(contained, "process.entry_leader.entry_meta.type")).toBe("container");
+    expect(getField(contained, "process.entry_leader.executable")).toBeUndefined();
+    expect(rule.test(contained)).toBe(true);
+    const onHost = buildExecEcsDocument(exec("/usr/bin/nc", ["nc", "-lvp", "4444"], null, task({ cgroupId: 5 })), inContainer);
+    expect(getField(onHost, "process.entry_leader.entry_meta.type")).toBeUndefined();
+    expect(rule.test(onHost)).toBe(false);
+    // The catalog knows the field takes no other value: a rule asking for "sshd" never fires.
+    expect(shapesFor(compileEql('process where process.entry_leader.entry_meta.type == "sshd"'))).toEqual([]);
+    expect(shapesFor(compileEql('process where process.entry_leader.entry_meta.type == "container"')).map((shape) => shape.kinds[0])).toEqual(["exec", "fork", "already_running"]);
+    // A view that cannot tell containers (a replay) never says "container".
+    expect(rule.test(buildExecEcsDocument(exec("/usr/bin/nc", ["nc"], null, task({ cgroupId: 77 })), hostView))).toBe(false);
+  });
+
   it("a process already gone has no effective ids, leaders or tty: missing, not guessed", () => {
     const doc = buildExecEcsDocument(exec("/usr/bin/su", ["su"]), view([]));
     for (const field of ["process.user.id", "process.group.id", "process.tty.char_device.major", "process.session_leader.pid", "process.parent.user.id"]) {
