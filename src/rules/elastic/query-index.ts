@@ -46,10 +46,18 @@ function file(map: Map<string, number[]>, key: string, query: number): void {
   else if (list[list.length - 1] !== query) list.push(query);
 }
 
-/** Sets every listed query's mark to `stamp`. */
-function markAll(marks: Uint32Array, list: readonly number[] | undefined, stamp: number): void {
-  if (list === undefined) return;
-  for (let k = 0; k < list.length; k++) marks[list[k]!] = stamp;
+/** Sets every listed query's mark to `stamp`; returns how many were not marked yet. */
+function markAll(marks: Uint32Array, list: readonly number[] | undefined, stamp: number): number {
+  if (list === undefined) return 0;
+  let fresh = 0;
+  for (let k = 0; k < list.length; k++) {
+    const query = list[k]!;
+    if (marks[query] !== stamp) {
+      marks[query] = stamp;
+      fresh++;
+    }
+  }
+  return fresh;
 }
 
 /** What `:` and the index match a value by: strings, and numbers and booleans by their text. */
@@ -67,10 +75,11 @@ function textOf(value: unknown): string | undefined {
 }
 
 /** Marks the queries `table` files `key` under (exactly, or by its first or last characters). */
-function markKey(marks: Uint32Array, table: FieldTable, key: string, stamp: number): void {
-  markAll(marks, table.exact.get(key), stamp);
-  for (const length of table.prefixLengths) if (key.length >= length) markAll(marks, table.prefix.get(key.slice(0, length)), stamp);
-  for (const length of table.suffixLengths) if (key.length >= length) markAll(marks, table.suffix.get(key.slice(key.length - length)), stamp);
+function markKey(marks: Uint32Array, table: FieldTable, key: string, stamp: number): number {
+  let fresh = markAll(marks, table.exact.get(key), stamp);
+  for (const length of table.prefixLengths) if (key.length >= length) fresh += markAll(marks, table.prefix.get(key.slice(0, length)), stamp);
+  for (const length of table.suffixLengths) if (key.length >= length) fresh += markAll(marks, table.suffix.get(key.slice(key.length - length)), stamp);
+  return fresh;
 }
 
 /** One field's anchors of one group in one case mode, tested on a document directly (QueryIndex.holds). */
@@ -96,6 +105,8 @@ export class QueryIndex {
   private readonly marks: Uint32Array;
   private stamp = 0;
   private lastEvent: object | undefined;
+  /** How many groups the last event's document reached. */
+  private reached = 0;
 
   /**
    * `queries[i]` is query number i; an undefined one is never a candidate. Only `fields`
@@ -198,6 +209,12 @@ export class QueryIndex {
     return this.marks[query] === this.stamp;
   }
 
+  /** How many groups can match `doc`, the document of `event` (the candidates isCandidate says yes to). */
+  candidateCount(event: object, doc: EqlDocument): number {
+    if (event !== this.lastEvent) this.mark(event, doc);
+    return this.reached;
+  }
+
   private mark(event: object, doc: EqlDocument): void {
     this.lastEvent = event;
     if (++this.stamp === 0xffffffff) {
@@ -205,7 +222,7 @@ export class QueryIndex {
       this.stamp = 1;
     }
     const { marks, stamp } = this;
-    markAll(marks, this.unanchored, stamp);
+    let reached = markAll(marks, this.unanchored, stamp);
     for (const field of this.fieldList) {
       const [exact, folded] = field.tables;
       const raw = field.get(doc);
@@ -213,9 +230,10 @@ export class QueryIndex {
       for (let k = 0; k < values.length; k++) {
         const text = textOf(values[k]);
         if (text === undefined) continue;
-        if (exact !== undefined) markKey(marks, exact, text, stamp);
-        if (folded !== undefined) markKey(marks, folded, foldCase(text), stamp);
+        if (exact !== undefined) reached += markKey(marks, exact, text, stamp);
+        if (folded !== undefined) reached += markKey(marks, folded, foldCase(text), stamp);
       }
     }
+    this.reached = reached;
   }
 }
