@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -12,6 +13,7 @@ import { envVarNamesOf } from "../../../src/rules/elastic/rule.js";
 import { SHAPES, shapesFor } from "../../../src/rules/elastic/shapes.js";
 import type { ExecEvent, ExitEvent, ForkEvent, StdioFd, TaskContext } from "../../../src/sensor/events.js";
 import { ProcHostView } from "../../../src/host/proc-host.js";
+import { START_TICK_NS } from "../../../src/host/host-view.js";
 import { environEntriesOfBytes } from "../../../src/host/proc-parse.js";
 
 const task = (p: Partial<TaskContext> = {}): TaskContext => ({
@@ -219,6 +221,28 @@ describe("the process table's /proc reads and the host's names", () => {
     expect(host.environment(301, start + 5_000_000_000, new Set(["HISTFILE"]))).toBeUndefined();
     expect(host.environment(302, start, new Set(["HISTFILE"]))).toBeUndefined();
     expect(environEntriesOfBytes(Buffer.from("HISTSIZE=0\0"), new Set(["HISTSIZE", "HISTFILESIZE"]))).toEqual(["HISTSIZE=0"]);
+  });
+
+  it("reads a real process's named variables from this host's /proc, and nothing once it has exited", async () => {
+    const child = spawn("sleep", ["30"], { env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HISTFILE: "/dev/null", OTHER: "x" }, stdio: "ignore" });
+    const exited = new Promise((resolve) => child.on("exit", resolve));
+    try {
+      const pid = child.pid!;
+      // The start time the kernel events carry (stat field 22, in clock ticks).
+      let stat = "";
+      for (let tries = 0; tries < 200 && !/\(sleep\)/.test(stat); tries++) {
+        stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        if (!/\(sleep\)/.test(stat)) await new Promise((r) => setTimeout(r, 10));
+      }
+      const startNs = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]) * START_TICK_NS;
+      const host = new ProcHostView();
+      expect(host.environment(pid, startNs, new Set(["HISTFILE", "GLIBC_TUNABLES"]))).toEqual(["HISTFILE=/dev/null"]);
+      expect(host.environment(pid, startNs + 10 * START_TICK_NS, new Set(["HISTFILE"]))).toBeUndefined();
+    } finally {
+      child.kill("SIGKILL");
+      await exited;
+    }
+    expect(new ProcHostView().environment(child.pid!, 0, new Set(["HISTFILE"]))).toBeUndefined();
   });
 
   it("parses passwd and group lines; the first line of an id wins", () => {
