@@ -9,6 +9,7 @@ export function formatRuleStatuses(statuses: readonly RuleStatus[]): string {
     if (s.reason !== undefined) lines.push(`${" ".repeat(22)}${s.reason}`);
     if (s.profile !== undefined) lines.push(`${" ".repeat(22)}profile: ${s.profile}`);
     if (s.neverFires !== undefined) lines.push(`${" ".repeat(22)}never fires: ${s.neverFires}`);
+    for (const note of s.notes ?? []) lines.push(`${" ".repeat(22)}note: ${note}`);
     if (s.unprovidedFields !== undefined) lines.push(`${" ".repeat(22)}never sees (sockeye does not provide): ${s.unprovidedFields.join(", ")}`);
   }
   const runs = statuses.filter((s) => s.status === "runs").length;

@@ -6,6 +6,7 @@
 import { foldCase } from "./case-fold.js";
 import { compileStandalone, exprFields, type EqlDocument } from "./compile.js";
 import type { EqlExpr } from "./parser.js";
+import { regexLiteralPrefix } from "./regex.js";
 
 /** true / false when decided, undefined when it depends on the document. */
 type Truth = boolean | undefined;
@@ -16,9 +17,15 @@ type Truth = boolean | undefined;
  * that kind, e.g. event.category; a field in neither is always missing). Each condition on
  * fixed or missing fields alone is decided on `fixed`; the others could go either way.
  * false means the query can never match (a condition it needs reads a field never filled,
- * or an event.action never emitted).
+ * or an event.action never emitted). `domains` names fields that take only the values listed
+ * (or are missing): a condition on one of them is decided by trying each.
  */
-export function canHold(where: EqlExpr, variable: (field: string) => boolean, fixed: EqlDocument): boolean {
+export function canHold(
+  where: EqlExpr,
+  variable: (field: string) => boolean,
+  fixed: EqlDocument,
+  domains: Readonly<Record<string, readonly unknown[]>> = {},
+): boolean {
   const truth = (expr: EqlExpr): Truth => {
     switch (expr.type) {
       case "and": {
@@ -46,12 +53,32 @@ export function canHold(where: EqlExpr, variable: (field: string) => boolean, fi
       case "const":
         return expr.value;
       default: {
-        if (exprFields(expr).some(variable)) return undefined;
-        return compileStandalone(expr)(fixed);
+        const varying = exprFields(expr).filter(variable);
+        if (varying.length === 0) return compileStandalone(expr)(fixed);
+        // One field that takes only a few values (or is missing): decided by trying each.
+        const values = varying.length === 1 ? domains[varying[0]!] : undefined;
+        if (values === undefined) return undefined;
+        const test = compileStandalone(expr);
+        const results = [undefined, ...values].map((value) => test(withField(fixed, varying[0]!, value)));
+        return results.every((r) => r === results[0]) ? results[0] : undefined;
       }
     }
   };
   return truth(where) !== false;
+}
+
+/** A copy of `doc` with the dotted `path` set to `value` (left out when undefined). */
+function withField(doc: EqlDocument, path: string, value: unknown): EqlDocument {
+  const copy = structuredClone(doc) as Record<string, unknown>;
+  if (value === undefined) return copy;
+  const parts = path.split(".");
+  let at = copy;
+  for (const part of parts.slice(0, -1)) {
+    const next = at[part];
+    at = (at[part] = next !== null && typeof next === "object" && !Array.isArray(next) ? next : {}) as Record<string, unknown>;
+  }
+  at[parts[parts.length - 1]!] = value;
+  return copy;
 }
 
 /**
@@ -83,8 +110,8 @@ function patternAnchor(field: string, pattern: string, caseInsensitive: boolean)
  * may anchor, lower first (undefined: not that one); `possible` says whether a part can hold
  * at all (the documents' shapes: a branch on a field never filled needs no anchor). `and`
  * takes its best-ranked item's; `or` needs every possible item's and lists them all. Only
- * conditions that are false on a missing field anchor (`==`, `in`, `:`, like on a field of
- * strings), never one under `not`.
+ * conditions that are false on a missing field anchor (`==`, `in`, `:`, like and regex on a
+ * field of strings), never one under `not`.
  */
 export function anchorsOf(expr: EqlExpr, rank: (field: string) => number | undefined, possible: (part: EqlExpr) => boolean = () => true): Anchor[] | undefined {
   if (!possible(expr)) return [];
@@ -131,6 +158,18 @@ export function anchorsOf(expr: EqlExpr, rank: (field: string) => number | undef
         const anchor = patternAnchor(left.path, pattern, expr.caseInsensitive);
         if (anchor === undefined) return undefined;
         anchors.push(anchor);
+      }
+      return anchors;
+    }
+    case "regex": {
+      const { left } = expr;
+      if (left.type !== "field" || rank(left.path) === undefined) return undefined;
+      const anchors: Anchor[] = [];
+      for (const pattern of expr.patterns) {
+        const prefix = regexLiteralPrefix(pattern);
+        if (prefix === undefined) return undefined;
+        const value = expr.caseInsensitive ? foldCase(prefix.text) : prefix.text;
+        anchors.push({ field: left.path, kind: prefix.whole ? "exact" : "prefix", value, caseInsensitive: expr.caseInsensitive });
       }
       return anchors;
     }

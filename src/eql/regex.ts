@@ -577,3 +577,44 @@ export function compileRegex(pattern: string, caseInsensitive: boolean): StringM
     return state.accepting;
   };
 }
+
+/** Characters with a meaning in Lucene's syntax (flags ALL): a literal run ends at any of them. */
+const REGEX_META = new Set([".", "?", "+", "*", "|", "{", "}", "[", "]", "(", ")", '"', "\\", "#", "@", "&", "<", ">", "~"]);
+
+/**
+ * The literal text every value `pattern` matches starts with (the match is of the whole
+ * value), and whether that text is the whole pattern; undefined when none can be named. Used
+ * to index rules by their regexes (analysis.ts): `/var/run/\w+\.pid` needs `/var/run/`.
+ * Conservative: a top-level `|` (either branch), or `&` / `~` anywhere, names nothing, and the
+ * character a `?`, `*` or `{` repeats is not part of the text.
+ */
+export function regexLiteralPrefix(source: string): { text: string; whole: boolean } | undefined {
+  // A leading ^ is skipped by the parser: whole-value matching is anchored anyway.
+  const pattern = source.startsWith("^") ? source.slice(1) : source;
+  let depth = 0;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === "\\") i++;
+    else if (c === "[") {
+      // As the parser reads a class: an optional ^, then a ] first in the class is literal.
+      i++;
+      if (pattern[i] === "^") i++;
+      for (let first = true; i < pattern.length && (first || pattern[i] !== "]"); i++, first = false) if (pattern[i] === "\\") i++;
+    } else if (c === '"') {
+      const close = pattern.indexOf('"', i + 1);
+      i = close < 0 ? pattern.length : close;
+    } else if (c === "(") depth++;
+    else if (c === ")") depth--;
+    else if ((c === "|" && depth === 0) || c === "&" || c === "~") return undefined;
+  }
+  let end = 0;
+  while (end < pattern.length && !REGEX_META.has(pattern[end]!)) end++;
+  if (end === pattern.length) return end === 0 ? undefined : { text: pattern, whole: true };
+  const next = pattern[end];
+  if (next === "?" || next === "*" || next === "{") {
+    end--;
+    // The repeated character may be a surrogate pair.
+    if (end > 0 && /[\udc00-\udfff]/.test(pattern[end]!) && /[\ud800-\udbff]/.test(pattern[end - 1]!)) end--;
+  }
+  return end > 0 ? { text: pattern.slice(0, end), whole: false } : undefined;
+}

@@ -42,6 +42,25 @@ export function idLine(status: string, key: "Uid" | "Gid"): [number, number, num
   return [Number(match[1]), Number(match[2]), Number(match[3]), Number(match[4])];
 }
 
+/**
+ * The `NAME=value` entries of environ's bytes whose name is among `names`, in the process's
+ * order; the rest is never decoded. One native search per name: an environment is kilobytes,
+ * the names a rule set compares are a handful, and splitting it all to strings cost more than
+ * the read on every exec.
+ */
+export function environEntriesOfBytes(environ: Buffer, names: ReadonlySet<string>): string[] {
+  const found: { at: number; entry: string }[] = [];
+  for (const name of names) {
+    const key = `${name}=`;
+    for (let at = environ.indexOf(key); at >= 0; at = environ.indexOf(key, at + 1)) {
+      if (at > 0 && environ[at - 1] !== 0) continue; // the name inside another entry's value or name
+      const end = environ.indexOf(0, at);
+      found.push({ at, entry: environ.toString("utf8", at, end < 0 ? environ.length : end) });
+    }
+  }
+  return found.sort((a, b) => a.at - b.at).map((f) => f.entry);
+}
+
 /** The `NAME=value` entries of environ whose name is among `names`; the rest is never kept. */
 export function environEntries(environ: string, names: ReadonlySet<string>): string[] {
   const wanted: string[] = [];

@@ -13,6 +13,7 @@ import { DEFAULT_TRC101_PROFILE, TRC101_META } from "./trc-101-stdio-over-socket
 import { ElasticRuleError, loadElasticRules, type ElasticRuleLoadResult, type LoadedElasticRule } from "./elastic/loader.js";
 import { builtinElasticRulesDir, elasticRules } from "./elastic/rule.js";
 import { SHAPES, shapesFor } from "./elastic/shapes.js";
+import { ENTRY_LEADER_NOTE } from "./elastic/ecs-identity.js";
 import type { CompiledEql, CompiledQuery } from "../eql/compile.js";
 
 export interface RuleStatus {
@@ -37,6 +38,8 @@ export interface RuleStatus {
    * reads a field sockeye never fills or a value it never emits (event.action "end", …).
    */
   neverFires?: string;
+  /** Fields the rule reads that sockeye gives only in part (which part, and when). */
+  notes?: string[];
 }
 
 export interface RuleCatalogOptions extends BuiltinRuleOptions {
@@ -82,6 +85,7 @@ function elasticStatus(result: ElasticRuleLoadResult): RuleStatus {
     ...(result.reason !== undefined ? { reason: result.reason } : {}),
     ...(unprovided.length > 0 ? { unprovidedFields: unprovided } : {}),
     ...(neverFires !== undefined ? { neverFires } : {}),
+    ...(result.rule?.compiled.fields.some((field) => field.startsWith("process.entry_leader.")) ? { notes: [ENTRY_LEADER_NOTE] } : {}),
   };
 }
 

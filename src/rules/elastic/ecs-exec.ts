@@ -47,7 +47,7 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
   processFields["real_user"] = { id: String(task.uid) };
   processFields["real_group"] = { id: String(task.gid) };
   if (event.stdio !== null) processFields["interactive"] = isInteractive(event.stdio);
-  addLiveProcessFields(processFields, task.pid, task.startNs, self, processes);
+  addLiveProcessFields(processFields, task.pid, task.startNs, self, processes, task.cgroupId);
   addWorkingDirectory(processFields, task.pid, processes);
 
   return {
@@ -107,10 +107,10 @@ export function buildLifecycleEcsDocument(event: LifecycleEvent, processes: Proc
     if (self?.interactive !== undefined) processFields["interactive"] = self.interactive;
   } else if (event.kind === "fork") {
     eventFields = { category: ["process"], type: ["start"], action: "fork", kind: "event" };
-    addLiveProcessFields(processFields, task.pid, task.startNs, self, processes);
+    addLiveProcessFields(processFields, task.pid, task.startNs, self, processes, task.cgroupId);
   } else {
     eventFields = { category: ["process"], type: ["info"], action: "already_running", kind: "event" };
-    addLiveProcessFields(processFields, task.pid, task.startNs, self, processes);
+    addLiveProcessFields(processFields, task.pid, task.startNs, self, processes, task.cgroupId);
     addWorkingDirectory(processFields, task.pid, processes);
   }
   return { event: eventFields, host: ecsHost(hostIdOf(processes)), process: processFields, ...ecsUserAndGroup(task, processes) };

@@ -63,6 +63,7 @@ export function addLiveProcessFields(
   startNs: number,
   self: ProcessInfo | undefined,
   processes: ProcessView,
+  cgroupId?: number,
 ): void {
   let facts: LiveProcessFacts | undefined | null = null;
   const live = (): LiveProcessFacts | undefined => (facts === null ? (facts = processes.liveFacts?.(pid, startNs)) : facts);
@@ -79,7 +80,24 @@ export function addLiveProcessFields(
   lazy(fields, "session_leader", () => leaderFields(live()?.sid, pid, startNs, self, processes));
   lazy(fields, "group_leader", () => leaderFields(live()?.pgid, pid, startNs, self, processes));
   lazy(fields, "env_vars", () => processes.environment?.(pid, startNs, envVarNames));
+  if (cgroupId !== undefined) lazy(fields, "entry_leader", () => entryLeaderFields(cgroupId, pid, processes));
 }
+
+/**
+ * process.entry_leader as far as sockeye can tell it truthfully: for a process in a container
+ * (its cgroup names one, host/container.ts), whatever entered its session entered the
+ * container, so entry_meta.type is "container" (Elastic's container rules ask exactly this).
+ * On the host the entry leader (sshd, a terminal, init, ...) is not known without having
+ * seen the session start: the field is missing, and so is every other entry_leader field
+ * (`sockeye rules` says so for each rule that reads them).
+ */
+function entryLeaderFields(cgroupId: number, pid: number, processes: ProcessView): Record<string, unknown> | undefined {
+  return processes.container?.(cgroupId, pid) !== undefined ? { entry_meta: { type: "container" } } : undefined;
+}
+
+/** What `sockeye rules` notes for a rule reading process.entry_leader.*: which part of it sockeye gives. */
+export const ENTRY_LEADER_NOTE =
+  'process.entry_leader: only entry_meta.type, "container" for a process in a container; missing on the host and for every other entry_leader field';
 
 /**
  * A session or group leader's ECS fields: the process itself when it leads, else the
@@ -138,6 +156,7 @@ export const LIVE_PROCESS_FIELDS = [
     ["pid", "name", "executable", "args", "args_count", "command_line", "entity_id"].map((f) => `process.${leader}.${f}`),
   ),
   "process.env_vars",
+  "process.entry_leader.entry_meta.type",
 ];
 export const PARENT_IDENTITY_FIELDS = [
   "process.parent.user.id", "process.parent.user.name", "process.parent.group.id", "process.parent.group.name",
@@ -146,7 +165,7 @@ export const PARENT_IDENTITY_FIELDS = [
 export const USER_AND_GROUP_FIELDS = ["user.id", "user.name", "user.Ext.real.id", "group.id", "group.name", "group.Ext.real.id"];
 
 const PROC_READ_FIELDS = [
-  "process.user", "process.group", "process.tty", "process.session_leader", "process.group_leader", "process.env_vars",
+  "process.user", "process.group", "process.tty", "process.session_leader", "process.group_leader", "process.env_vars", "process.entry_leader",
   "process.working_directory", "process.parent.user", "process.parent.group", "process.parent.working_directory", "user.name", "group.name",
 ];
 

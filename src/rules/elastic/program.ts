@@ -74,6 +74,13 @@ function prefilterDocument(event: SensorEvent, ctx: RuleContext): EqlDocument | 
   }
 }
 
+/**
+ * Rules past a prefilter up to which each is tested on its own anchors (QueryIndex.holds)
+ * rather than marking the whole index: a /bin/true exec leaves ~16 of Elastic's Linux rules,
+ * a shell's several dozen, each of whose holds() folds and tests the document's values again.
+ */
+const FEW_RULES_LEFT = 24;
+
 export class ElasticProgram {
   /** Every query, by the document's fields; asked by rule. */
   private readonly index: QueryIndex;
@@ -82,6 +89,8 @@ export class ElasticProgram {
   private readonly namePrefilter: QueryIndex;
   private event: SensorEvent | undefined;
   private prefilter: { index: QueryIndex; doc: EqlDocument } | undefined;
+  /** Whether the event's prefilter let at most FEW_RULES_LEFT rules through. */
+  private fewLeft = false;
   /** The event's document: null until built. */
   private made: ProgramDocument | undefined | null = null;
 
@@ -102,11 +111,16 @@ export class ElasticProgram {
       this.made = null;
       const doc = prefilterDocument(event, ctx);
       this.prefilter = doc === undefined ? undefined : { index: event.kind === "exec" ? this.execPrefilter : this.namePrefilter, doc };
+      this.fewLeft = this.prefilter !== undefined && this.prefilter.index.candidateCount(event, this.prefilter.doc) <= FEW_RULES_LEFT;
     }
     const prefilter = this.prefilter;
     if (prefilter !== undefined && !prefilter.index.isCandidate(event, prefilter.doc, rule)) return undefined;
     if (this.made === null) this.made = documentOf(event, ctx);
     const made = this.made;
-    return made !== undefined && this.index.isCandidate(event, made.doc, rule) ? made : undefined;
+    if (made === undefined) return undefined;
+    // When a prefilter left a few rules, each is tested on its own anchors; when it left many
+    // (a shell's exec reaches dozens), the whole index is marked once for all of them.
+    const candidate = this.fewLeft ? this.index.holds(made.doc, rule) : this.index.isCandidate(event, made.doc, rule);
+    return candidate ? made : undefined;
   }
 }

@@ -46,10 +46,18 @@ function file(map: Map<string, number[]>, key: string, query: number): void {
   else if (list[list.length - 1] !== query) list.push(query);
 }
 
-/** Sets every listed query's mark to `stamp`. */
-function markAll(marks: Uint32Array, list: readonly number[] | undefined, stamp: number): void {
-  if (list === undefined) return;
-  for (let k = 0; k < list.length; k++) marks[list[k]!] = stamp;
+/** Sets every listed query's mark to `stamp`; returns how many were not marked yet. */
+function markAll(marks: Uint32Array, list: readonly number[] | undefined, stamp: number): number {
+  if (list === undefined) return 0;
+  let fresh = 0;
+  for (let k = 0; k < list.length; k++) {
+    const query = list[k]!;
+    if (marks[query] !== stamp) {
+      marks[query] = stamp;
+      fresh++;
+    }
+  }
+  return fresh;
 }
 
 /** What `:` and the index match a value by: strings, and numbers and booleans by their text. */
@@ -67,20 +75,38 @@ function textOf(value: unknown): string | undefined {
 }
 
 /** Marks the queries `table` files `key` under (exactly, or by its first or last characters). */
-function markKey(marks: Uint32Array, table: FieldTable, key: string, stamp: number): void {
-  markAll(marks, table.exact.get(key), stamp);
-  for (const length of table.prefixLengths) if (key.length >= length) markAll(marks, table.prefix.get(key.slice(0, length)), stamp);
-  for (const length of table.suffixLengths) if (key.length >= length) markAll(marks, table.suffix.get(key.slice(key.length - length)), stamp);
+function markKey(marks: Uint32Array, table: FieldTable, key: string, stamp: number): number {
+  let fresh = markAll(marks, table.exact.get(key), stamp);
+  for (const length of table.prefixLengths) if (key.length >= length) fresh += markAll(marks, table.prefix.get(key.slice(0, length)), stamp);
+  for (const length of table.suffixLengths) if (key.length >= length) fresh += markAll(marks, table.suffix.get(key.slice(key.length - length)), stamp);
+  return fresh;
+}
+
+/** One field's anchors of one group in one case mode, tested on a document directly (QueryIndex.holds). */
+interface FieldCheck {
+  field: string;
+  get: (doc: EqlDocument) => unknown;
+  caseInsensitive: boolean;
+  exact: Set<string>;
+  prefixes: string[];
+  suffixes: string[];
 }
 
 export class QueryIndex {
   private readonly fields = new Map<string, IndexedField>();
+  /**
+   * Each group's anchors by field, for holds(); null: a query of the group has no anchor
+   * (always a candidate); an empty list: no query of the group can hold.
+   */
+  private readonly checks: (FieldCheck[] | null)[] = [];
   private fieldList: IndexedField[] = [];
   /** Queries without an anchor: candidates for every document. */
   private readonly unanchored: number[] = [];
   private readonly marks: Uint32Array;
   private stamp = 0;
   private lastEvent: object | undefined;
+  /** How many groups the last event's document reached. */
+  private reached = 0;
 
   /**
    * `queries[i]` is query number i; an undefined one is never a candidate. Only `fields`
@@ -96,7 +122,55 @@ export class QueryIndex {
       const anchors = anchorsOf(query.where, (field) => rank.get(field), (part) => partCanHold(query.category, part));
       if (anchors === undefined) this.unanchored.push(group);
       else for (const anchor of anchors) this.fileAnchor(anchor, group);
+      this.addChecks(group, anchors);
     });
+    for (let group = 0; group < this.marks.length; group++) if (this.checks[group] === undefined) this.checks[group] = [];
+  }
+
+  private addChecks(group: number, anchors: Anchor[] | undefined): void {
+    if (anchors === undefined) {
+      this.checks[group] = null;
+      return;
+    }
+    const checks = this.checks[group];
+    if (checks === null) return;
+    const list = checks ?? (this.checks[group] = []);
+    for (const anchor of anchors) {
+      let check = list.find((c) => c.caseInsensitive === anchor.caseInsensitive && c.field === anchor.field);
+      if (check === undefined) {
+        check = { field: anchor.field, get: fieldGetter(anchor.field), caseInsensitive: anchor.caseInsensitive, exact: new Set(), prefixes: [], suffixes: [] };
+        list.push(check);
+      }
+      if (anchor.kind === "exact") check.exact.add(anchor.value);
+      else if (anchor.kind === "prefix") check.prefixes.push(anchor.value);
+      else check.suffixes.push(anchor.value);
+    }
+  }
+
+  /**
+   * Whether group (or query) `group` can match `doc`, from its own anchors alone: for a few
+   * groups per document (those another index let through) this is cheaper than marking every
+   * query by every field, and it tests whole prefixes and suffixes, not their first characters.
+   * The same anchors as isCandidate, so the same guarantee: never false for a matching document.
+   */
+  holds(doc: EqlDocument, group: number): boolean {
+    const checks = this.checks[group];
+    if (checks === null) return true;
+    if (checks === undefined) return false;
+    for (let c = 0; c < checks.length; c++) {
+      const check = checks[c]!;
+      const raw = check.get(doc);
+      const values: readonly unknown[] = Array.isArray(raw) ? raw : [raw];
+      for (let k = 0; k < values.length; k++) {
+        const text = textOf(values[k]);
+        if (text === undefined) continue;
+        const key = check.caseInsensitive ? foldCase(text) : text;
+        if (check.exact.has(key)) return true;
+        for (const prefix of check.prefixes) if (key.startsWith(prefix)) return true;
+        for (const suffix of check.suffixes) if (key.endsWith(suffix)) return true;
+      }
+    }
+    return false;
   }
 
   private fileAnchor(anchor: Anchor, query: number): void {
@@ -135,6 +209,12 @@ export class QueryIndex {
     return this.marks[query] === this.stamp;
   }
 
+  /** How many groups can match `doc`, the document of `event` (the candidates isCandidate says yes to). */
+  candidateCount(event: object, doc: EqlDocument): number {
+    if (event !== this.lastEvent) this.mark(event, doc);
+    return this.reached;
+  }
+
   private mark(event: object, doc: EqlDocument): void {
     this.lastEvent = event;
     if (++this.stamp === 0xffffffff) {
@@ -142,7 +222,7 @@ export class QueryIndex {
       this.stamp = 1;
     }
     const { marks, stamp } = this;
-    markAll(marks, this.unanchored, stamp);
+    let reached = markAll(marks, this.unanchored, stamp);
     for (const field of this.fieldList) {
       const [exact, folded] = field.tables;
       const raw = field.get(doc);
@@ -150,9 +230,10 @@ export class QueryIndex {
       for (let k = 0; k < values.length; k++) {
         const text = textOf(values[k]);
         if (text === undefined) continue;
-        if (exact !== undefined) markKey(marks, exact, text, stamp);
-        if (folded !== undefined) markKey(marks, folded, foldCase(text), stamp);
+        if (exact !== undefined) reached += markKey(marks, exact, text, stamp);
+        if (folded !== undefined) reached += markKey(marks, folded, foldCase(text), stamp);
       }
     }
+    this.reached = reached;
   }
 }

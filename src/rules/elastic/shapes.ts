@@ -45,11 +45,17 @@ function leafPaths(value: Record<string, unknown>, prefix = ""): string[] {
 
 const constantPaths = new Map<DocumentShape, Set<string>>();
 
+/** Fields sockeye fills with one of a few values only (when it fills them at all). */
+const FIELD_DOMAINS: Readonly<Record<string, readonly unknown[]>> = {
+  // ecs-identity.ts: "container" for a process in a container, else missing.
+  "process.entry_leader.entry_meta.type": ["container"],
+};
+
 /** Whether `expr` (a query's condition, or a part of one) can hold on some document of `shape`. */
 function exprCanHoldOn(expr: EqlExpr, shape: DocumentShape): boolean {
   let constant = constantPaths.get(shape);
   if (constant === undefined) constantPaths.set(shape, (constant = new Set(leafPaths(shape.constants))));
-  return canHold(expr, (field) => shape.fields.has(field) && !constant.has(field), shape.constants);
+  return canHold(expr, (field) => shape.fields.has(field) && !constant.has(field), shape.constants, FIELD_DOMAINS);
 }
 
 /** Whether `query` can hold on some document of `shape`. */

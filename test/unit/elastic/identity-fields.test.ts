@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -12,6 +13,8 @@ import { envVarNamesOf } from "../../../src/rules/elastic/rule.js";
 import { SHAPES, shapesFor } from "../../../src/rules/elastic/shapes.js";
 import type { ExecEvent, ExitEvent, ForkEvent, StdioFd, TaskContext } from "../../../src/sensor/events.js";
 import { ProcHostView } from "../../../src/host/proc-host.js";
+import { START_TICK_NS } from "../../../src/host/host-view.js";
+import { environEntriesOfBytes } from "../../../src/host/proc-parse.js";
 
 const task = (p: Partial<TaskContext> = {}): TaskContext => ({
   pid: 200, tid: 200, ppid: 100, uid: 1000, gid: 1000, cgroupId: 1, startNs: 2_000_000_000, comm: "su", parentComm: "bash", ...p,
@@ -66,6 +69,27 @@ describe("identity fields of process documents", () => {
     expect(getField(doc, "process.group_leader.name")).toBe("su");
     expect(getField(doc, "process.session_leader.pid")).toBe(90);
     expect(getField(doc, "process.session_leader.name")).toBeUndefined();
+  });
+
+  it("process.entry_leader.entry_meta.type is \"container\" for a process whose cgroup is a container's, missing on the host; nothing else of entry_leader", () => {
+    const hostView = view([]);
+    const inContainer: ProcessView = {
+      ...hostView,
+      container: (cgroupId) => (cgroupId === 77 ? { id: "a".repeat(64), runtime: "docker" } : undefined),
+    };
+    const rule = compileEql('process where process.entry_leader.entry_meta.type == "container" and process.name == "nc"');
+    const contained = buildExecEcsDocument(exec("/usr/bin/nc", ["nc", "-lvp", "4444"], null, task({ cgroupId: 77 })), inContainer);
+    expect(getField(contained, "process.entry_leader.entry_meta.type")).toBe("container");
+    expect(getField(contained, "process.entry_leader.executable")).toBeUndefined();
+    expect(rule.test(contained)).toBe(true);
+    const onHost = buildExecEcsDocument(exec("/usr/bin/nc", ["nc", "-lvp", "4444"], null, task({ cgroupId: 5 })), inContainer);
+    expect(getField(onHost, "process.entry_leader.entry_meta.type")).toBeUndefined();
+    expect(rule.test(onHost)).toBe(false);
+    // The catalog knows the field takes no other value: a rule asking for "sshd" never fires.
+    expect(shapesFor(compileEql('process where process.entry_leader.entry_meta.type == "sshd"'))).toEqual([]);
+    expect(shapesFor(compileEql('process where process.entry_leader.entry_meta.type == "container"')).map((shape) => shape.kinds[0])).toEqual(["exec", "fork", "already_running"]);
+    // A view that cannot tell containers (a replay) never says "container".
+    expect(rule.test(buildExecEcsDocument(exec("/usr/bin/nc", ["nc"], null, task({ cgroupId: 77 })), hostView))).toBe(false);
   });
 
   it("a process already gone has no effective ids, leaders or tty: missing, not guessed", () => {
@@ -177,6 +201,48 @@ describe("the process table's /proc reads and the host's names", () => {
     expect(table.groupName(1000)).toBeUndefined();
     // A replay's table never asks this host.
     expect(new ProcessTable({ host: new ProcHostView({ procRoot: root }) }).liveFacts(300, start)).toBeUndefined();
+  });
+
+  it("reads only the named variables of environ, whole names only, past a large environment, and nothing of a gone process", () => {
+    root = mkdtempSync(join(tmpdir(), "sockeye-proc-"));
+    const dir = join(root, "301");
+    mkdirSync(dir);
+    const rest = ["S", "1", "301", "301", "0", ...Array<string>(14).fill("0"), "250", "0"];
+    writeFileSync(join(dir, "stat"), `301 (x) ${rest.join(" ")}\n`);
+    // Past the first read's 64 KiB, a name inside another entry's value, a longer name ending in a wanted one.
+    const padding = `PAD=${"p".repeat(200_000)}`;
+    writeFileSync(join(dir, "environ"), `XHISTFILE=1\0A=HISTFILE=2\0${padding}\0HISTFILE=/dev/null\0GLIBC_TUNABLES=glibc.a=glibc.b=1\0HISTFILE=again`);
+    const host = new ProcHostView({ procRoot: root });
+    const start = 250 * 10_000_000;
+    expect(host.environment(301, start, new Set(["GLIBC_TUNABLES", "HISTFILE"]))).toEqual([
+      "HISTFILE=/dev/null", "GLIBC_TUNABLES=glibc.a=glibc.b=1", "HISTFILE=again",
+    ]);
+    // Another incarnation of the pid: not its environment.
+    expect(host.environment(301, start + 5_000_000_000, new Set(["HISTFILE"]))).toBeUndefined();
+    expect(host.environment(302, start, new Set(["HISTFILE"]))).toBeUndefined();
+    expect(environEntriesOfBytes(Buffer.from("HISTSIZE=0\0"), new Set(["HISTSIZE", "HISTFILESIZE"]))).toEqual(["HISTSIZE=0"]);
+  });
+
+  it("reads a real process's named variables from this host's /proc, and nothing once it has exited", async () => {
+    const child = spawn("sleep", ["30"], { env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HISTFILE: "/dev/null", OTHER: "x" }, stdio: "ignore" });
+    const exited = new Promise((resolve) => child.on("exit", resolve));
+    try {
+      const pid = child.pid!;
+      // The start time the kernel events carry (stat field 22, in clock ticks).
+      let stat = "";
+      for (let tries = 0; tries < 200 && !/\(sleep\)/.test(stat); tries++) {
+        stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        if (!/\(sleep\)/.test(stat)) await new Promise((r) => setTimeout(r, 10));
+      }
+      const startNs = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]) * START_TICK_NS;
+      const host = new ProcHostView();
+      expect(host.environment(pid, startNs, new Set(["HISTFILE", "GLIBC_TUNABLES"]))).toEqual(["HISTFILE=/dev/null"]);
+      expect(host.environment(pid, startNs + 10 * START_TICK_NS, new Set(["HISTFILE"]))).toBeUndefined();
+    } finally {
+      child.kill("SIGKILL");
+      await exited;
+    }
+    expect(new ProcHostView().environment(child.pid!, 0, new Set(["HISTFILE"]))).toBeUndefined();
   });
 
   it("parses passwd and group lines; the first line of an id wins", () => {

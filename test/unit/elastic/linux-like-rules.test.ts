@@ -62,7 +62,9 @@ describe("Linux-like Elastic rules", () => {
 
   it("the catalog names the fields a runnable rule reads that sockeye never provides", () => {
     const { statuses } = loadRuleCatalog({ rulePaths: [dir], lenient: true });
-    expect(statuses.find((s) => s.id === "fx-unprovided")?.unprovidedFields).toEqual(["process.entry_leader.entry_meta.type"]);
+    // entry_leader: only entry_meta.type is given (for processes in containers), and the catalog notes it.
+    expect(statuses.find((s) => s.id === "fx-unprovided")?.unprovidedFields).toEqual(["process.entry_leader.executable"]);
+    expect(statuses.find((s) => s.id === "fx-unprovided")?.notes?.[0]).toMatch(/^process\.entry_leader: only entry_meta\.type, "container"/);
     expect(statuses.find((s) => s.id === "fx-optional")?.unprovidedFields).toBeUndefined();
   });
 
@@ -70,7 +72,7 @@ describe("Linux-like Elastic rules", () => {
     const { statuses } = loadRuleCatalog({ rulePaths: [dir], lenient: true });
     const never = Object.fromEntries(statuses.filter((s) => s.neverFires !== undefined).map((s): [string, string] => [s.id ?? "", s.neverFires ?? ""]));
     expect(never).toEqual({
-      // process.entry_leader.* is never filled, and the condition needs it.
+      // entry_meta.type is only ever "container", and the condition needs "sshd" (and an executable never filled).
       "fx-unprovided": "its condition needs a field or value sockeye never provides",
       // No process document has event.action "uid_change" (sockeye sees no setuid calls).
       "fx-never": "step 2 needs a field or value sockeye never provides",

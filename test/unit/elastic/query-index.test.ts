@@ -39,6 +39,12 @@ const condition: fc.Arbitrary<string> = fc.oneof(
   fc.tuple(fc.constantFrom(...STRING_FIELDS), fc.constantFrom("in", "in~", "not in"), list(value)).map(([f, op, vs]) => `${f} ${op} (${vs.map(quote).join(", ")})`),
   fc.tuple(fc.constantFrom(...STRING_FIELDS), fc.constantFrom(":", "like", "like~"), list(pattern)).map(([f, op, ps]) => `${f} ${op} (${ps.map(quote).join(", ")})`),
   fc.tuple(fc.constantFrom(...STRING_FIELDS), fc.constantFrom("regex", "regex~"), value).map(([f, op, v]) => `${f} ${op} ${quote(`${v.replace(/[.*+?()[\]{}|\\"#@<>~&]/g, "\\$&")}.*`)}`),
+  // Regexes indexed by their literal head (regexLiteralPrefix): optional characters, groups, alternation at and below the top.
+  fc.tuple(fc.constantFrom(...STRING_FIELDS), fc.constantFrom("regex", "regex~"), value, value, fc.constantFrom("?", "*", "{0,2}", "+", "|", "(|)", "")).map(([f, op, a, b, form]) => {
+    const esc = (v: string) => v.replace(/[.*+?()[\]{}|\\"#@<>~&]/g, "\\$&");
+    const pattern = form === "|" ? `${esc(a)}|${esc(b)}` : form === "(|)" ? `${esc(a)}(${esc(b)}|x).*` : form === "" ? esc(a) : `${esc(a)}${form}.*`;
+    return `${f} ${op} ${quote(pattern)}`;
+  }),
   fc.tuple(fc.constantFrom(...STRING_FIELDS), value).map(([f, v]) => `startsWith~(${f}, ${quote(v)})`),
 );
 
@@ -82,7 +88,10 @@ describe("QueryIndex never skips a query for a document it matches", () => {
         for (const doc of docs) {
           const event = {};
           queries.forEach((q, number) => {
-            if (q.test(doc)) expect(index.isCandidate(event, doc, number), `${JSON.stringify(q.where)} on ${JSON.stringify(doc)}`).toBe(true);
+            if (!q.test(doc)) return;
+            expect(index.isCandidate(event, doc, number), `${JSON.stringify(q.where)} on ${JSON.stringify(doc)}`).toBe(true);
+            // The same anchors tested on the document directly (what the program asks past a prefilter).
+            expect(index.holds(doc, number), `holds: ${JSON.stringify(q.where)} on ${JSON.stringify(doc)}`).toBe(true);
           });
         }
       }),
@@ -109,6 +118,12 @@ describe("QueryIndex never skips a query for a document it matches", () => {
     expect(reached({ process: { name: "x.py", executable: "/tmp/x.py", args: ["x.py"] } })).toEqual([2, 3, 5]);
     expect(reached({ process: { name: "unshare", executable: "/usr/bin/unshare" } })).toEqual([5, 6]);
     expect(reached({ process: { name: "KATE" } })).toEqual([5]);
+    const held = (doc: EqlDocument) => queries.flatMap((_, number) => (index.holds(doc, number) ? [number] : []));
+    expect(held({ process: { name: "Bash", executable: "/usr/bin/bash", args: ["bash", "-c", "id"] } })).toEqual([1, 4, 5]);
+    expect(held({ process: { name: "x.py", executable: "/tmp/x.py", args: ["x.py"] } })).toEqual([2, 3, 5]);
+    // Whole prefixes, not their first four characters as the marks file them.
+    expect(held({ process: { name: "y", executable: "/tmpfoo" } })).toEqual([5]);
+    expect(reached({ process: { name: "y", executable: "/tmpfoo" } })).toEqual([2, 5]);
   });
 });
 

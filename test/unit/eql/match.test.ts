@@ -4,10 +4,11 @@
  * timing bound here is orders of magnitude above the linear cost and orders below the
  * backtracking one.
  */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compileEql } from "../../../src/eql/compile.js";
 import { caseVariants, foldCodePoint } from "../../../src/eql/case-fold.js";
-import { compileRegex } from "../../../src/eql/regex.js";
+import { compileRegex, regexLiteralPrefix } from "../../../src/eql/regex.js";
 import { compileWildcard } from "../../../src/eql/wildcard.js";
 
 const ARGV_MAX = 8190;
@@ -185,5 +186,41 @@ describe("the fold classes are Unicode's simple case folding (the `iu` RegExp fl
       expect(new RegExp(`^\\u{${key.toString(16)}}$`, "iu").test(String.fromCodePoint(cp)), cp.toString(16)).toBe(true);
       for (const variant of caseVariants(cp)) expect(foldCodePoint(variant), `${cp.toString(16)} ~ ${variant.toString(16)}`).toBe(key);
     }
+  });
+});
+
+describe("the literal text a regex's values start with (what rules are indexed by)", () => {
+  it("names the literal run before the first operator, never a character a ?, * or {} repeats, nothing across a top-level | or with & or ~", () => {
+    expect(regexLiteralPrefix("/var/run/\\w+\\.(pid|lock|reboot)")).toEqual({ text: "/var/run/", whole: false });
+    expect(regexLiteralPrefix("^/tmp/x")).toEqual({ text: "/tmp/x", whole: true });
+    expect(regexLiteralPrefix("php?[0-9]?")).toEqual({ text: "ph", whole: false });
+    expect(regexLiteralPrefix("ab{0,2}c")).toEqual({ text: "a", whole: false });
+    expect(regexLiteralPrefix("ab+")).toEqual({ text: "ab", whole: false });
+    for (const none of ["abc|def", "a[]|]b|c", ".*x", "ab~c", "ab&c", '"ab"c', "@x", "<1-9>x", "(a|b)c"]) expect(regexLiteralPrefix(none)).toBeUndefined();
+  });
+
+  it("every value a regex matches starts with its literal text (property, against the matcher itself)", () => {
+    const atom = fc.constantFrom("a", "b", "A", "\\.", ".", "[ab]", "[]a]", "(a|b)", "(ab)", "@", "<1-3>", '"a|b"', "~a", "a&.");
+    const piece = fc.tuple(atom, fc.constantFrom("", "?", "*", "+", "{0,1}", "{2}")).map(([a, q]) => a + q);
+    const regex = fc.tuple(fc.array(piece, { minLength: 1, maxLength: 5 }), fc.boolean(), fc.array(piece, { maxLength: 3 })).map(
+      ([left, alternate, right]) => `${left.join("")}${alternate ? `|${right.join("")}` : ""}`,
+    );
+    const value = fc.array(fc.constantFrom("a", "b", "A", ".", "|", "1", "2", "]"), { maxLength: 8 }).map((cs) => cs.join(""));
+    fc.assert(
+      fc.property(regex, fc.array(value, { minLength: 1, maxLength: 20 }), fc.boolean(), (pattern, values, caseInsensitive) => {
+        const prefix = regexLiteralPrefix(pattern);
+        if (prefix === undefined) return;
+        const match = compileRegex(pattern, caseInsensitive);
+        for (const v of values) {
+          if (!match(v)) continue;
+          const head = v.slice(0, prefix.text.length);
+          expect(caseInsensitive ? head.toLowerCase() : head).toBe(caseInsensitive ? prefix.text.toLowerCase() : prefix.text);
+          if (prefix.whole) expect(v.length).toBe(prefix.text.length);
+        }
+        // The literal text itself is a value when it is the whole pattern.
+        if (prefix.whole) expect(match(prefix.text)).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
