@@ -100,6 +100,8 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   stats.attachHealth(() => health.report());
   const status = await serveStatus(() => health.report());
   pipeline.attach(sensor);
+  // A shell whose look timed out is judged again as soon as the worker has the answer.
+  const stopReconsidering = host.onLateAnswers(() => pipeline.reconsider());
   // Logged once the sensor is up, so a start that fails says one line and nothing else.
   logRuleCatalog(catalog, daemonLogger);
   logReady(sensor, pipeline, stats, seeded.seeded);
@@ -112,6 +114,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   loopDelay.enable();
 
   const signal = await stopped;
+  stopReconsidering();
   loopDelay.disable();
   stopWatchdog();
   attachment.stop();

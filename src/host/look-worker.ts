@@ -1,9 +1,10 @@
 /**
  * The worker thread of WorkerHostView (worker-host.ts): runs the looks a local user can make
  * slow with ProcHostView's own budgets and caches, posts each answer on the port it was given,
- * then bumps the shared counter the main thread may be waiting on.
+ * then bumps the shared counter the main thread may be waiting on, and tells the main
+ * thread's event loop an answer is there (for one nobody waits for any more).
  */
-import { workerData, type MessagePort } from "node:worker_threads";
+import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 import type { DigestLook, OpenFilesLook } from "./host-view.js";
 import { ProcHostView } from "./proc-host.js";
 
@@ -37,4 +38,6 @@ port.on("message", ({ id, look }: LookRequest) => {
   port.postMessage({ id, answer } satisfies LookAnswer);
   Atomics.add(counter, 0, 1);
   Atomics.notify(counter, 0);
+  // For the event loop: an answer its asker stopped waiting for is taken up there (worker-host.ts).
+  parentPort?.postMessage(id);
 });

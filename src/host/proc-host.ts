@@ -7,7 +7,7 @@
 import { CgroupPaths, cgroup2Mount } from "./cgroups.js";
 import { cgroupPathOfProcFile } from "./container.js";
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { closeSync, opendirSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { buildIdOfElfHead } from "./elf-build-id.js";
 import {
   START_TICK_NS, type BuildIdLook, type DigestLook, type HostView, type LiveProcessFacts, type OpenFile, type OpenFilesLook, type ProcessRecord,
@@ -172,7 +172,9 @@ export class ProcHostView implements HostView {
     if (!this.isProcess(pid, startNs)) return { status: "gone" };
     let names: string[];
     try {
-      names = readdirSync(`${this.procRoot}/${pid}/fd`);
+      // One past the budget, not the whole folder: reading the names of 20,000 fds cost
+      // 43-61 ms, the first 1,025 5-16 ms; one more than looked at says "incomplete".
+      names = firstEntries(`${this.procRoot}/${pid}/fd`, this.maxFdsPerLook + 1);
     } catch {
       return { status: "gone" };
     }
@@ -334,6 +336,25 @@ function fileIdentity(path: string): { identity: string; size: number } | undefi
     return st?.isFile() === true ? { identity: `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`, size: st.size } : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * The first `most` names in a folder as the kernel lists them, in numeric order: /proc/<pid>/fd
+ * lists by fd already (so stdio comes first); a test's fake tree on another filesystem may not.
+ */
+function firstEntries(path: string, most: number): string[] {
+  const dir = opendirSync(path, { bufferSize: 128 });
+  try {
+    const names: string[] = [];
+    while (names.length < most) {
+      const entry = dir.readSync();
+      if (entry === null) break;
+      names.push(entry.name);
+    }
+    return names.sort((a, b) => Number(a) - Number(b));
+  } finally {
+    dir.closeSync();
   }
 }
 

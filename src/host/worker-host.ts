@@ -7,9 +7,12 @@
  * answer on a shared counter (Atomics.wait) for at most `waitMs`; past that the answer is
  * `incomplete` with reason `time_budget` (counted by the rules, never a silent "nothing") and
  * the look runs on. A process's open files that arrive late stand for its next looks within
- * `lateAnswerMs` (RELAY-001 re-evaluates a pending shell on later events); a digest is asked
- * again, and the worker answers it from its cache by file identity. A look running past `stuckMs` (a file
- * on a hung mount) gets the worker replaced, the stuck one abandoned.
+ * `lateAnswerMs`; a digest is asked again, and the worker answers it from its cache by file
+ * identity. When late answers have come, the `onLateAnswers` listener runs between events (the
+ * daemon has its rules judge again what those looks left undecided: Engine.reconsider), so a
+ * shell whose look timed out is judged when the answer is there, not on some later event. A
+ * look running past `stuckMs` (a file on a hung mount) gets the worker replaced, the stuck one
+ * abandoned.
  */
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import type { BuildIdLook, DigestLook, HostView, OpenFilesLook } from "./host-view.js";
@@ -51,6 +54,9 @@ export class WorkerHostView implements HostView {
   /** process key → open files that arrived after their asker stopped waiting. */
   private readonly late = new Map<string, { answer: OpenFilesLook; atMs: number }>();
   private replaced = 0;
+  /** Answers that came after their asker stopped waiting, not yet told to the listener. */
+  private lateUntold = 0;
+  private lateListener: (() => void) | undefined;
 
   constructor(options: WorkerHostOptions = {}) {
     const { waitMs, lateAnswerMs, stuckMs, maxQueued, workerUrl, ...procOptions } = options;
@@ -83,6 +89,17 @@ export class WorkerHostView implements HostView {
 
   fileDigest(path: string): DigestLook {
     return (this.ask(`file:${path}`, { kind: "fileDigest", path }) as DigestLook | undefined) ?? TIMED_OUT;
+  }
+
+  /**
+   * `listener` runs on the event loop after late answers arrived (one call for those that came
+   * together); a look it makes finds them. Returns the function that stops it.
+   */
+  onLateAnswers(listener: () => void): () => void {
+    this.lateListener = listener;
+    return () => {
+      if (this.lateListener === listener) this.lateListener = undefined;
+    };
   }
 
   /** Ends the worker; a later slow look starts another. */
@@ -132,9 +149,12 @@ export class WorkerHostView implements HostView {
       thread.keyOf.delete(id);
       if (key !== undefined) thread.queued.delete(key);
       if (id === wanted) found = answer;
-      else if (key !== undefined && !key.startsWith("file:")) {
-        this.late.delete(key); // re-inserted last: the map stays in arrival order
-        this.late.set(key, { answer: answer as OpenFilesLook, atMs: Date.now() });
+      else if (key !== undefined) {
+        this.lateUntold++;
+        if (!key.startsWith("file:")) {
+          this.late.delete(key); // re-inserted last: the map stays in arrival order
+          this.late.set(key, { answer: answer as OpenFilesLook, atMs: Date.now() });
+        }
       }
     }
     this.forgetStaleLate();
@@ -165,8 +185,18 @@ export class WorkerHostView implements HostView {
     const worker = new Worker(this.workerUrl, { workerData: data, transferList: [channel.port2] });
     worker.unref();
     channel.port1.unref();
-    this.thread = { worker, port: channel.port1, answered: new Int32Array(answered), queued: new Map(), keyOf: new Map() };
-    return this.thread;
+    const thread: LookThread = { worker, port: channel.port1, answered: new Int32Array(answered), queued: new Map(), keyOf: new Map() };
+    // The worker says "answered" here too, on the event loop: answers nobody waited for are
+    // taken then, and the listener told (answers a wait took already are not counted again).
+    worker.on("message", () => {
+      if (this.thread !== thread) return;
+      this.collect(thread, undefined);
+      if (this.lateUntold === 0) return;
+      this.lateUntold = 0;
+      this.lateListener?.();
+    });
+    this.thread = thread;
+    return thread;
   }
 
   hostId(): string {
