@@ -68,7 +68,11 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const stopped = stopSignal();
   const reloads = reloadOnHangup(request, config.sensor, pipeline, stats);
   const seeded = pipeline.seedFromProc();
-  const snapshot = () => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() });
+  // How long events waited behind host reads and rules: in the stats line, the metrics and
+  // the stopped line (the figure the event-loop bench and the kernel tier's lag test read).
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  const daemonStats = () => ({ eventLoopLagMs: lagPercentiles(loopDelay), workersReplaced: host.workersReplaced });
+  const snapshot = () => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters(), daemon: daemonStats() });
   stats.attach(snapshot);
   const losses = () => ({
     ...coverageCounts(snapshot()),
@@ -108,9 +112,6 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   for (const missing of missingCoverageCapabilities()) warn(`running without ${missing.name}`, { loss: missing.loss });
   void notifySystemd("READY=1");
   const stopWatchdog = startWatchdog();
-  // How long events waited behind host reads and rules: logged at stop, the figure the
-  // event-loop bench and the kernel tier's lag test read.
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
 
   const signal = await stopped;
@@ -137,7 +138,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
     ...pipeline.stats(),
     ...(capture !== undefined ? { capture: captureSummary(capture.stats()) } : {}),
     abandonedAtStop: abandoned(flushed),
-    eventLoopLagMs: lagPercentiles(loopDelay),
+    ...daemonStats(),
   });
   await new Promise<void>((resolve) => (process.stdout.writableNeedDrain ? process.stdout.once("drain", resolve) : resolve()));
 }

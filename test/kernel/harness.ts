@@ -245,4 +245,4 @@ export async function commandingListener(
  * `sockeye run` from this tree (dist/), for the tests that watch the daemon as a whole; the
  * benches start it the same way (bench/daemon.mjs).
  */
-export { peakRssMb, startDaemon, stoppedLine, type Daemon, type StoppedLine } from "../../bench/daemon.mjs";
+export { CLI, peakRssMb, startDaemon, stoppedLine, type Daemon, type StoppedLine } from "../../bench/daemon.mjs";
