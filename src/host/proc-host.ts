@@ -34,6 +34,18 @@ export interface ProcHostOptions {
 }
 
 const DEFAULT_MAX_FDS_PER_LOOK = 1024;
+/**
+ * Bytes of /proc/<pid>/cmdline one processRecord() reads: argv and the environment are up to
+ * 6 MiB each (3/4 of the 8 MiB stack limit, Linux >= 4.13), the caller's choice; the process
+ * table keeps 16 KiB of argv per process and flags the rest as cut, so 64 KiB is plenty.
+ */
+const MAX_CMDLINE_BYTES = 64 * 1024;
+/**
+ * Bytes of /proc/<pid>/environ one environment() look reads: variables past it are not seen.
+ * A real environment is a few KiB; reading a padded 6 MiB one cost ~ms per exec on the event
+ * loop (bench figures in the session note of issue 25).
+ */
+const MAX_ENVIRON_BYTES = 256 * 1024;
 const DEFAULT_MAX_HASHED_BYTES = 64 * 1024 * 1024;
 const DEFAULT_MAX_BUILD_ID_BYTES = 16 * 1024;
 /** Digests and build-ids kept by file identity; a new identity past it pushes out the oldest. */
@@ -124,8 +136,10 @@ export class ProcHostView implements HostView {
       const uid = idLine(status, "Uid")?.[0];
       if (uid === undefined) return undefined;
       const gid = idLine(status, "Gid")?.[0];
-      const args = readFileSync(`${dir}/cmdline`, "utf8").split("\0");
-      if (args.at(-1) === "") args.pop();
+      const cmdline = readHead(`${dir}/cmdline`, MAX_CMDLINE_BYTES);
+      const args = cmdline.text.split("\0");
+      // A cut argv ends in the middle of an argument: that one is dropped, not kept half.
+      if (args.at(-1) === "" || cmdline.cut) args.pop();
       return {
         pid, ppid: stat.ppid, startNs: stat.startTicks * START_TICK_NS, comm: stat.comm, executable: readExecutable(`${dir}/exe`), args, uid,
         ...(gid !== undefined ? { gid } : {}),
@@ -161,8 +175,10 @@ export class ProcHostView implements HostView {
 
   environment(pid: number, startNs: number, names: ReadonlySet<string>): string[] | undefined {
     try {
-      const environ = readFileSync(`${this.procRoot}/${pid}/environ`, "utf8");
-      return this.isProcess(pid, startNs) ? environEntries(environ, names) : undefined;
+      const environ = readHead(`${this.procRoot}/${pid}/environ`, MAX_ENVIRON_BYTES);
+      // A variable cut at the bound is not one: only whole NUL-terminated entries count.
+      const whole = environ.cut ? environ.text.slice(0, environ.text.lastIndexOf("\0") + 1) : environ.text;
+      return this.isProcess(pid, startNs) ? environEntries(whole, names) : undefined;
     } catch {
       return undefined;
     }
@@ -336,6 +352,30 @@ function fileIdentity(path: string): { identity: string; size: number } | undefi
     return st?.isFile() === true ? { identity: `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`, size: st.size } : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** One buffer for every bounded read (they are synchronous): no 256 KiB allocation per exec. */
+let scratch: Buffer | undefined;
+
+/** At most `maxBytes` of a file's start, as UTF-8, and whether there was more. */
+function readHead(path: string, maxBytes: number): { text: string; cut: boolean } {
+  const fd = openSync(path, "r");
+  try {
+    if (scratch === undefined || scratch.length < maxBytes + 1) scratch = Buffer.allocUnsafe(Math.max(maxBytes + 1, MAX_ENVIRON_BYTES + 1));
+    // /proc files have no size: read until EOF or one byte past the bound.
+    const buffer = scratch.subarray(0, maxBytes + 1);
+    let length = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+      if (length === buffer.length) break;
+    }
+    const cut = length > maxBytes;
+    return { text: buffer.toString("utf8", 0, Math.min(length, maxBytes)), cut };
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -62,6 +62,28 @@ describe("ProcHostView", () => {
     expect(host.openFiles(41, 500 * TICK)).toEqual({ status: "gone" });
   });
 
+  it("reads at most 64 KiB of a command line, dropping the argument cut at the bound", () => {
+    fakeProcess(40, 500, {});
+    writeFileSync(join(root, "40", "status"), "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n");
+    const args = ["/bin/true", ...Array.from({ length: 2000 }, (_, i) => `argument-${i}-${"x".repeat(30)}`)];
+    writeFileSync(join(root, "40", "cmdline"), `${args.join("\0")}\0`);
+    const record = new ProcHostView({ procRoot: root }).processRecord(40)!;
+    const kept = record.args.reduce((sum, arg) => sum + arg.length + 1, 0);
+    expect(kept).toBeLessThanOrEqual(64 * 1024);
+    expect(kept).toBeGreaterThan(64 * 1024 - 64);
+    expect(record.args).toEqual(args.slice(0, record.args.length));
+  });
+
+  it("reads at most 256 KiB of an environment: a variable past the bound is not seen, none is cut", () => {
+    fakeProcess(40, 500, {});
+    const pad = Array.from({ length: 300 }, (_, i) => `PAD${i}=${"y".repeat(1000)}`);
+    writeFileSync(join(root, "40", "environ"), `${["LD_PRELOAD=/a.so", ...pad, "LD_AUDIT=/b.so"].join("\0")}\0`);
+    const names = new Set(["LD_PRELOAD", "LD_AUDIT", "PAD259", "PAD260"]);
+    const seen = new ProcHostView({ procRoot: root }).environment(40, 500 * TICK, names)!;
+    expect(seen.slice(0, 2)).toEqual(["LD_PRELOAD=/a.so", `PAD259=${"y".repeat(1000)}`]);
+    expect(seen).toHaveLength(2); // PAD260 straddles 256 KiB; LD_AUDIT lies past it
+  });
+
   it("stops at the fd budget and says so, with what it read", () => {
     fakeProcess(40, 500, { 0: { target: "socket:[1]" }, 1: { target: "socket:[2]" }, 2: { target: "socket:[3]" } });
     const look = new ProcHostView({ procRoot: root, maxFdsPerLook: 2 }).openFiles(40, 500 * TICK);
