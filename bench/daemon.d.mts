@@ -9,6 +9,7 @@ export interface StoppedLine {
   kernel: Record<string, { lost: number; errors: number }>;
   eventLoopLagMs: { p50: number; p99: number; max: number };
   workersReplaced?: number;
+  engine: { eventsByKind: Record<string, number> };
   [field: string]: unknown;
 }
 
