@@ -11,7 +11,9 @@
  * identity. When late answers have come, the `onLateAnswers` listener runs between events (the
  * daemon has its rules judge again what those looks left undecided: Engine.reconsider), so a
  * shell whose look timed out is judged when the answer is there, not on some later event. A
- * look running past `stuckMs` (a file on a hung mount) gets the worker replaced, the stuck one
+ * process whose own read outlasted the wait is slow: its looks run after the others', and
+ * its late answer stands at least STAND_PER_COST times its read's cost, so processes a user
+ * makes slow to read cannot keep the worker from the rest. A look running past `stuckMs` (a file on a hung mount) gets the worker replaced, the stuck one
  * abandoned.
  */
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
@@ -22,7 +24,7 @@ import { ProcHostView, type ProcHostOptions } from "./proc-host.js";
 export interface WorkerHostOptions extends ProcHostOptions {
   /** Longest the event loop waits for one look. */
   waitMs?: number;
-  /** How long a late answer about a process's open files stands in for a new look. */
+  /** How long a late answer about a process's open files stands in for a new look (longer for a costly read). */
   lateAnswerMs?: number;
   /** A look running longer than this has the worker replaced. */
   stuckMs?: number;
@@ -34,6 +36,14 @@ export interface WorkerHostOptions extends ProcHostOptions {
 
 const DEFAULTS = { waitMs: 10, lateAnswerMs: 1000, stuckMs: 2000, maxQueued: 256 };
 const TIMED_OUT = { status: "incomplete", reason: "time_budget" } as const;
+/** Keys remembered as slow to look at; the oldest is forgotten past this. */
+const MAX_SLOW_KEYS = 4096;
+/**
+ * A late answer stands at least this many times as long as its read took: a process that
+ * costs 50 ms to read is read again at most every 2.5 s, so however many such processes a
+ * user makes, each takes at most 1/STAND_PER_COST of the worker.
+ */
+const STAND_PER_COST = 50;
 
 interface LookThread {
   worker: Worker;
@@ -52,7 +62,9 @@ export class WorkerHostView implements HostView {
   private thread: LookThread | undefined;
   private nextId = 1;
   /** process key → open files that arrived after their asker stopped waiting. */
-  private readonly late = new Map<string, { answer: OpenFilesLook; atMs: number }>();
+  private readonly late = new Map<string, { answer: OpenFilesLook; atMs: number; standsMs: number }>();
+  /** Keys whose own read outlasted the wait: the worker runs theirs after the others (look-worker.ts). */
+  private readonly slowKeys = new Set<string>();
   private replaced = 0;
   /** Answers that came after their asker stopped waiting, not yet told to the listener. */
   private lateUntold = 0;
@@ -82,7 +94,7 @@ export class WorkerHostView implements HostView {
     // A process whose look outlasted the wait once would outlast it again: its late answer stands.
     const lateAnswer = () => {
       const late = this.late.get(key);
-      return late !== undefined && Date.now() - late.atMs <= this.opts.lateAnswerMs ? late.answer : undefined;
+      return late !== undefined && Date.now() - late.atMs <= late.standsMs ? late.answer : undefined;
     };
     return (this.ask(key, { kind: "openFiles", pid, startNs }, lateAnswer) as OpenFilesLook | undefined) ?? { ...TIMED_OUT, files: [] };
   }
@@ -127,7 +139,7 @@ export class WorkerHostView implements HostView {
     const ownId = this.nextId++;
     thread.queued.set(key, { id: ownId, postedMs: Date.now() });
     thread.keyOf.set(ownId, key);
-    thread.port.postMessage({ id: ownId, look } satisfies LookRequest);
+    thread.port.postMessage({ id: ownId, look, ...(this.slowKeys.has(key) ? { slow: true } : {}) } satisfies LookRequest);
     if (behindSlowLook) return undefined;
     const deadline = performance.now() + this.opts.waitMs;
     for (;;) {
@@ -144,8 +156,10 @@ export class WorkerHostView implements HostView {
   private collect(thread: LookThread, wanted: number | undefined): LookAnswer["answer"] | undefined {
     let found: LookAnswer["answer"] | undefined;
     for (let m = receiveMessageOnPort(thread.port); m !== undefined; m = receiveMessageOnPort(thread.port)) {
-      const { id, answer } = m.message as LookAnswer;
+      const { id, answer, ranMs } = m.message as LookAnswer;
       const key = thread.keyOf.get(id);
+      // Slow by its own read, not by its wait behind another's.
+      if (key !== undefined) this.markSlow(key, ranMs > this.opts.waitMs);
       thread.keyOf.delete(id);
       if (key !== undefined) thread.queued.delete(key);
       if (id === wanted) found = answer;
@@ -153,7 +167,7 @@ export class WorkerHostView implements HostView {
         this.lateUntold++;
         if (!key.startsWith("file:")) {
           this.late.delete(key); // re-inserted last: the map stays in arrival order
-          this.late.set(key, { answer: answer as OpenFilesLook, atMs: Date.now() });
+          this.late.set(key, { answer: answer as OpenFilesLook, atMs: Date.now(), standsMs: Math.max(this.opts.lateAnswerMs, ranMs * STAND_PER_COST) });
         }
       }
     }
@@ -161,10 +175,18 @@ export class WorkerHostView implements HostView {
     return found;
   }
 
+  private markSlow(key: string, slow: boolean): void {
+    this.slowKeys.delete(key);
+    if (!slow) return;
+    this.slowKeys.add(key);
+    if (this.slowKeys.size > MAX_SLOW_KEYS) this.slowKeys.delete(this.slowKeys.values().next().value!);
+  }
+
+  /** From the oldest, up to the first that still stands (one standing longer holds the rest a while). */
   private forgetStaleLate(): void {
     const now = Date.now();
     for (const [key, late] of this.late) {
-      if (now - late.atMs <= this.opts.lateAnswerMs) break;
+      if (now - late.atMs <= late.standsMs) break;
       this.late.delete(key);
     }
   }
