@@ -87,7 +87,11 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const stopped = stopSignal();
   const reloads = reloadOnHangup(request, config.sensor, pipeline, stats, enforcer);
   const seeded = pipeline.seedFromProc();
-  const snapshot = () => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters() });
+  // How long events waited behind host reads and rules: in the stats line, the metrics and
+  // the stopped line (the figure the event-loop bench and the kernel tier's lag test read).
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  const daemonStats = () => ({ eventLoopLagMs: lagPercentiles(loopDelay), workersReplaced: host.workersReplaced });
+  const snapshot = () => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters(), daemon: daemonStats() });
   stats.attach(snapshot);
   const losses = () => ({
     ...coverageCounts(snapshot()),
@@ -119,6 +123,8 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   stats.attachHealth(() => health.report());
   const status = await serveStatus(() => health.report());
   pipeline.attach(sensor);
+  // A shell whose look timed out is judged again as soon as the worker has the answer.
+  const stopReconsidering = host.onLateAnswers(() => pipeline.reconsider());
   // Logged once the sensor is up, so a start that fails says one line and nothing else.
   logRuleCatalog(catalog, daemonLogger);
   logReady(sensor, pipeline, stats, seeded.seeded);
@@ -127,12 +133,10 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   for (const missing of missingCoverageCapabilities()) warn(`running without ${missing.name}`, { loss: missing.loss });
   void notifySystemd("READY=1");
   const stopWatchdog = startWatchdog();
-  // How long events waited behind host reads and rules: logged at stop, the figure the
-  // event-loop bench and the kernel tier's lag test read.
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
 
   const signal = await stopped;
+  stopReconsidering();
   loopDelay.disable();
   stopWatchdog();
   attachment.stop();
@@ -155,7 +159,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
     ...pipeline.stats(),
     ...(capture !== undefined ? { capture: captureSummary(capture.stats()) } : {}),
     abandonedAtStop: abandoned(flushed),
-    eventLoopLagMs: lagPercentiles(loopDelay),
+    ...daemonStats(),
     ...(enforcer !== undefined ? { enforcement: { ...enforcementSummary(enforcer), kernel: sensor.enforceActions() } } : {}),
   });
   await new Promise<void>((resolve) => (process.stdout.writableNeedDrain ? process.stdout.once("drain", resolve) : resolve()));

@@ -197,6 +197,31 @@ export class Engine {
     return findings ?? [];
   }
 
+  /**
+   * The rules that judge held candidates again (Rule.reconsider), between two events: the
+   * host answered a look that had timed out. Returns the findings to emit now.
+   */
+  reconsider(): Finding[] {
+    const findings: Finding[] = [];
+    for (const rule of this.rules_) {
+      if (rule.reconsider === undefined) continue;
+      let result: Detection | readonly Detection[] | null | undefined;
+      try {
+        result = rule.reconsider(this.context);
+      } catch (error) {
+        this.countRuleError(rule, "reconsider", error);
+        continue;
+      }
+      if (result === null || result === undefined) continue;
+      for (const detection of Array.isArray(result) ? (result as readonly Detection[]) : [result as Detection]) {
+        if (detection.event === undefined) continue;
+        const finding = this.toFinding(rule, detection.event, detection);
+        if (finding !== undefined) findings.push(finding);
+      }
+    }
+    return findings;
+  }
+
   private index(rules: readonly AnyRule[]): Map<EventKind, AnyRule[]> {
     const ids = new Set<string>();
     const byKind = new Map<EventKind, AnyRule[]>();

@@ -113,6 +113,14 @@ export interface Rule<K extends EventKind = EventKind> {
    */
   prepare?(ctx: RuleContext): void;
   /**
+   * Called between events when the host answered a look that had run past the time the rule
+   * could wait for it (the daemon's host reads run in a worker: worker-host.ts): a rule that
+   * holds candidates it could not judge for want of that look judges them again now, so a
+   * shell is not lost to a busy host. Each detection names its candidate in `event`; one
+   * without is dropped.
+   */
+  reconsider?(ctx: RuleContext): Detection | Detection[] | null | undefined;
+  /**
    * A rule that matches sequences of events (an Elastic EQL sequence) reports the partial
    * matches it holds and drops, for the stats line and the metrics; undefined otherwise.
    */
@@ -137,6 +145,7 @@ export interface AnyRule {
   kinds: readonly EventKind[];
   evaluate(event: never, ctx: RuleContext): Detection | Detection[] | null | undefined;
   prepare?(ctx: RuleContext): void;
+  reconsider?(ctx: RuleContext): Detection | Detection[] | null | undefined;
   sequenceStats?(): SequenceStats | undefined;
   state?(): RuleState;
 }

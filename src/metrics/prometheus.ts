@@ -113,6 +113,13 @@ export class PrometheusMetrics {
       ruleExpired: counter("rule_expired_total", "Entries a rule dropped at their age bound, by rule id.", ["rule"]),
       ruleIncomplete: counter("rule_incomplete_looks_total", "Looks at the host a rule made that stopped at their budget (fds read, bytes hashed), by rule id.", ["rule"]),
       ruleAbandoned: counter("rule_abandoned_total", "Candidates a rule dropped at a count bound before any verdict (shells never judged), by rule id.", ["rule"]),
+      workersReplaced: counter("look_workers_replaced_total", "Host-look worker threads replaced because a look hung past its bound (a file on a hung mount).", []),
+      eventLoopLag: new Gauge<"quantile">({
+        name: "sockeye_event_loop_lag_seconds",
+        help: "How late the daemon's event loop ran its timers since it was ready, by quantile (0.5, 0.99, and 1 for the maximum).",
+        labelNames: ["quantile"],
+        registers,
+      }),
       ruleState: new Gauge<"rule" | "table">({
         name: "sockeye_rule_state_entries",
         help: "Entries a stateful rule keeps now, by rule id and table (held, pending, indexed).",
@@ -175,6 +182,11 @@ export class PrometheusMetrics {
       s.kernelEmitted.inc({ hook }, counters.emitted);
       s.kernelLost.inc({ hook }, counters.lost);
       s.kernelErrors.inc({ hook }, counters.errors);
+    }
+    if (snapshot.daemon !== undefined) {
+      s.workersReplaced.inc(snapshot.daemon.workersReplaced);
+      const lag = snapshot.daemon.eventLoopLagMs;
+      for (const [quantile, ms] of [["0.5", lag.p50], ["0.99", lag.p99], ["1", lag.max]] as const) s.eventLoopLag.set({ quantile }, ms / 1000);
     }
     for (const output of snapshot.outputs) {
       const labels = { output: output.name };

@@ -14,4 +14,13 @@ export interface StatsSnapshot {
   /** Sensor.counters(): records emitted, lost (ring full) and helper errors, per hook. */
   kernel: Readonly<Record<string, HookCounters>>;
   outputs: readonly OutputStats[];
+  /** The daemon's own health as a process; absent outside `sockeye run`. */
+  daemon?: DaemonProcessStats;
+}
+
+export interface DaemonProcessStats {
+  /** How late the event loop ran its timers since the daemon was ready: p50, p99 and max, in ms. */
+  eventLoopLagMs: { p50: number; p99: number; max: number };
+  /** Host-look workers replaced because a look hung past its bound (a file on a hung mount). */
+  workersReplaced: number;
 }

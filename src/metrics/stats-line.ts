@@ -31,6 +31,8 @@ export function formatStatsLine(current: StatsSnapshot, previous?: StatsSnapshot
     // What each stateful rule holds now and what its bounds let go (evicted, expired) or its host looks cut short.
     rule_state: mapValues(current.engine.ruleState, (state) => ({ ...state })),
     kernel_lost: mapValues(current.kernel, (hook) => hook.lost),
+    // Host reads a user made slow show here first (docs/design.md §9).
+    ...(current.daemon !== undefined ? { event_loop_lag_ms: { ...current.daemon.eventLoopLagMs }, workers_replaced: current.daemon.workersReplaced } : {}),
     kernel_errors: mapValues(current.kernel, (hook) => hook.errors),
     outputs: Object.fromEntries(
       current.outputs.map((output) => [

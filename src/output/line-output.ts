@@ -77,6 +77,28 @@ export function linePriority(finding: Finding): LinePriority {
   return { severity: finding.rule.severity, incident: finding.process.entity_id ?? finding.sockeye.fold_key };
 }
 
+/**
+ * Ranks by the head comment's order (0 … RANKS - 1): an incident the output already took,
+ * then severity. A memory queue and a spool (spooled-output.ts) rank the same way.
+ */
+export class IncidentRanks {
+  static readonly count = RANKS;
+  private readonly started = new Set<string>();
+
+  rank(priority: LinePriority | undefined): number {
+    if (priority === undefined) return 0;
+    const started = priority.incident !== undefined && this.started.has(priority.incident);
+    return (SEVERITY_RANK[priority.severity] ?? 0) + (started ? STARTED_INCIDENT_RANK : 0);
+  }
+
+  /** The output took a finding of this incident: its later ones outrank the rest. */
+  start(incident: string): void {
+    this.started.delete(incident);
+    this.started.add(incident);
+    if (this.started.size > MAX_STARTED_INCIDENTS) this.started.delete(this.started.values().next().value!);
+  }
+}
+
 interface Flight {
   count: number;
   /** Lines already reported delivered or failed. */
@@ -113,7 +135,7 @@ class LineQueue {
   private pending: PendingLine[] = [];
   private pendingBytes = 0;
   private readonly waitingByRank = new Array<number>(RANKS).fill(0);
-  private readonly startedIncidents = new Set<string>();
+  private readonly incidents = new IncidentRanks();
   private flight: Flight | undefined;
   private readonly idleWaiters = new IdleWaiters();
   private readonly maxBufferedBytes: number;
@@ -139,9 +161,7 @@ class LineQueue {
   }
 
   rank(priority: LinePriority | undefined): number {
-    if (priority === undefined) return 0;
-    const started = priority.incident !== undefined && this.startedIncidents.has(priority.incident);
-    return (SEVERITY_RANK[priority.severity] ?? 0) + (started ? STARTED_INCIDENT_RANK : 0);
+    return this.incidents.rank(priority);
   }
 
   /** Whether a line of this rank could be queued now, by room or by dropping a lower one. */
@@ -185,9 +205,7 @@ class LineQueue {
   }
 
   private startIncident(incident: string): void {
-    this.startedIncidents.delete(incident);
-    this.startedIncidents.add(incident);
-    if (this.startedIncidents.size > MAX_STARTED_INCIDENTS) this.startedIncidents.delete(this.startedIncidents.values().next().value!);
+    this.incidents.start(incident);
   }
 
   /** Delivers what is queued, unless a chunk is in flight (its loop takes the rest). */

@@ -27,6 +27,11 @@
  *
  * Bounded twice: past `maxBytes` the oldest segment is dropped (its unacknowledged records
  * counted as spool_full), and records older than `maxAgeMs` are dropped unsent (spool_expired).
+ * Records appended with a rank (spooled-output.ts: a started incident, then severity) go by
+ * rank at the byte bound: a record whose room would cost an older segment holding an
+ * unacknowledged record of a higher rank is refused instead (counted as spool_full), so a
+ * flood of low findings cannot push a waiting high one out. Segments found at open have no
+ * rank: the oldest go first, as without ranks.
  */
 import { closeSync, constants, fstatSync, fsync, fsyncSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { open as openFile } from "node:fs/promises";
@@ -91,7 +96,12 @@ interface Segment {
   lastTimeMs: number;
   /** The segment appended to; only the newest, and never one found at open. */
   fd?: number;
+  /** Per rank, the last seq of a record of that rank in this segment (ranked appends only). */
+  lastSeqByRank?: number[];
 }
+
+/** Ranks a ranked append may give (0 = lowest); see the head comment. */
+export const SPOOL_RANKS = 8;
 
 const HEADER_BYTES = 24;
 /** A length beyond this is garbage, not a finding (findings are a few KiB). */
@@ -289,9 +299,12 @@ export class Spool {
   /**
    * Appends the payloads in order, synchronously: when this returns they survive the
    * process. Throws on a write error (ENOSPC, EIO); then none of them is in the spool.
+   * `ranks` (one per payload, 0 to SPOOL_RANKS - 1): at the byte bound, payloads that would
+   * push out an older waiting one of a higher rank are refused and counted (head comment).
    */
-  append(payloads: readonly (string | Buffer)[]): void {
+  append(payloads: readonly (string | Buffer)[], ranks?: readonly number[]): void {
     if (this.closed) throw new SpoolError(this.dir, "is closed");
+    if (ranks !== undefined) ({ payloads, ranks } = this.admitByRank(payloads, ranks));
     if (payloads.length === 0) return;
     const timeMs = this.now();
     const frames = payloads.map((payload, index) => frame(this.nextSeq + index, timeMs, Buffer.isBuffer(payload) ? payload : Buffer.from(payload)));
@@ -317,6 +330,10 @@ export class Spool {
     active.bytes += bytes.length;
     active.lastSeq = this.nextSeq + payloads.length - 1;
     active.lastTimeMs = timeMs;
+    if (ranks !== undefined) {
+      const bySeq = (active.lastSeqByRank ??= new Array<number>(SPOOL_RANKS).fill(-1));
+      ranks.forEach((rank, index) => (bySeq[rank] = this.nextSeq + index));
+    }
     this.nextSeq += payloads.length;
     this.dirty.data = true;
     if (this.fsyncIntervalMs === 0) fsyncSync(active.fd!);
@@ -479,6 +496,33 @@ export class Spool {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") this.onTrouble(`spool ${this.dir}: cannot remove ${segment.name}: ${(error as Error).message}`);
     }
     this.dirty.folder = true;
+  }
+
+  /**
+   * The payloads whose room costs no older record of a higher rank: those that would are
+   * refused and counted as spool_full (the lowest rank goes first; among equals, the oldest).
+   */
+  private admitByRank(payloads: readonly (string | Buffer)[], ranks: readonly number[]): { payloads: (string | Buffer)[]; ranks: number[] } {
+    const incoming = payloads.reduce<number>((sum, payload) => sum + HEADER_BYTES + Buffer.byteLength(payload), 0);
+    let over = this.segments.reduce((sum, segment) => sum + segment.bytes, 0) + incoming - this.maxBytes;
+    // The segments enforceBounds would drop for this append, and the highest rank they still hold.
+    let outranking = -1;
+    for (let i = 0; over > 0 && i < this.segments.length - 1; i++) {
+      const segment = this.segments[i]!;
+      over -= segment.bytes;
+      segment.lastSeqByRank?.forEach((seq, rank) => {
+        if (seq > this.acked) outranking = Math.max(outranking, rank);
+      });
+    }
+    if (outranking <= 0) return { payloads: [...payloads], ranks: [...ranks] };
+    const kept = { payloads: [] as (string | Buffer)[], ranks: [] as number[] };
+    payloads.forEach((payload, index) => {
+      if (ranks[index]! >= outranking) {
+        kept.payloads.push(payload);
+        kept.ranks.push(ranks[index]!);
+      } else this.counts.droppedFull++;
+    });
+    return kept;
   }
 
   /** Oldest segments go first, whole; what they held unacknowledged is counted. */

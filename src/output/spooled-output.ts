@@ -14,7 +14,7 @@
  */
 import { realpathSync } from "node:fs";
 import type { Finding } from "../engine/finding.js";
-import { IdleWaiters } from "./line-output.js";
+import { IdleWaiters, IncidentRanks, linePriority } from "./line-output.js";
 import { DEFAULT_FLUSH_TIMEOUT_MS, OutputCounters, OutputError, describeError, encodeFinding, sleep, type FindingOutput, type FlushResult, type OutputDropReason, type OutputStats, type StateRecord } from "./output.js";
 import { Spool, SpoolError, type SpoolOptions, type SpoolRecord } from "./spool.js";
 
@@ -72,6 +72,8 @@ export abstract class SpooledOutput implements FindingOutput {
   private refusedInSend = 0;
   /** Set by write(): the loop must look at the spool again before it sleeps. */
   private kicked = false;
+  /** Incidents this output spooled a finding of: their later findings outrank others at a full spool. */
+  private readonly ranks = new IncidentRanks();
   private loop: Promise<void> | undefined;
   /** The spool's drop counts when this output started delivering, and when it stopped. */
   private spoolDrops: { from?: { full: number; expired: number }; to?: { full: number; expired: number } } = {};
@@ -134,12 +136,21 @@ export abstract class SpooledOutput implements FindingOutput {
 
   private append(records: readonly (Finding | StateRecord)[]): void {
     const payloads: Buffer[] = [];
+    const ranks: number[] = [];
     for (const record of records) {
       const json = encodeFinding(record, this.counters);
-      if (json !== undefined) payloads.push(Buffer.from(`${record.event.id}\n${json}`));
+      if (json === undefined) continue;
+      payloads.push(Buffer.from(`${record.event.id}\n${json}`));
+      // A full spool drops by rank (spool.ts): a heartbeat lowest, then as a memory queue does.
+      if (record.event.kind === "state") ranks.push(0);
+      else {
+        const priority = linePriority(record as Finding);
+        ranks.push(Math.min(this.ranks.rank(priority), IncidentRanks.count - 1));
+        if (priority.incident !== undefined) this.ranks.start(priority.incident);
+      }
     }
     try {
-      this.shared!.spool.append(payloads);
+      this.shared!.spool.append(payloads, ranks);
     } catch (error) {
       this.counters.drop("write_error", payloads.length, error);
       return;

@@ -106,6 +106,18 @@ export class Pipeline {
     return delivered;
   }
 
+  /**
+   * Between batches: the rules judge again the candidates a timed-out host look left
+   * undecided (Engine.reconsider), once the host has the answer; findings go out like a batch's.
+   */
+  reconsider(): Finding[] {
+    const findings = this.engine.reconsider();
+    if (findings.length === 0) return findings;
+    const delivered = this.coverage?.absorb(findings) ?? findings;
+    this.outputs_.write(delivered);
+    return delivered;
+  }
+
   /** From now on, flood-prone findings are counted into `monitor`'s SENSOR-001 instead of delivered one by one. */
   watchCoverage(monitor: CoverageMonitor): void {
     this.coverage = monitor;

@@ -41,6 +41,8 @@ export function createRelay001Rule(options: Relay001Options = {}): Rule<"exec" |
       graph.prepare(ctx.host);
     },
     state: () => graph.state(),
+    // A shell left pending because a look at its relay's open files timed out (worker-host.ts).
+    reconsider: (ctx) => toDetections(graph.reconsider(ctx.now(), ctx)),
     evaluate(event, ctx) {
       switch (event.kind) {
         case "exec":

@@ -5,13 +5,12 @@
  * SENSOR-001 on stdout within a second of the loss being counted, and every record the
  * kernel lost is in one of them (the totals match the daemon's `stopped` line).
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
-import { kernelTier, run, tcpListener } from "./harness.js";
+import { kernelTier, run, startDaemon, tcpListener, type Daemon } from "./harness.js";
 
 const tier = kernelTier();
 const LOADGEN_SOURCE = new URL("../../bench/loadgen.c", import.meta.url).pathname;
@@ -25,9 +24,9 @@ interface FindingJson {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.runIf(tier.run)("kernel: lost coverage is a finding", () => {
-  let daemon: ChildProcess | undefined;
+  let daemon: Daemon | undefined;
   afterEach(() => {
-    if (daemon?.exitCode === null) daemon.kill("SIGKILL");
+    if (daemon?.child.exitCode === null) daemon.child.kill("SIGKILL");
   });
 
   it("quiet on ordinary activity; a ring flood's every lost record reported as SENSOR-001 within a second", async () => {
@@ -35,18 +34,9 @@ describe.runIf(tier.run)("kernel: lost coverage is a finding", () => {
     const cc = spawnSync("cc", ["-O2", "-o", loadgen, LOADGEN_SOURCE], { encoding: "utf8" });
     if (cc.status !== 0) throw new Error(`cannot build the load generator with cc: ${cc.error?.message ?? cc.stderr}`);
 
-    const child = spawn(process.execPath, ["dist/cli/main.js", "run", "--format", "json"], { stdio: ["ignore", "pipe", "pipe"] });
-    daemon = child;
-    let stderr = "";
-    const findings: { receivedMs: number; finding: FindingJson }[] = [];
-    createInterface({ input: child.stdout }).on("line", (line) => findings.push({ receivedMs: Date.now(), finding: JSON.parse(line) as FindingJson }));
-    await new Promise<void>((resolve, reject) => {
-      child.stderr.on("data", (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes("sensor ready")) resolve();
-      });
-      child.on("exit", (code) => reject(new Error(`sockeye run exited ${code} before ready: ${stderr}`)));
-    });
+    daemon = startDaemon(["--format", "json"]);
+    const child = daemon.child;
+    await daemon.ready;
 
     // Ordinary activity: a /dev/tcp health check, a few programs; then a window and more.
     const service = await tcpListener("127.0.0.1", "ok\n");
@@ -57,7 +47,7 @@ describe.runIf(tier.run)("kernel: lost coverage is a finding", () => {
     }
     await service.close();
     await sleep(1000);
-    expect(findings.map(({ finding }) => finding.rule.id)).toEqual([]);
+    expect(daemon.findings<FindingJson>().map(({ finding }) => finding.rule.id)).toEqual([]);
 
     const flood = run(loadgen, ["flood", "3"]);
     await sleep(500);
@@ -66,13 +56,10 @@ describe.runIf(tier.run)("kernel: lost coverage is a finding", () => {
     child.kill("SIGCONT");
     expect((await flood).status).toBe(0);
     await sleep(2000);
-    child.kill("SIGTERM");
-    await new Promise((resolve) => child.once("exit", resolve));
+    await daemon.stop();
 
-    const stopped = stderr.split("\n").find((line) => line.includes('"message":"stopped"'));
-    const kernel = (JSON.parse(stopped!) as { kernel: Record<string, { lost: number }> }).kernel;
-    const lostByKernel = Object.values(kernel).reduce((sum, counters) => sum + counters.lost, 0);
-    const coverage = findings.filter(({ finding }) => finding.rule.id === "SENSOR-001");
+    const lostByKernel = Object.values(daemon.stopped()!.kernel).reduce((sum, counters) => sum + counters.lost, 0);
+    const coverage = daemon.findings<FindingJson>().filter(({ finding }) => finding.rule.id === "SENSOR-001");
     const reported = coverage.reduce(
       (sum, { finding }) => sum + Object.entries(finding.sockeye.coverage!.lost).filter(([where]) => where.startsWith("kernel/")).reduce((n, [, reasons]) => n + (reasons.lost ?? 0), 0),
       0,

@@ -5,54 +5,15 @@
  * restart; systemd learns READY=1 through $NOTIFY_SOCKET; SIGTERM exits 0.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PYTHON, kernelTier, run, tcpListener } from "./harness.js";
+import { CLI, PYTHON, kernelTier, run, startDaemon, tcpListener } from "./harness.js";
 
 const tier = kernelTier();
-const CLI = "dist/cli/main.js";
-
-interface Daemon {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  /** Resolves when stderr has a line matching `pattern` (after `from` characters). */
-  waitFor(pattern: RegExp, from?: number, timeoutMs?: number): Promise<void>;
-  stop(): Promise<number | null>;
-}
-
-function startDaemon(args: string[], env: NodeJS.ProcessEnv = process.env): Daemon {
-  const child = spawn(process.execPath, [CLI, "run", ...args], { stdio: ["ignore", "pipe", "pipe"], env });
-  let stdout = "", stderr = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return {
-    child,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    async waitFor(pattern, from = 0, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!pattern.test(stderr.slice(from))) {
-        if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode} before ${pattern}: ${stderr}`);
-        if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms: ${stderr}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-    async stop() {
-      child.kill("SIGTERM");
-      // A daemon that does not stop must not outlive the test (and hold the instance lock).
-      const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-      const code = await exited;
-      clearTimeout(killer);
-      return code;
-    },
-  };
-}
 
 async function poll<T>(read: () => T | undefined, timeoutMs = 5_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

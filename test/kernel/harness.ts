@@ -240,3 +240,9 @@ export async function commandingListener(
     close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
   };
 }
+
+/**
+ * `sockeye run` from this tree (dist/), for the tests that watch the daemon as a whole; the
+ * benches start it the same way (bench/daemon.mjs).
+ */
+export { CLI, peakRssMb, startDaemon, stoppedLine, type Daemon, type StoppedLine } from "../../bench/daemon.mjs";

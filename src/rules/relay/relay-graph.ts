@@ -197,6 +197,11 @@ export class RelayGraph {
     return out;
   }
 
+  /** Every pending shell judged again now: a host look it waited for has answered (Rule.reconsider). */
+  reconsider(nowMs: number, ctx: RuleContext): RelayVerdict[] {
+    return this.reevaluate(nowMs, ctx, () => true);
+  }
+
   onExit(task: TaskContext, timeMs?: number): void {
     if (timeMs !== undefined) this.observe(timeMs);
     const pk = processKey(task);

@@ -189,3 +189,37 @@ describe("pipeline.run", () => {
     expect(ports).toEqual([1, 2]);
   });
 });
+
+describe("engine reconsider", () => {
+  it("turns what a rule judges again between events into findings about the held event; one without an event is dropped, a throw counted", () => {
+    const held: SensorEvent[] = [];
+    const late = defineRule({
+      meta: { ...everyConnect.meta, id: "TEST-late" },
+      kinds: ["exec"],
+      evaluate: (event) => {
+        held.push(event);
+        return null;
+      },
+      reconsider: () => [...held.splice(0).map((event) => ({ event, fields: { late: true } })), { fields: { orphan: true } }],
+    });
+    const broken = defineRule({
+      meta: { ...everyConnect.meta, id: "TEST-broken" },
+      kinds: ["exec"],
+      evaluate: () => null,
+      reconsider: () => {
+        throw new Error("boom");
+      },
+    });
+    const { logger, lines } = recordingLogger();
+    const engine = new Engine({ rules: [late, broken], logger });
+    const shell = exec({ filename: "/bin/sh" });
+    expect(engine.handle(shell)).toEqual([]);
+    const findings = engine.reconsider();
+    expect(findings).toHaveLength(1);
+    expect(findings[0]).toMatchObject({ rule: { id: "TEST-late" }, late: true, process: { pid: shell.task.pid } });
+    expect(engine.reconsider()).toEqual([]);
+    expect(engine.stats().findingsByRule).toEqual({ "TEST-late": 1 });
+    expect(engine.stats().ruleErrors).toEqual({ "TEST-broken": 2 });
+    expect(lines.map((l) => l.details?.eventKind)).toEqual(["reconsider"]);
+  });
+});

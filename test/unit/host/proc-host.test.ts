@@ -62,6 +62,27 @@ describe("ProcHostView", () => {
     expect(host.openFiles(41, 500 * TICK)).toEqual({ status: "gone" });
   });
 
+  it("reads at most 64 KiB of a command line, dropping the argument cut at the bound", () => {
+    fakeProcess(40, 500, {});
+    writeFileSync(join(root, "40", "status"), "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n");
+    const args = ["/bin/true", ...Array.from({ length: 2000 }, (_, i) => `argument-${i}-${"x".repeat(30)}`)];
+    writeFileSync(join(root, "40", "cmdline"), `${args.join("\0")}\0`);
+    const record = new ProcHostView({ procRoot: root }).processRecord(40)!;
+    const kept = record.args.reduce((sum, arg) => sum + arg.length + 1, 0);
+    expect(kept).toBeLessThanOrEqual(64 * 1024);
+    expect(kept).toBeGreaterThan(64 * 1024 - 64);
+    expect(record.args).toEqual(args.slice(0, record.args.length));
+  });
+
+  it("reads an environment whole up to the kernel's 6 MiB bound: a variable after 300 KB of padding is still seen", () => {
+    fakeProcess(40, 500, {});
+    const pad = Array.from({ length: 300 }, (_, i) => `PAD${i}=${"y".repeat(1000)}`);
+    writeFileSync(join(root, "40", "environ"), `${["LD_PRELOAD=/a.so", ...pad, "LD_AUDIT=/b.so"].join("\0")}\0`);
+    const names = new Set(["LD_PRELOAD", "LD_AUDIT", "PAD259", "PAD260"]);
+    const seen = new ProcHostView({ procRoot: root }).environment(40, 500 * TICK, names)!;
+    expect(seen).toEqual(["LD_PRELOAD=/a.so", `PAD259=${"y".repeat(1000)}`, `PAD260=${"y".repeat(1000)}`, "LD_AUDIT=/b.so"]);
+  });
+
   it("stops at the fd budget and says so, with what it read", () => {
     fakeProcess(40, 500, { 0: { target: "socket:[1]" }, 1: { target: "socket:[2]" }, 2: { target: "socket:[3]" } });
     const look = new ProcHostView({ procRoot: root, maxFdsPerLook: 2 }).openFiles(40, 500 * TICK);

@@ -1,8 +1,8 @@
 /**
  * WorkerHostView: the slow looks answered from a worker thread (the built look-worker.js),
  * the same answers ProcHostView gives; a look that outlasts the wait answers `incomplete`
- * with reason `time_budget`, and a process's late answer stands for its next look; a worker
- * stuck on a look is replaced.
+ * with reason `time_budget`, and a process's late answer stands for its next look and is told
+ * to the onLateAnswers listener; a worker stuck on a look is replaced.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -56,6 +56,23 @@ describe("WorkerHostView", () => {
     expect(host.openFiles(pid, startNs)).toEqual({ status: "incomplete", reason: "time_budget", files: [] });
     await settle(300);
     expect(host.openFiles(pid, startNs)).toMatchObject({ status: "complete", files: expect.arrayContaining([stdioSocket(0), stdioSocket(1)]) as unknown });
+  });
+
+  it("a late answer calls the onLateAnswers listener on the event loop, and a look made there finds it", async () => {
+    const { pid, startNs } = sleeper();
+    const host = view({ waitMs: 0 });
+    const seen: unknown[] = [];
+    const stop = host.onLateAnswers(() => seen.push(host.openFiles(pid, startNs)));
+    expect(host.openFiles(pid, startNs)).toEqual({ status: "incomplete", reason: "time_budget", files: [] });
+    const deadline = Date.now() + 10_000;
+    while (seen.length === 0 && Date.now() < deadline) await settle(20);
+    expect(seen).toEqual([expect.objectContaining({ status: "complete", files: expect.arrayContaining([stdioSocket(0), stdioSocket(1)]) as unknown })]);
+    // Stopped: a later late answer tells nobody.
+    stop();
+    await settle(1100); // past lateAnswerMs, so the next look is asked of the worker again
+    expect(host.openFiles(pid, startNs)).toMatchObject({ status: "incomplete", reason: "time_budget" });
+    await settle(300);
+    expect(seen).toHaveLength(1);
   });
 
   it("a file's digest comes from the worker; the first one, not waited for, is incomplete", async () => {

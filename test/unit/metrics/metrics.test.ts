@@ -43,6 +43,7 @@ function snapshot(scale: number, timeMs = Date.UTC(2026, 10, 22, 10, 0, 0)): Sta
         lastError: "HTTP 503 Service Unavailable",
       },
     ],
+    daemon: { eventLoopLagMs: { p50: 0.5, p99: 12, max: 40 * scale }, workersReplaced: scale },
   };
 }
 
@@ -105,6 +106,12 @@ describe("Prometheus endpoint", () => {
         'sockeye_rule_abandoned_total{rule="RELAY-001"} 1',
         'sockeye_rule_state_entries{rule="RELAY-001",table="pending"} 1',
         'sockeye_rule_state_entries{rule="RELAY-001",table="indexed"} 40',
+        "# TYPE sockeye_look_workers_replaced_total counter",
+        "sockeye_look_workers_replaced_total 1",
+        "# TYPE sockeye_event_loop_lag_seconds gauge",
+        'sockeye_event_loop_lag_seconds{quantile="0.5"} 0.0005',
+        'sockeye_event_loop_lag_seconds{quantile="0.99"} 0.012',
+        'sockeye_event_loop_lag_seconds{quantile="1"} 0.04',
       ]),
     );
   });
@@ -208,6 +215,8 @@ describe("stats line", () => {
       rule_state: { "RELAY-001": { held: 3, pending: 1, indexed: 40, evicted: 6, expired: 27, incomplete: 3, abandoned: 3 } },
       kernel_lost: { connect: 0, exec: 21 },
       kernel_errors: { connect: 0, exec: 1 },
+      event_loop_lag_ms: { p50: 0.5, p99: 12, max: 120 },
+      workers_replaced: 3,
       outputs: {
         "json-lines": { written: 6, dropped: {}, queue: 0 },
         siem: { written: 3, dropped: { queue_full: 9 }, queue: 7, retries: 2 },
@@ -219,6 +228,13 @@ describe("stats line", () => {
     const noSequences = snapshot(1);
     noSequences.engine.sequences = {};
     expect(JSON.parse(formatStatsLine(noSequences))).not.toHaveProperty("sequences");
+  });
+
+  it("leaves the daemon's own figures out outside a daemon", () => {
+    const { daemon: _daemon, ...library } = snapshot(1);
+    const parsed = JSON.parse(formatStatsLine(library)) as Record<string, unknown>;
+    expect(parsed).not.toHaveProperty("event_loop_lag_ms");
+    expect(parsed).not.toHaveProperty("workers_replaced");
   });
 
   it("carries totals only on the first line, when there is nothing to take a rate against", () => {

@@ -57,6 +57,38 @@ describe("spool", () => {
     expect(left).toEqual(Array.from({ length: left.length }, (_, k) => `finding ${String(100 - left.length + k).padStart(40, "0")}`));
   });
 
+  it("at the byte bound a ranked append goes by rank: a flood of low records cannot push out a waiting high one, and every refusal is counted", async () => {
+    const bounded = spool({ maxBytes: 4096, segmentBytes: 512 });
+    const text = (i: number) => `finding ${String(i).padStart(40, "0")}`;
+    bounded.append([text(0)], [2]); // one high finding, waiting
+    for (let i = 1; i < 200; i++) bounded.append([text(i)], [0]);
+    const stats = bounded.stats();
+    expect(stats.bytes).toBeLessThanOrEqual(4096);
+    const left = await drain(bounded);
+    expect(left[0]).toBe(text(0));
+    expect(left.length + stats.droppedFull).toBe(200);
+    // Records of its rank or above still make room by dropping the oldest, the high one included.
+    const before = bounded.stats().droppedFull;
+    for (let i = 200; i < 300; i++) bounded.append([text(i)], [2]);
+    const after = await drain(bounded);
+    expect(after).toContain(text(299));
+    expect(bounded.stats().droppedFull).toBeGreaterThan(before);
+    bounded.rewind();
+    expect(await drain(bounded)).not.toContain(text(0));
+  });
+
+  it("once the high record is acknowledged, low records make room again", async () => {
+    const bounded = spool({ maxBytes: 4096, segmentBytes: 512 });
+    const text = (i: number) => `finding ${String(i).padStart(40, "0")}`;
+    bounded.append([text(0)], [2]);
+    bounded.ack((await bounded.next(1))[0]!.seq);
+    for (let i = 1; i < 200; i++) bounded.append([text(i)], [0]);
+    const stats = bounded.stats();
+    const left = await drain(bounded);
+    expect(left.at(-1)).toBe(text(199));
+    expect(left.length + stats.droppedFull).toBe(199);
+  });
+
   it("records past the maximum age are dropped unsent and counted", async () => {
     let now = 1_000_000;
     const aging = spool({ maxAgeMs: 60_000, now: () => now });
