@@ -42,7 +42,7 @@ export {
 } from "./rules/trc-101-stdio-over-socket.js";
 export { RELAY001_META, createRelay001Rule, type Relay001Options } from "./rules/relay-001-relay-shell.js";
 export { RELAY002_META, createRelay002Rule, type Relay002Options } from "./rules/relay-002-command-relay.js";
-export type { RelayGraphOptions } from "./rules/relay/relay-graph.js";
+export type { RelayAgentAllowEntry, RelayGraphOptions } from "./rules/relay/relay-graph.js";
 export type { Access, EndpointKey, Holding } from "./rules/relay/holdings.js";
 export type { ExistingTcpSocket } from "./host/tcp-table.js";
 export type { PreciseOptions } from "./rules/stdio/precise-judge.js";
