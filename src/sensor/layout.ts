@@ -59,5 +59,5 @@ export const LAYOUT = {
   },
   fork_event: { sizeof: 88, task: 16 },
   exit_event: { sizeof: 96, task: 16, exit_code: 88 },
-  outbound_event: { sizeof: 152, task: 16, fd: 88, result: 92, sock_ino: 96, family: 100, state: 102, local: 104, remote: 128 },
+  outbound_event: { sizeof: 152, task: 16, fd: 88, result: 92, sock_ino: 96, family: 100, state: 102, protocol: 103, local: 104, remote: 128 },
 } as const;

@@ -45,7 +45,7 @@ import { holdingsNow, ptyMasterKey, ptySlaveKey, socketKey, stdioHolding, type A
  * remote-access or job agent): its verdicts are suppressed and counted under `reason`.
  */
 export interface RelayAgentAllowEntry {
-  /** The absolute path of the program holding the socket (what /proc/<pid>/exe names). */
+  /** The program holding the socket, as a finding names it (`sockeye.relay.program.executable`: the path it was run by). */
   executable: string;
   /** The systemd unit it runs in ("runner.service"), when the entry should match only there. */
   unit?: string;
@@ -106,6 +106,8 @@ interface Pending {
   identifiedBy: IdentifiedBy;
   /** The shell, its parent and its ancestors at exec: who may have started its relay. */
   family: Set<number>;
+  /** When (event time) to look once more after an event concerned it without a verdict. */
+  recheckAtMs?: number;
 }
 
 const DEFAULTS = {
@@ -116,6 +118,12 @@ interface Node {
   pid: number;
   startNs: number;
 }
+
+/** Processes an index walk (pendingNear) may visit per event: in memory, no /proc read. */
+const NEAR_BUDGET = 512;
+/** A candidate an event concerned without a verdict is looked at once more this much later (event time). */
+const RECHECK_AFTER_MS = 1000;
+const NO_KEYS: ReadonlySet<string> = new Set();
 
 /** Indexed processes past their age checked for liveness per event (each check is one /proc look). */
 const INDEX_CHECKS_PER_EVENT = 2;
@@ -180,10 +188,10 @@ export class RelayGraph {
     this.observe(event.timeMs, ctx);
     this.sockets.remember({ ...socket, ppid: event.task.ppid }, event.timeMs);
     // The shells this connect may complete: those the connector or its parent started (a
-    // relay, a pipeline's `nc`), and, when the connector's own stdio is a pipe, FIFO, unix
-    // socket or pty, any (it may sit at the end of a chain of intermediates).
-    const relays = this.indexedUnder.get(processKey(event.task))?.keys.some((k) => !k.startsWith("tty:")) === true;
-    return this.reevaluate(ctx, (p) => relays || p.family.has(event.task.pid) || p.family.has(event.task.ppid));
+    // relay, a pipeline's `nc`), and those its own stdio leads to (it may sit at the end of a
+    // chain of intermediates).
+    const near = this.pendingNear(processKey(event.task));
+    return this.reevaluate(event.timeMs, ctx, (p, pk) => near.has(pk) || p.family.has(event.task.pid) || p.family.has(event.task.ppid));
   }
 
   onExec(event: ExecEvent, ctx: RuleContext): RelayVerdict[] {
@@ -215,9 +223,8 @@ export class RelayGraph {
     // Pipeline members start in any order: a sibling's exec, or one with a relayable stdio
     // (an intermediate `cat` of a chain), may complete a chain. Not every child of a shell: an
     // interactive shell runs commands all its life.
-    const intermediate = keys?.some((k) => !k.startsWith("tty:")) === true;
-    const related = (p: Pending) => p.exec.task.ppid === event.task.ppid || (intermediate && p.family.has(event.task.ppid));
-    const out = this.reevaluate(ctx, related);
+    const near = keys === undefined ? NO_KEYS : this.pendingNear(pk);
+    const out = this.reevaluate(event.timeMs, ctx, (p, k) => p.exec.task.ppid === event.task.ppid || near.has(k));
     const identity = this.candidate(event, ctx);
     if (identity === undefined) return out;
     const family = new Set<number>([event.task.pid, event.task.ppid]);
@@ -254,17 +261,55 @@ export class RelayGraph {
     return { interpreter: identity.family, identifiedBy: identity.by };
   }
 
-  private reevaluate(ctx: RuleContext, which: (p: Pending) => boolean): RelayVerdict[] {
+  /**
+   * Re-evaluates the candidates `which` picks, and those due for a second look. A pipeline's
+   * last piece may fall into place after the event that announced it (a process opens its FIFO
+   * after its exec, a forked subshell sets up a hop): a candidate an event concerned without a
+   * verdict is looked at once more on the first event RECHECK_AFTER_MS later. Not a window: the
+   * candidate stays, and any later related event looks again.
+   */
+  private reevaluate(nowMs: number, ctx: RuleContext, which: (p: Pending, pk: string) => boolean): RelayVerdict[] {
     if (this.pending.size === 0) return NO_VERDICTS;
-    const out: RelayVerdict[] = [];
+    let out: RelayVerdict[] | undefined;
     for (const [pk, p] of this.pending) {
-      if (!which(p)) continue;
+      const due = p.recheckAtMs !== undefined && nowMs >= p.recheckAtMs;
+      if (!due && !which(p, pk)) continue;
       const verdict = this.evaluate(p, ctx);
-      if (verdict === undefined) continue;
-      out.push(verdict);
+      if (verdict === undefined) {
+        p.recheckAtMs = due ? undefined : nowMs + RECHECK_AFTER_MS;
+        continue;
+      }
+      (out ??= []).push(verdict);
       this.pending.delete(pk);
     }
-    return out;
+    return out ?? NO_VERDICTS;
+  }
+
+  /**
+   * The candidates reachable from process `start` through the stdio index alone (exec-time
+   * pipes, FIFOs, unix sockets and ptys, terminals left out: one joins a whole session), up to
+   * NEAR_BUDGET processes: no /proc read, so an exec or connect anywhere on a chain finds the
+   * shell at its other end, however many hops away.
+   */
+  private pendingNear(start: string): ReadonlySet<string> {
+    const found = new Set<string>();
+    if (this.pending.size === 0) return found;
+    const seen = new Set<string>([start]);
+    const queue = [start];
+    for (let i = 0; i < queue.length && seen.size < NEAR_BUDGET; i++) {
+      for (const key of this.indexedUnder.get(queue[i]!)?.keys ?? []) {
+        if (key.startsWith("tty:")) continue;
+        for (const far of farEnds(key, 0).concat(key)) {
+          for (const hk of this.stdioHolders.get(far)?.keys() ?? []) {
+            if (seen.has(hk)) continue;
+            seen.add(hk);
+            if (this.pending.has(hk)) found.add(hk);
+            queue.push(hk);
+          }
+        }
+      }
+    }
+    return found;
   }
 
   /**

