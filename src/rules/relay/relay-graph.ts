@@ -124,6 +124,9 @@ const NEAR_BUDGET = 512;
 /** A candidate an event concerned without a verdict is looked at once more this much later (event time). */
 const RECHECK_AFTER_MS = 1000;
 const NO_KEYS: ReadonlySet<string> = new Set();
+const NO_PIDS: ReadonlySet<number> = new Set();
+/** How many ancestors of an exec are checked for a candidate shell that spawned it. */
+const DESCENT_CHECKED = 4;
 
 /** Indexed processes past their age checked for liveness per event (each check is one /proc look). */
 const INDEX_CHECKS_PER_EVENT = 2;
@@ -224,7 +227,11 @@ export class RelayGraph {
     // (an intermediate `cat` of a chain), may complete a chain. Not every child of a shell: an
     // interactive shell runs commands all its life.
     const near = keys === undefined ? NO_KEYS : this.pendingNear(pk);
-    const out = this.reevaluate(event.timeMs, ctx, (p, k) => p.exec.task.ppid === event.task.ppid || near.has(k));
+    // A command a candidate shell runs inherits its stdio and so is "near" it, yet adds
+    // nothing to its chain: a shell fed commands through a pipe (`cat cmds | sh`) would be
+    // looked at again for every command it runs.
+    const spawnedBy = near.size === 0 ? NO_PIDS : new Set([event.task.ppid, ...ctx.processes.ancestors(event.task.ppid, DESCENT_CHECKED).map((a) => a.pid)]);
+    const out = this.reevaluate(event.timeMs, ctx, (p, k) => p.exec.task.ppid === event.task.ppid || (near.has(k) && !spawnedBy.has(p.exec.task.pid)));
     const identity = this.candidate(event, ctx);
     if (identity === undefined) return out;
     const family = new Set<number>([event.task.pid, event.task.ppid]);

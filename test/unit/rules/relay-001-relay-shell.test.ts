@@ -396,6 +396,19 @@ describe("RELAY-001: bounds cost coverage visibly, never silently", () => {
     expect(stats.ruleState["RELAY-001"]).toMatchObject({ abandoned: 0 });
   });
 
+  it("a candidate shell fed commands through a pipe (cat cmds | sh) is not looked at again for every command it runs", () => {
+    const host = fakeHost();
+    let looks = 0;
+    const openFiles = host.openFiles.bind(host);
+    host.openFiles = (pid, startNs) => { looks++; return openFiles(pid, startNs); };
+    host.world.set(201, [holds(0, "pipe:11", "read"), holds(1, "pipe:12", "write")]);
+    const engine = new Engine({ rules: [createRelay001Rule()], processes: new ProcessTable({ host }), hostName: "h", now: () => at(0), logger: silentLogger });
+    for (const e of start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 1)) engine.handle(e);
+    const afterShell = looks;
+    for (let i = 0; i < 50; i++) for (const e of start(proc(3000 + i, 201, "ls"), "/usr/bin/ls", ["ls"], [pipe(11), pipe(12), tty(1)], 2)) engine.handle(e);
+    expect(looks - afterShell).toBeLessThan(10);
+  });
+
   it("past maxPending the oldest live candidate is abandoned and counted (SENSOR-001 reports it)", () => {
     const steps: Step[] = [
       { holds: { 201: [holds(0, "pipe:11", "read"), holds(1, "pipe:12", "write")], 202: [holds(0, "pipe:13", "read"), holds(1, "pipe:14", "write")] } },
