@@ -15,6 +15,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import net from "node:net";
+import dgram from "node:dgram";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -392,6 +393,23 @@ describe.runIf(tier.run)("kernel: benign corpus for relays without a window (REL
     const jumped = await run("ssh", ["-F", join(dir, "ssh_config"), "-J", `root@localhost:${p}`, "-p", String(p), "root@127.0.0.1", "echo jumped"]);
     expect(jumped.stdout, jumped.stderr).toBe("jumped\n");
   }, 60_000);
+
+  // UDP connects are relay records now (socat UDP:, ncat -u): a lookup must stay a record.
+  it("UDP lookups: getent hosts localhost, and a shell fed commands on a pipe that queries a local UDP listener", async () => {
+    const udp = dgram.createSocket("udp4");
+    udp.on("message", (msg, from) => udp.send(`answer ${msg.toString()}`, from.port, from.address));
+    await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
+    const port = udp.address().port;
+    try {
+      const getent = await run("getent", ["hosts", "localhost"]);
+      expect(getent.stdout).toMatch(/localhost/);
+      const query = `import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(("127.0.0.1", ${port})); s.send(b"q"); s.settimeout(5); print(s.recv(64).decode())`;
+      const fed = await run("sh", [], `${PYTHON} -c '${query}'\nsleep 1\n`);
+      expect(fed.stdout).toBe("answer q\n");
+    } finally {
+      await new Promise<void>((resolve) => udp.close(() => resolve()));
+    }
+  }, 30_000);
 
   // A CI-runner-like agent on a raw TCP connection: it connects, idles past any window the
   // rule had (11 s), then runs each job it is sent with `sh -c` and writes the output back.
