@@ -76,8 +76,10 @@ function detection(v: RelayVerdict): Detection {
         remote: { address: s.remote.address, port: s.remote.port },
         program: { pid: relay.pid, name: relay.name || s.comm, executable: relay.executable },
         // A socket that existed as observation began: who connected it, and when, is unknown.
-        connected_by: s.beforeObservation === true ? null : { pid: s.pid, comm: s.comm },
+        connected_by: s.beforeObservation === true || s.connectUnseen === true ? null : { pid: s.pid, comm: s.comm },
         ...(s.beforeObservation === true ? { connected_before_observation: true } : {}),
+        // Its connect was not seen (io_uring's IORING_OP_CONNECT): the TCP table showed it outbound.
+        ...(s.connectUnseen === true ? { connect_unseen: true } : {}),
         shell: { interpreter: v.interpreter, executable: v.shell.filename, args: v.shell.args, fds: v.shellFds },
         input_chain: chain(v.input),
         output_chain: chain(v.output),

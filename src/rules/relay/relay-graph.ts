@@ -385,6 +385,19 @@ export class RelayGraph {
   private evaluateWith(p: Pending, ctx: RuleContext, holdingsOf: (n: Node) => Holding[] | undefined): RelayVerdict | undefined {
     const { processes } = ctx;
     const shell = p.exec.task;
+    // A socket on the way that no connect record names: connected by a route the sensor does
+    // not see (io_uring's IORING_OP_CONNECT), or forgotten at the socket bound. The host's TCP
+    // tables say whether it is outbound (no listener on its local port), read at most once per
+    // evaluation and only when a chain reaches such a socket.
+    let table: Map<number, OutboundSocket> | undefined;
+    const socketOf = (ino: number): OutboundSocket | undefined => {
+      const known = this.socket(ino);
+      if (known !== undefined) return known;
+      table ??= new Map(ctx.host.tcpSockets().filter((t) => t.origin === "outbound").map((t) => [t.ino, {
+        ino: t.ino, pid: 0, startNs: 0, comm: "", timeMs: p.exec.timeMs, family: t.family, local: t.local, remote: t.remote, connectUnseen: true as const,
+      }]));
+      return table.get(ino);
+    };
     const shellHoldings = holdingsOf(shell);
     if (shellHoldings === undefined) return undefined;
     // What the shell holds on 0-2 now, /proc's view (it names a pty slave as such), else the
@@ -402,17 +415,17 @@ export class RelayGraph {
       });
     const neighbours = this.neighbours(shell, processes);
 
-    const input = this.search(ends([0]), "write", shell, neighbours, holdingsOf, processes);
+    const input = this.search(ends([0]), "write", shell, neighbours, holdingsOf, socketOf, processes);
     if (input.size === 0) return undefined;
-    const output = this.search(ends([1, 2]), "read", shell, neighbours, holdingsOf, processes);
+    const output = this.search(ends([1, 2]), "read", shell, neighbours, holdingsOf, socketOf, processes);
     const verdict = (inIno: number, outIno: number): RelayVerdict => {
       const inChain = input.get(inIno)!;
       const outChain = output.get(outIno)!;
       const shellFds = [0, ...[...outChain.fds].sort((a, b) => a - b)];
-      const socket = this.socket(inIno)!;
+      const socket = socketOf(inIno)!;
       return {
         shell: p.exec, interpreter: p.interpreter, identifiedBy: p.identifiedBy, socket, input: inChain.links, output: outChain.links, shellFds,
-        ...(outIno !== inIno ? { outputSocket: this.socket(outIno)! } : {}),
+        ...(outIno !== inIno ? { outputSocket: socketOf(outIno)! } : {}),
       };
     };
     for (const ino of input.keys()) if (output.has(ino)) return verdict(ino, ino);
@@ -420,8 +433,8 @@ export class RelayGraph {
     // both reached from the shell and both to the same remote host. Two hosts are left out: a
     // downloaded script piped into a shell whose log is shipped elsewhere has that shape.
     for (const inIno of input.keys()) {
-      const remote = this.socket(inIno)!.remote.address;
-      for (const outIno of output.keys()) if (this.socket(outIno)!.remote.address === remote) return verdict(inIno, outIno);
+      const remote = socketOf(inIno)!.remote.address;
+      for (const outIno of output.keys()) if (socketOf(outIno)!.remote.address === remote) return verdict(inIno, outIno);
     }
     return undefined;
   }
@@ -438,6 +451,7 @@ export class RelayGraph {
     shell: Node,
     neighbours: Node[],
     holdingsOf: (n: Node) => Holding[] | undefined,
+    socketOf: (ino: number) => OutboundSocket | undefined,
     processes: ProcessView,
   ): Map<number, { links: ChainLink[]; fds: Set<number> }> {
     const found = new Map<number, { links: ChainLink[]; fds: Set<number> }>();
@@ -461,7 +475,7 @@ export class RelayGraph {
               const info = processes.get(holder.pid, holder.startNs);
               const links = [...f.links, link(holder, info, via)];
               const sockets = held.flatMap((h) => {
-                const s = h.key.startsWith("sock:") ? this.socket(Number(h.key.slice(5))) : undefined;
+                const s = h.key.startsWith("sock:") ? socketOf(Number(h.key.slice(5))) : undefined;
                 return s !== undefined ? [s] : [];
               });
               for (const s of sockets) {

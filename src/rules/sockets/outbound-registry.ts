@@ -19,6 +19,8 @@ export interface OutboundSocket {
   remote: Endpoint;
   /** It existed as observation began: pid, startNs and comm are unknown (0, 0, ""). */
   beforeObservation?: true;
+  /** No connect of it was seen (io_uring, a forgotten record): the host's TCP table showed it outbound; pid, startNs and comm unknown. */
+  connectUnseen?: true;
   /** A connected UDP socket (`socat UDP:`, `ncat -u`); TCP when absent. */
   transport?: "udp";
 }
