@@ -125,6 +125,8 @@ const NEAR_BUDGET = 512;
 const RECHECK_AFTER_MS = 1000;
 const NO_KEYS: ReadonlySet<string> = new Set();
 const NO_PIDS: ReadonlySet<number> = new Set();
+/** Candidates checked for liveness when the table is full, oldest first (each check is one /proc look). */
+const ROOM_LOOKS = 16;
 /** How many ancestors of an exec are checked for a candidate shell that spawned it. */
 const DESCENT_CHECKED = 4;
 
@@ -321,11 +323,15 @@ export class RelayGraph {
 
   /**
    * The candidate table is full: shells whose exit was lost go first (the table, else /proc,
-   * says they are gone); only when every one is alive is the oldest abandoned, which is
+   * says they are gone, among the oldest ROOM_LOOKS); only when those are alive is the oldest abandoned, which is
    * coverage lost and counted so (SENSOR-001), not a silent drop.
    */
   private makeRoom(ctx: RuleContext): void {
+    // The oldest few only: with the table full of live decoys, every new candidate would
+    // otherwise cost a look at each of thousands.
+    let looked = 0;
     for (const [pk, p] of this.pending) {
+      if (looked++ >= ROOM_LOOKS) break;
       const t = p.exec.task;
       const info = ctx.processes.get(t.pid, t.startNs);
       if (info?.exited === true || ctx.host.openFiles(t.pid, t.startNs).status === "gone") {
