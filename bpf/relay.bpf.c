@@ -11,6 +11,7 @@
 #include "sock.bpf.h"
 
 #define SOCK_STREAM 1
+#define SOCK_DGRAM 2
 
 /* Relay records wake the reader only once their ring is this full (in 1/8ths). */
 const volatile __u8 relay_wakeup_eighths = SOCKEYE_CONTEXT_WAKEUP_EIGHTHS;
@@ -26,8 +27,9 @@ static __always_inline __u64 relay_submit_flags(__u64 now)
 }
 
 /* connect(2)'s fd at its exit comes from syscall_exit_args (its registers from 5.15, what
- * handle_connect_enter stashed before). UDP is left out: resolvers connect a UDP socket for
- * every lookup, and no relay here uses one. */
+ * handle_connect_enter stashed before). Connected UDP sockets are recorded too: `socat UDP:`
+ * and `ncat -u` relay shells over them. Resolvers connect one per lookup; the rules count a
+ * socket only when a shell's stdio reaches it, so a lookup costs a record, never a finding. */
 SEC("tp/syscalls/sys_exit_connect")
 int handle_outbound_connect_exit(struct trace_event_raw_sys_exit *ctx)
 {
@@ -36,6 +38,7 @@ int handle_outbound_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	struct socket *sock;
 	struct sock *sk;
 	__u16 family;
+	short type;
 	long ret = ctx->ret;
 	int fd;
 
@@ -48,7 +51,10 @@ int handle_outbound_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	if (connect_all_fds || within_stdio(fd))
 		return 0;
 	sock = current_fd_socket(fd);
-	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
+	if (!sock)
+		return 0;
+	type = BPF_CORE_READ(sock, type);
+	if (type != SOCK_STREAM && type != SOCK_DGRAM)
 		return 0;
 	sk = BPF_CORE_READ(sock, sk);
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -65,6 +71,7 @@ int handle_outbound_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	e->fd = fd;
 	e->result = (__s32)ret;
 	e->sock_ino = BPF_CORE_READ(sock, file, f_inode, i_ino);
+	e->protocol = type == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP;
 	FILL_ENDPOINTS(e, sk);
 	bpf_ringbuf_submit(e, relay_submit_flags(e->hdr.time_ns));
 	count(SOCKEYE_HOOK_OUTBOUND, COUNT_EMITTED);

@@ -259,7 +259,7 @@ struct outbound_event {
 	__u32 sock_ino;
 	__u16 family;    /* AF_INET or AF_INET6 */
 	__u8 state;      /* sk_state: TCP_SYN_SENT = 2 while in progress, TCP_ESTABLISHED = 1 */
-	__u8 pad;
+	__u8 protocol;   /* IPPROTO_TCP (6) or IPPROTO_UDP (17): a connected UDP socket relays too */
 	struct sock_endpoint local;
 	struct sock_endpoint remote;
 };

@@ -55,6 +55,7 @@ Napi::Object layout_to_js(Napi::Env env) {
   Napi::Object o = add("outbound_event", sizeof(outbound_event));
   FIELD(o, outbound_event, task); FIELD(o, outbound_event, fd); FIELD(o, outbound_event, result);
   FIELD(o, outbound_event, sock_ino); FIELD(o, outbound_event, family); FIELD(o, outbound_event, state);
+  FIELD(o, outbound_event, protocol);
   FIELD(o, outbound_event, local); FIELD(o, outbound_event, remote);
   Napi::Object k = Napi::Object::New(env);
   k.Set("COMM_LEN", SOCKEYE_COMM_LEN);

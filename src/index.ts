@@ -45,7 +45,7 @@ export {
 export { RELAY001_META, createRelay001Rule, type Relay001Options } from "./rules/relay-001-relay-shell.js";
 export { RELAY002_META, createRelay002Rule, type Relay002Options } from "./rules/relay-002-command-relay.js";
 export { SHELL001_META, createShell001Rule, type Shell001Options } from "./rules/shell-001-network-fed-interpreter.js";
-export type { RelayGraphOptions } from "./rules/relay/relay-graph.js";
+export type { RelayAgentAllowEntry, RelayGraphOptions } from "./rules/relay/relay-graph.js";
 export type { NetworkFedOptions } from "./rules/behaviour/network-fed.js";
 export type { Access, EndpointKey, Holding } from "./rules/relay/holdings.js";
 export type { ExistingTcpSocket } from "./host/tcp-table.js";

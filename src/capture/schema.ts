@@ -110,7 +110,7 @@ const fork = z.object({ ...base, kind: z.literal("fork") });
 const exit = z.object({ ...base, kind: z.literal("exit"), exitCode: i32 });
 
 const outbound = z.object({
-  ...base, kind: z.literal("outbound"), fd: i32, result: i32, socketIno: u64, family: z.enum(["inet", "inet6"]), local: endpoint, remote: endpoint,
+  ...base, kind: z.literal("outbound"), fd: i32, result: i32, socketIno: u64, family: z.enum(["inet", "inet6"]), transport: z.enum(["tcp", "udp"]).default("tcp"), local: endpoint, remote: endpoint,
 });
 
 const alreadyRunning = z.object({ ...base, kind: z.literal("already_running"), executable: z.string(), args: z.array(z.string()) });

@@ -57,6 +57,15 @@ const allowEntry = z
     message: "needs at least one of executable, name, parent_name",
   });
 
+/** A program allowed to relay shells by design (RELAY-001): a remote-access or job agent. */
+const relayAgentEntry = z
+  .object({
+    executable: z.string().regex(/^\//, "must be an absolute path, e.g. /usr/bin/runner-agent"),
+    unit: z.string().min(1).optional(),
+    reason: z.string().min(1),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     sensor: sensorConfigSchema.default({}),
@@ -72,6 +81,8 @@ export const configSchema = z
         command_relay: z.boolean().default(false),
         /** Added to TRC-101's default allowlist of inetd-style services. */
         trc101_allow: z.array(allowEntry).default([]),
+        /** Programs RELAY-001 lets hold a shell's connection (agents that run interactive shells for a remote by design). */
+        relay_agents: z.array(relayAgentEntry).default([]),
       })
       .strict()
       .default({}),

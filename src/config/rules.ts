@@ -21,6 +21,9 @@ export function loadConfiguredRules(config: Config, stdioFdMax = config.sensor.s
     lenient: config.rules.lenient,
     builtinElastic: config.rules.shipped_elastic,
     commandRelay: config.rules.command_relay,
+    relay001: {
+      agents: config.rules.relay_agents.map((a) => ({ executable: a.executable, reason: a.reason, ...(a.unit !== undefined ? { unit: a.unit } : {}) })),
+    },
     trc101: {
       profile: config.rules.profile,
       stdioFdMax,

@@ -7,6 +7,10 @@
  * the shell's stream is what reaches the socket are in relay/relay-graph.ts; user
  * documentation in docs/rules/RELAY-001.md.
  *
+ * No time window and no hop limit: a relay that waits, or adds hops, is still one. A program
+ * that relays shells by design (a remote-access agent) is named in `rules.relay_agents`, and
+ * its verdicts are counted as suppressed under the entry's reason (`agent:<reason>`).
+ *
  * One socket, one finding, across this rule and TRC-101: both fold by the socket's inode as an
  * incident key (a python dup2 of the socket followed by pty.spawn is both).
  */
@@ -21,7 +25,7 @@ export const RELAY001_META: RuleMeta = {
   name: "Relay reverse shell",
   description:
     "A command interpreter reads its commands from stdin while its stdin and output are relayed, through pipes, a FIFO, a socketpair or a pty, " +
-    "to a process holding an outbound connection made as the shell started: a reverse shell behind a relay such as ncat -e, socat EXEC: or a mkfifo pipeline.",
+    "to a process holding an outbound connection: a reverse shell behind a relay such as ncat -e, socat EXEC: or a mkfifo pipeline, however long it waited and however many hops it used.",
   version: "1",
   severity: "high",
   riskScore: 73,
@@ -33,7 +37,8 @@ export type Relay001Options = RelayGraphOptions;
 
 export function createRelay001Rule(options: Relay001Options = {}): Rule<"exec" | "exit" | "outbound" | "connect"> {
   const graph = new RelayGraph(options);
-  const toDetections = (verdicts: RelayVerdict[]): Detection[] | null => (verdicts.length > 0 ? verdicts.map(detection) : null);
+  const toDetections = (verdicts: RelayVerdict[]): Detection[] | null =>
+    verdicts.length > 0 ? verdicts.map((v) => (v.allowedAgent !== undefined ? { suppressed: `agent:${v.allowedAgent.reason}` } : detection(v))) : null;
   return defineRule({
     meta: RELAY001_META,
     kinds: ["exec", "exit", "outbound", "connect"],
@@ -51,7 +56,7 @@ export function createRelay001Rule(options: Relay001Options = {}): Rule<"exec" |
         case "connect":
           return toDetections(graph.onOutbound(event, ctx));
         case "exit":
-          graph.onExit(event.task, event.timeMs);
+          graph.onExit(event.task, event.timeMs, ctx);
           return null;
       }
     },
@@ -73,8 +78,10 @@ function detection(v: RelayVerdict): Detection {
         remote: { address: s.remote.address, port: s.remote.port },
         program: { pid: relay.pid, name: relay.name || s.comm, executable: relay.executable },
         // A socket that existed as observation began: who connected it, and when, is unknown.
-        connected_by: s.beforeObservation === true ? null : { pid: s.pid, comm: s.comm },
+        connected_by: s.beforeObservation === true || s.connectUnseen === true ? null : { pid: s.pid, comm: s.comm },
         ...(s.beforeObservation === true ? { connected_before_observation: true } : {}),
+        // Its connect was not seen (io_uring's IORING_OP_CONNECT): the TCP table showed it outbound.
+        ...(s.connectUnseen === true ? { connect_unseen: true } : {}),
         shell: { interpreter: v.interpreter, executable: v.shell.filename, args: v.shell.args, fds: v.shellFds },
         input_chain: chain(v.input),
         output_chain: chain(v.output),

@@ -26,6 +26,8 @@ const D = LAYOUT.socket_dup_event;
 const X = LAYOUT.exec_event;
 const E = LAYOUT.exit_event;
 const O = LAYOUT.outbound_event;
+/** outbound_event.protocol of a connected UDP socket (else IPPROTO_TCP). */
+const IPPROTO_UDP = 17;
 const P = LAYOUT.sock_endpoint;
 const S = LAYOUT.stdio_fd;
 const B = LAYOUT.stdio_brief;
@@ -360,6 +362,7 @@ export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = 
           result: view.getInt32(at + O.result, true),
           socketIno: view.getUint32(at + O.sock_ino, true),
           family: fam,
+          transport: view.getUint8(at + O.protocol) === IPPROTO_UDP ? "udp" : "tcp",
           local: endpoint(bytes, view, at + O.local, fam)!,
           remote: endpoint(bytes, view, at + O.remote, fam)!,
         });

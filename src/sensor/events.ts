@@ -155,7 +155,7 @@ export interface ExitEvent extends EventBase {
 }
 
 /**
- * A process now holds an outbound TCP socket: a connect on an fd past stdio that succeeded or
+ * A process now holds an outbound TCP or connected UDP socket: a connect on an fd past stdio that succeeded or
  * is in progress (connects on stdio are connect events). Context for the relay rule.
  */
 export interface OutboundEvent extends EventBase {
@@ -166,6 +166,8 @@ export interface OutboundEvent extends EventBase {
   /** The socket's inode number: its identity in /proc/<pid>/fd ("socket:[ino]"). */
   socketIno: number;
   family: "inet" | "inet6";
+  /** A connected UDP socket relays a shell as well as a TCP one (socat UDP:, ncat -u). */
+  transport: "tcp" | "udp";
   local: Endpoint;
   remote: Endpoint;
 }

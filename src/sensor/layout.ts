@@ -60,5 +60,5 @@ export const LAYOUT = {
   },
   fork_event: { sizeof: 104, task: 16 },
   exit_event: { sizeof: 112, task: 16, exit_code: 104 },
-  outbound_event: { sizeof: 168, task: 16, fd: 104, result: 108, sock_ino: 112, family: 116, state: 118, local: 120, remote: 144 },
+  outbound_event: { sizeof: 168, task: 16, fd: 104, result: 108, sock_ino: 112, family: 116, state: 118, protocol: 119, local: 120, remote: 144 },
 } as const;

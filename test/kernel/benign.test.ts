@@ -15,12 +15,13 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import net from "node:net";
+import dgram from "node:dgram";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
-import { PYTHON, Session, TwoProfiles, freePort, kernelTier, run } from "./harness.js";
+import { PYTHON, Session, TwoProfiles, commandingListener, freePort, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 
@@ -440,6 +441,206 @@ time.sleep(1)
   }, 60_000);
 
   it("no default rule fires on any of it", () => {
+    expect(findings).toEqual([]);
+  });
+});
+
+/**
+ * RELAY-001 without a window (issue 26): what a window used to keep quiet must stay quiet by
+ * structure. Forwarders, services handing a connection to a script, git's daemon, jump hosts,
+ * and a long-lived agent whose connection is older than any window the rule had and that runs
+ * jobs as `sh -c`: no finding. An agent that runs an interactive shell for its remote has a
+ * relay's very structure: it is reported unless named in rules.relay_agents, and then each
+ * suppression is counted under the entry's reason.
+ */
+describe.runIf(tier.run)("kernel: benign corpus for relays without a window (RELAY-001, default configuration)", () => {
+  let session: Session;
+  const findings: PortedFinding[] = [];
+  const servers: ChildProcess[] = [];
+  const dir = mkdtempSync(join(tmpdir(), "sockeye-benign-relay-"));
+  let httpServer: http.Server;
+  let httpPort = 0;
+
+  beforeAll(async () => {
+    session = await Session.open();
+    const table = new ProcessTable({ host: new ProcHostView() });
+    table.seedFromProc();
+    const engine = new Engine({ rules: builtinRules(), processes: table });
+    session.sensor.subscribe((events) => { for (const e of events) for (const f of engine.handle(e)) findings.push(f); });
+    httpServer = http.createServer((_req, res) => res.end("OK\n"));
+    await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
+    httpPort = (httpServer.address() as net.AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    for (const s of servers) s.kill("SIGTERM");
+    await new Promise((resolve) => httpServer?.close(resolve));
+    session?.close();
+  });
+
+  const serve = async (cmd: string, args: string[], port: number, cwd?: string) => {
+    servers.push(spawn(cmd, args, { stdio: ["ignore", "ignore", "inherit"], ...(cwd !== undefined ? { cwd } : {}) }));
+    await listening(port);
+  };
+
+  it("a socat port forward with curl through it", async () => {
+    const p = await freePort();
+    await serve("socat", [`TCP-LISTEN:${p},bind=127.0.0.1,reuseaddr,fork`, `TCP:127.0.0.1:${httpPort}`], p);
+    const r = await run("curl", ["-s", `http://127.0.0.1:${p}/`]);
+    expect(r.stdout).toBe("OK\n");
+  }, 30_000);
+
+  it("git daemon with git clone git://127.0.0.1/…", async () => {
+    const repo = join(dir, "repo.git");
+    expect(spawnSync("git", ["init", "-q", "--bare", repo]).status).toBe(0);
+    const work = join(dir, "work");
+    const commit = spawnSync("bash", ["-c", `git init -q ${work} && cd ${work} && echo hi > f && git add f && git -c user.name=t -c user.email=t@t commit -qm x && git push -q ${repo} HEAD:refs/heads/main`], { encoding: "utf8" });
+    expect(commit.status, commit.stderr).toBe(0);
+    const p = await freePort();
+    await serve("git", ["daemon", "--reuseaddr", `--base-path=${dir}`, "--export-all", "--listen=127.0.0.1", `--port=${p}`, dir], p);
+    const clone = await run("git", ["clone", "-q", "-b", "main", `git://127.0.0.1:${p}/repo.git`, join(dir, "clone")]);
+    expect(clone.status, clone.stderr).toBe(0);
+    expect(existsSync(join(dir, "clone", "f"))).toBe(true);
+  }, 30_000);
+
+  it("a shell-script CGI under python3 -m http.server --cgi", async () => {
+    // http.server runs a CGI as nobody when started by root: the tree must be theirs to read.
+    const web = mkdtempSync(join(tmpdir(), "sockeye-benign-cgi-"));
+    chmodSync(web, 0o755);
+    mkdirSync(join(web, "cgi-bin"), { recursive: true, mode: 0o755 });
+    writeFileSync(join(web, "cgi-bin", "hello.sh"), '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\n"\necho "cgi $(id -u)"\n');
+    chmodSync(join(web, "cgi-bin", "hello.sh"), 0o755);
+    const p = await freePort();
+    await serve(PYTHON, ["-m", "http.server", "--cgi", "--bind", "127.0.0.1", String(p)], p, web);
+    const r = await run("curl", ["-s", `http://127.0.0.1:${p}/cgi-bin/hello.sh`]);
+    expect(r.stdout).toMatch(/^cgi \d+/);
+  }, 30_000);
+
+  it("a shell script run by systemd-socket-activate --inetd", async () => {
+    // Debian's systemd package ships it (scripts/packages.sh's test list); a host without it fails here, loudly.
+    expect(spawnSync("systemd-socket-activate", ["--version"]).status, "systemd-socket-activate is not installed (Debian package systemd)").toBe(0);
+    const script = join(dir, "inetd.sh");
+    writeFileSync(script, '#!/bin/sh\nread line\necho "inetd got $line"\n');
+    chmodSync(script, 0o755);
+    const p = await freePort();
+    await serve("systemd-socket-activate", ["--inetd", "-a", "-l", `127.0.0.1:${p}`, script], p);
+    expect(await exchange(p, "hello\n")).toBe("inetd got hello\n");
+  }, 30_000);
+
+  it("ssh through a jump host (-J) and a ProxyCommand nc", async () => {
+    for (const key of ["host_key", "client_key"]) {
+      const gen = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, key)], { encoding: "utf8" });
+      expect(gen.status, gen.stderr).toBe(0);
+    }
+    spawnSync("cp", [join(dir, "client_key.pub"), join(dir, "authorized_keys")]);
+    chmodSync(dir, 0o700);
+    const p = await freePort();
+    writeFileSync(join(dir, "sshd_config"), [
+      `Port ${p}`, "ListenAddress 127.0.0.1", `HostKey ${join(dir, "host_key")}`, `PidFile ${join(dir, "sshd.pid")}`,
+      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`, "PermitRootLogin yes", "StrictModes no", "UsePAM no",
+      "PasswordAuthentication no", "KbdInteractiveAuthentication no", "AllowTcpForwarding yes", "LogLevel ERROR", "",
+    ].join("\n"));
+    if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755 });
+    await serve("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], p);
+    const opts = ["-F", "/dev/null", "-i", join(dir, "client_key"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"];
+    const proxied = await run("ssh", [...opts, "-o", `ProxyCommand=nc.traditional 127.0.0.1 ${p}`, "-p", String(p), "root@127.0.0.1", "echo proxied"]);
+    expect(proxied.stdout, proxied.stderr).toBe("proxied\n");
+    // -J passes no options to the jump's own ssh: a config file carries them.
+    // The jump is named localhost (IPv4 only), the target 127.0.0.1: one sshd, and ssh refuses a jump to the very host and port it jumps to.
+    writeFileSync(join(dir, "ssh_config"), `Host *\n  AddressFamily inet\n  IdentityFile ${join(dir, "client_key")}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  BatchMode yes\n  LogLevel ERROR\n`);
+    const jumped = await run("ssh", ["-F", join(dir, "ssh_config"), "-J", `root@localhost:${p}`, "-p", String(p), "root@127.0.0.1", "echo jumped"]);
+    expect(jumped.stdout, jumped.stderr).toBe("jumped\n");
+  }, 60_000);
+
+  // UDP connects are relay records now (socat UDP:, ncat -u): a lookup must stay a record.
+  it("UDP lookups: getent hosts localhost, and a shell fed commands on a pipe that queries a local UDP listener", async () => {
+    const udp = dgram.createSocket("udp4");
+    udp.on("message", (msg, from) => udp.send(`answer ${msg.toString()}`, from.port, from.address));
+    await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
+    const port = udp.address().port;
+    try {
+      const getent = await run("getent", ["hosts", "localhost"]);
+      expect(getent.stdout).toMatch(/localhost/);
+      const query = `import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(("127.0.0.1", ${port})); s.send(b"q"); s.settimeout(5); print(s.recv(64).decode())`;
+      const fed = await run("sh", [], `${PYTHON} -c '${query}'\nsleep 1\n`);
+      expect(fed.stdout).toBe("answer q\n");
+    } finally {
+      await new Promise<void>((resolve) => udp.close(() => resolve()));
+    }
+  }, 30_000);
+
+  // A CI-runner-like agent on a raw TCP connection: it connects, idles past any window the
+  // rule had (11 s), then runs each job it is sent with `sh -c` and writes the output back.
+  it("a long-lived agent with an old connection running jobs as sh -c", async () => {
+    const jobs = ["uname -s", "echo $((6*7))"];
+    const results: string[] = [];
+    const server = net.createServer((s) => {
+      s.on("error", () => {});
+      setTimeout(() => s.write(jobs.map((j) => `${j}\n`).join("")), 11_000);
+      s.on("data", (d: Buffer) => results.push(d.toString()));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const agent = await run(PYTHON, ["-c", `
+import socket, subprocess
+s = socket.create_connection(("127.0.0.1", ${port}))
+f = s.makefile("r")
+for _ in range(${jobs.length}):
+    job = f.readline().strip()
+    s.sendall(subprocess.run(["/bin/sh", "-c", job], stdin=subprocess.DEVNULL, capture_output=True).stdout)
+`]);
+      expect(agent.status, agent.stderr).toBe(0);
+      expect(results.join("")).toBe("Linux\n42\n");
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }, 40_000);
+
+  // An agent that runs an interactive shell for its remote (a web terminal): structure cannot
+  // tell it from a relay shell, so it is named in rules.relay_agents. Its own engine, fed the
+  // same events: the default engine must report it (proving the case is live), the allowlisted
+  // one suppress it under the reason.
+  it("an interactive-shell agent: reported by default, suppressed with its reason when named in rules.relay_agents", async () => {
+    // As the finding names the relay program (sockeye.relay.program.executable): the path it was run by.
+    const exe = PYTHON;
+    const table = new ProcessTable({ host: new ProcHostView() });
+    table.seedFromProc();
+    const allowing = new Engine({ rules: builtinRules({ relay001: { agents: [{ executable: exe, reason: "web terminal agent" }] } }), processes: table });
+    const allowed: Finding[] = [];
+    session.sensor.subscribe((events) => { for (const e of events) for (const f of allowing.handle(e)) allowed.push(f); });
+    const listener = await commandingListener("127.0.0.1");
+    try {
+      const agent = await run("timeout", ["-s", "KILL", "20", PYTHON, "-c", `
+import socket, subprocess, threading, os
+s = socket.create_connection(("127.0.0.1", ${listener.port}))
+c = subprocess.Popen(["/bin/sh", "-i"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def up():
+    while True:
+        d = os.read(c.stdout.fileno(), 4096)
+        if not d: break
+        s.sendall(d)
+threading.Thread(target=up, daemon=True).start()
+while True:
+    d = s.recv(4096)
+    if not d: break
+    c.stdin.write(d); c.stdin.flush()
+c.wait()`]);
+      expect(await listener.answered, agent.stderr).toBe(true);
+      await session.settle();
+      const mine = (list: PortedFinding[]) => list.filter((f) => f.destination?.port === listener.port);
+      expect(mine(findings).map((f) => f.rule.id)).toEqual(["RELAY-001"]);
+      // Not part of the benign corpus' zero: it is the case the allowlist exists for.
+      findings.splice(0, findings.length, ...findings.filter((f) => f.destination?.port !== listener.port));
+      expect(mine(allowed as PortedFinding[])).toEqual([]);
+      expect(allowing.stats().suppressedByRule["RELAY-001"]).toEqual({ "agent:web terminal agent": 1 });
+    } finally {
+      await listener.close();
+    }
+  }, 40_000);
+
+  it("no rule fires on any of it", async () => {
+    await session.settle(500);
     expect(findings).toEqual([]);
   });
 });

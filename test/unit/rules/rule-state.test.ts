@@ -1,12 +1,12 @@
 /**
- * Every table a built-in rule keeps is bounded by count and by age, and the rule's state
+ * Every table a built-in rule keeps is bounded by count (and by age where a lost exit could leave an entry behind), and the rule's state
  * (engine.stats().ruleState) shows what it holds and what each bound let go.
  */
 import { describe, expect, it } from "vitest";
 import {
   Engine, ProcessTable, createRelay001Rule, createRelay002Rule, createTrc101Rule, type AnyRule, type HostView, type RuleState, type SensorEvent, type TaskContext,
 } from "sockeye";
-import { ATTACKER as REMOTE, LOCAL_END as LOCAL, at, connectedOut, dup, exec, inet, pipe, proc, silentLogger, start, tty } from "../engine/fixtures.js";
+import { ATTACKER as REMOTE, LOCAL_END as LOCAL, at, connectedOut, dup, exec, holds, inet, pipe, proc, silentLogger, start, tty } from "../engine/fixtures.js";
 import { fakeHost } from "../host/fake-host.js";
 
 const dupOnto = (p: Partial<TaskContext>, newfd: number, ino: number, ms: number) =>
@@ -65,22 +65,31 @@ describe("TRC-101 (precise): held triggers, reported sockets and shell readers",
 });
 
 describe("RELAY-001: pending shells, remembered sockets, the stdio index", () => {
-  it("pending shells: past maxPending the oldest is evicted; one whose window passed expires", () => {
-    expect(stateAfter(createRelay001Rule({ maxPending: 1 }), [...candidate(10, 0), ...candidate(11, 1)])).toMatchObject({ pending: 1, evicted: 1 });
-    expect(stateAfter(createRelay001Rule({ windowMs: 5_000 }), [...candidate(10, 0), ...candidate(11, 6_000)])).toMatchObject({ pending: 1, expired: 1 });
+  it("pending shells: no window: one waits as long as it lives; past maxPending gone ones go first (expired), then the oldest live one is abandoned", () => {
+    expect(stateAfter(createRelay001Rule(), [...candidate(10, 0), ...candidate(11, 3_000_000)])).toMatchObject({ pending: 2, expired: 0, abandoned: 0 });
+    // The fake host shows neither shell: both are gone by /proc, so room is made without loss.
+    expect(stateAfter(createRelay001Rule({ maxPending: 1 }), [...candidate(10, 0), ...candidate(11, 1)])).toMatchObject({ pending: 1, expired: 1, abandoned: 0 });
+    const alive = fakeHost();
+    alive.world.set(10, [holds(0, "pipe:100", "read")]);
+    alive.world.set(11, [holds(0, "pipe:110", "read")]);
+    expect(stateAfter(createRelay001Rule({ maxPending: 1 }), [...candidate(10, 0), ...candidate(11, 1)], alive)).toMatchObject({ pending: 1, evicted: 1, abandoned: 1 });
   });
 
-  it("outbound sockets: past maxSockets the oldest is evicted; one that can no longer be born with a shell expires", () => {
+  it("outbound sockets: past maxSockets the oldest is evicted; none expires with age (a relay may wait any time before its shell)", () => {
     const nc = proc(20, 1, "nc");
     expect(stateAfter(createRelay001Rule({ maxSockets: 1 }), [connectedOut(nc, 1, 0), connectedOut(nc, 2, 1)])).toMatchObject({ held: 1, evicted: 1 });
-    const aged = stateAfter(createRelay001Rule({ windowMs: 5_000, connectedBeforeMs: 10_000 }), [connectedOut(nc, 1, 0), connectedOut(nc, 2, 16_000)]);
-    expect(aged).toMatchObject({ held: 1, expired: 1 });
+    const aged = stateAfter(createRelay001Rule(), [connectedOut(nc, 1, 0), connectedOut(nc, 2, 36_000_000)]);
+    expect(aged).toMatchObject({ held: 2, expired: 0 });
   });
 
   it("the stdio index: past maxIndexed the oldest process is evicted; one whose exit never came expires", () => {
     const cat = (pid: number, ms: number) => start(proc(pid, 1, "cat"), "/usr/bin/cat", ["cat"], [pipe(pid), pipe(pid + 1), tty(1)], ms);
     expect(stateAfter(createRelay001Rule({ maxIndexed: 1 }), [...cat(10, 0), ...cat(20, 1)])).toMatchObject({ indexed: 1, evicted: 1 });
     expect(stateAfter(createRelay001Rule({ indexedMaxAgeMs: 60_000 }), [...cat(10, 0), ...cat(20, 61_000)])).toMatchObject({ indexed: 1, expired: 1 });
+    // Past its age a live one is kept (a FIFO chain's cat may wait hours for its relay).
+    const alive = fakeHost();
+    alive.world.set(10, [holds(0, "pipe:10", "read")]);
+    expect(stateAfter(createRelay001Rule({ indexedMaxAgeMs: 60_000 }), [...cat(10, 0), ...cat(20, 61_000)], alive)).toMatchObject({ indexed: 2, expired: 0 });
   });
 });
 

@@ -111,7 +111,7 @@ const exec: fc.Arbitrary<KernelEvent> = fc.record({
 
 const fork: fc.Arbitrary<KernelEvent> = base.map((b) => withTime(b, { kind: "fork" as const }));
 const exit: fc.Arbitrary<KernelEvent> = fc.record({ base, exitCode: i32 }).map(({ base: b, exitCode }) => withTime(b, { kind: "exit" as const, exitCode }));
-const outbound: fc.Arbitrary<KernelEvent> = fc.record({ base, family: inetFamily, fd: i32, result: i32, socketIno: u32 })
+const outbound: fc.Arbitrary<KernelEvent> = fc.record({ base, family: inetFamily, transport: fc.constantFrom("tcp" as const, "udp" as const), fd: i32, result: i32, socketIno: u32 })
   .chain(({ base: b, ...rest }) => fc.tuple(endpointOf(rest.family), endpointOf(rest.family))
     .map(([local, remote]) => withTime(b, { kind: "outbound" as const, ...rest, local, remote })));
 

@@ -187,6 +187,7 @@ export function encodeRecord(e: KernelEvent, slack = 0): Buffer {
       b.writeInt32LE(e.result, O.result);
       b.writeUInt32LE(e.socketIno, O.sock_ino);
       b.writeUInt16LE(familyNumber(e.family), O.family);
+      b.writeUInt8(e.transport === "udp" ? 17 : 6, O.protocol);
       writeEndpoint(b, O.local, e.local);
       writeEndpoint(b, O.remote, e.remote);
       break;

