@@ -17,7 +17,7 @@ import { Pipeline } from "../pipeline/pipeline.js";
 import { CoverageMonitor, coverageCounts } from "../pipeline/coverage.js";
 import { Heartbeat, heartbeatStatus } from "../pipeline/heartbeat.js";
 import { DaemonStats } from "../metrics/daemon-stats.js";
-import { resolveConfig, type ConfigInput } from "../config/config.js";
+import { resolveConfig, type Config, type ConfigInput } from "../config/config.js";
 import { loadConfiguredRules, logRuleCatalog } from "../config/rules.js";
 import { buildOutputs } from "../config/outputs.js";
 import { acquireInstanceLock } from "../service/instance-lock.js";
@@ -54,15 +54,20 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   // "on"; dry-run takes its decision again from each finding's record and loads nothing.
   const opened: { sensor?: Sensor } = {};
   const enforcing = config.enforce.mode !== "off" || Object.values(config.enforce.rules).some((m) => m !== "off");
-  const interpreters = enforcing ? findKernelInterpreters() : { names: [], exes: [] };
+  const interpreters = enforcing ? findKernelInterpreters(undefined, allowedIdentities(config.enforce.allow).names) : { names: [], exes: [] };
   const enforceConfig = (c: typeof config.enforce) => ({ ...c, allow: withResolvedExecutables(c.allow) });
   const enforcer = enforcing ? new Enforcer(enforceConfig(config.enforce), liveEnforceHost(() => opened.sensor), interpreters.names) : undefined;
   // The allowlist holds in the kernel too: its executables by identity, a name-only entry by
   // leaving that name out of the kernel's list.
   const allowed = allowedIdentities(config.enforce.allow);
+  // The kernel knows the shape, not the rule: a rule held below "on" keeps the kernel path out,
+  // so it never stops what a finding then calls dry-run; userspace enforces the rest.
+  const heldBack = Object.entries(config.enforce.rules).filter(([, m]) => m !== "on").map(([id]) => id);
+  if (config.enforce.mode === "on" && heldBack.length > 0)
+    warn("enforcement: kernel path not loaded, as rules are held below \"on\": userspace kills only", { rules: heldBack });
   const kernelEnforce =
-    config.enforce.mode === "on"
-      ? { enforce: true, enforceNames: interpreters.names.filter((n) => !allowed.names.has(n)), enforceExes: interpreters.exes, enforceAllowed: allowed.exes }
+    config.enforce.mode === "on" && heldBack.length === 0
+      ? { enforce: true, enforceNames: interpreters.names, enforceExes: interpreters.exes, enforceAllowed: allowed.exes }
       : {};
   const pipeline = new Pipeline({
     rules: catalog.rules,
@@ -85,7 +90,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   // Before the ready line: whoever reads it may signal the daemon at once (systemd, a test),
   // and a SIGTERM or SIGHUP ahead of its handler would kill it without draining or flushing.
   const stopped = stopSignal();
-  const reloads = reloadOnHangup(request, config.sensor, pipeline, stats, enforcer);
+  const reloads = reloadOnHangup(request, config.sensor, pipeline, stats, enforcer, "enforce" in kernelEnforce ? config.enforce : undefined);
   const seeded = pipeline.seedFromProc();
   // How long events waited behind host reads and rules: in the stats line, the metrics and
   // the stopped line (the figure the event-loop bench and the kernel tier's lag test read).
@@ -223,7 +228,11 @@ function stopSignal(): Promise<string> {
  * about them, and the rules keep the running sensor's stdio fds. stop() waits for a reload
  * under way and takes no more.
  */
-function reloadOnHangup(request: RunRequest, runningSensor: SensorConfig, pipeline: Pipeline, stats: DaemonStats, enforcer: Enforcer | undefined): { stop(): Promise<void> } {
+function reloadOnHangup(
+  request: RunRequest, runningSensor: SensorConfig, pipeline: Pipeline, stats: DaemonStats, enforcer: Enforcer | undefined,
+  /** The [enforce] settings the kernel path was loaded with, when it was: it cannot follow a reload. */
+  kernelEnforce: Config["enforce"] | undefined,
+): { stop(): Promise<void> } {
   let reloading: Promise<void> = Promise.resolve();
   let stopping = false;
   const reload = async () => {
@@ -241,7 +250,11 @@ function reloadOnHangup(request: RunRequest, runningSensor: SensorConfig, pipeli
     if (JSON.stringify(next.config.sensor) !== JSON.stringify(runningSensor)) warn("reload: [sensor] settings take effect only at restart");
     logRuleCatalog(next.catalog, daemonLogger);
     // Modes, allowlist and budget change at once; whether the kernel path runs, only at restart.
-    if (enforcer !== undefined) enforcer.setConfig({ ...next.config.enforce, allow: withResolvedExecutables(next.config.enforce.allow) });
+    // With the kernel path loaded (its names and allowlist frozen in its maps), [enforce] keeps
+    // what it started with, so the findings never say other than what the kernel does.
+    if (kernelEnforce !== undefined && JSON.stringify(next.config.enforce) !== JSON.stringify(kernelEnforce))
+      warn("reload: [enforce] settings take effect only at restart while the kernel path is loaded");
+    else if (enforcer !== undefined) enforcer.setConfig({ ...next.config.enforce, allow: withResolvedExecutables(next.config.enforce.allow) });
     else if (next.config.enforce.mode !== "off") warn("reload: enforcement can be turned on only at restart");
     await stats.configure(next.config.metrics).catch((error: Error) => warn("reload: metrics settings not changed", { error: error.message }));
     log("reloaded", {

@@ -154,13 +154,14 @@ export class Enforcer {
       this.stats_.wouldBlock++;
       return { ...base, action: "would_block", would_block: true, planned_action: planned, targets: targets.map((t) => t.target) };
     }
-    // "on": the kernel path has stopped it already when it covers this record and is attached.
-    if (kernel !== undefined && kernelPath.live) {
-      this.stats_.kernel++;
-      return { ...base, action: planned, would_block: true, planned_action: planned, targets: targets.map((t) => t.target) };
-    }
+    // "on". Where the kernel path covers this record it has acted already; userspace kills as
+    // well (start-time verified, so a shell the kernel stopped is just "gone"): the kernel
+    // decides by the opened file's name, the thread's comm and dev:inode, this side by the
+    // table's name, and a shell that one test missed (a symlinked or renamed interpreter, a
+    // prctl'd comm) must not be reported stopped while it runs.
+    const kernelCovers = kernel !== undefined && kernelPath.live;
     const uid = finding.user.id;
-    if (this.overBudget(uid, finding, extra)) {
+    if (!kernelCovers && this.overBudget(uid, finding, extra)) {
       this.stats_.wouldBlock++;
       return { ...base, where: "userspace", action: "would_block", would_block: true, planned_action: "killed", reason: "budget", targets: targets.map((t) => t.target) };
     }
@@ -171,13 +172,21 @@ export class Enforcer {
     }
     const latency = Math.round((this.host.now() - Date.parse(finding["@timestamp"])) * 10) / 10;
     if (killed === 0) {
-      return { ...base, where: "userspace", action: "none", would_block: true, planned_action: "killed", reason: "gone", targets: targets.map((t) => t.target) };
+      const failed = usable.some((t) => t.target.result?.startsWith("error") === true);
+      if (kernelCovers && !failed) {
+        this.stats_.kernel++;
+        return { ...base, action: planned, would_block: true, planned_action: planned, targets: targets.map((t) => t.target) };
+      }
+      return { ...base, where: "userspace", action: "none", would_block: true, planned_action: "killed", reason: failed ? "error" : "gone", targets: targets.map((t) => t.target) };
     }
     this.stats_.killed += killed;
     this.recordKill(uid);
     this.stats_.latenciesMs.push(latency);
     if (this.stats_.latenciesMs.length > 1000) this.stats_.latenciesMs.shift();
-    return { ...base, where: "userspace", action: "killed", would_block: true, planned_action: "killed", latency_ms: latency, targets: targets.map((t) => t.target) };
+    return {
+      ...base, where: "userspace", action: "killed", would_block: true, planned_action: "killed", latency_ms: latency,
+      ...(kernelCovers ? { reason: "kernel_missed" } : {}), targets: targets.map((t) => t.target),
+    };
   }
 
   private skip(base: Omit<EnforcementFields, "action" | "would_block" | "targets">, targets: Candidate[], reason: string, more: Partial<EnforcementFields> = {}): EnforcementFields {

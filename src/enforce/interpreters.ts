@@ -62,10 +62,13 @@ export function withResolvedExecutables<E extends { label: string; executable?: 
   return out;
 }
 
-export function findKernelInterpreters(folders: readonly string[] = PROGRAM_FOLDERS): KernelInterpreters {
+export function findKernelInterpreters(folders: readonly string[] = PROGRAM_FOLDERS, allowedNames: ReadonlySet<string> = new Set()): KernelInterpreters {
   const known = new Set(INTERPRETER_NAMES);
-  const names = new Set(INTERPRETER_NAMES.filter((n) => n.length <= COMM_MAX));
+  const names = new Set(INTERPRETER_NAMES.filter((n) => n.length <= COMM_MAX && !allowedNames.has(n)));
   const exes = new Map<string, [number, number]>();
+  // A name the allowlist spares spares its file too, under every name it has (python3 ->
+  // python3.11): the kernel matches by name or by identity.
+  const spared = new Set<string>();
   for (const folder of folders) {
     let entries: string[];
     try {
@@ -75,16 +78,18 @@ export function findKernelInterpreters(folders: readonly string[] = PROGRAM_FOLD
     }
     for (const entry of entries) {
       if (!known.has(entry) && !isVersionedInterpreterName(entry)) continue;
-      if (entry.length <= COMM_MAX) names.add(entry);
+      if (entry.length <= COMM_MAX && !allowedNames.has(entry)) names.add(entry);
       try {
         const st = statSync(join(folder, entry), { bigint: true }); // follows links: /bin/sh -> dash
         if (!st.isFile()) continue;
         const key: [number, number] = [kernelDev(st.dev), Number(st.ino)];
+        if (allowedNames.has(entry)) spared.add(key.join(":"));
         exes.set(key.join(":"), key);
       } catch {
         // a dangling link
       }
     }
   }
+  for (const key of spared) exes.delete(key);
   return { names: [...names].slice(0, 128), exes: [...exes.values()].slice(0, 256) };
 }

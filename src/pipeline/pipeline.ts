@@ -113,6 +113,8 @@ export class Pipeline {
   reconsider(): Finding[] {
     const findings = this.engine.reconsider();
     if (findings.length === 0) return findings;
+    // Enforced like a batch's: a relay judged late is still a relay to stop.
+    if (this.enforcer !== undefined) findings.push(...this.enforcer.act(findings, this.engine.processes));
     const delivered = this.coverage?.absorb(findings) ?? findings;
     this.outputs_.write(delivered);
     return delivered;

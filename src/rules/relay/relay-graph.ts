@@ -236,8 +236,9 @@ export class RelayGraph {
     const out = this.reevaluate(event.timeMs, ctx, (p, k) => p.exec.task.ppid === event.task.ppid || (near.has(k) && !spawnedBy.has(p.exec.task.pid)));
     const identity = this.candidate(event, ctx);
     if (identity === undefined) return out;
-    const family = new Set<number>([event.task.pid, event.task.ppid]);
-    for (const a of ctx.processes.ancestors(event.task.ppid)) family.add(a.pid);
+    // Not pid 1: every daemon's parent, so its connects would re-examine every pending shell.
+    const family = new Set<number>([event.task.pid, event.task.ppid].filter((pid) => pid > 1));
+    for (const a of ctx.processes.ancestors(event.task.ppid)) if (a.pid > 1) family.add(a.pid);
     const pending: Pending = { exec: event, ...identity, family };
     const verdict = this.evaluate(pending, ctx);
     if (verdict !== undefined) return [...out, verdict];
@@ -525,7 +526,8 @@ export class RelayGraph {
    */
   private neighbours(shell: TaskContext, processes: ProcessView): Node[] {
     const ancestors = processes.ancestors(shell.pid);
-    const family = new Set<number>([shell.pid, shell.ppid, ...ancestors.map((a) => a.pid)]);
+    // Not pid 1 (every daemon's parent): a shell's relay is below its session, not any service.
+    const family = new Set<number>([shell.pid, shell.ppid, ...ancestors.map((a) => a.pid)].filter((pid) => pid > 1));
     const out = new Map<string, Node>();
     for (const a of ancestors) if (!a.exited) out.set(processKey(a), { pid: a.pid, startNs: a.startNs });
     for (const s of this.sockets.values()) {

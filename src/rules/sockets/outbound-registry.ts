@@ -1,6 +1,6 @@
 /**
  * The outbound sockets a rule remembers: who connected which socket (by inode), bounded by
- * count (least recently connected forgotten first) and by age (event time since the socket
+ * count per transport (least recently connected forgotten first) and by age (event time since the socket
  * was last touched). RELAY-001 and RELAY-002 each keep one; both take their sockets through
  * the one filter here.
  */
@@ -60,6 +60,12 @@ const SWEEP_EVERY_MS = 1000;
 export class OutboundRegistry<S extends OutboundSocket = OutboundSocket> {
   /** inode → socket, in order of last touch: the oldest first. */
   private readonly sockets = new Map<number, { socket: S; touchedMs: number }>();
+  /**
+   * The inodes of each transport, in order of last touch, each bounded by maxSockets on its
+   * own: a host's resolver connects a UDP socket per DNS query, and that churn must not push
+   * out the TCP socket a relay holds (nor a burst of TCP connects a UDP relay's).
+   */
+  private readonly lanes = { tcp: new Set<number>(), udp: new Set<number>() };
   /** pid → inodes of the sockets it connected. */
   private readonly byPid = new Map<number, Set<number>>();
   private sweptAtMs = -Infinity;
@@ -90,11 +96,13 @@ export class OutboundRegistry<S extends OutboundSocket = OutboundSocket> {
   remember(socket: S, nowMs: number): void {
     this.forget(socket.ino);
     this.sockets.set(socket.ino, { socket, touchedMs: nowMs });
+    const lane = this.lanes[socket.transport ?? "tcp"];
+    lane.add(socket.ino);
     let inodes = this.byPid.get(socket.pid);
     if (inodes === undefined) this.byPid.set(socket.pid, (inodes = new Set()));
     inodes.add(socket.ino);
-    if (this.sockets.size > this.options.maxSockets) {
-      this.forget(this.sockets.keys().next().value!);
+    if (lane.size > this.options.maxSockets) {
+      this.forget(lane.values().next().value!);
       this.evicted_++;
     }
   }
@@ -106,12 +114,16 @@ export class OutboundRegistry<S extends OutboundSocket = OutboundSocket> {
     this.sockets.delete(ino);
     entry.touchedMs = nowMs;
     this.sockets.set(ino, entry);
+    const lane = this.lanes[entry.socket.transport ?? "tcp"];
+    lane.delete(ino);
+    lane.add(ino);
   }
 
   forget(ino: number): void {
     const entry = this.sockets.get(ino);
     if (entry === undefined) return;
     this.sockets.delete(ino);
+    this.lanes[entry.socket.transport ?? "tcp"].delete(ino);
     const inodes = this.byPid.get(entry.socket.pid);
     inodes?.delete(ino);
     if (inodes?.size === 0) this.byPid.delete(entry.socket.pid);

@@ -31,13 +31,13 @@ function finding(over: { rule?: string; pid?: number; uid?: string; event?: Reco
 
 const NO_PROCESSES: ProcessView = { get: () => undefined, ancestors: () => [] };
 
-function fakeHost(kernelLive = false): EnforceHost & { kills: [number, number][] } {
+function fakeHost(kernelLive = false, result = "killed"): EnforceHost & { kills: [number, number][] } {
   const kills: [number, number][] = [];
   return {
     kills,
     killVerified: (pid, ticks) => {
       kills.push([pid, ticks]);
-      return "killed";
+      return result;
     },
     kernelPath: () => ({ live: kernelLive, execAction: "killed" }),
     protectedPids: () => new Set([999]),
@@ -112,11 +112,20 @@ describe("Enforcer", () => {
 
   it("on: a record the live kernel path covers is the kernel's; dry-run names the kernel too", () => {
     const event = { kind: "exec", filename: "/bin/sh", stdio: [inet("connected"), inet("connected"), inet("connected")] };
-    const host = fakeHost(true);
+    // The kernel got it: the verified kill finds it gone.
+    const host = fakeHost(true, "gone");
     const f = finding({ event });
     new Enforcer(config({ mode: "on" }), host, NAMES).act([f], NO_PROCESSES);
-    expect(host.kills).toEqual([]);
+    expect(host.kills).toEqual([[4242, 777]]);
     expect(f.sockeye["enforcement"]).toMatchObject({ action: "killed", where: "kernel", kernel_hook: "exec" });
+    // The kernel's test missed it (a symlinked or renamed interpreter): userspace kills, and says so.
+    const missed = finding({ event });
+    new Enforcer(config({ mode: "on" }), fakeHost(true, "killed"), NAMES).act([missed], NO_PROCESSES);
+    expect(missed.sockeye["enforcement"]).toMatchObject({ action: "killed", where: "userspace", reason: "kernel_missed" });
+    // A kill that failed is an error, never "stopped".
+    const failed = finding({ event });
+    new Enforcer(config({ mode: "on" }), fakeHost(true, "error: EPERM"), NAMES).act([failed], NO_PROCESSES);
+    expect(failed.sockeye["enforcement"]).toMatchObject({ action: "none", reason: "error" });
     const dry = finding({ event });
     new Enforcer(config({ mode: "dry-run" }), fakeHost(false), NAMES).act([dry], NO_PROCESSES);
     expect(dry.sockeye["enforcement"]).toMatchObject({ action: "would_block", where: "kernel", planned_action: "killed" });

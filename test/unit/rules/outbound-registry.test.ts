@@ -24,6 +24,21 @@ describe("outbound sockets", () => {
     expect(outboundSocketOf(event)?.ino).toBe(ino);
   });
 
+  it("UDP churn (a resolver's connected socket per query) never pushes out a TCP socket, nor TCP a UDP one", () => {
+    const registry = new OutboundRegistry({ maxSockets: 2, maxAgeMs: 60_000 });
+    registry.remember(socket(1), 0);
+    registry.remember({ ...socket(2), transport: "udp" }, 1);
+    for (let ino = 10; ino < 100; ino++) registry.remember({ ...socket(ino, 200), transport: "udp" }, ino);
+    expect(registry.get(1)?.ino).toBe(1);
+    expect(registry.get(2)).toBeUndefined();
+    expect([...registry.values()].map((s) => s.ino)).toEqual([1, 98, 99]);
+    registry.remember(socket(3), 100);
+    registry.remember(socket(4), 101);
+    expect(registry.get(1)).toBeUndefined();
+    expect(registry.get(99)?.transport).toBe("udp");
+    expect(registry.evicted).toBe(90); // 89 UDP, then TCP socket 1
+  });
+
   it("past maxSockets the least recently touched socket goes, counted as evicted", () => {
     const registry = new OutboundRegistry({ maxSockets: 2, maxAgeMs: 60_000 });
     registry.remember(socket(1), 0);
