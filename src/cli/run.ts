@@ -14,6 +14,7 @@ import { ProcessTable } from "../process/table.js";
 import { WorkerHostView } from "../host/worker-host.js";
 import type { OutputStats } from "../output/output.js";
 import { Pipeline } from "../pipeline/pipeline.js";
+import type { AnyRule } from "../engine/rule.js";
 import { CoverageMonitor, coverageCounts } from "../pipeline/coverage.js";
 import { Heartbeat, heartbeatStatus } from "../pipeline/heartbeat.js";
 import { DaemonStats } from "../metrics/daemon-stats.js";
@@ -62,6 +63,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const allowed = allowedIdentities(config.enforce.allow);
   // The kernel knows the shape, not the rule: a rule held below "on" keeps the kernel path out,
   // so it never stops what a finding then calls dry-run; userspace enforces the rest.
+  warnUnknownEnforceRules(config.enforce.rules, catalog.rules);
   const heldBack = Object.entries(config.enforce.rules).filter(([, m]) => m !== "on").map(([id]) => id);
   if (config.enforce.mode === "on" && heldBack.length > 0)
     warn("enforcement: kernel path not loaded, as rules are held below \"on\": userspace kills only", { rules: heldBack });
@@ -228,6 +230,13 @@ function stopSignal(): Promise<string> {
  * about them, and the rules keep the running sensor's stdio fds. stop() waits for a reload
  * under way and takes no more.
  */
+/** A rule id in [enforce.rules] that no running rule has: a typo would otherwise pass in silence. */
+function warnUnknownEnforceRules(modes: Record<string, string>, rules: readonly AnyRule[]): void {
+  const running = new Set(rules.map((r) => r.meta.id));
+  const unknown = Object.keys(modes).filter((id) => !running.has(id));
+  if (unknown.length > 0) warn("enforce.rules names rules that are not running (a typo, or a rule turned off): their modes do nothing", { rules: unknown });
+}
+
 function reloadOnHangup(
   request: RunRequest, runningSensor: SensorConfig, pipeline: Pipeline, stats: DaemonStats, enforcer: Enforcer | undefined,
   /** The [enforce] settings the kernel path was loaded with, when it was: it cannot follow a reload. */
@@ -249,6 +258,7 @@ function reloadOnHangup(
     }
     if (JSON.stringify(next.config.sensor) !== JSON.stringify(runningSensor)) warn("reload: [sensor] settings take effect only at restart");
     logRuleCatalog(next.catalog, daemonLogger);
+    warnUnknownEnforceRules(next.config.enforce.rules, next.catalog.rules);
     // Modes, allowlist and budget change at once; whether the kernel path runs, only at restart.
     // With the kernel path loaded (its names and allowlist frozen in its maps), [enforce] keeps
     // what it started with, so the findings never say other than what the kernel does.

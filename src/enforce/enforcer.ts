@@ -47,7 +47,8 @@ export interface EnforceHost {
   /** Whether the kernel path is attached, and which action it takes (exec_denied where the BPF LSM serves it). */
   kernelPath(): { live: boolean; execAction: "exec_denied" | "killed" };
   /** The daemon's pid and its ancestors' (never killed). */
-  protectedPids(): ReadonlySet<number>;
+  /** The pids never to kill, each with its start time (USER_HZ ticks) when known. */
+  protectedPids(): ReadonlyMap<number, number | undefined>;
   now(): number;
 }
 
@@ -144,7 +145,7 @@ export class Enforcer {
     if (allowed !== undefined) return this.skip(base, targets, "allowlisted", { allow_label: allowed });
     const protectedPids = this.host.protectedPids();
     const usable = targets.filter((t) => {
-      const why = unsafe(t.target.pid, t.info?.ppid, protectedPids);
+      const why = unsafe(t.target.pid, t.startTicks, t.info?.ppid, protectedPids);
       if (why !== undefined) t.target.result = `skipped: ${why}`;
       return why === undefined;
     });
@@ -204,20 +205,31 @@ export class Enforcer {
       startTicks: shellTicks ?? (shellInfo !== undefined ? Math.floor(shellInfo.startNs / START_TICK_NS) : undefined),
       info: shellInfo,
     });
-    const relay = finding.sockeye["relay"] as { program?: { pid?: number }; connected_by?: { pid?: number } | null } | undefined;
+    const relay = finding.sockeye["relay"] as { program?: { pid?: number }; connected_by?: { pid?: number; start_ns?: number } | null } | undefined;
     const relayPid = relay?.program?.pid;
     if (relayPid !== undefined && relayPid !== finding.process.pid && relay?.connected_by?.pid === relayPid) {
-      const info = processes.get(relayPid);
-      out.push({ target: { pid: relayPid, role: "relay" }, startTicks: info !== undefined ? Math.floor(info.startNs / START_TICK_NS) : undefined, info });
+      // The start time of the process that made the connection, as the kernel recorded it: the
+      // table's entry for the pid may be a later process that took it over.
+      const startNs = relay.connected_by.start_ns ?? processes.get(relayPid)?.startNs;
+      const info = processes.get(relayPid, startNs);
+      out.push({ target: { pid: relayPid, role: "relay" }, startTicks: startNs !== undefined ? Math.floor(startNs / START_TICK_NS) : undefined, info });
     }
     return out;
   }
 
+  /**
+   * The allow entry naming the shell, or the relay program of a relay finding (a remote-access
+   * agent on the allowlist runs shells for its users: neither it nor its shell is killed).
+   */
   private allowLabel(finding: Finding): string | undefined {
-    for (const entry of this.config.allow) {
-      if (entry.executable !== undefined && entry.executable !== finding.process.executable) continue;
-      if (entry.name !== undefined && entry.name !== finding.process.name) continue;
-      return entry.label;
+    const relay = (finding.sockeye["relay"] as { program?: { name?: string; executable?: string } } | undefined)?.program;
+    const programs = [{ name: finding.process.name, executable: finding.process.executable }, ...(relay !== undefined ? [relay] : [])];
+    for (const program of programs) {
+      for (const entry of this.config.allow) {
+        if (entry.executable !== undefined && entry.executable !== program.executable) continue;
+        if (entry.name !== undefined && entry.name !== program.name) continue;
+        return entry.label;
+      }
     }
     return undefined;
   }
@@ -250,10 +262,14 @@ interface Candidate {
 }
 
 /** Why a pid must never be killed, or undefined: pid 1, kthreadd and its kernel threads, the daemon and its ancestors. */
-function unsafe(pid: number, ppid: number | undefined, protectedPids: ReadonlySet<number>): string | undefined {
+function unsafe(pid: number, startTicks: number | undefined, ppid: number | undefined, protectedPids: ReadonlyMap<number, number | undefined>): string | undefined {
   if (pid <= 1) return "init";
   if (pid === 2 || ppid === 2) return "kernel thread";
-  if (protectedPids.has(pid)) return "the daemon or its ancestor";
+  if (protectedPids.has(pid)) {
+    const protectedTicks = protectedPids.get(pid);
+    // Another process on a protected pid (its owner exited) is not protected.
+    if (protectedTicks === undefined || startTicks === undefined || protectedTicks === startTicks) return "the daemon or its ancestor";
+  }
   return undefined;
 }
 

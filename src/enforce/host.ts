@@ -9,20 +9,26 @@ import type { Sensor } from "../sensor/sensor.js";
 import { parseStat } from "../host/proc-parse.js";
 import type { EnforceHost } from "./enforcer.js";
 
-function ancestorsOfSelf(): Set<number> {
-  const out = new Set<number>([process.pid]);
+/**
+ * The daemon and its ancestors, each with its start time: an ancestor that exits (a terminal,
+ * sudo) frees its pid, and a shell that lands on it later is not the ancestor.
+ */
+function ancestorsOfSelf(): Map<number, number | undefined> {
+  const out = new Map<number, number | undefined>();
   let pid = process.pid;
   for (let i = 0; i < 64 && pid > 1; i++) {
-    let ppid: number | undefined;
+    let stat;
     try {
-      ppid = parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"))?.ppid;
+      stat = parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
     } catch {
       break;
     }
+    out.set(pid, stat?.startTicks);
+    const ppid = stat?.ppid;
     if (ppid === undefined || ppid <= 1) break;
-    out.add(ppid);
     pid = ppid;
   }
+  if (!out.has(process.pid)) out.set(process.pid, undefined);
   return out;
 }
 

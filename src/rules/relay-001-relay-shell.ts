@@ -78,7 +78,7 @@ function detection(v: RelayVerdict): Detection {
         remote: { address: s.remote.address, port: s.remote.port },
         program: { pid: relay.pid, name: relay.name || s.comm, executable: relay.executable },
         // A socket that existed as observation began: who connected it, and when, is unknown.
-        connected_by: s.beforeObservation === true || s.connectUnseen === true ? null : { pid: s.pid, comm: s.comm },
+        connected_by: s.beforeObservation === true || s.connectUnseen === true ? null : { pid: s.pid, comm: s.comm, start_ns: s.startNs },
         ...(s.beforeObservation === true ? { connected_before_observation: true } : {}),
         // Its connect was not seen (io_uring's IORING_OP_CONNECT): the TCP table showed it outbound.
         ...(s.connectUnseen === true ? { connect_unseen: true } : {}),

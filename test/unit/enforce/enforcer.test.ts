@@ -40,7 +40,8 @@ function fakeHost(kernelLive = false, result = "killed"): EnforceHost & { kills:
       return result;
     },
     kernelPath: () => ({ live: kernelLive, execAction: "killed" }),
-    protectedPids: () => new Set([999]),
+    // The daemon (999, started at tick 777) and an ancestor that has since exited (998, tick 5).
+    protectedPids: () => new Map([[999, 777], [998, 5]]),
     now: () => 1_000_012,
   };
 }
@@ -142,6 +143,20 @@ describe("Enforcer", () => {
     const other = fakeHost();
     new Enforcer(config({ mode: "on" }), other, NAMES).act([finding({ rule: "RELAY-001", relay: { program: { pid: 500 }, connected_by: null } })], processes);
     expect(other.kills).toEqual([[4242, 777]]);
+    // The relay's pid now names a later process: the kill is checked against the connector's own
+    // start time (6e9 ns: 600 ticks), never the table's newer entry (500 ticks).
+    const reused = fakeHost();
+    new Enforcer(config({ mode: "on", rules: { "RELAY-001": "on" } }), reused, NAMES).act(
+      [finding({ rule: "RELAY-001", relay: { program: { pid: 500 }, connected_by: { pid: 500, start_ns: 6e9 } } })],
+      processes,
+    );
+    expect(reused.kills).toEqual([[4242, 777], [500, 600]]);
+    // An allowlisted relay program (a remote-access agent): neither it nor its shell is killed.
+    const agent = fakeHost();
+    const byAgent = finding({ rule: "RELAY-001", relay: { program: { pid: 500, name: "ssm-agent", executable: "/usr/bin/ssm-agent" }, connected_by: { pid: 500 } } });
+    new Enforcer(config({ mode: "on", rules: { "RELAY-001": "on" }, allow: [{ label: "ssm", executable: "/usr/bin/ssm-agent" }] }), agent, NAMES).act([byAgent], processes);
+    expect(agent.kills).toEqual([]);
+    expect(byAgent.sockeye["enforcement"]).toMatchObject({ action: "none", reason: "allowlisted", allow_label: "ssm" });
   });
 
   it("an allowlisted program and a protected pid are reported, not killed", () => {
@@ -154,6 +169,10 @@ describe("Enforcer", () => {
     expect(allowed.sockeye["enforcement"]).toMatchObject({ action: "none", would_block: false, reason: "allowlisted", allow_label: "lab" });
     expect(daemon.sockeye["enforcement"]).toMatchObject({ action: "none", reason: "protected", targets: [{ result: "skipped: the daemon or its ancestor" }] });
     expect(init.sockeye["enforcement"]).toMatchObject({ reason: "protected", targets: [{ result: "skipped: init" }] });
+    // A shell on the pid an exited ancestor had is not that ancestor.
+    const onFreedPid = finding({ pid: 998 });
+    new Enforcer(config({ mode: "on" }), host, NAMES).act([onFreedPid], NO_PROCESSES);
+    expect(host.kills).toEqual([[998, 777]]);
   });
 
   it("a uid past its budget falls back to dry-run alone, once reported in SENSOR-002", () => {
