@@ -149,6 +149,7 @@ export class NetworkFedInterpreters {
   private sweptAtMs = -Infinity;
   private evicted = 0;
   private expired = 0;
+  private abandoned = 0;
 
   constructor(options: NetworkFedOptions = {}) {
     this.opts = { ...DEFAULTS, ...options };
@@ -163,7 +164,7 @@ export class NetworkFedInterpreters {
       evicted: this.evicted + this.sockets.evicted,
       expired: this.expired + this.sockets.expired,
       incomplete: this.contents.incompleteLooks,
-      abandoned: 0,
+      abandoned: this.abandoned,
     };
   }
 
@@ -241,8 +242,9 @@ export class NetworkFedInterpreters {
       this.counted.delete(ppk);
       this.counted.set(ppk, c);
       if (this.counted.size > this.opts.maxParents) {
+        // A parent with network evidence dropped unjudged: lost coverage (SENSOR-001), not housekeeping.
         this.counted.delete(this.counted.keys().next().value!);
-        this.evicted++;
+        this.abandoned++;
       }
     }
     c.timeMs = event.timeMs;
@@ -291,8 +293,9 @@ export class NetworkFedInterpreters {
     this.waiting.delete(key);
     this.waiting.set(key, { exec: event, identifiedBy: identity.by, family: identity.family, output: fromStdio(out, null), timeMs: event.timeMs });
     if (this.waiting.size > MAX_WAITING) {
+      // An interpreter already on the network's output dropped unjudged: lost coverage (SENSOR-001).
       this.waiting.delete(this.waiting.keys().next().value!);
-      this.evicted++;
+      this.abandoned++;
     }
     return NONE;
   }

@@ -58,6 +58,14 @@ describe("SHELL-001: a command interpreter by what it does", () => {
     expect(findings[0]!.process.pid).toBe(111);
   });
 
+  it("past its bound, an interpreter waiting for its input's connect is dropped as abandoned (SENSOR-001), not housekeeping", () => {
+    const engine = new Engine({ rules: [createShell001Rule()], processes: new ProcessTable({ host: fakeHost() }), hostName: "h", now: () => at(0), logger: silentLogger });
+    for (let i = 0; i < 257; i++) {
+      for (const e of start(proc(1000 + i, 100, "bash"), "/usr/bin/bash", ["bash", "-i"], [pipe(5000 + i), inet(SOCK + 1), inet(SOCK + 1)], i)) engine.handle(e);
+    }
+    expect(engine.stats().ruleState["SHELL-001"]).toMatchObject({ abandoned: 1 });
+  });
+
   it("a renamed shell (no name, no content known) behind `nc | X | nc`: its commands decide", () => {
     const nc1 = proc(120, 100, "nc");
     const x = proc(121, 100, "k3f9");
