@@ -108,6 +108,8 @@ interface Pending {
   family: Set<number>;
   /** When (event time) to look once more after an event concerned it without a verdict. */
   recheckAtMs?: number;
+  /** Its last evaluation had a host look cut short (the worker's wait): judged again when the answer comes. */
+  awaitingLook?: boolean;
 }
 
 const DEFAULTS = {
@@ -247,9 +249,13 @@ export class RelayGraph {
     return out;
   }
 
-  /** Every pending shell judged again now: a host look it waited for has answered (Rule.reconsider). */
+  /**
+   * The pending shells whose last look was cut short, judged again now that the host answered
+   * (Rule.reconsider). Not every pending shell: late answers come in floods, and pending shells
+   * (every interactive shell) live long.
+   */
   reconsider(nowMs: number, ctx: RuleContext): RelayVerdict[] {
-    return this.reevaluate(nowMs, ctx, () => true);
+    return this.reevaluate(nowMs, ctx, (p) => p.awaitingLook === true);
   }
 
   onExit(task: TaskContext, timeMs?: number, ctx?: RuleContext): void {
@@ -366,12 +372,17 @@ export class RelayGraph {
           return undefined;
         }
         const now = holdingsNow(host, n.pid, n.startNs);
-        if (now?.incomplete === true) this.incomplete++;
+        if (now?.incomplete === true) {
+          this.incomplete++;
+          awaiting = true;
+        }
         cache.set(k, now?.holdings);
       }
       return cache.get(k);
     };
+    let awaiting = false;
     const verdict = this.evaluateWith(p, ctx, holdingsOf);
+    p.awaitingLook = awaiting;
     if (verdict === undefined && cut) this.incomplete++;
     return verdict === undefined ? undefined : this.allowAgent(verdict, ctx);
   }
