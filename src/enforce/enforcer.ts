@@ -17,6 +17,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { ruleFields, type Finding } from "../engine/finding.js";
 import type { RuleMeta } from "../engine/rule.js";
+import { IMPAIR_DEFENSES_THREAT } from "../engine/sensor-threat.js";
 import type { ProcessView } from "../process/process-view.js";
 import { START_TICK_NS } from "../host/host-view.js";
 import { modeForRule, type EnforceConfig, type EnforceMode } from "./config.js";
@@ -30,13 +31,7 @@ export const SENSOR_002_META: RuleMeta = {
   version: "1",
   severity: "medium",
   riskScore: 47,
-  threat: [
-    {
-      framework: "MITRE ATT&CK",
-      tactic: { id: "TA0005", name: "Defense Evasion", reference: "https://attack.mitre.org/tactics/TA0005/" },
-      technique: [{ id: "T1562", name: "Impair Defenses", reference: "https://attack.mitre.org/techniques/T1562/" }],
-    },
-  ],
+  threat: [...IMPAIR_DEFENSES_THREAT],
   source: "builtin",
 };
 

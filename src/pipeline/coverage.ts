@@ -17,6 +17,7 @@ import { hostname } from "node:os";
 import { basename } from "node:path";
 import { ecsThreat, ruleFields, type Finding } from "../engine/finding.js";
 import type { RuleMeta } from "../engine/rule.js";
+import { IMPAIR_DEFENSES_THREAT } from "../engine/sensor-threat.js";
 import type { StatsSnapshot } from "../metrics/snapshot.js";
 
 export const SENSOR_001_META: RuleMeta = {
@@ -27,13 +28,7 @@ export const SENSOR_001_META: RuleMeta = {
   version: "1",
   severity: "low",
   riskScore: 21,
-  threat: [
-    {
-      framework: "MITRE ATT&CK",
-      tactic: { id: "TA0005", name: "Defense Evasion", reference: "https://attack.mitre.org/tactics/TA0005/" },
-      technique: [{ id: "T1562", name: "Impair Defenses", reference: "https://attack.mitre.org/techniques/T1562/" }],
-    },
-  ],
+  threat: [...IMPAIR_DEFENSES_THREAT],
   source: "builtin",
 };
 
