@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { inCI, kernelTier, run } from "./harness.js";
+import { inCI, kernelTier, run, startDaemon, type Daemon } from "./harness.js";
 
 const tier = kernelTier();
 const hasDocker = spawnSync("docker", ["--version"]).status === 0 && spawnSync("dockerd", ["--version"]).status === 0;
@@ -23,7 +23,7 @@ const IMAGE = "localhost/sockeye-test-rootfs:docker-test";
 describe.runIf(tier.run && hasDocker)("kernel: a reverse shell in a docker container", () => {
   const work = mkdtempSync(join(tmpdir(), "sockeye-docker-"));
   let dockerd: ChildProcess | undefined;
-  let daemon: ChildProcess | undefined;
+  let daemon: Daemon | undefined;
 
   beforeAll(async () => {
     if (spawnSync("docker", ["info"], { stdio: "ignore" }).status !== 0) {
@@ -44,7 +44,7 @@ describe.runIf(tier.run && hasDocker)("kernel: a reverse shell in a docker conta
   }, 420_000);
 
   afterAll(async () => {
-    if (daemon?.exitCode === null) daemon.kill("SIGKILL");
+    if (daemon?.child.exitCode === null) daemon.child.kill("SIGKILL");
     spawnSync("docker", ["rmi", "-f", IMAGE], { stdio: "ignore" });
     if (dockerd !== undefined && dockerd.exitCode === null) {
       dockerd.kill("SIGTERM");
@@ -54,14 +54,8 @@ describe.runIf(tier.run && hasDocker)("kernel: a reverse shell in a docker conta
   }, 60_000);
 
   it("finds it with the container's full id, runtime and name; the host's shell has none", async () => {
-    daemon = spawn(process.execPath, ["dist/cli/main.js", "run", "--stats-interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    daemon.stdout!.on("data", (d) => (stdout += d));
-    daemon.stderr!.on("data", (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => daemon!.on("exit", (code) => resolve(code)));
-    const ready = Date.now() + 30_000;
-    while (!stderr.includes('"message":"sensor ready"') && daemon.exitCode === null && Date.now() < ready) await new Promise((r) => setTimeout(r, 100));
-    expect(stderr).toContain('"message":"sensor ready"');
+    daemon = startDaemon(["--stats-interval", "0"]);
+    await daemon.ready;
 
     // The host's shell exits at once; the container's is held until its finding is in.
     const sockets = new Set<net.Socket>();
@@ -78,7 +72,7 @@ describe.runIf(tier.run && hasDocker)("kernel: a reverse shell in a docker conta
 
     type Finding = { rule: { id: string }; destination?: { port: number }; process: { pid: number };
       container?: { id: string; runtime: string; name?: string; image?: { name: string } }; sockeye: { ns_pid?: number } };
-    const findings = () => stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Finding).filter((f) => f.destination?.port === port);
+    const findings = () => daemon!.findings().map((f) => f.finding as Finding).filter((f) => f.destination?.port === port);
     const until = Date.now() + 30_000;
     while (findings().length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     for (const s of sockets) s.end("exit\n");
@@ -93,7 +87,6 @@ describe.runIf(tier.run && hasDocker)("kernel: a reverse shell in a docker conta
     expect(inside.container).toEqual({ id: containerId, runtime: "docker", name, image: { name: IMAGE } });
     expect(inside.sockeye.ns_pid).toBeLessThan(10);
     server.close();
-    daemon.kill("SIGTERM");
-    expect(await exited).toBe(0);
+    expect(await daemon.stop()).toBe(0);
   }, 120_000);
 });
