@@ -134,9 +134,10 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const stopReconsidering = host.onLateAnswers(() => pipeline.reconsider());
   // Logged once the sensor is up, so a start that fails says one line and nothing else.
   logRuleCatalog(catalog, daemonLogger);
-  logReady(sensor, pipeline, stats, seeded.seeded);
+  // Before "sensor ready": whoever waits for ready has the enforcement line too.
   if (enforcer !== undefined)
     log("enforcement", { mode: config.enforce.mode, rules: config.enforce.rules, kernel: sensor.liveProgram("enforce") ?? "not loaded", interpreters: interpreters.names.length, executables: interpreters.exes.length });
+  logReady(sensor, pipeline, stats, seeded.seeded);
   for (const missing of missingCoverageCapabilities()) warn(`running without ${missing.name}`, { loss: missing.loss });
   void notifySystemd("READY=1");
   const stopWatchdog = startWatchdog();

@@ -5,7 +5,7 @@
  * TRC-101 one: the socket never reaches the shell's stdio), with the listener's address and
  * port and the relay program.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
 import net from "node:net";
 import http from "node:http";
@@ -60,7 +60,14 @@ describe.runIf(tier.run)("kernel: RELAY-001 and RELAY-002 on real relay shells a
   });
   afterAll(() => session?.close());
 
-  const forPort = (port: number) => findings.filter((f) => f.destination?.port === port);
+  // Only this test's findings: an earlier test's listener may have had the same port number
+  // (bind(0) reuses ports, and a ::1 listener may take one a 127.0.0.1 listener had).
+  let mark = 0;
+  beforeEach(() => {
+    mark = findings.length;
+  });
+  const forPort = (port: number) => findings.slice(mark).filter((f) => f.destination?.port === port);
+  const summary = (found: RelayFinding[]) => JSON.stringify(found.map((f) => ({ rule: f.rule.id, pid: f.process.pid, name: f.process.name, ip: f.destination.ip })));
   let tlsKeys: { key: string; cert: string } | undefined;
   /** A throwaway self-signed pair for the TLS listener. */
   const tlsPair = () => {
@@ -195,7 +202,7 @@ while True:
         expect(await listener.answered, `no answer from the shell: ${r.stderr}`).toBe(true);
         await session.settle();
         const found = forPort(listener.port);
-        expect(found.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
+        expect(found.map((f) => f.rule.id), summary(found)).toEqual(["RELAY-001"]);
         const f = found[0]!;
         expect(f.destination.ip).toBe(host);
         expect(f.sockeye.relay.remote).toEqual({ address: host, port: listener.port });
