@@ -20,7 +20,7 @@ export { SensorError } from "./sensor/errors.js";
 
 // --- rules: the rule API, the engine, the process table, findings ------------------------
 export * from "./engine/rule.js";
-export { Engine, type DropReason, type EngineLogger, type EngineOptions, type EngineStats } from "./engine/engine.js";
+export { Engine, type DetectionAbsorber, type DropReason, type EngineLogger, type EngineOptions, type EngineStats } from "./engine/engine.js";
 export type { Finding, FindingProcess, FindingProcessParent, FindingThreat } from "./engine/finding.js";
 export type { EcsProcess, EcsProcessFields } from "./process/ecs-process.js";
 export type { FoldOptions } from "./engine/fold.js";

@@ -154,6 +154,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   await notifySystemd("STOPPING=1");
   await stats.stop(); // no stats tick may read the sensor once it is closed
   await sensor.close(); // every program detached, then the rings' last batches reach the pipeline
+  pipeline.detach(); // ...and are processed, before the last coverage window is counted
   coverage.stop(); // what the last window lost, reported before the outputs flush
   heartbeat.stop();
   const flushed = await pipeline.close();

@@ -48,6 +48,9 @@ export interface EngineStats {
   ruleState: Record<string, RuleState>;
 }
 
+/** Takes a detection before its finding is built (true: counted elsewhere, not built). */
+export type DetectionAbsorber = (ruleId: string, detection: Detection, event: SensorEvent) => boolean;
+
 export interface EngineOptions {
   /** The rules to run: e.g. `[...builtinRules(), myRule]`. Ids must be unique. */
   rules: readonly AnyRule[];
@@ -96,6 +99,8 @@ export class Engine {
     ruleErrors: counter(),
     dropped: { unknown_kind: 0, malformed_line: 0 },
   };
+
+  private absorber: DetectionAbsorber | undefined;
 
   constructor(options: EngineOptions) {
     this.processes = options.processes ?? new ProcessTable();
@@ -162,6 +167,15 @@ export class Engine {
       if (state !== undefined) ruleState[rule.meta.id] = { ...state };
     }
     return { ...structuredClone(this.counts), sequences, ruleState };
+  }
+
+  /**
+   * From now on, a detection `absorber` takes is counted as a finding of its rule but never
+   * built into one (Pipeline.watchCoverage: a decoy flood's thousands of verdicts go into one
+   * SENSOR-001, and building each first was most of the flood's cost). Undefined: none.
+   */
+  absorbWith(absorber: DetectionAbsorber | undefined): void {
+    this.absorber = absorber;
   }
 
   /** For stages in front of the engine (decoder, replay) that drop what they cannot read. */
@@ -288,6 +302,7 @@ export class Engine {
       return undefined;
     }
     increment(this.counts.findingsByRule, id);
+    if (this.absorber?.(id, detection, event) === true) return undefined;
     return buildFinding({
       meta: rule.meta,
       event,

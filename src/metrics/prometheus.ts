@@ -120,6 +120,11 @@ export class PrometheusMetrics {
         labelNames: ["quantile"],
         registers,
       }),
+      backlog: new Gauge({
+        name: "sockeye_pipeline_backlog_events",
+        help: "Events the sensor delivered that wait for their slice of the event loop (a flood is worked through in slices; past 262,144 at once).",
+        registers,
+      }),
       ruleState: new Gauge<"rule" | "table">({
         name: "sockeye_rule_state_entries",
         help: "Entries a stateful rule keeps now, by rule id and table (held, pending, indexed).",
@@ -183,6 +188,7 @@ export class PrometheusMetrics {
       s.kernelLost.inc({ hook }, counters.lost);
       s.kernelErrors.inc({ hook }, counters.errors);
     }
+    if (snapshot.backlogEvents !== undefined) s.backlog.set(snapshot.backlogEvents);
     if (snapshot.daemon !== undefined) {
       s.workersReplaced.inc(snapshot.daemon.workersReplaced);
       const lag = snapshot.daemon.eventLoopLagMs;

@@ -14,6 +14,8 @@ export interface StatsSnapshot {
   /** Sensor.counters(): records emitted, lost (ring full) and helper errors, per hook. */
   kernel: Readonly<Record<string, HookCounters>>;
   outputs: readonly OutputStats[];
+  /** Pipeline.stats().backlogEvents: events waiting for their slice of the event loop. */
+  backlogEvents?: number;
   /** The daemon's own health as a process; absent outside `sockeye run`. */
   daemon?: DaemonProcessStats;
 }

@@ -16,9 +16,10 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { basename } from "node:path";
 import { ecsThreat, ruleFields, type Finding } from "../engine/finding.js";
-import type { RuleMeta } from "../engine/rule.js";
+import type { Detection, RuleMeta } from "../engine/rule.js";
 import { IMPAIR_DEFENSES_THREAT } from "../engine/sensor-threat.js";
 import type { StatsSnapshot } from "../metrics/snapshot.js";
+import type { SensorEvent } from "../sensor/events.js";
 
 export const SENSOR_001_META: RuleMeta = {
   id: "SENSOR-001",
@@ -122,15 +123,32 @@ export class CoverageMonitor {
   absorb(findings: readonly Finding[]): Finding[] {
     const kept: Finding[] = [];
     for (const finding of findings) {
-      const reason = floodProneReason(finding);
+      const reason = floodProneReason(finding.sockeye);
       if (reason === undefined) {
         kept.push(finding);
         continue;
       }
       this.report(`rule/${finding.rule.id}`, reason);
-      if (this.samples.length < MAX_SAMPLES) this.samples.push(sampleOf(finding, reason));
+      if (this.samples.length < MAX_SAMPLES)
+        this.samples.push(sampleOf(finding.rule.id, reason, finding.process.pid, finding.process.name, finding.destination as Endpoint | undefined));
     }
     return kept;
+  }
+
+  /**
+   * absorb() for a detection whose finding is not built yet (Engine.absorbWith): true when its
+   * verdict is flood-prone, and so counted here instead.
+   */
+  absorbDetection(ruleId: string, detection: Detection, event: SensorEvent): boolean {
+    const fields = detection.fields as { sockeye?: unknown; destination?: Endpoint } | undefined;
+    const reason = floodProneReason(fields?.sockeye);
+    if (reason === undefined) return false;
+    this.report(`rule/${ruleId}`, reason);
+    if (this.samples.length < MAX_SAMPLES) {
+      const task = "task" in event ? event.task : undefined;
+      this.samples.push(sampleOf(ruleId, reason, task?.pid ?? 0, task?.comm, fields?.destination));
+    }
+    return true;
   }
 
   /** Samples the counters; emits the window's finding when something was lost and the rate limit allows. */
@@ -202,18 +220,22 @@ export class CoverageMonitor {
   }
 }
 
-function floodProneReason(finding: Finding): string | undefined {
-  const reason = (finding.sockeye as { verdict?: { reason?: unknown } }).verdict?.reason;
+function floodProneReason(sockeye: unknown): string | undefined {
+  const reason = (sockeye as { verdict?: { reason?: unknown } } | undefined)?.verdict?.reason;
   return typeof reason === "string" && FLOOD_PRONE_REASONS.has(reason) ? reason : undefined;
 }
 
-function sampleOf(finding: Finding, reason: string): Sample {
-  const destination = finding.destination as { ip?: string; port?: number } | undefined;
+interface Endpoint {
+  ip?: string;
+  port?: number;
+}
+
+function sampleOf(rule: string, reason: string, pid: number, name: string | undefined, destination: Endpoint | undefined): Sample {
   return {
-    rule: finding.rule.id,
+    rule,
     reason,
-    pid: finding.process.pid,
-    ...(finding.process.name !== undefined ? { name: finding.process.name } : {}),
+    pid,
+    ...(name !== undefined ? { name } : {}),
     ...(destination?.ip !== undefined ? { destination: `${destination.ip}:${destination.port ?? ""}` } : {}),
   };
 }

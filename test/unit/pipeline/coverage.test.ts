@@ -157,5 +157,13 @@ describe("CoverageMonitor", () => {
     monitor.check();
     expect(sensorFindings).toHaveLength(1);
     expect(sensorFindings[0]!.sockeye.coverage).toMatchObject({ lost: { "rule/TRC-101": { held_past_bound: 3 } }, total: 3 });
+    // The let-goes were never built into findings, yet count as the rule's and are sampled from the event.
+    expect(pipeline.stats().engine.findingsByRule).toEqual({ "TRC-101": 4 });
+    const samples = (sensorFindings[0]!.sockeye.coverage as { samples: { pid: number; name?: string; rule: string }[] }).samples;
+    expect(samples.map((sample) => [sample.rule, sample.pid, sample.name])).toEqual([
+      ["TRC-101", 101, "bash"],
+      ["TRC-101", 102, "bash"],
+      ["TRC-101", 103, "bash"],
+    ]);
   });
 });

@@ -61,6 +61,84 @@ describe("Pipeline", () => {
     expect(listener).toBeUndefined();
   });
 
+  /** A rule that sees every fork, in order, and spends `spinMs` of CPU on each (a slow rule). */
+  function forkRecorder(spinMs: (pid: number) => number) {
+    const seen: number[] = [];
+    const rule = defineRule({
+      meta: { id: "SEEN", name: "seen", description: "", severity: "low", threat: [], source: "test" },
+      kinds: ["fork"],
+      evaluate: (event) => {
+        seen.push(event.task.pid);
+        const until = performance.now() + spinMs(event.task.pid);
+        while (performance.now() < until);
+        return undefined;
+      },
+    });
+    return { rule, seen };
+  }
+  const forks = (count: number) => Array.from({ length: count }, (_, i) => fork({ task: { pid: i + 1 } }));
+  const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  function manualSource() {
+    let listener: ((events: SensorEvent[]) => void) | undefined;
+    return { subscribe: (l: (events: SensorEvent[]) => void) => ((listener = l), () => (listener = undefined)), deliver: (events: SensorEvent[]) => listener?.(events) };
+  }
+
+  it("works a live batch through in slices of the event loop, in order, and detach() finishes it", async () => {
+    // 0.2 ms per event: a chunk of 64 outlasts the 8 ms slice, so each turn processes one chunk.
+    const recorder = forkRecorder(() => 0.2);
+    const source = manualSource();
+    const pipeline = new Pipeline({ rules: [recorder.rule] });
+    pipeline.attach(source);
+    source.deliver(forks(200));
+    expect(recorder.seen).toHaveLength(64);
+    expect(pipeline.stats().backlogEvents).toBe(136);
+    // A second batch in the same turn waits behind the first: the turn's slice is spent.
+    source.deliver(forks(3).map((event) => ({ ...event, task: { ...event.task, pid: 1000 + event.task.pid } })));
+    expect(recorder.seen).toHaveLength(64);
+    expect(pipeline.stats().backlogEvents).toBe(139);
+    await nextTurn();
+    expect(recorder.seen).toHaveLength(128);
+    pipeline.detach();
+    expect(pipeline.stats().backlogEvents).toBe(0);
+    expect(recorder.seen).toEqual([...Array.from({ length: 200 }, (_, i) => i + 1), 1001, 1002, 1003]);
+    expect(pipeline.stats().engine.eventsByKind).toEqual({ fork: 203 });
+    await pipeline.close();
+  });
+
+  it("past 262,144 waiting events, the backlog is processed at once (the reader slows, memory does not grow)", async () => {
+    // The first fork alone outlasts the slice; under the bound, the rest would wait a turn.
+    const recorder = forkRecorder((pid) => (pid === 1 ? 10 : 0));
+    const source = manualSource();
+    const pipeline = new Pipeline({ rules: [recorder.rule] });
+    pipeline.attach(source);
+    source.deliver(forks(1000));
+    expect(recorder.seen).toHaveLength(64);
+    source.deliver(forks(262_144).map((event) => ({ ...event, task: { ...event.task, pid: event.task.pid + 1 } })));
+    expect(recorder.seen).toHaveLength(263_144);
+    expect(pipeline.stats().backlogEvents).toBe(0);
+    await pipeline.close();
+  });
+
+  it("an engine absorber takes detections before they are built: counted for the rule, never delivered", () => {
+    const everyFork = defineRule({
+      meta: { id: "EVERY-FORK", name: "fork", description: "", severity: "low", threat: [], source: "test" },
+      kinds: ["fork"],
+      evaluate: () => ({}),
+    });
+    const pipeline = new Pipeline({ rules: [everyFork], hostName: "h" });
+    const taken: [string, number][] = [];
+    pipeline.engine.absorbWith((ruleId, _detection, event) => {
+      taken.push([ruleId, "task" in event ? event.task.pid : 0]);
+      return event.task.pid !== 2;
+    });
+    const delivered = pipeline.process(forks(3));
+    expect(delivered.map((finding) => finding.process.pid)).toEqual([2]);
+    expect(taken).toEqual([["EVERY-FORK", 1], ["EVERY-FORK", 2], ["EVERY-FORK", 3]]);
+    expect(pipeline.stats().engine.findingsByRule).toEqual({ "EVERY-FORK": 3 });
+    pipeline.engine.absorbWith(undefined);
+    expect(pipeline.process(forks(2)).map((finding) => finding.process.pid)).toEqual([1, 2]);
+  });
+
   it("reload swaps rules and outputs together and keeps what the retired outputs delivered", async () => {
     const first = collector();
     const second = collector();
