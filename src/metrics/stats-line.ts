@@ -33,6 +33,8 @@ export function formatStatsLine(current: StatsSnapshot, previous?: StatsSnapshot
     kernel_lost: mapValues(current.kernel, (hook) => hook.lost),
     // Host reads a user made slow show here first (docs/design.md §9).
     ...(current.daemon !== undefined ? { event_loop_lag_ms: { ...current.daemon.eventLoopLagMs }, workers_replaced: current.daemon.workersReplaced } : {}),
+    // A flood's events waiting for their slice of the event loop (Pipeline.attach).
+    ...(current.backlogEvents !== undefined ? { backlog_events: current.backlogEvents } : {}),
     kernel_errors: mapValues(current.kernel, (hook) => hook.errors),
     outputs: Object.fromEntries(
       current.outputs.map((output) => [

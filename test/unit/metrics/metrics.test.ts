@@ -43,6 +43,7 @@ function snapshot(scale: number, timeMs = Date.UTC(2026, 10, 22, 10, 0, 0)): Sta
         lastError: "HTTP 503 Service Unavailable",
       },
     ],
+    backlogEvents: 100 * scale,
     daemon: { eventLoopLagMs: { p50: 0.5, p99: 12, max: 40 * scale }, workersReplaced: scale },
   };
 }
@@ -108,6 +109,8 @@ describe("Prometheus endpoint", () => {
         'sockeye_rule_state_entries{rule="RELAY-001",table="indexed"} 40',
         "# TYPE sockeye_look_workers_replaced_total counter",
         "sockeye_look_workers_replaced_total 1",
+        "# TYPE sockeye_pipeline_backlog_events gauge",
+        "sockeye_pipeline_backlog_events 100",
         "# TYPE sockeye_event_loop_lag_seconds gauge",
         'sockeye_event_loop_lag_seconds{quantile="0.5"} 0.0005',
         'sockeye_event_loop_lag_seconds{quantile="0.99"} 0.012',
@@ -214,6 +217,7 @@ describe("stats line", () => {
       sequences: { rules: 2, partials: 5, matched: 3, expired: 30, evicted: 6, until_dropped: 3 },
       rule_state: { "RELAY-001": { held: 3, pending: 1, indexed: 40, evicted: 6, expired: 27, incomplete: 3, abandoned: 3 } },
       kernel_lost: { connect: 0, exec: 21 },
+      backlog_events: 300,
       kernel_errors: { connect: 0, exec: 1 },
       event_loop_lag_ms: { p50: 0.5, p99: 12, max: 120 },
       workers_replaced: 3,
