@@ -235,8 +235,10 @@ export class WorkerHostView implements HostView {
    *   on a hung mount would block it (as it would block the exec that runs it).
    * - processRecord: stat, status and at most 64 KiB of cmdline; only when the table is
    *   seeded from /proc at start.
-   * - environment: at most 256 KiB of environ per look (a padded 1.7 MiB environment cost
-   *   6.0 ms per look, now 0.46 ms); only for rules on `process.env_vars`.
+   * - environment: environ read whole, at most the kernel's 6 MiB bound on an exec's argv and
+   *   environment (proc-host.ts: a variable after padding must not hide; 0.46 ms for a padded
+   *   1.7 MiB one, the exec itself copies as much); only for rules on `process.env_vars`, at
+   *   the exec, where a late answer would find the process gone.
    * - tcpSockets: /proc/net/tcp{,6} once, as RELAY-001 is prepared before the sensor attaches.
    * - regularFile: realpath and stat of the installed interpreters' system paths, once.
    * - liveFacts, workingDirectory, cgroupPath, names: one small file or link each.
