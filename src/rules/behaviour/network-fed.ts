@@ -31,7 +31,7 @@
  * unnoticed (an exit record lost, a process the table let go).
  */
 import type { ProcessView, RuleContext, RuleState } from "../../engine/rule.js";
-import { processKey } from "../../process/process-view.js";
+import { keyLivesInTable, livesInTable, processKey } from "../../process/process-view.js";
 import type { ConnectEvent, Endpoint, ExecEvent, OutboundEvent, StdioFd, TaskContext } from "../../sensor/events.js";
 import { incidentKeyOfSocket, type IncidentKey } from "../sockets/identity.js";
 import { OutboundRegistry, outboundSocketOf } from "../sockets/outbound-registry.js";
@@ -412,11 +412,11 @@ export class NetworkFedInterpreters {
   private expire(nowMs: number, processes: ProcessView): void {
     if (nowMs - this.sweptAtMs < SWEEP_EVERY_MS) return;
     this.sweptAtMs = nowMs;
-    this.sockets.expire(nowMs, (s) => lives(processes, s.pid, s.startNs));
+    this.sockets.expire(nowMs, (s) => livesInTable(processes, s.pid, s.startNs));
     const old = nowMs - this.opts.maxAgeMs;
     for (const [pk, e] of this.indexed) {
       if (e.timeMs >= old) break;
-      if (lives(processes, e.pid, e.startNs)) {
+      if (livesInTable(processes, e.pid, e.startNs)) {
         this.indexed.delete(pk);
         this.indexed.set(pk, e);
         e.timeMs = nowMs;
@@ -428,7 +428,7 @@ export class NetworkFedInterpreters {
     for (const [pk, c] of this.counted) {
       if (c.timeMs >= old) break;
       this.counted.delete(pk);
-      if (livesByKey(processes, pk)) {
+      if (keyLivesInTable(processes, pk)) {
         c.timeMs = nowMs;
         this.counted.set(pk, c);
       } else this.expired++;
@@ -436,7 +436,7 @@ export class NetworkFedInterpreters {
     for (const [key, w] of this.waiting) {
       if (w.timeMs >= old) break;
       this.waiting.delete(key);
-      if (lives(processes, w.exec.task.pid, w.exec.task.startNs)) {
+      if (livesInTable(processes, w.exec.task.pid, w.exec.task.startNs)) {
         w.timeMs = nowMs;
         this.waiting.set(key, w);
       } else this.expired++;
@@ -445,24 +445,10 @@ export class NetworkFedInterpreters {
       if (t >= old) break;
       this.reported.delete(pk);
       // Still alive: still reported, so one incident stays one finding however long it lasts.
-      if (livesByKey(processes, pk)) this.reported.set(pk, nowMs);
+      if (keyLivesInTable(processes, pk)) this.reported.set(pk, nowMs);
       else this.expired++;
     }
   }
-}
-
-/** The process table shows this incarnation alive (no exit seen, not let go by its bounds). */
-function lives(processes: ProcessView, pid: number, startNs: number): boolean {
-  if (pid === 0) return false;
-  const info = processes.get(pid, startNs);
-  return info !== undefined && !info.exited;
-}
-
-/** lives() for a processKey; a parent known only by pid (`<ppid>:?`) is not followed past the age bound. */
-function livesByKey(processes: ProcessView, pk: string): boolean {
-  const colon = pk.indexOf(":");
-  const startNs = Number(pk.slice(colon + 1));
-  return Number.isFinite(startNs) && pk.slice(colon + 1) !== "" && lives(processes, Number(pk.slice(0, colon)), startNs);
 }
 
 /**
