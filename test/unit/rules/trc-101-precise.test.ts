@@ -236,7 +236,7 @@ describe("TRC-101 precise profile: bounds", () => {
       exec({ task: child, filename: "/usr/bin/id", args: ["id"], stdio: [onTty, inet(SOCK), onTty], timeMs: at(hours(2) + 2) }),
     ]);
     const waited = loop(false);
-    expect(waited.findings.map((f) => (f.sockeye as { verdict: { reason: string } }).verdict.reason)).toEqual(["runs_commands_read_from_socket"]);
+    expect(waited.findings.map((f) => (f.sockeye["verdict"] as { reason: string }).reason)).toEqual(["runs_commands_read_from_socket"]);
     // Its shell gone (exit seen): the reader is not kept, and a program on the socket's stdout alone is no shell.
     expect(loop(true).findings).toEqual([]);
   });
