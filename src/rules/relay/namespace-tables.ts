@@ -70,16 +70,16 @@ export class NamespaceTcpTables {
   }
 
   /**
-   * The namespace `pid` is in now. A host view without netNamespace keys by pid (each pid its
-   * own table); one that has it but cannot read the link (the process is gone) gives undefined:
-   * its table cannot be read either.
+   * The namespace `pid` is in now. Where it cannot be told (a host view without netNamespace,
+   * or a link the sensor may not read: /proc/<pid>/ns/* asks for ptrace access, /proc/<pid>/net
+   * does not), the pid is its own key: its table is still read, perhaps twice for one
+   * namespace, within the same budget. A gone process's read finds no file and costs nothing.
    */
   private keyOf(pid: number): string | undefined {
     if (pid <= 0) return undefined;
-    if (this.host.netNamespace === undefined) return `pid:${pid}`;
     if (!this.nsOfPid.has(pid)) {
-      const ns = this.host.netNamespace(pid);
-      this.nsOfPid.set(pid, ns === undefined ? undefined : `net:${ns}`);
+      const ns = this.host.netNamespace?.(pid);
+      this.nsOfPid.set(pid, ns === undefined ? `pid:${pid}` : `net:${ns}`);
     }
     return this.nsOfPid.get(pid);
   }

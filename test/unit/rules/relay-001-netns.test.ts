@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Engine, ProcessTable, createRelay001Rule, type ExistingTcpSocket, type Finding, type Holding, type SensorEvent } from "sockeye";
-import { LOCAL_END as LOCAL, at, holds, pipe, proc, silentLogger, start, tty } from "../engine/fixtures.js";
+import { LOCAL_END as LOCAL, at, fifo, holds, pipe, proc, silentLogger, start, tty } from "../engine/fixtures.js";
 import { fakeHost } from "../host/fake-host.js";
 import { NamespaceTcpTables } from "../../../src/rules/relay/namespace-tables.js";
 
@@ -80,8 +80,7 @@ describe("RELAY-001: a socket no connect names, in another network namespace", (
     expect(host.reads).toEqual([HOST_NS, CONTAINER_NS]);
   });
 
-  it("only the sensor's table read (what the rule did before): the socket is not there, no finding", () => {
-    // The holder's and shell's namespaces unknown to this host: only the sensor's own is read.
+  it("processes whose namespace and table cannot be read (gone): the sensor's table only, the socket not there, no finding", () => {
     const host = namespacedHost({}, { [CONTAINER_NS]: [socket(SOCK)], [HOST_NS]: [] });
     expect(run(host, ioUringRelay()).findings).toEqual([]);
     expect(host.reads.every((ns) => ns === HOST_NS)).toBe(true);
@@ -122,6 +121,34 @@ describe("RELAY-001: a socket no connect names, in another network namespace", (
   });
 });
 
+describe("RELAY-001: a chain through more network namespaces than one evaluation reads", () => {
+  // cat F | sh -i | relay > F: the cat (holding an unknown unix socket) feeds the shell from a
+  // FIFO the relay writes; the relay holds the connection, unseen.
+  const cat = proc(202, 200, "cat");
+  const steps: Step[] = [
+    ...start(relay, "/usr/bin/python3", ["python3", "-c", "..."], [tty(1), tty(1), tty(1)], 1),
+    { holds: { 202: [holds(0, "fifo:254:1:40", "read"), holds(1, "pipe:11", "write"), holds(3, "sock:7001")] } },
+    ...start(cat, "/usr/bin/cat", ["cat"], [fifo(40), pipe(11), tty(1)], 2),
+    { holds: { 200: [holds(3, `sock:${SOCK}`), holds(5, "fifo:254:1:40", "write"), holds(6, "pipe:12", "read")], 201: [holds(0, "pipe:11", "read"), holds(1, "pipe:12", "write"), holds(2, "pipe:12", "write")] } },
+    ...start(shell, "/bin/sh", ["/bin/sh", "-i"], [pipe(11), pipe(12), pipe(12)], 3),
+  ];
+
+  it("the cat, the shell and the sensor in three namespaces, the relay in a fourth: cut and counted incomplete, not a silent no", () => {
+    const host = namespacedHost({ 200: 4, 201: 2, 202: 3 }, { 2: [], 3: [], 4: [socket(SOCK)], [HOST_NS]: [] });
+    const { findings, state } = run(host, steps);
+    expect(findings).toEqual([]);
+    expect(state.incomplete).toBeGreaterThan(0);
+    expect(host.reads).not.toContain(4);
+  });
+
+  it("the relay in the cat's namespace: found within the budget, one finding, nothing incomplete", () => {
+    const host = namespacedHost({ 200: 3, 201: 2, 202: 3 }, { 2: [], 3: [socket(SOCK)], [HOST_NS]: [] });
+    const { findings, state } = run(host, steps);
+    expect(findings.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
+    expect(state.incomplete).toBe(0);
+  });
+});
+
 describe("NamespaceTcpTables: one read per namespace, a bounded number of namespaces", () => {
   const host = (nsOf: Record<number, number>, tables: Record<number, ExistingTcpSocket[]>) => namespacedHost(nsOf, tables);
 
@@ -154,10 +181,13 @@ describe("NamespaceTcpTables: one read per namespace, a bounded number of namesp
     expect(h.reads).toEqual([1, 2]);
   });
 
-  it("a gone process (its namespace unreadable) is skipped; a host view without netNamespace keys by pid", () => {
-    const gone = host({ 11: 2 }, { 2: [socket(5)] });
-    expect(new NamespaceTcpTables(gone.host, 3).find(5, [10, 11])?.ino).toBe(5);
-    expect(gone.reads).toEqual([2]);
+  it("a process whose namespace link cannot be read still has its table read, keyed by its pid; a host view without netNamespace too", () => {
+    const base = host({ 10: 1, 11: 2 }, { 1: [], 2: [socket(5)] });
+    // The link unreadable for pid 10 (no ptrace access), its /proc/10/net readable.
+    const unlinked = { ...base.host, netNamespace: (pid?: number) => (pid === 10 ? undefined : base.host.netNamespace!(pid)) };
+    const t = new NamespaceTcpTables(unlinked, 3);
+    expect(t.find(5, [10, 11])?.ino).toBe(5);
+    expect(base.reads).toEqual([1, 2]);
     const old = namespacedHost({ 10: 1, 11: 1 }, { 1: [] }, false);
     expect(new NamespaceTcpTables(old.host, 3).find(5, [10, 11])).toBeUndefined();
     expect(old.reads).toEqual([1, 1, HOST_NS]);
