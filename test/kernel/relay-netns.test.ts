@@ -34,7 +34,7 @@ if (cannot !== undefined) {
 
 /**
  * A listener for one connection on 127.0.0.1:PORT (argv 1) of the namespace it runs in: it
- * creates the file argv 2 once listening, sends a command, prints ANSWERED when its output came
+ * creates the file argv 2 once listening and argv 2 + ".accepted" once connected to, sends a command, prints ANSWERED when its output came
  * back, then (a moment later: the rules read /proc of live processes) tells the shell to exit.
  */
 const LISTENER = `
@@ -46,6 +46,7 @@ srv.listen(1)
 open(sys.argv[2], "w").close()
 srv.settimeout(180)
 c, _ = srv.accept()
+open(sys.argv[2] + ".accepted", "w").close()
 c.settimeout(180)
 c.sendall(b"echo RELAY_$((6*7))\\n")
 got = b""
@@ -108,12 +109,11 @@ describe.runIf(tier.run && cannot === undefined)("kernel: RELAY-001 for relay sh
     child.stderr.on("data", (d) => (stdout += d));
     const done = new Promise<{ status: number | null; stdout: string }>((resolve) => child.on("exit", (code) => resolve({ status: code, stdout })));
     early = { port: p, go, done };
-    // Connected before the sensor: wait until socat's socket is established (the listener is
-    // up and socat has had time to connect), at most 30 s.
-    const deadline = Date.now() + 30_000;
-    while (!existsSync(ready) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(existsSync(ready), "the early relay's listener did not come up").toBe(true);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Connected before the sensor: wait until the listener has accepted socat's connection.
+    const accepted = `${ready}.accepted`;
+    const deadline = Date.now() + 45_000;
+    while (!existsSync(accepted) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(accepted), `the early relay did not connect within 45 s: ${stdout}`).toBe(true);
 
     session = await Session.open();
     const table = new ProcessTable({ host: new ProcHostView() });
