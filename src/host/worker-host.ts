@@ -14,9 +14,15 @@
  * process whose own read outlasted the wait is slow: its looks run after the others', and
  * its late answer stands at least STAND_PER_COST times its read's cost, so processes a user
  * makes slow to read cannot keep the worker from the rest. A look running past `stuckMs` (a file on a hung mount) gets the worker replaced, the stuck one
- * abandoned.
+ * abandoned; a worker that fails (out of its heap limit) is replaced by the next look too,
+ * and counted with them, never an error of the daemon's.
+ *
+ * A live worker costs about 10 MB of RSS whatever it holds (its isolate and Node's bootstrap
+ * in it; bench/README.md, change 30), so one that has had no look for `idleMs` is ended and
+ * the next look starts another. That look waits for no boot: it answers `time_budget`, and
+ * its answer comes late, like any look that outlasts the wait.
  */
-import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort, type ResourceLimits } from "node:worker_threads";
 import type { BuildIdLook, DigestLook, HostView, OpenFilesLook } from "./host-view.js";
 import type { ContainerIdentity } from "./container.js";
 import type { LookAnswer, LookRequest, LookWorkerData, SlowLook } from "./look-worker.js";
@@ -31,11 +37,23 @@ export interface WorkerHostOptions extends ProcHostOptions {
   stuckMs?: number;
   /** Most looks queued in the worker; more are answered `time_budget` at once. */
   maxQueued?: number;
+  /** A worker with no look asked of it and none running for this long is ended. */
+  idleMs?: number;
+  /** The worker's V8 heap bounds; one that runs out is replaced and counted. */
+  resourceLimits?: ResourceLimits;
   /** The worker's script: the built look-worker.js beside this module unless given. */
   workerUrl?: URL;
 }
 
-const DEFAULTS = { waitMs: 10, lateAnswerMs: 1000, stuckMs: 2000, maxQueued: 256 };
+const DEFAULTS = { waitMs: 10, lateAnswerMs: 1000, stuckMs: 2000, maxQueued: 256, idleMs: 10_000 };
+/**
+ * The worker's heap holds one look's answer (at most maxFdsPerLook open files; a digest's file
+ * bytes are a Buffer, outside this heap) and the digest caches. Under the loads of
+ * bench/event-loop-lag.mjs (219,296 fds held, 64 MiB execs, argv storms) its heap peaked at
+ * 14.1 MB used, 17.7 MB taken: the bound leaves over four times that, and a worker that still
+ * runs out is replaced, not the daemon's end.
+ */
+const LOOK_WORKER_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 4 };
 const TIMED_OUT = { status: "incomplete", reason: "time_budget" } as const;
 /** Keys remembered as slow to look at; the oldest is forgotten past this. */
 const MAX_SLOW_KEYS = 4096;
@@ -53,6 +71,7 @@ interface LookThread {
   /** key → request id and when it was posted, oldest first. */
   queued: Map<string, { id: number; postedMs: number }>;
   keyOf: Map<number, string>;
+  idleTimer?: NodeJS.Timeout;
 }
 
 export class WorkerHostView implements HostView {
@@ -60,7 +79,11 @@ export class WorkerHostView implements HostView {
   private readonly opts: typeof DEFAULTS;
   private readonly workerUrl: URL;
   private readonly workerOptions: Pick<ProcHostOptions, "procRoot" | "maxFdsPerLook" | "maxHashedBytes">;
+  private readonly resourceLimits: ResourceLimits;
   private thread: LookThread | undefined;
+  /** When the last look was asked (Date.now()). */
+  private lastAskMs = 0;
+  private idleEnded = 0;
   private nextId = 1;
   /** process key → open files that arrived after their asker stopped waiting. */
   private readonly late = new Map<string, { answer: OpenFilesLook; atMs: number; standsMs: number }>();
@@ -72,22 +95,34 @@ export class WorkerHostView implements HostView {
   private lateListener: (() => void) | undefined;
 
   constructor(options: WorkerHostOptions = {}) {
-    const { waitMs, lateAnswerMs, stuckMs, maxQueued, workerUrl, ...procOptions } = options;
+    const { waitMs, lateAnswerMs, stuckMs, maxQueued, idleMs, resourceLimits, workerUrl, ...procOptions } = options;
     this.local = new ProcHostView(procOptions);
     this.opts = {
       waitMs: waitMs ?? DEFAULTS.waitMs,
       lateAnswerMs: lateAnswerMs ?? DEFAULTS.lateAnswerMs,
       stuckMs: stuckMs ?? DEFAULTS.stuckMs,
       maxQueued: maxQueued ?? DEFAULTS.maxQueued,
+      idleMs: idleMs ?? DEFAULTS.idleMs,
     };
+    this.resourceLimits = resourceLimits ?? LOOK_WORKER_LIMITS;
     this.workerUrl = workerUrl ?? new URL("./look-worker.js", import.meta.url);
     const { procRoot, maxFdsPerLook, maxHashedBytes } = procOptions;
     this.workerOptions = { procRoot, maxFdsPerLook, maxHashedBytes };
   }
 
-  /** Workers replaced because a look ran past `stuckMs`. */
+  /** Workers replaced because a look ran past `stuckMs` or the worker failed (its heap limit). */
   get workersReplaced(): number {
     return this.replaced;
+  }
+
+  /** Workers ended after `idleMs` without a look (not counted as replaced). */
+  get workersEndedIdle(): number {
+    return this.idleEnded;
+  }
+
+  /** Whether a worker is running now. */
+  get workerRunning(): boolean {
+    return this.thread !== undefined;
   }
 
   openFiles(pid: number, startNs: number): OpenFilesLook {
@@ -119,16 +154,20 @@ export class WorkerHostView implements HostView {
   async close(): Promise<void> {
     const thread = this.thread;
     this.thread = undefined;
-    if (thread !== undefined) await thread.worker.terminate();
+    if (thread !== undefined) {
+      clearTimeout(thread.idleTimer);
+      await thread.worker.terminate();
+    }
   }
 
-  /** Starts the worker now, so that the first looks do not wait for a thread to boot. */
+  /** Starts the worker now, so that the first looks do not wait for a thread to boot (it ends after `idleMs` without one). */
   start(): void {
     this.liveThread();
   }
 
   /** The look's answer, or undefined when it did not come within the wait. */
   private ask(key: string, look: SlowLook, standIn: () => LookAnswer["answer"] | undefined = () => undefined): LookAnswer["answer"] | undefined {
+    this.lastAskMs = Date.now();
     const thread = this.liveThread();
     this.collect(thread, undefined);
     const early = standIn();
@@ -199,13 +238,15 @@ export class WorkerHostView implements HostView {
       const oldest = current.queued.values().next().value;
       if (oldest === undefined || Date.now() - oldest.postedMs <= this.opts.stuckMs) return current;
       // A read blocked in the kernel cannot be interrupted: the thread is let go, unreferenced.
+      this.thread = undefined;
+      clearTimeout(current.idleTimer);
       void current.worker.terminate();
       this.replaced++;
     }
     const channel = new MessageChannel();
     const answered = new SharedArrayBuffer(4);
     const data: LookWorkerData = { port: channel.port2, answered, ...this.workerOptions };
-    const worker = new Worker(this.workerUrl, { workerData: data, transferList: [channel.port2] });
+    const worker = new Worker(this.workerUrl, { workerData: data, transferList: [channel.port2], resourceLimits: this.resourceLimits });
     worker.unref();
     channel.port1.unref();
     const thread: LookThread = { worker, port: channel.port1, answered: new Int32Array(answered), queued: new Map(), keyOf: new Map() };
@@ -218,8 +259,37 @@ export class WorkerHostView implements HostView {
       this.lateUntold = 0;
       this.lateListener?.();
     });
+    // A worker out of its heap (ERR_WORKER_OUT_OF_MEMORY) or ended by an error in its script:
+    // without a listener the error would end the daemon. Its queued looks have answered or
+    // will answer `time_budget`; the next look starts another worker.
+    const failed = () => {
+      if (this.thread !== thread) return;
+      this.thread = undefined;
+      clearTimeout(thread.idleTimer);
+      this.replaced++;
+    };
+    worker.on("error", failed);
+    worker.on("exit", failed);
     this.thread = thread;
+    this.endWhenIdle(thread, this.opts.idleMs);
     return thread;
+  }
+
+  /** Ends the worker once no look has been asked for `idleMs` and none is queued. */
+  private endWhenIdle(thread: LookThread, afterMs: number): void {
+    thread.idleTimer = setTimeout(() => {
+      if (this.thread !== thread) return;
+      this.collect(thread, undefined);
+      const quietMs = Date.now() - this.lastAskMs;
+      if (thread.queued.size > 0 || quietMs < this.opts.idleMs) {
+        this.endWhenIdle(thread, Math.max(this.opts.idleMs - quietMs, 1));
+        return;
+      }
+      this.thread = undefined;
+      this.idleEnded++;
+      void thread.worker.terminate();
+    }, afterMs);
+    thread.idleTimer.unref();
   }
 
   hostId(): string {

@@ -113,7 +113,7 @@ export class PrometheusMetrics {
       ruleExpired: counter("rule_expired_total", "Entries a rule dropped at their age bound, by rule id.", ["rule"]),
       ruleIncomplete: counter("rule_incomplete_looks_total", "Looks at the host a rule made that stopped at their budget (fds read, bytes hashed), by rule id.", ["rule"]),
       ruleAbandoned: counter("rule_abandoned_total", "Candidates a rule dropped at a count bound before any verdict (shells never judged), by rule id.", ["rule"]),
-      workersReplaced: counter("look_workers_replaced_total", "Host-look worker threads replaced because a look hung past its bound (a file on a hung mount).", []),
+      workersReplaced: counter("look_workers_replaced_total", "Host-look worker threads replaced because a look hung past its bound (a file on a hung mount) or the worker failed (out of its heap limit).", []),
       eventLoopLag: new Gauge<"quantile">({
         name: "sockeye_event_loop_lag_seconds",
         help: "How late the daemon's event loop ran its timers since it was ready, by quantile (0.5, 0.99, and 1 for the maximum).",

@@ -2,7 +2,8 @@
  * WorkerHostView: the slow looks answered from a worker thread (the built look-worker.js),
  * the same answers ProcHostView gives; a look that outlasts the wait answers `incomplete`
  * with reason `time_budget`, and a process's late answer stands for its next look and is told
- * to the onLateAnswers listener; a worker stuck on a look is replaced.
+ * to the onLateAnswers listener; a worker stuck on a look is replaced, one that fails (out of
+ * its heap limit) too, and one idle for `idleMs` is ended and started again by the next look.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -98,5 +99,47 @@ describe("WorkerHostView", () => {
     await settle(100);
     expect(host.fileDigest("/bin/sh")).toEqual({ status: "incomplete", reason: "time_budget" });
     expect(host.workersReplaced).toBe(1);
+  });
+
+  it("a worker idle for idleMs is ended; the next look starts another, and its late answer is told", async () => {
+    const { pid, startNs } = sleeper();
+    const host = view({ waitMs: 5000, idleMs: 200 });
+    host.start();
+    expect(host.workerRunning).toBe(true);
+    await settle(100);
+    expect(host.openFiles(pid, startNs)).toMatchObject({ status: "complete" }); // a look keeps it running
+    await settle(150);
+    expect(host.workerRunning).toBe(true);
+    const deadline = Date.now() + 10_000;
+    while (host.workerRunning && Date.now() < deadline) await settle(20);
+    expect(host.workerRunning).toBe(false);
+    expect(host.workersEndedIdle).toBe(1);
+    expect(host.workersReplaced).toBe(0);
+    // The next look boots a worker it does not wait for: answered late, through the listener.
+    const impatient = view({ waitMs: 0, idleMs: 200 });
+    const seen: unknown[] = [];
+    impatient.onLateAnswers(() => seen.push(impatient.openFiles(pid, startNs)));
+    expect(impatient.openFiles(pid, startNs)).toEqual({ status: "incomplete", reason: "time_budget", files: [] });
+    while (seen.length === 0 && Date.now() < deadline) await settle(20);
+    expect(seen).toEqual([expect.objectContaining({ status: "complete", files: expect.arrayContaining([stdioSocket(0), stdioSocket(1)]) as unknown })]);
+    expect(host.openFiles(pid, startNs)).toMatchObject({ status: "complete", files: expect.arrayContaining([stdioSocket(0), stdioSocket(1)]) as unknown });
+    expect(host.workerRunning).toBe(true);
+  });
+
+  it("a worker out of its heap limit is replaced and counted, and the next look is answered by a new one", async () => {
+    // Grows its heap past a 16 MB bound at its first look, as a look holding too much would.
+    const greedy = new URL(
+      `data:text/javascript,${encodeURIComponent(
+        "import { workerData } from 'node:worker_threads'; const held = []; workerData.port.on('message', () => { for (;;) held.push(new Array(1e5).fill(held.length)); });",
+      )}`,
+    );
+    const host = view({ waitMs: 5, workerUrl: greedy, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 } });
+    expect(host.fileDigest("/bin/sh")).toEqual({ status: "incomplete", reason: "time_budget" });
+    const deadline = Date.now() + 20_000;
+    while (host.workerRunning && Date.now() < deadline) await settle(20);
+    expect(host.workerRunning).toBe(false);
+    expect(host.workersReplaced).toBe(1);
+    expect(host.fileDigest("/bin/sh")).toEqual({ status: "incomplete", reason: "time_budget" });
+    expect(host.workerRunning).toBe(true);
   });
 });
