@@ -20,8 +20,8 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
-import { PYTHON, PYTHON_PIPE_RELAY, Session, TwoProfiles, collectingListener, commandingListener, exchange, freePort, kernelTier, listening, run, startSshd, type Sshd } from "./harness.js";
+import { builtinRules, type Finding } from "sockeye";
+import { PYTHON, PYTHON_PIPE_RELAY, attachEngine, Session, TwoProfiles, collectingListener, commandingListener, exchange, freePort, kernelTier, listening, run, startSshd, type Sshd } from "./harness.js";
 
 const tier = kernelTier();
 
@@ -191,9 +191,8 @@ while True:
   // quiet, and the opt-in rule reports the agent exactly once, at medium.
   let agentPort: number;
   it("a polling job agent on loopback: no finding by default; with RELAY-002 turned on, exactly one (medium)", async () => {
-    const optIn = new Engine({ rules: builtinRules({ commandRelay: true }), processes: (() => { const t = new ProcessTable({ host: new ProcHostView() }); t.seedFromProc(); return t; })() });
     const optInFindings: PortedFinding[] = [];
-    session.sensor.subscribe((events) => { for (const e of events) for (const f of optIn.handle(e)) optInFindings.push(f); });
+    attachEngine(session, optInFindings, builtinRules({ commandRelay: true }));
     const jobs = ["uname -s", "echo $((6*7))", "id -u | tr -d '\\n'"];
     const results: string[] = [];
     const server = http.createServer((req, res) => {
@@ -254,18 +253,11 @@ describe.runIf(tier.run)("kernel: benign corpus, behavioural side (SHELL-001 and
   let sshd: Sshd | undefined;
   let sshPort = 0;
   const sshArgs = () => sshd!.clientOptions;
-  const table = () => { const t = new ProcessTable({ host: new ProcHostView() }); t.seedFromProc(); return t; };
 
   beforeAll(async () => {
     session = await Session.open();
-    const engine = new Engine({ rules: builtinRules(), processes: table() });
-    const optIn = new Engine({ rules: builtinRules({ commandRelay: true }).filter((r) => r.meta.id === "RELAY-002"), processes: table() });
-    session.sensor.subscribe((events) => {
-      for (const e of events) {
-        for (const f of engine.handle(e)) findings.push(f);
-        for (const f of optIn.handle(e)) relay002.push(f);
-      }
-    });
+    attachEngine(session, findings);
+    attachEngine(session, relay002, builtinRules({ commandRelay: true }).filter((r) => r.meta.id === "RELAY-002"));
     sshd = await startSshd();
     sshPort = sshd.port;
   }, 30_000);
@@ -395,10 +387,7 @@ describe.runIf(tier.run)("kernel: benign corpus for relays without a window (REL
 
   beforeAll(async () => {
     session = await Session.open();
-    const table = new ProcessTable({ host: new ProcHostView() });
-    table.seedFromProc();
-    const engine = new Engine({ rules: builtinRules(), processes: table });
-    session.sensor.subscribe((events) => { for (const e of events) for (const f of engine.handle(e)) findings.push(f); });
+    attachEngine(session, findings);
     httpServer = http.createServer((_req, res) => res.end("OK\n"));
     await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
     httpPort = (httpServer.address() as net.AddressInfo).port;
@@ -528,11 +517,8 @@ for _ in range(${jobs.length}):
   it("an interactive-shell agent: reported by default, suppressed with its reason when named in rules.relay_agents", async () => {
     // As the finding names the relay program (sockeye.relay.program.executable): the path it was run by.
     const exe = PYTHON;
-    const table = new ProcessTable({ host: new ProcHostView() });
-    table.seedFromProc();
-    const allowing = new Engine({ rules: builtinRules({ relay001: { agents: [{ executable: exe, reason: "web terminal agent" }] } }), processes: table });
     const allowed: Finding[] = [];
-    session.sensor.subscribe((events) => { for (const e of events) for (const f of allowing.handle(e)) allowed.push(f); });
+    const allowing = attachEngine(session, allowed, builtinRules({ relay001: { agents: [{ executable: exe, reason: "web terminal agent" }] } }));
     const listener = await commandingListener("127.0.0.1");
     try {
       const agent = await run("timeout", ["-s", "KILL", "20", PYTHON, "-c", `${PYTHON_PIPE_RELAY}

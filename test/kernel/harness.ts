@@ -10,7 +10,7 @@ import { join } from "node:path";
 import net from "node:net";
 import tls from "node:tls";
 import dgram from "node:dgram";
-import { Engine, ProcHostView, ProcessTable, builtinRules, openSensorSync, type Finding, type Sensor, type SensorEvent, type SensorOptions } from "sockeye";
+import { Engine, ProcHostView, ProcessTable, builtinRules, openSensorSync, type EngineOptions, type Finding, type Sensor, type SensorEvent, type SensorOptions } from "sockeye";
 
 export const isRoot = process.getuid?.() === 0;
 export const inCI = process.env.CI === "true";
@@ -378,6 +378,21 @@ export async function startSshd(): Promise<Sshd> {
 }
 
 /**
+ * An engine of `rules` (the built-in ones by default) fed every event of `session`, with a
+ * process table of its own seeded from /proc (the processes that predate the sensor), its
+ * findings pushed into `findings` as they come. Several per session compare rule sets on one run.
+ */
+export function attachEngine<F extends Finding>(session: Session, findings: F[], rules: EngineOptions["rules"] = builtinRules()): Engine {
+  const processes = new ProcessTable({ host: new ProcHostView() });
+  processes.seedFromProc();
+  const engine = new Engine({ rules, processes });
+  session.sensor.subscribe((events) => {
+    for (const e of events) for (const f of engine.handle(e)) findings.push(f as F);
+  });
+  return engine;
+}
+
+/**
  * Two engines fed the same events of one session: the built-in rules as they come (TRC-101's
  * precise profile) and with TRC-101's tracee profile, each with its own process table, so a
  * test can compare the profiles' verdicts on one real run.
@@ -389,16 +404,8 @@ export class TwoProfiles<F extends Finding = Finding> {
   readonly traceeEngine: Engine;
 
   constructor(session: Session) {
-    const tables = [new ProcessTable({ host: new ProcHostView() }), new ProcessTable({ host: new ProcHostView() })] as const;
-    for (const t of tables) t.seedFromProc();
-    this.preciseEngine = new Engine({ rules: builtinRules(), processes: tables[0] });
-    this.traceeEngine = new Engine({ rules: builtinRules({ trc101: { profile: "tracee" } }), processes: tables[1] });
-    session.sensor.subscribe((events) => {
-      for (const e of events) {
-        for (const f of this.preciseEngine.handle(e)) this.precise.push(f as F);
-        for (const f of this.traceeEngine.handle(e)) this.tracee.push(f as F);
-      }
-    });
+    this.preciseEngine = attachEngine(session, this.precise);
+    this.traceeEngine = attachEngine(session, this.tracee, builtinRules({ trc101: { profile: "tracee" } }));
   }
 
   /** TRC-101's suppressions in the precise profile, by reason. */

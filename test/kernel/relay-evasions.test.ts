@@ -6,11 +6,11 @@
  * them. Each must give exactly one finding from the default configuration.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
+import type { Engine, Finding } from "sockeye";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PYTHON, PYTHON_PIPE_RELAY, Session, commandingListener, freePort, kernelTier, run, udpCommandingListener } from "./harness.js";
+import { PYTHON, PYTHON_PIPE_RELAY, attachEngine, Session, commandingListener, freePort, kernelTier, run, udpCommandingListener } from "./harness.js";
 
 const tier = kernelTier();
 
@@ -72,12 +72,7 @@ describe.runIf(tier.run)("kernel: relay evasions (no window, no hop count, decoy
 
   beforeAll(async () => {
     session = await Session.open();
-    const table = new ProcessTable({ host: new ProcHostView() });
-    table.seedFromProc();
-    engine = new Engine({ rules: builtinRules(), processes: table });
-    session.sensor.subscribe((events) => {
-      for (const e of events) for (const f of engine.handle(e)) findings.push(f as unknown as RelayFinding);
-    });
+    engine = attachEngine(session, findings);
   });
   afterAll(() => session?.close());
 

@@ -5,10 +5,10 @@
  * begins (docs/rules/RELAY-001.md, "Sockets older than the sensor").
  */
 import { describe, expect, it } from "vitest";
-import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
+import type { Finding } from "sockeye";
 import net from "node:net";
 import { spawn } from "node:child_process";
-import { PYTHON, PYTHON_PIPE_RELAY, Session, kernelTier } from "./harness.js";
+import { PYTHON, PYTHON_PIPE_RELAY, attachEngine, Session, kernelTier } from "./harness.js";
 
 const tier = kernelTier();
 
@@ -54,13 +54,8 @@ async function driveShell(s: net.Socket): Promise<boolean> {
 
 async function openEngine(): Promise<{ session: Session; findings: Finding[] }> {
   const session = await Session.open();
-  const table = new ProcessTable({ host: new ProcHostView() });
-  table.seedFromProc();
-  const engine = new Engine({ rules: builtinRules(), processes: table });
   const findings: Finding[] = [];
-  session.sensor.subscribe((events) => {
-    for (const e of events) findings.push(...engine.handle(e));
-  });
+  attachEngine(session, findings);
   return { session, findings };
 }
 

@@ -6,14 +6,14 @@
  * port and the relay program.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
+import { builtinRules, type Finding } from "sockeye";
 import net from "node:net";
 import http from "node:http";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PYTHON, PYTHON_PIPE_RELAY, Session, collectingListener, commandingListener, kernelTier, run } from "./harness.js";
+import { PYTHON, PYTHON_PIPE_RELAY, attachEngine, Session, collectingListener, commandingListener, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 
@@ -26,19 +26,13 @@ interface RelayFinding extends Finding {
 
 describe.runIf(tier.run)("kernel: RELAY-001 and RELAY-002 on real relay shells and command relays", () => {
   let session: Session;
-  let engine: Engine;
   const findings: RelayFinding[] = [];
   const dir = mkdtempSync(join(tmpdir(), "sockeye-relay-"));
 
   beforeAll(async () => {
     session = await Session.open();
-    const table = new ProcessTable({ host: new ProcHostView() });
-    table.seedFromProc();
     // Every built-in rule, RELAY-002 (opt-in, off in the default configuration) included.
-    engine = new Engine({ rules: builtinRules({ commandRelay: true }), processes: table });
-    session.sensor.subscribe((events) => {
-      for (const e of events) for (const f of engine.handle(e)) findings.push(f as unknown as RelayFinding);
-    });
+    attachEngine(session, findings, builtinRules({ commandRelay: true }));
   });
   afterAll(() => session?.close());
 
