@@ -265,15 +265,27 @@ export class ProcHostView implements HostView {
     return looked < names.length ? { status: "incomplete", files, reason: "fd_budget" } : { status: "complete", files };
   }
 
-  tcpSockets(): ExistingTcpSocket[] {
+  tcpSockets(pid?: number): ExistingTcpSocket[] {
+    // /proc/net is /proc/self/net: the daemon's namespace; /proc/<pid>/net is the namespace
+    // that process is in now (its nsproxy), whatever namespace the reader is in.
+    const dir = pid === undefined ? `${this.procRoot}/net` : `${this.procRoot}/${pid}/net`;
     const read = (name: string) => {
       try {
-        return readFileSync(`${this.procRoot}/net/${name}`, "utf8");
+        return readFileSync(`${dir}/${name}`, "utf8");
       } catch {
         return "";
       }
     };
     return classifyTcpSockets([...parseTcpTable(read("tcp"), "inet"), ...parseTcpTable(read("tcp6"), "inet6")]);
+  }
+
+  netNamespace(pid?: number): number | undefined {
+    try {
+      const m = /^net:\[(\d+)\]$/.exec(readlinkSync(`${this.procRoot}/${pid ?? "self"}/ns/net`));
+      return m === null ? undefined : Number(m[1]);
+    } catch {
+      return undefined;
+    }
   }
 
   regularFile(path: string): string | undefined {

@@ -235,9 +235,16 @@ export class WorkerHostView implements HostView {
    *   on a hung mount would block it (as it would block the exec that runs it).
    * - processRecord: stat, status and at most 64 KiB of cmdline; only when the table is
    *   seeded from /proc at start.
-   * - environment: at most 256 KiB of environ per look (a padded 1.7 MiB environment cost
-   *   6.0 ms per look, now 0.46 ms); only for rules on `process.env_vars`.
-   * - tcpSockets: /proc/net/tcp{,6} once, as RELAY-001 is prepared before the sensor attaches.
+   * - environment: environ read whole, at most the kernel's 6 MiB bound on an exec's argv and
+   *   environment (proc-host.ts: a variable after padding must not hide; 0.46 ms for a padded
+   *   1.7 MiB one, the exec itself copies as much); only for rules on `process.env_vars`, at
+   *   the exec, where a late answer would find the process gone.
+   * - tcpSockets: /proc/net/tcp{,6} once, as RELAY-001 is prepared before the sensor attaches;
+   *   later only when a relay chain reaches a socket no connect record names, once per network
+   *   namespace per evaluation and at most NETNS_TABLES namespaces (relay-graph.ts): the read
+   *   costs what the host's whole TCP hash table costs to walk (~11 ms on a 24 GiB host),
+   *   whichever namespace it shows, and a late answer would leave that shell undecided.
+   * - netNamespace: one readlink.
    * - regularFile: realpath and stat of the installed interpreters' system paths, once.
    * - liveFacts, workingDirectory, cgroupPath, names: one small file or link each.
    */
@@ -273,8 +280,12 @@ export class WorkerHostView implements HostView {
     return this.local.environment(pid, startNs, names);
   }
 
-  tcpSockets() {
-    return this.local.tcpSockets();
+  tcpSockets(pid?: number) {
+    return this.local.tcpSockets(pid);
+  }
+
+  netNamespace(pid?: number) {
+    return this.local.netNamespace(pid);
   }
 
   regularFile(path: string) {

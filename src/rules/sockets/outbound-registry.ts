@@ -142,12 +142,20 @@ export class OutboundRegistry<S extends OutboundSocket = OutboundSocket> {
     })(this.sockets.values());
   }
 
-  /** Forgets the sockets untouched for maxAgeMs; cheap to call on every event. */
-  expire(nowMs: number): void {
+  /**
+   * Forgets the sockets untouched for maxAgeMs; cheap to call on every event. With `stillHeld`,
+   * an old socket it answers true for (its connector still lives) is touched instead: its age
+   * starts again, and only the count bound can push it out.
+   */
+  expire(nowMs: number, stillHeld?: (socket: S) => boolean): void {
     if (nowMs - this.sweptAtMs < SWEEP_EVERY_MS) return;
     this.sweptAtMs = nowMs;
     for (const [ino, entry] of this.sockets) {
       if (nowMs - entry.touchedMs <= this.options.maxAgeMs) break;
+      if (stillHeld?.(entry.socket) === true) {
+        this.touch(ino, nowMs);
+        continue;
+      }
       this.forget(ino);
       this.expired_++;
     }

@@ -24,7 +24,7 @@
  */
 import type { ProcessInfo, RuleContext, RuleState } from "../../engine/rule.js";
 import type { ConnectEvent, ExecEvent, ExitEvent, SocketDupEvent, SocketOrigin, StdioFd, TaskContext } from "../../sensor/events.js";
-import { processKey } from "../../process/process-view.js";
+import { keyLivesInTable, processKey } from "../../process/process-view.js";
 import { incidentKeyOfEndpoint, incidentKeyOfSocket, type IncidentKey } from "../sockets/identity.js";
 import { InterpreterContents, identifyProgram, readsCommandsFromStdin, type ProgramIdentity } from "./interpreters.js";
 
@@ -128,7 +128,7 @@ export class PreciseStdioJudge {
 
   /** A trigger TRC-101 would report; `fd` is the connect's fd or the dup's new fd. */
   onTrigger(event: Trigger, fd: number, ctx: RuleContext): (Judgement | SuppressReason)[] {
-    this.expire(event.timeMs);
+    this.expire(event.timeMs, ctx);
     const socketKey = socketKeyOf(event);
     const fds = event.socketOnFds.length > 0 ? event.socketOnFds : [fd];
     const origin: SocketOrigin = event.kind === "connect" ? "connected" : event.origin;
@@ -171,7 +171,7 @@ export class PreciseStdioJudge {
   }
 
   onExec(event: ExecEvent, ctx: RuleContext): (Judgement | SuppressReason)[] {
-    this.expire(event.timeMs);
+    this.expire(event.timeMs, ctx);
     const stdio = event.stdio;
     // Nearly every exec of a host: nothing held anywhere, no inet socket on stdio. Nothing to
     // build for it, not even the process key.
@@ -215,7 +215,7 @@ export class PreciseStdioJudge {
   }
 
   onExit(event: ExitEvent): (Judgement | SuppressReason)[] {
-    this.expire(event.timeMs);
+    if (event.timeMs > this.latestMs) this.latestMs = event.timeMs; // the sweeps run on triggers and execs
     if (this.held.size === 0) return NOTHING;
     const pk = processKey(event.task);
     const heldHere = this.held.get(pk);
@@ -257,9 +257,11 @@ export class PreciseStdioJudge {
   /**
    * Drops what is past its age: held triggers whose process's exec or exit never came (a lost
    * record), reported sockets unused for reportedMaxAgeMs, shell readers as old as a held
-   * trigger may be. Each table is in age order, so a sweep stops at the first young entry.
+   * trigger may be whose process no longer lives (a live one is kept, as if new: a shell that
+   * waits an hour before its first command is still recognised). Each table is in age order,
+   * so a sweep stops at the first young entry.
    */
-  private expire(nowMs: number): void {
+  private expire(nowMs: number, ctx: RuleContext): void {
     if (nowMs > this.latestMs) this.latestMs = nowMs;
     if (nowMs - this.sweptAtMs < SWEEP_EVERY_MS) return;
     this.sweptAtMs = nowMs;
@@ -267,7 +269,8 @@ export class PreciseStdioJudge {
       // The first socket of a process is the one held, untouched, the longest.
       if (nowMs - perProcess.values().next().value!.trigger.timeMs <= this.heldMaxAgeMs) break;
       this.held.delete(pk);
-      for (const h of perProcess.values()) if (this.readers.get(h.socketKey)?.pk === pk) this.readers.delete(h.socketKey);
+      // Its reader entry goes with it only when the process is gone (see readers below).
+      if (!keyLivesInTable(ctx.processes, pk)) for (const h of perProcess.values()) if (this.readers.get(h.socketKey)?.pk === pk) this.readers.delete(h.socketKey);
       this.expired += perProcess.size;
     }
     for (const [key, { usedMs }] of this.alerted) {
@@ -275,10 +278,11 @@ export class PreciseStdioJudge {
       this.alerted.delete(key);
       this.expired++;
     }
-    for (const [key, { timeMs }] of this.readers) {
-      if (nowMs - timeMs <= this.heldMaxAgeMs) break;
+    for (const [key, reader] of this.readers) {
+      if (nowMs - reader.timeMs <= this.heldMaxAgeMs) break;
       this.readers.delete(key);
-      this.expired++;
+      if (keyLivesInTable(ctx.processes, reader.pk)) this.readers.set(key, { pk: reader.pk, timeMs: nowMs });
+      else this.expired++;
     }
   }
 

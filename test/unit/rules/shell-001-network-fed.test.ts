@@ -83,6 +83,29 @@ describe("SHELL-001: a command interpreter by what it does", () => {
     expect((findings[0] as Behaviour).sockeye.verdict.identified_by).toBe("behaviour");
   });
 
+  it("an attacker who waits past the age bound is still followed: commands two hours apart behind `nc | X | nc`, while the processes live", () => {
+    const nc1 = proc(120, 100, "nc");
+    const x = proc(121, 100, "k3f9");
+    const nc2 = proc(122, 100, "nc");
+    const twoHours = 2 * 60 * 60_000;
+    const setup = [
+      ...start(nc1, "/usr/bin/nc", ["nc", "h", "1"], [tty(1), pipe(31), tty(1)], 0),
+      ...start(x, "/tmp/q/k3f9", ["k3f9"], [pipe(31), pipe(32), pipe(32)], 1),
+      ...start(nc2, "/usr/bin/nc", ["nc", "h", "2"], [pipe(32), tty(1), tty(1)], 2),
+      connectedOut(nc1, SOCK, 5),
+      connectedOut(nc2, SOCK + 1, 6),
+      ...command(400, 121, ["id"], [pipe(31), pipe(32), pipe(32)], 100),
+    ];
+    const later = (ms: number) => command(401, 121, ["ls"], [pipe(31), pipe(32), pipe(32)], ms);
+    // An unrelated exec an hour in, so the sweep runs with the first command already old.
+    const tick = (ms: number) => start(proc(900, 1, "cron"), "/usr/sbin/cron", ["cron"], [tty(1), tty(1), tty(1)], ms);
+    const waited = run([...setup, ...tick(twoHours / 2 + 10), ...later(twoHours)]);
+    expect(waited.map((f) => [f.rule.id, (f as Behaviour).sockeye.behaviour.commands.map((c) => c.args[0])])).toEqual([["SHELL-001", ["id", "ls"]]]);
+    // The relay's ends gone (their exits seen): an hour on, what they fed is forgotten, not followed.
+    const gone = run([...setup, exit({ task: nc1, timeMs: at(1000) }), exit({ task: nc2, timeMs: at(1001) }), ...tick(twoHours / 2 + 10), ...later(twoHours)]);
+    expect(gone).toEqual([]);
+  });
+
   const quiet: { name: string; events: SensorEvent[] }[] = [
     {
       name: "curl … | sh: the commands' output goes to the caller, not back to the connection",

