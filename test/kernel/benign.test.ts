@@ -21,7 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { builtinRules, type Finding } from "sockeye";
-import { PYTHON, PYTHON_PIPE_RELAY, attachEngine, Session, TwoProfiles, collectingListener, commandingListener, exchange, freePort, kernelTier, listening, run, startSshd, type Sshd } from "./harness.js";
+import { PYTHON, PYTHON_PIPE_RELAY, Session, attachEngine, TwoProfiles, collectingListener, commandingListener, exchange, freePort, kernelTier, listening, run, startSshd, type Sshd } from "./harness.js";
 
 const tier = kernelTier();
 

@@ -14,7 +14,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PYTHON, attachEngine, Session, commandingListener, kernelTier, run } from "./harness.js";
+import { PYTHON, Session, attachEngine, commandingListener, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 

