@@ -20,8 +20,8 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
-import { PYTHON, Session, TwoProfiles, commandingListener, freePort, kernelTier, run } from "./harness.js";
+import { builtinRules, type Finding } from "sockeye";
+import { PYTHON, PYTHON_PIPE_RELAY, Session, attachEngine, TwoProfiles, collectingListener, commandingListener, exchange, freePort, kernelTier, listening, run, startSshd, type Sshd } from "./harness.js";
 
 const tier = kernelTier();
 
@@ -31,47 +31,13 @@ interface PortedFinding extends Finding {
 }
 
 
-/** Resolves once something accepts connections on the port (a server we started). */
-async function listening(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const c = net.connect(port, "127.0.0.1", () => { c.destroy(); resolve(true); });
-      c.on("error", () => resolve(false));
-    });
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on 127.0.0.1:${port}`);
-}
-
-/**
- * One request/response exchange with a line service: sends `line` and returns the first line
- * that comes back. The connection is not half-closed first: ncat closes on a client's EOF
- * before its program has answered.
- */
-function exchange(port: number, line: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let got = "";
-    const c = net.connect(port, "127.0.0.1", () => c.write(line));
-    c.setTimeout(5000, () => c.destroy(new Error(`no answer from port ${port}`)));
-    c.on("data", (d: Buffer) => {
-      got += d.toString();
-      if (got.includes("\n")) {
-        c.destroy();
-        resolve(got);
-      }
-    });
-    c.on("error", reject);
-    c.on("close", () => resolve(got));
-  });
-}
-
 describe.runIf(tier.run)("kernel: benign corpus stays quiet (every built-in rule, TRC-101 precise), Tracee's verdicts still reported (tracee)", () => {
   let session: Session;
   let profiles: TwoProfiles<PortedFinding>;
   const ports = new Set<number>();
   const servers: ChildProcess[] = [];
   const dir = mkdtempSync(join(tmpdir(), "sockeye-benign-"));
+  let sshd: Sshd | undefined;
   let sshPort = 0;
   let httpPort = 0;
   let httpServer: http.Server;
@@ -79,33 +45,15 @@ describe.runIf(tier.run)("kernel: benign corpus stays quiet (every built-in rule
   const ours = (list: PortedFinding[]) =>
     list.filter((f) => f.rule.id === "TRC-101" && (ports.has(f.destination?.port ?? -1) || ports.has(f.source?.port ?? -1)));
   const suppressed = () => profiles.suppressed();
-  const sshArgs = () => [
-    "-F", "/dev/null", "-i", join(dir, "client_key"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-  ];
+  const sshArgs = () => sshd!.clientOptions;
 
   beforeAll(async () => {
     session = await Session.open();
     profiles = new TwoProfiles(session);
 
-    // sshd on loopback with throwaway keys and its own config: nothing of the host's is used.
-    for (const key of ["host_key", "client_key"]) {
-      const gen = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, key)], { encoding: "utf8" });
-      if (gen.status !== 0) throw new Error(`ssh-keygen: ${gen.stderr}`);
-    }
-    spawnSync("cp", [join(dir, "client_key.pub"), join(dir, "authorized_keys")]);
-    chmodSync(dir, 0o700);
-    sshPort = await freePort();
+    sshd = await startSshd();
+    sshPort = sshd.port;
     ports.add(sshPort);
-    writeFileSync(join(dir, "sshd_config"), [
-      `Port ${sshPort}`, "ListenAddress 127.0.0.1", `HostKey ${join(dir, "host_key")}`, `PidFile ${join(dir, "sshd.pid")}`,
-      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`, "PermitRootLogin yes", "StrictModes no", "UsePAM no",
-      "PasswordAuthentication no", "KbdInteractiveAuthentication no", "Subsystem sftp internal-sftp", "LogLevel ERROR", "",
-    ].join("\n"));
-    // sshd's privilege-separation directory; a host without a running sshd has none.
-    if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755 });
-    servers.push(spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: ["ignore", "ignore", "inherit"] }));
-    await listening(sshPort);
 
     httpServer = http.createServer((_req, res) => res.end("OK\n"));
     await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
@@ -115,6 +63,7 @@ describe.runIf(tier.run)("kernel: benign corpus stays quiet (every built-in rule
 
   afterAll(async () => {
     for (const s of servers) s.kill("SIGTERM");
+    await sshd?.stop();
     await new Promise((resolve) => httpServer?.close(resolve));
     session?.close();
   });
@@ -242,9 +191,8 @@ while True:
   // quiet, and the opt-in rule reports the agent exactly once, at medium.
   let agentPort: number;
   it("a polling job agent on loopback: no finding by default; with RELAY-002 turned on, exactly one (medium)", async () => {
-    const optIn = new Engine({ rules: builtinRules({ commandRelay: true }), processes: (() => { const t = new ProcessTable({ host: new ProcHostView() }); t.seedFromProc(); return t; })() });
     const optInFindings: PortedFinding[] = [];
-    session.sensor.subscribe((events) => { for (const e of events) for (const f of optIn.handle(e)) optInFindings.push(f); });
+    attachEngine(session, optInFindings, builtinRules({ commandRelay: true }));
     const jobs = ["uname -s", "echo $((6*7))", "id -u | tr -d '\\n'"];
     const results: string[] = [];
     const server = http.createServer((req, res) => {
@@ -302,43 +250,21 @@ describe.runIf(tier.run)("kernel: benign corpus, behavioural side (SHELL-001 and
   const relay002: PortedFinding[] = [];
   const servers: ChildProcess[] = [];
   const dir = mkdtempSync(join(tmpdir(), "sockeye-benign-behave-"));
+  let sshd: Sshd | undefined;
   let sshPort = 0;
-  const sshArgs = () => [
-    "-F", "/dev/null", "-i", join(dir, "client_key"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-  ];
-  const table = () => { const t = new ProcessTable({ host: new ProcHostView() }); t.seedFromProc(); return t; };
+  const sshArgs = () => sshd!.clientOptions;
 
   beforeAll(async () => {
     session = await Session.open();
-    const engine = new Engine({ rules: builtinRules(), processes: table() });
-    const optIn = new Engine({ rules: builtinRules({ commandRelay: true }).filter((r) => r.meta.id === "RELAY-002"), processes: table() });
-    session.sensor.subscribe((events) => {
-      for (const e of events) {
-        for (const f of engine.handle(e)) findings.push(f);
-        for (const f of optIn.handle(e)) relay002.push(f);
-      }
-    });
-    // sshd on loopback with throwaway keys, as the corpus above starts it.
-    for (const key of ["host_key", "client_key"]) {
-      const gen = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, key)], { encoding: "utf8" });
-      if (gen.status !== 0) throw new Error(`ssh-keygen: ${gen.stderr}`);
-    }
-    spawnSync("cp", [join(dir, "client_key.pub"), join(dir, "authorized_keys")]);
-    chmodSync(dir, 0o700);
-    sshPort = await freePort();
-    writeFileSync(join(dir, "sshd_config"), [
-      `Port ${sshPort}`, "ListenAddress 127.0.0.1", `HostKey ${join(dir, "host_key")}`, `PidFile ${join(dir, "sshd.pid")}`,
-      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`, "PermitRootLogin yes", "StrictModes no", "UsePAM no",
-      "PasswordAuthentication no", "KbdInteractiveAuthentication no", "LogLevel ERROR", "",
-    ].join("\n"));
-    if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755 });
-    servers.push(spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: ["ignore", "ignore", "inherit"] }));
-    await listening(sshPort);
+    attachEngine(session, findings);
+    attachEngine(session, relay002, builtinRules({ commandRelay: true }).filter((r) => r.meta.id === "RELAY-002"));
+    sshd = await startSshd();
+    sshPort = sshd.port;
   }, 30_000);
 
-  afterAll(() => {
+  afterAll(async () => {
     for (const s of servers) s.kill("SIGTERM");
+    await sshd?.stop();
     session?.close();
   });
 
@@ -358,10 +284,8 @@ describe.runIf(tier.run)("kernel: benign corpus, behavioural side (SHELL-001 and
     const server = http.createServer((req, res) => res.end(req.url === "/install.sh" ? "id -u\nuname -s\necho installed\n" : "OK\n"));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const httpPort = (server.address() as net.AddressInfo).port;
-    let received = 0;
-    const sink = net.createServer((s) => s.on("data", (d: Buffer) => (received += d.length)));
-    await new Promise<void>((resolve) => sink.listen(0, "127.0.0.1", resolve));
-    const sinkPort = (sink.address() as net.AddressInfo).port;
+    const sink = await collectingListener("127.0.0.1");
+    const sinkPort = sink.port;
     try {
       const piped = await run("bash", ["-c", `curl -fsS http://127.0.0.1:${httpPort}/install.sh | sh`]);
       expect(piped.stdout, piped.stderr).toBe("0\nLinux\ninstalled\n");
@@ -375,11 +299,11 @@ describe.runIf(tier.run)("kernel: benign corpus, behavioural side (SHELL-001 and
       for (let i = 0; i < 3; i++) expect((await run("curl", ["-fsS", `http://127.0.0.1:${forwardPort}/`])).stdout).toBe("OK\n");
       socat.kill("SIGTERM");
       await session.settle(500);
-      expect(received).toBeGreaterThanOrEqual(100_000);
+      expect(sink.bytes()).toBeGreaterThanOrEqual(100_000);
       expect(findings).toEqual([]);
     } finally {
       await new Promise((resolve) => server.close(resolve));
-      await new Promise((resolve) => sink.close(resolve));
+      await sink.close();
     }
   }, 60_000);
 
@@ -463,10 +387,7 @@ describe.runIf(tier.run)("kernel: benign corpus for relays without a window (REL
 
   beforeAll(async () => {
     session = await Session.open();
-    const table = new ProcessTable({ host: new ProcHostView() });
-    table.seedFromProc();
-    const engine = new Engine({ rules: builtinRules(), processes: table });
-    session.sensor.subscribe((events) => { for (const e of events) for (const f of engine.handle(e)) findings.push(f); });
+    attachEngine(session, findings);
     httpServer = http.createServer((_req, res) => res.end("OK\n"));
     await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
     httpPort = (httpServer.address() as net.AddressInfo).port;
@@ -528,28 +449,20 @@ describe.runIf(tier.run)("kernel: benign corpus for relays without a window (REL
   }, 30_000);
 
   it("ssh through a jump host (-J) and a ProxyCommand nc", async () => {
-    for (const key of ["host_key", "client_key"]) {
-      const gen = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, key)], { encoding: "utf8" });
-      expect(gen.status, gen.stderr).toBe(0);
+    const sshd = await startSshd();
+    const p = sshd.port;
+    const opts = sshd.clientOptions;
+    try {
+      const proxied = await run("ssh", [...opts, "-o", `ProxyCommand=nc.traditional 127.0.0.1 ${p}`, "-p", String(p), "root@127.0.0.1", "echo proxied"]);
+      expect(proxied.stdout, proxied.stderr).toBe("proxied\n");
+      // -J passes no options to the jump's own ssh: a config file carries them.
+      // The jump is named localhost (IPv4 only), the target 127.0.0.1: one sshd, and ssh refuses a jump to the very host and port it jumps to.
+      writeFileSync(join(dir, "ssh_config"), `Host *\n  AddressFamily inet\n  IdentityFile ${sshd.clientKey}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  BatchMode yes\n  LogLevel ERROR\n`);
+      const jumped = await run("ssh", ["-F", join(dir, "ssh_config"), "-J", `root@localhost:${p}`, "-p", String(p), "root@127.0.0.1", "echo jumped"]);
+      expect(jumped.stdout, jumped.stderr).toBe("jumped\n");
+    } finally {
+      await sshd.stop();
     }
-    spawnSync("cp", [join(dir, "client_key.pub"), join(dir, "authorized_keys")]);
-    chmodSync(dir, 0o700);
-    const p = await freePort();
-    writeFileSync(join(dir, "sshd_config"), [
-      `Port ${p}`, "ListenAddress 127.0.0.1", `HostKey ${join(dir, "host_key")}`, `PidFile ${join(dir, "sshd.pid")}`,
-      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`, "PermitRootLogin yes", "StrictModes no", "UsePAM no",
-      "PasswordAuthentication no", "KbdInteractiveAuthentication no", "AllowTcpForwarding yes", "LogLevel ERROR", "",
-    ].join("\n"));
-    if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755 });
-    await serve("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], p);
-    const opts = ["-F", "/dev/null", "-i", join(dir, "client_key"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"];
-    const proxied = await run("ssh", [...opts, "-o", `ProxyCommand=nc.traditional 127.0.0.1 ${p}`, "-p", String(p), "root@127.0.0.1", "echo proxied"]);
-    expect(proxied.stdout, proxied.stderr).toBe("proxied\n");
-    // -J passes no options to the jump's own ssh: a config file carries them.
-    // The jump is named localhost (IPv4 only), the target 127.0.0.1: one sshd, and ssh refuses a jump to the very host and port it jumps to.
-    writeFileSync(join(dir, "ssh_config"), `Host *\n  AddressFamily inet\n  IdentityFile ${join(dir, "client_key")}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  BatchMode yes\n  LogLevel ERROR\n`);
-    const jumped = await run("ssh", ["-F", join(dir, "ssh_config"), "-J", `root@localhost:${p}`, "-p", String(p), "root@127.0.0.1", "echo jumped"]);
-    expect(jumped.stdout, jumped.stderr).toBe("jumped\n");
   }, 60_000);
 
   // UDP connects are relay records now (socat UDP:, ncat -u): a lookup must stay a record.
@@ -604,28 +517,13 @@ for _ in range(${jobs.length}):
   it("an interactive-shell agent: reported by default, suppressed with its reason when named in rules.relay_agents", async () => {
     // As the finding names the relay program (sockeye.relay.program.executable): the path it was run by.
     const exe = PYTHON;
-    const table = new ProcessTable({ host: new ProcHostView() });
-    table.seedFromProc();
-    const allowing = new Engine({ rules: builtinRules({ relay001: { agents: [{ executable: exe, reason: "web terminal agent" }] } }), processes: table });
     const allowed: Finding[] = [];
-    session.sensor.subscribe((events) => { for (const e of events) for (const f of allowing.handle(e)) allowed.push(f); });
+    const allowing = attachEngine(session, allowed, builtinRules({ relay001: { agents: [{ executable: exe, reason: "web terminal agent" }] } }));
     const listener = await commandingListener("127.0.0.1");
     try {
-      const agent = await run("timeout", ["-s", "KILL", "20", PYTHON, "-c", `
-import socket, subprocess, threading, os
-s = socket.create_connection(("127.0.0.1", ${listener.port}))
-c = subprocess.Popen(["/bin/sh", "-i"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-def up():
-    while True:
-        d = os.read(c.stdout.fileno(), 4096)
-        if not d: break
-        s.sendall(d)
-threading.Thread(target=up, daemon=True).start()
-while True:
-    d = s.recv(4096)
-    if not d: break
-    c.stdin.write(d); c.stdin.flush()
-c.wait()`]);
+      const agent = await run("timeout", ["-s", "KILL", "20", PYTHON, "-c", `${PYTHON_PIPE_RELAY}
+import socket
+pipe_relay(socket.create_connection(("127.0.0.1", ${listener.port})))`]);
       expect(await listener.answered, agent.stderr).toBe(true);
       await session.settle();
       const mine = (list: PortedFinding[]) => list.filter((f) => f.destination?.port === listener.port);

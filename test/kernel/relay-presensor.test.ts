@@ -5,33 +5,22 @@
  * begins (docs/rules/RELAY-001.md, "Sockets older than the sensor").
  */
 import { describe, expect, it } from "vitest";
-import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
+import type { Finding } from "sockeye";
 import net from "node:net";
 import { spawn } from "node:child_process";
-import { PYTHON, Session, kernelTier } from "./harness.js";
+import { PYTHON, PYTHON_PIPE_RELAY, Session, attachEngine, kernelTier } from "./harness.js";
 
 const tier = kernelTier();
 
 /** Waits for one line "start", then runs `/bin/sh -i` behind two pipes relayed to `s`. */
-const RELAY_AFTER_START = `
+const RELAY_AFTER_START = `${PYTHON_PIPE_RELAY}
 def relay(s):
     buf=b""
     while not buf.endswith(b"\\n"):
         d=s.recv(1)
         if not d: raise SystemExit(1)
         buf+=d
-    c=subprocess.Popen(["/bin/sh","-i"],stdin=subprocess.PIPE,stdout=subprocess.PIPE,stderr=subprocess.STDOUT)
-    def up():
-        while True:
-            d=os.read(c.stdout.fileno(),4096)
-            if not d: break
-            s.sendall(d)
-    threading.Thread(target=up,daemon=True).start()
-    while True:
-        d=s.recv(4096)
-        if not d: break
-        c.stdin.write(d); c.stdin.flush()
-    c.wait()
+    pipe_relay(s)
 `;
 
 /** Starts the python relay with `main` after the shared code; resolves its exit. */
@@ -65,13 +54,8 @@ async function driveShell(s: net.Socket): Promise<boolean> {
 
 async function openEngine(): Promise<{ session: Session; findings: Finding[] }> {
   const session = await Session.open();
-  const table = new ProcessTable({ host: new ProcHostView() });
-  table.seedFromProc();
-  const engine = new Engine({ rules: builtinRules(), processes: table });
   const findings: Finding[] = [];
-  session.sensor.subscribe((events) => {
-    for (const e of events) findings.push(...engine.handle(e));
-  });
+  attachEngine(session, findings);
   return { session, findings };
 }
 

