@@ -66,43 +66,35 @@ describe("SHELL-001: a command interpreter by what it does", () => {
     expect(engine.stats().ruleState["SHELL-001"]).toMatchObject({ abandoned: 1 });
   });
 
+  /** `nc h 1 | k3f9 | nc h 2`: a renamed shell (no name, no content known) between two connections. */
+  const ncA = proc(120, 100, "nc");
+  const ncB = proc(122, 100, "nc");
+  const renamedBetweenNcs = [
+    ...start(ncA, "/usr/bin/nc", ["nc", "h", "1"], [tty(1), pipe(31), tty(1)], 0),
+    ...start(proc(121, 100, "k3f9"), "/tmp/q/k3f9", ["k3f9"], [pipe(31), pipe(32), pipe(32)], 1),
+    ...start(ncB, "/usr/bin/nc", ["nc", "h", "2"], [pipe(32), tty(1), tty(1)], 2),
+    connectedOut(ncA, SOCK, 5),
+    connectedOut(ncB, SOCK + 1, 6),
+  ];
+  /** A command the renamed shell starts on the relay's pipes. */
+  const commandOfX = (pid: number, args: string[], ms: number) => command(pid, 121, args, [pipe(31), pipe(32), pipe(32)], ms);
+
   it("a renamed shell (no name, no content known) behind `nc | X | nc`: its commands decide", () => {
-    const nc1 = proc(120, 100, "nc");
-    const x = proc(121, 100, "k3f9");
-    const nc2 = proc(122, 100, "nc");
-    const findings = run([
-      ...start(nc1, "/usr/bin/nc", ["nc", "h", "1"], [tty(1), pipe(31), tty(1)], 0),
-      ...start(x, "/tmp/q/k3f9", ["k3f9"], [pipe(31), pipe(32), pipe(32)], 1),
-      ...start(nc2, "/usr/bin/nc", ["nc", "h", "2"], [pipe(32), tty(1), tty(1)], 2),
-      connectedOut(nc1, SOCK, 5),
-      connectedOut(nc2, SOCK + 1, 6),
-      ...command(400, 121, ["id"], [pipe(31), pipe(32), pipe(32)], 100),
-      ...command(401, 121, ["ls"], [pipe(31), pipe(32), pipe(32)], 200),
-    ]);
+    const findings = run([...renamedBetweenNcs, ...commandOfX(400, ["id"], 100), ...commandOfX(401, ["ls"], 200)]);
     expect(findings.map((f) => f.rule.id)).toEqual(["SHELL-001"]);
     expect((findings[0] as Behaviour).sockeye.verdict.identified_by).toBe("behaviour");
   });
 
   it("an attacker who waits past the age bound is still followed: commands two hours apart behind `nc | X | nc`, while the processes live", () => {
-    const nc1 = proc(120, 100, "nc");
-    const x = proc(121, 100, "k3f9");
-    const nc2 = proc(122, 100, "nc");
     const twoHours = 2 * 60 * 60_000;
-    const setup = [
-      ...start(nc1, "/usr/bin/nc", ["nc", "h", "1"], [tty(1), pipe(31), tty(1)], 0),
-      ...start(x, "/tmp/q/k3f9", ["k3f9"], [pipe(31), pipe(32), pipe(32)], 1),
-      ...start(nc2, "/usr/bin/nc", ["nc", "h", "2"], [pipe(32), tty(1), tty(1)], 2),
-      connectedOut(nc1, SOCK, 5),
-      connectedOut(nc2, SOCK + 1, 6),
-      ...command(400, 121, ["id"], [pipe(31), pipe(32), pipe(32)], 100),
-    ];
-    const later = (ms: number) => command(401, 121, ["ls"], [pipe(31), pipe(32), pipe(32)], ms);
+    const setup = [...renamedBetweenNcs, ...commandOfX(400, ["id"], 100)];
+    const later = commandOfX(401, ["ls"], twoHours);
     // An unrelated exec an hour in, so the sweep runs with the first command already old.
-    const tick = (ms: number) => start(proc(900, 1, "cron"), "/usr/sbin/cron", ["cron"], [tty(1), tty(1), tty(1)], ms);
-    const waited = run([...setup, ...tick(twoHours / 2 + 10), ...later(twoHours)]);
+    const tick = start(proc(900, 1, "cron"), "/usr/sbin/cron", ["cron"], [tty(1), tty(1), tty(1)], twoHours / 2 + 10);
+    const waited = run([...setup, ...tick, ...later]);
     expect(waited.map((f) => [f.rule.id, (f as Behaviour).sockeye.behaviour.commands.map((c) => c.args[0])])).toEqual([["SHELL-001", ["id", "ls"]]]);
     // The relay's ends gone (their exits seen): an hour on, what they fed is forgotten, not followed.
-    const gone = run([...setup, exit({ task: nc1, timeMs: at(1000) }), exit({ task: nc2, timeMs: at(1001) }), ...tick(twoHours / 2 + 10), ...later(twoHours)]);
+    const gone = run([...setup, exit({ task: ncA, timeMs: at(1000) }), exit({ task: ncB, timeMs: at(1001) }), ...tick, ...later]);
     expect(gone).toEqual([]);
   });
 
