@@ -91,11 +91,17 @@ export function livesInTable(processes: ProcessView, pid: number, startNs: numbe
   return info !== undefined && !info.exited;
 }
 
-/** livesInTable() for a processKey(); any other key (a parent known by pid only) is not alive. */
-export function keyLivesInTable(processes: ProcessView, key: string): boolean {
+/** The pid and start time a processKey() names; undefined for any other key (a parent known by pid only, `<ppid>:?`). */
+export function parseProcessKey(key: string): { pid: number; startNs: number } | undefined {
   const colon = key.indexOf(":");
-  if (colon <= 0 || colon === key.length - 1) return false;
+  if (colon <= 0 || colon === key.length - 1) return undefined;
   const pid = Number(key.slice(0, colon));
   const startNs = Number(key.slice(colon + 1));
-  return Number.isInteger(pid) && Number.isFinite(startNs) && livesInTable(processes, pid, startNs);
+  return Number.isInteger(pid) && Number.isFinite(startNs) ? { pid, startNs } : undefined;
+}
+
+/** livesInTable() for a processKey(); any other key is not alive. */
+export function keyLivesInTable(processes: ProcessView, key: string): boolean {
+  const task = parseProcessKey(key);
+  return task !== undefined && livesInTable(processes, task.pid, task.startNs);
 }

@@ -35,7 +35,7 @@
 import type { ExecEvent, OutboundEvent, ConnectEvent, TaskContext } from "../../sensor/events.js";
 import type { ProcessInfo, ProcessView, RuleContext, RuleState } from "../../engine/rule.js";
 import type { ExistingTcpSocket, HostView } from "../../host/host-view.js";
-import { processKey } from "../../process/process-view.js";
+import { parseProcessKey, processKey } from "../../process/process-view.js";
 import { OutboundRegistry, outboundSocketOf, type OutboundSocket } from "../sockets/outbound-registry.js";
 import { InterpreterContents, identifyProgram, readsCommandsFromStdin, type IdentifiedBy, type InterpreterFamily } from "../stdio/interpreters.js";
 import { NamespaceTcpTables } from "./namespace-tables.js";
@@ -595,7 +595,7 @@ export class RelayGraph {
       const oldest = this.indexedUnder.entries().next();
       if (oldest.done === true || nowMs - oldest.value[1].timeMs <= this.opts.indexedMaxAgeMs) return;
       const [pk, entry] = oldest.value;
-      const [pid, startNs] = pk.split(":").map(Number) as [number, number];
+      const { pid, startNs } = parseProcessKey(pk)!; // every key here is a processKey()
       this.indexedUnder.delete(pk);
       if (ctx.host.openFiles(pid, startNs).status === "gone") {
         this.indexedUnder.set(pk, entry);
