@@ -39,13 +39,13 @@ constexpr int kMaxBatchesAtStop = 16;
 // Margin past the kernel's wakeup interval before the reader trusts wakeups again: covers the
 // moment between a record's wakeup decision and its commit.
 constexpr uint64_t kQuietSlackNs = 50'000;
+}  // namespace
 
 uint64_t monotonic_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
 }
-}  // namespace
 
 RingReader::RingReader(int detection_ring_fd, int process_ring_fd, int relay_ring_fd, uint32_t wakeup_interval_us, bool realtime,
                        bool event_loop_realtime, Deliver deliver)

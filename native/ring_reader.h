@@ -17,9 +17,15 @@ namespace sockeye {
 class EventLoopPriority;
 
 // Records back to back, each padded to 8 bytes; every record starts with event_header.
+// CLOCK_MONOTONIC in ns (the clock of the kernel's wakeup bookkeeping and of batch stamps).
+uint64_t monotonic_ns();
+
 struct Batch {
   std::vector<uint8_t> bytes;
   uint32_t records = 0;
+  // CLOCK_MONOTONIC when the batch was handed to the event loop's queue: JavaScript is told
+  // how long it waited there, which is the event loop's lag as the batch felt it.
+  uint64_t queued_ns = 0;
 };
 
 class RingReader {

@@ -21,7 +21,7 @@ export interface StatsSnapshot {
 }
 
 export interface DaemonProcessStats {
-  /** How late the event loop ran its timers since the daemon was ready: p50, p99 and max, in ms. */
+  /** How long batches of events waited for the event loop since the daemon was ready (each stamped when the reader queued it): p50, p99 and max, in ms; zeros before the first. */
   eventLoopLagMs: { p50: number; p99: number; max: number };
   /** Host-look workers replaced because a look hung past its bound (a file on a hung mount). */
   workersReplaced: number;

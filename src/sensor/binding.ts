@@ -82,7 +82,7 @@ export interface NativeProbe {
 type Layout = Record<string, Record<string, number>>;
 
 export interface NativeBinding {
-  Sensor: new (options: NativeOptions, onBatch: (batch: ArrayBuffer, records: number) => void) => NativeSensor;
+  Sensor: new (options: NativeOptions, onBatch: (batch: ArrayBuffer, records: number, waitedMs: number) => void) => NativeSensor;
   probe(options: NativeOptions): NativeProbe;
   setErrorClass(cls: typeof SensorError): void;
   layout: Layout;

@@ -54,7 +54,12 @@ export interface SensorStats {
   droppedAtClose: number;
 }
 
-export type BatchListener = (events: SensorEvent[]) => void;
+/**
+ * Called with each batch of decoded events, in order, and how long (ms) the batch waited for
+ * the event loop after the reader thread queued it: the loop's lag as that batch felt it
+ * (0 for the empty batch that marks close()).
+ */
+export type BatchListener = (events: SensorEvent[], waitedMs: number) => void;
 
 export class Sensor {
   /** Every candidate program tried, per capability, in order of preference. */
@@ -74,7 +79,7 @@ export class Sensor {
     const { iteratorQueueLimit, ...native } = validOptions(options);
     this.iteratorQueueLimit = iteratorQueueLimit ?? 1_000_000;
     const binding = loadBinding();
-    this.native = new binding.Sensor({ ...native, wakeupShells: SHELL_NAMES }, (buffer) => this.onBatch(buffer));
+    this.native = new binding.Sensor({ ...native, wakeupShells: SHELL_NAMES }, (buffer, _records, waitedMs) => this.onBatch(buffer, waitedMs));
     this.programs = this.native.report();
     this.features = this.native.features() as NativeFeatures;
   }
@@ -188,7 +193,7 @@ export class Sensor {
     if (!this.closed) {
       this.native.close();
       this.closed = true;
-      for (const l of this.listeners) l([]);
+      for (const l of this.listeners) l([], 0);
     }
     // The reader signalled the thread-safe function before native close() returned: a timer
     // then an immediate span one whole poll phase of the loop, where those queued calls run.
@@ -201,7 +206,7 @@ export class Sensor {
     this.native.start();
   }
 
-  private onBatch(buffer: ArrayBuffer): void {
+  private onBatch(buffer: ArrayBuffer, waitedMs: number): void {
     const { events, dropped } = decodeBatch(buffer, this.clockOffsetNs);
     // A batch holds the three rings one after another: put it back in kernel time order, so a
     // process's exec and fork reach the process table before its dups do. Most batches are
@@ -212,7 +217,7 @@ export class Sensor {
     this.stats_.events += events.length;
     for (const [reason, n] of Object.entries(dropped) as [DecodeDropReason, number][])
       this.stats_.decodeDropped[reason] = (this.stats_.decodeDropped[reason] ?? 0) + n;
-    for (const l of this.listeners) l(events);
+    for (const l of this.listeners) l(events, waitedMs);
   }
 }
 

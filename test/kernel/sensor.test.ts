@@ -1,7 +1,7 @@
 /**
  * Each hook against real syscalls on this host's kernel (root). No mocks here.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSensorSync, probe, SensorError, type ConnectEvent, type ExecEvent, type SocketDupEvent } from "sockeye";
@@ -98,6 +98,34 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
     expect(spawnSync("chrt", ["-p", String(process.pid)], { encoding: "utf8" }).stdout).toMatch(/policy: SCHED_OTHER\n/);
     expect(sensor.scheduling()).toEqual({ reader: "SCHED_RR 1", eventLoop: "SCHED_RR 1 while calm" }); // as it ran
   }, 15_000);
+
+  it("each batch says how long it waited for the event loop: one queued while the loop is held 400 ms waited most of it", async () => {
+    const waits: { events: number; waitedMs: number; at: number }[] = [];
+    const unsubscribe = session.sensor.subscribe((events, waitedMs) => waits.push({ events: events.length, waitedMs, at: performance.now() }));
+    try {
+      await session.settle(); // a free loop: batches are taken as they come
+      const free = waits.filter((w) => w.events > 0).map((w) => w.waitedMs);
+      expect(free.length).toBeGreaterThan(0);
+      const held = waits.length;
+      // An exec now, then the loop held: the reader queues the exec's batch within ~100 ms,
+      // and it waits there until the spin ends.
+      spawn("/bin/true", { stdio: "ignore" });
+      const spinStart = performance.now();
+      while (performance.now() - spinStart < 400);
+      const spinEnd = performance.now();
+      await session.settle();
+      const after = waits.slice(held).filter((w) => w.events > 0);
+      const first = after[0];
+      expect(first, "a batch after the spin").toBeDefined();
+      expect(first!.at).toBeGreaterThanOrEqual(spinEnd);
+      // Queued at most ~150 ms into the spin (a loaded host's reader may be late): waited >= 250.
+      expect(first!.waitedMs).toBeGreaterThanOrEqual(250);
+      console.log(JSON.stringify({ freeLoopWaitsMs: free.map((w) => Math.round(w * 100) / 100), heldLoopWaitMs: Math.round(first!.waitedMs) }));
+      expect(Math.min(...free)).toBeLessThan(50);
+    } finally {
+      unsubscribe();
+    }
+  });
 
   it("eventLoopRealtime: a second sensor on the same event loop leaves it to the first", async () => {
     const first = openSensorSync({ eventLoopRealtime: true });

@@ -355,7 +355,7 @@ export class RelayGraph {
       if (looked++ >= ROOM_LOOKS) break;
       const t = p.exec.task;
       const info = ctx.processes.get(t.pid, t.startNs);
-      if (info?.exited === true || ctx.host.openFiles(t.pid, t.startNs).status === "gone") {
+      if (info?.exited === true || gone(ctx, t.pid, t.startNs)) {
         this.pending.delete(pk);
         this.expired++;
       }
@@ -597,7 +597,7 @@ export class RelayGraph {
       const [pk, entry] = oldest.value;
       const { pid, startNs } = parseProcessKey(pk)!; // every key here is a processKey()
       this.indexedUnder.delete(pk);
-      if (ctx.host.openFiles(pid, startNs).status === "gone") {
+      if (gone(ctx, pid, startNs)) {
         this.indexedUnder.set(pk, entry);
         this.unindex(pk);
         this.expired++;
@@ -647,4 +647,14 @@ function link(holder: Node, info: ProcessInfo | undefined, via: Holding): ChainL
     executable: info?.executable ?? "",
     via: { endpoint: via.key, fd: via.fd, access: via.access },
   };
+}
+
+/**
+ * The process `pid` started at `startNs` is gone (its pid free or another process's). Asked of
+ * liveFacts (its stat and status, read here) rather than of an open-files look, which lists
+ * every fd in the look worker: waking the worker (and keeping its heap) to learn that much
+ * cost an idle daemon its memory.
+ */
+function gone(ctx: RuleContext, pid: number, startNs: number): boolean {
+  return ctx.host.liveFacts(pid, startNs) === undefined;
 }

@@ -21,6 +21,8 @@ export function fakeHost(options: { existing?: ExistingTcpSocket[]; maxFdsPerLoo
       const files = held.slice(0, max).map(openFile);
       return held.length > max ? { status: "incomplete", files, reason: "fd_budget" } : { status: "complete", files };
     },
+    // A process in the world is alive (its ids are not what these tests look at).
+    liveFacts: (pid) => (world.has(pid) ? { euid: 0, egid: 0, sid: pid, pgid: pid, ttyNr: 0 } : undefined),
     tcpSockets: () => options.existing ?? [],
   };
 }
