@@ -121,3 +121,25 @@ describe.runIf(tier.run)("kernel: uid, gid and session changes", () => {
     expect(fired).toHaveLength(1);
   });
 });
+
+describe.runIf(tier.run)("kernel: a kernel without the set*id tracepoints", () => {
+  // The only way to make this kernel refuse them: skip the candidate, as a kernel lacking the
+  // tracepoints passes it over (loader.cc). The sensor starts, without change events.
+  const CANDIDATE = "tp/syscalls/sys_{enter,exit}_set{,re,res}{u,g}id + sys_exit_setsid";
+  let session: Session;
+  beforeAll(async () => {
+    session = await Session.open({ skipCandidates: [CANDIDATE] });
+  });
+  afterAll(() => session?.close());
+
+  it("starts with the empty candidate live, says why, and reports no change", async () => {
+    expect(session.sensor.liveProgram("cred_change")).toBe("none: uid, gid and session changes go unseen");
+    expect(session.sensor.programs.find((p) => p.capability === "cred_change" && p.program === CANDIDATE)).toMatchObject({ live: false, reason: "skipped by option" });
+    const r = await run("setpriv", [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "/bin/true"]);
+    expect(r.status).toBe(0);
+    await session.settle(500);
+    // The sensor saw the process (its exec) but no change of it.
+    expect(session.of(r.pid).map((e) => e.kind)).toContain("exec");
+    expect(changesOf(session.events, r.pid)).toEqual([]);
+  });
+});
