@@ -136,8 +136,14 @@ describe("cred_change documents", () => {
     const table = new ProcessTable();
     const engine = new Engine({ rules: ourRules(), processes: table, fold: false, hostName: "h", now: () => 0 });
     const events: SensorEvent[] = [execOf("/tmp/x", task(), 4e9), rootUidChange(5e9)];
-    const fired = events.flatMap((event) => { table.apply(event); return engine.handle(event); }).map((f) => f.rule.id);
-    expect(fired.sort()).toEqual(["cc-root-from-user", "cc-tmp-then-root"]);
+    const findings = events.flatMap((event) => { table.apply(event); return engine.handle(event); });
+    expect(findings.map((f) => f.rule.id).sort()).toEqual(["cc-root-from-user", "cc-tmp-then-root"]);
+    // The finding lists both steps; the change step with the ids it made.
+    const sequence = findings.find((f) => f.rule.id === "cc-tmp-then-root") as unknown as { sockeye: { sequence: unknown[] } };
+    expect(sequence.sockeye.sequence).toEqual([
+      { kind: "exec", pid: 4242, time_ms: 4000, executable: "/tmp/x" },
+      { kind: "cred_change", pid: 4242, time_ms: 5000, ids: { uid: 0, euid: 0, gid: 1000, egid: 1000 } },
+    ]);
     // Another process's change does not complete it.
     const other = new ProcessTable();
     const engine2 = new Engine({ rules: ourRules(), processes: other, fold: false, hostName: "h", now: () => 0 });
