@@ -9,7 +9,10 @@
 #   SYSCALLS  rounds of the syscalls the dup and connect programs watch (default 20000), most
 #             of them the common case that never leaves the kernel: dup2 onto fd 5, dup onto a
 #             high fd, fcntl(F_GETFD) (which returns 0, a stdio fd), fcntl(F_DUPFD) past stdio,
-#             a UDP connect on a high fd; and one matching dup2 onto fd 1 every 20 rounds
+#             a UDP connect on a high fd; and one matching dup2 onto fd 1 every 20 rounds;
+#             and a tenth as many credential rounds (as root): a setuid to the uid it has
+#             (no record), a setresuid to 65534 and back, a setregid to 65534 and back,
+#             and a forked child's setsid (the cred_change programs, bpf/process.bpf.c)
 # PROG_COST_ENFORCE=1 loads the enforcing programs too (bpf/enforce.bpf.c, with this host's
 # interpreters), as `sockeye run --enforce` does.
 # PROG_COST_SKIP='candidate;candidate' starts the sensor with those candidates skipped (e.g.
@@ -85,6 +88,17 @@ for i in range($syscalls):
         os.dup2(u.fileno(), 1)
         os.dup2(keep, 1)
 " >/dev/null
+python3 -c "
+import os
+for i in range($syscalls // 10):
+    os.setuid(0)
+    os.setresuid(0, 65534, 0); os.setresuid(0, 0, 0)
+    os.setregid(0, 65534); os.setregid(0, 0)
+    pid = os.fork()
+    if pid == 0:
+        os.setsid(); os._exit(0)
+    os.waitpid(pid, 0)
+"
 after=$(ids)
 node -e "
   const [b, a] = [JSON.parse(process.argv[1]), JSON.parse(process.argv[2])];

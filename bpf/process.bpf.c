@@ -206,3 +206,158 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	count(SOCKEYE_HOOK_EXIT, COUNT_EMITTED);
 	return 0;
 }
+
+/*
+ * Credential and session changes (Elastic Defend's uid_change, gid_change and
+ * session_id_change). The set*id calls are seen on their syscall tracepoints: the entry keeps
+ * the ids the thread had, the exit compares them with the ids it has now and emits a record
+ * only when the call succeeded and changed one (sshd's and sudo's calls that set what is
+ * already set, and every refused call, make none). An unprivileged process cannot change its
+ * ids without a setuid program or a capability, so these are rare; setsid is as cheap as a
+ * fork, and its record as small as one: all go on the process ring, never the detection
+ * ring, woken like the other process records. Syscall tracepoints skip ia32 syscalls
+ * (setuid32 and friends): those changes go unseen (bpf/README.md).
+ */
+struct cred_ids {
+	__u32 uid, euid, suid, gid, egid, sgid;
+};
+
+/* The ids a thread had entering a set*id call, by pid_tgid; LRU, so a thread that never
+ * reaches the exit (killed in the call) cannot fill it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct cred_ids);
+} cred_before SEC(".maps");
+
+static __always_inline void read_cred_ids(struct cred_ids *ids, struct task_struct *task)
+{
+	const struct cred *cred = BPF_CORE_READ(task, real_cred);
+
+	ids->uid = BPF_CORE_READ(cred, uid.val);
+	ids->euid = BPF_CORE_READ(cred, euid.val);
+	ids->suid = BPF_CORE_READ(cred, suid.val);
+	ids->gid = BPF_CORE_READ(cred, gid.val);
+	ids->egid = BPF_CORE_READ(cred, egid.val);
+	ids->sgid = BPF_CORE_READ(cred, sgid.val);
+}
+
+static __always_inline void cred_enter(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct cred_ids ids;
+
+	read_cred_ids(&ids, current_task());
+	bpf_map_update_elem(&cred_before, &id, &ids, BPF_ANY);
+}
+
+static __always_inline struct cred_change_event *cred_reserve(struct task_struct *task, __u16 syscall)
+{
+	struct cred_change_event *e = bpf_ringbuf_reserve(&process_events, sizeof(*e), 0);
+
+	if (!e) {
+		count_drop(SOCKEYE_HOOK_CRED_CHANGE, SOCKEYE_RING_PROCESS, SOCKEYE_DROP_RING_FULL);
+		return NULL;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	fill_header(&e->hdr, SOCKEYE_EVENT_CRED_CHANGE, sizeof(*e));
+	fill_task_namespaced(&e->task, task);
+	e->syscall = syscall;
+	return e;
+}
+
+static __always_inline int cred_exit(long ret, __u16 syscall)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct cred_ids *before = bpf_map_lookup_elem(&cred_before, &id);
+	struct task_struct *task;
+	struct cred_change_event *e;
+	struct cred_ids old, now;
+	__u8 changed = 0;
+
+	if (!before)
+		return 0;
+	old = *before;
+	bpf_map_delete_elem(&cred_before, &id);
+	if (ret != 0)
+		return 0;
+	task = current_task();
+	read_cred_ids(&now, task);
+	if (now.uid != old.uid || now.euid != old.euid || now.suid != old.suid)
+		changed |= SOCKEYE_CHANGED_UID;
+	if (now.gid != old.gid || now.egid != old.egid || now.sgid != old.sgid)
+		changed |= SOCKEYE_CHANGED_GID;
+	if (!changed)
+		return 0;
+	e = cred_reserve(task, syscall);
+	if (!e)
+		return 0;
+	e->changed = changed;
+	e->euid = now.euid;
+	e->suid = now.suid;
+	e->egid = now.egid;
+	e->sgid = now.sgid;
+	e->old_uid = old.uid;
+	e->old_euid = old.euid;
+	e->old_suid = old.suid;
+	e->old_gid = old.gid;
+	e->old_egid = old.egid;
+	e->old_sgid = old.sgid;
+	bpf_ringbuf_submit(e, process_submit_flags(e->hdr.time_ns));
+	count(SOCKEYE_HOOK_CRED_CHANGE, COUNT_EMITTED);
+	return 0;
+}
+
+#define CRED_SYSCALL(name, code)                                                  \
+	SEC("tp/syscalls/sys_enter_" #name)                                       \
+	int handle_##name##_enter(struct trace_event_raw_sys_enter *ctx)          \
+	{                                                                         \
+		cred_enter();                                                     \
+		return 0;                                                         \
+	}                                                                         \
+	SEC("tp/syscalls/sys_exit_" #name)                                        \
+	int handle_##name##_exit(struct trace_event_raw_sys_exit *ctx)            \
+	{                                                                         \
+		return cred_exit(ctx->ret, code);                                 \
+	}
+
+CRED_SYSCALL(setuid, SOCKEYE_CRED_SETUID)
+CRED_SYSCALL(setreuid, SOCKEYE_CRED_SETREUID)
+CRED_SYSCALL(setresuid, SOCKEYE_CRED_SETRESUID)
+CRED_SYSCALL(setgid, SOCKEYE_CRED_SETGID)
+CRED_SYSCALL(setregid, SOCKEYE_CRED_SETREGID)
+CRED_SYSCALL(setresgid, SOCKEYE_CRED_SETRESGID)
+
+/* setsid returns the new session id (the caller's pid) or -EPERM (already a group leader):
+ * a success is always a change, so no entry program is needed. */
+SEC("tp/syscalls/sys_exit_setsid")
+int handle_setsid_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct task_struct *task;
+	struct cred_change_event *e;
+	struct cred_ids now;
+
+	if (ctx->ret <= 0)
+		return 0;
+	task = current_task();
+	e = cred_reserve(task, SOCKEYE_CRED_SETSID);
+	if (!e)
+		return 0;
+	read_cred_ids(&now, task);
+	e->changed = SOCKEYE_CHANGED_SESSION;
+	e->sid = (__u32)ctx->ret;
+	e->euid = now.euid;
+	e->suid = now.suid;
+	e->egid = now.egid;
+	e->sgid = now.sgid;
+	e->old_uid = now.uid;
+	e->old_euid = now.euid;
+	e->old_suid = now.suid;
+	e->old_gid = now.gid;
+	e->old_egid = now.egid;
+	e->old_sgid = now.sgid;
+	bpf_ringbuf_submit(e, process_submit_flags(e->hdr.time_ns));
+	count(SOCKEYE_HOOK_CRED_CHANGE, COUNT_EMITTED);
+	return 0;
+}

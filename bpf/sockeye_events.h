@@ -35,6 +35,7 @@ enum sockeye_event_kind {
 	SOCKEYE_EVENT_FORK = 4,
 	SOCKEYE_EVENT_EXIT = 5,
 	SOCKEYE_EVENT_OUTBOUND = 6,
+	SOCKEYE_EVENT_CRED_CHANGE = 7,
 };
 
 /* Which program produced a connect record. */
@@ -50,6 +51,22 @@ enum sockeye_dup_syscall {
 	SOCKEYE_DUP_DUP3 = 3,
 	SOCKEYE_DUP_FCNTL = 4,
 };
+
+/* Which call changed a process's credentials or session (struct cred_change_event). */
+enum sockeye_cred_syscall {
+	SOCKEYE_CRED_SETUID = 1,
+	SOCKEYE_CRED_SETREUID = 2,
+	SOCKEYE_CRED_SETRESUID = 3,
+	SOCKEYE_CRED_SETGID = 4,
+	SOCKEYE_CRED_SETREGID = 5,
+	SOCKEYE_CRED_SETRESGID = 6,
+	SOCKEYE_CRED_SETSID = 7,
+};
+
+/* struct cred_change_event.changed */
+#define SOCKEYE_CHANGED_UID 0x1     /* real, effective or saved uid */
+#define SOCKEYE_CHANGED_GID 0x2     /* real, effective or saved gid */
+#define SOCKEYE_CHANGED_SESSION 0x4 /* setsid: a new session, led by the caller */
 
 /* How the socket on the new fd came to be, as far as the kernel side saw it. */
 enum sockeye_socket_origin {
@@ -87,7 +104,8 @@ enum sockeye_hook {
 	SOCKEYE_HOOK_EXIT = 4,
 	SOCKEYE_HOOK_ACCEPT = 5,
 	SOCKEYE_HOOK_OUTBOUND = 6,
-	SOCKEYE_HOOK_COUNT = 7,
+	SOCKEYE_HOOK_CRED_CHANGE = 7,
+	SOCKEYE_HOOK_COUNT = 8,
 };
 
 /* The rings, as the per-ring drop counters (`ring_drops`) index them. */
@@ -262,6 +280,31 @@ struct outbound_event {
 	__u8 protocol;   /* IPPROTO_TCP (6) or IPPROTO_UDP (17): a connected UDP socket relays too */
 	struct sock_endpoint local;
 	struct sock_endpoint remote;
+};
+
+/*
+ * A set*id call that succeeded and changed an id, or a setsid that made a new session (Elastic
+ * Defend's uid_change / gid_change / session_id_change). task holds the ids after the call
+ * (task.uid/gid the real ones); old_* were read at the call's entry. Process records: they
+ * travel on the process ring.
+ */
+struct cred_change_event {
+	struct event_header hdr;
+	struct task_context task;
+	__u16 syscall;   /* enum sockeye_cred_syscall */
+	__u8 changed;    /* SOCKEYE_CHANGED_* */
+	__u8 pad;
+	__u32 sid;       /* the new session id after setsid; 0 otherwise */
+	__u32 euid;      /* after the call */
+	__u32 suid;
+	__u32 egid;
+	__u32 sgid;
+	__u32 old_uid;   /* before the call (set*id only) */
+	__u32 old_euid;
+	__u32 old_suid;
+	__u32 old_gid;
+	__u32 old_egid;
+	__u32 old_sgid;
 };
 
 #endif /* SOCKEYE_EVENTS_H */

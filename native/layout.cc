@@ -57,6 +57,12 @@ Napi::Object layout_to_js(Napi::Env env) {
   FIELD(o, outbound_event, sock_ino); FIELD(o, outbound_event, family); FIELD(o, outbound_event, state);
   FIELD(o, outbound_event, protocol);
   FIELD(o, outbound_event, local); FIELD(o, outbound_event, remote);
+  Napi::Object cc = add("cred_change_event", sizeof(cred_change_event));
+  FIELD(cc, cred_change_event, task); FIELD(cc, cred_change_event, syscall); FIELD(cc, cred_change_event, changed);
+  FIELD(cc, cred_change_event, sid); FIELD(cc, cred_change_event, euid); FIELD(cc, cred_change_event, suid);
+  FIELD(cc, cred_change_event, egid); FIELD(cc, cred_change_event, sgid); FIELD(cc, cred_change_event, old_uid);
+  FIELD(cc, cred_change_event, old_euid); FIELD(cc, cred_change_event, old_suid); FIELD(cc, cred_change_event, old_gid);
+  FIELD(cc, cred_change_event, old_egid); FIELD(cc, cred_change_event, old_sgid);
   Napi::Object k = Napi::Object::New(env);
   k.Set("COMM_LEN", SOCKEYE_COMM_LEN);
   k.Set("UNIX_PATH_LEN", SOCKEYE_UNIX_PATH_LEN);

@@ -156,6 +156,17 @@ const std::vector<Capability> kCapabilities = {
      {{"tp_btf/sched_process_{exec,fork,exit}", {"handle_exec", "handle_fork", "handle_exit"}}}},
     // Outbound TCP connects on fds past stdio: who could be relaying a shell (bpf/relay.bpf.c).
     {"relay", Policy::kRequired, {{"tp/syscalls/sys_exit_connect (outbound)", {"handle_outbound_connect_exit"}}}},
+    // uid/gid/session changes, Elastic's uid_change rules read them (bpf/process.bpf.c). A
+    // kernel without these tracepoints loses only those documents: the empty candidate after
+    // it keeps the sensor up and the report says why.
+    {"cred_change",
+     Policy::kRequired,
+     {{"tp/syscalls/sys_{enter,exit}_set{,re,res}{u,g}id + sys_exit_setsid",
+       {"handle_setuid_enter", "handle_setuid_exit", "handle_setreuid_enter", "handle_setreuid_exit",
+        "handle_setresuid_enter", "handle_setresuid_exit", "handle_setgid_enter", "handle_setgid_exit",
+        "handle_setregid_enter", "handle_setregid_exit", "handle_setresgid_enter", "handle_setresgid_exit",
+        "handle_setsid_exit"}},
+      {"none: uid, gid and session changes go unseen", {}}}},
     // Opt-in because it runs on every syscall of the host (bpf/compat.bpf.c).
     {"compat",
      Policy::kOptIn,

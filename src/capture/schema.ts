@@ -113,6 +113,14 @@ const outbound = z.object({
   ...base, kind: z.literal("outbound"), fd: i32, result: i32, socketIno: u64, family: z.enum(["inet", "inet6"]), transport: z.enum(["tcp", "udp"]).default("tcp"), local: endpoint, remote: endpoint,
 });
 
+const credIds = z.object({ uid: u32, euid: u32, suid: u32, gid: u32, egid: u32, sgid: u32 });
+const credChange = z.object({
+  ...base, kind: z.literal("cred_change"),
+  syscall: z.enum(["setuid", "setreuid", "setresuid", "setgid", "setregid", "setresgid", "setsid"]),
+  changed: z.object({ uid: z.boolean(), gid: z.boolean(), session: z.boolean() }),
+  ids: credIds, oldIds: credIds, sid: u32.optional(),
+});
+
 const alreadyRunning = z.object({ ...base, kind: z.literal("already_running"), executable: z.string(), args: z.array(z.string()) });
 
 // Input `unknown`: fields sockeye added later (socketIno, stdio) get defaults in older captures.
@@ -123,5 +131,6 @@ export const sensorEventSchema: z.ZodType<SensorEvent, z.ZodTypeDef, unknown> = 
   fork,
   exit,
   outbound,
+  credChange,
   alreadyRunning,
 ]);

@@ -362,6 +362,7 @@ export class ProcessTable implements ProcessView {
       case "connect":
       case "socket_dup":
       case "outbound":
+      case "cred_change":
         return;
       default: {
         // Compile-time exhaustiveness only: at run time an unknown kind (a newer sensor)

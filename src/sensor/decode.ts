@@ -4,11 +4,11 @@
  * here calls back into native code.
  */
 import type {
-  AddressFamily, ConnectSource, DupSyscall, Endpoint, SensorEvent, SocketOrigin, SocketType, StdioFd, TaskContext,
+  AddressFamily, ConnectSource, CredChangeEvent, CredIds, CredSyscall, DupSyscall, Endpoint, SensorEvent, SocketOrigin, SocketType, StdioFd, TaskContext,
 } from "./events.js";
 import { assertInternal } from "../errors.js";
 import {
-  COMM_LEN, ConnectSourceCode, DupSyscallCode, EventKindCode, FdKindCode, LAYOUT, SocketOriginCode, STDIO_FDS, UNIX_PATH_LEN,
+  COMM_LEN, ConnectSourceCode, CredChanged, CredSyscallCode, DupSyscallCode, EventKindCode, FdKindCode, LAYOUT, SocketOriginCode, STDIO_FDS, UNIX_PATH_LEN,
 } from "./layout.js";
 
 export type DecodeDropReason = "truncated_record" | "bad_record_size" | "unknown_kind";
@@ -26,6 +26,7 @@ const D = LAYOUT.socket_dup_event;
 const X = LAYOUT.exec_event;
 const E = LAYOUT.exit_event;
 const O = LAYOUT.outbound_event;
+const K = LAYOUT.cred_change_event;
 /** outbound_event.protocol of a connected UDP socket (else IPPROTO_TCP). */
 const IPPROTO_UDP = 17;
 const P = LAYOUT.sock_endpoint;
@@ -69,6 +70,17 @@ function byCode<N extends string>(codes: Record<N, number>): Record<number, N> {
 const CONNECT_SOURCES: Record<number, ConnectSource> = byCode(ConnectSourceCode);
 const DUP_SYSCALLS: Record<number, DupSyscall> = byCode(DupSyscallCode);
 const ORIGINS: Record<number, SocketOrigin> = byCode(SocketOriginCode);
+const CRED_SYSCALLS: Record<number, CredSyscall> = byCode(CredSyscallCode);
+
+/** Six u32 ids at `at`, in the order real/effective/saved uid, then gid, per `offsets`. */
+function credIds(view: DataView, at: number, uid: number, gid: number, offsets: readonly number[]): CredIds {
+  return {
+    uid, euid: view.getUint32(at + offsets[0]!, true), suid: view.getUint32(at + offsets[1]!, true),
+    gid, egid: view.getUint32(at + offsets[2]!, true), sgid: view.getUint32(at + offsets[3]!, true),
+  };
+}
+const NEW_ID_OFFSETS = [K.euid, K.suid, K.egid, K.sgid] as const;
+const OLD_ID_OFFSETS = [K.old_euid, K.old_suid, K.old_egid, K.old_sgid] as const;
 
 /**
  * Short names (comm, parent comm) repeat from record to record: the same few process names
@@ -251,6 +263,7 @@ const MIN_SIZE: Record<number, number> = {
   [EventKindCode.fork]: LAYOUT.fork_event.sizeof,
   [EventKindCode.exit]: E.sizeof,
   [EventKindCode.outbound]: O.sizeof,
+  [EventKindCode.cred_change]: K.sizeof,
 };
 
 /**
@@ -366,6 +379,20 @@ export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = 
           local: endpoint(bytes, view, at + O.local, fam)!,
           remote: endpoint(bytes, view, at + O.remote, fam)!,
         });
+        break;
+      }
+      case EventKindCode.cred_change: {
+        const changed = view.getUint8(at + K.changed);
+        const syscall = CRED_SYSCALLS[view.getUint16(at + K.syscall, true)] ?? "setuid";
+        const sid = view.getUint32(at + K.sid, true);
+        const ev: CredChangeEvent = {
+          timeNs, timeMs, task: t, kind: "cred_change", syscall,
+          changed: { uid: (changed & CredChanged.uid) !== 0, gid: (changed & CredChanged.gid) !== 0, session: (changed & CredChanged.session) !== 0 },
+          ids: credIds(view, at, t.uid, t.gid, NEW_ID_OFFSETS),
+          oldIds: credIds(view, at, view.getUint32(at + K.old_uid, true), view.getUint32(at + K.old_gid, true), OLD_ID_OFFSETS),
+        };
+        if (sid !== 0) ev.sid = sid;
+        events.push(ev);
         break;
       }
     }

@@ -172,6 +172,36 @@ export interface OutboundEvent extends EventBase {
   remote: Endpoint;
 }
 
+export type CredSyscall = "setuid" | "setreuid" | "setresuid" | "setgid" | "setregid" | "setresgid" | "setsid";
+
+/** The ids of a process: real, effective, saved. */
+export interface CredIds {
+  uid: number;
+  euid: number;
+  suid: number;
+  gid: number;
+  egid: number;
+  sgid: number;
+}
+
+/**
+ * A set*id call that succeeded and changed an id, or a setsid that started a new session
+ * (Elastic Defend's uid_change, gid_change, session_id_change). `task` is read after the call:
+ * task.uid and task.gid are the new real ids.
+ */
+export interface CredChangeEvent extends EventBase {
+  kind: "cred_change";
+  syscall: CredSyscall;
+  /** What changed: any of the uids, any of the gids, the session. */
+  changed: { uid: boolean; gid: boolean; session: boolean };
+  /** The ids after the call. */
+  ids: CredIds;
+  /** The ids before the call (after a setsid: the same as ids). */
+  oldIds: CredIds;
+  /** The new session id after setsid (the caller's pid); absent otherwise. */
+  sid?: number;
+}
+
 /**
  * A process that was already running when the sensor started: no kernel record, but one
  * event per process the process table found in /proc at start (Elastic Defend's
@@ -187,8 +217,9 @@ export interface AlreadyRunningEvent extends EventBase {
   args: string[];
 }
 
-export type SensorEvent = ConnectEvent | SocketDupEvent | ExecEvent | ForkEvent | ExitEvent | OutboundEvent | AlreadyRunningEvent;
+export type SensorEvent =
+  | ConnectEvent | SocketDupEvent | ExecEvent | ForkEvent | ExitEvent | OutboundEvent | CredChangeEvent | AlreadyRunningEvent;
 export type EventKind = SensorEvent["kind"];
-export const EVENT_KINDS: readonly EventKind[] = ["connect", "socket_dup", "exec", "fork", "exit", "outbound", "already_running"];
+export const EVENT_KINDS: readonly EventKind[] = ["connect", "socket_dup", "exec", "fork", "exit", "outbound", "cred_change", "already_running"];
 
 export type EventOfKind<K extends EventKind> = Extract<SensorEvent, { kind: K }>;

@@ -10,7 +10,7 @@ export const FILENAME_MAX = 512;
 export const ARGS_MAX = 8192;
 export const STDIO_FDS = 3;
 
-export const EventKindCode = { connect: 1, socket_dup: 2, exec: 3, fork: 4, exit: 5, outbound: 6 } as const;
+export const EventKindCode = { connect: 1, socket_dup: 2, exec: 3, fork: 4, exit: 5, outbound: 6, cred_change: 7 } as const;
 
 /** enum sockeye_fd_kind; SOCKEYE_FD_REGULAR is "file". */
 export const FdKindCode = {
@@ -20,11 +20,15 @@ export const FdKindCode = {
 export const ConnectSourceCode = { lsm: 1, fentry: 2, tracepoint: 3 } as const;
 /** enum sockeye_dup_syscall. */
 export const DupSyscallCode = { dup: 1, dup2: 2, dup3: 3, fcntl: 4 } as const;
+/** enum sockeye_cred_syscall. */
+export const CredSyscallCode = { setuid: 1, setreuid: 2, setresuid: 3, setgid: 4, setregid: 5, setresgid: 6, setsid: 7 } as const;
+/** struct cred_change_event.changed: SOCKEYE_CHANGED_*. */
+export const CredChanged = { uid: 0x1, gid: 0x2, session: 0x4 } as const;
 /** enum sockeye_socket_origin. */
 export const SocketOriginCode = { unknown: 0, accepted: 1, connected: 2 } as const;
 
 /** enum sockeye_hook in order; SOCKEYE_HOOK_DUP is "socket_dup". */
-export const HOOKS = ["connect", "socket_dup", "exec", "fork", "exit", "accept", "outbound"] as const;
+export const HOOKS = ["connect", "socket_dup", "exec", "fork", "exit", "accept", "outbound", "cred_change"] as const;
 export type HookName = (typeof HOOKS)[number];
 
 /** enum sockeye_ring in order. */
@@ -60,5 +64,9 @@ export const LAYOUT = {
   },
   fork_event: { sizeof: 104, task: 16 },
   exit_event: { sizeof: 112, task: 16, exit_code: 104 },
+  cred_change_event: {
+    sizeof: 152, task: 16, syscall: 104, changed: 106, sid: 108, euid: 112, suid: 116, egid: 120, sgid: 124, old_uid: 128,
+    old_euid: 132, old_suid: 136, old_gid: 140, old_egid: 144, old_sgid: 148,
+  },
   outbound_event: { sizeof: 168, task: 16, fd: 104, result: 108, sock_ino: 112, family: 116, state: 118, protocol: 119, local: 120, remote: 144 },
 } as const;

@@ -95,6 +95,10 @@ describe.runIf(tier.run)("kernel: benign corpus stays quiet (every built-in rule
     await session.settle(1000);
 
     expect(ours(profiles.precise)).toEqual([]);
+    // Each connection's sshd child starts a session (setsid) and its privilege-separated child
+    // drops root: change events (docs/rules/elastic.md), which no default rule reads.
+    const sshdChanges = session.events.filter((e) => e.kind === "cred_change" && e.task.comm.startsWith("sshd"));
+    expect(sshdChanges.some((e) => e.kind === "cred_change" && e.changed.session)).toBe(true);
     // Every connection's re-executed sshd is a counted hand-off: ssh, ssh -tt, scp, sftp, git, banner.
     expect((suppressed()["service_handoff"] ?? 0) - before).toBeGreaterThanOrEqual(6);
     // Tracee's verdict on the same events: sshd with the accepted socket on stdio, ingress.

@@ -302,6 +302,14 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     for (const cap of ["socket_dup", "accept", "process", "task_access"]) expect(live(r.programs, cap)).toHaveLength(1);
   });
 
+  // Every kernel of the matrix has the set*id and setsid tracepoints (5.10's too, with the
+  // bpf_get_current_task variant): the empty fallback candidate is for kernels without them.
+  vmIt("probe and the sensor: the set*id and setsid tracepoints serve cred_change", () => {
+    const tracepoints = "tp/syscalls/sys_{enter,exit}_set{,re,res}{u,g}id + sys_exit_setsid";
+    expect(live(r.probe!.candidates, "cred_change")).toEqual([tracepoints]);
+    expect(live(r.programs, "cred_change")).toEqual([tracepoints]);
+  });
+
   const helpersTitle = mode.helpers === "own" ? "as probed" : Object.entries(mode.helpers).map(([h, v]) => `${h}=${v}`).join(" ");
   vmIt(`task_access: the kernel's helpers (${helpersTitle}) give ${mode.taskAccess === "own" ? "the variant they allow" : mode.taskAccess}, in probe and in the sensor`, () => {
     const probed = r.probe!.features.helpers;

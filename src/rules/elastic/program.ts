@@ -19,6 +19,7 @@ import type { CompiledEql, EqlDocument } from "../../eql/compile.js";
 import type { RuleContext } from "../../engine/rule.js";
 import type { ConnectEvent, OutboundEvent, SensorEvent } from "../../sensor/events.js";
 import { buildExecEcsDocument, buildLifecycleEcsDocument, execIdentity, lifecycleProcessName } from "./ecs-exec.js";
+import { buildChangeEcsDocument, changeProcessName } from "./ecs-change.js";
 import { buildConnectEcsDocument, isNetworkConnect } from "./ecs-network.js";
 import { QueryIndex } from "./query-index.js";
 
@@ -52,6 +53,8 @@ function documentOf(event: SensorEvent, ctx: RuleContext): ProgramDocument | und
     case "exit":
     case "already_running":
       return { category: "process", doc: buildLifecycleEcsDocument(event, ctx.processes) };
+    case "cred_change":
+      return { category: "process", doc: buildChangeEcsDocument(event, ctx.processes) };
     default:
       return undefined;
   }
@@ -69,6 +72,8 @@ function prefilterDocument(event: SensorEvent, ctx: RuleContext): EqlDocument | 
     case "exit":
     case "already_running":
       return { process: { name: lifecycleProcessName(event, ctx.processes) } };
+    case "cred_change":
+      return { process: { name: changeProcessName(event, ctx.processes) } };
     default:
       return undefined;
   }

@@ -1,6 +1,6 @@
 /**
  * Runs loaded Elastic EQL rules (loader.ts) as sockeye rules: each event's ECS document
- * (program.ts: exec, fork, exit, already_running, connect, outbound) goes to the rules whose
+ * (program.ts: exec, fork, exit, already_running, cred_change, connect, outbound) goes to the rules whose
  * queries can match it, and the compiled query (one event, or a sequence of them) decides.
  */
 import { packageRoot } from "../../host/files.js";
@@ -128,6 +128,7 @@ function sequenceEntry(event: SensorEvent): Record<string, unknown> {
   const entry: Record<string, unknown> = { kind: event.kind, pid: event.task.pid, time_ms: event.timeMs };
   if (event.kind === "exec") entry["executable"] = event.filename;
   if (event.kind === "already_running" && event.executable !== "") entry["executable"] = event.executable;
+  if (event.kind === "cred_change") entry["ids"] = { uid: event.ids.uid, euid: event.ids.euid, gid: event.ids.gid, egid: event.ids.egid };
   if ((event.kind === "connect" || event.kind === "outbound") && event.remote !== null) entry["destination"] = { ip: event.remote.address, port: event.remote.port };
   return entry;
 }

@@ -11,16 +11,19 @@ import {
   ALREADY_RUNNING_ECS_CONSTANTS, ALREADY_RUNNING_ECS_FIELDS, END_ECS_CONSTANTS, END_ECS_FIELDS, EXEC_ECS_CONSTANTS, EXEC_ECS_FIELDS,
   FORK_ECS_CONSTANTS, FORK_ECS_FIELDS,
 } from "./ecs-exec.js";
+import { CHANGE_ACTIONS, CHANGE_ECS_CONSTANTS, CHANGE_ECS_FIELDS } from "./ecs-change.js";
 import { NETWORK_ECS_CONSTANTS, NETWORK_ECS_FIELDS } from "./ecs-network.js";
 
 /** The event kinds whose documents Elastic rules read. */
-export type ElasticEventKind = "exec" | "fork" | "exit" | "connect" | "outbound" | "already_running";
+export type ElasticEventKind = "exec" | "fork" | "exit" | "connect" | "outbound" | "cred_change" | "already_running";
 
 export interface DocumentShape {
   /** Sensor events that make this document. */
   kinds: readonly ElasticEventKind[];
   fields: ReadonlySet<string>;
   constants: Record<string, unknown>;
+  /** Fields this shape fills with one of a few values only, beyond FIELD_DOMAINS. */
+  domains?: Readonly<Record<string, readonly unknown[]>>;
 }
 
 const PROCESS_SHAPES: DocumentShape[] = [
@@ -28,6 +31,7 @@ const PROCESS_SHAPES: DocumentShape[] = [
   { kinds: ["fork"], fields: FORK_ECS_FIELDS, constants: FORK_ECS_CONSTANTS },
   { kinds: ["exit"], fields: END_ECS_FIELDS, constants: END_ECS_CONSTANTS },
   { kinds: ["already_running"], fields: ALREADY_RUNNING_ECS_FIELDS, constants: ALREADY_RUNNING_ECS_CONSTANTS },
+  { kinds: ["cred_change"], fields: CHANGE_ECS_FIELDS, constants: CHANGE_ECS_CONSTANTS, domains: { "event.action": CHANGE_ACTIONS } },
 ];
 const NETWORK_SHAPES: DocumentShape[] = [{ kinds: ["connect", "outbound"], fields: NETWORK_ECS_FIELDS, constants: NETWORK_ECS_CONSTANTS }];
 
@@ -55,7 +59,7 @@ const FIELD_DOMAINS: Readonly<Record<string, readonly unknown[]>> = {
 function exprCanHoldOn(expr: EqlExpr, shape: DocumentShape): boolean {
   let constant = constantPaths.get(shape);
   if (constant === undefined) constantPaths.set(shape, (constant = new Set(leafPaths(shape.constants))));
-  return canHold(expr, (field) => shape.fields.has(field) && !constant.has(field), shape.constants, FIELD_DOMAINS);
+  return canHold(expr, (field) => shape.fields.has(field) && !constant.has(field), shape.constants, shape.domains === undefined ? FIELD_DOMAINS : { ...FIELD_DOMAINS, ...shape.domains });
 }
 
 /** Whether `query` can hold on some document of `shape`. */

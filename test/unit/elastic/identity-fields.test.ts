@@ -87,7 +87,7 @@ describe("identity fields of process documents", () => {
     expect(rule.test(onHost)).toBe(false);
     // The catalog knows the field takes no other value: a rule asking for "sshd" never fires.
     expect(shapesFor(compileEql('process where process.entry_leader.entry_meta.type == "sshd"'))).toEqual([]);
-    expect(shapesFor(compileEql('process where process.entry_leader.entry_meta.type == "container"')).map((shape) => shape.kinds[0])).toEqual(["exec", "fork", "already_running"]);
+    expect(shapesFor(compileEql('process where process.entry_leader.entry_meta.type == "container"')).map((shape) => shape.kinds[0])).toEqual(["exec", "fork", "already_running", "cred_change"]);
     // A view that cannot tell containers (a replay) never says "container".
     expect(rule.test(buildExecEcsDocument(exec("/usr/bin/nc", ["nc"], null, task({ cgroupId: 77 })), hostView))).toBe(false);
   });
@@ -169,8 +169,11 @@ describe("identity fields of process documents", () => {
     expect(kinds('process where event.type == "end" and process.name == "sshd"')).toEqual(["exit"]);
     expect(kinds('process where event.type == "end" and process.user.id == "0"')).toEqual([]);
     expect(kinds('process where event.action == "already_running" and process.user.id == "0"')).toEqual(["already_running"]);
-    expect(kinds('process where process.name == "sshd"')).toEqual(["exec", "fork", "exit", "already_running"]);
-    expect(SHAPES["any"]!.length).toBe(5);
+    expect(kinds('process where process.name == "sshd"')).toEqual(["exec", "fork", "exit", "already_running", "cred_change"]);
+    expect(kinds('process where event.type == "change" and process.name == "sshd"')).toEqual(["cred_change"]);
+    expect(kinds('process where event.action == "gid_change"')).toEqual(["cred_change"]);
+    expect(kinds('process where event.type == "change" and event.action == "exec"')).toEqual([]);
+    expect(SHAPES["any"]!.length).toBe(6);
   });
 });
 

@@ -74,7 +74,7 @@ describe("Linux-like Elastic rules", () => {
     expect(never).toEqual({
       // entry_meta.type is only ever "container", and the condition needs "sshd" (and an executable never filled).
       "fx-unprovided": "its condition needs a field or value sockeye never provides",
-      // No process document has event.action "uid_change" (sockeye sees no setuid calls).
+      // No document carries process.thread.capabilities (a uid_change document exists, without them).
       "fx-never": "step 2 needs a field or value sockeye never provides",
     });
   });

@@ -115,7 +115,20 @@ const outbound: fc.Arbitrary<KernelEvent> = fc.record({ base, family: inetFamily
   .chain(({ base: b, ...rest }) => fc.tuple(endpointOf(rest.family), endpointOf(rest.family))
     .map(([local, remote]) => withTime(b, { kind: "outbound" as const, ...rest, local, remote })));
 
-const kernelEvent = fc.oneof(connect, socketDup, exec, fork, exit, outbound);
+const credSyscall = fc.constantFrom("setuid" as const, "setreuid" as const, "setresuid" as const, "setgid" as const, "setregid" as const,
+  "setresgid" as const, "setsid" as const);
+const credIds = fc.record({ euid: u32, suid: u32, egid: u32, sgid: u32 });
+const credChange: fc.Arbitrary<KernelEvent> = fc.record({
+  base, syscall: credSyscall, changed: fc.record({ uid: fc.boolean(), gid: fc.boolean(), session: fc.boolean() }),
+  ids: credIds, oldIds: fc.record({ uid: u32, euid: u32, suid: u32, gid: u32, egid: u32, sgid: u32 }), sid: fc.option(u32.filter((n) => n !== 0), { nil: undefined }),
+}).map(({ base: b, ids, sid, ...rest }) => withTime(b, {
+  kind: "cred_change" as const, ...rest,
+  // The new real ids are the task context's: the record has no other copy of them.
+  ids: { uid: b.task.uid, euid: ids.euid, suid: ids.suid, gid: b.task.gid, egid: ids.egid, sgid: ids.sgid },
+  ...(sid === undefined ? {} : { sid }),
+}));
+
+const kernelEvent = fc.oneof(connect, socketDup, exec, fork, exit, outbound, credChange);
 /** An event and the bytes its record carries past what its kind needs (a later, larger version of the record). */
 const record = fc.record({ event: kernelEvent, slack: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 64 })) });
 
@@ -172,7 +185,7 @@ describe("decoder fuzz (fast-check): kernel records round-trip through a test-si
   const damaged = fc.record({
     before: fc.array(record, { maxLength: 3 }), after: fc.array(record, { minLength: 1, maxLength: 3 }),
     damage: fc.constantFrom<Damage>("unknown_kind", "below_header", "below_kind_minimum", "exec_lengths_past_size"),
-    victim: kernelEvent, unknownKind: fc.integer({ min: 7, max: 0xffff }), size: u16,
+    victim: kernelEvent, unknownKind: fc.integer({ min: Math.max(...Object.values(EventKindCode)) + 1, max: 0xffff }), size: u16,
   });
 
   it("damage ends the batch where the size cannot be trusted, and skips only an unknown kind", () => {

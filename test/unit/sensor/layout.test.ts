@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { loadBinding } from "../../../src/sensor/binding.js";
 import {
-  ARGS_MAX, COMM_LEN, ConnectSourceCode, DupSyscallCode, EventKindCode, FdKindCode, FILENAME_MAX, HOOKS, LAYOUT,
+  ARGS_MAX, COMM_LEN, ConnectSourceCode, CredChanged, CredSyscallCode, DupSyscallCode, EventKindCode, FdKindCode, FILENAME_MAX, HOOKS, LAYOUT,
   DROP_REASONS, RINGS, SocketOriginCode, STDIO_FDS, UNIX_PATH_LEN,
 } from "../../../src/sensor/layout.js";
 
@@ -75,6 +75,12 @@ describe("layout: src/sensor/layout.ts and bpf/sockeye_events.h agree both ways"
     expect(ConnectSourceCode).toEqual(enumAsCodes("sockeye_connect_source", "SOCKEYE_CONNECT_"));
     expect(DupSyscallCode).toEqual(enumAsCodes("sockeye_dup_syscall", "SOCKEYE_DUP_"));
     expect(SocketOriginCode).toEqual(enumAsCodes("sockeye_socket_origin", "SOCKEYE_ORIGIN_"));
+    expect(CredSyscallCode).toEqual(enumAsCodes("sockeye_cred_syscall", "SOCKEYE_CRED_"));
+  });
+
+  it("cred_change_event.changed bits", () => {
+    const bits = Object.fromEntries([...header.matchAll(/^#define SOCKEYE_CHANGED_(\w+) (0x[0-9a-f]+)/gm)].map((m) => [m[1]!.toLowerCase(), Number(m[2])]));
+    expect(CredChanged).toEqual(bits);
   });
 
   /** A list twin of a counted enum: its members in order, then the count. */
@@ -90,7 +96,7 @@ describe("layout: src/sensor/layout.ts and bpf/sockeye_events.h agree both ways"
 
   it("every enum of the header has a twin checked here", () => {
     const checked = ["sockeye_event_kind", "sockeye_fd_kind", "sockeye_connect_source", "sockeye_dup_syscall", "sockeye_socket_origin",
-      "sockeye_hook", "sockeye_ring", "sockeye_drop_reason"];
+      "sockeye_cred_syscall", "sockeye_hook", "sockeye_ring", "sockeye_drop_reason"];
     expect([...header.matchAll(/^enum (\w+) \{/gm)].map((m) => m[1]).sort()).toEqual(checked.sort());
   });
 

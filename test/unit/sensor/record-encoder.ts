@@ -6,7 +6,7 @@
  */
 import type { Endpoint, SensorEvent, SocketType, StdioFd, TaskContext } from "../../../src/sensor/events.js";
 import {
-  COMM_LEN, ConnectSourceCode, DupSyscallCode, EventKindCode, FdKindCode, LAYOUT, SocketOriginCode, STDIO_FDS, UNIX_PATH_LEN,
+  COMM_LEN, ConnectSourceCode, CredChanged, CredSyscallCode, DupSyscallCode, EventKindCode, FdKindCode, LAYOUT, SocketOriginCode, STDIO_FDS, UNIX_PATH_LEN,
 } from "../../../src/sensor/layout.js";
 
 export type KernelEvent = Exclude<SensorEvent, { kind: "already_running" }>;
@@ -190,6 +190,24 @@ export function encodeRecord(e: KernelEvent, slack = 0): Buffer {
       b.writeUInt8(e.transport === "udp" ? 17 : 6, O.protocol);
       writeEndpoint(b, O.local, e.local);
       writeEndpoint(b, O.remote, e.remote);
+      break;
+    }
+    case "cred_change": {
+      const K = LAYOUT.cred_change_event;
+      b = Buffer.alloc(K.sizeof + slack);
+      b.writeUInt16LE(CredSyscallCode[e.syscall], K.syscall);
+      b.writeUInt8((e.changed.uid ? CredChanged.uid : 0) | (e.changed.gid ? CredChanged.gid : 0) | (e.changed.session ? CredChanged.session : 0), K.changed);
+      b.writeUInt32LE(e.sid ?? 0, K.sid);
+      b.writeUInt32LE(e.ids.euid, K.euid);
+      b.writeUInt32LE(e.ids.suid, K.suid);
+      b.writeUInt32LE(e.ids.egid, K.egid);
+      b.writeUInt32LE(e.ids.sgid, K.sgid);
+      b.writeUInt32LE(e.oldIds.uid, K.old_uid);
+      b.writeUInt32LE(e.oldIds.euid, K.old_euid);
+      b.writeUInt32LE(e.oldIds.suid, K.old_suid);
+      b.writeUInt32LE(e.oldIds.gid, K.old_gid);
+      b.writeUInt32LE(e.oldIds.egid, K.old_egid);
+      b.writeUInt32LE(e.oldIds.sgid, K.old_sgid);
       break;
     }
   }
