@@ -21,7 +21,7 @@ export const ConnectSourceCode = { lsm: 1, fentry: 2, tracepoint: 3 } as const;
 /** enum sockeye_dup_syscall. */
 export const DupSyscallCode = { dup: 1, dup2: 2, dup3: 3, fcntl: 4 } as const;
 /** enum sockeye_socket_origin. */
-export const SocketOriginCode = { unknown: 0, accepted: 1, connected: 2 } as const;
+export const SocketOriginCode = { unknown: 0, accepted: 1, connected: 2, passive: 3 } as const;
 
 /** enum sockeye_hook in order; SOCKEYE_HOOK_DUP is "socket_dup". */
 export const HOOKS = ["connect", "socket_dup", "exec", "fork", "exit", "accept", "outbound"] as const;
