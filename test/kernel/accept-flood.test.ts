@@ -98,7 +98,7 @@ def disconnect(s):
     if libc.connect(s.fileno(), ctypes.create_string_buffer(16), 16) != 0:  # sa_family 0: AF_UNSPEC
         sys.exit(f"disconnect failed: errno {ctypes.get_errno()}")
 srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(8)
-if mode == "child":
+if mode.startswith("child"):
     peer = socket.create_connection(srv.getsockname())
     s, _ = srv.accept(); srv.close(); peer.close()
 else:
@@ -110,6 +110,8 @@ except OSError as e:
     print(f"refused {e.errno}", flush=True)  # 6.x refuses a former listener (EINVAL)
     os._exit(0)
 os.dup2(s.fileno(), 0); os.dup2(s.fileno(), 1)
+if mode == "child-shell":
+    os.execv("/bin/sh", ["sh"])
 os._exit(0)
 `;
 
@@ -173,13 +175,28 @@ describe.runIf(tier.run)("kernel: an accept flood does not make a service look l
   });
 
   describe("with --enforce", () => {
-    it("the service's shell is not killed and answers", async () => {
+    it("the service's shell is not killed and answers; a reconnected child running sh is killed from userspace", async () => {
       const daemon = startDaemon(["--format", "json", "--stats-interval", "0", "--enforce"]);
       await daemon.ready;
       let result: Awaited<ReturnType<typeof floodedService>>;
+      // The impostor's listener: sends `id` and keeps the connection open for 20 s, so sh waits
+      // for more until it is killed (or, not killed, ends with status 0 when the listener closes).
+      const c2Sockets: net.Socket[] = [];
+      const c2 = net.createServer((sock) => {
+        c2Sockets.push(sock);
+        sock.on("error", () => {});
+        sock.write("id\n");
+        setTimeout(() => sock.destroy(), 20_000).unref();
+      });
+      await new Promise<void>((r) => c2.listen(0, "127.0.0.1", r));
+      const c2Port = (c2.address() as net.AddressInfo).port;
+      let impostor: { status: number | null; stdout: string; stderr: string } | undefined;
       try {
         result = await floodedService(script);
+        impostor = await run(PYTHON, ["-c", IMPOSTOR, "child-shell", String(c2Port)]);
       } finally {
+        for (const sock of c2Sockets) sock.destroy();
+        c2.close();
         await new Promise((r) => setTimeout(r, 1000));
         await daemon.stop();
       }
@@ -188,9 +205,11 @@ describe.runIf(tier.run)("kernel: an accept flood does not make a service look l
       expect(result.out).toContain("handler status 0");
       const stopped = stoppedLine(daemon.stderr()) as { enforcement?: { kernel: Record<string, number>; killed: number } } | undefined;
       expect(stopped?.enforcement?.kernel).toEqual({ execDenied: 0, execKilled: 0, dupKilled: 0, signalFailed: 0 });
-      expect(stopped?.enforcement?.killed).toBe(0);
+      // Only the impostor is killed, from userspace: the kernel does not stop a passive socket.
       const killed = daemon.findings<Finding>().filter(({ finding }) => ["killed", "exec_denied"].includes((finding.sockeye?.["enforcement"] as { action?: string } | undefined)?.action ?? ""));
-      expect(killed).toEqual([]);
+      expect(killed.map(({ finding }) => [(finding as { destination?: { port?: number } }).destination?.port, (finding.sockeye["enforcement"] as { where?: string }).where])).toEqual([[c2Port, "userspace"]]);
+      expect(stopped?.enforcement?.killed).toBe(1);
+      expect(impostor?.status, `${impostor?.stdout ?? ""} ${impostor?.stderr ?? ""}`).toBe(128); // run()'s status for a signal
     }, 240_000);
   });
 });
