@@ -14,7 +14,8 @@
  * The service here: python accepts the client's connection, then accepts FLOOD more
  * connections of its own and holds them open (each a distinct struct sock: a closed one's
  * memory would be reused under the same map key), then puts the first socket on a shell
- * script's stdio. The flood takes about 3 s on an idle 2-core host; the bound is 120 s.
+ * script's stdio. 19,936 connections take 0.7 s here and about 73 MB of kernel memory while
+ * held; the client waits up to 120 s.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -26,21 +27,29 @@ import type { ExecEvent, Finding } from "sockeye";
 import { PYTHON, Session, attachEngine, kernelTier, run, startDaemon, stoppedLine, tcpListener } from "./harness.js";
 
 const tier = kernelTier();
-/** Past the map's 16,384 entries with room for marks other processes add meanwhile. */
-const FLOOD = 18_000;
+/**
+ * Connections the flood accepts and holds: up to 24,000, at most what RLIMIT_NOFILE allows
+ * (root may raise the hard limit only with CAP_SYS_RESOURCE: this host's 20,000 is fixed), and
+ * never fewer than 17,500, past the map's 16,384 entries with room for marks other processes
+ * add meanwhile (the kernel's LRU evicts in batches per CPU, not strictly oldest first).
+ */
+const FLOOD_MAX = 24_000;
+const FLOOD_MIN = 17_500;
 
 const INETD = `
 import os, resource, socket, struct, sys
-flood, script = int(sys.argv[1]), sys.argv[2]
-want = flood + 64
+flood, least, script = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 try:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard)))  # raising hard needs root
-except (ValueError, OSError) as e:
-    sys.exit(f"the flood needs {want} fds and RLIMIT_NOFILE could not be raised past {hard}: {e}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (flood + 64, max(flood + 64, hard)))  # needs CAP_SYS_RESOURCE
+except (ValueError, OSError):
+    flood = hard - 64
+    if flood < least:
+        sys.exit(f"the accept flood needs {least + 64} fds; RLIMIT_NOFILE's hard limit is {hard}: raise it (ulimit -Hn) to run this test")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(128)
 addr = srv.getsockname()
-print(addr[1], flush=True)
+print(addr[1], flood, flush=True)
 conn, _ = srv.accept()
 held = []
 for _ in range(flood):
@@ -58,20 +67,20 @@ print(f"handler status {status}", flush=True)
 `;
 
 /** Starts the flooded service, sends one line, returns what came back and the service's pid. */
-async function floodedService(script: string): Promise<{ pid: number; answer: string; out: string; ms: number }> {
+async function floodedService(script: string): Promise<{ pid: number; answer: string; out: string; ms: number; flood: number }> {
   const started = Date.now();
-  const service = spawn(PYTHON, ["-c", INETD, String(FLOOD), script], { stdio: ["ignore", "pipe", "pipe"] });
+  const service = spawn(PYTHON, ["-c", INETD, String(FLOOD_MAX), String(FLOOD_MIN), script], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "", err = "";
   service.stdout.on("data", (d: Buffer) => (out += d.toString()));
   service.stderr.on("data", (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((r) => service.on("exit", (code) => r(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    service.stdout.once("data", (d: Buffer) => resolve(Number(String(d).trim().split("\n")[0])));
+  const [port, flood] = await new Promise<number[]>((resolve, reject) => {
+    service.stdout.once("data", (d: Buffer) => resolve(String(d).trim().split("\n")[0]!.split(" ").map(Number)));
     service.once("exit", () => reject(new Error(`the service exited before listening: ${err}`)));
   });
   const answer = await new Promise<string>((resolve) => {
     let got = "";
-    const c = net.connect(port, "127.0.0.1", () => c.write("hello\n"));
+    const c = net.connect(port!, "127.0.0.1", () => c.write("hello\n"));
     c.setTimeout(120_000, () => c.destroy(new Error("no answer in 120 s")));
     c.on("data", (d: Buffer) => (got += d.toString()));
     // A killed handler resets the connection: what came back is the answer, and the reset says so.
@@ -80,7 +89,7 @@ async function floodedService(script: string): Promise<{ pid: number; answer: st
   });
   const code = await exited;
   expect(code, `the service failed: ${err}`).toBe(0);
-  return { pid: service.pid!, answer, out, ms: Date.now() - started };
+  return { pid: service.pid!, answer, out, ms: Date.now() - started, flood: flood! };
 }
 
 /**
@@ -133,8 +142,8 @@ describe.runIf(tier.run)("kernel: an accept flood does not make a service look l
     afterAll(() => session?.close());
 
     it("the service's shell is judged a hand-off, and the lost mark is counted", async () => {
-      const { pid, answer, ms } = await floodedService(script);
-      console.log(`accept flood of ${FLOOD} connections and the exchange took ${ms} ms`);
+      const { pid, answer, ms, flood } = await floodedService(script);
+      console.log(`accept flood of ${flood} connections and the exchange took ${ms} ms`);
       expect(answer).toBe("inetd got hello\n");
       await session.settle();
       const exec = session.events.find((e): e is ExecEvent => e.kind === "exec" && e.task.ppid === pid && e.filename === "/bin/sh");
