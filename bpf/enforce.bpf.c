@@ -6,7 +6,9 @@
  *
  * The shape: an interpreter (by name, or by the device and inode of a host interpreter's
  * executable) whose fd 0 and fd 1 or 2 are connected inet sockets that were not seen being
- * accepted. Where it is judged:
+ * accepted and do not come from a listener (socket_origin: a passive socket whose accept mark
+ * an accept flood evicted is never stopped here, docs/design.md "Accepted or connected").
+ * Where it is judged:
  *  - lsm/bprm_check_security: the exec of such an interpreter is denied (-EPERM) before the
  *    new image exists. It runs before close-on-exec, so an fd marked close-on-exec does not
  *    count: the program would not have it.

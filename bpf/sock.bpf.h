@@ -89,8 +89,31 @@ static __always_inline int same_sock(struct accepted_sock *seen, struct sock *sk
 	       seen->peer_port == now.peer_port;
 }
 
+/*
+ * Opened passively, by the socket's own account (docs/design.md, "Accepted or connected"): a
+ * TCP child is a copy of its listener (sk_clone_lock), so it carries the listener's accept
+ * backlog, and inet_csk_clone_lock clears the SOCK_RCU_FREE flag that hashing a listener set.
+ * A socket created by socket() and connect()ed has no backlog; one that listened, was
+ * disconnected (connect with AF_UNSPEC) and then connect()ed keeps both the backlog and the
+ * flag. Not proof: a child that is disconnected and connect()ed again still reads passive, and
+ * a listener with a backlog of 0 makes children that do not; so this never makes a socket
+ * "accepted", only keeps a missing mark from making it "connected".
+ */
+static __always_inline int opened_passively(struct sock *sk)
+{
+	__u64 rcu_free = bpf_core_enum_value(enum sock_flags, SOCK_RCU_FREE);
+	unsigned long flags;
+
+	/* sk_flags names the common part's skc_flags; a kernel without it reads as before: connected. */
+	if (!bpf_core_field_exists(sk->__sk_common.skc_flags) || BPF_CORE_READ_BITFIELD_PROBED(sk, sk_max_ack_backlog) == 0)
+		return 0;
+	flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	return !(flags & (1UL << rcu_free));
+}
+
 /* Accepted while the sensor ran (by any process: sshd and inetd accept in the listener and
- * hand the socket to a child), else connected when it has a peer. */
+ * hand the socket to a child); else, with a peer, passive when it came from a listener (the
+ * mark was evicted from the LRU, or predates the sensor), connected when not. */
 static __always_inline __u8 socket_origin(struct sock *sk, __u16 remote_port)
 {
 	__u64 sk_key = (__u64)sk;
@@ -98,7 +121,9 @@ static __always_inline __u8 socket_origin(struct sock *sk, __u16 remote_port)
 
 	if (accepted && same_sock(accepted, sk))
 		return SOCKEYE_ORIGIN_ACCEPTED;
-	return remote_port ? SOCKEYE_ORIGIN_CONNECTED : SOCKEYE_ORIGIN_UNKNOWN;
+	if (!remote_port)
+		return SOCKEYE_ORIGIN_UNKNOWN;
+	return opened_passively(sk) ? SOCKEYE_ORIGIN_PASSIVE : SOCKEYE_ORIGIN_CONNECTED;
 }
 
 #endif /* SOCKEYE_SOCK_BPF_H */

@@ -73,8 +73,12 @@ enum sockeye_socket_origin {
 	SOCKEYE_ORIGIN_UNKNOWN = 0,
 	/* returned by accept()/accept4() while the sensor ran: an inbound connection */
 	SOCKEYE_ORIGIN_ACCEPTED = 1,
-	/* has a peer and was not seen being accepted: most likely connect()ed */
+	/* has a peer, was not seen being accepted and was not opened from a listener: connect()ed */
 	SOCKEYE_ORIGIN_CONNECTED = 2,
+	/* opened from a listener (a passive open), but its accept mark is gone (evicted, or accepted
+	 * before the sensor started): inbound by the socket's own account, which a socket that was
+	 * accepted, disconnected and connect()ed again keeps; userspace confirms the listener */
+	SOCKEYE_ORIGIN_PASSIVE = 3,
 };
 
 /* What an fd is, as an exec finds it (struct stdio_fd). */

@@ -46,7 +46,7 @@ const base = {
 const endpoint = z.object({ address: z.string(), port: int.min(0).max(65535) });
 const family = z.enum(["inet", "inet6", "unix", "other"]);
 const socketType = z.enum(["stream", "dgram", "raw", "seqpacket", "other"]);
-const origin = z.enum(["unknown", "accepted", "connected"]);
+const origin = z.enum(["unknown", "accepted", "connected", "passive"]);
 
 const connect = z.object({
   ...base,

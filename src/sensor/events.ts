@@ -74,7 +74,13 @@ export interface ConnectEvent extends EventBase {
 }
 
 export type DupSyscall = "dup" | "dup2" | "dup3" | "fcntl";
-export type SocketOrigin = "unknown" | "accepted" | "connected";
+/**
+ * How a socket came to be, as the kernel saw it: accepted (returned by accept while the sensor
+ * ran), connected (has a peer and did not come from a listener), passive (came from a listener
+ * but its accept mark is gone: evicted by an accept flood, or accepted before the sensor; a
+ * consumer confirms a listener before treating it as inbound, docs/design.md), or unknown.
+ */
+export type SocketOrigin = "unknown" | "accepted" | "connected" | "passive";
 
 export interface SocketDupEvent extends EventBase {
   kind: "socket_dup";
@@ -85,7 +91,7 @@ export interface SocketDupEvent extends EventBase {
   familyNumber: number;
   socketType: SocketType;
   protocol: number;
-  /** accepted = inbound (returned by accept while the sensor ran). */
+  /** accepted = inbound (returned by accept while the sensor ran); see SocketOrigin. */
   origin: SocketOrigin;
   /** Kernel sk_state (1 = TCP_ESTABLISHED). */
   state: number;

@@ -25,7 +25,7 @@ export const CredSyscallCode = { setuid: 1, setreuid: 2, setresuid: 3, setgid: 4
 /** struct cred_change_event.changed: SOCKEYE_CHANGED_*. */
 export const CredChanged = { uid: 0x1, gid: 0x2, session: 0x4 } as const;
 /** enum sockeye_socket_origin. */
-export const SocketOriginCode = { unknown: 0, accepted: 1, connected: 2 } as const;
+export const SocketOriginCode = { unknown: 0, accepted: 1, connected: 2, passive: 3 } as const;
 
 /** enum sockeye_hook in order; SOCKEYE_HOOK_DUP is "socket_dup". */
 export const HOOKS = ["connect", "socket_dup", "exec", "fork", "exit", "accept", "outbound", "cred_change"] as const;

@@ -24,6 +24,7 @@
  */
 import type { ProcessInfo, RuleContext, RuleState } from "../../engine/rule.js";
 import type { ConnectEvent, ExecEvent, ExitEvent, SocketDupEvent, SocketOrigin, StdioFd, TaskContext } from "../../sensor/events.js";
+import type { ExistingTcpSocket } from "../../host/tcp-table.js";
 import { keyLivesInTable, processKey } from "../../process/process-view.js";
 import { incidentKeyOfEndpoint, incidentKeyOfSocket, type IncidentKey } from "../sockets/identity.js";
 import { InterpreterContents, identifyProgram, readsCommandsFromStdin, type ProgramIdentity } from "./interpreters.js";
@@ -86,6 +87,8 @@ const MAX_READERS = 4096;
 const SWEEP_EVERY_MS = 1000;
 /** Sockets already reported, so later processes on them fold instead of being judged again. */
 const MAX_ALERTED = 4096;
+/** Passive sockets already resolved against the host's listeners (each look walks a TCP table). */
+const MAX_PASSIVE_LOOKS = 256;
 const TRANSPORT: Readonly<Record<string, string>> = { stream: "tcp", dgram: "udp" };
 
 export class PreciseStdioJudge {
@@ -103,6 +106,13 @@ export class PreciseStdioJudge {
   private sweptAtMs = -Infinity;
   private evicted = 0;
   private expired = 0;
+  /**
+   * Sockets the kernel found opened from a listener but without their accept mark (its LRU
+   * evicted it under an accept flood, or the accept predates the sensor), resolved by a look
+   * for the listener: socket inode → inbound. Each is lost certainty, counted as incomplete.
+   */
+  private readonly passiveLooks = new Map<number, boolean>();
+  private unmarkedPassive = 0;
   /** Copied, renamed or padded interpreters, recognised by content through the rule context's host. */
   private readonly contents = new InterpreterContents();
 
@@ -120,7 +130,8 @@ export class PreciseStdioJudge {
       indexed: 0,
       evicted: this.evicted,
       expired: this.expired,
-      incomplete: this.contents.incompleteLooks,
+      // A socket judged without its accept mark is a look that could not be certain (SENSOR-001).
+      incomplete: this.contents.incompleteLooks + this.unmarkedPassive,
       // Held triggers past the bound are let go as findings (fail open), never dropped.
       abandoned: 0,
     };
@@ -131,7 +142,7 @@ export class PreciseStdioJudge {
     this.expire(event.timeMs, ctx);
     const socketKey = socketKeyOf(event);
     const fds = event.socketOnFds.length > 0 ? event.socketOnFds : [fd];
-    const origin: SocketOrigin = event.kind === "connect" ? "connected" : event.origin;
+    const origin: SocketOrigin = event.kind === "connect" ? "connected" : this.inbound(event.origin, event.socketIno, event.task.pid, ctx) ? "accepted" : event.origin;
     const reported = this.alerted.get(socketKey)?.verdict;
     if (reported !== undefined) return [this.judgeTrigger(event, socketKey, fds, reported, null)];
     // No socket identity: a capture from before the sensor recorded it. What runs on the
@@ -198,7 +209,7 @@ export class PreciseStdioJudge {
       const onStdin = fds.includes(0);
       const identity = identifyProgram(event.filename, event.args, onStdin ? this.contents.lookFor(event.task, ctx.host) : undefined);
       const reads = identity.family !== undefined && readsCommandsFromStdin(identity.family, identity.args);
-      const accepted = first.origin === "accepted";
+      const accepted = this.inbound(first.origin, first.ino, event.task.pid, ctx);
       const program = describeExec(event, identity, reads);
       if (identity.family !== undefined && onStdin && (!accepted || reads)) {
         out.push(this.judgeExec(event, socketKey, first, fds, accepted ? "bind_shell" : "shell_on_socket", program));
@@ -293,6 +304,24 @@ export class PreciseStdioJudge {
     return ctx.processes.ancestors(task.pid).some((a) => processKey(a) === reader);
   }
 
+  /**
+   * Inbound: accepted while the sensor ran, or opened from a listener (the kernel's "passive":
+   * its accept mark is gone) whose port a listener in the holder's network namespace still
+   * holds (docs/design.md, "Accepted or connected"). A passive socket with no listener left (a
+   * one-shot listener, or a child disconnected and connect()ed again) is judged as connected.
+   */
+  private inbound(origin: SocketOrigin, ino: number, pid: number, ctx: RuleContext): boolean {
+    if (origin !== "passive") return origin === "accepted";
+    let listened = this.passiveLooks.get(ino);
+    if (listened === undefined) {
+      this.unmarkedPassive++;
+      listened = passiveHasListener(ctx.host.tcpSockets(pid), ino);
+      this.passiveLooks.set(ino, listened);
+      if (this.passiveLooks.size > MAX_PASSIVE_LOOKS) this.passiveLooks.delete(this.passiveLooks.keys().next().value!);
+    }
+    return listened;
+  }
+
   /** Remembers the socket as reported (the first verdict stays), most recently used last. */
   private markAlerted(socketKey: IncidentKey, verdict: Verdict): void {
     const first = this.alerted.get(socketKey)?.verdict ?? verdict;
@@ -329,6 +358,15 @@ export class PreciseStdioJudge {
 /** The socket's inode when the kernel gave it; a capture without one falls back to the endpoint. */
 function socketKeyOf(event: Trigger): IncidentKey {
   return event.socketIno !== 0 ? incidentKeyOfSocket(event.socketIno) : incidentKeyOfEndpoint(event.remote!.address, event.remote!.port);
+}
+
+/**
+ * Whether the TCP table of the holder's namespace lists the socket `ino` beside a listener on
+ * its local port (classifyTcpSockets's "accepted"). Not listed (the holder is gone, a replay's
+ * empty host): no listener is known, so it is not inbound.
+ */
+export function passiveHasListener(sockets: readonly ExistingTcpSocket[], ino: number): boolean {
+  return ino !== 0 && sockets.some((s) => s.ino === ino && s.origin === "accepted");
 }
 
 /** The judge's "nothing to say", shared: callers only read it. */

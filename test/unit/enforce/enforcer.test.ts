@@ -79,6 +79,10 @@ describe("the kernel path's decision, from a record", () => {
     expect(kernelStop({ kind: "exec", filename: "/bin/sh", stdio: [inet("connected"), { kind: "pipe" }, { kind: "pipe" }] }, "sh", names)).toBeUndefined();
     expect(kernelStop({ kind: "exec", filename: "/usr/bin/cat", stdio: [inet("connected"), inet("connected"), inet("connected")] }, "cat", names)).toBeUndefined();
   });
+  it("not a passive socket (opened from a listener, its accept mark evicted): the kernel never stops one", () => {
+    expect(kernelStop({ kind: "exec", filename: "/bin/sh", stdio: [inet("passive"), inet("passive"), { kind: "pipe" }] }, "sh", names)).toBeUndefined();
+    expect(kernelStop({ kind: "socket_dup", family: "inet", origin: "passive", socketOnFds: [0, 1] }, "bash", names)).toBeUndefined();
+  });
   it("the dup that puts one connected socket on stdin and stdout inside an interpreter", () => {
     const dup = { kind: "socket_dup", family: "inet", origin: "connected", socketOnFds: [0, 1] };
     expect(kernelStop(dup, "bash", names)).toBe("dup");

@@ -150,7 +150,7 @@ export const pipe = (ino: number): StdioFd => ({ kind: "pipe", ino, dev: 15 });
 export const fifo = (ino: number): StdioFd => ({ kind: "fifo", ino, dev: (254 << 20) | 1 });
 export const unix = (ino: number, peerIno: number): StdioFd => ({ kind: "unix", ino, socketType: "stream", peerIno });
 export const tty = (index: number): StdioFd => ({ kind: "tty", ino: 3, ttyIndex: index, controlling: true });
-export const inet = (ino: number, origin: "connected" | "accepted" = "connected"): StdioFd => ({
+export const inet = (ino: number, origin: "connected" | "accepted" | "passive" = "connected"): StdioFd => ({
   kind: "inet", ino, family: "inet", socketType: "stream", origin, state: 1, local: { ...LOCAL_END }, remote: { ...ATTACKER },
 });
 

@@ -57,7 +57,7 @@ const stdioFd: fc.Arbitrary<StdioFd> = fc.oneof(
   fc.constant<StdioFd>({ kind: "closed" }),
   inetFamily.chain((family) => fc.record({
     kind: fc.constant("inet" as const), ino: u32, family: fc.constant(family), socketType,
-    origin: fc.constantFrom("unknown" as const, "accepted" as const, "connected" as const), state: u8,
+    origin: fc.constantFrom("unknown" as const, "accepted" as const, "connected" as const, "passive" as const), state: u8,
     local: endpointOf(family), remote: endpointOf(family),
   })),
   fc.record({ kind: fc.constant("unix" as const), ino: u32, socketType, peerIno: u32 }),
@@ -90,7 +90,7 @@ const connect: fc.Arbitrary<KernelEvent> = fc.record({
 const socketDup: fc.Arbitrary<KernelEvent> = fc.record({
   base, familyNumber, oldfd: i32, newfd: i32, socketType, protocol: u16, state: u8, place: socketPlace,
   syscall: fc.constantFrom("dup" as const, "dup2" as const, "dup3" as const, "fcntl" as const),
-  origin: fc.constantFrom("unknown" as const, "accepted" as const, "connected" as const),
+  origin: fc.constantFrom("unknown" as const, "accepted" as const, "connected" as const, "passive" as const),
   v4: fc.tuple(endpointOf("inet"), endpointOf("inet")), v6: fc.tuple(endpointOf("inet6"), endpointOf("inet6")),
 }).map(({ base: b, familyNumber: n, place, v4, v6, ...rest }) => {
   const family = familyName(n);

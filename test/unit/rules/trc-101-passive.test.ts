@@ -1,0 +1,68 @@
+/**
+ * TRC-101's precise profile on sockets the kernel calls "passive": opened from a listener, but
+ * their accept mark is gone (an accept flood evicted it, or the accept predates the sensor).
+ * Inbound only when a listener in the holder's namespace still holds the local port; either way
+ * the socket is counted as judged without certainty (RuleState.incomplete, SENSOR-001).
+ */
+import { describe, expect, it } from "vitest";
+import { Engine, ProcessTable, createTrc101Rule, type ExistingTcpSocket, type SensorEvent, type StdioFd } from "sockeye";
+import { passiveHasListener } from "../../../src/rules/stdio/precise-judge.js";
+import { ATTACKER, LOCAL_END, at, dup, inet, proc, silentLogger, start } from "../engine/fixtures.js";
+import { fakeHost } from "../host/fake-host.js";
+
+const SOCK = 9001;
+const devnull: StdioFd = { kind: "chardev", ino: 5, dev: (1 << 20) | 3 };
+const listed = (origin: ExistingTcpSocket["origin"], ino = SOCK): ExistingTcpSocket => ({ ino, family: "inet", local: { ...LOCAL_END }, remote: { ...ATTACKER }, origin });
+
+function run(events: SensorEvent[], existing: ExistingTcpSocket[]) {
+  const host = fakeHost({ existing });
+  let looks = 0;
+  const counting = { ...host, tcpSockets: (pid?: number) => (looks++, host.tcpSockets(pid)) };
+  const engine = new Engine({ rules: [createTrc101Rule()], processes: new ProcessTable({ host: counting }), hostName: "h", now: () => at(0), logger: silentLogger });
+  const findings = events.flatMap((e) => engine.handle(e));
+  const stats = engine.stats();
+  return { findings, suppressed: stats.suppressedByRule["TRC-101"] ?? {}, incomplete: stats.ruleState["TRC-101"]?.incomplete, looks };
+}
+
+const inetd = proc(400, 1, "inetd");
+const service = start(inetd, "/bin/sh", ["/bin/sh", "/usr/local/lib/echo-service.sh"], [inet(SOCK, "passive"), inet(SOCK, "passive"), devnull], 0);
+const python = proc(500, 1, "python3");
+const pythonDups = [
+  ...start(python, "/usr/bin/python3", ["python3", "server.py"], [devnull, devnull, devnull], 0),
+  dup({ task: python, newfd: 0, oldfd: 3, socketIno: SOCK, socketOnFds: [0], origin: "passive", local: { ...LOCAL_END }, remote: { ...ATTACKER }, timeMs: at(1) }),
+  dup({ task: python, newfd: 1, oldfd: 3, socketIno: SOCK, socketOnFds: [0, 1], origin: "passive", local: { ...LOCAL_END }, remote: { ...ATTACKER }, timeMs: at(2) }),
+];
+
+describe("TRC-101 precise: a passive socket without its accept mark", () => {
+  it("with a listener on its port: a service hand-off, counted as incomplete once", () => {
+    const r = run(service, [listed("accepted")]);
+    expect(r.findings).toEqual([]);
+    expect(r.suppressed).toEqual({ service_handoff: 1 });
+    expect(r.incomplete).toBe(1);
+  });
+
+  it("an interpreter's own dups onto stdin and stdout, with a listener: held as for an accepted socket, one look", () => {
+    const r = run(pythonDups, [listed("accepted")]);
+    expect(r.findings).toEqual([]);
+    expect(r.incomplete).toBe(1);
+    expect(r.looks).toBe(1);
+  });
+
+  it("with no listener left (a child disconnected and connect()ed again): judged as connected", () => {
+    const outbound = run(service, [listed("outbound")]);
+    expect(outbound.findings.map((f) => (f.sockeye["verdict"] as { reason: string; origin: string }))).toEqual([
+      expect.objectContaining({ reason: "shell_on_socket", origin: "passive" }),
+    ]);
+    expect(outbound.incomplete).toBe(1);
+    const dups = run(pythonDups, []);
+    expect(dups.findings.map((f) => (f.sockeye["verdict"] as { reason: string }).reason)).toEqual(["interpreter_stdio_on_socket"]);
+  });
+
+  it("passiveHasListener: only the socket itself, listed beside a listener", () => {
+    expect(passiveHasListener([listed("accepted")], SOCK)).toBe(true);
+    expect(passiveHasListener([listed("outbound")], SOCK)).toBe(false);
+    expect(passiveHasListener([listed("accepted", SOCK + 1)], SOCK)).toBe(false);
+    expect(passiveHasListener([listed("accepted", 0)], 0)).toBe(false);
+    expect(passiveHasListener([], SOCK)).toBe(false);
+  });
+});
