@@ -24,7 +24,6 @@
  */
 import type { ProcessInfo, RuleContext, RuleState } from "../../engine/rule.js";
 import type { ConnectEvent, ExecEvent, ExitEvent, SocketDupEvent, SocketOrigin, StdioFd, TaskContext } from "../../sensor/events.js";
-import type { ExistingTcpSocket } from "../../host/tcp-table.js";
 import { keyLivesInTable, processKey } from "../../process/process-view.js";
 import { incidentKeyOfEndpoint, incidentKeyOfSocket, type IncidentKey } from "../sockets/identity.js";
 import { InterpreterContents, identifyProgram, readsCommandsFromStdin, type ProgramIdentity } from "./interpreters.js";
@@ -112,6 +111,7 @@ export class PreciseStdioJudge {
    * for the listener: socket inode → inbound. Each is lost certainty, counted as incomplete.
    */
   private readonly passiveLooks = new Map<number, boolean>();
+  private readonly tables = new ListenerTables();
   private unmarkedPassive = 0;
   /** Copied, renamed or padded interpreters, recognised by content through the rule context's host. */
   private readonly contents = new InterpreterContents();
@@ -142,7 +142,7 @@ export class PreciseStdioJudge {
     this.expire(event.timeMs, ctx);
     const socketKey = socketKeyOf(event);
     const fds = event.socketOnFds.length > 0 ? event.socketOnFds : [fd];
-    const origin: SocketOrigin = event.kind === "connect" ? "connected" : this.inbound(event.origin, event.socketIno, event.task.pid, ctx) ? "accepted" : event.origin;
+    const origin: SocketOrigin = event.kind === "connect" ? "connected" : this.inbound(event.origin, event.socketIno, event.task.pid, event.timeMs, ctx) ? "accepted" : event.origin;
     const reported = this.alerted.get(socketKey)?.verdict;
     if (reported !== undefined) return [this.judgeTrigger(event, socketKey, fds, reported, null)];
     // No socket identity: a capture from before the sensor recorded it. What runs on the
@@ -209,7 +209,7 @@ export class PreciseStdioJudge {
       const onStdin = fds.includes(0);
       const identity = identifyProgram(event.filename, event.args, onStdin ? this.contents.lookFor(event.task, ctx.host) : undefined);
       const reads = identity.family !== undefined && readsCommandsFromStdin(identity.family, identity.args);
-      const accepted = this.inbound(first.origin, first.ino, event.task.pid, ctx);
+      const accepted = this.inbound(first.origin, first.ino, event.task.pid, event.timeMs, ctx);
       const program = describeExec(event, identity, reads);
       if (identity.family !== undefined && onStdin && (!accepted || reads)) {
         out.push(this.judgeExec(event, socketKey, first, fds, accepted ? "bind_shell" : "shell_on_socket", program));
@@ -310,12 +310,12 @@ export class PreciseStdioJudge {
    * holds (docs/design.md, "Accepted or connected"). A passive socket with no listener left (a
    * one-shot listener, or a child disconnected and connect()ed again) is judged as connected.
    */
-  private inbound(origin: SocketOrigin, ino: number, pid: number, ctx: RuleContext): boolean {
+  private inbound(origin: SocketOrigin, ino: number, pid: number, timeMs: number, ctx: RuleContext): boolean {
     if (origin !== "passive") return origin === "accepted";
     let listened = this.passiveLooks.get(ino);
     if (listened === undefined) {
       this.unmarkedPassive++;
-      listened = passiveHasListener(ctx.host.tcpSockets(pid), ino);
+      listened = this.tables.beside(ino, pid, timeMs, ctx);
       this.passiveLooks.set(ino, listened);
       if (this.passiveLooks.size > MAX_PASSIVE_LOOKS) this.passiveLooks.delete(this.passiveLooks.keys().next().value!);
     }
@@ -361,12 +361,41 @@ function socketKeyOf(event: Trigger): IncidentKey {
 }
 
 /**
- * Whether the TCP table of the holder's namespace lists the socket `ino` beside a listener on
- * its local port (classifyTcpSockets's "accepted"). Not listed (the holder is gone, a replay's
- * empty host): no listener is known, so it is not inbound.
+ * How long before a table read an event must be for the read to answer for its socket: event
+ * times come from the kernel's monotonic clock set against the wall clock once, at start.
  */
-export function passiveHasListener(sockets: readonly ExistingTcpSocket[], ino: number): boolean {
-  return ino !== 0 && sockets.some((s) => s.ino === ino && s.origin === "accepted");
+const TABLE_MARGIN_MS = 100;
+/** Namespaces whose last table read is kept. */
+const MAX_TABLES = 8;
+
+/**
+ * The last TCP table read per network namespace, for passive sockets: inbound when the table
+ * lists the socket beside a listener on its local port (classifyTcpSockets's "accepted"); not
+ * listed (the holder is gone, a replay's empty host), no listener is known. A read walks the kernel's
+ * whole TCP hash table (~11-20 ms, on the event loop), and one read answers for every socket that
+ * existed when it was made: a socket whose event precedes the read is in it, beside a listener
+ * or not. Without this, each new passive socket cost a read of its own, so a local user who
+ * evicted the accept marks and put many such sockets on stdio held the event loop ~16 ms per
+ * socket; now it is one read per namespace per batch of such events at most.
+ */
+export class ListenerTables {
+  private readonly tables = new Map<string, { readAtMs: number; beside: Set<number> }>();
+
+  /** The socket `ino`, on an event at `timeMs` by `pid`, is listed beside a listener in pid's namespace. */
+  beside(ino: number, pid: number, timeMs: number, ctx: RuleContext): boolean {
+    if (ino === 0) return false;
+    const ns = ctx.host.netNamespace?.(pid);
+    const key = ns === undefined ? `pid:${pid}` : `net:${ns}`;
+    const last = this.tables.get(key);
+    if (last !== undefined && timeMs < last.readAtMs - TABLE_MARGIN_MS) return last.beside.has(ino);
+    const readAtMs = ctx.now();
+    const beside = new Set<number>();
+    for (const s of ctx.host.tcpSockets(pid)) if (s.origin === "accepted") beside.add(s.ino);
+    this.tables.delete(key);
+    this.tables.set(key, { readAtMs, beside });
+    if (this.tables.size > MAX_TABLES) this.tables.delete(this.tables.keys().next().value!);
+    return beside.has(ino);
+  }
 }
 
 /** The judge's "nothing to say", shared: callers only read it. */

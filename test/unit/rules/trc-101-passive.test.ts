@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Engine, ProcessTable, createTrc101Rule, type ExistingTcpSocket, type SensorEvent, type StdioFd } from "sockeye";
-import { passiveHasListener } from "../../../src/rules/stdio/precise-judge.js";
+import { ListenerTables } from "../../../src/rules/stdio/precise-judge.js";
 import { ATTACKER, LOCAL_END, at, dup, inet, proc, silentLogger, start } from "../engine/fixtures.js";
 import { fakeHost } from "../host/fake-host.js";
 
@@ -58,11 +58,24 @@ describe("TRC-101 precise: a passive socket without its accept mark", () => {
     expect(dups.findings.map((f) => (f.sockeye["verdict"] as { reason: string }).reason)).toEqual(["interpreter_stdio_on_socket"]);
   });
 
-  it("passiveHasListener: only the socket itself, listed beside a listener", () => {
-    expect(passiveHasListener([listed("accepted")], SOCK)).toBe(true);
-    expect(passiveHasListener([listed("outbound")], SOCK)).toBe(false);
-    expect(passiveHasListener([listed("accepted", SOCK + 1)], SOCK)).toBe(false);
-    expect(passiveHasListener([listed("accepted", 0)], 0)).toBe(false);
-    expect(passiveHasListener([], SOCK)).toBe(false);
+  it("ListenerTables: only the socket itself, listed beside a listener; one read answers for events before it", () => {
+    let reads = 0;
+    let nowMs = 10_000;
+    const tables = [listed("accepted"), listed("outbound", SOCK + 1)];
+    const host = { ...fakeHost(), netNamespace: () => 4026531840, tcpSockets: () => (reads++, tables) };
+    const ctx = { host, now: () => nowMs } as unknown as Parameters<ListenerTables["beside"]>[3];
+    const look = new ListenerTables();
+    expect(look.beside(SOCK, 7, 9_000, ctx)).toBe(true);
+    expect(reads).toBe(1);
+    // Events from before that read (a batch's others): answered by it, no new walk.
+    expect(look.beside(SOCK + 1, 8, 9_500, ctx)).toBe(false);
+    expect(look.beside(SOCK + 2, 8, 9_800, ctx)).toBe(false);
+    expect(reads).toBe(1);
+    // An event at or after the read (less the margin) may name a socket made after it: read again.
+    nowMs = 12_000;
+    expect(look.beside(SOCK, 9, 9_950, ctx)).toBe(true);
+    expect(reads).toBe(2);
+    expect(look.beside(0, 9, 1, ctx)).toBe(false); // no socket identity
+    expect(reads).toBe(2);
   });
 });
