@@ -267,6 +267,23 @@ static __always_inline struct cred_change_event *cred_reserve(struct task_struct
 	return e;
 }
 
+/* The ids after the call (the real ones are in the task context) and before it; then sent. */
+static __always_inline void cred_submit(struct cred_change_event *e, const struct cred_ids *now, const struct cred_ids *old)
+{
+	e->euid = now->euid;
+	e->suid = now->suid;
+	e->egid = now->egid;
+	e->sgid = now->sgid;
+	e->old_uid = old->uid;
+	e->old_euid = old->euid;
+	e->old_suid = old->suid;
+	e->old_gid = old->gid;
+	e->old_egid = old->egid;
+	e->old_sgid = old->sgid;
+	bpf_ringbuf_submit(e, process_submit_flags(e->hdr.time_ns));
+	count(SOCKEYE_HOOK_CRED_CHANGE, COUNT_EMITTED);
+}
+
 static __always_inline int cred_exit(long ret, __u16 syscall)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -294,18 +311,7 @@ static __always_inline int cred_exit(long ret, __u16 syscall)
 	if (!e)
 		return 0;
 	e->changed = changed;
-	e->euid = now.euid;
-	e->suid = now.suid;
-	e->egid = now.egid;
-	e->sgid = now.sgid;
-	e->old_uid = old.uid;
-	e->old_euid = old.euid;
-	e->old_suid = old.suid;
-	e->old_gid = old.gid;
-	e->old_egid = old.egid;
-	e->old_sgid = old.sgid;
-	bpf_ringbuf_submit(e, process_submit_flags(e->hdr.time_ns));
-	count(SOCKEYE_HOOK_CRED_CHANGE, COUNT_EMITTED);
+	cred_submit(e, &now, &old);
 	return 0;
 }
 
@@ -347,17 +353,6 @@ int handle_setsid_exit(struct trace_event_raw_sys_exit *ctx)
 	read_cred_ids(&now, task);
 	e->changed = SOCKEYE_CHANGED_SESSION;
 	e->sid = (__u32)ctx->ret;
-	e->euid = now.euid;
-	e->suid = now.suid;
-	e->egid = now.egid;
-	e->sgid = now.sgid;
-	e->old_uid = now.uid;
-	e->old_euid = now.euid;
-	e->old_suid = now.suid;
-	e->old_gid = now.gid;
-	e->old_egid = now.egid;
-	e->old_sgid = now.sgid;
-	bpf_ringbuf_submit(e, process_submit_flags(e->hdr.time_ns));
-	count(SOCKEYE_HOOK_CRED_CHANGE, COUNT_EMITTED);
+	cred_submit(e, &now, &now); /* a session change leaves the ids as they were */
 	return 0;
 }

@@ -13,11 +13,10 @@
  * unchanged) is root all the same. user.Ext.real.id keeps the real id.
  */
 import type { ProcessView } from "../../engine/rule.js";
-import { bootIdOf, ecsParentFields, ecsProcessFields } from "../../process/ecs-process.js";
 import { Deferred } from "../../eql/compile.js";
 import type { CredChangeEvent } from "../../sensor/events.js";
 import { ecsHost, hostIdOf } from "./ecs-host.js";
-import { addLiveProcessFields, addParentIdentityFields, LIVE_PROCESS_FIELDS, PARENT_IDENTITY_FIELDS } from "./ecs-identity.js";
+import { addLiveProcessFields, knownProcessFields, LIVE_PROCESS_FIELDS, PARENT_IDENTITY_FIELDS } from "./ecs-identity.js";
 
 export const CHANGE_ACTIONS = ["uid_change", "gid_change", "session_id_change"] as const;
 export type ChangeAction = (typeof CHANGE_ACTIONS)[number];
@@ -46,17 +45,7 @@ function idWithName(id: number, name: ((id: number) => string | undefined) | und
 export function buildChangeEcsDocument(event: CredChangeEvent, processes: ProcessView): Record<string, unknown> {
   const { task, ids } = event;
   const self = processes.get(task.pid, task.startNs);
-  const processFields: Record<string, unknown> = ecsProcessFields(
-    task.pid,
-    task.startNs,
-    changeProcessName(event, processes),
-    self?.executable ?? "",
-    self !== undefined && self.args.length > 0 ? self.args : undefined,
-    bootIdOf(processes),
-  );
-  const parent: Record<string, unknown> = ecsParentFields(task, processes);
-  addParentIdentityFields(parent, task, processes);
-  processFields["parent"] = parent;
+  const processFields = knownProcessFields(task, changeProcessName(event, processes), self, processes);
   // Session and group leaders, tty and the rest from /proc while the process lives; the ids
   // below are the record's, true at the change, not /proc's of a later moment.
   addLiveProcessFields(processFields, task.pid, task.startNs, self, processes, task.cgroupId);

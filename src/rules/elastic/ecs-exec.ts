@@ -11,7 +11,7 @@ import { isInteractive } from "../../process/table.js";
 import type { AlreadyRunningEvent, ExecEvent, ExitEvent, ForkEvent } from "../../sensor/events.js";
 import { ecsHost, hostIdOf } from "./ecs-host.js";
 import {
-  addLiveProcessFields, addParentIdentityFields, ecsUserAndGroup, LIVE_PROCESS_FIELDS, PARENT_IDENTITY_FIELDS, USER_AND_GROUP_FIELDS,
+  addLiveProcessFields, addParentIdentityFields, ecsUserAndGroup, knownProcessFields, LIVE_PROCESS_FIELDS, PARENT_IDENTITY_FIELDS, USER_AND_GROUP_FIELDS,
 } from "./ecs-identity.js";
 
 /** ECS process.name of an exec: the base name of the executed file. */
@@ -85,17 +85,7 @@ export function buildLifecycleEcsDocument(event: LifecycleEvent, processes: Proc
   const { task } = event;
   const self = processes.get(task.pid, task.startNs);
   const known = event.kind === "already_running" ? { executable: event.executable, args: event.args } : self;
-  const processFields: Record<string, unknown> = ecsProcessFields(
-    task.pid,
-    task.startNs,
-    lifecycleProcessName(event, processes),
-    known?.executable ?? "",
-    known !== undefined && known.args.length > 0 ? known.args : undefined,
-    bootIdOf(processes),
-  );
-  const parent: Record<string, unknown> = ecsParentFields(task, processes);
-  addParentIdentityFields(parent, task, processes);
-  processFields["parent"] = parent;
+  const processFields = knownProcessFields(task, lifecycleProcessName(event, processes), known, processes);
   processFields["real_user"] = { id: String(task.uid) };
   processFields["real_group"] = { id: String(task.gid) };
   let eventFields: Record<string, unknown>;

@@ -8,7 +8,7 @@
  */
 import type { LiveProcessFacts, ProcessInfo, ProcessView } from "../../process/process-view.js";
 import { Deferred } from "../../eql/compile.js";
-import { bootIdOf, ecsProcessFields, parentOf } from "../../process/ecs-process.js";
+import { bootIdOf, ecsParentFields, ecsProcessFields, parentOf } from "../../process/ecs-process.js";
 import type { TaskContext } from "../../sensor/events.js";
 
 /**
@@ -115,6 +115,24 @@ function leaderFields(
   const leader = leaderPid === pid ? self : processes.get(leaderPid);
   if (leader === undefined || leader.startNs > startNs) return { pid: leaderPid };
   return ecsProcessFields(leaderPid, leader.startNs, leader.name || leader.comm, leader.executable, leader.args.length > 0 ? leader.args : undefined, bootIdOf(processes));
+}
+
+/**
+ * process.* of a document about a program already known (not its exec: a fork, an exit, a
+ * process found at start, a change of ids): its name, executable and args as `known` says,
+ * and its parent with the parent's identity.
+ */
+export function knownProcessFields(
+  task: TaskContext,
+  name: string,
+  known: { executable: string; args: readonly string[] } | undefined,
+  processes: ProcessView,
+): Record<string, unknown> {
+  const fields: Record<string, unknown> = ecsProcessFields(task.pid, task.startNs, name, known?.executable ?? "", known !== undefined && known.args.length > 0 ? known.args : undefined, bootIdOf(processes));
+  const parent: Record<string, unknown> = ecsParentFields(task, processes);
+  addParentIdentityFields(parent, task, processes);
+  fields["parent"] = parent;
+  return fields;
 }
 
 /**
