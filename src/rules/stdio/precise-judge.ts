@@ -307,19 +307,22 @@ export class PreciseStdioJudge {
   /**
    * Inbound: accepted while the sensor ran, or opened from a listener (the kernel's "passive":
    * its accept mark is gone) whose port a listener in the holder's network namespace still
-   * holds (docs/design.md, "Accepted or connected"). A passive socket with no listener left (a
-   * one-shot listener, or a child disconnected and connect()ed again) is judged as connected.
+   * holds, or which has closed since (ListenerTables; docs/design.md, "Accepted or connected").
+   * A passive socket listed with no listener (a one-shot listener, or a child disconnected and
+   * connect()ed again) is judged as connected.
    */
   private inbound(origin: SocketOrigin, ino: number, pid: number, timeMs: number, ctx: RuleContext): boolean {
     if (origin !== "passive") return origin === "accepted";
-    let listened = this.passiveLooks.get(ino);
-    if (listened === undefined) {
-      this.unmarkedPassive++;
-      listened = this.tables.beside(ino, pid, timeMs, ctx);
-      this.passiveLooks.set(ino, listened);
-      if (this.passiveLooks.size > MAX_PASSIVE_LOOKS) this.passiveLooks.delete(this.passiveLooks.keys().next().value!);
-    }
-    return listened;
+    const known = this.passiveLooks.get(ino);
+    if (known !== undefined) return known;
+    this.unmarkedPassive++;
+    const listed = this.tables.inbound(ino, pid, timeMs, ctx);
+    // Not listed is not remembered: the holder may be gone while another process still holds
+    // the socket, and that one's trigger looks again in its own namespace.
+    if (listed === undefined) return true;
+    this.passiveLooks.set(ino, listed);
+    if (this.passiveLooks.size > MAX_PASSIVE_LOOKS) this.passiveLooks.delete(this.passiveLooks.keys().next().value!);
+    return listed;
   }
 
   /** Remembers the socket as reported (the first verdict stays), most recently used last. */
@@ -369,32 +372,41 @@ const TABLE_MARGIN_MS = 100;
 const MAX_TABLES = 8;
 
 /**
- * The last TCP table read per network namespace, for passive sockets: inbound when the table
- * lists the socket beside a listener on its local port (classifyTcpSockets's "accepted"); not
- * listed (the holder is gone, a replay's empty host), no listener is known. A read walks the kernel's
- * whole TCP hash table (~11-20 ms, on the event loop), and one read answers for every socket that
- * existed when it was made: a socket whose event precedes the read is in it, beside a listener
- * or not. Without this, each new passive socket cost a read of its own, so a local user who
- * evicted the accept marks and put many such sockets on stdio held the event loop ~16 ms per
- * socket; now it is one read per namespace per batch of such events at most.
+ * The last TCP table read per network namespace, for passive sockets (opened from a listener,
+ * their accept mark gone). Listed beside a listener on its local port (classifyTcpSockets's
+ * "accepted"): inbound. Listed with no listener (a one-shot listener, or a child disconnected and
+ * connect()ed out again): judged as connected. Not listed: the connection has ended (a short
+ * hand-off answers and closes before its event is judged: seen in CI under load), so it carries
+ * no live shell, and it is taken as inbound; a live reverse shell's socket is always listed.
+ *
+ * A read walks the kernel's whole TCP hash table (~11-20 ms, on the event loop), and one read
+ * answers for every socket that existed when it was made: a socket whose event precedes the read
+ * is in it unless it closed. Without this, each new passive socket cost a read of its own, so a
+ * local user who evicted the accept marks and put many such sockets on stdio held the event loop
+ * ~16 ms per socket; now it is one read per namespace per batch of such events at most.
  */
 export class ListenerTables {
-  private readonly tables = new Map<string, { readAtMs: number; beside: Set<number> }>();
+  /** Per namespace: when the table was read (ctx.now()) and each listed socket's inode → beside a listener. */
+  private readonly tables = new Map<string, { readAtMs: number; sockets: Map<number, boolean> }>();
 
-  /** The socket `ino`, on an event at `timeMs` by `pid`, is listed beside a listener in pid's namespace. */
-  beside(ino: number, pid: number, timeMs: number, ctx: RuleContext): boolean {
+  /**
+   * The passive socket `ino`, on an event at `timeMs` by `pid`: true when pid's namespace lists
+   * it beside a listener, false when listed without one, undefined when not listed (closed, or
+   * the holder gone and its namespace unreadable): the caller takes that as inbound.
+   */
+  inbound(ino: number, pid: number, timeMs: number, ctx: RuleContext): boolean | undefined {
     if (ino === 0) return false;
     const ns = ctx.host.netNamespace?.(pid);
     const key = ns === undefined ? `pid:${pid}` : `net:${ns}`;
-    const last = this.tables.get(key);
-    if (last !== undefined && timeMs < last.readAtMs - TABLE_MARGIN_MS) return last.beside.has(ino);
-    const readAtMs = ctx.now();
-    const beside = new Set<number>();
-    for (const s of ctx.host.tcpSockets(pid)) if (s.origin === "accepted") beside.add(s.ino);
-    this.tables.delete(key);
-    this.tables.set(key, { readAtMs, beside });
-    if (this.tables.size > MAX_TABLES) this.tables.delete(this.tables.keys().next().value!);
-    return beside.has(ino);
+    let table = this.tables.get(key);
+    if (table === undefined || timeMs >= table.readAtMs - TABLE_MARGIN_MS) {
+      table = { readAtMs: ctx.now(), sockets: new Map() };
+      for (const s of ctx.host.tcpSockets(pid)) table.sockets.set(s.ino, s.origin === "accepted");
+      this.tables.delete(key);
+      this.tables.set(key, table);
+      if (this.tables.size > MAX_TABLES) this.tables.delete(this.tables.keys().next().value!);
+    }
+    return table.sockets.get(ino);
   }
 }
 

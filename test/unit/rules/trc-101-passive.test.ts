@@ -1,7 +1,8 @@
 /**
  * TRC-101's precise profile on sockets the kernel calls "passive": opened from a listener, but
  * their accept mark is gone (an accept flood evicted it, or the accept predates the sensor).
- * Inbound only when a listener in the holder's namespace still holds the local port; either way
+ * Inbound when a listener in the holder's namespace still holds the local port, or when the
+ * socket is no longer in the table (closed: no live shell on it); either way
  * the socket is counted as judged without certainty (RuleState.incomplete, SENSOR-001).
  */
 import { describe, expect, it } from "vitest";
@@ -54,28 +55,37 @@ describe("TRC-101 precise: a passive socket without its accept mark", () => {
       expect.objectContaining({ reason: "shell_on_socket", origin: "passive" }),
     ]);
     expect(outbound.incomplete).toBe(1);
-    const dups = run(pythonDups, []);
+    const dups = run(pythonDups, [listed("outbound")]);
     expect(dups.findings.map((f) => (f.sockeye["verdict"] as { reason: string }).reason)).toEqual(["interpreter_stdio_on_socket"]);
   });
 
-  it("ListenerTables: only the socket itself, listed beside a listener; one read answers for events before it", () => {
+  it("not in the table at all (the hand-off answered and closed before its event was judged): inbound, counted incomplete", () => {
+    const closed = run(service, []);
+    expect(closed.findings).toEqual([]);
+    expect(closed.suppressed).toEqual({ service_handoff: 1 });
+    expect(closed.incomplete).toBe(1);
+    const dups = run(pythonDups, [listed("outbound", SOCK + 1)]);
+    expect(dups.findings).toEqual([]);
+  });
+
+  it("ListenerTables: beside a listener or closed is inbound, listed alone is not; one read answers for events before it", () => {
     let reads = 0;
     let nowMs = 10_000;
     const tables = [listed("accepted"), listed("outbound", SOCK + 1)];
     const host = { ...fakeHost(), netNamespace: () => 4026531840, tcpSockets: () => (reads++, tables) };
-    const ctx = { host, now: () => nowMs } as unknown as Parameters<ListenerTables["beside"]>[3];
+    const ctx = { host, now: () => nowMs } as unknown as Parameters<ListenerTables["inbound"]>[3];
     const look = new ListenerTables();
-    expect(look.beside(SOCK, 7, 9_000, ctx)).toBe(true);
+    expect(look.inbound(SOCK, 7, 9_000, ctx)).toBe(true);
     expect(reads).toBe(1);
     // Events from before that read (a batch's others): answered by it, no new walk.
-    expect(look.beside(SOCK + 1, 8, 9_500, ctx)).toBe(false);
-    expect(look.beside(SOCK + 2, 8, 9_800, ctx)).toBe(false);
+    expect(look.inbound(SOCK + 1, 8, 9_500, ctx)).toBe(false);
+    expect(look.inbound(SOCK + 2, 8, 9_800, ctx)).toBeUndefined(); // closed before the read
     expect(reads).toBe(1);
     // An event at or after the read (less the margin) may name a socket made after it: read again.
     nowMs = 12_000;
-    expect(look.beside(SOCK, 9, 9_950, ctx)).toBe(true);
+    expect(look.inbound(SOCK + 1, 9, 9_950, ctx)).toBe(false);
     expect(reads).toBe(2);
-    expect(look.beside(0, 9, 1, ctx)).toBe(false); // no socket identity
+    expect(look.inbound(0, 9, 1, ctx)).toBe(false); // no socket identity
     expect(reads).toBe(2);
   });
 });
