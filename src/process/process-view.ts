@@ -105,3 +105,33 @@ export function keyLivesInTable(processes: ProcessView, key: string): boolean {
   const task = parseProcessKey(key);
   return task !== undefined && livesInTable(processes, task.pid, task.startNs);
 }
+
+/**
+ * One sweep of a map kept oldest first (insertion order = age order). Each entry older than
+ * `oldestMs` whose process `lives` goes to the back as `renewed` (its age starts again: a live
+ * process is followed however long it waits); any other old entry is let go (`drop`, a plain
+ * delete by default) and counted. Stops at the first young entry, so a sweep costs the old
+ * entries only. Returns how many were let go.
+ */
+export function sweepByAge<K, V>(
+  map: Map<K, V>,
+  oldestMs: number,
+  ageOf: (value: V) => number,
+  lives: (key: K, value: V) => boolean,
+  renewed: (value: V) => V,
+  drop: (key: K) => void = (key) => map.delete(key),
+): number {
+  let dropped = 0;
+  for (const [key, value] of map) {
+    if (ageOf(value) >= oldestMs) break;
+    if (lives(key, value)) {
+      // Renewed entries are young: the loop stops when it reaches them at the back.
+      map.delete(key);
+      map.set(key, renewed(value));
+    } else {
+      drop(key);
+      dropped++;
+    }
+  }
+  return dropped;
+}

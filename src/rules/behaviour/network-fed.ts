@@ -31,7 +31,7 @@
  * unnoticed (an exit record lost, a process the table let go).
  */
 import type { ProcessView, RuleContext, RuleState } from "../../engine/rule.js";
-import { keyLivesInTable, livesInTable, processKey } from "../../process/process-view.js";
+import { keyLivesInTable, livesInTable, processKey, sweepByAge } from "../../process/process-view.js";
 import type { ConnectEvent, Endpoint, ExecEvent, OutboundEvent, StdioFd, TaskContext } from "../../sensor/events.js";
 import { incidentKeyOfSocket, type IncidentKey } from "../sockets/identity.js";
 import { OutboundRegistry, outboundSocketOf } from "../sockets/outbound-registry.js";
@@ -414,40 +414,14 @@ export class NetworkFedInterpreters {
     this.sweptAtMs = nowMs;
     this.sockets.expire(nowMs, (s) => livesInTable(processes, s.pid, s.startNs));
     const old = nowMs - this.opts.maxAgeMs;
-    for (const [pk, e] of this.indexed) {
-      if (e.timeMs >= old) break;
-      if (livesInTable(processes, e.pid, e.startNs)) {
-        this.indexed.delete(pk);
-        this.indexed.set(pk, e);
-        e.timeMs = nowMs;
-        continue;
-      }
-      this.unindex(pk);
-      this.expired++;
-    }
-    for (const [pk, c] of this.counted) {
-      if (c.timeMs >= old) break;
-      this.counted.delete(pk);
-      if (keyLivesInTable(processes, pk)) {
-        c.timeMs = nowMs;
-        this.counted.set(pk, c);
-      } else this.expired++;
-    }
-    for (const [key, w] of this.waiting) {
-      if (w.timeMs >= old) break;
-      this.waiting.delete(key);
-      if (livesInTable(processes, w.exec.task.pid, w.exec.task.startNs)) {
-        w.timeMs = nowMs;
-        this.waiting.set(key, w);
-      } else this.expired++;
-    }
-    for (const [pk, t] of this.reported) {
-      if (t >= old) break;
-      this.reported.delete(pk);
-      // Still alive: still reported, so one incident stays one finding however long it lasts.
-      if (keyLivesInTable(processes, pk)) this.reported.set(pk, nowMs);
-      else this.expired++;
-    }
+    const keyLives = (pk: string) => keyLivesInTable(processes, pk);
+    // Renewed in place: the entry objects keep their identity.
+    const renew = <T extends { timeMs: number }>(entry: T): T => ((entry.timeMs = nowMs), entry);
+    this.expired += sweepByAge(this.indexed, old, (e) => e.timeMs, (_, e) => livesInTable(processes, e.pid, e.startNs), renew, (pk) => this.unindex(pk));
+    this.expired += sweepByAge(this.counted, old, (c) => c.timeMs, keyLives, renew);
+    this.expired += sweepByAge(this.waiting, old, (w) => w.timeMs, (_, w) => livesInTable(processes, w.exec.task.pid, w.exec.task.startNs), renew);
+    // Still alive: still reported, so one incident stays one finding however long it lasts.
+    this.expired += sweepByAge(this.reported, old, (t) => t, keyLives, () => nowMs);
   }
 }
 

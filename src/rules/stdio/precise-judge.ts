@@ -24,7 +24,7 @@
  */
 import type { ProcessInfo, RuleContext, RuleState } from "../../engine/rule.js";
 import type { ConnectEvent, ExecEvent, ExitEvent, SocketDupEvent, SocketOrigin, StdioFd, TaskContext } from "../../sensor/events.js";
-import { keyLivesInTable, processKey } from "../../process/process-view.js";
+import { keyLivesInTable, processKey, sweepByAge } from "../../process/process-view.js";
 import { incidentKeyOfEndpoint, incidentKeyOfSocket, type IncidentKey } from "../sockets/identity.js";
 import { InterpreterContents, identifyProgram, readsCommandsFromStdin, type ProgramIdentity } from "./interpreters.js";
 
@@ -289,12 +289,7 @@ export class PreciseStdioJudge {
       this.alerted.delete(key);
       this.expired++;
     }
-    for (const [key, reader] of this.readers) {
-      if (nowMs - reader.timeMs <= this.heldMaxAgeMs) break;
-      this.readers.delete(key);
-      if (keyLivesInTable(ctx.processes, reader.pk)) this.readers.set(key, { pk: reader.pk, timeMs: nowMs });
-      else this.expired++;
-    }
+    this.expired += sweepByAge(this.readers, nowMs - this.heldMaxAgeMs, (r) => r.timeMs, (_, r) => keyLivesInTable(ctx.processes, r.pk), (r) => ({ pk: r.pk, timeMs: nowMs }));
   }
 
   private readerIsSelfOrAncestor(socketKey: IncidentKey, task: TaskContext, ctx: RuleContext): boolean {
