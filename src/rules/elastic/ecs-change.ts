@@ -16,7 +16,7 @@ import type { ProcessView } from "../../engine/rule.js";
 import { Deferred } from "../../eql/compile.js";
 import type { CredChangeEvent } from "../../sensor/events.js";
 import { ecsHost, hostIdOf } from "./ecs-host.js";
-import { addLiveProcessFields, knownProcessFields, LIVE_PROCESS_FIELDS, PARENT_IDENTITY_FIELDS } from "./ecs-identity.js";
+import { addLiveProcessFields, ecsUserAndGroup, knownProcessFields, LIVE_PROCESS_FIELDS, PARENT_IDENTITY_FIELDS } from "./ecs-identity.js";
 
 export const CHANGE_ACTIONS = ["uid_change", "gid_change", "session_id_change"] as const;
 export type ChangeAction = (typeof CHANGE_ACTIONS)[number];
@@ -57,16 +57,12 @@ export function buildChangeEcsDocument(event: CredChangeEvent, processes: Proces
   processFields["real_group"] = idWithName(ids.gid, groupName);
   processFields["saved_user"] = { id: String(ids.suid) };
   processFields["saved_group"] = { id: String(ids.sgid) };
-  const user = idWithName(ids.euid, userName);
-  user["Ext"] = { real: { id: String(ids.uid) } };
-  const group = idWithName(ids.egid, groupName);
-  group["Ext"] = { real: { id: String(ids.gid) } };
   return {
     event: { category: ["process"], type: ["change"], action: changeAction(event), kind: "event" },
     host: ecsHost(hostIdOf(processes)),
     process: processFields,
-    user,
-    group,
+    // task.uid and task.gid are the new real ids (read after the call).
+    ...ecsUserAndGroup(task, processes, { uid: ids.euid, gid: ids.egid }),
   };
 }
 

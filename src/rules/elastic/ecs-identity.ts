@@ -152,17 +152,21 @@ export function addParentIdentityFields(parentFields: Record<string, unknown>, t
 }
 
 /**
- * The top-level `user` and `group` of a document (the kernel's real ids, as sockeye has
- * always given them) with their names, and Elastic Defend's `user.Ext.real.id` /
- * `group.Ext.real.id`, which name the real ids explicitly.
+ * The top-level `user` and `group` of a document with their names, and Elastic Defend's
+ * `user.Ext.real.id` / `group.Ext.real.id`, which name the real ids (the task context's)
+ * explicitly. `acting` is the ids user.id and group.id carry: the real ones by default, as
+ * sockeye has always given them where the kernel context has only those; a change document
+ * gives the effective ones its record read.
  */
-export function ecsUserAndGroup(task: TaskContext, processes: ProcessView): { user: Record<string, unknown>; group: Record<string, unknown> } {
-  const uid = String(task.uid);
-  const gid = String(task.gid);
-  const user: Record<string, unknown> = { id: uid, Ext: { real: { id: uid } } };
-  lazy(user, "name", () => processes.userName?.(task.uid));
-  const group: Record<string, unknown> = { id: gid, Ext: { real: { id: gid } } };
-  lazy(group, "name", () => processes.groupName?.(task.gid));
+export function ecsUserAndGroup(
+  task: TaskContext,
+  processes: ProcessView,
+  acting: { uid: number; gid: number } = task,
+): { user: Record<string, unknown>; group: Record<string, unknown> } {
+  const user: Record<string, unknown> = { id: String(acting.uid), Ext: { real: { id: String(task.uid) } } };
+  lazy(user, "name", () => processes.userName?.(acting.uid));
+  const group: Record<string, unknown> = { id: String(acting.gid), Ext: { real: { id: String(task.gid) } } };
+  lazy(group, "name", () => processes.groupName?.(acting.gid));
   return { user, group };
 }
 
