@@ -116,7 +116,7 @@ export class PrometheusMetrics {
       workersReplaced: counter("look_workers_replaced_total", "Host-look worker threads replaced because a look hung past its bound (a file on a hung mount) or the worker failed (out of its heap limit).", []),
       eventLoopLag: new Gauge<"quantile">({
         name: "sockeye_event_loop_lag_seconds",
-        help: "How late the daemon's event loop ran its timers since it was ready, by quantile (0.5, 0.99, and 1 for the maximum).",
+        help: "How long batches of events waited for the daemon's event loop since it was ready, by quantile (0.5, 0.99, and 1 for the maximum).",
         labelNames: ["quantile"],
         registers,
       }),

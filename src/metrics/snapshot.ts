@@ -23,6 +23,6 @@ export interface StatsSnapshot {
 export interface DaemonProcessStats {
   /** How long batches of events waited for the event loop since the daemon was ready (each stamped when the reader queued it): p50, p99 and max, in ms; zeros before the first. */
   eventLoopLagMs: { p50: number; p99: number; max: number };
-  /** Host-look workers replaced because a look hung past its bound (a file on a hung mount). */
+  /** Host-look workers replaced because a look hung past its bound (a file on a hung mount) or the worker failed (out of its heap limit). */
   workersReplaced: number;
 }

@@ -378,7 +378,10 @@ const MAX_TABLES = 8;
  * answers for every socket that existed when it was made: a socket whose event precedes the read
  * is in it unless it closed. Without this, each new passive socket cost a read of its own, so a
  * local user who evicted the accept marks and put many such sockets on stdio held the event loop
- * ~16 ms per socket; now it is one read per namespace per batch of such events at most.
+ * ~16 ms per socket. Now an event at least TABLE_MARGIN_MS older than the namespace's last read
+ * is answered by it, so once the event loop falls that far behind (the reads themselves push it
+ * there) a namespace is read at most about once per TABLE_MARGIN_MS of events, whatever their
+ * number.
  */
 export class ListenerTables {
   /** Per namespace: when the table was read (ctx.now()) and each listed socket's inode → beside a listener. */
