@@ -15,7 +15,7 @@ import { WorkerHostView } from "../host/worker-host.js";
 import type { OutputStats } from "../output/output.js";
 import { Pipeline } from "../pipeline/pipeline.js";
 import type { AnyRule } from "../engine/rule.js";
-import { CoverageMonitor, coverageCounts } from "../pipeline/coverage.js";
+import { CoverageMonitor, coverageCounts, type CoverageCounts } from "../pipeline/coverage.js";
 import { Heartbeat, heartbeatStatus } from "../pipeline/heartbeat.js";
 import { DaemonStats } from "../metrics/daemon-stats.js";
 import { resolveConfig, type Config, type ConfigInput } from "../config/config.js";
@@ -103,13 +103,39 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const daemonStats = () => ({ eventLoopLagMs: lagPercentiles(loopLag), workersReplaced: host.workersReplaced });
   const snapshot = () => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters(), daemon: daemonStats() });
   stats.attach(snapshot);
-  const losses = () => ({
-    ...coverageCounts(snapshot()),
-    "sensor/decode": { ...sensor.stats().decodeDropped },
-    // Records the kernel's admission turned away under pressure (a full ring is in kernel/<hook>).
-    ...admissionDrops(sensor),
+  // Sampled by the coverage check five times a second. The counts are built only when the
+  // kernel or the decoder lost something since the last build (a flood an attacker drives is
+  // reported within the second), or once a second for what outputs and rules let go: a whole
+  // stats snapshot each time, in code run too rarely to be optimized, was a tenth of an idle
+  // daemon's event-loop CPU.
+  let lossCounts: CoverageCounts = {};
+  let lossCountsAtMs = Number.NEGATIVE_INFINITY;
+  let lostAtBuild = -1;
+  const losses = (): CoverageCounts => {
+    const nowMs = Date.now();
+    const lost = sensor.lostTotal();
+    if (lost === lostAtBuild && nowMs - lossCountsAtMs < 1_000) return lossCounts;
+    lostAtBuild = lost;
+    lossCountsAtMs = nowMs;
+    lossCounts = {
+      ...coverageCounts({ ...pipeline.lossStats(), kernel: sensor.counters() }),
+      "sensor/decode": { ...sensor.stats().decodeDropped },
+      // Records the kernel's admission turned away under pressure (a full ring is in kernel/<hook>).
+      ...admissionDrops(sensor),
+    };
+    return lossCounts;
+  };
+  // Ready once events went through (the processes found in /proc are the first batch) and
+  // while every program is attached.
+  const health = new Health({
+    notReady: () => [
+      ...(sumOf(pipeline.stats().engine.eventsByKind) > 0 ? [] : ["no batch of events processed yet"]),
+      ...attachment.detached().map((d) => `program ${d.program} detached: ${d.reason}`),
+    ],
+    losses,
+    timer: false,
   });
-  const coverage = new CoverageMonitor({ sample: losses, emit: (finding) => pipeline.outputs.write([finding]) });
+  const coverage = new CoverageMonitor({ sample: () => health.observe(losses()), emit: (finding) => pipeline.outputs.write([finding]) });
   pipeline.watchCoverage(coverage);
   coverage.start();
   const heartbeat = new Heartbeat({ intervalS: config.output.heartbeat_interval_s, outputs: () => pipeline.outputs, status: () => heartbeatStatus(snapshot()) });
@@ -119,15 +145,6 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const attachment = watchAttachment(sensor, (program, reason) => {
     coverage.report(`program/${program}`, "detached");
     warn("program found detached", { program, reason });
-  });
-  // Ready once events went through (the processes found in /proc are the first batch) and
-  // while every program is attached.
-  const health = new Health({
-    notReady: () => [
-      ...(sumOf(pipeline.stats().engine.eventsByKind) > 0 ? [] : ["no batch of events processed yet"]),
-      ...attachment.detached().map((d) => `program ${d.program} detached: ${d.reason}`),
-    ],
-    losses,
   });
   health.start();
   stats.attachHealth(() => health.report());
@@ -161,6 +178,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   await stats.stop(); // no stats tick may read the sensor once it is closed
   await sensor.close(); // every program detached, then the rings' last batches reach the pipeline
   pipeline.detach(); // ...and are processed, before the last coverage window is counted
+  lossCountsAtMs = Number.NEGATIVE_INFINITY; // the last count reads everything afresh
   coverage.stop(); // what the last window lost, reported before the outputs flush
   heartbeat.stop();
   const flushed = await pipeline.close();

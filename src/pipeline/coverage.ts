@@ -50,7 +50,7 @@ export const DEFAULT_COVERAGE_CHECK_MS = 200;
  * finding an output dropped, and sequence partials evicted (expired and until-dropped ones
  * ended as the rule says).
  */
-export function coverageCounts(snapshot: StatsSnapshot): CoverageCounts {
+export function coverageCounts(snapshot: Pick<StatsSnapshot, "kernel" | "outputs"> & { engine: Pick<StatsSnapshot["engine"], "sequences" | "ruleState"> }): CoverageCounts {
   const counts: CoverageCounts = {};
   for (const [ring, counters] of Object.entries(snapshot.kernel)) counts[`kernel/${ring}`] = { lost: counters.lost };
   for (const output of snapshot.outputs) counts[`output/${output.name}`] = { ...output.dropped };
@@ -167,6 +167,8 @@ export class CoverageMonitor {
 
   private collect(): void {
     const current = this.options.sample();
+    // The same object as last time: nothing was read afresh, so nothing grew.
+    if (current === this.previous) return;
     for (const [where, reasons] of Object.entries(current)) {
       for (const [reason, count] of Object.entries(reasons)) {
         const delta = count - (this.previous[where]?.[reason] ?? 0);

@@ -130,6 +130,20 @@ export class Sensor {
   }
 
   /**
+   * Every record the kernel lost (ring full) or its admission turned away, plus every record
+   * the decoder dropped, as one number: it grows whenever coverage is lost. A cheap check
+   * (two map reads, no objects) before reading counters() and ringDrops() in full.
+   */
+  lostTotal(): number {
+    const counters = this.native.counters();
+    let total = 0;
+    for (let i = 1; i < counters.length; i += 3) total += counters[i]!;
+    for (const n of this.native.ringDrops()) total += n;
+    for (const n of Object.values(this.stats_.decodeDropped)) total += n;
+    return total;
+  }
+
+  /**
    * Records the kernel dropped, per ring and reason (bpf/sockeye_events.h enum
    * sockeye_drop_reason): lost coverage, for a finding or a metric. After close(), the totals
    * at close.

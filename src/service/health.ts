@@ -28,6 +28,11 @@ export interface HealthOptions {
   /** How long a loss keeps the daemon degraded (default 60 s). */
   degradedWindowMs?: number;
   now?: () => number;
+  /**
+   * false: no timer of its own; whoever samples the losses already (the daemon's coverage
+   * check) passes each sample to observe(), so the counters are read once, not twice.
+   */
+  timer?: boolean;
 }
 
 export const DEFAULT_DEGRADED_WINDOW_MS = 60_000;
@@ -47,9 +52,10 @@ export class Health {
     this.startedMs = this.now();
   }
 
-  /** Samples the loss counts every second, so a report knows when each last grew. */
+  /** Samples the loss counts every second (unless fed by observe()), so a report knows when each last grew. */
   start(): void {
     this.sample();
+    if (this.options.timer === false) return;
     this.timer = setInterval(() => this.sample(), 1_000);
     this.timer.unref();
   }
@@ -59,9 +65,14 @@ export class Health {
   }
 
   sample(): void {
+    this.observe(this.options.losses());
+  }
+
+  /** Takes a sample of the loss counts someone else read; returns it. */
+  observe(counts: Counts): Counts {
     const now = this.now();
-    const counts = this.options.losses();
-    for (const [source, reasons] of Object.entries(counts)) {
+    // The same object as the last sample (nothing read afresh): nothing grew.
+    if (counts !== this.previous) for (const [source, reasons] of Object.entries(counts)) {
       for (const [reason, value] of Object.entries(reasons)) {
         const before = this.previous?.[source]?.[reason] ?? (this.previous === undefined ? value : 0);
         if (value <= before) continue;
@@ -73,6 +84,7 @@ export class Health {
     }
     this.previous = counts;
     for (const [key, last] of this.recent) if (now - last.atMs > this.windowMs) this.recent.delete(key);
+    return counts;
   }
 
   report(): HealthReport {

@@ -115,6 +115,21 @@ describe("engine isolation", () => {
     expect(engine.processes.size).toBe(0);
   });
 
+  it("stats() is a snapshot: later events do not change it, and a kind named __proto__ is an own key", () => {
+    const engine = new Engine({ rules: [everyConnect] });
+    engine.handle(connect());
+    engine.handle({ ...fork(), kind: "__proto__" } as unknown as SensorEvent);
+    const before = engine.stats();
+    engine.handle(connect());
+    expect(before.eventsByKind).toEqual({ connect: 1, ["__proto__"]: 1 });
+    expect(Object.keys(before.eventsByKind)).toEqual(["connect", "__proto__"]);
+    expect(Object.getPrototypeOf(before.eventsByKind)).toBe(Object.prototype);
+    expect(before.findingsByRule).toEqual({ [everyConnect.meta.id]: 1 });
+    expect(engine.stats().eventsByKind).toEqual({ connect: 2, ["__proto__"]: 1 });
+    // ruleStats() is the rule-state half only (what the coverage check samples).
+    expect(Object.keys(engine.ruleStats()).sort()).toEqual(["ruleState", "sequences"]);
+  });
+
   it("reports each sequence rule's partial matches, and keeps a reloaded rule's totals", () => {
     const sequenceRule = (stats: { partials: number; matched: number; expired: number; evicted: number; untilDropped: number }) => ({
       ...defineRule({ meta: { ...everyConnect.meta, id: "TEST-sequence" }, kinds: ["exec"], evaluate: () => null }),

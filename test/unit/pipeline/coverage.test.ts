@@ -66,6 +66,18 @@ describe("coverageCounts", () => {
 });
 
 describe("CoverageMonitor", () => {
+  it("the same counts object again (nothing read afresh) adds nothing; a fresh one with growth is reported", () => {
+    const h = harness({ "kernel/exec": { lost: 3 } });
+    const same = { "kernel/exec": { lost: 3 } };
+    h.set(same);
+    h.advance(1_000);
+    h.advance(1_000);
+    expect(h.findings).toEqual([]);
+    h.set({ "kernel/exec": { lost: 5 } });
+    h.advance(1_000);
+    expect(h.findings.map((f) => (f.sockeye as unknown as { coverage: { lost: unknown } }).coverage.lost)).toEqual([{ "kernel/exec": { lost: 2 } }]);
+  });
+
   it("emits nothing while nothing is lost", () => {
     const h = harness(coverageCounts(snapshot()));
     h.advance(10_000);

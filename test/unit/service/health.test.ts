@@ -43,6 +43,23 @@ describe("Health", () => {
     expect(h.health.report()).toMatchObject({ status: "ready", degraded: false, reasons: [] });
   });
 
+  it("with timer: false it reads nothing itself: samples passed to observe() make it degraded", () => {
+    vi.useFakeTimers();
+    try {
+      let reads = 0;
+      const health = new Health({ notReady: () => [], losses: () => (reads++, { "kernel/exec": { lost: 0 } }), now: () => 5_000, timer: false });
+      health.start();
+      vi.advanceTimersByTime(10_000);
+      expect(reads).toBe(1);
+      const fed = { "kernel/exec": { lost: 7 } };
+      expect(health.observe(fed)).toBe(fed);
+      expect(health.report()).toMatchObject({ status: "degraded", reasons: ["kernel/exec lost: 7 in the last 60 s"] });
+      health.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("losses from before the first sample (the start) do not count", () => {
     let counts: Counts = { "kernel/exec": { lost: 99 } };
     const health = new Health({ notReady: () => [], losses: () => counts, now: () => 0 });
