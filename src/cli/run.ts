@@ -135,7 +135,8 @@ export async function runDaemon(request: RunRequest): Promise<void> {
     losses,
     timer: false,
   });
-  const coverage = new CoverageMonitor({ sample: () => health.observe(losses()), emit: (finding) => pipeline.outputs.write([finding]) });
+  // Checked on every batch (at most every 200 ms), and by a 1 s timer between batches.
+  const coverage = new CoverageMonitor({ sample: () => health.observe(losses()), emit: (finding) => pipeline.outputs.write([finding]), timerMs: 1_000 });
   pipeline.watchCoverage(coverage);
   coverage.start();
   const heartbeat = new Heartbeat({ intervalS: config.output.heartbeat_interval_s, outputs: () => pipeline.outputs, status: () => heartbeatStatus(snapshot()) });
@@ -164,6 +165,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   // From ready on: start-up's one-off work is not the lag detections suffer.
   const stopLag = sensor.subscribe((events, waitedMs) => {
     if (events.length > 0) loopLag.record(Math.max(1, Math.round(waitedMs * 1000)));
+    coverage.poke();
   });
 
   const signal = await stopped;

@@ -78,6 +78,26 @@ describe("CoverageMonitor", () => {
     expect(h.findings.map((f) => (f.sockeye as unknown as { coverage: { lost: unknown } }).coverage.lost)).toEqual([{ "kernel/exec": { lost: 2 } }]);
   });
 
+  it("poke() checks at most once per checkMs: a batch right after a check reads nothing", () => {
+    let nowMs = 0;
+    let reads = 0;
+    let lost = 0;
+    const findings: Finding[] = [];
+    const monitor = new CoverageMonitor({ sample: () => (reads++, { "kernel/exec": { lost } }), emit: (f) => findings.push(f), now: () => nowMs, hostName: "h", timer: false });
+    monitor.start();
+    expect(reads).toBe(1);
+    lost = 4;
+    monitor.poke();
+    expect(reads).toBe(2);
+    expect(findings).toHaveLength(1);
+    nowMs += monitor.checkMs - 1;
+    monitor.poke();
+    expect(reads).toBe(2);
+    nowMs += 1;
+    monitor.poke();
+    expect(reads).toBe(3);
+  });
+
   it("emits nothing while nothing is lost", () => {
     const h = harness(coverageCounts(snapshot()));
     h.advance(10_000);
