@@ -52,7 +52,7 @@ struct LoadOptions {
 
 // One candidate program for one capability, and what became of it.
 struct CandidateReport {
-  std::string capability;  // connect, socket_dup, accept, process, relay, compat, task_access
+  std::string capability;  // connect, socket_dup, accept, process, relay, udp_send, compat, task_access
   std::string program;     // e.g. "lsm/socket_connect" (loader.cc, kCapabilities)
   bool live = false;
   std::string reason;      // why it was passed over; empty when live
@@ -74,6 +74,9 @@ struct KernelFeatures {
   std::string lsm_list;      // /sys/kernel/security/lsm, "" if unreadable
   std::string lockdown;      // e.g. "integrity"
   std::string tracefs_path;  // where tp/ programs find their events
+  // Where the cgroup v2 hierarchy's root is mounted (/proc/self/mountinfo), "" when it is not:
+  // cgroup/ programs attach there (udp_send).
+  std::string cgroup2_path;
   bool cap_bpf = false;
   bool cap_perfmon = false;
   bool cap_sys_admin = false;
