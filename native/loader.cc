@@ -40,8 +40,10 @@ enum class Need {
   // silently blind (seen in the VM tier with lsm= lacking bpf).
   kActiveBpfLsm,
   kIa32Syscalls,
-  // A cgroup v2 hierarchy mounted at its root: cgroup/ programs attach to its root cgroup.
-  kCgroupV2,
+  // cgroup/ socket programs: a cgroup v2 hierarchy mounted at its root (they attach to its
+  // root cgroup), and CAP_NET_ADMIN or CAP_SYS_ADMIN, without which the kernel refuses to load
+  // a socket program whatever CAP_BPF allows.
+  kCgroupSockAddr,
 };
 
 // BPF helpers a candidate calls beyond those every supported kernel (5.8+) has.
@@ -165,7 +167,7 @@ const std::vector<Capability> kCapabilities = {
     // candidate, and the report says why.
     {"udp_send",
      Policy::kRequired,
-     {{"cgroup/sendmsg{4,6}", {"handle_sendmsg4", "handle_sendmsg6"}, Need::kCgroupV2},
+     {{"cgroup/sendmsg{4,6}", {"handle_sendmsg4", "handle_sendmsg6"}, Need::kCgroupSockAddr},
       {"none: UDP sockets that send without connecting go unseen (a relay over one is not reported)", {}}}},
     // uid/gid/session changes, Elastic's uid_change rules read them (bpf/process.bpf.c). A
     // kernel without these tracepoints loses only those documents: the empty candidate after
@@ -388,10 +390,15 @@ std::string unmet(Need need, const KernelFeatures& f) {
 #else
       return "only x86-64 has ia32 syscalls";
 #endif
-    case Need::kCgroupV2:
-      if (!f.cgroup2_path.empty()) return "";
-      return "no cgroup v2 hierarchy is mounted at its root (/proc/self/mountinfo lists no cgroup2 mount of /): "
-             "mount one (mount -t cgroup2 none /sys/fs/cgroup/unified) to see unconnected UDP sends";
+    case Need::kCgroupSockAddr:
+      if (f.cgroup2_path.empty() && !f.cgroup2_problem.empty()) return f.cgroup2_problem;
+      if (f.cgroup2_path.empty())
+        return "no cgroup v2 hierarchy is mounted at its root (/proc/self/mountinfo lists no cgroup2 mount of /): "
+               "mount one (mount -t cgroup2 none /sys/fs/cgroup/unified) to see unconnected UDP sends";
+      if (!f.cap_net_admin && !f.cap_sys_admin)
+        return "missing CAP_NET_ADMIN (or CAP_SYS_ADMIN): the kernel loads cgroup socket programs only with it; "
+               "grant it (systemd AmbientCapabilities) to see unconnected UDP sends";
+      return "";
   }
   return "";
 }
@@ -546,7 +553,7 @@ std::string unescape_mount_field(const std::string& s) {
 // whose root (field 4) is "/", the whole hierarchy as this process's cgroup namespace sees it.
 // Hosts differ: /sys/fs/cgroup (unified), /sys/fs/cgroup/unified (hybrid, this machine kind),
 // or none (v1 only).
-std::string find_cgroup2_root() {
+std::string find_cgroup2_root(std::string& partial) {
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
   while (std::getline(in, line)) {
@@ -557,7 +564,13 @@ std::string find_cgroup2_root() {
     // id parent dev root mountpoint options [optional...] - fstype source superoptions
     auto dash = std::find(f.begin(), f.end(), "-");
     if (f.size() < 5 || dash == f.end() || dash + 1 == f.end()) continue;
-    if (*(dash + 1) == "cgroup2" && f[3] == "/") return unescape_mount_field(f[4]);
+    if (*(dash + 1) != "cgroup2") continue;
+    if (f[3] == "/") return unescape_mount_field(f[4]);
+    // A part of the hierarchy (a container's cgroup, or "/.." from inside a cgroup namespace).
+    if (partial.empty())
+      partial = "the only cgroup v2 mount (" + unescape_mount_field(f[4]) + ") shows part of the hierarchy (" + unescape_mount_field(f[3]) +
+                "), not its root: attached there, the programs would see only that part's sends; run in the host's cgroup "
+                "namespace with the host's cgroup v2 mount";
   }
   return "";
 }
@@ -601,7 +614,22 @@ KernelFeatures probe_features(bool mount_missing) {
     f.tracefs_path = "/sys/kernel/tracing";
   f.lsm_list = read_first_line("/sys/kernel/security/lsm");
   f.lockdown = read_first_line("/sys/kernel/security/lockdown");
-  f.cgroup2_path = find_cgroup2_root();
+  f.cgroup2_path = find_cgroup2_root(f.cgroup2_problem);
+  // In a cgroup namespace of its own (a container without the host's), the root this process
+  // sees is its namespace's: programs attached there would see only the container's sends, a
+  // blindness nobody would notice. With the host's pid namespace, pid 1's cgroup then reads
+  // as a path above that root ("/.."). (Without it, pid 1 is the container's own: not told.)
+  if (!f.cgroup2_path.empty()) {
+    std::ifstream init_cgroup("/proc/1/cgroup");
+    std::string entry;
+    while (std::getline(init_cgroup, entry))
+      if (entry.rfind("0::/..", 0) == 0) {
+        f.cgroup2_problem = "the cgroup v2 root this process sees is its cgroup namespace's, not the host's (pid 1's cgroup "
+                            "is outside it): attached there, the programs would see only this container's sends; run with "
+                            "the host's cgroup namespace";
+        f.cgroup2_path.clear();
+      }
+  }
 
   std::ifstream status("/proc/self/status");
   std::string line;
@@ -609,6 +637,7 @@ KernelFeatures probe_features(bool mount_missing) {
     if (line.rfind("CapEff:", 0) != 0) continue;
     unsigned long long caps = std::stoull(line.substr(7), nullptr, 16);
     f.cap_sys_admin = caps & (1ull << 21);
+    f.cap_net_admin = caps & (1ull << 12);
     f.cap_perfmon = caps & (1ull << 38);
     f.cap_bpf = caps & (1ull << 39);
   }
