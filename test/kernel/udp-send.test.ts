@@ -79,6 +79,32 @@ describe.runIf(tier.run)("kernel: udp_send, the first send of an unconnected UDP
     expect(outbound.filter((e) => e.unconnected !== true).map((e) => [e.socketIno, e.transport, e.remote.port])).toEqual([[connected.ino, "udp", p4]]);
   }, 30_000);
 
+  it("sendmmsg: each message passes the program, one record for the socket", async () => {
+    if (!udpSendLive(session.sensor)) return;
+    // sendmmsg(2) through libc (python has no binding): 4 messages with an address each; struct
+    // mmsghdr is a 56-byte msghdr (4 bytes of padding after msg_flags) then msg_len.
+    const r = await run(PYTHON, ["-c", `
+import ctypes, os, socket
+k = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); k.bind(("127.0.0.1", 0)); port = k.getsockname()[1]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+class Iov(ctypes.Structure): _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+class Msg(ctypes.Structure): _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.POINTER(Iov)), ("iovlen", ctypes.c_size_t),
+    ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t), ("flags", ctypes.c_int), ("pad", ctypes.c_int), ("len", ctypes.c_uint)]
+addr = ctypes.create_string_buffer(socket.AF_INET.to_bytes(2, "little") + port.to_bytes(2, "big") + socket.inet_aton("127.0.0.1") + bytes(8), 16)
+data = ctypes.create_string_buffer(b"x")
+iov = Iov(ctypes.cast(data, ctypes.c_void_p), 1)
+msgs = (Msg * 4)(*[Msg(ctypes.cast(addr, ctypes.c_void_p), 16, ctypes.pointer(iov), 1, None, 0, 0, 0, 0) for _ in range(4)])
+libc = ctypes.CDLL(None, use_errno=True)
+n = libc.sendmmsg(s.fileno(), msgs, 4, 0)
+assert n == 4, (n, ctypes.get_errno())
+print(os.getpid(), os.fstat(s.fileno()).st_ino, port)`]);
+    expect(r.status, r.stderr).toBe(0);
+    const [pid, ino, port] = r.stdout.trim().split(" ").map(Number) as [number, number, number];
+    await session.settle();
+    const sent = session.of(pid).filter((e) => e.kind === "outbound" && e.unconnected === true) as OutboundEvent[];
+    expect(sent.map((e) => [e.socketIno, e.remote.port])).toEqual([[ino, port]]);
+  }, 30_000);
+
   it("a socket sent from again later costs no second record", async () => {
     if (!udpSendLive(session.sensor)) return;
     const r = await run(PYTHON, ["-c", `
