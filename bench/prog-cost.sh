@@ -12,7 +12,12 @@
 #             a UDP connect on a high fd; and one matching dup2 onto fd 1 every 20 rounds;
 #             and a tenth as many credential rounds (as root): a setuid to the uid it has
 #             (no record), a setresuid to 65534 and back, a setregid to 65534 and back,
-#             and a forked child's setsid (the cred_change programs, bpf/process.bpf.c)
+#             and a forked child's setsid (the cred_change programs, bpf/process.bpf.c);
+#             and a UDP send storm for udp_send (cgroup/sendmsg4|6, bpf/relay.bpf.c): SYSCALLS
+#             sendto calls spread over 100 unconnected sockets (a record at each one's first
+#             send, then one map lookup each), SYSCALLS/10 fresh sockets sending once (a record
+#             each), and SYSCALLS sendto calls on a connected socket (left at the state check)
+# PROG_COST_UDP_ONLY=1 runs the UDP send storm alone (its programs' figures then cover nothing else).
 # PROG_COST_ENFORCE=1 loads the enforcing programs too (bpf/enforce.bpf.c, with this host's
 # interpreters), as `sockeye run --enforce` does.
 # PROG_COST_SKIP='candidate;candidate' starts the sensor with those candidates skipped (e.g.
@@ -60,6 +65,24 @@ ids() { bpftool -j prog show | node -e "
   console.log(JSON.stringify(progs.filter((p) => held.has(p.id))));" $(for fd in /proc/"$sensor_pid"/fd/*; do
     [ "$(readlink "$fd")" = "anon_inode:bpf-prog" ] && sed -n 's/^prog_id:\s*//p' "/proc/$sensor_pid/fdinfo/${fd##*/}"; done); }
 before=$(ids)
+udp_storm() {
+python3 -c "
+import socket
+sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); sink.bind(('127.0.0.1', 0)); dest = sink.getsockname()
+sink6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); sink6.bind(('::1', 0)); dest6 = sink6.getsockname()[:2]
+held = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(90)] + [socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) for _ in range(10)]
+for i in range($syscalls):
+    s = held[i % len(held)]
+    s.sendto(b'x', dest6 if s.family == socket.AF_INET6 else dest)
+for i in range($syscalls // 10):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.sendto(b'x', dest); u.close()
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.connect(dest)
+for i in range($syscalls): c.sendto(b'x', dest)
+"
+}
+if [ "${PROG_COST_UDP_ONLY:-0}" = 1 ]; then
+  udp_storm
+else
 for _ in $(seq "$execs"); do /bin/true; done
 for _ in $(seq 300); do sh -c 'echo x | grep -q x'; done
 # Connects on fds past stdio, TCP (what the relay capability records) and UDP (what it skips
@@ -99,6 +122,8 @@ for i in range($syscalls // 10):
         os.setsid(); os._exit(0)
     os.waitpid(pid, 0)
 "
+udp_storm
+fi
 after=$(ids)
 node -e "
   const [b, a] = [JSON.parse(process.argv[1]), JSON.parse(process.argv[2])];

@@ -15,6 +15,8 @@
  *   process:     handle_exec, handle_fork, handle_exit  (tp_btf sched_process_*)
  *   relay:       handle_outbound_connect_exit  (tp/syscalls/sys_exit_connect; outbound TCP
  *                connects on fds past stdio, on their own ring)
+ *   udp_send:    handle_sendmsg4, handle_sendmsg6  (cgroup/sendmsg{4,6} on the cgroup v2 root:
+ *                the first send of each never-connected UDP socket, on the relay ring)  >  none
  *   task_access: how every program reaches the current task and its syscall's arguments:
  *                bpf_get_current_task_btf + bpf_task_pt_regs (5.15+)  >
  *                bpf_get_current_task_btf + handle_*_enter stashes (5.11+)  >

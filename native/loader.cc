@@ -40,6 +40,10 @@ enum class Need {
   // silently blind (seen in the VM tier with lsm= lacking bpf).
   kActiveBpfLsm,
   kIa32Syscalls,
+  // cgroup/ socket programs: a cgroup v2 hierarchy mounted at its root (they attach to its
+  // root cgroup), and CAP_NET_ADMIN or CAP_SYS_ADMIN, without which the kernel refuses to load
+  // a socket program whatever CAP_BPF allows.
+  kCgroupSockAddr,
 };
 
 // BPF helpers a candidate calls beyond those every supported kernel (5.8+) has.
@@ -156,6 +160,15 @@ const std::vector<Capability> kCapabilities = {
      {{"tp_btf/sched_process_{exec,fork,exit}", {"handle_exec", "handle_fork", "handle_exit"}}}},
     // Outbound TCP connects on fds past stdio: who could be relaying a shell (bpf/relay.bpf.c).
     {"relay", Policy::kRequired, {{"tp/syscalls/sys_exit_connect (outbound)", {"handle_outbound_connect_exit"}}}},
+    // UDP sockets that send without connecting (sendto with an address): the first send of
+    // each is an outbound record like a connected one's (bpf/relay.bpf.c). cgroup programs
+    // need no trampoline, so they load where LSM and fentry are refused; a host without a
+    // cgroup v2 mount, or a kernel that refuses them, keeps the sensor up on the empty
+    // candidate, and the report says why.
+    {"udp_send",
+     Policy::kRequired,
+     {{"cgroup/sendmsg{4,6}", {"handle_sendmsg4", "handle_sendmsg6"}, Need::kCgroupSockAddr},
+      {"none: UDP sockets that send without connecting go unseen (a relay over one is not reported)", {}}}},
     // uid/gid/session changes, Elastic's uid_change rules read them (bpf/process.bpf.c). A
     // kernel without these tracepoints loses only those documents: the empty candidate after
     // it keeps the sensor up and the report says why.
@@ -377,6 +390,15 @@ std::string unmet(Need need, const KernelFeatures& f) {
 #else
       return "only x86-64 has ia32 syscalls";
 #endif
+    case Need::kCgroupSockAddr:
+      if (f.cgroup2_path.empty() && !f.cgroup2_problem.empty()) return f.cgroup2_problem;
+      if (f.cgroup2_path.empty())
+        return "no cgroup v2 hierarchy is mounted at its root (/proc/self/mountinfo lists no cgroup2 mount of /): "
+               "mount one (mount -t cgroup2 none /sys/fs/cgroup/unified) to see unconnected UDP sends";
+      if (!f.cap_net_admin && !f.cap_sys_admin)
+        return "missing CAP_NET_ADMIN (or CAP_SYS_ADMIN): the kernel loads cgroup socket programs only with it; "
+               "grant it (systemd AmbientCapabilities) to see unconnected UDP sends";
+      return "";
   }
   return "";
 }
@@ -401,10 +423,28 @@ bpf_program* program(sockeye_bpf* skel, const char* name) {
 }
 
 
-// Attaches every program of `c`; links made so far stay in `a` either way.
-Refusal attach_all(Attempt& a, const Candidate& c) {
+// Attaches every program of `c`; links made so far stay in `a` either way. cgroup programs
+// have no automatic attach point: they go on the root of the cgroup v2 hierarchy, as a BPF
+// link (BPF_LINK_CREATE), which the kernel runs alongside any other program there
+// (BPF_F_ALLOW_MULTI semantics: nobody else's program is replaced or blocked) and detaches when
+// its fd closes, so a sensor that dies leaves nothing attached.
+Refusal attach_all(Attempt& a, const Candidate& c, const KernelFeatures& f) {
   for (const char* name : c.bpf_programs) {
-    bpf_link* link = bpf_program__attach(program(a.skel, name));
+    bpf_program* prog = program(a.skel, name);
+    bpf_link* link = nullptr;
+    if (bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR) {
+      int cg = open(f.cgroup2_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (cg < 0) {
+        int err = errno;
+        return {std::string("could not open the cgroup v2 root ") + f.cgroup2_path + ": " + errno_text(err), err};
+      }
+      link = bpf_program__attach_cgroup(prog, cg);
+      int err = errno;
+      close(cg);  // the link holds the cgroup
+      errno = err;
+    } else {
+      link = bpf_program__attach(prog);
+    }
     if (!link) {
       int err = errno;
       return {std::string("attach of ") + name + " failed: " + errno_text(err), err};
@@ -495,6 +535,46 @@ class Choice {
   std::vector<std::vector<CandidateReport>> passed_;
 };
 
+// A mountinfo field with its octal escapes (\040 for a space, ...) undone.
+std::string unescape_mount_field(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); i++) {
+    if (s[i] == '\\' && i + 3 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
+      i += 3;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// Where the cgroup v2 hierarchy's root is mounted, from /proc/self/mountinfo: a cgroup2 mount
+// whose root (field 4) is "/", the whole hierarchy as this process's cgroup namespace sees it.
+// Hosts differ: /sys/fs/cgroup (unified), /sys/fs/cgroup/unified (hybrid, this machine kind),
+// or none (v1 only).
+std::string find_cgroup2_root(std::string& partial) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::vector<std::string> f;
+    std::string w;
+    while (fields >> w) f.push_back(w);
+    // id parent dev root mountpoint options [optional...] - fstype source superoptions
+    auto dash = std::find(f.begin(), f.end(), "-");
+    if (f.size() < 5 || dash == f.end() || dash + 1 == f.end()) continue;
+    if (*(dash + 1) != "cgroup2") continue;
+    if (f[3] == "/") return unescape_mount_field(f[4]);
+    // A part of the hierarchy (a container's cgroup, or "/.." from inside a cgroup namespace).
+    if (partial.empty())
+      partial = "the only cgroup v2 mount (" + unescape_mount_field(f[4]) + ") shows part of the hierarchy (" + unescape_mount_field(f[3]) +
+                "), not its root: attached there, the programs would see only that part's sends; run in the host's cgroup "
+                "namespace with the host's cgroup v2 mount";
+  }
+  return "";
+}
+
 HelperSupport probe_helper(enum bpf_func_id id) {
   // A tracepoint program: every program that calls these helpers is one, or a tracing one,
   // which gets the same helpers.
@@ -534,6 +614,22 @@ KernelFeatures probe_features(bool mount_missing) {
     f.tracefs_path = "/sys/kernel/tracing";
   f.lsm_list = read_first_line("/sys/kernel/security/lsm");
   f.lockdown = read_first_line("/sys/kernel/security/lockdown");
+  f.cgroup2_path = find_cgroup2_root(f.cgroup2_problem);
+  // In a cgroup namespace of its own (a container without the host's), the root this process
+  // sees is its namespace's: programs attached there would see only the container's sends, a
+  // blindness nobody would notice. With the host's pid namespace, pid 1's cgroup then reads
+  // as a path above that root ("/.."). (Without it, pid 1 is the container's own: not told.)
+  if (!f.cgroup2_path.empty()) {
+    std::ifstream init_cgroup("/proc/1/cgroup");
+    std::string entry;
+    while (std::getline(init_cgroup, entry))
+      if (entry.rfind("0::/..", 0) == 0) {
+        f.cgroup2_problem = "the cgroup v2 root this process sees is its cgroup namespace's, not the host's (pid 1's cgroup "
+                            "is outside it): attached there, the programs would see only this container's sends; run with "
+                            "the host's cgroup namespace";
+        f.cgroup2_path.clear();
+      }
+  }
 
   std::ifstream status("/proc/self/status");
   std::string line;
@@ -541,6 +637,7 @@ KernelFeatures probe_features(bool mount_missing) {
     if (line.rfind("CapEff:", 0) != 0) continue;
     unsigned long long caps = std::stoull(line.substr(7), nullptr, 16);
     f.cap_sys_admin = caps & (1ull << 21);
+    f.cap_net_admin = caps & (1ull << 12);
     f.cap_perfmon = caps & (1ull << 38);
     f.cap_bpf = caps & (1ull << 39);
   }
@@ -633,7 +730,7 @@ std::unique_ptr<LoadedSensor> LoadedSensor::open(const LoadOptions& options) {
     for (size_t i = 0; i < kCapabilities.size() && !retry; i++) {
       if (!choice.active(i)) continue;
       const Capability& cap = kCapabilities[i];
-      Refusal refused = attach_all(a, choice.chosen(i));
+      Refusal refused = attach_all(a, choice.chosen(i), f);
       if (refused.reason.empty()) continue;
       if (Choice::has_alternatives(i)) {
         choice.pass_over(i, refused.reason);

@@ -52,7 +52,7 @@ struct LoadOptions {
 
 // One candidate program for one capability, and what became of it.
 struct CandidateReport {
-  std::string capability;  // connect, socket_dup, accept, process, relay, compat, task_access
+  std::string capability;  // connect, socket_dup, accept, process, relay, udp_send, compat, task_access
   std::string program;     // e.g. "lsm/socket_connect" (loader.cc, kCapabilities)
   bool live = false;
   std::string reason;      // why it was passed over; empty when live
@@ -74,9 +74,15 @@ struct KernelFeatures {
   std::string lsm_list;      // /sys/kernel/security/lsm, "" if unreadable
   std::string lockdown;      // e.g. "integrity"
   std::string tracefs_path;  // where tp/ programs find their events
+  // Where the cgroup v2 hierarchy's root is mounted (/proc/self/mountinfo), "" when it is not:
+  // cgroup/ programs attach there (udp_send).
+  std::string cgroup2_path;
+  // Why cgroup2_path is empty although a cgroup2 mount exists (a cgroup namespace's root), or "".
+  std::string cgroup2_problem;
   bool cap_bpf = false;
   bool cap_perfmon = false;
   bool cap_sys_admin = false;
+  bool cap_net_admin = false;  // cgroup socket programs (udp_send) need it, or CAP_SYS_ADMIN
   std::vector<std::string> actions;  // what sockeye did to the system, e.g. mounts
   Ia32Syscalls ia32 = Ia32Syscalls::unknown;
   // BPF helpers the programs prefer, as libbpf_probe_bpf_helper finds them for tracepoint

@@ -111,6 +111,7 @@ const exit = z.object({ ...base, kind: z.literal("exit"), exitCode: i32 });
 
 const outbound = z.object({
   ...base, kind: z.literal("outbound"), fd: i32, result: i32, socketIno: u64, family: z.enum(["inet", "inet6"]), transport: z.enum(["tcp", "udp"]).default("tcp"), local: endpoint, remote: endpoint,
+  unconnected: z.literal(true).optional(),
 });
 
 const credIds = z.object({ uid: u32, euid: u32, suid: u32, gid: u32, egid: u32, sgid: u32 });

@@ -82,6 +82,8 @@ function detection(v: RelayVerdict): Detection {
         ...(s.beforeObservation === true ? { connected_before_observation: true } : {}),
         // Its connect was not seen (io_uring's IORING_OP_CONNECT): the TCP table showed it outbound.
         ...(s.connectUnseen === true ? { connect_unseen: true } : {}),
+        // A UDP socket that never connected: the remote is where its first datagram went.
+        ...(s.unconnected === true ? { unconnected: true } : {}),
         shell: { interpreter: v.interpreter, executable: v.shell.filename, args: v.shell.args, fds: v.shellFds },
         input_chain: chain(v.input),
         output_chain: chain(v.output),

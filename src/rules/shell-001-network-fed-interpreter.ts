@@ -62,7 +62,7 @@ function detection(v: BehaviourVerdict): Detection {
     event: { action: "network_fed_interpreter", severity: 73 },
     destination: { ip: s.remote.address, port: s.remote.port },
     ...(s.local !== null ? { source: { ip: s.local.address, port: s.local.port } } : {}),
-    network: { direction: "egress", type: s.family === "inet6" ? "ipv6" : "ipv4", transport: "tcp" },
+    network: { direction: "egress", type: s.family === "inet6" ? "ipv6" : "ipv4", transport: s.transport ?? "tcp" },
     sockeye: {
       verdict: { reason: v.identifiedBy === "behaviour" ? "runs_commands_from_network" : "interpreter_fed_from_network", identified_by: v.identifiedBy },
       behaviour: {

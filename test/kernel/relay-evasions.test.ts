@@ -10,14 +10,14 @@ import type { Engine, Finding } from "sockeye";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { IO_URING_RELAY, PYTHON, Session, attachEngine, commandingListener, freePort, kernelTier, run, udpCommandingListener } from "./harness.js";
+import { IO_URING_RELAY, PYTHON, PYTHON_UDP_SENDTO_RELAY, Session, attachEngine, commandingListener, freePort, kernelTier, run, udpCommandingListener, udpSendLive } from "./harness.js";
 
 const tier = kernelTier();
 
 interface RelayFinding extends Finding {
   destination: { ip: string; port: number };
   network: { transport: string };
-  sockeye: Finding["sockeye"] & { relay: { program: { name: string }; input_chain: unknown[]; output_chain: unknown[] } };
+  sockeye: Finding["sockeye"] & { relay: { program: { name: string }; input_chain: unknown[]; output_chain: unknown[]; socket_inode: number; unconnected?: boolean } };
 }
 
 /** A whole number from min to max inclusive, logged so a failing draw can be replayed. */
@@ -117,7 +117,7 @@ for d in ds: d.kill()
   }, 60_000);
 
   /** Runs `cmd` (given the client's fixed port and the listener's) against a commanding UDP listener; expects one RELAY-001 finding, transport udp, naming `program`. */
-  async function caughtOnceOverUdp(cmd: (clientPort: number, port: number) => [string, ...string[]], program: string): Promise<void> {
+  async function caughtOnceOverUdp(cmd: (clientPort: number, port: number) => [string, ...string[]], program: string): Promise<RelayFinding> {
     const clientPort = await freePort();
     const listener = await udpCommandingListener(clientPort);
     try {
@@ -127,14 +127,40 @@ for d in ds: d.kill()
       const found = forPort(listener.port);
       expect(found.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
       expect(found[0]!.network.transport).toBe("udp");
-      expect(found[0]!.sockeye.relay.program.name).toBe(program);
+      // A substring: python3's process may be named by its executable (python3.11).
+      expect(found[0]!.sockeye.relay.program.name).toContain(program);
+      return found[0]!;
     } finally {
       await listener.close();
     }
   }
 
   it("socat UDP:127.0.0.1:P EXEC:sh (a connected UDP socket, socketpair): one finding, transport udp", async () => {
-    await caughtOnceOverUdp((client, p) => ["socat", `UDP:127.0.0.1:${p},sourceport=${client}`, "EXEC:sh"], "socat");
+    const found = await caughtOnceOverUdp((client, p) => ["socat", `UDP:127.0.0.1:${p},sourceport=${client}`, "EXEC:sh"], "socat");
+    expect(found.sockeye.relay.unconnected).toBeUndefined();
+  }, 40_000);
+
+  // Unconnected UDP (cgroup/sendmsg4|6, bpf/relay.bpf.c): socat's UDP-SENDTO and UDP-DATAGRAM
+  // never connect (strace: socket, then sendto with an address on every write), nor does the
+  // python relay; /proc/net/udp shows their sockets' remote as 0.0.0.0:0.
+  it("socat UDP-SENDTO:127.0.0.1:P EXEC:sh (never connected, sendto): one finding, transport udp, the port its datagrams went to", async () => {
+    if (!udpSendLive(session.sensor)) return;
+    const found = await caughtOnceOverUdp((client, p) => ["socat", `UDP-SENDTO:127.0.0.1:${p},sourceport=${client}`, "EXEC:sh"], "socat");
+    expect(found.sockeye.relay.unconnected).toBe(true);
+    expect(found.sockeye.relay.socket_inode).toBeGreaterThan(0);
+  }, 40_000);
+
+  // UDP-DATAGRAM takes its local port from bind= (its sourceport= only filters what comes in).
+  it("socat UDP-DATAGRAM:127.0.0.1:P EXEC:'sh -i',stderr (never connected): one finding, transport udp", async () => {
+    if (!udpSendLive(session.sensor)) return;
+    const found = await caughtOnceOverUdp((client, p) => ["socat", `UDP-DATAGRAM:127.0.0.1:${p},bind=127.0.0.1:${client}`, "EXEC:sh -i,stderr"], "socat");
+    expect(found.sockeye.relay.unconnected).toBe(true);
+  }, 40_000);
+
+  it("a python relay on an unconnected socket (sendto/recvfrom, sh -i behind two pipes): one finding, transport udp", async () => {
+    if (!udpSendLive(session.sensor)) return;
+    const found = await caughtOnceOverUdp((client, p) => [PYTHON, "-c", PYTHON_UDP_SENDTO_RELAY, "127.0.0.1", String(p), String(client)], "python3");
+    expect(found.sockeye.relay.unconnected).toBe(true);
   }, 40_000);
 
   it("ncat -u with mkfifo: sh -i < F 2>&1 | ncat -u H P > F: one finding, transport udp", async () => {

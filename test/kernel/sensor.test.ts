@@ -36,7 +36,7 @@ describe.runIf(tier.run)("kernel: sensor hooks", () => {
     expect(connect[0]).toMatchObject({ live: false, reason: expect.stringMatching(/load failed: .*Operation not permitted/) as unknown });
     expect(connect[1]).toMatchObject({ live: false, reason: expect.stringMatching(/load failed/) as unknown });
     expect(connect[2]).toMatchObject({ live: true, reason: "" });
-    expect(report.candidates.filter((c) => c.live).map((c) => c.capability).sort()).toEqual(["accept", "connect", "cred_change", "process", "relay", "socket_dup", "task_access"]);
+    expect(report.candidates.filter((c) => c.live).map((c) => c.capability).sort()).toEqual(["accept", "connect", "cred_change", "process", "relay", "socket_dup", "task_access", "udp_send"]);
     // 6.18 has both helpers the programs prefer: no enter program stashes arguments here.
     expect(report.features.helpers).toEqual({ bpf_get_current_task_btf: "yes", bpf_task_pt_regs: "yes" });
     expect(session.sensor.liveProgram("task_access")).toBe("bpf_get_current_task_btf + bpf_task_pt_regs");

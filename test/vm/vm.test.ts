@@ -37,7 +37,7 @@ interface Summary {
   filename: string | null;
   profile: string | null;
   verdict: { reason: string; socket_inode: number; stdio_fds: number[]; origin: string; identified_by?: string; program?: { executable: string; interpreter: string | null } } | null;
-  relay: { program: string | null; remote: { address: string; port: number } | null } | null;
+  relay: { program: string | null; remote: { address: string; port: number } | null; unconnected: boolean } | null;
   transport?: string | null;
 }
 interface Connect {
@@ -259,7 +259,7 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     expect(r.cases.map((c) => c.name)).toEqual([
       "connect-fd0", "dup2-fd1", "dup3-fd0", "connect-fd0-exec-sh", "setsid-bash-dev-tcp", "ia32-dup2-fd1", "ia32-connect-fd0",
       "socket-onto-fd5", "file-onto-fd1", "connect-fd3", "setsid-sleep", "unix-fd0", "nohup-no-dev-tcp",
-      "relay-ncat-e", "relay-socat-pty", "relay-mkfifo-chain", "relay-ncat-delayed", "relay-socat-udp", "shell001-read-loop", "shell001-split",
+      "relay-ncat-e", "relay-socat-pty", "relay-mkfifo-chain", "relay-ncat-delayed", "relay-socat-udp", "relay-socat-udp-sendto", "shell001-read-loop", "shell001-split",
     ]);
     expect(r.warnings).toEqual([]);
   });
@@ -523,6 +523,16 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
       expect(c.findings[0]).toMatchObject({ processName: "bash", destination: { ip: "127.0.0.1", port: c.port }, relay: { program }, transport });
     });
   }
+
+  // A relay over a UDP socket that never connects (socat UDP-SENDTO:): udp_send's cgroup/sendmsg
+  // programs are live on the guest's cgroup v2 root, and the relay's first send names its socket.
+  vmIt("relay evasion: relay-socat-udp-sendto (never connected) gives exactly one RELAY-001 finding (udp), udp_send live", () => {
+    expect(live(r.programs, "udp_send")).toEqual(["cgroup/sendmsg{4,6}"]);
+    const c = caseOf("relay-socat-udp-sendto") as Case & { answered: boolean };
+    expect(c.answered, c.stderr).toBe(true);
+    expect(c.findings.map((f) => f.ruleId)).toEqual(["RELAY-001"]);
+    expect(c.findings[0]).toMatchObject({ processName: "bash", destination: { ip: "127.0.0.1", port: c.port }, relay: { program: "socat", unconnected: true }, transport: "udp" });
+  });
 
   // A shell known by what it does (SHELL-001): the listener got both answers; with the precise
   // profile exactly one finding across every default rule, with how it was known; the tracee

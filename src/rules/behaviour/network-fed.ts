@@ -34,7 +34,7 @@ import type { ProcessView, RuleContext, RuleState } from "../../engine/rule.js";
 import { keyLivesInTable, livesInTable, processKey, sweepByAge } from "../../process/process-view.js";
 import type { ConnectEvent, Endpoint, ExecEvent, OutboundEvent, StdioFd, TaskContext } from "../../sensor/events.js";
 import { incidentKeyOfSocket, type IncidentKey } from "../sockets/identity.js";
-import { OutboundRegistry, outboundSocketOf } from "../sockets/outbound-registry.js";
+import { OutboundRegistry, outboundSocketOf, type OutboundSocket } from "../sockets/outbound-registry.js";
 import { InterpreterContents, identifyProgram, readsCommandsFromStdin, type IdentifiedBy, type InterpreterFamily } from "../stdio/interpreters.js";
 
 /** A connection the evidence rests on: an outbound TCP socket. */
@@ -45,6 +45,8 @@ export interface NetSocket {
   remote: Endpoint;
   /** How the command reaches it: the socket on its own fd, or the process across a pipe. */
   via: { pid: number; comm: string } | null;
+  /** A UDP socket (connected, or named by its first send); TCP when absent. */
+  transport?: "udp";
 }
 
 export type BehaviourIdentifiedBy = IdentifiedBy | "behaviour";
@@ -137,6 +139,11 @@ function outboundOnStdio(s: StdioFd): InetStdio | undefined {
   return s.kind === "inet" && s.origin === "connected" && s.socketType === "stream" && s.remote.port !== 0 ? s : undefined;
 }
 
+/** A remembered outbound socket as evidence (reached across a pipe: `via` is set by the caller). */
+const netSocketOf = (s: OutboundSocket): NetSocket => ({
+  ino: s.ino, family: s.family, local: s.local, remote: s.remote, via: null, ...(s.transport === "udp" ? { transport: "udp" as const } : {}),
+});
+
 const fromStdio = (s: InetStdio, via: NetSocket["via"]): NetSocket => ({ ino: s.ino, family: s.family, local: s.local, remote: s.remote, via });
 
 export class NetworkFedInterpreters {
@@ -185,7 +192,7 @@ export class NetworkFedInterpreters {
     // /dev/tcp/H/P2`: the pipeline's members start together).
     const writer = this.indexed.get(processKey(event.task));
     if (writer === undefined) return NONE;
-    return this.resolveWaiting(writer, { ino: socket.ino, family: socket.family, local: socket.local, remote: socket.remote, via: { pid: writer.pid, comm: writer.comm } }, ctx);
+    return this.resolveWaiting(writer, { ...netSocketOf(socket), via: { pid: writer.pid, comm: writer.comm } }, ctx);
   }
 
   /** Interpreters waiting on a pipe `writer` writes, now that its socket is known. */
@@ -348,7 +355,7 @@ export class NetworkFedInterpreters {
   private connectedBy(h: Indexed): NetSocket | undefined {
     for (const s of this.sockets.ofPid(h.pid)) {
       if (s.startNs !== h.startNs) continue;
-      return { ino: s.ino, family: s.family, local: s.local, remote: s.remote, via: null };
+      return netSocketOf(s);
     }
     return undefined;
   }

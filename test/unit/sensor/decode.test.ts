@@ -46,6 +46,30 @@ function dupRecord(b: BatchBuilder, declaredSize: number = D.sizeof) {
 }
 
 describe("decodeBatch", () => {
+  // bpf/relay.bpf.c: a connect past stdio leaves the socket TCP_ESTABLISHED (1) or SYN_SENT (2);
+  // the first send of a never-connected UDP socket (cgroup/sendmsg) writes TCP_CLOSE (7), fd -1.
+  it("an outbound record of a UDP socket in TCP_CLOSE is its first unconnected send; TCP and connected UDP are not", () => {
+    const O = LAYOUT.outbound_event;
+    const outbound = (b: BatchBuilder, protocol: number, state: number, fd: number) =>
+      b.record(EventKindCode.outbound, O.sizeof, (r) => {
+        r.writeInt32LE(fd, O.fd);
+        r.writeUInt32LE(777, O.sock_ino);
+        r.writeUInt16LE(2, O.family);
+        r.writeUInt8(state, O.state);
+        r.writeUInt8(protocol, O.protocol);
+        Buffer.from([127, 0, 0, 1]).copy(r, O.remote);
+        r.writeUInt16LE(5353, O.remote + LAYOUT.sock_endpoint.port);
+      });
+    const b = new BatchBuilder();
+    outbound(b, 17, 7, -1);
+    outbound(b, 17, 1, 5);
+    outbound(b, 6, 7, 5);
+    const { events } = decodeBatch(b.buffer(), 0);
+    expect(events.map((e) => e.kind === "outbound" && [e.transport, e.fd, e.unconnected])).toEqual([["udp", -1, true], ["udp", 5, undefined], ["tcp", 5, undefined]]);
+    expect(events[0]).toMatchObject({ socketIno: 777, family: "inet", remote: { address: "127.0.0.1", port: 5353 } });
+    expect("unconnected" in events[1]!).toBe(false);
+  });
+
   it("decodes a socket_dup record with its task context", () => {
     const { events, dropped } = decodeBatch(dupRecord(new BatchBuilder()).buffer(), 0);
     expect(dropped).toEqual({});

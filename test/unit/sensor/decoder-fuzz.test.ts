@@ -111,9 +111,10 @@ const exec: fc.Arbitrary<KernelEvent> = fc.record({
 
 const fork: fc.Arbitrary<KernelEvent> = base.map((b) => withTime(b, { kind: "fork" as const }));
 const exit: fc.Arbitrary<KernelEvent> = fc.record({ base, exitCode: i32 }).map(({ base: b, exitCode }) => withTime(b, { kind: "exit" as const, exitCode }));
-const outbound: fc.Arbitrary<KernelEvent> = fc.record({ base, family: inetFamily, transport: fc.constantFrom("tcp" as const, "udp" as const), fd: i32, result: i32, socketIno: u32 })
-  .chain(({ base: b, ...rest }) => fc.tuple(endpointOf(rest.family), endpointOf(rest.family))
-    .map(([local, remote]) => withTime(b, { kind: "outbound" as const, ...rest, local, remote })));
+const outbound: fc.Arbitrary<KernelEvent> = fc.record({ base, family: inetFamily, transport: fc.constantFrom("tcp" as const, "udp" as const), fd: i32, result: i32, socketIno: u32, sent: fc.boolean() })
+  .chain(({ base: b, sent, ...rest }) => fc.tuple(endpointOf(rest.family), endpointOf(rest.family))
+    // An unconnected UDP socket's first send (cgroup/sendmsg) is marked; a TCP record never is.
+    .map(([local, remote]) => withTime(b, { kind: "outbound" as const, ...rest, local, remote, ...(sent && rest.transport === "udp" ? { unconnected: true as const } : {}) })));
 
 const credSyscall = fc.constantFrom("setuid" as const, "setreuid" as const, "setresuid" as const, "setgid" as const, "setregid" as const,
   "setresgid" as const, "setsid" as const);

@@ -188,6 +188,8 @@ export function encodeRecord(e: KernelEvent, slack = 0): Buffer {
       b.writeUInt32LE(e.socketIno, O.sock_ino);
       b.writeUInt16LE(familyNumber(e.family), O.family);
       b.writeUInt8(e.transport === "udp" ? 17 : 6, O.protocol);
+      // TCP_CLOSE marks a UDP socket's first unconnected send; TCP_ESTABLISHED a connect.
+      b.writeUInt8(e.unconnected === true ? 7 : 1, O.state);
       writeEndpoint(b, O.local, e.local);
       writeEndpoint(b, O.remote, e.remote);
       break;

@@ -238,7 +238,7 @@ function summarize(f) {
     filename: ev.filename ?? null,
     profile: f.sockeye?.profile ?? null,
     verdict: f.sockeye?.verdict ?? null,
-    relay: f.sockeye?.relay ? { program: f.sockeye.relay.program?.name ?? null, remote: f.sockeye.relay.remote ?? null } : null,
+    relay: f.sockeye?.relay ? { program: f.sockeye.relay.program?.name ?? null, remote: f.sockeye.relay.remote ?? null, unconnected: f.sockeye.relay.unconnected ?? false } : null,
     transport: f.network?.transport ?? null,
   };
 }
@@ -393,6 +393,8 @@ async function main() {
   // The client's port is fixed so the listener knows where to send (any free one: the guest is alone).
   const udpClientPort = 47_000 + Math.floor(Math.random() * 1000);
   await relayScenario("relay-socat-udp", (p) => ["socat", `UDP:${ip}:${p},sourceport=${udpClientPort}`, `EXEC:${BASH}`], "RELAY-001", () => udpCommander(udpClientPort));
+  // A UDP socket that never connects (sendto on every write): named by its first send (udp_send).
+  await relayScenario("relay-socat-udp-sendto", (p) => ["socat", `UDP-SENDTO:${ip}:${p},sourceport=${udpClientPort + 1}`, `EXEC:${BASH}`], "RELAY-001", () => udpCommander(udpClientPort + 1));
 
   // Two commands (busybox applets: each an exec) whose answers the listener waits for.
   const twoCommands = [["id", "uid="], ["uname -s", "Linux"]];
