@@ -8,7 +8,8 @@
 #include "sock.bpf.h"
 
 /* The record of an accepted inet socket (accept_records); unix sockets make none, as Elastic
- * Defend reports no network event for them. */
+ * Defend reports no network event for them. Past SOCKEYE_ACCEPT_PROCESS_EIGHTHS of the process
+ * ring an accept is counted as dropped, not recorded: exec records keep the rest. */
 static __always_inline void emit_accept(int fd, struct socket *sock, struct sock *sk)
 {
 	struct accept_event *e;
@@ -16,6 +17,11 @@ static __always_inline void emit_accept(int fd, struct socket *sock, struct sock
 
 	if (family != AF_INET && family != AF_INET6)
 		return;
+	if (bpf_ringbuf_query(&process_events, BPF_RB_AVAIL_DATA) * 8 >=
+	    bpf_ringbuf_query(&process_events, BPF_RB_RING_SIZE) * SOCKEYE_ACCEPT_PROCESS_EIGHTHS) {
+		count_drop(SOCKEYE_HOOK_ACCEPT, SOCKEYE_RING_PROCESS, SOCKEYE_DROP_ACCEPT_SHARE);
+		return;
+	}
 	e = bpf_ringbuf_reserve(&process_events, sizeof(*e), 0);
 	if (!e) {
 		count_drop(SOCKEYE_HOOK_ACCEPT, SOCKEYE_RING_PROCESS, SOCKEYE_DROP_RING_FULL);

@@ -59,8 +59,8 @@ static __always_inline __u64 context_submit_flags(void *ring, __u8 wakeup_eighth
 }
 
 /*
- * Process records (exec, fork, exit, credential changes, accepts) are context for detections, not detections, and every
- * fork+exec makes three of them: woken for each, the reader cost a fork+exec of /bin/true
+ * Process records (exec, fork, exit, credential changes, accepts) are context for detections,
+ * not detections, and every fork+exec makes three of them: woken for each, the reader cost a fork+exec of /bin/true
  * 42 µs with a C reader and 115 µs with the addon (bench/README.md). So below a fill level
  * they wake nobody: the reader reads every ring at every detection's wakeup (a detection
  * always finds its process's exec) and at least once per poll timeout (native/ring_reader.cc).

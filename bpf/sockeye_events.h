@@ -127,7 +127,8 @@ enum sockeye_drop_reason {
 	SOCKEYE_DROP_REPEAT = 1,       /* detection ring under pressure: this (process, fd) had one admitted within the window */
 	SOCKEYE_DROP_LARGE_SHARE = 2,  /* an exec record with a socket on stdio past the share large records may fill */
 	SOCKEYE_DROP_SOURCE_SHARE = 3, /* one past its uid's one exec record per window once large records fill a quarter */
-	SOCKEYE_DROP_REASON_COUNT = 4,
+	SOCKEYE_DROP_ACCEPT_SHARE = 4, /* an accept record past the share of the process ring accepts may fill */
+	SOCKEYE_DROP_REASON_COUNT = 5,
 };
 
 struct hook_counter {

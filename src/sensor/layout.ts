@@ -35,7 +35,7 @@ export type HookName = (typeof HOOKS)[number];
 export const RINGS = ["detection", "process", "relay"] as const;
 export type RingName = (typeof RINGS)[number];
 /** enum sockeye_drop_reason in order: why the kernel dropped a record. */
-export const DROP_REASONS = ["ring_full", "repeat", "large_share", "source_share"] as const;
+export const DROP_REASONS = ["ring_full", "repeat", "large_share", "source_share", "accept_share"] as const;
 export type RingDropReason = (typeof DROP_REASONS)[number];
 
 export const LAYOUT = {

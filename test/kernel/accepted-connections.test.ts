@@ -5,7 +5,7 @@
  * it accepted, by process.entity_id) fires on it; without it (what `sockeye run` opens when no
  * loaded rule reads accepts) the same accept makes none.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -114,5 +114,35 @@ describe.runIf(tier.run)("kernel: accepted connections, when no rule reads them"
     expect(session.of(server.pid).map((e) => e.kind)).toContain("exec");
     expect(session.events.filter((e) => e.kind === "accept")).toEqual([]);
     expect(session.sensor.counters().accept.emitted).toBe(0);
+  });
+});
+
+describe.runIf(tier.run)("kernel: an accept flood while a rule reads accepts", () => {
+  // One page of process ring (about 23 accept records), and the reader woken at most every
+  // 100 ms (it also polls every 100 ms): between two reads a burst of loopback accepts passes
+  // half the ring on any machine that accepts faster than one connection per 8 ms.
+  let session: Session;
+  beforeAll(async () => {
+    session = await Session.open({ acceptRecords: true, processRingBytes: 4096, wakeupIntervalUs: 100_000 });
+  });
+  afterAll(() => session?.close());
+
+  it("accept records stop at half the process ring, each one past it counted as accept_share", async () => {
+    const ACCEPTS = 300;
+    const code = [
+      "import socket",
+      "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(512)",
+      `cs = [socket.create_connection(s.getsockname()) for _ in range(${ACCEPTS})]`,
+      `for _ in range(${ACCEPTS}): s.accept()[0].close()`,
+    ].join("\n");
+    const r = spawnSync(PYTHON, ["-c", code], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    await session.settle(500);
+    const accept = session.sensor.counters().accept;
+    const drops = session.sensor.ringDrops().process.byReason;
+    // Every accept of the burst was either recorded or counted as dropped (other processes' accepts may add some).
+    expect(accept.emitted + accept.lost).toBeGreaterThanOrEqual(ACCEPTS);
+    expect(drops.accept_share).toBeGreaterThan(0);
+    expect(session.events.filter((e) => e.kind === "accept").length).toBe(accept.emitted);
   });
 });
