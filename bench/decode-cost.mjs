@@ -19,6 +19,12 @@ function execRecord(filename, argv) {
   record.writeUInt16LE(name.length, X.filename_len);
   record.writeUInt16LE(args.length, X.args_len);
   record.write("bash", X.task + LAYOUT.task_context.comm);
+  // Root's capability sets, as most execs on a server carry them (absent from older layouts).
+  if (X.caps !== undefined) {
+    record.writeUInt8(1, X.caps_known);
+    record.writeBigUInt64LE(0x1ffffffffffn, X.caps + LAYOUT.cap_sets.effective);
+    record.writeBigUInt64LE(0x1ffffffffffn, X.caps + LAYOUT.cap_sets.permitted);
+  }
   name.copy(record, X.data);
   args.copy(record, X.data + name.length);
   return record;

@@ -19,8 +19,11 @@ const volatile __u8 detection_pressure_eighths = SOCKEYE_DETECTION_PRESSURE_EIGH
 const volatile __u64 detection_repeat_window_ns = SOCKEYE_DETECTION_REPEAT_WINDOW_NS;
 const volatile __u8 detection_large_eighths = SOCKEYE_DETECTION_LARGE_EIGHTHS;
 const volatile __u8 detection_source_eighths = SOCKEYE_DETECTION_SOURCE_EIGHTHS;
+const volatile __u8 process_wakeup_eighths = SOCKEYE_CONTEXT_WAKEUP_EIGHTHS;
+const volatile __u8 accept_records = 0;
 
 struct detection_events_map detection_events SEC(".maps");
+struct process_events_map process_events SEC(".maps");
 struct ring_last_wakeup_map ring_last_wakeup SEC(".maps");
 struct detection_admitted_map detection_admitted SEC(".maps");
 struct hook_counters_map hook_counters SEC(".maps");

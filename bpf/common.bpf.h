@@ -85,6 +85,10 @@ extern const volatile __u8 detection_pressure_eighths;
 extern const volatile __u64 detection_repeat_window_ns;
 extern const volatile __u8 detection_large_eighths;
 extern const volatile __u8 detection_source_eighths;
+/* Process records wake the reader only once their ring is this full (in 1/8ths; process_submit_flags). */
+extern const volatile __u8 process_wakeup_eighths;
+/* Accepted inet sockets make records (struct accept_event): set only while a rule reads them. */
+extern const volatile __u8 accept_records;
 
 static __always_inline int within_stdio(long fd)
 {

@@ -22,6 +22,13 @@ struct detection_events_map {
 };
 extern struct detection_events_map detection_events SEC(".maps");
 
+/* Process records (exec, fork, exit, credential changes, accepts): context for detections. */
+struct process_events_map {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SOCKEYE_DEFAULT_PROCESS_RING_BYTES);
+};
+extern struct process_events_map process_events SEC(".maps");
+
 /* Per CPU and ring: when a record last woke the reader (ns, bpf_ktime_get_ns). The relay ring
  * shares the process ring's slot. */
 struct ring_last_wakeup_map {

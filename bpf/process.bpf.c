@@ -6,15 +6,6 @@
 #include "common.bpf.h"
 #include "stdio.bpf.h"
 
-/* Process records wake the reader only once their ring is this full (in 1/8ths); see
- * process_submit_flags. */
-const volatile __u8 process_wakeup_eighths = SOCKEYE_CONTEXT_WAKEUP_EIGHTHS;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, SOCKEYE_DEFAULT_PROCESS_RING_BYTES);
-} process_events SEC(".maps");
-
 /* An exec record is too large for the BPF stack; it is built here, then copied out with
  * only the bytes in use. */
 struct {
@@ -23,19 +14,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct exec_event);
 } exec_scratch SEC(".maps");
-
-/*
- * Process records (exec, fork, exit) are context for detections, not detections, and every
- * fork+exec makes three of them: woken for each, the reader cost a fork+exec of /bin/true
- * 42 µs with a C reader and 115 µs with the addon (bench/README.md). So below a fill level
- * they wake nobody: the reader reads every ring at every detection's wakeup (a detection
- * always finds its process's exec) and at least once per poll timeout (native/ring_reader.cc).
- * Past the level, an exec flood wakes the reader as detections do, before the ring overflows.
- */
-static __always_inline __u64 process_submit_flags(__u64 now)
-{
-	return context_submit_flags(&process_events, process_wakeup_eighths, now);
-}
 
 /* Shells whose exec may wake the reader (relay_candidate), by comm, NUL-padded to its 16
  * bytes: the loader fills it from the TypeScript list (src/sensor/shells.ts) and freezes it. */
@@ -109,6 +87,9 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	fill_stdio_fd(&e->stdio[1], task, 1);
 	fill_stdio_fd(&e->stdio[2], task, 2);
 	e->loginuid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : (__u32)-1;
+	e->caps_known = fill_cap_sets(&e->caps, task);
+	if (!e->caps_known)
+		count(SOCKEYE_HOOK_EXEC, COUNT_ERRORS);
 
 	filename_len = bpf_probe_read_kernel_str(e->data, SOCKEYE_FILENAME_MAX, BPF_CORE_READ(bprm, filename));
 	if (filename_len <= 0) {
@@ -280,6 +261,9 @@ static __always_inline void cred_submit(struct cred_change_event *e, const struc
 	e->old_gid = old->gid;
 	e->old_egid = old->egid;
 	e->old_sgid = old->sgid;
+	e->caps_known = fill_cap_sets(&e->caps, current_task());
+	if (!e->caps_known)
+		count(SOCKEYE_HOOK_CRED_CHANGE, COUNT_ERRORS);
 	bpf_ringbuf_submit(e, process_submit_flags(e->hdr.time_ns));
 	count(SOCKEYE_HOOK_CRED_CHANGE, COUNT_EMITTED);
 }

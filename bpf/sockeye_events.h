@@ -36,6 +36,7 @@ enum sockeye_event_kind {
 	SOCKEYE_EVENT_EXIT = 5,
 	SOCKEYE_EVENT_OUTBOUND = 6,
 	SOCKEYE_EVENT_CRED_CHANGE = 7,
+	SOCKEYE_EVENT_ACCEPT = 8,
 };
 
 /* Which program produced a connect record. */
@@ -126,7 +127,8 @@ enum sockeye_drop_reason {
 	SOCKEYE_DROP_REPEAT = 1,       /* detection ring under pressure: this (process, fd) had one admitted within the window */
 	SOCKEYE_DROP_LARGE_SHARE = 2,  /* an exec record with a socket on stdio past the share large records may fill */
 	SOCKEYE_DROP_SOURCE_SHARE = 3, /* one past its uid's one exec record per window once large records fill a quarter */
-	SOCKEYE_DROP_REASON_COUNT = 4,
+	SOCKEYE_DROP_ACCEPT_SHARE = 4, /* an accept record past the share of the process ring accepts may fill */
+	SOCKEYE_DROP_REASON_COUNT = 5,
 };
 
 struct hook_counter {
@@ -161,6 +163,12 @@ struct task_context {
 	__u32 mnt_ns;
 	__u32 net_ns;
 	__u32 pad;
+};
+
+/* Capability sets as /proc/<pid>/status shows them (CapEff, CapPrm): bit n is capability n. */
+struct cap_sets {
+	__u64 effective;
+	__u64 permitted;
 };
 
 /* IPv4 addresses sit in the first 4 bytes of addr; port is in host byte order. */
@@ -245,9 +253,11 @@ struct exec_event {
 	__u16 args_len;      /* bytes of data[] after the filename: argv, each NUL-terminated */
 	__u8 filename_truncated;
 	__u8 args_truncated;
-	__u16 pad;
+	__u8 caps_known;     /* caps was read (0: a read failed, the sets are not known) */
+	__u8 pad;
 	__u32 loginuid;
 	__u32 pad2;
+	struct cap_sets caps;  /* the new program's, as execve left them */
 	struct stdio_fd stdio[SOCKEYE_STDIO_FDS];
 	char data[SOCKEYE_FILENAME_MAX + SOCKEYE_ARGS_MAX];
 };
@@ -287,6 +297,25 @@ struct outbound_event {
 };
 
 /*
+ * An inet socket accept()/accept4() returned (Elastic Defend's connection_accepted), made only
+ * while a loaded rule reads such events (the accept_records setting): a busy server accepts
+ * thousands a second. Process records: they travel on the process ring, after the exec of the
+ * server that accepts.
+ */
+struct accept_event {
+	struct event_header hdr;
+	struct task_context task;
+	__s32 fd;        /* the new fd accept returned */
+	__u32 sock_ino;
+	__u16 family;    /* AF_INET or AF_INET6 */
+	__u8 state;      /* sk_state */
+	__u8 pad;
+	__u32 pad2;
+	struct sock_endpoint local;
+	struct sock_endpoint remote;
+};
+
+/*
  * A set*id call that succeeded and changed an id, or a setsid that made a new session (Elastic
  * Defend's uid_change / gid_change / session_id_change). task holds the ids after the call
  * (task.uid/gid the real ones); old_* were read at the call's entry. Process records: they
@@ -297,7 +326,7 @@ struct cred_change_event {
 	struct task_context task;
 	__u16 syscall;   /* enum sockeye_cred_syscall */
 	__u8 changed;    /* SOCKEYE_CHANGED_* */
-	__u8 pad;
+	__u8 caps_known; /* caps was read */
 	__u32 sid;       /* the new session id after setsid; 0 otherwise */
 	__u32 euid;      /* after the call */
 	__u32 suid;
@@ -309,6 +338,7 @@ struct cred_change_event {
 	__u32 old_gid;
 	__u32 old_egid;
 	__u32 old_sgid;
+	struct cap_sets caps;  /* after the call: setuid to or from 0 changes them too */
 };
 
 #endif /* SOCKEYE_EVENTS_H */

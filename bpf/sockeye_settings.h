@@ -51,6 +51,14 @@
  * one user's flood leaves room for another's first record.
  */
 #define SOCKEYE_DETECTION_LARGE_EIGHTHS 4
+
+/*
+ * Accept records (only while a rule reads accepted connections) share the process ring with
+ * exec, fork and exit records, and any local user can accept loopback connections by the
+ * thousand: they are admitted only while the ring is under this fill (in eighths), so an
+ * accept flood leaves the other half to the process records detections are judged by.
+ */
+#define SOCKEYE_ACCEPT_PROCESS_EIGHTHS 4
 #define SOCKEYE_DETECTION_SOURCE_EIGHTHS 2
 
 #endif /* SOCKEYE_SETTINGS_H */

@@ -111,6 +111,25 @@ static __always_inline void fill_task_namespaced(struct task_context *c, struct 
 	fill_namespaces(c, task);
 }
 
+/*
+ * The task's effective and permitted capabilities (its objective credentials, as /proc shows
+ * them). kernel_cap_t is one u64 since 6.3 and two u32, low word first, before: the same 8
+ * bytes on a little-endian machine, so each set is read whole and neither layout's member is
+ * named. Returns 1 when both were read, 0 (sets zeroed) when a read failed.
+ */
+static __always_inline __u8 fill_cap_sets(struct cap_sets *caps, struct task_struct *task)
+{
+	const struct cred *cred = TASK_READ(task, real_cred);
+
+	if (bpf_core_read(&caps->effective, sizeof(caps->effective), &cred->cap_effective) ||
+	    bpf_core_read(&caps->permitted, sizeof(caps->permitted), &cred->cap_permitted)) {
+		caps->effective = 0;
+		caps->permitted = 0;
+		return 0;
+	}
+	return 1;
+}
+
 static __always_inline struct file *task_fd_file(struct task_struct *task, int fd)
 {
 	struct file **fds;

@@ -279,6 +279,7 @@ struct Refusal {
   X(detection_source_eighths, SOCKEYE_DETECTION_SOURCE_EIGHTHS)                 \
   X(compat_connect, 0)                                                          \
   X(process_wakeup_eighths, SOCKEYE_CONTEXT_WAKEUP_EIGHTHS)                     \
+  X(accept_records, options.accept_records ? 1 : 0)                             \
   X(relay_wakeup_eighths, SOCKEYE_CONTEXT_WAKEUP_EIGHTHS)
 
 void write_settings(sockeye_bpf* skel, const LoadOptions& options) {

@@ -27,6 +27,8 @@ struct SensorFailure {
 struct LoadOptions {
   int stdio_fd_max = SOCKEYE_DEFAULT_STDIO_FD_MAX;
   bool connect_all_fds = false;
+  // Records of accepted inet sockets (bpf/accept.bpf.h emit_accept): only while a rule reads them.
+  bool accept_records = false;
   uint32_t detection_ring_bytes = SOCKEYE_DEFAULT_DETECTION_RING_BYTES;
   uint32_t process_ring_bytes = SOCKEYE_DEFAULT_PROCESS_RING_BYTES;
   uint32_t relay_ring_bytes = SOCKEYE_DEFAULT_RELAY_RING_BYTES;

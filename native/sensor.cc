@@ -49,6 +49,7 @@ LoadOptions parse_options(const Napi::Value& value) {
   Napi::Object obj = value.As<Napi::Object>();
   if (obj.Has("stdioFdMax")) o.stdio_fd_max = obj.Get("stdioFdMax").As<Napi::Number>().Int32Value();
   if (obj.Has("connectAllFds")) o.connect_all_fds = obj.Get("connectAllFds").ToBoolean();
+  if (obj.Has("acceptRecords")) o.accept_records = obj.Get("acceptRecords").ToBoolean();
   if (obj.Has("compatSyscalls")) o.compat_syscalls = obj.Get("compatSyscalls").ToBoolean();
   if (obj.Has("detectionRingBytes"))
     o.detection_ring_bytes = obj.Get("detectionRingBytes").As<Napi::Number>().Uint32Value();

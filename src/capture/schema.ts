@@ -93,6 +93,10 @@ const stdioFd = z.discriminatedUnion("kind", [
   ...(["tty", "pty_master"] as const).map((k) => z.object({ kind: z.literal(k), ino: u64, ttyIndex: i32, controlling: z.boolean() })),
 ]);
 
+/** 16 hex digits, as /proc/<pid>/status prints a capability set. */
+const capabilitySet = z.string().regex(/^[0-9a-f]{16}$/);
+const capabilities = z.object({ effective: capabilitySet, permitted: capabilitySet });
+
 const exec = z.object({
   ...base,
   kind: z.literal("exec"),
@@ -103,6 +107,7 @@ const exec = z.object({
   argsTruncated: z.boolean(),
   loginUid: u32,
   stdio: z.tuple([stdioFd, stdioFd, stdioFd]).nullable().default(null),
+  capabilities: capabilities.nullable().default(null),
 });
 
 const fork = z.object({ ...base, kind: z.literal("fork") });
@@ -114,17 +119,22 @@ const outbound = z.object({
   unconnected: z.literal(true).optional(),
 });
 
+const accept = z.object({
+  ...base, kind: z.literal("accept"), fd: i32, socketIno: u64, family: z.enum(["inet", "inet6"]), local: endpoint, remote: endpoint,
+});
+
 const credIds = z.object({ uid: u32, euid: u32, suid: u32, gid: u32, egid: u32, sgid: u32 });
 const credChange = z.object({
   ...base, kind: z.literal("cred_change"),
   syscall: z.enum(["setuid", "setreuid", "setresuid", "setgid", "setregid", "setresgid", "setsid"]),
   changed: z.object({ uid: z.boolean(), gid: z.boolean(), session: z.boolean() }),
   ids: credIds, oldIds: credIds, sid: u32.optional(),
+  capabilities: capabilities.nullable().default(null),
 });
 
 const alreadyRunning = z.object({ ...base, kind: z.literal("already_running"), executable: z.string(), args: z.array(z.string()) });
 
-// Input `unknown`: fields sockeye added later (socketIno, stdio) get defaults in older captures.
+// Input `unknown`: fields sockeye added later (socketIno, stdio, capabilities) get defaults in older captures.
 export const sensorEventSchema: z.ZodType<SensorEvent, z.ZodTypeDef, unknown> = z.discriminatedUnion("kind", [
   connect,
   socketDup,
@@ -132,6 +142,7 @@ export const sensorEventSchema: z.ZodType<SensorEvent, z.ZodTypeDef, unknown> = 
   fork,
   exit,
   outbound,
+  accept,
   credChange,
   alreadyRunning,
 ]);

@@ -20,6 +20,7 @@ import { Heartbeat, heartbeatStatus } from "../pipeline/heartbeat.js";
 import { DaemonStats } from "../metrics/daemon-stats.js";
 import { resolveConfig, type Config, type ConfigInput } from "../config/config.js";
 import { loadConfiguredRules, logRuleCatalog } from "../config/rules.js";
+import { readsAcceptedConnections } from "../rules/catalog.js";
 import { buildOutputs } from "../config/outputs.js";
 import { acquireInstanceLock } from "../service/instance-lock.js";
 import { StartSequence } from "../service/start-sequence.js";
@@ -83,7 +84,10 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   await start.step(() => pipeline.open(), () => pipeline.close(0));
   const stats = new DaemonStats();
   await start.step(() => stats.configure(config.metrics), () => stats.stop());
-  const sensor = await start.step(() => Promise.resolve(openSensorSync({ ...sensorOptionsFromConfig(config.sensor), ...kernelEnforce })), (opened) => opened.close());
+  // Accepted connections leave the kernel only when a loaded rule reads them: a busy server
+  // accepts thousands a second, and no built-in rule needs them.
+  const acceptRecords = readsAcceptedConnections(catalog.rules);
+  const sensor = await start.step(() => Promise.resolve(openSensorSync({ ...sensorOptionsFromConfig(config.sensor), ...kernelEnforce, acceptRecords })), (opened) => opened.close());
   opened.sensor = sensor;
   // After the sensor, so that a user without the privileges is told about those first; a
   // refused second daemon has its programs loaded for a moment, then closes them.
@@ -92,7 +96,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   // Before the ready line: whoever reads it may signal the daemon at once (systemd, a test),
   // and a SIGTERM or SIGHUP ahead of its handler would kill it without draining or flushing.
   const stopped = stopSignal();
-  const reloads = reloadOnHangup(request, config.sensor, pipeline, stats, enforcer, "enforce" in kernelEnforce ? config.enforce : undefined);
+  const reloads = reloadOnHangup(request, config.sensor, pipeline, stats, enforcer, "enforce" in kernelEnforce ? config.enforce : undefined, acceptRecords);
   const seeded = pipeline.seedFromProc();
   // How long batches waited for the event loop behind host reads and rules (each batch is
   // stamped when the reader queues it): in the stats line, the metrics and the stopped line
@@ -270,6 +274,8 @@ function reloadOnHangup(
   request: RunRequest, runningSensor: SensorConfig, pipeline: Pipeline, stats: DaemonStats, enforcer: Enforcer | undefined,
   /** The [enforce] settings the kernel path was loaded with, when it was: it cannot follow a reload. */
   kernelEnforce: Config["enforce"] | undefined,
+  /** Whether the sensor reports accepted connections (a setting of its programs, fixed at start). */
+  acceptRecords: boolean,
 ): { stop(): Promise<void> } {
   let reloading: Promise<void> = Promise.resolve();
   let stopping = false;
@@ -287,6 +293,8 @@ function reloadOnHangup(
     }
     if (JSON.stringify(next.config.sensor) !== JSON.stringify(runningSensor)) warn("reload: [sensor] settings take effect only at restart");
     logRuleCatalog(next.catalog, daemonLogger);
+    if (!acceptRecords && readsAcceptedConnections(next.catalog.rules))
+      warn("reload: rules reading accepted connections see them only after a restart", { rules: next.catalog.rules.filter((r) => r.kinds.includes("accept")).map((r) => r.meta.id) });
     warnUnknownEnforceRules(next.config.enforce.rules, next.catalog.rules);
     // Modes, allowlist and budget change at once; whether the kernel path runs, only at restart.
     // With the kernel path loaded (its names and allowlist frozen in its maps), [enforce] keeps

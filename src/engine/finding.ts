@@ -79,6 +79,7 @@ const CATEGORY_BY_KIND: Record<EventKind, string[]> = {
   fork: ["process"],
   exit: ["process"],
   outbound: ["network"],
+  accept: ["network"],
   cred_change: ["process"],
   already_running: ["process"],
 };

@@ -54,6 +54,8 @@ export interface CompiledSequenceStep {
   query: CompiledEql;
   /** The join key of a document for this step (sequence keys, then the step's), or undefined when a key is missing. */
   key(doc: EqlDocument): string | undefined;
+  /** The fields the join key reads that must be present (keys not marked `?`): a document missing one never joins. */
+  requiredKeyFields: string[];
 }
 
 export interface CompiledSequence {
@@ -430,8 +432,10 @@ function compileSequence(parsed: EqlSequenceQuery, options: CompileOptions): Com
     const query = compileEventQuery(step.query, options);
     for (const field of query.fields) fields.add(field);
     const keys = [...sharedKeys, ...step.by.map(compileKey)];
+    const requiredKeyFields = [...parsed.by, ...step.by].filter((key) => !(key.type === "field" && key.optional)).flatMap((key) => valueFields(key, []));
     const result: CompiledSequenceStep = {
       query,
+      requiredKeyFields,
       key(doc) {
         const parts: unknown[] = [];
         for (const key of keys) {

@@ -362,6 +362,7 @@ export class ProcessTable implements ProcessView {
       case "connect":
       case "socket_dup":
       case "outbound":
+      case "accept":
       case "cred_change":
         return;
       default: {

@@ -14,6 +14,7 @@ import { ElasticRuleError, loadElasticRules, type ElasticRuleLoadResult, type Lo
 import { builtinElasticRulesDir, elasticRules } from "./elastic/rule.js";
 import { SHAPES, shapesFor } from "./elastic/shapes.js";
 import { ENTRY_LEADER_NOTE } from "./elastic/ecs-identity.js";
+import { ACCEPT_NOTE } from "./elastic/ecs-network.js";
 import type { CompiledEql, CompiledQuery } from "../eql/compile.js";
 
 export interface RuleStatus {
@@ -70,13 +71,33 @@ function coverage(compiled: CompiledQuery): { unprovided: string[]; neverFires?:
   const provided = new Set(categories.flatMap((category) => (SHAPES[category] ?? []).flatMap((shape) => [...shape.fields])));
   const unprovided = compiled.fields.filter((field) => !provided.has(field));
   const blocked = queries.findIndex((query) => !queryCanFire(query));
-  if (blocked < 0) return { unprovided };
-  const which = compiled.kind === "event" ? "its condition" : `step ${blocked + 1}`;
-  return { unprovided, neverFires: `${which} needs a field or value sockeye never provides` };
+  if (blocked >= 0) {
+    const which = compiled.kind === "event" ? "its condition" : `step ${blocked + 1}`;
+    return { unprovided, neverFires: `${which} needs a field or value sockeye never provides` };
+  }
+  if (compiled.kind === "sequence") {
+    // A document missing a join key (one not marked `?`) joins no sequence.
+    for (const [k, step] of compiled.steps.entries()) {
+      const shapes = shapesFor(step.query);
+      const missing = step.requiredKeyFields.find((field) => !shapes.some((shape) => shape.fields.has(field)));
+      if (missing !== undefined) return { unprovided, neverFires: `step ${k + 1}'s join key ${missing} is a field sockeye never provides` };
+    }
+  }
+  return { unprovided };
+}
+
+/** Whether a step of `compiled` can match an accepted connection's document. */
+function readsAccepts(compiled: CompiledQuery): boolean {
+  const queries = compiled.kind === "event" ? [compiled] : compiled.steps.map((step) => step.query);
+  return queries.some((query) => shapesFor(query).some((shape) => shape.kinds.includes("accept")));
 }
 
 function elasticStatus(result: ElasticRuleLoadResult): RuleStatus {
   const { unprovided, neverFires } = result.rule !== undefined ? coverage(result.rule.compiled) : { unprovided: [], neverFires: undefined };
+  const notes = [
+    ...(result.rule?.compiled.fields.some((field) => field.startsWith("process.entry_leader.")) ? [ENTRY_LEADER_NOTE] : []),
+    ...(result.rule !== undefined && neverFires === undefined && readsAccepts(result.rule.compiled) ? [ACCEPT_NOTE] : []),
+  ];
   return {
     ...(result.rule ? { id: result.rule.meta.id, name: result.rule.meta.name } : {}),
     source: result.source,
@@ -85,7 +106,7 @@ function elasticStatus(result: ElasticRuleLoadResult): RuleStatus {
     ...(result.reason !== undefined ? { reason: result.reason } : {}),
     ...(unprovided.length > 0 ? { unprovidedFields: unprovided } : {}),
     ...(neverFires !== undefined ? { neverFires } : {}),
-    ...(result.rule?.compiled.fields.some((field) => field.startsWith("process.entry_leader.")) ? { notes: [ENTRY_LEADER_NOTE] } : {}),
+    ...(notes.length > 0 ? { notes } : {}),
   };
 }
 
@@ -146,4 +167,13 @@ export function loadRuleCatalog(options: RuleCatalogOptions = {}): RuleCatalog {
   rules.push(...elasticRules(elastic));
   statuses.push(...userStatuses);
   return { rules, statuses };
+}
+
+/**
+ * Whether one of `rules` reads accepted connections (connection_accepted documents): the
+ * sensor reports accepts only then (SensorOptions.acceptRecords), as a busy server accepts
+ * thousands a second and no built-in rule needs them.
+ */
+export function readsAcceptedConnections(rules: readonly AnyRule[]): boolean {
+  return rules.some((rule) => rule.kinds.includes("accept"));
 }

@@ -4,7 +4,7 @@
  * here calls back into native code.
  */
 import type {
-  AddressFamily, ConnectSource, CredChangeEvent, CredIds, CredSyscall, DupSyscall, Endpoint, SensorEvent, SocketOrigin, SocketType, StdioFd, TaskContext,
+  AddressFamily, CapabilitySets, ConnectSource, CredChangeEvent, CredIds, CredSyscall, DupSyscall, Endpoint, SensorEvent, SocketOrigin, SocketType, StdioFd, TaskContext,
 } from "./events.js";
 import { assertInternal } from "../errors.js";
 import {
@@ -27,6 +27,7 @@ const X = LAYOUT.exec_event;
 const E = LAYOUT.exit_event;
 const O = LAYOUT.outbound_event;
 const K = LAYOUT.cred_change_event;
+const A = LAYOUT.accept_event;
 /** outbound_event.protocol of a connected UDP socket (else IPPROTO_TCP). */
 const IPPROTO_UDP = 17;
 /** outbound_event.state of a UDP socket that was never connected (TCP_CLOSE): its first send made the record (bpf/relay.bpf.c). */
@@ -81,6 +82,31 @@ function credIds(view: DataView, at: number, uid: number, gid: number, offsets: 
     gid, egid: view.getUint32(at + offsets[2]!, true), sgid: view.getUint32(at + offsets[3]!, true),
   };
 }
+const CS = LAYOUT.cap_sets;
+
+/** The last capability set turned into text: most execs repeat root's full set or an empty one. */
+let lastCapLow = 0;
+let lastCapHigh = 0;
+let lastCapText = "0000000000000000";
+
+/** A u64 capability set at `at` as /proc/<pid>/status prints it: 16 hex digits. */
+function capabilitySet(view: DataView, at: number): string {
+  const low = view.getUint32(at, true);
+  const high = view.getUint32(at + 4, true);
+  if (low !== lastCapLow || high !== lastCapHigh) {
+    lastCapLow = low;
+    lastCapHigh = high;
+    lastCapText = high.toString(16).padStart(8, "0") + low.toString(16).padStart(8, "0");
+  }
+  return lastCapText;
+}
+
+/** The cap_sets at `at` of a record whose caps_known byte is at `knownAt`; null when the kernel could not read them. */
+function capabilities(view: DataView, at: number, knownAt: number): CapabilitySets | null {
+  if (view.getUint8(knownAt) === 0) return null;
+  return { effective: capabilitySet(view, at + CS.effective), permitted: capabilitySet(view, at + CS.permitted) };
+}
+
 const NEW_ID_OFFSETS = [K.euid, K.suid, K.egid, K.sgid] as const;
 const OLD_ID_OFFSETS = [K.old_euid, K.old_suid, K.old_egid, K.old_sgid] as const;
 
@@ -266,6 +292,7 @@ const MIN_SIZE: Record<number, number> = {
   [EventKindCode.exit]: E.sizeof,
   [EventKindCode.outbound]: O.sizeof,
   [EventKindCode.cred_change]: K.sizeof,
+  [EventKindCode.accept]: A.sizeof,
 };
 
 /**
@@ -360,6 +387,7 @@ export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = 
           argsTruncated: cut || view.getUint8(at + X.args_truncated) !== 0,
           loginUid: view.getUint32(at + X.loginuid, true),
           stdio: [stdioFd(bytes, view, at + X.stdio), stdioFd(bytes, view, at + X.stdio + S.sizeof), stdioFd(bytes, view, at + X.stdio + 2 * S.sizeof)],
+          capabilities: capabilities(view, at + X.caps, at + X.caps_known),
         });
         break;
       }
@@ -385,6 +413,18 @@ export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = 
         });
         break;
       }
+      case EventKindCode.accept: {
+        const fam = family(view.getUint16(at + A.family, true)) === "inet6" ? "inet6" : "inet";
+        events.push({
+          timeNs, timeMs, task: t, kind: "accept",
+          fd: view.getInt32(at + A.fd, true),
+          socketIno: view.getUint32(at + A.sock_ino, true),
+          family: fam,
+          local: endpoint(bytes, view, at + A.local, fam)!,
+          remote: endpoint(bytes, view, at + A.remote, fam)!,
+        });
+        break;
+      }
       case EventKindCode.cred_change: {
         const changed = view.getUint8(at + K.changed);
         const syscall = CRED_SYSCALLS[view.getUint16(at + K.syscall, true)] ?? "setuid";
@@ -394,6 +434,7 @@ export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = 
           changed: { uid: (changed & CredChanged.uid) !== 0, gid: (changed & CredChanged.gid) !== 0, session: (changed & CredChanged.session) !== 0 },
           ids: credIds(view, at, t.uid, t.gid, NEW_ID_OFFSETS),
           oldIds: credIds(view, at, view.getUint32(at + K.old_uid, true), view.getUint32(at + K.old_gid, true), OLD_ID_OFFSETS),
+          capabilities: capabilities(view, at + K.caps, at + K.caps_known),
         };
         if (sid !== 0) ev.sid = sid;
         events.push(ev);

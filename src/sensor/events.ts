@@ -132,6 +132,15 @@ export type StdioFd =
 
 export type StdioFdKind = StdioFd["kind"];
 
+/**
+ * A process's effective and permitted capability sets as /proc/<pid>/status prints them
+ * (CapEff, CapPrm): 16 hex digits, bit n set when it holds capability n (linux/capability.h).
+ */
+export interface CapabilitySets {
+  effective: string;
+  permitted: string;
+}
+
 export interface ExecEvent extends EventBase {
   kind: "exec";
   /** The path handed to execve, as given (may be relative). */
@@ -147,6 +156,8 @@ export interface ExecEvent extends EventBase {
   loginUid: number;
   /** fds 0, 1 and 2 as the program starts with them; null in captures made before sockeye recorded them. */
   stdio: [StdioFd, StdioFd, StdioFd] | null;
+  /** The new program's capabilities; null when not known (a failed read, an older capture). */
+  capabilities: CapabilitySets | null;
 }
 
 export interface ForkEvent extends EventBase {
@@ -183,6 +194,24 @@ export interface OutboundEvent extends EventBase {
   unconnected?: true;
 }
 
+/**
+ * An inet socket accept()/accept4() returned: an inbound connection (Elastic Defend's
+ * connection_accepted). Made only while the sensor was opened with `acceptRecords` (a loaded
+ * rule reads them): a busy server accepts thousands a second.
+ */
+export interface AcceptEvent extends EventBase {
+  kind: "accept";
+  /** The new fd accept returned. */
+  fd: number;
+  /** The socket's inode number: its identity in /proc/<pid>/fd ("socket:[ino]"). */
+  socketIno: number;
+  family: "inet" | "inet6";
+  /** The server's end (the listening address and port). */
+  local: Endpoint;
+  /** The client's end. */
+  remote: Endpoint;
+}
+
 export type CredSyscall = "setuid" | "setreuid" | "setresuid" | "setgid" | "setregid" | "setresgid" | "setsid";
 
 /** The ids of a process: real, effective, saved. */
@@ -211,6 +240,8 @@ export interface CredChangeEvent extends EventBase {
   oldIds: CredIds;
   /** The new session id after setsid (the caller's pid); absent otherwise. */
   sid?: number;
+  /** The capabilities after the call (a uid change to or from 0 changes them); null when not known. */
+  capabilities: CapabilitySets | null;
 }
 
 /**
@@ -229,8 +260,8 @@ export interface AlreadyRunningEvent extends EventBase {
 }
 
 export type SensorEvent =
-  | ConnectEvent | SocketDupEvent | ExecEvent | ForkEvent | ExitEvent | OutboundEvent | CredChangeEvent | AlreadyRunningEvent;
+  | ConnectEvent | SocketDupEvent | ExecEvent | ForkEvent | ExitEvent | OutboundEvent | AcceptEvent | CredChangeEvent | AlreadyRunningEvent;
 export type EventKind = SensorEvent["kind"];
-export const EVENT_KINDS: readonly EventKind[] = ["connect", "socket_dup", "exec", "fork", "exit", "outbound", "cred_change", "already_running"];
+export const EVENT_KINDS: readonly EventKind[] = ["connect", "socket_dup", "exec", "fork", "exit", "outbound", "accept", "cred_change", "already_running"];
 
 export type EventOfKind<K extends EventKind> = Extract<SensorEvent, { kind: K }>;

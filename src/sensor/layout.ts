@@ -10,7 +10,7 @@ export const FILENAME_MAX = 512;
 export const ARGS_MAX = 8192;
 export const STDIO_FDS = 3;
 
-export const EventKindCode = { connect: 1, socket_dup: 2, exec: 3, fork: 4, exit: 5, outbound: 6, cred_change: 7 } as const;
+export const EventKindCode = { connect: 1, socket_dup: 2, exec: 3, fork: 4, exit: 5, outbound: 6, cred_change: 7, accept: 8 } as const;
 
 /** enum sockeye_fd_kind; SOCKEYE_FD_REGULAR is "file". */
 export const FdKindCode = {
@@ -35,7 +35,7 @@ export type HookName = (typeof HOOKS)[number];
 export const RINGS = ["detection", "process", "relay"] as const;
 export type RingName = (typeof RINGS)[number];
 /** enum sockeye_drop_reason in order: why the kernel dropped a record. */
-export const DROP_REASONS = ["ring_full", "repeat", "large_share", "source_share"] as const;
+export const DROP_REASONS = ["ring_full", "repeat", "large_share", "source_share", "accept_share"] as const;
 export type RingDropReason = (typeof DROP_REASONS)[number];
 
 export const LAYOUT = {
@@ -58,15 +58,17 @@ export const LAYOUT = {
     sizeof: 72, kind: 0, origin: 1, state: 2, flags: 3, family: 4, sock_type: 6, ino: 8, dev: 12, tty_index: 16,
     peer_ino: 20, local: 24, remote: 48,
   },
+  cap_sets: { sizeof: 16, effective: 0, permitted: 8 },
   exec_event: {
-    sizeof: 9040, task: 16, filename_len: 104, args_len: 106, filename_truncated: 108, args_truncated: 109, loginuid: 112,
-    stdio: 120, data: 336,
+    sizeof: 9056, task: 16, filename_len: 104, args_len: 106, filename_truncated: 108, args_truncated: 109, caps_known: 110,
+    loginuid: 112, caps: 120, stdio: 136, data: 352,
   },
   fork_event: { sizeof: 104, task: 16 },
   exit_event: { sizeof: 112, task: 16, exit_code: 104 },
   cred_change_event: {
-    sizeof: 152, task: 16, syscall: 104, changed: 106, sid: 108, euid: 112, suid: 116, egid: 120, sgid: 124, old_uid: 128,
-    old_euid: 132, old_suid: 136, old_gid: 140, old_egid: 144, old_sgid: 148,
+    sizeof: 168, task: 16, syscall: 104, changed: 106, caps_known: 107, sid: 108, euid: 112, suid: 116, egid: 120, sgid: 124, old_uid: 128,
+    old_euid: 132, old_suid: 136, old_gid: 140, old_egid: 144, old_sgid: 148, caps: 152,
   },
+  accept_event: { sizeof: 168, task: 16, fd: 104, sock_ino: 108, family: 112, state: 114, local: 120, remote: 144 },
   outbound_event: { sizeof: 168, task: 16, fd: 104, result: 108, sock_ino: 112, family: 116, state: 118, protocol: 119, local: 120, remote: 144 },
 } as const;

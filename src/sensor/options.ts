@@ -37,6 +37,7 @@ const ringBytes = z.number().refine(isRingSize, `must be a power of two from ${M
 const fields = {
   stdioFdMax: z.number().int().min(0).max(STDIO_FD_MAX_LIMIT),
   connectAllFds: z.boolean(),
+  acceptRecords: z.boolean(),
   detectionRingBytes: ringBytes,
   processRingBytes: ringBytes,
   relayRingBytes: ringBytes,
@@ -63,6 +64,12 @@ export interface SensorOptions {
   stdioFdMax?: number;
   /** Report connects on every fd, not only stdio ones (more volume; default false). */
   connectAllFds?: boolean;
+  /**
+   * Report every inet socket accept()/accept4() returns as an `accept` event (default false):
+   * Elastic Defend's connection_accepted, which a busy server makes by the thousand a second.
+   * `sockeye run` turns it on only when a loaded rule reads accepted connections.
+   */
+  acceptRecords?: boolean;
   /** Ring for connect and socket_dup records, bytes, power of two (default 512 KiB). */
   detectionRingBytes?: number;
   /** Ring for exec, fork and exit records, bytes, power of two (default 1 MiB). */

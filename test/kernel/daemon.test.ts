@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSensorSync } from "sockeye";
@@ -178,6 +179,49 @@ describe.runIf(tier.run)("kernel: sockeye run", () => {
       expect(findings.filter((f) => f.rule.id !== "kt-already-running" && f.process.pid === before.pid)).toEqual([]);
     } finally {
       for (const p of [before, ...after]) p.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("accepted connections reach a loaded rule that reads them, and leave the kernel only then", async () => {
+    // This test process is the server: its accept is the one the rule and the events show.
+    const server = net.createServer((socket) => socket.end());
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const connectOnce = () => new Promise<void>((resolve, reject) => net.connect(port, "127.0.0.1").on("error", reject).on("close", () => resolve()).resume());
+    type Line = { rule?: { id: string }; "sockeye.event"?: { kind: string; local?: { port: number } } };
+    const linesOf = (stdout: string) => stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Line);
+    const dir = mkdtempSync(join(tmpdir(), "sockeye-accepts-"));
+    try {
+      // Default rules: none reads accepts, so the sensor reports none (the events stream shows every event).
+      const plain = await startUntilReady(process.execPath, ["dist/cli/main.js", "run", "--events", "--format", "json", "--stats-interval", "0"]);
+      daemon = plain.child;
+      await connectOnce();
+      await run("/bin/true", []);
+      await new Promise((r) => setTimeout(r, 500));
+      plain.child.kill("SIGTERM");
+      expect(await plain.exited).toBe(0);
+      const plainEvents = linesOf(plain.out.stdout).flatMap((l) => (l["sockeye.event"] ? [l["sockeye.event"]] : []));
+      expect(plainEvents.some((e) => e.kind === "exec")).toBe(true);
+      expect(plainEvents.filter((e) => e.kind === "accept")).toEqual([]);
+
+      // A rule that reads them: the daemon turns accept records on, and the rule fires.
+      writeFileSync(join(dir, "accepted.toml"), [
+        "[rule]", 'author = ["sockeye tests"]', 'description = "A loopback connection was accepted"', 'language = "eql"',
+        'license = "Apache-2.0"', 'name = "Test accept"', "risk_score = 21", 'rule_id = "kt-accepted"', 'severity = "low"', 'type = "eql"',
+        `query = '''\nnetwork where event.type == "start" and event.action == "connection_accepted" and source.port == ${port}\n'''`, "",
+      ].join("\n"));
+      const reading = await startUntilReady(process.execPath, ["dist/cli/main.js", "run", "--rules", dir, "--events", "--format", "json", "--stats-interval", "0"]);
+      daemon = reading.child;
+      await connectOnce();
+      await new Promise((r) => setTimeout(r, 500));
+      reading.child.kill("SIGTERM");
+      expect(await reading.exited).toBe(0);
+      const lines = linesOf(reading.out.stdout);
+      expect(lines.filter((l) => l.rule?.id === "kt-accepted")).toHaveLength(1);
+      expect(lines.filter((l) => l["sockeye.event"]?.kind === "accept" && l["sockeye.event"].local?.port === port)).toHaveLength(1);
+    } finally {
+      server.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -75,6 +75,8 @@ interface Results {
   cases: Case[];
   warnings: unknown[];
   counters: Record<string, { emitted: number; lost: number; errors: number }> | null;
+  /** A cat's capability sets: printed from its /proc/self/status, and as its exec record carried them. */
+  capabilities: { printed: { effective: string | null; permitted: string | null }; recorded: { effective: string; permitted: string } | null } | null;
   error: { message: string } | null;
   durationMs: number;
 }
@@ -308,6 +310,16 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     const tracepoints = "tp/syscalls/sys_{enter,exit}_set{,re,res}{u,g}id + sys_exit_setsid";
     expect(live(r.probe!.candidates, "cred_change")).toEqual([tracepoints]);
     expect(live(r.programs, "cred_change")).toEqual([tracepoints]);
+  });
+
+  // kernel_cap_t is two u32 before 6.3 (the matrix's 5.10 and 6.1) and one u64 since (6.12):
+  // the exec record's sets must read the same on both, as /proc shows them.
+  vmIt("exec records carry the capability sets a program printed from its own /proc/self/status", () => {
+    const caps = r.capabilities!;
+    expect(caps.printed.effective).toMatch(/^[0-9a-f]{16}$/);
+    // The guest runs as root: at least CAP_CHOWN, never an empty set.
+    expect(BigInt(`0x${caps.printed.effective}`) & 1n).toBe(1n);
+    expect(caps.recorded).toEqual(caps.printed);
   });
 
   const helpersTitle = mode.helpers === "own" ? "as probed" : Object.entries(mode.helpers).map(([h, v]) => `${h}=${v}`).join(" ");

@@ -10,11 +10,13 @@
  * and saved ones. The top-level user.id and group.id are the effective ids here (Defend's
  * meaning), unlike exec documents, whose kernel context has the real ids only: a change
  * document is about the identity the process acts with now, and seteuid(0) alone (real uid
- * unchanged) is root all the same. user.Ext.real.id keeps the real id.
+ * unchanged) is root all the same. user.Ext.real.id keeps the real id. process.thread.capabilities
+ * are the sets after the call (ecs-capabilities.ts).
  */
 import type { ProcessView } from "../../engine/rule.js";
 import { Deferred } from "../../eql/compile.js";
 import type { CredChangeEvent } from "../../sensor/events.js";
+import { CAPABILITY_FIELDS, ecsThreadCapabilities } from "./ecs-capabilities.js";
 import { ecsHost, hostIdOf } from "./ecs-host.js";
 import { addLiveProcessFields, ecsUserAndGroup, knownProcessFields, LIVE_PROCESS_FIELDS, PARENT_IDENTITY_FIELDS } from "./ecs-identity.js";
 
@@ -57,6 +59,7 @@ export function buildChangeEcsDocument(event: CredChangeEvent, processes: Proces
   processFields["real_group"] = idWithName(ids.gid, groupName);
   processFields["saved_user"] = { id: String(ids.suid) };
   processFields["saved_group"] = { id: String(ids.sgid) };
+  if (event.capabilities !== null) processFields["thread"] = ecsThreadCapabilities(event.capabilities);
   return {
     event: { category: ["process"], type: ["change"], action: changeAction(event), kind: "event" },
     host: ecsHost(hostIdOf(processes)),
@@ -77,6 +80,7 @@ export const CHANGE_ECS_FIELDS: ReadonlySet<string> = new Set([
   "process.parent.args", "process.parent.args_count", "process.parent.command_line",
   ...PARENT_IDENTITY_FIELDS,
   ...LIVE_PROCESS_FIELDS,
+  ...CAPABILITY_FIELDS,
   "user.id", "user.name", "user.Ext.real.id", "group.id", "group.name", "group.Ext.real.id",
 ]);
 

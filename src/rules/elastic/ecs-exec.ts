@@ -9,6 +9,7 @@ import type { ProcessView } from "../../engine/rule.js";
 import { bootIdOf, ecsParentFields, ecsProcessFields } from "../../process/ecs-process.js";
 import { isInteractive } from "../../process/table.js";
 import type { AlreadyRunningEvent, ExecEvent, ExitEvent, ForkEvent } from "../../sensor/events.js";
+import { CAPABILITY_FIELDS, ecsThreadCapabilities } from "./ecs-capabilities.js";
 import { ecsHost, hostIdOf } from "./ecs-host.js";
 import {
   addLiveProcessFields, addParentIdentityFields, ecsUserAndGroup, knownProcessFields, LIVE_PROCESS_FIELDS, PARENT_IDENTITY_FIELDS, USER_AND_GROUP_FIELDS,
@@ -47,6 +48,7 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
   processFields["real_user"] = { id: String(task.uid) };
   processFields["real_group"] = { id: String(task.gid) };
   if (event.stdio !== null) processFields["interactive"] = isInteractive(event.stdio);
+  if (event.capabilities !== null) processFields["thread"] = ecsThreadCapabilities(event.capabilities);
   addLiveProcessFields(processFields, task.pid, task.startNs, self, processes, task.cgroupId);
   addWorkingDirectory(processFields, task.pid, processes);
 
@@ -123,7 +125,7 @@ const PROCESS_DOCUMENT_FIELDS = [
 ];
 
 export const EXEC_ECS_FIELDS: ReadonlySet<string> = new Set([
-  ...PROCESS_DOCUMENT_FIELDS, "process.working_directory", "process.interactive", ...LIVE_PROCESS_FIELDS,
+  ...PROCESS_DOCUMENT_FIELDS, "process.working_directory", "process.interactive", ...LIVE_PROCESS_FIELDS, ...CAPABILITY_FIELDS,
 ]);
 
 /** Every field path a fork document can carry. */

@@ -8,7 +8,8 @@
  *   accepts, the event's document is never built;
  * - the ECS document: an exec becomes a process/start document (ecs-exec.ts), each inet
  *   connect a network document (ecs-network.ts) — connects on stdio from the connect hook,
- *   outbound TCP connects on every other fd from the relay hook's records —, each fork, exit
+ *   outbound TCP connects on every other fd from the relay hook's records —, each accepted
+ *   connection (when the sensor reports them) a network document of its own, each fork, exit
  *   and process already running at start a process document of its own;
  * - which queries the document can match at all (query-index.ts).
  *
@@ -20,7 +21,7 @@ import type { RuleContext } from "../../engine/rule.js";
 import type { ConnectEvent, OutboundEvent, SensorEvent } from "../../sensor/events.js";
 import { buildExecEcsDocument, buildLifecycleEcsDocument, execIdentity, lifecycleProcessName } from "./ecs-exec.js";
 import { buildChangeEcsDocument, changeProcessName } from "./ecs-change.js";
-import { buildConnectEcsDocument, isNetworkConnect } from "./ecs-network.js";
+import { buildAcceptEcsDocument, buildConnectEcsDocument, isNetworkConnect } from "./ecs-network.js";
 import { QueryIndex } from "./query-index.js";
 
 export interface ProgramDocument {
@@ -47,6 +48,8 @@ function documentOf(event: SensorEvent, ctx: RuleContext): ProgramDocument | und
       return isNetworkConnect(event) ? { category: "network", doc: buildConnectEcsDocument(event, ctx.processes) } : undefined;
     case "outbound":
       return { category: "network", doc: buildConnectEcsDocument(outboundAsConnect(event), ctx.processes) };
+    case "accept":
+      return { category: "network", doc: buildAcceptEcsDocument(event, ctx.processes) };
     case "fork":
       // A new thread is no new process: Defend's fork events are about processes.
       return event.task.tid === event.task.pid ? { category: "process", doc: buildLifecycleEcsDocument(event, ctx.processes) } : undefined;

@@ -130,6 +130,7 @@ function sequenceEntry(event: SensorEvent): Record<string, unknown> {
   if (event.kind === "already_running" && event.executable !== "") entry["executable"] = event.executable;
   if (event.kind === "cred_change") entry["ids"] = { uid: event.ids.uid, euid: event.ids.euid, gid: event.ids.gid, egid: event.ids.egid };
   if ((event.kind === "connect" || event.kind === "outbound") && event.remote !== null) entry["destination"] = { ip: event.remote.address, port: event.remote.port };
+  if (event.kind === "accept") entry["source"] = { ip: event.remote.address, port: event.remote.port };
   return entry;
 }
 

@@ -12,10 +12,10 @@ import {
   FORK_ECS_CONSTANTS, FORK_ECS_FIELDS,
 } from "./ecs-exec.js";
 import { CHANGE_ACTIONS, CHANGE_ECS_CONSTANTS, CHANGE_ECS_FIELDS } from "./ecs-change.js";
-import { NETWORK_ECS_CONSTANTS, NETWORK_ECS_FIELDS } from "./ecs-network.js";
+import { ACCEPT_ECS_CONSTANTS, ACCEPT_ECS_FIELDS, NETWORK_ECS_CONSTANTS, NETWORK_ECS_FIELDS } from "./ecs-network.js";
 
 /** The event kinds whose documents Elastic rules read. */
-export type ElasticEventKind = "exec" | "fork" | "exit" | "connect" | "outbound" | "cred_change" | "already_running";
+export type ElasticEventKind = "exec" | "fork" | "exit" | "connect" | "outbound" | "accept" | "cred_change" | "already_running";
 
 export interface DocumentShape {
   /** Sensor events that make this document. */
@@ -33,7 +33,11 @@ const PROCESS_SHAPES: DocumentShape[] = [
   { kinds: ["already_running"], fields: ALREADY_RUNNING_ECS_FIELDS, constants: ALREADY_RUNNING_ECS_CONSTANTS },
   { kinds: ["cred_change"], fields: CHANGE_ECS_FIELDS, constants: CHANGE_ECS_CONSTANTS, domains: { "event.action": CHANGE_ACTIONS } },
 ];
-const NETWORK_SHAPES: DocumentShape[] = [{ kinds: ["connect", "outbound"], fields: NETWORK_ECS_FIELDS, constants: NETWORK_ECS_CONSTANTS }];
+const NETWORK_SHAPES: DocumentShape[] = [
+  { kinds: ["connect", "outbound"], fields: NETWORK_ECS_FIELDS, constants: NETWORK_ECS_CONSTANTS },
+  // Only while the sensor reports accepts, which `sockeye run` asks for when a loaded rule reads them.
+  { kinds: ["accept"], fields: ACCEPT_ECS_FIELDS, constants: ACCEPT_ECS_CONSTANTS },
+];
 
 export const SHAPES: Record<string, DocumentShape[]> = {
   process: PROCESS_SHAPES,

@@ -134,7 +134,7 @@ describe("already_running documents", () => {
     const engine = new Engine({ rules: ourRules(), processes: table, fold: false, hostName: "h", now: () => 0 });
     const exec: ExecEvent = {
       kind: "exec", timeNs: 1, timeMs: 1, filename: "/usr/bin/bash", filenameTruncated: false, args: ["bash", "-c", "x"], argsRaw: "",
-      argsTruncated: false, loginUid: 0, stdio: null,
+      argsTruncated: false, loginUid: 0, stdio: null, capabilities: null,
       task: { pid: 700, tid: 700, ppid: 1, uid: 0, gid: 0, cgroupId: 1, startNs: 700 * TICK_NS, comm: "bash", parentComm: "systemd" },
     };
     expect(engine.handle(exec)).toEqual([]);

@@ -58,7 +58,7 @@ const task = (over: Partial<TaskContext> = {}): TaskContext => ({
 function execOf(filename: string, t: TaskContext, timeNs: number): ExecEvent {
   return {
     kind: "exec", timeNs, timeMs: timeNs / 1e6, filename, filenameTruncated: false, args: [filename], argsRaw: "",
-    argsTruncated: false, loginUid: 1000, stdio: null, task: t,
+    argsTruncated: false, loginUid: 1000, stdio: null, capabilities: null, task: t,
   };
 }
 
@@ -69,6 +69,7 @@ function rootUidChange(timeNs: number): CredChangeEvent {
     changed: { uid: true, gid: false, session: false },
     ids: { uid: 0, euid: 0, suid: 0, gid: 1000, egid: 1000, sgid: 1000 },
     oldIds: { uid: 1000, euid: 0, suid: 0, gid: 1000, egid: 1000, sgid: 1000 },
+    capabilities: null,
   };
 }
 
@@ -81,6 +82,7 @@ describe("cred_change records", () => {
         changed: { uid: false, gid: false, session: true },
         ids: { uid: 1000, euid: 1000, suid: 1000, gid: 1000, egid: 1000, sgid: 1000 },
         oldIds: { uid: 1000, euid: 1000, suid: 1000, gid: 1000, egid: 1000, sgid: 1000 },
+        capabilities: { effective: "0000000000000000", permitted: "00000000000000c0" },
       },
     ];
     const decoded = decodeBatch(batchOf(events.map((e) => encodeRecord(e))), 0);

@@ -21,7 +21,7 @@ const task = (p: Partial<TaskContext> = {}): TaskContext => ({
 });
 
 function exec(filename: string, args: string[], stdio: ExecEvent["stdio"] = null, t = task()): ExecEvent {
-  return { kind: "exec", timeNs: 1, timeMs: 1, task: t, filename, filenameTruncated: false, args, argsRaw: "", argsTruncated: false, loginUid: 1000, stdio };
+  return { kind: "exec", timeNs: 1, timeMs: 1, task: t, filename, filenameTruncated: false, args, argsRaw: "", argsTruncated: false, loginUid: 1000, stdio, capabilities: null };
 }
 
 function info(pid: number, executable: string, args: string[], extra: Partial<ProcessInfo> = {}): ProcessInfo {
@@ -173,7 +173,10 @@ describe("identity fields of process documents", () => {
     expect(kinds('process where event.type == "change" and process.name == "sshd"')).toEqual(["cred_change"]);
     expect(kinds('process where event.action == "gid_change"')).toEqual(["cred_change"]);
     expect(kinds('process where event.type == "change" and event.action == "exec"')).toEqual([]);
-    expect(SHAPES["any"]!.length).toBe(6);
+    // Network documents: connects (connect and outbound records) and accepts, told apart by event.action.
+    expect(kinds('network where event.action == "connection_accepted"')).toEqual(["accept"]);
+    expect(kinds('network where event.type == "start" and destination.port == 22')).toEqual(["connect", "outbound", "accept"]);
+    expect(SHAPES["any"]!.length).toBe(7);
   });
 });
 

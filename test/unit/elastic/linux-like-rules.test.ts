@@ -27,7 +27,7 @@ function exec(filename: string, args: string[]): ExecEvent {
   return {
     kind: "exec", timeNs: 1, timeMs: 1,
     task: { pid: 20, tid: 20, ppid: 10, uid: 0, gid: 0, cgroupId: 1, startNs: 2, comm: "x", parentComm: "bash" },
-    filename, filenameTruncated: false, args, argsRaw: "", argsTruncated: false, loginUid: 0, stdio: null,
+    filename, filenameTruncated: false, args, argsRaw: "", argsTruncated: false, loginUid: 0, stdio: null, capabilities: null,
   };
 }
 
@@ -57,6 +57,7 @@ describe("Linux-like Elastic rules", () => {
       "i_relay_sequence.toml": ["runs", undefined],
       "j_never.toml": ["runs", undefined],
       "k_functions.toml": ["runs", undefined],
+      "l_never_key.toml": ["runs", undefined],
     });
   });
 
@@ -74,8 +75,10 @@ describe("Linux-like Elastic rules", () => {
     expect(never).toEqual({
       // entry_meta.type is only ever "container", and the condition needs "sshd" (and an executable never filled).
       "fx-unprovided": "its condition needs a field or value sockeye never provides",
-      // No document carries process.thread.capabilities (a uid_change document exists, without them).
+      // Change documents carry the effective and permitted capabilities, never the inheritable ones.
       "fx-never": "step 2 needs a field or value sockeye never provides",
+      // Both steps can match, but a document without its join key joins no sequence.
+      "fx-never-key": "step 1's join key process.entry_leader.entity_id is a field sockeye never provides",
     });
   });
 

@@ -136,7 +136,7 @@ describe("the rules' program decides as each rule's query on its own would", () 
   };
   const exec = fc.tuple(fc.constantFrom(...PATHS), fc.array(fc.constantFrom(...VALUES), { maxLength: 4 })).map(
     ([filename, args]): ExecEvent => ({
-      kind: "exec", timeNs: 1e12, timeMs: 1.8e12, filename, filenameTruncated: false, args: [filename, ...args], argsRaw: "", argsTruncated: false, loginUid: 1000, stdio: null,
+      kind: "exec", timeNs: 1e12, timeMs: 1.8e12, filename, filenameTruncated: false, args: [filename, ...args], argsRaw: "", argsTruncated: false, loginUid: 1000, stdio: null, capabilities: null,
       task: { pid: 20, tid: 20, ppid: 10, uid: 1000, gid: 1000, cgroupId: 1, startNs: 2, comm: "x", parentComm: "bash" },
     }),
   );

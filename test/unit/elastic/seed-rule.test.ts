@@ -57,6 +57,7 @@ function execEvent(filename: string, args: string[], parentComm = "bash"): ExecE
     argsTruncated: false,
     loginUid: 1000,
     stdio: null,
+    capabilities: null,
   };
 }
 

@@ -107,6 +107,7 @@ export function exec(options: Timing & Partial<Omit<ExecEvent, "kind" | "task" |
     argsTruncated: false,
     loginUid: 1000,
     stdio: null,
+    capabilities: null,
     ...fields,
   };
 }

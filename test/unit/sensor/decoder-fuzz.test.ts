@@ -98,11 +98,15 @@ const socketDup: fc.Arbitrary<KernelEvent> = fc.record({
   return withTime(b, { kind: "socket_dup" as const, ...rest, family, familyNumber: n, ...place, local: ends[0], remote: ends[1] });
 });
 
+/** A u64 capability set as 16 hex digits, or a record whose sets the kernel could not read. */
+const capabilitySet = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map((n) => n.toString(16).padStart(16, "0"));
+const capabilities = fc.option(fc.record({ effective: capabilitySet, permitted: capabilitySet }), { nil: null });
+
 /** argv as the kernel copies it: elements NUL-terminated, the last one cut (no NUL) when truncated. */
 const exec: fc.Arbitrary<KernelEvent> = fc.record({
   base, filename: cText(FILENAME_MAX - 1), filenameTruncated: fc.boolean(), loginUid: u32,
   args: fc.array(cText(64), { maxLength: 40 }), cutLast: fc.boolean(),
-  stdio: fc.tuple(stdioFd, stdioFd, stdioFd),
+  stdio: fc.tuple(stdioFd, stdioFd, stdioFd), capabilities,
 }).map(({ base: b, args, cutLast, ...rest }) => {
   const cut = cutLast && args.length > 0 && args.at(-1) !== "";
   const raw = Buffer.from(args.map((a, i) => (cut && i === args.length - 1 ? a : `${a}\0`)).join(""));
@@ -122,6 +126,7 @@ const credIds = fc.record({ euid: u32, suid: u32, egid: u32, sgid: u32 });
 const credChange: fc.Arbitrary<KernelEvent> = fc.record({
   base, syscall: credSyscall, changed: fc.record({ uid: fc.boolean(), gid: fc.boolean(), session: fc.boolean() }),
   ids: credIds, oldIds: fc.record({ uid: u32, euid: u32, suid: u32, gid: u32, egid: u32, sgid: u32 }), sid: fc.option(u32.filter((n) => n !== 0), { nil: undefined }),
+  capabilities,
 }).map(({ base: b, ids, sid, ...rest }) => withTime(b, {
   kind: "cred_change" as const, ...rest,
   // The new real ids are the task context's: the record has no other copy of them.
@@ -129,7 +134,10 @@ const credChange: fc.Arbitrary<KernelEvent> = fc.record({
   ...(sid === undefined ? {} : { sid }),
 }));
 
-const kernelEvent = fc.oneof(connect, socketDup, exec, fork, exit, outbound, credChange);
+const accept: fc.Arbitrary<KernelEvent> = fc.record({ base, family: inetFamily, fd: i32, socketIno: u32 })
+  .chain(({ base: b, ...rest }) => fc.tuple(endpointOf(rest.family), endpointOf(rest.family))
+    .map(([local, remote]) => withTime(b, { kind: "accept" as const, ...rest, local, remote })));
+const kernelEvent = fc.oneof(connect, socketDup, exec, fork, exit, outbound, accept, credChange);
 /** An event and the bytes its record carries past what its kind needs (a later, larger version of the record). */
 const record = fc.record({ event: kernelEvent, slack: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 64 })) });
 
@@ -208,7 +216,7 @@ describe("decoder fuzz (fast-check): kernel records round-trip through a test-si
         }
         case "exec_lengths_past_size":
           bad = encodeRecord({ ...victim, kind: "exec", filename: "/bin/sh", filenameTruncated: false, args: [], argsRaw: "",
-            argsTruncated: false, loginUid: 0, stdio: [{ kind: "closed" }, { kind: "closed" }, { kind: "closed" }] });
+            argsTruncated: false, loginUid: 0, stdio: [{ kind: "closed" }, { kind: "closed" }, { kind: "closed" }], capabilities: null });
           bad.writeUInt16LE(8 + (size % 64), LAYOUT.exec_event.args_len);
           break;
       }

@@ -4,7 +4,7 @@
  * header, not from decode.ts: it shares only layout.ts (offsets and enum codes, which
  * layout.test.ts checks against the header) with the decoder.
  */
-import type { Endpoint, SensorEvent, SocketType, StdioFd, TaskContext } from "../../../src/sensor/events.js";
+import type { CapabilitySets, Endpoint, SensorEvent, SocketType, StdioFd, TaskContext } from "../../../src/sensor/events.js";
 import {
   COMM_LEN, ConnectSourceCode, CredChanged, CredSyscallCode, DupSyscallCode, EventKindCode, FdKindCode, LAYOUT, SocketOriginCode, STDIO_FDS, UNIX_PATH_LEN,
 } from "../../../src/sensor/layout.js";
@@ -80,6 +80,14 @@ function writeBrief(b: Buffer, at: number, ino: number, fds: number[]): void {
     b.writeUInt32LE(on ? ino : (ino + 1 + fd) >>> 0, at + B.ino + 4 * fd);
     b.writeUInt8(on ? S_IFSOCK_TYPE : 0x1, at + B.type + fd);
   }
+}
+
+/** Capability sets as the kernel writes them: two u64 and a caps_known byte (0 for null). */
+function writeCapabilities(b: Buffer, at: number, knownAt: number, caps: CapabilitySets | null): void {
+  if (caps === null) return;
+  b.writeUInt8(1, knownAt);
+  b.writeBigUInt64LE(BigInt(`0x${caps.effective}`), at + LAYOUT.cap_sets.effective);
+  b.writeBigUInt64LE(BigInt(`0x${caps.permitted}`), at + LAYOUT.cap_sets.permitted);
 }
 
 function familyNumber(family: "inet" | "inet6"): number {
@@ -168,6 +176,7 @@ export function encodeRecord(e: KernelEvent, slack = 0): Buffer {
       b.writeUInt8(e.filenameTruncated ? 1 : 0, X.filename_truncated);
       b.writeUInt8(e.argsTruncated ? 1 : 0, X.args_truncated);
       b.writeUInt32LE(e.loginUid, X.loginuid);
+      writeCapabilities(b, X.caps, X.caps_known, e.capabilities);
       (e.stdio ?? []).forEach((fd, i) => writeStdioFd(b, X.stdio + i * S.sizeof, fd));
       filename.copy(b, X.data);
       args.copy(b, X.data + filename.length);
@@ -194,6 +203,16 @@ export function encodeRecord(e: KernelEvent, slack = 0): Buffer {
       writeEndpoint(b, O.remote, e.remote);
       break;
     }
+    case "accept": {
+      const A = LAYOUT.accept_event;
+      b = Buffer.alloc(A.sizeof + slack);
+      b.writeInt32LE(e.fd, A.fd);
+      b.writeUInt32LE(e.socketIno, A.sock_ino);
+      b.writeUInt16LE(familyNumber(e.family), A.family);
+      writeEndpoint(b, A.local, e.local);
+      writeEndpoint(b, A.remote, e.remote);
+      break;
+    }
     case "cred_change": {
       const K = LAYOUT.cred_change_event;
       b = Buffer.alloc(K.sizeof + slack);
@@ -210,6 +229,7 @@ export function encodeRecord(e: KernelEvent, slack = 0): Buffer {
       b.writeUInt32LE(e.oldIds.gid, K.old_gid);
       b.writeUInt32LE(e.oldIds.egid, K.old_egid);
       b.writeUInt32LE(e.oldIds.sgid, K.old_sgid);
+      writeCapabilities(b, K.caps, K.caps_known, e.capabilities);
       break;
     }
   }

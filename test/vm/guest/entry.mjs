@@ -5,7 +5,7 @@
  * between two markers on the serial console. It judges nothing: the host-side vitest test
  * (test/vm/vm.test.ts) asserts on the JSON, so a wrong observation fails there, visibly.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import dgram from "node:dgram";
 import { readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -46,6 +46,7 @@ const out = {
   cases: [],
   warnings: [],
   counters: null,
+  capabilities: null,
   stats: null,
   error: null,
   durationMs: 0,
@@ -278,12 +279,15 @@ async function main() {
   const findings = { precise: [], tracee: [] };
   const execs = [];
   const connects = [];
+  /** Each exec's capability sets, by pid: the capabilities check below reads one. */
+  const execCapabilities = new Map();
   /** Pids whose exit record has reached the engines. */
   const exited = new Set();
   sensor.subscribe((events) => {
     for (const e of events) {
       if (e.kind === "exit") exited.add(e.task.pid);
       if (e.kind === "exec") execs.push({ pid: e.task.pid, filename: e.filename, args: e.args, stdio: e.stdio });
+      if (e.kind === "exec") execCapabilities.set(e.task.pid, e.capabilities);
       if (e.kind === "connect")
         connects.push({ pid: e.task.pid, comm: e.task.comm, fd: e.fd, family: e.family, source: e.source, remote: e.remote, unixPath: e.unixPath, socketOnFds: e.socketOnFds });
       for (const f of engines.precise.handle(e)) findings.precise.push(f);
@@ -412,6 +416,13 @@ async function main() {
     splitOutputPort = l.outputPort;
     return l;
   });
+
+  // Capability sets read from this kernel's struct cred (two u32 before 6.3, one u64 since):
+  // what a program's exec record says against what it printed from its own /proc/self/status.
+  const status = spawnSync("/usr/bin/cat", ["/proc/self/status"], { encoding: "utf8" });
+  for (const until = Date.now() + 10_000; !execCapabilities.has(status.pid) && Date.now() < until; ) await sleep(50);
+  const printed = (name) => new RegExp(`^${name}:\\s*([0-9a-f]{16})$`, "m").exec(status.stdout)?.[1] ?? null;
+  out.capabilities = { printed: { effective: printed("CapEff"), permitted: printed("CapPrm") }, recorded: execCapabilities.get(status.pid) ?? null };
 
   out.counters = sensor.counters();
   await sensor.close();
