@@ -6,15 +6,16 @@
  * loaded rule reads accepts) the same accept makes none.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcHostView, ProcessTable, type Finding } from "sockeye";
+import type { Finding } from "sockeye";
 import { loadRuleCatalog, readsAcceptedConnections } from "../../src/rules/catalog.js";
 import type { AcceptEvent, SensorEvent } from "../../src/sensor/events.js";
-import { PYTHON, Session, kernelTier } from "./harness.js";
+import { writeEqlRules } from "../fixtures/eql-rule-files.js";
+import { PYTHON, Session, attachEngine, kernelTier } from "./harness.js";
 
 const tier = kernelTier();
 const MARKER = "sockeye-accept-server";
@@ -58,24 +59,12 @@ describe.runIf(tier.run)("kernel: accepted connections, when a rule reads them",
   const dir = mkdtempSync(join(tmpdir(), "sockeye-accept-"));
 
   beforeAll(async () => {
-    writeFileSync(join(dir, "test-accepting-server.toml"), [
-      "[metadata]", 'creation_date = "2026/12/07"', 'maturity = "production"', "", "[rule]", 'author = ["sockeye tests"]',
-      'description = "test-accepting-server"', 'language = "eql"', 'license = "Apache-2.0"', 'name = "test-accepting-server"',
-      "risk_score = 47", 'rule_id = "test-accepting-server"', 'severity = "medium"', 'type = "eql"', `query = '''\n${RULE}\n'''`, "",
-    ].join("\n"));
+    writeEqlRules(dir, { "test-accepting-server": RULE });
     const rules = loadRuleCatalog({ rulePaths: [dir] }).rules;
     // What `sockeye run` asks of the sensor for these rules.
     expect(readsAcceptedConnections(rules)).toBe(true);
     session = await Session.open({ acceptRecords: true });
-    const processes = new ProcessTable({ host: new ProcHostView() });
-    processes.seedFromProc();
-    const engine = new Engine({ rules, processes, fold: false });
-    session.sensor.subscribe((events) => {
-      for (const e of events) {
-        processes.apply(e);
-        for (const f of engine.handle(e)) findings.push(f);
-      }
-    });
+    attachEngine(session, findings, rules, { fold: false });
   });
 
   afterAll(() => {

@@ -5,17 +5,18 @@
  * shape of Elastic's capability rules (`process.thread.capabilities.* : "CAP_…"`, a sequence
  * from an exec holding CAP_SETUID to the same process's uid change to root) firing on them.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcHostView, ProcessTable, type Finding } from "sockeye";
+import type { Finding, ProcessTable } from "sockeye";
 import { getField } from "../../src/eql/compile.js";
 import { loadRuleCatalog } from "../../src/rules/catalog.js";
 import { capabilityNames } from "../../src/rules/elastic/ecs-capabilities.js";
 import { buildExecEcsDocument } from "../../src/rules/elastic/ecs-exec.js";
 import type { CredChangeEvent, ExecEvent, SensorEvent } from "../../src/sensor/events.js";
-import { PYTHON, Session, kernelTier, run } from "./harness.js";
+import { writeEqlRules } from "../fixtures/eql-rule-files.js";
+import { PYTHON, Session, attachEngine, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 const NOBODY = 65534;
@@ -43,14 +44,6 @@ const RULES: Record<string, string> = {
    (process.thread.capabilities.effective : "CAP_SET?ID" or process.thread.capabilities.permitted : "CAP_SET?ID") and user.id == "0"]`,
 };
 
-function ruleFile(id: string, query: string): string {
-  return [
-    "[metadata]", 'creation_date = "2026/12/07"', 'maturity = "production"', "", "[rule]", 'author = ["sockeye tests"]',
-    `description = "${id}"`, 'language = "eql"', 'license = "Apache-2.0"', `name = "${id}"`, "risk_score = 47",
-    `rule_id = "${id}"`, 'severity = "medium"', 'type = "eql"', `query = '''\n${query}\n'''`, "",
-  ].join("\n");
-}
-
 /** CapPrm and CapEff as a process printed them from its /proc/self/status. */
 function printedSets(stdout: string): { effective: string; permitted: string } {
   const field = (name: string) => {
@@ -75,17 +68,9 @@ describe.runIf(tier.run)("kernel: capability sets on exec and change records", (
   const held = holds(bounding, CAPS.sys_ptrace) ? "sys_ptrace" : "net_raw";
 
   beforeAll(async () => {
-    for (const [id, query] of Object.entries(RULES)) writeFileSync(join(dir, `${id}.toml`), ruleFile(id, query));
+    writeEqlRules(dir, RULES);
     session = await Session.open();
-    processes = new ProcessTable({ host: new ProcHostView() });
-    processes.seedFromProc();
-    const engine = new Engine({ rules: loadRuleCatalog({ rulePaths: [dir] }).rules, processes, fold: false });
-    session.sensor.subscribe((events) => {
-      for (const e of events) {
-        processes.apply(e);
-        for (const f of engine.handle(e)) findings.push(f);
-      }
-    });
+    processes = attachEngine(session, findings, loadRuleCatalog({ rulePaths: [dir] }).rules, { fold: false }).processes;
   });
 
   afterAll(() => {

@@ -5,14 +5,15 @@
  * in Elastic's shape (a single query, and `sequence by process.entity_id` from the exec to the
  * change) fire on them through the Elastic program.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Engine, ProcHostView, ProcessTable, type Finding } from "sockeye";
+import type { Finding } from "sockeye";
 import { loadRuleCatalog } from "../../src/rules/catalog.js";
 import type { CredChangeEvent, SensorEvent } from "../../src/sensor/events.js";
-import { PYTHON, Session, kernelTier, run } from "./harness.js";
+import { writeEqlRules } from "../fixtures/eql-rule-files.js";
+import { PYTHON, Session, attachEngine, kernelTier, run } from "./harness.js";
 
 const tier = kernelTier();
 const NOBODY = 65534;
@@ -26,14 +27,6 @@ const RULES: Record<string, string> = {
   "test-new-session": `process where event.type == "change" and event.action == "session_id_change" and process.name == "setsid"`,
 };
 
-function ruleFile(id: string, query: string): string {
-  return [
-    "[metadata]", 'creation_date = "2026/12/07"', 'maturity = "production"', "", "[rule]", 'author = ["sockeye tests"]',
-    `description = "${id}"`, 'language = "eql"', 'license = "Apache-2.0"', `name = "${id}"`, "risk_score = 47",
-    `rule_id = "${id}"`, 'severity = "medium"', 'type = "eql"', `query = '''\n${query}\n'''`, "",
-  ].join("\n");
-}
-
 const changesOf = (events: readonly SensorEvent[], pid: number): CredChangeEvent[] =>
   events.filter((e): e is CredChangeEvent => e.kind === "cred_change" && e.task.pid === pid);
 
@@ -43,17 +36,9 @@ describe.runIf(tier.run)("kernel: uid, gid and session changes", () => {
   const dir = mkdtempSync(join(tmpdir(), "sockeye-credchange-"));
 
   beforeAll(async () => {
-    for (const [id, query] of Object.entries(RULES)) writeFileSync(join(dir, `${id}.toml`), ruleFile(id, query));
+    writeEqlRules(dir, RULES);
     session = await Session.open();
-    const processes = new ProcessTable({ host: new ProcHostView() });
-    processes.seedFromProc();
-    const engine = new Engine({ rules: loadRuleCatalog({ rulePaths: [dir] }).rules, processes, fold: false });
-    session.sensor.subscribe((events) => {
-      for (const e of events) {
-        processes.apply(e);
-        for (const f of engine.handle(e)) findings.push(f);
-      }
-    });
+    attachEngine(session, findings, loadRuleCatalog({ rulePaths: [dir] }).rules, { fold: false });
   });
 
   afterAll(() => {

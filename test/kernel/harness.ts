@@ -478,10 +478,15 @@ export async function startSshd(): Promise<Sshd> {
  * process table of its own seeded from /proc (the processes that predate the sensor), its
  * findings pushed into `findings` as they come. Several per session compare rule sets on one run.
  */
-export function attachEngine<F extends Finding>(session: Session, findings: F[], rules: EngineOptions["rules"] = builtinRules()): Engine {
+export function attachEngine<F extends Finding>(
+  session: Session,
+  findings: F[],
+  rules: EngineOptions["rules"] = builtinRules(),
+  options: Pick<EngineOptions, "fold"> = {},
+): Engine {
   const processes = new ProcessTable({ host: new ProcHostView() });
   processes.seedFromProc();
-  const engine = new Engine({ rules, processes });
+  const engine = new Engine({ rules, processes, ...options });
   session.sensor.subscribe((events) => {
     for (const e of events) for (const f of engine.handle(e)) findings.push(f as F);
   });

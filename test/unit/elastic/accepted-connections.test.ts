@@ -6,7 +6,7 @@
  * accepted, by process.entity_id), and the switch that keeps accepts in the kernel unless a
  * loaded rule reads them.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -21,6 +21,7 @@ import { loadElasticRules } from "../../../src/rules/elastic/loader.js";
 import { elasticRule } from "../../../src/rules/elastic/rule.js";
 import { decodeBatch } from "../../../src/sensor/decode.js";
 import type { AcceptEvent, ConnectEvent, ExecEvent, TaskContext } from "../../../src/sensor/events.js";
+import { writeEqlRules } from "../../fixtures/eql-rule-files.js";
 import { batchOf, encodeRecord } from "../sensor/record-encoder.js";
 
 const TICK_NS = 10_000_000;
@@ -35,14 +36,7 @@ const RULES = (() => {
   [network where event.type == "start" and event.action == "connection_accepted"]`,
     "acc-from-outside": `network where event.action == "connection_accepted" and not cidrmatch(destination.ip, "127.0.0.0/8", "::1") and source.port == 8080`,
   };
-  for (const [id, query] of Object.entries(rules)) {
-    writeFileSync(join(dir, `${id}.toml`), [
-      "[metadata]", 'creation_date = "2026/12/07"', 'maturity = "production"', "", "[rule]", 'author = ["sockeye tests"]',
-      `description = "${id}"`, 'language = "eql"', 'license = "Apache-2.0"', `name = "${id}"`, "risk_score = 47",
-      `rule_id = "${id}"`, 'severity = "medium"', 'type = "eql"', `query = '''\n${query}\n'''`, "",
-    ].join("\n"));
-  }
-  return dir;
+  return writeEqlRules(dir, rules);
 })();
 const ourRules = () => loadElasticRules([RULES]).map((result) => elasticRule(result.rule!));
 

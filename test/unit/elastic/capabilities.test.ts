@@ -4,7 +4,7 @@
  * documents, and rules of our own in the shape of Elastic's capability rules firing on them
  * (a single query, and a `sequence by process.entity_id` from an exec to a uid change).
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -20,6 +20,7 @@ import { loadElasticRules } from "../../../src/rules/elastic/loader.js";
 import { elasticRule } from "../../../src/rules/elastic/rule.js";
 import { decodeBatch } from "../../../src/sensor/decode.js";
 import type { CapabilitySets, CredChangeEvent, ExecEvent, TaskContext } from "../../../src/sensor/events.js";
+import { writeEqlRules } from "../../fixtures/eql-rule-files.js";
 import { batchOf, encodeRecord, type KernelEvent } from "../sensor/record-encoder.js";
 
 const TICK_NS = 10_000_000;
@@ -45,14 +46,7 @@ const RULES = (() => {
   [process where event.action == "uid_change" and event.type == "change" and
    (process.thread.capabilities.effective : "CAP_SET?ID" or process.thread.capabilities.permitted : "CAP_SET?ID") and user.id == "0"]`,
   };
-  for (const [id, query] of Object.entries(rules)) {
-    writeFileSync(join(dir, `${id}.toml`), [
-      "[metadata]", 'creation_date = "2026/12/07"', 'maturity = "production"', "", "[rule]", 'author = ["sockeye tests"]',
-      `description = "${id}"`, 'language = "eql"', 'license = "Apache-2.0"', `name = "${id}"`, "risk_score = 47",
-      `rule_id = "${id}"`, 'severity = "medium"', 'type = "eql"', `query = '''\n${query}\n'''`, "",
-    ].join("\n"));
-  }
-  return dir;
+  return writeEqlRules(dir, rules);
 })();
 const ourRules = () => loadElasticRules([RULES]).map((result) => elasticRule(result.rule!));
 

@@ -4,7 +4,7 @@
  * Elastic's shape that read them (a single query and a `sequence by process.entity_id`), the
  * catalog's verdict, a capture's round trip, and the default rules' indifference to them.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -19,6 +19,7 @@ import { loadElasticRules } from "../../../src/rules/elastic/loader.js";
 import { elasticRule } from "../../../src/rules/elastic/rule.js";
 import { decodeBatch } from "../../../src/sensor/decode.js";
 import type { CredChangeEvent, ExecEvent, TaskContext } from "../../../src/sensor/events.js";
+import { writeEqlRules } from "../../fixtures/eql-rule-files.js";
 import { batchOf, encodeRecord } from "../sensor/record-encoder.js";
 
 const TICK_NS = 10_000_000;
@@ -28,17 +29,7 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 /** Writes rule files of our own (Elastic's TOML shape) and returns their folder. */
 function ruleDir(rules: Record<string, string>): string {
   const dir = mkdtempSync(join(scratch, "rules-"));
-  for (const [id, query] of Object.entries(rules)) {
-    writeFileSync(
-      join(dir, `${id}.toml`),
-      [
-        "[metadata]", 'creation_date = "2026/12/07"', 'maturity = "production"', "", "[rule]", 'author = ["sockeye tests"]',
-        `description = "${id}"`, 'language = "eql"', 'license = "Apache-2.0"', `name = "${id}"`, "risk_score = 47",
-        `rule_id = "${id}"`, 'severity = "medium"', 'type = "eql"', `query = '''\n${query}\n'''`, "",
-      ].join("\n"),
-    );
-  }
-  return dir;
+  return writeEqlRules(dir, rules);
 }
 
 const RULES = ruleDir({
