@@ -107,11 +107,11 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const daemonStats = () => ({ eventLoopLagMs: lagPercentiles(loopLag), workersReplaced: host.workersReplaced });
   const snapshot = () => ({ timeMs: Date.now(), ...pipeline.stats(), kernel: sensor.counters(), daemon: daemonStats() });
   stats.attach(snapshot);
-  // Sampled by the coverage check five times a second. The counts are built only when the
-  // kernel or the decoder lost something since the last build (a flood an attacker drives is
-  // reported within the second), or once a second for what outputs and rules let go: a whole
-  // stats snapshot each time, in code run too rarely to be optimized, was a tenth of an idle
-  // daemon's event-loop CPU.
+  // Sampled by the coverage check, up to five times a second. The counts are built only when
+  // the kernel or the decoder lost something since the last build (a flood an attacker drives
+  // is reported within the second), or once a second for what outputs and rules let go: a
+  // whole stats snapshot each time, in code run too rarely to be optimized, was a tenth of an
+  // idle daemon's event-loop CPU.
   let lossCounts: CoverageCounts = {};
   let lossCountsAtMs = Number.NEGATIVE_INFINITY;
   let lostAtBuild = -1;
