@@ -43,6 +43,8 @@ function lifecycle(i, program, args) {
     {
       kind: "exec", timeMs, timeNs: timeNs + 1e5, task: { ...task, comm }, filename: program, filenameTruncated: false, args,
       argsRaw: Buffer.from(args.map((a) => `${a}\0`).join("")).toString("base64"), argsTruncated: false, loginUid: 1000, stdio: null,
+      // A user's process: no capabilities (as the exec record carries them since issue 27).
+      capabilities: { effective: "0000000000000000", permitted: "0000000000000000" },
     },
     { kind: "exit", timeMs: timeMs + 1, timeNs: timeNs + 1e6, task: { ...task, comm }, exitCode: 0 },
   ];

@@ -59,7 +59,9 @@ export function buildChangeEcsDocument(event: CredChangeEvent, processes: Proces
   processFields["real_group"] = idWithName(ids.gid, groupName);
   processFields["saved_user"] = { id: String(ids.suid) };
   processFields["saved_group"] = { id: String(ids.sgid) };
-  if (event.capabilities !== null) processFields["thread"] = ecsThreadCapabilities(event.capabilities);
+  // != null: an event made by hand or by code older than the field may leave it out, and
+  // reading it would throw in every rule that reads the document.
+  if (event.capabilities != null) processFields["thread"] = ecsThreadCapabilities(event.capabilities);
   return {
     event: { category: ["process"], type: ["change"], action: changeAction(event), kind: "event" },
     host: ecsHost(hostIdOf(processes)),

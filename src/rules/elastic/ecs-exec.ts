@@ -48,7 +48,9 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
   processFields["real_user"] = { id: String(task.uid) };
   processFields["real_group"] = { id: String(task.gid) };
   if (event.stdio !== null) processFields["interactive"] = isInteractive(event.stdio);
-  if (event.capabilities !== null) processFields["thread"] = ecsThreadCapabilities(event.capabilities);
+  // != null: an event made by hand or by code older than the field may leave it out, and
+  // reading it would throw in every rule that reads the document.
+  if (event.capabilities != null) processFields["thread"] = ecsThreadCapabilities(event.capabilities);
   addLiveProcessFields(processFields, task.pid, task.startNs, self, processes, task.cgroupId);
   addWorkingDirectory(processFields, task.pid, processes);
 

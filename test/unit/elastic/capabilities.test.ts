@@ -109,6 +109,11 @@ describe("capabilities in records and documents", () => {
     expect(getField(doc, "process.thread.capabilities.effective")).toBeUndefined();
     const unknown = buildExecEcsDocument(execOf("/usr/bin/gdb", null), table);
     expect(getField(unknown, "process.thread.capabilities.permitted")).toBeUndefined();
+    // An event made by code that predates the field (no key at all) reads as unknown, not as a throw.
+    const { capabilities: _left, ...older } = execOf("/usr/bin/gdb", null);
+    const fromOlder = buildExecEcsDocument(older as ExecEvent, table);
+    expect(getField(fromOlder, "process.thread.capabilities.permitted")).toBeUndefined();
+    expect(getField(fromOlder, "process.name")).toBe("gdb");
   });
 
   it("are the sets after the call on the change document", () => {
