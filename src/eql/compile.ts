@@ -299,13 +299,24 @@ function compileCondition(expr: EqlExpr, scope: Scope): ScriptPredicate {
         if (!pattern.includes("*") && !pattern.includes("?")) exact.add(fold(pattern));
         else matchers.push(compileWildcard(fold(pattern), false));
       }
-      return (doc) =>
-        left(doc)?.some((v) => {
-          const text = asMatchable(v);
-          if (text === undefined) return false;
-          const folded = fold(text);
-          return exact.has(folded) || matchers.some((match) => match(folded));
-        }) ?? null;
+      const matches = (v: unknown) => {
+        const text = asMatchable(v);
+        if (text === undefined) return false;
+        const folded = fold(text);
+        return exact.has(folded) || matchers.some((match) => match(folded));
+      };
+      // A frozen array cannot change, so its answer is kept: documents share such arrays
+      // (the capability names of a set, ecs-capabilities.ts), and `: "CAP_SET?ID"` over root's
+      // 41 names on every exec was the costliest test of Elastic's Linux rules.
+      const known = new WeakMap<readonly unknown[], boolean>();
+      return (doc) => {
+        const values = left(doc);
+        if (values === undefined) return null;
+        if (!Object.isFrozen(values)) return values.some(matches);
+        let answer = known.get(values);
+        if (answer === undefined) known.set(values, (answer = values.some(matches)));
+        return answer;
+      };
     }
     case "regex": {
       const { patterns, caseInsensitive } = expr;

@@ -191,6 +191,22 @@ describe("operator truth tables", () => {
     expect(test(where, doc)).toBe(expected);
   });
 
+  it("a frozen array (shared by documents, so its answer is kept) matches exactly as an unfrozen one, document after document", () => {
+    const q = compileEql(`process where process.thread.capabilities.effective : "CAP_SET?ID" and user.id != "0"`);
+    const root = Object.freeze(["CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"]);
+    const none = Object.freeze(["CAP_CHOWN", "CAP_NET_RAW"]);
+    const doc = (effective: readonly string[], uid: string) => ({ process: { thread: { capabilities: { effective } } }, user: { id: uid } });
+    for (let round = 0; round < 3; round++) {
+      expect(q.test(doc(root, "1000"))).toBe(true);
+      expect(q.test(doc([...root], "1000"))).toBe(true);
+      expect(q.test(doc(none, "1000"))).toBe(false);
+      expect(q.test(doc([...none], "1000"))).toBe(false);
+      expect(q.test(doc(root, "0"))).toBe(false);
+    }
+    expect(test(`process.name : "ba?h"`, { process: { name: Object.freeze(["zsh", "bash"]) } })).toBe(true);
+    expect(test(`not process.name : "ba?h"`, { process: { name: Object.freeze(["zsh"]) } })).toBe(true);
+  });
+
   it("wildcard metacharacters are literal", () => {
     expect(test('s : "a.c"', { s: "abc" })).toBe(false);
     expect(test('s : "(x)+[y]"', { s: "(x)+[y]" })).toBe(true);
