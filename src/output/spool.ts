@@ -35,9 +35,11 @@
  */
 import { closeSync, constants, fstatSync, fsync, fsyncSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { open as openFile } from "node:fs/promises";
-import { crc32 } from "node:zlib";
 import { EXIT_REFUSED, SockeyeError, OptionError } from "../errors.js";
 import { daemonUid, untrustedParent } from "./trusted-path.js";
+
+/** node:zlib loads with the first spooled record, not with every daemon. */
+const crc32 = (data: Uint8Array) => process.getBuiltinModule("node:zlib").crc32(data);
 
 export const DEFAULT_SPOOL_DIR = "/var/lib/sockeye/spool";
 export const DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024;
