@@ -1,18 +1,19 @@
 /**
- * RELAY-002 "Command relay": a process holding an outbound TCP connection keeps running shell
- * command strings (`sh -c …`) whose output it reads, while the connection stays open: gawk's
- * `/inet/tcp` with `cmd |& getline`, perl and ruby loops over backticks or popen. No shell
- * reads commands from stdin here, so RELAY-001 has no candidate; the relay process itself is
- * the interpreter of the remote side's commands.
+ * RELAY-002 "Command relay": a process holding an outbound TCP connection keeps running
+ * commands whose output it reads, while the connection stays open: `sh -c CMD`, or the program
+ * itself where the language runs a plain command line without a shell (ruby's IO.popen, perl's
+ * backticks). gawk's `/inet/tcp` with `cmd |& getline`, php's shell_exec, python's subprocess,
+ * perl and ruby loops. No shell reads commands from stdin here, so RELAY-001 has no candidate;
+ * the relay process itself is the interpreter of the remote side's commands.
  *
  * Build and configuration agents (CI runners, config-management and monitoring agents that
  * poll a server over a kept-alive connection and run jobs through `sh -c`) have the same
- * shape by design, and nothing short of reading the traffic tells them apart: the rule is
- * medium and its documentation (docs/rules/RELAY-002.md) says they are expected on build hosts.
+ * shape by design, and nothing the sensor records tells them apart (measured:
+ * test/kernel/command-loops.test.ts; docs/rules/RELAY-002.md): the rule is opt-in and medium.
  *
- * Cost: an exec of a `-c` shell whose stdout is a pipe, unix socket or terminal is looked at
- * only when its parent connected an outbound socket the sensor saw; then the parent's open
- * files are looked at once.
+ * Cost: an exec whose stdout is a pipe, unix socket or terminal is looked at only when its
+ * parent connected an outbound socket the sensor saw; then the parent's open files are looked
+ * at once.
  */
 import { defineRule, type Detection, type Rule, type RuleContext, type RuleMeta } from "../engine/rule.js";
 import { RELAY_THREAT } from "./relay/threat.js";
@@ -20,16 +21,16 @@ import { outboundConnectionFields } from "./relay/connection-fields.js";
 import type { ExecEvent, StdioFd } from "../sensor/events.js";
 import { incidentKeyOfSocket } from "./sockets/identity.js";
 import { OutboundRegistry, outboundSocketOf, type OutboundSocket } from "./sockets/outbound-registry.js";
-import { identifyProgram } from "./stdio/interpreters.js";
+import { identifyProgram, readsCommandsFromStdin } from "./stdio/interpreters.js";
 import { holdingsNow, ptyMasterKey, socketKey, stdioHolding, type Holding } from "./relay/holdings.js";
 
 export const RELAY002_META: RuleMeta = {
   id: "RELAY-002",
   name: "Command relay",
   description:
-    "A process holding an outbound connection keeps running shell commands (sh -c) whose output it reads, over the same connection: " +
-    "a command relay such as gawk /inet/tcp or a perl or ruby popen loop. Build and configuration agents that poll a server and run jobs have the same shape.",
-  version: "1",
+    "A process holding an outbound connection keeps running commands (sh -c, or a plain command line run directly) whose output it reads, over the same connection: " +
+    "a command relay such as gawk /inet/tcp, php shell_exec or a perl, ruby or python popen loop. Build and configuration agents that poll a server and run jobs have the same shape.",
+  version: "2",
   severity: "medium",
   riskScore: 47,
   threat: [...RELAY_THREAT],
@@ -49,7 +50,7 @@ export interface Relay002Options {
 
 interface Held extends OutboundSocket {
   /** The `sh -c` children seen while it was held, oldest first. */
-  commands: { pid: number; args: string[]; timeMs: number }[];
+  commands: { pid: number; startNs: number; args: string[]; timeMs: number }[];
   reported: boolean;
 }
 
@@ -82,8 +83,12 @@ export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" |
     const out = stdioHolding(1, event.stdio[1]);
     if (out === undefined) return null;
     const program = identifyProgram(event.filename, event.args);
-    // The interpreter's own argv: `busybox sh -c CMD`'s options follow the applet, not argv[0].
-    if (program.family !== "shell" || !runsCommandString(program.args)) return null;
+    // A command is `sh -c CMD` (the interpreter's own argv: `busybox sh -c CMD`'s options follow
+    // the applet, not argv[0]), or a program run directly: ruby's IO.popen and perl's backticks
+    // exec a line with no shell metacharacters themselves (revshells.com's "Ruby no sh"). A shell
+    // running a script file, or any interpreter reading its commands from stdin, is not one:
+    // a shell behind the relay's pipes is RELAY-001's.
+    if (program.family === "shell" ? !runsCommandString(program.args) : program.family !== undefined && readsCommandsFromStdin(program.family, program.args)) return null;
     const first = parentSockets[0]!;
     const now = holdingsNow(ctx.host, first.pid, first.startNs);
     if (now === undefined) return null;
@@ -96,7 +101,10 @@ export function createRelay002Rule(options: Relay002Options = {}): Rule<"exec" |
       sockets.touch(s.ino, event.timeMs);
       const last = s.commands[s.commands.length - 1];
       if (last !== undefined && event.timeMs - last.timeMs > opts.gapMs) s.commands.length = 0;
-      s.commands.push({ pid: event.task.pid, args: event.args, timeMs: event.timeMs });
+      // One command, one count: `sh -c id` execs id in its own process (dash and bash do, for
+      // a single command), which is still the first command, not a second.
+      if (last !== undefined && last.pid === event.task.pid && last.startNs === event.task.startNs) s.commands.pop();
+      s.commands.push({ pid: event.task.pid, startNs: event.task.startNs, args: event.args, timeMs: event.timeMs });
       if (s.commands.length > opts.minCommands) s.commands.shift();
       if (!s.reported && s.commands.length >= opts.minCommands) hit = s;
     }

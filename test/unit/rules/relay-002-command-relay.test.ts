@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import {
   Engine, ProcessTable, builtinRules, createRelay001Rule, createRelay002Rule, type Finding, type Holding,
   type SensorEvent, type StdioFd, } from "sockeye";
-import { at, connectedOut, exit, holds, pipe, proc, silentLogger, start, tty, unix } from "../engine/fixtures.js";
+import { at, connectedOut, exec, exit, holds, pipe, proc, silentLogger, start, tty, unix } from "../engine/fixtures.js";
 import { fakeHost } from "../host/fake-host.js";
 
 const REMOTE = { address: "10.0.0.66", port: 4444 };
@@ -143,5 +143,46 @@ describe("RELAY-002: the interpreter's own arguments", () => {
       ...bb(202, "uname -a", 200),
     ]);
     expect(findings.map((f) => f.rule.id)).toEqual(["RELAY-002"]);
+  });
+});
+
+describe("RELAY-002: programs run without a shell (issue 26)", () => {
+  const ruby = proc(200, 100, "ruby");
+  const rubyStart = [...start(ruby, "/usr/bin/ruby", ["ruby", "-rsocket", "-e", "c = TCPSocket.new(…); loop { c.gets.chomp!; IO.popen($_, ?r) { … } }"], [tty(1), tty(1), tty(1)], 0), connectedOut(ruby, SOCK, 1)];
+  const direct = (pid: number, filename: string, args: string[], ms: number) =>
+    [...start(proc(pid, 200, "ruby"), filename, args, [tty(1), pipe(pid), tty(1)], ms), exit({ task: proc(pid, 200, args[0]!), timeMs: at(ms + 1) })];
+
+  it("ruby's IO.popen of a chomped line execs `id` and `uname -a` itself: two commands, one finding", () => {
+    const findings = run([
+      ...rubyStart,
+      { holds: { 200: [holds(3, `sock:${SOCK}`), holds(5, "pipe:301", "read")] } },
+      ...direct(301, "/usr/bin/id", ["id"], 100),
+      { holds: { 200: [holds(3, `sock:${SOCK}`)] } },
+      ...direct(302, "/usr/bin/uname", ["uname", "-a"], 900),
+    ]);
+    expect(findings.map((f) => f.rule.id)).toEqual(["RELAY-002"]);
+    const f = findings[0]! as unknown as Finding & { sockeye: { command_relay: { program: { name: string }; commands: { args: string[] }[] } } };
+    expect(f.sockeye.command_relay.program.name).toBe("ruby");
+    expect(f.sockeye.command_relay.commands.map((c) => c.args)).toEqual([["id"], ["uname", "-a"]]);
+  });
+
+  it("`sh -c id` that execs id in its own process is one command, not two", () => {
+    const sh = proc(301, 200, "sh");
+    expect(run([
+      ...rubyStart,
+      { holds: { 200: [holds(3, `sock:${SOCK}`), holds(5, "pipe:301", "read")] } },
+      ...start(sh, "/bin/sh", ["sh", "-c", "id"], [tty(1), pipe(301), tty(1)], 100),
+      exec({ task: sh, filename: "/usr/bin/id", args: ["id"], stdio: [tty(1), pipe(301), tty(1)], timeMs: at(101) }),
+      exit({ task: sh, timeMs: at(102) }),
+    ])).toEqual([]);
+  });
+
+  it("interpreters reading their commands from stdin are not commands (a shell behind the relay's pipes is RELAY-001's)", () => {
+    expect(run([
+      ...rubyStart,
+      { holds: { 200: [holds(3, `sock:${SOCK}`), holds(5, "pipe:301", "read"), holds(6, "pipe:302", "read")] } },
+      ...direct(301, "/usr/bin/python3", ["python3", "-i"], 100),
+      ...direct(302, "/usr/bin/perl", ["perl"], 200),
+    ])).toEqual([]);
   });
 });
