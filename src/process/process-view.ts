@@ -76,8 +76,16 @@ export interface ProcessView {
 
 /** A process's identity as one string: a pid is one process only together with its start time. */
 export function processKey(task: { pid: number; startNs: number }): string {
-  return `${task.pid}:${task.startNs}`;
+  // Every rule asks for the key of the event's own process in turn: one string per process,
+  // whose hash V8 keeps, instead of a new string (number formatting, hashing) per call.
+  if (task.pid === lastKeyed.pid && task.startNs === lastKeyed.startNs) return lastKeyed.key;
+  const key = `${task.pid}:${task.startNs}`;
+  lastKeyed.pid = task.pid;
+  lastKeyed.startNs = task.startNs;
+  lastKeyed.key = key;
+  return key;
 }
+const lastKeyed = { pid: -1, startNs: -1, key: "" };
 
 /**
  * The process table shows this incarnation alive: no exit record seen, not let go by the
