@@ -76,16 +76,22 @@ export interface ProcessView {
 
 /** A process's identity as one string: a pid is one process only together with its start time. */
 export function processKey(task: { pid: number; startNs: number }): string {
-  // Every rule asks for the key of the event's own process in turn: one string per process,
-  // whose hash V8 keeps, instead of a new string (number formatting, hashing) per call.
-  if (task.pid === lastKeyed.pid && task.startNs === lastKeyed.startNs) return lastKeyed.key;
-  const key = `${task.pid}:${task.startNs}`;
-  lastKeyed.pid = task.pid;
-  lastKeyed.startNs = task.startNs;
-  lastKeyed.key = key;
-  return key;
+  // Every rule asks for the key of the event's process, and some for its parent's, in turn:
+  // the last two keys made are kept, one string per process (whose hash V8 keeps for Map
+  // lookups) instead of a newly formatted and hashed string per call.
+  const { pid, startNs } = task;
+  if (pid === keyed.pid && startNs === keyed.startNs) return keyed.key;
+  if (pid === keyedBefore.pid && startNs === keyedBefore.startNs) return keyedBefore.key;
+  const oldest = keyedBefore;
+  keyedBefore = keyed;
+  keyed = oldest;
+  keyed.pid = pid;
+  keyed.startNs = startNs;
+  keyed.key = `${pid}:${startNs}`;
+  return keyed.key;
 }
-const lastKeyed = { pid: -1, startNs: -1, key: "" };
+let keyed = { pid: -1, startNs: -1, key: "" };
+let keyedBefore = { pid: -1, startNs: -1, key: "" };
 
 /**
  * The process table shows this incarnation alive: no exit record seen, not let go by the
