@@ -46,6 +46,15 @@ export interface ProcessRecord {
   uid: number;
   /** Real group id; undefined when status has no Gid line. */
   gid?: number;
+  /**
+   * As an event's TaskContext names them, for the same process: the pid inside its innermost
+   * pid namespace (status's NSpid) and the inodes of /proc/<pid>/ns/{pid,mnt,net}; each
+   * undefined when it could not be read.
+   */
+  nsPid?: number;
+  pidNs?: number;
+  mntNs?: number;
+  netNs?: number;
 }
 
 /**

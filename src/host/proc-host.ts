@@ -13,7 +13,9 @@ import { buildIdOfElfHead } from "./elf-build-id.js";
 import {
   START_TICK_NS, type BuildIdLook, type DigestLook, type HostView, type LiveProcessFacts, type OpenFile, type OpenFilesLook, type ProcessRecord,
 } from "./host-view.js";
-import { environEntriesOfBytes, fdinfoAccess, fdinfoTtyIndex, idLine, parseFdTarget, parseStat, type ProcStat } from "./proc-parse.js";
+import {
+  environEntriesOfBytes, fdinfoAccess, fdinfoTtyIndex, idLine, innermostNsPid, namespaceInode, parseFdTarget, parseStat, type ProcStat,
+} from "./proc-parse.js";
 import { classifyTcpSockets, parseTcpTable, type ExistingTcpSocket } from "./tcp-table.js";
 import { NameDatabase } from "./user-names.js";
 
@@ -164,9 +166,19 @@ export class ProcHostView implements HostView {
       const args = cmdline.text.split("\0");
       // A cut argv ends in the middle of an argument: that one is dropped, not kept half.
       if (args.at(-1) === "" || cmdline.cut) args.pop();
+      const nsPid = innermostNsPid(status);
+      // Three readlinks, a fixed cost each: the namespaces an event's task context names, so
+      // what is said of a process found running matches what its first event will say.
+      const pidNs = this.namespaceOf(pid, "pid");
+      const mntNs = this.namespaceOf(pid, "mnt");
+      const netNs = this.namespaceOf(pid, "net");
       return {
         pid, ppid: stat.ppid, startNs: stat.startTicks * START_TICK_NS, comm: stat.comm, executable: readExecutable(`${dir}/exe`), args, uid,
         ...(gid !== undefined ? { gid } : {}),
+        ...(nsPid !== undefined ? { nsPid } : {}),
+        ...(pidNs !== undefined ? { pidNs } : {}),
+        ...(mntNs !== undefined ? { mntNs } : {}),
+        ...(netNs !== undefined ? { netNs } : {}),
       };
     } catch {
       return undefined;
@@ -280,9 +292,13 @@ export class ProcHostView implements HostView {
   }
 
   netNamespace(pid?: number): number | undefined {
+    return this.namespaceOf(pid ?? "self", "net");
+  }
+
+  /** The inode of a namespace of `pid` (/proc/<pid>/ns/<kind>); undefined when gone or not readable. */
+  private namespaceOf(pid: number | "self", kind: "pid" | "mnt" | "net"): number | undefined {
     try {
-      const m = /^net:\[(\d+)\]$/.exec(readlinkSync(`${this.procRoot}/${pid ?? "self"}/ns/net`));
-      return m === null ? undefined : Number(m[1]);
+      return namespaceInode(readlinkSync(`${this.procRoot}/${pid}/ns/${kind}`), kind);
     } catch {
       return undefined;
     }

@@ -236,6 +236,9 @@ export class ProcessTable implements ProcessView {
   seedFromProc(now: EventTime = timeNow()): SeedReport {
     this.liveHost = true;
     const seeded: ProcessInfo[] = [];
+    // Kept for the already_running events only: the table's entries have no namespace fields
+    // (the events about a process carry their own).
+    const namespaces = new Map<number, SeededNamespaces>();
     let skipped = 0;
     for (const pid of this.host.processIds()) {
       const record = this.host.processRecord(pid);
@@ -247,13 +250,14 @@ export class ProcessTable implements ProcessView {
       const info = seededInfo(record, kept.args);
       this.insert({ info: Object.freeze(info), startIsCoarse: true, hadChildren: true, exitedAtMs: 0, argvCost: kept.cost });
       seeded.push(info);
+      namespaces.set(pid, seededNamespaces(record));
     }
     seeded.sort((a, b) => a.pid - b.pid);
     // After the loop: a parent's comm is known whichever of the two /proc listed first.
     // Every real /proc/<pid>/status has a Gid line: an entry without one makes no event
     // rather than one with a made-up group.
     const alreadyRunning = seeded.flatMap((info) =>
-      info.gid !== undefined ? [alreadyRunningEvent(info, info.gid, this.get(info.ppid), now)] : [],
+      info.gid !== undefined ? [alreadyRunningEvent(info, info.gid, this.get(info.ppid), namespaces.get(info.pid) ?? {}, now)] : [],
     );
     return { seeded: seeded.length, skipped, alreadyRunning };
   }
@@ -550,8 +554,30 @@ function processInfo(task: TaskContext, executable: string, name: string, args: 
   };
 }
 
-/** The already_running event of a process seeded from /proc; `parent` is its parent's entry, if any. */
-function alreadyRunningEvent(info: ProcessInfo, gid: number, parent: ProcessInfo | undefined, now: EventTime): AlreadyRunningEvent {
+/** The namespace fields of a TaskContext, as /proc showed them for a process found running. */
+type SeededNamespaces = Pick<TaskContext, "nsPid" | "pidNs" | "mntNs" | "netNs">;
+
+function seededNamespaces(record: ProcessRecord): SeededNamespaces {
+  return {
+    ...(record.nsPid !== undefined ? { nsPid: record.nsPid } : {}),
+    ...(record.pidNs !== undefined ? { pidNs: record.pidNs } : {}),
+    ...(record.mntNs !== undefined ? { mntNs: record.mntNs } : {}),
+    ...(record.netNs !== undefined ? { netNs: record.netNs } : {}),
+  };
+}
+
+/**
+ * The already_running event of a process seeded from /proc; `parent` is its parent's entry, if
+ * any. Its task carries the namespaces /proc showed, as a kernel record's does, so a finding
+ * about a process that started before the sensor names them too.
+ */
+function alreadyRunningEvent(
+  info: ProcessInfo,
+  gid: number,
+  parent: ProcessInfo | undefined,
+  namespaces: SeededNamespaces,
+  now: EventTime,
+): AlreadyRunningEvent {
   return {
     kind: "already_running",
     timeNs: now.timeNs,
@@ -560,6 +586,7 @@ function alreadyRunningEvent(info: ProcessInfo, gid: number, parent: ProcessInfo
       pid: info.pid, tid: info.pid, ppid: info.ppid, uid: info.uid, gid, cgroupId: info.cgroupId, startNs: info.startNs,
       // A parent entry that started after the child is a later owner of the pid.
       comm: info.comm, parentComm: parent !== undefined && parent.startNs <= info.startNs ? parent.comm : "",
+      ...namespaces,
     },
     executable: info.executable,
     args: [...info.args],

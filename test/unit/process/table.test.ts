@@ -315,6 +315,26 @@ describe("process table: seeding from /proc", () => {
     expect(report.alreadyRunning[2]).toMatchObject({ executable: "/usr/bin/tmux", task: { parentComm: "systemd" } });
   });
 
+  it("gives an already_running event the namespaces /proc shows, as a kernel record's task carries them", () => {
+    const { table } = seededTable();
+    // A shell in its own pid and network namespaces (pid 1 inside), started before the sensor.
+    fakeProcess(400, { comm: "sh", ppid: 1, startTicks: 800, uid: 0, gid: 0, cmdline: ["sh"], exe: "/usr/bin/dash" });
+    writeFileSync(join(procRoot, "400", "status"), "Name:\tsh\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nNSpid:\t400\t1\n");
+    mkdirSync(join(procRoot, "400", "ns"));
+    symlinkSync("pid:[4026532410]", join(procRoot, "400", "ns", "pid"));
+    symlinkSync("mnt:[4026531841]", join(procRoot, "400", "ns", "mnt"));
+    symlinkSync("net:[4026532412]", join(procRoot, "400", "ns", "net"));
+    const report = table.seedFromProc({ timeNs: 6_000, timeMs: 1_700_000_000_001 });
+    const shell = report.alreadyRunning.find((event) => event.task.pid === 400)!;
+    expect(shell.task).toEqual({
+      pid: 400, tid: 400, ppid: 1, uid: 0, gid: 0, cgroupId: 0, startNs: 800 * TICK_NS, comm: "sh", parentComm: "systemd",
+      nsPid: 1, pidNs: 4026532410, mntNs: 4026531841, netNs: 4026532412,
+    });
+    // A process whose namespaces could not be read has none rather than made-up ones.
+    const sleeper = report.alreadyRunning.find((event) => event.task.pid === 302)!;
+    for (const field of ["nsPid", "pidNs", "mntNs", "netNs"]) expect(sleeper.task).not.toHaveProperty(field);
+  });
+
   it("learns a process from its already_running event (a replay), and keeps the one it seeded", () => {
     const { table, report } = seededTable();
     const replayTable = new ProcessTable();
