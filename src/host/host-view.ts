@@ -169,6 +169,14 @@ export interface HostView {
    */
   cgroupPath(cgroupId: number, pid: number): string | undefined;
   /**
+   * The path of the container of the process `pid` started at `startNs` in the cgroup v1
+   * hierarchies of /proc/<pid>/cgroup, for a container a hybrid host's runtime put in v1
+   * hierarchies only (its unified-hierarchy cgroup, which the cgroup id names, is a host one);
+   * undefined when no v1 hierarchy names one, the host has none, or the process is gone.
+   * Optional, so a host view written before it still fits.
+   */
+  cgroupV1ContainerPath?(pid: number, startNs: number): string | undefined;
+  /**
    * What a container's runtime wrote down about it (name, image, pod), from the runtime's state
    * files on the host, read through the root of the first of `viaPids` whose root can be read
    * (host processes: the caller never passes one inside the container). Optional, so a host

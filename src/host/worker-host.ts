@@ -316,7 +316,7 @@ export class WorkerHostView implements HostView {
    *   whichever namespace it shows, and a late answer would leave that shell undecided.
    * - netNamespace: one readlink.
    * - regularFile: realpath and stat of the installed interpreters' system paths, once.
-   * - liveFacts, workingDirectory, cgroupPath, names: one small file or link each.
+   * - liveFacts, workingDirectory, cgroupPath, cgroupV1ContainerPath, names: one small file or link each.
    */
   buildId(path: string): BuildIdLook {
     return this.local.buildId(path);
@@ -372,6 +372,10 @@ export class WorkerHostView implements HostView {
 
   cgroupPath(cgroupId: number, pid: number) {
     return this.local.cgroupPath(cgroupId, pid);
+  }
+
+  cgroupV1ContainerPath(pid: number, startNs: number) {
+    return this.local.cgroupV1ContainerPath(pid, startNs);
   }
 
   containerMetadata(container: ContainerIdentity, viaPids: readonly number[]) {

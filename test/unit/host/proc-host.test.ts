@@ -94,6 +94,21 @@ describe("ProcHostView", () => {
     for (const field of ["nsPid", "pidNs", "mntNs", "netNs"]) expect(bare).not.toHaveProperty(field);
   });
 
+  it("reads a process's v1 container path only on a host with v1 hierarchies, and only for that incarnation", () => {
+    const id = "d".repeat(64);
+    fakeProcess(40, 500, {});
+    writeFileSync(join(root, "40", "cgroup"), `4:memory:/docker/${id}\n1:name=systemd:/docker/${id}\n0::/system.slice/containerd.service\n`);
+    mkdirSync(join(root, "self"));
+    writeFileSync(join(root, "self", "cgroup"), "4:memory:/\n1:name=systemd:/\n0::/\n");
+    const hybrid = new ProcHostView({ procRoot: root });
+    expect(hybrid.cgroupV1ContainerPath(40, 500 * TICK)).toBe(`/docker/${id}`);
+    expect(hybrid.cgroupV1ContainerPath(40, 900 * TICK)).toBeUndefined(); // the pid is another process's now
+    expect(hybrid.cgroupV1ContainerPath(41, 500 * TICK)).toBeUndefined(); // gone
+    // A v2 host: the daemon's own file lists no v1 hierarchy, so no process's file is read.
+    writeFileSync(join(root, "self", "cgroup"), "0::/system.slice/sockeye.service\n");
+    expect(new ProcHostView({ procRoot: root }).cgroupV1ContainerPath(40, 500 * TICK)).toBeUndefined();
+  });
+
   it("reads an environment whole up to the kernel's 6 MiB bound: a variable after 300 KB of padding is still seen", () => {
     fakeProcess(40, 500, {});
     const pad = Array.from({ length: 300 }, (_, i) => `PAD${i}=${"y".repeat(1000)}`);

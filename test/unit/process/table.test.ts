@@ -408,3 +408,53 @@ describe("process table: a container's names", () => {
     expect(asked).toHaveLength(1);
   });
 });
+
+describe("process table: a container in cgroup v1 hierarchies only (a hybrid host)", () => {
+  const ID = "c".repeat(64);
+  const SHIM = "/system.slice/containerd.service";
+  /** Every process here has cgroup id 7 (the shim's unified cgroup); pids 60.. are in the container's v1 cgroups. */
+  function hybridHost() {
+    const looks = { v2: 0, v1: [] as number[], metadataVia: [] as number[][] };
+    const host = {
+      ...OFFLINE_HOST,
+      cgroupPath: () => (looks.v2++, SHIM),
+      cgroupV1ContainerPath: (pid: number) => (looks.v1.push(pid), pid >= 60 ? `/docker/${ID}` : undefined),
+      containerMetadata: (_c: unknown, via: readonly number[]) => (looks.metadataVia.push([...via]), { name: "web" }),
+    };
+    const table = new ProcessTable({ host });
+    table.seedFromProc();
+    table.apply(exec({ task: { pid: 50, ppid: 1, startNs: 1, cgroupId: 7 }, filename: "/usr/bin/containerd-shim-runc-v2", args: ["shim"] }));
+    table.apply(exec({ task: { pid: 60, ppid: 50, startNs: 2, cgroupId: 7 }, filename: "/bin/sh", args: ["sh"] }));
+    table.apply(exec({ task: { pid: 70, ppid: 60, startNs: 3, cgroupId: 7 }, filename: "/bin/bash", args: ["bash"] }));
+    return { table, looks };
+  }
+
+  it("is named from the v1 hierarchies, while a host process of the same unified cgroup stays the host's", () => {
+    const { table, looks } = hybridHost();
+    expect(table.container(7, 50)).toBeUndefined();
+    expect(table.container(7, 70)).toEqual({ id: ID, runtime: "docker", name: "web" });
+    expect(table.container(7, 50)).toBeUndefined(); // the container's answer is not the cgroup id's
+    // The v1 hierarchies once per process, however many findings; the unified path no more.
+    const v2Looks = looks.v2;
+    for (let i = 0; i < 100; i++) table.container(7, 70);
+    expect(looks.v2).toBe(v2Looks);
+    expect(looks.v1.sort()).toEqual([50, 60, 70]); // 60 as 70's ancestor, to tell it is inside
+    // The runtime's names through host roots only: pid 1 and the shim, never the container's sh (60).
+    expect(looks.metadataVia).toEqual([[1, 50]]);
+  });
+
+  it("is not asked for a process whose exit was seen (its pid may be another's, v1 cgroups have no id to resolve)", () => {
+    const { table, looks } = hybridHost();
+    table.apply(exit({ task: { pid: 70, ppid: 60, startNs: 3, cgroupId: 7 } }));
+    expect(table.container(7, 70)).toBeUndefined();
+    expect(looks.v1).not.toContain(70);
+  });
+
+  it("a host view without the v1 look (written before it) answers as before: the cgroup id's answer", () => {
+    const host = { ...OFFLINE_HOST, cgroupPath: () => SHIM };
+    const table = new ProcessTable({ host });
+    table.seedFromProc();
+    table.apply(exec({ task: { pid: 70, ppid: 1, startNs: 3, cgroupId: 7 }, filename: "/bin/bash", args: ["bash"] }));
+    expect(table.container(7, 70)).toBeUndefined();
+  });
+});
