@@ -72,19 +72,40 @@ export function containerOfCgroupPath(path: string): ContainerIdentity | undefin
   return podUid !== undefined ? { ...found, podUid } : found;
 }
 
+/** The lines of /proc/<pid>/cgroup: `hierarchy-id:controllers:path`, "0" for the unified hierarchy. */
+function procCgroupLines(text: string): { hierarchy: string; path: string }[] {
+  return text.split("\n").filter(Boolean).map((l) => {
+    const first = l.indexOf(":");
+    const second = l.indexOf(":", first + 1);
+    return { hierarchy: l.slice(0, first), path: l.slice(second + 1) };
+  });
+}
+
 /**
  * The cgroup path of a process from the text of /proc/<pid>/cgroup: the unified hierarchy's
  * (`0::/path`) where there is one, else the first v1 hierarchy's that names a container.
  */
 export function cgroupPathOfProcFile(text: string): string | undefined {
-  const lines = text.split("\n").filter(Boolean).map((l) => {
-    const first = l.indexOf(":");
-    const second = l.indexOf(":", first + 1);
-    return { hierarchy: l.slice(0, first), path: l.slice(second + 1) };
-  });
+  const lines = procCgroupLines(text);
   const unified = lines.find((l) => l.hierarchy === "0");
   const v1 = lines.find((l) => l.hierarchy !== "0" && containerOfCgroupPath(l.path) !== undefined);
   // On a hybrid host the unified path may be "/" while v1 hierarchies name the container.
   if (unified !== undefined && (containerOfCgroupPath(unified.path) !== undefined || v1 === undefined)) return unified.path;
   return v1?.path ?? unified?.path;
+}
+
+/**
+ * The path, in the first cgroup v1 hierarchy of /proc/<pid>/cgroup that names one, of the
+ * process's container; undefined when no v1 hierarchy does (or there is none: a v2 host). On a
+ * hybrid host a runtime working in v1 mode may put a container in the v1 hierarchies only
+ * (`4:cpu,cpuacct:/docker/<id>`, `1:name=systemd:/system.slice/docker-<id>.scope`), leaving its
+ * unified-hierarchy cgroup, the one the kernel's cgroup id names, a host one.
+ */
+export function v1ContainerPathOfProcFile(text: string): string | undefined {
+  return procCgroupLines(text).find((l) => l.hierarchy !== "0" && containerOfCgroupPath(l.path) !== undefined)?.path;
+}
+
+/** Whether /proc/<pid>/cgroup lists cgroup v1 hierarchies: every process is in each one the kernel has. */
+export function listsV1Hierarchies(text: string): boolean {
+  return procCgroupLines(text).some((l) => l.hierarchy !== "0");
 }

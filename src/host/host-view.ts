@@ -46,6 +46,15 @@ export interface ProcessRecord {
   uid: number;
   /** Real group id; undefined when status has no Gid line. */
   gid?: number;
+  /**
+   * As an event's TaskContext names them, for the same process: the pid inside its innermost
+   * pid namespace (status's NSpid) and the inodes of /proc/<pid>/ns/{pid,mnt,net}; each
+   * undefined when it could not be read.
+   */
+  nsPid?: number;
+  pidNs?: number;
+  mntNs?: number;
+  netNs?: number;
 }
 
 /**
@@ -159,6 +168,14 @@ export interface HostView {
    * cgroup exists), else from /proc/<pid>/cgroup while the process lives.
    */
   cgroupPath(cgroupId: number, pid: number): string | undefined;
+  /**
+   * The path of the container of the process `pid` started at `startNs` in the cgroup v1
+   * hierarchies of /proc/<pid>/cgroup, for a container a hybrid host's runtime put in v1
+   * hierarchies only (its unified-hierarchy cgroup, which the cgroup id names, is a host one);
+   * undefined when no v1 hierarchy names one, the host has none, or the process is gone.
+   * Optional, so a host view written before it still fits.
+   */
+  cgroupV1ContainerPath?(pid: number, startNs: number): string | undefined;
   /**
    * What a container's runtime wrote down about it (name, image, pod), from the runtime's state
    * files on the host, read through the root of the first of `viaPids` whose root can be read

@@ -5,14 +5,16 @@
  * answer the main thread with the plain data it returns.
  */
 import { CgroupPaths, cgroup2Mount } from "./cgroups.js";
-import { cgroupPathOfProcFile, type ContainerIdentity } from "./container.js";
+import { cgroupPathOfProcFile, listsV1Hierarchies, v1ContainerPathOfProcFile, type ContainerIdentity } from "./container.js";
 import { readContainerMetadata, type ContainerMetadata } from "./container-metadata.js";
 import { closeSync, existsSync, fstatSync, opendirSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { buildIdOfElfHead } from "./elf-build-id.js";
 import {
   START_TICK_NS, type BuildIdLook, type DigestLook, type HostView, type LiveProcessFacts, type OpenFile, type OpenFilesLook, type ProcessRecord,
 } from "./host-view.js";
-import { environEntriesOfBytes, fdinfoAccess, fdinfoTtyIndex, idLine, parseFdTarget, parseStat, type ProcStat } from "./proc-parse.js";
+import {
+  environEntriesOfBytes, fdinfoAccess, fdinfoTtyIndex, idLine, innermostNsPid, namespaceInode, parseFdTarget, parseStat, type ProcStat,
+} from "./proc-parse.js";
 import { classifyTcpSockets, parseTcpTable, type ExistingTcpSocket } from "./tcp-table.js";
 import { NameDatabase } from "./user-names.js";
 
@@ -69,6 +71,8 @@ export class ProcHostView implements HostView {
   /** dev:ino:size:mtime → what the file's first bytes said of its build-id. */
   private readonly buildIds = new Map<string, BuildIdLook>();
   private cgroups: CgroupPaths | undefined;
+  /** Whether the kernel has cgroup v1 hierarchies (a hybrid or v1 host), read once. */
+  private v1Hierarchies: boolean | undefined;
   /** Reused by every environ read that fits. */
   private readonly environBuffer = Buffer.allocUnsafe(64 * 1024);
 
@@ -92,9 +96,11 @@ export class ProcHostView implements HostView {
     }
     // Known ids first (no I/O), then the process's own file while it lives, then a walk: the
     // walk is the only answer left for a process that already exited.
+    // The id's answer is the same for every process of that cgroup (the table keeps it by id), so
+    // a hybrid host's v1-only container, whose unified cgroup is a host one (the root, a shim's
+    // service), is not named here but per process (cgroupV1ContainerPath).
     const known = this.cgroups.known(cgroupId);
-    // On a hybrid host a container may live in v1 hierarchies only: its v2 folder is the root.
-    if (known !== undefined && known !== "/") return known;
+    if (known !== undefined) return known;
     try {
       const fromProc = cgroupPathOfProcFile(readFileSync(`${this.procRoot}/${pid}/cgroup`, "utf8"));
       if (fromProc !== undefined) return fromProc;
@@ -102,6 +108,23 @@ export class ProcHostView implements HostView {
       // exited: only the id is left
     }
     return this.cgroups.pathOf(cgroupId);
+  }
+
+  cgroupV1ContainerPath(pid: number, startNs: number): string | undefined {
+    // No v1 hierarchy (a v2 host): nothing to read, per finding or ever.
+    if (this.v1Hierarchies === undefined) {
+      try {
+        this.v1Hierarchies = listsV1Hierarchies(readFileSync(`${this.procRoot}/self/cgroup`, "utf8"));
+      } catch {
+        this.v1Hierarchies = false;
+      }
+    }
+    if (!this.v1Hierarchies || !this.isProcess(pid, startNs)) return undefined;
+    try {
+      return v1ContainerPathOfProcFile(readFileSync(`${this.procRoot}/${pid}/cgroup`, "utf8"));
+    } catch {
+      return undefined; // exited
+    }
   }
 
   containerMetadata(container: ContainerIdentity, viaPids: readonly number[]): ContainerMetadata | undefined {
@@ -166,9 +189,19 @@ export class ProcHostView implements HostView {
       const args = cmdline.text.split("\0");
       // A cut argv ends in the middle of an argument: that one is dropped, not kept half.
       if (args.at(-1) === "" || cmdline.cut) args.pop();
+      const nsPid = innermostNsPid(status);
+      // Three readlinks, a fixed cost each: the namespaces an event's task context names, so
+      // what is said of a process found running matches what its first event will say.
+      const pidNs = this.namespaceOf(pid, "pid");
+      const mntNs = this.namespaceOf(pid, "mnt");
+      const netNs = this.namespaceOf(pid, "net");
       return {
         pid, ppid: stat.ppid, startNs: stat.startTicks * START_TICK_NS, comm: stat.comm, executable: readExecutable(`${dir}/exe`), args, uid,
         ...(gid !== undefined ? { gid } : {}),
+        ...(nsPid !== undefined ? { nsPid } : {}),
+        ...(pidNs !== undefined ? { pidNs } : {}),
+        ...(mntNs !== undefined ? { mntNs } : {}),
+        ...(netNs !== undefined ? { netNs } : {}),
       };
     } catch {
       return undefined;
@@ -282,9 +315,13 @@ export class ProcHostView implements HostView {
   }
 
   netNamespace(pid?: number): number | undefined {
+    return this.namespaceOf(pid ?? "self", "net");
+  }
+
+  /** The inode of a namespace of `pid` (/proc/<pid>/ns/<kind>); undefined when gone or not readable. */
+  private namespaceOf(pid: number | "self", kind: "pid" | "mnt" | "net"): number | undefined {
     try {
-      const m = /^net:\[(\d+)\]$/.exec(readlinkSync(`${this.procRoot}/${pid ?? "self"}/ns/net`));
-      return m === null ? undefined : Number(m[1]);
+      return namespaceInode(readlinkSync(`${this.procRoot}/${pid}/ns/${kind}`), kind);
     } catch {
       return undefined;
     }

@@ -1,6 +1,6 @@
 /**
  * Parsers of /proc's text formats (proc(5)), pure so that tests feed them any text: stat,
- * status id lines, environ, fd link targets and fdinfo.
+ * status id and NSpid lines, environ, fd link targets, fdinfo and namespace links.
  */
 import type { Access, OpenObject } from "./host-view.js";
 
@@ -100,4 +100,28 @@ export function fdinfoAccess(fdinfo: string): Access | undefined {
 export function fdinfoTtyIndex(fdinfo: string): number | undefined {
   const index = /^tty-index:\s*(\d+)$/m.exec(fdinfo);
   return index !== null ? Number(index[1]) : undefined;
+}
+
+/**
+ * A namespace link's target (`/proc/<pid>/ns/net` → `net:[4026531840]`) as the namespace's
+ * inode number, the number the kernel's task context records; undefined for another kind or
+ * a malformed target.
+ */
+export function namespaceInode(target: string, kind: "pid" | "mnt" | "net"): number | undefined {
+  const match = /^([a-z_]+):\[(\d+)\]$/.exec(target);
+  if (match === null || match[1] !== kind) return undefined;
+  const inode = Number(match[2]);
+  return Number.isSafeInteger(inode) && inode > 0 ? inode : undefined;
+}
+
+/**
+ * status's `NSpid:` line (the pid in each pid namespace it is in, outermost first) as the pid
+ * inside its innermost one, the kernel's ns_pid; undefined before Linux 4.1, which has no such
+ * line, or when the line is malformed.
+ */
+export function innermostNsPid(status: string): number | undefined {
+  const match = /^NSpid:[ \t]*(\d+(?:[ \t]+\d+)*)[ \t]*$/m.exec(status);
+  if (match === null) return undefined;
+  const pid = Number(match[1]!.split(/[ \t]+/).at(-1));
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }

@@ -303,7 +303,7 @@ export class WorkerHostView implements HostView {
    *   worker it would queue behind slow open-files looks, and a program's identity is decided
    *   once, at its exec: a late answer would lose the renamed shell it exists to catch. A file
    *   on a hung mount would block it (as it would block the exec that runs it).
-   * - processRecord: stat, status and at most 64 KiB of cmdline; only when the table is
+   * - processRecord: stat, status, three ns links and at most 64 KiB of cmdline; only when the table is
    *   seeded from /proc at start.
    * - environment: environ read whole, at most the kernel's 6 MiB bound on an exec's argv and
    *   environment (proc-host.ts: a variable after padding must not hide; 0.46 ms for a padded
@@ -316,7 +316,7 @@ export class WorkerHostView implements HostView {
    *   whichever namespace it shows, and a late answer would leave that shell undecided.
    * - netNamespace: one readlink.
    * - regularFile: realpath and stat of the installed interpreters' system paths, once.
-   * - liveFacts, workingDirectory, cgroupPath, names: one small file or link each.
+   * - liveFacts, workingDirectory, cgroupPath, cgroupV1ContainerPath, names: one small file or link each.
    */
   buildId(path: string): BuildIdLook {
     return this.local.buildId(path);
@@ -372,6 +372,10 @@ export class WorkerHostView implements HostView {
 
   cgroupPath(cgroupId: number, pid: number) {
     return this.local.cgroupPath(cgroupId, pid);
+  }
+
+  cgroupV1ContainerPath(pid: number, startNs: number) {
+    return this.local.cgroupV1ContainerPath(pid, startNs);
   }
 
   containerMetadata(container: ContainerIdentity, viaPids: readonly number[]) {

@@ -175,6 +175,8 @@ export class ProcessTable implements ProcessView {
   private liveHost = false;
   private readonly containers = new Map<string, ContainerIdentity | undefined>();
   private readonly containerNames = new Map<string, ContainerMetadata | undefined>();
+  /** `pid:startNs` → the container its v1 hierarchies name (hybrid hosts only). */
+  private readonly v1Containers = new Map<string, ContainerIdentity | undefined>();
 
   constructor(options: ProcessTableOptions = {}) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
@@ -236,6 +238,9 @@ export class ProcessTable implements ProcessView {
   seedFromProc(now: EventTime = timeNow()): SeedReport {
     this.liveHost = true;
     const seeded: ProcessInfo[] = [];
+    // Kept for the already_running events only: the table's entries have no namespace fields
+    // (the events about a process carry their own).
+    const namespaces = new Map<number, SeededNamespaces>();
     let skipped = 0;
     for (const pid of this.host.processIds()) {
       const record = this.host.processRecord(pid);
@@ -247,13 +252,14 @@ export class ProcessTable implements ProcessView {
       const info = seededInfo(record, kept.args);
       this.insert({ info: Object.freeze(info), startIsCoarse: true, hadChildren: true, exitedAtMs: 0, argvCost: kept.cost });
       seeded.push(info);
+      namespaces.set(pid, seededNamespaces(record));
     }
     seeded.sort((a, b) => a.pid - b.pid);
     // After the loop: a parent's comm is known whichever of the two /proc listed first.
     // Every real /proc/<pid>/status has a Gid line: an entry without one makes no event
     // rather than one with a made-up group.
     const alreadyRunning = seeded.flatMap((info) =>
-      info.gid !== undefined ? [alreadyRunningEvent(info, info.gid, this.get(info.ppid), now)] : [],
+      info.gid !== undefined ? [alreadyRunningEvent(info, info.gid, this.get(info.ppid), namespaces.get(info.pid) ?? {}, now)] : [],
     );
     return { seeded: seeded.length, skipped, alreadyRunning };
   }
@@ -296,22 +302,46 @@ export class ProcessTable implements ProcessView {
 
   container(cgroupId: number, pid: number): ContainerIdentity | undefined {
     if (!this.liveHost) return undefined;
+    const identity = this.containerIdentity(cgroupId, pid);
+    return identity === undefined ? undefined : { ...identity, ...this.containerMetadata(identity, pid) };
+  }
+
+  /** The container of a process from its cgroups, without the runtime's names. */
+  private containerIdentity(cgroupId: number, pid: number): ContainerIdentity | undefined {
     // One look per cgroup: findings come in floods (a decoy flood makes thousands), and a read of
-    // /proc/<pid>/cgroup per finding held the event loop (decoy-flood lag p99 19 -> 81 ms). The
-    // cost: on a hybrid host a container living in v1 hierarchies only shares the v2 root's id
-    // with host processes, and takes whichever answer that id got first (runtimes of today put
-    // their containers in the v2 hierarchy too, podman and docker here included).
+    // /proc/<pid>/cgroup per finding held the event loop (decoy-flood lag p99 19 -> 81 ms).
     const key = cgroupId !== 0 ? String(cgroupId) : `pid:${pid}`;
-    if (this.containers.has(key)) return this.containers.get(key);
-    const path = this.host.cgroupPath(cgroupId, pid);
-    const identity = path === undefined ? undefined : containerOfCgroupPath(path);
-    const found = identity === undefined ? undefined : { ...identity, ...this.containerMetadata(identity, pid) };
-    // An unresolved id is looked at again later: its folder may appear in the next walk.
-    if (path !== undefined) {
-      if (this.containers.size >= MAX_CONTAINER_LOOKS) this.containers.delete(this.containers.keys().next().value!);
-      this.containers.set(key, found);
+    let identity: ContainerIdentity | undefined;
+    if (this.containers.has(key)) identity = this.containers.get(key);
+    else {
+      const path = this.host.cgroupPath(cgroupId, pid);
+      // An unresolved id is looked at again later: its folder may appear in the next walk.
+      if (path === undefined) return undefined;
+      identity = containerOfCgroupPath(path);
+      remember(this.containers, key, identity);
     }
-    return found;
+    // A cgroup id of the host's is not the last word on a hybrid host: a container its runtime
+    // put in the v1 hierarchies only shares that unified-hierarchy cgroup with host processes
+    // (its shim's, or the root), so the v1 hierarchies are asked, once per process. A process
+    // seeded from /proc (id 0) had its v1 lines read with the rest of its file.
+    return identity !== undefined || cgroupId === 0 ? identity : this.v1ContainerIdentity(pid);
+  }
+
+  /**
+   * The container of a live process from its v1 hierarchies; one look per process (pid and
+   * start), and none on a host without v1 hierarchies (the host view answers at once). Not for
+   * a process whose exit was seen: its pid may be another's by now, and v1 cgroups have no id
+   * in events to resolve later.
+   */
+  private v1ContainerIdentity(pid: number): ContainerIdentity | undefined {
+    const entry = this.live.get(pid);
+    if (entry === undefined || this.host.cgroupV1ContainerPath === undefined) return undefined;
+    const key = `${pid}:${entry.info.startNs}`;
+    if (this.v1Containers.has(key)) return this.v1Containers.get(key);
+    const path = this.host.cgroupV1ContainerPath(pid, entry.info.startNs);
+    const identity = path === undefined ? undefined : containerOfCgroupPath(path);
+    remember(this.v1Containers, key, identity);
+    return identity;
   }
 
   /**
@@ -323,16 +353,19 @@ export class ProcessTable implements ProcessView {
   private containerMetadata(identity: ContainerIdentity, pid: number): ContainerMetadata | undefined {
     if (this.containerNames.has(identity.id)) return this.containerNames.get(identity.id);
     if (this.host.containerMetadata === undefined) return undefined;
+    // A known path that names no container, or another one, is outside; the v1 hierarchies are
+    // asked too, as a v1-only container's processes have a host cgroup id.
     const outside = this.ancestors(pid)
       .filter((a) => {
         const path = a.pid === 1 ? undefined : this.host.cgroupPath(a.cgroupId, a.pid);
-        return path !== undefined && containerOfCgroupPath(path)?.id !== identity.id;
+        if (path === undefined) return false;
+        const inside = containerOfCgroupPath(path) ?? (a.cgroupId !== 0 ? this.v1ContainerIdentity(a.pid) : undefined);
+        return inside?.id !== identity.id;
       })
       .map((a) => a.pid)
       .reverse();
     const metadata = this.host.containerMetadata(identity, [1, ...outside]);
-    if (this.containerNames.size >= MAX_CONTAINER_LOOKS) this.containerNames.delete(this.containerNames.keys().next().value!);
-    this.containerNames.set(identity.id, metadata);
+    remember(this.containerNames, identity.id, metadata);
     return metadata;
   }
 
@@ -550,8 +583,36 @@ function processInfo(task: TaskContext, executable: string, name: string, args: 
   };
 }
 
-/** The already_running event of a process seeded from /proc; `parent` is its parent's entry, if any. */
-function alreadyRunningEvent(info: ProcessInfo, gid: number, parent: ProcessInfo | undefined, now: EventTime): AlreadyRunningEvent {
+/** Keeps `value` under `key`, the oldest key leaving past MAX_CONTAINER_LOOKS. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  if (map.size >= MAX_CONTAINER_LOOKS) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
+
+/** The namespace fields of a TaskContext, as /proc showed them for a process found running. */
+type SeededNamespaces = Pick<TaskContext, "nsPid" | "pidNs" | "mntNs" | "netNs">;
+
+function seededNamespaces(record: ProcessRecord): SeededNamespaces {
+  return {
+    ...(record.nsPid !== undefined ? { nsPid: record.nsPid } : {}),
+    ...(record.pidNs !== undefined ? { pidNs: record.pidNs } : {}),
+    ...(record.mntNs !== undefined ? { mntNs: record.mntNs } : {}),
+    ...(record.netNs !== undefined ? { netNs: record.netNs } : {}),
+  };
+}
+
+/**
+ * The already_running event of a process seeded from /proc; `parent` is its parent's entry, if
+ * any. Its task carries the namespaces /proc showed, as a kernel record's does, so a finding
+ * about a process that started before the sensor names them too.
+ */
+function alreadyRunningEvent(
+  info: ProcessInfo,
+  gid: number,
+  parent: ProcessInfo | undefined,
+  namespaces: SeededNamespaces,
+  now: EventTime,
+): AlreadyRunningEvent {
   return {
     kind: "already_running",
     timeNs: now.timeNs,
@@ -560,6 +621,7 @@ function alreadyRunningEvent(info: ProcessInfo, gid: number, parent: ProcessInfo
       pid: info.pid, tid: info.pid, ppid: info.ppid, uid: info.uid, gid, cgroupId: info.cgroupId, startNs: info.startNs,
       // A parent entry that started after the child is a later owner of the pid.
       comm: info.comm, parentComm: parent !== undefined && parent.startNs <= info.startNs ? parent.comm : "",
+      ...namespaces,
     },
     executable: info.executable,
     args: [...info.args],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cgroupPathOfProcFile, containerOfCgroupPath } from "../../../src/host/container.js";
+import { cgroupPathOfProcFile, containerOfCgroupPath, listsV1Hierarchies, v1ContainerPathOfProcFile } from "../../../src/host/container.js";
 
 const ID = "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899";
 const UID = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
@@ -61,5 +61,64 @@ describe("findings carry the container", () => {
     expect(finding.orchestrator).toEqual({ type: "kubernetes", resource: { type: "pod", id: UID } });
     const onHost = buildFinding({ meta, event: { ...event, task: { ...task, cgroupId: 1 } }, detection: {}, processes, hostName: "h", createdMs: 1 } as unknown as Parameters<typeof buildFinding>[0]);
     expect(onHost.container).toBeUndefined();
+  });
+});
+
+/**
+ * A hybrid host (cgroup v2 at /sys/fs/cgroup/unified) whose runtime works in v1 mode may put a
+ * container in the v1 hierarchies only: its unified-hierarchy cgroup, the one the kernel's cgroup
+ * id names, stays the one it inherited (the shim's service, or the root). The hierarchy list is
+ * this machine kind's (/proc/self/cgroup: cpu and cpuacct apart, name=systemd); the container
+ * paths follow each runtime's naming (design §10). None of these runtimes leaves a container
+ * v1-only here (podman and docker's runc join the unified hierarchy too, design §1), so these
+ * layouts are written, not captured.
+ */
+function hybridFile(v1Path: string, unified: string, systemdPath = v1Path): string {
+  const v1 = ["pids", "blkio", "freezer", "devices", "memory", "cpuset", "cpuacct", "cpu"];
+  return [`9:name=systemd:${systemdPath}`, ...v1.map((c, i) => `${8 - i}:${c}:${v1Path}`), `0::${unified}`, ""].join("\n");
+}
+
+describe("a container in cgroup v1 hierarchies only", () => {
+  it.each([
+    ["docker, cgroupfs driver (its shim's service in the unified hierarchy)", hybridFile(`/docker/${ID}`, "/system.slice/containerd.service"), `/docker/${ID}`, { id: ID, runtime: "docker" }],
+    ["docker, systemd driver", hybridFile(`/system.slice/docker-${ID}.scope`, "/system.slice/docker.service"), `/system.slice/docker-${ID}.scope`, { id: ID, runtime: "docker" }],
+    ["podman, cgroupfs manager (the unified root)", hybridFile(`/libpod_parent/libpod-${ID}`, "/"), `/libpod_parent/libpod-${ID}`, { id: ID, runtime: "podman" }],
+    ["podman, systemd manager", hybridFile(`/machine.slice/libpod-${ID}.scope`, "/user.slice/user-0.slice/session-1.scope"), `/machine.slice/libpod-${ID}.scope`, { id: ID, runtime: "podman" }],
+    [
+      "containerd under kubelet, systemd driver",
+      hybridFile(`/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID_}.slice/cri-containerd-${ID}.scope`, "/system.slice/containerd.service"),
+      `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID_}.slice/cri-containerd-${ID}.scope`,
+      { id: ID, runtime: "containerd", podUid: UID },
+    ],
+    [
+      "cri-o under kubelet, systemd driver",
+      hybridFile(`/kubepods.slice/kubepods-pod${UID_}.slice/crio-${ID}.scope`, "/system.slice/crio.service"),
+      `/kubepods.slice/kubepods-pod${UID_}.slice/crio-${ID}.scope`,
+      { id: ID, runtime: "cri-o", podUid: UID },
+    ],
+    ["kubelet, cgroupfs driver", hybridFile(`/kubepods/burstable/pod${UID}/${ID}`, "/system.slice/containerd.service"), `/kubepods/burstable/pod${UID}/${ID}`, { id: ID, runtime: "containerd", podUid: UID }],
+    // systemd's own hierarchy only (the controllers left at the root): still the container.
+    ["docker, name=systemd only", hybridFile("/", "/system.slice/containerd.service", `/docker/${ID}`), `/docker/${ID}`, { id: ID, runtime: "docker" }],
+  ])("%s", (_what, text, v1Path, expected) => {
+    expect(v1ContainerPathOfProcFile(text)).toBe(v1Path);
+    expect(containerOfCgroupPath(v1ContainerPathOfProcFile(text)!)).toEqual(expected);
+    // What a process's own file says while it lives: the v1 path, not the unified host one.
+    expect(cgroupPathOfProcFile(text)).toBe(v1Path);
+    expect(listsV1Hierarchies(text)).toBe(true);
+  });
+
+  it.each([
+    ["a host process of this hybrid host", hybridFile("/", "/")],
+    ["a host service", hybridFile("/system.slice/ssh.service", "/system.slice/ssh.service")],
+    ["podman's monitor beside a v1-only container", hybridFile("/libpod_parent/conmon", "/")],
+    ["cri-o's monitor", hybridFile(`/kubepods.slice/crio-conmon-${ID}.scope`, "/system.slice/crio.service")],
+    ["a v2 host's container (no v1 line to read)", `0::/system.slice/docker-${ID}.scope\n`],
+  ])("no v1 container for %s", (_what, text) => {
+    expect(v1ContainerPathOfProcFile(text)).toBeUndefined();
+  });
+
+  it("tells a v2 host (nothing to read per finding) from a hybrid one", () => {
+    expect(listsV1Hierarchies("0::/init.scope\n")).toBe(false);
+    expect(listsV1Hierarchies(hybridFile("/", "/"))).toBe(true);
   });
 });

@@ -74,6 +74,41 @@ describe("ProcHostView", () => {
     expect(record.args).toEqual(args.slice(0, record.args.length));
   });
 
+  it("reads the namespaces of a process found running as the kernel names them, leaving out what it cannot read", () => {
+    fakeProcess(40, 500, {});
+    writeFileSync(join(root, "40", "status"), "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nNSpid:\t40\t1\n");
+    writeFileSync(join(root, "40", "cmdline"), "sleep\0");
+    mkdirSync(join(root, "40", "ns"));
+    symlinkSync("pid:[4026532410]", join(root, "40", "ns", "pid"));
+    symlinkSync("mnt:[4026532409]", join(root, "40", "ns", "mnt"));
+    symlinkSync("net:[4026532412]", join(root, "40", "ns", "net"));
+    const host = new ProcHostView({ procRoot: root });
+    expect(host.processRecord(40)).toMatchObject({ pid: 40, nsPid: 1, pidNs: 4026532410, mntNs: 4026532409, netNs: 4026532412 });
+    expect(host.netNamespace(40)).toBe(4026532412);
+    // No ns folder (another user's process without CAP_SYS_PTRACE), no NSpid line: left out, not 0.
+    fakeProcess(41, 500, {});
+    writeFileSync(join(root, "41", "status"), "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n");
+    writeFileSync(join(root, "41", "cmdline"), "sleep\0");
+    const bare = host.processRecord(41)!;
+    expect(bare.pid).toBe(41);
+    for (const field of ["nsPid", "pidNs", "mntNs", "netNs"]) expect(bare).not.toHaveProperty(field);
+  });
+
+  it("reads a process's v1 container path only on a host with v1 hierarchies, and only for that incarnation", () => {
+    const id = "d".repeat(64);
+    fakeProcess(40, 500, {});
+    writeFileSync(join(root, "40", "cgroup"), `4:memory:/docker/${id}\n1:name=systemd:/docker/${id}\n0::/system.slice/containerd.service\n`);
+    mkdirSync(join(root, "self"));
+    writeFileSync(join(root, "self", "cgroup"), "4:memory:/\n1:name=systemd:/\n0::/\n");
+    const hybrid = new ProcHostView({ procRoot: root });
+    expect(hybrid.cgroupV1ContainerPath(40, 500 * TICK)).toBe(`/docker/${id}`);
+    expect(hybrid.cgroupV1ContainerPath(40, 900 * TICK)).toBeUndefined(); // the pid is another process's now
+    expect(hybrid.cgroupV1ContainerPath(41, 500 * TICK)).toBeUndefined(); // gone
+    // A v2 host: the daemon's own file lists no v1 hierarchy, so no process's file is read.
+    writeFileSync(join(root, "self", "cgroup"), "0::/system.slice/sockeye.service\n");
+    expect(new ProcHostView({ procRoot: root }).cgroupV1ContainerPath(40, 500 * TICK)).toBeUndefined();
+  });
+
   it("reads an environment whole up to the kernel's 6 MiB bound: a variable after 300 KB of padding is still seen", () => {
     fakeProcess(40, 500, {});
     const pad = Array.from({ length: 300 }, (_, i) => `PAD${i}=${"y".repeat(1000)}`);

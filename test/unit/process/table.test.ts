@@ -315,6 +315,26 @@ describe("process table: seeding from /proc", () => {
     expect(report.alreadyRunning[2]).toMatchObject({ executable: "/usr/bin/tmux", task: { parentComm: "systemd" } });
   });
 
+  it("gives an already_running event the namespaces /proc shows, as a kernel record's task carries them", () => {
+    const { table } = seededTable();
+    // A shell in its own pid and network namespaces (pid 1 inside), started before the sensor.
+    fakeProcess(400, { comm: "sh", ppid: 1, startTicks: 800, uid: 0, gid: 0, cmdline: ["sh"], exe: "/usr/bin/dash" });
+    writeFileSync(join(procRoot, "400", "status"), "Name:\tsh\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nNSpid:\t400\t1\n");
+    mkdirSync(join(procRoot, "400", "ns"));
+    symlinkSync("pid:[4026532410]", join(procRoot, "400", "ns", "pid"));
+    symlinkSync("mnt:[4026531841]", join(procRoot, "400", "ns", "mnt"));
+    symlinkSync("net:[4026532412]", join(procRoot, "400", "ns", "net"));
+    const report = table.seedFromProc({ timeNs: 6_000, timeMs: 1_700_000_000_001 });
+    const shell = report.alreadyRunning.find((event) => event.task.pid === 400)!;
+    expect(shell.task).toEqual({
+      pid: 400, tid: 400, ppid: 1, uid: 0, gid: 0, cgroupId: 0, startNs: 800 * TICK_NS, comm: "sh", parentComm: "systemd",
+      nsPid: 1, pidNs: 4026532410, mntNs: 4026531841, netNs: 4026532412,
+    });
+    // A process whose namespaces could not be read has none rather than made-up ones.
+    const sleeper = report.alreadyRunning.find((event) => event.task.pid === 302)!;
+    for (const field of ["nsPid", "pidNs", "mntNs", "netNs"]) expect(sleeper.task).not.toHaveProperty(field);
+  });
+
   it("learns a process from its already_running event (a replay), and keeps the one it seeded", () => {
     const { table, report } = seededTable();
     const replayTable = new ProcessTable();
@@ -386,5 +406,55 @@ describe("process table: a container's names", () => {
     table.apply(exec({ task: { pid: 80, ppid: 60, startNs: 4 }, filename: "/bin/bash", args: ["bash"] }));
     expect(table.container(9, 80)).toEqual({ id: ID, runtime: "podman", name: "web" });
     expect(asked).toHaveLength(1);
+  });
+});
+
+describe("process table: a container in cgroup v1 hierarchies only (a hybrid host)", () => {
+  const ID = "c".repeat(64);
+  const SHIM = "/system.slice/containerd.service";
+  /** Every process here has cgroup id 7 (the shim's unified cgroup); pids 60.. are in the container's v1 cgroups. */
+  function hybridHost() {
+    const looks = { v2: 0, v1: [] as number[], metadataVia: [] as number[][] };
+    const host = {
+      ...OFFLINE_HOST,
+      cgroupPath: () => (looks.v2++, SHIM),
+      cgroupV1ContainerPath: (pid: number) => (looks.v1.push(pid), pid >= 60 ? `/docker/${ID}` : undefined),
+      containerMetadata: (_c: unknown, via: readonly number[]) => (looks.metadataVia.push([...via]), { name: "web" }),
+    };
+    const table = new ProcessTable({ host });
+    table.seedFromProc();
+    table.apply(exec({ task: { pid: 50, ppid: 1, startNs: 1, cgroupId: 7 }, filename: "/usr/bin/containerd-shim-runc-v2", args: ["shim"] }));
+    table.apply(exec({ task: { pid: 60, ppid: 50, startNs: 2, cgroupId: 7 }, filename: "/bin/sh", args: ["sh"] }));
+    table.apply(exec({ task: { pid: 70, ppid: 60, startNs: 3, cgroupId: 7 }, filename: "/bin/bash", args: ["bash"] }));
+    return { table, looks };
+  }
+
+  it("is named from the v1 hierarchies, while a host process of the same unified cgroup stays the host's", () => {
+    const { table, looks } = hybridHost();
+    expect(table.container(7, 50)).toBeUndefined();
+    expect(table.container(7, 70)).toEqual({ id: ID, runtime: "docker", name: "web" });
+    expect(table.container(7, 50)).toBeUndefined(); // the container's answer is not the cgroup id's
+    // The v1 hierarchies once per process, however many findings; the unified path no more.
+    const v2Looks = looks.v2;
+    for (let i = 0; i < 100; i++) table.container(7, 70);
+    expect(looks.v2).toBe(v2Looks);
+    expect(looks.v1.sort()).toEqual([50, 60, 70]); // 60 as 70's ancestor, to tell it is inside
+    // The runtime's names through host roots only: pid 1 and the shim, never the container's sh (60).
+    expect(looks.metadataVia).toEqual([[1, 50]]);
+  });
+
+  it("is not asked for a process whose exit was seen (its pid may be another's, v1 cgroups have no id to resolve)", () => {
+    const { table, looks } = hybridHost();
+    table.apply(exit({ task: { pid: 70, ppid: 60, startNs: 3, cgroupId: 7 } }));
+    expect(table.container(7, 70)).toBeUndefined();
+    expect(looks.v1).not.toContain(70);
+  });
+
+  it("a host view without the v1 look (written before it) answers as before: the cgroup id's answer", () => {
+    const host = { ...OFFLINE_HOST, cgroupPath: () => SHIM };
+    const table = new ProcessTable({ host });
+    table.seedFromProc();
+    table.apply(exec({ task: { pid: 70, ppid: 1, startNs: 3, cgroupId: 7 }, filename: "/bin/bash", args: ["bash"] }));
+    expect(table.container(7, 70)).toBeUndefined();
   });
 });
