@@ -125,6 +125,137 @@ time.sleep(3)  # a stage holds its connection as a shell would (one closed befor
 os._exit(0)
 `;
 
+/**
+ * A service that accepted its client before the sensor started (no accept mark could be made),
+ * then, told to on stdin after the sensor is up: "handoff" puts the socket on a shell script's
+ * stdio, as inetd does; "reconnect" closes its listener, disconnects the socket and connect()s
+ * it to the port given, and puts it on its own stdin and stdout, as a reverse shell's stage does.
+ */
+const PRESENSOR = `
+import ctypes, os, socket, sys, time
+mode, script, backlog = sys.argv[1], sys.argv[2], int(sys.argv[3])
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(backlog)
+print(srv.getsockname()[1], flush=True)
+conn, _ = srv.accept()
+print("accepted", flush=True)
+line = sys.stdin.readline().split()
+if mode == "handoff":
+    pid = os.fork()
+    if pid == 0:
+        for fd in (0, 1, 2): os.dup2(conn.fileno(), fd)
+        os.execv("/bin/sh", ["sh", script])
+    _, status = os.waitpid(pid, 0)
+    print(f"handler status {status}", flush=True)
+    sys.exit(0)
+libc = ctypes.CDLL(None, use_errno=True)
+srv.close()
+if libc.connect(conn.fileno(), ctypes.create_string_buffer(16), 16) != 0:
+    sys.exit(f"disconnect failed: errno {ctypes.get_errno()}")
+conn.connect(("127.0.0.1", int(line[1])))
+os.dup2(conn.fileno(), 0); os.dup2(conn.fileno(), 1)
+time.sleep(3)
+os._exit(0)
+`;
+
+/** Starts PRESENSOR in `mode`, connects a client to it and waits for the accept; `go` tells it to go on. */
+async function presensorService(mode: "handoff" | "reconnect", script: string, backlog = 8) {
+  const service = spawn(PYTHON, ["-c", PRESENSOR, mode, script, String(backlog)], { stdio: ["pipe", "pipe", "pipe"] });
+  let out = "", err = "";
+  service.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  service.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((r) => service.on("exit", (code) => r(code)));
+  const waitFor = (text: string) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => (out.includes(text) ? resolve() : undefined);
+      service.stdout.on("data", check);
+      service.once("exit", () => reject(new Error(`the service exited before "${text}": ${err}`)));
+      check();
+    });
+  await waitFor("\n");
+  const port = Number(out.split("\n")[0]);
+  let answer = "";
+  const client = net.connect(port, "127.0.0.1");
+  client.on("data", (d: Buffer) => (answer += d.toString()));
+  const closed = new Promise<void>((r) => {
+    client.on("error", () => r());
+    client.on("close", () => r());
+  });
+  await waitFor("accepted");
+  return {
+    pid: service.pid!,
+    port,
+    go: (arg = "") => service.stdin.write(`go ${arg}\n`),
+    ask: (line: string) => client.write(line),
+    answer: async () => (await closed, answer),
+    done: async () => {
+      client.destroy();
+      const code = await exited;
+      return { code, out, err };
+    },
+  };
+}
+
+describe.runIf(tier.run)("kernel: sockets accepted before the sensor started", () => {
+  let script: string;
+  beforeAll(() => {
+    script = join(mkdtempSync(join(tmpdir(), "sockeye-presensor-")), "inetd.sh");
+    writeFileSync(script, '#!/bin/sh\nread line\necho "inetd got $line"\n');
+  });
+
+  it("handed to a shell script: a service hand-off, not lost certainty (listed beside its listener at start)", async () => {
+    const service = await presensorService("handoff", script);
+    const session = await Session.open();
+    try {
+      const findings: Finding[] = [];
+      const engine = attachEngine(session, findings);
+      service.go();
+      service.ask("hello\n");
+      expect(await service.answer()).toBe("inetd got hello\n");
+      const { code, out, err } = await service.done();
+      expect(code, err).toBe(0);
+      expect(out).toContain("handler status 0");
+      await session.settle();
+      const exec = session.events.find((e): e is ExecEvent => e.kind === "exec" && e.task.ppid === service.pid && e.filename === "/bin/sh");
+      expect(exec, "the handler's exec was not seen").toBeDefined();
+      const stdin = exec!.stdio?.[0];
+      // No mark (accepted before the programs attached); the kernel reads the passive open.
+      expect(stdin?.kind === "inet" && stdin.origin).toBe("passive");
+      const mine = findings.filter((f) => {
+        const p = (f as { process?: { pid?: number; parent?: { pid?: number } } }).process;
+        return p?.pid === service.pid || p?.parent?.pid === service.pid || p?.pid === exec!.task.pid;
+      });
+      expect(mine.map((f) => f.rule?.id)).toEqual([]);
+      expect(engine.stats().suppressedByRule["TRC-101"]?.["service_handoff"]).toBeGreaterThanOrEqual(1);
+      // Not counted as a look without certainty: no SENSOR-001 coverage finding for a restart.
+      expect(engine.stats().ruleState["TRC-101"]?.incomplete).toBe(0);
+    } finally {
+      session.close();
+    }
+  }, 60_000);
+
+
+  it("disconnected and connect()ed out after the sensor started: a new peer, so still reported", async () => {
+    const service = await presensorService("reconnect", script);
+    const session = await Session.open();
+    const c2 = await tcpListener();
+    try {
+      const findings: Finding[] = [];
+      attachEngine(session, findings);
+      service.go(String(c2.port));
+      const { code, err } = await service.done();
+      expect(code, err).toBe(0);
+      await session.settle();
+      const dups = session.events.filter((e) => e.kind === "socket_dup" && e.task.pid === service.pid && e.remote?.port === c2.port);
+      expect(dups.map((d) => d.kind === "socket_dup" && d.origin)).toEqual(["passive", "passive"]);
+      const reported = findings.filter((f) => (f as { destination?: { port?: number } }).destination?.port === c2.port);
+      expect(reported.map((f) => [f.rule?.id, (f.sockeye?.["verdict"] as { reason?: string } | undefined)?.reason])).toContainEqual(["TRC-101", "interpreter_stdio_on_socket"]);
+    } finally {
+      await c2.close();
+      session.close();
+    }
+  }, 60_000);
+});
+
 describe.runIf(tier.run)("kernel: an accept flood does not make a service look like a reverse shell", () => {
   let script: string;
   beforeAll(() => {
