@@ -130,11 +130,20 @@ os._exit(0)
  * then, told to on stdin after the sensor is up: "handoff" puts the socket on a shell script's
  * stdio, as inetd does; "reconnect" closes its listener, disconnects the socket and connect()s
  * it to the port given, and puts it on its own stdin and stdout, as a reverse shell's stage does.
+ * With a backlog of 0 its socket carries no backlog of its listener (the kernel then tells the
+ * child by the interface its handshake arrived on: bpf/sock.bpf.h); `family` "inet6" listens on
+ * ::1, "mapped" on an IPv6 socket bound to ::ffff:127.0.0.1 (IPv4 clients, v4-mapped children).
  */
 const PRESENSOR = `
 import ctypes, os, socket, sys, time
-mode, script, backlog = sys.argv[1], sys.argv[2], int(sys.argv[3])
-srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(backlog)
+mode, script, backlog, family = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+if family == "inet":
+    srv = socket.socket(); srv.bind(("127.0.0.1", 0))
+elif family == "inet6":
+    srv = socket.socket(socket.AF_INET6); srv.bind(("::1", 0))
+else:  # an IPv6 socket taking IPv4 connections (v4-mapped), on loopback only
+    srv = socket.socket(socket.AF_INET6); srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); srv.bind(("::ffff:127.0.0.1", 0))
+srv.listen(backlog)
 print(srv.getsockname()[1], flush=True)
 conn, _ = srv.accept()
 print("accepted", flush=True)
@@ -158,8 +167,8 @@ os._exit(0)
 `;
 
 /** Starts PRESENSOR in `mode`, connects a client to it and waits for the accept; `go` tells it to go on. */
-async function presensorService(mode: "handoff" | "reconnect", script: string, backlog = 8) {
-  const service = spawn(PYTHON, ["-c", PRESENSOR, mode, script, String(backlog)], { stdio: ["pipe", "pipe", "pipe"] });
+async function presensorService(mode: "handoff" | "reconnect", script: string, backlog = 8, family: "inet" | "inet6" | "mapped" = "inet") {
+  const service = spawn(PYTHON, ["-c", PRESENSOR, mode, script, String(backlog), family], { stdio: ["pipe", "pipe", "pipe"] });
   let out = "", err = "";
   service.stdout.on("data", (d: Buffer) => (out += d.toString()));
   service.stderr.on("data", (d: Buffer) => (err += d.toString()));
@@ -174,7 +183,7 @@ async function presensorService(mode: "handoff" | "reconnect", script: string, b
   await waitFor("\n");
   const port = Number(out.split("\n")[0]);
   let answer = "";
-  const client = net.connect(port, "127.0.0.1");
+  const client = net.connect(port, family === "inet6" ? "::1" : "127.0.0.1");
   client.on("data", (d: Buffer) => (answer += d.toString()));
   const closed = new Promise<void>((r) => {
     client.on("error", () => r());
@@ -202,8 +211,13 @@ describe.runIf(tier.run)("kernel: sockets accepted before the sensor started", (
     writeFileSync(script, '#!/bin/sh\nread line\necho "inetd got $line"\n');
   });
 
-  it("handed to a shell script: a service hand-off, not lost certainty (listed beside its listener at start)", async () => {
-    const service = await presensorService("handoff", script);
+  it.each([
+    [8, "inet"],
+    [0, "inet"],
+    [0, "inet6"],
+    [0, "mapped"],
+  ] as const)("handed to a shell script (backlog %i, %s): a service hand-off, not lost certainty (listed beside its listener at start)", async (backlog, family) => {
+    const service = await presensorService("handoff", script, backlog, family);
     const session = await Session.open();
     try {
       const findings: Finding[] = [];
@@ -233,6 +247,31 @@ describe.runIf(tier.run)("kernel: sockets accepted before the sensor started", (
     }
   }, 60_000);
 
+  it("with --enforce, a backlog-0 service's child handed to sh is not killed in the kernel, and answers", async () => {
+    const service = await presensorService("handoff", script, 0);
+    const daemon = startDaemon(["--format", "json", "--stats-interval", "0", "--enforce"]);
+    let answer = "";
+    let result: { code: number | null; out: string; err: string } | undefined;
+    try {
+      await daemon.ready;
+      service.go();
+      service.ask("hello\n");
+      answer = await service.answer();
+      result = await service.done();
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      await daemon.stop();
+    }
+    const stopped = stoppedLine(daemon.stderr()) as { enforcement?: { kernel: Record<string, number>; killed: number } } | undefined;
+    console.log(`backlog 0 with --enforce: answer ${JSON.stringify(answer)}, ${result?.out.trim()}, stopped ${JSON.stringify(stopped?.enforcement)}`);
+    expect(answer).toBe("inetd got hello\n");
+    expect(result?.code, result?.err).toBe(0);
+    expect(result?.out).toContain("handler status 0");
+    expect(stopped?.enforcement?.kernel).toEqual({ execDenied: 0, execKilled: 0, dupKilled: 0, signalFailed: 0 });
+    expect(stopped?.enforcement?.killed).toBe(0);
+    const mine = daemon.findings<Finding>().filter(({ finding }) => (finding as { source?: { port?: number } }).source?.port === service.port || (finding as { destination?: { port?: number } }).destination?.port === service.port);
+    expect(mine.map(({ finding }) => finding.rule?.id)).toEqual([]);
+  }, 120_000);
 
   it("disconnected and connect()ed out after the sensor started: a new peer, so still reported", async () => {
     const service = await presensorService("reconnect", script);
