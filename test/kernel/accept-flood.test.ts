@@ -18,12 +18,12 @@
  * held; the client waits up to 120 s.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ExecEvent, Finding } from "sockeye";
+import { Engine, ProcHostView, ProcessTable, builtinRules, type ExecEvent, type Finding } from "sockeye";
 import { PYTHON, Session, attachEngine, kernelTier, run, startDaemon, stoppedLine, tcpListener } from "./harness.js";
 
 const tier = kernelTier();
@@ -286,6 +286,53 @@ describe.runIf(tier.run)("kernel: sockets accepted before the sensor started", (
       await session.settle();
       const dups = session.events.filter((e) => e.kind === "socket_dup" && e.task.pid === service.pid && e.remote?.port === c2.port);
       expect(dups.map((d) => d.kind === "socket_dup" && d.origin)).toEqual(["passive", "passive"]);
+      const reported = findings.filter((f) => (f as { destination?: { port?: number } }).destination?.port === c2.port);
+      expect(reported.map((f) => [f.rule?.id, (f.sockeye?.["verdict"] as { reason?: string } | undefined)?.reason])).toContainEqual(["TRC-101", "interpreter_stdio_on_socket"]);
+    } finally {
+      await c2.close();
+      session.close();
+    }
+  }, 60_000);
+});
+
+/**
+ * A passive socket whose holder is gone when its namespace's table is read: a child accepted
+ * here and reconnected out to the port given (its mark names another peer, so it reads
+ * passive), put on python's stdin and stdout; python forks a child that keeps the socket 5 s
+ * and exits at once.
+ */
+const GONE_HOLDER = `
+import ctypes, os, socket, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(8)
+peer = socket.create_connection(srv.getsockname())
+s, _ = srv.accept(); srv.close(); peer.close()
+if libc.connect(s.fileno(), ctypes.create_string_buffer(16), 16) != 0:
+    sys.exit(f"disconnect failed: errno {ctypes.get_errno()}")
+s.connect(("127.0.0.1", int(sys.argv[1])))
+os.dup2(s.fileno(), 0); os.dup2(s.fileno(), 1)
+if os.fork() == 0:
+    null = os.open("/dev/null", os.O_WRONLY); os.dup2(null, 2)
+    time.sleep(5)
+os._exit(0)
+`;
+
+describe.runIf(tier.run)("kernel: a passive socket whose holder is gone when it is judged", () => {
+  it("is read through another process of its namespace (the daemon's): listed with no listener, so reported", async () => {
+    const session = await Session.open();
+    const c2 = await tcpListener();
+    try {
+      const r = await run(PYTHON, ["-c", GONE_HOLDER, String(c2.port)]);
+      expect(r.status, r.stderr).toBe(0);
+      await session.settle();
+      const dups = session.events.filter((e) => e.kind === "socket_dup" && e.task.pid === r.pid && e.remote?.port === c2.port);
+      expect(dups.map((d) => d.kind === "socket_dup" && d.origin)).toEqual(["passive", "passive"]);
+      // Judged only now, python gone (its /proc/<pid>/net reads empty) and its child holding the socket.
+      expect(existsSync(`/proc/${r.pid}`)).toBe(false);
+      const processes = new ProcessTable({ host: new ProcHostView() });
+      processes.seedFromProc();
+      const engine = new Engine({ rules: builtinRules(), processes });
+      const findings = session.events.flatMap((e) => engine.handle(e));
       const reported = findings.filter((f) => (f as { destination?: { port?: number } }).destination?.port === c2.port);
       expect(reported.map((f) => [f.rule?.id, (f.sockeye?.["verdict"] as { reason?: string } | undefined)?.reason])).toContainEqual(["TRC-101", "interpreter_stdio_on_socket"]);
     } finally {
