@@ -90,20 +90,46 @@ static __always_inline int same_sock(struct accepted_sock *seen, struct sock *sk
 }
 
 /*
+ * A TCP child, by the interface its handshake arrived on (docs/design.md, "Accepted or
+ * connected"): tcp_v4_syn_recv_sock sets the child's inet_sock.mc_index to inet_iif(skb) (an
+ * ifindex, never 0: every received packet has an input device), and tcp_v6_syn_recv_sock sets
+ * ipv6_pinfo.mcast_oif likewise (for v4-mapped children too). A socket() + connect() socket keeps
+ * both at 0: inet_create and inet6_create zero them, and IP_MULTICAST_IF and IPV6_MULTICAST_IF
+ * are refused on SOCK_STREAM sockets (EINVAL, ENOPROTOOPT: measured on 6.18; the same checks in
+ * every kernel since 2.6). Unlike the backlog below, it does not depend on the listener's backlog
+ * (listen(fd, 0) makes children with none). TCP only: a UDP socket may set IP_MULTICAST_IF.
+ */
+static __always_inline int tcp_child_by_arrival(struct sock *sk)
+{
+	struct inet_sock *inet = (struct inet_sock *)sk;
+
+	if (!bpf_core_field_exists(inet->mc_index) || BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP ||
+	    BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type) != SOCK_STREAM)
+		return 0;
+	if (BPF_CORE_READ(inet, mc_index) != 0)
+		return 1;
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) != AF_INET6 || !bpf_core_field_exists(((struct ipv6_pinfo *)0)->mcast_oif))
+		return 0;
+	return BPF_CORE_READ(inet, pinet6, mcast_oif) != 0;
+}
+
+/*
  * Opened passively, by the socket's own account (docs/design.md, "Accepted or connected"): a
- * TCP child is a copy of its listener (sk_clone_lock), so it carries the listener's accept
- * backlog, and inet_csk_clone_lock clears the SOCK_RCU_FREE flag that hashing a listener set.
- * A socket created by socket() and connect()ed has no backlog; one that listened, was
- * disconnected (connect with AF_UNSPEC) and then connect()ed keeps both the backlog and the
- * flag. Not proof: a child that is disconnected and connect()ed again still reads passive, and
- * a listener with a backlog of 0 makes children that do not; so this never makes a socket
- * "accepted", only keeps a missing mark from making it "connected".
+ * TCP child records the interface its handshake arrived on (above); and it is a copy of its
+ * listener (sk_clone_lock), so it carries the listener's accept backlog, and
+ * inet_csk_clone_lock clears the SOCK_RCU_FREE flag that hashing a listener set. A socket
+ * created by socket() and connect()ed has neither; one that listened, was disconnected (connect
+ * with AF_UNSPEC) and then connect()ed keeps the backlog and the flag, and no arrival interface.
+ * Not proof: a child that is disconnected and connect()ed again still reads passive; so this
+ * never makes a socket "accepted", only keeps a missing mark from making it "connected".
  */
 static __always_inline int opened_passively(struct sock *sk)
 {
 	__u64 rcu_free = bpf_core_enum_value(enum sock_flags, SOCK_RCU_FREE);
 	unsigned long flags;
 
+	if (tcp_child_by_arrival(sk))
+		return 1;
 	/* sk_flags names the common part's skc_flags; a kernel without it reads as before: connected. */
 	if (!bpf_core_field_exists(sk->__sk_common.skc_flags) || BPF_CORE_READ_BITFIELD_PROBED(sk, sk_max_ack_backlog) == 0)
 		return 0;

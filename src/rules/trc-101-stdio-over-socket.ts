@@ -184,6 +184,7 @@ export function createTrc101Rule(options: Trc101Options = {}): Rule<"connect" | 
     meta: TRC101_META,
     kinds: ["connect", "socket_dup", "exec", "exit"],
     state: () => judge.state(),
+    prepare: (ctx) => judge.prepare(ctx.host),
     evaluate(event, ctx) {
       switch (event.kind) {
         case "connect":

@@ -23,7 +23,9 @@
  * reverse shell's dups and every process that inherits the socket count into one finding.
  */
 import type { ProcessInfo, RuleContext, RuleState } from "../../engine/rule.js";
-import type { ConnectEvent, ExecEvent, ExitEvent, SocketDupEvent, SocketOrigin, StdioFd, TaskContext } from "../../sensor/events.js";
+import type { HostView } from "../../host/host-view.js";
+import type { ExistingTcpSocket } from "../../host/tcp-table.js";
+import type { ConnectEvent, Endpoint, ExecEvent, ExitEvent, SocketDupEvent, SocketOrigin, StdioFd, TaskContext } from "../../sensor/events.js";
 import { keyLivesInTable, processKey, sweepByAge } from "../../process/process-view.js";
 import { incidentKeyOfEndpoint, incidentKeyOfSocket, type IncidentKey } from "../sockets/identity.js";
 import { InterpreterContents, identifyProgram, readsCommandsFromStdin, type ProgramIdentity } from "./interpreters.js";
@@ -113,6 +115,8 @@ export class PreciseStdioJudge {
   private readonly passiveLooks = new Map<number, boolean>();
   private readonly tables = new ListenerTables();
   private unmarkedPassive = 0;
+  /** Inbound sockets that existed as the sensor started (prepare): accepted before any mark could be made. */
+  private startup: StartupInbound | undefined;
   /** Copied, renamed or padded interpreters, recognised by content through the rule context's host. */
   private readonly contents = new InterpreterContents();
 
@@ -120,6 +124,15 @@ export class PreciseStdioJudge {
     this.maxHeld = options.maxHeldProcesses ?? DEFAULT_MAX_HELD;
     this.heldMaxAgeMs = options.heldMaxAgeMs ?? DEFAULT_HELD_MAX_AGE_MS;
     this.reportedMaxAgeMs = options.reportedMaxAgeMs ?? DEFAULT_REPORTED_MAX_AGE_MS;
+  }
+
+  /**
+   * Before the first event: the inbound sockets of every network namespace as the sensor
+   * starts, read once per host view (a reload's new judge takes the first read, not a new one:
+   * by then a socket without its mark may have lost it to a flood).
+   */
+  prepare(host: HostView): void {
+    this.startup = StartupInbound.of(host);
   }
 
   /** Held triggers wait for their process's exec or exit; alerted sockets and shell readers are remembered. */
@@ -142,7 +155,7 @@ export class PreciseStdioJudge {
     this.expire(event.timeMs, ctx);
     const socketKey = socketKeyOf(event);
     const fds = event.socketOnFds.length > 0 ? event.socketOnFds : [fd];
-    const origin: SocketOrigin = event.kind === "connect" ? "connected" : this.inbound(event.origin, event.socketIno, event.task.pid, event.timeMs, ctx) ? "accepted" : event.origin;
+    const origin: SocketOrigin = event.kind === "connect" ? "connected" : this.inbound(event.origin, event.socketIno, event.remote, event.task, event.timeMs, ctx) ? "accepted" : event.origin;
     const reported = this.alerted.get(socketKey)?.verdict;
     if (reported !== undefined) return [this.judgeTrigger(event, socketKey, fds, reported, null)];
     // No socket identity: a capture from before the sensor recorded it. What runs on the
@@ -209,7 +222,7 @@ export class PreciseStdioJudge {
       const onStdin = fds.includes(0);
       const identity = identifyProgram(event.filename, event.args, onStdin ? this.contents.lookFor(event.task, ctx.host) : undefined);
       const reads = identity.family !== undefined && readsCommandsFromStdin(identity.family, identity.args);
-      const accepted = this.inbound(first.origin, first.ino, event.task.pid, event.timeMs, ctx);
+      const accepted = this.inbound(first.origin, first.ino, first.remote, event.task, event.timeMs, ctx);
       const program = describeExec(event, identity, reads);
       if (identity.family !== undefined && onStdin && (!accepted || reads)) {
         out.push(this.judgeExec(event, socketKey, first, fds, accepted ? "bind_shell" : "shell_on_socket", program));
@@ -300,21 +313,26 @@ export class PreciseStdioJudge {
   }
 
   /**
-   * Inbound: accepted while the sensor ran, or opened from a listener (the kernel's "passive":
-   * its accept mark is gone) whose port a listener in the holder's network namespace still
-   * holds, or which has closed since (ListenerTables; docs/design.md, "Accepted or connected").
-   * A passive socket listed with no listener (a one-shot listener, or a child disconnected and
-   * connect()ed again) is judged as connected.
+   * Inbound: accepted while the sensor ran; or opened from a listener (the kernel's "passive":
+   * no accept mark) and listed beside a listener, with the same peer, as the sensor started
+   * (accepted before any mark could be made: as certain as the mark, not counted incomplete);
+   * or else, counted incomplete, passive and listed beside a listener in the holder's network
+   * namespace now, or closed since, or in a namespace no live process shows any more
+   * (ListenerTables; docs/design.md, "Accepted or connected"). A passive socket listed with no
+   * listener (a one-shot listener, or a child disconnected and connect()ed again) is judged as
+   * connected.
    */
-  private inbound(origin: SocketOrigin, ino: number, pid: number, timeMs: number, ctx: RuleContext): boolean {
+  private inbound(origin: SocketOrigin, ino: number, remote: Endpoint | null, task: TaskContext, timeMs: number, ctx: RuleContext): boolean {
     if (origin !== "passive") return origin === "accepted";
+    if (this.startup?.accepted(ino, remote) === true) return true;
     const known = this.passiveLooks.get(ino);
     if (known !== undefined) return known;
     this.unmarkedPassive++;
-    const listed = this.tables.inbound(ino, pid, timeMs, ctx);
-    // Not listed is not remembered: the holder may be gone while another process still holds
-    // the socket, and that one's trigger looks again in its own namespace.
-    if (listed === undefined) return true;
+    const look = this.tables.look(ino, task, timeMs, ctx);
+    // Only a listing is remembered: closed or unreadable from this holder, another process
+    // that still holds the socket looks again in its own namespace.
+    if (look !== "listener" && look !== "alone") return true;
+    const listed = look === "listener";
     this.passiveLooks.set(ino, listed);
     if (this.passiveLooks.size > MAX_PASSIVE_LOOKS) this.passiveLooks.delete(this.passiveLooks.keys().next().value!);
     return listed;
@@ -365,6 +383,15 @@ function socketKeyOf(event: Trigger): IncidentKey {
 const TABLE_MARGIN_MS = 100;
 /** Namespaces whose last table read is kept. */
 const MAX_TABLES = 8;
+/** Namespaces whose last reader process is remembered, for holders that are gone. */
+const MAX_READERS_BY_NS = 64;
+
+/**
+ * What a passive socket's namespace shows: listed beside a listener on its local port, listed
+ * with none, not listed (closed), or no table (the holder is gone and no live process shows
+ * its namespace).
+ */
+export type TableLook = "listener" | "alone" | "closed" | "unreadable";
 
 /**
  * The last TCP table read per network namespace, for passive sockets (opened from a listener,
@@ -374,6 +401,13 @@ const MAX_TABLES = 8;
  * hand-off answers and closes before its event is judged: seen in CI under load), so it carries
  * no live shell, and it is taken as inbound; a live reverse shell's socket is always listed.
  *
+ * The table is read through the holder's /proc/<pid>/net, which shows nothing once the holder
+ * has exited: an empty read would say "closed" for a socket its children still hold. So a read
+ * counts only when the pid is still in the namespace afterwards (the event's netNs, else the
+ * one it is in now); when it is not, the table is read through the daemon itself (same
+ * namespace), the last process that showed that namespace, or the first live process found in
+ * it, and when none shows it the look says "unreadable" instead of "closed".
+ *
  * A read walks the kernel's whole TCP hash table (~11-20 ms, on the event loop), and one read
  * answers for every socket that existed when it was made: a socket whose event precedes the read
  * is in it unless it closed. Without this, each new passive socket cost a read of its own, so a
@@ -381,32 +415,153 @@ const MAX_TABLES = 8;
  * ~16 ms per socket. Now an event at least TABLE_MARGIN_MS older than the namespace's last read
  * is answered by it, so once the event loop falls that far behind (the reads themselves push it
  * there) a namespace is read at most about once per TABLE_MARGIN_MS of events, whatever their
- * number.
+ * number. An unreadable namespace is remembered the same way, so holders that exit at once do
+ * not make each look walk /proc for a reader.
  */
 export class ListenerTables {
-  /** Per namespace: when the table was read (ctx.now()) and each listed socket's inode → beside a listener. */
-  private readonly tables = new Map<string, { readAtMs: number; sockets: Map<number, boolean> }>();
+  /** Per namespace: when the table was read (ctx.now()) and each listed socket's inode → beside a listener; null: unreadable. */
+  private readonly tables = new Map<string, { readAtMs: number; sockets: Map<number, boolean> | null }>();
+  /** Network namespace inode → the last process whose read showed it. */
+  private readonly readers = new Map<number, number>();
 
-  /**
-   * The passive socket `ino`, on an event at `timeMs` by `pid`: true when pid's namespace lists
-   * it beside a listener, false when listed without one, undefined when not listed (closed, or
-   * the holder gone and its namespace unreadable): the caller takes that as inbound.
-   */
-  inbound(ino: number, pid: number, timeMs: number, ctx: RuleContext): boolean | undefined {
-    if (ino === 0) return false;
-    const ns = ctx.host.netNamespace?.(pid);
-    const key = ns === undefined ? `pid:${pid}` : `net:${ns}`;
+  /** The passive socket `ino`, on an event at `timeMs` by `task`, in its namespace's table. */
+  look(ino: number, task: Pick<TaskContext, "pid" | "netNs">, timeMs: number, ctx: RuleContext): TableLook {
+    if (ino === 0) return "alone";
+    const ns = task.netNs ?? ctx.host.netNamespace?.(task.pid);
+    const key = ns === undefined ? `pid:${task.pid}` : `net:${ns}`;
     let table = this.tables.get(key);
     if (table === undefined || timeMs >= table.readAtMs - TABLE_MARGIN_MS) {
-      table = { readAtMs: ctx.now(), sockets: new Map() };
-      for (const s of ctx.host.tcpSockets(pid)) table.sockets.set(s.ino, s.origin === "accepted");
+      const rows = this.read(task.pid, ns, ctx.host);
+      table = { readAtMs: ctx.now(), sockets: rows === undefined ? null : new Map(rows.map((s) => [s.ino, s.origin === "accepted"])) };
       this.tables.delete(key);
       this.tables.set(key, table);
       if (this.tables.size > MAX_TABLES) this.tables.delete(this.tables.keys().next().value!);
     }
-    return table.sockets.get(ino);
+    if (table.sockets === null) return "unreadable";
+    const listed = table.sockets.get(ino);
+    return listed === undefined ? "closed" : listed ? "listener" : "alone";
+  }
+
+  /** The table of namespace `ns` through `pid`, else through another process in it; undefined when none shows it. */
+  private read(pid: number, ns: number | undefined, host: HostView): ExistingTcpSocket[] | undefined {
+    const own = tableIn(host, pid, ns);
+    if (own !== undefined) {
+      if (ns !== undefined) this.remember(ns, pid);
+      return own;
+    }
+    if (ns === undefined) return undefined;
+    if (host.netNamespace?.() === ns) return host.tcpSockets();
+    const last = this.readers.get(ns);
+    if (last !== undefined && last !== pid) {
+      const rows = tableIn(host, last, ns);
+      if (rows !== undefined) return rows;
+    }
+    for (const other of host.processIds()) {
+      if (other === pid || other === last || host.netNamespace?.(other) !== ns) continue;
+      const rows = tableIn(host, other, ns);
+      if (rows === undefined) continue;
+      this.remember(ns, other);
+      return rows;
+    }
+    return undefined;
+  }
+
+  private remember(ns: number, pid: number): void {
+    this.readers.delete(ns);
+    this.readers.set(ns, pid);
+    if (this.readers.size > MAX_READERS_BY_NS) this.readers.delete(this.readers.keys().next().value!);
   }
 }
+
+/**
+ * The TCP table read through `pid`, when it is the table of `ns`: the pid is in that namespace
+ * after the read (a gone process's read is empty; a reused pid's is another namespace's). Where
+ * the namespace cannot be told, a read that lists sockets came from a live process and counts;
+ * an empty one does not.
+ */
+function tableIn(host: HostView, pid: number, ns: number | undefined): ExistingTcpSocket[] | undefined {
+  const rows = host.tcpSockets(pid);
+  const now = host.netNamespace?.(pid);
+  if (now !== undefined) return ns === undefined || now === ns ? rows : undefined;
+  return rows.length > 0 ? rows : undefined;
+}
+
+/** Network namespaces read as the sensor starts (beyond the daemon's own): each read walks the whole TCP hash table. */
+const MAX_STARTUP_NAMESPACES = 32;
+/** Inbound sockets remembered from the start; past it the rest are judged as flood-evicted ones are. */
+const MAX_STARTUP_SOCKETS = 65_536;
+/** The first read per host view: a daemon's reload keeps its host view, and must keep this read. */
+const STARTUP = new WeakMap<HostView, StartupInbound>();
+
+/**
+ * The sockets listed beside a listener on their local port in every network namespace as the
+ * sensor starts (docs/design.md, "Accepted or connected"). A socket accepted before the accept
+ * programs attached never had a mark, so the kernel calls it "passive"; if it was listed beside a
+ * listener at start, with the peer it still has, it was accepted (a child disconnected and
+ * connect()ed again has a new peer). This is what the mark would have said, so such a socket is
+ * not lost certainty. Read once per host view, before the first event: a later read (a reload)
+ * would take in sockets whose marks a flood evicted meanwhile.
+ */
+export class StartupInbound {
+  /** Socket inode → its peer at start. */
+  private readonly peers = new Map<number, string>();
+  /** Namespaces read, and namespaces past MAX_STARTUP_NAMESPACES left unread. */
+  namespaces = 0;
+  unread = 0;
+  /** Inbound sockets past MAX_STARTUP_SOCKETS, not remembered. */
+  dropped = 0;
+
+  static of(host: HostView): StartupInbound {
+    let startup = STARTUP.get(host);
+    if (startup === undefined) {
+      startup = new StartupInbound(host);
+      STARTUP.set(host, startup);
+    }
+    return startup;
+  }
+
+  private constructor(host: HostView) {
+    const own = host.netNamespace?.();
+    this.add(host.tcpSockets());
+    this.namespaces = 1;
+    if (host.netNamespace === undefined) return;
+    const seen = new Set<number | undefined>([own, undefined]);
+    for (const pid of host.processIds()) {
+      const ns = host.netNamespace(pid);
+      if (seen.has(ns)) continue;
+      if (this.namespaces >= 1 + MAX_STARTUP_NAMESPACES) {
+        seen.add(ns);
+        this.unread++;
+        continue;
+      }
+      // A process gone meanwhile: the namespace is read through the next one found in it.
+      const rows = tableIn(host, pid, ns);
+      if (rows === undefined) continue;
+      seen.add(ns);
+      this.add(rows);
+      this.namespaces++;
+    }
+  }
+
+  /** `ino` was listed beside a listener at start with `remote` as its peer. */
+  accepted(ino: number, remote: Endpoint | null): boolean {
+    return remote !== null && this.peers.get(ino) === peerOf(remote);
+  }
+
+  get size(): number {
+    return this.peers.size;
+  }
+
+  private add(rows: readonly ExistingTcpSocket[]): void {
+    for (const s of rows) {
+      if (s.origin !== "accepted") continue;
+      if (this.peers.size >= MAX_STARTUP_SOCKETS) this.dropped++;
+      else this.peers.set(s.ino, peerOf(s.remote));
+    }
+  }
+}
+
+const peerOf = (e: Endpoint): string => `${e.address} ${e.port}`;
 
 /** The judge's "nothing to say", shared: callers only read it. */
 const NOTHING: (Judgement | SuppressReason)[] = [];
