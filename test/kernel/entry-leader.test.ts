@@ -7,6 +7,7 @@
  * session) fire on one session's processes and not across sessions.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { createServer, type AddressInfo, type Server } from "node:net";
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -46,6 +47,8 @@ describe.runIf(tier.run)("kernel: process.entry_leader of real sessions", () => 
   let session: Session;
   let sshd: Sshd | undefined;
   let processes: ProcessTable;
+  /** A loopback listener root's connect reaches (it closes each connection). */
+  let listener: Server;
   const findings: Finding[] = [];
   const dir = mkdtempSync(join(tmpdir(), "sockeye-entry-"));
   /** The real gdb where this host has one, else a program named gdb (the rules read the name and the capability). */
@@ -67,6 +70,8 @@ describe.runIf(tier.run)("kernel: process.entry_leader of real sessions", () => 
     }
     console.info(`entry-leader: the debugger is ${gdb}`);
     sshd = await startSshd();
+    listener = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
     session = await Session.open();
     processes = new ProcessTable({ host: new ProcHostView() });
     processes.seedFromProc();
@@ -79,6 +84,7 @@ describe.runIf(tier.run)("kernel: process.entry_leader of real sessions", () => 
 
   afterAll(async () => {
     await sshd?.stop();
+    await new Promise((resolve) => listener?.close(resolve));
     session?.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -120,7 +126,9 @@ describe.runIf(tier.run)("kernel: process.entry_leader of real sessions", () => 
   it("a debugger holding CAP_SYS_PTRACE run as nobody, then root's exec and connect in the same ssh login: both sequences fire; a root exec of another session does not join", async () => {
     const before = findings.length;
     const setpriv = `setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups --inh-caps=+sys_ptrace --ambient-caps=+sys_ptrace`;
-    const connect = `${PYTHON} -c 'import socket; socket.create_connection(("127.0.0.1", ${sshd!.port})).close()'`;
+    // A connect document reads the session from /proc: the connecting process stays a second,
+    // as a root shell of an attack would (one gone before the rule looks has no entry leader).
+    const connect = `${PYTHON} -c 'import socket, time; s = socket.create_connection(("127.0.0.1", ${(listener.address() as AddressInfo).port})); time.sleep(1); s.close()'`;
     // The login waits on a file between the debugger and root's steps, so another session's root exec comes in between.
     const gate = join(dir, "gate");
     const [cmd, args] = ssh(`${setpriv} ${gdb} -batch -nx -ex quit </dev/null >/dev/null 2>&1; ` +
