@@ -68,12 +68,16 @@ const MAX_HOPS = 16;
 const startsWithAny = (name: string, prefixes: readonly string[]) => prefixes.some((prefix) => name.startsWith(prefix));
 
 /**
- * Answers already established, per session leader's table entry (the table makes a new entry
- * object at each exec, and Elastic's assignment is made at the exec too). Established once,
- * an answer stays: the leader's parent may exit later without changing how the session was
- * entered. "Not known" is never kept, so a later look can still find it.
+ * Answers already established, per view (one process table) and session leader (pid and start
+ * time), with the program it ran: Elastic's assignment is made at the exec, so a leader that
+ * execs another program is decided again. Established once, an answer stays: the leader's
+ * parent, or the leader itself, may exit later without changing how the session was entered
+ * (its members, `nohup`'d ones, keep it). "Not known" is never kept, so a later look can still
+ * find it. At most MAX_ESTABLISHED leaders per view, the oldest let go first.
  */
-const established = new WeakMap<ProcessInfo, EntryLeader | null>();
+type Established = Map<string, { executable: string; answer: EntryLeader | null }>;
+const established = new WeakMap<ProcessView, Established>();
+const MAX_ESTABLISHED = 8192;
 
 /** Reads a process's /proc facts (a document shares one read among its fields). */
 type FactsReader = () => LiveProcessFacts | undefined;
@@ -118,10 +122,17 @@ function entryOf(
 
 /** The answer for `leader`, a session leader whose /proc facts `live` reads. */
 function leaderAnswer(leader: ProcessInfo, live: FactsReader, processes: ProcessView, hops: number): EntryAnswer {
-  const known = established.get(leader);
-  if (known !== undefined) return known;
+  let answers = established.get(processes);
+  if (answers === undefined) established.set(processes, (answers = new Map() as Established));
+  const key = `${leader.pid}:${leader.startNs}`;
+  const known = answers.get(key);
+  if (known !== undefined && known.executable === leader.executable) return known.answer;
   const answer = decideLeader(leader, live, processes, hops);
-  if (answer !== undefined) established.set(leader, answer);
+  if (answer !== undefined) {
+    answers.delete(key);
+    answers.set(key, { executable: leader.executable, answer });
+    if (answers.size > MAX_ESTABLISHED) answers.delete(answers.keys().next().value!);
+  }
   return answer;
 }
 

@@ -186,11 +186,15 @@ describe("process.entry_leader", () => {
     expect(host.summary(1410)).toBeUndefined();
   });
 
-  it("an answer once established stays when the leader's parent exits later; a new program in the leader is decided again", () => {
+  it("an answer once established stays when the leader's parent and the leader exit later; a new program in the leader is decided again", () => {
     const host = systemdHost();
     expect(host.summary(710)).toEqual(["sshd", 700]);
     host.exit(601);
     host.entries.delete(601);
+    expect(host.summary(710)).toEqual(["sshd", 700]);
+    // The leader exits (the table keeps a new, exited entry for it); its session's members keep the answer.
+    host.exit(700);
+    host.entries.set(700, { ...host.entries.get(700)!, exited: true });
     expect(host.summary(710)).toEqual(["sshd", 700]);
     // A new session leader whose parent is already gone is not known ...
     host.add({ pid: 730, ppid: 601, exe: "/usr/bin/bash", sid: 730 });
