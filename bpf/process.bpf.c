@@ -80,8 +80,10 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	fill_task_namespaced(&e->task, task);
 	e->filename_truncated = 0;
 	e->args_truncated = 0;
-	e->pad = 0;
-	e->pad2 = 0;
+	/* The session at the exec, what Elastic's entry leader is decided from: a short-lived
+	 * program is gone from /proc before a rule reads it (signal->pids since 4.19). */
+	e->sid = BPF_CORE_READ(task, signal, pids[PIDTYPE_SID], numbers[0].nr);
+	e->sid_known = 1;
 	__builtin_memset(e->stdio, 0, sizeof(e->stdio));
 	fill_stdio_fd(&e->stdio[0], task, 0);
 	fill_stdio_fd(&e->stdio[1], task, 1);

@@ -254,9 +254,9 @@ struct exec_event {
 	__u8 filename_truncated;
 	__u8 args_truncated;
 	__u8 caps_known;     /* caps was read (0: a read failed, the sets are not known) */
-	__u8 pad;
+	__u8 sid_known;      /* sid was read (0: records of sensors older than the field) */
 	__u32 loginuid;
-	__u32 pad2;
+	__u32 sid;           /* session id at the exec (the session leader's pid; 0: init's session) */
 	struct cap_sets caps;  /* the new program's, as execve left them */
 	struct stdio_fd stdio[SOCKEYE_STDIO_FDS];
 	char data[SOCKEYE_FILENAME_MAX + SOCKEYE_ARGS_MAX];

@@ -47,6 +47,7 @@ Napi::Object layout_to_js(Napi::Env env) {
   Napi::Object x = add("exec_event", sizeof(exec_event));
   FIELD(x, exec_event, task); FIELD(x, exec_event, filename_len); FIELD(x, exec_event, args_len);
   FIELD(x, exec_event, filename_truncated); FIELD(x, exec_event, args_truncated); FIELD(x, exec_event, caps_known);
+  FIELD(x, exec_event, sid_known); FIELD(x, exec_event, sid);
   FIELD(x, exec_event, loginuid); FIELD(x, exec_event, caps); FIELD(x, exec_event, stdio); FIELD(x, exec_event, data);
   Napi::Object cs = add("cap_sets", sizeof(cap_sets));
   FIELD(cs, cap_sets, effective); FIELD(cs, cap_sets, permitted);

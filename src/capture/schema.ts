@@ -108,6 +108,7 @@ const exec = z.object({
   loginUid: u32,
   stdio: z.tuple([stdioFd, stdioFd, stdioFd]).nullable().default(null),
   capabilities: capabilities.nullable().default(null),
+  sid: u32.optional(),
 });
 
 const fork = z.object({ ...base, kind: z.literal("fork") });

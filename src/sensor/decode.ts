@@ -4,7 +4,7 @@
  * here calls back into native code.
  */
 import type {
-  AddressFamily, CapabilitySets, ConnectSource, CredChangeEvent, CredIds, CredSyscall, DupSyscall, Endpoint, SensorEvent, SocketOrigin, SocketType, StdioFd, TaskContext,
+  AddressFamily, CapabilitySets, ConnectSource, CredChangeEvent, CredIds, CredSyscall, DupSyscall, Endpoint, ExecEvent, SensorEvent, SocketOrigin, SocketType, StdioFd, TaskContext,
 } from "./events.js";
 import { assertInternal } from "../errors.js";
 import {
@@ -378,7 +378,7 @@ export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = 
         const data = at + X.data;
         const raw = bytes.subarray(data + fnLen, data + fnLen + argsLen);
         const { args, cut } = splitArgs(raw);
-        events.push({
+        const exec: ExecEvent = {
           timeNs, timeMs, task: t, kind: "exec",
           filename: utf8.decode(bytes.subarray(data, data + fnLen)),
           filenameTruncated: view.getUint8(at + X.filename_truncated) !== 0,
@@ -388,7 +388,10 @@ export function decodeBatch(buffer: ArrayBuffer, clockOffsetNs: number, limit = 
           loginUid: view.getUint32(at + X.loginuid, true),
           stdio: [stdioFd(bytes, view, at + X.stdio), stdioFd(bytes, view, at + X.stdio + S.sizeof), stdioFd(bytes, view, at + X.stdio + 2 * S.sizeof)],
           capabilities: capabilities(view, at + X.caps, at + X.caps_known),
-        });
+        };
+        // Records of sensors older than the field leave it out (unknown, not session 0).
+        if (view.getUint8(at + X.sid_known) !== 0) exec.sid = view.getUint32(at + X.sid, true);
+        events.push(exec);
         break;
       }
       case EventKindCode.fork:

@@ -158,6 +158,11 @@ export interface ExecEvent extends EventBase {
   stdio: [StdioFd, StdioFd, StdioFd] | null;
   /** The new program's capabilities; null when not known (a failed read, an older capture). */
   capabilities: CapabilitySets | null;
+  /**
+   * The session id at the exec (its leader's pid; 0 for init's own session); absent when not
+   * known (an older capture, an event made by hand).
+   */
+  sid?: number;
 }
 
 export interface ForkEvent extends EventBase {

@@ -61,7 +61,7 @@ export const LAYOUT = {
   cap_sets: { sizeof: 16, effective: 0, permitted: 8 },
   exec_event: {
     sizeof: 9056, task: 16, filename_len: 104, args_len: 106, filename_truncated: 108, args_truncated: 109, caps_known: 110,
-    loginuid: 112, caps: 120, stdio: 136, data: 352,
+    sid_known: 111, loginuid: 112, sid: 116, caps: 120, stdio: 136, data: 352,
   },
   fork_event: { sizeof: 104, task: 16 },
   exit_event: { sizeof: 112, task: 16, exit_code: 104 },

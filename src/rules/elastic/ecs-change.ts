@@ -50,7 +50,7 @@ export function buildChangeEcsDocument(event: CredChangeEvent, processes: Proces
   const processFields = knownProcessFields(task, changeProcessName(event, processes), self, processes);
   // Session and group leaders, tty and the rest from /proc while the process lives; the ids
   // below are the record's, true at the change, not /proc's of a later moment.
-  addLiveProcessFields(processFields, task.pid, task.startNs, self, processes, task.cgroupId);
+  addLiveProcessFields(processFields, task.pid, task.startNs, task.ppid, self, processes, task.cgroupId);
   const userName = processes.userName === undefined ? undefined : (uid: number) => processes.userName?.(uid);
   const groupName = processes.groupName === undefined ? undefined : (gid: number) => processes.groupName?.(gid);
   processFields["user"] = idWithName(ids.euid, userName);

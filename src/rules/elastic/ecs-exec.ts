@@ -51,7 +51,7 @@ export function buildExecEcsDocument(event: ExecEvent, processes: ProcessView): 
   // != null: an event made by hand or by code older than the field may leave it out, and
   // reading it would throw in every rule that reads the document.
   if (event.capabilities != null) processFields["thread"] = ecsThreadCapabilities(event.capabilities);
-  addLiveProcessFields(processFields, task.pid, task.startNs, self, processes, task.cgroupId);
+  addLiveProcessFields(processFields, task.pid, task.startNs, task.ppid, self, processes, task.cgroupId, event.sid);
   addWorkingDirectory(processFields, task.pid, processes);
 
   return {
@@ -101,10 +101,10 @@ export function buildLifecycleEcsDocument(event: LifecycleEvent, processes: Proc
     if (self?.interactive !== undefined) processFields["interactive"] = self.interactive;
   } else if (event.kind === "fork") {
     eventFields = { category: ["process"], type: ["start"], action: "fork", kind: "event" };
-    addLiveProcessFields(processFields, task.pid, task.startNs, self, processes, task.cgroupId);
+    addLiveProcessFields(processFields, task.pid, task.startNs, task.ppid, self, processes, task.cgroupId);
   } else {
     eventFields = { category: ["process"], type: ["info"], action: "already_running", kind: "event" };
-    addLiveProcessFields(processFields, task.pid, task.startNs, self, processes, task.cgroupId);
+    addLiveProcessFields(processFields, task.pid, task.startNs, task.ppid, self, processes, task.cgroupId);
     addWorkingDirectory(processFields, task.pid, processes);
   }
   return { event: eventFields, host: ecsHost(hostIdOf(processes)), process: processFields, ...ecsUserAndGroup(task, processes) };

@@ -10,6 +10,7 @@ import type { LiveProcessFacts, ProcessInfo, ProcessView } from "../../process/p
 import { Deferred } from "../../eql/compile.js";
 import { bootIdOf, ecsParentFields, ecsProcessFields, parentOf } from "../../process/ecs-process.js";
 import type { TaskContext } from "../../sensor/events.js";
+import { entryLeaderOf } from "./ecs-entry-leader.js";
 
 /**
  * Names of the environment variables the loaded rules compare process.env_vars with. Elastic
@@ -55,15 +56,18 @@ export function ttyCharDevice(ttyNr: number): { major: number; minor: number } |
 /**
  * Adds the identity fields of the process `pid` (started at `startNs`) to `fields`, its ECS
  * `process` object: process.user / group (effective ids), process.tty, session_leader,
- * group_leader and env_vars. `self` is the table's entry for the process, if any.
+ * group_leader, env_vars and entry_leader. `ppid` is its parent's pid (the event's); `self` is
+ * the table's entry for the process, if any; `execSid` the session id its exec record gives.
  */
 export function addLiveProcessFields(
   fields: Record<string, unknown>,
   pid: number,
   startNs: number,
+  ppid: number,
   self: ProcessInfo | undefined,
   processes: ProcessView,
   cgroupId?: number,
+  execSid?: number,
 ): void {
   let facts: LiveProcessFacts | undefined | null = null;
   const live = (): LiveProcessFacts | undefined => (facts === null ? (facts = processes.liveFacts?.(pid, startNs)) : facts);
@@ -77,27 +81,70 @@ export function addLiveProcessFields(
     return device === undefined ? undefined : { char_device: device };
   });
 
-  lazy(fields, "session_leader", () => leaderFields(live()?.sid, pid, startNs, self, processes));
+  // An exec record names the session the program started in, known even once it is gone.
+  lazy(fields, "session_leader", () => leaderFields(execSid ?? live()?.sid, pid, startNs, self, processes));
   lazy(fields, "group_leader", () => leaderFields(live()?.pgid, pid, startNs, self, processes));
   lazy(fields, "env_vars", () => processes.environment?.(pid, startNs, envVarNames));
-  if (cgroupId !== undefined) lazy(fields, "entry_leader", () => entryLeaderFields(cgroupId, pid, processes));
+  if (cgroupId !== undefined) addEntryLeaderField(fields, pid, startNs, ppid, self, processes, cgroupId, live, execSid);
 }
 
 /**
- * process.entry_leader as far as sockeye can tell it truthfully: for a process in a container
- * (its cgroup names one, host/container.ts), whatever entered its session entered the
- * container, so entry_meta.type is "container" (Elastic's container rules ask exactly this).
- * On the host the entry leader (sshd, a terminal, init, ...) is not known without having
- * seen the session start: the field is missing, and so is every other entry_leader field
- * (`sockeye rules` says so for each rule that reads them).
+ * Adds process.entry_leader (read when a rule reads it) to `fields`, the ECS `process` object
+ * of the process `pid` started at `startNs` whose parent is `ppid`. `live` reads the process's
+ * /proc facts (a document shares one read among its fields); by default they are read here.
+ * `execSid` is the session id of an exec record (else the session is read from /proc).
  */
-function entryLeaderFields(cgroupId: number, pid: number, processes: ProcessView): Record<string, unknown> | undefined {
-  return processes.container?.(cgroupId, pid) !== undefined ? { entry_meta: { type: "container" } } : undefined;
+export function addEntryLeaderField(
+  fields: Record<string, unknown>,
+  pid: number,
+  startNs: number,
+  ppid: number,
+  self: ProcessInfo | undefined,
+  processes: ProcessView,
+  cgroupId: number,
+  live: () => LiveProcessFacts | undefined = () => processes.liveFacts?.(pid, startNs),
+  execSid?: number,
+): void {
+  lazy(fields, "entry_leader", () => entryLeaderFields(pid, startNs, ppid, self, processes, cgroupId, live, execSid));
+}
+
+/**
+ * process.entry_leader as far as sockeye can tell it truthfully (ecs-entry-leader.ts): the
+ * entry leader's pid, entity_id, name, executable, args, same_as_process and entry_meta.type
+ * when the evidence establishes it. A process in a container (its cgroup names one,
+ * host/container.ts) entered its session through the container: when the evidence names no
+ * container runtime's child, it still gets entry_meta.type "container" alone (Elastic's
+ * container rules ask exactly this), as a leader found outside the container is not its
+ * entry. Otherwise, with the evidence missing, the field is missing (`sockeye rules` says so).
+ */
+function entryLeaderFields(
+  pid: number,
+  startNs: number,
+  ppid: number,
+  self: ProcessInfo | undefined,
+  processes: ProcessView,
+  cgroupId: number,
+  live: () => LiveProcessFacts | undefined,
+  execSid: number | undefined,
+): Record<string, unknown> | undefined {
+  const entry = entryLeaderOf(pid, startNs, ppid, execSid ?? live()?.sid, self, processes, live);
+  if (entry?.type !== "container" && processes.container?.(cgroupId, pid) !== undefined) return { entry_meta: { type: "container" } };
+  if (entry == null) return undefined;
+  const { leader } = entry;
+  const fields: Record<string, unknown> = ecsProcessFields(
+    leader.pid, leader.startNs, leader.name || leader.comm, leader.executable, leader.args.length > 0 ? leader.args : undefined, bootIdOf(processes),
+  );
+  fields["same_as_process"] = leader.pid === pid && leader.startNs === startNs;
+  fields["entry_meta"] = { type: entry.type };
+  return fields;
 }
 
 /** What `sockeye rules` notes for a rule reading process.entry_leader.*: which part of it sockeye gives. */
 export const ENTRY_LEADER_NOTE =
-  'process.entry_leader: only entry_meta.type, "container" for a process in a container; missing on the host and for every other entry_leader field';
+  "process.entry_leader: pid, entity_id, name, executable, args, same_as_process and entry_meta.type (init, sshd, ssm, container, " +
+  "terminal, console, unknown) by Elastic's case table, only where /proc and the process table establish the session's leader, " +
+  'its terminal and its parents\' (missing otherwise: for a leader gone, in replays); a process in a container whose leader is not a ' +
+  'container runtime\'s child gets entry_meta.type "container" alone; never entry_meta.source.ip, user, group, start';
 
 /**
  * A session or group leader's ECS fields: the process itself when it leads, else the
@@ -170,6 +217,11 @@ export function ecsUserAndGroup(
   return { user, group };
 }
 
+/** The process.entry_leader paths addEntryLeaderField() can fill. */
+export const ENTRY_LEADER_FIELDS = [
+  ...["pid", "name", "executable", "args", "args_count", "command_line", "entity_id", "same_as_process", "entry_meta.type"].map((f) => `process.entry_leader.${f}`),
+];
+
 /** Field paths the helpers above can fill, for the catalog (EXEC_ECS_FIELDS and the like). */
 export const LIVE_PROCESS_FIELDS = [
   "process.user.id", "process.user.name", "process.group.id", "process.group.name",
@@ -178,7 +230,7 @@ export const LIVE_PROCESS_FIELDS = [
     ["pid", "name", "executable", "args", "args_count", "command_line", "entity_id"].map((f) => `process.${leader}.${f}`),
   ),
   "process.env_vars",
-  "process.entry_leader.entry_meta.type",
+  ...ENTRY_LEADER_FIELDS,
 ];
 export const PARENT_IDENTITY_FIELDS = [
   "process.parent.user.id", "process.parent.user.name", "process.parent.group.id", "process.parent.group.name",

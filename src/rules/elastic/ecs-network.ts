@@ -15,6 +15,7 @@ import { bootIdOf, ecsParentFields, entityId } from "../../process/ecs-process.j
 import { Deferred } from "../../eql/compile.js";
 import type { AcceptEvent, ConnectEvent, TaskContext } from "../../sensor/events.js";
 import { ecsHost, hostIdOf } from "./ecs-host.js";
+import { addEntryLeaderField, ENTRY_LEADER_FIELDS } from "./ecs-identity.js";
 import { EINPROGRESS } from "../sockets/identity.js";
 
 const TRANSPORTS: Record<string, string> = { stream: "tcp", dgram: "udp" };
@@ -37,7 +38,7 @@ export function ecsIp(address: string): string {
 
 /**
  * process.* of a network document: the process that connected or accepted, as the table knows
- * it, and its working directory read from /proc when a rule asks (it runs when the socket call
+ * it, and its working directory and entry leader read from /proc when a rule asks (it runs when the socket call
  * returns, so it is usually still there; missing once it is gone).
  */
 function networkProcessFields(task: TaskContext, processes: ProcessView): Record<string, unknown> {
@@ -54,6 +55,9 @@ function networkProcessFields(task: TaskContext, processes: ProcessView): Record
     processFields["args_count"] = known.args.length;
   }
   if (processes.workingDirectory !== undefined) processFields["working_directory"] = new Deferred(() => processes.workingDirectory?.(task.pid, task.startNs));
+  // Read from /proc only when a rule reads it: Elastic's gdb CAP_SYS_PTRACE sequence joins a
+  // root connect to a gdb exec by it.
+  addEntryLeaderField(processFields, task.pid, task.startNs, task.ppid, known, processes, task.cgroupId);
   return processFields;
 }
 
@@ -124,6 +128,7 @@ const NETWORK_DOCUMENT_FIELDS = [
   "process.parent.args", "process.parent.args_count", "process.parent.command_line",
   "destination.ip", "destination.address", "destination.port", "network.direction", "network.type", "network.transport",
   "user.id", "group.id",
+  ...ENTRY_LEADER_FIELDS,
 ];
 
 /** Every field path the connect document can carry (see EXEC_ECS_FIELDS). */

@@ -12,6 +12,7 @@ import {
   FORK_ECS_CONSTANTS, FORK_ECS_FIELDS,
 } from "./ecs-exec.js";
 import { CHANGE_ACTIONS, CHANGE_ECS_CONSTANTS, CHANGE_ECS_FIELDS } from "./ecs-change.js";
+import { ENTRY_TYPES } from "./ecs-entry-leader.js";
 import { ACCEPT_ECS_CONSTANTS, ACCEPT_ECS_FIELDS, NETWORK_ECS_CONSTANTS, NETWORK_ECS_FIELDS } from "./ecs-network.js";
 
 /** The event kinds whose documents Elastic rules read. */
@@ -55,8 +56,8 @@ const constantPaths = new Map<DocumentShape, Set<string>>();
 
 /** Fields sockeye fills with one of a few values only (when it fills them at all). */
 const FIELD_DOMAINS: Readonly<Record<string, readonly unknown[]>> = {
-  // ecs-identity.ts: "container" for a process in a container, else missing.
-  "process.entry_leader.entry_meta.type": ["container"],
+  // ecs-entry-leader.ts: Elastic's entry types, or missing.
+  "process.entry_leader.entry_meta.type": ENTRY_TYPES,
 };
 
 /** Whether `expr` (a query's condition, or a part of one) can hold on some document of `shape`. */

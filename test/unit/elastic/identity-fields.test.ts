@@ -71,7 +71,7 @@ describe("identity fields of process documents", () => {
     expect(getField(doc, "process.session_leader.name")).toBeUndefined();
   });
 
-  it("process.entry_leader.entry_meta.type is \"container\" for a process whose cgroup is a container's, missing on the host; nothing else of entry_leader", () => {
+  it("process.entry_leader.entry_meta.type is \"container\" for a process whose cgroup is a container's, with no other evidence; missing on the host", () => {
     const hostView = view([]);
     const inContainer: ProcessView = {
       ...hostView,
@@ -85,8 +85,9 @@ describe("identity fields of process documents", () => {
     const onHost = buildExecEcsDocument(exec("/usr/bin/nc", ["nc", "-lvp", "4444"], null, task({ cgroupId: 5 })), inContainer);
     expect(getField(onHost, "process.entry_leader.entry_meta.type")).toBeUndefined();
     expect(rule.test(onHost)).toBe(false);
-    // The catalog knows the field takes no other value: a rule asking for "sshd" never fires.
-    expect(shapesFor(compileEql('process where process.entry_leader.entry_meta.type == "sshd"'))).toEqual([]);
+    // The catalog knows the field's values (ecs-entry-leader.ts): "sshd" is one, "teleport" is not.
+    expect(shapesFor(compileEql('process where process.entry_leader.entry_meta.type == "sshd"')).map((shape) => shape.kinds[0])).toEqual(["exec", "fork", "already_running", "cred_change"]);
+    expect(shapesFor(compileEql('process where process.entry_leader.entry_meta.type == "teleport"'))).toEqual([]);
     expect(shapesFor(compileEql('process where process.entry_leader.entry_meta.type == "container"')).map((shape) => shape.kinds[0])).toEqual(["exec", "fork", "already_running", "cred_change"]);
     // A view that cannot tell containers (a replay) never says "container".
     expect(rule.test(buildExecEcsDocument(exec("/usr/bin/nc", ["nc"], null, task({ cgroupId: 77 })), hostView))).toBe(false);

@@ -63,9 +63,9 @@ describe("Linux-like Elastic rules", () => {
 
   it("the catalog names the fields a runnable rule reads that sockeye never provides", () => {
     const { statuses } = loadRuleCatalog({ rulePaths: [dir], lenient: true });
-    // entry_leader: only entry_meta.type is given (for processes in containers), and the catalog notes it.
-    expect(statuses.find((s) => s.id === "fx-unprovided")?.unprovidedFields).toEqual(["process.entry_leader.executable"]);
-    expect(statuses.find((s) => s.id === "fx-unprovided")?.notes?.[0]).toMatch(/^process\.entry_leader: only entry_meta\.type, "container"/);
+    // entry_leader: its user is never given, and the catalog notes what is.
+    expect(statuses.find((s) => s.id === "fx-unprovided")?.unprovidedFields).toEqual(["process.entry_leader.user.name"]);
+    expect(statuses.find((s) => s.id === "fx-unprovided")?.notes?.[0]).toMatch(/^process\.entry_leader: pid, entity_id, .* never entry_meta\.source\.ip, user/);
     expect(statuses.find((s) => s.id === "fx-optional")?.unprovidedFields).toBeUndefined();
   });
 
@@ -73,12 +73,12 @@ describe("Linux-like Elastic rules", () => {
     const { statuses } = loadRuleCatalog({ rulePaths: [dir], lenient: true });
     const never = Object.fromEntries(statuses.filter((s) => s.neverFires !== undefined).map((s): [string, string] => [s.id ?? "", s.neverFires ?? ""]));
     expect(never).toEqual({
-      // entry_meta.type is only ever "container", and the condition needs "sshd" (and an executable never filled).
+      // entry_meta.type can be "sshd", but the entry leader's user is never filled.
       "fx-unprovided": "its condition needs a field or value sockeye never provides",
       // Change documents carry the effective and permitted capabilities, never the inheritable ones.
       "fx-never": "step 2 needs a field or value sockeye never provides",
       // Both steps can match, but a document without its join key joins no sequence.
-      "fx-never-key": "step 1's join key process.entry_leader.entity_id is a field sockeye never provides",
+      "fx-never-key": "step 1's join key process.entry_leader.entry_meta.source.ip is a field sockeye never provides",
     });
   });
 

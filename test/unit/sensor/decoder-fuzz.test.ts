@@ -106,7 +106,7 @@ const capabilities = fc.option(fc.record({ effective: capabilitySet, permitted: 
 const exec: fc.Arbitrary<KernelEvent> = fc.record({
   base, filename: cText(FILENAME_MAX - 1), filenameTruncated: fc.boolean(), loginUid: u32,
   args: fc.array(cText(64), { maxLength: 40 }), cutLast: fc.boolean(),
-  stdio: fc.tuple(stdioFd, stdioFd, stdioFd), capabilities,
+  stdio: fc.tuple(stdioFd, stdioFd, stdioFd), capabilities, sid: fc.option(u32, { nil: undefined }),
 }).map(({ base: b, args, cutLast, ...rest }) => {
   const cut = cutLast && args.length > 0 && args.at(-1) !== "";
   const raw = Buffer.from(args.map((a, i) => (cut && i === args.length - 1 ? a : `${a}\0`)).join(""));

@@ -176,6 +176,10 @@ export function encodeRecord(e: KernelEvent, slack = 0): Buffer {
       b.writeUInt8(e.filenameTruncated ? 1 : 0, X.filename_truncated);
       b.writeUInt8(e.argsTruncated ? 1 : 0, X.args_truncated);
       b.writeUInt32LE(e.loginUid, X.loginuid);
+      if (e.sid !== undefined) {
+        b.writeUInt8(1, X.sid_known);
+        b.writeUInt32LE(e.sid, X.sid);
+      }
       writeCapabilities(b, X.caps, X.caps_known, e.capabilities);
       (e.stdio ?? []).forEach((fd, i) => writeStdioFd(b, X.stdio + i * S.sizeof, fd));
       filename.copy(b, X.data);
