@@ -132,6 +132,12 @@ describe.runIf(tier.run)("kernel: an accept flood while a rule reads accepts", (
     // Every accept of the burst was either recorded or counted as dropped (other processes' accepts may add some).
     expect(accept.emitted + accept.lost).toBeGreaterThanOrEqual(ACCEPTS);
     expect(drops.accept_share).toBeGreaterThan(0);
-    expect(session.events.filter((e) => e.kind === "accept").length).toBe(accept.emitted);
+    // Every recorded accept reaches JavaScript. The counter is read live and another process's
+    // accept may be recorded after the last settle (CI saw 9 events against 10 once): wait until
+    // the two agree, a few batches at most.
+    const delivered = () => session.events.filter((e) => e.kind === "accept").length;
+    for (let i = 0; i < 20 && delivered() !== session.sensor.counters().accept.emitted; i++) await session.settle(250);
+    expect(delivered()).toBe(session.sensor.counters().accept.emitted);
+    expect(delivered()).toBeGreaterThanOrEqual(accept.emitted);
   });
 });
