@@ -300,11 +300,22 @@ export class Enforcer {
   }
 
   private recordKill(scope: string): void {
+    const now = this.host.now();
     const list = this.killsByScope.get(scope) ?? [];
-    list.push(this.host.now());
+    list.push(now);
     this.killsByScope.set(scope, list);
+    // One entry per tree ever killed in (containers come and go): past a bound, forget the
+    // scopes whose kills and trips are all older than the window.
+    if (this.killsByScope.size > MAX_SCOPES) {
+      const windowMs = this.config.budget.window_s * 1000;
+      for (const [key, times] of this.killsByScope) if (now - times[times.length - 1]! >= windowMs) this.killsByScope.delete(key);
+      for (const [key, until] of this.trippedUntil) if (now >= until) this.trippedUntil.delete(key);
+    }
   }
 }
+
+/** Budget scopes (uids and trees) kept before the old ones are swept. */
+const MAX_SCOPES = 4096;
 
 interface Candidate {
   target: EnforcementTarget;
