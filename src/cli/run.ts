@@ -31,7 +31,7 @@ import { Health, watchAttachment } from "../service/health.js";
 import { serveStatus } from "../service/status-socket.js";
 import { Enforcer } from "../enforce/enforcer.js";
 import { liveEnforceHost } from "../enforce/host.js";
-import { allowedIdentities, findKernelInterpreters, withResolvedExecutables } from "../enforce/interpreters.js";
+import { allowedIdentities, findKernelInterpreters, scopedAllowEntries, withResolvedExecutables } from "../enforce/interpreters.js";
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
 
 export interface RunRequest {
@@ -58,7 +58,7 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const enforcing = config.enforce.mode !== "off" || Object.values(config.enforce.rules).some((m) => m !== "off");
   const interpreters = enforcing ? findKernelInterpreters(undefined, allowedIdentities(config.enforce.allow).names) : { names: [], exes: [] };
   const enforceConfig = (c: typeof config.enforce) => ({ ...c, allow: withResolvedExecutables(c.allow) });
-  const enforcer = enforcing ? new Enforcer(enforceConfig(config.enforce), liveEnforceHost(() => opened.sensor), interpreters.names) : undefined;
+  const enforcer = enforcing ? new Enforcer(enforceConfig(config.enforce), liveEnforceHost(() => opened.sensor, host), interpreters.names) : undefined;
   // The allowlist holds in the kernel too: its executables by identity, a name-only entry by
   // leaving that name out of the kernel's list.
   const allowed = allowedIdentities(config.enforce.allow);
@@ -68,8 +68,13 @@ export async function runDaemon(request: RunRequest): Promise<void> {
   const heldBack = Object.entries(config.enforce.rules).filter(([, m]) => m !== "on").map(([id]) => id);
   if (config.enforce.mode === "on" && heldBack.length > 0)
     warn("enforcement: kernel path not loaded, as rules are held below \"on\": userspace kills only", { rules: heldBack });
+  // Nor can the kernel see cgroups: an allow entry by unit or cgroup keeps it out too, so it never
+  // kills what that entry spares (docs/enforcement.md, Safety).
+  const scoped = scopedAllowEntries(config.enforce.allow);
+  if (config.enforce.mode === "on" && heldBack.length === 0 && scoped.length > 0)
+    warn("enforcement: kernel path not loaded, as allow entries name a unit or cgroup it cannot see: userspace kills only", { allow: scoped });
   const kernelEnforce =
-    config.enforce.mode === "on" && heldBack.length === 0
+    config.enforce.mode === "on" && heldBack.length === 0 && scoped.length === 0
       ? { enforce: true, enforceNames: interpreters.names, enforceExes: interpreters.exes, enforceAllowed: allowed.exes }
       : {};
   const pipeline = new Pipeline({

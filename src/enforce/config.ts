@@ -20,9 +20,22 @@ const allowEntry = z
     executable: z.string().min(1).optional(),
     /** The process's name (ECS process.name). */
     name: z.string().min(1).optional(),
+    /**
+     * The systemd unit the process runs in, matched against the outermost `.service` or
+     * `.scope` of its cgroup path (enforcer.ts `outermostUnit`): units below it sit in a
+     * subtree its owner may create cgroups in and name at will.
+     */
+    unit: z
+      .string()
+      .regex(/^[^/]+\.(service|scope)$/, { message: 'must name a .service or .scope unit, like "gitlab-runner.service" (for a slice, use cgroup = "/machine.slice")' })
+      .optional(),
+    /** A cgroup path (v2, from the hierarchy's root) the process is in or under; `*` matches within one path component. */
+    cgroup: z.string().regex(/^\//, { message: 'must be a cgroup path from the hierarchy\'s root, like "/system.slice/ci.service"' }).optional(),
   })
   .strict()
-  .refine((e) => e.executable !== undefined || e.name !== undefined, { message: "needs executable or name" });
+  .refine((e) => e.executable !== undefined || e.name !== undefined || e.unit !== undefined || e.cgroup !== undefined, {
+    message: "needs executable, name, unit or cgroup",
+  });
 
 export const enforceConfigSchema = z
   .object({
@@ -35,6 +48,13 @@ export const enforceConfigSchema = z
       .object({
         /** Userspace kills per uid within window_s; past it that uid falls back to dry-run, with a SENSOR-002 finding. */
         kills_per_uid: z.number().int().min(1).max(100_000).default(10),
+        /**
+         * Userspace kills per process tree (the outermost systemd unit of the shell's cgroup, else
+         * its cgroup: enforcer.ts `treeOf`) within window_s; past it that tree falls back to
+         * dry-run, so decoys forked in one tree cannot spend their uid's budget (root's, a
+         * container's) for the others. Below kills_per_uid to mean anything.
+         */
+        kills_per_tree: z.number().int().min(1).max(100_000).default(5),
         window_s: z.number().int().min(1).max(86_400).default(60),
       })
       .strict()

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { loadBinding } from "../sensor/binding.js";
 import type { Sensor } from "../sensor/sensor.js";
 import { parseStat } from "../host/proc-parse.js";
+import type { HostView } from "../host/host-view.js";
 import type { EnforceHost } from "./enforcer.js";
 
 /**
@@ -32,8 +33,11 @@ function ancestorsOfSelf(): Map<number, number | undefined> {
   return out;
 }
 
-/** `sensor()`: the sensor once it is open (the enforcer is made before it). */
-export function liveEnforceHost(sensor: () => Sensor | undefined): EnforceHost {
+/**
+ * `sensor()`: the sensor once it is open (the enforcer is made before it); `cgroups`: the host
+ * view whose cgroup paths the allowlist's units and cgroups and the per-tree budget read.
+ */
+export function liveEnforceHost(sensor: () => Sensor | undefined, cgroups?: Pick<HostView, "cgroupPath">): EnforceHost {
   const protectedPids = ancestorsOfSelf();
   const binding = loadBinding();
   return {
@@ -44,5 +48,6 @@ export function liveEnforceHost(sensor: () => Sensor | undefined): EnforceHost {
     },
     protectedPids: () => protectedPids,
     now: () => Date.now(),
+    ...(cgroups !== undefined ? { cgroupPath: (cgroupId: number, pid: number) => cgroups.cgroupPath(cgroupId, pid) } : {}),
   };
 }

@@ -25,11 +25,21 @@ export function kernelDev(dev: bigint): number {
   return Number((major << 20n) | minor);
 }
 
+/** Allow entries scoped by systemd unit or cgroup path: the kernel path cannot honour them. */
+export function scopedAllowEntries<E extends { label: string; unit?: string | undefined; cgroup?: string | undefined }>(allow: readonly E[]): string[] {
+  return allow.filter((e) => e.unit !== undefined || e.cgroup !== undefined).map((e) => e.label);
+}
+
 /** The identities of the allowlist's executables that exist here, and the names it allows (kept from the kernel's name list). */
-export function allowedIdentities(allow: readonly { executable?: string | undefined; name?: string | undefined }[]): { exes: [number, number][]; names: Set<string> } {
+export function allowedIdentities(
+  allow: readonly { executable?: string | undefined; name?: string | undefined; unit?: string | undefined; cgroup?: string | undefined }[],
+): { exes: [number, number][]; names: Set<string> } {
   const exes: [number, number][] = [];
   const names = new Set<string>();
   for (const entry of allow) {
+    // An entry scoped to a unit or cgroup spares nothing everywhere: the kernel path cannot see
+    // cgroup paths, and run.ts keeps it out while such entries exist (scopedAllowEntries).
+    if (entry.unit !== undefined || entry.cgroup !== undefined) continue;
     if (entry.executable === undefined) {
       if (entry.name !== undefined) names.add(entry.name);
       continue;

@@ -8,17 +8,18 @@
  *   printed); the benign corpus completes with zero kills.
  * - `--enforce=dry-run`: every process survives, every finding of theirs says would_block.
  * - safety: a close-on-exec socket is not judged at exec, an allowlisted interpreter is
- *   reported not killed, one uid past its budget falls back to dry-run alone (SENSOR-002), and
- *   a stopped daemon leaves nothing enforcing.
+ *   reported not killed, one uid past its budget falls back to dry-run alone (SENSOR-002), a
+ *   relay in an allowlisted cgroup is reported not killed, one cgroup past its tree budget falls
+ *   back alone, and a stopped daemon leaves nothing enforcing.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmdirSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Finding } from "sockeye";
-import { PYTHON, bpftoolProgramNames, exchange, freePort, kernelTier, listening, run, startSshd, tcpListener, type Sshd } from "./harness.js";
+import { PYTHON, bpftoolProgramNames, cgroup2Root, exchange, freePort, kernelTier, listening, run, startSshd, tcpListener, type Sshd } from "./harness.js";
 
 const tier = kernelTier();
 const SOURCE = new URL("./helpers/stdio-socket-exec.c", import.meta.url).pathname;
@@ -319,6 +320,86 @@ describe.runIf(tier.run)("kernel: enforcement (--enforce, --enforce=dry-run)", (
       killGroup(root.child);
       expect(rootFindings.map(enforcementOf).some((e) => e?.action === "killed")).toBe(true);
       expect(root.end).toBe("SIGKILL");
+    }, 120_000);
+  });
+
+  describe("safety: allowlist by cgroup and budget per process tree", () => {
+    // Two cgroups made for the test under the v2 root: one allowlisted, one a tree of its own.
+    const root = cgroup2Root();
+    const tag = `sockeye-kt-${process.pid}`;
+    const allowed = `/${tag}-allowed`;
+    const tree = `/${tag}-tree`;
+    let daemon: Daemon | undefined;
+    const dir = mkdtempSync(join(tmpdir(), "sockeye-enforce-cgroup-"));
+    /** The case run with its first process moved into `cgroup` before it starts (its children inherit it). */
+    const inCgroup = (cgroup: string, c: Case): Case => ({
+      name: `${c.name} in ${cgroup}`,
+      cmd: (p) => {
+        const [cmd, args] = c.cmd(p);
+        return ["/bin/sh", ["-c", `echo $$ > '${root}${cgroup}/cgroup.procs' && exec "$@"`, "sh", cmd, ...args]];
+      },
+    });
+    beforeAll(async () => {
+      if (root === undefined) {
+        if (process.env["CI"] !== undefined) throw new Error("this CI host mounts no cgroup v2 hierarchy: the cgroup allowlist and tree budget cannot be tested");
+        return;
+      }
+      for (const c of [allowed, tree]) mkdirSync(`${root}${c}`, { recursive: true });
+      const config = join(dir, "sockeye.toml");
+      writeFileSync(
+        config,
+        ['[enforce]', 'mode = "on"', "budget = { kills_per_uid = 10, kills_per_tree = 1, window_s = 600 }", "[[enforce.allow]]", 'label = "test cgroup"', `cgroup = "${allowed}"`, ""].join("\n"),
+        { mode: 0o600 },
+      );
+      daemon = await Daemon.start(["--config", config]);
+    }, 60_000);
+    afterAll(async () => {
+      await daemon?.stop().catch(() => {});
+      if (root !== undefined) {
+        for (const c of [allowed, tree]) {
+          try {
+            rmdirSync(`${root}${c}`);
+          } catch {
+            // a process of a case still in it: the folder is left (empty cgroups cost nothing)
+          }
+        }
+      }
+    });
+
+    it("an allow entry by cgroup keeps the kernel path out; a relay there is reported, not killed", async () => {
+      if (daemon === undefined) return console.warn("no cgroup v2 mount on this host: cgroup allowlist not run");
+      expect(daemon.stderr).toMatch(/kernel path not loaded, as allow entries name a unit or cgroup/);
+      const o = await attempt(inCgroup(allowed, RELAYS[0]!));
+      const findings = await daemon.findingsFor(o.port);
+      killGroup(o.child);
+      expect(o.end).toBe("alive");
+      expect(o.leaked).toBeGreaterThan(0);
+      expect(findings.length).toBeGreaterThan(0);
+      for (const f of findings) expect(enforcementOf(f), f.rule.id).toMatchObject({ action: "none", reason: "allowlisted", allow_label: "test cgroup", allow_cgroup: allowed });
+    }, 60_000);
+
+    it("a cgroup past its tree budget falls back to dry-run alone; the same uid elsewhere is still killed", async () => {
+      if (daemon === undefined) return console.warn("no cgroup v2 mount on this host: tree budget not run");
+      const outcomes: Outcome[] = [];
+      for (let i = 0; i < 2; i++) {
+        const o = await attempt(inCgroup(tree, RELAYS[0]!));
+        await daemon.findingsFor(o.port);
+        outcomes.push(o);
+      }
+      const relayFindings = (port: number) => daemon!.findings.filter((f) => f.destination?.port === port && f.rule.id === "RELAY-001").map((f) => enforcementOf(f) as Enforcement & { budget_scope?: string; tree?: string });
+      const results = outcomes.map((o) => relayFindings(o.port));
+      for (const o of outcomes) killGroup(o.child);
+      expect(results).toMatchObject([[{ action: "killed", tree }], [{ action: "would_block", reason: "budget", budget_scope: "tree", tree }]]);
+      expect(outcomes.map((o) => o.end)).toEqual(["SIGKILL", "alive"]);
+      const trip = daemon.findings.filter((f) => f.rule.id === "SENSOR-002");
+      expect(trip).toHaveLength(1);
+      expect(trip[0]).toMatchObject({ user: { id: "0" }, sockeye: { enforcement: { fallback: "dry-run", scope: "tree", tree } } });
+      // root outside that tree (the test's own cgroup) is still killed.
+      const elsewhere = await attempt(RELAYS[0]!);
+      const found = await daemon.findingsFor(elsewhere.port);
+      killGroup(elsewhere.child);
+      expect(found.map(enforcementOf).some((e) => e?.action === "killed"), JSON.stringify(found.map(enforcementOf))).toBe(true);
+      expect(elsewhere.end).toBe("SIGKILL");
     }, 120_000);
   });
 

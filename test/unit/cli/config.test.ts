@@ -26,7 +26,7 @@ describe("config", () => {
       sensor: { stdio_fd_max: 2, skip_programs: [], reader_realtime: true, event_loop_realtime: true, compat_syscalls: false },
       rules: { paths: [], lenient: false, shipped_elastic: true, fold: true, profile: "precise", command_relay: false, trc101_allow: [], relay_agents: [] },
       output: { stdout: "auto", events: false, heartbeat_interval_s: 60, redact_secrets: true },
-      enforce: { mode: "off", rules: {}, allow: [], budget: { kills_per_uid: 10, window_s: 60 } },
+      enforce: { mode: "off", rules: {}, allow: [], budget: { kills_per_uid: 10, kills_per_tree: 5, window_s: 60 } },
       metrics: { stats_interval_s: 60 },
     });
   });

@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { enforceConfigSchema, enforceModeOfFlag, modeForRule, type EnforceConfig } from "../../../src/enforce/config.js";
-import { Enforcer, ticksOfEntityId, type EnforceHost } from "../../../src/enforce/enforcer.js";
+import { cgroupUnder, Enforcer, outermostUnit, ticksOfEntityId, type EnforceHost } from "../../../src/enforce/enforcer.js";
 import { kernelStop } from "../../../src/enforce/kernel-decision.js";
-import { kernelDev } from "../../../src/enforce/interpreters.js";
+import { allowedIdentities, kernelDev, scopedAllowEntries } from "../../../src/enforce/interpreters.js";
 import { validateConfig } from "../../../src/config/config.js";
 import type { Finding } from "../../../src/engine/finding.js";
 import type { ProcessView } from "../../../src/process/process-view.js";
@@ -15,7 +15,7 @@ import type { ProcessView } from "../../../src/process/process-view.js";
 const NAMES = ["sh", "bash", "python3"];
 const inet = (origin: string) => ({ kind: "inet", origin });
 
-function finding(over: { rule?: string; pid?: number; uid?: string; event?: Record<string, unknown>; name?: string; executable?: string; relay?: unknown } = {}): Finding {
+function finding(over: { rule?: string; pid?: number; uid?: string; event?: Record<string, unknown>; name?: string; executable?: string; relay?: unknown; cgroupId?: number } = {}): Finding {
   const pid = over.pid ?? 4242;
   return {
     "@timestamp": new Date(1_000_000).toISOString(),
@@ -25,16 +25,17 @@ function finding(over: { rule?: string; pid?: number; uid?: string; event?: Reco
     user: { id: over.uid ?? "1000" },
     group: { id: "1000" },
     host: { name: "h", os: { type: "linux" } },
-    sockeye: { event: over.event ?? { kind: "exec", filename: "/bin/sh", stdio: [inet("connected"), { kind: "pipe" }, { kind: "pipe" }] }, cgroup_id: 1, ...(over.relay !== undefined ? { relay: over.relay } : {}) },
+    sockeye: { event: over.event ?? { kind: "exec", filename: "/bin/sh", stdio: [inet("connected"), { kind: "pipe" }, { kind: "pipe" }] }, cgroup_id: over.cgroupId ?? 1, ...(over.relay !== undefined ? { relay: over.relay } : {}) },
   };
 }
 
 const NO_PROCESSES: ProcessView = { get: () => undefined, ancestors: () => [] };
 
-function fakeHost(kernelLive = false, result = "killed"): EnforceHost & { kills: [number, number][] } {
+function fakeHost(kernelLive = false, result = "killed", cgroups?: Record<number, string>): EnforceHost & { kills: [number, number][] } {
   const kills: [number, number][] = [];
   return {
     kills,
+    ...(cgroups !== undefined ? { cgroupPath: (id: number) => cgroups[id] } : {}),
     killVerified: (pid, ticks) => {
       kills.push([pid, ticks]);
       return result;
@@ -192,6 +193,109 @@ describe("Enforcer", () => {
     // Another uid still has its own budget.
     enforcer.act([finding({ pid: 200, uid: "1001" })], NO_PROCESSES);
     expect(host.kills.map(([pid]) => pid)).toEqual([101, 102, 200]);
+  });
+
+  it("a process tree past its budget falls back alone: another tree of the same uid is still killed", () => {
+    // Two trees of root: a container (its scope, whatever cgroups it makes below) and a service.
+    const cgroups = {
+      11: "/system.slice/docker-abc.scope",
+      12: "/system.slice/docker-abc.scope/decoys/a", // made inside the container: the same tree
+      13: "/system.slice/docker-abc.scope/decoys/b",
+      20: "/system.slice/nginx.service",
+    };
+    const host = fakeHost(false, "killed", cgroups);
+    const enforcer = new Enforcer(config({ mode: "on", budget: { kills_per_uid: 10, kills_per_tree: 2, window_s: 60 } }), host, NAMES);
+    const decoys = [11, 12, 13, 12].map((cgroupId, i) => finding({ pid: 100 + i, uid: "0", cgroupId }));
+    const extra = enforcer.act(decoys, NO_PROCESSES);
+    expect(host.kills.map(([pid]) => pid)).toEqual([100, 101]);
+    expect(decoys[0]!.sockeye["enforcement"]).toMatchObject({ action: "killed", tree: "/system.slice/docker-abc.scope" });
+    expect(decoys.slice(2).map((f) => f.sockeye["enforcement"])).toMatchObject([
+      { action: "would_block", reason: "budget", budget_scope: "tree", tree: "/system.slice/docker-abc.scope" },
+      { action: "would_block", reason: "budget", budget_scope: "tree" },
+    ]);
+    expect(extra).toHaveLength(1);
+    expect(extra[0]!.rule.id).toBe("SENSOR-002");
+    expect(extra[0]!.sockeye["enforcement"]).toMatchObject({ fallback: "dry-run", scope: "tree", tree: "/system.slice/docker-abc.scope", uid: "0", kills_per_tree: 2 });
+    // The same uid in another tree: still killed, its uid budget untouched by the decoys past 2.
+    const real = finding({ pid: 300, uid: "0", cgroupId: 20 });
+    expect(enforcer.act([real], NO_PROCESSES)).toEqual([]);
+    expect(host.kills.map(([pid]) => pid)).toEqual([100, 101, 300]);
+    expect(real.sockeye["enforcement"]).toMatchObject({ action: "killed", tree: "/system.slice/nginx.service" });
+    expect(enforcer.stats().budgetTrips).toBe(1);
+  });
+
+  it("the uid budget still holds over many trees; an unknown cgroup counts against the uid alone", () => {
+    const cgroups = { 1: "/", 21: "/user.slice/user-1000.slice/session-1.scope", 22: "/user.slice/user-1000.slice/session-2.scope", 23: "/user.slice/user-1000.slice/session-3.scope" };
+    const host = fakeHost(false, "killed", cgroups);
+    const enforcer = new Enforcer(config({ mode: "on", budget: { kills_per_uid: 3, kills_per_tree: 2, window_s: 60 } }), host, NAMES);
+    const batch = [21, 22, 23].map((cgroupId, i) => finding({ pid: 100 + i, uid: "1000", cgroupId }));
+    const rootCgroup = finding({ pid: 200, uid: "1000", cgroupId: 1 });
+    const extra = enforcer.act([...batch, rootCgroup], NO_PROCESSES);
+    expect(host.kills.map(([pid]) => pid)).toEqual([100, 101, 102]);
+    expect(rootCgroup.sockeye["enforcement"]).toMatchObject({ reason: "budget", budget_scope: "uid" });
+    expect((rootCgroup.sockeye["enforcement"] as { tree?: string }).tree).toBeUndefined();
+    expect(extra.map((f) => (f.sockeye["enforcement"] as { scope: string }).scope)).toEqual(["uid"]);
+    // Without cgroup paths (a host view that has none): the uid's budget alone, as before.
+    const plain = fakeHost();
+    const noTree = new Enforcer(config({ mode: "on", budget: { kills_per_uid: 3, kills_per_tree: 1, window_s: 60 } }), plain, NAMES);
+    noTree.act([1, 2, 3].map((i) => finding({ pid: i + 10 })), NO_PROCESSES);
+    expect(plain.kills).toHaveLength(3);
+  });
+
+  it("an allow entry by systemd unit or cgroup spares what runs there, reported with the path it matched", () => {
+    const cgroups = {
+      30: "/system.slice/gitlab-runner.service",
+      31: "/system.slice/gitlab-runner.service/job-7",
+      32: "/system.slice/nginx.service",
+      // A user names a scope of their own manager after the allowed unit: not the unit.
+      33: "/user.slice/user-1000.slice/user@1000.service/app.slice/gitlab-runner.service",
+      40: "/machine.slice/machine-lab1.scope/payload",
+      41: "/machine.slice/machine-prod.scope",
+    };
+    const allow = [
+      { label: "ci", unit: "gitlab-runner.service" },
+      { label: "lab vms", cgroup: "/machine.slice/machine-lab*.scope" },
+      { label: "nginx bash only", unit: "nginx.service", name: "bash" },
+    ];
+    const host = fakeHost(false, "killed", cgroups);
+    const enforcer = new Enforcer(config({ mode: "on", allow }), host, NAMES);
+    const [ci, ciJob, nginxSh, forged, lab, prod] = [30, 31, 32, 33, 40, 41].map((cgroupId) => finding({ pid: 500 + cgroupId, cgroupId }));
+    enforcer.act([ci!, ciJob!, nginxSh!, forged!, lab!, prod!], NO_PROCESSES);
+    expect(ci!.sockeye["enforcement"]).toMatchObject({ action: "none", would_block: false, reason: "allowlisted", allow_label: "ci", allow_cgroup: "/system.slice/gitlab-runner.service" });
+    expect(ciJob!.sockeye["enforcement"]).toMatchObject({ reason: "allowlisted", allow_label: "ci", allow_cgroup: "/system.slice/gitlab-runner.service/job-7" });
+    expect(lab!.sockeye["enforcement"]).toMatchObject({ reason: "allowlisted", allow_label: "lab vms", allow_cgroup: "/machine.slice/machine-lab1.scope/payload" });
+    // sh in nginx.service (the entry wants bash), the forged unit name and another machine: killed.
+    expect(host.kills.map(([pid]) => pid)).toEqual([532, 533, 541]);
+    expect(nginxSh!.sockeye["enforcement"]).toMatchObject({ action: "killed" });
+    // The relay program's cgroup counts as the shell's does.
+    const processes: ProcessView = { get: (pid) => (pid === 600 ? { pid, ppid: 1, startNs: 6e9, executable: "/usr/bin/socat", name: "socat", args: [], uid: 0, comm: "socat", cgroupId: 30, exited: false } : undefined), ancestors: () => [] };
+    const viaRelay = finding({ rule: "RELAY-001", pid: 601, cgroupId: 32, relay: { program: { pid: 600, name: "socat", executable: "/usr/bin/socat" }, connected_by: { pid: 600 } } });
+    new Enforcer(config({ mode: "on", rules: { "RELAY-001": "on" }, allow }), host, NAMES).act([viaRelay], processes);
+    expect(viaRelay.sockeye["enforcement"]).toMatchObject({ reason: "allowlisted", allow_label: "ci" });
+    expect(host.kills.map(([pid]) => pid)).toEqual([532, 533, 541]);
+    // With no cgroup path known, a unit entry matches nothing: the shell is killed.
+    const blind = fakeHost();
+    new Enforcer(config({ mode: "on", allow }), blind, NAMES).act([finding({ cgroupId: 30 })], NO_PROCESSES);
+    expect(blind.kills).toHaveLength(1);
+  });
+
+  it("unit and cgroup entries: checked as config, matched by component, kept from the kernel's lists", () => {
+    expect(() => validateConfig({ enforce: { allow: [{ label: "x", unit: "gitlab-runner" }] } }, "config x")).toThrow(/config x: enforce\.allow\.0\.unit: must name a \.service or \.scope unit/);
+    expect(() => validateConfig({ enforce: { allow: [{ label: "x", cgroup: "system.slice" }] } }, "config x")).toThrow(/enforce\.allow\.0\.cgroup: must be a cgroup path/);
+    expect(() => validateConfig({ enforce: { allow: [{ label: "x" }] } }, "config x")).toThrow(/needs executable, name, unit or cgroup/);
+    expect(validateConfig({}, "defaults").enforce.budget).toMatchObject({ kills_per_uid: 10, kills_per_tree: 5 });
+    expect(cgroupUnder("/system.slice/a.service/x", "/system.slice/a.service")).toBe(true);
+    expect(cgroupUnder("/system.slice/a.service2", "/system.slice/a.service")).toBe(false);
+    expect(cgroupUnder("/system.slice", "/system.slice/a.service")).toBe(false);
+    expect(cgroupUnder("/kubepods/pod1/c", "/kubepods/*/c")).toBe(true);
+    expect(cgroupUnder("/kubepods/pod1/c", "/kube*")).toBe(true);
+    expect(cgroupUnder("/a.b/c", "/a*b/c")).toBe(true);
+    expect(cgroupUnder("/axb/c", "/a.b")).toBe(false);
+    expect(outermostUnit("/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope")).toEqual({ unit: "user@1000.service", path: "/user.slice/user-1000.slice/user@1000.service" });
+    expect(outermostUnit("/kubepods/besteffort/pod1/c1")).toBeUndefined();
+    const allow = [{ label: "u", unit: "x.service", name: "bash" }, { label: "n", name: "perl" }];
+    expect(allowedIdentities(allow).names).toEqual(new Set(["perl"]));
+    expect(scopedAllowEntries(allow)).toEqual(["u"]);
   });
 
   it("off leaves findings alone; SENSOR findings are never acted on", () => {
