@@ -863,7 +863,7 @@ async function enforce() {
       enforceNs: round(median(ns.enforce), 1), ratio: round(median(ns.enforce) / off), sensorRatio: round(median(ns.sensor) / off),
       enforceToSensorRatio: round(median(ns.enforce) / median(ns.sensor)), samples: ns };
   } catch (e) {
-    out.overhead = { skipped: `the enforcing programs did not load: ${e instanceof Error ? e.message : String(e)}` };
+    out.overhead = { skipped: `the sensor or its enforcing programs did not open: ${e instanceof Error ? e.message : String(e)}` };
   }
 
   // 2. In-kernel kill latency: sockeye-loadgen kill-probe beside the enforcing sensor.
