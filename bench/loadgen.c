@@ -16,6 +16,21 @@
  *                              process and decoys on another: matching dups from one process
  *                              (fills the detection ring as fast as one CPU can) interleaved
  *                              with dups of pipes and connects on fd 3 (filtered in the kernel).
+ *   kill-probe COUNT PORT      enforcement's kill latency (bench part `enforce`; root, beside an
+ *                              enforcing sensor): COUNT rounds of four children, each with a TCP
+ *                              socket connected to 127.0.0.1:PORT (a listener the bench holds)
+ *                              dup2'd onto fds 0 and 1, timed from a CLOCK_MONOTONIC stamp taken
+ *                              just before the act to the parent's waitpid returning:
+ *                                exec-sh    execve("/bin/sh"): the kernel kills it at exec (or
+ *                                           denies the exec where the BPF LSM is live: then the
+ *                                           child stamps execve's return and exits)
+ *                                exec-true  execve("/bin/true"): no interpreter, runs to its exit
+ *                                           (the reference: an exec that is not stopped)
+ *                                dup-sh     comm "sh", the dup2 onto fd 1 that completes the shape:
+ *                                           killed at the dup's syscall exit
+ *                                dup-exit   comm unchanged, the same dup2, then _exit(0)
+ *                                           (the reference: exit and reaping alone)
+ *                              A child not reaped within 2 s is killed and counted as survived.
  *
  * Results are one JSON line on the real stdout. Every mode is bounded in count and time and
  * stops by itself; UDP sockets send nothing (connect on UDP only sets the peer), so no
@@ -65,7 +80,8 @@ static void die(const char *what)
 static void usage(void)
 {
 	fprintf(stderr, "usage: sockeye-loadgen dups RATE SECONDS | probe COUNT INTERVAL_US | "
-			"overhead dup2-nonsock|connect-udp|exec COUNT | execs RATE SECONDS | flood SECONDS\n");
+			"overhead dup2-nonsock|connect-udp|exec COUNT | execs RATE SECONDS | flood SECONDS | "
+			"kill-probe COUNT PORT\n");
 	exit(2);
 }
 
@@ -322,6 +338,141 @@ static int mode_flood(double seconds)
 	return 0;
 }
 
+/* kill-probe: one child, timed. The child writes its stamp (and, when execve returns, a
+ * second stamp and errno) to a close-on-exec pipe; the parent reads it to EOF (the exec or
+ * the exit closes it), then reaps. */
+enum { KP_EXEC_SH, KP_EXEC_TRUE, KP_DUP_SH, KP_DUP_EXIT, KP_KINDS };
+static const char *const kp_names[KP_KINDS] = { "exec-sh", "exec-true", "dup-sh", "dup-exit" };
+static volatile pid_t kp_child;
+
+static void kp_alarm(int sig)
+{
+	if (kp_child > 0)
+		kill(kp_child, SIGKILL);
+}
+
+static int tcp_connected(int port)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (s < 0)
+		_exit(120);
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(s, (struct sockaddr *)&to, sizeof(to)) < 0)
+		_exit(121);
+	return s;
+}
+
+struct kp_result {
+	unsigned long killed, denied, exited, survived, failed;
+	double *us;
+	unsigned long n;
+};
+
+static void kp_one(int kind, int port, struct kp_result *r)
+{
+	int p[2], status;
+	uint64_t stamp[3] = { 0, 0, 0 }, t;
+	ssize_t got = 0, k;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		die("pipe");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		static char *sh_argv[] = { "sh", NULL }, *true_argv[] = { "/bin/true", NULL };
+		int s = tcp_connected(port);
+		close(p[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (dup2(s, 0) < 0)
+			_exit(122);
+		if (kind == KP_DUP_SH)
+			prctl(PR_SET_NAME, "sh");
+		if (kind == KP_DUP_SH || kind == KP_DUP_EXIT) {
+			stamp[0] = now_ns();
+			if (write(p[1], stamp, sizeof(stamp[0])) != sizeof(stamp[0]))
+				_exit(123);
+			dup2(s, 1);
+			_exit(0);
+		}
+		if (dup2(s, 1) < 0)
+			_exit(122);
+		close(s);
+		stamp[0] = now_ns();
+		if (write(p[1], stamp, sizeof(stamp[0])) != sizeof(stamp[0]))
+			_exit(123);
+		if (kind == KP_EXEC_SH)
+			execv("/bin/sh", sh_argv);
+		else
+			execv("/bin/true", true_argv);
+		stamp[1] = now_ns();
+		stamp[2] = (uint64_t)errno;
+		if (write(p[1], stamp + 1, 2 * sizeof(stamp[0])) != 2 * sizeof(stamp[0]))
+			_exit(123);
+		_exit(126);
+	}
+	close(p[1]);
+	kp_child = pid;
+	alarm(2);
+	while ((k = read(p[0], (char *)stamp + got, sizeof(stamp) - (size_t)got)) > 0)
+		got += k;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			die("waitpid");
+	t = now_ns();
+	alarm(0);
+	kp_child = 0;
+	close(p[0]);
+	if (got == 3 * (ssize_t)sizeof(stamp[0]) && stamp[2] == EPERM) {
+		/* denied: execve returned -EPERM; the latency is the exec call's own */
+		r->denied++;
+		r->us[r->n++] = (double)(stamp[1] - stamp[0]) / 1e3;
+	} else if (got < (ssize_t)sizeof(stamp[0])) {
+		r->failed++; /* the child failed before its stamp (socket, connect) */
+	} else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && (kind == KP_EXEC_SH || kind == KP_DUP_SH)
+		   && t - stamp[0] < 2000000000ull) {
+		r->killed++;
+		r->us[r->n++] = (double)(t - stamp[0]) / 1e3;
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && (kind == KP_EXEC_TRUE || kind == KP_DUP_EXIT)) {
+		r->exited++;
+		r->us[r->n++] = (double)(t - stamp[0]) / 1e3;
+	} else {
+		r->survived++; /* not stopped (killed by the 2 s alarm), or ended otherwise */
+	}
+}
+
+static int mode_kill_probe(double count, double port)
+{
+	unsigned long n = (unsigned long)count;
+	uint64_t end = now_ns() + (uint64_t)MAX_SECONDS * 1000000000ull;
+	struct kp_result r[KP_KINDS] = { { 0 } };
+
+	if (n == 0 || n > 100000 || port < 1 || port > 65535)
+		usage();
+	signal(SIGALRM, kp_alarm);
+	for (int k = 0; k < KP_KINDS; k++)
+		if (!(r[k].us = calloc(n, sizeof(double))))
+			die("calloc");
+	/* Interleaved: drift on this shared machine hits every kind alike. */
+	for (unsigned long i = 0; i < n && now_ns() < end; i++)
+		for (int k = 0; k < KP_KINDS; k++)
+			kp_one(k, (int)port, &r[k]);
+	restore_stdout();
+	dprintf(real_stdout, "{");
+	for (int k = 0; k < KP_KINDS; k++) {
+		dprintf(real_stdout, "%s\"%s\":{\"killed\":%lu,\"denied\":%lu,\"exited\":%lu,\"survived\":%lu,\"failed\":%lu,\"us\":[",
+			k ? "," : "", kp_names[k], r[k].killed, r[k].denied, r[k].exited, r[k].survived, r[k].failed);
+		for (unsigned long i = 0; i < r[k].n; i++)
+			dprintf(real_stdout, "%s%.1f", i ? "," : "", r[k].us[i]);
+		dprintf(real_stdout, "]}");
+	}
+	dprintf(real_stdout, "}\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3)
@@ -340,6 +491,8 @@ int main(int argc, char **argv)
 		double seconds = number(argv[3]);
 		return mode_execs(number(argv[2]), seconds > MAX_SECONDS ? MAX_SECONDS : seconds);
 	}
+	if (!strcmp(argv[1], "kill-probe") && argc == 4)
+		return mode_kill_probe(number(argv[2]), number(argv[3]));
 	if (!strcmp(argv[1], "flood") && argc == 3)
 		return mode_flood(number(argv[2]));
 	usage();

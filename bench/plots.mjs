@@ -99,6 +99,34 @@ function latencyCdfSpec(results) {
   };
 }
 
+/** @param {any} results @returns {Spec | string} */
+function killLatencySpec(results) {
+  const e = results.details?.enforce;
+  // In-kernel figures are µs, userspace ms: one log axis in ms holds both.
+  const series = [
+    ["in kernel: exec of sh on a socket (killed or denied)", e?.kernel?.["exec-sh"]?.us?.cdf, 1e-3],
+    ["in kernel: dup2 completing the shape in sh (killed)", e?.kernel?.["dup-sh"]?.us?.cdf, 1e-3],
+    ["reference: exec of /bin/true, same fds, to its exit", e?.kernel?.["exec-true"]?.us?.cdf, 1e-3],
+    ["reference: the dup2, then _exit", e?.kernel?.["dup-exit"]?.us?.cdf, 1e-3],
+    [`userspace: ${e?.userspace?.relay ?? "relay shells"} (event to kill)`, e?.userspace?.ms?.cdf, 1],
+  ].filter(([, cdf]) => Array.isArray(cdf) && cdf.length > 1);
+  if (series.length === 0) return "no kill latency in this run (details.enforce.kernel.*.us.cdf, details.enforce.userspace.ms.cdf)";
+  const values = series.flatMap(([name, cdf, toMs]) => cdf.map((/** @type {number} */ x, /** @type {number} */ i) => ({ series: name, ms: x * toMs, fraction: i / (cdf.length - 1), reference: String(name).startsWith("reference") ? "dashed" : "solid" }))
+    .filter((p) => p.ms > 0));
+  return {
+    width: WIDTH, height: HEIGHT,
+    data: { values },
+    mark: { type: "line", interpolate: "step-after", strokeWidth: 1.5 },
+    encoding: {
+      x: { field: "ms", type: "quantitative", scale: { type: "log", nice: false, padding: 12 }, title: "kill latency (ms, log)" },
+      y: { field: "fraction", type: "quantitative", scale: { domain: [0, 1] }, title: "fraction of kills" },
+      // References dashed: what the same child costs when nothing stops it.
+      strokeDash: { field: "reference", type: "nominal", scale: { domain: ["solid", "dashed"], range: [[1, 0], [4, 3]] }, legend: null },
+      color: { field: "series", type: "nominal", sort: series.map(([name]) => name), title: null, legend: { orient: "bottom", direction: "vertical", labelLimit: 0 } },
+    },
+  };
+}
+
 const PLOTS = [
   { file: "plot-throughput.svg", spec: throughputSpec, title: "Throughput: received vs offered rate, per consumer",
     caption: "Matching events/s each consumer received against what the generator offered, every step of every round (closed loop included); crosses: records lost." },
@@ -106,6 +134,8 @@ const PLOTS = [
     caption: "The daemon's CPU per fork+exec+exit against the exec rate the generator reached; hollow: it fell short of the target rate." },
   { file: "plot-latency-cdf.svg", spec: latencyCdfSpec, title: "Detection latency CDF, idle and under load",
     caption: "Syscall to the finding written, 0th to 100th percentile of the probes: idle, under a stream of matching events, and idle with the daemon under SCHED_RR 1." },
+  { file: "plot-kill-latency.svg", spec: killLatencySpec, title: "Kill latency CDF: in the kernel and from userspace",
+    caption: "In the kernel: a stamp just before the exec or the dup2 to the killed child reaped (exit and the parent's wakeup included), beside references that are not stopped; userspace: the daemon's latency_ms per relay kill, from the event to the kill." },
 ];
 
 /**

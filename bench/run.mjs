@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm run bench [-- --quick] [-- --only throughput,overhead,latency,footprint,flood,storm,workload]
+ * `npm run bench [-- --quick] [-- --only throughput,overhead,latency,footprint,flood,storm,workload,enforce]
  *   [-- --elastic-rules DIR]`:
  * builds the C programs (bench/Makefile), measures, and writes bench/results.{md,json} and plot-*.svg.
  * Root only (it loads sockeye's programs). See bench/README.md for what each part measures.
@@ -14,7 +14,7 @@ import { cpus, totalmem, loadavg, tmpdir } from "node:os";
 import net from "node:net";
 import { createInterface } from "node:readline";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { renderPlots } from "./plots.mjs";
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
@@ -37,14 +37,17 @@ const wanted = (part) => !only || only.has(part);
 const P = quick
   ? { rounds: 1, stepS: 1, ohRounds: 2, execRounds: 2, dupCalls: 300_000, connectCalls: 150_000, execCalls: 150,
       probes: 200, footprintS: 10, floodS: 10, shells: 10,
-      stormRounds: 1, stormS: 3, stormWarmS: 3, workloadRounds: 2, workloadFiles: 24, workloadChecks: 60 }
+      stormRounds: 1, stormS: 3, stormWarmS: 3, workloadRounds: 2, workloadFiles: 24, workloadChecks: 60,
+      enforceRounds: 2, enforceExecs: 150, killProbes: 30, relayShells: 4 }
   // fork+exec gets more rounds and calls than dup2/connect: its goal is a 5% line, and 4
   // rounds of 600 left the sides within about 3% noise of each other (bench/README.md).
   : { rounds: 3, stepS: 2, ohRounds: 4, execRounds: 10, dupCalls: 1_000_000, connectCalls: 400_000, execCalls: 1500,
       probes: 1000, footprintS: 60, floodS: 30, shells: 30,
       // The storm's windows are long enough for ~50 of the reader's 50 ms batches each; the
       // warm-up (JIT, the process table filling) is measured on its own, not mixed in.
-      stormRounds: 3, stormS: 8, stormWarmS: 10, workloadRounds: 10, workloadFiles: 96, workloadChecks: 300 };
+      stormRounds: 3, stormS: 8, stormWarmS: 10, workloadRounds: 10, workloadFiles: 96, workloadChecks: 300,
+      // enforce: ~20 s of fork+exec sides, ~1 s of kill probes, ~10 s of relays (under a minute).
+      enforceRounds: 6, enforceExecs: 1000, killProbes: 300, relayShells: 15 };
 // Process-storm rates (fork+exec+exit of /bin/true per second); 0 = closed loop.
 const STORM_RATES = [100, 500, 1000, 2000, 0];
 const STORM_RATES_ELASTIC = [500, 0];
@@ -627,7 +630,7 @@ function forksSinceBoot() {
 
 async function writeResults(facts, parts, commands) {
   const t = parts.throughput, o = parts.overhead, l = parts.latency, f = parts.footprint, fl = parts.flood;
-  const st = parts.storm?.sides.default, w = parts.workload;
+  const st = parts.storm?.sides.default, w = parts.workload, en = parts.enforce;
   const stormAt = (side, rate) => side?.rates.find((x) => x.target === rate) ?? null;
   const json = {
     lossless_events_per_s_ts: t?.summary.noop.lossless ?? null,
@@ -658,6 +661,13 @@ async function writeResults(facts, parts, commands) {
     daemon_cpu_us_per_exec_elastic: stormAt(parts.storm?.sides.elastic, 500)?.cpuUsPerExec ?? null,
     workload_overhead_ratio: w?.overheadRatio ?? null,
     workload_control_ratio: w?.controlRatio ?? null,
+    enforce_exec_overhead_ratio: en?.overhead.ratio ?? null,
+    kill_latency_us_p50_exec: en?.kernel["exec-sh"]?.us.p50 ?? null,
+    kill_latency_us_p99_exec: en?.kernel["exec-sh"]?.us.p99 ?? null,
+    kill_latency_us_p50_dup: en?.kernel["dup-sh"]?.us.p50 ?? null,
+    kill_latency_us_p99_dup: en?.kernel["dup-sh"]?.us.p99 ?? null,
+    kill_latency_ms_p50_userspace: en?.userspace.ms?.p50 ?? null,
+    kill_latency_ms_p99_userspace: en?.userspace.ms?.p99 ?? null,
     machine: facts,
     details: parts,
   };
@@ -693,6 +703,14 @@ async function writeResults(facts, parts, commands) {
     ["exec-heavy workload (make -j2 + configure script): wall time with/without the daemon", json.workload_overhead_ratio, "≤ 1.03",
       w ? (json.workload_overhead_ratio <= 1.03 ? "met" : json.workload_overhead_ratio <= w.controlRatioRange[1] ? "within the control's spread" : "not met") : null],
     ["the same, control: a second run without the daemon / without (median; range)", w ? `${fmt(w.controlRatio)} (${fmt(w.controlRatioRange[0])}–${fmt(w.controlRatioRange[1])})` : null, "", ""],
+    ["fork+exec of /bin/true with enforcement on: sensor + enforcing programs / no sensor", en?.overhead.skipped ? `skipped: ${en.overhead.skipped}` : json.enforce_exec_overhead_ratio, "≤ 1.05",
+      en && !en.overhead.skipped ? goal(json.enforce_exec_overhead_ratio <= 1.05) : null],
+    ["in-kernel kill latency, exec of sh on a socket: p50 / p99 (µs, pre-exec stamp to reaped)",
+      en?.kernel.skipped ? `skipped: ${en.kernel.skipped}` : en ? `${fmt(json.kill_latency_us_p50_exec)} / ${fmt(json.kill_latency_us_p99_exec)}` : null, "", ""],
+    ["in-kernel kill latency, the dup2 completing the shape in `sh`: p50 / p99 (µs, pre-dup stamp to reaped)",
+      en?.kernel.skipped ? `skipped: ${en.kernel.skipped}` : en ? `${fmt(json.kill_latency_us_p50_dup)} / ${fmt(json.kill_latency_us_p99_dup)}` : null, "", ""],
+    ["userspace kill latency, relay shells: p50 / p99 (ms, event to kill)",
+      en?.userspace.skipped ? `skipped: ${en.userspace.skipped}` : en ? `${fmt(json.kill_latency_ms_p50_userspace)} / ${fmt(json.kill_latency_ms_p99_userspace)}` : null, "", ""],
   ];
   let md = `# sockeye benchmark results\n\n${quick ? "Quick mode (short steps, one round): indicative only.\n\n" : ""}`;
   md += "| measure | value | goal | |\n|---|---|---|---|\n";
@@ -743,10 +761,181 @@ async function writeResults(facts, parts, commands) {
     md += `| side | median s |\n|---|---|\n| no daemon | ${fmt(w.secondsMedian.off)} |\n| daemon | ${fmt(w.secondsMedian.on)} |\n| control (no daemon) | ${fmt(w.secondsMedian.control)} |\n`;
     md += `\nPer-round ratio daemon/no daemon: ${w.overheadRatioPerRound.join(", ")}; control/no daemon ranged ${w.controlRatioRange.join("–")}. The daemon's CPU per process of the workload: ${fmt(w.daemonCpuUsPerProcess)} µs.\n`;
   }
+  if (en) {
+    md += "\n## Enforcement\n\n";
+    const oh = en.overhead;
+    md += oh.skipped ? `fork+exec: skipped: ${oh.skipped}.\n` : `fork+exec+wait of /bin/true, medians of ${oh.rounds} rotated rounds of ${fmt(oh.execsPerRound)}: no sensor ${fmt(oh.offNs)} ns, the sensor ${fmt(oh.sensorNs)} ns (${fmt(oh.sensorRatio)}), the sensor with the enforcing programs ${fmt(oh.enforceNs)} ns (${fmt(oh.ratio)}; ${fmt(oh.enforceToSensorRatio)} of the sensor alone).\n`;
+    if (en.kernel.skipped) md += `\nIn-kernel kill latency: skipped: ${en.kernel.skipped}.\n`;
+    else {
+      md += "\nIn-kernel kill latency (`sockeye-loadgen kill-probe`): from a CLOCK_MONOTONIC stamp just before the act to the parent's waitpid returning, so each figure includes the exit of the killed process and the parent's wakeup; the references run the same child without being stopped. Denied = execve returned EPERM (BPF LSM; the figure is then the execve call).\n\n";
+      md += "| child | killed | denied | exited | not stopped | failed | p50 µs | p99 µs | max µs |\n|---|---|---|---|---|---|---|---|---|\n";
+      const label = { "exec-sh": "execve /bin/sh, socket on 0 and 1", "exec-true": "reference: execve /bin/true, same fds, runs to exit", "dup-sh": "comm sh, the dup2 onto fd 1 completing the shape", "dup-exit": "reference: the same dup2 without comm sh, then _exit" };
+      for (const [k, v] of Object.entries(en.kernel)) md += `| ${label[/** @type {keyof typeof label} */ (k)] ?? k} | ${v.killed} | ${v.denied} | ${v.exited} | ${v.notStopped} | ${v.failed} | ${fmt(v.us.p50)} | ${fmt(v.us.p99)} | ${fmt(v.us.max)} |\n`;
+      md += `\nThe kernel programs' own counts over the probes: \`${JSON.stringify(en.kernelActions)}\`.\n`;
+    }
+    const u = en.userspace;
+    md += u.skipped ? `\nUserspace kill latency: skipped: ${u.skipped}.\n`
+      : `\nUserspace kill latency: ${u.shells} × \`${u.relay}\` beside \`sockeye run --enforce\`; ${u.connected} connected; bytes leaked (received in the 2 s after \`id\`) per shell: ${u.leakedBytes.join(", ") || "none"}; ${u.killsWithLatency} userspace kills with a latency: p50 ${fmt(u.ms.p50)}, p99 ${fmt(u.ms.p99)}, max ${fmt(u.ms.max)} ms (the daemon's \`stopped\` line: \`${JSON.stringify(u.stoppedLine)}\`).\n`;
+  }
   if (fl) md += `\n## Flood\n\n${fmt(fl.flood.execs)} execs with ~6 KiB of argv and ${fmt(fl.flood.decoy_rounds)} decoy rounds (a matching socket dup, a pipe dup, a connect on fd > 2) in ${fl.flood.seconds} s; kernel counters of the daemon at its end: \`${JSON.stringify(fl.kernelCounters)}\`.\n`;
   md += `\n## Commands\n\n${commands.map((c) => `- \`${c}\``).join("\n")}\n`;
   md += `\n## Machine\n\n${Object.entries(facts).map(([k, v]) => `- ${k}: ${Array.isArray(v) ? v.join(", ") : v}`).join("\n")}\n`;
   writeFileSync(join(outDir, "results.md"), md);
+}
+
+// ---- 8. enforcement: fork+exec with it on, and kill latency ---------------------------------
+
+/** A loopback listener that holds each connection until its peer closes (the kill probes' far end). */
+async function holdingListener() {
+  const server = net.createServer((s) => { s.on("error", () => {}); s.on("end", () => s.destroy()); s.on("close", () => s.destroy()); });
+  await /** @type {Promise<void>} */ (new Promise((r) => server.listen(0, "127.0.0.1", r)));
+  return { port: /** @type {net.AddressInfo} */ (server.address()).port, close: () => server.close() };
+}
+
+/**
+ * A loopback listener as the kernel tier's: it sends `id` to each connection and counts the
+ * bytes that come back in the next 2 s (bytes leaked), then closes it.
+ */
+async function idListener() {
+  /** @type {number[]} */
+  const leaked = [];
+  const server = net.createServer((s) => {
+    let bytes = 0;
+    s.on("error", () => {});
+    s.on("data", (d) => (bytes += d.length));
+    s.write("id\n");
+    setTimeout(() => { leaked.push(bytes); s.destroy(); }, 2000);
+  });
+  await /** @type {Promise<void>} */ (new Promise((r) => server.listen(0, "127.0.0.1", r)));
+  return { port: /** @type {net.AddressInfo} */ (server.address()).port, leaked, close: () => server.close() };
+}
+
+/** p50/p99/max and the 0th-100th percentiles (for bench/plots.mjs) of a list, in its unit. */
+function killSummary(xs, d = 1) {
+  if (xs.length === 0) return { samples: 0, p50: null, p99: null, max: null, cdf: [] };
+  return { samples: xs.length, p50: round(quantile(xs, 0.5), d), p99: round(quantile(xs, 0.99), d), max: round(Math.max(...xs), d),
+    cdf: [...Array(101).keys()].map((i) => round(quantile(xs, i / 100), d)) };
+}
+
+/**
+ * The first of these relay programs installed, with its command for a port, or why none is.
+ * @returns {string | { label: string; cmd: (port: number) => [string, string[]] }}
+ */
+function relayCommand() {
+  const ncat = sh("command -v ncat"), socat = sh("command -v socat");
+  if (ncat) return { label: "ncat -e /bin/sh (pipes)", cmd: (p) => [ncat, ["127.0.0.1", String(p), "-e", "/bin/sh"]] };
+  if (socat) return { label: "socat EXEC:/bin/sh (socketpair)", cmd: (p) => [socat, [`TCP:127.0.0.1:${p}`, "EXEC:/bin/sh"]] };
+  return "neither ncat nor socat is installed (scripts/setup.sh --dev installs them)";
+}
+
+async function enforce() {
+  const dist = (/** @type {string} */ f) => import(pathToFileURL(join(ROOT, "dist", f)).href);
+  const { openSensorSync } = await dist("index.js");
+  const { findKernelInterpreters } = await dist("enforce/interpreters.js");
+  const found = findKernelInterpreters();
+  const sides = { off: null, sensor: {}, enforce: { enforce: true, enforceNames: found.names, enforceExes: found.exes } };
+  /** @type {any} */
+  const out = {};
+
+  // 1. fork+exec+wait of /bin/true (sockeye-loadgen overhead exec, as the overhead part): no
+  //    sensor, the sensor alone, the sensor with the enforcing programs, each opened in this
+  //    process with a handler that only counts; rotated and reversed between rounds.
+  /** @type {Record<string, number[]>} */
+  const ns = { off: [], sensor: [], enforce: [] };
+  try {
+    for (let r = 0; r < P.enforceRounds; r++) {
+      const names = Object.keys(sides);
+      const rotated = [...names.slice(r % 3), ...names.slice(0, r % 3)];
+      for (const side of r % 2 ? rotated.reverse() : rotated) {
+        const options = sides[/** @type {keyof typeof sides} */ (side)];
+        const sensor = options ? openSensorSync(options) : null;
+        sensor?.subscribe(() => {});
+        try {
+          ns[side].push((await loadgen("overhead", "exec", P.enforceExecs)).ns_per_call);
+        } finally {
+          await sensor?.close();
+        }
+      }
+      log(`enforce overhead round ${r}: ${JSON.stringify(Object.fromEntries(Object.entries(ns).map(([k, v]) => [k, v.at(-1)])))}`);
+    }
+    const off = median(ns.off);
+    out.overhead = { execsPerRound: P.enforceExecs, rounds: P.enforceRounds, offNs: round(median(ns.off), 1), sensorNs: round(median(ns.sensor), 1),
+      enforceNs: round(median(ns.enforce), 1), ratio: round(median(ns.enforce) / off), sensorRatio: round(median(ns.sensor) / off),
+      enforceToSensorRatio: round(median(ns.enforce) / median(ns.sensor)), samples: ns };
+  } catch (e) {
+    out.overhead = { skipped: `the sensor or its enforcing programs did not open: ${e instanceof Error ? e.message : String(e)}` };
+  }
+
+  // 2. In-kernel kill latency: sockeye-loadgen kill-probe beside the enforcing sensor.
+  if (!out.overhead.skipped) {
+    const listener = await holdingListener();
+    const sensor = openSensorSync(sides.enforce);
+    sensor.subscribe(() => {});
+    const before = sensor.enforceActions();
+    let probe;
+    try {
+      probe = await loadgen("kill-probe", P.killProbes, listener.port);
+    } finally {
+      const after = sensor.enforceActions();
+      await sensor.close();
+      listener.close();
+      out.kernelActions = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+    }
+    out.kernel = Object.fromEntries(Object.entries(probe).map(([kind, r]) => [kind, {
+      killed: r.killed, denied: r.denied, exited: r.exited, notStopped: r.survived, failed: r.failed, us: killSummary(r.us) }]));
+    log(`enforce kill probes: ${JSON.stringify(Object.fromEntries(Object.entries(out.kernel).map(([k, v]) => [k, [v.killed + v.denied + v.exited, v.us.p50, v.us.p99]])))}`);
+  } else {
+    out.kernel = { skipped: out.overhead.skipped };
+  }
+
+  // 3. Userspace kill latency: relay shells only userspace stops, beside `sockeye run --enforce`
+  //    (a budget no run of this part reaches: the default of 10 kills per uid would trip).
+  const relay = relayCommand();
+  if (typeof relay === "string") {
+    out.userspace = { skipped: relay };
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), "sockeye-bench-enforce-"));
+    const config = join(dir, "sockeye.toml");
+    writeFileSync(config, '[enforce]\nmode = "on"\nbudget = { kills_per_uid = 10000, window_s = 60 }\n');
+    const listener = await idListener();
+    const d = startDaemon("pipe", ["--config", config, "--enforce"]);
+    let findingsText = "";
+    /** @type {import("node:stream").Readable} */ (d.child.stdout).on("data", (b) => (findingsText += b));
+    try {
+      await d.ready;
+      /** @type {import("node:child_process").ChildProcess[]} */
+      const shells = [];
+      for (let i = 0; i < P.relayShells; i++) {
+        const [cmd, args] = relay.cmd(listener.port);
+        const child = spawn(cmd, args, { stdio: "ignore", detached: true });
+        child.on("error", () => {});
+        shells.push(child);
+        await sleep(300);
+      }
+      await sleep(3000); // the last shell's 2 s window, and the daemon's last findings
+      for (const c of shells) { try { process.kill(-(c.pid ?? 0), "SIGKILL"); } catch { /* gone: killed */ } }
+      await d.stop();
+      const latencies = [];
+      for (const line of findingsText.split("\n")) {
+        if (!line) continue;
+        const f = JSON.parse(line);
+        const e = f.sockeye?.enforcement;
+        if (f.destination?.port === listener.port && e?.action === "killed" && e.where === "userspace" && Number.isFinite(e.latency_ms)) latencies.push(e.latency_ms);
+      }
+      const stopped = d.stoppedLine()?.enforcement;
+      out.userspace = { relay: relay.label, shells: P.relayShells, connected: listener.leaked.length, leakedBytes: listener.leaked,
+        leakedBytesMax: listener.leaked.length ? Math.max(...listener.leaked) : null, killsWithLatency: latencies.length,
+        ms: killSummary(latencies, 2), stoppedLine: stopped ? { killed: stopped.killed, latencyMs: stopped.latencyMs } : null };
+      log(`enforce userspace: ${relay.label} × ${P.relayShells}: leaked ${listener.leaked.join(",")} bytes, kill latency p50 ${out.userspace.ms.p50} p99 ${out.userspace.ms.p99} ms`);
+    } catch (e) {
+      await d.stop();
+      out.userspace = { skipped: `sockeye run --enforce did not run: ${e instanceof Error ? e.message : String(e)}` };
+    } finally {
+      listener.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return out;
 }
 
 // ---- main -------------------------------------------------------------------------------
@@ -772,6 +961,7 @@ const commands = [
   `footprint: node dist/cli/main.js run, sampled ${P.footprintS} s after it is ready`,
   `flood: sockeye-loadgen flood ${P.floodS} beside node dist/cli/main.js run, ${P.shells} × bash -c 'bash -i >& /dev/tcp/127.0.0.1/PORT 0>&1'`,
   `storm: node dist/cli/main.js run [--rules ELASTIC --lenient-rules]; idle ${P.stormS} s, warm-up sockeye-loadgen execs 500 ${P.stormWarmS}, then ${P.stormRounds} rounds of sockeye-loadgen execs RATE ${P.stormS} for RATE in ${STORM_RATES.join(", ")} (0 = closed loop; Elastic side: ${STORM_RATES_ELASTIC.join(", ")})${elasticRules ? `, Elastic rules from ${elasticRules}` : ""}`,
+  `enforce: sockeye-loadgen overhead exec ${P.enforceExecs} with no sensor, the sensor, the sensor with the enforcing programs (opened in the bench's process), ${P.enforceRounds} rotated rounds; sockeye-loadgen kill-probe ${P.killProbes} PORT beside the enforcing sensor; node dist/cli/main.js run --config (budget 10,000) --enforce beside ${P.relayShells} relay shells (ncat -e /bin/sh, else socat EXEC:/bin/sh) against a listener that sends id`,
   `workload: ${P.workloadRounds} rounds × (no daemon, node dist/cli/main.js run warmed by sockeye-loadgen execs 1000 ${quick ? 2 : 5}, no daemon again) of make -j2 over ${P.workloadFiles} generated C files + a ${P.workloadChecks}-check configure script`,
 ];
 if (wanted("throughput")) parts.throughput = await throughput();
@@ -781,6 +971,7 @@ if (wanted("footprint")) parts.footprint = await footprint();
 if (wanted("flood")) parts.flood = await flood();
 if (wanted("storm")) parts.storm = await storm();
 if (wanted("workload")) parts.workload = await workload();
+if (wanted("enforce")) parts.enforce = await enforce();
 facts.loadavgAtEnd = loadavg().map((x) => round(x, 2));
 await writeResults(facts, parts, commands);
 log(`wrote ${join(outDir, "results.md")} and results.json`);

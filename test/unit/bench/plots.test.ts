@@ -41,6 +41,16 @@ const results = {
       load: { samples: 200, p50Ms: 0.23, p99Ms: 0.85, maxMs: 2.7, loadRate: 50_000, cdf: cdf(0.2) },
       idleSchedRr: { samples: 200, p50Ms: 0.18, p99Ms: 0.4, maxMs: 1.2, cdf: cdf(0.08) },
     },
+    // In-kernel figures in µs, userspace in ms (bench/run.mjs's enforce part).
+    enforce: {
+      kernel: {
+        "exec-sh": { killed: 30, us: { samples: 30, p50: 400, p99: 900, max: 950, cdf: cdf(400) } },
+        "exec-true": { exited: 30, us: { samples: 30, p50: 900, p99: 1500, max: 1600, cdf: cdf(900) } },
+        "dup-sh": { killed: 30, us: { samples: 30, p50: 60, p99: 120, max: 130, cdf: cdf(60) } },
+        "dup-exit": { exited: 30, us: { samples: 30, p50: 50, p99: 100, max: 110, cdf: cdf(50) } },
+      },
+      userspace: { relay: "ncat -e /bin/sh (pipes)", ms: { samples: 4, p50: 15, p99: 40, max: 40, cdf: cdf(15) } },
+    },
   },
 };
 
@@ -56,10 +66,11 @@ const svgText = (file: string) => {
 };
 
 describe("renderPlots", () => {
-  it("writes the three plots, each with its series and axis titles", async () => {
+  it("writes the four plots, each with its series and axis titles", async () => {
     const plots = await renderPlots(results, outDir);
     expect(plots.map((p) => [p.file, p.skipped])).toEqual([
       ["plot-throughput.svg", undefined], ["plot-storm-cpu.svg", undefined], ["plot-latency-cdf.svg", undefined],
+      ["plot-kill-latency.svg", undefined],
     ]);
     for (const p of plots) expect(p.path).toBe(join(outDir, p.file));
 
@@ -74,6 +85,11 @@ describe("renderPlots", () => {
     const latency = svgText("plot-latency-cdf.svg");
     for (const text of ["idle", "under load (50,000 matching events/s)", "idle, daemon under SCHED_RR 1", "detection latency (ms)", "fraction of probes"])
       expect(latency).toContain(text);
+
+    const kill = svgText("plot-kill-latency.svg");
+    for (const text of ["in kernel: exec of sh on a socket", "in kernel: dup2 completing the shape in sh", "reference: exec of /bin/true",
+      "userspace: ncat -e /bin/sh (pipes) (event to kill)", "kill latency (ms, log)", "fraction of kills"])
+      expect(kill).toContain(text);
   });
 
   it("skips the storm plot with a reason when the run has no process-storm part", async () => {
@@ -82,7 +98,16 @@ describe("renderPlots", () => {
     const storm = plots.find((p) => p.file === "plot-storm-cpu.svg");
     expect(storm?.skipped).toMatch(/details\.storm/);
     expect(existsSync(join(outDir, "plot-storm-cpu.svg"))).toBe(false);
-    expect(plots.filter((p) => p.path).map((p) => p.file)).toEqual(["plot-throughput.svg", "plot-latency-cdf.svg"]);
+    expect(plots.filter((p) => p.path).map((p) => p.file)).toEqual(["plot-throughput.svg", "plot-latency-cdf.svg", "plot-kill-latency.svg"]);
+  });
+
+  it("skips the kill latency plot when the run has no enforce part, or its parts were skipped", async () => {
+    const { enforce: _enforce, ...details } = results.details;
+    const without = await renderPlots({ ...results, details }, outDir);
+    expect(without.find((p) => p.file === "plot-kill-latency.svg")?.skipped).toMatch(/details\.enforce/);
+    const skipped = await renderPlots({ details: { enforce: { kernel: { skipped: "no BPF" }, userspace: { skipped: "no ncat" } } } }, outDir);
+    expect(skipped.find((p) => p.file === "plot-kill-latency.svg")?.skipped).toMatch(/no kill latency/);
+    expect(existsSync(join(outDir, "plot-kill-latency.svg"))).toBe(false);
   });
 
   it("skips the latency CDF for results from before it was stored, and everything for an empty run", async () => {
