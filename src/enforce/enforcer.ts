@@ -14,18 +14,14 @@
  * Findings gain ECS `event.type` "denied" (when something was stopped), `event.outcome`, and
  * `sockeye.enforcement` (fields documented in docs/enforcement.md).
  */
-import type { randomUUID as RandomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { ruleFields, type Finding } from "../engine/finding.js";
+import { newEventId, ruleFields, type Finding } from "../engine/finding.js";
 import type { RuleMeta } from "../engine/rule.js";
 import { IMPAIR_DEFENSES_THREAT } from "../engine/sensor-threat.js";
 import type { ProcessView } from "../process/process-view.js";
 import { START_TICK_NS } from "../host/host-view.js";
 import { modeForRule, type EnforceConfig, type EnforceMode } from "./config.js";
 import { kernelStop, type KernelStop } from "./kernel-decision.js";
-
-/** node:crypto (OpenSSL's binding and 16 modules, ~0.6 MB of an idle daemon's RSS) loads with the first id. */
-const randomUUID: typeof RandomUUID = (options) => process.getBuiltinModule("node:crypto").randomUUID(options);
 
 export const SENSOR_002_META: RuleMeta = {
   id: "SENSOR-002",
@@ -384,7 +380,7 @@ function budgetFinding(scope: { scope: "uid" | "tree"; uid: string; tree?: strin
   const at = new Date(now).toISOString();
   return {
     "@timestamp": at,
-    event: { kind: "alert", id: randomUUID(), category: ["host"], created: at, module: "sockeye", action: "enforcement_budget_exhausted" },
+    event: { kind: "alert", id: newEventId(), category: ["host"], created: at, module: "sockeye", action: "enforcement_budget_exhausted" },
     rule: ruleFields(SENSOR_002_META),
     process: { ...trigger.process },
     user: { id: scope.uid },

@@ -8,8 +8,12 @@ import { ecsProcess, type EcsProcess, type EcsProcessFields } from "../process/e
 import type { EventKind, SensorEvent, TaskContext } from "../sensor/events.js";
 import type { Detection, ProcessView, RuleMeta, Severity, ThreatEntry } from "./rule.js";
 
-/** node:crypto (OpenSSL's binding and 16 modules, ~0.6 MB of an idle daemon's RSS) loads with the first id. */
-const randomUUID: typeof RandomUUID = (options) => process.getBuiltinModule("node:crypto").randomUUID(options);
+/**
+ * A new `event.id` (a random UUID) for a finding or a document the sensor makes itself.
+ * node:crypto (OpenSSL's binding and 16 modules, ~0.6 MB of an idle daemon's RSS) loads with the
+ * first id, not with every daemon.
+ */
+export const newEventId: typeof RandomUUID = (options) => process.getBuiltinModule("node:crypto").randomUUID(options);
 
 /** The ECS process fields of a finding; built by process/ecs-process.ts for every document. */
 export type FindingProcessParent = EcsProcessFields;
@@ -95,7 +99,7 @@ export function buildFinding(input: FindingInput): Finding {
     event: {
       kind: "alert",
       // Random rather than derived from the event: one event can raise several findings of one rule.
-      id: randomUUID(),
+      id: newEventId(),
       category: [...CATEGORY_BY_KIND[event.kind]],
       created: new Date(input.createdMs).toISOString(),
       module: "sockeye",

@@ -12,17 +12,13 @@
  * `windowMs` after it happened (the next check once `windowMs - checkMs` passed since the
  * previous finding).
  */
-import type { randomUUID as RandomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { basename } from "node:path";
-import { ecsThreat, ruleFields, type Finding } from "../engine/finding.js";
+import { ecsThreat, newEventId, ruleFields, type Finding } from "../engine/finding.js";
 import type { Detection, RuleMeta } from "../engine/rule.js";
 import { IMPAIR_DEFENSES_THREAT } from "../engine/sensor-threat.js";
 import type { StatsSnapshot } from "../metrics/snapshot.js";
 import type { SensorEvent } from "../sensor/events.js";
-
-/** node:crypto (OpenSSL's binding and 16 modules, ~0.6 MB of an idle daemon's RSS) loads with the first id. */
-const randomUUID: typeof RandomUUID = (options) => process.getBuiltinModule("node:crypto").randomUUID(options);
 
 export const SENSOR_001_META: RuleMeta = {
   id: "SENSOR-001",
@@ -212,7 +208,7 @@ export class CoverageMonitor {
     const meta = SENSOR_001_META;
     return {
       "@timestamp": at,
-      event: { kind: "alert", id: randomUUID(), category: ["host"], type: ["info"], action: "coverage_lost", created: at, module: "sockeye" },
+      event: { kind: "alert", id: newEventId(), category: ["host"], type: ["info"], action: "coverage_lost", created: at, module: "sockeye" },
       rule: ruleFields(meta),
       threat: ecsThreat(meta.threat),
       // The process that lost coverage: the sensor itself.

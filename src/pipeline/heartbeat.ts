@@ -4,14 +4,11 @@
  * sensor went quiet (stopped, killed, cut off) rather than take silence for a clean host.
  * It carries the running totals, so a receiver also sees a sensor that runs but sees nothing.
  */
-import type { randomUUID as RandomUUID } from "node:crypto";
+import { newEventId } from "../engine/finding.js";
 import { hostname } from "node:os";
 import type { StatsSnapshot } from "../metrics/snapshot.js";
 import type { OutputSet } from "../output/output-set.js";
 import type { StateRecord } from "../output/output.js";
-
-/** node:crypto (OpenSSL's binding and 16 modules, ~0.6 MB of an idle daemon's RSS) loads with the first id. */
-const randomUUID: typeof RandomUUID = (options) => process.getBuiltinModule("node:crypto").randomUUID(options);
 
 export const DEFAULT_HEARTBEAT_INTERVAL_S = 60;
 
@@ -76,7 +73,7 @@ export class Heartbeat {
     const at = new Date(nowMs).toISOString();
     const record: StateRecord = {
       "@timestamp": at,
-      event: { kind: "state", id: randomUUID(), category: ["host"], type: ["info"], action: "heartbeat", dataset: "sockeye.heartbeat", module: "sockeye", created: at },
+      event: { kind: "state", id: newEventId(), category: ["host"], type: ["info"], action: "heartbeat", dataset: "sockeye.heartbeat", module: "sockeye", created: at },
       host: { name: this.hostName, os: { type: "linux" } },
       sockeye: {
         heartbeat: {
