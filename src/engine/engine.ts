@@ -16,7 +16,7 @@ import { EVENT_KINDS, type EventKind, type SensorEvent } from "../sensor/events.
 import { ProcessTable } from "../process/table.js";
 import { buildFinding, type Finding } from "./finding.js";
 import { FoldMemory, type FoldOptions } from "./fold.js";
-import type { AnyRule, Detection, ProcessView, RuleContext, RuleState } from "./rule.js";
+import type { AnyRule, Detection, ProcessView, RuleContext, RuleGate, RuleState } from "./rule.js";
 
 /** Where the engine reports trouble. Injected so a daemon routes it to its own log. */
 export interface EngineLogger {
@@ -77,12 +77,25 @@ const stderrLogger: EngineLogger = {
 };
 
 const KNOWN_KINDS: ReadonlySet<string> = new Set(EVENT_KINDS);
-const NO_RULES: readonly AnyRule[] = Object.freeze([]);
+
+/**
+ * One place in a kind's list of what runs: a rule, or the members of a gate (Rule.gate) that
+ * take this kind, at the place of the first of them.
+ */
+interface Dispatch {
+  rule: AnyRule | undefined;
+  gate: RuleGate | undefined;
+  /** A gate's members of this kind, in the rule list's order. */
+  members: AnyRule[];
+  /** The same, by member number. */
+  byMember: (AnyRule | undefined)[];
+}
+const NO_DISPATCH: readonly Dispatch[] = Object.freeze([]);
 
 export class Engine {
   readonly processes: ProcessTable;
   private rules_: readonly AnyRule[] = [];
-  private readonly rulesByKind = new Map<EventKind, AnyRule[]>();
+  private readonly rulesByKind = new Map<EventKind, Dispatch[]>();
   private readonly hostName: string;
   private readonly now: () => number;
   private readonly logger: EngineLogger;
@@ -215,20 +228,48 @@ export class Engine {
     // Almost every event finds nothing: no array is made for it (a process storm's exec, fork
     // and exit records are most of a host's events, and each array is garbage to collect).
     let findings: Finding[] | undefined;
-    for (const rule of this.rulesByKind.get(event.kind) ?? NO_RULES) {
-      const result = this.evaluate(rule, event);
-      if (result === null) continue;
-      if (!Array.isArray(result)) {
-        const finding = this.toFinding(rule, event, result as Detection);
-        if (finding !== undefined) (findings ??= []).push(finding);
+    for (const entry of this.rulesByKind.get(event.kind) ?? NO_DISPATCH) {
+      if (entry.gate === undefined) {
+        findings = this.run(entry.rule!, event, findings);
         continue;
       }
-      for (const detection of result as readonly Detection[]) {
-        const finding = this.toFinding(rule, event, detection);
-        if (finding !== undefined) (findings ??= []).push(finding);
+      const admitted = this.admit(entry, event);
+      if (admitted === undefined) {
+        for (const rule of entry.members) findings = this.run(rule, event, findings);
+        continue;
+      }
+      for (let k = 0; k < admitted.length; k++) {
+        const rule = entry.byMember[admitted[k]!];
+        if (rule !== undefined) findings = this.run(rule, event, findings);
       }
     }
     return findings ?? [];
+  }
+
+  /** One rule on one event: its findings appended to `findings` (made when the first comes). */
+  private run(rule: AnyRule, event: SensorEvent, findings: Finding[] | undefined): Finding[] | undefined {
+    const result = this.evaluate(rule, event);
+    if (result === null) return findings;
+    if (!Array.isArray(result)) {
+      const finding = this.toFinding(rule, event, result as Detection);
+      if (finding !== undefined) (findings ??= []).push(finding);
+      return findings;
+    }
+    for (const detection of result as readonly Detection[]) {
+      const finding = this.toFinding(rule, event, detection);
+      if (finding !== undefined) (findings ??= []).push(finding);
+    }
+    return findings;
+  }
+
+  /** The members a gate admits; a gate that throws admits every member (counted as an error of the first). */
+  private admit(entry: Dispatch, event: SensorEvent): readonly number[] | undefined {
+    try {
+      return entry.gate!.admit(event, this.context);
+    } catch (error) {
+      this.countRuleError(entry.members[0]!, event.kind, error);
+      return undefined;
+    }
   }
 
   /**
@@ -256,16 +297,31 @@ export class Engine {
     return findings;
   }
 
-  private index(rules: readonly AnyRule[]): Map<EventKind, AnyRule[]> {
+  private index(rules: readonly AnyRule[]): Map<EventKind, Dispatch[]> {
     const ids = new Set<string>();
-    const byKind = new Map<EventKind, AnyRule[]>();
+    const byKind = new Map<EventKind, Dispatch[]>();
+    const gates = new Map<EventKind, Map<RuleGate, Dispatch>>();
     for (const rule of rules) {
       if (ids.has(rule.meta.id)) throw new OptionError(`two rules share the id ${JSON.stringify(rule.meta.id)}: give each rule its own id`);
       ids.add(rule.meta.id);
       for (const kind of rule.kinds) {
         const list = byKind.get(kind) ?? [];
-        list.push(rule);
         byKind.set(kind, list);
+        const membership = rule.gate;
+        if (membership === undefined) {
+          list.push({ rule, gate: undefined, members: [], byMember: [] });
+          continue;
+        }
+        const ofKind = gates.get(kind) ?? new Map<RuleGate, Dispatch>();
+        gates.set(kind, ofKind);
+        let entry = ofKind.get(membership.gate);
+        if (entry === undefined) {
+          entry = { rule: undefined, gate: membership.gate, members: [], byMember: [] };
+          ofKind.set(membership.gate, entry);
+          list.push(entry);
+        }
+        entry.members.push(rule);
+        entry.byMember[membership.member] = rule;
       }
     }
     return byKind;

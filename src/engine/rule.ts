@@ -127,6 +127,32 @@ export interface Rule<K extends EventKind = EventKind> {
   sequenceStats?(): SequenceStats | undefined;
   /** A rule that keeps state across events reports it; undefined for a stateless one. */
   state?(): RuleState;
+  /**
+   * Rules made together that share one judgement of each event (RuleGate): the engine asks
+   * the gate once per event and runs only the members it admits. Absent: run on every event
+   * of its kinds.
+   */
+  gate?: GateMembership;
+}
+
+/**
+ * What rules made together (Elastic's rules of one program) know about an event before any of
+ * them runs: which of them can match it. With Elastic's Linux rules loaded, ~200 rules take
+ * execs and a /bin/true exec can match ~15: the engine asks once and runs those, instead of
+ * calling every rule to hear it say no.
+ */
+export interface RuleGate {
+  /**
+   * The member numbers that can match `event`, ascending; undefined: every member. It must
+   * never leave out a member that would return a detection (or change its state) on `event`.
+   */
+  admit(event: SensorEvent, ctx: RuleContext): readonly number[] | undefined;
+}
+
+/** A rule's place behind a gate: the gate every member shares (the same object), and its own number there. */
+export interface GateMembership {
+  gate: RuleGate;
+  member: number;
 }
 
 /** Declares a rule; a typo in `kinds` or an event field is a compile error. */
@@ -148,6 +174,7 @@ export interface AnyRule {
   reconsider?(ctx: RuleContext): Detection | Detection[] | null | undefined;
   sequenceStats?(): SequenceStats | undefined;
   state?(): RuleState;
+  gate?: GateMembership;
 }
 
 export type { SensorEvent };

@@ -395,8 +395,13 @@ export class ProcHostView implements HostView {
   }
 
   private stat(pid: number): ProcStat | undefined {
+    const path = `${this.procRoot}/${pid}/stat`;
+    // A process already gone is a common answer (a storm's /bin/true has exited before its
+    // exec is judged): asked first without an exception, as a failed read's thrown error cost
+    // ~13 µs against ~3 µs for this check.
+    if (!existsSync(path)) return undefined;
     try {
-      return parseStat(readFileSync(`${this.procRoot}/${pid}/stat`, "utf8"));
+      return parseStat(readFileSync(path, "utf8"));
     } catch {
       return undefined;
     }

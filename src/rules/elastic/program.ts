@@ -112,15 +112,19 @@ export class ElasticProgram {
     this.namePrefilter = new QueryIndex(processQueries, ["process.name"], ruleOf);
   }
 
+  /**
+   * The rules that can match `event`, ascending (RuleGate.admit): those its prefilter lets
+   * through, the same test documentFor makes first; undefined (all) for events without one.
+   */
+  admit(event: SensorEvent, ctx: RuleContext): readonly number[] | undefined {
+    this.begin(event, ctx);
+    const prefilter = this.prefilter;
+    return prefilter === undefined ? undefined : prefilter.index.candidates(event, prefilter.doc);
+  }
+
   /** The document of `event` when rule `rule` can match it; undefined when it cannot. */
   documentFor(rule: number, event: SensorEvent, ctx: RuleContext): ProgramDocument | undefined {
-    if (event !== this.event) {
-      this.event = event;
-      this.made = null;
-      const doc = prefilterDocument(event, ctx);
-      this.prefilter = doc === undefined ? undefined : { index: event.kind === "exec" ? this.execPrefilter : this.namePrefilter, doc };
-      this.fewLeft = this.prefilter !== undefined && this.prefilter.index.candidateCount(event, this.prefilter.doc) <= FEW_RULES_LEFT;
-    }
+    this.begin(event, ctx);
     const prefilter = this.prefilter;
     if (prefilter !== undefined && !prefilter.index.isCandidate(event, prefilter.doc, rule)) return undefined;
     if (this.made === null) this.made = documentOf(event, ctx);
@@ -130,5 +134,15 @@ export class ElasticProgram {
     // (a shell's exec reaches dozens), the whole index is marked once for all of them.
     const candidate = this.fewLeft ? this.index.holds(made.doc, rule) : this.index.isCandidate(event, made.doc, rule);
     return candidate ? made : undefined;
+  }
+
+  /** What every rule asks of `event` first, worked out once. */
+  private begin(event: SensorEvent, ctx: RuleContext): void {
+    if (event === this.event) return;
+    this.event = event;
+    this.made = null;
+    const doc = prefilterDocument(event, ctx);
+    this.prefilter = doc === undefined ? undefined : { index: event.kind === "exec" ? this.execPrefilter : this.namePrefilter, doc };
+    this.fewLeft = this.prefilter !== undefined && this.prefilter.index.candidateCount(event, this.prefilter.doc) <= FEW_RULES_LEFT;
   }
 }

@@ -46,14 +46,15 @@ function file(map: Map<string, number[]>, key: string, query: number): void {
   else if (list[list.length - 1] !== query) list.push(query);
 }
 
-/** Sets every listed query's mark to `stamp`; returns how many were not marked yet. */
-function markAll(marks: Uint32Array, list: readonly number[] | undefined, stamp: number): number {
+/** Sets every listed query's mark to `stamp`, adding those not marked yet to `reached`; returns how many those were. */
+function markAll(marks: Uint32Array, list: readonly number[] | undefined, stamp: number, reached: number[]): number {
   if (list === undefined) return 0;
   let fresh = 0;
   for (let k = 0; k < list.length; k++) {
     const query = list[k]!;
     if (marks[query] !== stamp) {
       marks[query] = stamp;
+      reached.push(query);
       fresh++;
     }
   }
@@ -75,10 +76,10 @@ function textOf(value: unknown): string | undefined {
 }
 
 /** Marks the queries `table` files `key` under (exactly, or by its first or last characters). */
-function markKey(marks: Uint32Array, table: FieldTable, key: string, stamp: number): number {
-  let fresh = markAll(marks, table.exact.get(key), stamp);
-  for (const length of table.prefixLengths) if (key.length >= length) fresh += markAll(marks, table.prefix.get(key.slice(0, length)), stamp);
-  for (const length of table.suffixLengths) if (key.length >= length) fresh += markAll(marks, table.suffix.get(key.slice(key.length - length)), stamp);
+function markKey(marks: Uint32Array, table: FieldTable, key: string, stamp: number, reached: number[]): number {
+  let fresh = markAll(marks, table.exact.get(key), stamp, reached);
+  for (const length of table.prefixLengths) if (key.length >= length) fresh += markAll(marks, table.prefix.get(key.slice(0, length)), stamp, reached);
+  for (const length of table.suffixLengths) if (key.length >= length) fresh += markAll(marks, table.suffix.get(key.slice(key.length - length)), stamp, reached);
   return fresh;
 }
 
@@ -107,6 +108,8 @@ export class QueryIndex {
   private lastEvent: object | undefined;
   /** How many groups the last event's document reached. */
   private reached = 0;
+  /** Those groups, ascending once mark() is done. */
+  private reachedList: number[] = [];
 
   /**
    * `queries[i]` is query number i; an undefined one is never a candidate. Only `fields`
@@ -215,6 +218,12 @@ export class QueryIndex {
     return this.reached;
   }
 
+  /** The groups that can match `doc`, the document of `event`, ascending (valid until the next event). */
+  candidates(event: object, doc: EqlDocument): readonly number[] {
+    if (event !== this.lastEvent) this.mark(event, doc);
+    return this.reachedList;
+  }
+
   private mark(event: object, doc: EqlDocument): void {
     this.lastEvent = event;
     if (++this.stamp === 0xffffffff) {
@@ -222,7 +231,8 @@ export class QueryIndex {
       this.stamp = 1;
     }
     const { marks, stamp } = this;
-    let reached = markAll(marks, this.unanchored, stamp);
+    const list: number[] = [];
+    let reached = markAll(marks, this.unanchored, stamp, list);
     for (const field of this.fieldList) {
       const [exact, folded] = field.tables;
       const raw = field.get(doc);
@@ -230,10 +240,11 @@ export class QueryIndex {
       for (let k = 0; k < values.length; k++) {
         const text = textOf(values[k]);
         if (text === undefined) continue;
-        if (exact !== undefined) reached += markKey(marks, exact, text, stamp);
-        if (folded !== undefined) reached += markKey(marks, folded, foldCase(text), stamp);
+        if (exact !== undefined) reached += markKey(marks, exact, text, stamp, list);
+        if (folded !== undefined) reached += markKey(marks, folded, foldCase(text), stamp, list);
       }
     }
     this.reached = reached;
+    this.reachedList = list.sort((a, b) => a - b);
   }
 }

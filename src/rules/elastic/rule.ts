@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { CompiledEql, CompiledQuery } from "../../eql/compile.js";
 import type { EqlExpr } from "../../eql/parser.js";
 import { SequenceMatcher, type SequenceStats } from "../../eql/sequence.js";
-import { defineRule, type Detection, type Rule, type RuleContext } from "../../engine/rule.js";
+import { defineRule, type Detection, type Rule, type RuleContext, type RuleGate } from "../../engine/rule.js";
 import type { SensorEvent } from "../../sensor/events.js";
 import { captureEnvVars } from "./ecs-identity.js";
 import { loadElasticRules, type LoadedElasticRule } from "./loader.js";
@@ -80,7 +80,13 @@ export function elasticRule(loaded: LoadedElasticRule): ElasticRule {
 export function elasticRules(loaded: readonly LoadedElasticRule[]): ElasticRule[] {
   const queries = loaded.map((rule) => queriesOf(rule.compiled));
   const program = new ElasticProgram(queries);
-  return loaded.map((rule, number) => programRule(rule, queries[number]!, (event, ctx) => program.documentFor(number, event, ctx)));
+  // The engine asks the program once per event which rules can match it (a /bin/true exec:
+  // ~15 of ~200) and runs only those.
+  const gate: RuleGate = { admit: (event, ctx) => program.admit(event, ctx) };
+  return loaded.map((rule, number) => ({
+    ...programRule(rule, queries[number]!, (event, ctx) => program.documentFor(number, event, ctx)),
+    gate: { gate, member: number },
+  }));
 }
 
 function programRule(loaded: LoadedElasticRule, queries: CompiledEql[], documentFor: (event: SensorEvent, ctx: RuleContext) => ProgramDocument | undefined): ElasticRule {

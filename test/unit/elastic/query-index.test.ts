@@ -87,6 +87,9 @@ describe("QueryIndex never skips a query for a document it matches", () => {
         const index = new QueryIndex(queries);
         for (const doc of docs) {
           const event = {};
+          // The list the engine's gate hands out is the marked queries, ascending.
+          const candidates = index.candidates(event, doc);
+          expect(candidates).toEqual(queries.flatMap((_, number) => (index.isCandidate(event, doc, number) ? [number] : [])));
           queries.forEach((q, number) => {
             if (!q.test(doc)) return;
             expect(index.isCandidate(event, doc, number), `${JSON.stringify(q.where)} on ${JSON.stringify(doc)}`).toBe(true);
@@ -148,9 +151,15 @@ describe("the rules' program decides as each rule's query on its own would", () 
         const rules = elasticRules(loaded);
         for (const event of events) {
           const doc = buildExecEcsDocument(event, processes);
+          const ctx = { processes, host: OFFLINE_HOST, now: () => 0 };
+          // What the engine asks first (Rule.gate): only the admitted rules run.
+          const admitted = rules[0]!.gate!.gate.admit(event, ctx);
           rules.forEach((r, k) => {
-            const fired = r.evaluate(event, { processes, host: OFFLINE_HOST, now: () => 0 }) != null;
-            expect(fired, `${loaded[k]!.query} on ${event.filename} ${JSON.stringify(event.args)}`).toBe((loaded[k]!.compiled as CompiledEql).test(doc));
+            expect(r.gate!.member).toBe(k);
+            const matches = (loaded[k]!.compiled as CompiledEql).test(doc);
+            if (matches) expect(admitted === undefined || admitted.includes(k), `admitted: ${loaded[k]!.query} on ${event.filename}`).toBe(true);
+            const fired = r.evaluate(event, ctx) != null;
+            expect(fired, `${loaded[k]!.query} on ${event.filename} ${JSON.stringify(event.args)}`).toBe(matches);
           });
         }
       }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Engine, Pipeline, defineRule, type EngineLogger, type SensorEvent } from "sockeye";
+import { Engine, Pipeline, defineRule, type EngineLogger, type RuleGate, type SensorEvent } from "sockeye";
 import { BASE_TIME_MS, connect, exec, fork } from "./fixtures.js";
 import { FoldMemory } from "../../../src/engine/fold.js";
 
@@ -88,6 +88,55 @@ describe("engine dispatch", () => {
 
   it("rejects two rules with one id", () => {
     expect(() => new Engine({ rules: [everyConnect, everyConnect] })).toThrow(/TEST-every-connect/);
+  });
+});
+
+describe("engine gates (Rule.gate)", () => {
+  const member = (n: number, seen: string[], kinds: ("exec" | "fork")[] = ["exec"]) =>
+    defineRule({
+      meta: { ...everyConnect.meta, id: `TEST-member-${n}` },
+      kinds,
+      evaluate: () => {
+        seen.push(`m${n}`);
+        return { fields: { n } };
+      },
+    });
+  const gated = (admit: RuleGate["admit"], seen: string[]) => {
+    const gate: RuleGate = { admit };
+    return [0, 1, 2, 3].map((n) => ({ ...member(n, seen, n === 3 ? ["fork"] : ["exec"]), gate: { gate, member: n } }));
+  };
+  const plain = (seen: string[]) =>
+    defineRule({ meta: { ...everyConnect.meta, id: "TEST-plain" }, kinds: ["exec"], evaluate: () => (seen.push("plain"), null) });
+
+  it("runs only the members the gate admits, in member order, at the place of the first member", () => {
+    const seen: string[] = [];
+    const asked: string[] = [];
+    const rules = [plain(seen), ...gated((event) => (asked.push(event.kind), [0, 2, 3]), seen)];
+    const engine = new Engine({ rules, logger: recordingLogger().logger });
+    const findings = engine.handle(exec({ filename: "/bin/true" }));
+    // Member 3 is admitted but takes forks only; member 1 is not admitted.
+    expect(seen).toEqual(["plain", "m0", "m2"]);
+    expect(findings.map((f) => (f as { rule: { id: string } }).rule.id)).toEqual(["TEST-member-0", "TEST-member-2"]);
+    expect(asked).toEqual(["exec"]);
+  });
+
+  it("runs every member when the gate admits undefined, and when it throws (counted as the first member's error)", () => {
+    const seen: string[] = [];
+    const engine = new Engine({ rules: gated(() => undefined, seen), logger: recordingLogger().logger });
+    engine.handle(exec({ filename: "/bin/true" }));
+    expect(seen).toEqual(["m0", "m1", "m2"]);
+    seen.length = 0;
+    const { logger, lines } = recordingLogger();
+    const throwing = new Engine({
+      rules: gated(() => {
+        throw new Error("gate broke");
+      }, seen),
+      logger,
+    });
+    throwing.handle(exec({ filename: "/bin/true" }));
+    expect(seen).toEqual(["m0", "m1", "m2"]);
+    expect(throwing.stats().ruleErrors).toEqual({ "TEST-member-0": 1 });
+    expect(lines).toHaveLength(1);
   });
 });
 
