@@ -37,7 +37,7 @@ interface Summary {
   filename: string | null;
   profile: string | null;
   verdict: { reason: string; socket_inode: number; stdio_fds: number[]; origin: string; identified_by?: string; program?: { executable: string; interpreter: string | null } } | null;
-  relay: { program: string | null; remote: { address: string; port: number } | null; unconnected: boolean } | null;
+  relay: { program: string | null; remote: { address: string; port: number } | null; unconnected: boolean; connectUnseen: boolean } | null;
   transport?: string | null;
 }
 interface Connect {
@@ -283,7 +283,7 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     expect(r.cases.map((c) => c.name)).toEqual([
       "connect-fd0", "dup2-fd1", "dup3-fd0", "connect-fd0-exec-sh", "setsid-bash-dev-tcp", "ia32-dup2-fd1", "ia32-connect-fd0",
       "socket-onto-fd5", "file-onto-fd1", "connect-fd3", "setsid-sleep", "unix-fd0", "nohup-no-dev-tcp",
-      "relay-ncat-e", "relay-socat-pty", "relay-mkfifo-chain", "relay-ncat-delayed", "relay-socat-udp", "relay-socat-udp-sendto", "shell001-read-loop", "shell001-split",
+      "relay-ncat-e", "relay-socat-pty", "relay-mkfifo-chain", "relay-ncat-delayed", "relay-socat-udp", "relay-socat-udp-sendto", "relay-uring", "shell001-read-loop", "shell001-split",
     ]);
     expect(r.warnings).toEqual([]);
   });
@@ -566,6 +566,23 @@ for (const mode of MODES) describe(`vm: sockeye in a Debian kernel under qemu, $
     expect(c.answered, c.stderr).toBe(true);
     expect(c.findings.map((f) => f.ruleId)).toEqual(["RELAY-001"]);
     expect(c.findings[0]).toMatchObject({ processName: "bash", destination: { ip: "127.0.0.1", port: c.port }, relay: { program: "socat", unconnected: true }, transport: "udp" });
+  });
+
+  // A relay whose connect went through io_uring: no hook saw a connect(2); the relay's socket is
+  // known from the TCP table as outbound, and said so (connect_unseen). A kernel that refuses
+  // io_uring (io_uring_disabled, a config without it) is a fact of that kernel, asserted as such.
+  vmIt("relay evasion: relay-uring (IORING_OP_CONNECT) gives exactly one RELAY-001 finding in either profile, the connect unseen", () => {
+    const c = caseOf("relay-uring") as Case & { answered: boolean };
+    if (c.status === 2 && /sockhelper: io_uring_setup: /.test(c.stderr)) {
+      expect(c.stderr).toMatch(/io_uring_setup: (Function not implemented|Operation not permitted)/);
+      expect(c.findings).toEqual([]);
+      return;
+    }
+    expect(c.answered, c.stderr).toBe(true);
+    for (const list of [c.findings, c.traceeFindings]) {
+      expect(list.map((f) => f.ruleId)).toEqual(["RELAY-001"]);
+      expect(list[0]).toMatchObject({ processName: "bash", destination: { ip: "127.0.0.1", port: c.port }, relay: { program: "sockhelper", connectUnseen: true } });
+    }
   });
 
   // A shell known by what it does (SHELL-001): the listener got both answers; with the precise

@@ -241,7 +241,9 @@ function summarize(f) {
     filename: ev.filename ?? null,
     profile: f.sockeye?.profile ?? null,
     verdict: f.sockeye?.verdict ?? null,
-    relay: f.sockeye?.relay ? { program: f.sockeye.relay.program?.name ?? null, remote: f.sockeye.relay.remote ?? null, unconnected: f.sockeye.relay.unconnected ?? false } : null,
+    relay: f.sockeye?.relay
+      ? { program: f.sockeye.relay.program?.name ?? null, remote: f.sockeye.relay.remote ?? null, unconnected: f.sockeye.relay.unconnected ?? false, connectUnseen: f.sockeye.relay.connect_unseen ?? false }
+      : null,
     transport: f.network?.transport ?? null,
   };
 }
@@ -401,6 +403,9 @@ async function main() {
   await relayScenario("relay-socat-udp", (p) => ["socat", `UDP:${ip}:${p},sourceport=${udpClientPort}`, `EXEC:${BASH}`], "RELAY-001", () => udpCommander(udpClientPort));
   // A UDP socket that never connects (sendto on every write): named by its first send (udp_send).
   await relayScenario("relay-socat-udp-sendto", (p) => ["socat", `UDP-SENDTO:${ip}:${p},sourceport=${udpClientPort + 1}`, `EXEC:${BASH}`], "RELAY-001", () => udpCommander(udpClientPort + 1));
+  // A relay whose connect goes through io_uring (IORING_OP_CONNECT: no connect(2), so no
+  // syscall hook and no connect record): the TCP table names the socket outbound.
+  await relayScenario("relay-uring", (p) => [HELPER, "uring-relay", ip, String(p), BASH]);
 
   // Two commands (busybox applets: each an exec) whose answers the listener waits for.
   const twoCommands = [["id", "uid="], ["uname -s", "Linux"]];

