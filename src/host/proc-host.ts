@@ -75,6 +75,10 @@ export class ProcHostView implements HostView {
   private v1Hierarchies: boolean | undefined;
   /** Reused by every environ read that fits. */
   private readonly environBuffer = Buffer.allocUnsafe(64 * 1024);
+  /** knownGone()'s one process. */
+  private readonly lastGone = { pid: -1, startNs: -1 };
+  /** Whether the last stat() found no stat file (the process gone), rather than failing to read one. */
+  private statMissing = false;
 
   constructor(options: ProcHostOptions = {}) {
     this.procRoot = options.procRoot ?? "/proc";
@@ -209,8 +213,9 @@ export class ProcHostView implements HostView {
   }
 
   liveFacts(pid: number, startNs: number): LiveProcessFacts | undefined {
+    if (this.knownGone(pid, startNs)) return undefined;
     const stat = this.stat(pid);
-    if (stat === undefined || !sameStart(stat, startNs)) return undefined;
+    if (stat === undefined || !sameStart(stat, startNs)) return this.goneIf(stat, pid, startNs);
     try {
       const status = readFileSync(`${this.procRoot}/${pid}/status`, "utf8");
       const uids = idLine(status, "Uid");
@@ -237,7 +242,8 @@ export class ProcHostView implements HostView {
     const path = `${this.procRoot}/${pid}/environ`;
     // Most short-lived programs are gone by the time a rule looks: finding that out costs no
     // exception (a thrown ENOENT cost ~10 µs per exec with Elastic's env_vars rules loaded).
-    if (!existsSync(path)) return undefined;
+    if (this.knownGone(pid, startNs)) return undefined;
+    if (!existsSync(path)) return this.gone(pid, startNs);
     let fd: number;
     try {
       fd = openSync(path, "r");
@@ -399,7 +405,8 @@ export class ProcHostView implements HostView {
     // A process already gone is a common answer (a storm's /bin/true has exited before its
     // exec is judged): asked first without an exception, as a failed read's thrown error cost
     // ~13 µs against ~3 µs for this check.
-    if (!existsSync(path)) return undefined;
+    this.statMissing = !existsSync(path);
+    if (this.statMissing) return undefined;
     try {
       return parseStat(readFileSync(path, "utf8"));
     } catch {
@@ -409,8 +416,35 @@ export class ProcHostView implements HostView {
 
   /** The pid is still the process started at `startNs` (its start time in stat says so). */
   private isProcess(pid: number, startNs: number): boolean {
+    if (this.knownGone(pid, startNs)) return false;
     const stat = this.stat(pid);
-    return stat !== undefined && sameStart(stat, startNs);
+    if (stat !== undefined && sameStart(stat, startNs)) return true;
+    this.goneIf(stat, pid, startNs);
+    return false;
+  }
+
+  /**
+   * Whether a read found the process (pid and start) gone, the last one found so: the rules
+   * ask several things of one exec's process (its environment, its cgroups, its ids), and a
+   * storm's /bin/true has exited before any is asked, each question a failed access() else.
+   * Exact: a process gone stays gone, and a new one with its pid has another start.
+   */
+  private knownGone(pid: number, startNs: number): boolean {
+    return this.lastGone.pid === pid && this.lastGone.startNs === startNs;
+  }
+
+  private gone(pid: number, startNs: number): undefined {
+    this.lastGone.pid = pid;
+    this.lastGone.startNs = startNs;
+    return undefined;
+  }
+
+  /**
+   * Gone when the stat file was missing; not for a read that failed otherwise (out of fds), nor
+   * for a stat naming another start (a coarse start of a process found at start can be off).
+   */
+  private goneIf(stat: ProcStat | undefined, pid: number, startNs: number): undefined {
+    return stat === undefined && this.statMissing ? this.gone(pid, startNs) : undefined;
   }
 
   private openFile(pid: number, fd: number): OpenFile | undefined {

@@ -118,6 +118,29 @@ describe("ProcHostView", () => {
     expect(seen).toEqual(["LD_PRELOAD=/a.so", `PAD259=${"y".repeat(1000)}`, `PAD260=${"y".repeat(1000)}`, "LD_AUDIT=/b.so"]);
   });
 
+  it("asks no more about a process found gone (pid and start), and asks again about another start of its pid", () => {
+    const host = new ProcHostView({ procRoot: root });
+    const names = new Set(["LD_PRELOAD"]);
+    expect(host.environment(41, 500 * TICK, names)).toBeUndefined(); // gone: no /proc/41
+    // Were /proc/41 to show that same process again (it cannot: a gone process stays gone),
+    // the answer is remembered rather than read; the pid's next process has another start.
+    fakeProcess(41, 500, {});
+    writeFileSync(join(root, "41", "environ"), "LD_PRELOAD=/a.so\0");
+    writeFileSync(join(root, "41", "status"), "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n");
+    expect(host.environment(41, 500 * TICK, names)).toBeUndefined();
+    expect(host.liveFacts(41, 500 * TICK)).toBeUndefined();
+    expect(host.liveFacts(41, 900 * TICK)).toBeUndefined(); // the stat names start 500: not this process (not remembered as gone)
+    rmSync(join(root, "41"), { recursive: true });
+    fakeProcess(41, 900, {});
+    writeFileSync(join(root, "41", "environ"), "LD_PRELOAD=/b.so\0");
+    expect(host.environment(41, 900 * TICK, names)).toEqual(["LD_PRELOAD=/b.so"]);
+    // A fresh view reads the first process's files as they are.
+    rmSync(join(root, "41"), { recursive: true });
+    fakeProcess(41, 500, {});
+    writeFileSync(join(root, "41", "status"), "Uid:\t0\t5\t0\t0\nGid:\t0\t6\t0\t0\n");
+    expect(new ProcHostView({ procRoot: root }).liveFacts(41, 500 * TICK)).toMatchObject({ euid: 5, egid: 6 });
+  });
+
   it("stops at the fd budget and says so, with what it read", () => {
     fakeProcess(40, 500, { 0: { target: "socket:[1]" }, 1: { target: "socket:[2]" }, 2: { target: "socket:[3]" } });
     const look = new ProcHostView({ procRoot: root, maxFdsPerLook: 2 }).openFiles(40, 500 * TICK);
