@@ -77,8 +77,6 @@ export class ProcHostView implements HostView {
   private readonly environBuffer = Buffer.allocUnsafe(64 * 1024);
   /** knownGone()'s one process. */
   private readonly lastGone = { pid: -1, startNs: -1 };
-  /** Whether the last stat() found no stat file (the process gone), rather than failing to read one. */
-  private statMissing = false;
 
   constructor(options: ProcHostOptions = {}) {
     this.procRoot = options.procRoot ?? "/proc";
@@ -213,9 +211,8 @@ export class ProcHostView implements HostView {
   }
 
   liveFacts(pid: number, startNs: number): LiveProcessFacts | undefined {
-    if (this.knownGone(pid, startNs)) return undefined;
-    const stat = this.stat(pid);
-    if (stat === undefined || !sameStart(stat, startNs)) return this.goneIf(stat, pid, startNs);
+    const stat = this.statOf(pid, startNs);
+    if (stat === undefined) return undefined;
     try {
       const status = readFileSync(`${this.procRoot}/${pid}/status`, "utf8");
       const uids = idLine(status, "Uid");
@@ -401,26 +398,37 @@ export class ProcHostView implements HostView {
   }
 
   private stat(pid: number): ProcStat | undefined {
-    const path = `${this.procRoot}/${pid}/stat`;
-    // A process already gone is a common answer (a storm's /bin/true has exited before its
-    // exec is judged): asked first without an exception, as a failed read's thrown error cost
-    // ~13 µs against ~3 µs for this check.
-    this.statMissing = !existsSync(path);
-    if (this.statMissing) return undefined;
     try {
-      return parseStat(readFileSync(path, "utf8"));
+      return parseStat(readFileSync(`${this.procRoot}/${pid}/stat`, "utf8"));
     } catch {
       return undefined;
     }
   }
 
+  /**
+   * The stat of `pid` while it is the process started at `startNs`. A process already gone
+   * is a common answer (a storm's /bin/true has exited before its exec is judged): asked
+   * first without an exception (a failed read's thrown error cost ~13 µs against ~3 µs for
+   * the check), and remembered (knownGone). A read that fails otherwise (out of fds), or a
+   * stat naming another start (a coarse start of a process found at start can be off), is
+   * not taken for gone.
+   */
+  private statOf(pid: number, startNs: number): ProcStat | undefined {
+    if (this.knownGone(pid, startNs)) return undefined;
+    const path = `${this.procRoot}/${pid}/stat`;
+    if (!existsSync(path)) return this.gone(pid, startNs);
+    let stat: ProcStat | undefined;
+    try {
+      stat = parseStat(readFileSync(path, "utf8"));
+    } catch {
+      return undefined;
+    }
+    return stat !== undefined && sameStart(stat, startNs) ? stat : undefined;
+  }
+
   /** The pid is still the process started at `startNs` (its start time in stat says so). */
   private isProcess(pid: number, startNs: number): boolean {
-    if (this.knownGone(pid, startNs)) return false;
-    const stat = this.stat(pid);
-    if (stat !== undefined && sameStart(stat, startNs)) return true;
-    this.goneIf(stat, pid, startNs);
-    return false;
+    return this.statOf(pid, startNs) !== undefined;
   }
 
   /**
@@ -433,18 +441,11 @@ export class ProcHostView implements HostView {
     return this.lastGone.pid === pid && this.lastGone.startNs === startNs;
   }
 
+  /** Remembers the process (pid and start) as gone; answers undefined, as a read of it would. */
   private gone(pid: number, startNs: number): undefined {
     this.lastGone.pid = pid;
     this.lastGone.startNs = startNs;
     return undefined;
-  }
-
-  /**
-   * Gone when the stat file was missing; not for a read that failed otherwise (out of fds), nor
-   * for a stat naming another start (a coarse start of a process found at start can be off).
-   */
-  private goneIf(stat: ProcStat | undefined, pid: number, startNs: number): undefined {
-    return stat === undefined && this.statMissing ? this.gone(pid, startNs) : undefined;
   }
 
   private openFile(pid: number, fd: number): OpenFile | undefined {

@@ -46,19 +46,16 @@ function file(map: Map<string, number[]>, key: string, query: number): void {
   else if (list[list.length - 1] !== query) list.push(query);
 }
 
-/** Sets every listed query's mark to `stamp`, adding those not marked yet to `reached`; returns how many those were. */
-function markAll(marks: Uint32Array, list: readonly number[] | undefined, stamp: number, reached: number[]): number {
-  if (list === undefined) return 0;
-  let fresh = 0;
+/** Sets every listed query's mark to `stamp`, adding those not marked yet to `reached`. */
+function markAll(marks: Uint32Array, list: readonly number[] | undefined, stamp: number, reached: number[]): void {
+  if (list === undefined) return;
   for (let k = 0; k < list.length; k++) {
     const query = list[k]!;
     if (marks[query] !== stamp) {
       marks[query] = stamp;
       reached.push(query);
-      fresh++;
     }
   }
-  return fresh;
 }
 
 /** What `:` and the index match a value by: strings, and numbers and booleans by their text. */
@@ -76,11 +73,10 @@ function textOf(value: unknown): string | undefined {
 }
 
 /** Marks the queries `table` files `key` under (exactly, or by its first or last characters). */
-function markKey(marks: Uint32Array, table: FieldTable, key: string, stamp: number, reached: number[]): number {
-  let fresh = markAll(marks, table.exact.get(key), stamp, reached);
-  for (const length of table.prefixLengths) if (key.length >= length) fresh += markAll(marks, table.prefix.get(key.slice(0, length)), stamp, reached);
-  for (const length of table.suffixLengths) if (key.length >= length) fresh += markAll(marks, table.suffix.get(key.slice(key.length - length)), stamp, reached);
-  return fresh;
+function markKey(marks: Uint32Array, table: FieldTable, key: string, stamp: number, reached: number[]): void {
+  markAll(marks, table.exact.get(key), stamp, reached);
+  for (const length of table.prefixLengths) if (key.length >= length) markAll(marks, table.prefix.get(key.slice(0, length)), stamp, reached);
+  for (const length of table.suffixLengths) if (key.length >= length) markAll(marks, table.suffix.get(key.slice(key.length - length)), stamp, reached);
 }
 
 /** One field's anchors of one group in one case mode, tested on a document directly (QueryIndex.holds). */
@@ -106,10 +102,8 @@ export class QueryIndex {
   private readonly marks: Uint32Array;
   private stamp = 0;
   private lastEvent: object | undefined;
-  /** How many groups the last event's document reached. */
-  private reached = 0;
-  /** Those groups, ascending once mark() is done. */
-  private reachedList: number[] = [];
+  /** The groups the last event's document reached, ascending. */
+  private reached: number[] = [];
 
   /**
    * `queries[i]` is query number i; an undefined one is never a candidate. Only `fields`
@@ -215,13 +209,13 @@ export class QueryIndex {
   /** How many groups can match `doc`, the document of `event` (the candidates isCandidate says yes to). */
   candidateCount(event: object, doc: EqlDocument): number {
     if (event !== this.lastEvent) this.mark(event, doc);
-    return this.reached;
+    return this.reached.length;
   }
 
   /** The groups that can match `doc`, the document of `event`, ascending (valid until the next event). */
   candidates(event: object, doc: EqlDocument): readonly number[] {
     if (event !== this.lastEvent) this.mark(event, doc);
-    return this.reachedList;
+    return this.reached;
   }
 
   private mark(event: object, doc: EqlDocument): void {
@@ -231,8 +225,8 @@ export class QueryIndex {
       this.stamp = 1;
     }
     const { marks, stamp } = this;
-    const list: number[] = [];
-    let reached = markAll(marks, this.unanchored, stamp, list);
+    const reached: number[] = [];
+    markAll(marks, this.unanchored, stamp, reached);
     for (const field of this.fieldList) {
       const [exact, folded] = field.tables;
       const raw = field.get(doc);
@@ -240,11 +234,10 @@ export class QueryIndex {
       for (let k = 0; k < values.length; k++) {
         const text = textOf(values[k]);
         if (text === undefined) continue;
-        if (exact !== undefined) reached += markKey(marks, exact, text, stamp, list);
-        if (folded !== undefined) reached += markKey(marks, folded, foldCase(text), stamp, list);
+        if (exact !== undefined) markKey(marks, exact, text, stamp, reached);
+        if (folded !== undefined) markKey(marks, folded, foldCase(text), stamp, reached);
       }
     }
-    this.reached = reached;
-    this.reachedList = list.sort((a, b) => a - b);
+    this.reached = reached.sort((a, b) => a - b);
   }
 }
