@@ -112,6 +112,38 @@ describe("WorkerHostView", () => {
     expect(host.workersReplaced).toBe(1);
   });
 
+  it("looks share a wait budget: one after another they wait no more than waitBudgetMs together", () => {
+    // A worker whose every look takes 60 ms: within a 100 ms wait, one at a time.
+    const slow = new URL(
+      `data:text/javascript,${encodeURIComponent(`
+        import { workerData } from "node:worker_threads";
+        const { port, answered } = workerData;
+        const counter = new Int32Array(answered);
+        port.on("message", ({ id }) => {
+          const until = Date.now() + 60;
+          while (Date.now() < until);
+          port.postMessage({ id, answer: { status: "unreadable" }, ranMs: 60 });
+          Atomics.add(counter, 0, 1);
+          Atomics.notify(counter, 0);
+        });
+      `)}`,
+    );
+    const host = view({ waitMs: PATIENT_MS, waitBudgetMs: 100, waitWindowMs: 60_000, stuckMs: 60_000, workerUrl: slow });
+    // The worker's boot is waited for once, outside the budget's measure.
+    expect(host.fileDigest("/bin/sh")).toEqual({ status: "unreadable" });
+    const budgeted = view({ waitMs: 100, waitBudgetMs: 100, waitWindowMs: 60_000, stuckMs: 60_000, workerUrl: slow });
+    budgeted.start();
+    const started = performance.now();
+    const answers = ["/a", "/b", "/c", "/d"].map((path) => budgeted.fileDigest(path));
+    const waited = performance.now() - started;
+    // Without the budget each would wait for its own 60 ms look (the third and fourth behind
+    // the one before): about 240 ms. With it the four wait about 100 ms in all, and the looks
+    // past it answer time_budget at once.
+    expect(answers.filter((a) => a.status === "incomplete")).toContainEqual({ status: "incomplete", reason: "time_budget" });
+    expect(answers[3]).toEqual({ status: "incomplete", reason: "time_budget" });
+    expect(waited).toBeLessThan(200);
+  });
+
   it("a worker idle for idleMs is ended; the next look starts another, and its late answer is told", async () => {
     const { pid, startNs } = sleeper();
     const host = view({ waitMs: 5000, idleMs: 200 });
