@@ -149,6 +149,13 @@ export interface HostView {
    * read. Optional, so a host view written before it still fits.
    */
   netNamespace?(pid?: number): number | undefined;
+  /**
+   * The inodes of the unix sockets of the sensor's network namespace, or with `pid`, of that
+   * process's (/proc/<pid>/net/unix; empty when the process is gone). A list of the namespace's
+   * unix sockets, no hash table walk: ~0.1 ms where a TCP table read takes ~4–11 ms, so a
+   * socket a relay chain reaches is told unix before any TCP table is read for it. Optional.
+   */
+  unixSocketInodes?(pid?: number): Set<number>;
   /** `path` with every symlink resolved, when it names a regular file. */
   regularFile(path: string): string | undefined;
   fileDigest(path: string): DigestLook;
@@ -197,6 +204,7 @@ export const OFFLINE_HOST: HostView = Object.freeze({
   openFiles: () => ({ status: "gone" }) as const,
   tcpSockets: () => [],
   netNamespace: () => undefined,
+  unixSocketInodes: () => new Set<number>(),
   regularFile: () => undefined,
   fileDigest: () => ({ status: "unreadable" }) as const,
   buildId: () => ({ status: "unreadable" }) as const,

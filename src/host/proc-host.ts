@@ -317,6 +317,17 @@ export class ProcHostView implements HostView {
     return classifyTcpSockets([...parseTcpTable(read("tcp"), "inet"), ...parseTcpTable(read("tcp6"), "inet6")]);
   }
 
+  unixSocketInodes(pid?: number): Set<number> {
+    const dir = pid === undefined ? `${this.procRoot}/net` : `${this.procRoot}/${pid}/net`;
+    let text: string;
+    try {
+      text = readFileSync(`${dir}/unix`, "utf8");
+    } catch {
+      return new Set();
+    }
+    return unixInodesOf(text);
+  }
+
   netNamespace(pid?: number): number | undefined {
     return this.namespaceOf(pid ?? "self", "net");
   }
@@ -575,4 +586,21 @@ function readBounded(path: string, maxBytes: number): string | undefined {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/**
+ * The inodes /proc/net/unix lists: `Num RefCount Protocol Flags Type St Inode [Path]`, the
+ * inode the seventh column (proc(5)).
+ */
+export function unixInodesOf(text: string): Set<number> {
+  const inodes = new Set<number>();
+  let start = text.indexOf("\n") + 1; // past the header
+  while (start > 0 && start < text.length) {
+    const end = text.indexOf("\n", start);
+    const line = text.slice(start, end < 0 ? text.length : end);
+    const inode = Number(line.trim().split(/\s+/)[6]);
+    if (Number.isInteger(inode) && inode > 0) inodes.add(inode);
+    start = end < 0 ? text.length : end + 1;
+  }
+  return inodes;
 }

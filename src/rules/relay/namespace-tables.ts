@@ -22,6 +22,9 @@ export class NamespaceTcpTables {
   private readonly read = new Set<string>();
   /** Every socket of the tables read, by inode (socket inodes are unique across namespaces). */
   private readonly sockets = new Map<number, ExistingTcpSocket>();
+  /** The unix sockets of the namespaces looked at, and which those were (HostView.unixSocketInodes). */
+  private readonly unixSockets = new Set<number>();
+  private readonly unixRead = new Set<string>();
   private readonly nsOfPid = new Map<number, string | undefined>();
   /** A socket was not found and another namespace's table was past `maxTables`. */
   cut = false;
@@ -44,6 +47,10 @@ export class NamespaceTcpTables {
   find(ino: number, pids: readonly number[]): ExistingTcpSocket | undefined {
     const seen = this.sockets.get(ino);
     if (seen !== undefined) return seen;
+    // A unix socket (a parent's IPC channel, a service's stdio) is in no TCP table: told from
+    // the namespaces' unix lists first, a fraction of a TCP table read each, so the chains that
+    // reach one (every look from a shell whose ancestors hold some) read no TCP table for it.
+    if (this.isUnix(ino, pids)) return undefined;
     for (const pid of pids) {
       const key = this.keyOf(pid);
       if (key === undefined) continue;
@@ -55,6 +62,25 @@ export class NamespaceTcpTables {
     const own = this.host.netNamespace?.();
     if (this.readTable(own === undefined ? "self" : `net:${own}`, undefined)) return this.sockets.get(ino);
     return undefined;
+  }
+
+  /** Whether `ino` is a unix socket of the namespace of one of `pids`, or of the sensor's own. */
+  private isUnix(ino: number, pids: readonly number[]): boolean {
+    const host = this.host;
+    if (host.unixSocketInodes === undefined) return false;
+    if (this.unixSockets.has(ino)) return true;
+    const read = (key: string, pid: number | undefined): boolean => {
+      if (this.unixRead.has(key)) return false;
+      this.unixRead.add(key);
+      for (const inode of host.unixSocketInodes!(pid)) this.unixSockets.add(inode);
+      return this.unixSockets.has(ino);
+    };
+    for (const pid of pids) {
+      const key = this.keyOf(pid);
+      if (key !== undefined && read(key, pid)) return true;
+    }
+    const own = host.netNamespace?.();
+    return read(own === undefined ? "self" : `net:${own}`, undefined);
   }
 
   /** Reads the table of namespace `key` through `pid` unless read already; false when past the budget or read before. */

@@ -141,6 +141,20 @@ describe("ProcHostView", () => {
     expect(new ProcHostView({ procRoot: root }).liveFacts(41, 500 * TICK)).toMatchObject({ euid: 5, egid: 6 });
   });
 
+  it("lists the inodes of a namespace's unix sockets from its /proc/<pid>/net/unix", () => {
+    fakeProcess(40, 500, {});
+    mkdirSync(join(root, "40", "net"));
+    writeFileSync(
+      join(root, "40", "net", "unix"),
+      "Num       RefCount Protocol Flags    Type St Inode Path\n" +
+        "0000000000000000: 00000002 00000000 00010000 0001 01 20512 /run/systemd/private\n" +
+        "0000000000000000: 00000003 00000000 00000000 0001 03 33145\n",
+    );
+    const host = new ProcHostView({ procRoot: root });
+    expect([...host.unixSocketInodes(40)]).toEqual([20512, 33145]);
+    expect(host.unixSocketInodes(41).size).toBe(0); // gone
+  });
+
   it("stops at the fd budget and says so, with what it read", () => {
     fakeProcess(40, 500, { 0: { target: "socket:[1]" }, 1: { target: "socket:[2]" }, 2: { target: "socket:[3]" } });
     const look = new ProcHostView({ procRoot: root, maxFdsPerLook: 2 }).openFiles(40, 500 * TICK);

@@ -165,6 +165,28 @@ describe("NamespaceTcpTables: one read per namespace, a bounded number of namesp
     expect(t.cut).toBe(false);
   });
 
+  it("a unix socket is told from the namespaces' unix lists: no TCP table is read for it", () => {
+    const h = host({ 10: 1, 11: 2 }, { 1: [], 2: [socket(5)] });
+    const unixReads: (number | undefined)[] = [];
+    const withUnix = {
+      ...h.host,
+      unixSocketInodes: (pid?: number) => {
+        unixReads.push(pid);
+        return new Set(pid === 11 ? [77] : []);
+      },
+    };
+    const t = new NamespaceTcpTables(withUnix, 3);
+    expect(t.find(77, [10, 11])).toBeUndefined();
+    expect(h.reads).toEqual([]);
+    expect(unixReads).toEqual([10, 11]);
+    // A TCP socket: every unix list once per evaluation, then the TCP tables as before.
+    expect(t.find(5, [10, 11])?.ino).toBe(5);
+    expect(unixReads).toEqual([10, 11, undefined]);
+    expect(h.reads).toEqual([1, 2]);
+    expect(t.find(77, [10, 11])).toBeUndefined();
+    expect(unixReads).toEqual([10, 11, undefined]);
+  });
+
   it("pids in one namespace share one read", () => {
     const h = host({ 10: 1, 11: 1, 12: 1 }, { 1: [] });
     const t = new NamespaceTcpTables(h.host, 3);
