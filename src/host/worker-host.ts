@@ -7,8 +7,8 @@
  * answer on a shared counter (Atomics.wait) for at most `waitMs`; past that the answer is
  * `incomplete` with reason `time_budget` (counted by the rules, never a silent "nothing") and
  * the look runs on. The waits share a budget (`waitBudgetMs` per `waitWindowMs`), so many
- * looks in one batch, each nearly as long as its wait, cannot add up into a stall. A process's open files that arrive late stand for its next looks within
- * `lateAnswerMs`; a digest is asked again, and the worker answers it from its cache by file
+ * looks in one batch, each nearly as long as its wait, cannot add up into a stall. A
+ * process's open files that arrive late stand for its next looks within `lateAnswerMs`; a digest is asked again, and the worker answers it from its cache by file
  * identity. When late answers have come, the `onLateAnswers` listener runs between events (the
  * daemon has its rules judge again what those looks left undecided: Engine.reconsider), so a
  * shell whose look timed out is judged when the answer is there, not on some later event. A
@@ -54,10 +54,12 @@ export interface WorkerHostOptions extends ProcHostOptions {
 }
 
 /**
- * waitBudgetMs (two waits) per waitWindowMs: a batch of shells under a parent holding 200,000 fds asks a
- * look per shell, each read of its 1,024-fd budget taking most of a 10 ms wait; one after
- * another those waits held the event loop 100–260 ms (kernel tier, event-loop-lag.test.ts,
- * p99 98–207 ms in 4 of 10 runs). The window is the reader's poll interval (one batch).
+ * waitBudgetMs (two waits) per waitWindowMs (the reader's poll interval: one batch): a batch of
+ * shells under a parent holding 200,000 fds asks a look per shell, each read of its 1,024-fd
+ * budget taking most of a 10 ms wait, and one after another those waits add up. (The
+ * 100–260 ms stalls event-loop-lag.test.ts showed in 4 of 10 runs were mostly TCP table reads
+ * on the event loop, namespace-tables.ts; a budget of one wait made them worse: more late
+ * answers, more reconsidering.)
  */
 const DEFAULTS = { waitMs: 10, waitBudgetMs: 20, waitWindowMs: 100, lateAnswerMs: 1000, stuckMs: 2000, maxQueued: 256, idleMs: 10_000 };
 /**
@@ -116,7 +118,7 @@ export class WorkerHostView implements HostView {
     this.local = new ProcHostView(procOptions);
     this.opts = {
       waitMs: waitMs ?? DEFAULTS.waitMs,
-      waitBudgetMs: waitBudgetMs ?? 2 * (waitMs ?? DEFAULTS.waitMs),
+      waitBudgetMs: waitBudgetMs ?? (waitMs !== undefined ? 2 * waitMs : DEFAULTS.waitBudgetMs),
       waitWindowMs: waitWindowMs ?? DEFAULTS.waitWindowMs,
       lateAnswerMs: lateAnswerMs ?? DEFAULTS.lateAnswerMs,
       stuckMs: stuckMs ?? DEFAULTS.stuckMs,
