@@ -84,16 +84,27 @@ function latencyCdfSpec(results) {
     ["idle, daemon under SCHED_RR 1", l?.idleSchedRr?.cdf],
   ].filter(([, cdf]) => Array.isArray(cdf) && cdf.length > 1);
   if (series.length === 0) return "no latency CDF in this run (details.latency.idle.cdf, details.latency.load.cdf)";
-  // cdf[i] is the (i / (length - 1))-quantile in ms.
-  const values = series.flatMap(([name, cdf]) => cdf.map((ms, i) => ({ series: name, ms, fraction: i / (cdf.length - 1) }))
-    .filter((p) => p.ms > 0));
+  return cdfSpec(series.map(([name, cdf]) => [name, cdf, 1]), "detection latency (ms)", "fraction of probes");
+}
+
+/**
+ * Step lines of CDFs on one log axis in ms: `series` is [name, cdf, factor to ms], cdf[i]
+ * the (i / (length - 1))-quantile. With `dashed`, the series it names are drawn dashed.
+ * @param {any[][]} series @param {string} xTitle @param {string} yTitle @param {(name: string) => boolean} [dashed]
+ * @returns {Spec}
+ */
+function cdfSpec(series, xTitle, yTitle, dashed) {
+  const values = series.flatMap(([name, cdf, toMs]) => cdf.map((/** @type {number} */ x, /** @type {number} */ i) => ({
+    series: name, ms: x * toMs, fraction: i / (cdf.length - 1), ...(dashed ? { reference: dashed(String(name)) ? "dashed" : "solid" } : {}),
+  })).filter((/** @type {{ ms: number }} */ p) => p.ms > 0));
   return {
     width: WIDTH, height: HEIGHT,
     data: { values },
     mark: { type: "line", interpolate: "step-after", strokeWidth: 1.5 },
     encoding: {
-      x: { field: "ms", type: "quantitative", scale: { type: "log", nice: false, padding: 12 }, title: "detection latency (ms)" },
-      y: { field: "fraction", type: "quantitative", scale: { domain: [0, 1] }, title: "fraction of probes" },
+      x: { field: "ms", type: "quantitative", scale: { type: "log", nice: false, padding: 12 }, title: xTitle },
+      y: { field: "fraction", type: "quantitative", scale: { domain: [0, 1] }, title: yTitle },
+      ...(dashed ? { strokeDash: { field: "reference", type: "nominal", scale: { domain: ["solid", "dashed"], range: [[1, 0], [4, 3]] }, legend: null } } : {}),
       color: { field: "series", type: "nominal", sort: series.map(([name]) => name), title: null, legend: { orient: "bottom", direction: "vertical", labelLimit: 0 } },
     },
   };
@@ -111,20 +122,8 @@ function killLatencySpec(results) {
     [`userspace: ${e?.userspace?.relay ?? "relay shells"} (event to kill)`, e?.userspace?.ms?.cdf, 1],
   ].filter(([, cdf]) => Array.isArray(cdf) && cdf.length > 1);
   if (series.length === 0) return "no kill latency in this run (details.enforce.kernel.*.us.cdf, details.enforce.userspace.ms.cdf)";
-  const values = series.flatMap(([name, cdf, toMs]) => cdf.map((/** @type {number} */ x, /** @type {number} */ i) => ({ series: name, ms: x * toMs, fraction: i / (cdf.length - 1), reference: String(name).startsWith("reference") ? "dashed" : "solid" }))
-    .filter((p) => p.ms > 0));
-  return {
-    width: WIDTH, height: HEIGHT,
-    data: { values },
-    mark: { type: "line", interpolate: "step-after", strokeWidth: 1.5 },
-    encoding: {
-      x: { field: "ms", type: "quantitative", scale: { type: "log", nice: false, padding: 12 }, title: "kill latency (ms, log)" },
-      y: { field: "fraction", type: "quantitative", scale: { domain: [0, 1] }, title: "fraction of kills" },
-      // References dashed: what the same child costs when nothing stops it.
-      strokeDash: { field: "reference", type: "nominal", scale: { domain: ["solid", "dashed"], range: [[1, 0], [4, 3]] }, legend: null },
-      color: { field: "series", type: "nominal", sort: series.map(([name]) => name), title: null, legend: { orient: "bottom", direction: "vertical", labelLimit: 0 } },
-    },
-  };
+  // References dashed: what the same child costs when nothing stops it.
+  return cdfSpec(series, "kill latency (ms, log)", "fraction of kills", (name) => name.startsWith("reference"));
 }
 
 const PLOTS = [
